@@ -1,0 +1,90 @@
+"""convcli: image filtering and convolution arithmetic, from Python and the shell.
+
+The public API lives here. The pure-Python shape arithmetic is imported
+eagerly; everything that needs numpy, scipy or Pillow is imported on first
+use, so ``import convcli`` (and ``convcli shape``) stays instant.
+
+Examples
+--------
+>>> import convcli
+>>> convcli.output_size(224, 11, stride=4, padding=2)
+55
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+from .errors import ConvcliError, ImageError, KernelError, ShapeError
+from .shapes import (
+    output_size,
+    pool_output_size,
+    resolve_padding,
+    same_padding,
+    transposed_output_size,
+)
+
+try:
+    __version__ = version("convcli")
+except PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0+unknown"
+
+# name -> module that defines it; imported on first attribute access.
+_LAZY: dict[str, str] = {
+    # engine (numpy)
+    "PAD_MODES": "engine",
+    "pad": "engine",
+    "im2col": "engine",
+    "conv2d": "engine",
+    "filter2d": "engine",
+    "compute_dtype": "engine",
+    # pooling (numpy)
+    "pool2d": "pooling",
+    # kernels (numpy)
+    "Kernel": "kernels",
+    "KERNELS": "kernels",
+    "get_kernel": "kernels",
+    "parse_kernel": "kernels",
+    "load_kernel": "kernels",
+    "kernel_names": "kernels",
+    # images (Pillow)
+    "read_image": "imageio",
+    "write_image": "imageio",
+    # filtering images end to end
+    "apply_kernels": "filtering",
+    "map_range": "filtering",
+    # whole networks (pure Python)
+    "Layer": "network",
+    "parse_layers": "network",
+    "analyze_network": "network",
+    "ARCHITECTURES": "network",
+}
+
+__all__ = [
+    "ConvcliError",
+    "ImageError",
+    "KernelError",
+    "ShapeError",
+    "__version__",
+    "output_size",
+    "pool_output_size",
+    "resolve_padding",
+    "same_padding",
+    "transposed_output_size",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'convcli' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,116 @@
+"""The ``convcli`` command line: a Click group whose commands load on demand.
+
+Each command lives in its own module of this package and is imported only
+when it runs (or when ``--help`` lists it), and no command module imports
+numpy, scipy or Pillow at import time. ``convcli --help`` and
+``convcli shape`` therefore start without the scientific stack.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+
+import click
+
+from ..errors import ConvcliError
+
+# command name -> (module in this package, attribute)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "filter": ("filter_cmd", "filter_cmd"),
+    "pool": ("pool_cmd", "pool_cmd"),
+    "shape": ("shape_cmd", "shape_cmd"),
+    "conv": ("conv_cmd", "conv_cmd"),
+    "learn": ("learn_cmd", "learn_cmd"),
+    "kernels": ("kernels_cmd", "kernels_cmd"),
+    "gallery": ("gallery_cmd", "gallery_cmd"),
+}
+
+
+def _available(name: str) -> bool:
+    module = COMMANDS[name][0]
+    return importlib.util.find_spec(f"{__name__}.{module}") is not None
+
+
+class LazyGroup(click.Group):
+    """A group that imports a command's module only when it is needed, and
+    turns convcli's own errors into one-line messages."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in COMMANDS if _available(name))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS or not _available(cmd_name):
+            return None
+        module, attr = COMMANDS[cmd_name]
+        return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except (ConvcliError, OSError) as exc:
+            if debug_enabled(ctx):
+                raise
+            raise click.ClickException(error_text(exc)) from exc
+        except KeyboardInterrupt:
+            raise
+        except Exception as exc:  # a bug: say so in one line, traceback on demand
+            if debug_enabled(ctx):
+                raise
+            raise click.ClickException(
+                f"internal error: {type(exc).__name__}: {exc} (run `convcli --debug ...` "
+                "for the traceback)"
+            ) from exc
+
+
+def error_text(exc: BaseException) -> str:
+    """One line for an exception: OSErrors name their file, others their message."""
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return f"{exc.filename}: {exc.strerror or exc}"
+    return str(exc)
+
+
+def debug_enabled(ctx: click.Context | None = None) -> bool:
+    """True when ``--debug`` was given (or ``CONVCLI_DEBUG`` is set)."""
+    if os.environ.get("CONVCLI_DEBUG"):
+        return True
+    ctx = ctx or click.get_current_context(silent=True)
+    if ctx is None:
+        return False
+    root = ctx.find_root()
+    return bool(root.params.get("debug"))
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version=_version(), prog_name="convcli")
+@click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
+def cli(debug: bool) -> None:
+    """Image filtering and convolution arithmetic from the command line.
+
+    Filter images with named or your own kernels, pool them, compute the
+    output sizes of convolution layers and whole networks, and step through
+    the arithmetic of a convolution.
+
+    \b
+    Example:
+      convcli filter sample_images/camera.png -k sobel -o edges.png
+      convcli shape --in 224 --k 11 --s 4 --p 2
+    """
+
+
+def main() -> None:  # pragma: no cover - console-script shim
+    cli(prog_name="convcli")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(cli())

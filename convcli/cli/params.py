@@ -1,0 +1,91 @@
+"""Click parameter types shared by the commands (pure Python, no numpy).
+
+Parsing happens here so that a malformed value is a usage error (exit 2)
+whose message shows the accepted syntax.
+"""
+
+from __future__ import annotations
+
+import re
+
+import click
+
+_INT = r"-?\d+"
+
+
+def _to_int(text: str, param_type: click.ParamType, param, ctx, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        param_type.fail(f"{text!r} is not a whole number", param, ctx)
+    if value < minimum:
+        param_type.fail(f"{value} is too small: it must be at least {minimum}", param, ctx)
+    return value
+
+
+class IntPair(click.ParamType):
+    """``N`` for both axes or ``HxW`` per axis: ``3`` -> (3, 3), ``5x3`` -> (5, 3)."""
+
+    name = "N|HxW"
+
+    def __init__(self, minimum: int = 1) -> None:
+        self.minimum = minimum
+
+    def convert(self, value, param, ctx) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        text = str(value).strip().lower()
+        parts = re.split(r"\s*[x×,]\s*", text)
+        if len(parts) == 1:
+            v = _to_int(parts[0], self, param, ctx, self.minimum)
+            return (v, v)
+        if len(parts) == 2:
+            return (
+                _to_int(parts[0], self, param, ctx, self.minimum),
+                _to_int(parts[1], self, param, ctx, self.minimum),
+            )
+        self.fail(f"{value!r} is not N or HxW (e.g. 3 or 5x3)", param, ctx)
+
+
+class Padding(click.ParamType):
+    """Padding per side: ``N``, ``HxW``, ``before:after``, ``t:bxl:r`` or a word.
+
+    Converts to what :func:`convcli.resolve_padding` accepts: a word
+    (``same``, ``valid``, ``full``) or ``((top, bottom), (left, right))``.
+    """
+
+    name = "PADDING"
+    WORDS = ("same", "valid", "full")
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        text = value.strip().lower()
+        if text in self.WORDS:
+            return text
+        axes = re.split(r"\s*[x×]\s*", text)
+        if len(axes) not in (1, 2):
+            self._bad(value, param, ctx)
+        result = []
+        for axis in axes:
+            sides = axis.split(":")
+            if len(sides) not in (1, 2) or not all(re.fullmatch(_INT, s) for s in sides):
+                self._bad(value, param, ctx)
+            nums = [_to_int(s, self, param, ctx, 0) for s in sides]
+            result.append((nums[0], nums[-1]))
+        if len(result) == 1:
+            result.append(result[0])
+        return (result[0], result[1])
+
+    def _bad(self, value, param, ctx):
+        self.fail(
+            f"{value!r} is not a padding: use N, HxW (e.g. 2x1), before:after (e.g. 0:1), "
+            f"top:bottomxleft:right, or one of {', '.join(self.WORDS)}",
+            param,
+            ctx,
+        )
+
+
+INT_PAIR = IntPair(1)
+NONNEG_INT_PAIR = IntPair(0)
+PADDING = Padding()

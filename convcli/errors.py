@@ -1,0 +1,28 @@
+"""Exceptions raised by convcli.
+
+Every error convcli raises on purpose derives from :class:`ConvcliError`, so a
+caller can catch them all in one place (the command line turns them into a
+one-line message and a non-zero exit). The subclasses that describe bad
+*values* also derive from :class:`ValueError`, so code that already guards a
+numerical call with ``except ValueError`` keeps working.
+"""
+
+from __future__ import annotations
+
+__all__ = ["ConvcliError", "ImageError", "KernelError", "ShapeError"]
+
+
+class ConvcliError(Exception):
+    """Base class of every error convcli raises on purpose."""
+
+
+class ShapeError(ConvcliError, ValueError):
+    """Sizes, strides, paddings or array shapes that do not fit together."""
+
+
+class KernelError(ConvcliError, ValueError):
+    """A kernel that cannot be parsed, is unknown, or holds invalid values."""
+
+
+class ImageError(ConvcliError):
+    """An image that cannot be read, decoded or written."""

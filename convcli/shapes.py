@@ -1,0 +1,385 @@
+"""Convolution arithmetic: the one output-size formula and its relatives.
+
+Pure Python (no numpy), so that ``convcli shape`` starts instantly. The
+engine, pooling and the ``shape`` command all take their sizes from here.
+
+The formula, for one axis of length ``n``, a kernel of ``k`` taps with
+dilation ``d``, stride ``s`` and ``p_before + p_after`` cells of padding::
+
+    out = floor((n + p_before + p_after - d*(k - 1) - 1) / s) + 1
+
+which, with ``p = p_before + p_after`` and ``d = 1``, is the textbook's
+``floor((n - k + p + s) / s)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Union
+
+from .errors import ShapeError
+
+__all__ = [
+    "PaddingSpec",
+    "effective_kernel_size",
+    "output_size",
+    "pair",
+    "pool_output_size",
+    "resolve_padding",
+    "same_padding",
+    "transposed_output_size",
+]
+
+#: Anything accepted as padding: an int (every side), a pair (per axis),
+#: a 4-tuple (top, bottom, left, right), a pair of (before, after) pairs,
+#: or one of the words "valid", "same", "full".
+PaddingSpec = Union[int, str, Sequence[int], Sequence[Sequence[int]]]
+
+PAD_WORDS = ("valid", "same", "full")
+
+
+def _check_int(value: object, name: str, minimum: int) -> int:
+    """Return ``value`` as an int, or raise a ShapeError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        # numpy integers are fine; floats with an integral value are not.
+        if hasattr(value, "__index__") and not isinstance(value, bool):
+            value = value.__index__()  # type: ignore[union-attr]
+        else:
+            raise ShapeError(f"`{name}` must be an integer, got {value!r}")
+    if value < minimum:
+        if minimum == 1:
+            raise ShapeError(f"`{name}` must be at least 1, got {value}")
+        raise ShapeError(f"`{name}` must be {minimum} or more, got {value}")
+    return int(value)
+
+
+def pair(value: int | Sequence[int], name: str, minimum: int = 1) -> tuple[int, int]:
+    """Return ``value`` as an (H, W) pair of ints, checking each is ``>= minimum``.
+
+    Parameters
+    ----------
+    value : int or pair of int
+        One value for both axes, or one per axis.
+    name : str
+        The argument's name, used in error messages.
+    minimum : int, optional
+        The smallest allowed value.
+
+    Examples
+    --------
+    >>> pair(3, "stride")
+    (3, 3)
+    >>> pair((2, 1), "stride")
+    (2, 1)
+    """
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise ShapeError(f"`{name}` must be an int or a pair of ints, got {tuple(value)!r}")
+        return (_check_int(value[0], name, minimum), _check_int(value[1], name, minimum))
+    v = _check_int(value, name, minimum)
+    return (v, v)
+
+
+def effective_kernel_size(k: int, dilation: int = 1) -> int:
+    """Return the span of a dilated kernel, ``d*(k - 1) + 1``.
+
+    Examples
+    --------
+    >>> effective_kernel_size(3, dilation=2)
+    5
+    """
+    return dilation * (k - 1) + 1
+
+
+def _split_padding(padding: int | Sequence[int], name: str = "padding") -> tuple[int, int]:
+    if isinstance(padding, (list, tuple)):
+        if len(padding) != 2:
+            raise ShapeError(
+                f"`{name}` must be an int or a (before, after) pair, got {tuple(padding)!r}"
+            )
+        return (_check_int(padding[0], name, 0), _check_int(padding[1], name, 0))
+    p = _check_int(padding, name, 0)
+    return (p, p)
+
+
+def output_size(
+    n: int,
+    k: int,
+    stride: int = 1,
+    padding: int | Sequence[int] = 0,
+    dilation: int = 1,
+) -> int:
+    """Return the number of outputs along one axis of a convolution.
+
+    Parameters
+    ----------
+    n : int
+        Input length (>= 1).
+    k : int
+        Kernel length (>= 1).
+    stride : int, optional
+        Step between windows (>= 1).
+    padding : int or (int, int), optional
+        Padding on *each* side (like PyTorch's ``padding``), or a
+        ``(before, after)`` pair for uneven padding.
+    dilation : int, optional
+        Spacing between kernel taps (>= 1); the kernel spans ``d*(k-1)+1``.
+
+    Returns
+    -------
+    int
+        ``floor((n + p_before + p_after - d*(k-1) - 1) / stride) + 1``.
+
+    Raises
+    ------
+    ShapeError
+        If an argument is out of range or the kernel does not fit into the
+        padded input; the message shows the formula with the numbers put in.
+
+    Examples
+    --------
+    >>> output_size(224, 11, stride=4, padding=2)
+    55
+    >>> output_size(8, 3, stride=2, padding=1)
+    4
+    >>> output_size(5, 2, padding=(0, 1))
+    5
+    """
+    n = _check_int(n, "n", 1)
+    k = _check_int(k, "k", 1)
+    stride = _check_int(stride, "stride", 1)
+    dilation = _check_int(dilation, "dilation", 1)
+    before, after = _split_padding(padding)
+    span = effective_kernel_size(k, dilation)
+    padded = n + before + after
+    if span > padded:
+        p = before + after
+        numerator = n - span + p + stride
+        value = numerator // stride
+        kdesc = f"{k}-wide kernel" if dilation == 1 else f"{k}-wide kernel (dilated to {span})"
+        raise ShapeError(
+            f"⌊({n} − {span} + {p} + {stride})/{stride}⌋ = {value}: "
+            f"the {kdesc} is larger than the padded input ({padded})"
+        )
+    return (padded - span) // stride + 1
+
+
+def transposed_output_size(
+    n: int,
+    k: int,
+    stride: int = 1,
+    padding: int | Sequence[int] = 0,
+    dilation: int = 1,
+    output_padding: int = 0,
+) -> int:
+    """Return the output length of a transposed convolution along one axis.
+
+    Parameters
+    ----------
+    n, k, stride, padding, dilation
+        As for :func:`output_size`; ``padding`` is what the matching forward
+        convolution used (per side, or a ``(before, after)`` pair).
+    output_padding : int, optional
+        Extra cells added on one side to resolve the ambiguity of a strided
+        forward convolution; must be smaller than ``stride`` or ``dilation``.
+
+    Returns
+    -------
+    int
+        ``(n - 1)*stride - p_total + dilation*(k - 1) + output_padding + 1``.
+
+    Examples
+    --------
+    >>> transposed_output_size(55, 11, stride=4, padding=2)
+    223
+    >>> transposed_output_size(55, 11, stride=4, padding=2, output_padding=1)
+    224
+    """
+    n = _check_int(n, "n", 1)
+    k = _check_int(k, "k", 1)
+    stride = _check_int(stride, "stride", 1)
+    dilation = _check_int(dilation, "dilation", 1)
+    output_padding = _check_int(output_padding, "output_padding", 0)
+    before, after = _split_padding(padding)
+    if output_padding >= max(stride, dilation):
+        raise ShapeError(
+            f"`output_padding` ({output_padding}) must be smaller than the stride ({stride}) "
+            f"or the dilation ({dilation})"
+        )
+    out = (n - 1) * stride - (before + after) + dilation * (k - 1) + output_padding + 1
+    if out < 1:
+        raise ShapeError(
+            f"({n} − 1)·{stride} − {before + after} + {dilation}·({k} − 1) + {output_padding} + 1"
+            f" = {out}: the padding removes more than the transposed convolution produces"
+        )
+    return out
+
+
+def same_padding(n: int, k: int, stride: int = 1, dilation: int = 1) -> tuple[int, int]:
+    """Return the ``(before, after)`` padding of "same" along one axis.
+
+    With stride 1 the output has ``n`` cells; with stride ``s`` it has
+    ``ceil(n / s)`` (TensorFlow's rule). The total padding is
+    ``max((out - 1)*s + d*(k - 1) + 1 - n, 0)``, and when it is odd the extra
+    cell goes *after* (bottom/right), as in PyTorch and TensorFlow.
+
+    Examples
+    --------
+    >>> same_padding(8, 3)
+    (1, 1)
+    >>> same_padding(8, 4)
+    (1, 2)
+    >>> same_padding(224, 11, stride=4)
+    (3, 4)
+    """
+    n = _check_int(n, "n", 1)
+    k = _check_int(k, "k", 1)
+    stride = _check_int(stride, "stride", 1)
+    dilation = _check_int(dilation, "dilation", 1)
+    out = -(-n // stride)
+    total = max((out - 1) * stride + effective_kernel_size(k, dilation) - n, 0)
+    before = total // 2
+    return (before, total - before)
+
+
+def _axis_padding(
+    word: str, n: int, k: int, stride: int, dilation: int
+) -> tuple[int, int]:
+    if word == "valid":
+        return (0, 0)
+    if word == "same":
+        return same_padding(n, k, stride, dilation)
+    # full: every partial overlap of kernel and input produces an output
+    full = dilation * (k - 1)
+    return (full, full)
+
+
+def resolve_padding(
+    padding: PaddingSpec,
+    size: Sequence[int],
+    kernel_size: Sequence[int],
+    stride: Sequence[int] = (1, 1),
+    dilation: Sequence[int] = (1, 1),
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """Turn any accepted padding spec into ``((top, bottom), (left, right))``.
+
+    Parameters
+    ----------
+    padding : int, str or sequence
+        ``int``: that many cells on every side. ``(ph, pw)``: per axis, both
+        sides. ``(top, bottom, left, right)``: per side.
+        ``((top, bottom), (left, right))``: per side, grouped by axis.
+        ``"valid"``: none. ``"same"``: output ``ceil(n / stride)``, extra cell
+        after. ``"full"``: ``dilation*(k - 1)`` on every side.
+    size, kernel_size, stride, dilation : (int, int)
+        The input's (H, W) and the kernel's, stride's and dilation's, needed
+        for the words.
+
+    Returns
+    -------
+    ((int, int), (int, int))
+        The (before, after) padding of the H axis and of the W axis.
+
+    Examples
+    --------
+    >>> resolve_padding("same", (8, 8), (4, 4))
+    ((1, 2), (1, 2))
+    >>> resolve_padding((1, 2, 3, 4), (8, 8), (3, 3))
+    ((1, 2), (3, 4))
+    >>> resolve_padding((2, 1), (8, 8), (5, 3))
+    ((2, 2), (1, 1))
+    """
+    if isinstance(padding, str):
+        word = padding.lower()
+        if word not in PAD_WORDS:
+            raise ShapeError(
+                f"unknown `padding` {padding!r}: expected an int, a pair, a 4-tuple "
+                f"or one of {', '.join(PAD_WORDS)}"
+            )
+        return (
+            _axis_padding(word, size[0], kernel_size[0], stride[0], dilation[0]),
+            _axis_padding(word, size[1], kernel_size[1], stride[1], dilation[1]),
+        )
+    if isinstance(padding, (list, tuple)):
+        items = tuple(padding)
+        if len(items) == 2 and all(isinstance(i, (list, tuple)) for i in items):
+            return (_split_padding(items[0]), _split_padding(items[1]))
+        if len(items) == 2:
+            ph = _check_int(items[0], "padding", 0)
+            pw = _check_int(items[1], "padding", 0)
+            return ((ph, ph), (pw, pw))
+        if len(items) == 4:
+            t, b, left, r = (_check_int(i, "padding", 0) for i in items)
+            return ((t, b), (left, r))
+        raise ShapeError(
+            f"`padding` must be an int, a pair, a (top, bottom, left, right) 4-tuple "
+            f"or a word, got {items!r}"
+        )
+    p = _check_int(padding, "padding", 0)
+    return ((p, p), (p, p))
+
+
+def pool_output_size(
+    n: int,
+    k: int,
+    stride: int | None = None,
+    padding: int | Sequence[int] = 0,
+    ceil_mode: bool = False,
+) -> int:
+    """Return the output length of a pooling window along one axis.
+
+    Follows PyTorch: with ``ceil_mode`` the division rounds up, but a last
+    window that would *start* inside the right padding is dropped. Unlike
+    PyTorch, padding may exceed half the window, as long as every window
+    still holds at least one real cell.
+
+    Parameters
+    ----------
+    n : int
+        Input length.
+    k : int
+        Window length.
+    stride : int, optional
+        Step between windows; defaults to ``k``.
+    padding : int or (int, int), optional
+        Padding per side, or a (before, after) pair.
+    ceil_mode : bool, optional
+        Round the division up instead of down.
+
+    Examples
+    --------
+    >>> pool_output_size(4, 2)
+    2
+    >>> pool_output_size(5, 2, stride=2, padding=1, ceil_mode=True)
+    3
+    >>> pool_output_size(4, 3, stride=3, padding=2)
+    2
+    """
+    n = _check_int(n, "n", 1)
+    k = _check_int(k, "size", 1)
+    stride = k if stride is None else _check_int(stride, "stride", 1)
+    before, after = _split_padding(padding)
+    padded = n + before + after
+    if k > padded:
+        raise ShapeError(
+            f"⌊({n} − {k} + {before + after} + {stride})/{stride}⌋ = "
+            f"{(n - k + before + after + stride) // stride}: the {k}-wide window is larger "
+            f"than the padded input ({padded})"
+        )
+    if ceil_mode:
+        out = -(-(padded - k) // stride) + 1
+        if (out - 1) * stride >= n + before:
+            out -= 1
+    else:
+        out = (padded - k) // stride + 1
+    if before >= k:
+        raise ShapeError(
+            f"padding {before} before a {k}-wide window leaves the first window with no "
+            f"real cell: padding must be smaller than the window"
+        )
+    if (out - 1) * stride - before > n - 1:
+        raise ShapeError(
+            f"the last {k}-wide window starts at {(out - 1) * stride - before}, past the end of "
+            f"the input ({n}): reduce the padding after ({after})"
+        )
+    return out
