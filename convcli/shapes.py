@@ -15,25 +15,29 @@ which, with ``p = p_before + p_after`` and ``d = 1``, is the textbook's
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
 
 from .errors import ShapeError
 
 __all__ = [
     "PaddingSpec",
+    "conv_formula",
     "effective_kernel_size",
     "output_size",
     "pair",
+    "pool_formula",
     "pool_output_size",
     "resolve_padding",
     "same_padding",
+    "solve_stride_padding",
+    "transposed_formula",
     "transposed_output_size",
+    "uncovered_cells",
 ]
 
 #: Anything accepted as padding: an int (every side), a pair (per axis),
 #: a 4-tuple (top, bottom, left, right), a pair of (before, after) pairs,
 #: or one of the words "valid", "same", "full".
-PaddingSpec = Union[int, str, Sequence[int], Sequence[Sequence[int]]]
+PaddingSpec = int | str | Sequence[int] | Sequence[Sequence[int]]
 
 PAD_WORDS = ("valid", "same", "full")
 
@@ -242,9 +246,7 @@ def same_padding(n: int, k: int, stride: int = 1, dilation: int = 1) -> tuple[in
     return (before, total - before)
 
 
-def _axis_padding(
-    word: str, n: int, k: int, stride: int, dilation: int
-) -> tuple[int, int]:
+def _axis_padding(word: str, n: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
     if word == "valid":
         return (0, 0)
     if word == "same":
@@ -383,3 +385,257 @@ def pool_output_size(
             f"the input ({n}): reduce the padding after ({after})"
         )
     return out
+
+
+# --------------------------------------------------------------------------
+# Display, coverage and solving backwards (used by ``convcli shape``)
+# --------------------------------------------------------------------------
+
+
+def _quotient_text(numerator: int, denominator: int) -> str:
+    """Write ``numerator / denominator`` as a short decimal.
+
+    Exact when the decimal ends within four places (``55.25``); otherwise
+    truncated (not rounded, so the floor stays visible) to two places and
+    marked with an ellipsis (``3.33…``).
+    """
+    whole, rest = divmod(numerator, denominator)
+    if rest == 0:
+        return str(whole)
+    digits = []
+    for _ in range(4):
+        rest *= 10
+        digit, rest = divmod(rest, denominator)
+        digits.append(str(digit))
+        if rest == 0:
+            return f"{whole}.{''.join(digits)}"
+    return f"{whole}.{''.join(digits[:2])}…"
+
+
+def _minus(value: int) -> str:
+    """An integer with a typographic minus sign."""
+    return f"−{-value}" if value < 0 else str(value)
+
+
+def conv_formula(
+    n: int,
+    k: int,
+    stride: int = 1,
+    padding: int | Sequence[int] = 0,
+    dilation: int = 1,
+) -> str:
+    """Return the output-size formula of one axis with the numbers put in.
+
+    The textbook's ``⌊(n − k + p + s)/s⌋`` with ``p`` the *total* padding and,
+    with dilation, ``k`` replaced by ``d·(k − 1) + 1``. The result is the one
+    :func:`output_size` returns (which raises if the kernel does not fit).
+
+    Examples
+    --------
+    >>> conv_formula(224, 11, stride=4, padding=2)
+    '⌊(224 − 11 + 4 + 4)/4⌋ = ⌊55.25⌋ = 55'
+    >>> conv_formula(7, 3, dilation=2)
+    '⌊(7 − 5 + 0 + 1)/1⌋ = ⌊3⌋ = 3'
+    """
+    out = output_size(n, k, stride, padding, dilation)
+    before, after = _split_padding(padding)
+    span = effective_kernel_size(k, dilation)
+    p = before + after
+    numerator = n - span + p + stride
+    return (
+        f"⌊({n} − {span} + {p} + {stride})/{stride}⌋ = "
+        f"⌊{_quotient_text(numerator, stride)}⌋ = {out}"
+    )
+
+
+def pool_formula(
+    n: int,
+    k: int,
+    stride: int | None = None,
+    padding: int | Sequence[int] = 0,
+    ceil_mode: bool = False,
+) -> str:
+    """Return a pooling layer's output-size formula with the numbers put in.
+
+    With ``ceil_mode`` the brackets round up, and when PyTorch's rule drops a
+    last window that would start inside the right padding, that is shown.
+
+    Examples
+    --------
+    >>> pool_formula(55, 3, stride=2)
+    '⌊(55 − 3 + 0 + 2)/2⌋ = ⌊27⌋ = 27'
+    >>> pool_formula(6, 3, stride=2, ceil_mode=True)
+    '⌈(6 − 3 + 0 + 2)/2⌉ = ⌈2.5⌉ = 3'
+    >>> pool_formula(5, 2, stride=2, padding=1, ceil_mode=True)
+    '⌈(5 − 2 + 2 + 2)/2⌉ = ⌈3.5⌉ = 4 − 1 = 3 (the last window would start in the padding)'
+    """
+    out = pool_output_size(n, k, stride, padding, ceil_mode)
+    stride = k if stride is None else stride
+    before, after = _split_padding(padding)
+    p = before + after
+    numerator = n - k + p + stride
+    text = f"({n} − {k} + {p} + {stride})/{stride}"
+    quotient = _quotient_text(numerator, stride)
+    if not ceil_mode:
+        return f"⌊{text}⌋ = ⌊{quotient}⌋ = {out}"
+    rounded = -(-numerator // stride)
+    if rounded == out:
+        return f"⌈{text}⌉ = ⌈{quotient}⌉ = {out}"
+    return (
+        f"⌈{text}⌉ = ⌈{quotient}⌉ = {rounded} − 1 = {out} "
+        "(the last window would start in the padding)"
+    )
+
+
+def transposed_formula(
+    n: int,
+    k: int,
+    stride: int = 1,
+    padding: int | Sequence[int] = 0,
+    dilation: int = 1,
+    output_padding: int = 0,
+) -> str:
+    """Return a transposed convolution's size formula with the numbers put in.
+
+    ``(n − 1)·s − p + d·(k − 1) + output_padding + 1`` with ``p`` the total
+    padding of the matching forward convolution.
+
+    Examples
+    --------
+    >>> transposed_formula(55, 11, stride=4, padding=2, output_padding=1)
+    '(55 − 1)·4 − 4 + (11 − 1) + 1 + 1 = 224'
+    >>> transposed_formula(3, 3, dilation=2)
+    '(3 − 1)·1 − 0 + 2·(3 − 1) + 0 + 1 = 7'
+    """
+    out = transposed_output_size(n, k, stride, padding, dilation, output_padding)
+    before, after = _split_padding(padding)
+    kpart = f"({k} − 1)" if dilation == 1 else f"{dilation}·({k} − 1)"
+    return f"({n} − 1)·{stride} − {before + after} + {kpart} + {output_padding} + 1 = {out}"
+
+
+def uncovered_cells(
+    n: int,
+    k: int,
+    stride: int = 1,
+    padding: int | Sequence[int] = 0,
+    dilation: int = 1,
+    out: int | None = None,
+) -> int:
+    """Count the input cells along one axis that no kernel tap ever reads.
+
+    A stride larger than the kernel's span skips cells between windows, and
+    a stride that does not divide the padded length leaves cells after the
+    last window; a dilation larger than the stride skips cells inside the
+    windows. Padding cells are not counted.
+
+    Parameters
+    ----------
+    n, k, stride, padding, dilation
+        As for :func:`output_size`.
+    out : int, optional
+        The number of windows, when it differs from :func:`output_size`
+        (a pooling layer in ceil mode); computed when omitted.
+
+    Examples
+    --------
+    >>> uncovered_cells(5, 3, stride=3)
+    2
+    >>> uncovered_cells(224, 11, stride=4)
+    1
+    >>> uncovered_cells(8, 3, padding=1)
+    0
+    """
+    if out is None:
+        out = output_size(n, k, stride, padding, dilation)
+    before, _ = _split_padding(padding)
+    covered = bytearray(n)
+    for tap in range(k):
+        first = tap * dilation - before  # where this tap reads in window 0
+        last = first + (out - 1) * stride
+        if first < 0:  # skip the windows whose tap lies in the padding
+            skipped = (stride - 1 - first) // stride  # ceil(-first / stride)
+            first += skipped * stride
+        last = min(last, n - 1)
+        if first <= last:
+            positions = range(first, last + 1, stride)
+            covered[first : last + 1 : stride] = b"\x01" * len(positions)
+    return n - covered.count(1)
+
+
+def solve_stride_padding(
+    n: int,
+    out: int,
+    k: int,
+    dilation: int = 1,
+    stride: int | None = None,
+    padding: PaddingSpec | None = None,
+    max_padding: int | None = None,
+) -> list[tuple[int, int, int]]:
+    """List the strides and paddings for which one axis yields ``out`` cells.
+
+    Every stride and every total padding up to ``2 * max_padding`` is tried
+    with :func:`output_size`; a total padding is split as "same" splits it
+    (the extra cell after).
+
+    Parameters
+    ----------
+    n : int
+        Input length.
+    out : int
+        The wanted output length.
+    k : int
+        Kernel length.
+    dilation : int, optional
+        Kernel dilation.
+    stride : int, optional
+        Only try this stride.
+    padding : int, pair or word, optional
+        Only try this padding (per side, a (before, after) pair, or
+        "valid", "same", "full").
+    max_padding : int, optional
+        Largest padding per side to try; defaults to ``d*(k - 1)`` ("full").
+
+    Returns
+    -------
+    list of (stride, before, after)
+        Sorted by stride, then by total padding.
+
+    Examples
+    --------
+    >>> solve_stride_padding(224, 112, 3)
+    [(2, 0, 1), (2, 1, 1)]
+    >>> solve_stride_padding(8, 8, 3)
+    [(1, 1, 1)]
+    """
+    n = _check_int(n, "n", 1)
+    out = _check_int(out, "out", 1)
+    k = _check_int(k, "k", 1)
+    dilation = _check_int(dilation, "dilation", 1)
+    span = effective_kernel_size(k, dilation)
+    if max_padding is None:
+        max_padding = span - 1
+    max_padding = _check_int(max_padding, "max_padding", 0)
+    if stride is None:
+        # beyond this stride there is only ever one window
+        strides: Sequence[int] = range(1, max(n + 2 * max_padding - span, 0) + 2)
+    else:
+        strides = (_check_int(stride, "stride", 1),)
+    found = []
+    for s in strides:
+        if padding is None:
+            splits = [(t // 2, t - t // 2) for t in range(2 * max_padding + 1)]
+        elif isinstance(padding, str):
+            word = padding.lower()
+            if word not in PAD_WORDS:
+                raise ShapeError(
+                    f"unknown `padding` {padding!r}: expected one of {', '.join(PAD_WORDS)}"
+                )
+            splits = [_axis_padding(word, n, k, s, dilation)]
+        else:
+            splits = [_split_padding(padding)]
+        for before, after in splits:
+            if n + before + after < span:
+                continue
+            if output_size(n, k, s, (before, after), dilation) == out:
+                found.append((s, before, after))
+    return found
