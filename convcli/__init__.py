@@ -49,6 +49,8 @@ _LAZY: dict[str, str] = {
     "parse_kernel": "kernels",
     "load_kernel": "kernels",
     "kernel_names": "kernels",
+    "resolve_kernel": "kernels",
+    "format_kernel_text": "kernels",
     # images (Pillow)
     "read_image": "imageio",
     "write_image": "imageio",
