@@ -1,0 +1,318 @@
+"""Shared fixtures: small test images of every kind convcli reads, built in tmp_path.
+
+Each image fixture returns a :class:`SampleImage`: the file's path and the
+arrays a correct reader must decode from it (``pixels`` colour channels only,
+``alpha`` apart), built with numpy and written with Pillow or numpy directly,
+never with convcli. Lossy files (JPEG) set ``tolerance`` to the largest
+per-pixel difference a test should accept. Images are 12 rows by 16 columns
+unless said otherwise (not square, so a transposed result cannot pass).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+
+HEIGHT, WIDTH = 12, 16
+
+
+@dataclass
+class SampleImage:
+    """A test image on disk and what it must decode to."""
+
+    path: Path
+    pixels: np.ndarray
+    alpha: np.ndarray | None = None
+    tolerance: int = 0
+
+    def __fspath__(self) -> str:
+        return str(self.path)
+
+
+def _rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+def _u8(seed: int, *shape: int) -> np.ndarray:
+    return _rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
+
+
+def _palette_image(indices: np.ndarray, colours: list[tuple[int, int, int]]) -> PIL.Image.Image:
+    h, w = indices.shape
+    im = PIL.Image.frombytes("P", (w, h), np.ascontiguousarray(indices, dtype=np.uint8).tobytes())
+    im.putpalette([c for colour in colours for c in colour])
+    return im
+
+
+# Orientation fixture: the array as stored in the file, and what a viewer shows.
+EXIF_STORED = np.array([[10, 20, 30], [40, 50, 60]], dtype=np.uint8)
+#: Orientation 6 means "rotate 90° clockwise to display": the left column,
+#: read bottom to top, becomes the top row.
+EXIF6_DISPLAYED = np.array([[40, 10], [50, 20], [60, 30]], dtype=np.uint8)
+#: Orientation 8 means "rotate 90° counter-clockwise to display": the right
+#: column, read top to bottom, becomes the top row.
+EXIF8_DISPLAYED = np.array([[30, 60], [20, 50], [10, 40]], dtype=np.uint8)
+
+
+@pytest.fixture
+def gray_png(tmp_path: Path) -> SampleImage:
+    """8-bit grayscale PNG (mode L) of random values: pixels (12, 16) uint8."""
+    pixels = _u8(1, HEIGHT, WIDTH)
+    path = tmp_path / "gray.png"
+    PIL.Image.fromarray(pixels).save(path)
+    return SampleImage(path, pixels)
+
+
+@pytest.fixture
+def rgb_png(tmp_path: Path) -> SampleImage:
+    """8-bit RGB PNG of random values: pixels (12, 16, 3) uint8."""
+    pixels = _u8(2, HEIGHT, WIDTH, 3)
+    path = tmp_path / "rgb.png"
+    PIL.Image.fromarray(pixels).save(path)
+    return SampleImage(path, pixels)
+
+
+@pytest.fixture
+def rgba_png(tmp_path: Path) -> SampleImage:
+    """RGBA PNG: random colour (12, 16, 3) uint8 and random alpha (12, 16) uint8."""
+    pixels = _u8(3, HEIGHT, WIDTH, 3)
+    alpha = _u8(4, HEIGHT, WIDTH)
+    path = tmp_path / "rgba.png"
+    PIL.Image.fromarray(np.dstack([pixels, alpha])).save(path)
+    return SampleImage(path, pixels, alpha)
+
+
+@pytest.fixture
+def la_png(tmp_path: Path) -> SampleImage:
+    """Grayscale + alpha PNG (mode LA): gray (12, 16) uint8 and alpha (12, 16) uint8."""
+    pixels = _u8(5, HEIGHT, WIDTH)
+    alpha = _u8(6, HEIGHT, WIDTH)
+    path = tmp_path / "la.png"
+    PIL.Image.fromarray(np.dstack([pixels, alpha])).save(path)
+    return SampleImage(path, pixels, alpha)
+
+
+PALETTE = [(255, 0, 0), (0, 128, 0), (0, 0, 255), (250, 200, 10)]
+
+
+@pytest.fixture
+def palette_png(tmp_path: Path) -> SampleImage:
+    """Palette PNG (mode P, 4 colours, no transparency): decodes to RGB (12, 16, 3) uint8."""
+    indices = _rng(7).integers(0, len(PALETTE), size=(HEIGHT, WIDTH))
+    path = tmp_path / "palette.png"
+    _palette_image(indices, PALETTE).save(path)
+    return SampleImage(path, np.array(PALETTE, dtype=np.uint8)[indices])
+
+
+@pytest.fixture
+def palette_transparent_png(tmp_path: Path) -> SampleImage:
+    """Palette PNG whose index 3 is transparent: RGB (12, 16, 3) plus alpha 0 there, else 255."""
+    indices = _rng(8).integers(0, len(PALETTE), size=(HEIGHT, WIDTH))
+    path = tmp_path / "palette_transparent.png"
+    _palette_image(indices, PALETTE).save(path, transparency=3)
+    alpha = np.where(indices == 3, 0, 255).astype(np.uint8)
+    return SampleImage(path, np.array(PALETTE, dtype=np.uint8)[indices], alpha)
+
+
+@pytest.fixture
+def bilevel_png(tmp_path: Path) -> SampleImage:
+    """1-bit PNG (mode 1) of random bits: decodes to grayscale (12, 16) uint8 of 0 and 255."""
+    bits = _rng(9).integers(0, 2, size=(HEIGHT, WIDTH)).astype(bool)
+    path = tmp_path / "bilevel.png"
+    PIL.Image.fromarray(bits).save(path)
+    return SampleImage(path, np.where(bits, 255, 0).astype(np.uint8))
+
+
+@pytest.fixture
+def gray16_png(tmp_path: Path) -> SampleImage:
+    """16-bit grayscale PNG (mode I;16) spanning 0..65535: pixels (12, 16) uint16."""
+    pixels = _rng(10).integers(0, 65536, size=(HEIGHT, WIDTH), dtype=np.uint16)
+    pixels[0, :2] = (0, 65535)
+    path = tmp_path / "gray16.png"
+    PIL.Image.fromarray(pixels).save(path)
+    return SampleImage(path, pixels)
+
+
+@pytest.fixture
+def gray16_tiff(tmp_path: Path) -> SampleImage:
+    """16-bit grayscale TIFF (mode I;16): pixels (12, 16) uint16."""
+    pixels = _rng(11).integers(0, 65536, size=(HEIGHT, WIDTH), dtype=np.uint16)
+    path = tmp_path / "gray16.tif"
+    PIL.Image.fromarray(pixels).save(path)
+    return SampleImage(path, pixels)
+
+
+@pytest.fixture
+def float32_tiff(tmp_path: Path) -> SampleImage:
+    """32-bit float grayscale TIFF (mode F) with values in -1..2: pixels (12, 16) float32."""
+    pixels = (_rng(12).random((HEIGHT, WIDTH)) * 3 - 1).astype(np.float32)
+    path = tmp_path / "float32.tif"
+    PIL.Image.fromarray(pixels).save(path)
+    return SampleImage(path, pixels)
+
+
+@pytest.fixture
+def rgb_jpeg(tmp_path: Path) -> SampleImage:
+    """RGB JPEG (quality 95) of smooth ramps: pixels (16, 24, 3) uint8, lossy (tolerance 6)."""
+    y, x = np.mgrid[0:16, 0:24]
+    pixels = np.dstack([x * 8 + 20, y * 10 + 30, np.full_like(x, 128)]).astype(np.uint8)
+    path = tmp_path / "rgb.jpg"
+    PIL.Image.fromarray(pixels).save(path, quality=95)
+    return SampleImage(path, pixels, tolerance=6)
+
+
+@pytest.fixture
+def exif6_png(tmp_path: Path) -> SampleImage:
+    """Grayscale PNG stored as EXIF_STORED (2×3) with EXIF orientation 6: displays as
+    EXIF6_DISPLAYED (3×2), the stored image turned 90° clockwise."""
+    exif = PIL.Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "exif6.png"
+    PIL.Image.fromarray(EXIF_STORED).save(path, exif=exif)
+    return SampleImage(path, EXIF6_DISPLAYED)
+
+
+@pytest.fixture
+def exif8_jpeg(tmp_path: Path) -> SampleImage:
+    """Grayscale JPEG stored as EXIF_STORED with each value an 8×8 block (16×24),
+    EXIF orientation 8: displays as EXIF8_DISPLAYED in 8×8 blocks (24×16), lossy
+    (tolerance 4)."""
+    stored = np.kron(EXIF_STORED, np.ones((8, 8), dtype=np.uint8))
+    exif = PIL.Image.Exif()
+    exif[0x0112] = 8
+    path = tmp_path / "exif8.jpg"
+    PIL.Image.fromarray(stored).save(path, quality=95, exif=exif)
+    displayed = np.kron(EXIF8_DISPLAYED, np.ones((8, 8), dtype=np.uint8))
+    return SampleImage(path, displayed, tolerance=4)
+
+
+@pytest.fixture
+def animated_gif(tmp_path: Path) -> SampleImage:
+    """Animated grayscale GIF with 3 different frames: pixels are the first frame (12, 16) uint8."""
+    frames = [_u8(20 + i, HEIGHT, WIDTH) for i in range(3)]
+    images = [PIL.Image.fromarray(f) for f in frames]
+    path = tmp_path / "anim.gif"
+    images[0].save(path, save_all=True, append_images=images[1:], duration=100, loop=0)
+    return SampleImage(path, frames[0])
+
+
+@pytest.fixture
+def rgb_webp(tmp_path: Path) -> SampleImage:
+    """Lossless RGB WebP of random values: pixels (12, 16, 3) uint8."""
+    pixels = _u8(13, HEIGHT, WIDTH, 3)
+    path = tmp_path / "rgb.webp"
+    PIL.Image.fromarray(pixels).save(path, lossless=True)
+    return SampleImage(path, pixels)
+
+
+@pytest.fixture
+def rgb_bmp(tmp_path: Path) -> SampleImage:
+    """24-bit RGB BMP of random values: pixels (12, 16, 3) uint8."""
+    pixels = _u8(14, HEIGHT, WIDTH, 3)
+    path = tmp_path / "rgb.bmp"
+    PIL.Image.fromarray(pixels).save(path)
+    return SampleImage(path, pixels)
+
+
+@pytest.fixture
+def gray_pgm(tmp_path: Path) -> SampleImage:
+    """8-bit binary PGM (P5): pixels (12, 16) uint8."""
+    pixels = _u8(15, HEIGHT, WIDTH)
+    path = tmp_path / "gray.pgm"
+    PIL.Image.fromarray(pixels).save(path)
+    return SampleImage(path, pixels)
+
+
+@pytest.fixture
+def gray16_pgm(tmp_path: Path) -> SampleImage:
+    """16-bit binary PGM (P5, maxval 65535) written byte by byte: pixels (12, 16) uint16."""
+    pixels = _rng(16).integers(0, 65536, size=(HEIGHT, WIDTH), dtype=np.uint16)
+    path = tmp_path / "gray16.pgm"
+    header = f"P5\n{WIDTH} {HEIGHT}\n65535\n".encode()
+    path.write_bytes(header + pixels.astype(">u2").tobytes())
+    return SampleImage(path, pixels)
+
+
+@pytest.fixture
+def rgb_ppm(tmp_path: Path) -> SampleImage:
+    """8-bit binary PPM (P6) written byte by byte: pixels (12, 16, 3) uint8."""
+    pixels = _u8(17, HEIGHT, WIDTH, 3)
+    path = tmp_path / "rgb.ppm"
+    path.write_bytes(f"P6\n{WIDTH} {HEIGHT}\n255\n".encode() + pixels.tobytes())
+    return SampleImage(path, pixels)
+
+
+@pytest.fixture
+def gray_npy(tmp_path: Path) -> SampleImage:
+    """.npy array (12, 16) float32 in 0..1: pixels as stored."""
+    pixels = _rng(18).random((HEIGHT, WIDTH)).astype(np.float32)
+    path = tmp_path / "gray.npy"
+    np.save(path, pixels)
+    return SampleImage(path, pixels)
+
+
+@pytest.fixture
+def rgb_npy(tmp_path: Path) -> SampleImage:
+    """.npy array (12, 16, 3) uint8: pixels as stored."""
+    pixels = _u8(19, HEIGHT, WIDTH, 3)
+    path = tmp_path / "rgb.npy"
+    np.save(path, pixels)
+    return SampleImage(path, pixels)
+
+
+@pytest.fixture
+def rgba_npy(tmp_path: Path) -> SampleImage:
+    """.npy array (12, 16, 4) uint16: colour is the first 3 channels, alpha the last."""
+    data = _rng(21).integers(0, 65536, size=(HEIGHT, WIDTH, 4), dtype=np.uint16)
+    path = tmp_path / "rgba.npy"
+    np.save(path, data)
+    return SampleImage(path, data[..., :3], data[..., 3])
+
+
+@pytest.fixture
+def truncated_png(tmp_path: Path) -> Path:
+    """A 64×64 RGB PNG cut after half of its bytes: a valid header, missing pixel data."""
+    path = tmp_path / "truncated.png"
+    PIL.Image.fromarray(_u8(22, 64, 64, 3)).save(path, compress_level=0)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    return path
+
+
+@pytest.fixture
+def text_file(tmp_path: Path) -> Path:
+    """A plain text file named notes.txt: not an image."""
+    path = tmp_path / "notes.txt"
+    path.write_text("shopping list\n- eggs\n- milk\n")
+    return path
+
+
+#: Names of the fixtures above that hold a readable image, for parametrising.
+IMAGE_FIXTURES = (
+    "gray_png",
+    "rgb_png",
+    "rgba_png",
+    "la_png",
+    "palette_png",
+    "palette_transparent_png",
+    "bilevel_png",
+    "gray16_png",
+    "gray16_tiff",
+    "float32_tiff",
+    "rgb_jpeg",
+    "exif6_png",
+    "exif8_jpeg",
+    "animated_gif",
+    "rgb_webp",
+    "rgb_bmp",
+    "gray_pgm",
+    "gray16_pgm",
+    "rgb_ppm",
+    "gray_npy",
+    "rgb_npy",
+    "rgba_npy",
+)
