@@ -1,0 +1,144 @@
+"""Max, min and average pooling on strided slices.
+
+Pad, then reduce the window's taps one strided slice at a time: for a
+``kh x kw`` window that is ``kh*kw`` elementwise ``np.maximum`` (or
+``minimum``, or ``add``) calls on output-sized slices, with no window view
+materialised. Sizes come from :func:`convcli.pool_output_size`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .engine import _as_numeric, compute_dtype
+from .errors import ShapeError
+from .shapes import PaddingSpec, pair, pool_output_size, resolve_padding
+
+__all__ = ["POOL_MODES", "pool2d"]
+
+POOL_MODES = ("max", "avg", "min")
+
+
+def _fill_value(dtype: np.dtype, mode: str) -> float:
+    """The value padded cells take so that they never win a max or min."""
+    if mode == "avg":
+        return 0
+    if dtype.kind == "f":
+        return -np.inf if mode == "max" else np.inf
+    info = np.iinfo(dtype) if dtype.kind in "iu" else None
+    if info is None:  # bool
+        return mode != "max"
+    return info.min if mode == "max" else info.max
+
+
+def _axis_counts(n: int, k: int, s: int, before: int, after: int, out: int, real_only: bool):
+    """How many cells each window along one axis averages over (PyTorch's divisor)."""
+    start = np.arange(out) * s - before
+    end = start + k
+    if real_only:
+        return np.minimum(end, n) - np.maximum(start, 0)
+    # count_include_pad: padding counts, the ceil-mode overhang past it does not
+    return np.minimum(end, n + after) - start
+
+
+def pool2d(
+    x: np.ndarray,
+    size: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: PaddingSpec = 0,
+    mode: str = "max",
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> np.ndarray:
+    """Pool the last two spatial axes of an image or a batch.
+
+    Parameters
+    ----------
+    x : ndarray, shape (H, W), (H, W, C) or (N, C, H, W)
+        Image-shaped arrays keep their layout; 4-D arrays are a batch.
+    size : int or (int, int)
+        Window (kh, kw).
+    stride : int or (int, int), optional
+        Step between windows; defaults to the window size.
+    padding : int, pair, 4-tuple or ((top, bottom), (left, right)), optional
+        Cells added around the input. Unlike PyTorch, padding may exceed half
+        the window, as long as every window still holds a real cell.
+    mode : {"max", "avg", "min"}, optional
+        The reduction. Padded cells never win a max or a min.
+    ceil_mode : bool, optional
+        Round the number of windows up, as PyTorch does: a last window that
+        would start inside the right padding is dropped.
+    count_include_pad : bool, optional
+        For ``avg``: divide by the window size including padded cells (but not
+        the ceil-mode overhang past the padding), as PyTorch does; with False,
+        divide by the number of real cells.
+
+    Returns
+    -------
+    ndarray
+        Same layout as ``x``. ``max`` and ``min`` keep the input dtype;
+        ``avg`` returns the compute dtype (float32, or float64 for float64
+        input).
+
+    Examples
+    --------
+    >>> x = np.arange(9).reshape(3, 3)
+    >>> pool2d(x, 2, stride=1)
+    array([[4, 5],
+           [7, 8]])
+    >>> pool2d(x, 2, stride=1, mode="avg")
+    array([[2., 3.],
+           [5., 6.]], dtype=float32)
+    """
+    x = _as_numeric(x, "x")
+    if mode not in POOL_MODES:
+        raise ShapeError(f"unknown pooling `mode` {mode!r}; known modes: {', '.join(POOL_MODES)}")
+    if x.ndim == 2:
+        planes = x
+    elif x.ndim == 3:
+        planes = np.moveaxis(x, -1, 0)  # (C, H, W)
+    elif x.ndim == 4:
+        planes = x
+    else:
+        raise ShapeError(
+            f"`x` must have shape (H, W), (H, W, C) or (N, C, H, W), got shape {x.shape}"
+        )
+    h, w = planes.shape[-2:]
+    if h == 0 or w == 0:
+        raise ShapeError(f"`x` is empty: shape {x.shape}")
+    kh, kw = pair(size, "size")
+    sh, sw = (kh, kw) if stride is None else pair(stride, "stride")
+    if isinstance(padding, str) and padding.lower() != "valid":
+        raise ShapeError(f"pooling takes numeric padding or 'valid', got {padding!r}")
+    (pt, pb), (pl, pr) = resolve_padding(padding, (h, w), (kh, kw), (sh, sw))
+    oh = pool_output_size(h, kh, sh, (pt, pb), ceil_mode)
+    ow = pool_output_size(w, kw, sw, (pl, pr), ceil_mode)
+
+    work = compute_dtype(x.dtype) if mode == "avg" else x.dtype
+    # padded extent actually read by the windows (ceil mode may overhang the padding)
+    need_h = (oh - 1) * sh + kh
+    need_w = (ow - 1) * sw + kw
+    fill = _fill_value(np.dtype(work), mode)
+    padded = np.full((*planes.shape[:-2], need_h, need_w), fill, dtype=work)
+    rh = slice(pt, pt + h)
+    rw = slice(pl, pl + w)
+    # crop the input where the windows never reach it (floor mode at the far edge)
+    padded[..., rh, rw][..., : need_h - pt, : need_w - pl] = planes[
+        ..., : need_h - pt, : need_w - pl
+    ]
+
+    reduce = {"max": np.maximum, "min": np.minimum, "avg": np.add}[mode]
+    acc = None
+    for i in range(kh):
+        for j in range(kw):
+            tap = padded[..., i : i + (oh - 1) * sh + 1 : sh, j : j + (ow - 1) * sw + 1 : sw]
+            acc = tap.copy() if acc is None else reduce(acc, tap, out=acc)
+    if mode == "avg":
+        ch = _axis_counts(h, kh, sh, pt, pb, oh, not count_include_pad)
+        cw = _axis_counts(w, kw, sw, pl, pr, ow, not count_include_pad)
+        acc /= np.outer(ch, cw).astype(work)
+    if x.ndim == 3:
+        return np.moveaxis(acc, 0, -1)
+    return acc

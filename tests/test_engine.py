@@ -1,0 +1,469 @@
+"""The engine (pad, im2col, conv2d, filter2d) against independent oracles."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from reference import SCIPY_MODE, conv2d_loop, np_pad
+from scipy import ndimage as ndi
+
+import convcli
+from convcli import ShapeError, conv2d, filter2d, im2col, pad
+
+MODES = ["zeros", "reflect", "symmetric", "replicate", "circular"]
+
+
+# --------------------------------------------------------------- textbook cases
+def test_textbook_single_channel():
+    """X = [[0,1,2],[3,4,5],[6,7,8]] cross-correlated with K = [[0,1],[2,3]] is [[19,25],[37,43]]."""
+    x = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8]], dtype=np.float32)
+    k = np.array([[0, 1], [2, 3]], dtype=np.float32)
+    np.testing.assert_array_equal(conv2d(x[None], k[None, None])[0], [[19, 25], [37, 43]])
+    np.testing.assert_array_equal(filter2d(x, k, padding="valid"), [[19, 25], [37, 43]])
+
+
+def test_textbook_two_input_channels():
+    """The two-channel example sums over channels: [[56, 72], [104, 120]]."""
+    x = np.array([[[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[1, 2, 3], [4, 5, 6], [7, 8, 9]]])
+    k = np.array([[[0, 1], [2, 3]], [[1, 2], [3, 4]]])
+    np.testing.assert_array_equal(conv2d(x, k[None])[0], [[56, 72], [104, 120]])
+
+
+def test_one_by_one_convolution_is_a_per_pixel_matrix_product():
+    """A 1x1 convolution multiplies each pixel's channel vector by the weight matrix."""
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 3, 5, 4))
+    w = rng.standard_normal((6, 3, 1, 1))
+    expected = np.einsum("oc,nchw->nohw", w[:, :, 0, 0], x)
+    np.testing.assert_allclose(conv2d(x, w), expected, rtol=1e-12)
+
+
+def test_impulse_orientation():
+    """Correlating an impulse gives the kernel rotated by 180 degrees; convolving gives it upright."""
+    img = np.zeros((5, 5))
+    img[2, 2] = 1
+    k = np.arange(1.0, 10.0).reshape(3, 3)
+    np.testing.assert_array_equal(filter2d(img, k, pad_mode="zeros")[1:4, 1:4], k[::-1, ::-1])
+    np.testing.assert_array_equal(filter2d(img, k, pad_mode="zeros", convolve=True)[1:4, 1:4], k)
+
+
+# ------------------------------------------------------------------ padding
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("width", [1, 2, 3, 7, 12])
+def test_pad_matches_numpy_pad(mode, width):
+    """pad() equals numpy.pad under the translation table, also wider than the input."""
+    x = np.arange(12.0).reshape(3, 4)
+    got = pad(x, ((width, width - 1), (width - 1, width)), mode)
+    np.testing.assert_array_equal(got, np_pad(x, width, width - 1, width - 1, width, mode))
+
+
+def test_pad_patterns_from_conventions():
+    """On `a b c d` padded by 3, each mode gives the pattern CONVENTIONS.md shows."""
+    x = np.array([[1, 2, 3, 4]])
+    patterns = {
+        "zeros": [0, 0, 0, 1, 2, 3, 4, 0, 0, 0],
+        "replicate": [1, 1, 1, 1, 2, 3, 4, 4, 4, 4],
+        "symmetric": [3, 2, 1, 1, 2, 3, 4, 4, 3, 2],
+        "reflect": [4, 3, 2, 1, 2, 3, 4, 3, 2, 1],
+        "circular": [2, 3, 4, 1, 2, 3, 4, 1, 2, 3],
+    }
+    for mode, expected in patterns.items():
+        np.testing.assert_array_equal(pad(x, ((0, 0), (3, 3)), mode)[0], expected, err_msg=mode)
+
+
+def test_pad_value_and_aliases():
+    """zeros pads with pad_value; edge and wrap are aliases of replicate and circular."""
+    x = np.array([[1.0, 2.0]])
+    np.testing.assert_array_equal(pad(x, ((0, 0), (1, 1)), "zeros", pad_value=9)[0], [9, 1, 2, 9])
+    np.testing.assert_array_equal(pad(x, 1, "edge"), pad(x, 1, "replicate"))
+    np.testing.assert_array_equal(pad(x, 1, "wrap"), pad(x, 1, "circular"))
+
+
+# ------------------------------------------------------------------ im2col
+def test_im2col_matches_explicit_loop():
+    """Row c*kh*kw + i*kw + j, column r*out_w + q holds x[c, r*s + i*d, q*s + j*d] (padded)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 7, 6))
+    kh, kw, s, d, p = 3, 2, 2, 1, 1
+    cols = im2col(x, (kh, kw), stride=s, padding=p, dilation=d)
+    xp = np_pad(x, p, p, p, p, "zeros")
+    oh = (7 + 2 * p - d * (kh - 1) - 1) // s + 1
+    ow = (6 + 2 * p - d * (kw - 1) - 1) // s + 1
+    assert cols.shape == (2, 3 * kh * kw, oh * ow)
+    for n in range(2):
+        for c in range(3):
+            for i in range(kh):
+                for j in range(kw):
+                    for r in range(oh):
+                        for q in range(ow):
+                            assert (
+                                cols[n, c * kh * kw + i * kw + j, r * ow + q]
+                                == xp[n, c, r * s + i * d, q * s + j * d]
+                            )
+
+
+# ------------------------------------------------------------------ conv2d vs loops
+CONV_CASES = [
+    # (N, C_in, H, W, C_out, kh, kw, stride, padding(t,b,l,r), dilation, groups, bias, mode)
+    (1, 1, 5, 5, 1, 3, 3, (1, 1), (0, 0, 0, 0), (1, 1), 1, False, "zeros"),
+    (2, 3, 7, 6, 4, 3, 2, (2, 1), (1, 1, 0, 0), (1, 1), 1, True, "zeros"),
+    (1, 4, 8, 9, 6, 3, 3, (1, 2), (2, 2, 1, 1), (2, 1), 2, True, "reflect"),
+    (2, 6, 6, 6, 6, 2, 3, (3, 2), (1, 2, 0, 3), (1, 2), 3, False, "symmetric"),
+    (1, 2, 9, 5, 2, 4, 1, (1, 1), (3, 3, 2, 2), (1, 1), 2, True, "replicate"),
+    (1, 3, 6, 7, 3, 3, 3, (2, 2), (4, 4, 4, 4), (1, 1), 1, False, "circular"),
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv2d_matches_loop_reference(case):
+    """conv2d equals a plain loop over output pixels on a numpy.pad-ed input."""
+    n, cin, h, w, cout, kh, kw, s, p, d, g, use_bias, mode = case
+    rng = np.random.default_rng(hash(case) % 2**32)
+    x = rng.standard_normal((n, cin, h, w))
+    wt = rng.standard_normal((cout, cin // g, kh, kw))
+    b = rng.standard_normal(cout) if use_bias else None
+    got = conv2d(x, wt, b, stride=s, padding=p, dilation=d, groups=g, pad_mode=mode)
+    expected = conv2d_loop(x, wt, b, s, p, d, g, mode)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+@st.composite
+def conv_problems(draw):
+    """Random small conv2d problems that fit (kernel within the padded input)."""
+    groups = draw(st.integers(1, 3))
+    cin = groups * draw(st.integers(1, 2))
+    cout = groups * draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    dh, dw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    pad = tuple(draw(st.integers(0, 3)) for _ in range(4))
+    h = draw(st.integers(max(1, dh * (kh - 1) + 1 - pad[0] - pad[1]), 10))
+    w = draw(st.integers(max(1, dw * (kw - 1) + 1 - pad[2] - pad[3]), 10))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    mode = draw(st.sampled_from(MODES))
+    budget = draw(st.sampled_from([64, 1000, 2**20]))
+    return cin, cout, kh, kw, (dh, dw), pad, h, w, stride, groups, mode, budget
+
+
+@settings(max_examples=150, deadline=None)
+@given(problem=conv_problems(), seed=st.integers(0, 2**32 - 1))
+def test_conv2d_property_float32(problem, seed):
+    """In float32, conv2d agrees with the float64 loop reference to 1e-5 relative, any budget."""
+    cin, cout, kh, kw, d, p, h, w, s, g, mode, budget = problem
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, cin, h, w)).astype(np.float32)
+    wt = rng.standard_normal((cout, cin // g, kh, kw)).astype(np.float32)
+    b = rng.standard_normal(cout).astype(np.float32)
+    got = conv2d(x, wt, b, s, p, d, g, mode, memory_budget=budget)
+    expected = conv2d_loop(x, wt, b, s, p, d, g, mode)
+    assert got.dtype == np.float32
+    assert got.shape == expected.shape
+    # each output is a sum of |taps| products: scale the tolerance by the summed magnitudes
+    scale = conv2d_loop(np.abs(x), np.abs(wt), np.abs(b), s, p, d, g, mode)
+    assert np.all(np.abs(got - expected) <= 1e-5 * scale + 1e-30)
+
+
+@settings(max_examples=60, deadline=None)
+@given(problem=conv_problems())
+def test_output_shape_follows_the_formula(problem):
+    """Every conv2d result has the size output_size predicts, per axis."""
+    cin, cout, kh, kw, d, p, h, w, s, g, _mode, _ = problem
+    out = conv2d(np.ones((1, cin, h, w)), np.ones((cout, cin // g, kh, kw)), None, s, p, d, g)
+    assert out.shape[-2:] == (
+        convcli.output_size(h, kh, s[0], (p[0], p[1]), d[0]),
+        convcli.output_size(w, kw, s[1], (p[2], p[3]), d[1]),
+    )
+
+
+def test_conv2d_3d_input_and_padding_forms():
+    """(C, H, W) input drops the batch axis; int, pair, 4-tuple and words agree with explicit pads."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 6, 7))
+    wt = rng.standard_normal((3, 2, 3, 4))
+    ref = conv2d_loop(x[None], wt, pad=(1, 1, 2, 2))[0]
+    np.testing.assert_allclose(conv2d(x, wt, padding=(1, 2)), ref, rtol=1e-12)
+    np.testing.assert_allclose(conv2d(x, wt, padding=(1, 1, 2, 2)), ref, rtol=1e-12)
+    # same, stride 1, kw = 4: (1, 2) split, extra cell after
+    ref_same = conv2d_loop(x[None], wt, pad=(1, 1, 1, 2))[0]
+    np.testing.assert_allclose(conv2d(x, wt, padding="same"), ref_same, rtol=1e-12)
+    ref_full = conv2d_loop(x[None], wt, pad=(2, 2, 3, 3))[0]
+    np.testing.assert_allclose(conv2d(x, wt, padding="full"), ref_full, rtol=1e-12)
+    np.testing.assert_allclose(conv2d(x, wt, padding="valid"), conv2d_loop(x[None], wt)[0])
+
+
+def test_same_with_stride_uses_ceil_and_extra_cell_after():
+    """'same' with stride 2 on n=7, k=3 gives ceil(7/2)=4 outputs; total pad 2 split (1, 1).
+
+    With n=8, k=3, s=2: out 4, total pad max(3*2+3-8, 0) = 1, split (0, 1).
+    """
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 1, 8, 7))
+    wt = rng.standard_normal((1, 1, 3, 3))
+    got = conv2d(x, wt, stride=2, padding="same")
+    assert got.shape == (1, 1, 4, 4)
+    np.testing.assert_allclose(got, conv2d_loop(x, wt, stride=(2, 2), pad=(0, 1, 1, 1)))
+
+
+# ------------------------------------------------------------------ filter2d vs scipy
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("shape", [(3, 3), (5, 3), (4, 4), (1, 2), (7, 7)])
+def test_filter2d_matches_scipy_correlate(mode, shape):
+    """filter2d 'same' equals scipy.ndimage.correlate in every pad mode (mapped via SCIPY_MODE).
+
+    scipy centres an even kernel at k//2 (extra cell *before*); convcli puts the
+    extra cell after, which is scipy's origin -1 on that axis.
+    """
+    rng = np.random.default_rng(4)
+    img = rng.random((23, 17, 3))
+    k = rng.standard_normal(shape)
+    origin = [-1 if n % 2 == 0 else 0 for n in shape] + [0]
+    expected = ndi.correlate(img, k[:, :, None], mode=SCIPY_MODE[mode], origin=origin)
+    got = filter2d(img, k, pad_mode=mode)
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_filter2d_convolve_matches_scipy_convolve(mode):
+    """convolve=True (kernel flipped) equals scipy.ndimage.convolve for odd kernels."""
+    rng = np.random.default_rng(5)
+    img = rng.random((20, 25))
+    k = rng.standard_normal((5, 3))
+    np.testing.assert_allclose(
+        filter2d(img, k, pad_mode=mode, convolve=True),
+        ndi.convolve(img, k, mode=SCIPY_MODE[mode]),
+        rtol=1e-10,
+        atol=1e-12,
+    )
+
+
+def test_filter2d_stride_and_dilation():
+    """A strided, dilated filter2d equals scipy's dense result with a dilated kernel, subsampled."""
+    rng = np.random.default_rng(6)
+    img = rng.random((30, 31))
+    k = rng.standard_normal((3, 3))
+    dilated = np.zeros((5, 5))
+    dilated[::2, ::2] = k
+    dense = ndi.correlate(img, dilated, mode="mirror")
+    got = filter2d(img, k, stride=(1, 1), dilation=2, pad_mode="reflect")
+    np.testing.assert_allclose(got, dense, rtol=1e-10, atol=1e-12)
+    # explicit padding 2 with stride 3: windows start at 0, 3, 6, ... of the padded image
+    got = filter2d(img, k, stride=3, padding=2, dilation=2, pad_mode="reflect")
+    np.testing.assert_allclose(got, dense[::3, ::3], rtol=1e-10, atol=1e-12)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    h=st.integers(1, 20),
+    w=st.integers(1, 20),
+    kh=st.sampled_from([1, 3, 5]),
+    kw=st.sampled_from([1, 3, 5]),
+    mode=st.sampled_from(MODES),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_filter2d_property_against_scipy_float32(h, w, kh, kw, mode, seed):
+    """float32 filter2d agrees with scipy (float64) to 1e-5 relative for any image size."""
+    rng = np.random.default_rng(seed)
+    img = rng.random((h, w)).astype(np.float32)
+    k = rng.standard_normal((kh, kw))
+    got = filter2d(img, k, pad_mode=mode)
+    assert got.dtype == np.float32
+    ref = ndi.correlate(img.astype(np.float64), k, mode=SCIPY_MODE[mode])
+    scale = ndi.correlate(img.astype(np.float64), np.abs(k), mode=SCIPY_MODE[mode])
+    assert np.all(np.abs(got - ref) <= 1e-5 * scale + 1e-12)
+
+
+# ------------------------------------------------------------------ dtypes
+@pytest.mark.parametrize(
+    ("dtype", "expected"),
+    [
+        (np.uint8, np.float32),
+        (np.uint16, np.float32),
+        (np.int16, np.float32),
+        (np.float32, np.float32),
+        (np.float64, np.float64),
+        (np.int32, np.float64),
+        (np.bool_, np.float32),
+    ],
+)
+def test_dtype_policy(dtype, expected):
+    """Results are float32, or float64 for float64 (and wide integer) input: never the input int."""
+    img = (np.arange(20) % 2).reshape(4, 5).astype(dtype)
+    assert filter2d(img, np.ones((3, 3))).dtype == expected
+    assert convcli.compute_dtype(dtype) == expected
+
+
+def test_integer_results_do_not_wrap():
+    """A uint8 image of 255s filtered by a 3x3 box of ones gives 9*255, and -255 for a difference."""
+    img = np.full((5, 5), 255, dtype=np.uint8)
+    np.testing.assert_array_equal(filter2d(img, np.ones((3, 3))), np.full((5, 5), 2295.0))
+    img16 = np.zeros((3, 4), dtype=np.uint16)
+    img16[:, 2:] = 65535
+    out = filter2d(img16, np.array([[1.0, -1.0]]), padding="valid")
+    np.testing.assert_array_equal(out[0], [0, -65535, 0])
+
+
+def test_float64_on_request():
+    """dtype='float64' computes a uint8 image in double precision."""
+    img = np.arange(16, dtype=np.uint8).reshape(4, 4)
+    assert filter2d(img, np.ones((3, 3)), dtype="float64").dtype == np.float64
+
+
+# ------------------------------------------------------------------ memory
+def test_peak_memory_stays_under_budget():
+    """With a 1 MiB budget, an 11x11 filter of a 400x400 float32 image (untiled im2col:
+    400*400*121*4 B = 74 MiB, 74x the budget) allocates at most the output plus the budget."""
+    budget = 2**20
+    rng = np.random.default_rng(7)
+    img = rng.random((400, 400)).astype(np.float32)
+    k = rng.standard_normal((11, 11)).astype(np.float32)
+    untiled = 400 * 400 * 121 * 4
+    assert untiled >= 50 * budget
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        out = filter2d(img, k, pad_mode="reflect", memory_budget=budget)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= out.nbytes + budget, (peak, out.nbytes, budget)
+    # and the result is still right
+    np.testing.assert_allclose(
+        out, ndi.correlate(img.astype(np.float64), k, mode="mirror"), rtol=1e-4, atol=1e-3
+    )
+
+
+def test_conv2d_peak_memory_with_channels():
+    """A 16->8 channel 5x5 layer stays within output + budget (untiled: 65x the budget)."""
+    budget = 100_000
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1, 16, 64, 64)).astype(np.float32)
+    w = rng.standard_normal((8, 16, 5, 5)).astype(np.float32)
+    assert 64 * 64 * 16 * 25 * 4 >= 50 * budget
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        out = conv2d(x, w, padding=2, memory_budget=budget)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= out.nbytes + budget, (peak, out.nbytes, budget)
+
+
+# ------------------------------------------------------------------ bad input
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: conv2d(np.ones((4, 4)), np.ones((1, 1, 3, 3))), r"`x` must have shape .*\(4, 4\)"),
+        (
+            lambda: conv2d(np.ones((1, 3, 5, 5)), np.ones((2, 2, 3, 3))),
+            r"expects 2 input channels .* \(1, 3, 5, 5\) has 3",
+        ),
+        (
+            lambda: conv2d(np.ones((1, 4, 5, 5)), np.ones((3, 2, 3, 3)), groups=2),
+            r"`groups`=2 must divide both the input channels \(4\) and the output channels \(3\)",
+        ),
+        (lambda: conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3))), r"`weight` must have shape"),
+        (
+            lambda: filter2d(np.ones((5, 5)), np.ones((7, 7)), padding="valid"),
+            r"⌊\(5 − 7 \+ 0 \+ 1\)/1⌋ = −1: the 7-wide kernel is larger than the padded input \(5\)",
+        ),
+        (
+            lambda: filter2d(np.ones((5, 5)), np.ones((3, 3)), stride=0),
+            r"`stride` must be at least 1, got 0",
+        ),
+        (
+            lambda: filter2d(np.ones((5, 5)), np.ones((3, 3)), dilation=0),
+            r"`dilation` must be at least 1",
+        ),
+        (
+            lambda: filter2d(np.ones((5, 5)), np.array([[1.0, np.nan]])),
+            r"`weight` holds a non-finite value \(nan\) at index \(0, 0, 0, 1\)",
+        ),
+        (lambda: filter2d(np.ones((5, 5)), np.array([[np.inf]])), r"non-finite value \(inf\)"),
+        (
+            lambda: filter2d(np.ones((5, 5)), np.ones((3, 3)), pad_mode="mirror"),
+            r"unknown `pad_mode` 'mirror'.*known modes: zeros, reflect, symmetric, replicate, circular",
+        ),
+        (
+            lambda: filter2d(np.ones((5, 5, 3, 1)), np.ones((3, 3))),
+            r"`image` must have shape \(H, W\)",
+        ),
+        (
+            lambda: filter2d(np.ones((5, 5)), np.ones((3, 3, 3))),
+            r"`kernel` must be 2-D \(kh, kw\), got shape \(3, 3, 3\)",
+        ),
+        (
+            lambda: conv2d(np.ones((1, 1, 5, 5)), np.ones((1, 1, 3, 3)), bias=np.ones(2)),
+            r"`bias` must have shape \(1,\)",
+        ),
+        (
+            lambda: filter2d(np.ones((5, 5)), np.ones((3, 3)), padding="half"),
+            r"unknown `padding` 'half'",
+        ),
+        (
+            lambda: filter2d(np.ones((5, 5)), np.ones((3, 3)), padding=-1),
+            r"`padding` must be 0 or more",
+        ),
+        (
+            lambda: filter2d(np.ones((5, 5)), np.ones((3, 3)), memory_budget=0),
+            r"`memory_budget` must be positive",
+        ),
+    ],
+)
+def test_bad_input_messages(call, message):
+    """Each kind of bad input raises a ShapeError (a ValueError) whose message names the problem."""
+    with pytest.raises(ValueError, match=message) as info:
+        call()
+    assert isinstance(info.value, ShapeError)
+
+
+def test_non_numeric_input_is_a_type_error():
+    """Strings and complex numbers are refused with a TypeError naming the argument."""
+    with pytest.raises(TypeError, match="`image` must be a numeric array"):
+        filter2d(np.array([["a"]]), np.ones((1, 1)))
+    with pytest.raises(TypeError, match="complex"):
+        filter2d(np.ones((3, 3), dtype=complex), np.ones((1, 1)))
+
+
+# ------------------------------------------------------------------ torch (optional oracle)
+def test_conv2d_matches_torch():
+    """conv2d equals torch.nn.functional.conv2d on random layers (skipped without torch)."""
+    torch = pytest.importorskip("torch")
+    functional = torch.nn.functional
+    rng = np.random.default_rng(9)
+    torch_mode = {
+        "zeros": "constant",
+        "reflect": "reflect",
+        "replicate": "replicate",
+        "circular": "circular",
+    }
+    for trial in range(40):
+        g = int(rng.integers(1, 3))
+        cin, cout = g * int(rng.integers(1, 3)), g * int(rng.integers(1, 4))
+        kh, kw = (int(v) for v in rng.integers(1, 4, 2))
+        s = tuple(int(v) for v in rng.integers(1, 3, 2))
+        d = tuple(int(v) for v in rng.integers(1, 3, 2))
+        p = tuple(int(v) for v in rng.integers(0, 2, 2))
+        mode = list(torch_mode)[trial % 4]
+        x = rng.standard_normal((2, cin, 9, 8)).astype(np.float32)
+        w = rng.standard_normal((cout, cin // g, kh, kw)).astype(np.float32)
+        b = rng.standard_normal(cout).astype(np.float32)
+        xt = functional.pad(torch.from_numpy(x), (p[1], p[1], p[0], p[0]), mode=torch_mode[mode])
+        expected = functional.conv2d(xt, torch.from_numpy(w), torch.from_numpy(b), s, 0, d, g)
+        got = conv2d(x, w, b, s, p, d, g, mode)
+        np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_im2col_matches_torch_unfold():
+    """im2col has the layout of torch.nn.functional.unfold (skipped without torch)."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(10)
+    x = rng.standard_normal((2, 3, 9, 7))
+    expected = torch.nn.functional.unfold(
+        torch.from_numpy(x), (3, 2), dilation=(1, 2), padding=(1, 0), stride=(2, 1)
+    )
+    got = im2col(x, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2))
+    np.testing.assert_allclose(got, expected.numpy(), rtol=1e-12)
