@@ -54,6 +54,11 @@ _LAZY: dict[str, str] = {
     # images (Pillow)
     "read_image": "imageio",
     "write_image": "imageio",
+    "Image": "imageio",
+    "output_format": "imageio",
+    "same_file": "imageio",
+    "stdout_is_terminal": "imageio",
+    "DEFAULT_MAX_PIXELS": "imageio",
     # filtering images end to end
     "apply_kernels": "filtering",
     "map_range": "filtering",
