@@ -641,7 +641,7 @@ def format_layer(layer: Layer, pads: tuple[Pair, Pair] | None = None) -> str:
     >>> format_layer(parse_layers("maxpool k3 s2 ceil")[0], ((0, 0), (0, 0)))
     'maxpool k3 s2 p0 ceil'
     """
-    parts = [layer.kind]
+    parts = ["fc" if layer.kind == "linear" else layer.kind]
     if layer.kind == "residual":
         return "res"
     if layer.out is not None:

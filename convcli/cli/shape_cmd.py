@@ -1,0 +1,865 @@
+"""``convcli shape``: convolution arithmetic for one layer and whole networks.
+
+Pure Python: this module and everything it imports avoid numpy, scipy and
+Pillow, and rich is loaded only when a table is printed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from ..errors import ShapeError
+from ..network import ARCHITECTURES, analyze_network, load_spec, parse_layers
+from ..shapes import (
+    conv_formula,
+    output_size,
+    pool_formula,
+    pool_output_size,
+    resolve_padding,
+    same_padding,
+    solve_stride_padding,
+    transposed_formula,
+    transposed_output_size,
+    uncovered_cells,
+)
+from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
+
+Pair = tuple[int, int]
+Pads = tuple[Pair, Pair]
+
+LAYER_HEADERS = [
+    "layer",
+    "in_h",
+    "in_w",
+    "kernel_h",
+    "kernel_w",
+    "stride_h",
+    "stride_w",
+    "dilation_h",
+    "dilation_w",
+    "pad_top",
+    "pad_bottom",
+    "pad_left",
+    "pad_right",
+    "output_padding_h",
+    "output_padding_w",
+    "out_h",
+    "out_w",
+    "formula_h",
+    "formula_w",
+    "uncovered_rows",
+    "uncovered_cols",
+    "channels",
+    "filters",
+    "params",
+    "macs",
+    "dense_equivalent_params",
+    "dense_units",
+    "dense_params",
+]
+SOLVE_HEADERS = [
+    "axis",
+    "n",
+    "out",
+    "kernel",
+    "dilation",
+    "stride",
+    "pad_before",
+    "pad_after",
+    "padding",
+    "total_padding",
+    "note",
+    "formula",
+]
+NETWORK_HEADERS = [
+    "index",
+    "depth",
+    "layer",
+    "config",
+    "output",
+    "params",
+    "macs",
+    "rf_h",
+    "rf_w",
+    "jump_h",
+    "jump_w",
+    "leaf",
+]
+
+HELP = """Output sizes, parameters and receptive fields of convolution layers.
+
+\b
+One layer: give --in and --k (and --s, --p, --d). The table shows each
+axis with the formula floor((n - k + p + s)/s) filled in, p being the total
+padding (2*pad) and k the dilated span d*(k-1)+1. --pool makes it a pooling
+window (stride defaults to the window), --transposed a transposed
+convolution, (n-1)*s - p + d*(k-1) + output_padding + 1. --channels and
+--filters add parameters and multiply-accumulates, --dense N the parameters
+of a fully connected layer of N units on the same input. --out solves
+backwards for stride and padding. Several --in give one row each.
+
+\b
+Whole networks: --arch NAME (lenet5, alexnet, vgg11, vgg16, resnet18,
+resnet50, as torchvision builds them), --layers SPEC or --spec FILE (JSON
+or the same text). Input C x H x W from --channels and --in, or the
+preset's default (3x224x224; 1x28x28 for lenet5).
+
+\b
+Spec grammar (layers separated by commas or new lines, # comments):
+  conv F [kN|kHxW] [sN] [pPAD] [dN] [gN] [nobias]   convolution, F filters
+  convt F ... [opN]                transposed convolution
+  maxpool|avgpool kN [sN] [pPAD] [ceil]   pooling (stride = window)
+  adaptiveavgpool N|HxW, gap       adaptive / global average pooling
+  fc N [nobias]                    fully connected (alias linear)
+  flatten, bn, dropout [P]         bn counts 2 parameters per channel
+  relu, sigmoid, tanh, gelu, silu, leakyrelu, softmax
+  basic F [sN], bottleneck W [sN]  torchvision ResNet blocks
+  res(BODY | SHORTCUT)             residual block (identity if no |)
+  N*LAYER, N*(A, B, ...)           repetition
+  PAD: N, HxW, before:after, t:bxl:r, same, valid, full
+
+\b
+Example:
+  convcli shape --in 224 --k 11 --s 4 --p 2
+  convcli shape --in 8x8 --k 5x3 --p 2x1
+  convcli shape --in 224 --k 3 --p same --s 2 --channels 64 --filters 128
+  convcli shape --in 3000x4000 --channels 3 --dense 100
+  convcli shape --in 224 --out 112 --k 3
+  convcli shape --in 32 --in 64 --in 128 --k 3 --s 2 --p 1 --csv
+  convcli shape --arch resnet18
+  convcli shape --in 32 --channels 3 --layers "conv 32 k3 p1, relu, maxpool k2, flatten, fc 10"
+"""
+
+
+def _fail(exc: ShapeError, prefix: str = "") -> click.UsageError:
+    return click.UsageError(f"{prefix}{exc}")
+
+
+def _width() -> int:
+    return max(shutil.get_terminal_size((100, 24)).columns, 80)
+
+
+def _echo_table(text: str) -> None:
+    click.echo(text, nl=False)
+
+
+def _warn(message: str) -> None:
+    from ..output import color_enabled
+
+    if color_enabled(sys.stderr):
+        click.secho(f"Warning: {message}", fg="yellow", err=True)
+    else:
+        click.echo(f"Warning: {message}", err=True)
+
+
+def _pad_text(pads: Pair) -> str:
+    return f"{pads[0]}+{pads[1]}"
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+@click.command("shape", help=HELP, short_help="Output sizes, parameters and receptive fields.")
+@click.option(
+    "--in",
+    "--input",
+    "inputs",
+    type=INT_PAIR,
+    multiple=True,
+    metavar="N|HxW",
+    help="Input size; repeat for one row per size.",
+)
+@click.option("--k", "--kernel", "kernel", type=INT_PAIR, metavar="N|HxW", help="Kernel size.")
+@click.option(
+    "--s",
+    "--stride",
+    "stride",
+    type=INT_PAIR,
+    metavar="N|HxW",
+    help="Stride (default 1; the window with --pool).",
+)
+@click.option(
+    "--p",
+    "--padding",
+    "padding",
+    type=PADDING,
+    metavar="PAD",
+    help="Padding per side: N, HxW, before:after, same, valid or full (default 0).",
+)
+@click.option(
+    "--d", "--dilation", "dilation", type=INT_PAIR, metavar="N|HxW", help="Dilation (default 1)."
+)
+@click.option("--channels", type=click.IntRange(min=1), help="Input channels C.")
+@click.option("--filters", type=click.IntRange(min=1), help="Output channels (filters) F.")
+@click.option("--no-bias", is_flag=True, help="Count no bias parameters.")
+@click.option(
+    "--dense",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Parameters of a fully connected layer of N units on the input (C defaults to 1).",
+)
+@click.option("--transposed", is_flag=True, help="A transposed convolution.")
+@click.option(
+    "--output-padding",
+    type=NONNEG_INT_PAIR,
+    metavar="N|HxW",
+    help="Extra output cells of a transposed convolution (default 0).",
+)
+@click.option("--pool", is_flag=True, help="A pooling window instead of a convolution.")
+@click.option("--ceil-mode", is_flag=True, help="Pooling rounds up, as PyTorch's ceil_mode.")
+@click.option(
+    "--out",
+    "target",
+    type=INT_PAIR,
+    metavar="N|HxW",
+    help="Solve for the strides and paddings that give this output size.",
+)
+@click.option("--layers", metavar="SPEC", help="A network in the spec language (see above).")
+@click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), help="A built-in network preset.")
+@click.option(
+    "--spec",
+    type=click.File("r", encoding="utf-8"),
+    metavar="FILE",
+    help="A network spec file: JSON or the text language ('-' for stdin).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON on stdout.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV on stdout.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only the output size.")
+def shape_cmd(
+    inputs: tuple[Pair, ...],
+    kernel: Pair | None,
+    stride: Pair | None,
+    padding: Any,
+    dilation: Pair | None,
+    channels: int | None,
+    filters: int | None,
+    no_bias: bool,
+    dense: int | None,
+    transposed: bool,
+    output_padding: Pair | None,
+    pool: bool,
+    ceil_mode: bool,
+    target: Pair | None,
+    layers: str | None,
+    arch: str | None,
+    spec: Any,
+    as_json: bool,
+    as_csv: bool,
+    quiet: bool,
+) -> None:
+    if sum((as_json, as_csv, quiet)) > 1:
+        raise click.UsageError("use only one of --json, --csv and --quiet")
+    fmt = "json" if as_json else "csv" if as_csv else "quiet" if quiet else "table"
+    sources = [name for name, v in (("--layers", layers), ("--arch", arch), ("--spec", spec)) if v]
+    if sources:
+        if len(sources) > 1:
+            raise click.UsageError(f"use only one of {', '.join(sources)}")
+        single = {
+            "--k": kernel,
+            "--s": stride,
+            "--p": padding,
+            "--d": dilation,
+            "--filters": filters,
+            "--no-bias": no_bias,
+            "--dense": dense,
+            "--transposed": transposed,
+            "--output-padding": output_padding,
+            "--pool": pool,
+            "--ceil-mode": ceil_mode,
+            "--out": target,
+        }
+        for name, value in single.items():
+            if value:
+                raise click.UsageError(
+                    f"{name} describes a single layer; it cannot be used with {sources[0]}"
+                )
+        if len(inputs) > 1:
+            raise click.UsageError(f"{sources[0]} takes one --in (got {len(inputs)})")
+        _network(inputs[0] if inputs else None, channels, layers, arch, spec, fmt)
+        return
+    if not inputs:
+        raise click.UsageError(
+            "give --in (with --k for a layer, or --dense), or a network with --arch, "
+            "--layers or --spec"
+        )
+    if output_padding is not None and not transposed:
+        raise click.UsageError("--output-padding needs --transposed")
+    if ceil_mode and not pool:
+        raise click.UsageError("--ceil-mode needs --pool")
+    if pool and transposed:
+        raise click.UsageError("use only one of --pool and --transposed")
+    if pool and dilation is not None:
+        raise click.UsageError("--d (dilation) does not apply to --pool")
+    if pool and (filters or no_bias):
+        raise click.UsageError("a pooling layer has no filters or bias: drop --filters/--no-bias")
+    if filters and channels is None:
+        raise click.UsageError("--filters needs --channels (the input channels C)")
+    if no_bias and not (filters or dense):
+        raise click.UsageError("--no-bias needs --filters or --dense")
+    if transposed and isinstance(padding, str) and padding != "valid":
+        raise click.UsageError(
+            f"--p {padding} does not apply to --transposed: give the forward convolution's "
+            "padding as a number"
+        )
+    if target is not None:
+        if kernel is None:
+            raise click.UsageError("--out needs --k (the kernel size)")
+        for name, value in (
+            ("--transposed", transposed),
+            ("--ceil-mode", ceil_mode),
+            ("--filters", filters),
+            ("--dense", dense),
+        ):
+            if value:
+                raise click.UsageError(f"--out cannot be combined with {name}")
+        _solve(inputs, target, kernel, stride, padding, dilation, pool, fmt)
+        return
+    if kernel is None and dense is None:
+        raise click.UsageError("give --k (the kernel size), or --dense N")
+    _layer(
+        inputs,
+        kernel,
+        stride,
+        padding,
+        dilation,
+        channels,
+        filters,
+        not no_bias,
+        dense,
+        transposed,
+        output_padding,
+        pool,
+        ceil_mode,
+        fmt,
+    )
+
+
+# --------------------------------------------------------------------------
+# one layer
+# --------------------------------------------------------------------------
+
+
+def _layer_row(
+    size: Pair,
+    kernel: Pair | None,
+    stride: Pair | None,
+    padding: Any,
+    dilation: Pair | None,
+    channels: int | None,
+    filters: int | None,
+    bias: bool,
+    dense: int | None,
+    transposed: bool,
+    output_padding: Pair | None,
+    pool: bool,
+    ceil_mode: bool,
+) -> dict[str, Any]:
+    """Compute everything about one input size, as one flat row."""
+    h, w = size
+    row: dict[str, Any] = {"in_h": h, "in_w": w}
+    c = channels or 1
+    if kernel is not None:
+        kind = "pool" if pool else "transposed" if transposed else "conv"
+        s = stride or (kernel if pool else (1, 1))
+        d = dilation or (1, 1)
+        op = output_padding or (0, 0)
+        pads: Pads = resolve_padding(0 if padding is None else padding, size, kernel, s, d)
+        out = []
+        formulas = []
+        uncovered = []
+        for n, k, st, pad, dil, opad in zip(size, kernel, s, pads, d, op, strict=True):
+            if pool:
+                out.append(pool_output_size(n, k, st, pad, ceil_mode))
+                formulas.append(pool_formula(n, k, st, pad, ceil_mode))
+                uncovered.append(uncovered_cells(n, k, st, pad, 1, out=out[-1]))
+            elif transposed:
+                out.append(transposed_output_size(n, k, st, pad, dil, opad))
+                formulas.append(transposed_formula(n, k, st, pad, dil, opad))
+                uncovered.append(0)
+            else:
+                out.append(output_size(n, k, st, pad, dil))
+                formulas.append(conv_formula(n, k, st, pad, dil))
+                uncovered.append(uncovered_cells(n, k, st, pad, dil))
+        row.update(
+            layer=kind,
+            kernel_h=kernel[0],
+            kernel_w=kernel[1],
+            stride_h=s[0],
+            stride_w=s[1],
+            dilation_h=d[0],
+            dilation_w=d[1],
+            pad_top=pads[0][0],
+            pad_bottom=pads[0][1],
+            pad_left=pads[1][0],
+            pad_right=pads[1][1],
+            output_padding_h=op[0] if transposed else None,
+            output_padding_w=op[1] if transposed else None,
+            out_h=out[0],
+            out_w=out[1],
+            formula_h=formulas[0],
+            formula_w=formulas[1],
+            uncovered_rows=uncovered[0],
+            uncovered_cols=uncovered[1],
+            channels=channels,
+        )
+        if filters:
+            taps = kernel[0] * kernel[1]
+            out_cells = out[0] * out[1]
+            row.update(
+                filters=filters,
+                params=filters * (c * taps + (1 if bias else 0)),
+                macs=(h * w if transposed else out_cells) * filters * c * taps,
+                dense_equivalent_params=(c * h * w) * (filters * out_cells)
+                + (filters * out_cells if bias else 0),
+            )
+    if dense is not None:
+        row.update(
+            channels=c,
+            dense_units=dense,
+            dense_params=c * h * w * dense + (dense if bias else 0),
+        )
+    return row
+
+
+def _layer(
+    inputs: Sequence[Pair],
+    kernel: Pair | None,
+    stride: Pair | None,
+    padding: Any,
+    dilation: Pair | None,
+    channels: int | None,
+    filters: int | None,
+    bias: bool,
+    dense: int | None,
+    transposed: bool,
+    output_padding: Pair | None,
+    pool: bool,
+    ceil_mode: bool,
+    fmt: str,
+) -> None:
+    rows = []
+    for size in inputs:
+        try:
+            row = _layer_row(
+                size,
+                kernel,
+                stride,
+                padding,
+                dilation,
+                channels,
+                filters,
+                bias,
+                dense,
+                transposed,
+                output_padding,
+                pool,
+                ceil_mode,
+            )
+        except ShapeError as exc:
+            prefix = f"--in {size[0]}x{size[1]}: " if len(inputs) > 1 else ""
+            raise _fail(exc, prefix) from None
+        rows.append(row)
+    if kernel is not None:
+        for row in rows:
+            parts = []
+            if row["uncovered_rows"]:
+                parts.append(_plural(row["uncovered_rows"], "input row"))
+            if row["uncovered_cols"]:
+                parts.append(_plural(row["uncovered_cols"], "input column"))
+            if parts:
+                _warn(
+                    f"{row['in_h']}×{row['in_w']}: no window covers {' and '.join(parts)} "
+                    f"(kernel {row['kernel_h']}×{row['kernel_w']}, "
+                    f"stride {row['stride_h']}×{row['stride_w']})"
+                )
+    if fmt == "json":
+        from ..output import to_json
+
+        click.echo(to_json([{k: v for k, v in r.items() if v is not None} for r in rows]))
+    elif fmt == "csv":
+        from ..output import to_csv
+
+        headers = [h for h in LAYER_HEADERS if any(r.get(h) is not None for r in rows)]
+        click.echo(to_csv(rows, headers), nl=False)
+    elif fmt == "quiet":
+        for row in rows:
+            if kernel is None:
+                click.echo(row["dense_params"])
+            elif row["out_h"] == row["out_w"]:
+                click.echo(row["out_h"])
+            else:
+                click.echo(f"{row['out_h']}x{row['out_w']}")
+    else:
+        _layer_tables(rows, kernel is not None, bool(filters), dense is not None)
+
+
+def _layer_tables(rows: list[dict[str, Any]], sizes: bool, params: bool, dense: bool) -> None:
+    from ..output import color_enabled, format_count, format_int, render_table
+
+    color = color_enabled(sys.stdout)
+    width = _width()
+    if sizes:
+        kind = rows[0]["layer"]
+        title = {
+            "conv": "Convolution: ⌊(n − k + p + s)/s⌋",
+            "pool": "Pooling: ⌈(n − k + p + s)/s⌉ (ceil mode)"
+            if any("⌈" in r["formula_h"] + r["formula_w"] for r in rows)
+            else "Pooling: ⌊(n − k + p + s)/s⌋",
+            "transposed": "Transposed convolution: (n − 1)·s − p + d·(k − 1) + output_padding + 1",
+        }[kind]
+        table_rows = []
+        for r in rows:
+            axes = [
+                (
+                    "H",
+                    r["in_h"],
+                    r["kernel_h"],
+                    r["dilation_h"],
+                    r["stride_h"],
+                    (r["pad_top"], r["pad_bottom"]),
+                    r["formula_h"],
+                    r["out_h"],
+                ),
+                (
+                    "W",
+                    r["in_w"],
+                    r["kernel_w"],
+                    r["dilation_w"],
+                    r["stride_w"],
+                    (r["pad_left"], r["pad_right"]),
+                    r["formula_w"],
+                    r["out_w"],
+                ),
+            ]
+            if axes[0][1:] == axes[1][1:]:
+                axes = [("H, W", *axes[0][1:])]
+            for axis, n, k, d, s, pads, formula, out in axes:
+                ktext = str(k) if d == 1 else f"{k} (d{d} → {d * (k - 1) + 1})"
+                table_rows.append(
+                    [
+                        axis,
+                        str(n),
+                        ktext,
+                        str(s),
+                        _pad_text(pads),
+                        str(sum(pads)),
+                        formula,
+                        str(out),
+                    ]
+                )
+        _echo_table(
+            render_table(
+                ["axis", "n", "k", "s", "pad", "p", "formula", "out"],
+                table_rows,
+                title=title,
+                right=["n", "k", "s", "p", "out"],
+                no_wrap=["formula"],
+                width=width,
+                color=color,
+            )
+        )
+    if params:
+        table_rows = []
+        for r in rows:
+            c, f = r["channels"], r["filters"]
+            kh, kw = r["kernel_h"], r["kernel_w"]
+            bias = " + 1" if r["params"] != f * c * kh * kw else ""
+            ratio = r["dense_equivalent_params"] / r["params"]
+            table_rows.append(
+                [
+                    f"{c}×{r['in_h']}×{r['in_w']}",
+                    f"{f}×{r['out_h']}×{r['out_w']}",
+                    f"{f}·({c}·{kh}·{kw}{bias}) = {format_int(r['params'])}",
+                    f"{format_int(r['macs'])} ({format_count(r['macs'])})",
+                    format_int(r["dense_equivalent_params"]),
+                    f"{ratio:,.0f}×",
+                ]
+            )
+        _echo_table(
+            render_table(
+                ["input", "output", "parameters", "MACs", "fully connected", "ratio"],
+                table_rows,
+                title="Parameters and multiply-accumulates",
+                right=["MACs", "fully connected", "ratio"],
+                no_wrap=["parameters"],
+                width=width,
+                color=color,
+            )
+        )
+    if dense:
+        table_rows = []
+        for r in rows:
+            c, n = r["channels"], r["dense_units"]
+            bias = f" + {n}" if r["dense_params"] != c * r["in_h"] * r["in_w"] * n else ""
+            table_rows.append(
+                [
+                    f"{c}×{r['in_h']}×{r['in_w']}",
+                    str(n),
+                    f"{c}·{r['in_h']}·{r['in_w']}·{n}{bias}",
+                    format_int(r["dense_params"]),
+                    format_count(r["dense_params"]),
+                ]
+            )
+        _echo_table(
+            render_table(
+                ["input", "units", "weights + biases", "parameters", ""],
+                table_rows,
+                title="Fully connected layer on the same input",
+                right=["units", "parameters", ""],
+                width=width,
+                color=color,
+            )
+        )
+
+
+# --------------------------------------------------------------------------
+# solving backwards
+# --------------------------------------------------------------------------
+
+
+def _solve(
+    inputs: Sequence[Pair],
+    target: Pair,
+    kernel: Pair,
+    stride: Pair | None,
+    padding: Any,
+    dilation: Pair | None,
+    pool: bool,
+    fmt: str,
+) -> None:
+    d = dilation or (1, 1)
+    rows: list[dict[str, Any]] = []
+    for size in inputs:
+        problems = []
+        for axis in (0, 1):
+            pad_axis = padding
+            if isinstance(padding, tuple):
+                pad_axis = padding[axis]
+            problems.append(
+                (
+                    size[axis],
+                    target[axis],
+                    kernel[axis],
+                    d[axis],
+                    None if stride is None else stride[axis],
+                    pad_axis,
+                )
+            )
+        labels = ["H", "W"]
+        if problems[0] == problems[1]:
+            problems, labels = problems[:1], ["H, W"]
+        for label, (n, out, k, dil, st, pad) in zip(labels, problems, strict=True):
+            max_padding = k // 2 if pool else None
+            try:
+                found = solve_stride_padding(n, out, k, dil, st, pad, max_padding)
+            except ShapeError as exc:
+                raise _fail(exc) from None
+            if not found:
+                raise click.UsageError(
+                    f"no stride and padding turn {n} into {out} with a {k}-wide "
+                    f"{'window' if pool else 'kernel'}"
+                    + (f" (dilation {dil})" if dil != 1 else "")
+                    + (f" and stride {st}" if st is not None else "")
+                )
+            for s, before, after in found:
+                notes = []
+                if (before, after) == (0, 0):
+                    notes.append("valid")
+                if (before, after) == same_padding(n, k, s, dil):
+                    notes.append("same")
+                if before == after == dil * (k - 1):
+                    notes.append("full")
+                rows.append(
+                    {
+                        "axis": label,
+                        "n": n,
+                        "out": out,
+                        "kernel": k,
+                        "dilation": dil,
+                        "stride": s,
+                        "pad_before": before,
+                        "pad_after": after,
+                        "padding": str(before) if before == after else f"{before}:{after}",
+                        "total_padding": before + after,
+                        "note": ", ".join(notes),
+                        "formula": conv_formula(n, k, s, (before, after), dil),
+                    }
+                )
+    if fmt == "json":
+        from ..output import to_json
+
+        click.echo(to_json(rows))
+    elif fmt == "csv":
+        from ..output import to_csv
+
+        click.echo(to_csv(rows, SOLVE_HEADERS), nl=False)
+    elif fmt == "quiet":
+        for row in rows:
+            click.echo(f"{row['stride']} {row['padding']}")
+    else:
+        from ..output import color_enabled, render_table
+
+        _echo_table(
+            render_table(
+                ["axis", "n → out", "k", "--s", "--p", "p", "", "check"],
+                [
+                    [
+                        r["axis"],
+                        f"{r['n']} → {r['out']}",
+                        str(r["kernel"])
+                        if r["dilation"] == 1
+                        else f"{r['kernel']} d{r['dilation']}",
+                        str(r["stride"]),
+                        r["padding"],
+                        str(r["total_padding"]),
+                        r["note"],
+                        r["formula"],
+                    ]
+                    for r in rows
+                ],
+                title="Stride and padding choices",
+                right=["k", "--s", "p"],
+                no_wrap=["check"],
+                width=_width(),
+                color=color_enabled(sys.stdout),
+            )
+        )
+
+
+# --------------------------------------------------------------------------
+# whole networks
+# --------------------------------------------------------------------------
+
+
+def _network(
+    size: Pair | None,
+    channels: int | None,
+    layers_text: str | None,
+    arch: str | None,
+    spec: Any,
+    fmt: str,
+) -> None:
+    default: tuple[int, int, int] | None = None
+    name = "network"
+    if arch:
+        preset = ARCHITECTURES[arch]
+        layers, default, name = list(preset.layers), preset.input_shape, arch
+    elif spec is not None:
+        name = getattr(spec, "name", "spec")
+        try:
+            layers, default = load_spec(spec.read())
+        except ShapeError as exc:
+            raise _fail(exc, f"--spec {name}: ") from None
+    else:
+        try:
+            layers = parse_layers(layers_text or "")
+        except ShapeError as exc:
+            raise _fail(exc, "--layers: ") from None
+    if size is None:
+        if default is None:
+            raise click.UsageError("give the input size with --in (and --channels, default 3)")
+        c, h, w = default
+        if channels:
+            c = channels
+    else:
+        c = channels or (default[0] if default else 3)
+        h, w = size
+    try:
+        summary = analyze_network(layers, (c, h, w))
+    except ShapeError as exc:
+        raise _fail(exc) from None
+
+    if fmt == "quiet":
+        click.echo("x".join(str(v) for v in summary.output_shape))
+        return
+    data_rows = [
+        {
+            "index": r.index,
+            "depth": r.depth,
+            "layer": r.kind,
+            "config": r.config,
+            "output": "x".join(str(v) for v in r.shape),
+            "params": r.params,
+            "macs": r.macs,
+            "rf_h": r.rf[0] if r.rf else None,
+            "rf_w": r.rf[1] if r.rf else None,
+            "jump_h": r.jump[0] if r.jump else None,
+            "jump_w": r.jump[1] if r.jump else None,
+            "leaf": r.leaf,
+        }
+        for r in summary.rows
+    ]
+    if fmt == "json":
+        from ..output import to_json
+
+        for row in data_rows:
+            row["output"] = list(next(r.shape for r in summary.rows if r.index == row["index"]))
+        click.echo(
+            to_json(
+                {
+                    "name": name,
+                    "input": [c, h, w],
+                    "output": list(summary.output_shape),
+                    "total_params": summary.total_params,
+                    "total_macs": summary.total_macs,
+                    "layers": data_rows,
+                }
+            )
+        )
+        return
+    if fmt == "csv":
+        from ..output import to_csv
+
+        click.echo(to_csv(data_rows, NETWORK_HEADERS), nl=False)
+        return
+
+    from ..output import (
+        color_enabled,
+        format_count,
+        format_int,
+        format_pair,
+        format_shape,
+        render_table,
+    )
+
+    table_rows = []
+    styles: list[str | None] = []
+    for r in summary.rows:
+        label = r.config if r.kind != "add" else "+ shortcut"
+        params = format_int(r.params) if r.leaf else f"({format_int(r.params)})"
+        macs = format_int(r.macs) if r.leaf else f"({format_int(r.macs)})"
+        table_rows.append(
+            [
+                r.index,
+                "  " * r.depth + label,
+                format_shape(r.shape),
+                params if r.params or not r.leaf else "—",
+                macs if r.macs or not r.leaf else "—",
+                format_pair(r.rf),
+                format_pair(r.jump),
+            ]
+        )
+        styles.append("bold" if not r.leaf else None)
+    caption = (
+        f"Total parameters: {format_int(summary.total_params)} "
+        f"({format_count(summary.total_params)})  ·  "
+        f"MACs: {format_int(summary.total_macs)} ({format_count(summary.total_macs)})"
+    )
+    _echo_table(
+        render_table(
+            ["#", "layer", "output", "params", "MACs", "RF", "jump"],
+            table_rows,
+            title=f"{name}: {c}×{h}×{w} → {format_shape(summary.output_shape)}",
+            caption=caption,
+            right=["output", "params", "MACs", "RF", "jump"],
+            styles=styles,
+            width=_width(),
+            color=color_enabled(sys.stdout),
+        )
+    )
