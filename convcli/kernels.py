@@ -566,7 +566,8 @@ _FACTORIES: tuple[KernelFactory, ...] = (
     ),
     KernelFactory(
         "emboss",
-        "emboss: relief lit from the top left (sums to 1, no offset needed)",
+        "emboss: relief along the diagonal, brighter where the image brightens "
+        "toward the bottom right (sums to 1, no offset needed)",
         "the common 3×3 emboss kernel [[−2,−1,0],[−1,1,1],[0,1,2]]",
         lambda: np.array([[-2.0, -1.0, 0.0], [-1.0, 1.0, 1.0], [0.0, 1.0, 2.0]]),
     ),
@@ -701,7 +702,10 @@ def get_kernel(spec: str) -> Kernel:
     name = _normalise_name(name)
     factory = KERNELS.get(name)
     if factory is None:
-        close = difflib.get_close_matches(name, kernel_names(), n=3, cutoff=0.6)
+        close = sorted(
+            difflib.get_close_matches(name, kernel_names(), n=3, cutoff=0.6),
+            key=lambda c: (-difflib.SequenceMatcher(None, name, c).ratio(), c),
+        )
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise KernelError(
             f"unknown kernel {name or spec!r}; {hint}`convcli kernels` lists them all"
@@ -886,7 +890,9 @@ def parse_kernel(text: str, name: str = "inline") -> Kernel:
         weights = _parse_magick(match, what)
         source = "inline ImageMagick kernel"
     else:
-        lines = [line for line in re.split(r"[;\n]", stripped)]
+        # Rows end at ';' or a newline (';' then a newline is one break);
+        # a trailing ';' is allowed.
+        lines = re.split(r";[ \t]*\r?\n|[;\n]", stripped.rstrip(";").rstrip())
         rows = [(f"row {i}", _split_row(line)) for i, line in enumerate(lines, 1)]
         if all(not tokens for _, tokens in rows):
             raise KernelError(f"empty kernel: {what} holds no numbers")
@@ -1112,11 +1118,12 @@ _FILE_SUFFIXES = (".txt", ".csv", ".npy", ".json", ".mat", ".kernel")
 def resolve_kernel(spec: str) -> Kernel:
     """Turn a ``--kernel`` value into a :class:`Kernel`: file, matrix or name.
 
-    In order: an existing file is loaded with :func:`load_kernel`; a value
-    that starts like a number or ``[`` (``"1,0,-1;..."``, ``"[[1,-1]]"``,
-    ``"3x3: ..."``) is parsed with :func:`parse_kernel`; a value with a path
-    separator or a kernel-file extension is loaded too (so a missing file
-    says "cannot read"); anything else is a built-in name for
+    In order: an existing file is loaded with :func:`load_kernel`; so is a
+    value with a path separator or a kernel-file extension (``.txt``,
+    ``.csv``, ``.npy``, ``.json``, ``.mat``, ``.kernel``), so that a missing
+    file says "cannot read"; a value that starts like a number or ``[``
+    (``"1,0,-1;..."``, ``"[[1,-1]]"``, ``"3x3: ..."``) is parsed with
+    :func:`parse_kernel`; anything else is a built-in name for
     :func:`get_kernel`.
 
     Examples
@@ -1131,10 +1138,10 @@ def resolve_kernel(spec: str) -> Kernel:
         raise KernelError("empty kernel: give a name, a matrix or a file")
     if os.path.isfile(text):
         return load_kernel(text)
-    if _NUMBER_START.match(text):
-        return parse_kernel(text)
     if "/" in text or os.sep in text or text.lower().endswith(_FILE_SUFFIXES):
         return load_kernel(text)
+    if _NUMBER_START.match(text):
+        return parse_kernel(text)
     return get_kernel(text)
 
 
