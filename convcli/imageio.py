@@ -326,7 +326,7 @@ def _read_pillow(
             if frames > 1:
                 notes.append(f"{name}: {fmt} with {frames} frames: used the first")
             if im.mode in ("RGB", "RGBA", "LA") and any(
-                str(tile.args).endswith((";16B", ";16L", ";16N", ";16")) for tile in im.tile
+                _rawmode(tile).endswith((";16B", ";16L", ";16N", ";16")) for tile in im.tile
             ):
                 notes.append(
                     f"{name}: 16-bit colour {fmt} read as 8 bits per channel "
@@ -356,6 +356,14 @@ def _read_pillow(
         source=name,
         notes=notes,
     )
+
+
+def _rawmode(tile: object) -> str:
+    """The raw mode a Pillow tile decodes from ("RGB;16B"), or "" if it does not say."""
+    args = getattr(tile, "args", None)
+    if isinstance(args, tuple) and args:
+        args = args[0]
+    return args if isinstance(args, str) else ""
 
 
 def _all_gray(rgb: np.ndarray) -> bool:

@@ -202,6 +202,52 @@ def test_16bit_colour_png_reads_as_8bit_with_note(tmp_path: Path) -> None:
     assert any("16-bit colour PNG read as 8 bits per channel" in n for n in img.notes)
 
 
+def _tiff_rgb16_bytes(values: np.ndarray) -> bytes:
+    """An uncompressed little-endian 16-bit RGB TIFF built by hand (one strip)."""
+    h, w, _ = values.shape
+    data = values.astype("<u2").tobytes()
+    n_tags = 10
+    bps_offset = 8 + 2 + n_tags * 12 + 4
+    data_offset = bps_offset + 6
+
+    def short(tag: int, value: int) -> bytes:
+        return struct.pack("<HHIHH", tag, 3, 1, value, 0)
+
+    def long(tag: int, count: int, value: int, kind: int = 4) -> bytes:
+        return struct.pack("<HHII", tag, kind, count, value)
+
+    tags = [
+        short(256, w),
+        short(257, h),
+        long(258, 3, bps_offset, kind=3),  # BitsPerSample: 3 shorts stored after the IFD
+        short(259, 1),  # no compression
+        short(262, 2),  # RGB
+        long(273, 1, data_offset),
+        short(277, 3),
+        short(278, h),
+        long(279, 1, len(data)),
+        short(284, 1),  # chunky
+    ]
+    return (
+        b"II*\x00"
+        + struct.pack("<IH", 8, n_tags)
+        + b"".join(tags)
+        + b"\x00\x00\x00\x00"
+        + struct.pack("<HHH", 16, 16, 16)
+        + data
+    )
+
+
+def test_16bit_colour_tiff_reads_as_8bit_with_note(tmp_path: Path) -> None:
+    """A 16-bit RGB TIFF reads as its high bytes (Pillow's limit), with a note saying so."""
+    values = np.array([[[0, 256, 65535], [2000, 40000, 511]]], dtype=np.uint16)
+    path = tmp_path / "rgb16.tif"
+    path.write_bytes(_tiff_rgb16_bytes(values))
+    img = read_image(path)
+    assert img.pixels.tolist() == [[[0, 1, 255], [7, 156, 1]]]
+    assert any("16-bit colour TIFF read as 8 bits per channel" in n for n in img.notes)
+
+
 def test_32bit_int_tiff_outside_16_bits_becomes_float(tmp_path: Path) -> None:
     """A 32-bit integer TIFF with values above 65535 keeps them, as float64."""
     path = tmp_path / "int32.tif"
