@@ -89,3 +89,27 @@ class Padding(click.ParamType):
 INT_PAIR = IntPair(1)
 NONNEG_INT_PAIR = IntPair(0)
 PADDING = Padding()
+
+
+class KernelSpec(click.ParamType):
+    """A kernel: a built-in name with parameters, an inline matrix, or a file.
+
+    Resolved with :func:`convcli.kernels.resolve_kernel`; a bad spec is a usage
+    error whose message lists the closest names or shows the syntax.
+    """
+
+    name = "KERNEL"
+
+    def convert(self, value, param, ctx):
+        if not isinstance(value, str):
+            return value
+        from ..errors import KernelError
+        from ..kernels import resolve_kernel
+
+        try:
+            return resolve_kernel(value)
+        except KernelError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+KERNEL = KernelSpec()

@@ -1,0 +1,267 @@
+"""Run an image-to-image job over one file, standard input, or a batch.
+
+Shared by ``convcli filter`` and ``convcli pool``: each passes a picklable
+``process(image) -> (image, notes)`` function; this module resolves the
+outputs, refuses to overwrite inputs, shows progress on stderr, runs files in
+parallel processes with ``--jobs``, and turns failures into one line each.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from ..errors import ConvcliError
+from . import debug_enabled, error_text
+
+#: Extensions a directory input is scanned for.
+IMAGE_SUFFIXES = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".webp",
+    ".gif",
+    ".pgm",
+    ".ppm",
+    ".pbm",
+    ".pnm",
+    ".npy",
+)
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """How results are encoded and where they may go."""
+
+    format: str | None = None
+    overwrite: bool = False
+    png_compression: int = 6
+    jpeg_quality: int = 90
+    max_pixels: int | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One input and the output it is written to."""
+
+    source: str
+    target: str
+
+
+def plan_jobs(
+    inputs: tuple[str, ...], output: str | None, out_dir: str | None, fmt: str | None
+) -> list[Job]:
+    """Pair each input with its output, or raise a click.UsageError saying what is missing."""
+    from ..imageio import FORMATS
+
+    if output and out_dir:
+        raise click.UsageError("give either -o/--output or --out-dir, not both")
+    if fmt is not None and fmt.lower().lstrip(".") not in FORMATS:
+        raise click.BadParameter(
+            f"unknown format {fmt!r} (known: {', '.join(sorted(FORMATS))})", param_hint="--format"
+        )
+    files: list[str] = []
+    for item in inputs:
+        if item != "-" and os.path.isdir(item):
+            found = sorted(
+                str(p)
+                for p in Path(item).iterdir()
+                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+            )
+            if not found:
+                raise click.UsageError(f"{item}: directory holds no image files")
+            files.extend(found)
+        else:
+            files.append(item)
+    if files.count("-") > 1 or ("-" in files and len(files) > 1):
+        raise click.UsageError("standard input ('-') can only be the single input")
+    batch = len(files) > 1 or any(os.path.isdir(i) for i in inputs if i != "-")
+    if batch:
+        if not out_dir:
+            raise click.UsageError(
+                f"{len(files)} inputs: give --out-dir DIR to write one output per input"
+            )
+    elif not output and not out_dir:
+        raise click.UsageError("give -o OUTPUT ('-' for standard output) or --out-dir DIR")
+    if output:
+        return [Job(files[0], output)]
+    jobs = []
+    seen: dict[str, str] = {}
+    for src in files:
+        stem = "stdin" if src == "-" else Path(src).stem
+        if fmt is not None:
+            suffix = "." + fmt.lower().lstrip(".").replace("jpeg", "jpg").replace("tiff", "tif")
+        elif src == "-":
+            suffix = ".png"
+        else:
+            suffix = Path(src).suffix.lower()
+        target = str(Path(out_dir) / (stem + suffix))
+        if target in seen:
+            raise click.UsageError(f"{seen[target]} and {src} would both be written to {target}")
+        seen[target] = src
+        jobs.append(Job(src, target))
+    return jobs
+
+
+def _run_one(job: Job, process: Callable, options: WriteOptions) -> list[str]:
+    """Read, process and write one file; return the notes. Raises on failure."""
+    from ..imageio import output_format, read_image, same_file, write_image
+
+    if same_file(job.source, job.target):
+        raise ConvcliError(f"{job.target}: is the input; convcli never overwrites an input")
+    if job.target != "-" and os.path.exists(job.target) and not options.overwrite:
+        raise ConvcliError(f"{job.target} exists; pass --overwrite to replace it")
+    fmt = output_format(job.target, options.format)
+    if job.target == "-":
+        from ..imageio import stdout_is_terminal
+
+        if stdout_is_terminal():
+            raise ConvcliError(
+                "refusing to write image data to a terminal; redirect stdout or use -o FILE"
+            )
+    kwargs = {} if options.max_pixels is None else {"max_pixels": options.max_pixels}
+    image = read_image(job.source, **kwargs)
+    notes = list(image.notes)
+    result, more = process(image, fmt)
+    notes.extend(more)
+    notes.extend(
+        write_image(
+            job.target,
+            result.pixels,
+            result.alpha,
+            format=fmt,
+            overwrite=options.overwrite,
+            png_compression=options.png_compression,
+            jpeg_quality=options.jpeg_quality,
+        )
+    )
+    return notes
+
+
+def _progress_wanted(quiet: bool) -> bool:
+    if quiet:
+        return False
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None)
+
+
+@contextmanager
+def _delayed_status(enabled: bool, text: str, delay: float = 1.0) -> Iterator[None]:
+    """Show a spinner on stderr only if the work takes longer than ``delay`` seconds."""
+    if not enabled:
+        yield
+        return
+    status = _console().status(text)
+    timer = threading.Timer(delay, status.start)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        status.stop()
+
+
+def run_jobs(
+    jobs: list[Job],
+    process: Callable,
+    options: WriteOptions,
+    *,
+    workers: int = 1,
+    quiet: bool = False,
+    verb: str = "Filtering",
+) -> None:
+    """Run every job; report failures one line each and exit 1 if any failed."""
+    show = _progress_wanted(quiet)
+    failures: list[tuple[Job, BaseException]] = []
+
+    def note(lines: list[str]) -> None:
+        if not quiet:
+            for line in lines:
+                click.echo(f"note: {line}", err=True)
+
+    def fail(job: Job, exc: BaseException) -> None:
+        click.echo(f"Error: {_failure_text(job, exc)}", err=True)
+        failures.append((job, exc))
+
+    if len(jobs) == 1:
+        job = jobs[0]
+        with _delayed_status(show, f"{verb} {job.source}"):
+            try:
+                note(_run_one(job, process, options))
+            except (ConvcliError, OSError) as exc:
+                if debug_enabled():
+                    raise
+                raise click.ClickException(_failure_text(job, exc)) from exc
+        return
+    else:
+        progress = None
+        if show:
+            from rich.progress import Progress
+
+            progress = Progress(console=_console(), transient=True)
+            progress.start()
+            task = progress.add_task(verb, total=len(jobs))
+        started = time.monotonic()
+        try:
+            if workers > 1:
+                with ProcessPoolExecutor(max_workers=workers) as pool:
+                    futures = {pool.submit(_run_one, j, process, options): j for j in jobs}
+                    for future in as_completed(futures):
+                        job = futures[future]
+                        try:
+                            note(future.result())
+                        except Exception as exc:
+                            fail(job, exc)
+                        if progress is not None:
+                            progress.advance(task)
+            else:
+                for job in jobs:
+                    try:
+                        note(_run_one(job, process, options))
+                    except Exception as exc:
+                        fail(job, exc)
+                    if progress is not None:
+                        progress.advance(task)
+        finally:
+            if progress is not None:
+                progress.stop()
+        if not quiet:
+            done = len(jobs) - len(failures)
+            click.echo(
+                f"{done} of {len(jobs)} files written in {time.monotonic() - started:.1f} s",
+                err=True,
+            )
+    if failures:
+        raise click.ClickException(f"{len(failures)} of {len(jobs)} files failed")
+
+
+def _failure_text(job: Job, exc: BaseException) -> str:
+    """One line for a failed job, naming the file."""
+    if isinstance(exc, (ConvcliError, OSError)):
+        message = error_text(exc)
+        shown = {job.source, job.target, "<stdin>", "<stdout>"}
+        if not any(name in message for name in shown):
+            message = f"{'<stdin>' if job.source == '-' else job.source}: {message}"
+        return message
+    return f"{job.source}: internal error: {type(exc).__name__}: {exc}"

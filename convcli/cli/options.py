@@ -1,0 +1,116 @@
+"""Option decorators shared by the commands, so that each option is defined once.
+
+Option names follow the library's keyword names (``--pad-mode`` is
+``pad_mode=``), so a command body only forwards them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from .params import INT_PAIR, PADDING
+
+PAD_MODE_CHOICES = ("reflect", "zeros", "symmetric", "replicate", "circular")
+
+
+def _stack(*decorators: Callable) -> Callable:
+    def apply(f: Callable) -> Callable:
+        for decorator in reversed(decorators):
+            f = decorator(f)
+        return f
+
+    return apply
+
+
+def geometry_options(default_padding: str = "same", default_pad_mode: str = "reflect") -> Callable:
+    """``--stride``, ``--padding``, ``--dilation`` and ``--pad-mode``."""
+    return _stack(
+        click.option(
+            "--stride",
+            "-s",
+            type=INT_PAIR,
+            default="1",
+            show_default=True,
+            help="Step between windows: N or HxW.",
+        ),
+        click.option(
+            "--padding",
+            "-p",
+            type=PADDING,
+            default=default_padding,
+            show_default=True,
+            help="Padding per side: N, HxW, before:after, or same / valid / full.",
+        ),
+        click.option(
+            "--dilation",
+            "-d",
+            type=INT_PAIR,
+            default="1",
+            show_default=True,
+            help="Spacing between kernel taps: N or HxW.",
+        ),
+        click.option(
+            "--pad-mode",
+            type=click.Choice(PAD_MODE_CHOICES, case_sensitive=False),
+            default=default_pad_mode,
+            show_default=True,
+            help="How the border is filled (reflect: d c b|a b c d; symmetric: c b a|a b c d).",
+        ),
+    )
+
+
+def image_output_options(f: Callable) -> Callable:
+    """Where and how image results are written, and how a batch runs."""
+    return _stack(
+        click.option(
+            "-o",
+            "--output",
+            type=click.Path(dir_okay=False, allow_dash=True),
+            help="Output file ('-' for standard output, PNG unless --format says otherwise).",
+        ),
+        click.option(
+            "--out-dir",
+            type=click.Path(file_okay=False),
+            help="Write each result into this directory under its input's name.",
+        ),
+        click.option(
+            "--format",
+            "-f",
+            "format_",
+            metavar="FORMAT",
+            help="Output format: png, jpeg, tiff, bmp, webp, gif, ppm, pgm, npy (default: "
+            "from the output's extension; in --out-dir, the input's).",
+        ),
+        click.option("--overwrite", is_flag=True, help="Replace existing output files."),
+        click.option(
+            "--jobs",
+            "-j",
+            type=click.IntRange(min=1),
+            default=1,
+            show_default=True,
+            help="Process this many files in parallel processes.",
+        ),
+        click.option("--quiet", "-q", is_flag=True, help="No progress bar and no notes on stderr."),
+        click.option(
+            "--max-pixels",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Refuse larger images (default: Pillow's decompression-bomb limit, ~89 MP).",
+        ),
+        click.option(
+            "--png-compression",
+            type=click.IntRange(0, 9),
+            default=6,
+            show_default=True,
+            help="zlib level of PNG output: 1 is fastest, 9 smallest.",
+        ),
+        click.option(
+            "--jpeg-quality",
+            type=click.IntRange(1, 100),
+            default=90,
+            show_default=True,
+            help="Quality of JPEG and WebP output.",
+        ),
+    )(f)
