@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import tempfile
 from pathlib import Path
 
@@ -810,3 +811,13 @@ def test_kernel_validates_its_parts():
         Kernel("k", [[1.0]], parts=([[1.0]], [[1.0]]), combine="sum")
     with pytest.raises(KernelError, match="offset must be finite"):
         Kernel("k", [[1.0]], offset=math.nan)
+
+
+def test_docs_describe_every_builtin():
+    """docs/kernels.md has a section for every built-in and mentions every shipped file."""
+    docs = (KERNEL_DIR.parent / "docs" / "kernels.md").read_text(encoding="utf-8")
+    headings = [line for line in docs.splitlines() if line.startswith("### ")]
+    for name in kernel_names():
+        assert any(name in re.split(r"[\s,()]+", h) for h in headings), name
+    for name in SHIPPED:
+        assert f"kernels/{name}" in docs, name
