@@ -412,11 +412,6 @@ def _quotient_text(numerator: int, denominator: int) -> str:
     return f"{whole}.{''.join(digits[:2])}…"
 
 
-def _minus(value: int) -> str:
-    """An integer with a typographic minus sign."""
-    return f"−{-value}" if value < 0 else str(value)
-
-
 def conv_formula(
     n: int,
     k: int,
