@@ -650,12 +650,16 @@ def format_layer(layer: Layer, pads: tuple[Pair, Pair] | None = None) -> str:
         parts.append(f"{layer.output_size[0]}x{layer.output_size[1]}")
     if layer.kernel is not None:
         parts.append(_text_pair("k", layer.kernel))
-    if layer.stride is not None and (layer.stride != (1, 1) or layer.kind in ("conv", "convt")):
+    if layer.stride is not None and layer.stride != (1, 1):
         parts.append(_text_pair("s", layer.stride))
-    elif layer.kind in ("conv", "convt"):
+    elif pads is not None and layer.kind in ("conv", "convt"):
         parts.append("s1")
     if pads is not None:
         parts.append(_text_padding(pads))
+    elif isinstance(layer.padding, str):
+        parts.append(f"p{layer.padding}")
+    elif layer.padding != 0:
+        parts.append(_text_padding(resolve_padding(layer.padding, (1, 1), (1, 1))))
     if layer.dilation != (1, 1):
         parts.append(_text_pair("d", layer.dilation))
     if layer.groups != 1:
