@@ -173,7 +173,9 @@ def test_box_sizes_and_alias():
 # --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("sigma", "size"), [(0.5, 5), (1.0, 9), (1.5, 13), (2.3, 19)])
+@pytest.mark.parametrize(
+    ("sigma", "size"), [(0.5, 5), (0.9, 9), (1.0, 9), (1.2, 11), (1.5, 13), (2.3, 19)]
+)
 def test_gaussian_sigma_only_matches_scipy(image, sigma, size):
     """gaussian:sigma=s is 2·int(4s+0.5)+1 wide and equals gaussian_filter(s) inside."""
     k = get_kernel(f"gaussian:sigma={sigma}")
