@@ -97,6 +97,10 @@ def plan_jobs(
         raise click.UsageError("give -o OUTPUT ('-' for standard output) or --out-dir DIR")
     if output:
         return [Job(files[0], output)]
+    try:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise click.UsageError(f"--out-dir {out_dir}: cannot create it ({exc.strerror})") from exc
     jobs = []
     seen: dict[str, str] = {}
     for src in files:

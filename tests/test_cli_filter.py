@@ -1,0 +1,626 @@
+"""`convcli filter` end to end: kernels, image kinds, ranges, pipelines, batches, errors.
+
+Outputs are decoded with numpy / Pillow directly (never with convcli) and
+compared with scipy.ndimage on the same pixels, with kernel matrices written
+out here.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+from click.testing import CliRunner
+from scipy import ndimage as ndi
+
+from convcli.cli import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+CAMERA = ROOT / "sample_images" / "camera.png"
+
+
+def run(*args, input=None, env=None):
+    """Invoke the CLI in-process; stdout and stderr apart."""
+    return CliRunner().invoke(cli, [str(a) for a in args], input=input, env=env)
+
+
+def load(path) -> np.ndarray:
+    """Decode an output file without convcli."""
+    path = Path(path)
+    if path.suffix == ".npy":
+        return np.load(path)
+    with PIL.Image.open(path) as im:
+        return np.asarray(im)
+
+
+@pytest.fixture
+def photo(tmp_path) -> tuple[Path, np.ndarray]:
+    """A 40x50 float64 crop of camera.png saved as .npy, and its values."""
+    with PIL.Image.open(CAMERA) as im:
+        values = np.asarray(im, dtype=np.float64)[200:240, 200:250]
+    path = tmp_path / "photo.npy"
+    np.save(path, values)
+    return path, values
+
+
+# Kernels written out as CONVENTIONS.md defines them (correlation form).
+WRITTEN_OUT = {
+    "identity": [[0, 0, 0], [0, 1, 0], [0, 0, 0]],
+    "sharpen": [[0, -1, 0], [-1, 5, -1], [0, -1, 0]],
+    "edge": [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]],
+    "edge-x": [[1, -1]],
+    "edge-y": [[1], [-1]],
+    "laplacian": [[0, 1, 0], [1, -4, 1], [0, 1, 0]],
+    "laplacian8": [[1, 1, 1], [1, -8, 1], [1, 1, 1]],
+    "sobel-x": [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]],
+    "sobel-y": [[-1, -2, -1], [0, 0, 0], [1, 2, 1]],
+    "scharr-x": [[-3, 0, 3], [-10, 0, 10], [-3, 0, 3]],
+    "scharr-y": [[-3, -10, -3], [0, 0, 0], [3, 10, 3]],
+    "prewitt-x": [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]],
+    "prewitt-y": [[-1, -1, -1], [0, 0, 0], [1, 1, 1]],
+    "emboss": [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]],
+    "box:3": np.full((3, 3), 1 / 9),
+    "blur:5": np.full((5, 5), 1 / 25),
+    "diff:order=2,axis=x": [[1, -2, 1]],
+    "diff:order=3,axis=y": [[1], [-3], [3], [-1]],
+    "motion:length=5,angle=0": [[0.2, 0.2, 0.2, 0.2, 0.2]],
+}
+
+
+def _scipy_same(values, k):
+    """scipy's 'same' correlation with reflect (its 'mirror') and convcli's even-kernel split."""
+    k = np.asarray(k, dtype=np.float64)
+    origin = [-1 if n % 2 == 0 else 0 for n in k.shape]
+    return ndi.correlate(values, k, mode="mirror", origin=origin)
+
+
+@pytest.mark.parametrize("name", sorted(WRITTEN_OUT))
+def test_named_kernel_matches_scipy(name, photo, tmp_path):
+    """Each fixed named kernel gives scipy.ndimage.correlate with its written-out matrix."""
+    path, values = photo
+    out = tmp_path / "out.npy"
+    result = run("filter", path, "-k", name, "-o", out)
+    assert result.exit_code == 0, result.output
+    np.testing.assert_allclose(
+        load(out), _scipy_same(values, WRITTEN_OUT[name]), rtol=1e-5, atol=1e-3
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "pair"),
+    [
+        ("sobel", ("sobel-x", "sobel-y")),
+        ("scharr", ("scharr-x", "scharr-y")),
+        ("prewitt", ("prewitt-x", "prewitt-y")),
+    ],
+)
+def test_gradient_magnitudes(name, pair, photo, tmp_path):
+    """sobel/scharr/prewitt are sqrt(gx² + gy²) of their pair (scipy's sobel/prewitt for two)."""
+    path, values = photo
+    out = tmp_path / "out.npy"
+    assert run("filter", path, "-k", name, "-o", out).exit_code == 0
+    gx = _scipy_same(values, WRITTEN_OUT[pair[0]])
+    gy = _scipy_same(values, WRITTEN_OUT[pair[1]])
+    np.testing.assert_allclose(load(out), np.hypot(gx, gy), rtol=1e-5, atol=1e-3)
+    if name in ("sobel", "prewitt"):
+        func = getattr(ndi, name)
+        magnitude = np.hypot(
+            func(values, axis=1, mode="mirror"), func(values, axis=0, mode="mirror")
+        )
+        np.testing.assert_allclose(load(out), magnitude, rtol=1e-5, atol=1e-3)
+
+
+def test_gaussian_matches_scipy_gaussian_filter(photo, tmp_path):
+    """gaussian:sigma=1.5 equals scipy.ndimage.gaussian_filter (truncate 4, radius 6)."""
+    path, values = photo
+    out = tmp_path / "g.npy"
+    assert run("filter", path, "-k", "gaussian:sigma=1.5", "-o", out).exit_code == 0
+    np.testing.assert_allclose(
+        load(out),
+        ndi.gaussian_filter(values, 1.5, mode="mirror", truncate=4.0),
+        rtol=1e-5,
+        atol=1e-3,
+    )
+
+
+def test_gaussian_size_only_uses_opencv_sigma_rule(photo, tmp_path):
+    """gaussian:size=7 has sigma = 0.3*((7-1)/2 - 1) + 0.8 = 1.4 and a 7-tap support."""
+    path, values = photo
+    out = tmp_path / "g.npy"
+    assert run("filter", path, "-k", "gaussian:size=7", "-o", out).exit_code == 0
+    x = np.arange(-3, 4)
+    g = np.exp(-(x**2) / (2 * 1.4**2))
+    g /= g.sum()
+    np.testing.assert_allclose(load(out), _scipy_same(values, np.outer(g, g)), rtol=1e-5, atol=1e-3)
+
+
+def test_unsharp_and_log(photo, tmp_path):
+    """unsharp is x + amount*(x - G_sigma x); log has scipy gaussian_laplace's sign and sums to 0."""
+    path, values = photo
+    out = tmp_path / "u.npy"
+    assert run("filter", path, "-k", "unsharp:amount=1.5,sigma=1", "-o", out).exit_code == 0
+    blur = ndi.gaussian_filter(values, 1.0, mode="mirror", truncate=4.0)
+    np.testing.assert_allclose(load(out), values + 1.5 * (values - blur), rtol=1e-5, atol=1e-3)
+    out = tmp_path / "log.npy"
+    assert run("filter", path, "-k", "log:sigma=2", "-o", out).exit_code == 0
+    got = load(out)
+    ref = ndi.gaussian_laplace(values, 2.0, mode="mirror")
+    # same sign and nearly the same values (convcli shifts the kernel to sum exactly 0)
+    inner = (slice(10, -10), slice(10, -10))
+    assert np.corrcoef(got[inner].ravel(), ref[inner].ravel())[0, 1] > 0.99
+
+
+def test_chain_applies_in_order(photo, tmp_path):
+    """-k gaussian:5 -k laplacian equals the laplacian of the gaussian-blurred image."""
+    path, values = photo
+    out = tmp_path / "c.npy"
+    assert run("filter", path, "-k", "box:3", "-k", "laplacian", "-o", out).exit_code == 0
+    np.testing.assert_allclose(
+        load(out),
+        _scipy_same(_scipy_same(values, WRITTEN_OUT["box:3"]), WRITTEN_OUT["laplacian"]),
+        rtol=1e-5,
+        atol=1e-3,
+    )
+
+
+def test_user_kernels_inline_file_and_formats(photo, tmp_path):
+    """Inline matrices, ImageMagick strings and text files with scale= give the same Sobel."""
+    path, values = photo
+    expected = _scipy_same(values, WRITTEN_OUT["sobel-x"])
+    kfile = tmp_path / "k.txt"
+    kfile.write_text("# sobel x, doubled then halved\nscale=1/2\n-2 0 2\n-4 0 4\n-2 0 2\n")
+    for spec in [
+        "-1,0,1;-2,0,2;-1,0,1",
+        "[[-1,0,1],[-2,0,2],[-1,0,1]]",
+        "3x3: -1,0,1,-2,0,2,-1,0,1",
+        str(kfile),
+    ]:
+        out = tmp_path / "k.npy"
+        result = run("filter", path, "-k", spec, "-o", out, "--overwrite")
+        assert result.exit_code == 0, (spec, result.output)
+        np.testing.assert_allclose(load(out), expected, rtol=1e-5, atol=1e-3, err_msg=spec)
+
+
+def test_shipped_kernel_files_work(photo, tmp_path):
+    """Every file in the repository's kernels/ folder filters an image."""
+    path, _ = photo
+    files = [
+        p
+        for p in (ROOT / "kernels").iterdir()
+        if p.suffix in (".txt", ".csv", ".npy", ".json", ".mat")
+    ]
+    assert files
+    for kfile in files:
+        out = tmp_path / f"{kfile.stem}.npy"
+        result = run("filter", path, "-k", kfile, "-o", out)
+        assert result.exit_code == 0, (kfile, result.output)
+
+
+def test_convolve_flips_and_options(photo, tmp_path):
+    """--convolve equals scipy.ndimage.convolve; --stride, --padding valid, --bias, --repeat work."""
+    path, values = photo
+    k = "1,2,0;0,0,0;0,0,-1"
+    kk = np.array([[1, 2, 0], [0, 0, 0], [0, 0, -1]], dtype=float)
+    out = tmp_path / "a.npy"
+    assert run("filter", path, "-k", k, "--convolve", "-o", out).exit_code == 0
+    np.testing.assert_allclose(
+        load(out), ndi.convolve(values, kk, mode="mirror"), rtol=1e-5, atol=1e-3
+    )
+    out = tmp_path / "b.npy"
+    args = (
+        "filter",
+        path,
+        "-k",
+        k,
+        "--padding",
+        "valid",
+        "--stride",
+        "2",
+        "--bias",
+        "5",
+        "-o",
+        out,
+    )
+    assert run(*args).exit_code == 0
+    np.testing.assert_allclose(
+        load(out), _scipy_same(values, kk)[1:-1:2, 1:-1:2] + 5, rtol=1e-5, atol=1e-3
+    )
+    out = tmp_path / "c.npy"
+    assert run("filter", path, "-k", "box:3", "--repeat", "2", "-o", out).exit_code == 0
+    box = WRITTEN_OUT["box:3"]
+    np.testing.assert_allclose(
+        load(out), _scipy_same(_scipy_same(values, box), box), rtol=1e-5, atol=1e-3
+    )
+
+
+@pytest.mark.parametrize("mode", ["zeros", "symmetric", "replicate", "circular"])
+def test_pad_modes(mode, photo, tmp_path):
+    """--pad-mode maps onto scipy's modes: zeros=constant, symmetric=reflect, replicate=nearest."""
+    path, values = photo
+    scipy_mode = {
+        "zeros": "constant",
+        "symmetric": "reflect",
+        "replicate": "nearest",
+        "circular": "wrap",
+    }[mode]
+    out = tmp_path / "p.npy"
+    assert run("filter", path, "-k", "sobel-x", "--pad-mode", mode, "-o", out).exit_code == 0
+    expected = ndi.correlate(values, np.array(WRITTEN_OUT["sobel-x"], float), mode=scipy_mode)
+    np.testing.assert_allclose(load(out), expected, rtol=1e-5, atol=1e-3)
+
+
+# ----------------------------------------------------------------- value ranges
+def test_ranges_on_uint8(gray_png, tmp_path):
+    """auto=abs for zero-sum kernels; clip, offset and normalize map as documented."""
+    raw = _scipy_same(gray_png.pixels.astype(float), WRITTEN_OUT["laplacian"])
+    expect = {
+        "auto": np.clip(np.abs(raw), 0, 255),
+        "abs": np.clip(np.abs(raw), 0, 255),
+        "clip": np.clip(raw, 0, 255),
+        "offset": np.clip(raw + 128, 0, 255),
+        "normalize": (raw - raw.min()) * 255 / (raw.max() - raw.min()),
+    }
+    for mode, expected in expect.items():
+        out = tmp_path / f"{mode}.png"
+        args = ["filter", gray_png.path, "-k", "laplacian", "-o", out]
+        if mode != "auto":
+            args += ["--range", mode]
+        assert run(*args).exit_code == 0
+        got = load(out)
+        assert got.dtype == np.uint8
+        assert got.shape == gray_png.pixels.shape
+        np.testing.assert_allclose(got, np.rint(expected), atol=1, err_msg=mode)
+
+
+def test_auto_clips_non_zero_sum_kernel(gray_png, tmp_path):
+    """A blur (sum 1) under auto is clipped, i.e. just rounded: same as scipy's result."""
+    out = tmp_path / "b.png"
+    assert run("filter", gray_png.path, "-k", "box:3", "-o", out).exit_code == 0
+    expected = _scipy_same(gray_png.pixels.astype(float), WRITTEN_OUT["box:3"])
+    np.testing.assert_allclose(load(out), np.rint(expected), atol=1)
+
+
+def test_raw_float_tiff(gray_png, tmp_path):
+    """--range raw to .tif writes float32 values in pixel units, negatives kept."""
+    out = tmp_path / "raw.tif"
+    assert run("filter", gray_png.path, "-k", "sobel-x", "--range", "raw", "-o", out).exit_code == 0
+    got = load(out)
+    assert got.dtype == np.float32
+    expected = _scipy_same(gray_png.pixels.astype(float), WRITTEN_OUT["sobel-x"])
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+    assert got.min() < 0
+
+
+# ----------------------------------------------------------------- image kinds
+def test_rgb_is_filtered_per_channel(rgb_png, tmp_path):
+    """Each RGB channel is filtered on its own with the same kernel."""
+    out = tmp_path / "o.png"
+    assert run("filter", rgb_png.path, "-k", "box:3", "-o", out).exit_code == 0
+    got = load(out)
+    assert got.shape == rgb_png.pixels.shape
+    for c in range(3):
+        expected = _scipy_same(rgb_png.pixels[..., c].astype(float), WRITTEN_OUT["box:3"])
+        np.testing.assert_allclose(got[..., c], np.rint(expected), atol=1)
+
+
+def test_rgba_alpha_carried_through(rgba_png, tmp_path):
+    """Alpha is kept unfiltered by default and filtered with --alpha filter."""
+    out = tmp_path / "o.png"
+    assert run("filter", rgba_png.path, "-k", "box:3", "-o", out).exit_code == 0
+    got = load(out)
+    assert got.shape[-1] == 4
+    np.testing.assert_array_equal(got[..., 3], rgba_png.alpha)
+    out2 = tmp_path / "o2.png"
+    assert (
+        run("filter", rgba_png.path, "-k", "box:3", "--alpha", "filter", "-o", out2).exit_code == 0
+    )
+    expected = _scipy_same(rgba_png.alpha.astype(float), WRITTEN_OUT["box:3"])
+    np.testing.assert_allclose(load(out2)[..., 3], np.rint(expected), atol=1)
+
+
+def test_premultiply_stops_hidden_colour_bleeding(tmp_path):
+    """With --alpha premultiply, red hidden under alpha 0 does not tint the visible blue."""
+    rgba = np.zeros((9, 9, 4), dtype=np.uint8)
+    rgba[:, :4] = (255, 0, 0, 0)  # invisible red
+    rgba[:, 4:] = (0, 0, 255, 255)  # opaque blue
+    src = tmp_path / "a.png"
+    PIL.Image.fromarray(rgba, "RGBA").save(src)
+    plain, pre = tmp_path / "plain.png", tmp_path / "pre.png"
+    assert run("filter", src, "-k", "box:3", "--alpha", "filter", "-o", plain).exit_code == 0
+    assert run("filter", src, "-k", "box:3", "--alpha", "premultiply", "-o", pre).exit_code == 0
+    assert load(plain)[4, 4, 0] > 50  # red bled into the visible edge
+    assert load(pre)[4, 4, 0] == 0
+    assert load(pre)[4, 4, 2] == 255
+
+
+def test_valid_padding_crops_alpha_with_colour(rgba_png, tmp_path):
+    """Under valid padding alpha is cropped exactly like the colour channels."""
+    out = tmp_path / "o.png"
+    assert (
+        run("filter", rgba_png.path, "-k", "box:3", "--padding", "valid", "-o", out).exit_code == 0
+    )
+    got = load(out)
+    assert got.shape == (10, 14, 4)
+    np.testing.assert_array_equal(got[..., 3], rgba_png.alpha[1:-1, 1:-1])
+
+
+def test_gray_filters_luminance(rgb_png, tmp_path):
+    """--gray filters the BT.601 luminance and writes a grayscale image."""
+    out = tmp_path / "g.png"
+    assert run("filter", rgb_png.path, "-k", "identity", "--gray", "-o", out).exit_code == 0
+    got = load(out)
+    assert got.ndim == 2
+    luma = rgb_png.pixels.astype(float) @ [0.299, 0.587, 0.114]
+    np.testing.assert_allclose(got, np.rint(luma), atol=1)
+
+
+def test_palette_16bit_jpeg_exif(palette_png, gray16_png, rgb_jpeg, exif6_png, tmp_path):
+    """Palette converts to RGB; 16-bit stays 16-bit; JPEG reads; EXIF rotation is applied."""
+    out = tmp_path / "p.png"
+    assert run("filter", palette_png.path, "-k", "identity", "-o", out).exit_code == 0
+    np.testing.assert_array_equal(load(out), palette_png.pixels)
+    out = tmp_path / "16.png"
+    assert run("filter", gray16_png.path, "-k", "box:3", "-o", out).exit_code == 0
+    got = load(out)
+    assert got.dtype.itemsize == 2 or got.dtype == np.int32  # Pillow decodes I;16 as uint16
+    expected = _scipy_same(gray16_png.pixels.astype(float), WRITTEN_OUT["box:3"])
+    np.testing.assert_allclose(got.astype(float), np.rint(expected), atol=1)
+    out = tmp_path / "j.png"
+    assert run("filter", rgb_jpeg.path, "-k", "identity", "-o", out).exit_code == 0
+    np.testing.assert_allclose(load(out), rgb_jpeg.pixels, atol=rgb_jpeg.tolerance)
+    out = tmp_path / "e.png"
+    assert run("filter", exif6_png.path, "-k", "identity", "-o", out).exit_code == 0
+    np.testing.assert_array_equal(load(out), exif6_png.pixels)
+
+
+def test_gif_first_frame_is_said_on_stderr(animated_gif, tmp_path):
+    """An animated GIF filters its first frame and says so on stderr."""
+    out = tmp_path / "g.png"
+    result = run("filter", animated_gif.path, "-k", "identity", "-o", out)
+    assert result.exit_code == 0
+    assert "first" in result.stderr
+    assert result.stdout == ""
+    np.testing.assert_array_equal(load(out), animated_gif.pixels)
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpg", "tif", "bmp", "webp", "gif", "ppm", "npy"])
+def test_output_formats_by_extension(fmt, rgb_png, tmp_path):
+    """The output format follows the extension (or --format), and the result decodes."""
+    out = tmp_path / f"o.{fmt}"
+    result = run("filter", rgb_png.path, "-k", "identity", "-o", out)
+    assert result.exit_code == 0, result.output
+    got = load(out)
+    assert got.shape[:2] == rgb_png.pixels.shape[:2]
+    out2 = tmp_path / "o.bin"
+    assert (
+        run("filter", rgb_png.path, "-k", "identity", "-o", out2, "--format", "png").exit_code == 0
+    )
+    with PIL.Image.open(out2) as im:
+        assert im.format == "PNG"
+
+
+# ----------------------------------------------------------------- pipelines
+def _cli(*args, stdin=None):
+    return subprocess.run(
+        [sys.executable, "-m", "convcli", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        check=False,
+        cwd=ROOT,
+    )
+
+
+def test_pipeline_through_stdin_and_stdout(tmp_path):
+    """cat a.jpg | convcli filter - -k blur -o - | convcli filter - -k sobel -o out.png works."""
+    src = (ROOT / "sample_images" / "rocket.jpg").read_bytes()
+    first = _cli("filter", "-", "-k", "blur", "-o", "-", stdin=src)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.startswith(b"\x89PNG")
+    out = tmp_path / "out.png"
+    second = _cli("filter", "-", "-k", "sobel", "-o", out, stdin=first.stdout)
+    assert second.returncode == 0, second.stderr
+    with PIL.Image.open(ROOT / "sample_images" / "rocket.jpg") as im:
+        assert load(out).shape == (im.height, im.width, 3)
+
+
+def test_stdout_with_format_and_clirunner(gray_png):
+    """-o - --format npy writes an .npy stream; stdout carries only the data."""
+    result = CliRunner().invoke(
+        cli, ["filter", str(gray_png.path), "-k", "identity", "-o", "-", "--format", "npy"]
+    )
+    assert result.exit_code == 0
+    assert result.stdout_bytes.startswith(b"\x93NUMPY")
+    assert result.stderr == ""
+
+
+# ----------------------------------------------------------------- batches
+def test_batch_with_one_broken_file(gray_png, rgb_png, truncated_png, tmp_path):
+    """A batch writes every good file, reports the broken one, and exits 1."""
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run(
+        "filter", gray_png.path, truncated_png, rgb_png.path, "-k", "sobel", "--out-dir", out_dir
+    )
+    assert result.exit_code == 1
+    assert sorted(p.name for p in out_dir.iterdir()) == ["gray.png", "rgb.png"]
+    assert "truncated" in result.stderr
+    assert "1 of 3 files failed" in result.stderr
+
+
+def test_directory_input_and_jobs(tmp_path, gray_png, rgb_png):
+    """A directory input filters every image in it, in parallel with --jobs 2."""
+    out_dir = tmp_path / "out"
+    result = run(
+        "filter",
+        gray_png.path.parent,
+        "-k",
+        "box",
+        "--out-dir",
+        out_dir,
+        "--jobs",
+        "2",
+        "--format",
+        "png",
+    )
+    assert result.exit_code == 0, result.output
+    assert {"gray.png", "rgb.png"} <= {p.name for p in out_dir.iterdir()}
+
+
+# ----------------------------------------------------------------- never lose data
+def test_never_overwrites_input_even_with_overwrite(gray_png):
+    """The output may not be the input, even with --overwrite."""
+    before = gray_png.path.read_bytes()
+    result = run("filter", gray_png.path, "-k", "sobel", "-o", gray_png.path, "--overwrite")
+    assert result.exit_code == 1
+    assert "never overwrites an input" in result.stderr
+    assert gray_png.path.read_bytes() == before
+
+
+def test_refuses_existing_output_without_overwrite(gray_png, tmp_path):
+    """An existing output is kept unless --overwrite is given."""
+    out = tmp_path / "o.png"
+    out.write_bytes(b"keep me")
+    result = run("filter", gray_png.path, "-k", "sobel", "-o", out)
+    assert result.exit_code == 1
+    assert result.stderr.strip() == f"Error: {out} exists; pass --overwrite to replace it"
+    assert out.read_bytes() == b"keep me"
+    assert run("filter", gray_png.path, "-k", "sobel", "-o", out, "--overwrite").exit_code == 0
+    assert load(out).shape == gray_png.pixels.shape
+
+
+def test_no_partial_file_after_failure(gray_png, tmp_path):
+    """A failure while filtering (kernel too large under valid) leaves no file behind."""
+    out = tmp_path / "o.png"
+    result = run("filter", gray_png.path, "-k", "box:31", "--padding", "valid", "-o", out)
+    assert result.exit_code == 1
+    assert not out.exists()
+    assert os.listdir(tmp_path) == [gray_png.path.name]
+
+
+# ----------------------------------------------------------------- errors
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["missing.png", "-k", "sobel", "-o", "o.png"], 1, "missing.png"),
+        (["{gray}", "-k", "sobl", "-o", "o.png"], 2, "unknown kernel 'sobl'; did you mean sobel"),
+        (["{gray}", "-k", "1,2;3", "-o", "o.png"], 2, "row 2 has 1 value"),
+        (["{gray}", "-k", "1,nan", "-o", "o.png"], 2, "nan"),
+        (["{gray}", "-k", "a,b", "-o", "o.png"], 2, "Invalid value for '--kernel'"),
+        (["{gray}", "-k", "sobel", "--stride", "0", "-o", "o.png"], 2, "must be at least 1"),
+        (["{gray}", "-k", "sobel", "--padding", "half", "-o", "o.png"], 2, "is not a padding"),
+        (
+            ["{gray}", "-k", "box:31", "--padding", "valid", "-o", "o.png"],
+            1,
+            "the 31-wide kernel is larger than the padded input (12)",
+        ),
+        (["{gray}", "-k", "sobel"], 2, "give -o OUTPUT"),
+        (["{gray}", "{gray}", "-k", "sobel", "-o", "o.png"], 2, "--out-dir"),
+        (["{gray}", "-k", "sobel", "-o", "o.xyz"], 1, "unknown image extension '.xyz'"),
+        (["{gray}", "-k", "sobel", "-o", "nodir/o.png"], 1, "nodir"),
+        (["{text}", "-k", "sobel", "-o", "o.png"], 1, "not an image"),
+        (["{truncated}", "-k", "sobel", "-o", "o.png"], 1, "truncated"),
+        (
+            ["{gray}", "-k", "sobel", "--max-pixels", "100", "-o", "o.png"],
+            1,
+            "above the limit of 100",
+        ),
+        (["{gray}", "-k", "sobel", "--range", "raw", "-o", "o.png"], 1, ".npy"),
+    ],
+)
+def test_error_messages(args, code, message, gray_png, text_file, truncated_png, tmp_path):
+    """Each error gets one line on stderr with the problem, the right exit code, no traceback."""
+    subst = {
+        "{gray}": str(gray_png.path),
+        "{text}": str(text_file),
+        "{truncated}": str(truncated_png),
+    }
+    args = [subst.get(a, a) for a in args]
+    args = [str(tmp_path / a) if a.startswith(("o.", "nodir", "missing")) else a for a in args]
+    result = run("filter", *args)
+    assert result.exit_code == code, result.output
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_even_kernel_same_is_allowed(gray_png, tmp_path):
+    """An even kernel under 'same' works, the extra padding going bottom/right."""
+    out = tmp_path / "o.npy"
+    assert run("filter", gray_png.path, "-k", "1,1;1,1", "-o", out).exit_code == 0
+    x = gray_png.pixels.astype(float)
+    xp = np.pad(x, ((0, 1), (0, 1)), mode="reflect")
+    expected = xp[:-1, :-1] + xp[1:, :-1] + xp[:-1, 1:] + xp[1:, 1:]
+    np.testing.assert_allclose(load(out), expected, atol=1e-3)
+
+
+def test_refuses_image_bytes_on_a_terminal(gray_png, monkeypatch):
+    """With stdout a terminal, -o - is refused instead of spraying bytes."""
+    monkeypatch.setattr("convcli.imageio.stdout_is_terminal", lambda: True)
+    result = run("filter", gray_png.path, "-k", "sobel", "-o", "-")
+    assert result.exit_code == 1
+    assert "refusing to write image data to a terminal" in result.stderr
+
+
+def test_debug_shows_traceback(tmp_path):
+    """--debug lets the exception through (a traceback) instead of one line."""
+    result = CliRunner().invoke(
+        cli,
+        [
+            "--debug",
+            "filter",
+            str(tmp_path / "missing.png"),
+            "-k",
+            "sobel",
+            "-o",
+            str(tmp_path / "o.png"),
+        ],
+    )
+    assert result.exit_code == 1
+    assert result.exception is not None and not isinstance(result.exception, SystemExit)
+
+
+def test_help_lists_options():
+    """filter --help explains every option in one line and shows an example."""
+    result = run("filter", "--help")
+    assert result.exit_code == 0
+    for option in [
+        "--kernel",
+        "--stride",
+        "--padding",
+        "--pad-mode",
+        "--dilation",
+        "--convolve",
+        "--bias",
+        "--repeat",
+        "--gray",
+        "--range",
+        "--alpha",
+        "--out-dir",
+        "--format",
+        "--overwrite",
+        "--jobs",
+        "--quiet",
+        "--max-pixels",
+    ]:
+        assert option in result.stdout
+    assert "Example:" in result.stdout
+
+
+def test_quickstart_sobel_on_a_photo(tmp_path):
+    """The README's first command gives a plausible edge image of camera.png."""
+    out = tmp_path / "edges.png"
+    result = run("filter", CAMERA, "-k", "sobel", "-o", out)
+    assert result.exit_code == 0
+    edges = load(out)
+    with PIL.Image.open(CAMERA) as im:
+        photo = np.asarray(im, dtype=float)
+    assert edges.shape == photo.shape
+    expected = np.hypot(
+        ndi.sobel(photo, axis=1, mode="mirror"), ndi.sobel(photo, axis=0, mode="mirror")
+    )
+    np.testing.assert_allclose(edges, np.rint(np.clip(expected, 0, 255)), atol=1)
