@@ -67,6 +67,12 @@ _LAZY: dict[str, str] = {
     "parse_layers": "network",
     "analyze_network": "network",
     "ARCHITECTURES": "network",
+    "load_spec": "network",
+    "NetworkSummary": "network",
+    # more shape arithmetic (pure Python)
+    "conv_formula": "shapes",
+    "uncovered_cells": "shapes",
+    "solve_stride_padding": "shapes",
 }
 
 __all__ = [

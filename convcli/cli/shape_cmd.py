@@ -195,8 +195,10 @@ def _plural(count: int, word: str) -> str:
 @click.option(
     "--d", "--dilation", "dilation", type=INT_PAIR, metavar="N|HxW", help="Dilation (default 1)."
 )
-@click.option("--channels", type=click.IntRange(min=1), help="Input channels C.")
-@click.option("--filters", type=click.IntRange(min=1), help="Output channels (filters) F.")
+@click.option("--channels", type=click.IntRange(min=1), metavar="C", help="Input channels.")
+@click.option(
+    "--filters", type=click.IntRange(min=1), metavar="F", help="Output channels (filters)."
+)
 @click.option("--no-bias", is_flag=True, help="Count no bias parameters.")
 @click.option(
     "--dense",
