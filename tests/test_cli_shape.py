@@ -126,7 +126,10 @@ def test_channels_filters_parameters():
     table = ok(
         "--in", "224", "--k", "11", "--s", "4", "--p", "2", "--channels", "3", "--filters", "64"
     ).stdout
-    assert "64·(3·11·11 + 1) = 23,296" in table
+    line = next(line for line in table.splitlines() if "64·(3·11·11 + 1)" in line)
+    assert "23,296" in line
+    line = next(line for line in table.splitlines() if "saves" in line)
+    assert f"{(3 * 224 * 224 * 64 * 55 * 55 + 64 * 55 * 55) / 23_296:,.0f}×" in line
 
 
 def test_no_bias():

@@ -567,33 +567,46 @@ def _layer_tables(rows: list[dict[str, Any]], sizes: bool, params: bool, dense: 
             )
         )
     if params:
-        table_rows = []
         for r in rows:
             c, f = r["channels"], r["filters"]
             kh, kw = r["kernel_h"], r["kernel_w"]
-            bias = " + 1" if r["params"] != f * c * kh * kw else ""
+            h, w, oh, ow = r["in_h"], r["in_w"], r["out_h"], r["out_w"]
+            has_bias = r["params"] != f * c * kh * kw
+            positions = f"{h}·{w}" if r["layer"] == "transposed" else f"{oh}·{ow}"
+            fc_bias = f" + {f}·{oh}·{ow}" if has_bias else ""
             ratio = r["dense_equivalent_params"] / r["params"]
-            table_rows.append(
+            table_rows = [
                 [
-                    f"{c}×{r['in_h']}×{r['in_w']}",
-                    f"{f}×{r['out_h']}×{r['out_w']}",
-                    f"{f}·({c}·{kh}·{kw}{bias}) = {format_int(r['params'])}",
-                    f"{format_int(r['macs'])} ({format_count(r['macs'])})",
+                    "parameters",
+                    f"{f}·({c}·{kh}·{kw}{' + 1' if has_bias else ''})",
+                    format_int(r["params"]),
+                    format_count(r["params"]),
+                ],
+                [
+                    "multiply-accumulates",
+                    f"{positions}·{f}·{c}·{kh}·{kw}",
+                    format_int(r["macs"]),
+                    format_count(r["macs"]),
+                ],
+                [
+                    "fully connected instead",
+                    f"({c}·{h}·{w})·({f}·{oh}·{ow}){fc_bias}",
                     format_int(r["dense_equivalent_params"]),
-                    f"{ratio:,.0f}×",
-                ]
+                    format_count(r["dense_equivalent_params"]),
+                ],
+                ["weight sharing saves", "", f"{ratio:,.0f}×", ""],
+            ]
+            _echo_table(
+                render_table(
+                    ["quantity", "formula", "count", "≈"],
+                    table_rows,
+                    title=f"Parameters: {c}×{h}×{w} → {f}×{oh}×{ow}",
+                    right=["count", "≈"],
+                    no_wrap=["formula", "count"],
+                    width=width,
+                    color=color,
+                )
             )
-        _echo_table(
-            render_table(
-                ["input", "output", "parameters", "MACs", "fully connected", "ratio"],
-                table_rows,
-                title="Parameters and multiply-accumulates",
-                right=["MACs", "fully connected", "ratio"],
-                no_wrap=["parameters"],
-                width=width,
-                color=color,
-            )
-        )
     if dense:
         table_rows = []
         for r in rows:
