@@ -128,7 +128,7 @@ def apply_kernels(
     >>> apply_kernels(img, [get_kernel("edge-x")], FilterSettings(padding="valid"))
     array([[  0., -10.,   0.,   0.],
            [  0., -10.,   0.,   0.],
-           [  0., -10.,   0.,   0.]], dtype=float32)
+           [  0., -10.,   0.,   0.]])
     """
     s = settings or FilterSettings()
     if not kernels:
@@ -221,7 +221,7 @@ def map_range(
     >>> map_range(v, "offset", 255)
     array([108., 228., 255.])
     >>> map_range(v, "normalize", 255)
-    array([  0. , 102. , 255. ])
+    array([  0.   ,  95.625, 255.   ])
     """
     if mode not in RANGE_MODES:
         raise ShapeError(f"unknown range mode {mode!r}; known: {', '.join(RANGE_MODES)}")
@@ -296,8 +296,9 @@ def filter_image(
     if gray and pixels.ndim == 3:
         pixels = luminance(pixels)
     a = image.alpha
-    # a chain sums to the product of its sums: zero if any kernel is zero-sum
-    zero_sum = any(k.is_zero_sum for k in kernels)
+    # a chain sums to the product of its sums: zero if any kernel is zero-sum (and
+    # adds no offset, which would make `abs` fold values below the offset)
+    zero_sum = any(k.is_zero_sum and not k.offset for k in kernels)
     max_value = float(image.max_value)
 
     if a is None:

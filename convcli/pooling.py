@@ -90,7 +90,7 @@ def pool2d(
            [7, 8]])
     >>> pool2d(x, 2, stride=1, mode="avg")
     array([[2., 3.],
-           [5., 6.]], dtype=float32)
+           [5., 6.]])
     """
     x = _as_numeric(x, "x")
     if mode not in POOL_MODES:
