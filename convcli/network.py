@@ -62,10 +62,11 @@ connected layer, they are not defined and are reported as ``None``.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from .errors import ShapeError
 from .shapes import (
@@ -929,17 +930,22 @@ def analyze_network(layers: Sequence[Layer], input_shape: Sequence[int]) -> Netw
 
 @dataclass(frozen=True)
 class Architecture:
-    """A built-in network: its spec text, default input and source."""
+    """A built-in network: its spec text, default input (C, H, W) and source."""
 
     name: str
     spec: str
     input_shape: tuple[int, int, int]
     source: str
-    layers: tuple[Layer, ...] = field(default=(), compare=False)
 
-    def __post_init__(self) -> None:
-        if not self.layers:
-            object.__setattr__(self, "layers", tuple(parse_layers(self.spec)))
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        """The parsed layers (parsed on first use, then cached)."""
+        return _parse_preset(self.spec)
+
+
+@functools.cache
+def _parse_preset(spec: str) -> tuple[Layer, ...]:
+    return tuple(parse_layers(spec))
 
 
 def _vgg(config: str) -> str:
