@@ -722,7 +722,7 @@ def _solve(
 
         _echo_table(
             render_table(
-                ["axis", "n → out", "k", "--s", "--p", "p", "", "check"],
+                ["axis", "n → out", "k", "--s", "--p", "p", "note", "check"],
                 [
                     [
                         r["axis"],
