@@ -62,6 +62,17 @@ _LAZY: dict[str, str] = {
     # filtering images end to end
     "apply_kernels": "filtering",
     "map_range": "filtering",
+    # pooling images, matrices, teaching, learning, galleries
+    "pool_image": "pool_image",
+    "pool_tensor": "pool_image",
+    "parse_matrix": "matrices",
+    "format_matrix": "matrices",
+    "conv_operands": "teaching",
+    "conv_steps": "teaching",
+    "pool_steps": "teaching",
+    "learn_kernel": "learn",
+    "LearnResult": "learn",
+    "make_gallery": "gallery",
     # whole networks (pure Python)
     "Layer": "network",
     "parse_layers": "network",

@@ -1,0 +1,342 @@
+"""``convcli conv``: cross-correlate (or pool) small matrices and show the arithmetic."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .options import geometry_options
+from .params import INT_PAIR
+
+FORMAT_CHOICES = ("text", "csv", "json", "npy")
+
+
+def read_matrix(spec: str, hint: str, *, kernel: bool = False):
+    """Parse a matrix option, or raise a usage error (exit 2) naming the option.
+
+    With ``kernel``, a built-in kernel name (``sobel-x``, ``gaussian:size=5``)
+    is accepted too.
+    """
+    from ..errors import ConvcliError
+    from ..kernels import _NUMBER_START, get_kernel
+    from ..matrices import _FILE_SUFFIXES, parse_matrix
+
+    text = spec.strip()
+    try:
+        looks_named = (
+            kernel
+            and text
+            and text != "-"
+            and not _NUMBER_START.match(text)
+            and not os.path.isfile(text)
+            and not text.lower().endswith(_FILE_SUFFIXES)
+            and "/" not in text
+        )
+        if looks_named:
+            found = get_kernel(text)
+            if found.is_magnitude:
+                raise click.BadParameter(
+                    f"{found.name!r} is the magnitude of two kernels, not one matrix; "
+                    f"use {found.name}-x or {found.name}-y",
+                    param_hint=hint,
+                )
+            return found.weights
+        return parse_matrix(text, hint)
+    except ConvcliError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+
+
+def _parse_bias(text: str | None, c_out: int):
+    import numpy as np
+
+    if text is None:
+        return None
+    try:
+        values = np.array([float(v) for v in text.replace(",", " ").split()], dtype=np.float64)
+    except ValueError:
+        raise click.BadParameter(
+            f"{text!r} is not a number or a list of numbers", param_hint="--bias"
+        ) from None
+    if values.size == 1:
+        values = np.repeat(values, c_out)
+    if values.size != c_out or not np.all(np.isfinite(values)):
+        raise click.BadParameter(
+            f"{values.size} value(s) given for {c_out} output channel(s): give one, or one per "
+            "channel",
+            param_hint="--bias",
+        )
+    return values
+
+
+def _color() -> bool:
+    from ..output import color_enabled
+
+    return color_enabled(sys.stdout)
+
+
+def _grid(padded, cells, channel, marked_style, pad_box):
+    """Rows of a rich Text grid of one channel, window cells in [brackets]."""
+    import numpy as np
+    from rich.text import Text
+
+    from ..teaching import _num
+
+    plane = padded[channel]
+    marks = {(r, c) for ch, r, c in cells if ch == channel}
+    shown = [["·" if np.isnan(v) else _num(v) for v in row] for row in plane]
+    width = max(len(s) for row in shown for s in row)
+    (top, bottom), (left, right) = pad_box
+    h, w = plane.shape
+    text = Text()
+    for r, row in enumerate(shown):
+        for c, value in enumerate(row):
+            inside = (r, c) in marks
+            cell = f"[{value:>{width}}]" if inside else f" {value:>{width}} "
+            in_pad = r < top or r >= h - bottom or c < left or c >= w - right
+            text.append(cell, style=marked_style if inside else ("dim" if in_pad else ""))
+        text.append("\n")
+    return text
+
+
+def show_steps(steps, padded, pad_box, max_steps: int, channels: bool) -> None:
+    """Print each window: the input with the window marked, then the arithmetic."""
+    from rich.console import Console
+    from rich.text import Text
+
+    color = _color()
+    console = Console(
+        file=click.get_text_stream("stdout"),
+        force_terminal=color,
+        no_color=not color,
+        highlight=False,
+        soft_wrap=True,
+        width=200,
+    )
+    shown = steps[:max_steps]
+    small = padded.shape[-2] * padded.shape[-1] <= 16 * 16
+    for step in shown:
+        if small:
+            used = sorted({ch for ch, _, _ in step.cells}) or [0]
+            for ch in used:
+                if padded.shape[0] > 1:
+                    console.print(Text(f"X channel {ch}:", style="dim"))
+                console.print(
+                    _grid(padded, step.cells, ch, "bold black on yellow", pad_box), end=""
+                )
+        console.print(Text(step.text(channels), style="bold"))
+        if small:
+            console.print()
+    left = len(steps) - len(shown)
+    if left > 0:
+        console.print(
+            f"… {left} more window{'s' * (left != 1)} not shown "
+            f"({len(steps)} in all; --max-steps {len(steps)} shows every one)"
+        )
+        console.print()
+
+
+def emit(values, fmt: str, output: str | None, overwrite: bool, precision: int = 6) -> None:
+    """Write a result matrix to a file or standard output in ``fmt``."""
+    from ..errors import ConvcliError
+    from ..imageio import stdout_is_terminal
+    from ..matrices import matrix_bytes, write_output
+
+    data = matrix_bytes(values, fmt, precision=precision)
+    if output is None or output == "-":
+        if fmt == "npy" and stdout_is_terminal():
+            raise ConvcliError("refusing to write .npy data to a terminal; use -o FILE or a pipe")
+        stream = click.get_binary_stream("stdout")
+        stream.write(data)
+        stream.flush()
+        return
+    write_output(output, data, overwrite=overwrite)
+
+
+@click.command("conv")
+@click.option(
+    "--input",
+    "-i",
+    "input_",
+    required=True,
+    metavar="MATRIX",
+    help="The input: inline rows ('0 1 2; 3 4 5'), JSON ('[[0,1],[2,3]]', or 3-D for "
+    "channels), a .txt/.csv/.npy/.json file, or '-' for standard input.",
+)
+@click.option(
+    "--kernel",
+    "-k",
+    metavar="MATRIX",
+    help="The kernel, in the same forms (or a built-in name such as sobel-x); "
+    "(C, kh, kw) sums over C input channels, (C_out, C_in, kh, kw) gives C_out outputs.",
+)
+@geometry_options(default_padding="0", default_pad_mode="zeros")
+@click.option(
+    "--bias",
+    "-b",
+    metavar="B",
+    help="Add this value (or one per output channel: '1,2') to the result.",
+)
+@click.option("--convolve", is_flag=True, help="Flip the kernel first (true convolution).")
+@click.option(
+    "--pool",
+    type=click.Choice(("max", "avg", "min"), case_sensitive=False),
+    help="Pool the input instead of convolving it (needs --size; stride defaults to it).",
+)
+@click.option("--size", type=INT_PAIR, help="Pooling window: N or HxW.")
+@click.option("--ceil-mode", is_flag=True, help="Pooling: round the output size up.")
+@click.option(
+    "--steps", "show", is_flag=True, help="Show every window's arithmetic, window marked."
+)
+@click.option(
+    "--max-steps",
+    type=click.IntRange(min=0),
+    default=16,
+    show_default=True,
+    help="With --steps: list at most this many windows, then a summary line.",
+)
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(FORMAT_CHOICES, case_sensitive=False),
+    default="text",
+    show_default=True,
+    help="Result as an aligned matrix (text), CSV (channels separated by a blank line), "
+    "JSON, or .npy (to a file or a pipe only).",
+)
+@click.option(
+    "--precision",
+    type=click.IntRange(1, 17),
+    default=6,
+    show_default=True,
+    help="Significant digits of non-integral values in text and CSV.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write the result to this file instead of standard output.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.pass_context
+def conv_cmd(
+    ctx,
+    input_,
+    kernel,
+    stride,
+    padding,
+    dilation,
+    pad_mode,
+    bias,
+    convolve,
+    pool,
+    size,
+    ceil_mode,
+    show,
+    max_steps,
+    fmt,
+    precision,
+    output,
+    overwrite,
+):
+    """Cross-correlate a matrix with a kernel and print the result.
+
+    Numbers in, numbers out: the textbook's convolution arithmetic, on
+    matrices small enough to check by hand (or any size from .npy). The
+    defaults are those of a CNN layer and the textbook: no padding, zeros
+    when padding is asked for, cross-correlation (no flip). A (C, H, W)
+    input with a (C, kh, kw) kernel sums over the channels. --steps writes
+    out each window as Y[i,j] = x×k + ... = y with the window marked in
+    [brackets] (in colour on a terminal).
+
+    \b
+    Example:
+      convcli conv --input "0 1 2; 3 4 5; 6 7 8" --kernel "0 1; 2 3"
+      convcli conv -i "0 1 2; 3 4 5; 6 7 8" -k "0 1; 2 3" --steps
+      convcli conv -i "[[[0,1,2],[3,4,5],[6,7,8]],[[1,2,3],[4,5,6],[7,8,9]]]" \\
+                   -k "[[[0,1],[2,3]],[[1,2],[3,4]]]"
+      convcli conv -i x.npy -k "1 0 -1" --padding 1 --stride 2 --format json
+      convcli conv -i "0 1 2; 3 4 5; 6 7 8" --pool max --size 2 --stride 1 --steps
+    """
+    import numpy as np
+
+    from ..engine import conv2d
+    from ..pooling import pool2d
+    from ..teaching import conv_operands, conv_steps, pool_steps
+
+    if input_.strip() == "-" and kernel is not None and kernel.strip() == "-":
+        raise click.UsageError("only one of --input and --kernel can be '-' (standard input)")
+    fmt = fmt.lower()
+    if fmt == "npy" and show and (output is None or output == "-"):
+        raise click.UsageError("--steps prints text: write the .npy result with -o FILE")
+    if pool is not None:
+        if kernel is not None:
+            raise click.UsageError("give either --kernel (convolve) or --pool (pool), not both")
+        if size is None:
+            raise click.UsageError("--pool needs --size N or HxW (the window)")
+        for name in ("dilation", "convolve", "bias"):
+            if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
+                raise click.UsageError(f"--{name} does not apply to --pool")
+        if isinstance(padding, str) and padding != "valid":
+            raise click.BadParameter(
+                f"pooling takes numeric padding, not {padding!r}", param_hint="--padding"
+            )
+    else:
+        if kernel is None:
+            raise click.UsageError("give --kernel MATRIX (or --pool max|avg|min with --size)")
+        if size is not None or ceil_mode:
+            raise click.UsageError("--size and --ceil-mode apply to --pool only")
+
+    x = read_matrix(input_, "--input")
+    if pool is not None:
+        xs = x[None] if x.ndim == 2 else x
+        if xs.ndim != 3:
+            raise click.BadParameter(
+                f"the input must be (H, W) or (C, H, W), got shape {x.shape}", param_hint="--input"
+            )
+        pool_stride = (
+            None
+            if ctx.get_parameter_source("stride") == click.core.ParameterSource.DEFAULT
+            else stride
+        )
+        mode = pool.lower()
+        result = pool2d(xs[None], size, pool_stride, padding, mode, ceil_mode)[0]
+        if show:
+            padded, steps = pool_steps(xs, size, pool_stride, padding, mode, ceil_mode)
+            box = _pool_box(xs, padded)
+            show_steps(steps, padded, box, max_steps, xs.shape[0] > 1)
+    else:
+        k = read_matrix(kernel, "--kernel", kernel=True)
+        try:
+            xs, w = conv_operands(x, k)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--kernel") from None
+        if convolve:
+            w = w[..., ::-1, ::-1]
+        b = _parse_bias(bias, w.shape[0])
+        result = conv2d(xs, w, b, stride, padding, dilation, pad_mode=pad_mode, dtype="float64")
+        if show:
+            padded, steps = conv_steps(xs, w, b, stride, padding, dilation, pad_mode)
+            box = _pad_box(xs, padded, w, stride, padding, dilation)
+            show_steps(steps, padded, box, max_steps, w.shape[0] > 1)
+    out = result[0] if result.shape[0] == 1 else result
+    emit(np.asarray(out, dtype=np.float64), fmt, output, overwrite, precision)
+
+
+def _pad_box(xs, padded, w, stride, padding, dilation):
+    from ..shapes import pair, resolve_padding
+
+    return resolve_padding(
+        padding, xs.shape[-2:], w.shape[-2:], pair(stride, "stride"), pair(dilation, "dilation")
+    )
+
+
+def _pool_box(xs, padded):
+    import numpy as np
+
+    rows = np.where(~np.isnan(padded[0]).all(axis=1))[0]
+    cols = np.where(~np.isnan(padded[0]).all(axis=0))[0]
+    h, w = padded.shape[-2:]
+    return (int(rows[0]), int(h - 1 - rows[-1])), (int(cols[0]), int(w - 1 - cols[-1]))

@@ -1,0 +1,72 @@
+"""``convcli gallery``: one contact sheet showing what each kernel does to an image."""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+
+@click.command("gallery")
+@click.argument("input_", metavar="INPUT", type=click.Path(allow_dash=True))
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="The sheet (PNG unless the extension or --format says otherwise; '-' for stdout).",
+)
+@click.option(
+    "--kernel",
+    "-k",
+    "kernels",
+    multiple=True,
+    metavar="KERNEL",
+    help="A kernel to show (name, inline matrix or file); repeat for more. Default: identity, "
+    "box:5, gaussian:sigma=2, sharpen, edge, sobel-x, sobel-y, sobel, laplacian, emboss, motion.",
+)
+@click.option(
+    "--tile",
+    type=click.IntRange(min=16),
+    default=256,
+    show_default=True,
+    help="Width of each tile in pixels (height keeps the aspect ratio).",
+)
+@click.option(
+    "--columns",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Tiles per row [default: about the square root of the count, at most 4].",
+)
+@click.option("--gray", is_flag=True, help="Show the luminance of a colour image.")
+@click.option("--format", "-f", "format_", metavar="FORMAT", help="Output format (png, jpeg, ...).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def gallery_cmd(input_, output, kernels, tile, columns, gray, format_, overwrite):
+    """Write a contact sheet: INPUT and its result under each kernel, labelled.
+
+    Each kernel is applied as `convcli filter` does by default ('same'
+    padding, reflect border, --range auto: absolute values for edge
+    detectors), scaled to a tile and labelled with its name under it.
+
+    \b
+    Example:
+      convcli gallery sample_images/camera.png -o sheet.png
+      convcli gallery photo.jpg -k sobel-x -k sobel-y -k laplacian -o edges.png --tile 320
+    """
+    from ..errors import ConvcliError
+    from ..gallery import gallery_kernels, make_gallery
+    from ..imageio import output_format, read_image, same_file, write_image
+
+    if same_file(input_, output):
+        raise ConvcliError(f"{output}: is the input; convcli never overwrites an input")
+    fmt = output_format(output, format_)
+    if output != "-" and os.path.lexists(output) and not overwrite:
+        raise ConvcliError(f"{output} exists; pass --overwrite to replace it")
+    try:
+        chosen = gallery_kernels(list(kernels) or None)
+    except ConvcliError as exc:
+        raise click.BadParameter(str(exc), param_hint="--kernel") from None
+    image = read_image(input_)
+    sheet = make_gallery(image, chosen, tile=tile, columns=columns, gray=gray)
+    for note in write_image(output, sheet.pixels, format=fmt, overwrite=overwrite):
+        click.echo(f"note: {note}", err=True)

@@ -1,0 +1,291 @@
+"""``convcli kernels``: list the built-in kernels, show one, write it to a file."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .params import KERNEL
+
+LIST_FORMATS = ("table", "text", "json", "csv")
+SHOW_FORMATS = ("table", "text", "json", "npy")
+LIST_HEADERS = ["name", "usage", "aliases", "size", "sum", "separable", "description"]
+
+
+def _rows():
+    """One row per built-in kernel (made with its default parameters)."""
+    from ..kernels import KERNELS, kernel_names
+
+    rows = []
+    for name in kernel_names(aliases=False):
+        factory = KERNELS[name]
+        kernel = factory()
+        aliases = [a for a in factory.aliases]
+        rows.append(
+            {
+                "name": name,
+                "usage": factory.usage,
+                "aliases": aliases,
+                "size": f"{kernel.shape[0]}x{kernel.shape[1]}",
+                "sum": None if kernel.is_magnitude else _round(kernel.sum),
+                "separable": kernel.is_separable,
+                "description": factory.description,
+            }
+        )
+    return rows
+
+
+def _round(value: float) -> float | int:
+    value = round(value, 12)
+    return int(value) if float(value).is_integer() else value
+
+
+def _color() -> bool:
+    from ..output import color_enabled
+
+    return color_enabled(sys.stdout)
+
+
+def _list(fmt: str) -> None:
+    from ..output import render_table, to_csv, to_json
+
+    rows = _rows()
+    if fmt == "json":
+        click.echo(to_json(rows))
+        return
+    if fmt == "csv":
+        flat = [{**r, "aliases": " ".join(r["aliases"])} for r in rows]
+        click.echo(to_csv(flat, LIST_HEADERS), nl=False)
+        return
+
+    def text(r):
+        total = "—" if r["sum"] is None else f"{r['sum']:g}"
+        sep = "yes" if r["separable"] else "no"
+        usage = r["usage"] + (f" (alias {', '.join(r['aliases'])})" if r["aliases"] else "")
+        return [usage, r["size"].replace("x", "×"), total, sep, r["description"]]
+
+    if fmt == "text":
+        for r in rows:
+            click.echo("\t".join(text(r)))
+        return
+    click.echo(
+        render_table(
+            ["kernel", "size", "sum", "separable", "description"],
+            [text(r) for r in rows],
+            right=["size", "sum"],
+            no_wrap=["kernel"],
+            caption="sizes with default parameters; sum — is a gradient magnitude "
+            "sqrt(gx² + gy²); `convcli kernels show NAME` prints the values",
+            width=_width(),
+            color=_color(),
+        ),
+        nl=False,
+    )
+
+
+def _width() -> int:
+    import shutil
+
+    return max(80, min(160, shutil.get_terminal_size((120, 24)).columns))
+
+
+@click.group("kernels", invoke_without_command=True)
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(LIST_FORMATS, case_sensitive=False),
+    default="table",
+    show_default=True,
+    help="List as a table, tab-separated text, JSON or CSV.",
+)
+@click.pass_context
+def kernels_cmd(ctx, fmt):
+    """List the built-in kernels: size, sum, separability and what each does.
+
+    `convcli kernels show SPEC` prints one kernel's values and writes it in a
+    form `convcli filter -k FILE` reads back.
+
+    \b
+    Example:
+      convcli kernels
+      convcli kernels --format json
+      convcli kernels show gaussian:size=5,sigma=1
+      convcli kernels show sobel-x --format text -o sobel-x.txt
+    """
+    if ctx.invoked_subcommand is None:
+        _list(fmt.lower())
+
+
+@kernels_cmd.command("list")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(LIST_FORMATS, case_sensitive=False),
+    default="table",
+    show_default=True,
+    help="List as a table, tab-separated text, JSON or CSV.",
+)
+def list_cmd(fmt):
+    """List the built-in kernels (the same as `convcli kernels`).
+
+    \b
+    Example:
+      convcli kernels list --format csv
+    """
+    _list(fmt.lower())
+
+
+def _shaded(weights, title: str, color: bool):
+    """A rich table of the values, background shaded by sign and magnitude."""
+    from rich.table import Table
+    from rich.text import Text
+
+    from ..teaching import _num
+
+    top = float(abs(weights).max()) or 1.0
+    table = Table(
+        title=title, show_header=False, show_lines=False, title_style="bold", pad_edge=True
+    )
+    for _ in range(weights.shape[1]):
+        table.add_column(justify="right")
+    for row in weights:
+        cells = []
+        for v in row:
+            v = float(v)
+            text = _num(round(v, 12)) if abs(v) >= 1e-4 or v == 0 else f"{v:.3g}"
+            text = text if len(text) <= 10 else f"{v:.6g}"
+            style = ""
+            if color and v != 0:
+                level = int(60 + 160 * abs(v) / top)
+                style = (
+                    f"bold white on rgb({level},0,0)"
+                    if v < 0
+                    else f"bold black on rgb(0,{level},0)"
+                )
+            elif v == 0:
+                style = "dim"
+            cells.append(Text(text, style=style))
+        table.add_row(*cells)
+    return table
+
+
+@kernels_cmd.command("show")
+@click.argument("spec", type=KERNEL, metavar="KERNEL")
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(SHOW_FORMATS, case_sensitive=False),
+    default=None,
+    help="table (shaded values), text (the kernel-file format), json or npy; all but table "
+    "are read back by `convcli filter -k FILE` [default: table, or from -o's extension].",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write to this file instead of standard output.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def show_cmd(spec, fmt, output, overwrite):
+    """Print one kernel's values, or write it as a kernel file.
+
+    KERNEL is a built-in name with parameters (gaussian:size=5,sigma=1), an
+    inline matrix or a kernel file. The table shades positive weights green
+    and negative ones red, darker for smaller magnitudes (on a terminal).
+
+    \b
+    Example:
+      convcli kernels show gaussian:size=5,sigma=1
+      convcli kernels show log:size=7 --format json -o log.json
+      convcli filter photo.png -k log.json --range offset -o log.png
+    """
+    import json
+
+    import numpy as np
+
+    from ..errors import ConvcliError
+    from ..kernels import format_kernel_text
+    from ..matrices import write_output
+
+    kernel = spec
+    if fmt is None:
+        ext = os.path.splitext(output or "")[1].lower()
+        fmt = {".npy": "npy", ".json": "json", "": "table"}.get(ext, "text")
+        if output is not None and output != "-" and fmt == "table":
+            fmt = "text"
+    fmt = fmt.lower()
+    if fmt == "table":
+        from rich.console import Console
+
+        color = _color() if output in (None, "-") else False
+        console = Console(
+            file=click.get_text_stream("stdout"),
+            force_terminal=color,
+            no_color=not color,
+            highlight=False,
+            width=_width(),
+        )
+        h, w = kernel.shape
+        facts = [f"{h}×{w}"]
+        if not kernel.is_magnitude:
+            facts.append(f"sum {_round(kernel.sum):g}")
+        facts.append("separable" if kernel.is_separable else "not separable")
+        params = ",".join(
+            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in kernel.params.items()
+        )
+        label = kernel.name + (f":{params}" if params else "")
+        if output not in (None, "-"):
+            raise click.UsageError(
+                "--format table prints to the terminal; use text, json or npy with -o"
+            )
+        console.print(f"[bold]{label}[/bold]: {', '.join(facts)}")
+        if kernel.description:
+            console.print(kernel.description, markup=False)
+        parts = kernel.parts if kernel.is_magnitude else (kernel.weights,)
+        titles = ["x part", "y part"] if kernel.is_magnitude else [""]
+        for part, title in zip(parts, titles, strict=True):
+            console.print(_shaded(np.asarray(part), title, color))
+        if kernel.offset:
+            console.print(f"offset {kernel.offset:g} added after the sum")
+        return
+    if kernel.is_magnitude and fmt != "text":
+        raise ConvcliError(
+            f"kernel {kernel.name!r} is the magnitude of two kernels and has no single "
+            f"matrix; write its parts (e.g. {kernel.name}-x and {kernel.name}-y) instead"
+        )
+    if fmt == "text":
+        data = format_kernel_text(kernel).encode("utf-8")
+    elif fmt == "json":
+        head = {"name": kernel.name, "description": kernel.description}
+        if kernel.offset:
+            head["offset"] = kernel.offset
+        lines = [
+            f"  {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}," for k, v in head.items()
+        ]
+        rows = ",\n".join(f"    {json.dumps(row)}" for row in kernel.weights.tolist())
+        text = "{\n" + "\n".join(lines) + f'\n  "weights": [\n{rows}\n  ]\n}}\n'
+        data = text.encode("utf-8")
+    else:
+        from ..matrices import matrix_bytes
+
+        data = matrix_bytes(np.asarray(kernel.weights, dtype=np.float64), "npy")
+        if kernel.offset:
+            raise ConvcliError(
+                f"kernel {kernel.name!r} has an offset ({kernel.offset:g}) that .npy cannot "
+                "hold; use --format text or json"
+            )
+    if output is None or output == "-":
+        from ..imageio import stdout_is_terminal
+
+        if fmt == "npy" and stdout_is_terminal():
+            raise ConvcliError("refusing to write .npy data to a terminal; use -o FILE or a pipe")
+        stream = click.get_binary_stream("stdout")
+        stream.write(data)
+        stream.flush()
+        return
+    write_output(output, data, overwrite=overwrite)

@@ -1,0 +1,310 @@
+"""``convcli learn``: recover a kernel from an input and its filtered output."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from .options import PAD_MODE_CHOICES
+from .params import INT_PAIR, PADDING
+
+IMAGE_EXTENSIONS = (
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".tif",
+    ".tiff",
+    ".bmp",
+    ".webp",
+    ".gif",
+    ".pgm",
+    ".ppm",
+    ".pnm",
+)
+
+
+def load_operand(spec: str, hint: str):
+    """An image or a matrix as a (C, H, W) float64 array; usage error (exit 2) if unreadable.
+
+    Image files and image-shaped .npy arrays ((H, W) or (H, W, C), as
+    `convcli filter -o out.npy` writes) are read as images, channels moved
+    first; channels-first .npy tensors, inline matrices and text/JSON files
+    as in `convcli conv`.
+    """
+    import numpy as np
+
+    from ..errors import ConvcliError
+    from ..imageio import read_image
+    from ..matrices import parse_matrix
+    from ..pool_image import npy_layout
+
+    text = spec.strip()
+    lower = text.lower()
+    try:
+        if lower.endswith(IMAGE_EXTENSIONS) or (lower.endswith(".npy") and os.path.isfile(text)):
+            if lower.endswith(".npy") and npy_layout(text) is not None:
+                arr = parse_matrix(text, hint)
+            else:
+                image = read_image(text)
+                arr = image.pixels.astype(np.float64)
+                arr = arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
+        else:
+            arr = parse_matrix(text, hint)
+    except ConvcliError as exc:
+        raise click.BadParameter(str(exc), param_hint=hint) from None
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise click.BadParameter(
+            f"expected a matrix (H, W), an image or a (C, H, W) tensor, got shape {arr.shape}",
+            param_hint=hint,
+        )
+    return arr
+
+
+def _progress(steps: int, every: int, enabled: bool):
+    """A rich progress display of the loss on stderr, or None when it is not wanted."""
+    if not enabled:
+        return None, None
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    console = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None)
+    progress = Progress(
+        TextColumn("gradient descent"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}"),
+        console=console,
+        transient=True,
+    )
+
+    def callback(step: int, loss: float, weights) -> None:
+        progress.update(task, completed=step, loss=f"{loss:.6g}")
+        if step % every == 0 or step == steps:
+            progress.console.print(f"step {step:>{len(str(steps))}}: loss {loss:.6g}")
+
+    task = progress.add_task("gd", total=steps, loss="…")
+    return progress, callback
+
+
+def _stderr_is_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+@click.command("learn")
+@click.argument("input_", metavar="INPUT")
+@click.argument("target", metavar="TARGET")
+@click.option("--size", type=INT_PAIR, required=True, help="Kernel size to learn: N or HxW.")
+@click.option(
+    "--method",
+    "-m",
+    type=click.Choice(("lstsq", "gd"), case_sensitive=False),
+    default="lstsq",
+    show_default=True,
+    help="lstsq: exact least squares over the im2col patch matrix; gd: gradient descent.",
+)
+@click.option(
+    "--steps",
+    "-n",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="gd: number of gradient steps.",
+)
+@click.option(
+    "--lr",
+    type=click.FloatRange(min=0, min_open=True),
+    default=0.03,
+    show_default=True,
+    help="gd: learning rate, on the loss Σ(ŷ − y)² (the textbook's).",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="gd: seed of the random start."
+)
+@click.option(
+    "--every",
+    type=click.IntRange(min=1),
+    default=None,
+    help="gd: log the loss every K steps on stderr [default: steps/10].",
+)
+@click.option("--bias", is_flag=True, help="Learn a constant added to the output, too.")
+@click.option(
+    "--convolve", is_flag=True, help="Print the kernel in convolution form (for --convolve)."
+)
+@click.option(
+    "--stride",
+    "-s",
+    type=INT_PAIR,
+    default="1",
+    show_default=True,
+    help="Stride the target was made with.",
+)
+@click.option(
+    "--padding",
+    "-p",
+    type=PADDING,
+    default=None,
+    help="Padding the target was made with [default: same when the target has the "
+    "input's size, else valid].",
+)
+@click.option(
+    "--dilation",
+    "-d",
+    type=INT_PAIR,
+    default="1",
+    show_default=True,
+    help="Dilation the target was made with.",
+)
+@click.option(
+    "--pad-mode",
+    type=click.Choice(PAD_MODE_CHOICES, case_sensitive=False),
+    default="reflect",
+    show_default=True,
+    help="How that padding was filled (filter's default: reflect).",
+)
+@click.option(
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(("text", "json"), case_sensitive=False),
+    default="text",
+    show_default=True,
+    help="Print the result as text or JSON (kernel, bias, loss, history).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    help="Write the kernel to this file, in the text format `convcli filter -k FILE` reads.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress display on stderr.")
+def learn_cmd(
+    input_,
+    target,
+    size,
+    method,
+    steps,
+    lr,
+    seed,
+    every,
+    bias,
+    convolve,
+    stride,
+    padding,
+    dilation,
+    pad_mode,
+    fmt,
+    output,
+    overwrite,
+    quiet,
+):
+    """Recover the kernel that turns INPUT into TARGET.
+
+    INPUT and TARGET are images (TARGET typically a raw .npy from
+    `convcli filter ... -o out.npy`) or numeric matrices as in `convcli conv`.
+    A smaller TARGET means valid correlation; one of the input's size means
+    'same' padding, filled as --pad-mode says (reflect, like `filter`).
+    Every target cell is one equation in the kernel's weights; lstsq solves
+    them exactly, gd takes plain gradient steps on the sum of squared errors
+    (its progress on stderr). Prints the kernel (and bias) and the final loss.
+
+    \b
+    Example:
+      convcli learn "1 1 0 0 0 0 1 1; 1 1 0 0 0 0 1 1" "0 1 0 0 0 -1 0; 0 1 0 0 0 -1 0" --size 1x2
+      convcli filter sample_images/camera.png -k sobel-x -o gx.npy
+      convcli learn sample_images/camera.png gx.npy --size 3 -o sobel.txt
+      convcli learn x.txt y.txt --size 1x2 --method gd --lr 0.03 --steps 10
+    """
+    import numpy as np
+
+    from ..kernels import Kernel, format_kernel_text
+    from ..learn import learn_kernel
+    from ..matrices import format_matrix, write_output
+    from ..output import to_json
+
+    if output is not None and os.path.lexists(output) and not overwrite:
+        raise click.ClickException(f"{output} exists; pass --overwrite to replace it")
+    if input_.strip() == "-" and target.strip() == "-":
+        raise click.UsageError("only one of INPUT and TARGET can be '-' (standard input)")
+    method = method.lower()
+    x = load_operand(input_, "INPUT")
+    y = load_operand(target, "TARGET")
+
+    progress, callback = None, None
+    if method == "gd":
+        show = not quiet and _stderr_is_terminal()
+        progress, callback = _progress(steps, every or max(1, steps // 10), show)
+    if progress is not None:
+        progress.start()
+    try:
+        result = learn_kernel(
+            x,
+            y,
+            size,
+            method=method,
+            bias=bias,
+            convolve=convolve,
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            pad_mode=pad_mode.lower(),
+            steps=steps,
+            lr=lr,
+            seed=seed,
+            callback=callback,
+        )
+    finally:
+        if progress is not None:
+            progress.stop()
+
+    form = "convolution" if convolve else "correlation"
+    if fmt.lower() == "json":
+        click.echo(
+            to_json(
+                {
+                    "kernel": result.kernel.tolist(),
+                    "bias": result.bias,
+                    "form": form,
+                    "method": result.method,
+                    "loss": result.loss,
+                    "mse": result.mse,
+                    "equations": result.equations,
+                    "padding": [list(p) for p in result.padding],
+                    "history": result.history,
+                }
+            )
+        )
+    else:
+        kh, kw = result.kernel.shape
+        click.echo(f"kernel {kh}×{kw} ({form} form, {result.method}):")
+        shown = result.kernel.copy()
+        # rounding noise (1e-16 next to weights of 1) is shown as the 0 it is
+        shown[np.abs(shown) <= 1e-9 * np.abs(shown).max()] = 0.0
+        click.echo(format_matrix(shown, precision=6))
+        if result.bias is not None:
+            click.echo(f"bias: {result.bias:.6g}")
+        if result.method == "gd":
+            click.echo(f"loss at the start: {result.history[0]:.6g}")
+        click.echo(
+            f"loss: {result.loss:.6g} (sum of squared errors over {result.equations} cells; "
+            f"mean {result.mse:.3g})"
+        )
+    if output is not None:
+        name = os.path.splitext(os.path.basename(output))[0] or "learned"
+        kernel = Kernel(
+            name,
+            result.kernel,
+            f"learned by convcli learn ({result.method}, {form} form) from {input_} and "
+            f"{target}; loss {result.loss:.6g}",
+            offset=result.bias or 0.0,
+        )
+        write_output(output, format_kernel_text(kernel).encode("utf-8"), overwrite=overwrite)
+        if not quiet:
+            click.echo(f"kernel written to {output}", err=True)

@@ -1,0 +1,194 @@
+"""``convcli pool``: max, average or min pooling of images and tensors."""
+
+from __future__ import annotations
+
+from functools import partial
+
+import click
+
+from .batch import Job, WriteOptions, plan_jobs, run_jobs
+from .options import image_output_options
+from .params import INT_PAIR, PADDING
+
+POOL_MODE_CHOICES = ("max", "avg", "min")
+
+
+def _pool_process(image, fmt, *, size, stride, padding, mode, ceil_mode):
+    """Pool one image for the batch runner (module level, so --jobs can pickle it)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from ..pool_image import pool_image
+
+    result = pool_image(image, size, stride, padding, mode, ceil_mode)
+    gray_tiff = fmt == "TIFF" and result.pixels.ndim == 2 and result.alpha is None
+    if result.pixels.dtype.kind == "f" and fmt != "NPY" and not gray_tiff:
+        # float pixels (a .npy image) go to 8 bits for formats that cannot hold floats
+        scale = 255.0 / result.max_value
+
+        def to_u8(a):
+            return None if a is None else np.rint(np.clip(a * scale, 0, 255)).astype(np.uint8)
+
+        result = replace(result, pixels=to_u8(result.pixels), alpha=to_u8(result.alpha))
+        return result, [f"{image.source}: float values scaled to 8 bits for {fmt}"]
+    return result, []
+
+
+def _pool_tensor_job(job: Job, options: WriteOptions, *, pool) -> None:
+    """Pool one channels-first .npy tensor; raises ConvcliError/OSError on failure."""
+    import os
+    import sys
+
+    import numpy as np
+
+    from ..errors import ConvcliError
+    from ..imageio import output_format, same_file, stdout_is_terminal
+    from ..matrices import matrix_bytes, write_output
+
+    if same_file(job.source, job.target):
+        raise ConvcliError(f"{job.target}: is the input; convcli never overwrites an input")
+    if job.target != "-" and os.path.exists(job.target) and not options.overwrite:
+        raise ConvcliError(f"{job.target} exists; pass --overwrite to replace it")
+    if output_format(job.target, options.format or ("npy" if job.target == "-" else None)) != "NPY":
+        raise ConvcliError(
+            f"{job.source}: a channels-first tensor can only be written to .npy, not {job.target}"
+        )
+    try:
+        array = np.load(job.source, allow_pickle=False)
+    except ValueError as exc:
+        raise ConvcliError(f"{job.source}: not a readable .npy array ({exc})") from None
+    if array.dtype.kind not in "biuf":
+        raise ConvcliError(f"{job.source}: dtype {array.dtype} is not numeric")
+    data = matrix_bytes(pool(array), "npy")
+    if job.target == "-":
+        if stdout_is_terminal():
+            raise ConvcliError(
+                "refusing to write .npy data to a terminal; redirect stdout or use -o FILE"
+            )
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        write_output(job.target, data, overwrite=options.overwrite)
+
+
+def _run_tensor_jobs(jobs: list[Job], options: WriteOptions, pool, *, single: bool) -> int:
+    """Run channels-first tensor jobs; return the number that failed."""
+    from ..errors import ConvcliError
+    from . import debug_enabled, error_text
+
+    failed = 0
+    for job in jobs:
+        try:
+            _pool_tensor_job(job, options, pool=pool)
+        except (ConvcliError, OSError) as exc:
+            if debug_enabled():
+                raise
+            message = error_text(exc)
+            if job.source not in message and job.target not in message:
+                message = f"{job.source}: {message}"
+            if single:
+                raise click.ClickException(message) from exc
+            click.echo(f"Error: {message}", err=True)
+            failed += 1
+    return failed
+
+
+@click.command("pool")
+@click.argument("inputs", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--size", type=INT_PAIR, required=True, help="Window size: N or HxW (e.g. 2 or 2x3).")
+@click.option(
+    "--stride",
+    "-s",
+    type=INT_PAIR,
+    default=None,
+    help="Step between windows: N or HxW [default: the size].",
+)
+@click.option(
+    "--padding",
+    "-p",
+    type=PADDING,
+    default="0",
+    show_default=True,
+    help="Padding per side: N, HxW or before:after; may exceed half the window while "
+    "every window holds a real pixel.",
+)
+@click.option(
+    "--mode",
+    "-m",
+    type=click.Choice(POOL_MODE_CHOICES, case_sensitive=False),
+    default="max",
+    show_default=True,
+    help="Reduction: max, avg (padding counts as 0, as in PyTorch) or min.",
+)
+@click.option("--ceil-mode", is_flag=True, help="Round the output size up (PyTorch's ceil_mode).")
+@click.option(
+    "--channels-first",
+    is_flag=True,
+    help="Read every 3-D .npy as (C, H, W) (automatic when its last axis is longer than 4; "
+    "4-D .npy is always (N, C, H, W)).",
+)
+@image_output_options
+def pool_cmd(
+    inputs,
+    size,
+    stride,
+    padding,
+    mode,
+    ceil_mode,
+    channels_first,
+    output,
+    out_dir,
+    format_,
+    overwrite,
+    jobs,
+    quiet,
+    max_pixels,
+    png_compression,
+    jpeg_quality,
+):
+    """Pool images: the largest, mean or smallest value of each window.
+
+    INPUT is an image file, a .npy array, a directory of them, or '-' for
+    standard input, handled as in `convcli filter` (pipelines, batches with
+    --out-dir, --overwrite, inputs never overwritten). Each colour channel is
+    pooled on its own, and alpha with the same rule; 8- and 16-bit images
+    keep their type (averages are rounded). A .npy file of shape (N, C, H, W),
+    or (C, H, W) with more than 4 channels (or --channels-first), is pooled
+    as a CNN tensor and written as .npy of the same layout; from standard
+    input, .npy is read as an image (H, W) or (H, W, C).
+
+    \b
+    Example:
+      convcli pool sample_images/camera.png --size 4 -o small.png
+      convcli pool photo.png --size 2x3 --stride 2x3 --padding 1x2 --mode avg -o p.png
+      convcli pool activations.npy --size 2 -o pooled.npy     # (N, C, H, W)
+      convcli filter photo.png -k sobel -o - | convcli pool - --size 2 -o edges.png
+    """
+    if isinstance(padding, str) and padding != "valid":
+        raise click.BadParameter(
+            f"pooling takes numeric padding (N, HxW, before:after), not {padding!r}",
+            param_hint="--padding",
+        )
+    from ..pool_image import npy_layout, pool_tensor
+
+    job_list = plan_jobs(inputs, output, out_dir, format_)
+    options = WriteOptions(format_, overwrite, png_compression, jpeg_quality, max_pixels)
+    geometry = {"stride": stride, "padding": padding, "mode": mode.lower(), "ceil_mode": ceil_mode}
+    tensors = [
+        j
+        for j in job_list
+        if j.source != "-"
+        and j.source.lower().endswith(".npy")
+        and npy_layout(j.source, channels_first)
+    ]
+    images = [j for j in job_list if j not in tensors]
+    failed = 0
+    if tensors:
+        pool = partial(pool_tensor, size=size, **geometry)
+        failed = _run_tensor_jobs(tensors, options, pool, single=len(job_list) == 1)
+    if images:
+        process = partial(_pool_process, size=size, **geometry)
+        run_jobs(images, process, options, workers=jobs, quiet=quiet, verb="Pooling")
+    if failed:
+        raise click.ClickException(f"{failed} of {len(job_list)} files failed")

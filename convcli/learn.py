@@ -1,0 +1,326 @@
+"""Recover a kernel from an input and its filtered output.
+
+If ``Y = X ⋆ K (+ b)``, every output cell is a linear equation in the
+kernel's weights: the window of X under it, dotted with K. Stacking the
+windows as the rows of the im2col patch matrix ``A`` (one row per output
+cell, one column per kernel tap, plus a column of ones for the bias) gives
+the linear system ``A·k = y``, which :func:`learn_kernel` solves
+
+* exactly in the least-squares sense (``method="lstsq"``, the default), or
+* by plain gradient descent on the textbook's loss ``Σ (ŷ − y)²``
+  (``method="gd"``), as a convolutional layer is trained.
+
+The system is checked first: fewer equations than unknowns, or a patch
+matrix without full column rank (a constant image, a pattern that never
+changes along an axis), means that many kernels explain the output equally
+well, and that is reported instead of an arbitrary answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .engine import im2col, normalize_pad_mode
+from .errors import ShapeError
+from .shapes import PaddingSpec, output_size, pair, resolve_padding
+
+__all__ = ["LEARN_METHODS", "LearnResult", "learn_kernel", "target_padding"]
+
+LEARN_METHODS = ("lstsq", "gd")
+
+#: Singular values below this fraction of the largest count as zero.
+RANK_RTOL = 1e-10
+
+
+@dataclass(frozen=True)
+class LearnResult:
+    """A learned kernel and how well it explains the target.
+
+    Attributes
+    ----------
+    kernel : numpy.ndarray
+        (kh, kw) float64, in correlation form (or convolution form when
+        learned with ``convolve=True``).
+    bias : float or None
+        The learned bias, None when it was not learned.
+    loss : float
+        Sum of squared errors ``Σ (ŷ − y)²`` over every target cell.
+    mse : float
+        The mean squared error, ``loss`` divided by the number of cells.
+    history : list of float
+        The loss before the first step and after each gradient step
+        (``gd``); just the final loss for ``lstsq``.
+    padding : ((int, int), (int, int))
+        The (top, bottom), (left, right) padding the target was explained with.
+    equations : int
+        Number of equations (target cells) the kernel was fitted to.
+    method : str
+        ``"lstsq"`` or ``"gd"``.
+    """
+
+    kernel: np.ndarray
+    bias: float | None
+    loss: float
+    mse: float
+    history: list[float] = field(default_factory=list)
+    padding: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))
+    equations: int = 0
+    method: str = "lstsq"
+
+
+def _as_planes(a: np.ndarray, name: str) -> np.ndarray:
+    arr = np.asarray(a)
+    if arr.dtype.kind not in "biuf":
+        raise ShapeError(f"`{name}` must be numeric, got dtype {arr.dtype}")
+    arr = arr.astype(np.float64)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3:
+        raise ShapeError(f"`{name}` must be (H, W) or (C, H, W), got shape {np.shape(a)}")
+    if 0 in arr.shape:
+        raise ShapeError(f"`{name}` is empty: shape {np.shape(a)}")
+    if not np.all(np.isfinite(arr)):
+        raise ShapeError(f"`{name}` holds NaN or infinite values")
+    return arr
+
+
+def target_padding(
+    input_size: Sequence[int],
+    target_size: Sequence[int],
+    kernel_size: Sequence[int],
+    stride: int | Sequence[int] = 1,
+    dilation: int | Sequence[int] = 1,
+    padding: PaddingSpec | None = None,
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The padding that makes ``kernel_size`` windows over the input give the target's size.
+
+    Parameters
+    ----------
+    input_size, target_size, kernel_size : (int, int)
+        (H, W) of the input, of the target and of the kernel.
+    stride, dilation : int or (int, int)
+        As for :func:`convcli.conv2d`.
+    padding : padding spec, optional
+        The padding to check. None chooses: ``"same"`` when the target has
+        the input's size (``ceil(n / stride)``), ``"valid"`` otherwise.
+
+    Returns
+    -------
+    ((int, int), (int, int))
+        (top, bottom), (left, right).
+
+    Raises
+    ------
+    ShapeError
+        When the padding does not produce the target's size, with the
+        formula's numbers.
+
+    Examples
+    --------
+    >>> target_padding((6, 8), (6, 7), (1, 2))
+    ((0, 0), (0, 0))
+    >>> target_padding((8, 8), (8, 8), (3, 3))
+    ((1, 1), (1, 1))
+    """
+    k = pair(kernel_size, "size")
+    s = pair(stride, "stride")
+    d = pair(dilation, "dilation")
+    n = tuple(int(v) for v in input_size)
+    t = tuple(int(v) for v in target_size)
+    if padding is None:
+        same = all(t[a] == -(-n[a] // s[a]) for a in (0, 1))
+        padding = "same" if same else "valid"
+    pads = resolve_padding(padding, n, k, s, d)
+    got = []
+    for a in (0, 1):
+        try:
+            got.append(output_size(n[a], k[a], s[a], pads[a], d[a]))
+        except ShapeError as exc:
+            raise ShapeError(f"a {k[0]}×{k[1]} kernel does not fit the input: {exc}") from None
+    if tuple(got) != t:
+        shown = padding if isinstance(padding, str) else f"{pads}"
+        raise ShapeError(
+            f"a {k[0]}×{k[1]} kernel with padding {shown} and stride {s[0]}×{s[1]} turns the "
+            f"{n[0]}×{n[1]} input into {got[0]}×{got[1]}, but the target is {t[0]}×{t[1]}: "
+            f"no padding explains it (valid needs {n[0] - (k[0] - 1) * d[0]}×"
+            f"{n[1] - (k[1] - 1) * d[1]} at stride 1; same needs the input's size)"
+        )
+    return pads
+
+
+def _patch_matrix(x, k, stride, pads, dilation, pad_mode, with_bias):
+    cols = im2col(x[:, None], k, stride, pads, dilation, pad_mode)  # (C, taps, L)
+    a = cols.transpose(0, 2, 1).reshape(-1, cols.shape[1])
+    if with_bias:
+        a = np.hstack([a, np.ones((a.shape[0], 1))])
+    return a
+
+
+def _check_rank(a: np.ndarray, k: tuple[int, int], with_bias: bool) -> np.ndarray:
+    """Raise a ShapeError when ``a`` cannot determine the weights; return its singular values."""
+    rows, unknowns = a.shape
+    what = f"{unknowns} unknowns ({k[0]}×{k[1]} weights{' + bias' if with_bias else ''})"
+    if rows < unknowns:
+        raise ShapeError(
+            f"ill-posed: {rows} equations (target cells) for {what}; use a larger input or "
+            "a smaller --size"
+        )
+    s = np.linalg.svd(a, compute_uv=False)
+    rank = int(np.sum(s > RANK_RTOL * s[0])) if s[0] > 0 else 0
+    if rank < unknowns:
+        if rank <= 1 and np.ptp(a[:, : k[0] * k[1]]) == 0:
+            why = "the input is constant, so every window looks the same"
+        else:
+            why = "the input's windows are not varied enough to tell the weights apart"
+        raise ShapeError(
+            f"ill-posed: {why}: the patch matrix has rank {rank} for {what}; many kernels "
+            "fit equally well (use a textured input, a smaller --size, or drop --bias)"
+        )
+    return s
+
+
+def learn_kernel(
+    x: np.ndarray,
+    y: np.ndarray,
+    size: int | Sequence[int],
+    *,
+    method: str = "lstsq",
+    bias: bool = False,
+    convolve: bool = False,
+    stride: int | Sequence[int] = 1,
+    padding: PaddingSpec | None = None,
+    dilation: int | Sequence[int] = 1,
+    pad_mode: str = "reflect",
+    steps: int = 10,
+    lr: float = 0.03,
+    seed: int = 0,
+    init: np.ndarray | None = None,
+    callback: Callable[[int, float, np.ndarray], None] | None = None,
+) -> LearnResult:
+    """Find the kernel K (and bias b) with ``y ≈ x ⋆ K + b``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (H, W) or (C, H, W)
+        The input. Channels are independent samples of one kernel (a colour
+        photo and its per-channel filtered output give three times the
+        equations).
+    y : ndarray, shape (H', W') or (C, H', W')
+        The output: smaller than ``x`` (valid correlation) or its size
+        (``same`` padding), or whatever ``padding`` and ``stride`` give.
+    size : int or (int, int)
+        The kernel's (kh, kw).
+    method : {"lstsq", "gd"}
+        ``lstsq``: the exact least-squares solution. ``gd``: ``steps`` steps
+        of gradient descent ``w ← w − lr·∇L`` on ``L = Σ (ŷ − y)²``,
+        starting from ``init`` or from standard normal weights drawn with
+        ``seed`` (bias from 0).
+    bias : bool
+        Learn a constant added to every output cell too.
+    convolve : bool
+        Return the kernel in convolution form (flipped), the one to use with
+        ``convolve=True``.
+    stride, dilation : int or (int, int)
+        The geometry the target was made with.
+    padding : padding spec, optional
+        How the target was padded; None: ``same`` when the target has the
+        input's size, ``valid`` otherwise (see :func:`target_padding`).
+    pad_mode : str
+        How that padding was filled: ``reflect`` by default, as
+        ``convcli filter`` does.
+    steps, lr, seed, init
+        Gradient descent only.
+    callback : callable, optional
+        ``callback(step, loss, weights)`` after every gradient step, for
+        progress displays; ``weights`` is the flat vector (bias last).
+
+    Returns
+    -------
+    LearnResult
+
+    Raises
+    ------
+    ShapeError
+        Shapes that do not fit, a target size no padding explains, fewer
+        equations than unknowns, a patch matrix without full rank (e.g. a
+        constant input), or gradient descent that diverges (with the
+        largest stable learning rate).
+
+    Examples
+    --------
+    >>> x = np.ones((6, 8)); x[:, 2:6] = 0
+    >>> y = x[:, :-1] - x[:, 1:]
+    >>> learn_kernel(x, y, (1, 2)).kernel.round(6).tolist()
+    [[1.0, -1.0]]
+    """
+    if method not in LEARN_METHODS:
+        raise ShapeError(f"unknown `method` {method!r}; known: {', '.join(LEARN_METHODS)}")
+    xs = _as_planes(x, "x")
+    ys = _as_planes(y, "y")
+    if xs.shape[0] != ys.shape[0]:
+        raise ShapeError(
+            f"input has {xs.shape[0]} channel(s) {np.shape(x)} but the target has "
+            f"{ys.shape[0]} {np.shape(y)}: they must match"
+        )
+    k = pair(size, "size")
+    pad_mode = normalize_pad_mode(pad_mode)
+    pads = target_padding(xs.shape[-2:], ys.shape[-2:], k, stride, dilation, padding)
+    a = _patch_matrix(xs, k, stride, pads, dilation, pad_mode, bias)
+    b = ys.reshape(-1)
+    singular = _check_rank(a, k, bias)
+    n = a.shape[1]
+
+    def loss_of(w: np.ndarray) -> float:
+        r = a @ w - b
+        return float(r @ r)
+
+    if method == "lstsq":
+        w, *_ = np.linalg.lstsq(a, b, rcond=None)
+        history = [loss_of(w)]
+    else:
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ShapeError(f"`steps` must be a positive integer, got {steps!r}")
+        if not (np.isfinite(lr) and lr > 0):
+            raise ShapeError(f"`lr` must be a positive number, got {lr!r}")
+        if init is not None:
+            w = np.array(init, dtype=np.float64).reshape(-1)
+            if bias and w.size == n - 1:
+                w = np.append(w, 0.0)
+            if w.size != n:
+                raise ShapeError(f"`init` must hold {n} values, got {w.size}")
+        else:
+            w = np.random.default_rng(seed).standard_normal(n)
+            if bias:
+                w[-1] = 0.0
+        history = [loss_of(w)]
+        # L(w) = |Aw − y|² has gradient 2Aᵀ(Aw − y); descent is stable for
+        # lr < 1/λ_max(AᵀA) = 1/σ_max².
+        stable = 1.0 / float(singular[0]) ** 2
+        for step in range(1, int(steps) + 1):
+            w = w - lr * 2.0 * (a.T @ (a @ w - b))
+            current = loss_of(w)
+            if not np.isfinite(current) or current > 1e300:
+                raise ShapeError(
+                    f"gradient descent diverged at step {step} (loss {current:.3g}): "
+                    f"--lr {lr:g} is too large; it must stay below {stable:.3g} here"
+                )
+            history.append(current)
+            if callback is not None:
+                callback(step, current, w.copy())
+    weights = w[: k[0] * k[1]].reshape(k)
+    if convolve:
+        weights = weights[::-1, ::-1]
+    loss = history[-1]
+    return LearnResult(
+        kernel=np.ascontiguousarray(weights),
+        bias=float(w[-1]) if bias else None,
+        loss=loss,
+        mse=loss / b.size,
+        history=history,
+        padding=pads,
+        equations=int(b.size),
+        method=method,
+    )

@@ -1,0 +1,125 @@
+"""Pooling whole images and channels-first tensors: the library behind ``convcli pool``.
+
+:func:`pool_image` pools an :class:`convcli.imageio.Image` (each colour
+channel on its own, alpha with the same rule) and keeps its pixel type;
+:func:`pool_tensor` pools a ``(C, H, W)`` or ``(N, C, H, W)`` array as a CNN
+layer sees it. Both stand on :func:`convcli.pool2d`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from .errors import ShapeError
+from .imageio import Image
+from .pooling import pool2d
+from .shapes import PaddingSpec
+
+__all__ = ["npy_layout", "pool_image", "pool_tensor"]
+
+
+def _pool(values: np.ndarray, size, stride, padding, mode, ceil_mode) -> np.ndarray:
+    out = pool2d(values, size, stride=stride, padding=padding, mode=mode, ceil_mode=ceil_mode)
+    if mode == "avg" and values.dtype.kind in "biu":
+        # the average of integer pixels, rounded back to the image's own type
+        out = np.rint(out).astype(values.dtype)
+    return out
+
+
+def pool_image(
+    image: Image,
+    size: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: PaddingSpec = 0,
+    mode: str = "max",
+    ceil_mode: bool = False,
+) -> Image:
+    """Pool every channel of an image, alpha included, with one rule.
+
+    Parameters
+    ----------
+    image : Image
+        As returned by :func:`convcli.read_image`.
+    size : int or (int, int)
+        Window (kh, kw).
+    stride : int or (int, int), optional
+        Step between windows; the window size by default.
+    padding : int, pair, 4-tuple or ((top, bottom), (left, right))
+        Cells added around the image; they never win a max or a min and
+        count as 0 in an average (as PyTorch's ``count_include_pad``).
+        May exceed half the window while every window holds a real pixel.
+    mode : {"max", "avg", "min"}
+        The reduction.
+    ceil_mode : bool
+        Round the number of windows up (PyTorch's rule).
+
+    Returns
+    -------
+    Image
+        Same dtype as the input (averages of integer pixels are rounded);
+        alpha pooled with the same rule.
+
+    Examples
+    --------
+    >>> img = Image(np.arange(16, dtype=np.uint8).reshape(4, 4))
+    >>> pool_image(img, 2).pixels.tolist()
+    [[5, 7], [13, 15]]
+    """
+    pixels = _pool(image.pixels, size, stride, padding, mode, ceil_mode)
+    alpha = None
+    if image.alpha is not None:
+        alpha = _pool(image.alpha, size, stride, padding, mode, ceil_mode)
+    return replace(image, pixels=pixels, alpha=alpha, notes=[])
+
+
+def pool_tensor(
+    x: np.ndarray,
+    size: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: PaddingSpec = 0,
+    mode: str = "max",
+    ceil_mode: bool = False,
+) -> np.ndarray:
+    """Pool a channels-first ``(C, H, W)`` or ``(N, C, H, W)`` array.
+
+    Parameters are as for :func:`pool_image`; the result keeps the layout
+    (and, for ``max`` and ``min``, the dtype; ``avg`` is floating point).
+
+    Examples
+    --------
+    >>> pool_tensor(np.arange(32).reshape(2, 4, 4), 2)[1].tolist()
+    [[21, 23], [29, 31]]
+    """
+    x = np.asarray(x)
+    if x.ndim == 3:
+        return pool2d(x[None], size, stride, padding, mode, ceil_mode)[0]
+    if x.ndim == 4:
+        return pool2d(x, size, stride, padding, mode, ceil_mode)
+    raise ShapeError(f"a tensor must be (C, H, W) or (N, C, H, W), got shape {x.shape}")
+
+
+def npy_layout(path: str, channels_first: bool = False) -> tuple[int, ...] | None:
+    """The shape of a ``.npy`` file when it holds a channels-first tensor, else None.
+
+    An array is channels-first when it is 4-D (N, C, H, W), or 3-D with a
+    last axis longer than 4 (an image's (H, W, C) has 1 to 4 channels, so
+    (C, H, W) is the only reading), or any 3-D array when ``channels_first``
+    says so. Anything else, and anything that is not a readable ``.npy``
+    file, is left to :func:`convcli.read_image`.
+    """
+    try:
+        with open(path, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, _ = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, _, _ = np.lib.format.read_array_header_2_0(fh)
+    except (OSError, ValueError, EOFError):
+        return None
+    shape = tuple(int(s) for s in shape)
+    if len(shape) == 4 or (len(shape) == 3 and (shape[2] > 4 or channels_first)):
+        return shape
+    return None

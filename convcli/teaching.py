@@ -1,0 +1,308 @@
+"""The arithmetic of a convolution written out, window by window, as on a blackboard.
+
+:func:`conv_steps` lists, for every output cell, the input cells its window
+covers, the products it sums and the result, in the textbook's form::
+
+    Y[0,0] = 0×0 + 1×1 + 3×2 + 4×3 = 19
+
+:func:`pool_steps` does the same for pooling (``Y[0,0] = max(0, 1, 3, 4) = 4``).
+:func:`conv_operands` turns the shapes a person types (a 2-D matrix, a
+``(C, H, W)`` tensor, a ``(C, kh, kw)`` or ``(C_out, C_in, kh, kw)`` kernel)
+into the ``(C_in, H, W)`` input and ``(C_out, C_in, kh, kw)`` weights of
+:func:`convcli.conv2d`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .engine import _gather, _Geometry
+from .errors import ShapeError
+from .shapes import PaddingSpec, pair, pool_output_size, resolve_padding
+
+__all__ = ["Step", "conv_operands", "conv_steps", "pool_steps"]
+
+
+def conv_operands(x: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Bring an input and a kernel to the shapes :func:`convcli.conv2d` takes.
+
+    Parameters
+    ----------
+    x : ndarray, shape (H, W) or (C_in, H, W)
+        The input; a 2-D matrix is one channel.
+    kernel : ndarray, shape (kh, kw), (C, kh, kw) or (C_out, C_in, kh, kw)
+        ``(kh, kw)``: one filter for a one-channel input. ``(C, kh, kw)``:
+        one filter summing over C input channels when the input has C
+        channels; C filters (C output channels) when the input has one.
+        ``(C_out, C_in, kh, kw)``: a filter bank.
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        ``x`` as (C_in, H, W) and the weights as (C_out, C_in, kh, kw).
+
+    Raises
+    ------
+    ShapeError
+        When the channel counts do not match, naming both shapes.
+
+    Examples
+    --------
+    >>> x, w = conv_operands(np.zeros((2, 3, 3)), np.zeros((2, 2, 2)))
+    >>> x.shape, w.shape
+    ((2, 3, 3), (1, 2, 2, 2))
+    """
+    x = np.asarray(x)
+    k = np.asarray(kernel)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3:
+        raise ShapeError(f"the input must be (H, W) or (C, H, W), got shape {x.shape}")
+    c_in = x.shape[0]
+    if k.ndim == 1:
+        k = k[None]
+    if k.ndim == 2:
+        if c_in != 1:
+            raise ShapeError(
+                f"a {k.shape[0]}×{k.shape[1]} kernel with a {c_in}-channel input {x.shape}: "
+                f"give a ({c_in}, {k.shape[0]}, {k.shape[1]}) kernel, one slice per channel"
+            )
+        w = k[None, None]
+    elif k.ndim == 3:
+        if k.shape[0] == c_in:
+            w = k[None]
+        elif c_in == 1:
+            w = k[:, None]
+        else:
+            raise ShapeError(
+                f"kernel {k.shape} has {k.shape[0]} channels but the input {x.shape} has "
+                f"{c_in}: they must match (or use a (C_out, C_in, kh, kw) kernel)"
+            )
+    elif k.ndim == 4:
+        if k.shape[1] != c_in:
+            raise ShapeError(
+                f"kernel {k.shape} expects {k.shape[1]} input channels (its second axis), "
+                f"but the input {x.shape} has {c_in}"
+            )
+        w = k
+    else:
+        raise ShapeError(
+            f"the kernel must be (kh, kw), (C, kh, kw) or (C_out, C_in, kh, kw), got shape {k.shape}"
+        )
+    return x, w
+
+
+@dataclass(frozen=True)
+class Step:
+    """One output cell and the arithmetic that made it.
+
+    Attributes
+    ----------
+    index : tuple of int
+        ``(c_out, row, col)`` of the output cell.
+    cells : tuple of (int, int, int)
+        ``(channel, row, col)`` of every window tap in the *padded* input
+        (subtract the top and left padding for input coordinates; a tap in
+        the padding lies outside ``0..H-1`` / ``0..W-1`` of the input).
+    inputs : tuple of float
+        The input value under each tap.
+    weights : tuple of float
+        The kernel value of each tap (empty for pooling).
+    bias : float
+        Added after the sum (0 when there is none).
+    value : float
+        The result: the sum of ``inputs × weights`` plus ``bias``, or the
+        pooled value.
+    op : str
+        ``"conv"``, ``"max"``, ``"min"`` or ``"avg"``.
+    """
+
+    index: tuple[int, int, int]
+    cells: tuple[tuple[int, int, int], ...]
+    inputs: tuple[float, ...]
+    weights: tuple[float, ...]
+    bias: float
+    value: float
+    op: str = "conv"
+    divisor: int = 0
+
+    def text(self, channels: bool = False) -> str:
+        """The step in the textbook's form: ``Y[0,0] = 0×0 + 1×1 + 3×2 + 4×3 = 19``.
+
+        Parameters
+        ----------
+        channels : bool
+            Name the output channel too: ``Y[1,0,0]``.
+        """
+        c, r, q = self.index
+        name = f"Y[{c},{r},{q}]" if channels else f"Y[{r},{q}]"
+        if self.op == "conv":
+            terms = [
+                f"{_num(a)}×{_num(w, paren=True)}"
+                for a, w in zip(self.inputs, self.weights, strict=True)
+            ]
+            expr = " + ".join(terms)
+            if self.bias:
+                expr += f" + {_num(self.bias, paren=True)}"
+        elif self.op == "avg":
+            divisor = self.divisor or len(self.inputs)
+            expr = f"({' + '.join(_num(v) for v in self.inputs)})/{divisor}"
+        else:
+            expr = f"{self.op}({', '.join(_num(v) for v in self.inputs)})"
+        return f"{name} = {expr} = {_num(self.value)}"
+
+
+def _num(value: float, paren: bool = False) -> str:
+    """A number as a person writes it: ``3``, ``0.5``, ``(-1)`` inside a product."""
+    v = float(value)
+    text = str(int(v)) if v.is_integer() and abs(v) < 2**53 else f"{v:.6g}"
+    if text == "-0":
+        text = "0"
+    return f"({text})" if paren and text.startswith("-") else text
+
+
+def conv_steps(
+    x: np.ndarray,
+    weight: np.ndarray,
+    bias: Sequence[float] | np.ndarray | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: PaddingSpec = 0,
+    dilation: int | Sequence[int] = 1,
+    pad_mode: str = "zeros",
+    *,
+    pad_value: float = 0.0,
+) -> tuple[np.ndarray, list[Step]]:
+    """Every window of a cross-correlation, written out.
+
+    Parameters
+    ----------
+    x : ndarray, shape (C_in, H, W)
+        The input (see :func:`conv_operands`).
+    weight : ndarray, shape (C_out, C_in, kh, kw)
+        The filters, in correlation form (flip them first for a convolution).
+    bias : sequence of float, optional
+        One per output channel.
+    stride, padding, dilation, pad_mode, pad_value
+        As for :func:`convcli.conv2d`.
+
+    Returns
+    -------
+    (ndarray, list of Step)
+        The padded input (C_in, H + pads, W + pads) the windows read, and one
+        :class:`Step` per output cell, channel by channel, row by row.
+
+    Examples
+    --------
+    >>> x = np.arange(9.0).reshape(1, 3, 3)
+    >>> w = np.arange(4.0).reshape(1, 1, 2, 2)
+    >>> _, steps = conv_steps(x, w)
+    >>> steps[0].text()
+    'Y[0,0] = 0×0 + 1×1 + 3×2 + 4×3 = 19'
+    """
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    if x.ndim != 3 or w.ndim != 4 or w.shape[1] != x.shape[0]:
+        raise ShapeError(
+            f"conv_steps needs x (C_in, H, W) and weight (C_out, C_in, kh, kw) with matching "
+            f"C_in, got {x.shape} and {w.shape}"
+        )
+    c_out, c_in, kh, kw = w.shape
+    b = np.zeros(c_out) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
+    if b.shape != (c_out,):
+        raise ShapeError(f"`bias` must hold {c_out} value(s), one per output channel, got {b.size}")
+    geo = _Geometry(x.shape[-2:], (kh, kw), stride, padding, dilation, pad_mode)
+    padded = _gather(x, geo.rows, geo.cols, np.dtype(np.float64), pad_value)
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    steps = []
+    for o in range(c_out):
+        for r in range(geo.out[0]):
+            for q in range(geo.out[1]):
+                cells = tuple(
+                    (c, r * sh + i * dh, q * sw + j * dw)
+                    for c in range(c_in)
+                    for i in range(kh)
+                    for j in range(kw)
+                )
+                inputs = tuple(float(padded[cell]) for cell in cells)
+                weights = tuple(float(v) for v in w[o].ravel())
+                value = sum(a * k for a, k in zip(inputs, weights, strict=True)) + float(b[o])
+                steps.append(Step((o, r, q), cells, inputs, weights, float(b[o]), value))
+    return padded, steps
+
+
+def pool_steps(
+    x: np.ndarray,
+    size: int | Sequence[int],
+    stride: int | Sequence[int] | None = None,
+    padding: PaddingSpec = 0,
+    mode: str = "max",
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+) -> tuple[np.ndarray, list[Step]]:
+    """Every window of a pooling, written out (``Y[0,0] = max(0, 1, 3, 4) = 4``).
+
+    Padded cells are left out of each window's list (they never win a max
+    or a min). ``avg`` divides as :func:`convcli.pool2d` does: by the
+    window's cells including the padding (but not a ceil-mode overhang past
+    it) with ``count_include_pad``, else by the real cells.
+
+    Parameters
+    ----------
+    x : ndarray, shape (C, H, W)
+        The input.
+    size, stride, padding, ceil_mode, count_include_pad
+        As for :func:`convcli.pool2d`.
+    mode : {"max", "min", "avg"}
+        The reduction.
+
+    Returns
+    -------
+    (ndarray, list of Step)
+        The padded input (padding as NaN) and one step per output cell, with
+        ``index`` ``(channel, row, col)``.
+
+    Examples
+    --------
+    >>> _, steps = pool_steps(np.arange(9.0).reshape(1, 3, 3), 2, stride=1)
+    >>> steps[0].text()
+    'Y[0,0] = max(0, 1, 3, 4) = 4'
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 3:
+        raise ShapeError(f"pool_steps needs x of shape (C, H, W), got {x.shape}")
+    if mode not in ("max", "min", "avg"):
+        raise ShapeError(f"unknown pooling mode {mode!r}; known: max, avg, min")
+    kh, kw = pair(size, "size")
+    sh, sw = (kh, kw) if stride is None else pair(stride, "stride")
+    h, w = x.shape[-2:]
+    (pt, pb), (pl, pr) = resolve_padding(padding, (h, w), (kh, kw), (sh, sw))
+    oh = pool_output_size(h, kh, sh, (pt, pb), ceil_mode)
+    ow = pool_output_size(w, kw, sw, (pl, pr), ceil_mode)
+    padded = np.full((x.shape[0], h + pt + pb, w + pl + pr), np.nan)
+    padded[:, pt : pt + h, pl : pl + w] = x
+    reduce = {"max": max, "min": min, "avg": sum}[mode]
+    steps = []
+    for c in range(x.shape[0]):
+        for r in range(oh):
+            for q in range(ow):
+                cells = tuple(
+                    (c, r * sh + i, q * sw + j)
+                    for i in range(kh)
+                    for j in range(kw)
+                    if pt <= r * sh + i < pt + h and pl <= q * sw + j < pl + w
+                )
+                inputs = tuple(float(padded[cell]) for cell in cells)
+                value = reduce(inputs)
+                divisor = 0
+                if mode == "avg":
+                    divisor = len(cells)
+                    if count_include_pad:  # the window clipped to the padded extent
+                        rows = min(r * sh + kh, pt + h + pb) - r * sh
+                        cols = min(q * sw + kw, pl + w + pr) - q * sw
+                        divisor = rows * cols
+                    value /= divisor
+                steps.append(Step((c, r, q), cells, inputs, (), 0.0, value, mode, divisor))
+    return padded, steps
