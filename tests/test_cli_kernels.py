@@ -1,0 +1,166 @@
+"""`convcli kernels`: the list, `show`, and files that `filter -k FILE` reads back."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from convcli.cli import cli
+from convcli.kernels import kernel_names
+
+CAMERA = Path(__file__).resolve().parent.parent / "sample_images" / "camera.png"
+
+
+def run(*args, **kwargs):
+    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
+
+
+def test_list_json_has_every_builtin():
+    """The JSON list names every built-in once, with hand-known facts for a few."""
+    result = run("kernels", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = {r["name"]: r for r in json.loads(result.stdout)}
+    assert sorted(rows) == kernel_names(aliases=False)
+    assert (rows["sobel-x"]["size"], rows["sobel-x"]["sum"], rows["sobel-x"]["separable"]) == (
+        "3x3",
+        0,
+        True,
+    )
+    assert (rows["edge"]["sum"], rows["edge"]["separable"]) == (0, False)
+    assert (rows["emboss"]["sum"], rows["emboss"]["separable"]) == (1, False)
+    assert rows["box"]["aliases"] == ["blur"] and rows["box"]["size"] == "3x3"
+    assert rows["sobel"]["sum"] is None  # a magnitude has no single sum
+    assert rows["identity"]["description"]
+
+
+def test_list_table_and_text():
+    """The table and the text list show every name; `kernels list` is the same list."""
+    table = run("kernels", env={"COLUMNS": "100"})
+    assert table.exit_code == 0
+    text = run("kernels", "list", "--format", "text")
+    for name in kernel_names(aliases=False):
+        assert name in table.stdout
+        assert any(line.startswith(name) for line in text.stdout.splitlines())
+    line = next(x for x in text.stdout.splitlines() if x.startswith("laplacian\t"))
+    assert line.split("\t")[:4] == ["laplacian", "3×3", "0", "no"]
+
+
+def test_list_csv_header():
+    """CSV starts with its header line."""
+    result = run("kernels", "--format", "csv")
+    assert result.stdout.splitlines()[0] == "name,usage,aliases,size,sum,separable,description"
+
+
+def test_show_gaussian_values():
+    """`show gaussian:size=5,sigma=1` prints the values of exp(-x²/2) normalised, outer product."""
+    result = run("kernels", "show", "gaussian:size=5,sigma=1")
+    assert result.exit_code == 0, result.output
+    g = np.exp(-0.5 * np.arange(-2, 3) ** 2)
+    g /= g.sum()
+    assert result.stdout.splitlines()[0] == "gaussian:size=5,sigma=1: 5×5, sum 1, separable"
+    for value in (g[2] * g[2], g[0] * g[0], g[1] * g[2]):
+        assert f"{value:.6g}" in result.stdout
+
+
+def test_show_magnitude_shows_both_parts():
+    """`show sobel` prints the x and the y part."""
+    result = run("kernels", "show", "sobel")
+    assert "x part" in result.stdout and "y part" in result.stdout
+
+
+def test_show_text_format_exact():
+    """--format text is the kernel-file format: comment header, then rows."""
+    result = run("kernels", "show", "laplacian", "--format", "text")
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[-3:] == ["0, 1, 0", "1, -4, 1", "0, 1, 0"]
+    assert result.stdout.startswith("# laplacian: ")
+
+
+@pytest.mark.parametrize("suffix", ["txt", "json", "npy"])
+@pytest.mark.parametrize(
+    "spec", ["gaussian:size=5,sigma=1", "log:size=7", "sobel-y", "motion:7,30"]
+)
+def test_round_trip_through_filter(tmp_path, spec, suffix):
+    """A kernel written by `kernels show -o` filters exactly like the spec itself."""
+    kfile = tmp_path / f"k.{suffix}"
+    result = run("kernels", "show", spec, "-o", kfile)
+    assert result.exit_code == 0, result.output
+    a, b = tmp_path / "a.npy", tmp_path / "b.npy"
+    assert run("filter", CAMERA, "-k", spec, "-o", a).exit_code == 0
+    assert run("filter", CAMERA, "-k", kfile, "-o", b).exit_code == 0
+    np.testing.assert_array_equal(np.load(a), np.load(b))
+
+
+def test_explicit_format_overrides_extension(tmp_path):
+    """--format json writes JSON whatever the file is called."""
+    out = tmp_path / "k.dat"
+    assert run("kernels", "show", "edge-x", "--format", "json", "-o", out).exit_code == 0
+    assert json.loads(out.read_text())["weights"] == [[1.0, -1.0]]
+
+
+def test_npy_to_pipe():
+    """--format npy goes to a pipe as .npy bytes."""
+    import io
+
+    result = run("kernels", "show", "edge-y", "--format", "npy")
+    np.testing.assert_array_equal(np.load(io.BytesIO(result.stdout_bytes)), [[1.0], [-1.0]])
+
+
+# ------------------------------------------------------------------ errors
+
+
+def test_error_unknown_kernel():
+    """An unknown name suggests close ones (exit 2)."""
+    result = run("kernels", "show", "sobelx")
+    assert result.exit_code == 2
+    assert "unknown kernel 'sobelx'; did you mean" in result.stderr
+
+
+def test_error_magnitude_as_file():
+    """A gradient magnitude cannot be written as one matrix (exit 1)."""
+    result = run("kernels", "show", "sobel", "--format", "text")
+    assert result.exit_code == 1
+    assert "write its parts (e.g. sobel-x and sobel-y) instead" in result.stderr
+
+
+def test_error_npy_to_terminal(monkeypatch):
+    """.npy is never written to a terminal (exit 1)."""
+    monkeypatch.setattr("convcli.imageio.stdout_is_terminal", lambda: True)
+    result = run("kernels", "show", "edge-x", "--format", "npy")
+    assert result.exit_code == 1
+    assert (
+        result.stderr == "Error: refusing to write .npy data to a terminal; use -o FILE or a pipe\n"
+    )
+
+
+def test_error_existing_output(tmp_path):
+    """An existing file is kept without --overwrite (exit 1)."""
+    out = tmp_path / "k.txt"
+    out.write_text("keep")
+    result = run("kernels", "show", "edge-x", "-o", out)
+    assert result.exit_code == 1
+    assert out.read_text() == "keep"
+    assert run("kernels", "show", "edge-x", "-o", out, "--overwrite").exit_code == 0
+
+
+def test_error_table_to_file(tmp_path):
+    """A table is for the terminal: --format table with -o is a usage error (exit 2)."""
+    result = run("kernels", "show", "edge-x", "--format", "table", "-o", tmp_path / "k.txt")
+    assert result.exit_code == 2
+
+
+def test_error_bad_list_format():
+    """An unknown list format is a usage error (exit 2)."""
+    assert run("kernels", "--format", "xml").exit_code == 2
+
+
+@pytest.mark.parametrize("args", [["kernels", "--help"], ["kernels", "show", "--help"]])
+def test_help_has_example(args):
+    """Both the list and `show` have help with an Example block."""
+    result = run(*args)
+    assert result.exit_code == 0
+    assert "Example:\n    convcli kernels" in result.stdout
