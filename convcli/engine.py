@@ -167,6 +167,14 @@ def _index_map(n: int, before: int, after: int, mode: str) -> np.ndarray:
     return np.where(j < n, j, 2 * n - 2 - j)
 
 
+def _run(index: np.ndarray) -> slice | None:
+    """The slice equal to ``index`` when it is one contiguous run of valid indices."""
+    if index.size and index[0] >= 0 and index[-1] - index[0] == index.size - 1:
+        if index.size == 1 or bool(np.all(np.diff(index) == 1)):
+            return slice(int(index[0]), int(index[-1]) + 1)
+    return None
+
+
 def _gather(
     x: np.ndarray,
     rows: np.ndarray,
@@ -174,13 +182,26 @@ def _gather(
     dtype: np.dtype,
     pad_value: float,
 ) -> np.ndarray:
-    """Return ``x[..., rows, cols]`` in ``dtype``, with -1 indices set to ``pad_value``."""
-    # fancy indexing always copies, so the block is ours to modify
-    block = x[..., np.maximum(rows, 0)[:, None], np.maximum(cols, 0)[None, :]]
+    """Return ``x[..., rows, cols]`` in ``dtype``, with -1 indices set to ``pad_value``.
+
+    Interior blocks are views of ``x`` (no copy unless the dtype changes);
+    border blocks are gathered copies.
+    """
+    r, c = _run(rows), _run(cols)
+    if r is not None and c is not None:  # interior: a view
+        block = x[..., r, c]
+    elif r is not None:  # (np.take would first copy the whole strided view)
+        block = x[..., r, :][..., np.maximum(cols, 0)]
+    elif c is not None:
+        block = x[..., c][..., np.maximum(rows, 0), :]
+    else:
+        block = x[..., np.maximum(rows, 0)[:, None], np.maximum(cols, 0)]
     block = block.astype(dtype, copy=False)
     bad_r = rows < 0
     bad_c = cols < 0
     if bad_r.any() or bad_c.any():
+        if np.shares_memory(block, x):
+            block = block.copy()
         block[..., bad_r, :] = pad_value
         block[..., :, bad_c] = pad_value
     return block
