@@ -797,6 +797,48 @@ def _split_row(text: str) -> list[str]:
     return [t for t in _ROW_SPLIT.split(text.strip()) if t]
 
 
+def parse_number_rows(
+    rows: Sequence[tuple[str, str]], what: str, error: type[Exception] = KernelError
+) -> np.ndarray:
+    """Parse labelled text rows of numbers into a 2-D float64 array.
+
+    The row parser of kernel files, public so that other matrix readers (the
+    ``conv`` command's ``--input``) word their errors as their own.
+
+    Parameters
+    ----------
+    rows : sequence of (label, line)
+        Each line holds numbers separated by spaces and/or commas (fractions
+        like ``1/16`` too); the label names it in messages (``"row 2"``).
+    what : str
+        What is being read, for messages (``"kernel"``, ``"--input"``).
+    error : exception class, optional
+        Raised for ragged rows, bad numbers or no rows at all.
+
+    Examples
+    --------
+    >>> parse_number_rows([("row 1", "0 1"), ("row 2", "2, 3")], "--input").tolist()
+    [[0.0, 1.0], [2.0, 3.0]]
+    """
+    try:
+        return _rows_to_array([(label, _split_row(line)) for label, line in rows], what)
+    except KernelError as exc:
+        if error is KernelError:
+            raise
+        raise error(str(exc)) from None
+
+
+def looks_like_matrix(text: str) -> bool:
+    """True when ``text`` starts like an inline matrix (a number or ``[``), not a name.
+
+    Examples
+    --------
+    >>> looks_like_matrix("1,0;-1,2"), looks_like_matrix("sobel")
+    (True, False)
+    """
+    return bool(_NUMBER_START.match(text))
+
+
 def _parse_nested(data: Any, what: str) -> np.ndarray:
     """A JSON nested list (or a flat list: one row) as a 2-D array."""
     if not isinstance(data, list) or not data:

@@ -25,7 +25,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .errors import ShapeError
-from .kernels import KernelError, _rows_to_array, _split_row
+from .kernels import parse_number_rows
 
 __all__ = [
     "MATRIX_FORMATS",
@@ -69,13 +69,10 @@ def _parse_rows(text: str, what: str) -> np.ndarray:
         lines = [line.partition("#")[0] for line in re.split(r"[;\n]", block)]
         lines = [line for line in lines if line.strip()]
         label = "row {}" if len(blocks) == 1 else f"channel {b}, row {{}}"
-        rows = [(label.format(i), _split_row(line)) for i, line in enumerate(lines, 1)]
+        rows = [(label.format(i), line) for i, line in enumerate(lines, 1)]
         if not rows:
             continue
-        try:
-            arrays.append(_rows_to_array(rows, what))
-        except KernelError as exc:
-            raise ShapeError(str(exc)) from None
+        arrays.append(parse_number_rows(rows, what, ShapeError))
     if not arrays:
         raise ShapeError(f"{what} holds no numbers")
     if len(arrays) == 1:

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .engine import _gather, _Geometry
+from .engine import pad
 from .errors import ShapeError
-from .shapes import PaddingSpec, pair, pool_output_size, resolve_padding
+from .shapes import PaddingSpec, output_size, pair, pool_output_size, resolve_padding
 
 __all__ = ["Step", "conv_operands", "conv_steps", "pool_steps"]
 
@@ -213,13 +213,15 @@ def conv_steps(
     b = np.zeros(c_out) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
     if b.shape != (c_out,):
         raise ShapeError(f"`bias` must hold {c_out} value(s), one per output channel, got {b.size}")
-    geo = _Geometry(x.shape[-2:], (kh, kw), stride, padding, dilation, pad_mode)
-    padded = _gather(x, geo.rows, geo.cols, np.dtype(np.float64), pad_value)
-    (sh, sw), (dh, dw) = geo.stride, geo.dilation
+    (sh, sw), (dh, dw) = pair(stride, "stride"), pair(dilation, "dilation")
+    pads = resolve_padding(padding, x.shape[-2:], (kh, kw), (sh, sw), (dh, dw))
+    padded = pad(x, pads, pad_mode, pad_value)
+    out_h = output_size(x.shape[-2], kh, sh, pads[0], dh)
+    out_w = output_size(x.shape[-1], kw, sw, pads[1], dw)
     steps = []
     for o in range(c_out):
-        for r in range(geo.out[0]):
-            for q in range(geo.out[1]):
+        for r in range(out_h):
+            for q in range(out_w):
                 cells = tuple(
                     (c, r * sh + i * dh, q * sw + j * dw)
                     for c in range(c_in)

@@ -73,6 +73,11 @@ MODULES = [
     "convcli.imageio",
     "convcli.network",
     "convcli.output",
+    "convcli.matrices",
+    "convcli.teaching",
+    "convcli.learn",
+    "convcli.gallery",
+    "convcli.pool_image",
 ]
 
 

@@ -20,7 +20,7 @@ def read_matrix(spec: str, hint: str, *, kernel: bool = False):
     is accepted too.
     """
     from ..errors import ConvcliError
-    from ..kernels import _NUMBER_START, get_kernel
+    from ..kernels import get_kernel, looks_like_matrix
     from ..matrices import _FILE_SUFFIXES, parse_matrix
 
     text = spec.strip()
@@ -29,7 +29,7 @@ def read_matrix(spec: str, hint: str, *, kernel: bool = False):
             kernel
             and text
             and text != "-"
-            and not _NUMBER_START.match(text)
+            and not looks_like_matrix(text)
             and not os.path.isfile(text)
             and not text.lower().endswith(_FILE_SUFFIXES)
             and "/" not in text
