@@ -519,9 +519,11 @@ def _layer_from_json(obj: object, where: str) -> list[Layer]:
         if isinstance(padding, list):
             padding = tuple(tuple(p) if isinstance(p, list) else p for p in padding)
         fields["padding"] = padding
-    for key in ("groups",):
-        if key in data:
-            fields[key] = data.pop(key)
+    if "groups" in data:
+        groups = data.pop("groups")
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise ShapeError(f"{where}: 'groups' must be a positive int, got {groups!r}")
+        fields["groups"] = groups
     for key in ("bias", "ceil_mode"):
         if key in data:
             value = data.pop(key)
@@ -529,7 +531,10 @@ def _layer_from_json(obj: object, where: str) -> list[Layer]:
                 raise ShapeError(f"{where}: {key!r} must be true or false, got {value!r}")
             fields[key] = value
     if "p" in data and kind == "dropout":
-        fields["dropout"] = data.pop("p")
+        rate = data.pop("p")
+        if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
+            raise ShapeError(f"{where}: dropout 'p' must be in [0, 1], got {rate!r}")
+        fields["dropout"] = float(rate)
     for key in ("body", "shortcut"):
         if key in data:
             fields[key] = tuple(_layers_from_json(data.pop(key), f"{where}.{key}"))

@@ -326,6 +326,10 @@ def test_spec_file_json_and_text(tmp_path):
         (["--in", "8"], "Error: give --k (the kernel size), or --dense N"),
         (["--in", "8", "--k", "3", "--json", "--csv"], "Error: use only one of --json, --csv"),
         (
+            ["--in", "8", "--channels", "3", "--filters", "4", "--dense", "10"],
+            "Error: --filters describes a layer's window: it needs --k",
+        ),
+        (
             ["--in", "8", "--k", "3", "--output-padding", "1"],
             "Error: --output-padding needs --transposed",
         ),

@@ -467,6 +467,8 @@ def test_json_spec_errors():
         load_spec("{oops")
     with pytest.raises(ShapeError, match=r"layers\[1\]: unknown keys \['size'\]"):
         load_spec('[{"type": "conv", "filters": 4, "kernel": 3, "size": 2}]')
+    with pytest.raises(ShapeError, match=r"layers\[1\]: 'groups' must be a positive int"):
+        load_spec('[{"type": "conv", "filters": 4, "kernel": 3, "groups": "2"}]')
     with pytest.raises(ShapeError, match=r'"input" must be \[C, H, W\]'):
         load_spec('{"input": [28, 28], "layers": "relu"}')
 

@@ -322,8 +322,19 @@ def shape_cmd(
                 raise click.UsageError(f"--out cannot be combined with {name}")
         _solve(inputs, target, kernel, stride, padding, dilation, pool, fmt)
         return
-    if kernel is None and dense is None:
-        raise click.UsageError("give --k (the kernel size), or --dense N")
+    if kernel is None:
+        if dense is None:
+            raise click.UsageError("give --k (the kernel size), or --dense N")
+        for name, value in (
+            ("--s", stride),
+            ("--p", padding),
+            ("--d", dilation),
+            ("--filters", filters),
+            ("--transposed", transposed),
+            ("--pool", pool),
+        ):
+            if value:
+                raise click.UsageError(f"{name} describes a layer's window: it needs --k")
     _layer(
         inputs,
         kernel,
