@@ -162,7 +162,7 @@ def output_size(
         value = numerator // stride
         kdesc = f"{k}-wide kernel" if dilation == 1 else f"{k}-wide kernel (dilated to {span})"
         raise ShapeError(
-            f"⌊({n} − {span} + {p} + {stride})/{stride}⌋ = {value}: "
+            f"⌊({n} − {span} + {p} + {stride})/{stride}⌋ = {str(value).replace('-', '−')}: "
             f"the {kdesc} is larger than the padded input ({padded})"
         )
     return (padded - span) // stride + 1
