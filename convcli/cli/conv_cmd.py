@@ -107,7 +107,7 @@ def show_steps(steps, padded, pad_box, max_steps: int, channels: bool) -> None:
 
     color = _color()
     console = Console(
-        file=click.get_text_stream("stdout"),
+        file=sys.stdout,
         force_terminal=color,
         no_color=not color,
         highlight=False,
@@ -147,7 +147,7 @@ def emit(values, fmt: str, output: str | None, overwrite: bool, precision: int =
     if output is None or output == "-":
         if fmt == "npy" and stdout_is_terminal():
             raise ConvcliError("refusing to write .npy data to a terminal; use -o FILE or a pipe")
-        stream = click.get_binary_stream("stdout")
+        stream = sys.stdout.buffer
         stream.write(data)
         stream.flush()
         return

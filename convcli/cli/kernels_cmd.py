@@ -224,7 +224,7 @@ def show_cmd(spec, fmt, output, overwrite):
 
         color = _color() if output in (None, "-") else False
         console = Console(
-            file=click.get_text_stream("stdout"),
+            file=sys.stdout,
             force_terminal=color,
             no_color=not color,
             highlight=False,
@@ -284,7 +284,7 @@ def show_cmd(spec, fmt, output, overwrite):
 
         if fmt == "npy" and stdout_is_terminal():
             raise ConvcliError("refusing to write .npy data to a terminal; use -o FILE or a pipe")
-        stream = click.get_binary_stream("stdout")
+        stream = sys.stdout.buffer
         stream.write(data)
         stream.flush()
         return
