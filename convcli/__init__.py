@@ -26,11 +26,6 @@ from .shapes import (
     transposed_output_size,
 )
 
-try:
-    __version__ = version("convcli")
-except PackageNotFoundError:  # running from a source tree that is not installed
-    __version__ = "0+unknown"
-
 # name -> module that defines it; imported on first attribute access.
 _LAZY: dict[str, str] = {
     # engine (numpy)
@@ -101,7 +96,17 @@ __all__ = [
 ]
 
 
+def _version() -> str:
+    try:
+        return version("convcli")
+    except PackageNotFoundError:  # a source tree that is not installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # read from the installed metadata on first use
+        globals()[name] = value = _version()
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'convcli' has no attribute {name!r}")

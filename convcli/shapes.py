@@ -57,6 +57,11 @@ def _check_int(value: object, name: str, minimum: int) -> int:
     return int(value)
 
 
+def _signed(value: int) -> str:
+    """An integer with a typographic minus, as the formulas print it."""
+    return f"−{-value}" if value < 0 else str(value)
+
+
 def pair(value: int | Sequence[int], name: str, minimum: int = 1) -> tuple[int, int]:
     """Return ``value`` as an (H, W) pair of ints, checking each is ``>= minimum``.
 
@@ -162,7 +167,7 @@ def output_size(
         value = numerator // stride
         kdesc = f"{k}-wide kernel" if dilation == 1 else f"{k}-wide kernel (dilated to {span})"
         raise ShapeError(
-            f"⌊({n} − {span} + {p} + {stride})/{stride}⌋ = {str(value).replace('-', '−')}: "
+            f"⌊({n} − {span} + {p} + {stride})/{stride}⌋ = {_signed(value)}: "
             f"the {kdesc} is larger than the padded input ({padded})"
         )
     return (padded - span) // stride + 1
@@ -365,7 +370,7 @@ def pool_output_size(
     if k > padded:
         raise ShapeError(
             f"⌊({n} − {k} + {before + after} + {stride})/{stride}⌋ = "
-            f"{(n - k + before + after + stride) // stride}: the {k}-wide window is larger "
+            f"{_signed((n - k + before + after + stride) // stride)}: the {k}-wide window is larger "
             f"than the padded input ({padded})"
         )
     if ceil_mode:

@@ -85,14 +85,8 @@ def debug_enabled(ctx: click.Context | None = None) -> bool:
     return bool(root.params.get("debug"))
 
 
-def _version() -> str:
-    from .. import __version__
-
-    return __version__
-
-
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(version=_version(), prog_name="convcli")
+@click.version_option(package_name="convcli", prog_name="convcli")
 @click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
 def cli(debug: bool) -> None:
     """Image filtering and convolution arithmetic from the command line.
