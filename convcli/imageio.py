@@ -28,7 +28,6 @@ import contextlib
 import io
 import os
 import sys
-import tempfile
 import threading
 import warnings
 from collections.abc import Iterator
@@ -39,6 +38,7 @@ import numpy as np
 import PIL.Image
 import PIL.ImageOps
 
+from .atomic import atomic_write, stdout_is_terminal
 from .errors import ImageError
 
 __all__ = [
@@ -552,14 +552,6 @@ def output_format(path_or_dash: str | os.PathLike, format: str | None = None) ->
     raise ImageError(f"{path}: unknown image extension {ext!r} (known: {known})")
 
 
-def stdout_is_terminal() -> bool:
-    """True when standard output is a terminal (where image bytes must not go)."""
-    try:
-        return bool(sys.stdout.isatty())
-    except (AttributeError, ValueError):
-        return False
-
-
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """True when `a` and `b` name the same existing file.
 
@@ -808,59 +800,9 @@ def _write_atomic(
     png_compression: int,
     jpeg_quality: int,
 ) -> None:
-    if os.path.isdir(path):
-        raise ImageError(f"{path}: is a directory")
-    if os.path.lexists(path) and not overwrite:
-        raise ImageError(f"{path} exists; pass --overwrite to replace it")
-    directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        raise ImageError(f"{path}: directory {directory!r} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(
-            dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".part"
-        )
-    except PermissionError:
-        raise ImageError(
-            f"{path}: cannot write in directory {directory!r} (permission denied)"
-        ) from None
-    except OSError as exc:
-        raise ImageError(
-            f"{path}: cannot write in directory {directory!r} ({exc.strerror or exc})"
-        ) from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            _encode_or_fail(fh, pixels, alpha, fmt, path, png_compression, jpeg_quality)
-        os.chmod(tmp, _new_file_mode(path))
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            _link_without_replacing(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _link_without_replacing(tmp: str, path: str) -> None:
-    """Move `tmp` to `path`, failing if `path` appeared in the meantime."""
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise ImageError(f"{path} exists; pass --overwrite to replace it") from None
-    except OSError:  # no hard links on this file system: accept the tiny race
-        if os.path.lexists(path):
-            raise ImageError(f"{path} exists; pass --overwrite to replace it") from None
-        os.replace(tmp, path)
-        return
-    os.unlink(tmp)
-
-
-def _new_file_mode(path: str) -> int:
-    """The mode a new file gets (0o666 minus the umask), or the existing file's."""
-    try:
-        return os.stat(path).st_mode & 0o7777
-    except OSError:
-        pass
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+    atomic_write(
+        path,
+        lambda fh: _encode_or_fail(fh, pixels, alpha, fmt, path, png_compression, jpeg_quality),
+        overwrite=overwrite,
+        error=ImageError,
+    )

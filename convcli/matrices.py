@@ -19,11 +19,11 @@ import json
 import os
 import re
 import sys
-import tempfile
 from typing import Any, BinaryIO
 
 import numpy as np
 
+from .atomic import atomic_write
 from .errors import ShapeError
 from .kernels import parse_number_rows
 
@@ -319,23 +319,8 @@ def write_output(path: str | os.PathLike, data: bytes, *, overwrite: bool = Fals
 
     Raises
     ------
-    FileExistsError
-        When ``path`` exists and ``overwrite`` is false.
+    ConvcliError
+        When ``path`` exists and ``overwrite`` is false, or its directory is
+        missing or not writable.
     """
-    path = os.fspath(path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(21, "is a directory", path)
-    if os.path.lexists(path) and not overwrite:
-        raise FileExistsError(17, "exists; pass --overwrite to replace it", path)
-    directory = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write(path, lambda fh: fh.write(data), overwrite=overwrite)

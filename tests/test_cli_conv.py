@@ -221,7 +221,7 @@ def test_npy_to_pipe():
 
 def test_error_npy_to_terminal(monkeypatch):
     """.npy data is never written to a terminal (exit 1)."""
-    monkeypatch.setattr("convcli.imageio.stdout_is_terminal", lambda: True)
+    monkeypatch.setattr("convcli.atomic.stdout_is_terminal", lambda: True)
     result = run("conv", "-i", TEXTBOOK_X, "-k", TEXTBOOK_K, "-f", "npy")
     assert result.exit_code == 1
     assert (
@@ -324,7 +324,7 @@ def test_error_existing_output(tmp_path):
     out.write_text("keep")
     result = run("conv", "-i", TEXTBOOK_X, "-k", TEXTBOOK_K, "-o", out)
     assert result.exit_code == 1
-    assert result.stderr == f"Error: {out}: exists; pass --overwrite to replace it\n"
+    assert result.stderr == f"Error: {out} exists; pass --overwrite to replace it\n"
     assert run("conv", "-i", TEXTBOOK_X, "-k", TEXTBOOK_K, "-o", out, "--overwrite").exit_code == 0
     assert out.read_text() == "[[19, 25],\n [37, 43]]\n"
 

@@ -129,7 +129,7 @@ def test_error_magnitude_as_file():
 
 def test_error_npy_to_terminal(monkeypatch):
     """.npy is never written to a terminal (exit 1)."""
-    monkeypatch.setattr("convcli.imageio.stdout_is_terminal", lambda: True)
+    monkeypatch.setattr("convcli.atomic.stdout_is_terminal", lambda: True)
     result = run("kernels", "show", "edge-x", "--format", "npy")
     assert result.exit_code == 1
     assert (

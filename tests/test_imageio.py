@@ -903,7 +903,7 @@ def test_error_unwritable_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("convcli.imageio.tempfile.mkstemp", denied)
+    monkeypatch.setattr("convcli.atomic.tempfile.mkstemp", denied)
     path = tmp_path / "out.png"
     with pytest.raises(ImageError) as info:
         write_image(path, GRAY8)

@@ -139,19 +139,11 @@ def show_steps(steps, padded, pad_box, max_steps: int, channels: bool) -> None:
 
 def emit(values, fmt: str, output: str | None, overwrite: bool, precision: int = 6) -> None:
     """Write a result matrix to a file or standard output in ``fmt``."""
-    from ..errors import ConvcliError
-    from ..imageio import stdout_is_terminal
-    from ..matrices import matrix_bytes, write_output
+    from ..atomic import write_bytes
+    from ..matrices import matrix_bytes
 
     data = matrix_bytes(values, fmt, precision=precision)
-    if output is None or output == "-":
-        if fmt == "npy" and stdout_is_terminal():
-            raise ConvcliError("refusing to write .npy data to a terminal; use -o FILE or a pipe")
-        stream = sys.stdout.buffer
-        stream.write(data)
-        stream.flush()
-        return
-    write_output(output, data, overwrite=overwrite)
+    write_bytes(output, data, overwrite=overwrite, binary=fmt == "npy", what=".npy data")
 
 
 @click.command("conv")

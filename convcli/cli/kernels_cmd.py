@@ -208,9 +208,9 @@ def show_cmd(spec, fmt, output, overwrite):
 
     import numpy as np
 
+    from ..atomic import write_bytes
     from ..errors import ConvcliError
     from ..kernels import format_kernel_text
-    from ..matrices import write_output
 
     kernel = spec
     if fmt is None:
@@ -279,13 +279,4 @@ def show_cmd(spec, fmt, output, overwrite):
                 f"kernel {kernel.name!r} has an offset ({kernel.offset:g}) that .npy cannot "
                 "hold; use --format text or json"
             )
-    if output is None or output == "-":
-        from ..imageio import stdout_is_terminal
-
-        if fmt == "npy" and stdout_is_terminal():
-            raise ConvcliError("refusing to write .npy data to a terminal; use -o FILE or a pipe")
-        stream = sys.stdout.buffer
-        stream.write(data)
-        stream.flush()
-        return
-    write_output(output, data, overwrite=overwrite)
+    write_bytes(output, data, overwrite=overwrite, binary=fmt == "npy", what=".npy data")

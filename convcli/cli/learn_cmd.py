@@ -7,22 +7,11 @@ import sys
 
 import click
 
+from .batch import IMAGE_SUFFIXES
 from .options import PAD_MODE_CHOICES
 from .params import INT_PAIR, PADDING
 
-IMAGE_EXTENSIONS = (
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".tif",
-    ".tiff",
-    ".bmp",
-    ".webp",
-    ".gif",
-    ".pgm",
-    ".ppm",
-    ".pnm",
-)
+IMAGE_EXTENSIONS = tuple(s for s in IMAGE_SUFFIXES if s != ".npy")
 
 
 def load_operand(spec: str, hint: str):

@@ -1,0 +1,131 @@
+"""Writing files without ever leaving a partial one behind (pure Python).
+
+Every file convcli writes, images and matrices alike, goes through
+:func:`atomic_write`: the content is written to a temporary file in the
+target's directory, which is renamed into place only once it is complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import BinaryIO
+
+from .errors import ConvcliError
+
+__all__ = ["atomic_write", "stdout_is_terminal", "write_bytes"]
+
+
+def atomic_write(
+    path: str | os.PathLike,
+    write: Callable[[BinaryIO], object],
+    *,
+    overwrite: bool = False,
+    error: type[ConvcliError] = ConvcliError,
+) -> None:
+    """Call ``write(fh)`` on a temporary file, then move it to ``path``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The target file.
+    write : callable
+        Writes the whole content to the binary file object it is given.
+    overwrite : bool, optional
+        Replace an existing file; without it an existing file (even one that
+        appears while writing) is an error and stays untouched.
+    error : ConvcliError subclass, optional
+        The exception raised for an existing target or a bad directory.
+
+    Notes
+    -----
+    On any exception, ``KeyboardInterrupt`` included, the temporary file is
+    removed. A new file gets mode 0o666 minus the umask; a replaced file
+    keeps its mode.
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        raise error(f"{path}: is a directory")
+    if os.path.lexists(path) and not overwrite:
+        raise error(f"{path} exists; pass --overwrite to replace it")
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise error(f"{path}: directory {directory!r} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(
+            dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".part"
+        )
+    except OSError as exc:
+        reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror or exc
+        raise error(f"{path}: cannot write in directory {directory!r} ({reason})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.chmod(tmp, _new_file_mode(path))
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _link_without_replacing(tmp, path, error)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _link_without_replacing(tmp: str, path: str, error: type[ConvcliError]) -> None:
+    """Move ``tmp`` to ``path``, failing if ``path`` appeared in the meantime."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise error(f"{path} exists; pass --overwrite to replace it") from None
+    except OSError:  # no hard links on this file system: accept the tiny race
+        if os.path.lexists(path):
+            raise error(f"{path} exists; pass --overwrite to replace it") from None
+        os.replace(tmp, path)
+        return
+    os.unlink(tmp)
+
+
+def _new_file_mode(path: str) -> int:
+    """The mode a new file gets (0o666 minus the umask), or the existing file's."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def stdout_is_terminal() -> bool:
+    """True when standard output is a terminal (where binary data must not go)."""
+    try:
+        return bool(sys.stdout.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def write_bytes(
+    target: str | os.PathLike | None,
+    data: bytes,
+    *,
+    overwrite: bool = False,
+    binary: bool = True,
+    what: str = "binary data",
+) -> None:
+    """Write ``data`` to a file atomically, or to standard output for ``None``/``"-"``.
+
+    With ``binary``, standard output that is a terminal is refused, so that
+    bytes never spray over a person's screen.
+    """
+    if target is None or os.fspath(target) == "-":
+        if binary and stdout_is_terminal():
+            raise ConvcliError(f"refusing to write {what} to a terminal; use -o FILE or a pipe")
+        stream = sys.stdout.buffer
+        stream.write(data)
+        stream.flush()
+        return
+    atomic_write(target, lambda fh: fh.write(data), overwrite=overwrite)
