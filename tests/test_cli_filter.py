@@ -560,7 +560,7 @@ def test_even_kernel_same_is_allowed(gray_png, tmp_path):
 
 def test_refuses_image_bytes_on_a_terminal(gray_png, monkeypatch):
     """With stdout a terminal, -o - is refused instead of spraying bytes."""
-    monkeypatch.setattr("convcli.imageio.stdout_is_terminal", lambda: True)
+    monkeypatch.setattr("convcli.atomic.stdout_is_terminal", lambda: True)
     result = run("filter", gray_png.path, "-k", "sobel", "-o", "-")
     assert result.exit_code == 1
     assert "refusing to write image data to a terminal" in result.stderr

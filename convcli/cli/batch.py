@@ -119,22 +119,33 @@ def plan_jobs(
     return jobs
 
 
-def _run_one(job: Job, process: Callable, options: WriteOptions) -> list[str]:
-    """Read, process and write one file; return the notes. Raises on failure."""
-    from ..imageio import output_format, read_image, same_file, write_image
+def check_target(job: Job, options: WriteOptions) -> None:
+    """Refuse to write over an input, or over an existing file without --overwrite."""
+    from ..imageio import same_file
 
     if same_file(job.source, job.target):
         raise ConvcliError(f"{job.target}: is the input; convcli never overwrites an input")
     if job.target != "-" and os.path.exists(job.target) and not options.overwrite:
         raise ConvcliError(f"{job.target} exists; pass --overwrite to replace it")
-    fmt = output_format(job.target, options.format)
-    if job.target == "-":
-        from ..imageio import stdout_is_terminal
 
-        if stdout_is_terminal():
-            raise ConvcliError(
-                "refusing to write image data to a terminal; redirect stdout or use -o FILE"
-            )
+
+def image_task(job: Job, *, process: Callable, options: WriteOptions) -> list[str]:
+    """Read one image, ``process(image, fmt) -> (image, notes)`` it, and write it.
+
+    The unit of work :func:`run_jobs` runs for ``filter`` and ``pool``; bind
+    ``process`` and ``options`` with :func:`functools.partial` (module-level
+    functions only, so that ``--jobs`` can send it to other processes).
+    Returns the notes for stderr; raises ConvcliError or OSError on failure.
+    """
+    from ..atomic import stdout_is_terminal
+    from ..imageio import output_format, read_image, write_image
+
+    check_target(job, options)
+    fmt = output_format(job.target, options.format)
+    if job.target == "-" and stdout_is_terminal():
+        raise ConvcliError(
+            "refusing to write image data to a terminal; redirect stdout or use -o FILE"
+        )
     kwargs = {} if options.max_pixels is None else {"max_pixels": options.max_pixels}
     image = read_image(job.source, **kwargs)
     notes = list(image.notes)
@@ -188,14 +199,14 @@ def _delayed_status(enabled: bool, text: str, delay: float = 1.0) -> Iterator[No
 
 def run_jobs(
     jobs: list[Job],
-    process: Callable,
-    options: WriteOptions,
+    task: Callable[[Job], list[str]],
     *,
     workers: int = 1,
     quiet: bool = False,
     verb: str = "Filtering",
 ) -> None:
-    """Run every job; report failures one line each and exit 1 if any failed."""
+    """Run ``task(job)`` for every job (in ``workers`` processes); print its notes,
+    report failures one line each, and exit 1 if any failed."""
     show = _progress_wanted(quiet)
     failures: list[tuple[Job, BaseException]] = []
 
@@ -212,7 +223,7 @@ def run_jobs(
         job = jobs[0]
         with _delayed_status(show, f"{verb} {job.source}"):
             try:
-                note(_run_one(job, process, options))
+                note(task(job))
             except (ConvcliError, OSError) as exc:
                 if debug_enabled():
                     raise
@@ -230,7 +241,7 @@ def run_jobs(
         try:
             if workers > 1:
                 with ProcessPoolExecutor(max_workers=workers) as pool:
-                    futures = {pool.submit(_run_one, j, process, options): j for j in jobs}
+                    futures = {pool.submit(task, j): j for j in jobs}
                     for future in as_completed(futures):
                         job = futures[future]
                         try:
@@ -242,7 +253,7 @@ def run_jobs(
             else:
                 for job in jobs:
                     try:
-                        note(_run_one(job, process, options))
+                        note(task(job))
                     except Exception as exc:
                         fail(job, exc)
                     if progress is not None:

@@ -6,7 +6,7 @@ from functools import partial
 
 import click
 
-from .batch import WriteOptions, plan_jobs, run_jobs
+from .batch import WriteOptions, image_task, plan_jobs, run_jobs
 from .options import geometry_options, image_output_options
 from .params import KERNEL
 
@@ -122,11 +122,6 @@ def filter_cmd(
         alpha=alpha,
         gray=gray,
     )
-    run_jobs(
-        job_list,
-        process,
-        WriteOptions(format_, overwrite, png_compression, jpeg_quality, max_pixels),
-        workers=jobs,
-        quiet=quiet,
-        verb="Filtering",
-    )
+    options = WriteOptions(format_, overwrite, png_compression, jpeg_quality, max_pixels)
+    task = partial(image_task, process=process, options=options)
+    run_jobs(job_list, task, workers=jobs, quiet=quiet, verb="Filtering")

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 
 import click
 
-from .batch import Job, WriteOptions, plan_jobs, run_jobs
+from .batch import Job, WriteOptions, check_target, image_task, plan_jobs, run_jobs
 from .options import image_output_options
 from .params import INT_PAIR, PADDING
 
@@ -35,21 +36,16 @@ def _pool_process(image, fmt, *, size, stride, padding, mode, ceil_mode):
     return result, []
 
 
-def _pool_tensor_job(job: Job, options: WriteOptions, *, pool) -> None:
-    """Pool one channels-first .npy tensor; raises ConvcliError/OSError on failure."""
-    import os
-    import sys
-
+def _pool_tensor(job: Job, options: WriteOptions, pool: Callable) -> list[str]:
+    """Pool one channels-first .npy tensor into .npy; raises ConvcliError/OSError."""
     import numpy as np
 
+    from ..atomic import write_bytes
     from ..errors import ConvcliError
-    from ..imageio import output_format, same_file, stdout_is_terminal
-    from ..matrices import matrix_bytes, write_output
+    from ..imageio import output_format
+    from ..matrices import matrix_bytes
 
-    if same_file(job.source, job.target):
-        raise ConvcliError(f"{job.target}: is the input; convcli never overwrites an input")
-    if job.target != "-" and os.path.exists(job.target) and not options.overwrite:
-        raise ConvcliError(f"{job.target} exists; pass --overwrite to replace it")
+    check_target(job, options)
     if output_format(job.target, options.format or ("npy" if job.target == "-" else None)) != "NPY":
         raise ConvcliError(
             f"{job.source}: a channels-first tensor can only be written to .npy, not {job.target}"
@@ -60,38 +56,30 @@ def _pool_tensor_job(job: Job, options: WriteOptions, *, pool) -> None:
         raise ConvcliError(f"{job.source}: not a readable .npy array ({exc})") from None
     if array.dtype.kind not in "biuf":
         raise ConvcliError(f"{job.source}: dtype {array.dtype} is not numeric")
-    data = matrix_bytes(pool(array), "npy")
-    if job.target == "-":
-        if stdout_is_terminal():
-            raise ConvcliError(
-                "refusing to write .npy data to a terminal; redirect stdout or use -o FILE"
-            )
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-    else:
-        write_output(job.target, data, overwrite=options.overwrite)
+    write_bytes(
+        job.target, matrix_bytes(pool(array), "npy"), overwrite=options.overwrite, what=".npy data"
+    )
+    return []
 
 
-def _run_tensor_jobs(jobs: list[Job], options: WriteOptions, pool, *, single: bool) -> int:
-    """Run channels-first tensor jobs; return the number that failed."""
-    from ..errors import ConvcliError
-    from . import debug_enabled, error_text
+def _pool_task(
+    job: Job,
+    *,
+    options: WriteOptions,
+    channels_first: bool,
+    tensor_pool: Callable,
+    image_process: Callable,
+) -> list[str]:
+    """One job of `convcli pool`: a channels-first .npy tensor, or an image."""
+    from ..pool_image import npy_layout
 
-    failed = 0
-    for job in jobs:
-        try:
-            _pool_tensor_job(job, options, pool=pool)
-        except (ConvcliError, OSError) as exc:
-            if debug_enabled():
-                raise
-            message = error_text(exc)
-            if job.source not in message and job.target not in message:
-                message = f"{job.source}: {message}"
-            if single:
-                raise click.ClickException(message) from exc
-            click.echo(f"Error: {message}", err=True)
-            failed += 1
-    return failed
+    if (
+        job.source != "-"
+        and job.source.lower().endswith(".npy")
+        and npy_layout(job.source, channels_first)
+    ):
+        return _pool_tensor(job, options, tensor_pool)
+    return image_task(job, process=image_process, options=options)
 
 
 @click.command("pool")
@@ -170,25 +158,16 @@ def pool_cmd(
             f"pooling takes numeric padding (N, HxW, before:after), not {padding!r}",
             param_hint="--padding",
         )
-    from ..pool_image import npy_layout, pool_tensor
+    from ..pool_image import pool_tensor
 
     job_list = plan_jobs(inputs, output, out_dir, format_)
     options = WriteOptions(format_, overwrite, png_compression, jpeg_quality, max_pixels)
     geometry = {"stride": stride, "padding": padding, "mode": mode.lower(), "ceil_mode": ceil_mode}
-    tensors = [
-        j
-        for j in job_list
-        if j.source != "-"
-        and j.source.lower().endswith(".npy")
-        and npy_layout(j.source, channels_first)
-    ]
-    images = [j for j in job_list if j not in tensors]
-    failed = 0
-    if tensors:
-        pool = partial(pool_tensor, size=size, **geometry)
-        failed = _run_tensor_jobs(tensors, options, pool, single=len(job_list) == 1)
-    if images:
-        process = partial(_pool_process, size=size, **geometry)
-        run_jobs(images, process, options, workers=jobs, quiet=quiet, verb="Pooling")
-    if failed:
-        raise click.ClickException(f"{failed} of {len(job_list)} files failed")
+    task = partial(
+        _pool_task,
+        options=options,
+        channels_first=channels_first,
+        tensor_pool=partial(pool_tensor, size=size, **geometry),
+        image_process=partial(_pool_process, size=size, **geometry),
+    )
+    run_jobs(job_list, task, workers=jobs, quiet=quiet, verb="Pooling")
