@@ -167,12 +167,28 @@ def _index_map(n: int, before: int, after: int, mode: str) -> np.ndarray:
     return np.where(j < n, j, 2 * n - 2 - j)
 
 
-def _run(index: np.ndarray) -> slice | None:
-    """The slice equal to ``index`` when it is one contiguous run of valid indices."""
-    if index.size and index[0] >= 0 and index[-1] - index[0] == index.size - 1:
-        if index.size == 1 or bool(np.all(np.diff(index) == 1)):
-            return slice(int(index[0]), int(index[-1]) + 1)
-    return None
+def _longest_run(index: np.ndarray) -> tuple[int, int]:
+    """Positions ``[start, stop)`` of the longest stretch of consecutive valid indices.
+
+    Along a padded axis that is the interior, which is copied with one slice;
+    only the positions outside it (the border) need gathering.
+
+    Examples
+    --------
+    >>> _longest_run(np.array([1, 0, 1, 2, 3, 2]))
+    (1, 5)
+    """
+    if index.size == 0:
+        return (0, 0)
+    valid = index >= 0
+    follows = np.zeros(index.size, dtype=bool)  # continues the previous position's run
+    follows[1:] = valid[1:] & valid[:-1] & (np.diff(index) == 1)
+    starts = np.flatnonzero(valid & ~follows)
+    if starts.size == 0:
+        return (0, 0)
+    ends = np.flatnonzero(valid & ~np.append(follows[1:], False)) + 1
+    best = int(np.argmax(ends - starts))
+    return (int(starts[best]), int(ends[best]))
 
 
 def _gather(
@@ -184,25 +200,31 @@ def _gather(
 ) -> np.ndarray:
     """Return ``x[..., rows, cols]`` in ``dtype``, with -1 indices set to ``pad_value``.
 
-    Interior blocks are views of ``x`` (no copy unless the dtype changes);
-    border blocks are gathered copies.
+    The interior is copied with one slice (or returned as a view of ``x``
+    when nothing needs padding or converting); only the border cells are
+    gathered through the index maps.
     """
-    r, c = _run(rows), _run(cols)
-    if r is not None and c is not None:  # interior: a view
-        block = x[..., r, c]
-    elif r is not None:  # (np.take would first copy the whole strided view)
-        block = x[..., r, :][..., np.maximum(cols, 0)]
-    elif c is not None:
-        block = x[..., c][..., np.maximum(rows, 0), :]
-    else:
-        block = x[..., np.maximum(rows, 0)[:, None], np.maximum(cols, 0)]
-    block = block.astype(dtype, copy=False)
+    r0, r1 = _longest_run(rows)
+    c0, c1 = _longest_run(cols)
+    inner = x[..., rows[r0] : rows[r1 - 1] + 1, cols[c0] : cols[c1 - 1] + 1] if r1 and c1 else None
+    if inner is not None and r1 - r0 == rows.size and c1 - c0 == cols.size:
+        return inner.astype(dtype, copy=False)
+    block = np.empty((*x.shape[:-2], rows.size, cols.size), dtype=dtype)
+    if inner is not None:
+        block[..., r0:r1, c0:c1] = inner
+    edge_r = np.r_[0:r0, r1 : rows.size]
+    edge_c = np.r_[0:c0, c1 : cols.size]
+    safe_r = np.maximum(rows, 0)
+    safe_c = np.maximum(cols, 0)
+    if edge_r.size:
+        block[..., edge_r, :] = x[..., safe_r[edge_r][:, None], safe_c]
+    if edge_c.size and r1 > r0:
+        block[..., r0:r1, edge_c] = x[..., rows[r0] : rows[r1 - 1] + 1, :][..., safe_c[edge_c]]
     bad_r = rows < 0
     bad_c = cols < 0
-    if bad_r.any() or bad_c.any():
-        if np.shares_memory(block, x):
-            block = block.copy()
+    if bad_r.any():
         block[..., bad_r, :] = pad_value
+    if bad_c.any():
         block[..., :, bad_c] = pad_value
     return block
 

@@ -61,6 +61,20 @@ def test_pad_matches_numpy_pad(mode, width):
     np.testing.assert_array_equal(got, np_pad(x, width, width - 1, width - 1, width, mode))
 
 
+@settings(max_examples=200, deadline=None)
+@given(
+    h=st.integers(1, 6),
+    w=st.integers(1, 6),
+    pads=st.tuples(*[st.integers(0, 13)] * 4),
+    mode=st.sampled_from(MODES),
+)
+def test_pad_property_matches_numpy_pad(h, w, pads, mode):
+    """For any size and any (even many times wider) padding, pad() equals numpy.pad."""
+    x = np.arange(h * w, dtype=np.float32).reshape(h, w) + 1
+    got = pad(x, ((pads[0], pads[1]), (pads[2], pads[3])), mode)
+    np.testing.assert_array_equal(got, np_pad(x, *pads, mode))
+
+
 def test_pad_patterns_from_conventions():
     """On `a b c d` padded by 3, each mode gives the pattern CONVENTIONS.md shows."""
     x = np.array([[1, 2, 3, 4]])
