@@ -451,9 +451,8 @@ def _conv_tiled(
     oh, ow = geo.out
     itemsize = dtype.itemsize
     taps = cg * kh * kw
-    # (groups, taps, og): the right-hand side of each group's product, contiguous
-    # once here rather than copied by every matrix product
-    wmat = np.ascontiguousarray(weight.reshape(groups, og, taps).transpose(0, 2, 1), dtype=dtype)
+    # (groups, og, taps): the left-hand side of each group's product
+    wmat = np.ascontiguousarray(weight.reshape(groups, og, taps), dtype=dtype)
     plan = geo.tile_plan(
         per_window=n * taps * itemsize,
         per_output=n * og * itemsize,
@@ -462,16 +461,26 @@ def _conv_tiled(
         budget=max(memory_budget - wmat.nbytes - _OVERHEAD, 1),
     )
     out = np.empty((n, c_out, oh, ow), dtype=dtype)
+    (sh, sw), (dh, dw) = geo.stride, geo.dilation
     for rs, cs, rows, cols in geo.tiles(*plan):
         th, tw = rs.stop - rs.start, cs.stop - cs.start
+        # the tile's patch matrix in unfold layout: row c*kh*kw + i*kw + j, one
+        # column per (image, output pixel); filled one kernel tap at a time, so
+        # each copy moves whole strided rows instead of 3x3 windows
+        patches = np.empty((cg, kh, kw, n, th, tw), dtype=dtype)
         for g in range(groups):
-            src = x[:, g * cg : (g + 1) * cg]
-            block = _gather(src, rows, cols, dtype, pad_value)
-            win = geo.windows(block)  # (n, cg, th, tw, kh, kw)
-            patches = win.transpose(0, 2, 3, 1, 4, 5).reshape(n * th * tw, taps)
-            res = patches @ wmat[g]  # (n*th*tw, og)
-            out[:, g * og : (g + 1) * og, rs, cs] = res.reshape(n, th, tw, og).transpose(0, 3, 1, 2)
-            del block, win, patches, res
+            block = _gather(x[:, g * cg : (g + 1) * cg], rows, cols, dtype, pad_value)
+            block = block.transpose(1, 0, 2, 3)  # (cg, n, rows, cols)
+            for i in range(kh):
+                for j in range(kw):
+                    r0, c0 = i * dh, j * dw
+                    patches[:, i, j] = block[
+                        ..., r0 : r0 + (th - 1) * sh + 1 : sh, c0 : c0 + (tw - 1) * sw + 1 : sw
+                    ]
+            res = wmat[g] @ patches.reshape(taps, n * th * tw)  # (og, n*th*tw)
+            out[:, g * og : (g + 1) * og, rs, cs] = res.reshape(og, n, th, tw).transpose(1, 0, 2, 3)
+            del block, res
+        del patches
     return out
 
 
