@@ -121,13 +121,15 @@ def pool2d(
     need_h = (oh - 1) * sh + kh
     need_w = (ow - 1) * sw + kw
     fill = _fill_value(np.dtype(work), mode)
-    padded = np.full((*planes.shape[:-2], need_h, need_w), fill, dtype=work)
-    rh = slice(pt, pt + h)
-    rw = slice(pl, pl + w)
-    # crop the input where the windows never reach it (floor mode at the far edge)
-    padded[..., rh, rw][..., : need_h - pt, : need_w - pl] = planes[
-        ..., : need_h - pt, : need_w - pl
-    ]
+    if pt == pl == 0 and need_h <= h and need_w <= w:
+        # every window lies inside the input: reduce views of it, no padded copy
+        padded = planes if planes.dtype == work else planes.astype(work)
+    else:
+        padded = np.full((*planes.shape[:-2], need_h, need_w), fill, dtype=work)
+        # crop the input where the windows never reach it (floor mode at the far edge)
+        padded[..., pt : pt + h, pl : pl + w][..., : need_h - pt, : need_w - pl] = planes[
+            ..., : need_h - pt, : need_w - pl
+        ]
 
     reduce = {"max": np.maximum, "min": np.minimum, "avg": np.add}[mode]
     acc = None

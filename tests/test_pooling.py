@@ -150,3 +150,12 @@ def test_pool2d_matches_torch():
         av = functional.avg_pool2d(xt, k, s, p, ceil_mode=ceil, count_include_pad=cip).numpy()
         np.testing.assert_array_equal(pool2d(x, k, s, p, "max", ceil), mx)
         np.testing.assert_allclose(pool2d(x, k, s, p, "avg", ceil, cip), av, rtol=1e-12)
+
+
+@pytest.mark.parametrize("mode", ["max", "avg", "min"])
+def test_input_is_left_unchanged(mode):
+    """Pooling reads views of its input when no padding is needed, and never writes to it."""
+    x = np.random.default_rng(3).standard_normal((2, 3, 8, 8))
+    before = x.copy()
+    pool2d(x, 2, mode=mode)
+    np.testing.assert_array_equal(x, before)
