@@ -85,8 +85,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    size = 256 if args.quick else 4096
-    big = 512 if args.quick else 8000
+    size = 128 if args.quick else 4096
+    big = 256 if args.quick else 8000
     layer_hw = 16 if args.quick else 112
     repeat = 1 if args.quick else args.repeat
     limit = args.naive_limit * 2**30
