@@ -111,6 +111,6 @@ def image_output_options(f: Callable) -> Callable:
             type=click.IntRange(1, 100),
             default=90,
             show_default=True,
-            help="Quality of JPEG and WebP output.",
+            help="Quality of JPEG output (WebP is written lossless).",
         ),
     )(f)

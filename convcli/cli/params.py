@@ -31,6 +31,9 @@ class IntPair(click.ParamType):
     def __init__(self, minimum: int = 1) -> None:
         self.minimum = minimum
 
+    def get_metavar(self, param, ctx=None) -> str:  # keep the lower-case x in help
+        return self.name
+
     def convert(self, value, param, ctx) -> tuple[int, int]:
         if isinstance(value, tuple):
             return value
