@@ -349,3 +349,27 @@ def test_help_has_example():
         "--format",
     ):
         assert option in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("name", "check"),
+    [
+        ("r.npy", lambda p: np.load(p).tolist() == [[19, 25], [37, 43]]),
+        ("r.json", lambda p: json.loads(p.read_text()) == [[19, 25], [37, 43]]),
+        ("r.csv", lambda p: p.read_text().split() == ["19,25", "37,43"]),
+    ],
+)
+def test_output_format_follows_extension(name, check, tmp_path):
+    """Without --format, -o's extension picks the format (.npy, .json, .csv)."""
+    out = tmp_path / name
+    result = run("conv", "-i", TEXTBOOK_X, "-k", TEXTBOOK_K, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert check(out)
+
+
+def test_format_and_extension_must_agree(tmp_path):
+    """--format text with -o r.npy is a usage error, not a corrupt .npy."""
+    result = run("conv", "-i", TEXTBOOK_X, "-k", TEXTBOOK_K, "-f", "text", "-o", tmp_path / "r.npy")
+    assert result.exit_code == 2
+    assert "--format text does not match the output file" in result.stderr
+    assert not (tmp_path / "r.npy").exists()

@@ -624,3 +624,22 @@ def test_quickstart_sobel_on_a_photo(tmp_path):
         ndi.sobel(photo, axis=1, mode="mirror"), ndi.sobel(photo, axis=0, mode="mirror")
     )
     np.testing.assert_allclose(edges, np.rint(np.clip(expected, 0, 255)), atol=1)
+
+
+@pytest.mark.parametrize(("alias", "scipy_mode"), [("edge", "nearest"), ("wrap", "wrap")])
+def test_pad_mode_aliases(alias, scipy_mode, photo, tmp_path):
+    """The README's aliases work on the command line: edge = replicate, wrap = circular."""
+    path, values = photo
+    out = tmp_path / "p.npy"
+    assert run("filter", path, "-k", "sobel-x", "--pad-mode", alias, "-o", out).exit_code == 0
+    expected = ndi.correlate(values, np.array(WRITTEN_OUT["sobel-x"], float), mode=scipy_mode)
+    np.testing.assert_allclose(load(out), expected, rtol=1e-5, atol=1e-3)
+
+
+def test_mirror_is_not_a_pad_mode(gray_png, tmp_path):
+    """'mirror' is refused (peers disagree on it) with the list of modes."""
+    result = run(
+        "filter", gray_png.path, "-k", "sobel", "--pad-mode", "mirror", "-o", tmp_path / "o.png"
+    )
+    assert result.exit_code == 2
+    assert "'mirror' is not one of" in result.stderr

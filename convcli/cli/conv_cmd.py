@@ -146,6 +146,21 @@ def emit(values, fmt: str, output: str | None, overwrite: bool, precision: int =
     write_bytes(output, data, overwrite=overwrite, binary=fmt == "npy", what=".npy data")
 
 
+_EXTENSION_FORMATS = {".csv": "csv", ".json": "json", ".npy": "npy", ".txt": "text"}
+
+
+def result_format(fmt: str | None, output: str | None) -> str:
+    """The result format: --format, else -o's extension, else text; they must agree."""
+    ext = os.path.splitext(output or "")[1].lower()
+    implied = _EXTENSION_FORMATS.get(ext)
+    if fmt is None:
+        return implied or "text"
+    fmt = fmt.lower()
+    if implied is not None and implied != fmt:
+        raise click.UsageError(f"--format {fmt} does not match the output file {output}")
+    return fmt
+
+
 @click.command("conv")
 @click.option(
     "--input",
@@ -193,10 +208,10 @@ def emit(values, fmt: str, output: str | None, overwrite: bool, precision: int =
     "-f",
     "fmt",
     type=click.Choice(FORMAT_CHOICES, case_sensitive=False),
-    default="text",
-    show_default=True,
+    default=None,
     help="Result as an aligned matrix (text), CSV (channels separated by a blank line), "
-    "JSON, or .npy (to a file or a pipe only).",
+    "JSON, or .npy (to a file or a pipe only). Default: from -o's extension (.csv, .json, "
+    ".npy), else text.",
 )
 @click.option(
     "--precision",
@@ -260,7 +275,7 @@ def conv_cmd(
 
     if input_.strip() == "-" and kernel is not None and kernel.strip() == "-":
         raise click.UsageError("only one of --input and --kernel can be '-' (standard input)")
-    fmt = fmt.lower()
+    fmt = result_format(fmt, output)
     if fmt == "npy" and show and (output is None or output == "-"):
         raise click.UsageError("--steps prints text: write the .npy result with -o FILE")
     if pool is not None:

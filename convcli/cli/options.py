@@ -12,7 +12,8 @@ import click
 
 from .params import INT_PAIR, PADDING
 
-PAD_MODE_CHOICES = ("reflect", "zeros", "symmetric", "replicate", "circular")
+# the library's pad modes, then its aliases (edge = replicate, wrap = circular)
+PAD_MODE_CHOICES = ("reflect", "zeros", "symmetric", "replicate", "circular", "edge", "wrap")
 
 
 def _stack(*decorators: Callable) -> Callable:
