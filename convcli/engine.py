@@ -606,6 +606,28 @@ def conv2d(
     return out[0] if squeeze else out
 
 
+#: Kernels of rank 1 with at least this many taps are applied as two 1-D passes.
+SEPARABLE_MIN_TAPS = 25
+
+
+def _rank_one_factors(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(column, row)`` with ``outer(column, row) == kernel`` for a large rank-1 kernel.
+
+    None for kernels that are already 1-D, small, non-finite or of rank above 1
+    (second singular value above 1e-10 of the first).
+    """
+    if min(kernel.shape) == 1 or kernel.size < SEPARABLE_MIN_TAPS:
+        return None
+    k = kernel.astype(np.float64)
+    if not np.all(np.isfinite(k)):
+        return None
+    u, s, vt = np.linalg.svd(k)
+    if s[0] == 0 or s[1] > 1e-10 * s[0]:
+        return None
+    scale = np.sqrt(s[0])
+    return u[:, 0] * scale, vt[0] * scale
+
+
 def filter2d(
     image: np.ndarray,
     kernel: np.ndarray,
@@ -650,6 +672,16 @@ def filter2d(
     ndarray, shape (out_h, out_w) or (out_h, out_w, C)
         Raw filter responses in the compute dtype (not clipped or rounded).
 
+    Notes
+    -----
+    A kernel of rank 1 (Gaussian, box, Sobel, ...) with at least
+    ``SEPARABLE_MIN_TAPS`` taps is applied as two 1-D passes, a column
+    ``kh x 1`` then a row ``1 x kw`` (factors from its SVD), each through the
+    same tiled im2col engine: ``kh + kw`` multiplications per pixel instead
+    of ``kh * kw``. Padding modes act on each axis independently, so the
+    result is the same up to rounding; the intermediate image (``out_h x W``
+    per channel) is the one allocation outside ``memory_budget``.
+
     Examples
     --------
     >>> img = np.zeros((3, 3)); img[1, 1] = 1
@@ -668,8 +700,21 @@ def filter2d(
         raise ShapeError(f"`kernel` is empty: shape {kernel.shape}")
     if convolve:
         kernel = kernel[::-1, ::-1]
-    x = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)  # (C, H, W) view
     ct = compute_dtype(image.dtype, dtype)
+    factors = _rank_one_factors(kernel)
+    if factors is not None and (normalize_pad_mode(pad_mode) != "zeros" or pad_value == 0):
+        # two 1-D passes; padding acts per axis, so split it between them
+        sh, sw = pair(stride, "stride")
+        dh, dw = pair(dilation, "dilation")
+        (t, b), (left, r) = resolve_padding(
+            padding, image.shape[:2], kernel.shape, (sh, sw), (dh, dw)
+        )
+        common = {"pad_mode": pad_mode, "dtype": ct, "memory_budget": memory_budget}
+        column = filter2d(image, factors[0][:, None], (sh, 1), ((t, b), (0, 0)), (dh, 1), **common)
+        return filter2d(
+            column, factors[1][None, :], (1, sw), ((0, 0), (left, r)), (1, dw), **common
+        )
+    x = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)  # (C, H, W) view
     out = conv2d(
         x[:, None],
         kernel[None, None],

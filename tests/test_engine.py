@@ -481,3 +481,52 @@ def test_im2col_matches_torch_unfold():
     )
     got = im2col(x, (3, 2), stride=(2, 1), padding=(1, 0), dilation=(1, 2))
     np.testing.assert_allclose(got, expected.numpy(), rtol=1e-12)
+
+
+# ------------------------------------------------------------------ separable kernels
+@settings(max_examples=60, deadline=None)
+@given(
+    kh=st.integers(5, 9),
+    kw=st.integers(5, 9),
+    stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    pads=st.one_of(st.just("same"), st.just("full"), st.tuples(*[st.integers(0, 4)] * 4)),
+    mode=st.sampled_from(MODES),
+    convolve=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_rank_one_kernels_match_the_loop_reference(
+    kh, kw, stride, dilation, pads, mode, convolve, seed
+):
+    """A large rank-1 kernel (applied as two 1-D passes) gives the dense 2-D result."""
+    rng = np.random.default_rng(seed)
+    img = rng.random((23, 19, 2))
+    kernel = np.outer(rng.standard_normal(kh), rng.standard_normal(kw))
+    got = filter2d(img, kernel, stride, pads, dilation, mode, convolve)
+    applied = kernel[::-1, ::-1] if convolve else kernel
+    (t, b), (left, r) = convcli.resolve_padding(pads, (23, 19), (kh, kw), stride, dilation)
+    x = np.moveaxis(img, -1, 0)[:, None]
+    expected = conv2d_loop(x, applied[None, None], None, stride, (t, b, left, r), dilation, 1, mode)
+    np.testing.assert_allclose(got, np.moveaxis(expected[:, 0], 0, -1), rtol=1e-9, atol=1e-9)
+
+
+def test_gaussian_blur_matches_scipy_gaussian_filter():
+    """A sigma=4 Gaussian (33x33, separable) on a uint8 photo equals scipy's gaussian_filter."""
+    rng = np.random.default_rng(11)
+    img = rng.integers(0, 256, (60, 70), dtype=np.uint8)
+    x = np.arange(-16, 17)
+    g = np.exp(-(x**2) / (2 * 4.0**2))
+    g /= g.sum()
+    got = filter2d(img, np.outer(g, g))
+    expected = ndi.gaussian_filter(img.astype(np.float64), 4.0, mode="mirror", truncate=4.0)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
+
+
+def test_rank_one_with_constant_padding_value():
+    """zeros mode with a non-zero pad_value stays exact (it does not separate)."""
+    img = np.random.default_rng(12).random((12, 13))
+    kernel = np.ones((5, 5))
+    got = filter2d(img, kernel, pad_mode="zeros", pad_value=3.0)
+    padded = np.pad(img, 2, constant_values=3.0)
+    expected = ndi.correlate(padded, kernel, mode="constant")[2:-2, 2:-2]
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
