@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from .atomic import atomic_write
-from .errors import ShapeError
+from .errors import ConvcliError, ShapeError
 from .kernels import parse_number_rows
 
 __all__ = [
@@ -203,12 +203,13 @@ def _load_file(path: str, what: str) -> np.ndarray:
     try:
         with open(path, "rb") as fh:
             data = fh.read()
+    # a file that cannot be read is a failure at run time (as for images), not a bad value
     except FileNotFoundError:
-        raise ShapeError(f"{name}: no such file") from None
+        raise ConvcliError(f"{name}: no such file") from None
     except IsADirectoryError:
-        raise ShapeError(f"{name}: is a directory") from None
+        raise ConvcliError(f"{name}: is a directory") from None
     except OSError as exc:
-        raise ShapeError(f"{name}: cannot read ({exc.strerror or exc})") from None
+        raise ConvcliError(f"{name}: cannot read ({exc.strerror or exc})") from None
     if path.lower().endswith(".npy") or data.startswith(b"\x93NUMPY"):
         return _parse_npy(data, name)
     text = _decode(data, name)

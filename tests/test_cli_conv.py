@@ -305,9 +305,9 @@ def test_error_bias_count():
 
 
 def test_error_missing_file(tmp_path):
-    """A missing matrix file is named (exit 2)."""
+    """A missing matrix file is named; it fails at run time like a missing image (exit 1)."""
     result = run("conv", "-i", tmp_path / "x.npy", "-k", TEXTBOOK_K)
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "x.npy': no such file" in result.stderr
 
 

@@ -19,7 +19,7 @@ def read_matrix(spec: str, hint: str, *, kernel: bool = False):
     With ``kernel``, a built-in kernel name (``sobel-x``, ``gaussian:size=5``)
     is accepted too.
     """
-    from ..errors import ConvcliError
+    from ..errors import KernelError, ShapeError
     from ..kernels import get_kernel, looks_like_matrix
     from ..matrices import _FILE_SUFFIXES, parse_matrix
 
@@ -44,7 +44,7 @@ def read_matrix(spec: str, hint: str, *, kernel: bool = False):
                 )
             return found.weights
         return parse_matrix(text, hint)
-    except ConvcliError as exc:
+    except (ShapeError, KernelError) as exc:  # a bad value; unreadable files fail with exit 1
         raise click.BadParameter(str(exc), param_hint=hint) from None
 
 

@@ -24,7 +24,7 @@ def load_operand(spec: str, hint: str):
     """
     import numpy as np
 
-    from ..errors import ConvcliError
+    from ..errors import KernelError, ShapeError
     from ..imageio import read_image
     from ..matrices import parse_matrix
     from ..pool_image import npy_layout
@@ -41,7 +41,7 @@ def load_operand(spec: str, hint: str):
                 arr = arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
         else:
             arr = parse_matrix(text, hint)
-    except ConvcliError as exc:
+    except (ShapeError, KernelError) as exc:  # a bad value; unreadable files fail with exit 1
         raise click.BadParameter(str(exc), param_hint=hint) from None
     if arr.ndim == 2:
         arr = arr[None]
