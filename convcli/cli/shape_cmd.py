@@ -175,10 +175,13 @@ def _plural(count: int, word: str) -> str:
     metavar="N|HxW",
     help="Input size; repeat for one row per size.",
 )
-@click.option("--k", "--kernel", "kernel", type=INT_PAIR, metavar="N|HxW", help="Kernel size.")
+@click.option(
+    "--k", "--kernel", "-k", "kernel", type=INT_PAIR, metavar="N|HxW", help="Kernel size."
+)
 @click.option(
     "--s",
     "--stride",
+    "-s",
     "stride",
     type=INT_PAIR,
     metavar="N|HxW",
@@ -187,13 +190,20 @@ def _plural(count: int, word: str) -> str:
 @click.option(
     "--p",
     "--padding",
+    "-p",
     "padding",
     type=PADDING,
     metavar="PAD",
     help="Padding per side: N, HxW, before:after, same, valid or full (default 0).",
 )
 @click.option(
-    "--d", "--dilation", "dilation", type=INT_PAIR, metavar="N|HxW", help="Dilation (default 1)."
+    "--d",
+    "--dilation",
+    "-d",
+    "dilation",
+    type=INT_PAIR,
+    metavar="N|HxW",
+    help="Dilation (default 1).",
 )
 @click.option("--channels", type=click.IntRange(min=1), metavar="C", help="Input channels.")
 @click.option(
