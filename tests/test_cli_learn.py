@@ -222,3 +222,33 @@ def test_help_has_example():
         "-o",
     ):
         assert option in result.stdout
+
+
+def test_image_target_gets_a_note(tmp_path):
+    """A target read from an image file gets a note that its pixels were clipped (use .npy)."""
+    from PIL import Image as PILImage
+
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 256, (12, 14), dtype=np.uint8)
+    src, tgt = tmp_path / "x.png", tmp_path / "y.png"
+    PILImage.fromarray(x).save(src)
+    PILImage.fromarray(x).save(tgt)
+    result = run("learn", src, tgt, "--size", "1")
+    assert result.exit_code == 0, result.output
+    assert "note: " in result.stderr and "-o target.npy" in result.stderr
+    quiet = run("learn", src, tgt, "--size", "1", "--quiet")
+    assert "note:" not in quiet.stderr
+
+
+def test_written_kernel_drops_rounding_noise(tmp_path):
+    """-o writes the textbook kernel as 1, -1 (noise below 1e-10 rounded away)."""
+    x = np.ones((6, 8))
+    x[:, 2:6] = 0
+    y = x[:, :-1] - x[:, 1:]
+    xi, yi = tmp_path / "x.npy", tmp_path / "y.npy"
+    np.save(xi, x)
+    np.save(yi, y)
+    out = tmp_path / "k.txt"
+    assert run("learn", xi, yi, "--size", "1x2", "-o", out).exit_code == 0
+    rows = [line for line in out.read_text().splitlines() if not line.startswith("#")]
+    assert rows == ["1, -1"]

@@ -225,6 +225,13 @@ def learn_cmd(
     method = method.lower()
     x = load_operand(input_, "INPUT")
     y = load_operand(target, "TARGET")
+    if not quiet and target.strip().lower().endswith(IMAGE_EXTENSIONS):
+        click.echo(
+            f"note: {target} holds pixels, whose values were clipped or folded into 0..255 when "
+            "it was written; for an exact kernel give the raw filter output "
+            "(convcli filter ... -o target.npy)",
+            err=True,
+        )
 
     progress, callback = None, None
     if method == "gd":
@@ -287,9 +294,11 @@ def learn_cmd(
         )
     if output is not None:
         name = os.path.splitext(os.path.basename(output))[0] or "learned"
+        # written as shown: rounding noise below 1e-10 is dropped
+        weights = np.round(result.kernel, 10) + 0.0
         kernel = Kernel(
             name,
-            result.kernel,
+            weights,
             f"learned by convcli learn ({result.method}, {form} form) from {input_} and "
             f"{target}; loss {result.loss:.6g}",
             offset=result.bias or 0.0,
