@@ -178,9 +178,12 @@ class Kernel:
 
     @property
     def is_separable(self) -> bool:
-        """True when every array applied has rank 1 (an outer product of two vectors)."""
-        arrays = self.parts if self.parts is not None else (self.weights,)
-        return all(_rank_one(a) for a in arrays)
+        """True when the weights have rank 1 (an outer product of two vectors).
+
+        Always False for a gradient magnitude: sqrt(gx² + gy²) is not a linear
+        filter, even though each of its parts separates.
+        """
+        return not self.is_magnitude and _rank_one(self.weights)
 
     def separable_factors(self) -> tuple[np.ndarray, np.ndarray]:
         """Return ``(column, row)`` with ``np.outer(column, row) == weights``.

@@ -643,3 +643,34 @@ def test_mirror_is_not_a_pad_mode(gray_png, tmp_path):
     )
     assert result.exit_code == 2
     assert "'mirror' is not one of" in result.stderr
+
+
+def test_ctrl_c_exits_130_and_leaves_no_file(gray_png, tmp_path, monkeypatch):
+    """Ctrl-C while filtering exits 130 (128 + SIGINT) and leaves no output file."""
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("convcli.filtering.filter_image", interrupted)
+    out = tmp_path / "o.png"
+    result = run("filter", gray_png.path, "-k", "sobel", "-o", out)
+    assert result.exit_code == 130
+    assert "Interrupted." in result.stderr
+    assert not out.exists()
+
+
+def test_format_that_disagrees_with_the_extension_is_noted(gray_png, tmp_path):
+    """-o e.jpg --format png writes PNG and says so on stderr."""
+    out = tmp_path / "e.jpg"
+    result = run("filter", gray_png.path, "-k", "identity", "-o", out, "--format", "png")
+    assert result.exit_code == 0
+    assert "written as PNG (--format)" in result.stderr
+    with PIL.Image.open(out) as im:
+        assert im.format == "PNG"
+
+
+def test_mistyped_command_gets_a_suggestion():
+    """`convcli filtr` suggests filter (exit 2)."""
+    result = run("filtr")
+    assert result.exit_code == 2
+    assert "No such command 'filtr'. Did you mean filter?" in result.stderr

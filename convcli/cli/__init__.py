@@ -47,6 +47,16 @@ class LazyGroup(click.Group):
         module, attr = COMMANDS[cmd_name]
         return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]):
+        name = args[0] if args else ""
+        if args and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib
+
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=2, cutoff=0.6)
+            hint = f" Did you mean {' or '.join(close)}?" if close else ""
+            ctx.fail(f"No such command {name!r}.{hint} `convcli --help` lists them.")
+        return super().resolve_command(ctx, args)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
@@ -57,7 +67,9 @@ class LazyGroup(click.Group):
                 raise
             raise click.ClickException(error_text(exc)) from exc
         except KeyboardInterrupt:
-            raise
+            # outputs are written atomically, so nothing partial is left; 130 = 128 + SIGINT
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
         except Exception as exc:  # a bug: say so in one line, traceback on demand
             if debug_enabled(ctx):
                 raise

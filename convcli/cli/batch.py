@@ -129,6 +129,17 @@ def check_target(job: Job, options: WriteOptions) -> None:
         raise ConvcliError(f"{job.target} exists; pass --overwrite to replace it")
 
 
+def _extension_format(path: str) -> str | None:
+    """The format a file's extension names, or None if it names none."""
+    from ..errors import ImageError
+    from ..imageio import output_format
+
+    try:
+        return output_format(path)
+    except ImageError:
+        return None
+
+
 def image_task(job: Job, *, process: Callable, options: WriteOptions) -> list[str]:
     """Read one image, ``process(image, fmt) -> (image, notes)`` it, and write it.
 
@@ -142,13 +153,16 @@ def image_task(job: Job, *, process: Callable, options: WriteOptions) -> list[st
 
     check_target(job, options)
     fmt = output_format(job.target, options.format)
+    notes = []
+    if options.format and job.target != "-" and _extension_format(job.target) not in (None, fmt):
+        notes.append(f"{job.target}: written as {fmt} (--format), whatever its extension says")
     if job.target == "-" and stdout_is_terminal():
         raise ConvcliError(
             "refusing to write image data to a terminal; redirect stdout or use -o FILE"
         )
     kwargs = {} if options.max_pixels is None else {"max_pixels": options.max_pixels}
     image = read_image(job.source, **kwargs)
-    notes = list(image.notes)
+    notes = list(image.notes) + notes
     result, more = process(image, fmt)
     notes.extend(more)
     notes.extend(

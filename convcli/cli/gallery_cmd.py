@@ -23,7 +23,8 @@ import click
     multiple=True,
     metavar="KERNEL",
     help="A kernel to show (name, inline matrix or file); repeat for more. Default: identity, "
-    "box:5, gaussian:sigma=2, sharpen, edge, sobel-x, sobel-y, sobel, laplacian, emboss, motion.",
+    "box:5, gaussian:sigma=2, sharpen, edge, sobel-x, sobel-y, sobel, laplacian, emboss, "
+    "motion:15,30.",
 )
 @click.option(
     "--tile",

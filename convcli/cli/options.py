@@ -69,7 +69,8 @@ def image_output_options(f: Callable) -> Callable:
             "-o",
             "--output",
             type=click.Path(dir_okay=False, allow_dash=True),
-            help="Output file ('-' for standard output, PNG unless --format says otherwise).",
+            help="Output file; its extension picks the format. '-' is standard output (PNG unless "
+            "--format says otherwise).",
         ),
         click.option(
             "--out-dir",
@@ -105,7 +106,7 @@ def image_output_options(f: Callable) -> Callable:
             type=click.IntRange(0, 9),
             default=6,
             show_default=True,
-            help="zlib level of PNG output: 1 is fastest, 9 smallest.",
+            help="zlib level of PNG output: 0 stores, 1 is fastest, 9 smallest.",
         ),
         click.option(
             "--jpeg-quality",
