@@ -119,6 +119,18 @@ def main() -> None:
         else:
             row(table, case, "naive im2col", f"skipped: needs {need / 2**30:.1f} GiB")
 
+    ax = np.arange(-15, 16)
+    g = np.exp(-(ax**2) / (2 * 5.0**2))
+    gauss = np.outer(g, g / g.sum()).astype(np.float32) / g.sum()
+    case = f"filter2d {size}² f32, 31×31 Gaussian σ=5 (separable)"
+    row(table, case, "convcli", measure(lambda: convcli.filter2d(img, gauss), repeat))
+    row(
+        table,
+        case,
+        "scipy gaussian_filter",
+        measure(lambda: ndi.gaussian_filter(img, 5.0, mode="mirror", truncate=3.0), repeat),
+    )
+
     x = rng.standard_normal((1, 64, layer_hw, layer_hw)).astype(np.float32)
     w = rng.standard_normal((128, 64, 3, 3)).astype(np.float32)
     case = f"conv2d 1×64×{layer_hw}² → 128, 3×3, pad 1"

@@ -614,7 +614,8 @@ def _rank_one_factors(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
     """``(column, row)`` with ``outer(column, row) == kernel`` for a large rank-1 kernel.
 
     None for kernels that are already 1-D, small, non-finite or of rank above 1
-    (second singular value above 1e-10 of the first).
+    (second singular value above ``10·max(kh, kw)·eps`` of the first, with
+    ``eps`` that of the kernel's dtype).
     """
     if min(kernel.shape) == 1 or kernel.size < SEPARABLE_MIN_TAPS:
         return None
@@ -622,7 +623,10 @@ def _rank_one_factors(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
     if not np.all(np.isfinite(k)):
         return None
     u, s, vt = np.linalg.svd(k)
-    if s[0] == 0 or s[1] > 1e-10 * s[0]:
+    # rank 1 up to the precision the kernel was given in (a float32 Gaussian is
+    # an outer product only to float32 rounding)
+    eps = np.finfo(kernel.dtype if kernel.dtype.kind == "f" else np.float64).eps
+    if s[0] == 0 or s[1] > 10 * max(kernel.shape) * eps * s[0]:
         return None
     scale = np.sqrt(s[0])
     return u[:, 0] * scale, vt[0] * scale

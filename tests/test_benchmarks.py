@@ -24,6 +24,7 @@ def test_benchmark_quick_mode_runs():
         "filter2d 128² f32, 11×11",
         "conv2d 1×64×16²",
         "max pool 2×2/2",
+        "31×31 Gaussian",
         "filter2d 256² f32, 11×11, default 256 MiB budget",
     ]:
         assert case in result.stdout

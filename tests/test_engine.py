@@ -530,3 +530,15 @@ def test_rank_one_with_constant_padding_value():
     padded = np.pad(img, 2, constant_values=3.0)
     expected = ndi.correlate(padded, kernel, mode="constant")[2:-2, 2:-2]
     np.testing.assert_allclose(got, expected, rtol=1e-12)
+
+
+def test_float32_gaussian_counts_as_rank_one():
+    """A float32 Gaussian is rank 1 to float32 precision and is split; random kernels are not."""
+    from convcli.engine import _rank_one_factors
+
+    g = np.exp(-(np.arange(-7, 8) ** 2) / 8.0)
+    k32 = np.outer(g, g).astype(np.float32)
+    col, row = _rank_one_factors(k32)
+    np.testing.assert_allclose(np.outer(col, row), k32, rtol=1e-6, atol=1e-7)
+    full_rank = np.random.default_rng(13).standard_normal((5, 5)).astype(np.float32)
+    assert _rank_one_factors(full_rank) is None
