@@ -610,12 +610,14 @@ def conv2d(
 SEPARABLE_MIN_TAPS = 25
 
 
-def _rank_one_factors(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _rank_one_factors(
+    kernel: np.ndarray, dtype: np.dtype | type = np.float64
+) -> tuple[np.ndarray, np.ndarray] | None:
     """``(column, row)`` with ``outer(column, row) == kernel`` for a large rank-1 kernel.
 
     None for kernels that are already 1-D, small, non-finite or of rank above 1
     (second singular value above ``10·max(kh, kw)·eps`` of the first, with
-    ``eps`` that of the kernel's dtype).
+    ``eps`` that of the compute ``dtype``).
     """
     if min(kernel.shape) == 1 or kernel.size < SEPARABLE_MIN_TAPS:
         return None
@@ -623,9 +625,10 @@ def _rank_one_factors(kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray] | Non
     if not np.all(np.isfinite(k)):
         return None
     u, s, vt = np.linalg.svd(k)
-    # rank 1 up to the precision the kernel was given in (a float32 Gaussian is
-    # an outer product only to float32 rounding)
-    eps = np.finfo(kernel.dtype if kernel.dtype.kind == "f" else np.float64).eps
+    # rank 1 up to the precision of the computation (a float32 Gaussian is an
+    # outer product only to float32 rounding; splitting it then changes the
+    # result by no more than float32 arithmetic does anyway)
+    eps = np.finfo(dtype).eps
     if s[0] == 0 or s[1] > 10 * max(kernel.shape) * eps * s[0]:
         return None
     scale = np.sqrt(s[0])
@@ -705,7 +708,7 @@ def filter2d(
     if convolve:
         kernel = kernel[::-1, ::-1]
     ct = compute_dtype(image.dtype, dtype)
-    factors = _rank_one_factors(kernel)
+    factors = _rank_one_factors(kernel, ct)
     if factors is not None and (normalize_pad_mode(pad_mode) != "zeros" or pad_value == 0):
         # two 1-D passes; padding acts per axis, so split it between them
         sh, sw = pair(stride, "stride")

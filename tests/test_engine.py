@@ -533,12 +533,14 @@ def test_rank_one_with_constant_padding_value():
 
 
 def test_float32_gaussian_counts_as_rank_one():
-    """A float32 Gaussian is rank 1 to float32 precision and is split; random kernels are not."""
+    """A Gaussian rounded to float32 is split when computing in float32, not in float64;
+    random kernels never are."""
     from convcli.engine import _rank_one_factors
 
     g = np.exp(-(np.arange(-7, 8) ** 2) / 8.0)
     k32 = np.outer(g, g).astype(np.float32)
-    col, row = _rank_one_factors(k32)
+    col, row = _rank_one_factors(k32.astype(np.float64), np.float32)
     np.testing.assert_allclose(np.outer(col, row), k32, rtol=1e-6, atol=1e-7)
+    assert _rank_one_factors(k32.astype(np.float64), np.float64) is None
     full_rank = np.random.default_rng(13).standard_normal((5, 5)).astype(np.float32)
-    assert _rank_one_factors(full_rank) is None
+    assert _rank_one_factors(full_rank, np.float32) is None
