@@ -321,7 +321,10 @@ def test_spec_file_json_and_text(tmp_path):
             ["--in", "8", "--k", "3", "--p", "-1"],
             "Error: Invalid value for '--p' / '--padding' / '-p': -1 is too small: it must be at least 0",
         ),
-        (["--in", "8", "--k", "3x3x3"], "Error: Invalid value for '--k' / '--kernel' / '-k': '3x3x3'"),
+        (
+            ["--in", "8", "--k", "3x3x3"],
+            "Error: Invalid value for '--k' / '--kernel' / '-k': '3x3x3'",
+        ),
         (["--k", "3"], "Error: give --in (with --k for a layer, or --dense), or a network"),
         (["--in", "8"], "Error: give --k (the kernel size), or --dense N"),
         (["--in", "8", "--k", "3", "--json", "--csv"], "Error: use only one of --json, --csv"),
