@@ -674,3 +674,39 @@ def test_mistyped_command_gets_a_suggestion():
     result = run("filtr")
     assert result.exit_code == 2
     assert "No such command 'filtr'. Did you mean filter?" in result.stderr
+
+
+def test_dilation_padding_forms_and_encoder_options(photo, tmp_path):
+    """--dilation, --padding full / HxW, --png-compression and --jpeg-quality reach the output."""
+    path, values = photo
+    k = np.array(WRITTEN_OUT["sobel-x"], float)
+    dilated = np.zeros((5, 5))
+    dilated[::2, ::2] = k
+    out = tmp_path / "d.npy"
+    assert run("filter", path, "-k", "sobel-x", "--dilation", "2", "-o", out).exit_code == 0
+    np.testing.assert_allclose(load(out), _scipy_same(values, dilated), rtol=1e-5, atol=1e-3)
+    out = tmp_path / "f.npy"
+    args = ("filter", path, "-k", "sobel-x", "--padding", "full", "--pad-mode", "zeros", "-o", out)
+    assert run(*args).exit_code == 0
+    full = ndi.correlate(np.pad(values, 2), k, mode="constant")[1:-1, 1:-1]
+    np.testing.assert_allclose(load(out), full, rtol=1e-5, atol=1e-3)
+    out = tmp_path / "p.npy"
+    assert run("filter", path, "-k", "sobel-x", "--padding", "0x1", "-o", out).exit_code == 0
+    assert load(out).shape == (values.shape[0] - 2, values.shape[1])
+    small, big = tmp_path / "c9.png", tmp_path / "c0.png"
+    for level, out in (("9", small), ("0", big)):
+        args = ("filter", CAMERA, "-k", "identity", "--png-compression", level, "-o", out)
+        assert run(*args).exit_code == 0
+    assert small.stat().st_size < big.stat().st_size
+    np.testing.assert_array_equal(load(small), load(big))
+    lo, hi = tmp_path / "q10.jpg", tmp_path / "q95.jpg"
+    assert run("filter", CAMERA, "-k", "identity", "--jpeg-quality", "10", "-o", lo).exit_code == 0
+    assert run("filter", CAMERA, "-k", "identity", "--jpeg-quality", "95", "-o", hi).exit_code == 0
+    assert lo.stat().st_size < hi.stat().st_size
+
+
+def test_quiet_silences_notes(animated_gif, tmp_path):
+    """--quiet drops the notes (here: GIF first frame) from stderr."""
+    result = run("filter", animated_gif.path, "-k", "identity", "-o", tmp_path / "g.png", "--quiet")
+    assert result.exit_code == 0
+    assert result.stderr == ""
