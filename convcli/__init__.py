@@ -14,7 +14,6 @@ Examples
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from .errors import ConvcliError, ImageError, KernelError, ShapeError
@@ -97,6 +96,9 @@ __all__ = [
 
 
 def _version() -> str:
+    # importlib.metadata costs ~50 ms to import (email, zipfile, ...): only on demand
+    from importlib.metadata import PackageNotFoundError, version
+
     try:
         return version("convcli")
     except PackageNotFoundError:  # a source tree that is not installed
