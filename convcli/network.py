@@ -63,7 +63,6 @@ connected layer, they are not defined and are reported as ``None``.
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -588,6 +587,8 @@ def load_spec(text: str) -> tuple[list[Layer], tuple[int, int, int] | None]:
     stripped = text.strip()
     if not stripped.startswith(("{", "[")):
         return parse_layers(text), None
+    import json  # only for JSON specs: the text language and presets do without
+
     try:
         data = json.loads(stripped)
     except json.JSONDecodeError as exc:

@@ -2,14 +2,13 @@
 
 Pure functions that return strings, so they are testable without Click and
 without a terminal. rich is imported only inside :func:`render_table`, so
-the JSON, CSV and quiet paths never load it.
+the JSON, CSV and quiet paths never load it; json and csv, likewise, are
+imported only by the function that writes them.
 """
 
 from __future__ import annotations
 
-import csv
 import io
-import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
@@ -115,6 +114,8 @@ def to_json(data: Any) -> str:
       ]
     }
     """
+    import json
+
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 
@@ -129,6 +130,8 @@ def to_csv(rows: Iterable[Mapping[str, Any]], headers: Sequence[str]) -> str:
     a,b
     1,
     """
+    import csv
+
     buffer = io.StringIO()
     writer = csv.DictWriter(
         buffer, fieldnames=list(headers), lineterminator="\n", extrasaction="ignore"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import subprocess
 import sys
 
@@ -442,19 +443,68 @@ def _heavy_modules(names) -> list[str]:
     return sorted({name for name in names if name.split(".")[0] in HEAVY})
 
 
-def test_shape_imports_no_numpy_importtime():
-    """`python -X importtime -m convcli shape ... --json` imports no numpy, scipy or PIL."""
+# What the single-layer --json / --quiet paths must not load: the scientific
+# stack, rich (tables only), importlib.metadata (the version, only for
+# --version; ~50 ms of email/zipfile) and the network code.
+NOT_ON_FAST_PATH = ("rich", "importlib.metadata", "convcli.network")
+
+
+def _loaded(names, prefixes) -> list[str]:
+    return sorted(
+        {name for name in names for p in prefixes if name == p or name.startswith(p + ".")}
+    )
+
+
+@pytest.mark.parametrize(
+    ("flag", "check"),
+    [
+        ("--json", lambda out: json.loads(out)[0]["out_h"] == 55),
+        ("--quiet", lambda out: out == "55\n"),
+    ],
+)
+def test_shape_fast_paths_import_no_numpy_nor_rich(flag, check):
+    """`python -X importtime -m convcli shape ... --json|--quiet` imports no numpy,
+    scipy, PIL or rich, nor importlib.metadata or convcli.network."""
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "convcli", "shape", *ARGS_55, "--json"],
+        [sys.executable, "-X", "importtime", "-m", "convcli", "shape", *ARGS_55, flag],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert json.loads(proc.stdout)[0]["out_h"] == 55
+    assert check(proc.stdout), proc.stdout
     imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()]
     assert "convcli.shapes" in imported  # the log is really there
+    assert "click" in imported
     assert _heavy_modules(imported) == []
-    assert "rich" not in imported
+    assert _loaded(imported, NOT_ON_FAST_PATH) == []
+
+
+def test_shape_table_loads_rich_but_not_numpy():
+    """The table path does load rich (so the check above can see it), still no numpy."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "convcli", "shape", *ARGS_55],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"},
+    )
+    assert "55" in proc.stdout
+    imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()]
+    assert "rich.table" in imported
+    assert _heavy_modules(imported) == []
+    assert _loaded(imported, ("importlib.metadata", "convcli.network")) == []
+
+
+def test_shape_arch_choice_checked_and_listed():
+    """--arch names come from convcli.network lazily: listed in --help, checked on use."""
+    from convcli.network import ARCHITECTURES
+
+    help_text = ok("--help").stdout
+    assert "[" + "|".join(sorted(ARCHITECTURES)) + "]" in help_text.replace("\n", "").replace(
+        " ", ""
+    )
+    message = usage_error("--arch", "resnet19")
+    assert "resnet19" in message and "resnet18" in message
 
 
 def test_shape_network_imports_no_numpy_sys_modules():

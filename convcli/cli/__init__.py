@@ -9,7 +9,6 @@ numpy, scipy or Pillow at import time. ``convcli --help`` and
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import os
 import sys
 
@@ -30,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 
 def _available(name: str) -> bool:
+    import importlib.util  # only to list the commands (--help): running one imports it
+
     module = COMMANDS[name][0]
     return importlib.util.find_spec(f"{__name__}.{module}") is not None
 
@@ -42,10 +43,17 @@ class LazyGroup(click.Group):
         return sorted(name for name in COMMANDS if _available(name))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in COMMANDS or not _available(cmd_name):
+        if cmd_name not in COMMANDS:
             return None
         module, attr = COMMANDS[cmd_name]
-        return getattr(importlib.import_module(f"{__name__}.{module}"), attr)
+        name = f"{__name__}.{module}"
+        try:
+            loaded = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # the command is there but something it needs is not
+                raise
+            return None
+        return getattr(loaded, attr)
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
         name = args[0] if args else ""

@@ -1,12 +1,14 @@
 """``convcli shape``: convolution arithmetic for one layer and whole networks.
 
 Pure Python: this module and everything it imports avoid numpy, scipy and
-Pillow, and rich is loaded only when a table is printed.
+Pillow. The network machinery (:mod:`convcli.network`) is imported only when
+a network is analysed (or ``--arch`` is validated or listed in the help),
+shutil and rich only when a table is printed: ``--json`` and ``--quiet`` on
+one layer load little beyond Click.
 """
 
 from __future__ import annotations
 
-import shutil
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -14,7 +16,6 @@ from typing import Any
 import click
 
 from ..errors import ShapeError
-from ..network import ARCHITECTURES, analyze_network, load_spec, parse_layers
 from ..shapes import (
     conv_formula,
     output_size,
@@ -141,6 +142,8 @@ def _fail(exc: ShapeError, prefix: str = "") -> click.UsageError:
 
 
 def _width() -> int:
+    import shutil
+
     return max(shutil.get_terminal_size((100, 24)).columns, 80)
 
 
@@ -163,6 +166,25 @@ def _pad_text(pads: Pair) -> str:
 
 def _plural(count: int, word: str) -> str:
     return f"{count} {word}" if count == 1 else f"{count} {word}s"
+
+
+class _ArchChoice(click.Choice):
+    """``click.Choice`` of the preset names, read from :mod:`convcli.network`
+    only when Click needs them (to check a value, or for the help), so that a
+    single layer does not pay for importing the network code."""
+
+    def __init__(self) -> None:
+        super().__init__(())
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        from ..network import ARCHITECTURES
+
+        return tuple(sorted(ARCHITECTURES))
+
+    @choices.setter
+    def choices(self, value) -> None:  # Choice.__init__ assigns; the names are fixed
+        pass
 
 
 @click.command("shape", help=HELP, short_help="Output sizes, parameters and receptive fields.")
@@ -233,7 +255,7 @@ def _plural(count: int, word: str) -> str:
     help="Solve for the strides and paddings that give this output size.",
 )
 @click.option("--layers", metavar="SPEC", help="A network in the spec language (see above).")
-@click.option("--arch", type=click.Choice(sorted(ARCHITECTURES)), help="A built-in network preset.")
+@click.option("--arch", type=_ArchChoice(), help="A built-in network preset.")
 @click.option(
     "--spec",
     type=click.File("r", encoding="utf-8"),
@@ -781,6 +803,8 @@ def _network(
     spec: Any,
     fmt: str,
 ) -> None:
+    from ..network import ARCHITECTURES, analyze_network, load_spec, parse_layers
+
     default: tuple[int, int, int] | None = None
     name = "network"
     if arch:
