@@ -1,59 +1,288 @@
-"""Benchmark convcli's engine against scipy.ndimage and a naive numpy baseline.
+"""Benchmark convcli's engine side by side with scipy.ndimage, OpenCV and PyTorch.
 
-Run from the repository root::
+Run from the repository root (``pip install '.[bench]'`` adds OpenCV and PyTorch)::
 
-    python benchmarks/bench_engine.py            # the full table (a few minutes)
-    python benchmarks/bench_engine.py --quick    # tiny sizes, to check it runs
+    python benchmarks/bench_engine.py              # every row of issue 6's Targets table
+    python benchmarks/bench_engine.py --markdown   # the same, as Markdown for the README
+    python benchmarks/bench_engine.py --quick      # tiny sizes: checks that it runs
 
-Prints, per case, the median wall time of each implementation and the peak
-memory it allocated through numpy (tracemalloc), in MiB. PyTorch joins the
-conv-layer and pooling rows when it is installed. The naive baseline is a
-fully materialised im2col + one matrix product (or a window view reduced
-along its axes, for pooling); it is skipped where it would need more than
-``--naive-limit`` bytes, and the row says how much it would have needed.
+Every case runs convcli's default (``strategy="auto"``), convcli with each
+strategy forced (those that do not apply to the case are listed as such),
+scipy.ndimage, and OpenCV and PyTorch where they apply and are installed.
+Each implementation runs once untimed (a warm-up, which also measures its
+memory and checks its output against an independent oracle), then
+``--repeat`` timed runs whose median is reported. An implementation whose
+warm-up alone takes longer than ``--slow`` seconds is reported by that one
+run (``runs`` says 1).
+
+Two tables are printed. The first lists every implementation: median
+seconds, the ratio to the case's reference (OpenCV for the filters and
+pooling, PyTorch for the conv layer), peak memory, and whether its output
+matches the oracle. The second is one line per case: convcli's default
+against the reference with issue 6's target, whether the default strategy
+is within 1.2x of the fastest forced one, and convcli's peak memory against
+the bound ``2 x (input + output) + memory budget``.
 """
 
 from __future__ import annotations
 
 import argparse
+import datetime
+import gc
+import os
 import platform
+import re
 import statistics
+import subprocess
 import time
 import tracemalloc
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
+import scipy
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage as ndi
+from scipy import signal
 
 import convcli
+from convcli import engine
+
+try:
+    import cv2
+except ImportError:  # the `bench` extra is not installed
+    cv2 = None
+
+try:
+    import torch
+except ImportError:
+    torch = None
 
 MiB = 2**20
+ROOT = Path(__file__).resolve().parent.parent
+
+#: The strategies convcli can be forced to use (the engine's list, once it has one).
+STRATEGIES: tuple[str, ...] = tuple(getattr(engine, "STRATEGIES", ()))
+#: The working-memory budget convcli's default calls run under.
+BUDGET: int = engine.DEFAULT_MEMORY_BUDGET
+#: How close the default strategy must be to the fastest forced one.
+AUTO_SLACK = 1.2
 
 
-def measure(fn: Callable[[], object], repeat: int) -> tuple[float, float]:
-    """Median seconds over ``repeat`` runs, and peak traced MiB of one run."""
+# --------------------------------------------------------------------------- measuring
+
+
+def _rss_status() -> tuple[float, float] | None:
+    """(peak, current) resident set size of this process in MiB, from /proc (Linux)."""
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    hwm = re.search(r"VmHWM:\s+(\d+)", text)
+    rss = re.search(r"VmRSS:\s+(\d+)", text)
+    if hwm is None or rss is None:
+        return None
+    return int(hwm.group(1)) / 1024, int(rss.group(1)) / 1024
+
+
+def _reset_rss_peak() -> bool:
+    """Reset the kernel's peak-RSS counter to the current RSS; False where it cannot."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+@dataclass
+class Measurement:
+    """What one implementation did on one case."""
+
+    seconds: float | None = None  # median of the timed runs
+    runs: int = 0
+    numpy_mib: float | None = None  # peak traced by tracemalloc: numpy's allocations
+    rss_mib: float | None = None  # peak resident set size above the baseline
+    check: str = ""  # agreement with the oracle
+    note: str = ""  # why there is no time (not installed, does not apply, ...)
+
+
+def measure(
+    fn: Callable[[], object],
+    repeat: int,
+    slow: float,
+    oracle: Callable[[object], str] | None,
+) -> Measurement:
+    """Warm up once (memory, output check), then time ``repeat`` runs.
+
+    The warm-up is traced: tracemalloc sees everything numpy allocates
+    (the output included, the input not), and the kernel's peak-RSS
+    counter, reset just before, sees every allocation of the process
+    (OpenCV's and PyTorch's too). If the warm-up takes longer than
+    ``slow`` seconds it is the only run.
+    """
+    m = Measurement()
+    gc.collect()
+    before = _rss_status()
+    can_rss = before is not None and _reset_rss_peak()
+    if can_rss:
+        before = _rss_status()
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
-        fn()
+        start = time.perf_counter()
+        out = fn()
+        first = time.perf_counter() - start
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
+    m.numpy_mib = peak / MiB
+    if can_rss:
+        after = _rss_status()
+        m.rss_mib = max(0.0, after[0] - before[1])
+    if oracle is not None:
+        m.check = oracle(out)
+    del out
+    gc.collect()
+    if first > slow:
+        m.seconds, m.runs = first, 1
+        return m
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), peak / MiB
+    m.seconds, m.runs = statistics.median(times), repeat
+    return m
 
 
-def naive_filter(img: np.ndarray, k: np.ndarray) -> np.ndarray:
-    """Untiled im2col of the reflect-padded image, then one matrix-vector product."""
-    kh, kw = k.shape
-    padded = np.pad(img, ((kh // 2, kh // 2), (kw // 2, kw // 2)), mode="reflect")
-    cols = sliding_window_view(padded, (kh, kw)).reshape(-1, kh * kw)
-    return (cols @ k.ravel()).reshape(img.shape)
+def agreement(reference: np.ndarray) -> Callable[[object], str]:
+    """A check of an output against the oracle's: ``ok`` or the largest error."""
+    reference = np.asarray(reference, dtype=np.float64)
+    scale = float(np.max(np.abs(reference))) or 1.0
+
+    def check(out: object) -> str:
+        if torch is not None and isinstance(out, torch.Tensor):
+            out = out.numpy()
+        out = np.asarray(out, dtype=np.float64)
+        if out.shape != reference.shape:
+            return f"WRONG shape {out.shape}"
+        err = float(np.max(np.abs(out - reference))) / scale
+        return "ok" if err <= 1e-4 else f"DIFFERS (max err {err:.1e} of max)"
+
+    return check
+
+
+# --------------------------------------------------------------------------- cases
+
+
+@dataclass
+class Impl:
+    """One implementation of a case."""
+
+    name: str
+    fn: Callable[[], object] | None
+    kind: str = "other"  # "auto", "forced", "reference" or "other"
+    note: str = ""  # shown instead of a time when fn is None
+    result: Measurement = field(default_factory=Measurement)
+
+
+@dataclass
+class Case:
+    """One row of issue 6's Targets table."""
+
+    title: str
+    reference: str | None  # the implementation the target ratio is against
+    target: float | None  # convcli default / reference must be <= this
+    in_bytes: int
+    out_bytes: int
+    oracle: np.ndarray | None
+    impls: list[Impl]
+    auto_picks: str = "?"
+
+
+def absent(name: str, module: object) -> str:
+    return "" if module is not None else f"{name} not installed"
+
+
+def forced_impls(call: Callable[..., object]) -> list[Impl]:
+    """convcli with each strategy forced (one that does not apply raises ShapeError)."""
+    return [
+        Impl(f"convcli strategy={s}", lambda s=s: call(strategy=s), "forced") for s in STRATEGIES
+    ]
+
+
+def auto_choice(*args: object, **kwargs: object) -> str:
+    """The strategy convcli's cost model picks, when the engine can tell."""
+    choose = getattr(engine, "choose_strategy", None)
+    if choose is None:
+        return "?"
+    try:
+        picked = choose(*args, **kwargs)
+    except (TypeError, ValueError, convcli.ShapeError):
+        return "?"
+    return str(picked)
+
+
+def gaussian_taps(sigma: float, radius: int) -> np.ndarray:
+    ax = np.arange(-radius, radius + 1, dtype=np.float64)
+    g = np.exp(-(ax**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def filter_case(
+    title: str,
+    img: np.ndarray,
+    kernel: np.ndarray,
+    target: float,
+    *,
+    gaussian: tuple[float, int] | None = None,
+    oaconvolve: bool = False,
+) -> Case:
+    """A single-channel filter2d case, same size, reflect padding (REFLECT_101)."""
+    impls = [Impl("convcli default", lambda: convcli.filter2d(img, kernel), "auto")]
+    impls += forced_impls(lambda **kw: convcli.filter2d(img, kernel, **kw))
+    if gaussian is not None:
+        sigma, radius = gaussian
+        impls.append(
+            Impl(
+                "scipy.ndimage.gaussian_filter",
+                lambda: ndi.gaussian_filter(img, sigma, mode="mirror", truncate=radius / sigma),
+            )
+        )
+        oracle = ndi.gaussian_filter(
+            img.astype(np.float64), sigma, mode="mirror", truncate=radius / sigma
+        )
+        g = gaussian_taps(sigma, radius).astype(np.float32)
+        cv_fn = lambda: cv2.sepFilter2D(img, -1, g, g, borderType=cv2.BORDER_REFLECT_101)  # noqa: E731
+        cv_name = "OpenCV sepFilter2D"
+    else:
+        impls.append(
+            Impl("scipy.ndimage.correlate", lambda: ndi.correlate(img, kernel, mode="mirror"))
+        )
+        oracle = ndi.correlate(img.astype(np.float64), kernel.astype(np.float64), mode="mirror")
+        cv_fn = lambda: cv2.filter2D(img, -1, kernel, borderType=cv2.BORDER_REFLECT_101)  # noqa: E731
+        cv_name = "OpenCV filter2D"
+    if oaconvolve:
+        kh, kw = kernel.shape
+        flipped = kernel[::-1, ::-1]
+
+        def oa() -> np.ndarray:
+            padded = np.pad(img, ((kh // 2, kh // 2), (kw // 2, kw // 2)), mode="reflect")
+            return signal.oaconvolve(padded, flipped, mode="valid")
+
+        impls.append(Impl("scipy.signal.oaconvolve", oa))
+    impls.append(Impl(cv_name, cv_fn if cv2 else None, "reference", absent("OpenCV", cv2)))
+    return Case(
+        title,
+        cv_name,
+        target,
+        img.nbytes,
+        img.nbytes,
+        oracle,
+        impls,
+        auto_choice(img, kernel),
+    )
 
 
 def naive_conv(x: np.ndarray, w: np.ndarray, pad: int) -> np.ndarray:
@@ -67,125 +296,379 @@ def naive_conv(x: np.ndarray, w: np.ndarray, pad: int) -> np.ndarray:
     return (cols @ w.reshape(co, -1).T).reshape(n, oh, ow, co).transpose(0, 3, 1, 2)
 
 
-def naive_pool(x: np.ndarray, k: int) -> np.ndarray:
-    """A window view reduced along its window axes."""
-    return sliding_window_view(x, (k, k), axis=(1, 2))[:, ::k, ::k].max(axis=(-2, -1))
+def scipy_conv(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """A conv layer as one scipy.ndimage.correlate per (output, input) channel pair."""
+    out = np.zeros((x.shape[0], w.shape[0], *x.shape[2:]), dtype=x.dtype)
+    for n in range(x.shape[0]):
+        for o in range(w.shape[0]):
+            for i in range(w.shape[1]):
+                out[n, o] += ndi.correlate(x[n, i], w[o, i], mode="constant")
+    return out
 
 
-def row(table: list, case: str, name: str, result: tuple[float, float] | str) -> None:
-    table.append((case, name, result))
+def conv_case(hw: int, rng: np.random.Generator) -> Case:
+    x = rng.standard_normal((1, 64, hw, hw)).astype(np.float32)
+    w = rng.standard_normal((128, 64, 3, 3)).astype(np.float32)
+    oracle = scipy_conv(x.astype(np.float64), w.astype(np.float64))
+    impls = [Impl("convcli default", lambda: convcli.conv2d(x, w, padding=1), "auto")]
+    impls += forced_impls(lambda **kw: convcli.conv2d(x, w, padding=1, **kw))
+    impls.append(Impl("scipy.ndimage.correlate per channel pair", lambda: scipy_conv(x, w)))
+    impls.append(Impl("numpy im2col + matmul (untiled)", lambda: naive_conv(x, w, 1)))
+    impls.append(Impl("OpenCV", None, "other", "no conv-layer function"))
+    if torch is not None:
+        xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+
+        def torch_conv() -> object:
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(xt, wt, padding=1)
+
+        impls.append(Impl("torch conv2d", torch_conv, "reference"))
+    else:
+        impls.append(Impl("torch conv2d", None, "reference", "PyTorch not installed"))
+    out_bytes = 128 * hw * hw * 4
+    return Case(
+        f"conv layer 1×64×{hw}² → 128, 3×3, pad 1",
+        "torch conv2d",
+        1.0,
+        x.nbytes + w.nbytes,
+        out_bytes,
+        oracle,
+        impls,
+        auto_choice(x, w, padding=1),
+    )
 
 
-def main() -> None:
+def pool_case(size: int, rng: np.random.Generator) -> Case:
+    img = rng.random((size, size, 3), dtype=np.float32)  # H, W, C as an image
+    h2 = size // 2
+    oracle = img.reshape(h2, 2, h2, 2, 3).max(axis=(1, 3))
+    impls = [Impl("convcli pool2d", lambda: convcli.pool2d(img, 2), "auto")]
+    impls.append(
+        Impl(
+            "scipy.ndimage.maximum_filter + subsample",
+            lambda: ndi.maximum_filter(img, size=(2, 2, 1), origin=(-1, -1, 0))[::2, ::2],
+        )
+    )
+    if cv2 is not None:
+        ones = np.ones((2, 2), np.uint8)
+        cv_fn = lambda: cv2.dilate(img, ones, anchor=(0, 0))[::2, ::2]  # noqa: E731
+    else:
+        cv_fn = None
+    impls.append(Impl("OpenCV dilate + subsample", cv_fn, "reference", absent("OpenCV", cv2)))
+    if torch is not None:
+        planes = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1))[None])
+
+        def torch_pool() -> object:
+            with torch.no_grad():
+                return torch.nn.functional.max_pool2d(planes, 2)[0].permute(1, 2, 0)
+
+        impls.append(Impl("torch max_pool2d (N, C, H, W)", torch_pool))
+    else:
+        impls.append(Impl("torch max_pool2d (N, C, H, W)", None, "other", "PyTorch not installed"))
+    return Case(
+        f"max pool 2×2/2 of 3×{size}²",
+        "OpenCV dilate + subsample",
+        1.0,
+        img.nbytes,
+        oracle.nbytes,
+        oracle,
+        impls,
+        "",
+    )
+
+
+def memory_case(big: int, rng: np.random.Generator) -> Case:
+    huge = rng.random((big, big), dtype=np.float32)
+    k = rng.standard_normal((11, 11)).astype(np.float32)
+    impls = [Impl("convcli default", lambda: convcli.filter2d(huge, k), "auto")]
+    impls.append(
+        Impl(
+            "OpenCV filter2D",
+            (lambda: cv2.filter2D(huge, -1, k, borderType=cv2.BORDER_REFLECT_101)) if cv2 else None,
+            "reference",
+            absent("OpenCV", cv2),
+        )
+    )
+    impls.append(Impl("scipy.ndimage.correlate", lambda: ndi.correlate(huge, k, mode="mirror")))
+    need = huge.size * k.size * 4
+    impls.append(Impl("untiled im2col", None, "other", f"skipped: needs {need / MiB:,.0f} MiB"))
+    return Case(
+        f"memory: {big}² float32, 11×11 random, default {BUDGET // MiB} MiB budget",
+        "OpenCV filter2D",
+        None,
+        huge.nbytes,
+        huge.nbytes,
+        ndi.correlate(huge.astype(np.float64), k.astype(np.float64), mode="mirror"),
+        impls,
+        auto_choice(huge, k),
+    )
+
+
+# --------------------------------------------------------------------------- reporting
+
+
+def machine() -> list[str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        commit = subprocess.run(
+            ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    mem = ""
+    try:
+        total = re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text())
+        mem = f", {int(total.group(1)) / 2**20:.0f} GiB RAM" if total else ""
+    except OSError:
+        pass
+    cv = f"{cv2.__version__} ({cv2.getNumThreads()} threads)" if cv2 else "not installed"
+    tv = f"{torch.__version__} ({torch.get_num_threads()} threads)" if torch else "not installed"
+    return [
+        f"date: {datetime.date.today().isoformat()}",
+        f"machine: {cpu}, {os.cpu_count()} cores ({usable} usable){mem}, {platform.system()} "
+        f"{platform.machine()}",
+        f"python {platform.python_version()}, convcli {convcli.__version__} "
+        f"(git {commit or '?'}), numpy {np.__version__}, scipy {scipy.__version__}, "
+        f"OpenCV {cv}, torch {tv}",
+        f"strategies: {', '.join(STRATEGIES) or 'none to force (engine without STRATEGIES)'}",
+    ]
+
+
+def fmt_s(m: Measurement) -> str:
+    return "—" if m.seconds is None else f"{m.seconds:.3g}"
+
+
+def fmt_mib(v: float | None) -> str:
+    return "—" if v is None else f"{v:.0f}"
+
+
+def render(headers: list[str], rows: list[list[str]], markdown: bool, right: set[int]) -> str:
+    if markdown:
+        lines = ["| " + " | ".join(headers) + " |"]
+        lines.append(
+            "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|"
+        )
+        lines += ["| " + " | ".join(r) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
+
+    def line(r: list[str]) -> str:
+        return "  ".join(
+            c.rjust(w) if i in right else c.ljust(w)
+            for i, (c, w) in enumerate(zip(r, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def ref_time(case: Case) -> float | None:
+    for impl in case.impls:
+        if impl.name == case.reference:
+            return impl.result.seconds
+    return None
+
+
+def detail_table(cases: list[Case], markdown: bool) -> str:
+    headers = ["case", "implementation", "median s", "runs", "× ref", "numpy MiB", "RSS MiB"]
+    headers.append("output")
+    rows = []
+    for case in cases:
+        ref = ref_time(case)
+        for n, impl in enumerate(case.impls):
+            m = impl.result
+            title = case.title if n == 0 else ""
+            if m.seconds is None:
+                rows.append([title, impl.name, impl.note or m.note, "", "", "", "", ""])
+                continue
+            ratio = f"{m.seconds / ref:.2f}" if ref else "—"
+            rows.append(
+                [
+                    title,
+                    impl.name + (" (reference)" if impl.name == case.reference else ""),
+                    fmt_s(m),
+                    str(m.runs),
+                    ratio,
+                    fmt_mib(m.numpy_mib),
+                    fmt_mib(m.rss_mib),
+                    m.check,
+                ]
+            )
+    return render(headers, rows, markdown, {2, 3, 4, 5, 6})
+
+
+def summary_table(cases: list[Case], markdown: bool) -> tuple[str, list[str]]:
+    headers = [
+        "case",
+        "convcli s",
+        "reference",
+        "ref s",
+        "ratio",
+        "target",
+        "met",
+        "auto picks",
+        "fastest forced",
+        "auto ≤ 1.2× fastest",
+        "peak MiB",
+        "bound MiB",
+        "within",
+    ]
+    rows, misses = [], []
+    for case in cases:
+        auto = next(i for i in case.impls if i.kind == "auto").result
+        ref = ref_time(case)
+        ratio = auto.seconds / ref if (auto.seconds and ref) else None
+        if case.target is None:
+            met = ""
+        elif ratio is None:
+            met = "no reference"
+            misses.append(f"{case.title}: cannot tell, no {case.reference} time")
+        else:
+            met = "yes" if ratio <= case.target else "NO"
+            if met == "NO":
+                misses.append(f"{case.title}: {ratio:.2f}× the reference, target ≤ {case.target}×")
+        forced = [i for i in case.impls if i.kind == "forced" and i.result.seconds is not None]
+        if forced and auto.seconds is not None:
+            best = min(forced, key=lambda i: i.result.seconds)
+            slack = auto.seconds / best.result.seconds
+            fastest = f"{best.name.split('=')[-1]} {best.result.seconds:.3g}"
+            within_slack = f"{'yes' if slack <= AUTO_SLACK else 'NO'} ({slack:.2f}×)"
+            if slack > AUTO_SLACK:
+                misses.append(f"{case.title}: default is {slack:.2f}× the fastest strategy")
+        else:
+            fastest, within_slack = "—", "—"
+        bound = (2 * (case.in_bytes + case.out_bytes) + BUDGET) / MiB
+        peak = auto.numpy_mib
+        within = "—" if peak is None else ("yes" if peak <= bound else "NO")
+        if within == "NO":
+            misses.append(f"{case.title}: peak {peak:.0f} MiB > bound {bound:.0f} MiB")
+        rows.append(
+            [
+                case.title,
+                fmt_s(auto),
+                case.reference or "—",
+                "—" if ref is None else f"{ref:.3g}",
+                "—" if ratio is None else f"{ratio:.2f}×",
+                "—" if case.target is None else f"≤ {case.target}×",
+                met,
+                case.auto_picks,
+                fastest,
+                within_slack,
+                fmt_mib(peak),
+                f"{bound:.0f}",
+                within,
+            ]
+        )
+    return render(headers, rows, markdown, {1, 3, 4, 10, 11}), misses
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: check that it runs")
+    parser.add_argument("--markdown", action="store_true", help="print the tables as Markdown")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per case (median)")
     parser.add_argument(
-        "--naive-limit", type=float, default=2.0, help="GiB the naive baseline may use"
+        "--slow",
+        type=float,
+        default=8.0,
+        help="seconds: a warm-up slower than this is reported as the only run",
     )
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
 
     size = 128 if args.quick else 4096
     big = 256 if args.quick else 8000
     layer_hw = 16 if args.quick else 112
-    repeat = 1 if args.quick else args.repeat
-    limit = args.naive_limit * 2**30
     rng = np.random.default_rng(0)
-    table: list = []
-
-    try:
-        import torch
-    except ImportError:
-        torch = None
 
     img = rng.random((size, size), dtype=np.float32)
     sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float32)
-    for k in (
-        sobel,
-        rng.standard_normal((5, 5)).astype(np.float32),
-        rng.standard_normal((11, 11)).astype(np.float32),
-    ):
-        case = f"filter2d {size}² f32, {k.shape[0]}×{k.shape[1]}, same/reflect"
-        row(table, case, "convcli", measure(lambda k=k: convcli.filter2d(img, k), repeat))
-        row(
-            table,
-            case,
-            "scipy.ndimage",
-            measure(lambda k=k: ndi.correlate(img, k, mode="mirror"), repeat),
-        )
-        need = img.size * k.size * 4
-        if need <= limit:
-            row(table, case, "naive im2col", measure(lambda k=k: naive_filter(img, k), repeat))
-        else:
-            row(table, case, "naive im2col", f"skipped: needs {need / 2**30:.1f} GiB")
+    g = gaussian_taps(5.0, 15)
+    gauss = np.outer(g, g).astype(np.float32)
 
-    ax = np.arange(-15, 16)
-    g = np.exp(-(ax**2) / (2 * 5.0**2))
-    gauss = np.outer(g, g / g.sum()).astype(np.float32) / g.sum()
-    case = f"filter2d {size}² f32, 31×31 Gaussian σ=5 (separable)"
-    row(table, case, "convcli", measure(lambda: convcli.filter2d(img, gauss), repeat))
-    row(
-        table,
-        case,
-        "scipy gaussian_filter",
-        measure(lambda: ndi.gaussian_filter(img, 5.0, mode="mirror", truncate=3.0), repeat),
-    )
-
-    x = rng.standard_normal((1, 64, layer_hw, layer_hw)).astype(np.float32)
-    w = rng.standard_normal((128, 64, 3, 3)).astype(np.float32)
-    case = f"conv2d 1×64×{layer_hw}² → 128, 3×3, pad 1"
-    row(table, case, "convcli", measure(lambda: convcli.conv2d(x, w, padding=1), repeat))
-    row(table, case, "naive im2col", measure(lambda: naive_conv(x, w, 1), repeat))
-    if torch is not None:
-        xt, wt = torch.from_numpy(x), torch.from_numpy(w)
-        row(
-            table,
-            case,
-            "torch",
-            measure(lambda: torch.nn.functional.conv2d(xt, wt, padding=1), repeat),
-        )
-
-    planes = rng.random((3, size, size), dtype=np.float32)
-    case = f"max pool 2×2/2 of 3×{size}²"
-    row(
-        table,
-        case,
-        "convcli",
-        measure(lambda: convcli.pool2d(planes.transpose(1, 2, 0), 2), repeat),
-    )
-    row(
-        table,
-        case,
-        "scipy.ndimage",
-        measure(
-            lambda: ndi.maximum_filter(planes, size=(1, 2, 2), origin=(0, -1, -1))[:, ::2, ::2],
-            repeat,
+    builders: list[Callable[[], Case]] = [
+        lambda: filter_case(f"{size}² float32, 3×3 Sobel, same/reflect", img, sobel, 1.5),
+        lambda: filter_case(
+            f"{size}² float32, 5×5 random",
+            img,
+            rng.standard_normal((5, 5)).astype(np.float32),
+            1.5,
         ),
-    )
-    row(table, case, "naive window view", measure(lambda: naive_pool(planes, 2), repeat))
-    if torch is not None:
-        pt = torch.from_numpy(planes[None])
-        row(table, case, "torch", measure(lambda: torch.nn.functional.max_pool2d(pt, 2), repeat))
+        lambda: filter_case(
+            f"{size}² float32, 11×11 random",
+            img,
+            rng.standard_normal((11, 11)).astype(np.float32),
+            1.0,
+            oaconvolve=True,
+        ),
+        lambda: filter_case(
+            f"{size}² float32, 31×31 Gaussian σ=5",
+            img,
+            gauss,
+            1.2,
+            gaussian=(5.0, 15),
+        ),
+        lambda: conv_case(layer_hw, rng),
+        lambda: pool_case(size, rng),
+        lambda: memory_case(big, rng),
+    ]
 
-    huge = rng.random((big, big), dtype=np.float32)
-    k11 = rng.standard_normal((11, 11)).astype(np.float32)
-    case = f"filter2d {big}² f32, 11×11, default 256 MiB budget"
-    row(table, case, "convcli", measure(lambda: convcli.filter2d(huge, k11), 1))
-    row(table, case, "naive im2col", f"skipped: needs {big * big * 121 * 4 / 2**30:.1f} GiB")
+    header = machine()
+    cases = []
+    for build in builders:
+        case = build()  # one case's arrays at a time
+        for impl in case.impls:
+            if impl.fn is None:
+                continue
+            try:
+                impl.result = measure(
+                    impl.fn,
+                    args.repeat,
+                    args.slow,
+                    agreement(case.oracle) if case.oracle is not None else None,
+                )
+            except convcli.ShapeError as exc:  # a forced strategy that does not fit the case
+                impl.note = f"does not apply: {str(exc).splitlines()[0]}"
+        case.oracle = None
+        case.impls = [
+            Impl(i.name, None, i.kind, i.note, i.result) for i in case.impls
+        ]  # drop the closures and their arrays
+        cases.append(case)
+        gc.collect()
 
-    print(
-        f"# convcli {convcli.__version__}, numpy {np.__version__}, Python {platform.python_version()}, "
-        f"{platform.machine()}, torch {'absent' if torch is None else torch.__version__}"
-    )
+    if args.quick:
+        header.append("quick mode: tiny sizes, to check that it runs; the ratios mean nothing")
+    prefix = "- " if args.markdown else "# "
+    print("\n".join(prefix + line for line in header))
     print()
-    print("| case | implementation | median s | peak MiB |")
-    print("|---|---|---:|---:|")
-    for case, name, result in table:
-        if isinstance(result, str):
-            print(f"| {case} | {name} | {result} | |")
-        else:
-            print(f"| {case} | {name} | {result[0]:.3f} | {result[1]:.0f} |")
+    print(detail_table(cases, args.markdown))
+    print()
+    summary, misses = summary_table(cases, args.markdown)
+    print(summary)
+    print()
+    if misses:
+        print("Not met, or cannot tell:")
+        print("\n".join(f"- {m}" for m in misses))
+    else:
+        print("Every target met.")
+    if any(i.result.check.startswith(("DIFFERS", "WRONG")) for c in cases for i in c.impls):
+        print("Some outputs differ from the oracle (see the `output` column).")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

@@ -1,30 +1,149 @@
-"""The benchmark stays runnable (no timing is asserted: speed lives in benchmarks/README.md)."""
+"""The benchmarks stay runnable (no timing is asserted: speed lives in benchmarks/README.md).
+
+Each script runs in its ``--quick`` mode, as a subprocess, once with what is
+installed and once with OpenCV and PyTorch (and, for the CLI benchmark,
+ImageMagick and libvips) made unavailable, so that the rows say so instead
+of failing.
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+ENGINE = ROOT / "benchmarks" / "bench_engine.py"
+CLI = ROOT / "benchmarks" / "bench_cli.py"
+
+# Runs a script with cv2 and torch unimportable, as if they were not installed.
+# (A None entry in sys.modules would do for `import`, but scipy looks there
+# for torch arrays and would trip on it.)
+WITHOUT_EXTRAS = """\
+import importlib.abc, runpy, sys
+
+class NotInstalled(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in ("cv2", "torch"):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NotInstalled())
+script = sys.argv[1]
+sys.argv = sys.argv[1:]
+runpy.run_path(script, run_name="__main__")
+"""
+
+ENGINE_ROWS = [
+    "128² float32, 3×3 Sobel, same/reflect",
+    "128² float32, 5×5 random",
+    "128² float32, 11×11 random",
+    "128² float32, 31×31 Gaussian σ=5",
+    "conv layer 1×64×16² → 128, 3×3, pad 1",
+    "max pool 2×2/2 of 3×128²",
+    "memory: 256² float32, 11×11 random, default 256 MiB budget",
+    "convcli default",
+    "scipy.ndimage.correlate",
+    "scipy.ndimage.gaussian_filter",
+    "OpenCV filter2D",
+    "OpenCV sepFilter2D",
+    "OpenCV dilate + subsample",
+    "torch conv2d",
+    "auto ≤ 1.2× fastest",
+    "bound MiB",
+    "numpy ",  # the machine line
+]
+
+CLI_ROWS = [
+    "300×200 RGB PNG → sobel → PNG",
+    "300×200 RGB JPEG → sobel → JPEG",
+    "convcli",
+    "ImageMagick",
+    "vips conv",
+    "cv2 script",
+    "python -c pass",
+    "convcli shape (table)",
+    "convcli shape --json",
+]
 
 
-def test_benchmark_quick_mode_runs():
-    """`bench_engine.py --quick` runs to the end and prints every case of the table."""
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_engine.py"), "--quick"],
+def run(args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args],
         capture_output=True,
         text=True,
         check=False,
-        timeout=300,
+        timeout=600,
+        cwd=ROOT,
+        env=env,
+    )
+
+
+def assert_rows(stdout: str, rows: list[str]) -> None:
+    missing = [r for r in rows if r not in stdout]
+    assert not missing, f"rows missing: {missing}\n{stdout}"
+
+
+def assert_outputs_agree(stdout: str) -> None:
+    """Every output that was checked against the oracle matched it."""
+    for bad in ("DIFFERS", "WRONG", "FAILED", "unreadable"):
+        assert bad not in stdout, stdout
+
+
+@pytest.mark.slow
+def test_engine_benchmark_quick_mode_runs():
+    """`bench_engine.py --quick` prints every case of issue 6's table and all agree."""
+    result = run([str(ENGINE), "--quick"])
+    assert result.returncode == 0, result.stderr
+    assert_rows(result.stdout, ENGINE_ROWS)
+    assert_outputs_agree(result.stdout)
+    from convcli import engine
+
+    for strategy in getattr(engine, "STRATEGIES", ()):
+        assert f"convcli strategy={strategy}" in result.stdout
+
+
+@pytest.mark.slow
+def test_engine_benchmark_without_opencv_and_torch():
+    """Without the `bench` extra the rows say "not installed" and the run completes."""
+    result = run(["-c", WITHOUT_EXTRAS, str(ENGINE), "--quick", "--markdown"])
+    assert result.returncode == 0, result.stderr
+    assert_rows(result.stdout, [*ENGINE_ROWS[:9], "OpenCV not installed", "PyTorch not installed"])
+    assert "| case | implementation | median s |" in result.stdout
+    assert_outputs_agree(result.stdout)
+
+
+@pytest.mark.slow
+def test_cli_benchmark_quick_mode_runs(tmp_path):
+    """`bench_cli.py --quick` times every tool that is there on a tiny photo."""
+    result = run([str(CLI), "--quick", "--workdir", str(tmp_path)])
+    assert result.returncode == 0, result.stderr
+    assert_rows(result.stdout, CLI_ROWS)
+    assert_outputs_agree(result.stdout)
+    assert list(tmp_path.glob("photo-300x200.*"))
+
+
+@pytest.mark.slow
+def test_cli_benchmark_skips_absent_tools(tmp_path):
+    """With no ImageMagick, libvips or OpenCV, their rows say so and convcli is still timed."""
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent))
+    result = run(
+        ["-c", WITHOUT_EXTRAS, str(CLI), "--quick", "--workdir", str(tmp_path)],
+        env=env,
     )
     assert result.returncode == 0, result.stderr
-    for case in [
-        "filter2d 128² f32, 3×3",
-        "filter2d 128² f32, 11×11",
-        "conv2d 1×64×16²",
-        "max pool 2×2/2",
-        "31×31 Gaussian",
-        "filter2d 256² f32, 11×11, default 256 MiB budget",
-    ]:
-        assert case in result.stdout
+    assert_rows(
+        result.stdout,
+        [
+            *CLI_ROWS,
+            "not found (apt-get install imagemagick)",
+            "not found (apt-get install libvips-tools)",
+            "OpenCV not installed",
+        ],
+    )
+    assert_outputs_agree(result.stdout)
+    convcli_png = next(line for line in result.stdout.splitlines() if "PNG → sobel" in line)
+    assert " ok" in convcli_png  # the convcli row was timed and its output checked
