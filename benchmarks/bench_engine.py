@@ -27,6 +27,7 @@ the bound ``2 x (input + output) + memory budget``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import gc
 import os
@@ -36,7 +37,7 @@ import statistics
 import subprocess
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,8 +63,19 @@ except ImportError:
 MiB = 2**20
 ROOT = Path(__file__).resolve().parent.parent
 
-#: The strategies convcli can be forced to use (the engine's list, once it has one).
-STRATEGIES: tuple[str, ...] = tuple(getattr(engine, "STRATEGIES", ()))
+
+def _strategies() -> tuple[str, ...]:
+    """The strategies convcli can be forced to use (none before the engine had any)."""
+    names = getattr(engine, "STRATEGIES", None)
+    if names is None:
+        try:
+            from convcli.strategies import STRATEGIES as names
+        except ImportError:
+            names = ()
+    return tuple(names)
+
+
+STRATEGIES: tuple[str, ...] = _strategies()
 #: The working-memory budget convcli's default calls run under.
 BUDGET: int = engine.DEFAULT_MEMORY_BUDGET
 #: How close the default strategy must be to the fastest forced one.
@@ -198,7 +210,7 @@ class Case:
     out_bytes: int
     oracle: np.ndarray | None
     impls: list[Impl]
-    auto_picks: str = "?"
+    auto_picks: str = "?"  # filled in by the default's warm-up
 
 
 def absent(name: str, module: object) -> str:
@@ -212,16 +224,44 @@ def forced_impls(call: Callable[..., object]) -> list[Impl]:
     ]
 
 
-def auto_choice(*args: object, **kwargs: object) -> str:
-    """The strategy convcli's cost model picks, when the engine can tell."""
-    choose = getattr(engine, "choose_strategy", None)
-    if choose is None:
-        return "?"
+def _strategy_modules() -> list[object]:
+    """The convcli modules that define ``choose_strategy`` (the engine's cost model)."""
+    found = [engine]
     try:
-        picked = choose(*args, **kwargs)
-    except (TypeError, ValueError, convcli.ShapeError):
-        return "?"
-    return str(picked)
+        from convcli import strategies
+    except ImportError:
+        pass
+    else:
+        found.append(strategies)
+    return [m for m in found if callable(getattr(m, "choose_strategy", None))]
+
+
+@contextlib.contextmanager
+def cost_model_spy() -> Iterator[list[str]]:
+    """Record the strategies the cost model picks while the block runs.
+
+    ``choose_strategy`` is wrapped for the duration, whatever its signature,
+    so the benchmark reports what "auto" really ran. The list stays empty
+    when the engine has no cost model to ask.
+    """
+    picked: list[str] = []
+    originals = {m: m.choose_strategy for m in _strategy_modules()}
+
+    def spy_on(original: Callable[..., object]) -> Callable[..., object]:
+        def spy(*args: object, **kwargs: object) -> object:
+            name = original(*args, **kwargs)
+            picked.append(str(name))
+            return name
+
+        return spy
+
+    for m, original in originals.items():
+        m.choose_strategy = spy_on(original)
+    try:
+        yield picked
+    finally:
+        for m, original in originals.items():
+            m.choose_strategy = original
 
 
 def gaussian_taps(sigma: float, radius: int) -> np.ndarray:
@@ -281,7 +321,6 @@ def filter_case(
         img.nbytes,
         oracle,
         impls,
-        auto_choice(img, kernel),
     )
 
 
@@ -306,9 +345,9 @@ def scipy_conv(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return out
 
 
-def conv_case(hw: int, rng: np.random.Generator) -> Case:
-    x = rng.standard_normal((1, 64, hw, hw)).astype(np.float32)
-    w = rng.standard_normal((128, 64, 3, 3)).astype(np.float32)
+def conv_case(hw: int, c_in: int, c_out: int, rng: np.random.Generator) -> Case:
+    x = rng.standard_normal((1, c_in, hw, hw)).astype(np.float32)
+    w = rng.standard_normal((c_out, c_in, 3, 3)).astype(np.float32)
     oracle = scipy_conv(x.astype(np.float64), w.astype(np.float64))
     impls = [Impl("convcli default", lambda: convcli.conv2d(x, w, padding=1), "auto")]
     impls += forced_impls(lambda **kw: convcli.conv2d(x, w, padding=1, **kw))
@@ -325,16 +364,15 @@ def conv_case(hw: int, rng: np.random.Generator) -> Case:
         impls.append(Impl("torch conv2d", torch_conv, "reference"))
     else:
         impls.append(Impl("torch conv2d", None, "reference", "PyTorch not installed"))
-    out_bytes = 128 * hw * hw * 4
+    out_bytes = c_out * hw * hw * 4
     return Case(
-        f"conv layer 1×64×{hw}² → 128, 3×3, pad 1",
+        f"conv layer 1×{c_in}×{hw}² → {c_out}, 3×3, pad 1",
         "torch conv2d",
         1.0,
         x.nbytes + w.nbytes,
         out_bytes,
         oracle,
         impls,
-        auto_choice(x, w, padding=1),
     )
 
 
@@ -373,7 +411,7 @@ def pool_case(size: int, rng: np.random.Generator) -> Case:
         oracle.nbytes,
         oracle,
         impls,
-        "",
+        "— (no strategies)",
     )
 
 
@@ -400,7 +438,6 @@ def memory_case(big: int, rng: np.random.Generator) -> Case:
         huge.nbytes,
         ndi.correlate(huge.astype(np.float64), k.astype(np.float64), mode="mirror"),
         impls,
-        auto_choice(huge, k),
     )
 
 
@@ -489,7 +526,7 @@ def detail_table(cases: list[Case], markdown: bool) -> str:
             m = impl.result
             title = case.title if n == 0 else ""
             if m.seconds is None:
-                rows.append([title, impl.name, impl.note or m.note, "", "", "", "", ""])
+                rows.append([title, impl.name, "—", "", "", "", "", impl.note or m.note])
                 continue
             ratio = f"{m.seconds / ref:.2f}" if ref else "—"
             rows.append(
@@ -592,7 +629,7 @@ def main(argv: list[str] | None = None) -> int:
 
     size = 128 if args.quick else 4096
     big = 256 if args.quick else 8000
-    layer_hw = 16 if args.quick else 112
+    layer = (16, 8, 16) if args.quick else (112, 64, 128)  # H = W, C_in, C_out
     rng = np.random.default_rng(0)
 
     img = rng.random((size, size), dtype=np.float32)
@@ -622,7 +659,7 @@ def main(argv: list[str] | None = None) -> int:
             1.2,
             gaussian=(5.0, 15),
         ),
-        lambda: conv_case(layer_hw, rng),
+        lambda: conv_case(*layer, rng),
         lambda: pool_case(size, rng),
         lambda: memory_case(big, rng),
     ]
@@ -635,14 +672,18 @@ def main(argv: list[str] | None = None) -> int:
             if impl.fn is None:
                 continue
             try:
-                impl.result = measure(
-                    impl.fn,
-                    args.repeat,
-                    args.slow,
-                    agreement(case.oracle) if case.oracle is not None else None,
-                )
+                with cost_model_spy() as picked:
+                    impl.result = measure(
+                        impl.fn,
+                        args.repeat,
+                        args.slow,
+                        agreement(case.oracle) if case.oracle is not None else None,
+                    )
+                if impl.kind == "auto" and case.auto_picks == "?" and _strategy_modules():
+                    case.auto_picks = ", ".join(dict.fromkeys(picked)) or "?"
             except convcli.ShapeError as exc:  # a forced strategy that does not fit the case
-                impl.note = f"does not apply: {str(exc).splitlines()[0]}"
+                why = str(exc).splitlines()[0].split(";")[0]
+                impl.note = f"does not apply: {why[:80]}"
         case.oracle = None
         case.impls = [
             Impl(i.name, None, i.kind, i.note, i.result) for i in case.impls

@@ -42,7 +42,7 @@ ENGINE_ROWS = [
     "128² float32, 5×5 random",
     "128² float32, 11×11 random",
     "128² float32, 31×31 Gaussian σ=5",
-    "conv layer 1×64×16² → 128, 3×3, pad 1",
+    "conv layer 1×8×16² → 16, 3×3, pad 1",
     "max pool 2×2/2 of 3×128²",
     "memory: 256² float32, 11×11 random, default 256 MiB budget",
     "convcli default",
