@@ -404,6 +404,12 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(prefix + h for h in header))
     print()
 
+    # issue 6's memory bound: 2 x (input + output) + the memory budget, with
+    # input and output the decoded 8-bit RGB pixels
+    from convcli.engine import DEFAULT_MEMORY_BUDGET
+
+    pixels = width * height * 3
+    bound_mib = (2 * (pixels + pixels) + DEFAULT_MEMORY_BUDGET) / 2**20
     by_name = {t.name: t for t in found}
     rows = []
     summary = []
@@ -452,6 +458,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"≤ {target}×",
                     "yes" if ratio <= target else "NO",
                 ]
+            )
+        if mine is not None and mine.rss_mib is not None:
+            met = "yes" if mine.rss_mib <= bound_mib else "NO"
+            summary.append(
+                [title, "peak RSS", f"{mine.rss_mib:.0f} MiB", f"≤ {bound_mib:.0f} MiB", met]
             )
     print(
         render(
