@@ -500,9 +500,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     print()
-    print(
-        render(["case", "against", "convcli ratio", "target", "met"], summary, args.markdown, {2})
-    )
+    print(render(["case", "against", "convcli", "target", "met"], summary, args.markdown, {2}))
     if failed:
         print("\nconvcli failed on a case: see the table above.")
         return 1
