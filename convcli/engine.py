@@ -65,6 +65,9 @@ DEFAULT_MEMORY_BUDGET = 256 * 2**20
 # bytes of small per-call allocations (index maps, views) kept out of the tile plan
 _OVERHEAD = 32 * 1024
 
+# outputs below which BLAS threading is left as it is
+_SMALL_PROBLEM = 1 << 15
+
 #: convcli pad mode -> (numpy.pad mode, scipy.ndimage mode)
 PAD_MODES: dict[str, tuple[str, str]] = {
     "zeros": ("constant", "constant"),
@@ -197,35 +200,32 @@ def _gather(
     cols: np.ndarray,
     dtype: np.dtype,
     pad_value: float,
+    runs: tuple[tuple[int, int], tuple[int, int]] | None = None,
 ) -> np.ndarray:
     """Return ``x[..., rows, cols]`` in ``dtype``, with -1 indices set to ``pad_value``.
 
     The interior is copied with one slice (or returned as a view of ``x``
     when nothing needs padding or converting); only the border cells are
-    gathered through the index maps.
+    gathered through the index maps. ``runs`` gives the interior stretch
+    of each axis when the caller knows it (else the longest one is found).
     """
-    r0, r1 = _longest_run(rows)
-    c0, c1 = _longest_run(cols)
+    (r0, r1), (c0, c1) = runs if runs is not None else (_longest_run(rows), _longest_run(cols))
     inner = x[..., rows[r0] : rows[r1 - 1] + 1, cols[c0] : cols[c1 - 1] + 1] if r1 and c1 else None
     if inner is not None and r1 - r0 == rows.size and c1 - c0 == cols.size:
         return inner.astype(dtype, copy=False)
     block = np.empty((*x.shape[:-2], rows.size, cols.size), dtype=dtype)
     if inner is not None:
         block[..., r0:r1, c0:c1] = inner
-    edge_r = np.r_[0:r0, r1 : rows.size]
-    edge_c = np.r_[0:c0, c1 : cols.size]
-    safe_r = np.maximum(rows, 0)
-    safe_c = np.maximum(cols, 0)
-    if edge_r.size:
-        block[..., edge_r, :] = x[..., safe_r[edge_r][:, None], safe_c]
-    if edge_c.size and r1 > r0:
-        block[..., r0:r1, edge_c] = x[..., rows[r0] : rows[r1 - 1] + 1, :][..., safe_c[edge_c]]
-    bad_r = rows < 0
-    bad_c = cols < 0
-    if bad_r.any():
-        block[..., bad_r, :] = pad_value
-    if bad_c.any():
-        block[..., :, bad_c] = pad_value
+    if r1 - r0 < rows.size:
+        edge_r = np.concatenate((np.arange(r0), np.arange(r1, rows.size)))
+        block[..., edge_r, :] = x[..., np.maximum(rows[edge_r], 0)[:, None], np.maximum(cols, 0)]
+    if c1 - c0 < cols.size and r1 > r0:
+        edge_c = np.concatenate((np.arange(c0), np.arange(c1, cols.size)))
+        block[..., r0:r1, edge_c] = x[..., rows[r0] : rows[r1 - 1] + 1, np.maximum(cols[edge_c], 0)]
+    if (rows < 0).any():
+        block[..., rows < 0, :] = pad_value
+    if (cols < 0).any():
+        block[..., :, cols < 0] = pad_value
     return block
 
 
@@ -321,50 +321,32 @@ class _Geometry:
         """Padded input cells needed for ``n_out`` consecutive outputs along ``axis``."""
         return (n_out - 1) * self.stride[axis] + self.span[axis]
 
-    def tile_plan(self, per_window: int, per_output: int, per_input: int, budget: int):
-        """Choose (tile_rows, tile_cols) whose working memory fits ``budget``.
-
-        ``per_window`` bytes per output position of the patch matrix,
-        ``per_output`` bytes per output position of the product and
-        ``per_input`` bytes per gathered input cell.
-        """
-
-        def cost(th: int, tw: int) -> int:
-            return (
-                th * tw * (per_window + per_output)
-                + self.input_extent(0, th) * self.input_extent(1, tw) * per_input
-            )
-
-        oh, ow = self.out
-        if cost(1, ow) <= budget:
-            lo, hi = 1, oh  # largest th with cost(th, ow) <= budget
-            while lo < hi:
-                mid = (lo + hi + 1) // 2
-                if cost(mid, ow) <= budget:
-                    lo = mid
-                else:
-                    hi = mid - 1
-            return lo, ow
-        lo, hi = 1, ow
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if cost(1, mid) <= budget:
-                lo = mid
-            else:
-                hi = mid - 1
-        return 1, lo
-
     def tiles(self, th: int, tw: int):
-        """Yield (out_row_slice, out_col_slice, src_row_index, src_col_index)."""
+        """Yield (out_row_slice, out_col_slice, src_row_index, src_col_index, runs).
+
+        ``runs`` holds, per axis, the stretch ``[start, stop)`` of the block that
+        lies inside the input (copied with one slice by :func:`_gather`).
+        """
         oh, ow = self.out
         sh, sw = self.stride
+        (top, _), (left, _) = self.padding
+        h, w = self.size
+
+        def run(before: int, n: int, start: int, length: int) -> tuple[int, int]:
+            a, b = max(before - start, 0), min(before + n - start, length)
+            return (a, b) if a < b else (0, 0)
+
         for r0 in range(0, oh, th):
             r1 = min(r0 + th, oh)
-            rows = self.rows[r0 * sh : r0 * sh + self.input_extent(0, r1 - r0)]
+            extent = self.input_extent(0, r1 - r0)
+            rows = self.rows[r0 * sh : r0 * sh + extent]
+            row_run = run(top, h, r0 * sh, extent)
             for c0 in range(0, ow, tw):
                 c1 = min(c0 + tw, ow)
-                cols = self.cols[c0 * sw : c0 * sw + self.input_extent(1, c1 - c0)]
-                yield slice(r0, r1), slice(c0, c1), rows, cols
+                extent = self.input_extent(1, c1 - c0)
+                cols = self.cols[c0 * sw : c0 * sw + extent]
+                runs = (row_run, run(left, w, c0 * sw, extent))
+                yield slice(r0, r1), slice(c0, c1), rows, cols, runs
 
     def windows(self, block: np.ndarray) -> np.ndarray:
         """A (..., out_h, out_w, kh, kw) view of every window of a gathered block."""
@@ -435,7 +417,7 @@ def im2col(
     return win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kernel[0] * kernel[1], oh * ow)
 
 
-def _conv_tiled(
+def _run_tiles(
     x: np.ndarray,
     weight: np.ndarray,
     geo: _Geometry,
@@ -443,45 +425,109 @@ def _conv_tiled(
     dtype: np.dtype,
     pad_value: float,
     memory_budget: int,
+    strategy: str,
+    threads: int | None,
 ) -> np.ndarray:
-    """Correlate (N, C_in, H, W) with (C_out, C_in/groups, kh, kw); no bias."""
-    n = x.shape[0]
-    c_out, cg, kh, kw = weight.shape
-    og = c_out // groups
-    oh, ow = geo.out
-    itemsize = dtype.itemsize
-    taps = cg * kh * kw
-    # (groups, og, taps): the left-hand side of each group's product
-    wmat = np.ascontiguousarray(weight.reshape(groups, og, taps), dtype=dtype)
-    plan = geo.tile_plan(
-        per_window=n * taps * itemsize,
-        per_output=n * og * itemsize,
-        # gathered block in the input dtype, its float copy, and the broadcast indices
-        per_input=n * cg * (itemsize + x.dtype.itemsize) + 2 * np.dtype(np.intp).itemsize,
-        budget=max(memory_budget - wmat.nbytes - _OVERHEAD, 1),
+    """Correlate (N, C_in, H, W) with (C_out, C_in/groups, kh, kw) tile by tile; no bias."""
+    from . import strategies as st
+
+    n, c_in = x.shape[:2]
+    c_out = weight.shape[0]
+    problem = st.Problem(
+        n, c_in, c_out, groups, weight.shape[-2:], geo.stride, geo.dilation, geo.out
     )
-    out = np.empty((n, c_out, oh, ow), dtype=dtype)
-    (sh, sw), (dh, dw) = geo.stride, geo.dilation
-    for rs, cs, rows, cols in geo.tiles(*plan):
-        th, tw = rs.stop - rs.start, cs.stop - cs.start
-        # the tile's patch matrix in unfold layout: row c*kh*kw + i*kw + j, one
-        # column per (image, output pixel); filled one kernel tap at a time, so
-        # each copy moves whole strided rows instead of 3x3 windows
-        patches = np.empty((cg, kh, kw, n, th, tw), dtype=dtype)
-        for g in range(groups):
-            block = _gather(x[:, g * cg : (g + 1) * cg], rows, cols, dtype, pad_value)
-            block = block.transpose(1, 0, 2, 3)  # (cg, n, rows, cols)
-            for i in range(kh):
-                for j in range(kw):
-                    r0, c0 = i * dh, j * dw
-                    patches[:, i, j] = block[
-                        ..., r0 : r0 + (th - 1) * sh + 1 : sh, c0 : c0 + (tw - 1) * sw + 1 : sw
-                    ]
-            res = wmat[g] @ patches.reshape(taps, n * th * tw)  # (og, n*th*tw)
-            out[:, g * og : (g + 1) * og, rs, cs] = res.reshape(og, n, th, tw).transpose(1, 0, 2, 3)
-            del block, res
-        del patches
+    threads = _check_threads(threads)
+    name = _check_strategy(strategy)
+    if name == "auto":
+        name = st.choose_strategy(problem, weight, dtype)
+    budget = max(memory_budget - weight.nbytes - _OVERHEAD, 1)
+    if name == "direct":
+        kernel = st.make_direct(problem, weight, dtype)
+    elif name == "separable":
+        kernel = st.make_separable(problem, weight, dtype)
+    elif name == "fft":
+        kernel = st.make_fft(problem, weight, dtype, budget)
+    else:
+        kernel = st.make_im2col(problem, weight, dtype)
+    th, tw = st.tile_shape(name, problem, budget, threads, dtype.itemsize, x.dtype.itemsize)
+    out = np.empty((n, c_out, *geo.out), dtype=dtype)
+
+    def work(tile) -> None:
+        rs, cs, rows, cols, runs = tile
+        kernel(_gather(x, rows, cols, dtype, pad_value, runs), out[:, :, rs, cs])
+
+    tiles = geo.tiles(th, tw)
+    if len(range(0, geo.out[0], th)) * len(range(0, geo.out[1], tw)) == 1:
+        threads = 1
+    with _blas_threads(name, threads, out.size):
+        _run_parallel(work, tiles, threads)
     return out
+
+
+def _blas_threads(strategy: str, threads: int, size: int):
+    """A context in which BLAS runs single-threaded, when that is faster.
+
+    Our own tile threads already use every core, and OpenBLAS waking its
+    threads for every axpy of the direct and separable strategies costs more
+    than it gains; small problems are left alone (the switch costs ~1 ms).
+    """
+    import contextlib
+
+    if size < _SMALL_PROBLEM or (threads == 1 and strategy in ("im2col", "fft")):
+        return contextlib.nullcontext()
+    global _BLAS_CONTROLLER
+    if _BLAS_CONTROLLER is None:
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()  # finds the loaded BLAS libraries, once
+    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+
+
+_BLAS_CONTROLLER = None
+
+
+def _run_parallel(work, tiles, threads: int) -> None:
+    """Call ``work`` on every tile, from ``threads`` threads."""
+    if threads == 1:
+        for tile in tiles:
+            work(tile)
+    else:
+        # each worker pulls the next tile, so only `threads` tiles are ever in flight
+        import threading
+        from concurrent.futures import ThreadPoolExecutor
+
+        lock = threading.Lock()
+
+        def worker() -> None:
+            while True:
+                with lock:
+                    tile = next(tiles, None)
+                if tile is None:
+                    return
+                work(tile)
+
+        with ThreadPoolExecutor(threads) as pool:
+            for future in [pool.submit(worker) for _ in range(threads)]:
+                future.result()
+
+
+def _check_threads(threads: int | None) -> int:
+    from .strategies import default_threads
+
+    if threads is None:
+        return default_threads()
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ShapeError(f"`threads` must be a positive integer, got {threads!r}")
+    return int(threads)
+
+
+def _check_strategy(strategy: str) -> str:
+    from .strategies import STRATEGIES
+
+    if not isinstance(strategy, str) or strategy.lower() not in ("auto", *STRATEGIES):
+        known = ", ".join(("auto", *STRATEGIES))
+        raise ShapeError(f"unknown `strategy` {strategy!r}; known: {known}")
+    return strategy.lower()
 
 
 def _check_budget(memory_budget: int) -> int:
@@ -507,6 +553,8 @@ def conv2d(
     pad_value: float = 0.0,
     dtype: np.dtype | str | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    strategy: str = "auto",
+    threads: int | None = None,
 ) -> np.ndarray:
     """2-D cross-correlation of a batch with a bank of filters, as in a CNN layer.
 
@@ -536,9 +584,16 @@ def conv2d(
     dtype : {None, "float32", "float64"}, optional
         Force the compute dtype; by default see :func:`compute_dtype`.
     memory_budget : int, optional
-        Bytes of working memory (patch matrix, product and gathered input of
-        one tile) not to exceed; 256 MiB by default. The output itself is
-        not counted.
+        Bytes of working memory (gathered input, patch matrix or spectra,
+        and product of the tiles in flight, one per thread) not to exceed;
+        256 MiB by default. The output itself is not counted.
+    strategy : {"auto", "direct", "separable", "fft", "im2col"}, optional
+        How each tile is computed (see :mod:`convcli.strategies`); "auto"
+        (default) picks the cheapest by a cost model. All give the same
+        result up to rounding; "separable" needs kernels of rank 1.
+    threads : int, optional
+        Tiles computed at once; default ``CONVCLI_THREADS`` or the number of
+        usable cores.
 
     Returns
     -------
@@ -600,39 +655,20 @@ def conv2d(
             raise ShapeError(f"`bias` must have shape ({c_out},), got shape {bias.shape}")
         _check_finite(bias, "bias")
     geo = _Geometry(x.shape[-2:], weight.shape[-2:], stride, padding, dilation, pad_mode)
-    out = _conv_tiled(x, weight, geo, int(groups), ct, pad_value, _check_budget(memory_budget))
+    out = _run_tiles(
+        x,
+        weight,
+        geo,
+        int(groups),
+        ct,
+        pad_value,
+        _check_budget(memory_budget),
+        strategy,
+        threads,
+    )
     if bias is not None:
         out += bias.astype(ct).reshape(1, -1, 1, 1)
     return out[0] if squeeze else out
-
-
-#: Kernels of rank 1 with at least this many taps are applied as two 1-D passes.
-SEPARABLE_MIN_TAPS = 25
-
-
-def _rank_one_factors(
-    kernel: np.ndarray, dtype: np.dtype | type = np.float64
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """``(column, row)`` with ``outer(column, row) == kernel`` for a large rank-1 kernel.
-
-    None for kernels that are already 1-D, small, non-finite or of rank above 1
-    (second singular value above ``10·max(kh, kw)·eps`` of the first, with
-    ``eps`` that of the compute ``dtype``).
-    """
-    if min(kernel.shape) == 1 or kernel.size < SEPARABLE_MIN_TAPS:
-        return None
-    k = kernel.astype(np.float64)
-    if not np.all(np.isfinite(k)):
-        return None
-    u, s, vt = np.linalg.svd(k)
-    # rank 1 up to the precision of the computation (a float32 Gaussian is an
-    # outer product only to float32 rounding; splitting it then changes the
-    # result by no more than float32 arithmetic does anyway)
-    eps = np.finfo(dtype).eps
-    if s[0] == 0 or s[1] > 10 * max(kernel.shape) * eps * s[0]:
-        return None
-    scale = np.sqrt(s[0])
-    return u[:, 0] * scale, vt[0] * scale
 
 
 def filter2d(
@@ -647,6 +683,8 @@ def filter2d(
     pad_value: float = 0.0,
     dtype: np.dtype | str | None = None,
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    strategy: str = "auto",
+    threads: int | None = None,
 ) -> np.ndarray:
     """Filter an image with one 2-D kernel, each channel on its own.
 
@@ -673,21 +711,18 @@ def filter2d(
         Force the compute dtype; by default see :func:`compute_dtype`.
     memory_budget : int, optional
         Working-memory bound in bytes, as for :func:`conv2d`.
+    strategy : {"auto", "direct", "separable", "fft", "im2col"}, optional
+        As for :func:`conv2d`. For a kernel of rank 1 (Gaussian, box,
+        Sobel, ...) "auto" usually picks "separable": a column pass then a
+        row pass inside each tile, ``kh + kw`` taps per pixel instead of
+        ``kh * kw``; for a large kernel of higher rank, "fft".
+    threads : int, optional
+        As for :func:`conv2d`.
 
     Returns
     -------
     ndarray, shape (out_h, out_w) or (out_h, out_w, C)
         Raw filter responses in the compute dtype (not clipped or rounded).
-
-    Notes
-    -----
-    A kernel of rank 1 (Gaussian, box, Sobel, ...) with at least
-    ``SEPARABLE_MIN_TAPS`` taps is applied as two 1-D passes, a column
-    ``kh x 1`` then a row ``1 x kw`` (factors from its SVD), each through the
-    same tiled im2col engine: ``kh + kw`` multiplications per pixel instead
-    of ``kh * kw``. Padding modes act on each axis independently, so the
-    result is the same up to rounding; the intermediate image (``out_h x W``
-    per channel) is the one allocation outside ``memory_budget``.
 
     Examples
     --------
@@ -708,19 +743,6 @@ def filter2d(
     if convolve:
         kernel = kernel[::-1, ::-1]
     ct = compute_dtype(image.dtype, dtype)
-    factors = _rank_one_factors(kernel, ct)
-    if factors is not None and (normalize_pad_mode(pad_mode) != "zeros" or pad_value == 0):
-        # two 1-D passes; padding acts per axis, so split it between them
-        sh, sw = pair(stride, "stride")
-        dh, dw = pair(dilation, "dilation")
-        (t, b), (left, r) = resolve_padding(
-            padding, image.shape[:2], kernel.shape, (sh, sw), (dh, dw)
-        )
-        common = {"pad_mode": pad_mode, "dtype": ct, "memory_budget": memory_budget}
-        column = filter2d(image, factors[0][:, None], (sh, 1), ((t, b), (0, 0)), (dh, 1), **common)
-        return filter2d(
-            column, factors[1][None, :], (1, sw), ((0, 0), (left, r)), (1, dw), **common
-        )
     x = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)  # (C, H, W) view
     out = conv2d(
         x[:, None],
@@ -732,5 +754,7 @@ def filter2d(
         pad_value=pad_value,
         dtype=ct,
         memory_budget=memory_budget,
+        strategy=strategy,
+        threads=threads,
     )[:, 0]
     return out[0] if image.ndim == 2 else np.moveaxis(out, 0, -1)

@@ -13,42 +13,75 @@ from scipy import ndimage as ndi
 
 import convcli
 from convcli import ShapeError, conv2d, filter2d, im2col, pad
+from convcli.strategies import Problem, choose_strategy, default_threads, rank_one_factors
 
 MODES = ["zeros", "reflect", "symmetric", "replicate", "circular"]
 
+#: Every strategy runs the whole oracle suite; "separable" only applies to
+#: rank-1 kernels and has its own tests below.
+STRATEGIES = ["auto", "direct", "fft", "im2col"]
+ALL_STRATEGIES = [*STRATEGIES, "separable"]
+by_strategy = pytest.mark.parametrize("strategy", STRATEGIES)
+
+
+def error_bound(scale: np.ndarray, strategy: str, rtol: float = 1e-5) -> np.ndarray:
+    """Allowed float32 error of each output, given ``scale`` = sum of |tap * input| there.
+
+    Direct sums err in proportion to their own magnitudes. The FFT spreads its
+    rounding over the whole tile, so its error is bounded by the largest
+    magnitude instead (the accuracy scipy.signal.fftconvolve offers too).
+    """
+    if strategy == "fft":
+        return np.full_like(scale, rtol * scale.max() + 1e-30)
+    return rtol * scale + 1e-30
+
 
 # --------------------------------------------------------------- textbook cases
-def test_textbook_single_channel():
+@by_strategy
+def test_textbook_single_channel(strategy):
     """X = [[0,1,2],[3,4,5],[6,7,8]] cross-correlated with K = [[0,1],[2,3]] is [[19,25],[37,43]]."""
     x = np.array([[0, 1, 2], [3, 4, 5], [6, 7, 8]], dtype=np.float32)
     k = np.array([[0, 1], [2, 3]], dtype=np.float32)
-    np.testing.assert_array_equal(conv2d(x[None], k[None, None])[0], [[19, 25], [37, 43]])
-    np.testing.assert_array_equal(filter2d(x, k, padding="valid"), [[19, 25], [37, 43]])
+    np.testing.assert_array_equal(
+        conv2d(x[None], k[None, None], strategy=strategy)[0], [[19, 25], [37, 43]]
+    )
+    np.testing.assert_array_equal(
+        filter2d(x, k, padding="valid", strategy=strategy), [[19, 25], [37, 43]]
+    )
 
 
-def test_textbook_two_input_channels():
+@by_strategy
+def test_textbook_two_input_channels(strategy):
     """The two-channel example sums over channels: [[56, 72], [104, 120]]."""
     x = np.array([[[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[1, 2, 3], [4, 5, 6], [7, 8, 9]]])
     k = np.array([[[0, 1], [2, 3]], [[1, 2], [3, 4]]])
-    np.testing.assert_array_equal(conv2d(x, k[None])[0], [[56, 72], [104, 120]])
+    np.testing.assert_array_equal(conv2d(x, k[None], strategy=strategy)[0], [[56, 72], [104, 120]])
 
 
-def test_one_by_one_convolution_is_a_per_pixel_matrix_product():
+@by_strategy
+def test_one_by_one_convolution_is_a_per_pixel_matrix_product(strategy):
     """A 1x1 convolution multiplies each pixel's channel vector by the weight matrix."""
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 3, 5, 4))
     w = rng.standard_normal((6, 3, 1, 1))
     expected = np.einsum("oc,nchw->nohw", w[:, :, 0, 0], x)
-    np.testing.assert_allclose(conv2d(x, w), expected, rtol=1e-12)
+    np.testing.assert_allclose(conv2d(x, w, strategy=strategy), expected, rtol=1e-12)
 
 
-def test_impulse_orientation():
+@by_strategy
+def test_impulse_orientation(strategy):
     """Correlating an impulse gives the kernel rotated by 180 degrees; convolving gives it upright."""
     img = np.zeros((5, 5))
     img[2, 2] = 1
     k = np.arange(1.0, 10.0).reshape(3, 3)
-    np.testing.assert_array_equal(filter2d(img, k, pad_mode="zeros")[1:4, 1:4], k[::-1, ::-1])
-    np.testing.assert_array_equal(filter2d(img, k, pad_mode="zeros", convolve=True)[1:4, 1:4], k)
+    np.testing.assert_allclose(
+        filter2d(img, k, pad_mode="zeros", strategy=strategy)[1:4, 1:4], k[::-1, ::-1], atol=1e-12
+    )
+    np.testing.assert_allclose(
+        filter2d(img, k, pad_mode="zeros", convolve=True, strategy=strategy)[1:4, 1:4],
+        k,
+        atol=1e-12,
+    )
 
 
 # ------------------------------------------------------------------ padding
@@ -132,15 +165,18 @@ CONV_CASES = [
 ]
 
 
+@by_strategy
 @pytest.mark.parametrize("case", CONV_CASES)
-def test_conv2d_matches_loop_reference(case):
+def test_conv2d_matches_loop_reference(case, strategy):
     """conv2d equals a plain loop over output pixels on a numpy.pad-ed input."""
     n, cin, h, w, cout, kh, kw, s, p, d, g, use_bias, mode = case
     rng = np.random.default_rng(hash(case) % 2**32)
     x = rng.standard_normal((n, cin, h, w))
     wt = rng.standard_normal((cout, cin // g, kh, kw))
     b = rng.standard_normal(cout) if use_bias else None
-    got = conv2d(x, wt, b, stride=s, padding=p, dilation=d, groups=g, pad_mode=mode)
+    got = conv2d(
+        x, wt, b, stride=s, padding=p, dilation=d, groups=g, pad_mode=mode, strategy=strategy
+    )
     expected = conv2d_loop(x, wt, b, s, p, d, g, mode)
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
@@ -162,22 +198,23 @@ def conv_problems(draw):
     return cin, cout, kh, kw, (dh, dw), pad, h, w, stride, groups, mode, budget
 
 
+@by_strategy
 @settings(max_examples=150, deadline=None)
 @given(problem=conv_problems(), seed=st.integers(0, 2**32 - 1))
-def test_conv2d_property_float32(problem, seed):
+def test_conv2d_property_float32(problem, seed, strategy):
     """In float32, conv2d agrees with the float64 loop reference to 1e-5 relative, any budget."""
     cin, cout, kh, kw, d, p, h, w, s, g, mode, budget = problem
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((2, cin, h, w)).astype(np.float32)
     wt = rng.standard_normal((cout, cin // g, kh, kw)).astype(np.float32)
     b = rng.standard_normal(cout).astype(np.float32)
-    got = conv2d(x, wt, b, s, p, d, g, mode, memory_budget=budget)
+    got = conv2d(x, wt, b, s, p, d, g, mode, memory_budget=budget, strategy=strategy)
     expected = conv2d_loop(x, wt, b, s, p, d, g, mode)
     assert got.dtype == np.float32
     assert got.shape == expected.shape
     # each output is a sum of |taps| products: scale the tolerance by the summed magnitudes
     scale = conv2d_loop(np.abs(x), np.abs(wt), np.abs(b), s, p, d, g, mode)
-    assert np.all(np.abs(got - expected) <= 1e-5 * scale + 1e-30)
+    assert np.all(np.abs(got - expected) <= error_bound(scale, strategy))
 
 
 @settings(max_examples=60, deadline=None)
@@ -192,23 +229,33 @@ def test_output_shape_follows_the_formula(problem):
     )
 
 
-def test_conv2d_3d_input_and_padding_forms():
+@by_strategy
+def test_conv2d_3d_input_and_padding_forms(strategy):
     """(C, H, W) input drops the batch axis; int, pair, 4-tuple and words agree with explicit pads."""
     rng = np.random.default_rng(2)
     x = rng.standard_normal((2, 6, 7))
     wt = rng.standard_normal((3, 2, 3, 4))
     ref = conv2d_loop(x[None], wt, pad=(1, 1, 2, 2))[0]
-    np.testing.assert_allclose(conv2d(x, wt, padding=(1, 2)), ref, rtol=1e-12)
-    np.testing.assert_allclose(conv2d(x, wt, padding=(1, 1, 2, 2)), ref, rtol=1e-12)
+    np.testing.assert_allclose(conv2d(x, wt, padding=(1, 2), strategy=strategy), ref, rtol=1e-12)
+    np.testing.assert_allclose(
+        conv2d(x, wt, padding=(1, 1, 2, 2), strategy=strategy), ref, rtol=1e-12
+    )
     # same, stride 1, kw = 4: (1, 2) split, extra cell after
     ref_same = conv2d_loop(x[None], wt, pad=(1, 1, 1, 2))[0]
-    np.testing.assert_allclose(conv2d(x, wt, padding="same"), ref_same, rtol=1e-12)
+    np.testing.assert_allclose(
+        conv2d(x, wt, padding="same", strategy=strategy), ref_same, rtol=1e-12
+    )
     ref_full = conv2d_loop(x[None], wt, pad=(2, 2, 3, 3))[0]
-    np.testing.assert_allclose(conv2d(x, wt, padding="full"), ref_full, rtol=1e-12)
-    np.testing.assert_allclose(conv2d(x, wt, padding="valid"), conv2d_loop(x[None], wt)[0])
+    np.testing.assert_allclose(
+        conv2d(x, wt, padding="full", strategy=strategy), ref_full, rtol=1e-12
+    )
+    np.testing.assert_allclose(
+        conv2d(x, wt, padding="valid", strategy=strategy), conv2d_loop(x[None], wt)[0]
+    )
 
 
-def test_same_with_stride_uses_ceil_and_extra_cell_after():
+@by_strategy
+def test_same_with_stride_uses_ceil_and_extra_cell_after(strategy):
     """'same' with stride 2 on n=7, k=3 gives ceil(7/2)=4 outputs; total pad 2 split (1, 1).
 
     With n=8, k=3, s=2: out 4, total pad max(3*2+3-8, 0) = 1, split (0, 1).
@@ -216,15 +263,16 @@ def test_same_with_stride_uses_ceil_and_extra_cell_after():
     rng = np.random.default_rng(3)
     x = rng.standard_normal((1, 1, 8, 7))
     wt = rng.standard_normal((1, 1, 3, 3))
-    got = conv2d(x, wt, stride=2, padding="same")
+    got = conv2d(x, wt, stride=2, padding="same", strategy=strategy)
     assert got.shape == (1, 1, 4, 4)
     np.testing.assert_allclose(got, conv2d_loop(x, wt, stride=(2, 2), pad=(0, 1, 1, 1)))
 
 
 # ------------------------------------------------------------------ filter2d vs scipy
+@by_strategy
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("shape", [(3, 3), (5, 3), (4, 4), (1, 2), (7, 7)])
-def test_filter2d_matches_scipy_correlate(mode, shape):
+def test_filter2d_matches_scipy_correlate(mode, shape, strategy):
     """filter2d 'same' equals scipy.ndimage.correlate in every pad mode (mapped via SCIPY_MODE).
 
     scipy centres an even kernel at k//2 (extra cell *before*); convcli puts the
@@ -235,25 +283,27 @@ def test_filter2d_matches_scipy_correlate(mode, shape):
     k = rng.standard_normal(shape)
     origin = [-1 if n % 2 == 0 else 0 for n in shape] + [0]
     expected = ndi.correlate(img, k[:, :, None], mode=SCIPY_MODE[mode], origin=origin)
-    got = filter2d(img, k, pad_mode=mode)
+    got = filter2d(img, k, pad_mode=mode, strategy=strategy)
     np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-12)
 
 
+@by_strategy
 @pytest.mark.parametrize("mode", MODES)
-def test_filter2d_convolve_matches_scipy_convolve(mode):
+def test_filter2d_convolve_matches_scipy_convolve(mode, strategy):
     """convolve=True (kernel flipped) equals scipy.ndimage.convolve for odd kernels."""
     rng = np.random.default_rng(5)
     img = rng.random((20, 25))
     k = rng.standard_normal((5, 3))
     np.testing.assert_allclose(
-        filter2d(img, k, pad_mode=mode, convolve=True),
+        filter2d(img, k, pad_mode=mode, convolve=True, strategy=strategy),
         ndi.convolve(img, k, mode=SCIPY_MODE[mode]),
         rtol=1e-10,
         atol=1e-12,
     )
 
 
-def test_filter2d_stride_and_dilation():
+@by_strategy
+def test_filter2d_stride_and_dilation(strategy):
     """A strided, dilated filter2d equals scipy's dense result with a dilated kernel, subsampled."""
     rng = np.random.default_rng(6)
     img = rng.random((30, 31))
@@ -261,13 +311,14 @@ def test_filter2d_stride_and_dilation():
     dilated = np.zeros((5, 5))
     dilated[::2, ::2] = k
     dense = ndi.correlate(img, dilated, mode="mirror")
-    got = filter2d(img, k, stride=(1, 1), dilation=2, pad_mode="reflect")
+    got = filter2d(img, k, stride=(1, 1), dilation=2, pad_mode="reflect", strategy=strategy)
     np.testing.assert_allclose(got, dense, rtol=1e-10, atol=1e-12)
     # explicit padding 2 with stride 3: windows start at 0, 3, 6, ... of the padded image
-    got = filter2d(img, k, stride=3, padding=2, dilation=2, pad_mode="reflect")
+    got = filter2d(img, k, stride=3, padding=2, dilation=2, pad_mode="reflect", strategy=strategy)
     np.testing.assert_allclose(got, dense[::3, ::3], rtol=1e-10, atol=1e-12)
 
 
+@by_strategy
 @settings(max_examples=80, deadline=None)
 @given(
     h=st.integers(1, 20),
@@ -277,16 +328,16 @@ def test_filter2d_stride_and_dilation():
     mode=st.sampled_from(MODES),
     seed=st.integers(0, 2**32 - 1),
 )
-def test_filter2d_property_against_scipy_float32(h, w, kh, kw, mode, seed):
+def test_filter2d_property_against_scipy_float32(h, w, kh, kw, mode, seed, strategy):
     """float32 filter2d agrees with scipy (float64) to 1e-5 relative for any image size."""
     rng = np.random.default_rng(seed)
     img = rng.random((h, w)).astype(np.float32)
     k = rng.standard_normal((kh, kw))
-    got = filter2d(img, k, pad_mode=mode)
+    got = filter2d(img, k, pad_mode=mode, strategy=strategy)
     assert got.dtype == np.float32
     ref = ndi.correlate(img.astype(np.float64), k, mode=SCIPY_MODE[mode])
     scale = ndi.correlate(img.astype(np.float64), np.abs(k), mode=SCIPY_MODE[mode])
-    assert np.all(np.abs(got - ref) <= 1e-5 * scale + 1e-12)
+    assert np.all(np.abs(got - ref) <= error_bound(scale, strategy) + 1e-12)
 
 
 # ------------------------------------------------------------------ dtypes
@@ -309,13 +360,16 @@ def test_dtype_policy(dtype, expected):
     assert convcli.compute_dtype(dtype) == expected
 
 
-def test_integer_results_do_not_wrap():
+@by_strategy
+def test_integer_results_do_not_wrap(strategy):
     """A uint8 image of 255s filtered by a 3x3 box of ones gives 9*255, and -255 for a difference."""
     img = np.full((5, 5), 255, dtype=np.uint8)
-    np.testing.assert_array_equal(filter2d(img, np.ones((3, 3))), np.full((5, 5), 2295.0))
+    np.testing.assert_array_equal(
+        filter2d(img, np.ones((3, 3)), strategy=strategy), np.full((5, 5), 2295.0)
+    )
     img16 = np.zeros((3, 4), dtype=np.uint16)
     img16[:, 2:] = 65535
-    out = filter2d(img16, np.array([[1.0, -1.0]]), padding="valid")
+    out = filter2d(img16, np.array([[1.0, -1.0]]), padding="valid", strategy=strategy)
     np.testing.assert_array_equal(out[0], [0, -65535, 0])
 
 
@@ -326,7 +380,8 @@ def test_float64_on_request():
 
 
 # ------------------------------------------------------------------ memory
-def test_peak_memory_stays_under_budget():
+@by_strategy
+def test_peak_memory_stays_under_budget(strategy):
     """With a 1 MiB budget, an 11x11 filter of a 400x400 float32 image (untiled im2col:
     400*400*121*4 B = 74 MiB, 74x the budget) allocates at most the output plus the budget."""
     budget = 2**20
@@ -335,10 +390,12 @@ def test_peak_memory_stays_under_budget():
     k = rng.standard_normal((11, 11)).astype(np.float32)
     untiled = 400 * 400 * 121 * 4
     assert untiled >= 50 * budget
+    # warm up: the first call imports modules (scipy.fft, threadpoolctl), which is not working memory
+    filter2d(img[:40, :40], k, pad_mode="reflect", memory_budget=budget, strategy=strategy)
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
-        out = filter2d(img, k, pad_mode="reflect", memory_budget=budget)
+        out = filter2d(img, k, pad_mode="reflect", memory_budget=budget, strategy=strategy)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -349,17 +406,19 @@ def test_peak_memory_stays_under_budget():
     )
 
 
-def test_conv2d_peak_memory_with_channels():
+@by_strategy
+def test_conv2d_peak_memory_with_channels(strategy):
     """A 16->8 channel 5x5 layer stays within output + budget (untiled: 65x the budget)."""
     budget = 100_000
     rng = np.random.default_rng(8)
     x = rng.standard_normal((1, 16, 64, 64)).astype(np.float32)
     w = rng.standard_normal((8, 16, 5, 5)).astype(np.float32)
     assert 64 * 64 * 16 * 25 * 4 >= 50 * budget
+    conv2d(x, w, padding=2, memory_budget=budget, strategy=strategy)  # warm up: imports
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
-        out = conv2d(x, w, padding=2, memory_budget=budget)
+        out = conv2d(x, w, padding=2, memory_budget=budget, strategy=strategy)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -443,7 +502,8 @@ def test_non_numeric_input_is_a_type_error():
 
 
 # ------------------------------------------------------------------ torch (optional oracle)
-def test_conv2d_matches_torch():
+@by_strategy
+def test_conv2d_matches_torch(strategy):
     """conv2d equals torch.nn.functional.conv2d on random layers (skipped without torch)."""
     torch = pytest.importorskip("torch")
     functional = torch.nn.functional
@@ -467,7 +527,7 @@ def test_conv2d_matches_torch():
         b = rng.standard_normal(cout).astype(np.float32)
         xt = functional.pad(torch.from_numpy(x), (p[1], p[1], p[0], p[0]), mode=torch_mode[mode])
         expected = functional.conv2d(xt, torch.from_numpy(w), torch.from_numpy(b), s, 0, d, g)
-        got = conv2d(x, w, b, s, p, d, g, mode)
+        got = conv2d(x, w, b, s, p, d, g, mode, strategy=strategy)
         np.testing.assert_allclose(got, expected.numpy(), rtol=1e-5, atol=1e-5)
 
 
@@ -484,9 +544,10 @@ def test_im2col_matches_torch_unfold():
 
 
 # ------------------------------------------------------------------ separable kernels
-@settings(max_examples=60, deadline=None)
+@pytest.mark.parametrize("strategy", ALL_STRATEGIES)
+@settings(max_examples=40, deadline=None)
 @given(
-    kh=st.integers(5, 9),
+    kh=st.integers(1, 9),
     kw=st.integers(5, 9),
     stride=st.tuples(st.integers(1, 3), st.integers(1, 3)),
     dilation=st.tuples(st.integers(1, 2), st.integers(1, 2)),
@@ -496,13 +557,13 @@ def test_im2col_matches_torch_unfold():
     seed=st.integers(0, 2**32 - 1),
 )
 def test_rank_one_kernels_match_the_loop_reference(
-    kh, kw, stride, dilation, pads, mode, convolve, seed
+    kh, kw, stride, dilation, pads, mode, convolve, seed, strategy
 ):
-    """A large rank-1 kernel (applied as two 1-D passes) gives the dense 2-D result."""
+    """A rank-1 kernel gives the dense 2-D result in every strategy (separable: two 1-D passes)."""
     rng = np.random.default_rng(seed)
     img = rng.random((23, 19, 2))
     kernel = np.outer(rng.standard_normal(kh), rng.standard_normal(kw))
-    got = filter2d(img, kernel, stride, pads, dilation, mode, convolve)
+    got = filter2d(img, kernel, stride, pads, dilation, mode, convolve, strategy=strategy)
     applied = kernel[::-1, ::-1] if convolve else kernel
     (t, b), (left, r) = convcli.resolve_padding(pads, (23, 19), (kh, kw), stride, dilation)
     x = np.moveaxis(img, -1, 0)[:, None]
@@ -510,23 +571,25 @@ def test_rank_one_kernels_match_the_loop_reference(
     np.testing.assert_allclose(got, np.moveaxis(expected[:, 0], 0, -1), rtol=1e-9, atol=1e-9)
 
 
-def test_gaussian_blur_matches_scipy_gaussian_filter():
+@pytest.mark.parametrize("strategy", ALL_STRATEGIES)
+def test_gaussian_blur_matches_scipy_gaussian_filter(strategy):
     """A sigma=4 Gaussian (33x33, separable) on a uint8 photo equals scipy's gaussian_filter."""
     rng = np.random.default_rng(11)
     img = rng.integers(0, 256, (60, 70), dtype=np.uint8)
     x = np.arange(-16, 17)
     g = np.exp(-(x**2) / (2 * 4.0**2))
     g /= g.sum()
-    got = filter2d(img, np.outer(g, g))
+    got = filter2d(img, np.outer(g, g), strategy=strategy)
     expected = ndi.gaussian_filter(img.astype(np.float64), 4.0, mode="mirror", truncate=4.0)
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-3)
 
 
-def test_rank_one_with_constant_padding_value():
-    """zeros mode with a non-zero pad_value stays exact (it does not separate)."""
+@pytest.mark.parametrize("strategy", ALL_STRATEGIES)
+def test_rank_one_with_constant_padding_value(strategy):
+    """zeros mode with a non-zero pad_value is exact in every strategy."""
     img = np.random.default_rng(12).random((12, 13))
     kernel = np.ones((5, 5))
-    got = filter2d(img, kernel, pad_mode="zeros", pad_value=3.0)
+    got = filter2d(img, kernel, pad_mode="zeros", pad_value=3.0, strategy=strategy)
     padded = np.pad(img, 2, constant_values=3.0)
     expected = ndi.correlate(padded, kernel, mode="constant")[2:-2, 2:-2]
     np.testing.assert_allclose(got, expected, rtol=1e-12)
@@ -535,12 +598,91 @@ def test_rank_one_with_constant_padding_value():
 def test_float32_gaussian_counts_as_rank_one():
     """A Gaussian rounded to float32 is split when computing in float32, not in float64;
     random kernels never are."""
-    from convcli.engine import _rank_one_factors
-
     g = np.exp(-(np.arange(-7, 8) ** 2) / 8.0)
     k32 = np.outer(g, g).astype(np.float32)
-    col, row = _rank_one_factors(k32.astype(np.float64), np.float32)
+    col, row = rank_one_factors(k32.astype(np.float64), np.float32)
     np.testing.assert_allclose(np.outer(col, row), k32, rtol=1e-6, atol=1e-7)
-    assert _rank_one_factors(k32.astype(np.float64), np.float64) is None
+    assert rank_one_factors(k32.astype(np.float64), np.float64) is None
     full_rank = np.random.default_rng(13).standard_normal((5, 5)).astype(np.float32)
-    assert _rank_one_factors(full_rank, np.float32) is None
+    assert rank_one_factors(full_rank, np.float32) is None
+
+
+@pytest.mark.parametrize(
+    ("name", "kernel", "column", "row"),
+    [
+        ("sobel", [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], [1, 2, 1], [-1, 0, 1]),
+        ("prewitt", [[1, 1, 1], [0, 0, 0], [-1, -1, -1]], [1, 0, -1], [1, 1, 1]),
+        ("box", np.ones((3, 5)), [1, 1, 1], [1, 1, 1, 1, 1]),
+        ("row", [[1, -2, 1]], [1], [1, -2, 1]),
+    ],
+)
+def test_integer_kernels_split_into_integer_factors(name, kernel, column, row):
+    """Sobel is [1, 2, 1] (column) times [-1, 0, 1] (row): factors through the largest entry."""
+    col, r = rank_one_factors(np.array(kernel, dtype=float))
+    np.testing.assert_array_equal(col, column)
+    np.testing.assert_array_equal(r, row)
+    np.testing.assert_array_equal(np.outer(col, r), kernel)
+
+
+def test_separable_refuses_a_kernel_of_higher_rank():
+    """Forcing 'separable' on a rank-3 kernel is a ShapeError that names the way out."""
+    with pytest.raises(ShapeError, match=r"strategy 'separable' needs kernels of rank 1; this 3x3"):
+        filter2d(np.ones((5, 5)), np.eye(3), strategy="separable")
+
+
+def test_unknown_strategy_and_bad_threads():
+    """Unknown strategy names and non-positive thread counts are refused by name."""
+    with pytest.raises(ShapeError, match=r"unknown `strategy` 'gpu'; known: auto, direct"):
+        filter2d(np.ones((5, 5)), np.ones((3, 3)), strategy="gpu")
+    with pytest.raises(ShapeError, match=r"`threads` must be a positive integer, got 0"):
+        filter2d(np.ones((5, 5)), np.ones((3, 3)), threads=0)
+
+
+def test_convcli_threads_environment_variable(monkeypatch):
+    """CONVCLI_THREADS sets the default thread count; garbage in it is named."""
+    monkeypatch.setenv("CONVCLI_THREADS", "3")
+    assert default_threads() == 3
+    monkeypatch.setenv("CONVCLI_THREADS", "many")
+    with pytest.raises(ShapeError, match="CONVCLI_THREADS must be a positive integer, got 'many'"):
+        filter2d(np.ones((5, 5)), np.ones((3, 3)))
+    monkeypatch.delenv("CONVCLI_THREADS")
+    assert default_threads() >= 1
+
+
+@pytest.mark.parametrize("strategy", ALL_STRATEGIES)
+@pytest.mark.parametrize("threads", [1, 2, 5])
+def test_threads_and_tiny_tiles_give_the_scipy_result(strategy, threads):
+    """Many small tiles computed by several threads still give scipy's result (uint8 input)."""
+    rng = np.random.default_rng(14)
+    img = rng.integers(0, 256, (37, 41, 3), dtype=np.uint8)
+    k = np.outer([1.0, 2.0, 1.0], [-1.0, 0.0, 1.0, 0.5])
+    expected = ndi.correlate(
+        img.astype(np.float64), k[:, :, None], mode="mirror", origin=[0, -1, 0]
+    )
+    got = filter2d(img, k, strategy=strategy, threads=threads, memory_budget=20_000)
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "expected"),
+    [
+        (np.random.default_rng(15).standard_normal((3, 3)), "direct"),  # small, full rank
+        (np.ones((7, 7)), "separable"),  # a box blur: 14 taps instead of 49
+        (np.random.default_rng(15).standard_normal((31, 31)), "fft"),  # large, full rank
+    ],
+)
+def test_auto_picks_by_the_cost_model(kernel, expected):
+    """The cost model keeps a small kernel direct, splits a box blur and sends a large
+    random kernel to the FFT."""
+    problem = _problem(1, 1, 1, kernel.shape)
+    assert choose_strategy(problem, kernel[None, None], np.float32) == expected
+
+
+def test_auto_picks_im2col_for_a_wide_layer():
+    """A 64 -> 128 channel 3x3 layer goes to im2col + BLAS."""
+    w = np.random.default_rng(16).standard_normal((128, 64, 3, 3))
+    assert choose_strategy(_problem(1, 64, 128, (3, 3)), w, np.float32) == "im2col"
+
+
+def _problem(n, c_in, c_out, kernel_size):
+    return Problem(n, c_in, c_out, 1, kernel_size, (1, 1), (1, 1), (512, 512))

@@ -1,0 +1,483 @@
+"""How a tile of a convolution is computed: four strategies and the cost model that picks one.
+
+:func:`convcli.conv2d` and :func:`convcli.filter2d` cut the output into
+tiles, gather each tile's input block (the tile plus its halo, padded and
+converted to the compute dtype) and hand the block to one of these
+strategies, all computing the same cross-correlation:
+
+``direct``
+    Shift and accumulate: for every nonzero kernel tap, add ``weight *
+    shifted block`` to the output. The block is laid out flat (row after
+    row), so each tap is one contiguous stretch, and the update is one fused
+    BLAS ``axpy`` pass (``y += a * x``) over the whole tile; taps equal to 0
+    are skipped. Cost grows with taps x input channels x output channels.
+``separable``
+    For kernels of rank 1 (box, Gaussian, Sobel, Prewitt, Scharr, ...):
+    a column pass then a row pass, ``kh + kw`` taps instead of ``kh * kw``,
+    both inside the tile, so the intermediate image never exists in full.
+    Factors come from the kernel's own column and row through its largest
+    entry, so Sobel splits into ``[1, 2, 1]`` and ``[-1, 0, 1]`` exactly.
+``fft``
+    Overlap-save with ``scipy.fft``: the block's spectrum times the
+    kernel's (conjugated, for correlation), the valid part of the inverse
+    kept. Cost hardly depends on the kernel size, so it wins for large,
+    non-separable kernels. Rounding is spread over the whole tile, so
+    results differ from the direct sum by about ``eps * sum|k| * max|x|``.
+``im2col``
+    The teaching model: the tile's patch matrix (one column per output
+    pixel, one row per tap and input channel) filled one tap at a time,
+    then one matrix product (BLAS) per tile and group. Best for many
+    input and output channels, as in a CNN layer.
+
+Stride and dilation: ``direct``, ``separable`` and ``fft`` compute every
+stride-1 output inside the tile and keep every ``stride``-th, so their cost
+grows with ``stride_h * stride_w``; dilation only spaces the taps out.
+
+Cost model
+----------
+:func:`choose_strategy` estimates the time per output pixel of each
+applicable strategy and picks the cheapest. With ``T`` the kernel taps,
+``Cg`` the input channels per group, ``Cout`` the output channels and
+``S = stride_h * stride_w``:
+
+==============  ==============================================================
+strategy        estimated cost per output pixel (seconds)
+==============  ==============================================================
+``direct``      ``S * P(weight) * DIRECT_PASS``
+``separable``   ``S * (P(columns) + P(rows)) * DIRECT_PASS + S * Cout * Cg * SEPARABLE_PAIR``
+``fft``         ``S * (Cin + Cout) * FFT_PIXEL * overlap + S * Cout * Cg * FFT_MAC``
+``im2col``      ``Cg * T * IM2COL_COPY + Cout * Cg * T * IM2COL_MAC``
+==============  ==============================================================
+
+``P(w)`` counts the nonzero taps of all kernels (one pass over the tile each).
+``overlap`` is the extra work done on the tile's halo, ``((t + kh - 1)(t +
+kw - 1)) / t²`` for FFT tiles of side ``t``. Rank-1 factors are looked for
+only when there are at most 64 kernel slices (an SVD each). The
+constants were measured with ``benchmarks/bench_engine.py`` on the
+project's 2-core machine (float32, both cores); only their ratios matter.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ShapeError
+
+__all__ = ["STRATEGIES", "choose_strategy", "default_threads", "rank_one_factors"]
+
+#: The strategies :func:`convcli.conv2d` and :func:`convcli.filter2d` accept, besides "auto".
+STRATEGIES: tuple[str, ...] = ("direct", "separable", "fft", "im2col")
+
+# cost-model constants, seconds per output pixel per unit (see the module docstring)
+DIRECT_PASS = 0.35e-9
+SEPARABLE_PAIR = 1.0e-9
+FFT_PIXEL = 5.0e-9
+FFT_MAC = 0.5e-9
+IM2COL_COPY = 0.6e-9
+IM2COL_MAC = 0.012e-9
+
+# elements of one tile's accumulator for the direct and separable strategies:
+# large enough that numpy's per-call overhead is small, small enough for L2
+_DIRECT_TILE_ELEMENTS = 1 << 16
+# output side of an FFT tile before the halo is added
+_FFT_TILE = 256
+# beyond this many kernel slices, "auto" does not look for rank-1 kernels
+_RANK_CHECK_LIMIT = 64
+
+
+def default_threads() -> int:
+    """Worker threads to use when none are given: ``CONVCLI_THREADS``, else the usable cores.
+
+    Examples
+    --------
+    >>> default_threads() >= 1
+    True
+    """
+    env = os.environ.get("CONVCLI_THREADS", "").strip()
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            raise ShapeError(f"CONVCLI_THREADS must be a positive integer, got {env!r}") from None
+        if value < 1:
+            raise ShapeError(f"CONVCLI_THREADS must be a positive integer, got {env!r}")
+        return value
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def rank_one_factors(kernel: np.ndarray, dtype: np.dtype | type = np.float64):
+    """``(column, row)`` with ``outer(column, row) == kernel`` up to ``dtype`` rounding, or None.
+
+    The kernel counts as rank 1 when its second singular value is at most
+    ``10 * max(kh, kw) * eps`` times the first (``eps`` of the compute
+    ``dtype``: a Gaussian rounded to float32 is an outer product only to
+    float32 precision). The factors are the kernel's column and row through
+    its largest entry, the row divided by that entry, so integer kernels
+    keep integer factors.
+
+    Examples
+    --------
+    >>> col, row = rank_one_factors(np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]))
+    >>> col, row
+    (array([1., 2., 1.]), array([-1., -0.,  1.]))
+    >>> rank_one_factors(np.eye(3)) is None
+    True
+    """
+    k = np.asarray(kernel, dtype=np.float64)
+    if k.ndim != 2 or k.size == 0 or not np.all(np.isfinite(k)):
+        return None
+    if min(k.shape) == 1:
+        if k.shape[0] == 1:
+            return np.ones(1), k[0].copy()
+        return k[:, 0].copy(), np.ones(1)
+    s = np.linalg.svd(k, compute_uv=False)
+    if s[0] == 0:
+        return np.zeros(k.shape[0]), np.zeros(k.shape[1])
+    if s[1] > 10 * max(k.shape) * np.finfo(dtype).eps * s[0]:
+        return None
+    i, j = np.unravel_index(np.argmax(np.abs(k)), k.shape)
+    col = k[:, j].copy()
+    if col[i] < 0:  # keep the column's pivot positive
+        col = -col
+    return col, k[i, :] / col[i]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What the cost model and the tile kernels need to know about one call."""
+
+    n: int
+    c_in: int
+    c_out: int
+    groups: int
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    out: tuple[int, int]
+
+    @property
+    def cg(self) -> int:
+        return self.c_in // self.groups
+
+    @property
+    def og(self) -> int:
+        return self.c_out // self.groups
+
+    @property
+    def span(self) -> tuple[int, int]:
+        return tuple(self.dilation[a] * (self.kernel_size[a] - 1) + 1 for a in (0, 1))
+
+
+def separable_factors(weight: np.ndarray, dtype: np.dtype):
+    """Factors of every ``weight[o, c]`` slice, shape (C_out, Cg, kh) and (C_out, Cg, kw), or None."""
+    c_out, cg = weight.shape[:2]
+    cols = np.empty((c_out, cg, weight.shape[2]))
+    rows = np.empty((c_out, cg, weight.shape[3]))
+    for o in range(c_out):
+        for c in range(cg):
+            f = rank_one_factors(weight[o, c], dtype)
+            if f is None:
+                return None
+            cols[o, c], rows[o, c] = f
+    return cols, rows
+
+
+def _passes(taps: np.ndarray) -> float:
+    """Passes over a tile that accumulating these taps takes: one per nonzero tap."""
+    return float(np.count_nonzero(np.asarray(taps)))
+
+
+def estimate_costs(problem: Problem, weight: np.ndarray, factors=None) -> dict[str, float]:
+    """Estimated seconds per output pixel and image of each applicable strategy.
+
+    ``factors`` are the rank-1 factors from :func:`separable_factors`, if any.
+    """
+    kh, kw = problem.kernel_size
+    s = problem.stride[0] * problem.stride[1]
+    taps = kh * kw
+    pairs = problem.c_out * problem.cg
+    span_h, span_w = problem.span
+    t = _FFT_TILE
+    overlap = ((t + span_h - 1) * (t + span_w - 1)) / (t * t)
+    costs = {
+        "direct": s * max(_passes(weight), 1.0) * DIRECT_PASS,
+        "fft": s * (problem.c_in + problem.c_out) * FFT_PIXEL * overlap + s * pairs * FFT_MAC,
+        "im2col": problem.cg * taps * IM2COL_COPY + pairs * taps * IM2COL_MAC,
+    }
+    if factors is not None:
+        passes = _passes(factors[0]) + _passes(factors[1])
+        costs["separable"] = s * (passes * DIRECT_PASS + pairs * SEPARABLE_PAIR)
+    return costs
+
+
+def choose_strategy(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> str:
+    """The strategy "auto" runs: the cheapest by :func:`estimate_costs`."""
+    factors = None
+    if problem.c_out * problem.cg <= _RANK_CHECK_LIMIT:
+        factors = separable_factors(weight, dtype)
+    costs = estimate_costs(problem, weight, factors)
+    return min(costs, key=costs.__getitem__)
+
+
+# ------------------------------------------------------------------ tile kernels
+# Each takes the gathered block (n, C_in, R, C) in the compute dtype and
+# writes the tile's outputs into ``dest``, a view of shape (n, C_out, th, tw).
+
+
+def _axpy(dtype: np.dtype):
+    """BLAS ``y += a * x[off : off + n]`` for ``dtype``, in place on a contiguous 1-D ``y``."""
+    from scipy.linalg import blas
+
+    return blas.get_blas_funcs("axpy", dtype=dtype)
+
+
+def _accumulate(axpy, acc: np.ndarray, src: np.ndarray, off: int, w: float, first: bool) -> None:
+    """``acc = w * src[off:]`` (first) or ``acc += w * src[off:]``, row by row.
+
+    ``acc`` is (n, length) and ``src`` (n, at least off + length), both with
+    contiguous rows; the update is one fused BLAS axpy pass per row.
+    """
+    length = acc.shape[-1]
+    if first:
+        np.multiply(src[:, off : off + length], w, out=acc)
+        return
+    for k in range(acc.shape[0]):
+        axpy(src[k], acc[k], n=length, a=w, offx=off)
+
+
+def _crop(flat: np.ndarray, problem: Problem, width: int, th: int, tw: int) -> np.ndarray:
+    """Rows of ``width`` cells laid out flat -> the strided (th, tw) outputs."""
+    sh, sw = problem.stride
+    rows = (th - 1) * sh + 1
+    grid = flat[..., : rows * width].reshape(*flat.shape[:-1], rows, width)
+    return grid[..., ::sh, : (tw - 1) * sw + 1 : sw]
+
+
+def make_direct(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Callable:
+    """The ``direct`` tile kernel for ``weight`` (C_out, Cg, kh, kw)."""
+    dh, dw = problem.dilation
+    kw = weight.shape[3]
+    w = weight.reshape(problem.c_out, problem.cg, -1)
+    axpy = _axpy(dtype)
+
+    def taps(o: int, c: int):
+        """(row, column, weight) of the nonzero taps of kernel slice (o, c)."""
+        for t in np.flatnonzero(w[o, c]).tolist():
+            i, j = divmod(t, kw)
+            yield i, j, float(w[o, c, t])
+
+    def run(block: np.ndarray, dest: np.ndarray) -> None:
+        n, _, r, width = block.shape
+        th, tw = dest.shape[-2:]
+        flat = np.ascontiguousarray(block).reshape(n, block.shape[1], r * width)
+        rows = (th - 1) * problem.stride[0] + 1
+        length = (rows - 1) * width + (tw - 1) * problem.stride[1] + 1
+        acc = np.empty((n, rows * width), dtype=dtype)
+        for o in range(problem.c_out):
+            g = o // problem.og
+            first = True
+            for c in range(problem.cg):
+                src = flat[:, g * problem.cg + c]
+                for i, j, wt in taps(o, c):
+                    _accumulate(axpy, acc[:, :length], src, i * dh * width + j * dw, wt, first)
+                    first = False
+            if first:
+                acc[:, :length] = 0
+            dest[:, o] = _crop(acc, problem, width, th, tw)
+
+    return run
+
+
+def make_separable(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Callable:
+    """The ``separable`` tile kernel; raises ShapeError unless every slice has rank 1."""
+    factors = separable_factors(weight, dtype)
+    if factors is None:
+        raise ShapeError(
+            f"strategy 'separable' needs kernels of rank 1; this {weight.shape[-2]}x"
+            f"{weight.shape[-1]} kernel is not (use 'auto', 'direct', 'fft' or 'im2col')"
+        )
+    cols, rows_f = factors
+    dh, dw = problem.dilation
+    axpy = _axpy(dtype)
+
+    def run(block: np.ndarray, dest: np.ndarray) -> None:
+        n, _, r, width = block.shape
+        th, tw = dest.shape[-2:]
+        flat = np.ascontiguousarray(block).reshape(n, block.shape[1], r * width)
+        rows = (th - 1) * problem.stride[0] + 1
+        mid_len = rows * width
+        length = (rows - 1) * width + (tw - 1) * problem.stride[1] + 1
+        mid = np.empty((n, mid_len), dtype=dtype)
+        acc = np.empty((n, mid_len), dtype=dtype)
+        part = np.empty((n, mid_len), dtype=dtype)
+        for o in range(problem.c_out):
+            g = o // problem.og
+            target = acc if problem.cg == 1 else part
+            for c in range(problem.cg):
+                src = flat[:, g * problem.cg + c]
+                first = True
+                for i, wt in enumerate(cols[o, c].tolist()):
+                    if wt != 0.0:
+                        _accumulate(axpy, mid, src, i * dh * width, wt, first)
+                        first = False
+                if first:
+                    mid[:] = 0
+                first = True
+                for j, wt in enumerate(rows_f[o, c].tolist()):
+                    if wt != 0.0:
+                        _accumulate(axpy, target[:, :length], mid, j * dw, wt, first)
+                        first = False
+                if first:
+                    target[:, :length] = 0
+                if problem.cg > 1:
+                    if c == 0:
+                        acc[:, :length] = part[:, :length]
+                    else:
+                        acc[:, :length] += part[:, :length]
+            dest[:, o] = _crop(acc, problem, width, th, tw)
+
+    return run
+
+
+def make_fft(problem: Problem, weight: np.ndarray, dtype: np.dtype, budget: int) -> Callable:
+    """The ``fft`` tile kernel: overlap-save with scipy.fft."""
+    import scipy.fft as sfft
+
+    dh, dw = problem.dilation
+    span_h, span_w = problem.span
+    c_out, cg = weight.shape[:2]
+    # the dilated kernel, taps spread out with zeros in between
+    dilated = np.zeros((c_out, cg, span_h, span_w), dtype=dtype)
+    dilated[..., ::dh, ::dw] = weight
+    cdtype = np.result_type(dtype, np.complex64)
+    spectra: dict[tuple[int, int], np.ndarray] = {}
+
+    def kernel_spectrum(shape: tuple[int, int], o: int | None) -> np.ndarray:
+        """conj(FFT) of the kernels at transform size ``shape`` (all, or output channel o)."""
+        nbytes = c_out * cg * shape[0] * (shape[1] // 2 + 1) * cdtype.itemsize
+        if nbytes <= budget // 4:
+            if shape not in spectra:
+                spectra[shape] = np.conj(sfft.rfft2(dilated, s=shape, axes=(-2, -1)))
+            full = spectra[shape]
+            return full if o is None else full[o]
+        if o is None:
+            return None
+        return np.conj(sfft.rfft2(dilated[o], s=shape, axes=(-2, -1)))
+
+    def run(block: np.ndarray, dest: np.ndarray) -> None:
+        r, width = block.shape[-2:]
+        th, tw = dest.shape[-2:]
+        shape = (sfft.next_fast_len(r, real=True), sfft.next_fast_len(width, real=True))
+        spec = sfft.rfft2(block, s=shape, axes=(-2, -1))  # (n, C_in, s0, s1//2+1)
+        sh, sw = problem.stride
+        rows = (th - 1) * sh + 1
+        cols = (tw - 1) * sw + 1
+        full = kernel_spectrum(shape, None)
+        for o in range(c_out):
+            g = o // problem.og
+            k = full[o] if full is not None else kernel_spectrum(shape, o)
+            prod = spec[:, g * cg : (g + 1) * cg] * k  # (n, cg, s0, s1')
+            y = prod[:, 0] if cg == 1 else prod.sum(axis=1)
+            res = sfft.irfft2(y, s=shape, axes=(-2, -1))
+            dest[:, o] = res[:, :rows:sh, :cols:sw]
+
+    return run
+
+
+def make_im2col(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Callable:
+    """The ``im2col`` tile kernel: a patch matrix per group, one matrix product each."""
+    kh, kw = problem.kernel_size
+    sh, sw = problem.stride
+    dh, dw = problem.dilation
+    cg, og, groups = problem.cg, problem.og, problem.groups
+    taps = cg * kh * kw
+    wmat = np.ascontiguousarray(weight.reshape(groups, og, taps), dtype=dtype)
+
+    def run(block: np.ndarray, dest: np.ndarray) -> None:
+        n = block.shape[0]
+        th, tw = dest.shape[-2:]
+        # the tile's patch matrix in unfold layout: row c*kh*kw + i*kw + j, one
+        # column per (image, output pixel); filled one kernel tap at a time, so
+        # each copy moves whole strided rows instead of kh x kw windows
+        patches = np.empty((cg, kh, kw, n, th, tw), dtype=dtype)
+        for g in range(groups):
+            part = block[:, g * cg : (g + 1) * cg].transpose(1, 0, 2, 3)  # (cg, n, rows, cols)
+            for i in range(kh):
+                for j in range(kw):
+                    r0, c0 = i * dh, j * dw
+                    patches[:, i, j] = part[
+                        ..., r0 : r0 + (th - 1) * sh + 1 : sh, c0 : c0 + (tw - 1) * sw + 1 : sw
+                    ]
+            res = wmat[g] @ patches.reshape(taps, n * th * tw)  # (og, n*th*tw)
+            dest[:, g * og : (g + 1) * og] = res.reshape(og, n, th, tw).transpose(1, 0, 2, 3)
+
+    return run
+
+
+def working_memory(
+    strategy: str, problem: Problem, th: int, tw: int, itemsize: int, in_itemsize: int
+) -> int:
+    """Bytes one tile of ``th x tw`` outputs needs, besides the output array."""
+    n, cin, cout, cg = problem.n, problem.c_in, problem.c_out, problem.cg
+    sh, sw = problem.stride
+    span_h, span_w = problem.span
+    r = (th - 1) * sh + span_h
+    c = (tw - 1) * sw + span_w
+    block = n * cin * r * c * (itemsize + in_itemsize)  # gathered block and its float copy
+    result = n * cout * th * tw * itemsize
+    rows = (th - 1) * sh + 1
+    if strategy == "direct":
+        return block + result + 2 * n * rows * c * itemsize
+    if strategy == "separable":
+        return block + result + 4 * n * rows * c * itemsize
+    if strategy == "fft":
+        import scipy.fft as sfft
+
+        s0, s1 = sfft.next_fast_len(r, real=True), sfft.next_fast_len(c, real=True)
+        spec = s0 * (s1 // 2 + 1) * 2 * itemsize
+        return block + result + n * (cin + 2 * cg + 2) * spec
+    kh, kw = problem.kernel_size
+    return block + result + n * th * tw * (cg * kh * kw + problem.og) * itemsize
+
+
+def tile_shape(
+    strategy: str,
+    problem: Problem,
+    budget: int,
+    threads: int,
+    itemsize: int,
+    in_itemsize: int,
+) -> tuple[int, int]:
+    """(th, tw) for ``strategy``: cache-sized or FFT-sized, within ``budget / threads``."""
+    oh, ow = problem.out
+    per_thread = max(budget // max(threads, 1), 1)
+
+    def fits(th: int, tw: int) -> bool:
+        return working_memory(strategy, problem, th, tw, itemsize, in_itemsize) <= per_thread
+
+    if strategy in ("direct", "separable"):
+        sh = problem.stride[0]
+        width = (ow - 1) * problem.stride[1] + problem.span[1]
+        per_row = problem.n * sh * width
+        th = max(1, min(oh, _DIRECT_TILE_ELEMENTS // max(per_row, 1)))
+        tw = ow
+    elif strategy == "fft":
+        side = max(_FFT_TILE, 4 * max(problem.span))
+        th, tw = min(oh, side), min(ow, side)
+    else:
+        th, tw = oh, ow
+    # enough tiles for every thread
+    if threads > 1 and th >= oh and tw >= ow and oh >= threads:
+        th = -(-oh // threads)
+    while not fits(th, tw) and th > 1:
+        th = max(1, th // 2)
+    while not fits(th, tw) and tw > 1:
+        tw = max(1, tw // 2)
+    return th, tw
