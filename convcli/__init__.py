@@ -34,6 +34,7 @@ _LAZY: dict[str, str] = {
     "conv2d": "engine",
     "filter2d": "engine",
     "compute_dtype": "engine",
+    "STRATEGIES": "strategies",
     # pooling (numpy)
     "pool2d": "pooling",
     # kernels (numpy)
