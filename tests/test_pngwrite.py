@@ -1,0 +1,244 @@
+"""convcli.pngwrite: every file it writes decodes, with Pillow and with zlib, to the exact pixels.
+
+Oracles: Pillow's PNG decoder (it undoes the row filters), ``zlib.decompress``
+(which checks the Adler-32 of the whole stream), ``zlib.crc32`` for each
+chunk and ``zlib.adler32`` for the checksum arithmetic. Arrays are compared,
+never encoded bytes.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import zlib
+
+import numpy as np
+import PIL.Image
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from convcli import pngwrite
+from convcli.pngwrite import adler32_combine, can_write, write_png
+
+# (numpy dtype, channels or None for 2-D) -> the Pillow mode it must decode as
+MODES = {
+    (np.uint8, None): "L",
+    (np.uint8, 1): "L",
+    (np.uint8, 2): "LA",
+    (np.uint8, 3): "RGB",
+    (np.uint8, 4): "RGBA",
+    (np.uint16, None): "I;16",
+}
+
+
+def _encode(pixels: np.ndarray, **kwargs) -> bytes:
+    buf = io.BytesIO()
+    write_png(buf, pixels, **kwargs)
+    return buf.getvalue()
+
+
+def _decode(data: bytes) -> tuple[str, np.ndarray]:
+    with PIL.Image.open(io.BytesIO(data)) as im:
+        im.load()
+        return im.mode, np.asarray(im)
+
+
+def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(type, data) of every chunk, checking each CRC with zlib.crc32."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, out = 8, []
+    while pos < len(data):
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
+        (crc,) = struct.unpack(">I", data[pos + 8 + length : pos + 12 + length])
+        assert crc == zlib.crc32(kind + body), f"bad CRC in {kind!r}"
+        out.append((kind, body))
+        pos += 12 + length
+    assert out[0][0] == b"IHDR" and out[-1] == (b"IEND", b"")
+    return out
+
+
+def _image(draw, dtype, channels, h, w) -> np.ndarray:
+    """Random, constant or smooth pixels: each exercises the filters differently."""
+    shape = (h, w) if channels is None else (h, w, channels)
+    top = int(np.iinfo(dtype).max)
+    kind = draw(st.sampled_from(["noise", "constant", "ramp"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if kind == "noise":
+        return rng.integers(0, top + 1, shape, dtype=dtype)
+    if kind == "constant":
+        return np.full(shape, draw(st.integers(0, top)), dtype=dtype)
+    ramp = np.add.outer(np.arange(h) * 7, np.arange(w) * 3) % (top + 1)
+    if channels is not None:
+        ramp = np.repeat(ramp[..., None], channels, axis=2) + np.arange(channels) * 40
+    return (ramp % (top + 1)).astype(dtype)
+
+
+@st.composite
+def images(draw):
+    dtype, channels = draw(st.sampled_from(sorted(MODES, key=str)))
+    h = draw(st.integers(1, 40))
+    w = draw(st.integers(1, 40))
+    return _image(draw, dtype, channels, h, w), MODES[(dtype, channels)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    case=images(),
+    level=st.integers(0, 9),
+    threads=st.integers(1, 3),
+    block=st.sampled_from([1, 50, 300, 1 << 20]),
+)
+def test_fuzz_decodes_to_the_same_pixels(case, level, threads, block):
+    """Any size, mode, level, thread count and block size decodes to the written pixels."""
+    pixels, mode = case
+    old = pngwrite.BLOCK_BYTES
+    pngwrite.BLOCK_BYTES = block  # small blocks: many IDAT chunks and flush points
+    try:
+        data = _encode(pixels, level=level, threads=threads)
+    finally:
+        pngwrite.BLOCK_BYTES = old
+    got_mode, got = _decode(data)
+    assert got_mode == mode
+    np.testing.assert_array_equal(got, pixels.reshape(got.shape))
+    idat = b"".join(body for kind, body in _chunks(data) if kind == b"IDAT")
+    stride = pixels.shape[1] * pixels.itemsize * (1 if pixels.ndim == 2 else pixels.shape[2])
+    raw = zlib.decompress(idat)  # checks the combined Adler-32
+    assert len(raw) == pixels.shape[0] * (stride + 1)
+    assert set(raw[:: stride + 1]) <= {0, 1, 2, 3, 4}  # a valid filter type on every row
+
+
+@pytest.mark.parametrize("ftype", range(5), ids=["none", "sub", "up", "average", "paeth"])
+@pytest.mark.parametrize(
+    "shape, dtype",
+    [
+        ((17, 23), np.uint8),
+        ((9, 31, 2), np.uint8),
+        ((12, 5, 3), np.uint8),
+        ((8, 7, 4), np.uint8),
+        ((11, 13), np.uint16),
+    ],
+)
+def test_each_filter_type_round_trips(monkeypatch, ftype, shape, dtype):
+    """Every PNG filter, forced on every block, is undone exactly by Pillow's decoder."""
+    rng = np.random.default_rng(ftype)
+    pixels = rng.integers(0, np.iinfo(dtype).max + 1, shape, dtype=dtype)
+    pixels[: shape[0] // 2] //= 9  # small differences too, not only noise
+    monkeypatch.setattr(pngwrite, "_choose_filter", lambda *args: ftype)
+    monkeypatch.setattr(pngwrite, "BLOCK_BYTES", 40)
+    data = _encode(pixels, level=1, threads=2)
+    idat = b"".join(body for kind, body in _chunks(data) if kind == b"IDAT")
+    row = pixels.nbytes // shape[0] + 1
+    assert set(zlib.decompress(idat)[::row]) == {ftype}
+    np.testing.assert_array_equal(_decode(data)[1], pixels)
+
+
+def test_paeth_ties_follow_the_specification(monkeypatch):
+    """Paeth's tie order (left, then up, then upper left) on bytes built to tie."""
+    # rows chosen so that pa == pb, pb == pc and pa == pc all occur
+    pixels = np.array(
+        [[10, 20, 10, 20, 30, 0], [20, 10, 30, 10, 20, 255], [0, 255, 128, 127, 1, 2]],
+        dtype=np.uint8,
+    )
+    monkeypatch.setattr(pngwrite, "_choose_filter", lambda *args: 4)
+    np.testing.assert_array_equal(_decode(_encode(pixels))[1], pixels)
+
+
+def test_header_and_chunks():
+    """IHDR says size, depth and colour type; IDAT chunks are contiguous; one zlib stream."""
+    pixels = np.zeros((300, 200, 4), dtype=np.uint8)
+    chunks = _chunks(_encode(pixels, level=6))
+    w, h, depth, colour, compression, filtering, interlace = struct.unpack(">IIBBBBB", chunks[0][1])
+    assert (w, h, depth, colour, compression, filtering, interlace) == (200, 300, 8, 6, 0, 0, 0)
+    kinds = [kind for kind, _ in chunks]
+    assert kinds == [b"IHDR"] + [b"IDAT"] * (len(kinds) - 2) + [b"IEND"]
+    header = chunks[1][1][:2]
+    assert header[0] == 0x78 and (header[0] * 256 + header[1]) % 31 == 0
+
+
+def test_sixteen_bit_is_big_endian_and_exact():
+    """16-bit gray keeps every value, high byte first as PNG stores it."""
+    pixels = np.array([[0, 1, 255, 256], [65535, 4660, 43981, 32768]], dtype=np.uint16)
+    mode, got = _decode(_encode(pixels))
+    assert mode == "I;16"
+    np.testing.assert_array_equal(got, pixels)
+    idat = b"".join(body for kind, body in _chunks(_encode(pixels, level=0)) if kind == b"IDAT")
+    # level 0 stores rows unfiltered: filter byte 0, then each value high byte first
+    assert zlib.decompress(idat)[:9] == b"\x00\x00\x00\x00\x01\x00\xff\x01\x00"
+
+
+def test_non_contiguous_input():
+    """Views (crops, channel slices, reversed axes) are written as their values."""
+    base = np.random.default_rng(3).integers(0, 256, (30, 40, 3), dtype=np.uint8)
+    for view in (base[5:25, 3:33], base[::-1, ::2], base[..., 1], base.transpose(1, 0, 2)):
+        np.testing.assert_array_equal(_decode(_encode(view))[1], view)
+
+
+def test_levels_mean_what_the_docs_say():
+    """0 stores; 2..9 are never larger than 1 and win on a repetitive drawing."""
+    rng = np.random.default_rng(5)
+    tile = rng.integers(0, 256, (8, 64, 3), dtype=np.uint8)
+    drawing = np.tile(tile, (40, 6, 1))  # repeats every 8 rows: string matching finds it
+    noise = rng.integers(0, 256, (120, 200, 3), dtype=np.uint8)
+    for pixels in (drawing, noise):
+        sizes = {level: len(_encode(pixels, level=level)) for level in range(10)}
+        assert sizes[0] > pixels.nbytes  # stored: the data plus filter bytes and headers
+        assert all(sizes[level] <= sizes[1] for level in range(2, 10))
+    assert len(_encode(drawing, level=9)) < len(_encode(drawing, level=1)) / 2
+
+
+@settings(max_examples=200, deadline=None)
+@given(a=st.binary(max_size=3000), b=st.binary(max_size=3000))
+def test_adler32_combine_matches_zlib(a, b):
+    """Combining the checksums of two pieces gives zlib's checksum of the whole."""
+    assert adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
+
+
+def test_adler32_combine_long_pieces():
+    """Sums that wrap the modulus many times (pieces of 1 MB of 0xFF)."""
+    a, b = b"\xff" * 1_000_003, b"\xfe" * 999_999
+    assert adler32_combine(zlib.adler32(a), zlib.adler32(b), len(b)) == zlib.adler32(a + b)
+
+
+@pytest.mark.parametrize(
+    "pixels",
+    [
+        np.zeros((0, 4), np.uint8),
+        np.zeros((4, 0, 3), np.uint8),
+        np.zeros((4, 4), np.float32),
+        np.zeros((4, 4), np.int16),
+        np.zeros((4, 4, 5), np.uint8),
+        np.zeros((4, 4, 3), np.uint16),
+        np.zeros(4, np.uint8),
+        [[1, 2], [3, 4]],
+    ],
+    ids=["no rows", "no columns", "float", "int16", "5 channels", "16-bit RGB", "1-D", "list"],
+)
+def test_can_write_refuses_what_it_does_not_cover(pixels):
+    """Anything but 8-bit gray/LA/RGB/RGBA and 16-bit gray is left to Pillow."""
+    assert not can_write(pixels)
+
+
+def test_errors_are_exact():
+    """A bad level and pixels it cannot write raise ValueError with one clear line."""
+    px = np.zeros((2, 2), np.uint8)
+    for level in (-1, 10, True, 1.0):
+        with pytest.raises(ValueError) as info:
+            _encode(px, level=level)
+        assert str(info.value) == f"PNG compression level must be 0..9, got {level!r}"
+    with pytest.raises(ValueError) as info:
+        _encode(np.zeros((2, 3), np.float32))
+    assert str(info.value) == (
+        "cannot write float32 pixels of shape (2, 3) as PNG here "
+        "(uint8 with 1 to 4 channels or uint16 grayscale)"
+    )
+
+
+def test_default_threads_follow_convcli_threads(monkeypatch):
+    """CONVCLI_THREADS bounds the writer's threads; nonsense falls back to the cores."""
+    monkeypatch.setenv("CONVCLI_THREADS", "3")
+    assert pngwrite._default_threads() == 3
+    monkeypatch.setenv("CONVCLI_THREADS", "zero")
+    assert pngwrite._default_threads() >= 1
