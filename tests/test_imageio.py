@@ -558,31 +558,57 @@ def _failing_save(exc: BaseException):
     return save
 
 
-def test_failed_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _fail_encoders(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
+    """Make both PNG writers (convcli.pngwrite and Pillow's) write half a file, then fail."""
+
+    def write_png(fh, pixels, **kwargs):
+        fh.write(b"\x89PNG\r\n\x1a\npartial")
+        raise exc
+
+    monkeypatch.setattr(PIL.Image.Image, "save", _failing_save(exc))
+    monkeypatch.setattr("convcli.imageio.write_png", write_png)
+
+
+# PNG goes through convcli.pngwrite, TIFF through Pillow
+ENCODED = pytest.mark.parametrize("suffix", [".png", ".tif"])
+
+
+@ENCODED
+def test_failed_write_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
     """An encoder failure mid-way leaves neither the target nor a temporary file."""
-    monkeypatch.setattr(PIL.Image.Image, "save", _failing_save(_Boom("disk on fire")))
+    _fail_encoders(monkeypatch, _Boom("disk on fire"))
     with pytest.raises(_Boom):
-        write_image(tmp_path / "out.png", GRAY8)
+        write_image(tmp_path / f"out{suffix}", GRAY8)
     assert _listing(tmp_path) == []
 
 
-def test_failed_write_keeps_existing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@ENCODED
+def test_failed_write_keeps_existing_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
     """A failed overwrite leaves the existing file byte for byte as it was."""
-    target = tmp_path / "out.png"
+    target = tmp_path / f"out{suffix}"
     write_image(target, GRAY8)
     before = target.read_bytes()
-    monkeypatch.setattr(PIL.Image.Image, "save", _failing_save(OSError(28, "No space left")))
-    with pytest.raises(ImageError, match=r"out\.png: could not write PNG: No space left"):
+    _fail_encoders(monkeypatch, OSError(28, "No space left"))
+    fmt = "PNG" if suffix == ".png" else "TIFF"
+    message = rf"out\{suffix}: could not write {fmt}: No space left"
+    with pytest.raises(ImageError, match=message):
         write_image(target, RGB8, overwrite=True)
     assert target.read_bytes() == before
-    assert _listing(tmp_path) == ["out.png"]
+    assert _listing(tmp_path) == [f"out{suffix}"]
 
 
-def test_interrupted_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@ENCODED
+def test_interrupted_write_leaves_no_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, suffix: str
+) -> None:
     """Ctrl-C (KeyboardInterrupt) during encoding propagates and leaves no file."""
-    monkeypatch.setattr(PIL.Image.Image, "save", _failing_save(KeyboardInterrupt()))
+    _fail_encoders(monkeypatch, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
-        write_image(tmp_path / "out.png", GRAY8)
+        write_image(tmp_path / f"out{suffix}", GRAY8)
     assert _listing(tmp_path) == []
 
 
@@ -601,11 +627,12 @@ def test_failed_npy_write_leaves_no_file(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_failed_stream_write_writes_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """A failure while encoding for a stream writes no bytes to it."""
-    monkeypatch.setattr(PIL.Image.Image, "save", _failing_save(_Boom("x")))
-    buf = io.BytesIO()
-    with pytest.raises(_Boom):
-        write_image(buf, GRAY8)
-    assert buf.getvalue() == b""
+    _fail_encoders(monkeypatch, _Boom("x"))
+    for fmt in ("png", "tiff"):
+        buf = io.BytesIO()
+        with pytest.raises(_Boom):
+            write_image(buf, GRAY8, format=fmt)
+        assert buf.getvalue() == b""
 
 
 def test_refuse_existing_output(tmp_path: Path) -> None:
@@ -947,3 +974,26 @@ def test_public_names_reachable_from_package() -> None:
     assert convcli.write_image is write_image
     assert convcli.Image is Image
     assert convcli.output_format is output_format
+
+
+@pytest.mark.parametrize("level", [0, 1, 6, 9])
+def test_png_goes_through_convcli_writer(tmp_path: Path, monkeypatch, level: int) -> None:
+    """Every array write_image makes into a PNG is written by convcli.pngwrite, exactly."""
+    monkeypatch.setattr(PIL.Image.Image, "save", _failing_save(_Boom("Pillow was used")))
+    rng = np.random.default_rng(level)
+    alpha = rng.integers(0, 256, (20, 30), dtype=np.uint8)
+    cases = {
+        "L": (rng.integers(0, 256, (20, 30), dtype=np.uint8), None),
+        "LA": (rng.integers(0, 256, (20, 30), dtype=np.uint8), alpha),
+        "RGB": (rng.integers(0, 256, (20, 30, 3), dtype=np.uint8), None),
+        "RGBA": (rng.integers(0, 256, (20, 30, 3), dtype=np.uint8), alpha),
+        "I;16": (rng.integers(0, 65536, (20, 30), dtype=np.uint16), None),
+    }
+    for mode, (pixels, alpha) in cases.items():
+        path = tmp_path / f"{mode.replace(';', '')}.png"
+        assert write_image(path, pixels, alpha, png_compression=level) == []
+        with PIL.Image.open(path) as im:
+            assert im.mode == mode
+            got = np.asarray(im)
+        expected = pixels if alpha is None else np.dstack([pixels, alpha])
+        np.testing.assert_array_equal(got, expected)

@@ -47,7 +47,7 @@ class WriteOptions:
 
     format: str | None = None
     overwrite: bool = False
-    png_compression: int = 6
+    png_compression: int = 1
     jpeg_quality: int = 90
     max_pixels: int | None = None
 

@@ -104,9 +104,10 @@ def image_output_options(f: Callable) -> Callable:
         click.option(
             "--png-compression",
             type=click.IntRange(0, 9),
-            default=6,
+            default=1,
             show_default=True,
-            help="zlib level of PNG output: 0 stores, 1 is fastest, 9 smallest.",
+            help="PNG compression: 0 stores, 1 is fast and suits photos and filter results, 2-9 "
+            "also try zlib's string matching at that level (slower; smaller for drawings).",
         ),
         click.option(
             "--jpeg-quality",
