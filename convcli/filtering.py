@@ -8,16 +8,16 @@ and maps the raw responses back into pixel values.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .engine import DEFAULT_MEMORY_BUDGET, filter2d
+from .engine import DEFAULT_MEMORY_BUDGET, filter2d, normalize_pad_mode
 from .errors import ShapeError
 from .imageio import Image
 from .kernels import Kernel
-from .shapes import PaddingSpec
+from .shapes import PaddingSpec, pair
 
 __all__ = [
     "ALPHA_MODES",
@@ -36,6 +36,8 @@ ALPHA_MODES = ("keep", "filter", "premultiply")
 
 # ITU-R BT.601 luma weights, as Pillow's convert("L") uses them
 _LUMA = np.array([0.299, 0.587, 0.114])
+# a band of rows filtered at once takes about 1/_BAND_SHARE of the memory budget per array
+_BAND_SHARE = 16
 
 
 @dataclass(frozen=True)
@@ -74,22 +76,48 @@ class FilterSettings:
             raise ShapeError(f"`repeat` must be a positive integer, got {self.repeat!r}")
 
 
-def _apply_one(values: np.ndarray, kernel: Kernel, s: FilterSettings) -> np.ndarray:
+def _fresh(out: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """`out`, or a copy of it if it shares memory with `source` (so it may be changed in place)."""
+    return out.copy() if np.may_share_memory(out, source) else out
+
+
+def _magnitude(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """``sqrt(gx² + gy²)``, computed in the memory of `gx` (both arrays are changed).
+
+    Squares and a square root are several times faster than ``np.hypot``; when
+    a square could overflow (values above a square root of the dtype's
+    largest number), ``np.hypot`` is used instead.
+    """
+    limit = np.sqrt(np.finfo(gx.dtype).max) / 2
+    if gx.size and max(-gx.min(), gx.max(), -gy.min(), gy.max()) >= limit:
+        return np.hypot(gx, gy, out=gx)
+    np.multiply(gx, gx, out=gx)
+    np.multiply(gy, gy, out=gy)
+    gx += gy
+    return np.sqrt(gx, out=gx)
+
+
+def _apply_one(
+    values: np.ndarray, kernel: Kernel, s: FilterSettings, padding: PaddingSpec | None = None
+) -> np.ndarray:
+    """One kernel of a chain; `padding` overrides ``s.padding`` (used for bands)."""
+
     def run(weights: np.ndarray) -> np.ndarray:
-        return filter2d(
+        out = filter2d(
             values,
             weights,
             stride=s.stride,
-            padding=s.padding,
+            padding=s.padding if padding is None else padding,
             dilation=s.dilation,
             pad_mode=s.pad_mode,
             convolve=s.convolve,
             memory_budget=s.memory_budget,
         )
+        return _fresh(out, values)
 
     if kernel.is_magnitude:
         gx, gy = (run(p) for p in kernel.parts)
-        out = np.hypot(gx, gy)
+        out = _magnitude(gx, gy)
     else:
         out = run(kernel.weights)
     if kernel.offset:
@@ -138,17 +166,33 @@ def apply_kernels(
         for kernel in kernels:
             out = _apply_one(out, kernel, s)
     if s.bias:
-        out = out + np.asarray(s.bias, dtype=out.dtype)
+        out += np.asarray(s.bias, dtype=out.dtype)
     return out
+
+
+def _is_identity_geometry(s: FilterSettings) -> bool:
+    """True when every output pixel sits on the input pixel of the same index.
+
+    That is ``same`` padding with stride 1 (whatever the kernel, dilation or
+    pad mode): the output has the input's size and each window is centred on
+    its own pixel.
+    """
+    try:
+        stride = pair(s.stride, "stride")
+    except ShapeError:
+        return False
+    return stride == (1, 1) and isinstance(s.padding, str) and s.padding.lower() == "same"
 
 
 def _carry(alpha: np.ndarray, kernels: Sequence[Kernel], s: FilterSettings) -> np.ndarray:
     """Follow the chain's geometry with the pixel under each window's centre.
 
-    With ``same`` padding and stride 1 this returns ``alpha`` unchanged; with
+    With ``same`` padding and stride 1 this returns ``alpha`` itself; with
     ``valid`` padding or a stride it crops or subsamples alpha exactly as the
     colour channels are.
     """
+    if _is_identity_geometry(s):
+        return alpha
     out = alpha
     for _ in range(s.repeat):
         for kernel in kernels:
@@ -173,6 +217,9 @@ def _carry(alpha: np.ndarray, kernels: Sequence[Kernel], s: FilterSettings) -> n
 def luminance(rgb: np.ndarray) -> np.ndarray:
     """Return the BT.601 luma ``0.299 R + 0.587 G + 0.114 B`` of an (H, W, 3) array.
 
+    Computed in float32 (float64 for float64 input), without a float copy of
+    the whole colour image.
+
     Examples
     --------
     >>> luminance(np.array([[[255, 255, 255]]], dtype=np.uint8))
@@ -182,7 +229,42 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     if rgb.ndim != 3 or rgb.shape[-1] != 3:
         raise ShapeError(f"luminance needs an (H, W, 3) array, got shape {rgb.shape}")
     dtype = np.float64 if rgb.dtype == np.float64 else np.float32
-    return (rgb @ _LUMA).astype(dtype, copy=False)
+    weights = _LUMA.astype(dtype)
+    out = np.multiply(rgb[..., 0], weights[0], dtype=dtype)
+    term = np.multiply(rgb[..., 1], weights[1], dtype=dtype)
+    out += term
+    np.multiply(rgb[..., 2], weights[2], out=term, dtype=dtype)
+    out += term
+    return out
+
+
+def _check_range_mode(mode: str) -> None:
+    if mode not in RANGE_MODES:
+        raise ShapeError(f"unknown range mode {mode!r}; known: {', '.join(RANGE_MODES)}")
+
+
+def _map_range_inplace(
+    values: np.ndarray, mode: str, max_value: float, zero_sum: bool
+) -> np.ndarray:
+    """:func:`map_range` on a floating-point array the caller owns, in its own memory."""
+    if mode == "auto":
+        mode = "abs" if zero_sum else "clip"
+    if mode == "raw":
+        return values
+    if mode == "abs":
+        np.abs(values, out=values)
+    elif mode == "offset":
+        # mid-grey: 128 of 0..255, 32768 of 0..65535, 0.5 of 0..1
+        values += (max_value + 1) / 2 if max_value >= 255 else max_value / 2
+    elif mode == "normalize":
+        lo, hi = float(np.min(values)), float(np.max(values))
+        if hi > lo:
+            values -= lo
+            values *= max_value / (hi - lo)
+        else:
+            values[...] = 0
+        return values
+    return np.clip(values, 0, max_value, out=values)
 
 
 def map_range(
@@ -209,7 +291,8 @@ def map_range(
     Returns
     -------
     ndarray
-        Floating-point values in ``[0, max_value]`` (any values for ``raw``).
+        A new array: values in ``[0, max_value]`` (any values for ``raw``),
+        float32 for float32 and ``raw``, else float64.
 
     Examples
     --------
@@ -223,31 +306,121 @@ def map_range(
     >>> map_range(v, "normalize", 255)
     array([  0.   ,  95.625, 255.   ])
     """
-    if mode not in RANGE_MODES:
-        raise ShapeError(f"unknown range mode {mode!r}; known: {', '.join(RANGE_MODES)}")
-    if mode == "auto":
-        mode = "abs" if zero_sum else "clip"
+    _check_range_mode(mode)
+    values = np.asarray(values)
     if mode == "raw":
-        return values.astype(np.float32, copy=False)
-    if mode == "abs":
-        values = np.abs(values)
-    elif mode == "offset":
-        # mid-grey: 128 of 0..255, 32768 of 0..65535, 0.5 of 0..1
-        mid = (max_value + 1) / 2 if max_value >= 255 else max_value / 2
-        values = values + mid
-    elif mode == "normalize":
-        lo, hi = float(np.min(values)), float(np.max(values))
-        if hi > lo:
-            return (values - lo) * (max_value / (hi - lo))
-        return np.zeros_like(values)
-    return np.clip(values, 0, max_value)
+        return values.astype(np.float32)
+    dtype = np.float32 if values.dtype == np.float32 else np.float64
+    return _map_range_inplace(values.astype(dtype), mode, max_value, zero_sum)
 
 
-def _to_pixels(values: np.ndarray, max_value: float, dtype: np.dtype) -> np.ndarray:
-    """Scale ``[0, max_value]`` floats to the full range of an integer ``dtype``, rounded."""
-    top = float(np.iinfo(dtype).max)
-    scaled = values if max_value == top else values * (top / max_value)
-    return np.rint(scaled).astype(dtype)
+def _copy_into(dst: np.ndarray, values: np.ndarray) -> None:
+    """``dst[...] = values`` with any cast; channel by channel for channel-first memory.
+
+    The engine returns (H, W, C) results that are views of (C, H, W) arrays;
+    numpy copies those into an interleaved array about 2.5 times faster one
+    channel at a time than in one call.
+    """
+    if values.ndim == 3 and not values.flags.c_contiguous:
+        for c in range(values.shape[2]):
+            np.copyto(dst[..., c], values[..., c], casting="unsafe")
+    else:
+        np.copyto(dst, values, casting="unsafe")
+
+
+def _to_pixels_into(values: np.ndarray, max_value: float, dst: np.ndarray) -> None:
+    """Scale ``[0, max_value]`` floats (changed in place) to `dst`'s integer range, rounded."""
+    top = float(np.iinfo(dst.dtype).max)
+    if max_value != top:
+        values *= top / max_value
+    np.rint(values, out=values)
+    _copy_into(dst, values)
+
+
+def _store(
+    values: np.ndarray,
+    dst: np.ndarray,
+    mode: str,
+    max_value: float,
+    zero_sum: bool,
+    owned: bool,
+) -> None:
+    """Map `values` into pixels of `dst`'s dtype and write them to `dst`.
+
+    `owned` says whether `values` may be changed in place; integer pixels that
+    already have `dst`'s dtype and range are copied as they are.
+    """
+    if dst.dtype.kind == "f":  # raw
+        _copy_into(dst, values)
+        return
+    if mode == "clip" and values.dtype == dst.dtype and max_value == np.iinfo(dst.dtype).max:
+        _copy_into(dst, values)  # integer pixels of the output's own range: nothing to map
+        return
+    if not owned or values.dtype.kind != "f":
+        values = values.astype(np.float64 if values.dtype == np.float64 else np.float32)
+    _to_pixels_into(_map_range_inplace(values, mode, max_value, zero_sum), max_value, dst)
+
+
+def _band_rows(
+    shape: tuple[int, ...], itemsize: int, kernels: Sequence[Kernel], s: FilterSettings
+) -> int | None:
+    """Rows per band for a chain run band by band, or None to run it on the whole image.
+
+    Bands need the geometry of :func:`_is_identity_geometry` and a pad mode
+    that looks only at the nearest rows (not ``circular``). A band's
+    floating-point arrays take about 1/16 of the memory budget, and a band is
+    never thinner than the rows the chain reaches above and below a pixel.
+    """
+    if not _is_identity_geometry(s):
+        return None
+    try:
+        if normalize_pad_mode(s.pad_mode) == "circular":
+            return None
+        dilation = pair(s.dilation, "dilation")[0]
+    except ShapeError:
+        return None
+    reach = s.repeat * sum(dilation * (k.shape[0] - 1) for k in kernels)
+    h = shape[0]
+    row_bytes = itemsize * int(np.prod(shape[1:]))
+    rows = max(reach + 1, s.memory_budget // (_BAND_SHARE * max(row_bytes, 1)))
+    return rows if 2 * rows <= h else None
+
+
+def _run_band(
+    prepare: Callable[[int, int], np.ndarray],
+    r0: int,
+    r1: int,
+    h: int,
+    stages: Sequence[Kernel],
+    s: FilterSettings,
+) -> np.ndarray:
+    """Output rows r0..r1-1 of a chain with ``same`` padding and stride 1.
+
+    Going back from the last kernel, each kernel needs the rows its window
+    reaches above and below the rows it must produce. Where those rows exist
+    they are taken from the image (the band overlaps its neighbours); only
+    at the image's top and bottom edge is the band padded, with the pad mode,
+    exactly as the whole image would be.
+    """
+    dh, dw = pair(s.dilation, "dilation")
+    spans = [(dh * (k.shape[0] - 1), dw * (k.shape[1] - 1)) for k in stages]
+    lo, hi = [r0] * (len(stages) + 1), [r1] * (len(stages) + 1)
+    for i in reversed(range(len(stages))):
+        top = spans[i][0] // 2
+        lo[i] = max(0, lo[i + 1] - top)
+        hi[i] = min(h, hi[i + 1] + spans[i][0] - top)
+    values = prepare(lo[0], hi[0])
+    for i, kernel in enumerate(stages):
+        span_h, span_w = spans[i]
+        top, left = span_h // 2, span_w // 2
+        padding = (
+            top - (lo[i + 1] - lo[i]),
+            (span_h - top) - (hi[i] - hi[i + 1]),
+            left,
+            span_w - left,
+        )
+        values = _apply_one(values, kernel, s, padding)
+    return values
 
 
 def filter_image(
@@ -287,61 +460,128 @@ def filter_image(
     Image
         uint8 pixels for 8-bit and floating-point input, uint16 for 16-bit
         input, float32 for ``raw``; alpha likewise.
+
+    Notes
+    -----
+    Integer pixels go to the engine as they are; it converts them to float32
+    tile by tile. With ``same`` padding and stride 1 (the default) the image
+    is filtered in bands of rows that overlap by the kernels' reach, and
+    each band is mapped to pixels as soon as it is done, so no
+    floating-point copy of the whole image is made (except for
+    ``value_range="normalize"``, which needs the whole result's range, and
+    ``raw``, whose result is floating point).
     """
     if alpha not in ALPHA_MODES:
         raise ShapeError(f"unknown alpha mode {alpha!r}; known: {', '.join(ALPHA_MODES)}")
+    _check_range_mode(value_range)
+    if not kernels:
+        raise ShapeError("no kernel given: pass at least one")
     s = settings or FilterSettings()
     pixels = image.pixels
-    notes: list[str] = []
-    if gray and pixels.ndim == 3:
-        pixels = luminance(pixels)
     a = image.alpha
+    to_gray = gray and pixels.ndim == 3
     # a chain sums to the product of its sums: zero if any kernel is zero-sum (and
     # adds no offset, which would make `abs` fold values below the offset)
     zero_sum = any(k.is_zero_sum and not k.offset for k in kernels)
     max_value = float(image.max_value)
-
-    if a is None:
-        out = apply_kernels(pixels, kernels, s)
-        out_alpha = None
-    elif alpha == "keep":
-        out = apply_kernels(pixels, kernels, s)
-        out_alpha = _carry(a, kernels, s)
-    elif alpha == "filter":
-        stacked = np.dstack([pixels, a])
-        both = apply_kernels(stacked, kernels, s)
-        out, out_alpha = both[..., :-1], both[..., -1]
-        if out.shape[-1] == 1:
-            out = out[..., 0]
-    else:  # premultiply
-        weight = a.astype(np.float64) / max_value
-        colour = pixels * (weight[..., None] if pixels.ndim == 3 else weight)
-        stacked = np.dstack([colour, weight])
-        both = apply_kernels(stacked, kernels, s)
-        filtered_w = np.clip(both[..., -1], 0.0, 1.0)
-        safe = np.where(filtered_w > 1e-12, filtered_w, 1.0)
-        out = both[..., :-1] / safe[..., None]
-        out[filtered_w <= 1e-12] = 0.0
-        if out.shape[-1] == 1:
-            out = out[..., 0]
-        out_alpha = filtered_w * max_value
-
     if value_range == "raw":
-        result = out.astype(np.float32, copy=False)
-        res_alpha = None if out_alpha is None else out_alpha.astype(np.float32, copy=False)
+        dtype = np.dtype(np.float32)
     else:
-        dtype = np.dtype(np.uint16) if image.pixels.dtype == np.uint16 else np.dtype(np.uint8)
-        result = _to_pixels(map_range(out, value_range, max_value, zero_sum), max_value, dtype)
+        dtype = np.dtype(np.uint16) if pixels.dtype == np.uint16 else np.dtype(np.uint8)
+    alpha_range = value_range if alpha == "filter" else "clip"
+    stages = [k for _ in range(s.repeat) for k in kernels]
+
+    def prepare(lo: int, hi: int) -> np.ndarray:
+        """Rows lo..hi-1 of what the chain filters."""
+        px = pixels[lo:hi]
+        if to_gray:
+            px = luminance(px)
+        if a is None or alpha == "keep":
+            return px
+        if alpha == "filter":
+            return np.dstack([px, a[lo:hi]])
+        # premultiply: colour weighted by alpha on a 0..1 scale
+        float64 = np.float64 in (px.dtype, a.dtype)
+        weight = a[lo:hi].astype(np.float64 if float64 else np.float32)
+        weight /= max_value
+        colour = px * (weight[..., None] if px.ndim == 3 else weight)
+        return np.dstack([colour, weight])
+
+    def split(out: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(colour, alpha) of a filtered result, for the `filter` and `premultiply` modes."""
+        if alpha == "filter":
+            colour, out_alpha = out[..., :-1], out[..., -1]
+        else:
+            filtered_w = np.clip(out[..., -1], 0.0, 1.0)
+            safe = np.where(filtered_w > 1e-12, filtered_w, 1.0)
+            colour = out[..., :-1] / safe[..., None]
+            colour[filtered_w <= 1e-12] = 0.0
+            out_alpha = filtered_w
+            out_alpha *= max_value
+        if colour.shape[-1] == 1:
+            colour = colour[..., 0]
+        return colour, out_alpha
+
+    h = pixels.shape[0]
+    itemsize = 8 if pixels.dtype == np.float64 else 4
+    shape = (h, pixels.shape[1]) + (() if pixels.ndim == 2 or to_gray else pixels.shape[2:])
+    rows = _band_rows(shape, itemsize, kernels, s)
+    if rows is None:
+        out = prepare(0, h)
+        for kernel in stages:
+            out = _apply_one(out, kernel, s)
+        if s.bias:
+            out += np.asarray(s.bias, dtype=out.dtype)
+        if a is None or alpha == "keep":
+            colour = out
+            out_alpha = None if a is None else _carry(a, kernels, s)
+        else:
+            colour, out_alpha = split(out)
+        result = np.empty(colour.shape, dtype)
+        _store(colour, result, value_range, max_value, zero_sum, owned=True)
         res_alpha = None
         if out_alpha is not None:
-            alpha_range = value_range if alpha == "filter" else "clip"
-            res_alpha = _to_pixels(
-                map_range(out_alpha, alpha_range, max_value, zero_sum), max_value, dtype
-            )
+            res_alpha = np.empty(out_alpha.shape, dtype)
+            owned = out_alpha is not a
+            _store(out_alpha, res_alpha, alpha_range, max_value, zero_sum, owned=owned)
+    else:
+        # normalize needs the range of the whole result: keep floats, map at the end
+        late = value_range == "normalize"
+        floats = np.dtype(np.float64 if itemsize == 8 else np.float32)
+        result = np.empty(shape, floats if late else dtype)
+        late_alpha = late and alpha == "filter"
+        res_alpha = None if a is None else np.empty(shape[:2], floats if late_alpha else dtype)
+        for r0 in range(0, h, rows):
+            r1 = min(h, r0 + rows)
+            out = _run_band(prepare, r0, r1, h, stages, s)
+            if s.bias:
+                out += np.asarray(s.bias, dtype=out.dtype)
+            if a is None or alpha == "keep":
+                colour, out_alpha = out, None if a is None else a[r0:r1]
+            else:
+                colour, out_alpha = split(out)
+            if late:
+                _copy_into(result[r0:r1], colour)
+            else:
+                _store(colour, result[r0:r1], value_range, max_value, zero_sum, owned=True)
+            if out_alpha is not None:
+                if late_alpha:
+                    res_alpha[r0:r1] = out_alpha
+                else:
+                    owned = alpha != "keep"
+                    _store(out_alpha, res_alpha[r0:r1], alpha_range, max_value, zero_sum, owned)
+        if late:
+            mapped = np.empty(shape, dtype)
+            _store(result, mapped, value_range, max_value, zero_sum, owned=True)
+            result = mapped
+        if late_alpha and res_alpha is not None:
+            mapped = np.empty(shape[:2], dtype)
+            _store(res_alpha, mapped, alpha_range, max_value, zero_sum, owned=True)
+            res_alpha = mapped
     return replace(
         image,
         pixels=result,
         alpha=res_alpha,
         max_value=float(np.iinfo(result.dtype).max) if result.dtype.kind == "u" else max_value,
-        notes=notes,
+        notes=[],
     )
