@@ -305,7 +305,29 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    return f"{cpu}, {os.cpu_count()} cores, {platform.system()}"
+    mem = ""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem = f", {int(line.split()[1]) / 2**20:.0f} GiB RAM"
+                break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()}"
+
+
+def git_commit() -> str:
+    """The checkout's commit (``-dirty`` with uncommitted changes), or "?"."""
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    except OSError:
+        return "?"
+    return out.stdout.strip() or "?"
 
 
 # --------------------------------------------------------------------------- report
@@ -396,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
         f"date: {datetime.date.today().isoformat()}",
         f"machine: {machine()}",
         f"versions: {versions()}",
-        f"convcli command: {convcli or 'not found'}",
+        f"convcli command: {convcli or 'not found'} (git {git_commit()})",
     ]
     if args.quick:
         header.append("quick mode: a tiny image, to check that it runs; the ratios mean nothing")
