@@ -43,13 +43,16 @@ applicable strategy and picks the cheapest. With ``T`` the kernel taps,
 ==============  ==============================================================
 strategy        estimated cost per output pixel (seconds)
 ==============  ==============================================================
-``direct``      ``S * P(weight) * DIRECT_PASS``
+``direct``      ``S * P(weight) * DIRECT_PASS`` (one channel pair per group)
+..              ``S * U * (Cout/groups) * (GEMM_PASS + Cg * IM2COL_MAC)`` (more)
 ``separable``   ``S * (P(columns) + P(rows)) * DIRECT_PASS + S * Cout * Cg * SEPARABLE_PAIR``
 ``fft``         ``S * (Cin + Cout) * FFT_PIXEL * overlap + S * Cout * Cg * FFT_MAC``
 ``im2col``      ``Cg * T * IM2COL_COPY + Cout * Cg * T * IM2COL_MAC``
 ==============  ==============================================================
 
-``P(w)`` counts the nonzero taps of all kernels (one pass over the tile each).
+``P(w)`` counts the nonzero taps of all kernels (one pass over the tile each);
+``U`` the tap positions any kernel of a group uses, summed over the groups
+(one gemm each).
 ``overlap`` is the extra work done on the tile's halo, ``((t + kh - 1)(t +
 kw - 1)) / t²`` for FFT tiles of side ``t``. Rank-1 factors are looked for
 only when there are at most 64 kernel slices (an SVD each). The
@@ -79,6 +82,7 @@ FFT_PIXEL = 5.0e-9
 FFT_MAC = 0.5e-9
 IM2COL_COPY = 0.6e-9
 IM2COL_MAC = 0.012e-9
+GEMM_PASS = 0.3e-9
 
 # elements of one tile's accumulator for the direct and separable strategies:
 # large enough that numpy's per-call overhead is small, small enough for L2
@@ -206,8 +210,17 @@ def estimate_costs(problem: Problem, weight: np.ndarray, factors=None) -> dict[s
     span_h, span_w = problem.span
     t = _FFT_TILE
     overlap = ((t + span_h - 1) * (t + span_w - 1)) / (t * t)
+    if pairs // problem.groups > 1:  # one gemm per tap position used
+        used = np.any(np.asarray(weight) != 0, axis=1)  # (C_out, kh, kw)
+        positions = sum(
+            int(np.count_nonzero(np.any(used[g * problem.og : (g + 1) * problem.og], axis=0)))
+            for g in range(problem.groups)
+        )
+        direct = s * positions * (problem.og * GEMM_PASS + problem.og * problem.cg * IM2COL_MAC)
+    else:
+        direct = s * max(_passes(weight), 1.0) * DIRECT_PASS
     costs = {
-        "direct": s * max(_passes(weight), 1.0) * DIRECT_PASS,
+        "direct": direct,
         "fft": s * (problem.c_in + problem.c_out) * FFT_PIXEL * overlap + s * pairs * FFT_MAC,
         "im2col": problem.cg * taps * IM2COL_COPY + pairs * taps * IM2COL_MAC,
     }
@@ -261,7 +274,13 @@ def _crop(flat: np.ndarray, problem: Problem, width: int, th: int, tw: int) -> n
 
 
 def make_direct(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Callable:
-    """The ``direct`` tile kernel for ``weight`` (C_out, Cg, kh, kw)."""
+    """The ``direct`` tile kernel for ``weight`` (C_out, Cg, kh, kw).
+
+    One channel pair: one BLAS axpy per nonzero tap. Several: one BLAS gemm
+    per tap, ``(C_out/groups x Cg) @ (Cg x tile)``, accumulated in place.
+    """
+    if problem.cg * problem.og > 1:
+        return _make_direct_gemm(problem, weight, dtype)
     dh, dw = problem.dilation
     kw = weight.shape[3]
     w = weight.reshape(problem.c_out, problem.cg, -1)
@@ -291,6 +310,59 @@ def make_direct(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Callab
             if first:
                 acc[:, :length] = 0
             dest[:, o] = _crop(acc, problem, width, th, tw)
+
+    return run
+
+
+def _make_direct_gemm(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Callable:
+    """``direct`` for many channels: per tap, ``acc += W[:, :, i, j] @ shifted block``.
+
+    The block of each image is laid out flat, channel after channel, with
+    room after the last one; for tap (i, j) the shifted channels are then
+    one contiguous ``(Cg, R*C)`` stretch starting ``i*dh*C + j*dw`` further
+    on (the positions that run into the next channel only feed outputs
+    outside the tile, which are dropped). BLAS gemm accumulates in place
+    (``beta = 1``), so no patch matrix is built.
+    """
+    from scipy.linalg import blas
+
+    gemm = blas.get_blas_funcs("gemm", dtype=dtype)
+    kh, kw = problem.kernel_size
+    dh, dw = problem.dilation
+    sh, sw = problem.stride
+    cg, og, groups = problem.cg, problem.og, problem.groups
+    # per group, the taps used by any of its kernels, with their (og x cg) weights
+    taps = []
+    for g in range(groups):
+        wg = weight[g * og : (g + 1) * og].astype(dtype)
+        used = np.flatnonzero(np.any(wg != 0, axis=(0, 1)).reshape(-1)).tolist()
+        taps.append(
+            [(t // kw, t % kw, np.ascontiguousarray(wg[:, :, t // kw, t % kw])) for t in used]
+        )
+
+    def run(block: np.ndarray, dest: np.ndarray) -> None:
+        n, c_in, r, width = block.shape
+        th, tw = dest.shape[-2:]
+        plane = r * width
+        reach = (kh - 1) * dh * width + (kw - 1) * dw
+        flat = np.empty(c_in * plane + reach, dtype=dtype)
+        flat[c_in * plane :] = 0
+        acc = np.empty((og, plane), dtype=dtype)
+        rows = (th - 1) * sh + 1
+        for k in range(n):
+            flat[: c_in * plane].reshape(c_in, r, width)[...] = block[k]
+            for g in range(groups):
+                first = True
+                for i, j, wmat in taps[g]:
+                    off = g * cg * plane + i * dh * width + j * dw
+                    shifted = flat[off : off + cg * plane].reshape(cg, plane)
+                    # Fortran view: acc.T (plane x og) = shifted.T @ wmat.T, in place
+                    gemm(1.0, shifted.T, wmat.T, beta=0.0 if first else 1.0, c=acc.T, overwrite_c=1)
+                    first = False
+                if first:
+                    acc[:] = 0
+                grid = acc.reshape(og, r, width)
+                dest[k, g * og : (g + 1) * og] = grid[:, :rows:sh, : (tw - 1) * sw + 1 : sw]
 
     return run
 
@@ -383,9 +455,11 @@ def make_fft(problem: Problem, weight: np.ndarray, dtype: np.dtype, budget: int)
         for o in range(c_out):
             g = o // problem.og
             k = full[o] if full is not None else kernel_spectrum(shape, o)
-            prod = spec[:, g * cg : (g + 1) * cg] * k  # (n, cg, s0, s1')
-            y = prod[:, 0] if cg == 1 else prod.sum(axis=1)
-            res = sfft.irfft2(y, s=shape, axes=(-2, -1))
+            if cg == 1 and c_out == 1:  # the common image filter: multiply in place
+                y = np.multiply(spec[:, 0], k[0], out=spec[:, 0])
+            else:
+                y = (spec[:, g * cg : (g + 1) * cg] * k).sum(axis=1)  # (n, s0, s1')
+            res = sfft.irfft2(y, s=shape, axes=(-2, -1), overwrite_x=True)
             dest[:, o] = res[:, :rows:sh, :cols:sw]
 
     return run
@@ -434,6 +508,8 @@ def working_memory(
     result = n * cout * th * tw * itemsize
     rows = (th - 1) * sh + 1
     if strategy == "direct":
+        if problem.cg * problem.og > 1:  # the flat copy of one image and the accumulator
+            return block + result + (cin + problem.og) * r * c * itemsize
         return block + result + 2 * n * rows * c * itemsize
     if strategy == "separable":
         return block + result + 4 * n * rows * c * itemsize
