@@ -82,7 +82,7 @@ FFT_PIXEL = 5.0e-9
 FFT_MAC = 0.5e-9
 IM2COL_COPY = 0.6e-9
 IM2COL_MAC = 0.012e-9
-GEMM_PASS = 0.3e-9
+GEMM_PASS = 1.3e-9
 
 # elements of one tile's accumulator for the direct and separable strategies:
 # large enough that numpy's per-call overhead is small, small enough for L2
