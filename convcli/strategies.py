@@ -474,6 +474,31 @@ def make_im2col(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Callab
     taps = cg * kh * kw
     wmat = np.ascontiguousarray(weight.reshape(groups, og, taps), dtype=dtype)
 
+    def run_flat(block: np.ndarray, dest: np.ndarray) -> None:
+        """Stride 1: each patch-matrix row is one contiguous stretch of the flat block.
+
+        Laid out flat (row after row), the block shifted by tap (i, j) is the
+        block read ``i*dh*C + j*dw`` cells further on, so each row of the
+        patch matrix is one plain copy; the product then holds every output
+        position of the block's rows, and the tile is cut out of it.
+        """
+        n, c_in, r, width = block.shape
+        th, tw = dest.shape[-2:]
+        length = (th - 1) * width + tw
+        flat = np.ascontiguousarray(block).reshape(n, c_in, r * width)
+        patches = np.empty((cg, kh * kw, length), dtype=dtype)
+        res = np.empty((og, th * width), dtype=dtype)
+        for k in range(n):
+            for g in range(groups):
+                src = flat[k, g * cg : (g + 1) * cg]
+                for i in range(kh):
+                    for j in range(kw):
+                        off = i * dh * width + j * dw
+                        patches[:, i * kw + j] = src[:, off : off + length]
+                np.matmul(wmat[g], patches.reshape(taps, length), out=res[:, :length])
+                grid = res.reshape(og, th, width)
+                dest[k, g * og : (g + 1) * og] = grid[:, :, :tw]
+
     def run(block: np.ndarray, dest: np.ndarray) -> None:
         n = block.shape[0]
         th, tw = dest.shape[-2:]
@@ -492,7 +517,7 @@ def make_im2col(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Callab
             res = wmat[g] @ patches.reshape(taps, n * th * tw)  # (og, n*th*tw)
             dest[:, g * og : (g + 1) * og] = res.reshape(og, n, th, tw).transpose(1, 0, 2, 3)
 
-    return run
+    return run_flat if (sh, sw) == (1, 1) else run
 
 
 def working_memory(
