@@ -321,13 +321,12 @@ class _Geometry:
         """Padded input cells needed for ``n_out`` consecutive outputs along ``axis``."""
         return (n_out - 1) * self.stride[axis] + self.span[axis]
 
-    def tiles(self, th: int, tw: int):
-        """Yield (out_row_slice, out_col_slice, src_row_index, src_col_index, runs).
+    def tile(self, r0: int, r1: int, c0: int, c1: int):
+        """(out_row_slice, out_col_slice, src_row_index, src_col_index, runs) of one tile.
 
         ``runs`` holds, per axis, the stretch ``[start, stop)`` of the block that
         lies inside the input (copied with one slice by :func:`_gather`).
         """
-        oh, ow = self.out
         sh, sw = self.stride
         (top, _), (left, _) = self.padding
         h, w = self.size
@@ -336,17 +335,37 @@ class _Geometry:
             a, b = max(before - start, 0), min(before + n - start, length)
             return (a, b) if a < b else (0, 0)
 
-        for r0 in range(0, oh, th):
-            r1 = min(r0 + th, oh)
-            extent = self.input_extent(0, r1 - r0)
-            rows = self.rows[r0 * sh : r0 * sh + extent]
-            row_run = run(top, h, r0 * sh, extent)
-            for c0 in range(0, ow, tw):
-                c1 = min(c0 + tw, ow)
-                extent = self.input_extent(1, c1 - c0)
-                cols = self.cols[c0 * sw : c0 * sw + extent]
-                runs = (row_run, run(left, w, c0 * sw, extent))
-                yield slice(r0, r1), slice(c0, c1), rows, cols, runs
+        rows_needed = self.input_extent(0, r1 - r0)
+        cols_needed = self.input_extent(1, c1 - c0)
+        rows = self.rows[r0 * sh : r0 * sh + rows_needed]
+        cols = self.cols[c0 * sw : c0 * sw + cols_needed]
+        runs = (run(top, h, r0 * sh, rows_needed), run(left, w, c0 * sw, cols_needed))
+        return slice(r0, r1), slice(c0, c1), rows, cols, runs
+
+    def tiles(self, th: int, tw: int, rows: tuple[int, int] | None = None):
+        """Tiles of ``th x tw`` outputs covering the output rows ``[start, stop)`` (all)."""
+        start, stop = rows if rows is not None else (0, self.out[0])
+        for r0 in range(start, stop, th):
+            for c0 in range(0, self.out[1], tw):
+                yield self.tile(r0, min(r0 + th, stop), c0, min(c0 + tw, self.out[1]))
+
+    def interior_rows(self) -> tuple[int, int] | None:
+        """Output rows ``[a, b)`` that can be read straight from the input, or None.
+
+        With stride 1 and an output as wide as the input, an output row whose
+        window rows all lie inside the image needs padding only at its two
+        ends: the interior of a band of such rows is computed from the input
+        in place (see ``interior`` in :mod:`convcli.strategies`), and only
+        the ``left`` and ``right`` border columns go through the index maps.
+        """
+        (top, _), (left, right) = self.padding
+        h, w = self.size
+        if self.stride != (1, 1) or self.out[1] != w or left + right != self.span[1] - 1:
+            return None
+        a, b = top, min(h - self.span[0] + top + 1, self.out[0])
+        if b - a < 1 or w <= left + right:
+            return None
+        return a, b
 
     def windows(self, block: np.ndarray) -> np.ndarray:
         """A (..., out_h, out_w, kh, kw) view of every window of a gathered block."""
@@ -453,15 +472,50 @@ def _run_tiles(
     out = np.empty((n, c_out, *geo.out), dtype=dtype)
 
     def work(tile) -> None:
+        if tile[0] == "interior":
+            _, k, r0, r1 = tile
+            src = x[k, 0].reshape(-1)
+            kernel.interior(src, (r0 - top) * width - left, out[k, 0, r0:r1], left, right)
+            return
         rs, cs, rows, cols, runs = tile
         kernel(_gather(x, rows, cols, dtype, pad_value, runs), out[:, :, rs, cs])
 
-    tiles = geo.tiles(th, tw)
-    if len(range(0, geo.out[0], th)) * len(range(0, geo.out[1], tw)) == 1:
+    band = _interior_band(x, geo, kernel, dtype, c_in, c_out)
+    if band is None:
+        tiles = geo.tiles(th, tw)
+        count = len(range(0, geo.out[0], th)) * len(range(0, geo.out[1], tw))
+    else:
+        (top, _), (left, right) = geo.padding
+        width = geo.size[1]
+        a, b = band
+        ow = geo.out[1]
+        interior = [
+            ("interior", k, r0, min(r0 + th, b)) for k in range(n) for r0 in range(a, b, th)
+        ]
+        # the border columns, in tall strips (a few wide tiles cost less than many small)
+        tall = max(th, 1024)
+        edges = [geo.tile(r0, min(r0 + tall, b), 0, left) for r0 in range(a, b, tall) if left]
+        edges += [
+            geo.tile(r0, min(r0 + tall, b), ow - right, ow) for r0 in range(a, b, tall) if right
+        ]
+        tiles = [*geo.tiles(th, tw, (0, a)), *interior, *edges, *geo.tiles(th, tw, (b, geo.out[0]))]
+        count = len(tiles)
+        tiles = iter(tiles)
+    if count == 1:
         threads = 1
     with _blas_threads(name, threads, out.size):
         _run_parallel(work, tiles, threads)
     return out
+
+
+def _interior_band(x, geo, kernel, dtype, c_in: int, c_out: int):
+    """Output rows to compute straight from ``x`` (see ``_Geometry.interior_rows``), or None."""
+    if not hasattr(kernel, "interior") or c_in != 1 or c_out != 1 or x.dtype != dtype:
+        return None
+    plane = x.shape[-1] * x.itemsize
+    if x.strides[-1] != x.itemsize or x.strides[-2] != plane:
+        return None
+    return geo.interior_rows()
 
 
 def _blas_threads(strategy: str, threads: int, size: int):

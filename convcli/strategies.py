@@ -311,6 +311,24 @@ def make_direct(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Callab
                 acc[:, :length] = 0
             dest[:, o] = _crop(acc, problem, width, th, tw)
 
+    def interior(src: np.ndarray, base: int, dest: np.ndarray, left: int, right: int) -> None:
+        """Rows of outputs straight from the flat input plane ``src`` into ``dest``.
+
+        ``dest`` (th, W) is contiguous; output cell ``p`` (flat) reads
+        ``src[base + p + i*dh*W + j*dw]``. Only the cells ``[left, th*W - right)``
+        are written: the first and last columns would wrap around a row, and
+        the caller computes them through the padded path.
+        """
+        th, width = dest.shape
+        acc = dest.reshape(1, -1)[:, left : th * width - right]
+        first = True
+        for i, j, wt in taps(0, 0):
+            _accumulate(axpy, acc, src[None], base + left + i * dh * width + j * dw, wt, first)
+            first = False
+        if first:
+            acc[:] = 0
+
+    run.interior = interior
     return run
 
 
@@ -415,6 +433,29 @@ def make_separable(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Cal
                         acc[:, :length] += part[:, :length]
             dest[:, o] = _crop(acc, problem, width, th, tw)
 
+    def interior(src: np.ndarray, base: int, dest: np.ndarray, left: int, right: int) -> None:
+        """As for ``direct``: the column pass over whole rows of ``src``, the row pass
+        into ``dest`` except its ``left`` and ``right`` border columns."""
+        th, width = dest.shape
+        size = th * width
+        mid = np.empty((1, size), dtype=dtype)
+        first = True
+        for i, wt in enumerate(cols[0, 0].tolist()):
+            if wt != 0.0:
+                _accumulate(axpy, mid, src[None], base + left + i * dh * width, wt, first)
+                first = False
+        if first:
+            mid[:] = 0
+        acc = dest.reshape(1, -1)[:, left : size - right]
+        first = True
+        for j, wt in enumerate(rows_f[0, 0].tolist()):
+            if wt != 0.0:
+                _accumulate(axpy, acc, mid, j * dw, wt, first)
+                first = False
+        if first:
+            acc[:] = 0
+
+    run.interior = interior
     return run
 
 
