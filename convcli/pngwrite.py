@@ -18,13 +18,14 @@ image. This writer produces the same kind of file faster:
 - Blocks run in a thread pool: numpy and zlib release the GIL, so two cores
   compress two blocks at once.
 
-The compression level keeps zlib's meaning as far as it goes: 0 stores the
-data uncompressed; 1 uses run-length matching only (zlib's ``Z_RLE``, which
-OpenCV also writes by default), fast and, on photographs and filter
-results, smaller than zlib's full string matching; 2 to 9 also try zlib's
-full matching at that level and keep, per block, whichever result is
-smaller, so they are never larger than level 1 and win on drawings, text and
-flat areas.
+The compression level keeps zlib's meaning as far as it goes. 0 stores the
+data uncompressed. 1 deflates each block either with run-length matching
+only (zlib's ``Z_RLE``, what OpenCV writes by default: fast and, on
+photographs and filter results, smaller than zlib's full string matching)
+or with zlib's fastest string matching (level 1, for drawings, text and flat
+areas), whichever compresses the block's first 64 KiB better. 2 to 9
+compress every block both ways in full, the string matching at that level,
+and keep the smaller: several times slower, and smaller only on drawings.
 
 Only what convcli writes is covered: 8-bit gray, gray with alpha, RGB and
 RGBA, and 16-bit gray (:func:`can_write`). Everything else goes to Pillow.
@@ -54,6 +55,8 @@ _ADLER_BASE = 65521
 _NONE, _SUB, _UP, _AVERAGE, _PAETH = range(5)
 # rows of a block the filter choice looks at: one in this many
 _SAMPLE_EVERY = 8
+# bytes at the start of a block that choose level 1's strategy
+_PROBE_BYTES = 1 << 16
 
 
 def can_write(pixels: np.ndarray) -> bool:
@@ -219,12 +222,17 @@ def _block(
     adler = zlib.adler32(buf)
     if level == 0:
         return _deflate(buf, 0, zlib.Z_DEFAULT_STRATEGY, last), adler
+    if level == 1 and buf.size > 2 * _PROBE_BYTES:
+        # run-length only or zlib's fastest string matching, as the block's start prefers
+        probe = buf.reshape(-1)[:_PROBE_BYTES]
+        rle = len(_deflate(probe, 1, zlib.Z_RLE, True))
+        matched = len(_deflate(probe, 1, zlib.Z_DEFAULT_STRATEGY, True))
+        strategy = zlib.Z_RLE if rle <= matched else zlib.Z_DEFAULT_STRATEGY
+        return _deflate(buf, 1, strategy, last), adler
+    # both in full, the smaller kept: small blocks at level 1, every block above
     data = _deflate(buf, 1, zlib.Z_RLE, last)
-    if level >= 2:
-        matched = _deflate(buf, level, zlib.Z_DEFAULT_STRATEGY, last)
-        if len(matched) < len(data):
-            data = matched
-    return data, adler
+    matched = _deflate(buf, level, zlib.Z_DEFAULT_STRATEGY, last)
+    return (matched if len(matched) < len(data) else data), adler
 
 
 def _blocks(
@@ -263,9 +271,9 @@ def write_png(
         uint8 ``(H, W)``, ``(H, W, 1)``, ``(H, W, 2)`` (gray and alpha),
         ``(H, W, 3)`` (RGB) or ``(H, W, 4)`` (RGBA); or uint16 ``(H, W)``.
     level : int
-        0 stores; 1 (the default) is run-length matching only, fast; 2 to 9
-        also try zlib's full string matching at that level and keep the
-        smaller result for every block.
+        0 stores; 1 (the default) is fast: run-length or zlib's fastest
+        matching, as a probe of each block prefers; 2 to 9 try both in full,
+        the matching at that level, and keep the smaller for every block.
     threads : int or None
         Blocks deflated at once; default ``CONVCLI_THREADS`` or the usable cores.
 

@@ -176,17 +176,44 @@ def test_non_contiguous_input():
         np.testing.assert_array_equal(_decode(_encode(view))[1], view)
 
 
+def _photo_like(h: int, w: int) -> np.ndarray:
+    """A smooth colour gradient with noise, like a photograph."""
+    rng = np.random.default_rng(6)
+    ramp = np.add.outer(np.arange(h), np.arange(w))[..., None] * np.array([0.5, 0.3, 0.2])
+    return np.clip(ramp + rng.normal(0, 4, (h, w, 3)), 0, 255).astype(np.uint8)
+
+
+def _drawing(h: int, w: int) -> np.ndarray:
+    """A random 8-row tile repeated: only string matching finds the repetition."""
+    tile = np.random.default_rng(5).integers(0, 256, (8, 64, 3), dtype=np.uint8)
+    return np.tile(tile, (h // 8, w // 64, 1))
+
+
+def test_level_one_probes_each_block(monkeypatch):
+    """Level 1 deflates a photograph run-length only and a repetitive drawing with matching."""
+    used = []
+    deflate = pngwrite._deflate
+
+    def spy(data, level, strategy, last):
+        if data.nbytes > pngwrite._PROBE_BYTES:  # whole blocks, not the probes
+            used.append(strategy)
+        return deflate(data, level, strategy, last)
+
+    monkeypatch.setattr(pngwrite, "_deflate", spy)
+    monkeypatch.setattr(pngwrite, "BLOCK_BYTES", 200_000)
+    for pixels, strategy in ((_photo_like(240, 320), zlib.Z_RLE), (_drawing(240, 320), 0)):
+        used.clear()
+        np.testing.assert_array_equal(_decode(_encode(pixels, level=1))[1], pixels)
+        assert used and set(used) == {strategy}
+
+
 def test_levels_mean_what_the_docs_say():
-    """0 stores; 2..9 are never larger than 1 and win on a repetitive drawing."""
-    rng = np.random.default_rng(5)
-    tile = rng.integers(0, 256, (8, 64, 3), dtype=np.uint8)
-    drawing = np.tile(tile, (40, 6, 1))  # repeats every 8 rows: string matching finds it
-    noise = rng.integers(0, 256, (120, 200, 3), dtype=np.uint8)
-    for pixels in (drawing, noise):
-        sizes = {level: len(_encode(pixels, level=level)) for level in range(10)}
+    """0 stores; 1 finds the drawing's repetition; 6 and 9 are no larger than 1."""
+    for pixels in (_photo_like(240, 320), _drawing(240, 320)):
+        sizes = {level: len(_encode(pixels, level=level)) for level in (0, 1, 6, 9)}
         assert sizes[0] > pixels.nbytes  # stored: the data plus filter bytes and headers
-        assert all(sizes[level] <= sizes[1] for level in range(2, 10))
-    assert len(_encode(drawing, level=9)) < len(_encode(drawing, level=1)) / 2
+        assert sizes[6] <= sizes[1] and sizes[9] <= sizes[1]
+    assert len(_encode(_drawing(240, 320), level=1)) < _drawing(240, 320).nbytes / 20
 
 
 @settings(max_examples=200, deadline=None)
