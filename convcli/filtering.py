@@ -8,8 +8,12 @@ and maps the raw responses back into pixel values.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -18,6 +22,7 @@ from .errors import ShapeError
 from .imageio import Image
 from .kernels import Kernel
 from .shapes import PaddingSpec, pair
+from .strategies import default_threads
 
 __all__ = [
     "ALPHA_MODES",
@@ -361,6 +366,22 @@ def _store(
     _to_pixels_into(_map_range_inplace(values, mode, max_value, zero_sum), max_value, dst)
 
 
+def _by_rows(
+    pool: ThreadPoolExecutor | None, parts: int, func: Callable, *arrays: np.ndarray
+) -> None:
+    """``func(*arrays)``, in `parts` slices of rows run in `pool` (numpy releases the GIL)."""
+    n = arrays[0].shape[0]
+    if pool is None or parts < 2 or n < 2 * parts:
+        func(*arrays)
+        return
+    bounds = [n * i // parts for i in range(parts + 1)]
+    futures = [
+        pool.submit(func, *(a[lo:hi] for a in arrays)) for lo, hi in itertools.pairwise(bounds)
+    ]
+    for future in futures:
+        future.result()
+
+
 def _band_rows(
     shape: tuple[int, ...], itemsize: int, kernels: Sequence[Kernel], s: FilterSettings
 ) -> int | None:
@@ -551,25 +572,30 @@ def filter_image(
         result = np.empty(shape, floats if late else dtype)
         late_alpha = late and alpha == "filter"
         res_alpha = None if a is None else np.empty(shape[:2], floats if late_alpha else dtype)
-        for r0 in range(0, h, rows):
-            r1 = min(h, r0 + rows)
-            out = _run_band(prepare, r0, r1, h, stages, s)
-            if s.bias:
-                out += np.asarray(s.bias, dtype=out.dtype)
-            if a is None or alpha == "keep":
-                colour, out_alpha = out, None if a is None else a[r0:r1]
-            else:
-                colour, out_alpha = split(out)
-            if late:
-                _copy_into(result[r0:r1], colour)
-            else:
-                _store(colour, result[r0:r1], value_range, max_value, zero_sum, owned=True)
-            if out_alpha is not None:
-                if late_alpha:
-                    res_alpha[r0:r1] = out_alpha
+        threads = default_threads()
+        with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
+            for r0 in range(0, h, rows):
+                r1 = min(h, r0 + rows)
+                out = _run_band(prepare, r0, r1, h, stages, s)
+                if s.bias:
+                    out += np.asarray(s.bias, dtype=out.dtype)
+                if a is None or alpha == "keep":
+                    colour, out_alpha = out, None if a is None else a[r0:r1]
                 else:
-                    owned = alpha != "keep"
-                    _store(out_alpha, res_alpha[r0:r1], alpha_range, max_value, zero_sum, owned)
+                    colour, out_alpha = split(out)
+                if late:
+                    _copy_into(result[r0:r1], colour)
+                else:
+                    store = partial(
+                        _store, mode=value_range, max_value=max_value, zero_sum=zero_sum, owned=True
+                    )
+                    _by_rows(pool, threads, store, colour, result[r0:r1])
+                if out_alpha is not None:
+                    if late_alpha:
+                        res_alpha[r0:r1] = out_alpha
+                    else:
+                        owned = alpha != "keep"
+                        _store(out_alpha, res_alpha[r0:r1], alpha_range, max_value, zero_sum, owned)
         if late:
             mapped = np.empty(shape, dtype)
             _store(result, mapped, value_range, max_value, zero_sum, owned=True)
