@@ -33,7 +33,6 @@ RGBA, and 16-bit gray (:func:`can_write`). Everything else goes to Pillow.
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from collections.abc import Iterator
@@ -41,6 +40,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 import numpy as np
+
+from .strategies import default_threads
 
 __all__ = ["BLOCK_BYTES", "adler32_combine", "can_write", "write_png"]
 
@@ -106,17 +107,6 @@ def _zlib_header(level: int) -> bytes:
     flg = flevel << 6
     flg += 31 - (cmf * 256 + flg) % 31
     return bytes((cmf, flg))
-
-
-def _default_threads() -> int:
-    """``CONVCLI_THREADS`` when it is a positive integer, else the usable cores."""
-    env = os.environ.get("CONVCLI_THREADS", "").strip()
-    if env.isdigit() and int(env) > 0:
-        return int(env)
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 # ------------------------------------------------------------------- filtering
@@ -306,7 +296,7 @@ def write_png(
         pixels = pixels.astype(">u2", copy=False)
     rows = np.ascontiguousarray(pixels).view(np.uint8).reshape(h, -1)
     bpp = channels * depth // 8
-    threads = _default_threads() if threads is None else max(1, int(threads))
+    threads = default_threads() if threads is None else max(1, int(threads))
 
     ihdr = struct.pack(">IIBBBBB", w, h, depth, _COLOUR_TYPE[channels], 0, 0, 0)
     fh.write(_SIGNATURE + _chunk(b"IHDR", ihdr))

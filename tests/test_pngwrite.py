@@ -263,9 +263,20 @@ def test_errors_are_exact():
     )
 
 
-def test_default_threads_follow_convcli_threads(monkeypatch):
-    """CONVCLI_THREADS bounds the writer's threads; nonsense falls back to the cores."""
-    monkeypatch.setenv("CONVCLI_THREADS", "3")
-    assert pngwrite._default_threads() == 3
-    monkeypatch.setenv("CONVCLI_THREADS", "zero")
-    assert pngwrite._default_threads() >= 1
+def test_threads_follow_convcli_threads(monkeypatch):
+    """CONVCLI_THREADS sets how many blocks are deflated at once (1: no thread pool at all)."""
+    pools = []
+
+    class Recording(pngwrite.ThreadPoolExecutor):
+        def __init__(self, max_workers):
+            pools.append(max_workers)
+            super().__init__(max_workers)
+
+    monkeypatch.setattr(pngwrite, "ThreadPoolExecutor", Recording)
+    monkeypatch.setattr(pngwrite, "BLOCK_BYTES", 1000)
+    pixels = np.random.default_rng(4).integers(0, 256, (60, 50, 3), dtype=np.uint8)
+    for env, expected in (("1", []), ("3", [3])):
+        pools.clear()
+        monkeypatch.setenv("CONVCLI_THREADS", env)
+        np.testing.assert_array_equal(_decode(_encode(pixels))[1], pixels)
+        assert pools == expected
