@@ -12,13 +12,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .engine import _as_numeric, compute_dtype
+from .engine import _as_numeric, _check_threads, _run_parallel, compute_dtype
 from .errors import ShapeError
 from .shapes import PaddingSpec, pair, pool_output_size, resolve_padding
 
 __all__ = ["POOL_MODES", "pool2d"]
 
 POOL_MODES = ("max", "avg", "min")
+
+# output elements per band of rows
+_BAND_ELEMENTS = 1 << 18
+
+
+def _threads(threads: int | None, rows: int, step: int) -> int:
+    """Threads worth starting for ``rows`` output rows in bands of ``step``."""
+    return min(_check_threads(threads), -(-rows // step))
 
 
 def _fill_value(dtype: np.dtype, mode: str) -> float:
@@ -51,6 +59,8 @@ def pool2d(
     mode: str = "max",
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    *,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Pool the last two spatial axes of an image or a batch.
 
@@ -74,6 +84,9 @@ def pool2d(
         For ``avg``: divide by the window size including padded cells (but not
         the ceil-mode overhang past the padding), as PyTorch does; with False,
         divide by the number of real cells.
+    threads : int, optional
+        Bands of output rows reduced at once; default ``CONVCLI_THREADS`` or
+        the number of usable cores (numpy releases the GIL while reducing).
 
     Returns
     -------
@@ -132,11 +145,31 @@ def pool2d(
         ]
 
     reduce = {"max": np.maximum, "min": np.minimum, "avg": np.add}[mode]
-    acc = None
-    for i in range(kh):
-        for j in range(kw):
-            tap = padded[..., i : i + (oh - 1) * sh + 1 : sh, j : j + (ow - 1) * sw + 1 : sw]
-            acc = tap.copy() if acc is None else reduce(acc, tap, out=acc)
+    acc = np.empty((*padded.shape[:-2], oh, ow), dtype=work)
+
+    def band(rows: tuple[int, int]) -> None:
+        r0, r1 = rows
+        first = True
+        for i in range(kh):
+            top = i + r0 * sh
+            for j in range(kw):
+                tap = padded[
+                    ..., top : top + (r1 - r0 - 1) * sh + 1 : sh, j : j + (ow - 1) * sw + 1 : sw
+                ]
+                if first:
+                    acc[..., r0:r1, :] = tap
+                    first = False
+                else:
+                    reduce(acc[..., r0:r1, :], tap, out=acc[..., r0:r1, :])
+
+    # bands of rows small enough to stay in cache while the taps are reduced
+    lead = int(np.prod(padded.shape[:-2], dtype=np.int64))
+    step = max(1, _BAND_ELEMENTS // max(1, lead * ow))
+    _run_parallel(
+        band,
+        iter([(r, min(r + step, oh)) for r in range(0, oh, step)]),
+        _threads(threads, oh, step),
+    )
     if mode == "avg":
         ch = _axis_counts(h, kh, sh, pt, pb, oh, not count_include_pad)
         cw = _axis_counts(w, kw, sw, pl, pr, ow, not count_include_pad)
