@@ -710,3 +710,46 @@ def test_quiet_silences_notes(animated_gif, tmp_path):
     result = run("filter", animated_gif.path, "-k", "identity", "-o", tmp_path / "g.png", "--quiet")
     assert result.exit_code == 0
     assert result.stderr == ""
+
+
+@pytest.mark.parametrize(
+    "option, value, message",
+    [
+        ("--png-compression", "10", "'--png-compression': 10 is not in the range 0<=x<=9."),
+        ("--png-compression", "-1", "'--png-compression': -1 is not in the range 0<=x<=9."),
+        ("--jpeg-quality", "0", "'--jpeg-quality': 0 is not in the range 1<=x<=100."),
+        ("--jpeg-quality", "101", "'--jpeg-quality': 101 is not in the range 1<=x<=100."),
+        ("--jpeg-quality", "high", "'--jpeg-quality': 'high' is not a valid integer range."),
+    ],
+)
+def test_encoder_option_out_of_range_is_a_usage_error(tmp_path, option, value, message):
+    """Bad encoder values exit 2 with Click's one line naming the option and the range."""
+    out = tmp_path / ("o.png" if "png" in option else "o.jpg")
+    result = run("filter", CAMERA, "-k", "sobel", option, value, "-o", out)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == f"Error: Invalid value for {message}"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("level", ["0", "1", "9"])
+def test_png_levels_write_the_same_pixels(rgba_png, tmp_path, level):
+    """Every PNG level writes the Sobel magnitude scipy computes, with alpha kept."""
+    out = tmp_path / f"l{level}.png"
+    result = run("filter", rgba_png.path, "-k", "sobel", "--png-compression", level, "-o", out)
+    assert result.exit_code == 0, result.output
+    got = load(out)
+    assert got.shape == (*rgba_png.alpha.shape, 4)
+    np.testing.assert_array_equal(got[..., 3], rgba_png.alpha)
+    values = rgba_png.pixels.astype(np.float64)
+    magnitude = np.stack(
+        [
+            np.hypot(
+                _scipy_same(values[..., c], WRITTEN_OUT["sobel-x"]),
+                _scipy_same(values[..., c], WRITTEN_OUT["sobel-y"]),
+            )
+            for c in range(3)
+        ],
+        axis=-1,
+    )
+    expected = np.rint(np.clip(magnitude, 0, 255))
+    assert np.abs(got[..., :3].astype(int) - expected).max() <= 1
