@@ -498,13 +498,17 @@ def _run_tiles(
         edges += [
             geo.tile(r0, min(r0 + tall, b), ow - right, ow) for r0 in range(a, b, tall) if right
         ]
-        tiles = [*geo.tiles(th, tw, (0, a)), *interior, *edges, *geo.tiles(th, tw, (b, geo.out[0]))]
-        count = len(tiles)
+        tiles = [*geo.tiles(th, tw, (0, a)), *interior, *geo.tiles(th, tw, (b, geo.out[0]))]
+        count = len(tiles) + len(edges)
         tiles = iter(tiles)
     if count == 1:
         threads = 1
     with _blas_threads(name, threads, out.size):
         _run_parallel(work, tiles, threads)
+        if band is not None:
+            # only once every interior band is done: those wrote scratch values into
+            # the border columns, which these tiles now overwrite with the real ones
+            _run_parallel(work, iter(edges), min(threads, len(edges)) or 1)
     return out
 
 

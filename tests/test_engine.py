@@ -716,3 +716,34 @@ def test_rows_read_straight_from_the_input_match_the_loop(strategy, mode, shape)
                 mode,
             )[0, 0]
             assert np.all(np.abs(got - expected) <= 1e-5 * scale + 1e-12)
+
+
+@pytest.mark.parametrize("strategy", ["direct", "separable"])
+def test_border_columns_are_not_lost_to_a_race_between_threads(strategy, monkeypatch):
+    """Interior bands scribble on their border columns, which edge tiles then fix: the
+    edges must wait for every band, even when a band is slow and another thread is free."""
+    import time
+
+    import convcli.strategies
+
+    maker = {"direct": "make_direct", "separable": "make_separable"}[strategy]
+    real = getattr(convcli.strategies, maker)
+
+    def slow(*args, **kwargs):
+        run = real(*args, **kwargs)
+        inner = run.interior
+
+        def interior(*a):
+            time.sleep(0.05)  # the other thread is free meanwhile
+            inner(*a)
+
+        run.interior = interior
+        return run
+
+    monkeypatch.setattr(convcli.strategies, maker, slow)
+    rng = np.random.default_rng(19)
+    img = rng.random((60, 64)).astype(np.float32)
+    k = np.outer([1.0, 2.0, 1.0], [-1.0, 0.0, 1.0])
+    expected = ndi.correlate(img.astype(np.float64), k, mode="mirror")
+    got = filter2d(img, k, strategy=strategy, threads=2, memory_budget=60_000)  # 9-row bands
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
