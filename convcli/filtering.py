@@ -65,6 +65,12 @@ class FilterSettings:
         Apply the whole chain this many times.
     memory_budget : int
         Working-memory bound of the engine, in bytes.
+    strategy : str
+        How the engine computes each tile: ``auto`` (default), ``direct``,
+        ``separable``, ``fft`` or ``im2col`` (see :mod:`convcli.strategies`).
+    threads : int or None
+        Threads for the engine and the pixel mapping; None for
+        ``CONVCLI_THREADS`` or the number of usable cores.
     """
 
     stride: int | tuple[int, int] = 1
@@ -75,6 +81,8 @@ class FilterSettings:
     bias: float = 0.0
     repeat: int = 1
     memory_budget: int = DEFAULT_MEMORY_BUDGET
+    strategy: str = "auto"
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.repeat, bool) or not isinstance(self.repeat, int) or self.repeat < 1:
@@ -117,6 +125,8 @@ def _apply_one(
             pad_mode=s.pad_mode,
             convolve=s.convolve,
             memory_budget=s.memory_budget,
+            strategy=s.strategy,
+            threads=s.threads,
         )
         return _fresh(out, values)
 
@@ -215,6 +225,8 @@ def _carry(alpha: np.ndarray, kernels: Sequence[Kernel], s: FilterSettings) -> n
                 pad_mode=s.pad_mode,
                 convolve=s.convolve,
                 memory_budget=s.memory_budget,
+                strategy="direct",  # a shifted copy: one tap
+                threads=s.threads,
             )
     return out
 
@@ -572,7 +584,7 @@ def filter_image(
         result = np.empty(shape, floats if late else dtype)
         late_alpha = late and alpha == "filter"
         res_alpha = None if a is None else np.empty(shape[:2], floats if late_alpha else dtype)
-        threads = default_threads()
+        threads = s.threads or default_threads()
         with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
             for r0 in range(0, h, rows):
                 r1 = min(h, r0 + rows)

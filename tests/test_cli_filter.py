@@ -712,6 +712,65 @@ def test_quiet_silences_notes(animated_gif, tmp_path):
     assert result.stderr == ""
 
 
+@pytest.mark.parametrize("strategy", ["auto", "direct", "separable", "fft", "im2col"])
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_every_strategy_and_thread_count_gives_scipys_result(strategy, threads, photo, tmp_path):
+    """--strategy and --threads change how, not what: each gives scipy's Sobel-x."""
+    path, values = photo
+    out = tmp_path / "out.npy"
+    result = run(
+        "filter", path, "-k", "sobel-x", "--strategy", strategy, "--threads", threads, "-o", out
+    )
+    assert result.exit_code == 0, result.output
+    expected = _scipy_same(values, WRITTEN_OUT["sobel-x"])
+    np.testing.assert_allclose(load(out), expected, rtol=1e-5, atol=1e-3)
+
+
+def test_separable_strategy_on_a_kernel_of_rank_two_is_one_clear_error(photo, tmp_path):
+    """Forcing --strategy separable on a Laplacian names the kernel's rank and the way out."""
+    path, _ = photo
+    result = run(
+        "filter", path, "-k", "laplacian", "--strategy", "separable", "-o", tmp_path / "o.npy"
+    )
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"Error: {path}: strategy 'separable' needs kernels of rank 1; this 3x3 kernel is not "
+        "(use 'auto', 'direct', 'fft' or 'im2col')\n"
+    )
+    assert not (tmp_path / "o.npy").exists()
+
+
+def test_threads_option_bounds_convcli_threads_and_restores_it(photo, tmp_path, monkeypatch):
+    """--threads sets CONVCLI_THREADS while the command runs (engine, mapping and PNG
+    encoder all read it) and puts the old value back."""
+    import os
+
+    import convcli.filtering
+
+    seen = []
+    real = convcli.filtering.filter_image
+
+    def spy(*args, **kwargs):
+        seen.append((os.environ.get("CONVCLI_THREADS"), args[2].threads))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(convcli.filtering, "filter_image", spy)
+    monkeypatch.setenv("CONVCLI_THREADS", "5")
+    path, _ = photo
+    result = run("filter", path, "-k", "box:3", "--threads", "2", "-o", tmp_path / "o.png")
+    assert result.exit_code == 0, result.output
+    assert seen == [("2", 2)]
+    assert os.environ["CONVCLI_THREADS"] == "5"
+
+
+def test_strategy_choices_are_the_engines():
+    """The CLI's --strategy choices (kept numpy-free for a fast --help) match the library's."""
+    from convcli.cli.options import STRATEGY_CHOICES
+    from convcli.strategies import STRATEGIES
+
+    assert STRATEGY_CHOICES == ("auto", *STRATEGIES)
+
+
 @pytest.mark.parametrize(
     "option, value, message",
     [

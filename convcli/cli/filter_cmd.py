@@ -7,7 +7,7 @@ from functools import partial
 import click
 
 from .batch import WriteOptions, image_task, plan_jobs, run_jobs
-from .options import geometry_options, image_output_options
+from .options import engine_options, geometry_options, image_output_options, thread_limit
 from .params import KERNEL
 
 RANGE_CHOICES = ("auto", "clip", "abs", "normalize", "offset", "raw")
@@ -63,6 +63,7 @@ def _filter_process(image, fmt, *, kernels, settings, value_range, alpha, gray):
     help="Alpha channel: keep it unfiltered, filter it like a colour, or premultiply colour "
     "by it so hidden colour cannot bleed (for blurs).",
 )
+@engine_options
 @image_output_options
 def filter_cmd(
     inputs,
@@ -77,6 +78,8 @@ def filter_cmd(
     gray,
     value_range,
     alpha,
+    strategy,
+    threads,
     output,
     out_dir,
     format_,
@@ -113,6 +116,8 @@ def filter_cmd(
         convolve=convolve,
         bias=bias,
         repeat=repeat,
+        strategy=strategy.lower(),
+        threads=threads,
     )
     process = partial(
         _filter_process,
@@ -124,4 +129,5 @@ def filter_cmd(
     )
     options = WriteOptions(format_, overwrite, png_compression, jpeg_quality, max_pixels)
     task = partial(image_task, process=process, options=options)
-    run_jobs(job_list, task, workers=jobs, quiet=quiet, verb="Filtering")
+    with thread_limit(threads):
+        run_jobs(job_list, task, workers=jobs, quiet=quiet, verb="Filtering")

@@ -6,6 +6,8 @@ Option names follow the library's keyword names (``--pad-mode`` is
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import Callable
 
 import click
@@ -60,6 +62,53 @@ def geometry_options(default_padding: str = "same", default_pad_mode: str = "ref
             help="How the border is filled (reflect: d c b|a b c d; symmetric: c b a|a b c d).",
         ),
     )
+
+
+#: The engine's strategies (convcli.strategies.STRATEGIES, kept here so --help needs no numpy).
+STRATEGY_CHOICES = ("auto", "direct", "separable", "fft", "im2col")
+
+
+def engine_options(f: Callable) -> Callable:
+    """``--strategy`` and ``--threads``: how the engine computes, and on how many cores."""
+    return _stack(
+        click.option(
+            "--strategy",
+            type=click.Choice(STRATEGY_CHOICES, case_sensitive=False),
+            default="auto",
+            show_default=True,
+            help="How each tile is computed: auto picks by a cost model; direct "
+            "(shift and add), separable (rank-1 kernels), fft (large kernels), im2col "
+            "(patch matrix). All give the same result up to rounding.",
+        ),
+        click.option(
+            "--threads",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Threads to compute with (default: $CONVCLI_THREADS, else every usable core).",
+        ),
+    )(f)
+
+
+@contextlib.contextmanager
+def thread_limit(threads: int | None):
+    """Run the body with ``CONVCLI_THREADS`` set to ``threads`` (if given), then restore it.
+
+    Everything that sizes a thread pool reads that variable through
+    :func:`convcli.strategies.default_threads`: the engine, the pixel mapping
+    and the PNG encoder, and also ``--jobs`` worker processes started inside.
+    """
+    if threads is None:
+        yield
+        return
+    before = os.environ.get("CONVCLI_THREADS")
+    os.environ["CONVCLI_THREADS"] = str(threads)
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["CONVCLI_THREADS"]
+        else:
+            os.environ["CONVCLI_THREADS"] = before
 
 
 def image_output_options(f: Callable) -> Callable:
