@@ -262,3 +262,18 @@ def test_help_has_example():
     )
     for option in ("--size", "--stride", "--padding", "--mode", "--ceil-mode", "--out-dir"):
         assert option in result.stdout
+
+
+@pytest.mark.parametrize("threads", ["1", "3"])
+def test_threads_option_changes_nothing_but_the_cores(threads, tmp_path):
+    """--threads N pools exactly as the default does (max pooling is exact)."""
+    x = np.random.default_rng(20).standard_normal((1, 2, 40, 30)).astype(np.float32)
+    src = tmp_path / "x.npy"
+    np.save(src, x)
+    out = tmp_path / "o.npy"
+    result = CliRunner().invoke(
+        cli, ["pool", str(src), "--size", "2", "--threads", threads, "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    expected = x.reshape(1, 2, 20, 2, 15, 2).max(axis=(3, 5))
+    np.testing.assert_array_equal(np.load(out), expected)

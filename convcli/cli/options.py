@@ -68,6 +68,16 @@ def geometry_options(default_padding: str = "same", default_pad_mode: str = "ref
 STRATEGY_CHOICES = ("auto", "direct", "separable", "fft", "im2col")
 
 
+def threads_option(f: Callable) -> Callable:
+    """``--threads``: how many cores the command computes on (see :func:`thread_limit`)."""
+    return click.option(
+        "--threads",
+        type=click.IntRange(min=1),
+        default=None,
+        help="Threads to compute with (default: $CONVCLI_THREADS, else every usable core).",
+    )(f)
+
+
 def engine_options(f: Callable) -> Callable:
     """``--strategy`` and ``--threads``: how the engine computes, and on how many cores."""
     return _stack(
@@ -80,12 +90,7 @@ def engine_options(f: Callable) -> Callable:
             "(shift and add), separable (rank-1 kernels), fft (large kernels), im2col "
             "(patch matrix). All give the same result up to rounding.",
         ),
-        click.option(
-            "--threads",
-            type=click.IntRange(min=1),
-            default=None,
-            help="Threads to compute with (default: $CONVCLI_THREADS, else every usable core).",
-        ),
+        threads_option,
     )(f)
 
 

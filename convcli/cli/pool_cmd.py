@@ -8,7 +8,7 @@ from functools import partial
 import click
 
 from .batch import Job, WriteOptions, check_target, image_task, plan_jobs, run_jobs
-from .options import image_output_options
+from .options import image_output_options, thread_limit, threads_option
 from .params import INT_PAIR, PADDING
 
 POOL_MODE_CHOICES = ("max", "avg", "min")
@@ -116,6 +116,7 @@ def _pool_task(
     help="Read every 3-D .npy as (C, H, W) (automatic when its last axis is longer than 4; "
     "4-D .npy is always (N, C, H, W)).",
 )
+@threads_option
 @image_output_options
 def pool_cmd(
     inputs,
@@ -125,6 +126,7 @@ def pool_cmd(
     mode,
     ceil_mode,
     channels_first,
+    threads,
     output,
     out_dir,
     format_,
@@ -170,4 +172,5 @@ def pool_cmd(
         tensor_pool=partial(pool_tensor, size=size, **geometry),
         image_process=partial(_pool_process, size=size, **geometry),
     )
-    run_jobs(job_list, task, workers=jobs, quiet=quiet, verb="Pooling")
+    with thread_limit(threads):
+        run_jobs(job_list, task, workers=jobs, quiet=quiet, verb="Pooling")
