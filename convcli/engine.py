@@ -1,24 +1,27 @@
 """The convolution engine: padding, im2col and tiled conv2d / filter2d.
 
-numpy only: arrays in, arrays out. Every output size comes from
-:mod:`convcli.shapes`.
+Arrays in, arrays out (numpy; scipy for BLAS wrappers and FFTs). Every
+output size comes from :mod:`convcli.shapes`.
 
 How it works
 ------------
-A convolution is computed as *im2col plus one matrix product per tile*:
-
-1. The output is cut into tiles of rows (and, if one row is already too
-   big, of columns) such that the tile's working memory stays below
-   ``memory_budget`` bytes.
+1. The output is cut into tiles (bands of rows, and columns if a row is
+   too big) sized so the working memory of the tiles in flight, one per
+   thread, stays below ``memory_budget`` bytes.
 2. For each tile, the input cells it needs (the tile plus its halo) are
    gathered through precomputed index maps that implement the pad mode,
    so the padded image is never built in full, and an integer image is
-   converted to floating point one tile at a time.
-3. ``numpy.lib.stride_tricks.sliding_window_view`` turns that block into a
-   view of every (strided, dilated) window without copying; the view is
-   copied once into a contiguous patch matrix of shape
-   ``(tile pixels, C_in/groups * kh * kw)`` and multiplied by the weights,
-   reshaped to ``(C_in/groups * kh * kw, C_out/groups)``.
+   converted to floating point one tile at a time. For a float plane
+   filtered with stride 1, rows whose windows lie inside the image skip
+   this step: they are read in place, and only their border columns are
+   gathered.
+3. A strategy from :mod:`convcli.strategies` computes the tile: ``direct``
+   (shift and accumulate), ``separable`` (two 1-D passes), ``fft``
+   (overlap-save) or ``im2col`` (a patch matrix and one matrix product),
+   picked by a cost model unless ``strategy=`` names one.
+4. Tiles run on ``threads`` threads (numpy, ``np.matmul`` and scipy.fft
+   release the GIL; the strategies that call scipy's BLAS wrappers run on
+   one thread, as those hold it).
 
 Pad modes
 ---------
@@ -41,6 +44,10 @@ numpy's does (PyTorch refuses). ``zeros`` pads with ``pad_value``
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import sys
+import threading
 from collections.abc import Sequence
 
 import numpy as np
@@ -459,62 +466,94 @@ def _run_tiles(
     name = _check_strategy(strategy)
     if name == "auto":
         name = st.choose_strategy(problem, weight, dtype)
-    budget = max(memory_budget - weight.nbytes - _OVERHEAD, 1)
+    # the index maps (and their temporaries) are outside the tile plan
+    maps = 4 * (geo.rows.nbytes + geo.cols.nbytes)
+    budget = max(memory_budget - weight.nbytes - maps - _OVERHEAD, 1)
     if name == "direct":
         kernel = st.make_direct(problem, weight, dtype)
     elif name == "separable":
         kernel = st.make_separable(problem, weight, dtype)
     elif name == "fft":
         kernel = st.make_fft(problem, weight, dtype, budget)
+        budget = max(budget - st.fft_cache_bytes(budget), 1)  # the cached kernel spectra
     else:
         kernel = st.make_im2col(problem, weight, dtype)
+    if name in SERIAL:
+        # scipy's BLAS wrappers (axpy, gemm) hold the GIL: more threads only add contention
+        threads = 1
     th, tw = st.tile_shape(name, problem, budget, threads, dtype.itemsize, x.dtype.itemsize)
     out = np.empty((n, c_out, *geo.out), dtype=dtype)
+    (top, _), (left, right) = geo.padding
+    span_h = geo.span[0]
 
     def work(tile) -> None:
         if tile[0] == "interior":
             _, k, r0, r1 = tile
-            src = x[k, 0].reshape(-1)
-            kernel.interior(src, (r0 - top) * width - left, out[k, 0, r0:r1], left, right)
+            # only the input rows the band reads, so no wrapper can copy more
+            src = x[k, 0, r0 - top : r1 - top + span_h - 1].reshape(-1)
+            kernel.interior(src, -left, out[k, 0, r0:r1], left, right)
             return
         rs, cs, rows, cols, runs = tile
         kernel(_gather(x, rows, cols, dtype, pad_value, runs), out[:, :, rs, cs])
 
     band = _interior_band(x, geo, kernel, dtype, c_in, c_out)
+    edges = []
     if band is None:
         tiles = geo.tiles(th, tw)
         count = len(range(0, geo.out[0], th)) * len(range(0, geo.out[1], tw))
     else:
-        (top, _), (left, right) = geo.padding
-        width = geo.size[1]
         a, b = band
         ow = geo.out[1]
-        interior = [
+        # generated as the workers pull them: a list of thousands of small tuples
+        # would itself take a noticeable share of a small budget
+        interior = (
             ("interior", k, r0, min(r0 + th, b)) for k in range(n) for r0 in range(a, b, th)
-        ]
-        # the border columns, in tall strips (a few wide tiles cost less than many small)
+        )
+        # the border columns, in tall strips (a few tall tiles cost less than many
+        # small ones), as tall as the budget allows
         tall = max(th, 1024)
+        per_thread = max(budget // threads, 1)
+        edge_width = max(left, right)
+
+        def strip_memory(rows: int) -> int:
+            return st.working_memory(
+                name, problem, rows, edge_width, dtype.itemsize, x.dtype.itemsize
+            )
+
+        while tall > th and strip_memory(tall) > per_thread:
+            tall //= 2
         edges = [geo.tile(r0, min(r0 + tall, b), 0, left) for r0 in range(a, b, tall) if left]
         edges += [
             geo.tile(r0, min(r0 + tall, b), ow - right, ow) for r0 in range(a, b, tall) if right
         ]
-        tiles = [*geo.tiles(th, tw, (0, a)), *interior, *geo.tiles(th, tw, (b, geo.out[0]))]
-        count = len(tiles) + len(edges)
-        tiles = iter(tiles)
-    if count == 1:
-        threads = 1
+        tiles = itertools.chain(
+            geo.tiles(th, tw, (0, a)), interior, geo.tiles(th, tw, (b, geo.out[0]))
+        )
+        count = (
+            n * len(range(a, b, th))
+            + len(edges)
+            + len(range(0, ow, tw)) * (len(range(0, a, th)) + len(range(b, geo.out[0], th)))
+        )
+    threads = max(1, min(threads, count))
     with _blas_threads(name, threads, out.size):
         _run_parallel(work, tiles, threads)
-        if band is not None:
+        if edges:
             # only once every interior band is done: those wrote scratch values into
             # the border columns, which these tiles now overwrite with the real ones
-            _run_parallel(work, iter(edges), min(threads, len(edges)) or 1)
+            _run_parallel(work, iter(edges), min(threads, len(edges)))
     return out
+
+
+#: Strategies whose tiles run on one thread: their BLAS calls (through scipy's
+#: wrappers) hold the GIL, so a second thread only waits.
+SERIAL = ("direct", "separable")
 
 
 def _interior_band(x, geo, kernel, dtype, c_in: int, c_out: int):
     """Output rows to compute straight from ``x`` (see ``_Geometry.interior_rows``), or None."""
     if not hasattr(kernel, "interior") or c_in != 1 or c_out != 1 or x.dtype != dtype:
+        return None
+    if not x.flags.aligned:  # BLAS wrappers would copy an unaligned plane on every call
         return None
     plane = x.shape[-1] * x.itemsize
     if x.strides[-1] != x.itemsize or x.strides[-2] != plane:
@@ -525,48 +564,79 @@ def _interior_band(x, geo, kernel, dtype, c_in: int, c_out: int):
 def _blas_threads(strategy: str, threads: int, size: int):
     """A context in which BLAS runs single-threaded, when that is faster.
 
-    Our own tile threads already use every core, and OpenBLAS waking its
-    threads for every axpy of the direct and separable strategies costs more
-    than it gains; small problems are left alone (the switch costs ~1 ms).
+    When our own tile threads use the cores, or for the ``axpy`` calls of the
+    direct and separable strategies (OpenBLAS would wake its threads for each
+    of them), BLAS is held to one thread through threadpoolctl. Small
+    problems are left alone. Overlapping calls from several user threads
+    share one limit, lifted when the last of them leaves.
     """
     import contextlib
 
     if size < _SMALL_PROBLEM or (threads == 1 and strategy in ("im2col", "fft")):
         return contextlib.nullcontext()
-    global _BLAS_CONTROLLER
-    if _BLAS_CONTROLLER is None:
-        from threadpoolctl import ThreadpoolController
+    return _single_threaded_blas()
 
-        _BLAS_CONTROLLER = ThreadpoolController()  # finds the loaded BLAS libraries, once
-    return _BLAS_CONTROLLER.limit(limits=1, user_api="blas")
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    global _BLAS_CONTROLLER, _BLAS_LIMITER, _BLAS_USERS
+    with _BLAS_LOCK:
+        if _BLAS_USERS == 0:
+            if _BLAS_CONTROLLER is None or _BLAS_CONTROLLER[0] != ("scipy.linalg" in sys.modules):
+                from threadpoolctl import ThreadpoolController
+
+                # finds the BLAS libraries loaded now: rebuilt once scipy's own is loaded
+                _BLAS_CONTROLLER = ("scipy.linalg" in sys.modules, ThreadpoolController())
+            _BLAS_LIMITER = _BLAS_CONTROLLER[1].limit(limits=1, user_api="blas")
+        _BLAS_USERS += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LOCK:
+            _BLAS_USERS -= 1
+            if _BLAS_USERS == 0:
+                _BLAS_LIMITER.restore_original_limits()
+                _BLAS_LIMITER = None
 
 
 _BLAS_CONTROLLER = None
+_BLAS_LIMITER = None
+_BLAS_USERS = 0
+_BLAS_LOCK = threading.Lock()
 
 
 def _run_parallel(work, tiles, threads: int) -> None:
-    """Call ``work`` on every tile, from ``threads`` threads."""
+    """Call ``work`` on every tile, from ``threads`` threads; the first error stops them all."""
     if threads == 1:
         for tile in tiles:
             work(tile)
-    else:
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def worker() -> None:
         # each worker pulls the next tile, so only `threads` tiles are ever in flight
-        import threading
-        from concurrent.futures import ThreadPoolExecutor
-
-        lock = threading.Lock()
-
-        def worker() -> None:
-            while True:
+        try:
+            while not stop.is_set():
                 with lock:
                     tile = next(tiles, None)
                 if tile is None:
                     return
                 work(tile)
+        except BaseException:
+            stop.set()
+            raise
 
-        with ThreadPoolExecutor(threads) as pool:
-            for future in [pool.submit(worker) for _ in range(threads)]:
+    with ThreadPoolExecutor(threads) as pool:
+        futures = [pool.submit(worker) for _ in range(threads)]
+        try:
+            for future in futures:
                 future.result()
+        except BaseException:  # an error, or Ctrl-C in the main thread: stop the others
+            stop.set()
+            raise
 
 
 def _check_threads(threads: int | None) -> int:
@@ -662,8 +732,10 @@ def conv2d(
     ------
     ShapeError
         For mismatched shapes or channels, out-of-range stride/dilation,
-        non-finite weights, an unknown pad mode, or a kernel larger than the
-        padded input.
+        non-finite weights, an unknown pad mode, a kernel larger than the
+        padded input, an unknown strategy, a kernel of rank above 1 with
+        ``strategy="separable"``, or a thread count (``threads`` or
+        ``CONVCLI_THREADS``) that is not a positive integer.
 
     Examples
     --------

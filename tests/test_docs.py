@@ -67,6 +67,8 @@ MODULES = [
     "convcli",
     "convcli.shapes",
     "convcli.engine",
+    "convcli.strategies",
+    "convcli.pngwrite",
     "convcli.pooling",
     "convcli.filtering",
     "convcli.kernels",

@@ -724,6 +724,7 @@ def test_border_columns_are_not_lost_to_a_race_between_threads(strategy, monkeyp
     edges must wait for every band, even when a band is slow and another thread is free."""
     import time
 
+    import convcli.engine
     import convcli.strategies
 
     maker = {"direct": "make_direct", "separable": "make_separable"}[strategy]
@@ -741,9 +742,61 @@ def test_border_columns_are_not_lost_to_a_race_between_threads(strategy, monkeyp
         return run
 
     monkeypatch.setattr(convcli.strategies, maker, slow)
+    monkeypatch.setattr(convcli.engine, "SERIAL", ())  # let these strategies use threads
     rng = np.random.default_rng(19)
     img = rng.random((60, 64)).astype(np.float32)
     k = np.outer([1.0, 2.0, 1.0], [-1.0, 0.0, 1.0])
     expected = ndi.correlate(img.astype(np.float64), k, mode="mirror")
     got = filter2d(img, k, strategy=strategy, threads=2, memory_budget=60_000)  # 9-row bands
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "shape", "kernel", "padding", "budget"),
+    [
+        ("direct", (8, 1, 3000, 40), (1, 1, 9, 9), "same", 200_000),  # tall border strips
+        ("fft", (1, 4, 700, 700), (4, 4, 15, 15), "same", 4_000_000),  # spectra of 4 tile sizes
+        ("im2col", (1, 1, 600, 40), (1, 1, 31, 31), "valid", 400_000),  # flat patch rows
+    ],
+)
+def test_budget_holds_for_strips_spectra_and_flat_patches(strategy, shape, kernel, padding, budget):
+    """The allocations a first plan missed (border strips of many images, cached kernel
+    spectra, patch rows spanning whole block rows) stay within output + budget."""
+    rng = np.random.default_rng(21)
+    x = rng.random(shape).astype(np.float32)
+    w = rng.standard_normal(kernel).astype(np.float32)
+
+    def call():
+        return conv2d(
+            x,
+            w,
+            padding=padding,
+            pad_mode="reflect",
+            memory_budget=budget,
+            strategy=strategy,
+            threads=2,
+        )
+
+    call()  # warm up: imports are not working memory
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        out = call()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak <= out.nbytes + budget, (peak, out.nbytes, budget)
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_separable_conv_layer_with_channels_matches_the_loop(groups):
+    """A layer whose every kernel slice has rank 1 (summed over input channels) is exact
+    through the separable strategy, with stride, dilation and reflect padding."""
+    rng = np.random.default_rng(22)
+    cols = rng.standard_normal((4, 2, 3))
+    rows = rng.standard_normal((4, 2, 4))
+    w = np.einsum("oci,ocj->ocij", cols, rows)  # (4, 2, 3, 4): each slice rank 1
+    x = rng.standard_normal((2, 2 * groups, 11, 13))
+    got = conv2d(x, w, None, (2, 1), (1, 2), (1, 2), groups, "reflect", strategy="separable")
+    expected = conv2d_loop(x, w, None, (2, 1), (1, 1, 2, 2), (1, 2), groups, "reflect")
+    np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-10)
