@@ -874,6 +874,13 @@ def filter2d(
         kernel = kernel[::-1, ::-1]
     ct = compute_dtype(image.dtype, dtype)
     x = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)  # (C, H, W) view
+    budget = _check_budget(memory_budget)
+    planes = x.size * ct.itemsize
+    if (x.dtype != ct or not x.flags.c_contiguous) and planes <= budget // 2:
+        # one conversion to contiguous float planes (counted in the budget) lets each
+        # plane's interior rows be read in place instead of gathered tile by tile
+        x = np.ascontiguousarray(x, dtype=ct)
+        budget -= planes
     out = conv2d(
         x[:, None],
         kernel[None, None],
@@ -883,7 +890,7 @@ def filter2d(
         pad_mode=pad_mode,
         pad_value=pad_value,
         dtype=ct,
-        memory_budget=memory_budget,
+        memory_budget=budget,
         strategy=strategy,
         threads=threads,
     )[:, 0]
