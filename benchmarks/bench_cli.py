@@ -47,6 +47,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from benchreport import render
+
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "sample_images" / "rocket.jpg"
 SOBEL_X = ((-1, 0, 1), (-2, 0, 2), (-1, 0, 1))
@@ -331,25 +333,6 @@ def git_commit() -> str:
 
 
 # --------------------------------------------------------------------------- report
-
-
-def render(headers: list[str], rows: list[list[str]], markdown: bool, right: set[int]) -> str:
-    if markdown:
-        lines = ["| " + " | ".join(headers) + " |"]
-        lines.append(
-            "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|"
-        )
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(lines)
-    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-
-    def line(r: list[str]) -> str:
-        cells = zip(r, widths, strict=True)
-        return "  ".join(
-            c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(cells)
-        ).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
 
 def fmt(v: float | None, digits: str = ".3g") -> str:

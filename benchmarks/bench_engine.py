@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy
+from benchreport import render
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import ndimage as ndi
 from scipy import signal
@@ -488,25 +489,6 @@ def fmt_s(m: Measurement) -> str:
 
 def fmt_mib(v: float | None) -> str:
     return "—" if v is None else f"{v:.0f}"
-
-
-def render(headers: list[str], rows: list[list[str]], markdown: bool, right: set[int]) -> str:
-    if markdown:
-        lines = ["| " + " | ".join(headers) + " |"]
-        lines.append(
-            "|" + "|".join("---:" if i in right else "---" for i in range(len(headers))) + "|"
-        )
-        lines += ["| " + " | ".join(r) + " |" for r in rows]
-        return "\n".join(lines)
-    widths = [max(len(r[i]) for r in [headers, *rows]) for i in range(len(headers))]
-
-    def line(r: list[str]) -> str:
-        return "  ".join(
-            c.rjust(w) if i in right else c.ljust(w)
-            for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        ).rstrip()
-
-    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, rows)])
 
 
 def ref_time(case: Case) -> float | None:

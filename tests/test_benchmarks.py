@@ -23,7 +23,7 @@ CLI = ROOT / "benchmarks" / "bench_cli.py"
 # (A None entry in sys.modules would do for `import`, but scipy looks there
 # for torch arrays and would trip on it.)
 WITHOUT_EXTRAS = """\
-import importlib.abc, runpy, sys
+import importlib.abc, os, runpy, sys
 
 class NotInstalled(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
@@ -34,6 +34,7 @@ class NotInstalled(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, NotInstalled())
 script = sys.argv[1]
 sys.argv = sys.argv[1:]
+sys.path.insert(0, os.path.dirname(os.path.abspath(script)))  # as `python script` does
 runpy.run_path(script, run_name="__main__")
 """
 
