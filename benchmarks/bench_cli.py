@@ -213,6 +213,18 @@ def find_convcli() -> str | None:
     return shutil.which("convcli")
 
 
+def find_imagemagick() -> str | None:
+    """``magick`` or ``convert``, if it is really ImageMagick (some machines have stand-ins)."""
+    for name in ("magick", "convert"):
+        exe = shutil.which(name)
+        if exe is None:
+            continue
+        out = subprocess.run([exe, "-version"], capture_output=True, text=True, check=False)
+        if out.returncode == 0 and "ImageMagick" in (out.stdout.splitlines() or [""])[0]:
+            return exe
+    return None
+
+
 def tools(workdir: Path) -> list[Tool]:
     mask = workdir / "sobel-x.mat"
     rows = "\n".join(" ".join(str(v) for v in r) for r in SOBEL_X)
@@ -233,12 +245,11 @@ def tools(workdir: Path) -> list[Tool]:
             png_only=True,
         )
     )
-    magick = shutil.which("magick")
-    convert = [magick] if magick else ([shutil.which("convert")] if shutil.which("convert") else [])
+    convert = find_imagemagick()
     found.append(
         Tool(
             "ImageMagick",
-            [*convert, "{in}", "-morphology", "Convolve", "Sobel", "{out}"] if convert else None,
+            [convert, "{in}", "-morphology", "Convolve", "Sobel", "{out}"] if convert else None,
             "" if convert else "not found (apt-get install imagemagick)",
         )
     )
