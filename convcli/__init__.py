@@ -55,6 +55,8 @@ _LAZY: dict[str, str] = {
     "stdout_is_terminal": "imageio",
     "DEFAULT_MAX_PIXELS": "imageio",
     # filtering images end to end
+    "filter_image": "filtering",
+    "FilterSettings": "filtering",
     "apply_kernels": "filtering",
     "map_range": "filtering",
     # pooling images, matrices, teaching, learning, galleries

@@ -118,3 +118,32 @@ def test_public_api_is_importable():
         env={**os.environ, "PYTHONPATH": ""},
     )
     assert out.stdout.strip() == "False"
+
+
+def _readme_api_names() -> list[str]:
+    """The names in the first column of the README's library table."""
+    table = re.search(
+        r"^\| function \| what it does \|\n\|---\|---\|\n(.*?)\n\n", README, re.S | re.M
+    )
+    assert table, "README has no library table"
+    names = []
+    for row in table.group(1).splitlines():
+        first = row.split("|")[1]
+        names += [re.match(r"\w+", code).group(0) for code in re.findall(r"`([^`]+)`", first)]
+    return names
+
+
+@pytest.mark.parametrize("name", _readme_api_names())
+def test_readme_api_table_names_are_exported(name):
+    """Every function the README's table lists is in convcli.__all__ and can be called up."""
+    import convcli
+
+    assert name in convcli.__all__
+    assert getattr(convcli, name) is not None
+
+
+def test_license_file_matches_the_metadata():
+    """pyproject says MIT, and the MIT licence text ships beside it."""
+    text = (ROOT / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("MIT License")
+    assert 'license = { text = "MIT" }' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
