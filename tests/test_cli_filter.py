@@ -518,7 +518,6 @@ def test_no_partial_file_after_failure(gray_png, tmp_path):
             1,
             "the 31-wide kernel is larger than the padded input (12)",
         ),
-        (["{gray}", "-k", "sobel"], 2, "give -o OUTPUT"),
         (["{gray}", "{gray}", "-k", "sobel", "-o", "o.png"], 2, "--out-dir"),
         (["{gray}", "-k", "sobel", "-o", "o.xyz"], 1, "unknown image extension '.xyz'"),
         (["{gray}", "-k", "sobel", "-o", "nodir/o.png"], 1, "nodir"),

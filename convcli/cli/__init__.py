@@ -35,9 +35,36 @@ def _available(name: str) -> bool:
     return importlib.util.find_spec(f"{__name__}.{module}") is not None
 
 
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.meta["convcli.debug"] = True  # meta is shared by every context of a run
+
+
+#: ``--debug`` after a command's name (``convcli filter ... --debug``); the group
+#: adds it to every command it loads, and :func:`debug_enabled` reads it.
+DEBUG_OPTION = click.Option(
+    ["--debug"],
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_debug,
+    help="Show the full traceback when something fails.",
+)
+
+
+def _with_debug(command: click.Command) -> click.Command:
+    """Give ``command``, and the subcommands of a group, the shared ``--debug`` flag."""
+    if not any(p.name == "debug" for p in command.params):
+        command.params.append(DEBUG_OPTION)
+    for sub in getattr(command, "commands", {}).values():
+        _with_debug(sub)
+    return command
+
+
 class LazyGroup(click.Group):
-    """A group that imports a command's module only when it is needed, and
-    turns convcli's own errors into one-line messages."""
+    """A group that imports a command's module only when it is needed, gives
+    every command a ``--debug`` flag, and turns convcli's own errors into
+    one-line messages."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(name for name in COMMANDS if _available(name))
@@ -53,7 +80,7 @@ class LazyGroup(click.Group):
             if exc.name != name:  # the command is there but something it needs is not
                 raise
             return None
-        return getattr(loaded, attr)
+        return _with_debug(getattr(loaded, attr))
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
         name = args[0] if args else ""
@@ -82,8 +109,7 @@ class LazyGroup(click.Group):
             if debug_enabled(ctx):
                 raise
             raise click.ClickException(
-                f"internal error: {type(exc).__name__}: {exc} (run `convcli --debug ...` "
-                "for the traceback)"
+                f"internal error: {type(exc).__name__}: {exc} (add --debug for the traceback)"
             ) from exc
 
 
@@ -95,14 +121,14 @@ def error_text(exc: BaseException) -> str:
 
 
 def debug_enabled(ctx: click.Context | None = None) -> bool:
-    """True when ``--debug`` was given (or ``CONVCLI_DEBUG`` is set)."""
+    """True when ``--debug`` was given, before or after the command's name (or
+    ``CONVCLI_DEBUG`` is set)."""
     if os.environ.get("CONVCLI_DEBUG"):
         return True
     ctx = ctx or click.get_current_context(silent=True)
     if ctx is None:
         return False
-    root = ctx.find_root()
-    return bool(root.params.get("debug"))
+    return bool(ctx.meta.get("convcli.debug") or ctx.find_root().params.get("debug"))
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

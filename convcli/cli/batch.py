@@ -9,10 +9,11 @@ parallel processes with ``--jobs``, and turns failures into one line each.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,12 +59,65 @@ class Job:
 
     source: str
     target: str
+    #: written beside its input under a name convcli chose (so the path is shown)
+    beside: bool = False
+
+
+#: The longest tag :func:`derived_name` puts between an input's stem and its suffix.
+MAX_TAG = 40
+
+
+def derived_name(source: str, tags: Sequence[str], fmt: str | None = None) -> str:
+    """The file a result is written to when no -o or --out-dir is given: beside its input.
+
+    ``<dir>/<stem>-<tag>.<suffix>``, where the tag joins ``tags`` (what was
+    done: kernel names, ``max8``) with ``-``, keeps only ``[A-Za-z0-9._-]``
+    (``gaussian:sigma=3`` -> ``gaussian-sigma3``), and is cut to
+    :data:`MAX_TAG` characters. The suffix is the one ``fmt`` names, else the
+    input's own (lower-cased).
+
+    Examples
+    --------
+    >>> derived_name("photos/img.PNG", ["gaussian:sigma=3", "laplacian"])
+    'photos/img-gaussian-sigma3-laplacian.png'
+    >>> derived_name("img.png", ["max2x3"], "jpeg")
+    'img-max2x3.jpg'
+    """
+    words = []
+    for tag in tags:
+        tag = tag.replace("=", "")  # sigma=3 -> sigma3
+        tag = re.sub(r"[^A-Za-z0-9._-]+", "-", tag)  # every other character splits words
+        words.append(tag)
+    text = re.sub(r"-{2,}", "-", "-".join(words)).strip("-.")
+    text = text[:MAX_TAG].rstrip("-.") or "out"
+    path = Path(source)
+    return str(path.with_name(f"{path.stem}-{text}{_suffix(source, fmt)}"))
+
+
+def _suffix(source: str, fmt: str | None) -> str:
+    """The extension of an output made from ``source``: ``fmt``'s, else the input's."""
+    if fmt is not None:
+        return "." + fmt.lower().lstrip(".").replace("jpeg", "jpg").replace("tiff", "tif")
+    if source == "-":
+        return ".png"
+    return Path(source).suffix.lower()
 
 
 def plan_jobs(
-    inputs: tuple[str, ...], output: str | None, out_dir: str | None, fmt: str | None
+    inputs: tuple[str, ...],
+    output: str | None,
+    out_dir: str | None,
+    fmt: str | None,
+    tags: Sequence[str] = (),
 ) -> list[Job]:
-    """Pair each input with its output, or raise a click.UsageError saying what is missing."""
+    """Pair each input with its output, or raise a click.UsageError saying what is missing.
+
+    With -o or --out-dir the output is that. Without either, one input goes to
+    standard output when that is not a terminal (``convcli filter a.png -k
+    sobel > b.png``), and otherwise, like every input of a batch, to
+    :func:`derived_name` ``(input, tags, fmt)`` beside it.
+    """
+    from ..atomic import stdout_is_terminal
     from ..imageio import FORMATS
 
     if output and out_dir:
@@ -88,34 +142,40 @@ def plan_jobs(
     if files.count("-") > 1 or ("-" in files and len(files) > 1):
         raise click.UsageError("standard input ('-') can only be the single input")
     batch = len(files) > 1 or any(os.path.isdir(i) for i in inputs if i != "-")
-    if batch:
-        if not out_dir:
-            raise click.UsageError(
-                f"{len(files)} inputs: give --out-dir DIR to write one output per input"
-            )
-    elif not output and not out_dir:
-        raise click.UsageError("give -o OUTPUT ('-' for standard output) or --out-dir DIR")
     if output:
+        if batch:
+            raise click.UsageError(
+                f"{len(files)} inputs: -o names one file; give --out-dir DIR, or neither "
+                "to write each result beside its input"
+            )
         return [Job(files[0], output)]
-    try:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise click.UsageError(f"--out-dir {out_dir}: cannot create it ({exc.strerror})") from exc
+    if not out_dir:
+        if not batch and not stdout_is_terminal():
+            return [Job(files[0], "-")]
+        if files == ["-"]:
+            raise click.UsageError(
+                "standard input has no file name to write beside: give -o FILE, or "
+                "redirect standard output"
+            )
+    else:
+        try:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise click.UsageError(
+                f"--out-dir {out_dir}: cannot create it ({exc.strerror})"
+            ) from exc
     jobs = []
     seen: dict[str, str] = {}
     for src in files:
-        stem = "stdin" if src == "-" else Path(src).stem
-        if fmt is not None:
-            suffix = "." + fmt.lower().lstrip(".").replace("jpeg", "jpg").replace("tiff", "tif")
-        elif src == "-":
-            suffix = ".png"
+        if out_dir:
+            stem = "stdin" if src == "-" else Path(src).stem
+            target = str(Path(out_dir) / (stem + _suffix(src, fmt)))
         else:
-            suffix = Path(src).suffix.lower()
-        target = str(Path(out_dir) / (stem + suffix))
+            target = derived_name(src, tags, fmt)
         if target in seen:
             raise click.UsageError(f"{seen[target]} and {src} would both be written to {target}")
         seen[target] = src
-        jobs.append(Job(src, target))
+        jobs.append(Job(src, target, beside=not out_dir))
     return jobs
 
 
@@ -220,67 +280,82 @@ def run_jobs(
     verb: str = "Filtering",
 ) -> None:
     """Run ``task(job)`` for every job (in ``workers`` processes); print its notes,
-    report failures one line each, and exit 1 if any failed."""
+    report failures one line each, and exit 1 if any failed.
+
+    A file written beside its input (:attr:`Job.beside`) has its path printed
+    on stderr unless ``quiet``. With stderr a terminal, a batch shows a
+    progress bar there, and the lines above print above the bar.
+    """
     show = _progress_wanted(quiet)
     failures: list[tuple[Job, BaseException]] = []
+    progress = None
 
-    def note(lines: list[str]) -> None:
+    def say(line: str) -> None:
+        if progress is not None:
+            progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+        else:
+            click.echo(line, err=True)
+
+    def note(job: Job, lines: list[str]) -> None:
         if not quiet:
             for line in lines:
-                click.echo(f"note: {line}", err=True)
+                say(f"note: {line}")
+            if job.beside:
+                say(f"wrote {job.target}")
 
     def fail(job: Job, exc: BaseException) -> None:
-        click.echo(f"Error: {_failure_text(job, exc)}", err=True)
+        say(f"Error: {_failure_text(job, exc)}")
         failures.append((job, exc))
 
     if len(jobs) == 1:
         job = jobs[0]
         with _delayed_status(show, f"{verb} {job.source}"):
             try:
-                note(task(job))
+                notes = task(job)
             except (ConvcliError, OSError) as exc:
                 if debug_enabled():
                     raise
                 raise click.ClickException(_failure_text(job, exc)) from exc
+        note(job, notes)
         return
-    else:
-        progress = None
-        if show:
-            from rich.progress import Progress
+    bar = None
+    if show:
+        from rich.progress import Progress
 
-            progress = Progress(console=_console(), transient=True)
-            progress.start()
-            task = progress.add_task(verb, total=len(jobs))
-        started = time.monotonic()
-        try:
-            if workers > 1:
-                with ProcessPoolExecutor(max_workers=workers) as pool:
-                    futures = {pool.submit(task, j): j for j in jobs}
-                    for future in as_completed(futures):
-                        job = futures[future]
-                        try:
-                            note(future.result())
-                        except Exception as exc:
-                            fail(job, exc)
-                        if progress is not None:
-                            progress.advance(task)
-            else:
-                for job in jobs:
+        progress = Progress(console=_console(), transient=True)
+        progress.start()
+        bar = progress.add_task(verb, total=len(jobs))
+    started = time.monotonic()
+    try:
+        if workers > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                futures = {pool.submit(task, j): j for j in jobs}
+                for future in as_completed(futures):
+                    job = futures[future]
                     try:
-                        note(task(job))
+                        note(job, future.result())
                     except Exception as exc:
                         fail(job, exc)
-                    if progress is not None:
-                        progress.advance(task)
-        finally:
-            if progress is not None:
-                progress.stop()
-        if not quiet:
-            done = len(jobs) - len(failures)
-            click.echo(
-                f"{done} of {len(jobs)} files written in {time.monotonic() - started:.1f} s",
-                err=True,
-            )
+                    if progress is not None and bar is not None:
+                        progress.advance(bar)
+        else:
+            for job in jobs:
+                try:
+                    note(job, task(job))
+                except Exception as exc:
+                    fail(job, exc)
+                if progress is not None and bar is not None:
+                    progress.advance(bar)
+    finally:
+        if progress is not None:
+            progress.stop()
+            progress = None
+    if not quiet:
+        done = len(jobs) - len(failures)
+        click.echo(
+            f"{done} of {len(jobs)} files written in {time.monotonic() - started:.1f} s",
+            err=True,
+        )
     if failures:
         raise click.ClickException(f"{len(failures)} of {len(jobs)} files failed")
 

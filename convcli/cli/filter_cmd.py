@@ -8,10 +8,29 @@ import click
 
 from .batch import WriteOptions, image_task, plan_jobs, run_jobs
 from .options import engine_options, geometry_options, image_output_options, thread_limit
-from .params import KERNEL
+from .params import KernelSpec
 
 RANGE_CHOICES = ("auto", "clip", "abs", "normalize", "offset", "raw")
 ALPHA_CHOICES = ("keep", "filter", "premultiply")
+
+
+class _KernelWithSpec(KernelSpec):
+    """A ``--kernel`` value kept with the text it was given as: ``(spec, Kernel)``."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        return (value, super().convert(value, param, ctx))
+
+
+def kernel_tag(spec: str, kernel) -> str:
+    """What a kernel adds to an output's name: a built-in as given (``gaussian:sigma=3``),
+    a file kernel its file's stem, an inline matrix ``custom``."""
+    from ..kernels import kernel_names
+
+    if spec.partition(":")[0].strip().lower().replace("_", "-") in kernel_names():
+        return spec
+    return "custom" if kernel.name == "inline" else kernel.name
 
 
 def _filter_process(image, fmt, *, kernels, settings, value_range, alpha, gray):
@@ -28,7 +47,7 @@ def _filter_process(image, fmt, *, kernels, settings, value_range, alpha, gray):
     "--kernel",
     "-k",
     "kernels",
-    type=KERNEL,
+    type=_KernelWithSpec(),
     multiple=True,
     required=True,
     help="Kernel: a name (sobel, gaussian:size=7,sigma=1.5, box:5), an inline matrix "
@@ -93,21 +112,30 @@ def filter_cmd(
     """Filter images with named or your own kernels.
 
     INPUT is an image file (PNG, JPEG, TIFF, BMP, WebP, GIF, PGM/PPM), a .npy
-    array, a directory of them, or '-' for standard input. Colour channels are
-    filtered one by one, grayscale stays grayscale, 16-bit stays 16-bit. The
+    array, a directory of them, or '-' for standard input.
+
+    Without -o or --out-dir, one result goes to standard output when that is
+    redirected or piped, and otherwise (as for every file of a batch) beside
+    its input as STEM-KERNEL.EXT (img.png -k sobel: img-sobel.png), printed on
+    stderr; an existing file is only replaced with --overwrite.
+
+    Colour channels are filtered one by one, grayscale stays grayscale, 16-bit stays 16-bit. The
     default is cross-correlation with 'same' output size and reflect padding;
     `convcli kernels` lists the named kernels.
 
     \b
     Example:
       convcli filter sample_images/camera.png -k sobel -o edges.png
+      convcli filter photo.png -k sobel              # writes photo-sobel.png
+      convcli filter photo.png -k sobel > edges.png
       convcli filter photo.jpg -k gaussian:sigma=2 -k laplacian --range offset -o log.png
       convcli filter photos/ -k sharpen --out-dir sharpened/ --jobs 2
       cat a.jpg | convcli filter - -k blur -o - | convcli filter - -k sobel -o out.png
     """
     from ..filtering import FilterSettings
 
-    job_list = plan_jobs(inputs, output, out_dir, format_)
+    tags = [kernel_tag(spec, kernel) for spec, kernel in kernels]
+    job_list = plan_jobs(inputs, output, out_dir, format_, tags)
     settings = FilterSettings(
         stride=stride,
         padding=padding,
@@ -121,7 +149,7 @@ def filter_cmd(
     )
     process = partial(
         _filter_process,
-        kernels=tuple(kernels),
+        kernels=tuple(kernel for _, kernel in kernels),
         settings=settings,
         value_range=value_range,
         alpha=alpha,

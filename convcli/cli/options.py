@@ -124,7 +124,8 @@ def image_output_options(f: Callable) -> Callable:
             "--output",
             type=click.Path(dir_okay=False, allow_dash=True),
             help="Output file; its extension picks the format. '-' is standard output (PNG unless "
-            "--format says otherwise).",
+            "--format says otherwise). Default: standard output when it is redirected or "
+            "piped, else a file beside the input (see above).",
         ),
         click.option(
             "--out-dir",

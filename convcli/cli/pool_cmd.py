@@ -141,7 +141,14 @@ def pool_cmd(
 
     INPUT is an image file, a .npy array, a directory of them, or '-' for
     standard input, handled as in `convcli filter` (pipelines, batches with
-    --out-dir, --overwrite, inputs never overwritten). Each colour channel is
+    --out-dir, --overwrite, inputs never overwritten).
+
+    Without -o or --out-dir, one result goes to standard output when that is
+    redirected or piped, and otherwise (as for every file of a batch) beside
+    its input as STEM-MODESIZE.EXT (img.png --size 8: img-max8.png), printed
+    on stderr; an existing file is only replaced with --overwrite.
+
+    Each colour channel is
     pooled on its own, and alpha with the same rule; 8- and 16-bit images
     keep their type (averages are rounded). A .npy file of shape (N, C, H, W),
     or (C, H, W) with more than 4 channels (or --channels-first), is pooled
@@ -162,7 +169,8 @@ def pool_cmd(
         )
     from ..pool_image import pool_tensor
 
-    job_list = plan_jobs(inputs, output, out_dir, format_)
+    size_text = str(size[0]) if size[0] == size[1] else f"{size[0]}x{size[1]}"
+    job_list = plan_jobs(inputs, output, out_dir, format_, [f"{mode.lower()}{size_text}"])
     options = WriteOptions(format_, overwrite, png_compression, jpeg_quality, max_pixels)
     geometry = {"stride": stride, "padding": padding, "mode": mode.lower(), "ceil_mode": ceil_mode}
     task = partial(
