@@ -53,13 +53,32 @@ def load_operand(spec: str, hint: str):
     return arr
 
 
-def _progress(steps: int, every: int, enabled: bool):
-    """A rich progress display of the loss on stderr, or None when it is not wanted."""
-    if not enabled:
-        return None, None
+def _log_line(step: int, steps: int, loss: float) -> str:
+    """One progress report: ``step  K: loss L``, the step right-aligned to the width of ``steps``."""
+    return f"step {step:>{len(str(steps))}}: loss {loss:.6g}"
+
+
+def _progress(steps: int, every: int | None, terminal: bool):
+    """The gd progress on stderr: ``(display, callback)``, either of them None.
+
+    On a terminal, a rich bar of the loss, with a line every ``every`` steps
+    (every tenth of the run when not given). Elsewhere (a pipe, a file, a
+    log) a plain line every ``every`` steps when asked, nothing otherwise.
+    """
+    if not terminal:
+        if every is None:
+            return None, None
+
+        def log(step: int, loss: float, weights) -> None:
+            if step % every == 0 or step == steps:
+                click.echo(_log_line(step, steps, loss), err=True)
+
+        return None, log
+
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    every = every or max(1, steps // 10)
     console = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None)
     progress = Progress(
         TextColumn("gradient descent"),
@@ -73,7 +92,7 @@ def _progress(steps: int, every: int, enabled: bool):
     def callback(step: int, loss: float, weights) -> None:
         progress.update(task, completed=step, loss=f"{loss:.6g}")
         if step % every == 0 or step == steps:
-            progress.console.print(f"step {step:>{len(str(steps))}}: loss {loss:.6g}")
+            progress.console.print(_log_line(step, steps, loss), highlight=False)
 
     task = progress.add_task("gd", total=steps, loss="…")
     return progress, callback
@@ -109,9 +128,10 @@ def _stderr_is_terminal() -> bool:
 @click.option(
     "--lr",
     type=click.FloatRange(min=0, min_open=True),
-    default=0.03,
-    show_default=True,
-    help="gd: learning rate, on the loss Σ(ŷ − y)² (the textbook's).",
+    default=None,
+    help="gd: learning rate, on the loss Σ(ŷ − y)² (the textbook's); it must be below "
+    "2/λmax of the loss's Hessian 2·AᵀA (A the patch matrix), checked before the first "
+    "step [default: 2/(λmin + λmax), the fastest fixed rate].",
 )
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="gd: seed of the random start."
@@ -120,7 +140,8 @@ def _stderr_is_terminal() -> bool:
     "--every",
     type=click.IntRange(min=1),
     default=None,
-    help="gd: log the loss every K steps on stderr [default: steps/10].",
+    help="gd: print the loss every K steps on stderr, a terminal or not [default: every "
+    "steps/10 on a terminal, none elsewhere].",
 )
 @click.option("--bias", is_flag=True, help="Learn a constant added to the output, too.")
 @click.option(
@@ -173,7 +194,12 @@ def _stderr_is_terminal() -> bool:
     help="Write the kernel to this file, in the text format `convcli filter -k FILE` reads.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress display on stderr.")
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="No progress display or notes on stderr (wins over --every).",
+)
 def learn_cmd(
     input_,
     target,
@@ -202,7 +228,11 @@ def learn_cmd(
     'same' padding, filled as --pad-mode says (reflect, like `filter`).
     Every target cell is one equation in the kernel's weights; lstsq solves
     them exactly, gd takes plain gradient steps on the sum of squared errors
-    (its progress on stderr). Prints the kernel (and bias) and the final loss.
+    (its progress on stderr: a bar on a terminal, a line every --every steps
+    anywhere). A --lr at or above the stable bound 2/λmax (λmax the largest
+    eigenvalue of the loss's Hessian 2·AᵀA, A the im2col patch matrix) is
+    refused before the first step. Prints the kernel (and bias) and the
+    final loss.
 
     \b
     Example:
@@ -233,10 +263,11 @@ def learn_cmd(
             err=True,
         )
 
+    from ..learn import UnstableLearningRate
+
     progress, callback = None, None
-    if method == "gd":
-        show = not quiet and _stderr_is_terminal()
-        progress, callback = _progress(steps, every or max(1, steps // 10), show)
+    if method == "gd" and not quiet:
+        progress, callback = _progress(steps, every, _stderr_is_terminal())
     if progress is not None:
         progress.start()
     try:
@@ -256,6 +287,8 @@ def learn_cmd(
             seed=seed,
             callback=callback,
         )
+    except UnstableLearningRate as exc:
+        raise click.BadParameter(str(exc), param_hint="--lr") from None
     finally:
         if progress is not None:
             progress.stop()
@@ -274,6 +307,8 @@ def learn_cmd(
                     "equations": result.equations,
                     "padding": [list(p) for p in result.padding],
                     "history": result.history,
+                    "lr": result.lr,
+                    "max_lr": result.max_lr,
                 }
             )
         )
@@ -287,6 +322,7 @@ def learn_cmd(
         if result.bias is not None:
             click.echo(f"bias: {result.bias:.6g}")
         if result.method == "gd":
+            click.echo(f"learning rate: {result.lr:.6g} (stable below {result.max_lr:.6g})")
             click.echo(f"loss at the start: {result.history[0]:.6g}")
         click.echo(
             f"loss: {result.loss:.6g} (sum of squared errors over {result.equations} cells; "
