@@ -68,9 +68,10 @@ def _progress(steps: int, every: int | None, terminal: bool):
     if not terminal:
         if every is None:
             return None, None
+        k = every
 
         def log(step: int, loss: float, weights) -> None:
-            if step % every == 0 or step == steps:
+            if step % k == 0 or step == steps:
                 click.echo(_log_line(step, steps, loss), err=True)
 
         return None, log
