@@ -17,28 +17,22 @@ IMAGE_EXTENSIONS = tuple(s for s in IMAGE_SUFFIXES if s != ".npy")
 def load_operand(spec: str, hint: str):
     """An image or a matrix as a (C, H, W) float64 array; usage error (exit 2) if unreadable.
 
-    Image files and image-shaped .npy arrays ((H, W) or (H, W, C), as
-    `convcli filter -o out.npy` writes) are read as images, channels moved
-    first; channels-first .npy tensors, inline matrices and text/JSON files
-    as in `convcli conv`.
+    Image files are read as images, channels moved first; .npy arrays are
+    tensors as every command writes them, (H, W) or (C, H, W); inline
+    matrices and text/JSON files as in `convcli conv`.
     """
     import numpy as np
 
     from ..errors import KernelError, ShapeError
     from ..imageio import read_image
     from ..matrices import parse_matrix
-    from ..pool_image import npy_layout
 
     text = spec.strip()
-    lower = text.lower()
     try:
-        if lower.endswith(IMAGE_EXTENSIONS) or (lower.endswith(".npy") and os.path.isfile(text)):
-            if lower.endswith(".npy") and npy_layout(text) is not None:
-                arr = parse_matrix(text, hint)
-            else:
-                image = read_image(text)
-                arr = image.pixels.astype(np.float64)
-                arr = arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
+        if text.lower().endswith(IMAGE_EXTENSIONS):
+            image = read_image(text)
+            arr = image.pixels.astype(np.float64)
+            arr = arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
         else:
             arr = parse_matrix(text, hint)
     except (ShapeError, KernelError) as exc:  # a bad value; unreadable files fail with exit 1
