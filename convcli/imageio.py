@@ -16,6 +16,10 @@ The rules in brief (``docs/images.md`` has the full table):
   note says so).
 - Float images (float TIFF, ``.npy``) keep their values; :attr:`Image.max_value`
   is the smallest of 1, 255 and 65535 that holds the largest value.
+- ``.npy`` files are tensors, channels first, as every convcli command reads
+  and writes them: ``(H, W)`` or ``(C, H, W)`` (C from 1 to 4, the last plane
+  alpha when C is 2 or 4). In memory an :class:`Image` is ``(H, W, C)``; the
+  axes are moved at the file boundary only.
 - Formats that cannot hold what they are given (16 bits in JPEG, alpha in
   JPEG/BMP/PPM) get the nearest thing they can hold, with a note; float data
   goes only to ``.npy`` and (grayscale) ``.tif``, and anything else is an
@@ -196,7 +200,8 @@ def read_image(source: Source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -
     source : str, os.PathLike or binary file object
         A path, ``"-"`` for standard input (read fully into memory), or an
         open binary stream. ``.npy`` data is recognised by its content, so it
-        works from standard input too.
+        works from standard input too; it is channels first, ``(H, W)`` or
+        ``(C, H, W)`` (see the module's rules).
     max_pixels : int or None
         Refuse images with more pixels than this (decompression bombs). The
         default is Pillow's own limit; None removes the limit. The size is
@@ -462,14 +467,15 @@ def _read_npy(stream: BinaryIO, name: str, max_pixels: int | None) -> Image:
             shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
     except (ValueError, OSError, EOFError):
         raise ImageError(f"{name}: truncated or corrupt .npy data") from None
-    if len(shape) not in (2, 3) or (len(shape) == 3 and not 1 <= shape[2] <= 4):
+    if len(shape) not in (2, 3) or (len(shape) == 3 and not 1 <= shape[0] <= 4):
         raise ImageError(
-            f"{name}: array of shape {tuple(shape)} is not an image "
-            "(expected (H, W) or (H, W, C) with C from 1 to 4)"
+            f"{name}: array of shape {tuple(shape)} is not an image (.npy arrays are "
+            "channels first: (H, W) or (C, H, W) with C from 1 to 4; "
+            "np.moveaxis(a, -1, 0) turns an (H, W, C) array into one)"
         )
     if dtype.kind not in "buif":
         raise ImageError(f"{name}: dtype {dtype} is not an image type (use integers or floats)")
-    _check_pixels(name, shape[1], shape[0], max_pixels)
+    _check_pixels(name, shape[-1], shape[-2], max_pixels)
     stream.seek(0)
     try:
         arr = np.load(stream, allow_pickle=False)
@@ -486,6 +492,7 @@ def _read_npy(stream: BinaryIO, name: str, max_pixels: int | None) -> Image:
     arr = arr.astype(arr.dtype.newbyteorder("="), copy=False)
     alpha = None
     if arr.ndim == 3:
+        arr = np.moveaxis(arr, 0, -1)  # the file's (C, H, W) to the image's (H, W, C)
         channels = arr.shape[2]
         if channels in (2, 4):
             alpha = np.ascontiguousarray(arr[..., -1])
@@ -654,9 +661,12 @@ def _encode(
 ) -> None:
     """Write prepared arrays to an open binary file in `fmt`."""
     if fmt == "NPY":
+        # .npy holds tensors, channels first: (H, W) or (C, H, W), alpha the last plane
         data = pixels
         if alpha is not None:
             data = np.dstack([pixels, alpha])
+        if data.ndim == 3:
+            data = np.moveaxis(data, -1, 0)
         np.save(fh, np.ascontiguousarray(data), allow_pickle=False)
         return
     data = pixels if alpha is None else np.dstack([pixels, alpha])
@@ -701,7 +711,8 @@ def write_image(
         ``(H, W)`` or ``(H, W, 3)`` in uint8 or uint16, already mapped to the
         pixel range by the caller; float32/float64 only for ``.npy`` and
         (grayscale) ``.tif``. ``(H, W, 2)`` / ``(H, W, 4)`` with `alpha`
-        None carry alpha as their last channel.
+        None carry alpha as their last channel. ``.npy`` is written channels
+        first, ``(H, W)`` or ``(C, H, W)`` with alpha the last plane.
     alpha : numpy.ndarray or None
         ``(H, W)`` alpha channel with the dtype of `pixels`.
     format : str or None

@@ -27,7 +27,14 @@ from .engine import im2col, normalize_pad_mode
 from .errors import ShapeError
 from .shapes import PaddingSpec, output_size, pair, resolve_padding
 
-__all__ = ["LEARN_METHODS", "LearnResult", "learn_kernel", "target_padding"]
+__all__ = [
+    "LEARN_METHODS",
+    "LearnResult",
+    "UnstableLearningRate",
+    "learn_kernel",
+    "stable_learning_rates",
+    "target_padding",
+]
 
 LEARN_METHODS = ("lstsq", "gd")
 
@@ -59,6 +66,11 @@ class LearnResult:
         Number of equations (target cells) the kernel was fitted to.
     method : str
         ``"lstsq"`` or ``"gd"``.
+    lr : float or None
+        The learning rate gradient descent used (None for ``lstsq``).
+    max_lr : float or None
+        The rate it had to stay below (see :func:`stable_learning_rates`;
+        None for ``lstsq``).
     """
 
     kernel: np.ndarray
@@ -69,6 +81,66 @@ class LearnResult:
     padding: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0))
     equations: int = 0
     method: str = "lstsq"
+    lr: float | None = None
+    max_lr: float | None = None
+
+
+class UnstableLearningRate(ShapeError):
+    """A gradient-descent learning rate at or above the stable bound, refused before any step.
+
+    Attributes
+    ----------
+    lr : float
+        The rate asked for.
+    max_lr : float
+        The bound it must stay below: ``2 / λmax`` of the loss's Hessian.
+    lambda_max : float
+        λmax, the largest eigenvalue of the Hessian ``2·AᵀA``.
+    rows, unknowns : int
+        The shape of the patch matrix A.
+    """
+
+    def __init__(self, lr: float, max_lr: float, lambda_max: float, rows: int, unknowns: int):
+        self.lr = lr
+        self.max_lr = max_lr
+        self.lambda_max = lambda_max
+        self.rows = rows
+        self.unknowns = unknowns
+        super().__init__(
+            f"learning rate {lr:g} makes gradient descent diverge: it must stay below "
+            f"{max_lr:.6g} here (2/λmax, λmax = {lambda_max:.6g} the largest eigenvalue of the "
+            f"loss's Hessian 2·AᵀA, A the {rows}×{unknowns} patch matrix)"
+        )
+
+
+def stable_learning_rates(singular: np.ndarray) -> tuple[float, float]:
+    """The stable bound and the default rate of gradient descent on ``L = |Aw − y|²``.
+
+    L's Hessian is ``H = 2·AᵀA``, whose eigenvalues are ``2·σᵢ²`` for the
+    singular values σᵢ of the patch matrix A. A step ``w ← w − lr·∇L``
+    multiplies the error along each eigenvector by ``1 − lr·2σᵢ²``, so it
+    converges exactly when ``lr < 2/λmax(H) = 1/σmax²``. The default rate
+    ``2/(λmin + λmax) = 1/(σmin² + σmax²)`` shrinks the slowest direction
+    fastest (every direction by at most ``(κ − 1)/(κ + 1)``, κ = λmax/λmin).
+
+    Parameters
+    ----------
+    singular : ndarray
+        The singular values of A, largest first (all positive: full rank).
+
+    Returns
+    -------
+    (float, float)
+        ``(max_lr, default_lr)``.
+
+    Examples
+    --------
+    >>> stable_learning_rates(np.sqrt([30.0, 6.0]))
+    (0.03333333333333333, 0.027777777777777776)
+    """
+    top = float(singular[0]) ** 2
+    low = float(singular[-1]) ** 2
+    return 1.0 / top, 1.0 / (top + low)
 
 
 def _as_planes(a: np.ndarray, name: str) -> np.ndarray:
@@ -195,7 +267,7 @@ def learn_kernel(
     dilation: int | Sequence[int] = 1,
     pad_mode: str = "reflect",
     steps: int = 10,
-    lr: float = 0.03,
+    lr: float | None = None,
     seed: int = 0,
     init: np.ndarray | None = None,
     callback: Callable[[int, float, np.ndarray], None] | None = None,
@@ -231,7 +303,12 @@ def learn_kernel(
     pad_mode : str
         How that padding was filled: ``reflect`` by default, as
         ``convcli filter`` does.
-    steps, lr, seed, init
+    lr : float, optional
+        Gradient descent's learning rate. It must be below ``2/λmax`` of the
+        loss's Hessian ``2·AᵀA`` (see :func:`stable_learning_rates`), checked
+        before the first step; None (the default) takes ``2/(λmin + λmax)``,
+        the fastest fixed rate.
+    steps, seed, init
         Gradient descent only.
     callback : callable, optional
         ``callback(step, loss, weights)`` after every gradient step, for
@@ -245,9 +322,11 @@ def learn_kernel(
     ------
     ShapeError
         Shapes that do not fit, a target size no padding explains, fewer
-        equations than unknowns, a patch matrix without full rank (e.g. a
-        constant input), or gradient descent that diverges (with the
-        largest stable learning rate).
+        equations than unknowns, or a patch matrix without full rank (e.g. a
+        constant input).
+    UnstableLearningRate
+        (a ShapeError) An ``lr`` at or above the stable bound, before any
+        step, with the bound and how it was computed.
 
     Examples
     --------
@@ -277,14 +356,23 @@ def learn_kernel(
         r = a @ w - b
         return float(r @ r)
 
+    max_lr = None
     if method == "lstsq":
         w, *_ = np.linalg.lstsq(a, b, rcond=None)
         history = [loss_of(w)]
+        lr = None
     else:
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ShapeError(f"`steps` must be a positive integer, got {steps!r}")
+        max_lr, default_lr = stable_learning_rates(singular)
+        if lr is None:
+            lr = default_lr
         if not (np.isfinite(lr) and lr > 0):
             raise ShapeError(f"`lr` must be a positive number, got {lr!r}")
+        if lr >= max_lr:
+            raise UnstableLearningRate(
+                float(lr), max_lr, 2.0 * float(singular[0]) ** 2, a.shape[0], a.shape[1]
+            )
         if init is not None:
             w = np.array(init, dtype=np.float64).reshape(-1)
             if bias and w.size == n - 1:
@@ -296,16 +384,14 @@ def learn_kernel(
             if bias:
                 w[-1] = 0.0
         history = [loss_of(w)]
-        # L(w) = |Aw − y|² has gradient 2Aᵀ(Aw − y); descent is stable for
-        # lr < 1/λ_max(AᵀA) = 1/σ_max².
-        stable = 1.0 / float(singular[0]) ** 2
+        # L(w) = |Aw − y|² has gradient 2Aᵀ(Aw − y); lr < max_lr keeps it stable
         for step in range(1, int(steps) + 1):
             w = w - lr * 2.0 * (a.T @ (a @ w - b))
             current = loss_of(w)
             if not np.isfinite(current) or current > 1e300:
                 raise ShapeError(
                     f"gradient descent diverged at step {step} (loss {current:.3g}): "
-                    f"--lr {lr:g} is too large; it must stay below {stable:.3g} here"
+                    f"learning rate {lr:g} is too large; it must stay below {max_lr:.6g} here"
                 )
             history.append(current)
             if callback is not None:
@@ -323,4 +409,6 @@ def learn_kernel(
         padding=pads,
         equations=int(b.size),
         method=method,
+        lr=None if lr is None else float(lr),
+        max_lr=max_lr,
     )

@@ -18,7 +18,7 @@ from .imageio import Image
 from .pooling import pool2d
 from .shapes import PaddingSpec
 
-__all__ = ["npy_layout", "pool_image", "pool_tensor"]
+__all__ = ["pool_image", "pool_tensor"]
 
 
 def _pool(values: np.ndarray, size, stride, padding, mode, ceil_mode) -> np.ndarray:
@@ -83,7 +83,7 @@ def pool_tensor(
     mode: str = "max",
     ceil_mode: bool = False,
 ) -> np.ndarray:
-    """Pool a channels-first ``(C, H, W)`` or ``(N, C, H, W)`` array.
+    """Pool a channels-first tensor: ``(H, W)``, ``(C, H, W)`` or ``(N, C, H, W)``.
 
     Parameters are as for :func:`pool_image`; the result keeps the layout
     (and, for ``max`` and ``min``, the dtype; ``avg`` is floating point).
@@ -94,32 +94,10 @@ def pool_tensor(
     [[21, 23], [29, 31]]
     """
     x = np.asarray(x)
+    if x.ndim == 2:
+        return pool2d(x, size, stride, padding, mode, ceil_mode)
     if x.ndim == 3:
         return pool2d(x[None], size, stride, padding, mode, ceil_mode)[0]
     if x.ndim == 4:
         return pool2d(x, size, stride, padding, mode, ceil_mode)
-    raise ShapeError(f"a tensor must be (C, H, W) or (N, C, H, W), got shape {x.shape}")
-
-
-def npy_layout(path: str, channels_first: bool = False) -> tuple[int, ...] | None:
-    """The shape of a ``.npy`` file when it holds a channels-first tensor, else None.
-
-    An array is channels-first when it is 4-D (N, C, H, W), or 3-D with a
-    last axis longer than 4 (an image's (H, W, C) has 1 to 4 channels, so
-    (C, H, W) is the only reading), or any 3-D array when ``channels_first``
-    says so. Anything else, and anything that is not a readable ``.npy``
-    file, is left to :func:`convcli.read_image`.
-    """
-    try:
-        with open(path, "rb") as fh:
-            version = np.lib.format.read_magic(fh)
-            if version == (1, 0):
-                shape, _, _ = np.lib.format.read_array_header_1_0(fh)
-            else:
-                shape, _, _ = np.lib.format.read_array_header_2_0(fh)
-    except (OSError, ValueError, EOFError):
-        return None
-    shape = tuple(int(s) for s in shape)
-    if len(shape) == 4 or (len(shape) == 3 and (shape[2] > 4 or channels_first)):
-        return shape
-    return None
+    raise ShapeError(f"a tensor must be (H, W), (C, H, W) or (N, C, H, W), got shape {x.shape}")

@@ -257,19 +257,19 @@ def gray_npy(tmp_path: Path) -> SampleImage:
 
 @pytest.fixture
 def rgb_npy(tmp_path: Path) -> SampleImage:
-    """.npy array (12, 16, 3) uint8: pixels as stored."""
+    """.npy tensor (3, 12, 16) uint8, channels first as convcli's .npy files are."""
     pixels = _u8(19, HEIGHT, WIDTH, 3)
     path = tmp_path / "rgb.npy"
-    np.save(path, pixels)
+    np.save(path, np.ascontiguousarray(pixels.transpose(2, 0, 1)))
     return SampleImage(path, pixels)
 
 
 @pytest.fixture
 def rgba_npy(tmp_path: Path) -> SampleImage:
-    """.npy array (12, 16, 4) uint16: colour is the first 3 channels, alpha the last."""
+    """.npy tensor (4, 12, 16) uint16: colour is the first 3 planes, alpha the last."""
     data = _rng(21).integers(0, 65536, size=(HEIGHT, WIDTH, 4), dtype=np.uint16)
     path = tmp_path / "rgba.npy"
-    np.save(path, data)
+    np.save(path, np.ascontiguousarray(data.transpose(2, 0, 1)))
     return SampleImage(path, data[..., :3], data[..., 3])
 
 

@@ -32,8 +32,9 @@ def run(*args, input=None, env=None):
 def load(path) -> np.ndarray:
     """Decode an output file without convcli."""
     path = Path(path)
-    if path.suffix == ".npy":
-        return np.load(path)
+    if path.suffix == ".npy":  # channels first: (C, H, W) back to the image's (H, W, C)
+        data = np.load(path)
+        return data if data.ndim == 2 else np.moveaxis(data, 0, -1)
     with PIL.Image.open(path) as im:
         return np.asarray(im)
 

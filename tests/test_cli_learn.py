@@ -200,10 +200,44 @@ def test_error_existing_output(tmp_path, textbook):
 
 
 def test_error_diverging_gd(textbook):
-    """A too-large --lr is reported with the stable bound (exit 1)."""
-    result = run("learn", *textbook, "--size", "1x2", "-m", "gd", "--lr", "5", "--steps", "200")
-    assert result.exit_code == 1
-    assert "gradient descent diverged" in result.stderr and "--lr 5 is too large" in result.stderr
+    """The user's --lr 0.1 is a usage error before any step: the rate and the bound 2/λmax."""
+    x = np.ones((6, 8))
+    x[:, 2:6] = 0
+    a = np.array([[x[i, j], x[i, j + 1]] for i in range(6) for j in range(7)])  # the patch matrix
+    bound = 2.0 / np.linalg.eigvalsh(2.0 * a.T @ a)[-1]  # 1/30
+    result = run("learn", *textbook, "--size", "1x2", "-m", "gd", "--lr", "0.1", "--every", "1")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    error = result.stderr.splitlines()[-1]
+    assert error.startswith("Error: Invalid value for --lr: learning rate 0.1 ")
+    assert f"must stay below {bound:.6g}" in error and "Hessian 2·AᵀA" in error
+    assert "step" not in result.stderr  # refused before the first step
+
+
+def test_default_lr_is_below_the_bound(textbook):
+    """Without --lr, gd takes a rate below the bound and the loss falls every step."""
+    result = run("learn", *textbook, "--size", "1x2", "-m", "gd", "-f", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["max_lr"] == pytest.approx(1 / 30) and data["lr"] < data["max_lr"]
+    assert np.all(np.diff(data["history"]) < 0)
+
+
+def test_every_prints_when_piped(textbook):
+    """--every K writes one line per K steps to stderr when it is a pipe, not a terminal."""
+    import subprocess
+    import sys
+
+    args = ["learn", *map(str, textbook), "--size", "1x2", "-m", "gd", "--lr", "0.03"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "convcli", *args, "--steps", "6", "--every", "2", "-f", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    history = json.loads(proc.stdout)["history"]
+    assert proc.stderr.splitlines() == [f"step {s}: loss {history[s]:.6g}" for s in (2, 4, 6)]
 
 
 def test_help_has_example():

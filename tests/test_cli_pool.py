@@ -124,13 +124,12 @@ def test_channels_first_tensors(tmp_path, shape):
     np.testing.assert_array_equal(got, blocks(x, 2, 2, np.max))
 
 
-def test_channels_first_flag_for_ambiguous_arrays(tmp_path):
-    """A (3, 8, 4) array is (H, W, C) by default and (C, H, W) with --channels-first."""
+@pytest.mark.parametrize("flag", [[], ["--channels-first"]])
+def test_every_3d_npy_is_channels_first(tmp_path, flag):
+    """A (3, 8, 4) array is (C, H, W), as every 3-D .npy; the old flag changes nothing."""
     x = np.random.default_rng(4).normal(size=(3, 8, 4))
     np.save(tmp_path / "t.npy", x)
-    result = run(
-        "pool", tmp_path / "t.npy", "--size", "2", "--channels-first", "-o", tmp_path / "p.npy"
-    )
+    result = run("pool", tmp_path / "t.npy", "--size", "2", *flag, "-o", tmp_path / "p.npy")
     assert result.exit_code == 0, result.output
     np.testing.assert_array_equal(np.load(tmp_path / "p.npy"), blocks(x, 2, 2, np.max))
 
@@ -230,14 +229,15 @@ def test_error_bad_size(png, tmp_path):
 
 
 def test_error_tensor_to_image_format(tmp_path):
-    """A channels-first tensor cannot become a PNG (exit 1)."""
+    """A 6-channel tensor cannot become a PNG (exit 1), and the error says why."""
     np.save(tmp_path / "t.npy", np.zeros((6, 4, 8)))
     result = run("pool", tmp_path / "t.npy", "--size", "2", "-o", tmp_path / "t.png")
     assert result.exit_code == 1
-    assert result.stderr == (
-        f"Error: {tmp_path / 't.npy'}: a channels-first tensor can only be written to .npy, "
-        f"not {tmp_path / 't.png'}\n"
+    assert result.stderr.startswith(
+        f"Error: {tmp_path / 't.npy'}: array of shape (6, 4, 8) is not an image (.npy arrays "
+        "are channels first: (H, W) or (C, H, W) with C from 1 to 4"
     )
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_error_missing_input(tmp_path):

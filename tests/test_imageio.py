@@ -166,9 +166,9 @@ def test_npy_bool_and_int_arrays(tmp_path: Path) -> None:
 
 
 def test_npy_single_channel_and_gray_alpha(tmp_path: Path) -> None:
-    """(H, W, 1) reads as (H, W); (H, W, 2) as gray plus alpha."""
-    np.save(tmp_path / "one.npy", np.array([[[1], [2]]], dtype=np.uint8))
-    np.save(tmp_path / "two.npy", np.array([[[1, 9], [2, 8]]], dtype=np.uint8))
+    """(1, H, W) reads as (H, W); (2, H, W) as gray plus alpha (channels first)."""
+    np.save(tmp_path / "one.npy", np.array([[[1, 2]]], dtype=np.uint8))
+    np.save(tmp_path / "two.npy", np.array([[[1, 2]], [[9, 8]]], dtype=np.uint8))
     assert read_image(tmp_path / "one.npy").pixels.tolist() == [[1, 2]]
     two = read_image(tmp_path / "two.npy")
     assert two.pixels.tolist() == [[1, 2]] and two.alpha.tolist() == [[9, 8]]

@@ -167,13 +167,65 @@ def test_error_channel_mismatch():
         learn_kernel(np.zeros((2, 4, 4)), np.zeros((3, 4, 4)), 1)
 
 
-def test_error_gd_diverges():
-    """Too large a learning rate is reported with the largest stable one."""
-    x, y = textbook()
-    with pytest.raises(
-        ShapeError, match=r"gradient descent diverged at step \d+ .*--lr 100 is too large"
-    ):
-        learn_kernel(x, y, (1, 2), method="gd", lr=100.0, steps=500)
+def _textured_problem():
+    """A seeded 7x9 input, its valid correlation with a 2x2 kernel plus 0.5, by explicit loops."""
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 3, (7, 9))
+    k = np.array([[1.0, -2.0], [0.5, 3.0]])
+    y = np.zeros((6, 8))
+    for i in range(6):
+        for j in range(8):
+            y[i, j] = sum(x[i + u, j + v] * k[u, v] for u in range(2) for v in range(2)) + 0.5
+    return x, y
+
+
+def _lr_bound(x, kh, kw, bias):
+    """2/λmax of the Hessian 2·AᵀA of Σ(Aw − y)², A built window by window with loops."""
+    rows = []
+    for i in range(x.shape[0] - kh + 1):
+        for j in range(x.shape[1] - kw + 1):
+            row = [x[i + u, j + v] for u in range(kh) for v in range(kw)]
+            rows.append([*row, 1.0] if bias else row)
+    a = np.array(rows)
+    return 2.0 / np.linalg.eigvalsh(2.0 * a.T @ a)[-1]
+
+
+@pytest.mark.parametrize("factor", [1.000001, 1.01, 50.0])
+def test_error_gd_unstable_lr_refused_before_any_step(factor):
+    """An lr at or above 2/λmax(2AᵀA) is refused before the first step, naming the bound."""
+    from convcli.learn import UnstableLearningRate
+
+    x, y = _textured_problem()
+    bound = _lr_bound(x, 2, 2, bias=True)
+    calls = []
+    with pytest.raises(UnstableLearningRate) as info:
+        learn_kernel(
+            x,
+            y,
+            2,
+            bias=True,
+            method="gd",
+            lr=bound * factor,
+            steps=3,
+            callback=lambda *a: calls.append(a),
+        )
+    assert calls == []  # not one step taken
+    assert info.value.max_lr == pytest.approx(bound, rel=1e-9)
+    assert isinstance(info.value, ShapeError)
+    assert f"it must stay below {bound:.6g}" in str(info.value)
+    assert "Hessian 2·AᵀA" in str(info.value) and "48×5 patch matrix" in str(info.value)
+
+
+def test_gd_just_below_the_bound_converges_and_default_is_stable():
+    """Just below the bound the loss still falls; the default rate lies below it and converges."""
+    x, y = _textured_problem()
+    bound = _lr_bound(x, 2, 2, bias=True)
+    below = learn_kernel(x, y, 2, bias=True, method="gd", lr=bound * 0.99, steps=50)
+    assert below.history[-1] < below.history[0]
+    default = learn_kernel(x, y, 2, bias=True, method="gd", steps=2000)
+    assert default.lr < bound and default.max_lr == pytest.approx(bound, rel=1e-9)
+    np.testing.assert_allclose(default.kernel, [[1.0, -2.0], [0.5, 3.0]], atol=1e-4)
+    assert default.bias == pytest.approx(0.5, abs=1e-4)
 
 
 def test_error_unknown_method():

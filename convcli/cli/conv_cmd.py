@@ -328,7 +328,10 @@ def conv_cmd(
             padded, steps = conv_steps(xs, w, b, stride, padding, dilation, pad_mode)
             box = _pad_box(xs, padded, w, stride, padding, dilation)
             show_steps(steps, padded, box, max_steps, w.shape[0] > 1)
-    out = result[0] if result.shape[0] == 1 else result
+    if pool is not None:
+        out = result if x.ndim == 3 else result[0]  # pooling keeps the input's layout
+    else:
+        out = result[0] if result.shape[0] == 1 else result
     emit(np.asarray(out, dtype=np.float64), fmt, output, overwrite, precision)
 
 

@@ -17,28 +17,22 @@ IMAGE_EXTENSIONS = tuple(s for s in IMAGE_SUFFIXES if s != ".npy")
 def load_operand(spec: str, hint: str):
     """An image or a matrix as a (C, H, W) float64 array; usage error (exit 2) if unreadable.
 
-    Image files and image-shaped .npy arrays ((H, W) or (H, W, C), as
-    `convcli filter -o out.npy` writes) are read as images, channels moved
-    first; channels-first .npy tensors, inline matrices and text/JSON files
-    as in `convcli conv`.
+    Image files are read as images, channels moved first; .npy arrays are
+    tensors as every command writes them, (H, W) or (C, H, W); inline
+    matrices and text/JSON files as in `convcli conv`.
     """
     import numpy as np
 
     from ..errors import KernelError, ShapeError
     from ..imageio import read_image
     from ..matrices import parse_matrix
-    from ..pool_image import npy_layout
 
     text = spec.strip()
-    lower = text.lower()
     try:
-        if lower.endswith(IMAGE_EXTENSIONS) or (lower.endswith(".npy") and os.path.isfile(text)):
-            if lower.endswith(".npy") and npy_layout(text) is not None:
-                arr = parse_matrix(text, hint)
-            else:
-                image = read_image(text)
-                arr = image.pixels.astype(np.float64)
-                arr = arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
+        if text.lower().endswith(IMAGE_EXTENSIONS):
+            image = read_image(text)
+            arr = image.pixels.astype(np.float64)
+            arr = arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
         else:
             arr = parse_matrix(text, hint)
     except (ShapeError, KernelError) as exc:  # a bad value; unreadable files fail with exit 1
@@ -53,13 +47,33 @@ def load_operand(spec: str, hint: str):
     return arr
 
 
-def _progress(steps: int, every: int, enabled: bool):
-    """A rich progress display of the loss on stderr, or None when it is not wanted."""
-    if not enabled:
-        return None, None
+def _log_line(step: int, steps: int, loss: float) -> str:
+    """One progress report: ``step  K: loss L``, the step right-aligned to the width of ``steps``."""
+    return f"step {step:>{len(str(steps))}}: loss {loss:.6g}"
+
+
+def _progress(steps: int, every: int | None, terminal: bool):
+    """The gd progress on stderr: ``(display, callback)``, either of them None.
+
+    On a terminal, a rich bar of the loss, with a line every ``every`` steps
+    (every tenth of the run when not given). Elsewhere (a pipe, a file, a
+    log) a plain line every ``every`` steps when asked, nothing otherwise.
+    """
+    if not terminal:
+        if every is None:
+            return None, None
+        k = every
+
+        def log(step: int, loss: float, weights) -> None:
+            if step % k == 0 or step == steps:
+                click.echo(_log_line(step, steps, loss), err=True)
+
+        return None, log
+
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    every = every or max(1, steps // 10)
     console = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None)
     progress = Progress(
         TextColumn("gradient descent"),
@@ -73,7 +87,7 @@ def _progress(steps: int, every: int, enabled: bool):
     def callback(step: int, loss: float, weights) -> None:
         progress.update(task, completed=step, loss=f"{loss:.6g}")
         if step % every == 0 or step == steps:
-            progress.console.print(f"step {step:>{len(str(steps))}}: loss {loss:.6g}")
+            progress.console.print(_log_line(step, steps, loss), highlight=False)
 
     task = progress.add_task("gd", total=steps, loss="…")
     return progress, callback
@@ -109,9 +123,10 @@ def _stderr_is_terminal() -> bool:
 @click.option(
     "--lr",
     type=click.FloatRange(min=0, min_open=True),
-    default=0.03,
-    show_default=True,
-    help="gd: learning rate, on the loss Σ(ŷ − y)² (the textbook's).",
+    default=None,
+    help="gd: learning rate, on the loss Σ(ŷ − y)² (the textbook's); it must be below "
+    "2/λmax of the loss's Hessian 2·AᵀA (A the patch matrix), checked before the first "
+    "step [default: 2/(λmin + λmax), the fastest fixed rate].",
 )
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="gd: seed of the random start."
@@ -120,7 +135,8 @@ def _stderr_is_terminal() -> bool:
     "--every",
     type=click.IntRange(min=1),
     default=None,
-    help="gd: log the loss every K steps on stderr [default: steps/10].",
+    help="gd: print the loss every K steps on stderr, a terminal or not [default: every "
+    "steps/10 on a terminal, none elsewhere].",
 )
 @click.option("--bias", is_flag=True, help="Learn a constant added to the output, too.")
 @click.option(
@@ -173,7 +189,12 @@ def _stderr_is_terminal() -> bool:
     help="Write the kernel to this file, in the text format `convcli filter -k FILE` reads.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress display on stderr.")
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="No progress display or notes on stderr (wins over --every).",
+)
 def learn_cmd(
     input_,
     target,
@@ -202,7 +223,11 @@ def learn_cmd(
     'same' padding, filled as --pad-mode says (reflect, like `filter`).
     Every target cell is one equation in the kernel's weights; lstsq solves
     them exactly, gd takes plain gradient steps on the sum of squared errors
-    (its progress on stderr). Prints the kernel (and bias) and the final loss.
+    (its progress on stderr: a bar on a terminal, a line every --every steps
+    anywhere). A --lr at or above the stable bound 2/λmax (λmax the largest
+    eigenvalue of the loss's Hessian 2·AᵀA, A the im2col patch matrix) is
+    refused before the first step. Prints the kernel (and bias) and the
+    final loss.
 
     \b
     Example:
@@ -233,10 +258,11 @@ def learn_cmd(
             err=True,
         )
 
+    from ..learn import UnstableLearningRate
+
     progress, callback = None, None
-    if method == "gd":
-        show = not quiet and _stderr_is_terminal()
-        progress, callback = _progress(steps, every or max(1, steps // 10), show)
+    if method == "gd" and not quiet:
+        progress, callback = _progress(steps, every, _stderr_is_terminal())
     if progress is not None:
         progress.start()
     try:
@@ -256,6 +282,8 @@ def learn_cmd(
             seed=seed,
             callback=callback,
         )
+    except UnstableLearningRate as exc:
+        raise click.BadParameter(str(exc), param_hint="--lr") from None
     finally:
         if progress is not None:
             progress.stop()
@@ -274,6 +302,8 @@ def learn_cmd(
                     "equations": result.equations,
                     "padding": [list(p) for p in result.padding],
                     "history": result.history,
+                    "lr": result.lr,
+                    "max_lr": result.max_lr,
                 }
             )
         )
@@ -287,6 +317,7 @@ def learn_cmd(
         if result.bias is not None:
             click.echo(f"bias: {result.bias:.6g}")
         if result.method == "gd":
+            click.echo(f"learning rate: {result.lr:.6g} (stable below {result.max_lr:.6g})")
             click.echo(f"loss at the start: {result.history[0]:.6g}")
         click.echo(
             f"loss: {result.loss:.6g} (sum of squared errors over {result.equations} cells; "

@@ -36,20 +36,24 @@ def _pool_process(image, fmt, *, size, stride, padding, mode, ceil_mode):
     return result, []
 
 
+def _npy_target(job: Job, options: WriteOptions) -> bool:
+    """Whether a job's output is .npy (by --format, else the extension; .npy for '-')."""
+    from ..imageio import output_format
+
+    return (
+        output_format(job.target, options.format or ("npy" if job.target == "-" else None)) == "NPY"
+    )
+
+
 def _pool_tensor(job: Job, options: WriteOptions, pool: Callable) -> list[str]:
-    """Pool one channels-first .npy tensor into .npy; raises ConvcliError/OSError."""
+    """Pool one .npy tensor, (H, W), (C, H, W) or (N, C, H, W), into .npy of the same layout."""
     import numpy as np
 
     from ..atomic import write_bytes
     from ..errors import ConvcliError
-    from ..imageio import output_format
     from ..matrices import matrix_bytes
 
     check_target(job, options)
-    if output_format(job.target, options.format or ("npy" if job.target == "-" else None)) != "NPY":
-        raise ConvcliError(
-            f"{job.source}: a channels-first tensor can only be written to .npy, not {job.target}"
-        )
     try:
         array = np.load(job.source, allow_pickle=False)
     except ValueError as exc:
@@ -66,18 +70,15 @@ def _pool_task(
     job: Job,
     *,
     options: WriteOptions,
-    channels_first: bool,
     tensor_pool: Callable,
     image_process: Callable,
 ) -> list[str]:
-    """One job of `convcli pool`: a channels-first .npy tensor, or an image."""
-    from ..pool_image import npy_layout
+    """One job of `convcli pool`: a .npy file to .npy is a tensor; anything else an image.
 
-    if (
-        job.source != "-"
-        and job.source.lower().endswith(".npy")
-        and npy_layout(job.source, channels_first)
-    ):
+    Both read a 3-D .npy as (C, H, W) (the one layout rule, docs/toolbox.md),
+    so the two paths agree wherever both apply.
+    """
+    if job.source != "-" and job.source.lower().endswith(".npy") and _npy_target(job, options):
         return _pool_tensor(job, options, tensor_pool)
     return image_task(job, process=image_process, options=options)
 
@@ -113,8 +114,8 @@ def _pool_task(
 @click.option(
     "--channels-first",
     is_flag=True,
-    help="Read every 3-D .npy as (C, H, W) (automatic when its last axis is longer than 4; "
-    "4-D .npy is always (N, C, H, W)).",
+    hidden=True,
+    help="No effect: every 3-D .npy is (C, H, W) now (kept so old scripts still run).",
 )
 @threads_option
 @image_output_options
@@ -150,16 +151,17 @@ def pool_cmd(
 
     Each colour channel is
     pooled on its own, and alpha with the same rule; 8- and 16-bit images
-    keep their type (averages are rounded). A .npy file of shape (N, C, H, W),
-    or (C, H, W) with more than 4 channels (or --channels-first), is pooled
-    as a CNN tensor and written as .npy of the same layout; from standard
-    input, .npy is read as an image (H, W) or (H, W, C).
+    keep their type (averages are rounded). A .npy array is a tensor, channels
+    first, as in every convcli command: (H, W), (C, H, W) or (N, C, H, W),
+    any number of channels, each pooled on its own and written as .npy in the
+    same layout (to an image format: (H, W) or (C, H, W) with C 1..4).
 
     \b
     Example:
       convcli pool sample_images/camera.png --size 4 -o small.png
       convcli pool photo.png --size 2x3 --stride 2x3 --padding 1x2 --mode avg -o p.png
       convcli pool activations.npy --size 2 -o pooled.npy     # (N, C, H, W)
+      convcli pool x.npy --size 3 --padding 1 --stride 2 -o - | convcli conv -i - -k 1
       convcli filter photo.png -k sobel -o - | convcli pool - --size 2 -o edges.png
     """
     if isinstance(padding, str) and padding != "valid":
@@ -176,7 +178,6 @@ def pool_cmd(
     task = partial(
         _pool_task,
         options=options,
-        channels_first=channels_first,
         tensor_pool=partial(pool_tensor, size=size, **geometry),
         image_process=partial(_pool_process, size=size, **geometry),
     )
