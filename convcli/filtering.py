@@ -32,6 +32,7 @@ __all__ = [
     "filter_image",
     "luminance",
     "map_range",
+    "stretch_edges",
 ]
 
 #: How filter responses become pixels; see :func:`map_range`.
@@ -260,14 +261,86 @@ def _check_range_mode(mode: str) -> None:
         raise ShapeError(f"unknown range mode {mode!r}; known: {', '.join(RANGE_MODES)}")
 
 
-def _map_range_inplace(
-    values: np.ndarray, mode: str, max_value: float, zero_sum: bool
-) -> np.ndarray:
-    """:func:`map_range` on a floating-point array the caller owns, in its own memory."""
-    if mode == "auto":
-        mode = "abs" if zero_sum else "clip"
+#: The percentile of the absolute response that ``auto`` makes white for a zero-sum kernel.
+EDGE_PERCENTILE = 99.0
+#: Responses up to this fraction of white count as zero in :func:`stretch_edges`: float
+#: rounding leaves about 1e-7 of white where a kernel like ``log`` meets a flat image.
+FLAT_RESPONSE = 1e-4
+
+
+def _auto_mode(mode: str, zero_sum: bool, magnitude: bool = False) -> str:
+    """The concrete mode ``auto`` stands for; other modes are returned as they are.
+
+    ``"stretch"`` (see :func:`stretch_edges`) for a zero-sum chain without a
+    gradient magnitude, ``"abs"`` for a zero-sum chain with one (its values
+    are edge strengths already), ``"clip"`` otherwise.
+    """
+    if mode != "auto":
+        return mode
+    if not zero_sum:
+        return "clip"
+    return "abs" if magnitude else "stretch"
+
+
+def stretch_edges(values: np.ndarray, max_value: float) -> np.ndarray:
+    """Make the edges of a zero-sum kernel's response visible, in place: ``--range auto``'s rule.
+
+    Takes the absolute value, then multiplies every value by one factor so
+    that the 99th percentile (:data:`EDGE_PERCENTILE`) of the absolute values
+    of the whole array, all colour channels together, becomes `max_value`;
+    the top 1 % are clipped to `max_value`. One factor for all channels keeps
+    the colours' balance. If that percentile is 0 (more than 99 % of the
+    responses are zero) the largest value becomes `max_value` instead; if
+    that is 0 too (a flat image's response), the result is all 0. Here
+    "0" means at most `max_value` × :data:`FLAT_RESPONSE` (1/10 000 of
+    white), so the rounding residue of a flat image is not stretched into
+    noise.
+
+    Parameters
+    ----------
+    values : ndarray of float
+        Raw responses in pixel units; overwritten with the result.
+    max_value : float
+        The value of white (255 for 8-bit images, 65535 for 16-bit).
+
+    Returns
+    -------
+    ndarray
+        `values`, now in ``[0, max_value]``.
+
+    Examples
+    --------
+    The 99th percentile of 0, 10, 20 is 19.8 (numpy's linear interpolation),
+    so the factor is 255 / 19.8:
+
+    >>> stretch_edges(np.array([0.0, -10.0, 20.0]), 255).round(2)
+    array([  0.  , 128.79, 255.  ])
+    >>> stretch_edges(np.zeros(3), 255)
+    array([0., 0., 0.])
+    """
+    np.abs(values, out=values)
+    if values.size == 0:
+        return values
+    flat = max_value * FLAT_RESPONSE
+    top = float(np.percentile(values, EDGE_PERCENTILE))
+    if top <= flat:
+        top = float(values.max())
+    if top <= flat:
+        values[...] = 0
+        return values
+    values *= np.asarray(max_value / top, dtype=values.dtype)
+    return np.clip(values, 0, max_value, out=values)
+
+
+def _map_range_inplace(values: np.ndarray, mode: str, max_value: float) -> np.ndarray:
+    """:func:`map_range` on a floating-point array the caller owns, in its own memory.
+
+    `mode` is concrete (see :func:`_auto_mode`): ``auto`` is already resolved.
+    """
     if mode == "raw":
         return values
+    if mode == "stretch":
+        return stretch_edges(values, max_value)
     if mode == "abs":
         np.abs(values, out=values)
     elif mode == "offset":
@@ -285,7 +358,11 @@ def _map_range_inplace(
 
 
 def map_range(
-    values: np.ndarray, mode: str, max_value: float, zero_sum: bool = False
+    values: np.ndarray,
+    mode: str,
+    max_value: float,
+    zero_sum: bool = False,
+    magnitude: bool = False,
 ) -> np.ndarray:
     """Map raw filter responses into ``[0, max_value]``.
 
@@ -298,12 +375,18 @@ def map_range(
         value, then clip (edges of both signs show). ``normalize``: stretch
         the smallest..largest response to the full range (a constant result
         becomes 0). ``offset``: mid-grey plus the value, then clip, for
-        signed results. ``auto``: ``abs`` when the kernel sums to zero
-        (``zero_sum``), ``clip`` otherwise. ``raw``: unchanged (float32).
+        signed results. ``auto``: for a kernel (chain) that sums to zero
+        (``zero_sum``), the absolute value scaled so that its 99th
+        percentile is white (:func:`stretch_edges`), or plain ``abs`` when
+        the chain has a gradient magnitude (``magnitude``: ``sobel``,
+        ``scharr``, ``prewitt``); ``clip`` otherwise. ``raw``: unchanged
+        (float32).
     max_value : float
         The value of white (255 for 8-bit images, 65535 for 16-bit).
     zero_sum : bool, optional
         Whether the kernel (chain) sums to zero; used by ``auto``.
+    magnitude : bool, optional
+        Whether the chain has a gradient magnitude; used by ``auto``.
 
     Returns
     -------
@@ -322,13 +405,17 @@ def map_range(
     array([108., 228., 255.])
     >>> map_range(v, "normalize", 255)
     array([  0.   ,  95.625, 255.   ])
+    >>> map_range(np.array([0.0, 10.0, 20.0]), "auto", 255, zero_sum=True).round(2)
+    array([  0.  , 128.79, 255.  ])
     """
     _check_range_mode(mode)
     values = np.asarray(values)
     if mode == "raw":
         return values.astype(np.float32)
     dtype = np.float32 if values.dtype == np.float32 else np.float64
-    return _map_range_inplace(values.astype(dtype), mode, max_value, zero_sum)
+    return _map_range_inplace(
+        values.astype(dtype), _auto_mode(mode, zero_sum, magnitude), max_value
+    )
 
 
 def _copy_into(dst: np.ndarray, values: np.ndarray) -> None:
@@ -359,12 +446,12 @@ def _store(
     dst: np.ndarray,
     mode: str,
     max_value: float,
-    zero_sum: bool,
     owned: bool,
 ) -> None:
     """Map `values` into pixels of `dst`'s dtype and write them to `dst`.
 
-    `owned` says whether `values` may be changed in place; integer pixels that
+    `mode` is concrete (``auto`` resolved by :func:`_auto_mode`). `owned`
+    says whether `values` may be changed in place; integer pixels that
     already have `dst`'s dtype and range are copied as they are.
     """
     if dst.dtype.kind == "f":  # raw
@@ -375,7 +462,7 @@ def _store(
         return
     if not owned or values.dtype.kind != "f":
         values = values.astype(np.float64 if values.dtype == np.float64 else np.float32)
-    _to_pixels_into(_map_range_inplace(values, mode, max_value, zero_sum), max_value, dst)
+    _to_pixels_into(_map_range_inplace(values, mode, max_value), max_value, dst)
 
 
 def _by_rows(
@@ -476,7 +563,9 @@ def filter_image(
     settings : FilterSettings, optional
         Geometry and options for every kernel.
     value_range : {"auto", "clip", "abs", "normalize", "offset", "raw"}
-        How responses become pixels (see :func:`map_range`). ``raw`` keeps
+        How responses become pixels (see :func:`map_range`; ``auto`` stretches
+        a zero-sum chain's absolute response, :func:`stretch_edges`, unless
+        the chain has a gradient magnitude, then it is ``abs``). ``raw`` keeps
         float32 values in pixel units (a uint8 image's on its 0..255 scale).
     alpha : {"keep", "filter", "premultiply"}
         ``keep``: alpha is carried through unfiltered (cropped or subsampled
@@ -501,8 +590,10 @@ def filter_image(
     is filtered in bands of rows that overlap by the kernels' reach, and
     each band is mapped to pixels as soon as it is done, so no
     floating-point copy of the whole image is made (except for
-    ``value_range="normalize"``, which needs the whole result's range, and
-    ``raw``, whose result is floating point).
+    ``value_range="normalize"``, which needs the whole result's range,
+    ``auto`` with a zero-sum chain, which needs the whole result's 99th
+    percentile (see :func:`stretch_edges`), and ``raw``, whose result is
+    floating point).
     """
     if alpha not in ALPHA_MODES:
         raise ShapeError(f"unknown alpha mode {alpha!r}; known: {', '.join(ALPHA_MODES)}")
@@ -516,12 +607,13 @@ def filter_image(
     # a chain sums to the product of its sums: zero if any kernel is zero-sum (and
     # adds no offset, which would make `abs` fold values below the offset)
     zero_sum = any(k.is_zero_sum and not k.offset for k in kernels)
+    mode = _auto_mode(value_range, zero_sum, any(k.is_magnitude for k in kernels))
     max_value = float(image.max_value)
     if value_range == "raw":
         dtype = np.dtype(np.float32)
     else:
         dtype = np.dtype(np.uint16) if pixels.dtype == np.uint16 else np.dtype(np.uint8)
-    alpha_range = value_range if alpha == "filter" else "clip"
+    alpha_range = mode if alpha == "filter" else "clip"
     stages = [k for _ in range(s.repeat) for k in kernels]
 
     def prepare(lo: int, hi: int) -> np.ndarray:
@@ -571,15 +663,15 @@ def filter_image(
         else:
             colour, out_alpha = split(out)
         result = np.empty(colour.shape, dtype)
-        _store(colour, result, value_range, max_value, zero_sum, owned=True)
+        _store(colour, result, mode, max_value, owned=True)
         res_alpha = None
         if out_alpha is not None:
             res_alpha = np.empty(out_alpha.shape, dtype)
             owned = out_alpha is not a
-            _store(out_alpha, res_alpha, alpha_range, max_value, zero_sum, owned=owned)
+            _store(out_alpha, res_alpha, alpha_range, max_value, owned=owned)
     else:
-        # normalize needs the range of the whole result: keep floats, map at the end
-        late = value_range == "normalize"
+        # normalize and stretch need the whole result's range: keep floats, map at the end
+        late = mode in ("normalize", "stretch")
         floats = np.dtype(np.float64 if itemsize == 8 else np.float32)
         result = np.empty(shape, floats if late else dtype)
         late_alpha = late and alpha == "filter"
@@ -598,23 +690,21 @@ def filter_image(
                 if late:
                     _copy_into(result[r0:r1], colour)
                 else:
-                    store = partial(
-                        _store, mode=value_range, max_value=max_value, zero_sum=zero_sum, owned=True
-                    )
+                    store = partial(_store, mode=mode, max_value=max_value, owned=True)
                     _by_rows(pool, threads, store, colour, result[r0:r1])
                 if out_alpha is not None:
                     if late_alpha:
                         res_alpha[r0:r1] = out_alpha
                     else:
                         owned = alpha != "keep"
-                        _store(out_alpha, res_alpha[r0:r1], alpha_range, max_value, zero_sum, owned)
+                        _store(out_alpha, res_alpha[r0:r1], alpha_range, max_value, owned)
         if late:
             mapped = np.empty(shape, dtype)
-            _store(result, mapped, value_range, max_value, zero_sum, owned=True)
+            _store(result, mapped, mode, max_value, owned=True)
             result = mapped
         if late_alpha and res_alpha is not None:
             mapped = np.empty(shape[:2], dtype)
-            _store(res_alpha, mapped, alpha_range, max_value, zero_sum, owned=True)
+            _store(res_alpha, mapped, alpha_range, max_value, owned=True)
             res_alpha = mapped
     return replace(
         image,

@@ -2,7 +2,9 @@
 
 :func:`make_gallery` filters the image with each kernel (through
 :func:`convcli.filtering.filter_image`, with ``filter``'s defaults: ``same``
-padding, ``reflect`` border, ``--range auto``), scales every result to a
+padding, ``reflect`` border, ``--range auto``, which stretches the absolute
+response of a zero-sum kernel so that its 99th percentile is white; see
+:func:`convcli.filtering.stretch_edges`), scales every result to a
 tile, and lays the tiles out on a grid, each labelled under it with the
 kernel's name, using Pillow's built-in font.
 
@@ -17,8 +19,10 @@ and as high as the image's aspect ratio makes it, with a label band of
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import PIL.Image
@@ -71,11 +75,22 @@ class GallerySheet:
 
 
 def gallery_kernels(specs: Sequence[str] | None = None) -> list[tuple[str, Kernel]]:
-    """Resolve kernel specs (default :data:`DEFAULT_GALLERY`) into (label, Kernel) pairs."""
+    """Resolve kernel specs (default :data:`DEFAULT_GALLERY`) into (label, Kernel) pairs.
+
+    A spec is its own label (``"gaussian:sigma=2"``, an inline matrix), except
+    a kernel file, which is labelled with the file's stem (``sobel_x`` for
+    ``kernels/sobel_x.txt``) rather than a path cut short on the tile.
+    """
     from .kernels import resolve_kernel
 
-    chosen = DEFAULT_GALLERY if not specs else specs
-    return [(spec, resolve_kernel(spec) if specs else get_kernel(spec)) for spec in chosen]
+    if not specs:
+        return [(spec, get_kernel(spec)) for spec in DEFAULT_GALLERY]
+    chosen = []
+    for spec in specs:
+        kernel = resolve_kernel(spec)
+        label = Path(spec.strip()).stem if os.path.isfile(spec.strip()) else spec
+        chosen.append((label, kernel))
+    return chosen
 
 
 def _fit(pixels: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import PIL.Image
 import pytest
@@ -11,6 +13,7 @@ from convcli.cli import cli
 from convcli.gallery import DEFAULT_GALLERY
 
 BG = 255
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def load(path):
@@ -162,3 +165,52 @@ def test_help_has_example():
     """--help has an Example block."""
     result = run("gallery", "--help")
     assert "Example:\n    convcli gallery sample_images/camera.png -o sheet.png" in result.stdout
+
+
+# ------------------------------------------------------------------ labels and tiles
+
+
+def test_file_kernel_is_labelled_with_its_stem(photo, tmp_path):
+    """`-k some/long/path/sobel_x.txt` draws the label "sobel_x", not a cut-off path."""
+    from convcli.gallery import make_gallery
+    from convcli.imageio import read_image
+    from convcli.kernels import load_kernel
+
+    folder = tmp_path / "a rather long folder name" / "with kernels in it"
+    folder.mkdir(parents=True)
+    kernel_file = folder / "sobel_x.txt"
+    kernel_file.write_text((ROOT / "kernels" / "sobel_x.txt").read_text())
+    out = tmp_path / "sheet.png"
+    result = run("gallery", photo, "-o", out, "-k", kernel_file, "--tile", "64")
+    assert result.exit_code == 0, result.output
+    expected = make_gallery(
+        read_image(str(photo)), [("sobel_x", load_kernel(kernel_file))], tile=64
+    )
+    assert expected.labels == ["input", "sobel_x"]
+    np.testing.assert_array_equal(load(out), expected.pixels)
+
+
+def test_gallery_labels_of_files_names_and_matrices(tmp_path):
+    """A file is labelled with its stem; names and inline matrices with what was typed."""
+    from convcli.gallery import gallery_kernels
+
+    kernel_file = tmp_path / "deep" / "ridge.txt"
+    kernel_file.parent.mkdir()
+    kernel_file.write_text("-1 2 -1\n")
+    labels = [label for label, _ in gallery_kernels([str(kernel_file), "box:3", "1 -1"])]
+    assert labels == ["ridge", "box:3", "1 -1"]
+
+
+@pytest.mark.parametrize("name", ["chelsea.png", "rocket.jpg"])
+def test_edge_tiles_of_colour_photos_are_not_black(name, tmp_path):
+    """On colour photos the edge, laplacian, sobel-x tiles show edges: 99th percentile >= 128."""
+    out = tmp_path / "sheet.png"
+    kernels = ["edge", "laplacian", "sobel-x"]
+    args = ["gallery", ROOT / "sample_images" / name, "-o", out, "--columns", "4"]
+    assert run(*args, *(a for k in kernels for a in ("-k", k))).exit_code == 0
+    sheet = load(out)
+    height, width = load(ROOT / "sample_images" / name).shape[:2]
+    tile_h = round(256 * height / width)
+    for i, kernel in enumerate(kernels, start=1):
+        tile = sheet[8 : 8 + tile_h, 8 + i * 264 : 8 + i * 264 + 256]
+        assert np.percentile(tile, 99) >= 128, kernel

@@ -27,7 +27,14 @@ def test_map_range_modes_by_hand():
     np.testing.assert_array_equal(map_range(v, "abs", 255), [20, 100, 255])
     np.testing.assert_array_equal(map_range(v, "offset", 255), [108, 228, 255])
     np.testing.assert_allclose(map_range(v, "normalize", 255), [0, 120 * 255 / 320, 255])
-    np.testing.assert_array_equal(map_range(v, "auto", 255, zero_sum=True), [20, 100, 255])
+    # zero-sum: |v| times 255 / its 99th percentile, by hand 100 + 0.98 * (300 - 100) = 296
+    np.testing.assert_allclose(
+        map_range(v, "auto", 255, zero_sum=True), [20 * 255 / 296, 100 * 255 / 296, 255]
+    )
+    # a gradient magnitude: abs, then clip, as before
+    np.testing.assert_array_equal(
+        map_range(v, "auto", 255, zero_sum=True, magnitude=True), [20, 100, 255]
+    )
     np.testing.assert_array_equal(map_range(v, "auto", 255, zero_sum=False), [0, 100, 255])
     assert map_range(v, "raw", 255).dtype == np.float32
 
@@ -171,11 +178,12 @@ def test_bands_match_scipy(chain, seed):
     scale = max(1.0, float(np.abs(expected).max()))
     np.testing.assert_allclose(raw.pixels, expected, rtol=1e-5, atol=1e-5 * scale)
     zero_sum = any(k.is_zero_sum and not k.offset for k in kernels)
+    magnitude = any(k.is_magnitude for k in kernels)
     # every range mode on one chain; the mode that matters (auto) on all of them
     modes = ("auto", "clip", "abs", "offset", "normalize") if chain == "sobel" else ("auto",)
     for mode in modes:
         got = filter_image(Image(px), kernels, s, value_range=mode).pixels
-        want = np.rint(map_range(expected, mode, 255, zero_sum))
+        want = np.rint(map_range(expected, mode, 255, zero_sum, magnitude))
         assert got.dtype == np.uint8
         assert np.abs(got.astype(int) - want).max() <= 1, mode
 

@@ -71,8 +71,10 @@ def _filter_process(image, fmt, *, kernels, settings, value_range, alpha, gray):
     type=click.Choice(RANGE_CHOICES, case_sensitive=False),
     default=None,
     help="Map results to pixels: clip, abs, normalize (stretch min..max), offset (mid-grey + "
-    "value), raw (float values; .npy or .tif). Default: raw for .npy, else auto (abs for "
-    "zero-sum kernels, clip otherwise).",
+    "value), raw (float values; .npy or .tif). Default: raw for .npy, else auto: for "
+    "zero-sum kernels (edges) the absolute value times one factor that makes its 99th "
+    "percentile over all channels white (the top 1% clip; a flat image stays black), but abs "
+    "for a gradient magnitude (sobel, scharr, prewitt); clip for other kernels.",
 )
 @click.option(
     "--alpha",

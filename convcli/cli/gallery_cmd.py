@@ -46,8 +46,9 @@ def gallery_cmd(input_, output, kernels, tile, columns, gray, format_, overwrite
     """Write a contact sheet: INPUT and its result under each kernel, labelled.
 
     Each kernel is applied as `convcli filter` does by default ('same'
-    padding, reflect border, --range auto: absolute values for edge
-    detectors), scaled to a tile and labelled with its name under it.
+    padding, reflect border, --range auto: edge detectors' absolute values
+    stretched so their 99th percentile is white), scaled to a tile and
+    labelled under it with its name (a kernel file's stem).
 
     \b
     Example:

@@ -1,0 +1,135 @@
+"""`--range auto`, the default: edge kernels' results are visible, sobel's are as before.
+
+Oracles are scipy.ndimage and numpy written here: the stretch is
+``clip(|r| · white / percentile(|r|, 99), 0, white)`` over all channels at once.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+from click.testing import CliRunner
+from scipy import ndimage as ndi
+
+from convcli.cli import cli
+from convcli.filtering import filter_image
+from convcli.imageio import Image, read_image
+from convcli.kernels import get_kernel
+
+ROOT = Path(__file__).resolve().parent.parent
+PHOTOS = sorted(
+    p
+    for folder in (ROOT / "sample_images", Path("/work/shared/sample_images"))
+    if folder.is_dir()
+    for p in folder.iterdir()
+    if p.suffix.lower() in (".png", ".jpg", ".jpeg")
+)
+EDGE_KERNELS = ("laplacian", "log", "edge")
+SOBEL_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
+LAPLACIAN = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+
+
+def _id(path: Path) -> str:
+    return f"{path.parent.parent.name}/{path.name}"
+
+
+def run(*args):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def load(path):
+    with PIL.Image.open(path) as im:
+        im.load()
+        return np.asarray(im)
+
+
+def _pixels(path: Path) -> np.ndarray:
+    """The photo's pixels as convcli filters them (gray stays 2-D, RGB is 3-D)."""
+    return read_image(str(path)).pixels
+
+
+def _correlate(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """scipy's 'same' correlation of each channel; convcli's reflect is scipy's mirror."""
+    values = values.astype(np.float64)
+    if values.ndim == 2:
+        return ndi.correlate(values, weights, mode="mirror")
+    return np.stack(
+        [ndi.correlate(values[..., c], weights, mode="mirror") for c in range(values.shape[2])],
+        axis=-1,
+    )
+
+
+@pytest.mark.skipif(not PHOTOS, reason="no sample photos")
+@pytest.mark.parametrize("kernel", EDGE_KERNELS)
+@pytest.mark.parametrize("photo", PHOTOS, ids=_id)
+def test_edge_kernels_are_visible_on_every_photo(photo, kernel, tmp_path):
+    """By default, 1 % of a photo's laplacian / log / edge pixels are at least mid-grey."""
+    out = tmp_path / "out.png"
+    result = run("filter", photo, "-k", kernel, "-o", out)
+    assert result.exit_code == 0, result.output
+    pixels = _pixels(photo)
+    got = load(out)[..., : pixels.shape[2]] if pixels.ndim == 3 else load(out)  # alpha aside
+    assert got.dtype == np.uint8 and got.shape == pixels.shape
+    assert np.percentile(got, 99) >= 128, (kernel, float(np.percentile(got, 99)))
+
+
+@pytest.mark.parametrize("kernel", EDGE_KERNELS)
+def test_sixteen_bit_photos_use_their_own_range(kernel, tmp_path):
+    """A 16-bit photo's edges reach the 16-bit range: the 99th percentile is at least 128·257."""
+    src = tmp_path / "photo16.png"
+    with PIL.Image.open(ROOT / "sample_images" / "chelsea.png") as im:
+        gray = im.convert("L")
+    PIL.Image.fromarray(np.asarray(gray).astype(np.uint16) * 257).save(src)
+    out = tmp_path / "out.png"
+    assert run("filter", src, "-k", kernel, "-o", out).exit_code == 0
+    got = load(out)
+    assert got.dtype == np.uint16
+    assert np.percentile(got, 99) >= 128 * 257
+
+
+@pytest.mark.parametrize("name", ["camera.png", "chelsea.png"])
+def test_laplacian_default_is_the_stretched_magnitude(name, tmp_path):
+    """Pixel for pixel: |laplacian| times 255 / its 99th percentile over all channels, clipped."""
+    photo = ROOT / "sample_images" / name
+    out = tmp_path / "out.png"
+    assert run("filter", photo, "-k", "laplacian", "-o", out).exit_code == 0
+    magnitude = np.abs(_correlate(_pixels(photo), LAPLACIAN))
+    expected = np.clip(magnitude * 255 / np.percentile(magnitude, 99), 0, 255)
+    np.testing.assert_allclose(load(out), np.rint(expected), atol=1)
+
+
+@pytest.mark.parametrize("name", ["camera.png", "chelsea.png", "rocket.jpg"])
+def test_sobel_default_is_unchanged(name, tmp_path):
+    """`-k sobel` stays sqrt(gx² + gy²) clipped to 0..255 with no stretch (scipy oracle)."""
+    photo = ROOT / "sample_images" / name
+    out = tmp_path / "out.png"
+    assert run("filter", photo, "-k", "sobel", "-o", out).exit_code == 0
+    values = _pixels(photo)
+    expected = np.hypot(_correlate(values, SOBEL_X), _correlate(values, SOBEL_X.T))
+    np.testing.assert_allclose(load(out), np.rint(np.clip(expected, 0, 255)), atol=1)
+
+
+@pytest.mark.parametrize("kernel", [*EDGE_KERNELS, "sobel-x"])
+@pytest.mark.parametrize("shape", [(40, 30), (40, 30, 3)])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_constant_image_stays_black(kernel, shape, dtype):
+    """A flat image has no edges: black, without a division by zero or a warning."""
+    image = Image(np.full(shape, 77, dtype=dtype), max_value=float(np.iinfo(dtype).max))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = filter_image(image, [get_kernel(kernel)])
+    assert out.pixels.dtype == dtype and out.pixels.shape == shape
+    assert not out.pixels.any()
+
+
+def test_mostly_flat_image_uses_its_largest_response():
+    """Fewer than 1 % edge pixels (the 99th percentile is 0): the largest response is white."""
+    px = np.zeros((200, 200), dtype=np.uint8)
+    px[100, 100] = 10  # one dot: its laplacian touches 5 of 40 000 pixels
+    out = filter_image(Image(px), [get_kernel("laplacian")]).pixels
+    assert out[100, 100] == 255 and out[99, 100] == round(10 * 255 / 40)
+    assert np.count_nonzero(out) == 5
