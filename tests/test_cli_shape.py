@@ -529,3 +529,32 @@ def test_shape_network_imports_no_numpy_sys_modules():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "convcli.network" in proc.stdout.split()
     assert _heavy_modules(proc.stdout.split()) == []
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"),
+    [("224x224", "55x55"), ("224", "55"), ("224x200", "55x49"), ("224×224", "55x55")],
+)
+def test_quiet_keeps_the_input_axes(size, expected):
+    """--quiet prints one size per axis given: ⌊(224 − 11 + 2·2)/4⌋ + 1 = 55, (200 − 7)/4 + 1 = 49."""
+    assert (224 - 11 + 2 * 2) // 4 + 1 == 55 and (200 - 11 + 2 * 2) // 4 + 1 == 49
+    assert (
+        ok("--in", size, "--k", "11", "--s", "4", "--p", "2", "--quiet").stdout == expected + "\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("spec", "token"),
+    [
+        ("conv 6 kernel=5", "'kernel=5'"),
+        ("maxpool k=2", "'k=2'"),
+        ("conv 6 stride2 k3", "'stride2'"),
+    ],
+)
+def test_layer_spec_error_quotes_the_whole_argument(spec, token):
+    """A misspelt argument is quoted whole, with the forms that are accepted."""
+    result = run("--layers", spec)
+    assert result.exit_code == 2
+    assert f"cannot read argument {token}" in result.output
+    assert "k3 (kernel)" in result.output
+    assert "Traceback" not in result.output

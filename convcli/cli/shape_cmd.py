@@ -796,6 +796,7 @@ def _solve(
                 ],
                 title="Stride and padding choices",
                 right=["k", "--s", "p"],
+                no_wrap=["n → out"],
                 width=_width(),
                 color=color_enabled(sys.stdout),
             )
