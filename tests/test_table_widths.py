@@ -14,7 +14,6 @@ import re
 import subprocess
 
 import numpy as np
-import pytest
 from terminal import convcli_path, run_in_pty
 
 
@@ -59,9 +58,7 @@ def assert_nothing_cut(text: str) -> None:
     assert "…" not in text, text
 
 
-@pytest.mark.parametrize("way", WAYS)
-def test_kernels_show_gaussian_values_whole(way, tmp_path):
-    """Every value of the 9×9 Gaussian (σ = 1) is printed whole, as numpy computes it."""
+def check_kernels_show_gaussian_values_whole(way, tmp_path):
     text = output(["kernels", "show", "gaussian"], way, tmp_path)
     assert_nothing_cut(text)
     x = np.arange(-4, 5, dtype=float)
@@ -75,9 +72,7 @@ def test_kernels_show_gaussian_values_whole(way, tmp_path):
     np.testing.assert_allclose(values, g, rtol=5e-3)
 
 
-@pytest.mark.parametrize("way", WAYS)
-def test_shape_pool_ceil_mode_columns_whole(way, tmp_path):
-    """Every column of the ceil-mode pooling row shows its number, `out` included."""
+def check_shape_pool_ceil_mode_columns_whole(way, tmp_path):
     n, k, s, p = 5, 2, 2, 1
     text = output(
         [
@@ -118,9 +113,7 @@ def _bottleneck_macs(size: int, inplanes: int, width: int) -> int:
     )
 
 
-@pytest.mark.parametrize("way", WAYS)
-def test_shape_resnet50_numbers_whole(way, tmp_path):
-    """resnet50's table shows the first block's MACs whole, and torchvision's total."""
+def check_shape_resnet50_numbers_whole(way, tmp_path):
     text = output(["shape", "--arch", "resnet50"], way, tmp_path)
     assert_nothing_cut(text)
     block = f"({_bottleneck_macs(56, 64, 64):,})"
@@ -133,9 +126,7 @@ def test_shape_resnet50_numbers_whole(way, tmp_path):
             assert re.fullmatch(r"\(?\d{1,3}(,\d{3})*\)?|—|", cell), row
 
 
-@pytest.mark.parametrize("way", WAYS)
-def test_kernels_list_sizes_whole_and_description_readable(way, tmp_path):
-    """The kernel list keeps sizes and sums whole and gives the description room."""
+def check_kernels_list_sizes_whole_and_description_readable(way, tmp_path):
     text = output(["kernels"], way, tmp_path)
     assert_nothing_cut(text)
     header = next(line for line in text.splitlines() if "description" in line)
@@ -154,9 +145,7 @@ def test_kernels_list_sizes_whole_and_description_readable(way, tmp_path):
         assert re.fullmatch(r"-?\d+(\.\d+)?|—", row[2]), row
 
 
-@pytest.mark.parametrize("way", WAYS)
-def test_shape_parameters_and_solve_numbers_whole(way, tmp_path):
-    """AlexNet's first layer: counts, formulas' numbers and the solved stride stay whole."""
+def check_shape_parameters_and_solve_numbers_whole(way, tmp_path):
     c, n, k, s, p, f = 3, 224, 11, 4, 2, 64
     text = output(
         [
@@ -190,3 +179,36 @@ def test_shape_parameters_and_solve_numbers_whole(way, tmp_path):
     solved = output(["shape", "--in", "224", "--out", "112", "--k", "3"], way, tmp_path)
     assert_nothing_cut(solved)
     assert ["H, W", "224 → 112", "3", "2", "0:1", "1"] == rows_of(solved)[0][:6]
+
+
+# each command in the three ways: a pty of 80 columns, a pipe, a pipe with COLUMNS=40
+
+
+def test_kernels_show_gaussian_values_whole(tmp_path):
+    """Every value of the 9×9 Gaussian (σ = 1) is printed whole, as numpy computes it."""
+    for way in WAYS:
+        check_kernels_show_gaussian_values_whole(way, tmp_path)
+
+
+def test_shape_pool_ceil_mode_columns_whole(tmp_path):
+    """Every column of the ceil-mode pooling row shows its number, `out` included."""
+    for way in WAYS:
+        check_shape_pool_ceil_mode_columns_whole(way, tmp_path)
+
+
+def test_shape_resnet50_numbers_whole(tmp_path):
+    """resnet50's table shows the first block's MACs whole, and torchvision's total."""
+    for way in WAYS:
+        check_shape_resnet50_numbers_whole(way, tmp_path)
+
+
+def test_kernels_list_sizes_whole_and_description_readable(tmp_path):
+    """The kernel list keeps sizes and sums whole and gives the description room."""
+    for way in WAYS:
+        check_kernels_list_sizes_whole_and_description_readable(way, tmp_path)
+
+
+def test_shape_parameters_and_solve_numbers_whole(tmp_path):
+    """AlexNet's first layer: counts, formulas' numbers and the solved stride stay whole."""
+    for way in WAYS:
+        check_shape_parameters_and_solve_numbers_whole(way, tmp_path)
