@@ -399,14 +399,14 @@ def render_table(
             width=size,
         )
     for i, (row, texts) in enumerate(zip(rows, plain, strict=True)):
-        cells = []
+        line: list[Text] = []
         for cell, text, size, is_whole in zip(row, texts, widths, whole, strict=True):
             if not is_whole:
                 # wrapped here so that rich never has to break a word itself
                 text = wrap_cell(text, size)
-            cells.append(Text(text) if isinstance(cell, str) else Text(text, style=cell.style))
+            line.append(Text(text) if isinstance(cell, str) else Text(text, style=cell.style))
         style = styles[i] if styles is not None and i < len(styles) else None
-        table.add_row(*cells, style=style)
+        table.add_row(*line, style=style)
     buffer = io.StringIO()
     console = Console(
         file=buffer,
