@@ -317,7 +317,16 @@ def _padding(text: str, item: str) -> PaddingSpec:
     return ((top, bottom), (left, right))
 
 
-_ARG = re.compile(r"(op|k|s|p|d|g)(.+)")
+# a key and its value, which starts with a digit (or is a padding word): k3, s2, psame
+_ARG = re.compile(r"(op|k|s|p|d|g)(\d.*|same|valid|full)")
+_ARG_EXAMPLES = {
+    "k": "k3 (kernel)",
+    "s": "s2 (stride)",
+    "p": "p1 (padding)",
+    "d": "d2 (dilation)",
+    "g": "g2 (groups)",
+    "op": "op1 (output padding)",
+}
 
 
 def _parse_simple(item: str) -> Layer:
@@ -345,7 +354,9 @@ def _parse_simple(item: str) -> Layer:
             continue
         match = _ARG.fullmatch(low)
         if match is None:
-            raise ShapeError(f"layer {item!r}: cannot read argument {arg!r}")
+            forms = [example for key, example in _ARG_EXAMPLES.items() if key in allowed]
+            hint = f": write {', '.join(forms)}" if forms else ""
+            raise ShapeError(f"layer {item!r}: cannot read argument {arg!r}{hint}")
         key, value = match.groups()
         if key not in allowed:
             raise ShapeError(f"layer {item!r}: {kind} takes no {key!r} argument ({arg!r})")

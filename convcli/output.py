@@ -10,18 +10,22 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
 __all__ = [
     "color_enabled",
+    "column_widths",
     "format_count",
     "format_int",
     "format_pair",
     "format_shape",
     "render_table",
+    "table_width",
     "to_csv",
     "to_json",
+    "wrap_cell",
 ]
 
 
@@ -142,64 +146,271 @@ def to_csv(rows: Iterable[Mapping[str, Any]], headers: Sequence[str]) -> str:
     return buffer.getvalue()
 
 
+# a cell that is one number, shape or dash: "1,505,290", "(75,008)", "64×55×55", "1.79e-08"
+_NUMBER_CELL = re.compile(r"[\d.,:+\-−×x·()%eE—–]*\d[\d.,:+\-−×x·()%eE—–]*|[—–-]?")
+# a number inside text, never split across lines: "1.0", "3·224·224", "−1", "2.5e-05"
+_NUMBER = re.compile(r"[-−]?\d+(?:[.,×x·:]\d+)*(?:e[-+−]?\d+)?")
+
+
+def table_width(stream: IO[Any] | None = None) -> int:
+    """The width to render a table for ``stream`` (standard output by default).
+
+    ``COLUMNS`` when it is set to a positive number, else the terminal's width
+    when ``stream`` is a terminal, else 80 (as rich does for a pipe).
+
+    Examples
+    --------
+    >>> import io, os
+    >>> saved = os.environ.pop("COLUMNS", None)
+    >>> table_width(io.StringIO())
+    80
+    >>> if saved is not None:
+    ...     os.environ["COLUMNS"] = saved
+    """
+    import sys
+
+    columns = os.environ.get("COLUMNS", "")
+    if columns.strip().isdigit() and int(columns) > 0:
+        return int(columns)
+    stream = sys.stdout if stream is None else stream
+    try:
+        if stream.isatty():
+            return os.get_terminal_size(stream.fileno()).columns or 80
+    except (AttributeError, OSError, ValueError):
+        pass
+    return 80
+
+
+def _plain(cell: Any) -> str:
+    """The text of a cell: a str, or a rich ``Text`` (its ``plain``)."""
+    return cell if isinstance(cell, str) else str(getattr(cell, "plain", cell))
+
+
+def _text_width(text: str) -> int:
+    from rich.cells import cell_len
+
+    return max((cell_len(line) for line in text.split("\n")), default=0)
+
+
+def _word_width(text: str) -> int:
+    from rich.cells import cell_len
+
+    return max((cell_len(word) for word in text.split()), default=0)
+
+
+def _atoms(word: str) -> list[str]:
+    """Split a word where it may break: numbers whole, other characters one by one."""
+    atoms: list[str] = []
+    at = 0
+    for match in _NUMBER.finditer(word):
+        atoms.extend(word[at : match.start()])
+        atoms.append(match.group())
+        at = match.end()
+    atoms.extend(word[at:])
+    return atoms
+
+
+def _number_width(text: str) -> int:
+    """The width of the longest number in ``text``."""
+    from rich.cells import cell_len
+
+    return max((cell_len(m.group()) for m in _NUMBER.finditer(text)), default=0)
+
+
+def wrap_cell(text: str, width: int) -> str:
+    """Wrap ``text`` to ``width`` at spaces, breaking a longer word but never a number.
+
+    Continuation lines keep the first line's indentation.
+
+    Examples
+    --------
+    >>> print(wrap_cell("  conv 256 k1 s1 p0 nobias", 14))
+      conv 256 k1
+      s1 p0 nobias
+    >>> print(wrap_cell("unsharp[:amount=1.0,size=auto]", 17))
+    unsharp[:amount=
+    1.0,size=auto]
+    """
+    from rich.cells import cell_len
+
+    lines_out: list[str] = []
+    for line in text.split("\n"):
+        body = line.lstrip(" ")
+        indent = line[: len(line) - len(body)]
+        if len(indent) >= width:
+            indent = ""
+        room = max(width - cell_len(indent), 1)
+        current = ""
+        done: list[str] = []
+        for word in body.split():
+            gap = " " if current else ""
+            if cell_len(current + gap + word) <= room:
+                current += gap + word
+                continue
+            if current:
+                done.append(current)
+                current = ""
+            if cell_len(word) <= room:
+                current = word
+                continue
+            for atom in _atoms(word):
+                if current and cell_len(current + atom) > room:
+                    done.append(current)
+                    current = ""
+                current += atom
+        done.append(current)
+        lines_out.extend(indent + part for part in done)
+    return "\n".join(lines_out)
+
+
+def column_widths(
+    natural: Sequence[int], floor: Sequence[int], whole: Sequence[bool], available: int
+) -> list[int]:
+    """Share ``available`` characters among columns without cutting a whole one.
+
+    Whole columns (numbers, shapes) keep their natural width. The others
+    (text, which wraps) give way, the widest first, down to their floor; if
+    that is still too wide the result is wider than ``available``.
+
+    Examples
+    --------
+    >>> column_widths([5, 40, 30], [5, 10, 10], [True, False, False], 50)
+    [5, 23, 22]
+    >>> column_widths([5, 40], [5, 10], [True, False], 10)
+    [5, 10]
+    """
+    widths = list(natural)
+    text = [i for i, w in enumerate(whole) if not w]
+    room = available - sum(natural[i] for i, w in enumerate(whole) if w)
+    if not text or sum(natural[i] for i in text) <= room:
+        return widths
+
+    # the highest level L such that sum(max(floor, min(natural, L))) fits
+    def total(level: int) -> int:
+        return sum(max(floor[i], min(natural[i], level)) for i in text)
+
+    level = max(natural[i] for i in text)
+    while level > 0 and total(level) > room:
+        level -= 1
+    for i in text:
+        widths[i] = max(floor[i], min(natural[i], level))
+    spare = room - sum(widths[i] for i in text)
+    for i in text:
+        if spare <= 0:
+            break
+        if widths[i] == level and natural[i] > level:
+            widths[i] += 1
+            spare -= 1
+    return widths
+
+
 def render_table(
     headers: Sequence[str],
-    rows: Iterable[Sequence[str]],
+    rows: Iterable[Sequence[Any]],
     *,
     title: str | None = None,
     caption: str | None = None,
     right: Iterable[str] = (),
     no_wrap: Iterable[str] = (),
     styles: Sequence[str | None] | None = None,
-    width: int = 100,
+    width: int = 80,
     color: bool = False,
+    show_header: bool = True,
 ) -> str:
-    """Render a table with rich and return it as text.
+    """Render a table with rich and return it as text; never cut a number.
+
+    Columns are either *whole* or *text*. A whole column is as wide as its
+    widest cell and never wraps or shrinks: the columns named in ``right``
+    or ``no_wrap``, and any column whose cells are all numbers, shapes or
+    dashes. Text columns wrap at spaces and give way, the widest first, when
+    the table is wider than ``width``; a word is folded onto the next line
+    (never cut with ``…``) only when it is longer than 12 characters and
+    the column must be narrower. When even that does not fit, the table is
+    wider than ``width``.
 
     Parameters
     ----------
     headers : sequence of str
         Column titles.
-    rows : iterable of sequences of str
-        The cells, already formatted.
+    rows : iterable of sequences of str or rich Text
+        The cells, already formatted (plain text: ``[`` is not markup).
     title, caption : str, optional
         Shown above and below the table.
     right : iterable of str
-        Headers of the columns to align right (numbers).
+        Headers of the columns to align right (numbers); they are kept whole.
     no_wrap : iterable of str
-        Headers of the columns that must stay on one line (formulas).
+        Headers of other columns to keep whole, on one line.
     styles : sequence of str or None, optional
         A rich style per row (``"dim"`` for subtotals).
     width : int
-        Maximum width in characters; the table is only as wide as it needs.
+        Width to fit in characters; the table is only as wide as it needs.
     color : bool
         Emit ANSI colour and bold codes.
+    show_header : bool
+        Print the header row (the column titles still name the columns).
 
     Examples
     --------
     >>> text = render_table(["n", "out"], [["224", "55"]], right=["out"])
     >>> "224" in text and "55" in text
     True
+    >>> wide = render_table(["n"], [["123,456,789,012"]], width=10)
+    >>> "123,456,789,012" in wide and "…" not in wide
+    True
     """
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     right = set(right)
-    no_wrap = set(no_wrap)
-    table = Table(title=title, caption=caption, header_style="bold", title_style="bold")
-    for header in headers:
+    keep = set(no_wrap) | right
+    rows = [list(row) for row in rows]
+    plain = [[_plain(cell) for cell in row] for row in rows]
+    columns = list(zip(*plain, strict=True)) if plain else [() for _ in headers]
+    natural, floor, whole = [], [], []
+    for header, cells in zip(headers, columns, strict=True):
+        head = _text_width(header) if show_header else 0
+        widest = max([head, *(_text_width(c) for c in cells)])
+        is_whole = header in keep or all(_NUMBER_CELL.fullmatch(c) for c in cells)
+        # a text column may be narrower than its longest word (over 12
+        # characters), but never than its header's words or a number
+        word = max([_word_width(header) if show_header else 0, 1])
+        longest = max([0, *(_word_width(c) for c in cells)])
+        number = max([0, *(_number_width(c) for c in cells)])
+        natural.append(max(widest, 1))
+        whole.append(is_whole)
+        floor.append(min(max(widest, 1), max(word, number, min(longest, 12))))
+    # a rounded table: 2 edges, a rule between columns, 1 space each side of a cell
+    extra = 3 * len(headers) + 1
+    widths = column_widths(natural, floor, whole, width - extra)
+    table = Table(
+        title=title,
+        caption=caption,
+        header_style="bold",
+        title_style="bold",
+        show_header=show_header,
+    )
+    for header, size, is_whole in zip(headers, widths, whole, strict=True):
         table.add_column(
             header,
             justify="right" if header in right else "left",
-            no_wrap=header in no_wrap,
+            no_wrap=is_whole,
+            overflow="fold",
+            width=size,
         )
-    for i, row in enumerate(rows):
+    for i, (row, texts) in enumerate(zip(rows, plain, strict=True)):
+        line: list[Text] = []
+        for cell, text, size, is_whole in zip(row, texts, widths, whole, strict=True):
+            if not is_whole:
+                # wrapped here so that rich never has to break a word itself
+                text = wrap_cell(text, size)
+            line.append(Text(text) if isinstance(cell, str) else Text(text, style=cell.style))
         style = styles[i] if styles is not None and i < len(styles) else None
-        table.add_row(*row, style=style)
+        table.add_row(*line, style=style)
     buffer = io.StringIO()
     console = Console(
         file=buffer,
-        width=width,
+        width=max(width, sum(widths) + extra),
         force_terminal=color,
         no_color=not color,
         color_system="standard" if color else None,

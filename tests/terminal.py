@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import os
 import pty
+import re
 import select
 import shutil
 import struct
@@ -31,6 +32,17 @@ def convcli_executable() -> str:
     if found is None:
         raise RuntimeError("the convcli command is not installed (pip install -e .)")
     return found
+
+
+#: the other name the table tests use
+convcli_path = convcli_executable
+
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
+
+
+def strip_ansi(text: str) -> str:
+    """Remove ANSI escape sequences (colours, cursor moves, hyperlinks)."""
+    return _ANSI.sub("", text)
 
 
 def _environment(env: dict[str, str] | None) -> dict[str, str]:

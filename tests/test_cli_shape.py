@@ -63,15 +63,17 @@ def test_long_option_names():
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["--in", "8x8", "--k", "3", "--p", "1"], "8"),
-        (["--in", "8x8", "--k", "5x3", "--p", "2x1"], "8"),
-        (["--in", "8x8", "--k", "3", "--p", "1", "--s", "2"], "4"),
-        (["--in", "8x8", "--k", "3x5", "--p", "0x1", "--s", "3x4"], "2"),
+        (["--in", "8x8", "--k", "3", "--p", "1"], "8x8"),
+        (["--in", "8x8", "--k", "5x3", "--p", "2x1"], "8x8"),
+        (["--in", "8x8", "--k", "3", "--p", "1", "--s", "2"], "4x4"),
+        (["--in", "8x8", "--k", "3x5", "--p", "0x1", "--s", "3x4"], "2x2"),
+        (["--in", "8", "--k", "3", "--p", "1", "--s", "2"], "4"),
         (["--in", "8x6", "--k", "3"], "6x4"),
     ],
 )
 def test_textbook_cases_quiet(args, expected):
-    """d2l 7.3's four cases (8×8 → 8, 8, 4, 2) and a non-square one print just the size."""
+    """d2l 7.3's four cases (8×8 → 8, 8, 4, 2) and a non-square one print just the size,
+    with as many axes as the input was given with."""
     assert ok(*args, "--quiet").stdout == expected + "\n"
 
 
@@ -167,7 +169,12 @@ def test_pool_ceil_mode():
     """PyTorch ceil mode: 6, k3, s2 → 3 (floor gives 2); 5, k2, s2, p1 → 3, not 4."""
     assert ok("--in", "6", "--k", "3", "--s", "2", "--pool", "-q").stdout == "2\n"
     assert ok("--in", "6", "--k", "3", "--s", "2", "--pool", "--ceil-mode", "-q").stdout == "3\n"
-    result = ok("--in", "5", "--k", "2", "--s", "2", "--p", "1", "--pool", "--ceil-mode")
+    result = CliRunner().invoke(
+        cli,
+        ["shape", "--in", "5", "--k", "2", "--s", "2", "--p", "1", "--pool", "--ceil-mode"],
+        env={**ENV, "COLUMNS": "160"},
+    )
+    assert result.exit_code == 0
     assert "= 4 − 1 = 3 (the last window would start in the padding)" in result.stdout
 
 
@@ -522,3 +529,33 @@ def test_shape_network_imports_no_numpy_sys_modules():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "convcli.network" in proc.stdout.split()
     assert _heavy_modules(proc.stdout.split()) == []
+
+
+def test_quiet_keeps_the_input_axes():
+    """--quiet prints one size per axis given: ⌊(224 − 11 + 2·2)/4⌋ + 1 = 55, (200 − 7)/4 + 1 = 49."""
+    h, w = (224 - 11 + 2 * 2) // 4 + 1, (200 - 11 + 2 * 2) // 4 + 1
+    for size, expected in [
+        ("224x224", f"{h}x{h}"),
+        ("224×224", f"{h}x{h}"),
+        ("224", f"{h}"),
+        ("224x200", f"{h}x{w}"),
+    ]:
+        result = ok("--in", size, "--k", "11", "--s", "4", "--p", "2", "--quiet")
+        assert result.stdout == expected + "\n", size
+
+
+@pytest.mark.parametrize(
+    ("spec", "token"),
+    [
+        ("conv 6 kernel=5", "'kernel=5'"),
+        ("maxpool k=2", "'k=2'"),
+        ("conv 6 stride2 k3", "'stride2'"),
+    ],
+)
+def test_layer_spec_error_quotes_the_whole_argument(spec, token):
+    """A misspelt argument is quoted whole, with the forms that are accepted."""
+    result = run("--layers", spec)
+    assert result.exit_code == 2
+    assert f"cannot read argument {token}" in result.output
+    assert "k3 (kernel)" in result.output
+    assert "Traceback" not in result.output

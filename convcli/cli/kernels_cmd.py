@@ -75,7 +75,6 @@ def _list(fmt: str) -> None:
             ["kernel", "size", "sum", "separable", "description"],
             [text(r) for r in rows],
             right=["size", "sum"],
-            no_wrap=["kernel"],
             caption="sizes with default parameters; sum — is a gradient magnitude "
             "sqrt(gx² + gy²); `convcli kernels show NAME` prints the values",
             width=_width(),
@@ -86,9 +85,10 @@ def _list(fmt: str) -> None:
 
 
 def _width() -> int:
-    import shutil
+    """The terminal's (or ``COLUMNS``') width, 80 on a pipe, at most 160."""
+    from ..output import table_width
 
-    return max(80, min(160, shutil.get_terminal_size((120, 24)).columns))
+    return min(160, table_width(sys.stdout))
 
 
 @click.group("kernels", invoke_without_command=True)
@@ -139,19 +139,15 @@ def list_cmd(fmt):
     _list(fmt.lower())
 
 
-def _shaded(weights, title: str, color: bool):
-    """A rich table of the values, background shaded by sign and magnitude."""
-    from rich.table import Table
+def _shaded(weights, title: str, color: bool) -> str:
+    """The values as a table (text), background shaded by sign and magnitude."""
     from rich.text import Text
 
+    from ..output import render_table
     from ..teaching import _num
 
     top = float(abs(weights).max()) or 1.0
-    table = Table(
-        title=title, show_header=False, show_lines=False, title_style="bold", pad_edge=True
-    )
-    for _ in range(weights.shape[1]):
-        table.add_column(justify="right")
+    rows = []
     for row in weights:
         cells = []
         for v in row:
@@ -169,8 +165,17 @@ def _shaded(weights, title: str, color: bool):
             elif v == 0:
                 style = "dim"
             cells.append(Text(text, style=style))
-        table.add_row(*cells)
-    return table
+        rows.append(cells)
+    headers = [str(j) for j in range(weights.shape[1])]
+    return render_table(
+        headers,
+        rows,
+        title=title or None,
+        right=headers,
+        width=_width(),
+        color=color,
+        show_header=False,
+    )
 
 
 @kernels_cmd.command("show")
@@ -249,7 +254,7 @@ def show_cmd(spec, fmt, output, overwrite):
         parts = kernel.parts if kernel.is_magnitude else (kernel.weights,)
         titles = ["x part", "y part"] if kernel.is_magnitude else [""]
         for part, title in zip(parts, titles, strict=True):
-            console.print(_shaded(np.asarray(part), title, color))
+            click.echo(_shaded(np.asarray(part), title, color), nl=False)
         if kernel.offset:
             console.print(f"offset {kernel.offset:g} added after the sum")
         return

@@ -3,7 +3,7 @@
 Pure Python: this module and everything it imports avoid numpy, scipy and
 Pillow. The network machinery (:mod:`convcli.network`) is imported only when
 a network is analysed (or ``--arch`` is validated or listed in the help),
-shutil and rich only when a table is printed: ``--json`` and ``--quiet`` on
+rich only when a table is printed: ``--json`` and ``--quiet`` on
 one layer load little beyond Click.
 """
 
@@ -28,7 +28,7 @@ from ..shapes import (
     transposed_output_size,
     uncovered_cells,
 )
-from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
+from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING, IntPair
 
 Pair = tuple[int, int]
 Pads = tuple[Pair, Pair]
@@ -137,14 +137,29 @@ Example:
 """
 
 
+class _TwoAxes(tuple):
+    """An (H, W) input size given as HxW: ``--quiet`` prints both output sizes."""
+
+
+class _InputSize(IntPair):
+    """``--in``: N or HxW, remembering whether the user gave two axes."""
+
+    def convert(self, value, param, ctx) -> tuple[int, int]:
+        pair = super().convert(value, param, ctx)
+        if isinstance(value, str) and len(pair) == 2 and any(c in value for c in "xX×,"):
+            return _TwoAxes(pair)
+        return pair
+
+
 def _fail(exc: ShapeError, prefix: str = "") -> click.UsageError:
     return click.UsageError(f"{prefix}{exc}")
 
 
 def _width() -> int:
-    import shutil
+    """The terminal's (or ``COLUMNS``') width; 80 when stdout is not a terminal."""
+    from ..output import table_width
 
-    return max(shutil.get_terminal_size((100, 24)).columns, 80)
+    return table_width(sys.stdout)
 
 
 def _echo_table(text: str) -> None:
@@ -192,7 +207,7 @@ class _ArchChoice(click.Choice):
     "--in",
     "--input",
     "inputs",
-    type=INT_PAIR,
+    type=_InputSize(),
     multiple=True,
     metavar="N|HxW",
     help="Input size; repeat for one row per size.",
@@ -533,10 +548,10 @@ def _layer(
         headers = [h for h in LAYER_HEADERS if any(r.get(h) is not None for r in rows)]
         click.echo(to_csv(rows, headers), nl=False)
     elif fmt == "quiet":
-        for row in rows:
+        for size, row in zip(inputs, rows, strict=True):
             if kernel is None:
                 click.echo(row["dense_params"])
-            elif row["out_h"] == row["out_w"]:
+            elif row["out_h"] == row["out_w"] and not isinstance(size, _TwoAxes):
                 click.echo(row["out_h"])
             else:
                 click.echo(f"{row['out_h']}x{row['out_w']}")
@@ -604,7 +619,6 @@ def _layer_tables(rows: list[dict[str, Any]], sizes: bool, params: bool, dense: 
                 table_rows,
                 title=title,
                 right=["n", "k", "s", "p", "out"],
-                no_wrap=["formula"],
                 width=width,
                 color=color,
             )
@@ -645,7 +659,6 @@ def _layer_tables(rows: list[dict[str, Any]], sizes: bool, params: bool, dense: 
                     table_rows,
                     title=f"Parameters: {c}×{h}×{w} → {f}×{oh}×{ow}",
                     right=["count", "≈"],
-                    no_wrap=["formula", "count"],
                     width=width,
                     color=color,
                 )
@@ -783,7 +796,7 @@ def _solve(
                 ],
                 title="Stride and padding choices",
                 right=["k", "--s", "p"],
-                no_wrap=["check"],
+                no_wrap=["n → out"],
                 width=_width(),
                 color=color_enabled(sys.stdout),
             )
