@@ -422,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # issue 6's memory bound: 2 x (input + output) + the memory budget, with
     # input and output the decoded 8-bit RGB pixels
-    from convcli.engine import DEFAULT_MEMORY_BUDGET
+    from convcli.engine.convolution import DEFAULT_MEMORY_BUDGET
 
     pixels = width * height * 3
     bound_mib = (2 * (pixels + pixels) + DEFAULT_MEMORY_BUDGET) / 2**20

@@ -49,7 +49,7 @@ from scipy import ndimage as ndi
 from scipy import signal
 
 import convcli
-from convcli import engine
+from convcli.engine import convolution as engine
 
 try:
     import cv2
@@ -70,7 +70,7 @@ def _strategies() -> tuple[str, ...]:
     names = getattr(engine, "STRATEGIES", None)
     if names is None:
         try:
-            from convcli.strategies import STRATEGIES as names
+            from convcli.engine.strategies import STRATEGIES as names
         except ImportError:
             names = ()
     return tuple(names)
@@ -229,7 +229,7 @@ def _strategy_modules() -> list[object]:
     """The convcli modules that define ``choose_strategy`` (the engine's cost model)."""
     found = [engine]
     try:
-        from convcli import strategies
+        from convcli.engine import strategies
     except ImportError:
         pass
     else:

@@ -101,7 +101,7 @@ def test_engine_benchmark_quick_mode_runs():
     assert result.returncode == 0, result.stderr
     assert_rows(result.stdout, ENGINE_ROWS)
     assert_outputs_agree(result.stdout)
-    from convcli import engine
+    from convcli.engine import convolution as engine
 
     for strategy in getattr(engine, "STRATEGIES", ()):
         assert f"convcli strategy={strategy}" in result.stdout

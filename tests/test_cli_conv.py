@@ -221,7 +221,7 @@ def test_npy_to_pipe():
 
 def test_error_npy_to_terminal(monkeypatch):
     """.npy data is never written to a terminal (exit 1)."""
-    monkeypatch.setattr("convcli.atomic.stdout_is_terminal", lambda: True)
+    monkeypatch.setattr("convcli.images.atomic.stdout_is_terminal", lambda: True)
     result = run("conv", "-i", TEXTBOOK_X, "-k", TEXTBOOK_K, "-f", "npy")
     assert result.exit_code == 1
     assert (

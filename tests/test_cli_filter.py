@@ -560,7 +560,7 @@ def test_even_kernel_same_is_allowed(gray_png, tmp_path):
 
 def test_refuses_image_bytes_on_a_terminal(gray_png, monkeypatch):
     """With stdout a terminal, -o - is refused instead of spraying bytes."""
-    monkeypatch.setattr("convcli.atomic.stdout_is_terminal", lambda: True)
+    monkeypatch.setattr("convcli.images.atomic.stdout_is_terminal", lambda: True)
     result = run("filter", gray_png.path, "-k", "sobel", "-o", "-")
     assert result.exit_code == 1
     assert "refusing to write image data to a terminal" in result.stderr
@@ -651,7 +651,7 @@ def test_ctrl_c_exits_130_and_leaves_no_file(gray_png, tmp_path, monkeypatch):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("convcli.filtering.filter_image", interrupted)
+    monkeypatch.setattr("convcli.images.filtering.filter_image", interrupted)
     out = tmp_path / "o.png"
     result = run("filter", gray_png.path, "-k", "sobel", "-o", out)
     assert result.exit_code == 130
@@ -745,16 +745,16 @@ def test_threads_option_bounds_convcli_threads_and_restores_it(photo, tmp_path, 
     encoder all read it) and puts the old value back."""
     import os
 
-    import convcli.filtering
+    import convcli.images.filtering
 
     seen = []
-    real = convcli.filtering.filter_image
+    real = convcli.images.filtering.filter_image
 
     def spy(*args, **kwargs):
         seen.append((os.environ.get("CONVCLI_THREADS"), args[2].threads))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(convcli.filtering, "filter_image", spy)
+    monkeypatch.setattr(convcli.images.filtering, "filter_image", spy)
     monkeypatch.setenv("CONVCLI_THREADS", "5")
     path, _ = photo
     result = run("filter", path, "-k", "box:3", "--threads", "2", "-o", tmp_path / "o.png")
@@ -766,7 +766,7 @@ def test_threads_option_bounds_convcli_threads_and_restores_it(photo, tmp_path, 
 def test_strategy_choices_are_the_engines():
     """The CLI's --strategy choices (kept numpy-free for a fast --help) match the library's."""
     from convcli.cli.options import STRATEGY_CHOICES
-    from convcli.strategies import STRATEGIES
+    from convcli.engine.strategies import STRATEGIES
 
     assert STRATEGY_CHOICES == ("auto", *STRATEGIES)
 

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from convcli.cli import cli
-from convcli.gallery import DEFAULT_GALLERY
+from convcli.teaching.gallery import DEFAULT_GALLERY
 
 BG = 255
 ROOT = Path(__file__).resolve().parent.parent
@@ -172,9 +172,9 @@ def test_help_has_example():
 
 def test_file_kernel_is_labelled_with_its_stem(photo, tmp_path):
     """`-k some/long/path/sobel_x.txt` draws the label "sobel_x", not a cut-off path."""
-    from convcli.gallery import make_gallery
-    from convcli.imageio import read_image
-    from convcli.kernels import load_kernel
+    from convcli.images.io import read_image
+    from convcli.kernels.catalogue import load_kernel
+    from convcli.teaching.gallery import make_gallery
 
     folder = tmp_path / "a rather long folder name" / "with kernels in it"
     folder.mkdir(parents=True)
@@ -192,7 +192,7 @@ def test_file_kernel_is_labelled_with_its_stem(photo, tmp_path):
 
 def test_gallery_labels_of_files_names_and_matrices(tmp_path):
     """A file is labelled with its stem; names and inline matrices with what was typed."""
-    from convcli.gallery import gallery_kernels
+    from convcli.teaching.gallery import gallery_kernels
 
     kernel_file = tmp_path / "deep" / "ridge.txt"
     kernel_file.parent.mkdir()

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from convcli.cli import cli
-from convcli.kernels import kernel_names
+from convcli.kernels.catalogue import kernel_names
 
 CAMERA = Path(__file__).resolve().parent.parent / "sample_images" / "camera.png"
 
@@ -129,7 +129,7 @@ def test_error_magnitude_as_file():
 
 def test_error_npy_to_terminal(monkeypatch):
     """.npy is never written to a terminal (exit 1)."""
-    monkeypatch.setattr("convcli.atomic.stdout_is_terminal", lambda: True)
+    monkeypatch.setattr("convcli.images.atomic.stdout_is_terminal", lambda: True)
     result = run("kernels", "show", "edge-x", "--format", "npy")
     assert result.exit_code == 1
     assert (

@@ -453,7 +453,7 @@ def _heavy_modules(names) -> list[str]:
 # What the single-layer --json / --quiet paths must not load: the scientific
 # stack, rich (tables only), importlib.metadata (the version, only for
 # --version; ~50 ms of email/zipfile) and the network code.
-NOT_ON_FAST_PATH = ("rich", "importlib.metadata", "convcli.network")
+NOT_ON_FAST_PATH = ("rich", "importlib.metadata", "convcli.arithmetic.network")
 
 
 def _loaded(names, prefixes) -> list[str]:
@@ -471,7 +471,7 @@ def _loaded(names, prefixes) -> list[str]:
 )
 def test_shape_fast_paths_import_no_numpy_nor_rich(flag, check):
     """`python -X importtime -m convcli shape ... --json|--quiet` imports no numpy,
-    scipy, PIL or rich, nor importlib.metadata or convcli.network."""
+    scipy, PIL or rich, nor importlib.metadata or convcli.arithmetic.network."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "convcli", "shape", *ARGS_55, flag],
         capture_output=True,
@@ -480,7 +480,7 @@ def test_shape_fast_paths_import_no_numpy_nor_rich(flag, check):
     )
     assert check(proc.stdout), proc.stdout
     imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()]
-    assert "convcli.shapes" in imported  # the log is really there
+    assert "convcli.arithmetic.sizes" in imported  # the log is really there
     assert "click" in imported
     assert _heavy_modules(imported) == []
     assert _loaded(imported, NOT_ON_FAST_PATH) == []
@@ -499,12 +499,12 @@ def test_shape_table_loads_rich_but_not_numpy():
     imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()]
     assert "rich.table" in imported
     assert _heavy_modules(imported) == []
-    assert _loaded(imported, ("importlib.metadata", "convcli.network")) == []
+    assert _loaded(imported, ("importlib.metadata", "convcli.arithmetic.network")) == []
 
 
 def test_shape_arch_choice_checked_and_listed():
-    """--arch names come from convcli.network lazily: listed in --help, checked on use."""
-    from convcli.network import ARCHITECTURES
+    """--arch names come from convcli.arithmetic.network lazily: listed in --help, checked on use."""
+    from convcli.arithmetic.network import ARCHITECTURES
 
     help_text = ok("--help").stdout
     assert "[" + "|".join(sorted(ARCHITECTURES)) + "]" in help_text.replace("\n", "").replace(
@@ -527,7 +527,7 @@ def test_shape_network_imports_no_numpy_sys_modules():
         "print(' '.join(sorted(sys.modules)))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert "convcli.network" in proc.stdout.split()
+    assert "convcli.arithmetic.network" in proc.stdout.split()
     assert _heavy_modules(proc.stdout.split()) == []
 
 

@@ -16,9 +16,9 @@ from click.testing import CliRunner
 from scipy import ndimage as ndi
 
 from convcli.cli import cli
-from convcli.filtering import filter_image
-from convcli.imageio import Image, read_image
-from convcli.kernels import get_kernel
+from convcli.images.filtering import filter_image
+from convcli.images.io import Image, read_image
+from convcli.kernels.catalogue import get_kernel
 
 ROOT = Path(__file__).resolve().parent.parent
 PHOTOS = sorted(

@@ -68,21 +68,21 @@ def test_group_help_and_version():
 
 MODULES = [
     "convcli",
-    "convcli.shapes",
-    "convcli.engine",
-    "convcli.strategies",
-    "convcli.pngwrite",
-    "convcli.pooling",
-    "convcli.filtering",
-    "convcli.kernels",
-    "convcli.imageio",
-    "convcli.network",
+    "convcli.arithmetic.sizes",
+    "convcli.engine.convolution",
+    "convcli.engine.strategies",
+    "convcli.images.png",
+    "convcli.engine.pooling",
+    "convcli.images.filtering",
+    "convcli.kernels.catalogue",
+    "convcli.images.io",
+    "convcli.arithmetic.network",
     "convcli.output",
-    "convcli.matrices",
-    "convcli.teaching",
-    "convcli.learn",
-    "convcli.gallery",
-    "convcli.pool_image",
+    "convcli.teaching.matrices",
+    "convcli.teaching.steps",
+    "convcli.teaching.learn",
+    "convcli.teaching.gallery",
+    "convcli.images.pooling",
 ]
 
 
@@ -92,7 +92,11 @@ def test_doctests(module):
     mod = importlib.import_module(module)
     failures, tried = doctest.testmod(mod, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert failures == 0
-    if module in ("convcli.shapes", "convcli.engine", "convcli.pooling"):
+    if module in (
+        "convcli.arithmetic.sizes",
+        "convcli.engine.convolution",
+        "convcli.engine.pooling",
+    ):
         assert tried > 0
 
 

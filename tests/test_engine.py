@@ -13,7 +13,7 @@ from scipy import ndimage as ndi
 
 import convcli
 from convcli import ShapeError, conv2d, filter2d, im2col, pad
-from convcli.strategies import Problem, choose_strategy, default_threads, rank_one_factors
+from convcli.engine.strategies import Problem, choose_strategy, default_threads, rank_one_factors
 
 MODES = ["zeros", "reflect", "symmetric", "replicate", "circular"]
 
@@ -724,11 +724,11 @@ def test_border_columns_are_not_lost_to_a_race_between_threads(strategy, monkeyp
     edges must wait for every band, even when a band is slow and another thread is free."""
     import time
 
-    import convcli.engine
-    import convcli.strategies
+    import convcli.engine.convolution
+    import convcli.engine.strategies
 
     maker = {"direct": "make_direct", "separable": "make_separable"}[strategy]
-    real = getattr(convcli.strategies, maker)
+    real = getattr(convcli.engine.strategies, maker)
 
     def slow(*args, **kwargs):
         run = real(*args, **kwargs)
@@ -741,8 +741,10 @@ def test_border_columns_are_not_lost_to_a_race_between_threads(strategy, monkeyp
         run.interior = interior
         return run
 
-    monkeypatch.setattr(convcli.strategies, maker, slow)
-    monkeypatch.setattr(convcli.engine, "SERIAL", ())  # let these strategies use threads
+    monkeypatch.setattr(convcli.engine.strategies, maker, slow)
+    monkeypatch.setattr(
+        convcli.engine.convolution, "SERIAL", ()
+    )  # let these strategies use threads
     rng = np.random.default_rng(19)
     img = rng.random((60, 64)).astype(np.float32)
     k = np.outer([1.0, 2.0, 1.0], [-1.0, 0.0, 1.0])

@@ -1,4 +1,4 @@
-"""convcli.filtering: value ranges, luminance and whole-image filtering from Python."""
+"""convcli.images.filtering: value ranges, luminance and whole-image filtering from Python."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from reference import SCIPY_MODE, conv2d_loop
 from scipy import ndimage as ndi
 
 from convcli import ShapeError
-from convcli.filtering import (
+from convcli.images.filtering import (
     FilterSettings,
     _band_rows,
     apply_kernels,
@@ -16,8 +16,8 @@ from convcli.filtering import (
     luminance,
     map_range,
 )
-from convcli.imageio import Image
-from convcli.kernels import Kernel, get_kernel, resolve_kernel
+from convcli.images.io import Image
+from convcli.kernels.catalogue import Kernel, get_kernel, resolve_kernel
 
 
 def test_map_range_modes_by_hand():

@@ -1,4 +1,4 @@
-"""Tests for convcli.imageio: reading every image kind, writing every format, never losing data.
+"""Tests for convcli.images.io: reading every image kind, writing every format, never losing data.
 
 The expected arrays come from the fixtures in conftest.py (built with numpy and
 written with Pillow or byte by byte), or are written out by hand here. Images
@@ -20,7 +20,7 @@ import pytest
 
 import convcli
 from convcli.errors import ImageError
-from convcli.imageio import (
+from convcli.images.io import (
     DEFAULT_MAX_PIXELS,
     Image,
     output_format,
@@ -559,17 +559,17 @@ def _failing_save(exc: BaseException):
 
 
 def _fail_encoders(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
-    """Make both PNG writers (convcli.pngwrite and Pillow's) write half a file, then fail."""
+    """Make both PNG writers (convcli.images.png and Pillow's) write half a file, then fail."""
 
     def write_png(fh, pixels, **kwargs):
         fh.write(b"\x89PNG\r\n\x1a\npartial")
         raise exc
 
     monkeypatch.setattr(PIL.Image.Image, "save", _failing_save(exc))
-    monkeypatch.setattr("convcli.imageio.write_png", write_png)
+    monkeypatch.setattr("convcli.images.io.write_png", write_png)
 
 
-# PNG goes through convcli.pngwrite, TIFF through Pillow
+# PNG goes through convcli.images.png, TIFF through Pillow
 ENCODED = pytest.mark.parametrize("suffix", [".png", ".tif"])
 
 
@@ -799,7 +799,7 @@ def test_error_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(gray_png.path))
 
-    monkeypatch.setattr("convcli.imageio.open", denied, raising=False)
+    monkeypatch.setattr("convcli.images.io.open", denied, raising=False)
     with pytest.raises(ImageError) as info:
         read_image(gray_png.path)
     assert str(info.value) == f"{gray_png.path}: permission denied"
@@ -930,7 +930,7 @@ def test_error_unwritable_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("convcli.atomic.tempfile.mkstemp", denied)
+    monkeypatch.setattr("convcli.images.atomic.tempfile.mkstemp", denied)
     path = tmp_path / "out.png"
     with pytest.raises(ImageError) as info:
         write_image(path, GRAY8)
@@ -978,7 +978,7 @@ def test_public_names_reachable_from_package() -> None:
 
 @pytest.mark.parametrize("level", [0, 1, 6, 9])
 def test_png_goes_through_convcli_writer(tmp_path: Path, monkeypatch, level: int) -> None:
-    """Every array write_image makes into a PNG is written by convcli.pngwrite, exactly."""
+    """Every array write_image makes into a PNG is written by convcli.images.png, exactly."""
     monkeypatch.setattr(PIL.Image.Image, "save", _failing_save(_Boom("Pillow was used")))
     rng = np.random.default_rng(level)
     alpha = rng.integers(0, 256, (20, 30), dtype=np.uint8)

@@ -1,4 +1,4 @@
-"""Tests of convcli.kernels: built-in values, flags, spec parsing and user kernel files.
+"""Tests of convcli.kernels.catalogue: built-in values, flags, spec parsing and user kernel files.
 
 Oracles: matrices written out by hand from CONVENTIONS.md, scipy.ndimage
 filters applied to the same pixels, numpy.diff, and hand-derived responses.
@@ -21,7 +21,7 @@ from hypothesis.extra.numpy import arrays
 
 import convcli
 from convcli.errors import KernelError
-from convcli.kernels import (
+from convcli.kernels.catalogue import (
     KERNELS,
     Kernel,
     format_kernel_text,

@@ -10,7 +10,7 @@ import pytest
 import scipy.ndimage
 
 from convcli import ShapeError
-from convcli.learn import learn_kernel, target_padding
+from convcli.teaching.learn import learn_kernel, target_padding
 
 CAMERA = Path(__file__).resolve().parent.parent / "sample_images" / "camera.png"
 SOBEL_X = np.array([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
@@ -193,7 +193,7 @@ def _lr_bound(x, kh, kw, bias):
 @pytest.mark.parametrize("factor", [1.000001, 1.01, 50.0])
 def test_error_gd_unstable_lr_refused_before_any_step(factor):
     """An lr at or above 2/λmax(2AᵀA) is refused before the first step, naming the bound."""
-    from convcli.learn import UnstableLearningRate
+    from convcli.teaching.learn import UnstableLearningRate
 
     x, y = _textured_problem()
     bound = _lr_bound(x, 2, 2, bias=True)

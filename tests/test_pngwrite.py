@@ -1,4 +1,4 @@
-"""convcli.pngwrite: every file it writes decodes, with Pillow and with zlib, to the exact pixels.
+"""convcli.images.png: every file it writes decodes, with Pillow and with zlib, to the exact pixels.
 
 Oracles: Pillow's PNG decoder (it undoes the row filters), ``zlib.decompress``
 (which checks the Adler-32 of the whole stream), ``zlib.crc32`` for each
@@ -18,8 +18,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convcli import pngwrite
-from convcli.pngwrite import adler32_combine, can_write, write_png
+from convcli.images import png as pngwrite
+from convcli.images.png import adler32_combine, can_write, write_png
 
 # (numpy dtype, channels or None for 2-D) -> the Pillow mode it must decode as
 MODES = {

@@ -165,9 +165,9 @@ def test_input_is_left_unchanged(mode):
 @pytest.mark.parametrize("mode", ["max", "avg", "min"])
 def test_bands_of_rows_in_threads_match_the_loop(monkeypatch, threads, mode):
     """Reduced in many one-row bands by several threads, pooling still equals the loop."""
-    import convcli.pooling
+    import convcli.engine.pooling
 
-    monkeypatch.setattr(convcli.pooling, "_BAND_ELEMENTS", 1)
+    monkeypatch.setattr(convcli.engine.pooling, "_BAND_ELEMENTS", 1)
     x = np.random.default_rng(18).standard_normal((23, 17)).astype(np.float32)
     got = pool2d(x, (3, 2), (2, 1), ((1, 1), (0, 1)), mode, True, threads=threads)
     expected = pool2d_loop(x, (3, 2), (2, 1), (1, 1, 0, 1), mode, True)

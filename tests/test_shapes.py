@@ -1,4 +1,4 @@
-"""Tests of convcli.shapes: the output-size formula and its relatives.
+"""Tests of convcli.arithmetic.sizes: the output-size formula and its relatives.
 
 Oracles: the worked examples of d2l (section 7.3), the relationships of
 Dumoulin & Visin, "A guide to convolution arithmetic for deep learning"
@@ -12,8 +12,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from convcli.errors import ShapeError
-from convcli.shapes import (
+from convcli.arithmetic.sizes import (
     conv_formula,
     output_size,
     pool_formula,
@@ -25,6 +24,7 @@ from convcli.shapes import (
     transposed_output_size,
     uncovered_cells,
 )
+from convcli.errors import ShapeError
 
 
 def _shape2d(size, kernel, stride=(1, 1), padding=((0, 0), (0, 0))):

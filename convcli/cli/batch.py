@@ -117,8 +117,8 @@ def plan_jobs(
     sobel > b.png``), and otherwise, like every input of a batch, to
     :func:`derived_name` ``(input, tags, fmt)`` beside it.
     """
-    from ..atomic import stdout_is_terminal
-    from ..imageio import FORMATS
+    from ..images.atomic import stdout_is_terminal
+    from ..images.io import FORMATS
 
     if output and out_dir:
         raise click.UsageError("give either -o/--output or --out-dir, not both")
@@ -181,7 +181,7 @@ def plan_jobs(
 
 def check_target(job: Job, options: WriteOptions) -> None:
     """Refuse to write over an input, or over an existing file without --overwrite."""
-    from ..imageio import same_file
+    from ..images.io import same_file
 
     if same_file(job.source, job.target):
         raise ConvcliError(f"{job.target}: is the input; convcli never overwrites an input")
@@ -192,7 +192,7 @@ def check_target(job: Job, options: WriteOptions) -> None:
 def _extension_format(path: str) -> str | None:
     """The format a file's extension names, or None if it names none."""
     from ..errors import ImageError
-    from ..imageio import output_format
+    from ..images.io import output_format
 
     try:
         return output_format(path)
@@ -208,8 +208,8 @@ def image_task(job: Job, *, process: Callable, options: WriteOptions) -> list[st
     functions only, so that ``--jobs`` can send it to other processes).
     Returns the notes for stderr; raises ConvcliError or OSError on failure.
     """
-    from ..atomic import stdout_is_terminal
-    from ..imageio import output_format, read_image, write_image
+    from ..images.atomic import stdout_is_terminal
+    from ..images.io import output_format, read_image, write_image
 
     check_target(job, options)
     fmt = output_format(job.target, options.format)

@@ -20,8 +20,8 @@ def read_matrix(spec: str, hint: str, *, kernel: bool = False):
     is accepted too.
     """
     from ..errors import KernelError, ShapeError
-    from ..kernels import get_kernel, looks_like_matrix
-    from ..matrices import _FILE_SUFFIXES, parse_matrix
+    from ..kernels.catalogue import get_kernel, looks_like_matrix
+    from ..teaching.matrices import _FILE_SUFFIXES, parse_matrix
 
     text = spec.strip()
     try:
@@ -81,7 +81,7 @@ def _grid(padded, cells, channel, marked_style, pad_box):
     import numpy as np
     from rich.text import Text
 
-    from ..teaching import _num
+    from ..teaching.steps import _num
 
     plane = padded[channel]
     marks = {(r, c) for ch, r, c in cells if ch == channel}
@@ -139,8 +139,8 @@ def show_steps(steps, padded, pad_box, max_steps: int, channels: bool) -> None:
 
 def emit(values, fmt: str, output: str | None, overwrite: bool, precision: int = 6) -> None:
     """Write a result matrix to a file or standard output in ``fmt``."""
-    from ..atomic import write_bytes
-    from ..matrices import matrix_bytes
+    from ..images.atomic import write_bytes
+    from ..teaching.matrices import matrix_bytes
 
     data = matrix_bytes(values, fmt, precision=precision)
     write_bytes(output, data, overwrite=overwrite, binary=fmt == "npy", what=".npy data")
@@ -269,9 +269,9 @@ def conv_cmd(
     """
     import numpy as np
 
-    from ..engine import conv2d
-    from ..pooling import pool2d
-    from ..teaching import conv_operands, conv_steps, pool_steps
+    from ..engine.convolution import conv2d
+    from ..engine.pooling import pool2d
+    from ..teaching.steps import conv_operands, conv_steps, pool_steps
 
     if input_.strip() == "-" and kernel is not None and kernel.strip() == "-":
         raise click.UsageError("only one of --input and --kernel can be '-' (standard input)")
@@ -336,7 +336,7 @@ def conv_cmd(
 
 
 def _pad_box(xs, padded, w, stride, padding, dilation):
-    from ..shapes import pair, resolve_padding
+    from ..arithmetic.sizes import pair, resolve_padding
 
     return resolve_padding(
         padding, xs.shape[-2:], w.shape[-2:], pair(stride, "stride"), pair(dilation, "dilation")

@@ -26,7 +26,7 @@ class _KernelWithSpec(KernelSpec):
 def kernel_tag(spec: str, kernel) -> str:
     """What a kernel adds to an output's name: a built-in as given (``gaussian:sigma=3``),
     a file kernel its file's stem, an inline matrix ``custom``."""
-    from ..kernels import kernel_names
+    from ..kernels.catalogue import kernel_names
 
     if spec.partition(":")[0].strip().lower().replace("_", "-") in kernel_names():
         return spec
@@ -35,7 +35,7 @@ def kernel_tag(spec: str, kernel) -> str:
 
 def _filter_process(image, fmt, *, kernels, settings, value_range, alpha, gray):
     """Filter one image for the batch runner (module level, so --jobs can pickle it)."""
-    from ..filtering import filter_image
+    from ..images.filtering import filter_image
 
     rng = value_range or ("raw" if fmt == "NPY" else "auto")
     return filter_image(image, kernels, settings, value_range=rng, alpha=alpha, gray=gray), []
@@ -134,7 +134,7 @@ def filter_cmd(
       convcli filter photos/ -k sharpen --out-dir sharpened/ --jobs 2
       cat a.jpg | convcli filter - -k blur -o - | convcli filter - -k sobel -o out.png
     """
-    from ..filtering import FilterSettings
+    from ..images.filtering import FilterSettings
 
     tags = [kernel_tag(spec, kernel) for spec, kernel in kernels]
     job_list = plan_jobs(inputs, output, out_dir, format_, tags)

@@ -56,8 +56,8 @@ def gallery_cmd(input_, output, kernels, tile, columns, gray, format_, overwrite
       convcli gallery photo.jpg -k sobel-x -k sobel-y -k laplacian -o edges.png --tile 320
     """
     from ..errors import ConvcliError
-    from ..gallery import gallery_kernels, make_gallery
-    from ..imageio import output_format, read_image, same_file, write_image
+    from ..images.io import output_format, read_image, same_file, write_image
+    from ..teaching.gallery import gallery_kernels, make_gallery
 
     if same_file(input_, output):
         raise ConvcliError(f"{output}: is the input; convcli never overwrites an input")

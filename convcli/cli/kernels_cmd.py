@@ -16,7 +16,7 @@ LIST_HEADERS = ["name", "usage", "aliases", "size", "sum", "separable", "descrip
 
 def _rows():
     """One row per built-in kernel (made with its default parameters)."""
-    from ..kernels import KERNELS, kernel_names
+    from ..kernels.catalogue import KERNELS, kernel_names
 
     rows = []
     for name in kernel_names(aliases=False):
@@ -144,7 +144,7 @@ def _shaded(weights, title: str, color: bool) -> str:
     from rich.text import Text
 
     from ..output import render_table
-    from ..teaching import _num
+    from ..teaching.steps import _num
 
     top = float(abs(weights).max()) or 1.0
     rows = []
@@ -213,9 +213,9 @@ def show_cmd(spec, fmt, output, overwrite):
 
     import numpy as np
 
-    from ..atomic import write_bytes
     from ..errors import ConvcliError
-    from ..kernels import format_kernel_text
+    from ..images.atomic import write_bytes
+    from ..kernels.catalogue import format_kernel_text
 
     kernel = spec
     if fmt is None:
@@ -276,7 +276,7 @@ def show_cmd(spec, fmt, output, overwrite):
         text = "{\n" + "\n".join(lines) + f'\n  "weights": [\n{rows}\n  ]\n}}\n'
         data = text.encode("utf-8")
     else:
-        from ..matrices import matrix_bytes
+        from ..teaching.matrices import matrix_bytes
 
         data = matrix_bytes(np.asarray(kernel.weights, dtype=np.float64), "npy")
         if kernel.offset:

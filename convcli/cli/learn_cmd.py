@@ -24,8 +24,8 @@ def load_operand(spec: str, hint: str):
     import numpy as np
 
     from ..errors import KernelError, ShapeError
-    from ..imageio import read_image
-    from ..matrices import parse_matrix
+    from ..images.io import read_image
+    from ..teaching.matrices import parse_matrix
 
     text = spec.strip()
     try:
@@ -238,10 +238,10 @@ def learn_cmd(
     """
     import numpy as np
 
-    from ..kernels import Kernel, format_kernel_text
-    from ..learn import learn_kernel
-    from ..matrices import format_matrix, write_output
+    from ..kernels.catalogue import Kernel, format_kernel_text
     from ..output import to_json
+    from ..teaching.learn import learn_kernel
+    from ..teaching.matrices import format_matrix, write_output
 
     if output is not None and os.path.lexists(output) and not overwrite:
         raise click.ClickException(f"{output} exists; pass --overwrite to replace it")
@@ -258,7 +258,7 @@ def learn_cmd(
             err=True,
         )
 
-    from ..learn import UnstableLearningRate
+    from ..teaching.learn import UnstableLearningRate
 
     progress, callback = None, None
     if method == "gd" and not quiet:

@@ -64,7 +64,7 @@ def geometry_options(default_padding: str = "same", default_pad_mode: str = "ref
     )
 
 
-#: The engine's strategies (convcli.strategies.STRATEGIES, kept here so --help needs no numpy).
+#: The engine's strategies (convcli.engine.strategies.STRATEGIES, kept here so --help needs no numpy).
 STRATEGY_CHOICES = ("auto", "direct", "separable", "fft", "im2col")
 
 
@@ -99,7 +99,7 @@ def thread_limit(threads: int | None):
     """Run the body with ``CONVCLI_THREADS`` set to ``threads`` (if given), then restore it.
 
     Everything that sizes a thread pool reads that variable through
-    :func:`convcli.strategies.default_threads`: the engine, the pixel mapping
+    :func:`convcli.engine.strategies.default_threads`: the engine, the pixel mapping
     and the PNG encoder, and also ``--jobs`` worker processes started inside.
     """
     if threads is None:

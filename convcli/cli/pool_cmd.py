@@ -20,7 +20,7 @@ def _pool_process(image, fmt, *, size, stride, padding, mode, ceil_mode):
 
     import numpy as np
 
-    from ..pool_image import pool_image
+    from ..images.pooling import pool_image
 
     result = pool_image(image, size, stride, padding, mode, ceil_mode)
     gray_tiff = fmt == "TIFF" and result.pixels.ndim == 2 and result.alpha is None
@@ -38,7 +38,7 @@ def _pool_process(image, fmt, *, size, stride, padding, mode, ceil_mode):
 
 def _npy_target(job: Job, options: WriteOptions) -> bool:
     """Whether a job's output is .npy (by --format, else the extension; .npy for '-')."""
-    from ..imageio import output_format
+    from ..images.io import output_format
 
     return (
         output_format(job.target, options.format or ("npy" if job.target == "-" else None)) == "NPY"
@@ -49,9 +49,9 @@ def _pool_tensor(job: Job, options: WriteOptions, pool: Callable) -> list[str]:
     """Pool one .npy tensor, (H, W), (C, H, W) or (N, C, H, W), into .npy of the same layout."""
     import numpy as np
 
-    from ..atomic import write_bytes
     from ..errors import ConvcliError
-    from ..matrices import matrix_bytes
+    from ..images.atomic import write_bytes
+    from ..teaching.matrices import matrix_bytes
 
     check_target(job, options)
     try:
@@ -169,7 +169,7 @@ def pool_cmd(
             f"pooling takes numeric padding (N, HxW, before:after), not {padding!r}",
             param_hint="--padding",
         )
-    from ..pool_image import pool_tensor
+    from ..images.pooling import pool_tensor
 
     size_text = str(size[0]) if size[0] == size[1] else f"{size[0]}x{size[1]}"
     job_list = plan_jobs(inputs, output, out_dir, format_, [f"{mode.lower()}{size_text}"])

@@ -1,7 +1,7 @@
 """``convcli shape``: convolution arithmetic for one layer and whole networks.
 
 Pure Python: this module and everything it imports avoid numpy, scipy and
-Pillow. The network machinery (:mod:`convcli.network`) is imported only when
+Pillow. The network machinery (:mod:`convcli.arithmetic.network`) is imported only when
 a network is analysed (or ``--arch`` is validated or listed in the help),
 rich only when a table is printed: ``--json`` and ``--quiet`` on
 one layer load little beyond Click.
@@ -15,8 +15,7 @@ from typing import Any
 
 import click
 
-from ..errors import ShapeError
-from ..shapes import (
+from ..arithmetic.sizes import (
     conv_formula,
     output_size,
     pool_formula,
@@ -28,6 +27,7 @@ from ..shapes import (
     transposed_output_size,
     uncovered_cells,
 )
+from ..errors import ShapeError
 from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING, IntPair
 
 Pair = tuple[int, int]
@@ -184,7 +184,7 @@ def _plural(count: int, word: str) -> str:
 
 
 class _ArchChoice(click.Choice):
-    """``click.Choice`` of the preset names, read from :mod:`convcli.network`
+    """``click.Choice`` of the preset names, read from :mod:`convcli.arithmetic.network`
     only when Click needs them (to check a value, or for the help), so that a
     single layer does not pay for importing the network code."""
 
@@ -193,7 +193,7 @@ class _ArchChoice(click.Choice):
 
     @property
     def choices(self) -> tuple[str, ...]:
-        from ..network import ARCHITECTURES
+        from ..arithmetic.network import ARCHITECTURES
 
         return tuple(sorted(ARCHITECTURES))
 
@@ -816,7 +816,7 @@ def _network(
     spec: Any,
     fmt: str,
 ) -> None:
-    from ..network import ARCHITECTURES, analyze_network, load_spec, parse_layers
+    from ..arithmetic.network import ARCHITECTURES, analyze_network, load_spec, parse_layers
 
     default: tuple[int, int, int] | None = None
     name = "network"

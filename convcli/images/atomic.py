@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable
 from typing import BinaryIO
 
-from .errors import ConvcliError
+from ..errors import ConvcliError
 
 __all__ = ["atomic_write", "stdout_is_terminal", "write_bytes"]
 

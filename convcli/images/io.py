@@ -42,10 +42,10 @@ import numpy as np
 import PIL.Image
 import PIL.ImageOps
 
+from ..errors import ImageError
 from .atomic import atomic_write, stdout_is_terminal
-from .errors import ImageError
-from .pngwrite import can_write as can_write_png
-from .pngwrite import write_png
+from .png import can_write as can_write_png
+from .png import write_png
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -59,7 +59,7 @@ __all__ = [
     "write_image",
 ]
 
-#: Pillow's own decompression-bomb limit, read when convcli.imageio is imported.
+#: Pillow's own decompression-bomb limit, read when convcli.images.io is imported.
 DEFAULT_MAX_PIXELS: int | None = PIL.Image.MAX_IMAGE_PIXELS
 
 #: Output formats convcli writes, by the name ``format=`` accepts (lower case).
@@ -722,7 +722,7 @@ def write_image(
         Replace an existing file. Without it an existing target is an error.
     png_compression : int
         0-9 for PNG: 0 stores, 1 (the default) is fast, 2-9 try harder (see
-        :mod:`convcli.pngwrite`, which writes every PNG convcli produces).
+        :mod:`convcli.images.png`, which writes every PNG convcli produces).
     jpeg_quality : int
         JPEG quality 1-100. WebP is always written lossless.
 

@@ -72,7 +72,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .errors import ShapeError
+from ..errors import ShapeError
 
 __all__ = ["STRATEGIES", "choose_strategy", "default_threads", "rank_one_factors"]
 
@@ -253,7 +253,7 @@ def _axpy(dtype: np.dtype):
 
     One fused pass per tap, 2-4x faster than numpy's multiply-then-add on
     this machine; scipy's wrapper holds the GIL, so tiles using it run on
-    one thread (see ``SERIAL`` in :mod:`convcli.engine`).
+    one thread (see ``SERIAL`` in :mod:`convcli.engine.convolution`).
     """
     from scipy.linalg import blas
 

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import KernelError
+from ..errors import KernelError
 
 __all__ = [
     "KERNELS",

@@ -1,10 +1,10 @@
 """A contact sheet: an image and what each kernel does to it, side by side.
 
 :func:`make_gallery` filters the image with each kernel (through
-:func:`convcli.filtering.filter_image`, with ``filter``'s defaults: ``same``
+:func:`convcli.images.filtering.filter_image`, with ``filter``'s defaults: ``same``
 padding, ``reflect`` border, ``--range auto``, which stretches the absolute
 response of a zero-sum kernel so that its 99th percentile is white; see
-:func:`convcli.filtering.stretch_edges`), scales every result to a
+:func:`convcli.images.filtering.stretch_edges`), scales every result to a
 tile, and lays the tiles out on a grid, each labelled under it with the
 kernel's name, using Pillow's built-in font.
 
@@ -29,10 +29,10 @@ import PIL.Image
 import PIL.ImageDraw
 import PIL.ImageFont
 
-from .errors import ShapeError
-from .filtering import FilterSettings, filter_image, luminance
-from .imageio import Image
-from .kernels import Kernel, get_kernel
+from ..errors import ShapeError
+from ..images.filtering import FilterSettings, filter_image, luminance
+from ..images.io import Image
+from ..kernels.catalogue import Kernel, get_kernel
 
 __all__ = ["DEFAULT_GALLERY", "GallerySheet", "gallery_kernels", "make_gallery"]
 
@@ -81,7 +81,7 @@ def gallery_kernels(specs: Sequence[str] | None = None) -> list[tuple[str, Kerne
     a kernel file, which is labelled with the file's stem (``sobel_x`` for
     ``kernels/sobel_x.txt``) rather than a path cut short on the tile.
     """
-    from .kernels import resolve_kernel
+    from ..kernels.catalogue import resolve_kernel
 
     if not specs:
         return [(spec, get_kernel(spec)) for spec in DEFAULT_GALLERY]

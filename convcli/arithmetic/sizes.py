@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .errors import ShapeError
+from ..errors import ShapeError
 
 __all__ = [
     "PaddingSpec",

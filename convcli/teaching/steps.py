@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .engine import pad
-from .errors import ShapeError
-from .shapes import PaddingSpec, output_size, pair, pool_output_size, resolve_padding
+from ..arithmetic.sizes import PaddingSpec, output_size, pair, pool_output_size, resolve_padding
+from ..engine.convolution import pad
+from ..errors import ShapeError
 
 __all__ = ["Step", "conv_operands", "conv_steps", "pool_steps"]
 

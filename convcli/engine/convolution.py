@@ -1,7 +1,7 @@
 """The convolution engine: padding, im2col and tiled conv2d / filter2d.
 
 Arrays in, arrays out (numpy; scipy for BLAS wrappers and FFTs). Every
-output size comes from :mod:`convcli.shapes`.
+output size comes from :mod:`convcli.arithmetic.sizes`.
 
 How it works
 ------------
@@ -15,7 +15,7 @@ How it works
    filtered with stride 1, rows whose windows lie inside the image skip
    this step: they are read in place, and only their border columns are
    gathered.
-3. A strategy from :mod:`convcli.strategies` computes the tile: ``direct``
+3. A strategy from :mod:`convcli.engine.strategies` computes the tile: ``direct``
    (shift and accumulate), ``separable`` (two 1-D passes), ``fft``
    (overlap-save) or ``im2col`` (a patch matrix and one matrix product),
    picked by a cost model unless ``strategy=`` names one.
@@ -53,8 +53,8 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .errors import ShapeError
-from .shapes import PaddingSpec, output_size, pair, resolve_padding
+from ..arithmetic.sizes import PaddingSpec, output_size, pair, resolve_padding
+from ..errors import ShapeError
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
@@ -362,7 +362,7 @@ class _Geometry:
         With stride 1 and an output as wide as the input, an output row whose
         window rows all lie inside the image needs padding only at its two
         ends: the interior of a band of such rows is computed from the input
-        in place (see ``interior`` in :mod:`convcli.strategies`), and only
+        in place (see ``interior`` in :mod:`convcli.engine.strategies`), and only
         the ``left`` and ``right`` border columns go through the index maps.
         """
         (top, _), (left, right) = self.padding
@@ -716,7 +716,7 @@ def conv2d(
         and product of the tiles in flight, one per thread) not to exceed;
         256 MiB by default. The output itself is not counted.
     strategy : {"auto", "direct", "separable", "fft", "im2col"}, optional
-        How each tile is computed (see :mod:`convcli.strategies`); "auto"
+        How each tile is computed (see :mod:`convcli.engine.strategies`); "auto"
         (default) picks the cheapest by a cost model. All give the same
         result up to rounding; "separable" needs kernels of rank 1.
     threads : int, optional

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .engine import im2col, normalize_pad_mode
-from .errors import ShapeError
-from .shapes import PaddingSpec, output_size, pair, resolve_padding
+from ..arithmetic.sizes import PaddingSpec, output_size, pair, resolve_padding
+from ..engine.convolution import im2col, normalize_pad_mode
+from ..errors import ShapeError
 
 __all__ = [
     "LEARN_METHODS",

@@ -41,7 +41,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .strategies import default_threads
+from ..engine.strategies import default_threads
 
 __all__ = ["BLOCK_BYTES", "adler32_combine", "can_write", "write_png"]
 

@@ -1,8 +1,8 @@
 """Filtering whole images: kernel chains, alpha, luminance and the value range.
 
 This is the library behind ``convcli filter``: it takes an
-:class:`convcli.imageio.Image` (or plain arrays) and a list of
-:class:`convcli.kernels.Kernel`, runs them through :func:`convcli.filter2d`,
+:class:`convcli.images.io.Image` (or plain arrays) and a list of
+:class:`convcli.kernels.catalogue.Kernel`, runs them through :func:`convcli.filter2d`,
 and maps the raw responses back into pixel values.
 """
 
@@ -17,12 +17,12 @@ from functools import partial
 
 import numpy as np
 
-from .engine import DEFAULT_MEMORY_BUDGET, filter2d, normalize_pad_mode
-from .errors import ShapeError
-from .imageio import Image
-from .kernels import Kernel
-from .shapes import PaddingSpec, pair
-from .strategies import default_threads
+from ..arithmetic.sizes import PaddingSpec, pair
+from ..engine.convolution import DEFAULT_MEMORY_BUDGET, filter2d, normalize_pad_mode
+from ..engine.strategies import default_threads
+from ..errors import ShapeError
+from ..kernels.catalogue import Kernel
+from .io import Image
 
 __all__ = [
     "ALPHA_MODES",
@@ -68,7 +68,7 @@ class FilterSettings:
         Working-memory bound of the engine, in bytes.
     strategy : str
         How the engine computes each tile: ``auto`` (default), ``direct``,
-        ``separable``, ``fft`` or ``im2col`` (see :mod:`convcli.strategies`).
+        ``separable``, ``fft`` or ``im2col`` (see :mod:`convcli.engine.strategies`).
     threads : int or None
         Threads for the engine and the pixel mapping; None for
         ``CONVCLI_THREADS`` or the number of usable cores.
@@ -167,7 +167,7 @@ def apply_kernels(
 
     Examples
     --------
-    >>> from convcli.kernels import get_kernel
+    >>> from convcli.kernels.catalogue import get_kernel
     >>> img = np.zeros((3, 5)); img[:, 2:] = 10
     >>> apply_kernels(img, [get_kernel("edge-x")], FilterSettings(padding="valid"))
     array([[  0., -10.,   0.,   0.],
@@ -552,7 +552,7 @@ def filter_image(
     alpha: str = "keep",
     gray: bool = False,
 ) -> Image:
-    """Filter an :class:`~convcli.imageio.Image` and map the result back to pixels.
+    """Filter an :class:`~convcli.images.io.Image` and map the result back to pixels.
 
     Parameters
     ----------

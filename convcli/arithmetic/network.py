@@ -1,7 +1,7 @@
 """Whole networks: a small layer spec language, shape analysis and presets.
 
 Pure Python (no numpy): ``convcli shape --arch resnet50`` answers instantly.
-Every size comes from :mod:`convcli.shapes`.
+Every size comes from :mod:`convcli.arithmetic.sizes`.
 
 The spec language
 -----------------
@@ -67,8 +67,8 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from .errors import ShapeError
-from .shapes import (
+from ..errors import ShapeError
+from .sizes import (
     PaddingSpec,
     effective_kernel_size,
     output_size,
@@ -151,7 +151,7 @@ class Layer:
     kernel, stride, dilation, output_padding : (int, int), optional
         Per axis; a pooling layer's stride defaults to its kernel.
     padding : int, str or sequence
-        Anything :func:`convcli.shapes.resolve_padding` accepts.
+        Anything :func:`convcli.arithmetic.sizes.resolve_padding` accepts.
     groups : int
         Convolution groups.
     bias : bool

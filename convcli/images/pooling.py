@@ -1,6 +1,6 @@
 """Pooling whole images and channels-first tensors: the library behind ``convcli pool``.
 
-:func:`pool_image` pools an :class:`convcli.imageio.Image` (each colour
+:func:`pool_image` pools an :class:`convcli.images.io.Image` (each colour
 channel on its own, alpha with the same rule) and keeps its pixel type;
 :func:`pool_tensor` pools a ``(C, H, W)`` or ``(N, C, H, W)`` array as a CNN
 layer sees it. Both stand on :func:`convcli.pool2d`.
@@ -13,10 +13,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from .errors import ShapeError
-from .imageio import Image
-from .pooling import pool2d
-from .shapes import PaddingSpec
+from ..arithmetic.sizes import PaddingSpec
+from ..engine.pooling import pool2d
+from ..errors import ShapeError
+from .io import Image
 
 __all__ = ["pool_image", "pool_tensor"]
 

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .engine import _as_numeric, _check_threads, _run_parallel, compute_dtype
-from .errors import ShapeError
-from .shapes import PaddingSpec, pair, pool_output_size, resolve_padding
+from ..arithmetic.sizes import PaddingSpec, pair, pool_output_size, resolve_padding
+from ..errors import ShapeError
+from .convolution import _as_numeric, _check_threads, _run_parallel, compute_dtype
 
 __all__ = ["POOL_MODES", "pool2d"]
 

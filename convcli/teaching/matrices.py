@@ -7,7 +7,7 @@ hold one row per line; a blank line starts the next channel, so a
 ``(C, H, W)`` tensor is C blocks of rows. JSON and ``.npy`` hold any number
 of dimensions.
 
-Row parsing reuses the kernel text helpers of :mod:`convcli.kernels`, so a
+Row parsing reuses the kernel text helpers of :mod:`convcli.kernels.catalogue`, so a
 kernel and a matrix are written the same way and fail with the same
 messages ("row 2 has 2 values, expected 3").
 """
@@ -23,9 +23,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from .atomic import atomic_write
-from .errors import ConvcliError, ShapeError
-from .kernels import parse_number_rows
+from ..errors import ConvcliError, ShapeError
+from ..images.atomic import atomic_write
+from ..kernels.catalogue import parse_number_rows
 
 __all__ = [
     "MATRIX_FORMATS",

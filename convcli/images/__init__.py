@@ -1,0 +1,10 @@
+"""Whole images: the Pillow boundary, files written safely, filtering and pooling.
+
+- :mod:`.io`: ``read_image``/``write_image``: formats, modes, bit depths,
+  alpha, EXIF orientation, decompression-bomb limits, ``-`` for stdin/stdout.
+- :mod:`.png`: convcli's own threaded PNG writer.
+- :mod:`.atomic`: every output goes through a temporary file and a rename.
+- :mod:`.filtering`: what ``convcli filter`` does to an image (kernel
+  chains, gradient magnitudes, value ranges back to pixels, bands of rows).
+- :mod:`.pooling`: what ``convcli pool`` does to an image or a tensor.
+"""

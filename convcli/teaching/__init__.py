@@ -1,0 +1,8 @@
+"""The convolution chapter made runnable: steps, learning a kernel, galleries.
+
+- :mod:`.matrices`: small matrices and tensors typed on the command line or
+  read from text, JSON and ``.npy`` files, and printed back.
+- :mod:`.steps`: every multiply-add of a convolution or pooling, shown.
+- :mod:`.learn`: recovering a kernel from an input and its output.
+- :mod:`.gallery`: one contact sheet of an image under many kernels.
+"""
