@@ -23,7 +23,7 @@ from .arithmetic.sizes import (
     same_padding,
     transposed_output_size,
 )
-from .errors import ConvcliError, ImageError, KernelError, ShapeError
+from .errors import ConvcliError, ImageError, KernelError, ParameterError, ShapeError
 
 # name -> module that defines it; imported on first attribute access.
 _LAZY: dict[str, str] = {
@@ -87,6 +87,7 @@ __all__ = [
     "ConvcliError",
     "ImageError",
     "KernelError",
+    "ParameterError",
     "ShapeError",
     "__version__",
     "output_size",

@@ -9,7 +9,7 @@ numerical call with ``except ValueError`` keeps working.
 
 from __future__ import annotations
 
-__all__ = ["ConvcliError", "ImageError", "KernelError", "ShapeError"]
+__all__ = ["ConvcliError", "ImageError", "KernelError", "ParameterError", "ShapeError"]
 
 
 class ConvcliError(Exception):
@@ -18,6 +18,14 @@ class ConvcliError(Exception):
 
 class ShapeError(ConvcliError, ValueError):
     """Sizes, strides, paddings or array shapes that do not fit together."""
+
+
+class ParameterError(ConvcliError, ValueError):
+    """A parameter that is not a shape and has a value convcli does not accept.
+
+    For example a thread count, a strategy, a memory budget, an alpha or range
+    mode, a learning rate. The message names the parameter in backticks.
+    """
 
 
 class KernelError(ConvcliError, ValueError):
