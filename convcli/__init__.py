@@ -77,6 +77,8 @@ _LAZY: dict[str, str] = {
     "ARCHITECTURES": "arithmetic.network",
     "load_spec": "arithmetic.network",
     "NetworkSummary": "arithmetic.network",
+    # one call's geometry, resolved once (pure Python)
+    "Geometry": "arithmetic.geometry",
     # more shape arithmetic (pure Python)
     "conv_formula": "arithmetic.sizes",
     "uncovered_cells": "arithmetic.sizes",

@@ -69,6 +69,7 @@ def test_group_help_and_version():
 MODULES = [
     "convcli",
     "convcli.arithmetic.sizes",
+    "convcli.arithmetic.geometry",
     "convcli.engine.convolution",
     "convcli.engine.strategies",
     "convcli.images.png",
@@ -154,3 +155,13 @@ def test_license_file_matches_the_metadata():
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert text.startswith("MIT License")
     assert 'license = { text = "MIT" }' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+
+
+def test_changelog_names_the_current_version():
+    """The version moves with the changelog: its newest entry is the package's version."""
+    changelog = (ROOT / "CHANGELOG.md").read_text(encoding="utf-8")
+    newest = re.search(r"^## \[(\d+\.\d+\.\d+)\]", changelog, flags=re.M)
+    assert newest, "CHANGELOG.md has no '## [X.Y.Z]' entry"
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    version = re.search(r'^version = "([^"]+)"', pyproject, flags=re.M).group(1)
+    assert newest.group(1) == version
