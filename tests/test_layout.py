@@ -1,0 +1,147 @@
+"""The package's layout keeps its promises: layers import downwards, nobody imports privates.
+
+Read from the source with :mod:`ast` (nothing is imported), so a violation is
+found whether or not the code path runs in another test.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "convcli"
+
+#: Lowest first: a module may import from its own layer and the ones before it.
+LAYERS = ["arithmetic", "engine", "kernels", "images", "teaching", "cli"]
+#: Modules every layer may use; they import nothing of convcli but errors.
+LEAVES = {"convcli.errors", "convcli.output"}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
+
+
+def resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
+    """The absolute name a ``from ... import`` names."""
+    if node.level == 0:
+        return node.module or ""
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+    base = package[: len(package) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
+def convcli_imports(module: str) -> list[tuple[int, str, list[str]]]:
+    """(line, imported module, names) for every import of a convcli module in ``module``."""
+    path = MODULES[module]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            target = resolve(module, path, node)
+            if target == "convcli" or target.startswith("convcli."):
+                names = [alias.name for alias in node.names]
+                # "from . import x" imports the module convcli.<...>.x
+                subs = [n for n in names if f"{target}.{n}" in MODULES]
+                for sub in subs:
+                    found.append((node.lineno, f"{target}.{sub}", []))
+                rest = [n for n in names if n not in subs]
+                if rest:
+                    found.append((node.lineno, target, rest))
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("convcli"):
+                    found.append((node.lineno, alias.name, []))
+    return found
+
+
+def layer(module: str) -> int | None:
+    parts = module.split(".")
+    if len(parts) > 1 and parts[1] in LAYERS:
+        return LAYERS.index(parts[1])
+    return None
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_no_module_imports_another_modules_private_names(module):
+    """``from .x import _y`` and ``x._y`` across modules are refused: shared helpers get public names."""
+    path = MODULES[module]
+    bad = [
+        f"line {line}: {name} from {target}"
+        for line, target, names in convcli_imports(module)
+        for name in names
+        if name.startswith("_") and target != module and name != "__version__"
+    ]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    aliases = set()  # local names bound to other convcli modules
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            aliases |= {a.asname or a.name for a in node.names if a.name.startswith("convcli")}
+        elif isinstance(node, ast.ImportFrom):
+            target = resolve(module, path, node)
+            aliases |= {a.asname or a.name for a in node.names if f"{target}.{a.name}" in MODULES}
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+        ):
+            bad.append(f"line {node.lineno}: {node.value.id}.{node.attr}")
+    assert not bad, f"{module} uses private names of other modules: {bad}"
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_point_down_the_layers(module):
+    """arithmetic < engine < kernels < images < teaching < cli; errors and output are leaves."""
+    mine = layer(module)
+    bad = []
+    for line, target, _ in convcli_imports(module):
+        if target in LEAVES or target == "convcli":
+            if module in LEAVES and target not in ("convcli.errors",):
+                bad.append(f"line {line}: leaf {module} imports {target}")
+            continue
+        theirs = layer(target)
+        if module in LEAVES and target != "convcli.errors":
+            bad.append(f"line {line}: leaf {module} imports {target}")
+        elif mine is not None and theirs is not None and theirs > mine:
+            bad.append(f"line {line}: {target} is above {module}")
+    assert not bad, bad
+
+
+@pytest.mark.parametrize("module", sorted(m for m in MODULES if not m.startswith("convcli.cli")))
+def test_the_library_never_imports_click(module):
+    """Only convcli.cli knows about Click; rich is for the CLI and output.py's renderers."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    } | {
+        (node.module or "").split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.level == 0
+    }
+    assert "click" not in imported
+    if module != "convcli.output":
+        assert "rich" not in imported
+
+
+def test_every_subpackage_says_what_it_holds():
+    """Each folder's __init__ has a docstring naming its modules, for a newcomer."""
+    for name in LAYERS:
+        init = PACKAGE / name / "__init__.py"
+        doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8")))
+        assert doc, f"{init} has no docstring"
+        for module in sorted((PACKAGE / name).glob("*.py")):
+            if module.stem.startswith("_") or name == "cli":
+                continue
+            assert f".{module.stem}" in doc, f"{init} does not mention {module.stem}"
