@@ -70,6 +70,10 @@ _LAZY: dict[str, str] = {
     "learn_kernel": "teaching.learn",
     "LearnResult": "teaching.learn",
     "make_gallery": "teaching.gallery",
+    "animate": "teaching.animate",
+    "animation_frames": "teaching.animate",
+    "render_frames": "teaching.animate",
+    "Animation": "teaching.animate",
     # whole networks (pure Python)
     "Layer": "arithmetic.network",
     "parse_layers": "arithmetic.network",

@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "learn": ("learn_cmd", "learn_cmd"),
     "kernels": ("kernels_cmd", "kernels_cmd"),
     "gallery": ("gallery_cmd", "gallery_cmd"),
+    "animate": ("animate_cmd", "animate_cmd"),
 }
 
 

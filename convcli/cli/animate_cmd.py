@@ -1,0 +1,211 @@
+"""``convcli animate``: a convolution, step by step, as an animated GIF, PNG or WebP."""
+
+from __future__ import annotations
+
+import click
+
+from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
+
+
+@click.command("animate")
+@click.option("--in", "size", type=INT_PAIR, metavar="N|HxW", help="Input size (or give --input).")
+@click.option(
+    "--k",
+    "--kernel-size",
+    "kernel_size",
+    type=INT_PAIR,
+    metavar="N|HxW",
+    help="Kernel (or pooling window) size (or give --kernel).",
+)
+@click.option(
+    "--s",
+    "--stride",
+    "stride",
+    type=INT_PAIR,
+    metavar="N|HxW",
+    help="Stride; default 1, or the window with --pool.",
+)
+@click.option(
+    "--p",
+    "--padding",
+    "padding",
+    type=PADDING,
+    default="0",
+    show_default=True,
+    help="Padding per side: N, HxW, before:after, or same / valid / full. With "
+    "--transposed, the padding of the forward convolution (PyTorch's padding).",
+)
+@click.option(
+    "--d",
+    "--dilation",
+    "dilation",
+    type=INT_PAIR,
+    default="1",
+    show_default=True,
+    metavar="N|HxW",
+    help="Spacing between kernel taps.",
+)
+@click.option(
+    "--transposed",
+    is_flag=True,
+    help="Animate the transposed convolution: the input spread by the stride, zeros "
+    "between, padding d(k-1) - p around, a stride-1 sweep.",
+)
+@click.option(
+    "--output-padding",
+    type=NONNEG_INT_PAIR,
+    default="0",
+    show_default=True,
+    metavar="N|HxW",
+    help="With --transposed: extra cells after (bottom, right).",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(("max", "avg"), case_sensitive=False),
+    help="Animate a pooling window instead (avg counts padding as zeros).",
+)
+@click.option(
+    "--numbers",
+    is_flag=True,
+    help="Write the values in the cells: small random whole numbers (see --seed), or "
+    "--input / --kernel.",
+)
+@click.option(
+    "--input",
+    "-i",
+    "input_",
+    metavar="MATRIX",
+    help="The input's values, as `convcli conv` takes them ('0 1 2; 3 4 5; 6 7 8', JSON, "
+    "a file); implies --numbers.",
+)
+@click.option(
+    "--kernel",
+    "-k",
+    metavar="MATRIX",
+    help="The kernel's values (or a built-in name such as sobel-x); implies --numbers.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seed of the random numbers of --numbers.",
+)
+@click.option(
+    "--sheet", is_flag=True, help="Write every frame on one PNG (a contact sheet) instead."
+)
+@click.option(
+    "--delay",
+    type=click.IntRange(min=10),
+    default=800,
+    show_default=True,
+    metavar="MS",
+    help="Milliseconds per frame (the last, whole output, stays three times as long).",
+)
+@click.option(
+    "--cell",
+    type=click.IntRange(8, 200),
+    metavar="PX",
+    help="Cell size in pixels (default: 32, or 44 with numbers; less for large grids).",
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="The file: .gif, .png (animated PNG) or .webp; .png with --sheet.",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
+def animate_cmd(
+    size,
+    kernel_size,
+    stride,
+    padding,
+    dilation,
+    transposed,
+    output_padding,
+    pool,
+    numbers,
+    input_,
+    kernel,
+    seed,
+    sheet,
+    delay,
+    cell,
+    output,
+    overwrite,
+):
+    """Animate a convolution in the look of conv_arithmetic.
+
+    One frame per output cell, row-major: the blue input grid (padding and
+    inserted zeros as white dashed cells), the kernel's footprint shaded with
+    dilation's holes, and the cyan output filling in with the current cell
+    lit; the caption shows the output-size arithmetic. --numbers writes the
+    values and each output's sum of products (or the pooled value). The
+    output is deterministic: the same command writes the same bytes.
+
+    \b
+    Example:
+      convcli animate --in 5 --k 3 --s 2 --p 1 -o conv.gif
+      convcli animate --in 7 --k 3 --d 2 -o dilation.webp
+      convcli animate --in 2 --k 3 --s 2 --transposed -o up.png
+      convcli animate -i "0 1 2; 3 4 5; 6 7 8" -k "0 1; 2 3" -o d2l.gif
+      convcli animate --in 5 --k 3 --s 1 --pool max --numbers --sheet -o pool.png
+    """
+    import os
+
+    from ..errors import ParameterError, ShapeError
+    from ..teaching.animate import ANIMATION_FORMATS, animate
+    from .conv_cmd import read_matrix
+
+    suffix = os.path.splitext(output)[1].lower()
+    if sheet and suffix != ".png":
+        raise click.BadParameter("--sheet writes a PNG: name the output .png", param_hint="-o")
+    if suffix not in ANIMATION_FORMATS:
+        raise click.BadParameter(
+            f"{output!r}: the suffix picks the format, one of {', '.join(ANIMATION_FORMATS)}",
+            param_hint="-o",
+        )
+    if pool is not None and kernel is not None:
+        raise click.UsageError("--pool has a window (--k), not a --kernel: give one of them")
+    if size is None and input_ is None:
+        raise click.UsageError("give --in N|HxW (the input's size) or --input MATRIX")
+    if kernel_size is None and kernel is None:
+        raise click.UsageError("give --k N|HxW (the kernel's size) or --kernel MATRIX")
+    x = read_matrix(input_, "--input") if input_ is not None else None
+    w = read_matrix(kernel, "--kernel", kernel=True) if kernel is not None else None
+    for matrix, hint in ((x, "--input"), (w, "--kernel")):
+        if matrix is not None and matrix.ndim != 2:
+            raise click.BadParameter(
+                f"an animation shows one 2-D matrix, got shape {matrix.shape}", param_hint=hint
+            )
+    if x is not None and size is not None and tuple(x.shape) != tuple(size):
+        raise click.UsageError(
+            f"--in {size[0]}x{size[1]} does not match the --input's shape {x.shape[0]}x{x.shape[1]}"
+        )
+    if w is not None and kernel_size is not None and tuple(w.shape) != tuple(kernel_size):
+        raise click.UsageError(
+            f"--k {kernel_size[0]}x{kernel_size[1]} does not match the --kernel's shape {w.shape[0]}x{w.shape[1]}"
+        )
+    try:
+        animate(
+            output,
+            size,
+            kernel_size,
+            stride,
+            padding,
+            dilation,
+            transposed=transposed,
+            output_padding=output_padding,
+            pool=pool,
+            numbers=numbers,
+            input=x,
+            kernel=w,
+            seed=seed,
+            overwrite=overwrite,
+            sheet=sheet,
+            delay=delay,
+            cell=cell,
+        )
+    except (ShapeError, ParameterError) as exc:  # a geometry that cannot be: a usage error
+        raise click.UsageError(str(exc)) from None
