@@ -84,6 +84,7 @@ MODULES = [
     "convcli.teaching.learn",
     "convcli.teaching.gallery",
     "convcli.images.pooling",
+    "convcli.teaching.animate",
 ]
 
 
