@@ -5,4 +5,5 @@
 - :mod:`.steps`: every multiply-add of a convolution or pooling, shown.
 - :mod:`.learn`: recovering a kernel from an input and its output.
 - :mod:`.gallery`: one contact sheet of an image under many kernels.
+- :mod:`.animate`: conv_arithmetic-style animations of a convolution, frame by frame.
 """

@@ -177,6 +177,13 @@ def _num(value: float) -> str:
     return f"{value:.4g}"
 
 
+def _cell_num(value: float) -> str:
+    """A value inside a cell: at most three significant digits."""
+    if float(value).is_integer():
+        return str(int(value))
+    return f"{value:.3g}"
+
+
 def _size_text(pair_: Pair) -> str:
     return f"{pair_[0]}×{pair_[1]}"
 
@@ -578,18 +585,23 @@ def render_frames(
 
     fonts = _Fonts()
     c = _cell_size(anim, cell)
-    margin, gap = 16, max(2 * c, 48)
+    in_label = fonts.text(f"input {_size_text(anim.size)}")
+    if anim.grid_padding != ((0, 0), (0, 0)):
+        what = "spread, zeros between, padded" if anim.mode == "transposed" else "padded"
+        in_label += fonts.text(f" ({what}: {len(anim.grid)}×{len(anim.grid[0])})")
+    out_label = fonts.text(f"output {_size_text(anim.output_shape)}")
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_w = int(probe.textlength(in_label, font=fonts.get(13)))
+    margin, gap = 16, max(2 * c, 48, label_w - len(anim.grid[0]) * c + 24)
     gh, gw = len(anim.grid), len(anim.grid[0])
     oh, ow = anim.output_shape
     title_font, text_font = fonts.get(14), fonts.get(15)
     label_font = fonts.get(13)
-    big = fonts.get(max(8, int(c * 0.42)))
     small = fonts.get(max(7, int(c * 0.26)))
     show_numbers = anim.numbers and c >= 24
 
     texts = [fonts.text(anim.title), fonts.text(anim.formula)]
     frame_texts = [fonts.text(f.text) for f in anim.frames]
-    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
 
     def width(text: str, font) -> int:
         return int(probe.textlength(text, font=font)) if text else 0
@@ -609,17 +621,23 @@ def render_frames(
     out_x = x0 + gw * c + gap
     out_y = top_y + (grids_h - oh * c) // 2
 
+    fitted: dict[str, Any] = {}
+
+    def fit(text: str):
+        """The cell font, smaller for a number too wide for its cell."""
+        if text not in fitted:
+            size = max(8, int(c * 0.42))
+            while size > 7 and probe.textlength(text, font=fonts.get(size)) > c - 4:
+                size -= 1
+            fitted[text] = fonts.get(size)
+        return fitted[text]
+
     def box(x: int, y: int, r: int, col: int) -> tuple[int, int, int, int]:
         return (x + col * c, y + r * c, x + (col + 1) * c, y + (r + 1) * c)
 
     def centred(draw, b, text: str, font, fill=_TEXT) -> None:
         draw.text(((b[0] + b[2]) / 2, (b[1] + b[3]) / 2), text, font=font, fill=fill, anchor="mm")
 
-    in_label = fonts.text(f"input {_size_text(anim.size)}")
-    if anim.grid_padding != ((0, 0), (0, 0)):
-        what = "spread, zeros between, padded" if anim.mode == "transposed" else "padded"
-        in_label += fonts.text(f" ({what}: {gh}×{gw})")
-    out_label = fonts.text(f"output {oh}×{ow}")
     outputs = anim.output_values()
 
     frames = list(anim.frames) + ([None] if hold else [])
@@ -631,32 +649,39 @@ def render_frames(
         draw.text((x0, top_y - 20), in_label, font=label_font, fill=_TEXT)
         draw.text((out_x, top_y - 20), out_label, font=label_font, fill=_TEXT)
         under = {} if frame is None else dict(zip(frame.footprint, frame.taps, strict=True))
-        # the input grid: real cells blue, padding and inserted zeros white and dashed
-        for r, row in enumerate(anim.grid):
-            for col, kind in enumerate(row):
-                b = box(x0, in_y, r, col)
-                tap = under.get((r, col))
-                if kind == "x":
-                    draw.rectangle(b, fill=_FOOTPRINT if tap else _INPUT, outline=_LINE)
-                else:
-                    inner = (b[0] + 1, b[1] + 1, b[2] - 1, b[3] - 1)
-                    if tap:
-                        draw.rectangle(inner, fill=_FOOTPRINT_EMPTY)
-                    _dashed_rect(draw, b, _DASH)
-                if show_numbers and anim.grid_values is not None:
-                    value = anim.grid_values[r][col]
-                    light = kind == "x" and tap is not None
-                    if kind == "x" or tap is not None:
-                        centred(draw, b, _num(value), big, (255, 255, 255) if light else _TEXT)
-                    if tap is not None and anim.kernel is not None:
-                        weight = _num(anim.kernel[tap[0]][tap[1]])
-                        draw.text(
-                            (b[2] - 3, b[3] - 2),
-                            fonts.text("×" + weight),
-                            font=small,
-                            fill=(255, 235, 120) if light else (30, 60, 140),
-                            anchor="rd",
-                        )
+        # the input grid: padding and inserted zeros white and dashed, then the real cells blue
+        cells = [(r, col, kind) for r, row in enumerate(anim.grid) for col, kind in enumerate(row)]
+        cells.sort(key=lambda cell: cell[2] == "x")
+        for r, col, kind in cells:
+            b = box(x0, in_y, r, col)
+            tap = under.get((r, col))
+            if kind == "x":
+                draw.rectangle(b, fill=_FOOTPRINT if tap else _INPUT, outline=_LINE)
+            else:
+                inner = (b[0] + 1, b[1] + 1, b[2] - 1, b[3] - 1)
+                if tap:
+                    draw.rectangle(inner, fill=_FOOTPRINT_EMPTY)
+                _dashed_rect(draw, b, _DASH)
+            if show_numbers and anim.grid_values is not None:
+                value = anim.grid_values[r][col]
+                light = kind == "x" and tap is not None
+                if kind == "x" or tap is not None:
+                    centred(
+                        draw,
+                        b,
+                        _cell_num(value),
+                        fit(_cell_num(value)),
+                        (255, 255, 255) if light else _TEXT,
+                    )
+                if tap is not None and anim.kernel is not None:
+                    weight = _num(anim.kernel[tap[0]][tap[1]])
+                    draw.text(
+                        (b[2] - 3, b[3] - 2),
+                        fonts.text("×" + weight),
+                        font=small,
+                        fill=(255, 235, 120) if light else (30, 60, 140),
+                        anchor="rd",
+                    )
         if frame is not None:  # the footprint's outline: the dilated span
             rows = [p[0] for p in frame.footprint]
             cols = [p[1] for p in frame.footprint]
@@ -678,7 +703,13 @@ def render_frames(
                 draw.rectangle(b, fill=fill, outline=_LINE)
                 result = outputs[r][col]
                 if show_numbers and result is not None and order <= done:
-                    centred(draw, b, _num(result), big, (255, 255, 255) if current else _TEXT)
+                    centred(
+                        draw,
+                        b,
+                        _cell_num(result),
+                        fit(_cell_num(result)),
+                        (255, 255, 255) if current else _TEXT,
+                    )
         base = top_y + grids_h + 12
         draw.text((margin, base), texts[1], font=text_font, fill=_TEXT)
         line = frame_texts[frame.index] if frame is not None else ""
@@ -719,6 +750,18 @@ def render_sheet(anim: Animation, *, cell: int | None = None, columns: int | Non
         r, col = divmod(i, columns)
         sheet.paste(img, (pad + col * (fw + pad), pad + r * (fh + pad)))
     return sheet
+
+
+def _shared_palette(images: list[PILImage.Image]) -> list[PILImage.Image]:
+    """The frames as palette images sharing one palette (from the first and last frames)."""
+    from PIL import Image
+
+    first, last = images[0], images[-1]
+    both = Image.new("RGB", (first.width, first.height * 2))
+    both.paste(first, (0, 0))
+    both.paste(last, (0, first.height))
+    palette = both.quantize(colors=255, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    return [im.quantize(palette=palette, dither=Image.Dither.NONE) for im in images]
 
 
 def animate(
@@ -795,6 +838,7 @@ def animate(
     elif fmt == "PNG":
         options.update(optimize=True)
     else:
-        options.update(optimize=True, disposal=1)
+        images = _shared_palette(images)
+        options.update(append_images=images[1:], optimize=True, disposal=1)
     atomic_write(path, lambda fh: images[0].save(fh, **options), overwrite=overwrite)
     return anim
