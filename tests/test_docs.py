@@ -69,6 +69,11 @@ def test_group_help_and_version():
 MODULES = [
     "convcli",
     "convcli.arithmetic.sizes",
+    "convcli.engine.arrays",
+    "convcli.engine.padding",
+    "convcli.engine.threads",
+    "convcli.engine.tiling",
+    "convcli.engine.costs",
     "convcli.engine.convolution",
     "convcli.engine.strategies",
     "convcli.images.png",

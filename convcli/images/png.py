@@ -41,7 +41,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..engine.strategies import default_threads
+from ..engine.threads import check_threads
 
 __all__ = ["BLOCK_BYTES", "adler32_combine", "can_write", "write_png"]
 
@@ -265,7 +265,8 @@ def write_png(
         matching, as a probe of each block prefers; 2 to 9 try both in full,
         the matching at that level, and keep the smaller for every block.
     threads : int or None
-        Blocks deflated at once; default ``CONVCLI_THREADS`` or the usable cores.
+        Blocks deflated at once; None for ``CONVCLI_THREADS`` or the usable
+        cores (:func:`convcli.engine.threads.default_threads`).
 
     Raises
     ------
@@ -296,7 +297,7 @@ def write_png(
         pixels = pixels.astype(">u2", copy=False)
     rows = np.ascontiguousarray(pixels).view(np.uint8).reshape(h, -1)
     bpp = channels * depth // 8
-    threads = default_threads() if threads is None else max(1, int(threads))
+    threads = check_threads(threads)
 
     ihdr = struct.pack(">IIBBBBB", w, h, depth, _COLOUR_TYPE[channels], 0, 0, 0)
     fh.write(_SIGNATURE + _chunk(b"IHDR", ihdr))
