@@ -197,7 +197,7 @@ def _choose_filter(rows: np.ndarray, r0: int, r1: int, bpp: int) -> int:
 
 def _deflate(data: np.ndarray, level: int, strategy: int, last: bool) -> bytes:
     c = zlib.compressobj(level, zlib.DEFLATED, -15, 8, strategy)
-    return c.compress(data) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+    return c.compress(data.data) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
 
 def _block(
@@ -209,15 +209,15 @@ def _block(
     ftype = _NONE if level == 0 else _choose_filter(rows, r0, r1, bpp)
     buf[:, 0] = ftype
     _filter(rows[r0:r1], _above(rows, r0, r1), ftype, bpp, buf[:, 1:])
-    adler = zlib.adler32(buf)
+    adler = zlib.adler32(buf.data)
     if level == 0:
         return _deflate(buf, 0, zlib.Z_DEFAULT_STRATEGY, last), adler
     if level == 1 and buf.size > 2 * _PROBE_BYTES:
         # run-length only or zlib's fastest string matching, as the block's start prefers
         probe = buf.reshape(-1)[:_PROBE_BYTES]
-        rle = len(_deflate(probe, 1, zlib.Z_RLE, True))
-        matched = len(_deflate(probe, 1, zlib.Z_DEFAULT_STRATEGY, True))
-        strategy = zlib.Z_RLE if rle <= matched else zlib.Z_DEFAULT_STRATEGY
+        rle_size = len(_deflate(probe, 1, zlib.Z_RLE, True))
+        matched_size = len(_deflate(probe, 1, zlib.Z_DEFAULT_STRATEGY, True))
+        strategy = zlib.Z_RLE if rle_size <= matched_size else zlib.Z_DEFAULT_STRATEGY
         return _deflate(buf, 1, strategy, last), adler
     # both in full, the smaller kept: small blocks at level 1, every block above
     data = _deflate(buf, 1, zlib.Z_RLE, last)
