@@ -30,6 +30,7 @@ import argparse
 import contextlib
 import datetime
 import gc
+import importlib
 import os
 import platform
 import re
@@ -219,7 +220,7 @@ def absent(name: str, module: object) -> str:
 
 
 def forced_impls(call: Callable[..., object]) -> list[Impl]:
-    """convcli with each strategy forced (one that does not apply raises ShapeError)."""
+    """convcli with each strategy forced (one that does not apply raises ParameterError)."""
     return [
         Impl(f"convcli strategy={s}", lambda s=s: call(strategy=s), "forced") for s in STRATEGIES
     ]
@@ -228,12 +229,11 @@ def forced_impls(call: Callable[..., object]) -> list[Impl]:
 def _strategy_modules() -> list[object]:
     """The convcli modules that define ``choose_strategy`` (the engine's cost model)."""
     found = [engine]
-    try:
-        from convcli.engine import strategies
-    except ImportError:
-        pass
-    else:
-        found.append(strategies)
+    for name in ("strategies", "costs"):  # the cost model moved to costs.py in issue 11
+        try:
+            found.append(importlib.import_module(f"convcli.engine.{name}"))
+        except ImportError:
+            pass
     return [m for m in found if callable(getattr(m, "choose_strategy", None))]
 
 
@@ -663,7 +663,7 @@ def main(argv: list[str] | None = None) -> int:
                     )
                 if impl.kind == "auto" and case.auto_picks == "?" and _strategy_modules():
                     case.auto_picks = ", ".join(dict.fromkeys(picked)) or "?"
-            except convcli.ShapeError as exc:  # a forced strategy that does not fit the case
+            except convcli.ParameterError as exc:  # a forced strategy that does not fit the case
                 why = str(exc).splitlines()[0].split(";")[0]
                 impl.note = f"does not apply: {why[:80]}"
         case.oracle = None

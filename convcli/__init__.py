@@ -28,12 +28,12 @@ from .errors import ConvcliError, ImageError, KernelError, ParameterError, Shape
 # name -> module that defines it; imported on first attribute access.
 _LAZY: dict[str, str] = {
     # engine (numpy)
-    "PAD_MODES": "engine.convolution",
-    "pad": "engine.convolution",
+    "PAD_MODES": "engine.padding",
+    "pad": "engine.padding",
     "im2col": "engine.convolution",
     "conv2d": "engine.convolution",
     "filter2d": "engine.convolution",
-    "compute_dtype": "engine.convolution",
+    "compute_dtype": "engine.arrays",
     "STRATEGIES": "engine.strategies",
     # pooling (numpy)
     "pool2d": "engine.pooling",

@@ -12,8 +12,11 @@ from reference import SCIPY_MODE, conv2d_loop, np_pad
 from scipy import ndimage as ndi
 
 import convcli
-from convcli import ShapeError, conv2d, filter2d, im2col, pad
-from convcli.engine.strategies import Problem, choose_strategy, default_threads, rank_one_factors
+from convcli import ParameterError, ShapeError, conv2d, filter2d, im2col, pad
+from convcli.engine.costs import choose_strategy
+from convcli.engine.strategies import rank_one_factors
+from convcli.engine.threads import default_threads
+from convcli.engine.tiling import Problem
 
 MODES = ["zeros", "reflect", "symmetric", "replicate", "circular"]
 
@@ -480,10 +483,6 @@ def test_conv2d_peak_memory_with_channels(strategy):
             lambda: filter2d(np.ones((5, 5)), np.ones((3, 3)), padding=-1),
             r"`padding` must be 0 or more",
         ),
-        (
-            lambda: filter2d(np.ones((5, 5)), np.ones((3, 3)), memory_budget=0),
-            r"`memory_budget` must be positive",
-        ),
     ],
 )
 def test_bad_input_messages(call, message):
@@ -491,6 +490,26 @@ def test_bad_input_messages(call, message):
     with pytest.raises(ValueError, match=message) as info:
         call()
     assert isinstance(info.value, ShapeError)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: filter2d(np.ones((5, 5)), np.ones((3, 3)), memory_budget=0),
+            r"`memory_budget` must be positive",
+        ),
+        (
+            lambda: filter2d(np.ones((5, 5)), np.ones((3, 3)), memory_budget=1.5),
+            r"`memory_budget` must be an integer number of bytes, got 1.5",
+        ),
+    ],
+)
+def test_bad_parameter_messages(call, message):
+    """A bad parameter that is not a shape raises a ParameterError (a ValueError) naming it."""
+    with pytest.raises(ValueError, match=message) as info:
+        call()
+    assert isinstance(info.value, ParameterError)
 
 
 def test_non_numeric_input_is_a_type_error():
@@ -625,16 +644,18 @@ def test_integer_kernels_split_into_integer_factors(name, kernel, column, row):
 
 
 def test_separable_refuses_a_kernel_of_higher_rank():
-    """Forcing 'separable' on a rank-3 kernel is a ShapeError that names the way out."""
-    with pytest.raises(ShapeError, match=r"strategy 'separable' needs kernels of rank 1; this 3x3"):
+    """Forcing 'separable' on a rank-3 kernel is a ParameterError that names the way out."""
+    with pytest.raises(
+        ParameterError, match=r"strategy 'separable' needs kernels of rank 1; this 3x3"
+    ):
         filter2d(np.ones((5, 5)), np.eye(3), strategy="separable")
 
 
 def test_unknown_strategy_and_bad_threads():
     """Unknown strategy names and non-positive thread counts are refused by name."""
-    with pytest.raises(ShapeError, match=r"unknown `strategy` 'gpu'; known: auto, direct"):
+    with pytest.raises(ParameterError, match=r"unknown `strategy` 'gpu'; known: auto, direct"):
         filter2d(np.ones((5, 5)), np.ones((3, 3)), strategy="gpu")
-    with pytest.raises(ShapeError, match=r"`threads` must be a positive integer, got 0"):
+    with pytest.raises(ParameterError, match=r"`threads` must be a positive integer, got 0"):
         filter2d(np.ones((5, 5)), np.ones((3, 3)), threads=0)
 
 
@@ -643,7 +664,9 @@ def test_convcli_threads_environment_variable(monkeypatch):
     monkeypatch.setenv("CONVCLI_THREADS", "3")
     assert default_threads() == 3
     monkeypatch.setenv("CONVCLI_THREADS", "many")
-    with pytest.raises(ShapeError, match="CONVCLI_THREADS must be a positive integer, got 'many'"):
+    with pytest.raises(
+        ParameterError, match="CONVCLI_THREADS must be a positive integer, got 'many'"
+    ):
         filter2d(np.ones((5, 5)), np.ones((3, 3)))
     monkeypatch.delenv("CONVCLI_THREADS")
     assert default_threads() >= 1
@@ -724,7 +747,6 @@ def test_border_columns_are_not_lost_to_a_race_between_threads(strategy, monkeyp
     edges must wait for every band, even when a band is slow and another thread is free."""
     import time
 
-    import convcli.engine.convolution
     import convcli.engine.strategies
 
     maker = {"direct": "make_direct", "separable": "make_separable"}[strategy]
@@ -742,9 +764,7 @@ def test_border_columns_are_not_lost_to_a_race_between_threads(strategy, monkeyp
         return run
 
     monkeypatch.setattr(convcli.engine.strategies, maker, slow)
-    monkeypatch.setattr(
-        convcli.engine.convolution, "SERIAL", ()
-    )  # let these strategies use threads
+    monkeypatch.setattr(convcli.engine.strategies, "SERIAL", ())  # let these strategies use threads
     rng = np.random.default_rng(19)
     img = rng.random((60, 64)).astype(np.float32)
     k = np.outer([1.0, 2.0, 1.0], [-1.0, 0.0, 1.0])

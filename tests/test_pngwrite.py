@@ -280,3 +280,93 @@ def test_threads_follow_convcli_threads(monkeypatch):
         monkeypatch.setenv("CONVCLI_THREADS", env)
         np.testing.assert_array_equal(_decode(_encode(pixels))[1], pixels)
         assert pools == expected
+
+
+# --------------------------------------------------------- --threads reaches the writer
+
+
+def _spy_threads(monkeypatch, module, name, seen):
+    """Record (the threads= a function gets, CONVCLI_THREADS at that moment) on each call."""
+    import importlib
+    import os
+
+    target = importlib.import_module(module)
+    real = getattr(target, name)
+
+    def spy(*args, **kwargs):
+        seen.append((name, kwargs.get("threads"), os.environ.get("CONVCLI_THREADS")))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(target, name, spy)
+
+
+@pytest.mark.parametrize(
+    ("args", "computes"),
+    [
+        (["filter", "-k", "box:3", "--threads", "1"], ("convcli.images.filtering", "filter2d")),
+        (["pool", "--size", "2", "--threads", "2"], ("convcli.images.pooling", "pool2d")),
+    ],
+)
+def test_threads_option_is_passed_not_put_in_the_environment(tmp_path, monkeypatch, args, computes):
+    """`--threads N` reaches the engine and the PNG writer as threads=N, and the command
+    never touches os.environ (CONVCLI_THREADS stays what the caller set)."""
+    import os
+
+    from click.testing import CliRunner
+
+    from convcli.cli import cli
+
+    src = tmp_path / "in.png"
+    PIL.Image.fromarray(np.arange(64 * 48, dtype=np.uint32).reshape(64, 48).astype(np.uint8)).save(
+        src
+    )
+    monkeypatch.setenv("CONVCLI_THREADS", "5")
+    before = dict(os.environ)
+    seen: list = []
+    _spy_threads(monkeypatch, *computes, seen)
+    _spy_threads(monkeypatch, "convcli.images.io", "write_png", seen)
+    command, *options = args
+    out = tmp_path / "out.png"
+    result = CliRunner().invoke(cli, [command, str(src), *options, "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    threads = int(options[options.index("--threads") + 1])
+    assert seen and {name for name, _, _ in seen} == {computes[1], "write_png"}
+    assert all(got == threads and env == "5" for _, got, env in seen), seen
+    assert dict(os.environ) == before
+
+
+def test_jobs_workers_get_threads_through_the_pickled_task(tmp_path, monkeypatch):
+    """With --jobs, the task sent to worker processes carries --threads in its bound
+    arguments (the filter settings and the write options), not in the environment."""
+    import pickle
+
+    from click.testing import CliRunner
+
+    import convcli.cli.filter_cmd
+    from convcli.cli import cli
+
+    src = tmp_path / "in.png"
+    PIL.Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(src)
+    tasks = []
+    monkeypatch.setattr(
+        convcli.cli.filter_cmd, "run_jobs", lambda jobs, task, **kw: tasks.append(task)
+    )
+    result = CliRunner().invoke(
+        cli,
+        [
+            "filter",
+            str(src),
+            "-k",
+            "box:3",
+            "--threads",
+            "3",
+            "--jobs",
+            "2",
+            "-o",
+            str(tmp_path / "x.png"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    task = pickle.loads(pickle.dumps(tasks[0]))
+    assert task.keywords["options"].threads == 3
+    assert task.keywords["process"].keywords["settings"].threads == 3

@@ -51,6 +51,7 @@ class WriteOptions:
     png_compression: int = 1
     jpeg_quality: int = 90
     max_pixels: int | None = None
+    threads: int | None = None  # the PNG writer's (--threads)
 
 
 @dataclass(frozen=True)
@@ -234,6 +235,7 @@ def image_task(job: Job, *, process: Callable, options: WriteOptions) -> list[st
             overwrite=options.overwrite,
             png_compression=options.png_compression,
             jpeg_quality=options.jpeg_quality,
+            threads=options.threads,
         )
     )
     return notes

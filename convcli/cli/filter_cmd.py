@@ -7,7 +7,7 @@ from functools import partial
 import click
 
 from .batch import WriteOptions, image_task, plan_jobs, run_jobs
-from .options import engine_options, geometry_options, image_output_options, thread_limit
+from .options import engine_options, geometry_options, image_output_options
 from .params import KernelSpec
 
 RANGE_CHOICES = ("auto", "clip", "abs", "normalize", "offset", "raw")
@@ -157,7 +157,8 @@ def filter_cmd(
         alpha=alpha,
         gray=gray,
     )
-    options = WriteOptions(format_, overwrite, png_compression, jpeg_quality, max_pixels)
+    options = WriteOptions(
+        format_, overwrite, png_compression, jpeg_quality, max_pixels, threads=threads
+    )
     task = partial(image_task, process=process, options=options)
-    with thread_limit(threads):
-        run_jobs(job_list, task, workers=jobs, quiet=quiet, verb="Filtering")
+    run_jobs(job_list, task, workers=jobs, quiet=quiet, verb="Filtering")

@@ -6,8 +6,6 @@ Option names follow the library's keyword names (``--pad-mode`` is
 
 from __future__ import annotations
 
-import contextlib
-import os
 from collections.abc import Callable
 
 import click
@@ -69,7 +67,14 @@ STRATEGY_CHOICES = ("auto", "direct", "separable", "fft", "im2col")
 
 
 def threads_option(f: Callable) -> Callable:
-    """``--threads``: how many cores the command computes on (see :func:`thread_limit`)."""
+    """``--threads``: how many cores the command computes on.
+
+    The command passes the value on as ``threads=`` to everything that sizes
+    a thread pool (the engine, the pixel mapping, pooling, the PNG writer),
+    inside ``--jobs`` worker processes too, through the task's bound
+    arguments. Unset (None), each of them asks
+    :func:`convcli.engine.threads.default_threads`.
+    """
     return click.option(
         "--threads",
         type=click.IntRange(min=1),
@@ -92,28 +97,6 @@ def engine_options(f: Callable) -> Callable:
         ),
         threads_option,
     )(f)
-
-
-@contextlib.contextmanager
-def thread_limit(threads: int | None):
-    """Run the body with ``CONVCLI_THREADS`` set to ``threads`` (if given), then restore it.
-
-    Everything that sizes a thread pool reads that variable through
-    :func:`convcli.engine.strategies.default_threads`: the engine, the pixel mapping
-    and the PNG encoder, and also ``--jobs`` worker processes started inside.
-    """
-    if threads is None:
-        yield
-        return
-    before = os.environ.get("CONVCLI_THREADS")
-    os.environ["CONVCLI_THREADS"] = str(threads)
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["CONVCLI_THREADS"]
-        else:
-            os.environ["CONVCLI_THREADS"] = before
 
 
 def image_output_options(f: Callable) -> Callable:

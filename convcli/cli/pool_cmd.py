@@ -8,13 +8,13 @@ from functools import partial
 import click
 
 from .batch import Job, WriteOptions, check_target, image_task, plan_jobs, run_jobs
-from .options import image_output_options, thread_limit, threads_option
+from .options import image_output_options, threads_option
 from .params import INT_PAIR, PADDING
 
 POOL_MODE_CHOICES = ("max", "avg", "min")
 
 
-def _pool_process(image, fmt, *, size, stride, padding, mode, ceil_mode):
+def _pool_process(image, fmt, *, size, stride, padding, mode, ceil_mode, threads):
     """Pool one image for the batch runner (module level, so --jobs can pickle it)."""
     from dataclasses import replace
 
@@ -22,7 +22,7 @@ def _pool_process(image, fmt, *, size, stride, padding, mode, ceil_mode):
 
     from ..images.pooling import pool_image
 
-    result = pool_image(image, size, stride, padding, mode, ceil_mode)
+    result = pool_image(image, size, stride, padding, mode, ceil_mode, threads=threads)
     gray_tiff = fmt == "TIFF" and result.pixels.ndim == 2 and result.alpha is None
     if result.pixels.dtype.kind == "f" and fmt != "NPY" and not gray_tiff:
         # float pixels (a .npy image) go to 8 bits for formats that cannot hold floats
@@ -173,13 +173,14 @@ def pool_cmd(
 
     size_text = str(size[0]) if size[0] == size[1] else f"{size[0]}x{size[1]}"
     job_list = plan_jobs(inputs, output, out_dir, format_, [f"{mode.lower()}{size_text}"])
-    options = WriteOptions(format_, overwrite, png_compression, jpeg_quality, max_pixels)
+    options = WriteOptions(
+        format_, overwrite, png_compression, jpeg_quality, max_pixels, threads=threads
+    )
     geometry = {"stride": stride, "padding": padding, "mode": mode.lower(), "ceil_mode": ceil_mode}
     task = partial(
         _pool_task,
         options=options,
-        tensor_pool=partial(pool_tensor, size=size, **geometry),
-        image_process=partial(_pool_process, size=size, **geometry),
+        tensor_pool=partial(pool_tensor, size=size, threads=threads, **geometry),
+        image_process=partial(_pool_process, size=size, threads=threads, **geometry),
     )
-    with thread_limit(threads):
-        run_jobs(job_list, task, workers=jobs, quiet=quiet, verb="Pooling")
+    run_jobs(job_list, task, workers=jobs, quiet=quiet, verb="Pooling")

@@ -1,10 +1,19 @@
 """The engine: arrays in, arrays out (numpy, scipy's FFT and BLAS).
 
-- :mod:`.convolution`: ``conv2d``, ``filter2d``, ``im2col``, ``pad``: pad
-  modes and their index maps, tiling under the memory budget, tile threads.
-- :mod:`.strategies`: the per-tile strategies (direct, separable, FFT,
-  im2col), their cost model for ``strategy="auto"``, and thread counts.
+One module per job, from the API down:
+
+- :mod:`.convolution`: ``conv2d``, ``filter2d``, ``im2col``: the API, and how
+  a call runs its tiles.
 - :mod:`.pooling`: ``pool2d``, max/avg/min pooling as PyTorch defines it.
+- :mod:`.costs`: the cost model ``strategy="auto"`` picks by, and its constants.
+- :mod:`.strategies`: the per-tile strategies (direct, separable, FFT,
+  im2col), ``STRATEGIES`` and ``rank_one_factors``.
+- :mod:`.tiling`: the call's problem, index maps, tiles and tile sizes
+  under the memory budget.
+- :mod:`.padding`: the pad modes, their index maps, ``pad``.
+- :mod:`.threads`: thread counts (``CONVCLI_THREADS`` is read there only),
+  the thread pool for tiles and bands, the shared BLAS limit.
+- :mod:`.arrays`: input checks and the compute dtype.
 
 Nothing here reads or writes files; :mod:`convcli.images` does.
 """

@@ -1,73 +1,72 @@
-"""The convolution engine: padding, im2col and tiled conv2d / filter2d.
+"""The convolution API: ``conv2d``, ``filter2d`` and ``im2col``.
 
 Arrays in, arrays out (numpy; scipy for BLAS wrappers and FFTs). Every
-output size comes from :mod:`convcli.arithmetic.sizes`.
+output size comes from :mod:`convcli.arithmetic.sizes`, through one
+:class:`convcli.arithmetic.geometry.Geometry` resolved per call.
 
-How it works
-------------
+How a call runs
+---------------
 1. The output is cut into tiles (bands of rows, and columns if a row is
    too big) sized so the working memory of the tiles in flight, one per
-   thread, stays below ``memory_budget`` bytes.
+   thread, stays below ``memory_budget`` bytes (:mod:`convcli.engine.tiling`).
 2. For each tile, the input cells it needs (the tile plus its halo) are
-   gathered through precomputed index maps that implement the pad mode,
-   so the padded image is never built in full, and an integer image is
-   converted to floating point one tile at a time. For a float plane
-   filtered with stride 1, rows whose windows lie inside the image skip
-   this step: they are read in place, and only their border columns are
-   gathered.
+   gathered through precomputed index maps that implement the pad mode
+   (:mod:`convcli.engine.padding`), so the padded image is never built in
+   full, and an integer image is converted to floating point one tile at a
+   time. For a float plane filtered with stride 1, rows whose windows lie
+   inside the image skip this step: they are read in place, and only their
+   border columns are gathered.
 3. A strategy from :mod:`convcli.engine.strategies` computes the tile: ``direct``
    (shift and accumulate), ``separable`` (two 1-D passes), ``fft``
    (overlap-save) or ``im2col`` (a patch matrix and one matrix product),
-   picked by a cost model unless ``strategy=`` names one.
-4. Tiles run on ``threads`` threads (numpy, ``np.matmul`` and scipy.fft
-   release the GIL; the strategies that call scipy's BLAS wrappers run on
-   one thread, as those hold it).
+   picked by the cost model of :mod:`convcli.engine.costs` unless
+   ``strategy=`` names one.
+4. Tiles run on ``threads`` threads (:mod:`convcli.engine.threads`; numpy,
+   ``np.matmul`` and scipy.fft release the GIL; the strategies that call
+   scipy's BLAS wrappers run on one thread, as those hold it).
 
-Pad modes
----------
-One vocabulary, translated explicitly (on ``a b c d`` padded by 3):
-
-=============  ===========================  ==========  =============  ==============  ===========
-convcli        pattern                      numpy.pad   scipy.ndimage  OpenCV          PyTorch
-=============  ===========================  ==========  =============  ==============  ===========
-``zeros``      ``0 0 0 | a b c d | 0 0 0``  constant    constant       CONSTANT        zeros
-``reflect``    ``d c b | a b c d | c b a``  reflect     mirror         REFLECT_101     reflect
-``symmetric``  ``c b a | a b c d | d c b``  symmetric   reflect        REFLECT         --
-``replicate``  ``a a a | a b c d | d d d``  edge        nearest        REPLICATE       replicate
-``circular``   ``b c d | a b c d | a b c``  wrap        wrap           WRAP            circular
-=============  ===========================  ==========  =============  ==============  ===========
-
-Reflection keeps going when the padding is wider than the input, as
-numpy's does (PyTorch refuses). ``zeros`` pads with ``pad_value``
-(default 0).
+Pad modes are described in :mod:`convcli.engine.padding`; ``PAD_MODES``,
+``normalize_pad_mode``, ``pad`` and ``compute_dtype`` are importable from
+here too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import sys
-import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from ..arithmetic.sizes import PaddingSpec, output_size, pair, resolve_padding
+from ..arithmetic.geometry import Geometry
+from ..arithmetic.sizes import PaddingSpec, pair
 from ..errors import ShapeError
+from . import costs, strategies
+from .arrays import as_numeric, check_finite, compute_dtype
+from .padding import PAD_MODE_ALIASES, PAD_MODES, gather, normalize_pad_mode, pad
+from .threads import check_threads, run_parallel, single_threaded_blas
+from .tiling import (
+    DEFAULT_MEMORY_BUDGET,
+    Problem,
+    Tile,
+    Tiling,
+    check_budget,
+    fft_cache_bytes,
+    tile_shape,
+    working_memory,
+)
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "PAD_MODES",
+    "PAD_MODE_ALIASES",
     "compute_dtype",
     "conv2d",
     "filter2d",
     "im2col",
+    "normalize_pad_mode",
     "pad",
 ]
-
-#: Default working-memory budget of conv2d and filter2d, in bytes (256 MiB).
-DEFAULT_MEMORY_BUDGET = 256 * 2**20
 
 # bytes of small per-call allocations (index maps, views) kept out of the tile plan
 _OVERHEAD = 32 * 1024
@@ -75,311 +74,23 @@ _OVERHEAD = 32 * 1024
 # outputs below which BLAS threading is left as it is
 _SMALL_PROBLEM = 1 << 15
 
-#: convcli pad mode -> (numpy.pad mode, scipy.ndimage mode)
-PAD_MODES: dict[str, tuple[str, str]] = {
-    "zeros": ("constant", "constant"),
-    "reflect": ("reflect", "mirror"),
-    "symmetric": ("symmetric", "reflect"),
-    "replicate": ("edge", "nearest"),
-    "circular": ("wrap", "wrap"),
-}
-
-#: Accepted alternative names. ``mirror`` is deliberately absent: it means
-#: ``reflect`` in scipy but ``symmetric`` in ImageMagick and libvips.
-PAD_MODE_ALIASES: dict[str, str] = {
-    "zero": "zeros",
-    "constant": "zeros",
-    "edge": "replicate",
-    "wrap": "circular",
-}
+# a band of rows computed in place: ("interior", image, first row, stop row)
+_Band = tuple[str, int, int, int]
 
 
-def normalize_pad_mode(pad_mode: str) -> str:
-    """Return the canonical name of ``pad_mode``, or raise a ValueError listing them.
-
-    Examples
-    --------
-    >>> normalize_pad_mode("edge")
-    'replicate'
-    """
-    if not isinstance(pad_mode, str):
-        raise ShapeError(f"`pad_mode` must be a string, got {pad_mode!r}")
-    mode = pad_mode.lower()
-    mode = PAD_MODE_ALIASES.get(mode, mode)
-    if mode not in PAD_MODES:
-        known = ", ".join(PAD_MODES)
-        hint = " (ambiguous between peers: use reflect or symmetric)" if mode == "mirror" else ""
-        raise ShapeError(f"unknown `pad_mode` {pad_mode!r}{hint}; known modes: {known}")
-    return mode
-
-
-def compute_dtype(
-    dtype: np.dtype | type, requested: np.dtype | type | str | None = None
-) -> np.dtype:
-    """Return the floating dtype convcli computes in for input of ``dtype``.
-
-    The policy: float64 when the input is float64 (or an integer type wider
-    than 16 bits, whose values float32 cannot hold exactly) or when
-    ``requested`` says so; float32 otherwise (uint8, uint16, int8, int16,
-    bool, float16, float32). Results are always floating point, so integer
-    inputs never wrap around.
-
-    Parameters
-    ----------
-    dtype : numpy dtype
-        The input's dtype.
-    requested : dtype or str, optional
-        ``float32`` or ``float64`` to force one.
-
-    Examples
-    --------
-    >>> compute_dtype(np.uint8)
-    dtype('float32')
-    >>> compute_dtype(np.float64)
-    dtype('float64')
-    >>> compute_dtype(np.uint8, "float64")
-    dtype('float64')
-    """
-    dtype = np.dtype(dtype)
-    if requested is not None:
-        req = np.dtype(requested)
-        if req not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise TypeError(f"`dtype` must be float32 or float64, got {req}")
-        return req
-    if dtype.kind == "c":
-        raise TypeError(f"complex input ({dtype}) is not supported")
-    if dtype.kind not in "biuf":
-        raise TypeError(f"input must be numeric, got dtype {dtype}")
-    if dtype == np.float64 or (dtype.kind in "iu" and dtype.itemsize > 2) or dtype.itemsize > 8:
-        return np.dtype(np.float64)
-    return np.dtype(np.float32)
-
-
-def _index_map(n: int, before: int, after: int, mode: str) -> np.ndarray:
-    """Map each padded position of an axis of length ``n`` to a source index.
-
-    Positions that take the constant value (``zeros`` mode) map to -1.
-    """
-    i = np.arange(-before, n + after)
-    if mode == "zeros":
-        return np.where((i >= 0) & (i < n), i, -1)
-    if mode == "replicate":
-        return np.clip(i, 0, n - 1)
-    if mode == "circular":
-        return np.mod(i, n)
-    if mode == "symmetric":
-        j = np.mod(i, 2 * n)
-        return np.where(j < n, j, 2 * n - 1 - j)
-    # reflect: the edge cell is not repeated; period 2(n - 1)
-    if n == 1:
-        return np.zeros_like(i)
-    j = np.mod(i, 2 * n - 2)
-    return np.where(j < n, j, 2 * n - 2 - j)
-
-
-def _longest_run(index: np.ndarray) -> tuple[int, int]:
-    """Positions ``[start, stop)`` of the longest stretch of consecutive valid indices.
-
-    Along a padded axis that is the interior, which is copied with one slice;
-    only the positions outside it (the border) need gathering.
-
-    Examples
-    --------
-    >>> _longest_run(np.array([1, 0, 1, 2, 3, 2]))
-    (1, 5)
-    """
-    if index.size == 0:
-        return (0, 0)
-    valid = index >= 0
-    follows = np.zeros(index.size, dtype=bool)  # continues the previous position's run
-    follows[1:] = valid[1:] & valid[:-1] & (np.diff(index) == 1)
-    starts = np.flatnonzero(valid & ~follows)
-    if starts.size == 0:
-        return (0, 0)
-    ends = np.flatnonzero(valid & ~np.append(follows[1:], False)) + 1
-    best = int(np.argmax(ends - starts))
-    return (int(starts[best]), int(ends[best]))
-
-
-def _gather(
-    x: np.ndarray,
-    rows: np.ndarray,
-    cols: np.ndarray,
-    dtype: np.dtype,
-    pad_value: float,
-    runs: tuple[tuple[int, int], tuple[int, int]] | None = None,
-) -> np.ndarray:
-    """Return ``x[..., rows, cols]`` in ``dtype``, with -1 indices set to ``pad_value``.
-
-    The interior is copied with one slice (or returned as a view of ``x``
-    when nothing needs padding or converting); only the border cells are
-    gathered through the index maps. ``runs`` gives the interior stretch
-    of each axis when the caller knows it (else the longest one is found).
-    """
-    (r0, r1), (c0, c1) = runs if runs is not None else (_longest_run(rows), _longest_run(cols))
-    inner = x[..., rows[r0] : rows[r1 - 1] + 1, cols[c0] : cols[c1 - 1] + 1] if r1 and c1 else None
-    if inner is not None and r1 - r0 == rows.size and c1 - c0 == cols.size:
-        return inner.astype(dtype, copy=False)
-    block = np.empty((*x.shape[:-2], rows.size, cols.size), dtype=dtype)
-    if inner is not None:
-        block[..., r0:r1, c0:c1] = inner
-    if r1 - r0 < rows.size:
-        edge_r = np.concatenate((np.arange(r0), np.arange(r1, rows.size)))
-        block[..., edge_r, :] = x[..., np.maximum(rows[edge_r], 0)[:, None], np.maximum(cols, 0)]
-    if c1 - c0 < cols.size and r1 > r0:
-        edge_c = np.concatenate((np.arange(c0), np.arange(c1, cols.size)))
-        block[..., r0:r1, edge_c] = x[..., rows[r0] : rows[r1 - 1] + 1, np.maximum(cols[edge_c], 0)]
-    if (rows < 0).any():
-        block[..., rows < 0, :] = pad_value
-    if (cols < 0).any():
-        block[..., :, cols < 0] = pad_value
-    return block
-
-
-def pad(
-    x: np.ndarray,
+def _tiling(
+    size: Sequence[int],
+    kernel: Sequence[int],
+    stride: int | Sequence[int],
     padding: PaddingSpec,
-    pad_mode: str = "zeros",
-    pad_value: float = 0.0,
-) -> np.ndarray:
-    """Pad the last two axes of ``x``.
-
-    Parameters
-    ----------
-    x : ndarray
-        An array with at least two dimensions; the last two are padded.
-    padding : int, pair, 4-tuple or ((top, bottom), (left, right))
-        Cells to add; see :func:`convcli.resolve_padding` (words need a
-        kernel and are not accepted here).
-    pad_mode : str, optional
-        ``zeros``, ``reflect``, ``symmetric``, ``replicate`` or ``circular``
-        (see the module docstring for the translation to other libraries).
-    pad_value : float, optional
-        The constant of ``zeros`` mode.
-
-    Returns
-    -------
-    ndarray
-        The padded array, same dtype as ``x``.
-
-    Examples
-    --------
-    >>> pad(np.array([[1, 2, 3]]), ((0, 0), (2, 2)), "reflect")
-    array([[3, 2, 1, 2, 3, 2, 1]])
-    >>> pad(np.array([[1, 2, 3]]), ((0, 0), (2, 2)), "symmetric")
-    array([[2, 1, 1, 2, 3, 3, 2]])
-    """
-    x = np.asarray(x)
-    if x.ndim < 2:
-        raise ShapeError(f"`x` must have at least 2 dimensions, got shape {x.shape}")
-    if isinstance(padding, str):
-        raise ShapeError("`pad` needs explicit padding, not a word such as 'same'")
-    (t, b), (left, r) = resolve_padding(padding, x.shape[-2:], (1, 1))
+    dilation: int | Sequence[int],
+    pad_mode: str,
+) -> Tiling:
+    """Resolve one call's geometry (once) and its pad mode's index maps."""
+    stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
     mode = normalize_pad_mode(pad_mode)
-    if x.shape[-2] == 0 or x.shape[-1] == 0:
-        raise ShapeError(f"cannot pad an empty array of shape {x.shape}")
-    rows = _index_map(x.shape[-2], t, b, mode)
-    cols = _index_map(x.shape[-1], left, r, mode)
-    return _gather(x, rows, cols, x.dtype, pad_value)
-
-
-def _check_finite(arr: np.ndarray, name: str) -> None:
-    if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ShapeError(
-            f"`{name}` holds a non-finite value ({arr[tuple(bad)]}) at index {tuple(int(i) for i in bad)}"
-        )
-
-
-def _as_numeric(a: object, name: str) -> np.ndarray:
-    arr = np.asarray(a)
-    if arr.dtype.kind not in "biuf":
-        raise TypeError(f"`{name}` must be a numeric array, got dtype {arr.dtype}")
-    return arr
-
-
-class _Geometry:
-    """Sizes, paddings and index maps of one 2-D convolution."""
-
-    def __init__(
-        self,
-        size: tuple[int, int],
-        kernel_size: tuple[int, int],
-        stride: int | Sequence[int],
-        padding: PaddingSpec,
-        dilation: int | Sequence[int],
-        pad_mode: str,
-    ) -> None:
-        self.size = size
-        self.kernel_size = kernel_size
-        self.stride = pair(stride, "stride")
-        self.dilation = pair(dilation, "dilation")
-        self.pad_mode = normalize_pad_mode(pad_mode)
-        self.padding = resolve_padding(padding, size, kernel_size, self.stride, self.dilation)
-        self.out = tuple(
-            output_size(size[a], kernel_size[a], self.stride[a], self.padding[a], self.dilation[a])
-            for a in (0, 1)
-        )
-        self.span = tuple(self.dilation[a] * (kernel_size[a] - 1) + 1 for a in (0, 1))
-        self.rows = _index_map(size[0], *self.padding[0], self.pad_mode)
-        self.cols = _index_map(size[1], *self.padding[1], self.pad_mode)
-
-    def input_extent(self, axis: int, n_out: int) -> int:
-        """Padded input cells needed for ``n_out`` consecutive outputs along ``axis``."""
-        return (n_out - 1) * self.stride[axis] + self.span[axis]
-
-    def tile(self, r0: int, r1: int, c0: int, c1: int):
-        """(out_row_slice, out_col_slice, src_row_index, src_col_index, runs) of one tile.
-
-        ``runs`` holds, per axis, the stretch ``[start, stop)`` of the block that
-        lies inside the input (copied with one slice by :func:`_gather`).
-        """
-        sh, sw = self.stride
-        (top, _), (left, _) = self.padding
-        h, w = self.size
-
-        def run(before: int, n: int, start: int, length: int) -> tuple[int, int]:
-            a, b = max(before - start, 0), min(before + n - start, length)
-            return (a, b) if a < b else (0, 0)
-
-        rows_needed = self.input_extent(0, r1 - r0)
-        cols_needed = self.input_extent(1, c1 - c0)
-        rows = self.rows[r0 * sh : r0 * sh + rows_needed]
-        cols = self.cols[c0 * sw : c0 * sw + cols_needed]
-        runs = (run(top, h, r0 * sh, rows_needed), run(left, w, c0 * sw, cols_needed))
-        return slice(r0, r1), slice(c0, c1), rows, cols, runs
-
-    def tiles(self, th: int, tw: int, rows: tuple[int, int] | None = None):
-        """Tiles of ``th x tw`` outputs covering the output rows ``[start, stop)`` (all)."""
-        start, stop = rows if rows is not None else (0, self.out[0])
-        for r0 in range(start, stop, th):
-            for c0 in range(0, self.out[1], tw):
-                yield self.tile(r0, min(r0 + th, stop), c0, min(c0 + tw, self.out[1]))
-
-    def interior_rows(self) -> tuple[int, int] | None:
-        """Output rows ``[a, b)`` that can be read straight from the input, or None.
-
-        With stride 1 and an output as wide as the input, an output row whose
-        window rows all lie inside the image needs padding only at its two
-        ends: the interior of a band of such rows is computed from the input
-        in place (see ``interior`` in :mod:`convcli.engine.strategies`), and only
-        the ``left`` and ``right`` border columns go through the index maps.
-        """
-        (top, _), (left, right) = self.padding
-        h, w = self.size
-        if self.stride != (1, 1) or self.out[1] != w or left + right != self.span[1] - 1:
-            return None
-        a, b = top, min(h - self.span[0] + top + 1, self.out[0])
-        if b - a < 1 or w <= left + right:
-            return None
-        return a, b
-
-    def windows(self, block: np.ndarray) -> np.ndarray:
-        """A (..., out_h, out_w, kh, kw) view of every window of a gathered block."""
-        view = sliding_window_view(block, self.span, axis=(-2, -1))
-        sh, sw = self.stride
-        dh, dw = self.dilation
-        return view[..., ::sh, ::sw, ::dh, ::dw]
+    geometry = Geometry.resolve(size, kernel, stride=stride, padding=padding, dilation=dilation)
+    return Tiling(geometry, mode)
 
 
 def im2col(
@@ -431,12 +142,12 @@ def im2col(
            [3., 4., 6., 7.],
            [4., 5., 7., 8.]])
     """
-    x = _as_numeric(x, "x")
+    x = as_numeric(x, "x")
     if x.ndim != 4:
         raise ShapeError(f"`x` must have shape (N, C, H, W), got shape {x.shape}")
     kernel = pair(kernel_size, "kernel_size")
-    geo = _Geometry(x.shape[-2:], kernel, stride, padding, dilation, pad_mode)
-    block = _gather(x, geo.rows, geo.cols, x.dtype, pad_value)
+    geo = _tiling(x.shape[-2:], kernel, stride, padding, dilation, pad_mode)
+    block = gather(x, geo.rows, geo.cols, x.dtype, pad_value)
     win = geo.windows(block)  # (N, C, oh, ow, kh, kw)
     n, c = x.shape[:2]
     oh, ow = geo.out
@@ -446,7 +157,7 @@ def im2col(
 def _run_tiles(
     x: np.ndarray,
     weight: np.ndarray,
-    geo: _Geometry,
+    geo: Tiling,
     groups: int,
     dtype: np.dtype,
     pad_value: float,
@@ -455,49 +166,47 @@ def _run_tiles(
     threads: int | None,
 ) -> np.ndarray:
     """Correlate (N, C_in, H, W) with (C_out, C_in/groups, kh, kw) tile by tile; no bias."""
-    from . import strategies as st
-
     n, c_in = x.shape[:2]
     c_out = weight.shape[0]
-    problem = st.Problem(
-        n, c_in, c_out, groups, weight.shape[-2:], geo.stride, geo.dilation, geo.out
-    )
-    threads = _check_threads(threads)
-    name = _check_strategy(strategy)
+    problem = Problem.of(geo.geometry, n, c_in, c_out, groups)
+    threads = check_threads(threads)
+    name = strategies.check_strategy(strategy)
     if name == "auto":
-        name = st.choose_strategy(problem, weight, dtype)
+        name = costs.choose_strategy(problem, weight, dtype)
     # the index maps (and their temporaries) are outside the tile plan
     maps = 4 * (geo.rows.nbytes + geo.cols.nbytes)
     budget = max(memory_budget - weight.nbytes - maps - _OVERHEAD, 1)
     if name == "direct":
-        kernel = st.make_direct(problem, weight, dtype)
+        kernel = strategies.make_direct(problem, weight, dtype)
     elif name == "separable":
-        kernel = st.make_separable(problem, weight, dtype)
+        kernel = strategies.make_separable(problem, weight, dtype)
     elif name == "fft":
-        kernel = st.make_fft(problem, weight, dtype, budget)
-        budget = max(budget - st.fft_cache_bytes(budget), 1)  # the cached kernel spectra
+        kernel = strategies.make_fft(problem, weight, dtype, budget)
+        budget = max(budget - fft_cache_bytes(budget), 1)  # the cached kernel spectra
     else:
-        kernel = st.make_im2col(problem, weight, dtype)
-    if name in SERIAL:
+        kernel = strategies.make_im2col(problem, weight, dtype)
+    if name in strategies.SERIAL:
         # scipy's BLAS wrappers (axpy, gemm) hold the GIL: more threads only add contention
         threads = 1
-    th, tw = st.tile_shape(name, problem, budget, threads, dtype.itemsize, x.dtype.itemsize)
+    th, tw = tile_shape(name, problem, budget, threads, dtype.itemsize, x.dtype.itemsize)
     out = np.empty((n, c_out, *geo.out), dtype=dtype)
     (top, _), (left, right) = geo.padding
     span_h = geo.span[0]
 
-    def work(tile) -> None:
-        if tile[0] == "interior":
+    def work(tile: Tile | _Band) -> None:
+        if isinstance(tile[0], str):
             _, k, r0, r1 = tile
+            assert kernel.interior is not None
             # only the input rows the band reads, so no wrapper can copy more
             src = x[k, 0, r0 - top : r1 - top + span_h - 1].reshape(-1)
             kernel.interior(src, -left, out[k, 0, r0:r1], left, right)
             return
-        rs, cs, rows, cols, runs = tile
-        kernel(_gather(x, rows, cols, dtype, pad_value, runs), out[:, :, rs, cs])
+        rs, cs, rows, cols, runs = tile  # type: ignore[misc]
+        kernel(gather(x, rows, cols, dtype, pad_value, runs), out[:, :, rs, cs])
 
     band = _interior_band(x, geo, kernel, dtype, c_in, c_out)
-    edges = []
+    edges: list[Tile] = []
+    tiles: Iterator[Tile | _Band]
     if band is None:
         tiles = geo.tiles(th, tw)
         count = len(range(0, geo.out[0], th)) * len(range(0, geo.out[1], tw))
@@ -506,7 +215,7 @@ def _run_tiles(
         ow = geo.out[1]
         # generated as the workers pull them: a list of thousands of small tuples
         # would itself take a noticeable share of a small budget
-        interior = (
+        interior: Iterator[Tile | _Band] = (
             ("interior", k, r0, min(r0 + th, b)) for k in range(n) for r0 in range(a, b, th)
         )
         # the border columns, in tall strips (a few tall tiles cost less than many
@@ -516,9 +225,7 @@ def _run_tiles(
         edge_width = max(left, right)
 
         def strip_memory(rows: int) -> int:
-            return st.working_memory(
-                name, problem, rows, edge_width, dtype.itemsize, x.dtype.itemsize
-            )
+            return working_memory(name, problem, rows, edge_width, dtype.itemsize, x.dtype.itemsize)
 
         while tall > th and strip_memory(tall) > per_thread:
             tall //= 2
@@ -536,22 +243,17 @@ def _run_tiles(
         )
     threads = max(1, min(threads, count))
     with _blas_threads(name, threads, out.size):
-        _run_parallel(work, tiles, threads)
+        run_parallel(work, tiles, threads)
         if edges:
             # only once every interior band is done: those wrote scratch values into
             # the border columns, which these tiles now overwrite with the real ones
-            _run_parallel(work, iter(edges), min(threads, len(edges)))
+            run_parallel(work, iter(edges), min(threads, len(edges)))
     return out
 
 
-#: Strategies whose tiles run on one thread: their BLAS calls (through scipy's
-#: wrappers) hold the GIL, so a second thread only waits.
-SERIAL = ("direct", "separable")
-
-
 def _interior_band(x, geo, kernel, dtype, c_in: int, c_out: int):
-    """Output rows to compute straight from ``x`` (see ``_Geometry.interior_rows``), or None."""
-    if not hasattr(kernel, "interior") or c_in != 1 or c_out != 1 or x.dtype != dtype:
+    """Output rows to compute straight from ``x`` (see ``Tiling.interior_rows``), or None."""
+    if kernel.interior is None or c_in != 1 or c_out != 1 or x.dtype != dtype:
         return None
     if not x.flags.aligned:  # BLAS wrappers would copy an unaligned plane on every call
         return None
@@ -570,102 +272,9 @@ def _blas_threads(strategy: str, threads: int, size: int):
     problems are left alone. Overlapping calls from several user threads
     share one limit, lifted when the last of them leaves.
     """
-    import contextlib
-
     if size < _SMALL_PROBLEM or (threads == 1 and strategy in ("im2col", "fft")):
         return contextlib.nullcontext()
-    return _single_threaded_blas()
-
-
-@contextlib.contextmanager
-def _single_threaded_blas():
-    global _BLAS_CONTROLLER, _BLAS_LIMITER, _BLAS_USERS
-    with _BLAS_LOCK:
-        if _BLAS_USERS == 0:
-            if _BLAS_CONTROLLER is None or _BLAS_CONTROLLER[0] != ("scipy.linalg" in sys.modules):
-                from threadpoolctl import ThreadpoolController
-
-                # finds the BLAS libraries loaded now: rebuilt once scipy's own is loaded
-                _BLAS_CONTROLLER = ("scipy.linalg" in sys.modules, ThreadpoolController())
-            _BLAS_LIMITER = _BLAS_CONTROLLER[1].limit(limits=1, user_api="blas")
-        _BLAS_USERS += 1
-    try:
-        yield
-    finally:
-        with _BLAS_LOCK:
-            _BLAS_USERS -= 1
-            if _BLAS_USERS == 0:
-                _BLAS_LIMITER.restore_original_limits()
-                _BLAS_LIMITER = None
-
-
-_BLAS_CONTROLLER = None
-_BLAS_LIMITER = None
-_BLAS_USERS = 0
-_BLAS_LOCK = threading.Lock()
-
-
-def _run_parallel(work, tiles, threads: int) -> None:
-    """Call ``work`` on every tile, from ``threads`` threads; the first error stops them all."""
-    if threads == 1:
-        for tile in tiles:
-            work(tile)
-        return
-    from concurrent.futures import ThreadPoolExecutor
-
-    lock = threading.Lock()
-    stop = threading.Event()
-
-    def worker() -> None:
-        # each worker pulls the next tile, so only `threads` tiles are ever in flight
-        try:
-            while not stop.is_set():
-                with lock:
-                    tile = next(tiles, None)
-                if tile is None:
-                    return
-                work(tile)
-        except BaseException:
-            stop.set()
-            raise
-
-    with ThreadPoolExecutor(threads) as pool:
-        futures = [pool.submit(worker) for _ in range(threads)]
-        try:
-            for future in futures:
-                future.result()
-        except BaseException:  # an error, or Ctrl-C in the main thread: stop the others
-            stop.set()
-            raise
-
-
-def _check_threads(threads: int | None) -> int:
-    from .strategies import default_threads
-
-    if threads is None:
-        return default_threads()
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ShapeError(f"`threads` must be a positive integer, got {threads!r}")
-    return int(threads)
-
-
-def _check_strategy(strategy: str) -> str:
-    from .strategies import STRATEGIES
-
-    if not isinstance(strategy, str) or strategy.lower() not in ("auto", *STRATEGIES):
-        known = ", ".join(("auto", *STRATEGIES))
-        raise ShapeError(f"unknown `strategy` {strategy!r}; known: {known}")
-    return strategy.lower()
-
-
-def _check_budget(memory_budget: int) -> int:
-    if isinstance(memory_budget, bool) or not isinstance(memory_budget, (int, np.integer)):
-        raise ShapeError(
-            f"`memory_budget` must be an integer number of bytes, got {memory_budget!r}"
-        )
-    if memory_budget < 1:
-        raise ShapeError(f"`memory_budget` must be positive, got {memory_budget}")
-    return int(memory_budget)
+    return single_threaded_blas()
 
 
 def conv2d(
@@ -732,10 +341,13 @@ def conv2d(
     ------
     ShapeError
         For mismatched shapes or channels, out-of-range stride/dilation,
-        non-finite weights, an unknown pad mode, a kernel larger than the
-        padded input, an unknown strategy, a kernel of rank above 1 with
-        ``strategy="separable"``, or a thread count (``threads`` or
-        ``CONVCLI_THREADS``) that is not a positive integer.
+        non-finite weights, an unknown pad mode, or a kernel larger than the
+        padded input.
+    ParameterError
+        For an unknown strategy, a kernel of rank above 1 with
+        ``strategy="separable"``, a memory budget that is not a positive
+        integer, or a thread count (``threads`` or ``CONVCLI_THREADS``) that
+        is not a positive integer.
 
     Examples
     --------
@@ -745,8 +357,8 @@ def conv2d(
     array([[19., 25.],
            [37., 43.]])
     """
-    x = _as_numeric(x, "x")
-    weight = _as_numeric(weight, "weight")
+    x = as_numeric(x, "x")
+    weight = as_numeric(weight, "weight")
     squeeze = x.ndim == 3
     if x.ndim not in (3, 4):
         raise ShapeError(
@@ -777,14 +389,14 @@ def conv2d(
         raise ShapeError(f"`weight` is empty: shape {weight.shape}")
     if x.shape[-1] == 0 or x.shape[-2] == 0:
         raise ShapeError(f"`x` is empty: shape {x.shape}")
-    _check_finite(weight, "weight")
+    check_finite(weight, "weight")
     ct = compute_dtype(x.dtype, dtype)
     if bias is not None:
-        bias = _as_numeric(bias, "bias")
+        bias = as_numeric(bias, "bias")
         if bias.shape != (c_out,):
             raise ShapeError(f"`bias` must have shape ({c_out},), got shape {bias.shape}")
-        _check_finite(bias, "bias")
-    geo = _Geometry(x.shape[-2:], weight.shape[-2:], stride, padding, dilation, pad_mode)
+        check_finite(bias, "bias")
+    geo = _tiling(x.shape[-2:], weight.shape[-2:], stride, padding, dilation, pad_mode)
     out = _run_tiles(
         x,
         weight,
@@ -792,7 +404,7 @@ def conv2d(
         int(groups),
         ct,
         pad_value,
-        _check_budget(memory_budget),
+        check_budget(memory_budget),
         strategy,
         threads,
     )
@@ -862,8 +474,8 @@ def filter2d(
            [5., 4., 3.],
            [2., 1., 0.]])
     """
-    image = _as_numeric(image, "image")
-    kernel = _as_numeric(kernel, "kernel")
+    image = as_numeric(image, "image")
+    kernel = as_numeric(kernel, "kernel")
     if image.ndim not in (2, 3):
         raise ShapeError(f"`image` must have shape (H, W) or (H, W, C), got shape {image.shape}")
     if kernel.ndim != 2:
@@ -874,7 +486,7 @@ def filter2d(
         kernel = kernel[::-1, ::-1]
     ct = compute_dtype(image.dtype, dtype)
     x = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)  # (C, H, W) view
-    budget = _check_budget(memory_budget)
+    budget = check_budget(memory_budget)
     planes = x.size * ct.itemsize
     if (x.dtype != ct or not x.flags.c_contiguous) and planes <= budget // 2:
         # one conversion to contiguous float planes (counted in the budget) lets each

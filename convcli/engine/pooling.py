@@ -3,7 +3,9 @@
 Pad, then reduce the window's taps one strided slice at a time: for a
 ``kh x kw`` window that is ``kh*kw`` elementwise ``np.maximum`` (or
 ``minimum``, or ``add``) calls on output-sized slices, with no window view
-materialised. Sizes come from :func:`convcli.pool_output_size`.
+materialised. Sizes come from :func:`convcli.pool_output_size`, through one
+:class:`convcli.arithmetic.geometry.Geometry` resolved with ``pooling=True``;
+bands of output rows run on threads (:mod:`convcli.engine.threads`).
 """
 
 from __future__ import annotations
@@ -12,9 +14,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..arithmetic.sizes import PaddingSpec, pair, pool_output_size, resolve_padding
-from ..errors import ShapeError
-from .convolution import _as_numeric, _check_threads, _run_parallel, compute_dtype
+from ..arithmetic.geometry import Geometry
+from ..arithmetic.sizes import PaddingSpec, pair
+from ..errors import ParameterError, ShapeError
+from .arrays import as_numeric, compute_dtype
+from .threads import check_threads, run_parallel
 
 __all__ = ["POOL_MODES", "pool2d"]
 
@@ -26,7 +30,7 @@ _BAND_ELEMENTS = 1 << 18
 
 def _threads(threads: int | None, rows: int, step: int) -> int:
     """Threads worth starting for ``rows`` output rows in bands of ``step``."""
-    return min(_check_threads(threads), -(-rows // step))
+    return min(check_threads(threads), -(-rows // step))
 
 
 def _fill_value(dtype: np.dtype, mode: str) -> float:
@@ -105,9 +109,11 @@ def pool2d(
     array([[2., 3.],
            [5., 6.]])
     """
-    x = _as_numeric(x, "x")
+    x = as_numeric(x, "x")
     if mode not in POOL_MODES:
-        raise ShapeError(f"unknown pooling `mode` {mode!r}; known modes: {', '.join(POOL_MODES)}")
+        raise ParameterError(
+            f"unknown pooling `mode` {mode!r}; known modes: {', '.join(POOL_MODES)}"
+        )
     if x.ndim == 2:
         planes = x
     elif x.ndim == 3:
@@ -125,9 +131,11 @@ def pool2d(
     sh, sw = (kh, kw) if stride is None else pair(stride, "stride")
     if isinstance(padding, str) and padding.lower() != "valid":
         raise ShapeError(f"pooling takes numeric padding or 'valid', got {padding!r}")
-    (pt, pb), (pl, pr) = resolve_padding(padding, (h, w), (kh, kw), (sh, sw))
-    oh = pool_output_size(h, kh, sh, (pt, pb), ceil_mode)
-    ow = pool_output_size(w, kw, sw, (pl, pr), ceil_mode)
+    geometry = Geometry.resolve(
+        (h, w), (kh, kw), stride=(sh, sw), padding=padding, pooling=True, ceil_mode=ceil_mode
+    )
+    (pt, pb), (pl, pr) = geometry.padding
+    oh, ow = geometry.output_shape
 
     work = compute_dtype(x.dtype) if mode == "avg" else x.dtype
     # padded extent actually read by the windows (ceil mode may overhang the padding)
@@ -165,7 +173,7 @@ def pool2d(
     # bands of rows small enough to stay in cache while the taps are reduced
     lead = int(np.prod(padded.shape[:-2], dtype=np.int64))
     step = max(1, _BAND_ELEMENTS // max(1, lead * ow))
-    _run_parallel(
+    run_parallel(
         band,
         iter([(r, min(r + step, oh)) for r in range(0, oh, step)]),
         _threads(threads, oh, step),

@@ -1,4 +1,4 @@
-"""How a tile of a convolution is computed: four strategies and the cost model that picks one.
+"""How a tile of a convolution is computed: the four strategies.
 
 :func:`convcli.conv2d` and :func:`convcli.filter2d` cut the output into
 tiles, gather each tile's input block (the tile plus its halo, padded and
@@ -36,88 +36,73 @@ Stride and dilation: ``direct``, ``separable`` and ``fft`` compute every
 stride-1 output inside the tile and keep every ``stride``-th, so their cost
 grows with ``stride_h * stride_w``; dilation only spaces the taps out.
 
-Cost model
-----------
-:func:`choose_strategy` estimates the time per output pixel of each
-applicable strategy and picks the cheapest. With ``T`` the kernel taps,
-``Cg`` the input channels per group, ``Cout`` the output channels and
-``S = stride_h * stride_w``:
-
-==============  ==============================================================
-strategy        estimated cost per output pixel (seconds)
-==============  ==============================================================
-``direct``      ``S * P(weight) * DIRECT_PASS`` (one channel pair per group)
-..              ``S * U * (Cout/groups) * (GEMM_PASS + Cg * IM2COL_MAC)`` (more)
-``separable``   ``S * (P(columns) + P(rows)) * DIRECT_PASS + S * Cout * Cg * SEPARABLE_PAIR``
-``fft``         ``S * (Cin + Cout) * FFT_PIXEL * overlap + S * Cout * Cg * FFT_MAC``
-``im2col``      ``Cin * T * IM2COL_COPY + Cout * Cg * T * IM2COL_MAC``
-==============  ==============================================================
-
-``P(w)`` counts the nonzero taps of all kernels (one pass over the tile each);
-``U`` the tap positions any kernel of a group uses, summed over the groups
-(one gemm each).
-``overlap`` is the extra work done on the tile's halo, ``((t + kh - 1)(t +
-kw - 1)) / t²`` for FFT tiles of side ``t``. Rank-1 factors are looked for
-only when there are at most 64 kernel slices (an SVD each). The
-constants were measured with ``benchmarks/bench_engine.py`` on the
-project's 2-core machine (float32, both cores); only their ratios matter.
+Which one ``strategy="auto"`` runs is decided by the cost model in
+:mod:`convcli.engine.costs`; how large the tiles are, by
+:mod:`convcli.engine.tiling`. Every kernel is a :class:`TileKernel`.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ParameterError
+from .tiling import Problem, fft_cache_bytes
 
-__all__ = ["STRATEGIES", "choose_strategy", "default_threads", "rank_one_factors"]
+__all__ = [
+    "SERIAL",
+    "STRATEGIES",
+    "TileKernel",
+    "check_strategy",
+    "make_direct",
+    "make_fft",
+    "make_im2col",
+    "make_separable",
+    "rank_one_factors",
+    "separable_factors",
+]
 
 #: The strategies :func:`convcli.conv2d` and :func:`convcli.filter2d` accept, besides "auto".
 STRATEGIES: tuple[str, ...] = ("direct", "separable", "fft", "im2col")
 
-# cost-model constants, seconds per output pixel per unit (see the module docstring)
-DIRECT_PASS = 0.28e-9
-SEPARABLE_PAIR = 0.2e-9
-FFT_PIXEL = 4.5e-9
-FFT_MAC = 0.5e-9
-IM2COL_COPY = 0.6e-9
-IM2COL_MAC = 0.012e-9
-GEMM_PASS = 1.3e-9
-
-# elements of one tile's accumulator for the direct and separable strategies
-# (measured on 4096² images: 1<<16 to 1<<19 within 10 %, smaller ones slower)
-_DIRECT_TILE_ELEMENTS = 1 << 18
-# output side of an FFT tile before the halo is added
-_FFT_TILE = 256
-# beyond this many kernel slices, "auto" does not look for rank-1 kernels
-_RANK_CHECK_LIMIT = 64
+#: Strategies whose tiles run on one thread: their BLAS calls (through scipy's
+#: wrappers) hold the GIL, so a second thread only waits.
+SERIAL: tuple[str, ...] = ("direct", "separable")
 
 
-def default_threads() -> int:
-    """Worker threads to use when none are given: ``CONVCLI_THREADS``, else the usable cores.
+def check_strategy(strategy: str) -> str:
+    """``strategy`` in lower case if it is "auto" or one of :data:`STRATEGIES`.
 
     Examples
     --------
-    >>> default_threads() >= 1
-    True
+    >>> check_strategy("FFT")
+    'fft'
     """
-    env = os.environ.get("CONVCLI_THREADS", "").strip()
-    if env:
-        try:
-            value = int(env)
-        except ValueError:
-            raise ShapeError(f"CONVCLI_THREADS must be a positive integer, got {env!r}") from None
-        if value < 1:
-            raise ShapeError(f"CONVCLI_THREADS must be a positive integer, got {env!r}")
-        return value
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
+    if not isinstance(strategy, str) or strategy.lower() not in ("auto", *STRATEGIES):
+        known = ", ".join(("auto", *STRATEGIES))
+        raise ParameterError(f"unknown `strategy` {strategy!r}; known: {known}")
+    return strategy.lower()
+
+
+@dataclass
+class TileKernel:
+    """A strategy made ready for one call's weights: ``kernel(block, dest)``.
+
+    ``run(block, dest)`` takes the gathered block (n, C_in, R, C) in the
+    compute dtype and writes the tile's outputs into ``dest``, a view of
+    shape (n, C_out, th, tw). ``interior(src, base, dest, left, right)``,
+    where a strategy has it, computes a band of rows straight from the flat
+    input plane ``src`` (see :meth:`convcli.engine.tiling.Tiling.interior_rows`).
+    """
+
+    run: Callable[[np.ndarray, np.ndarray], None]
+    interior: Callable[[np.ndarray, int, np.ndarray, int, int], None] | None = None
+
+    def __call__(self, block: np.ndarray, dest: np.ndarray) -> None:
+        self.run(block, dest)
 
 
 def rank_one_factors(kernel: np.ndarray, dtype: np.dtype | type = np.float64):
@@ -157,32 +142,6 @@ def rank_one_factors(kernel: np.ndarray, dtype: np.dtype | type = np.float64):
     return col, k[i, :] / col[i]
 
 
-@dataclass(frozen=True)
-class Problem:
-    """What the cost model and the tile kernels need to know about one call."""
-
-    n: int
-    c_in: int
-    c_out: int
-    groups: int
-    kernel_size: tuple[int, int]
-    stride: tuple[int, int]
-    dilation: tuple[int, int]
-    out: tuple[int, int]
-
-    @property
-    def cg(self) -> int:
-        return self.c_in // self.groups
-
-    @property
-    def og(self) -> int:
-        return self.c_out // self.groups
-
-    @property
-    def span(self) -> tuple[int, int]:
-        return tuple(self.dilation[a] * (self.kernel_size[a] - 1) + 1 for a in (0, 1))
-
-
 def separable_factors(weight: np.ndarray, dtype: np.dtype):
     """Factors of every ``weight[o, c]`` slice, shape (C_out, Cg, kh) and (C_out, Cg, kw), or None."""
     c_out, cg = weight.shape[:2]
@@ -197,52 +156,6 @@ def separable_factors(weight: np.ndarray, dtype: np.dtype):
     return cols, rows
 
 
-def _passes(taps: np.ndarray) -> float:
-    """Passes over a tile that accumulating these taps takes: one per nonzero tap."""
-    return float(np.count_nonzero(np.asarray(taps)))
-
-
-def estimate_costs(problem: Problem, weight: np.ndarray, factors=None) -> dict[str, float]:
-    """Estimated seconds per output pixel and image of each applicable strategy.
-
-    ``factors`` are the rank-1 factors from :func:`separable_factors`, if any.
-    """
-    kh, kw = problem.kernel_size
-    s = problem.stride[0] * problem.stride[1]
-    taps = kh * kw
-    pairs = problem.c_out * problem.cg
-    span_h, span_w = problem.span
-    t = _FFT_TILE
-    overlap = ((t + span_h - 1) * (t + span_w - 1)) / (t * t)
-    if pairs // problem.groups > 1:  # one gemm per tap position used
-        used = np.any(np.asarray(weight) != 0, axis=1)  # (C_out, kh, kw)
-        positions = sum(
-            int(np.count_nonzero(np.any(used[g * problem.og : (g + 1) * problem.og], axis=0)))
-            for g in range(problem.groups)
-        )
-        direct = s * positions * (problem.og * GEMM_PASS + problem.og * problem.cg * IM2COL_MAC)
-    else:
-        direct = s * max(_passes(weight), 1.0) * DIRECT_PASS
-    costs = {
-        "direct": direct,
-        "fft": s * (problem.c_in + problem.c_out) * FFT_PIXEL * overlap + s * pairs * FFT_MAC,
-        "im2col": problem.c_in * taps * IM2COL_COPY + pairs * taps * IM2COL_MAC,
-    }
-    if factors is not None:
-        passes = _passes(factors[0]) + _passes(factors[1])
-        costs["separable"] = s * (passes * DIRECT_PASS + pairs * SEPARABLE_PAIR)
-    return costs
-
-
-def choose_strategy(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> str:
-    """The strategy "auto" runs: the cheapest by :func:`estimate_costs`."""
-    factors = None
-    if problem.c_out * problem.cg <= _RANK_CHECK_LIMIT:
-        factors = separable_factors(weight, dtype)
-    costs = estimate_costs(problem, weight, factors)
-    return min(costs, key=costs.__getitem__)
-
-
 # ------------------------------------------------------------------ tile kernels
 # Each takes the gathered block (n, C_in, R, C) in the compute dtype and
 # writes the tile's outputs into ``dest``, a view of shape (n, C_out, th, tw).
@@ -253,9 +166,9 @@ def _axpy(dtype: np.dtype):
 
     One fused pass per tap, 2-4x faster than numpy's multiply-then-add on
     this machine; scipy's wrapper holds the GIL, so tiles using it run on
-    one thread (see ``SERIAL`` in :mod:`convcli.engine.convolution`).
+    one thread (see :data:`SERIAL`).
     """
-    from scipy.linalg import blas
+    from scipy.linalg import blas  # type: ignore[import-untyped]
 
     return blas.get_blas_funcs("axpy", dtype=dtype)
 
@@ -282,7 +195,7 @@ def _crop(flat: np.ndarray, problem: Problem, width: int, th: int, tw: int) -> n
     return grid[..., ::sh, : (tw - 1) * sw + 1 : sw]
 
 
-def make_direct(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Callable:
+def make_direct(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> TileKernel:
     """The ``direct`` tile kernel for ``weight`` (C_out, Cg, kh, kw).
 
     One channel pair: one BLAS axpy per nonzero tap. Several: one BLAS gemm
@@ -339,11 +252,10 @@ def make_direct(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Callab
         if first:
             acc[:] = 0
 
-    run.interior = interior
-    return run
+    return TileKernel(run, interior)
 
 
-def _make_direct_gemm(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Callable:
+def _make_direct_gemm(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> TileKernel:
     """``direct`` for many channels: per tap, ``acc += W[:, :, i, j] @ shifted block``.
 
     The block of each image is laid out flat, channel after channel, with
@@ -353,7 +265,7 @@ def _make_direct_gemm(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> 
     outside the tile, which are dropped). BLAS gemm accumulates in place
     (``beta = 1``), so no patch matrix is built.
     """
-    from scipy.linalg import blas
+    from scipy.linalg import blas  # type: ignore[import-untyped]
 
     gemm = blas.get_blas_funcs("gemm", dtype=dtype)
     kh, kw = problem.kernel_size
@@ -393,14 +305,14 @@ def _make_direct_gemm(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> 
                 grid = acc.reshape(og, r, width)
                 dest[k, g * og : (g + 1) * og] = grid[:, :rows:sh, : (tw - 1) * sw + 1 : sw]
 
-    return run
+    return TileKernel(run)
 
 
-def make_separable(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Callable:
-    """The ``separable`` tile kernel; raises ShapeError unless every slice has rank 1."""
+def make_separable(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> TileKernel:
+    """The ``separable`` tile kernel; raises ParameterError unless every slice has rank 1."""
     factors = separable_factors(weight, dtype)
     if factors is None:
-        raise ShapeError(
+        raise ParameterError(
             f"strategy 'separable' needs kernels of rank 1; this {weight.shape[-2]}x"
             f"{weight.shape[-1]} kernel is not (use 'auto', 'direct', 'fft' or 'im2col')"
         )
@@ -468,18 +380,12 @@ def make_separable(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Cal
         if first:
             acc[:] = 0
 
-    run.interior = interior
-    return run
+    return TileKernel(run, interior)
 
 
-def fft_cache_bytes(budget: int) -> int:
-    """The share of ``budget`` the FFT strategy may keep kernel spectra in (a quarter)."""
-    return budget // 4
-
-
-def make_fft(problem: Problem, weight: np.ndarray, dtype: np.dtype, budget: int) -> Callable:
+def make_fft(problem: Problem, weight: np.ndarray, dtype: np.dtype, budget: int) -> TileKernel:
     """The ``fft`` tile kernel: overlap-save with scipy.fft."""
-    import scipy.fft as sfft
+    import scipy.fft as sfft  # type: ignore[import-untyped]
 
     dh, dw = problem.dilation
     span_h, span_w = problem.span
@@ -492,7 +398,7 @@ def make_fft(problem: Problem, weight: np.ndarray, dtype: np.dtype, budget: int)
     lock = threading.Lock()
     room = [fft_cache_bytes(budget)]  # what the cached spectra may still take, in total
 
-    def kernel_spectrum(shape: tuple[int, int], o: int | None) -> np.ndarray:
+    def kernel_spectrum(shape: tuple[int, int], o: int | None) -> np.ndarray | None:
         """conj(FFT) of the kernels at transform size ``shape`` (all, or output channel o).
 
         Spectra are kept (one per transform size) while their total fits
@@ -524,6 +430,7 @@ def make_fft(problem: Problem, weight: np.ndarray, dtype: np.dtype, budget: int)
         for o in range(c_out):
             g = o // problem.og
             k = full[o] if full is not None else kernel_spectrum(shape, o)
+            assert k is not None  # one channel's spectrum is always computed
             if cg == 1 and c_out == 1:  # the common image filter: multiply in place
                 y = np.multiply(spec[:, 0], k[0], out=spec[:, 0])
             else:
@@ -531,10 +438,10 @@ def make_fft(problem: Problem, weight: np.ndarray, dtype: np.dtype, budget: int)
             res = sfft.irfft2(y, s=shape, axes=(-2, -1), overwrite_x=True)
             dest[:, o] = res[:, :rows:sh, :cols:sw]
 
-    return run
+    return TileKernel(run)
 
 
-def make_im2col(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Callable:
+def make_im2col(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> TileKernel:
     """The ``im2col`` tile kernel: a patch matrix per group, one matrix product each."""
     kh, kw = problem.kernel_size
     sh, sw = problem.stride
@@ -586,79 +493,4 @@ def make_im2col(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Callab
             res = wmat[g] @ patches.reshape(taps, n * th * tw)  # (og, n*th*tw)
             dest[:, g * og : (g + 1) * og] = res.reshape(og, n, th, tw).transpose(1, 0, 2, 3)
 
-    return run_flat if (sh, sw) == (1, 1) else run
-
-
-def working_memory(
-    strategy: str, problem: Problem, th: int, tw: int, itemsize: int, in_itemsize: int
-) -> int:
-    """Bytes one tile of ``th x tw`` outputs needs, besides the output array."""
-    n, cin, cout, cg = problem.n, problem.c_in, problem.c_out, problem.cg
-    sh, sw = problem.stride
-    span_h, span_w = problem.span
-    r = (th - 1) * sh + span_h
-    c = (tw - 1) * sw + span_w
-    block = n * cin * r * c * (itemsize + in_itemsize)  # gathered block and its float copy
-    result = n * cout * th * tw * itemsize
-    rows = (th - 1) * sh + 1
-    if strategy == "direct":
-        if problem.cg * problem.og > 1:  # the flat copy of one image and the accumulator
-            return block + result + (cin + problem.og) * r * c * itemsize
-        return block + result + 2 * n * rows * c * itemsize
-    if strategy == "separable":
-        return block + result + 4 * n * rows * c * itemsize
-    if strategy == "fft":
-        import scipy.fft as sfft
-
-        s0, s1 = sfft.next_fast_len(r, real=True), sfft.next_fast_len(c, real=True)
-        spec = s0 * (s1 // 2 + 1) * 2 * itemsize
-        return block + result + n * (cin + 2 * cg + 2) * spec
-    kh, kw = problem.kernel_size
-    if (sh, sw) == (1, 1):  # the flat patch matrix spans whole block rows
-        return (
-            block + result + (cg * kh * kw * ((th - 1) * c + tw) + problem.og * th * c) * itemsize
-        )
-    return block + result + n * th * tw * (cg * kh * kw + problem.og) * itemsize
-
-
-def tile_shape(
-    strategy: str,
-    problem: Problem,
-    budget: int,
-    threads: int,
-    itemsize: int,
-    in_itemsize: int,
-) -> tuple[int, int]:
-    """(th, tw) for ``strategy``: cache-sized or FFT-sized, within ``budget / threads``."""
-    oh, ow = problem.out
-    per_thread = max(budget // max(threads, 1), 1)
-
-    def fits(th: int, tw: int) -> bool:
-        return working_memory(strategy, problem, th, tw, itemsize, in_itemsize) <= per_thread
-
-    if strategy in ("direct", "separable"):
-        sh = problem.stride[0]
-        width = (ow - 1) * problem.stride[1] + problem.span[1]
-        per_row = problem.n * sh * width
-        th = max(1, min(oh, _DIRECT_TILE_ELEMENTS // max(per_row, 1)))
-        tw = ow
-    elif strategy == "fft":
-        import scipy.fft as sfft
-
-        # tiles whose block (tile + halo) is exactly a fast transform length
-        sides = []
-        for a in (0, 1):
-            halo = problem.span[a] - 1
-            target = max(_FFT_TILE, 4 * max(problem.span))
-            sides.append(sfft.next_fast_len(target + halo, real=True) - halo)
-        th, tw = min(oh, sides[0]), min(ow, sides[1])
-    else:
-        th, tw = oh, ow
-    # enough tiles for every thread
-    if threads > 1 and th >= oh and tw >= ow and oh >= threads:
-        th = -(-oh // threads)
-    while not fits(th, tw) and th > 1:
-        th = max(1, th // 2)
-    while not fits(th, tw) and tw > 1:
-        tw = max(1, tw // 2)
-    return th, tw
+    return TileKernel(run_flat if (sh, sw) == (1, 1) else run)

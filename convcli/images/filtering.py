@@ -19,7 +19,7 @@ import numpy as np
 
 from ..arithmetic.sizes import PaddingSpec, pair
 from ..engine.convolution import DEFAULT_MEMORY_BUDGET, filter2d, normalize_pad_mode
-from ..engine.strategies import default_threads
+from ..engine.threads import check_threads
 from ..errors import ShapeError
 from ..kernels.catalogue import Kernel
 from .io import Image
@@ -676,7 +676,7 @@ def filter_image(
         result = np.empty(shape, floats if late else dtype)
         late_alpha = late and alpha == "filter"
         res_alpha = None if a is None else np.empty(shape[:2], floats if late_alpha else dtype)
-        threads = s.threads or default_threads()
+        threads = check_threads(s.threads)
         with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
             for r0 in range(0, h, rows):
                 r1 = min(h, r0 + rows)

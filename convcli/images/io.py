@@ -658,8 +658,9 @@ def _encode(
     fmt: str,
     png_compression: int,
     jpeg_quality: int,
+    threads: int | None = None,
 ) -> None:
-    """Write prepared arrays to an open binary file in `fmt`."""
+    """Write prepared arrays to an open binary file in `fmt` (`threads` for the PNG writer)."""
     if fmt == "NPY":
         # .npy holds tensors, channels first: (H, W) or (C, H, W), alpha the last plane
         data = pixels
@@ -672,7 +673,7 @@ def _encode(
     data = pixels if alpha is None else np.dstack([pixels, alpha])
     if fmt == "PNG" and can_write_png(data):
         # numpy filters and threaded zlib: several times faster than Pillow
-        write_png(fh, data, level=png_compression)
+        write_png(fh, data, level=png_compression, threads=threads)
         return
     im = PIL.Image.fromarray(np.ascontiguousarray(data))
     options: dict[str, object] = {}
@@ -700,6 +701,7 @@ def write_image(
     overwrite: bool = False,
     png_compression: int = 1,
     jpeg_quality: int = 90,
+    threads: int | None = None,
 ) -> list[str]:
     """Write pixels to a file, standard output or a stream, atomically.
 
@@ -725,6 +727,9 @@ def write_image(
         :mod:`convcli.images.png`, which writes every PNG convcli produces).
     jpeg_quality : int
         JPEG quality 1-100. WebP is always written lossless.
+    threads : int or None
+        Threads of the PNG writer; None for ``CONVCLI_THREADS`` or the
+        usable cores.
 
     Returns
     -------
@@ -780,13 +785,13 @@ def write_image(
                 "refusing to write image data to a terminal; redirect stdout or use -o FILE"
             )
         buffer = io.BytesIO()
-        _encode_or_fail(buffer, pixels, alpha, fmt, name, png_compression, jpeg_quality)
+        _encode_or_fail(buffer, pixels, alpha, fmt, name, png_compression, jpeg_quality, threads)
         out = sys.stdout.buffer if path == "-" else target
         out.write(buffer.getvalue())
         out.flush()
         return notes
 
-    _write_atomic(path, overwrite, pixels, alpha, fmt, png_compression, jpeg_quality)
+    _write_atomic(path, overwrite, pixels, alpha, fmt, png_compression, jpeg_quality, threads)
     return notes
 
 
@@ -798,11 +803,12 @@ def _encode_or_fail(
     name: str,
     png_compression: int,
     jpeg_quality: int,
+    threads: int | None = None,
 ) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            _encode(fh, pixels, alpha, fmt, png_compression, jpeg_quality)
+            _encode(fh, pixels, alpha, fmt, png_compression, jpeg_quality, threads)
     except (ValueError, TypeError, KeyError) as exc:
         raise ImageError(f"{name}: could not encode {fmt}: {exc}") from exc
     except OSError as exc:
@@ -817,10 +823,13 @@ def _write_atomic(
     fmt: str,
     png_compression: int,
     jpeg_quality: int,
+    threads: int | None = None,
 ) -> None:
     atomic_write(
         path,
-        lambda fh: _encode_or_fail(fh, pixels, alpha, fmt, path, png_compression, jpeg_quality),
+        lambda fh: _encode_or_fail(
+            fh, pixels, alpha, fmt, path, png_compression, jpeg_quality, threads
+        ),
         overwrite=overwrite,
         error=ImageError,
     )

@@ -41,7 +41,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..engine.strategies import default_threads
+from ..engine.threads import check_threads
 
 __all__ = ["BLOCK_BYTES", "adler32_combine", "can_write", "write_png"]
 
@@ -197,7 +197,7 @@ def _choose_filter(rows: np.ndarray, r0: int, r1: int, bpp: int) -> int:
 
 def _deflate(data: np.ndarray, level: int, strategy: int, last: bool) -> bytes:
     c = zlib.compressobj(level, zlib.DEFLATED, -15, 8, strategy)
-    return c.compress(data) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+    return c.compress(data.data) + c.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
 
 
 def _block(
@@ -209,15 +209,15 @@ def _block(
     ftype = _NONE if level == 0 else _choose_filter(rows, r0, r1, bpp)
     buf[:, 0] = ftype
     _filter(rows[r0:r1], _above(rows, r0, r1), ftype, bpp, buf[:, 1:])
-    adler = zlib.adler32(buf)
+    adler = zlib.adler32(buf.data)
     if level == 0:
         return _deflate(buf, 0, zlib.Z_DEFAULT_STRATEGY, last), adler
     if level == 1 and buf.size > 2 * _PROBE_BYTES:
         # run-length only or zlib's fastest string matching, as the block's start prefers
         probe = buf.reshape(-1)[:_PROBE_BYTES]
-        rle = len(_deflate(probe, 1, zlib.Z_RLE, True))
-        matched = len(_deflate(probe, 1, zlib.Z_DEFAULT_STRATEGY, True))
-        strategy = zlib.Z_RLE if rle <= matched else zlib.Z_DEFAULT_STRATEGY
+        rle_size = len(_deflate(probe, 1, zlib.Z_RLE, True))
+        matched_size = len(_deflate(probe, 1, zlib.Z_DEFAULT_STRATEGY, True))
+        strategy = zlib.Z_RLE if rle_size <= matched_size else zlib.Z_DEFAULT_STRATEGY
         return _deflate(buf, 1, strategy, last), adler
     # both in full, the smaller kept: small blocks at level 1, every block above
     data = _deflate(buf, 1, zlib.Z_RLE, last)
@@ -265,7 +265,8 @@ def write_png(
         matching, as a probe of each block prefers; 2 to 9 try both in full,
         the matching at that level, and keep the smaller for every block.
     threads : int or None
-        Blocks deflated at once; default ``CONVCLI_THREADS`` or the usable cores.
+        Blocks deflated at once; None for ``CONVCLI_THREADS`` or the usable
+        cores (:func:`convcli.engine.threads.default_threads`).
 
     Raises
     ------
@@ -296,7 +297,7 @@ def write_png(
         pixels = pixels.astype(">u2", copy=False)
     rows = np.ascontiguousarray(pixels).view(np.uint8).reshape(h, -1)
     bpp = channels * depth // 8
-    threads = default_threads() if threads is None else max(1, int(threads))
+    threads = check_threads(threads)
 
     ihdr = struct.pack(">IIBBBBB", w, h, depth, _COLOUR_TYPE[channels], 0, 0, 0)
     fh.write(_SIGNATURE + _chunk(b"IHDR", ihdr))

@@ -21,8 +21,16 @@ from .io import Image
 __all__ = ["pool_image", "pool_tensor"]
 
 
-def _pool(values: np.ndarray, size, stride, padding, mode, ceil_mode) -> np.ndarray:
-    out = pool2d(values, size, stride=stride, padding=padding, mode=mode, ceil_mode=ceil_mode)
+def _pool(values: np.ndarray, size, stride, padding, mode, ceil_mode, threads) -> np.ndarray:
+    out = pool2d(
+        values,
+        size,
+        stride=stride,
+        padding=padding,
+        mode=mode,
+        ceil_mode=ceil_mode,
+        threads=threads,
+    )
     if mode == "avg" and values.dtype.kind in "biu":
         # the average of integer pixels, rounded back to the image's own type
         out = np.rint(out).astype(values.dtype)
@@ -36,6 +44,8 @@ def pool_image(
     padding: PaddingSpec = 0,
     mode: str = "max",
     ceil_mode: bool = False,
+    *,
+    threads: int | None = None,
 ) -> Image:
     """Pool every channel of an image, alpha included, with one rule.
 
@@ -55,6 +65,8 @@ def pool_image(
         The reduction.
     ceil_mode : bool
         Round the number of windows up (PyTorch's rule).
+    threads : int or None
+        Bands of rows pooled at once, as for :func:`convcli.pool2d`.
 
     Returns
     -------
@@ -68,10 +80,10 @@ def pool_image(
     >>> pool_image(img, 2).pixels.tolist()
     [[5, 7], [13, 15]]
     """
-    pixels = _pool(image.pixels, size, stride, padding, mode, ceil_mode)
+    pixels = _pool(image.pixels, size, stride, padding, mode, ceil_mode, threads)
     alpha = None
     if image.alpha is not None:
-        alpha = _pool(image.alpha, size, stride, padding, mode, ceil_mode)
+        alpha = _pool(image.alpha, size, stride, padding, mode, ceil_mode, threads)
     return replace(image, pixels=pixels, alpha=alpha, notes=[])
 
 
@@ -82,6 +94,8 @@ def pool_tensor(
     padding: PaddingSpec = 0,
     mode: str = "max",
     ceil_mode: bool = False,
+    *,
+    threads: int | None = None,
 ) -> np.ndarray:
     """Pool a channels-first tensor: ``(H, W)``, ``(C, H, W)`` or ``(N, C, H, W)``.
 
@@ -95,9 +109,9 @@ def pool_tensor(
     """
     x = np.asarray(x)
     if x.ndim == 2:
-        return pool2d(x, size, stride, padding, mode, ceil_mode)
+        return pool2d(x, size, stride, padding, mode, ceil_mode, threads=threads)
     if x.ndim == 3:
-        return pool2d(x[None], size, stride, padding, mode, ceil_mode)[0]
+        return pool2d(x[None], size, stride, padding, mode, ceil_mode, threads=threads)[0]
     if x.ndim == 4:
-        return pool2d(x, size, stride, padding, mode, ceil_mode)
+        return pool2d(x, size, stride, padding, mode, ceil_mode, threads=threads)
     raise ShapeError(f"a tensor must be (H, W), (C, H, W) or (N, C, H, W), got shape {x.shape}")
