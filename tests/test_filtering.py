@@ -17,7 +17,9 @@ from convcli.images.filtering import (
     map_range,
 )
 from convcli.images.io import Image
-from convcli.kernels.catalogue import Kernel, get_kernel, resolve_kernel
+from convcli.kernels.catalogue import get_kernel
+from convcli.kernels.files import resolve_kernel
+from convcli.kernels.kernel import Kernel
 
 
 def test_map_range_modes_by_hand():

@@ -20,7 +20,8 @@ def read_matrix(spec: str, hint: str, *, kernel: bool = False):
     is accepted too.
     """
     from ..errors import KernelError, ShapeError
-    from ..kernels.catalogue import get_kernel, looks_like_matrix
+    from ..kernels.catalogue import get_kernel
+    from ..kernels.files import looks_like_matrix
     from ..teaching.matrices import _FILE_SUFFIXES, parse_matrix
 
     text = spec.strip()

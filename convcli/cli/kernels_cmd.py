@@ -215,7 +215,7 @@ def show_cmd(spec, fmt, output, overwrite):
 
     from ..errors import ConvcliError
     from ..images.atomic import write_bytes
-    from ..kernels.catalogue import format_kernel_text
+    from ..kernels.files import format_kernel_text
 
     kernel = spec
     if fmt is None:

@@ -238,7 +238,8 @@ def learn_cmd(
     """
     import numpy as np
 
-    from ..kernels.catalogue import Kernel, format_kernel_text
+    from ..kernels.files import format_kernel_text
+    from ..kernels.kernel import Kernel
     from ..output import to_json
     from ..teaching.learn import learn_kernel
     from ..teaching.matrices import format_matrix, write_output

@@ -2,7 +2,7 @@
 
 This is the library behind ``convcli filter``: it takes an
 :class:`convcli.images.io.Image` (or plain arrays) and a list of
-:class:`convcli.kernels.catalogue.Kernel`, runs them through :func:`convcli.filter2d`,
+:class:`convcli.kernels.kernel.Kernel`, runs them through :func:`convcli.filter2d`,
 and maps the raw responses back into pixel values.
 """
 
@@ -21,7 +21,7 @@ from ..arithmetic.sizes import PaddingSpec, pair
 from ..engine.convolution import DEFAULT_MEMORY_BUDGET, filter2d, normalize_pad_mode
 from ..engine.strategies import default_threads
 from ..errors import ShapeError
-from ..kernels.catalogue import Kernel
+from ..kernels.kernel import Kernel
 from .io import Image
 
 __all__ = [

@@ -32,7 +32,8 @@ import PIL.ImageFont
 from ..errors import ShapeError
 from ..images.filtering import FilterSettings, filter_image, luminance
 from ..images.io import Image
-from ..kernels.catalogue import Kernel, get_kernel
+from ..kernels.catalogue import get_kernel
+from ..kernels.kernel import Kernel
 
 __all__ = ["DEFAULT_GALLERY", "GallerySheet", "gallery_kernels", "make_gallery"]
 
@@ -81,7 +82,7 @@ def gallery_kernels(specs: Sequence[str] | None = None) -> list[tuple[str, Kerne
     a kernel file, which is labelled with the file's stem (``sobel_x`` for
     ``kernels/sobel_x.txt``) rather than a path cut short on the tile.
     """
-    from ..kernels.catalogue import resolve_kernel
+    from ..kernels.files import resolve_kernel
 
     if not specs:
         return [(spec, get_kernel(spec)) for spec in DEFAULT_GALLERY]

@@ -7,7 +7,7 @@ hold one row per line; a blank line starts the next channel, so a
 ``(C, H, W)`` tensor is C blocks of rows. JSON and ``.npy`` hold any number
 of dimensions.
 
-Row parsing reuses the kernel text helpers of :mod:`convcli.kernels.catalogue`, so a
+Row parsing reuses the kernel text helpers of :mod:`convcli.kernels.files`, so a
 kernel and a matrix are written the same way and fail with the same
 messages ("row 2 has 2 values, expected 3").
 """
@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ConvcliError, ShapeError
 from ..images.atomic import atomic_write
-from ..kernels.catalogue import parse_number_rows
+from ..kernels.files import parse_number_rows
 
 __all__ = [
     "MATRIX_FORMATS",
