@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from ..suffixes import MATRIX_SUFFIXES, MATRIX_WRITE_SUFFIXES
 from .options import geometry_options
 from .params import INT_PAIR
 
@@ -22,7 +23,7 @@ def read_matrix(spec: str, hint: str, *, kernel: bool = False):
     from ..errors import KernelError, ShapeError
     from ..kernels.catalogue import get_kernel
     from ..kernels.files import looks_like_matrix
-    from ..teaching.matrices import _FILE_SUFFIXES, parse_matrix
+    from ..teaching.matrices import parse_matrix
 
     text = spec.strip()
     try:
@@ -32,7 +33,7 @@ def read_matrix(spec: str, hint: str, *, kernel: bool = False):
             and text != "-"
             and not looks_like_matrix(text)
             and not os.path.isfile(text)
-            and not text.lower().endswith(_FILE_SUFFIXES)
+            and not text.lower().endswith(MATRIX_SUFFIXES)
             and "/" not in text
         )
         if looks_named:
@@ -147,13 +148,10 @@ def emit(values, fmt: str, output: str | None, overwrite: bool, precision: int =
     write_bytes(output, data, overwrite=overwrite, binary=fmt == "npy", what=".npy data")
 
 
-_EXTENSION_FORMATS = {".csv": "csv", ".json": "json", ".npy": "npy", ".txt": "text"}
-
-
 def result_format(fmt: str | None, output: str | None) -> str:
     """The result format: --format, else -o's extension, else text; they must agree."""
     ext = os.path.splitext(output or "")[1].lower()
-    implied = _EXTENSION_FORMATS.get(ext)
+    implied = MATRIX_WRITE_SUFFIXES.get(ext)
     if fmt is None:
         return implied or "text"
     fmt = fmt.lower()

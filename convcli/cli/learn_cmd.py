@@ -7,11 +7,9 @@ import sys
 
 import click
 
-from .batch import IMAGE_SUFFIXES
+from ..suffixes import PIXEL_SUFFIXES
 from .options import PAD_MODE_CHOICES
 from .params import INT_PAIR, PADDING
-
-IMAGE_EXTENSIONS = tuple(s for s in IMAGE_SUFFIXES if s != ".npy")
 
 
 def load_operand(spec: str, hint: str):
@@ -29,7 +27,7 @@ def load_operand(spec: str, hint: str):
 
     text = spec.strip()
     try:
-        if text.lower().endswith(IMAGE_EXTENSIONS):
+        if text.lower().endswith(PIXEL_SUFFIXES):
             image = read_image(text)
             arr = image.pixels.astype(np.float64)
             arr = arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
@@ -251,7 +249,7 @@ def learn_cmd(
     method = method.lower()
     x = load_operand(input_, "INPUT")
     y = load_operand(target, "TARGET")
-    if not quiet and target.strip().lower().endswith(IMAGE_EXTENSIONS):
+    if not quiet and target.strip().lower().endswith(PIXEL_SUFFIXES):
         click.echo(
             f"note: {target} holds pixels, whose values were clipped or folded into 0..255 when "
             "it was written; for an exact kernel give the raw filter output "

@@ -43,6 +43,7 @@ import PIL.Image
 import PIL.ImageOps
 
 from ..errors import ImageError
+from ..suffixes import IMAGE_FORMATS, IMAGE_WRITE_SUFFIXES
 from .atomic import atomic_write, stdout_is_terminal
 from .png import can_write as can_write_png
 from .png import write_png
@@ -62,38 +63,13 @@ __all__ = [
 #: Pillow's own decompression-bomb limit, read when convcli.images.io is imported.
 DEFAULT_MAX_PIXELS: int | None = PIL.Image.MAX_IMAGE_PIXELS
 
-#: Output formats convcli writes, by the name ``format=`` accepts (lower case).
-FORMATS: dict[str, str] = {
-    "png": "PNG",
-    "jpeg": "JPEG",
-    "jpg": "JPEG",
-    "tiff": "TIFF",
-    "tif": "TIFF",
-    "bmp": "BMP",
-    "webp": "WEBP",
-    "gif": "GIF",
-    "ppm": "PPM",
-    "pgm": "PPM",
-    "pnm": "PPM",
-    "npy": "NPY",
-}
+#: Output formats convcli writes, by the name ``format=`` accepts (lower case);
+#: :data:`convcli.suffixes.IMAGE_FORMATS`.
+FORMATS: dict[str, str] = IMAGE_FORMATS
 
-#: File extensions (lower case, with the dot) and the format they select.
-EXTENSIONS: dict[str, str] = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".jpe": "JPEG",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".bmp": "BMP",
-    ".webp": "WEBP",
-    ".gif": "GIF",
-    ".ppm": "PPM",
-    ".pgm": "PPM",
-    ".pnm": "PPM",
-    ".npy": "NPY",
-}
+#: File extensions (lower case, with the dot) and the format they select;
+#: :data:`convcli.suffixes.IMAGE_WRITE_SUFFIXES`.
+EXTENSIONS: dict[str, str] = IMAGE_WRITE_SUFFIXES
 
 Source = str | os.PathLike | BinaryIO
 

@@ -26,6 +26,7 @@ import numpy as np
 from ..errors import ConvcliError, ShapeError
 from ..images.atomic import atomic_write
 from ..kernels.files import parse_number_rows
+from ..suffixes import MATRIX_SUFFIXES
 
 __all__ = [
     "MATRIX_FORMATS",
@@ -37,8 +38,6 @@ __all__ = [
 
 #: Output formats of :func:`format_matrix` / :func:`matrix_bytes`.
 MATRIX_FORMATS = ("text", "csv", "json", "npy")
-
-_FILE_SUFFIXES = (".txt", ".csv", ".npy", ".json", ".tsv", ".dat")
 
 
 def _as_array(values: Any, what: str) -> np.ndarray:
@@ -185,7 +184,7 @@ def parse_matrix(spec: str, what: str = "matrix", *, stdin: BinaryIO | None = No
         os.path.isfile(text)
         or "/" in text
         or os.sep in text
-        or text.lower().endswith(_FILE_SUFFIXES)
+        or text.lower().endswith(MATRIX_SUFFIXES)
     ):
         return _load_file(text, what)
     return _parse_text(text, f"{what} {text!r}" if len(text) <= 40 else what)
