@@ -22,6 +22,7 @@ from pathlib import Path
 import click
 
 from ..errors import ConvcliError
+from ..output import is_terminal
 from ..suffixes import IMAGE_FORMATS, IMAGE_SUFFIXES
 from . import debug_enabled, error_text
 
@@ -222,12 +223,7 @@ def image_task(job: Job, *, process: Callable, options: WriteOptions) -> list[st
 
 
 def _progress_wanted(quiet: bool) -> bool:
-    if quiet:
-        return False
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
+    return not quiet and is_terminal(sys.stderr)
 
 
 def _console():

@@ -83,11 +83,11 @@ def _grid(padded, cells, channel, marked_style, pad_box):
     import numpy as np
     from rich.text import Text
 
-    from ..teaching.steps import _num
+    from ..output import format_number
 
     plane = padded[channel]
     marks = {(r, c) for ch, r, c in cells if ch == channel}
-    shown = [["·" if np.isnan(v) else _num(v) for v in row] for row in plane]
+    shown = [["·" if np.isnan(v) else format_number(v) for v in row] for row in plane]
     width = max(len(s) for row in shown for s in row)
     (top, bottom), (left, right) = pad_box
     h, w = plane.shape

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from ..output import is_terminal
 from ..suffixes import PIXEL_SUFFIXES
 from .options import PAD_MODE_CHOICES
 from .params import INT_PAIR, PADDING
@@ -89,13 +90,6 @@ def _progress(steps: int, every: int | None, terminal: bool):
 
     task = progress.add_task("gd", total=steps, loss="…")
     return progress, callback
-
-
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 @click.command("learn")
@@ -261,7 +255,7 @@ def learn_cmd(
 
     progress, callback = None, None
     if method == "gd" and not quiet:
-        progress, callback = _progress(steps, every, _stderr_is_terminal())
+        progress, callback = _progress(steps, every, is_terminal(sys.stderr))
     if progress is not None:
         progress.start()
     try:
