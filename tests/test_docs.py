@@ -79,6 +79,7 @@ MODULES = [
     "convcli.kernels.files",
     "convcli.suffixes",
     "convcli.images.io",
+    "convcli.images.pixels",
     "convcli.arithmetic.network",
     "convcli.output",
     "convcli.teaching.matrices",

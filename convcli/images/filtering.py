@@ -23,6 +23,7 @@ from ..engine.strategies import default_threads
 from ..errors import ShapeError
 from ..kernels.kernel import Kernel
 from .io import Image
+from .pixels import copy_into, to_pixels
 
 __all__ = [
     "ALPHA_MODES",
@@ -418,29 +419,6 @@ def map_range(
     )
 
 
-def _copy_into(dst: np.ndarray, values: np.ndarray) -> None:
-    """``dst[...] = values`` with any cast; channel by channel for channel-first memory.
-
-    The engine returns (H, W, C) results that are views of (C, H, W) arrays;
-    numpy copies those into an interleaved array about 2.5 times faster one
-    channel at a time than in one call.
-    """
-    if values.ndim == 3 and not values.flags.c_contiguous:
-        for c in range(values.shape[2]):
-            np.copyto(dst[..., c], values[..., c], casting="unsafe")
-    else:
-        np.copyto(dst, values, casting="unsafe")
-
-
-def _to_pixels_into(values: np.ndarray, max_value: float, dst: np.ndarray) -> None:
-    """Scale ``[0, max_value]`` floats (changed in place) to `dst`'s integer range, rounded."""
-    top = float(np.iinfo(dst.dtype).max)
-    if max_value != top:
-        values *= top / max_value
-    np.rint(values, out=values)
-    _copy_into(dst, values)
-
-
 def _store(
     values: np.ndarray,
     dst: np.ndarray,
@@ -455,14 +433,16 @@ def _store(
     already have `dst`'s dtype and range are copied as they are.
     """
     if dst.dtype.kind == "f":  # raw
-        _copy_into(dst, values)
+        copy_into(dst, values)
         return
     if mode == "clip" and values.dtype == dst.dtype and max_value == np.iinfo(dst.dtype).max:
-        _copy_into(dst, values)  # integer pixels of the output's own range: nothing to map
+        copy_into(dst, values)  # integer pixels of the output's own range: nothing to map
         return
     if not owned or values.dtype.kind != "f":
         values = values.astype(np.float64 if values.dtype == np.float64 else np.float32)
-    _to_pixels_into(_map_range_inplace(values, mode, max_value), max_value, dst)
+    # map_range has put the values in 0..max_value already: no second clip
+    mapped = _map_range_inplace(values, mode, max_value)
+    to_pixels(mapped, max_value, out=dst, clip=False, in_place=True)
 
 
 def _by_rows(
@@ -688,7 +668,7 @@ def filter_image(
                 else:
                     colour, out_alpha = split(out)
                 if late:
-                    _copy_into(result[r0:r1], colour)
+                    copy_into(result[r0:r1], colour)
                 else:
                     store = partial(_store, mode=mode, max_value=max_value, owned=True)
                     _by_rows(pool, threads, store, colour, result[r0:r1])

@@ -45,6 +45,7 @@ import PIL.ImageOps
 from ..errors import ImageError
 from ..suffixes import IMAGE_FORMATS, IMAGE_WRITE_SUFFIXES
 from .atomic import atomic_write, stdout_is_terminal
+from .pixels import to_pixels
 from .png import can_write as can_write_png
 from .png import write_png
 
@@ -556,11 +557,6 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
-def _to_8bit(arr: np.ndarray) -> np.ndarray:
-    """uint16 -> uint8 by the nearest value: round(v * 255 / 65535) = round(v / 257)."""
-    return ((arr.astype(np.uint32) + 128) // 257).astype(np.uint8)
-
-
 def _prepare(
     pixels: np.ndarray, alpha: np.ndarray | None, fmt: str, name: str, notes: list[str]
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -622,8 +618,9 @@ def _prepare(
             why = "Pillow writes 16 bits for grayscale without alpha only"
         if why:
             notes.append(f"{name}: {why}: 16-bit values scaled to 8 bits")
-            pixels = _to_8bit(pixels)
-            alpha = None if alpha is None else _to_8bit(alpha)
+            # the nearest value: round(v * 255 / 65535) = round(v / 257)
+            pixels = to_pixels(pixels, 65535.0, np.uint8)
+            alpha = None if alpha is None else to_pixels(alpha, 65535.0, np.uint8)
     return pixels, alpha
 
 

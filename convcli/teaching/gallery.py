@@ -32,6 +32,7 @@ import PIL.ImageFont
 from ..errors import ShapeError
 from ..images.filtering import FilterSettings, filter_image, luminance
 from ..images.io import Image
+from ..images.pixels import to_pixels
 from ..kernels.catalogue import get_kernel
 from ..kernels.kernel import Kernel
 
@@ -105,8 +106,7 @@ def _to_uint8(image: Image) -> np.ndarray:
     pixels = image.pixels
     if pixels.dtype == np.uint8:
         return pixels
-    scaled = np.clip(pixels.astype(np.float64) * (255.0 / image.max_value), 0, 255)
-    return np.rint(scaled).astype(np.uint8)
+    return to_pixels(pixels.astype(np.float64), image.max_value, np.uint8, in_place=True)
 
 
 def _font(size: int) -> PIL.ImageFont.ImageFont | PIL.ImageFont.FreeTypeFont:
