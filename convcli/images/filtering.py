@@ -20,7 +20,7 @@ import numpy as np
 from ..arithmetic.sizes import PaddingSpec, pair
 from ..engine.convolution import DEFAULT_MEMORY_BUDGET, filter2d, normalize_pad_mode
 from ..engine.strategies import default_threads
-from ..errors import ShapeError
+from ..errors import ParameterError, ShapeError
 from ..kernels.kernel import Kernel
 from .io import Image
 from .pixels import copy_into, to_pixels
@@ -88,7 +88,7 @@ class FilterSettings:
 
     def __post_init__(self) -> None:
         if isinstance(self.repeat, bool) or not isinstance(self.repeat, int) or self.repeat < 1:
-            raise ShapeError(f"`repeat` must be a positive integer, got {self.repeat!r}")
+            raise ParameterError(f"`repeat` must be a positive integer, got {self.repeat!r}")
 
 
 def _fresh(out: np.ndarray, source: np.ndarray) -> np.ndarray:
@@ -132,7 +132,7 @@ def _apply_one(
         )
         return _fresh(out, values)
 
-    if kernel.is_magnitude:
+    if kernel.parts is not None:  # a magnitude
         gx, gy = (run(p) for p in kernel.parts)
         out = _magnitude(gx, gy)
     else:
@@ -177,7 +177,7 @@ def apply_kernels(
     """
     s = settings or FilterSettings()
     if not kernels:
-        raise ShapeError("no kernel given: pass at least one")
+        raise ParameterError("no kernel given: pass at least one")
     out = values
     for _ in range(s.repeat):
         for kernel in kernels:
@@ -196,7 +196,7 @@ def _is_identity_geometry(s: FilterSettings) -> bool:
     """
     try:
         stride = pair(s.stride, "stride")
-    except ShapeError:
+    except (ShapeError, ParameterError):
         return False
     return stride == (1, 1) and isinstance(s.padding, str) and s.padding.lower() == "same"
 
@@ -259,7 +259,7 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
 
 def _check_range_mode(mode: str) -> None:
     if mode not in RANGE_MODES:
-        raise ShapeError(f"unknown range mode {mode!r}; known: {', '.join(RANGE_MODES)}")
+        raise ParameterError(f"unknown range mode {mode!r}; known: {', '.join(RANGE_MODES)}")
 
 
 #: The percentile of the absolute response that ``auto`` makes white for a zero-sum kernel.
@@ -477,7 +477,7 @@ def _band_rows(
         if normalize_pad_mode(s.pad_mode) == "circular":
             return None
         dilation = pair(s.dilation, "dilation")[0]
-    except ShapeError:
+    except (ShapeError, ParameterError):
         return None
     reach = s.repeat * sum(dilation * (k.shape[0] - 1) for k in kernels)
     h = shape[0]
@@ -576,10 +576,10 @@ def filter_image(
     floating point).
     """
     if alpha not in ALPHA_MODES:
-        raise ShapeError(f"unknown alpha mode {alpha!r}; known: {', '.join(ALPHA_MODES)}")
+        raise ParameterError(f"unknown alpha mode {alpha!r}; known: {', '.join(ALPHA_MODES)}")
     _check_range_mode(value_range)
     if not kernels:
-        raise ShapeError("no kernel given: pass at least one")
+        raise ParameterError("no kernel given: pass at least one")
     s = settings or FilterSettings()
     pixels = image.pixels
     a = image.alpha
@@ -589,6 +589,7 @@ def filter_image(
     zero_sum = any(k.is_zero_sum and not k.offset for k in kernels)
     mode = _auto_mode(value_range, zero_sum, any(k.is_magnitude for k in kernels))
     max_value = float(image.max_value)
+    dtype: np.dtype  # of the result's pixels
     if value_range == "raw":
         dtype = np.dtype(np.float32)
     else:
@@ -608,7 +609,7 @@ def filter_image(
         # premultiply: colour weighted by alpha on a 0..1 scale
         float64 = np.float64 in (px.dtype, a.dtype)
         weight = a[lo:hi].astype(np.float64 if float64 else np.float32)
-        weight /= max_value
+        np.divide(weight, max_value, out=weight)
         colour = px * (weight[..., None] if px.ndim == 3 else weight)
         return np.dstack([colour, weight])
 
@@ -642,7 +643,7 @@ def filter_image(
             out_alpha = None if a is None else _carry(a, kernels, s)
         else:
             colour, out_alpha = split(out)
-        result = np.empty(colour.shape, dtype)
+        result: np.ndarray = np.empty(colour.shape, dtype)
         _store(colour, result, mode, max_value, owned=True)
         res_alpha = None
         if out_alpha is not None:
@@ -673,6 +674,7 @@ def filter_image(
                     store = partial(_store, mode=mode, max_value=max_value, owned=True)
                     _by_rows(pool, threads, store, colour, result[r0:r1])
                 if out_alpha is not None:
+                    assert res_alpha is not None  # out_alpha is None without an alpha
                     if late_alpha:
                         res_alpha[r0:r1] = out_alpha
                     else:

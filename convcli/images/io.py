@@ -294,7 +294,7 @@ def _read_pillow(
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
         try:
-            im = PIL.Image.open(stream)
+            im: PIL.Image.Image = PIL.Image.open(stream)
         except PIL.Image.DecompressionBombError:
             raise
         except PIL.UnidentifiedImageError:
@@ -310,7 +310,8 @@ def _read_pillow(
             if frames > 1:
                 notes.append(f"{name}: {fmt} with {frames} frames: used the first")
             if im.mode in ("RGB", "RGBA", "LA") and any(
-                _rawmode(tile).endswith((";16B", ";16L", ";16N", ";16")) for tile in im.tile
+                _rawmode(tile).endswith((";16B", ";16L", ";16N", ";16"))
+                for tile in getattr(im, "tile", ())
             ):
                 notes.append(
                     f"{name}: 16-bit colour {fmt} read as 8 bits per channel "
@@ -735,8 +736,9 @@ def write_image(
         raise ImageError(f"png_compression must be 0..9, got {png_compression}")
     if not 1 <= jpeg_quality <= 100:
         raise ImageError(f"jpeg_quality must be 1..100, got {jpeg_quality}")
-    is_path = isinstance(target, (str, os.PathLike))
-    path = os.fspath(target) if is_path else None
+    path: str | None = None
+    if isinstance(target, (str, os.PathLike)):
+        path = os.fspath(target)
     if path == "-":
         name = "<stdout>"
     elif path is not None:
@@ -754,7 +756,11 @@ def write_image(
             )
         buffer = io.BytesIO()
         _encode_or_fail(buffer, pixels, alpha, fmt, name, png_compression, jpeg_quality)
-        out = sys.stdout.buffer if path == "-" else target
+        if path == "-":
+            out: BinaryIO = sys.stdout.buffer
+        else:
+            assert not isinstance(target, (str, os.PathLike))  # path is None: a stream
+            out = target
         out.write(buffer.getvalue())
         out.flush()
         return notes

@@ -470,13 +470,13 @@ def _convert_param(factory: KernelFactory, param: Param, text: str) -> Any:
                 f"got {text!r} {valid}"
             )
         return value
-    value = text.lower()
-    if param.choices and value not in param.choices:
+    choice = text.lower()
+    if param.choices and choice not in param.choices:
         raise KernelError(
             f"kernel {factory.name!r}: `{param.name}` must be one of "
             f"{', '.join(param.choices)}, got {text!r}"
         )
-    return value
+    return choice
 
 
 def _normalise_name(name: str) -> str:

@@ -29,7 +29,7 @@ import PIL.Image
 import PIL.ImageDraw
 import PIL.ImageFont
 
-from ..errors import ShapeError
+from ..errors import ParameterError
 from ..images.filtering import FilterSettings, filter_image, luminance
 from ..images.io import Image
 from ..images.pixels import to_pixels
@@ -161,12 +161,12 @@ def make_gallery(
     ((98, 152), ['input', 'sobel-x'])
     """
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < 16:
-        raise ShapeError(f"`tile` must be an integer of at least 16 pixels, got {tile!r}")
+        raise ParameterError(f"`tile` must be an integer of at least 16 pixels, got {tile!r}")
     if isinstance(gap, bool) or not isinstance(gap, int) or gap < 0:
-        raise ShapeError(f"`gap` must be a non-negative integer, got {gap!r}")
+        raise ParameterError(f"`gap` must be a non-negative integer, got {gap!r}")
     chosen = list(gallery_kernels() if kernels is None else kernels)
     if not chosen:
-        raise ShapeError("no kernel given: a gallery needs at least one")
+        raise ParameterError("no kernel given: a gallery needs at least one")
     if gray and image.pixels.ndim == 3:
         image = Image(
             luminance(image.pixels),
@@ -178,7 +178,7 @@ def make_gallery(
     if columns is None:
         columns = min(4, math.ceil(math.sqrt(count)))
     if isinstance(columns, bool) or not isinstance(columns, int) or columns < 1:
-        raise ShapeError(f"`columns` must be a positive integer, got {columns!r}")
+        raise ParameterError(f"`columns` must be a positive integer, got {columns!r}")
     columns = min(columns, count)
     rows = math.ceil(count / columns)
     tile_h = max(1, round(tile * image.height / image.width))

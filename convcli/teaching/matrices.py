@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..errors import ConvcliError, ShapeError
+from ..errors import ConvcliError, ParameterError, ShapeError
 from ..images.atomic import atomic_write
 from ..kernels.files import parse_number_rows
 from ..suffixes import MATRIX_SUFFIXES
@@ -278,7 +278,7 @@ def format_matrix(values: np.ndarray, fmt: str = "text", *, precision: int = 6) 
         planes = arr.reshape((-1, *arr.shape[-2:])) if arr.ndim >= 2 else arr.reshape(1, 1, -1)
         blocks = ["\n".join(",".join(cell(v) for v in row) for row in plane) for plane in planes]
         return "\n\n".join(blocks) + "\n"
-    raise ShapeError(f"unknown matrix format {fmt!r}; known: {', '.join(MATRIX_FORMATS)}")
+    raise ParameterError(f"unknown matrix format {fmt!r}; known: {', '.join(MATRIX_FORMATS)}")
 
 
 def _whole(data: Any) -> Any:
