@@ -38,14 +38,14 @@ _LAZY: dict[str, str] = {
     # pooling (numpy)
     "pool2d": "engine.pooling",
     # kernels (numpy)
-    "Kernel": "kernels.catalogue",
+    "Kernel": "kernels.kernel",
     "KERNELS": "kernels.catalogue",
     "get_kernel": "kernels.catalogue",
-    "parse_kernel": "kernels.catalogue",
-    "load_kernel": "kernels.catalogue",
+    "parse_kernel": "kernels.files",
+    "load_kernel": "kernels.files",
     "kernel_names": "kernels.catalogue",
-    "resolve_kernel": "kernels.catalogue",
-    "format_kernel_text": "kernels.catalogue",
+    "resolve_kernel": "kernels.files",
+    "format_kernel_text": "kernels.files",
     # images (Pillow)
     "read_image": "images.io",
     "write_image": "images.io",

@@ -19,8 +19,10 @@ __all__ = [
     "column_widths",
     "format_count",
     "format_int",
+    "format_number",
     "format_pair",
     "format_shape",
+    "is_terminal",
     "render_table",
     "table_width",
     "to_csv",
@@ -90,6 +92,48 @@ def format_pair(value: Sequence[int] | None, sep: str = "×") -> str:
     return f"{value[0]}{sep}{value[1]}"
 
 
+def format_number(value: float, paren: bool = False) -> str:
+    """Write a number as a person does: ``3``, ``0.5``, and ``(-1)`` inside a product.
+
+    Whole numbers without a point, others to 6 significant digits; ``-0``
+    is ``0``. With ``paren``, a negative number is put in parentheses.
+
+    Examples
+    --------
+    >>> format_number(3.0), format_number(0.5), format_number(-1, paren=True)
+    ('3', '0.5', '(-1)')
+    >>> format_number(1 / 3), format_number(-0.0)
+    ('0.333333', '0')
+    """
+    v = float(value)
+    text = str(int(v)) if v.is_integer() and abs(v) < 2**53 else f"{v:.6g}"
+    if text == "-0":
+        text = "0"
+    return f"({text})" if paren and text.startswith("-") else text
+
+
+def is_terminal(stream: Any) -> bool:
+    """True when ``stream`` is an open terminal: the one check convcli makes.
+
+    False for pipes, files, closed streams and objects without ``isatty``
+    (a test's stand-in). Binary output refuses a terminal stdout, progress
+    bars need a terminal stderr, colour and table width follow it.
+
+    Examples
+    --------
+    >>> import io
+    >>> is_terminal(io.StringIO()), is_terminal(None)
+    (False, False)
+    """
+    isatty = getattr(stream, "isatty", None)
+    if isatty is None:
+        return False
+    try:
+        return bool(isatty())
+    except (ValueError, OSError):  # a closed or detached stream
+        return False
+
+
 def color_enabled(stream: IO[Any] | None) -> bool:
     """True when ``stream`` is a terminal and ``NO_COLOR`` is not set.
 
@@ -101,8 +145,7 @@ def color_enabled(stream: IO[Any] | None) -> bool:
     """
     if os.environ.get("NO_COLOR"):
         return False
-    isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty())
+    return is_terminal(stream)
 
 
 def to_json(data: Any) -> str:
@@ -173,11 +216,11 @@ def table_width(stream: IO[Any] | None = None) -> int:
     if columns.strip().isdigit() and int(columns) > 0:
         return int(columns)
     stream = sys.stdout if stream is None else stream
-    try:
-        if stream.isatty():
+    if is_terminal(stream):
+        try:
             return os.get_terminal_size(stream.fileno()).columns or 80
-    except (AttributeError, OSError, ValueError):
-        pass
+        except (AttributeError, OSError, ValueError):
+            pass
     return 80
 
 

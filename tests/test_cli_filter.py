@@ -771,6 +771,30 @@ def test_strategy_choices_are_the_engines():
     assert STRATEGY_CHOICES == ("auto", *STRATEGIES)
 
 
+def test_pad_mode_choices_are_the_engines_modes_and_aliases():
+    """The CLI's --pad-mode choices (numpy-free) are the engine's modes plus its aliases."""
+    from convcli.cli.options import PAD_MODE_CHOICES
+    from convcli.engine.convolution import PAD_MODE_ALIASES, PAD_MODES
+
+    assert len(set(PAD_MODE_CHOICES)) == len(PAD_MODE_CHOICES)
+    assert set(PAD_MODE_CHOICES) == set(PAD_MODES) | set(PAD_MODE_ALIASES)
+    assert PAD_MODE_CHOICES[0] == "reflect"
+
+
+@pytest.mark.parametrize("alias", ["zero", "constant"])
+def test_pad_mode_aliases_work_as_zeros(tmp_path, alias):
+    """--pad-mode zero / constant are accepted and pad like zeros."""
+    outs = []
+    for mode in (alias, "zeros"):
+        out = tmp_path / f"{mode}.npy"
+        result = run(
+            "filter", CAMERA, "-k", "box:5", "--pad-mode", mode, "--range", "raw", "-o", out
+        )
+        assert result.exit_code == 0, result.output
+        outs.append(np.load(out))
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
 @pytest.mark.parametrize(
     "option, value, message",
     [

@@ -173,7 +173,7 @@ def test_help_has_example():
 def test_file_kernel_is_labelled_with_its_stem(photo, tmp_path):
     """`-k some/long/path/sobel_x.txt` draws the label "sobel_x", not a cut-off path."""
     from convcli.images.io import read_image
-    from convcli.kernels.catalogue import load_kernel
+    from convcli.kernels.files import load_kernel
     from convcli.teaching.gallery import make_gallery
 
     folder = tmp_path / "a rather long folder name" / "with kernels in it"

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from convcli.cli import cli
-from convcli.kernels.catalogue import load_kernel
+from convcli.kernels.files import load_kernel
 
 CAMERA = Path(__file__).resolve().parent.parent / "sample_images" / "camera.png"
 SOBEL_X = [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]

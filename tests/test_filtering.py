@@ -7,7 +7,7 @@ import pytest
 from reference import SCIPY_MODE, conv2d_loop
 from scipy import ndimage as ndi
 
-from convcli import ShapeError
+from convcli import ParameterError
 from convcli.images.filtering import (
     FilterSettings,
     _band_rows,
@@ -17,7 +17,9 @@ from convcli.images.filtering import (
     map_range,
 )
 from convcli.images.io import Image
-from convcli.kernels.catalogue import Kernel, get_kernel, resolve_kernel
+from convcli.kernels.catalogue import get_kernel
+from convcli.kernels.files import resolve_kernel
+from convcli.kernels.kernel import Kernel
 
 
 def test_map_range_modes_by_hand():
@@ -47,7 +49,7 @@ def test_map_range_constant_normalize_and_16bit_offset():
 
 def test_unknown_range_mode():
     """An unknown range mode names the known ones."""
-    with pytest.raises(ShapeError, match="unknown range mode 'wrap'; known: auto, clip"):
+    with pytest.raises(ParameterError, match="unknown range mode 'wrap'; known: auto, clip"):
         map_range(np.zeros(1), "wrap", 255)
 
 
@@ -91,9 +93,9 @@ def test_float_image_maps_to_8_bits():
 
 def test_settings_validation():
     """repeat below 1 and an empty chain are refused with a clear message."""
-    with pytest.raises(ShapeError, match="`repeat` must be a positive integer"):
+    with pytest.raises(ParameterError, match="`repeat` must be a positive integer"):
         FilterSettings(repeat=0)
-    with pytest.raises(ShapeError, match="no kernel given"):
+    with pytest.raises(ParameterError, match="no kernel given"):
         apply_kernels(np.ones((3, 3)), [])
 
 
@@ -294,9 +296,9 @@ def test_map_range_leaves_its_input_alone():
 def test_unknown_modes_are_refused_before_any_work():
     """filter_image names the known range and alpha modes."""
     img = Image(np.zeros((4, 4), np.uint8))
-    with pytest.raises(ShapeError, match="unknown range mode 'wrap'; known: auto, clip"):
+    with pytest.raises(ParameterError, match="unknown range mode 'wrap'; known: auto, clip"):
         filter_image(img, [get_kernel("identity")], value_range="wrap")
-    with pytest.raises(ShapeError, match="unknown alpha mode 'drop'; known: keep, filter"):
+    with pytest.raises(ParameterError, match="unknown alpha mode 'drop'; known: keep, filter"):
         filter_image(img, [get_kernel("identity")], alpha="drop")
-    with pytest.raises(ShapeError, match="no kernel given"):
+    with pytest.raises(ParameterError, match="no kernel given"):
         filter_image(img, [])

@@ -997,3 +997,23 @@ def test_png_goes_through_convcli_writer(tmp_path: Path, monkeypatch, level: int
             got = np.asarray(im)
         expected = pixels if alpha is None else np.dstack([pixels, alpha])
         np.testing.assert_array_equal(got, expected)
+
+
+def test_to_pixels_16_to_8_bits_is_the_nearest_value() -> None:
+    """Every uint16 value goes to round(v * 255 / 65535), the integer formula (v + 128) // 257."""
+    from convcli.images.pixels import to_pixels
+
+    v = np.arange(65536, dtype=np.uint16)
+    expected = ((v.astype(np.uint32) + 128) // 257).astype(np.uint8)
+    np.testing.assert_array_equal(to_pixels(v, 65535.0, np.uint8), expected)
+
+
+def test_to_pixels_scales_rounds_and_clips() -> None:
+    """Floats on 0..max go to the target's full range, rounded half to even, clipped."""
+    from convcli.images.pixels import to_pixels
+
+    values = np.array([-3.0, 0.0, 0.5, 1.5, 2.5, 254.6, 300.0], dtype=np.float32)
+    np.testing.assert_array_equal(to_pixels(values, 255.0), [0, 0, 0, 2, 2, 255, 255])
+    out = np.empty(2, dtype=np.uint16)
+    assert to_pixels(np.array([0.5, 1.0]), 1.0, out=out) is out
+    assert out.tolist() == [32768, 65535]

@@ -1,4 +1,4 @@
-"""Tests of convcli.kernels.catalogue: built-in values, flags, spec parsing and user kernel files.
+"""Tests of convcli.kernels: built-in values, flags, spec parsing and user kernel files.
 
 Oracles: matrices written out by hand from CONVENTIONS.md, scipy.ndimage
 filters applied to the same pixels, numpy.diff, and hand-derived responses.
@@ -21,16 +21,9 @@ from hypothesis.extra.numpy import arrays
 
 import convcli
 from convcli.errors import KernelError
-from convcli.kernels.catalogue import (
-    KERNELS,
-    Kernel,
-    format_kernel_text,
-    get_kernel,
-    kernel_names,
-    load_kernel,
-    parse_kernel,
-    resolve_kernel,
-)
+from convcli.kernels.catalogue import KERNELS, get_kernel, kernel_names
+from convcli.kernels.files import format_kernel_text, load_kernel, parse_kernel, resolve_kernel
+from convcli.kernels.kernel import Kernel
 
 KERNEL_DIR = Path(__file__).resolve().parent.parent / "kernels"
 

@@ -22,24 +22,9 @@ from pathlib import Path
 import click
 
 from ..errors import ConvcliError
+from ..output import is_terminal
+from ..suffixes import IMAGE_FORMATS, IMAGE_SUFFIXES
 from . import debug_enabled, error_text
-
-#: Extensions a directory input is scanned for.
-IMAGE_SUFFIXES = (
-    ".png",
-    ".jpg",
-    ".jpeg",
-    ".tif",
-    ".tiff",
-    ".bmp",
-    ".webp",
-    ".gif",
-    ".pgm",
-    ".ppm",
-    ".pbm",
-    ".pnm",
-    ".npy",
-)
 
 
 @dataclass(frozen=True)
@@ -119,14 +104,12 @@ def plan_jobs(
     :func:`derived_name` ``(input, tags, fmt)`` beside it.
     """
     from ..images.atomic import stdout_is_terminal
-    from ..images.io import FORMATS
 
     if output and out_dir:
         raise click.UsageError("give either -o/--output or --out-dir, not both")
-    if fmt is not None and fmt.lower().lstrip(".") not in FORMATS:
-        raise click.BadParameter(
-            f"unknown format {fmt!r} (known: {', '.join(sorted(FORMATS))})", param_hint="--format"
-        )
+    if fmt is not None and fmt.lower().lstrip(".") not in IMAGE_FORMATS:
+        known = ", ".join(sorted(IMAGE_FORMATS))
+        raise click.BadParameter(f"unknown format {fmt!r} (known: {known})", param_hint="--format")
     files: list[str] = []
     for item in inputs:
         if item != "-" and os.path.isdir(item):
@@ -242,12 +225,7 @@ def image_task(job: Job, *, process: Callable, options: WriteOptions) -> list[st
 
 
 def _progress_wanted(quiet: bool) -> bool:
-    if quiet:
-        return False
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
+    return not quiet and is_terminal(sys.stderr)
 
 
 def _console():

@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from ..suffixes import MATRIX_SUFFIXES, MATRIX_WRITE_SUFFIXES
 from .options import geometry_options
 from .params import INT_PAIR
 
@@ -20,8 +21,9 @@ def read_matrix(spec: str, hint: str, *, kernel: bool = False):
     is accepted too.
     """
     from ..errors import KernelError, ShapeError
-    from ..kernels.catalogue import get_kernel, looks_like_matrix
-    from ..teaching.matrices import _FILE_SUFFIXES, parse_matrix
+    from ..kernels.catalogue import get_kernel
+    from ..kernels.files import looks_like_matrix
+    from ..teaching.matrices import parse_matrix
 
     text = spec.strip()
     try:
@@ -31,7 +33,7 @@ def read_matrix(spec: str, hint: str, *, kernel: bool = False):
             and text != "-"
             and not looks_like_matrix(text)
             and not os.path.isfile(text)
-            and not text.lower().endswith(_FILE_SUFFIXES)
+            and not text.lower().endswith(MATRIX_SUFFIXES)
             and "/" not in text
         )
         if looks_named:
@@ -81,11 +83,11 @@ def _grid(padded, cells, channel, marked_style, pad_box):
     import numpy as np
     from rich.text import Text
 
-    from ..teaching.steps import _num
+    from ..output import format_number
 
     plane = padded[channel]
     marks = {(r, c) for ch, r, c in cells if ch == channel}
-    shown = [["·" if np.isnan(v) else _num(v) for v in row] for row in plane]
+    shown = [["·" if np.isnan(v) else format_number(v) for v in row] for row in plane]
     width = max(len(s) for row in shown for s in row)
     (top, bottom), (left, right) = pad_box
     h, w = plane.shape
@@ -146,13 +148,10 @@ def emit(values, fmt: str, output: str | None, overwrite: bool, precision: int =
     write_bytes(output, data, overwrite=overwrite, binary=fmt == "npy", what=".npy data")
 
 
-_EXTENSION_FORMATS = {".csv": "csv", ".json": "json", ".npy": "npy", ".txt": "text"}
-
-
 def result_format(fmt: str | None, output: str | None) -> str:
     """The result format: --format, else -o's extension, else text; they must agree."""
     ext = os.path.splitext(output or "")[1].lower()
-    implied = _EXTENSION_FORMATS.get(ext)
+    implied = MATRIX_WRITE_SUFFIXES.get(ext)
     if fmt is None:
         return implied or "text"
     fmt = fmt.lower()

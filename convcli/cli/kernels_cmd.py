@@ -143,8 +143,7 @@ def _shaded(weights, title: str, color: bool) -> str:
     """The values as a table (text), background shaded by sign and magnitude."""
     from rich.text import Text
 
-    from ..output import render_table
-    from ..teaching.steps import _num
+    from ..output import format_number, render_table
 
     top = float(abs(weights).max()) or 1.0
     rows = []
@@ -152,7 +151,7 @@ def _shaded(weights, title: str, color: bool) -> str:
         cells = []
         for v in row:
             v = float(v)
-            text = _num(round(v, 12)) if abs(v) >= 1e-4 or v == 0 else f"{v:.3g}"
+            text = format_number(round(v, 12)) if abs(v) >= 1e-4 or v == 0 else f"{v:.3g}"
             text = text if len(text) <= 10 else f"{v:.6g}"
             style = ""
             if color and v != 0:
@@ -215,7 +214,7 @@ def show_cmd(spec, fmt, output, overwrite):
 
     from ..errors import ConvcliError
     from ..images.atomic import write_bytes
-    from ..kernels.catalogue import format_kernel_text
+    from ..kernels.files import format_kernel_text
 
     kernel = spec
     if fmt is None:

@@ -7,11 +7,10 @@ import sys
 
 import click
 
-from .batch import IMAGE_SUFFIXES
+from ..output import is_terminal
+from ..suffixes import PIXEL_SUFFIXES
 from .options import PAD_MODE_CHOICES
 from .params import INT_PAIR, PADDING
-
-IMAGE_EXTENSIONS = tuple(s for s in IMAGE_SUFFIXES if s != ".npy")
 
 
 def load_operand(spec: str, hint: str):
@@ -29,7 +28,7 @@ def load_operand(spec: str, hint: str):
 
     text = spec.strip()
     try:
-        if text.lower().endswith(IMAGE_EXTENSIONS):
+        if text.lower().endswith(PIXEL_SUFFIXES):
             image = read_image(text)
             arr = image.pixels.astype(np.float64)
             arr = arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)
@@ -91,13 +90,6 @@ def _progress(steps: int, every: int | None, terminal: bool):
 
     task = progress.add_task("gd", total=steps, loss="…")
     return progress, callback
-
-
-def _stderr_is_terminal() -> bool:
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
 
 
 @click.command("learn")
@@ -238,7 +230,8 @@ def learn_cmd(
     """
     import numpy as np
 
-    from ..kernels.catalogue import Kernel, format_kernel_text
+    from ..kernels.files import format_kernel_text
+    from ..kernels.kernel import Kernel
     from ..output import to_json
     from ..teaching.learn import learn_kernel
     from ..teaching.matrices import format_matrix, write_output
@@ -250,7 +243,7 @@ def learn_cmd(
     method = method.lower()
     x = load_operand(input_, "INPUT")
     y = load_operand(target, "TARGET")
-    if not quiet and target.strip().lower().endswith(IMAGE_EXTENSIONS):
+    if not quiet and target.strip().lower().endswith(PIXEL_SUFFIXES):
         click.echo(
             f"note: {target} holds pixels, whose values were clipped or folded into 0..255 when "
             "it was written; for an exact kernel give the raw filter output "
@@ -262,7 +255,7 @@ def learn_cmd(
 
     progress, callback = None, None
     if method == "gd" and not quiet:
-        progress, callback = _progress(steps, every, _stderr_is_terminal())
+        progress, callback = _progress(steps, every, is_terminal(sys.stderr))
     if progress is not None:
         progress.start()
     try:

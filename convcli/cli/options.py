@@ -12,8 +12,20 @@ import click
 
 from .params import INT_PAIR, PADDING
 
-# the library's pad modes, then its aliases (edge = replicate, wrap = circular)
-PAD_MODE_CHOICES = ("reflect", "zeros", "symmetric", "replicate", "circular", "edge", "wrap")
+#: ``--pad-mode`` choices: the engine's PAD_MODES (reflect, the default, first), then
+#: its PAD_MODE_ALIASES (zero = constant = zeros, edge = replicate, wrap = circular).
+#: Written out so that --help needs no numpy; a test checks them against the engine.
+PAD_MODE_CHOICES = (
+    "reflect",
+    "zeros",
+    "symmetric",
+    "replicate",
+    "circular",
+    "zero",
+    "constant",
+    "edge",
+    "wrap",
+)
 
 
 def _stack(*decorators: Callable) -> Callable:

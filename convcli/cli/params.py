@@ -97,7 +97,7 @@ PADDING = Padding()
 class KernelSpec(click.ParamType):
     """A kernel: a built-in name with parameters, an inline matrix, or a file.
 
-    Resolved with :func:`convcli.kernels.catalogue.resolve_kernel`; a bad spec is a usage
+    Resolved with :func:`convcli.kernels.files.resolve_kernel`; a bad spec is a usage
     error whose message lists the closest names or shows the syntax.
     """
 
@@ -107,7 +107,7 @@ class KernelSpec(click.ParamType):
         if not isinstance(value, str):
             return value
         from ..errors import KernelError
-        from ..kernels.catalogue import resolve_kernel
+        from ..kernels.files import resolve_kernel
 
         try:
             return resolve_kernel(value)

@@ -18,20 +18,15 @@ def _pool_process(image, fmt, *, size, stride, padding, mode, ceil_mode, threads
     """Pool one image for the batch runner (module level, so --jobs can pickle it)."""
     from dataclasses import replace
 
-    import numpy as np
-
+    from ..images.pixels import to_pixels
     from ..images.pooling import pool_image
 
     result = pool_image(image, size, stride, padding, mode, ceil_mode, threads=threads)
     gray_tiff = fmt == "TIFF" and result.pixels.ndim == 2 and result.alpha is None
     if result.pixels.dtype.kind == "f" and fmt != "NPY" and not gray_tiff:
         # float pixels (a .npy image) go to 8 bits for formats that cannot hold floats
-        scale = 255.0 / result.max_value
-
-        def to_u8(a):
-            return None if a is None else np.rint(np.clip(a * scale, 0, 255)).astype(np.uint8)
-
-        result = replace(result, pixels=to_u8(result.pixels), alpha=to_u8(result.alpha))
+        alpha = None if result.alpha is None else to_pixels(result.alpha, result.max_value)
+        result = replace(result, pixels=to_pixels(result.pixels, result.max_value), alpha=alpha)
         return result, [f"{image.source}: float values scaled to 8 bits for {fmt}"]
     return result, []
 

@@ -4,6 +4,8 @@
   alpha, EXIF orientation, decompression-bomb limits, ``-`` for stdin/stdout.
 - :mod:`.png`: convcli's own threaded PNG writer.
 - :mod:`.atomic`: every output goes through a temporary file and a rename.
+- :mod:`.pixels`: ``to_pixels``, the one conversion of values on a 0..max
+  scale to uint8/uint16 pixels (rounded, clipped).
 - :mod:`.filtering`: what ``convcli filter`` does to an image (kernel
   chains, gradient magnitudes, value ranges back to pixels, bands of rows).
 - :mod:`.pooling`: what ``convcli pool`` does to an image or a tensor.

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from ..errors import ConvcliError
+from ..output import is_terminal
 
 __all__ = ["atomic_write", "stdout_is_terminal", "write_bytes"]
 
@@ -101,11 +102,11 @@ def _new_file_mode(path: str) -> int:
 
 
 def stdout_is_terminal() -> bool:
-    """True when standard output is a terminal (where binary data must not go)."""
-    try:
-        return bool(sys.stdout.isatty())
-    except (AttributeError, ValueError):
-        return False
+    """True when standard output is a terminal (where binary data must not go).
+
+    :func:`convcli.output.is_terminal` of ``sys.stdout``, looked up at call time.
+    """
+    return is_terminal(sys.stdout)
 
 
 def write_bytes(

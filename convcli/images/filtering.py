@@ -2,7 +2,7 @@
 
 This is the library behind ``convcli filter``: it takes an
 :class:`convcli.images.io.Image` (or plain arrays) and a list of
-:class:`convcli.kernels.catalogue.Kernel`, runs them through :func:`convcli.filter2d`,
+:class:`convcli.kernels.kernel.Kernel`, runs them through :func:`convcli.filter2d`,
 and maps the raw responses back into pixel values.
 """
 
@@ -20,9 +20,10 @@ import numpy as np
 from ..arithmetic.sizes import PaddingSpec, pair
 from ..engine.convolution import DEFAULT_MEMORY_BUDGET, filter2d, normalize_pad_mode
 from ..engine.threads import check_threads
-from ..errors import ShapeError
-from ..kernels.catalogue import Kernel
+from ..errors import ParameterError, ShapeError
+from ..kernels.kernel import Kernel
 from .io import Image
+from .pixels import copy_into, to_pixels
 
 __all__ = [
     "ALPHA_MODES",
@@ -87,7 +88,7 @@ class FilterSettings:
 
     def __post_init__(self) -> None:
         if isinstance(self.repeat, bool) or not isinstance(self.repeat, int) or self.repeat < 1:
-            raise ShapeError(f"`repeat` must be a positive integer, got {self.repeat!r}")
+            raise ParameterError(f"`repeat` must be a positive integer, got {self.repeat!r}")
 
 
 def _fresh(out: np.ndarray, source: np.ndarray) -> np.ndarray:
@@ -131,7 +132,7 @@ def _apply_one(
         )
         return _fresh(out, values)
 
-    if kernel.is_magnitude:
+    if kernel.parts is not None:  # a magnitude
         gx, gy = (run(p) for p in kernel.parts)
         out = _magnitude(gx, gy)
     else:
@@ -176,7 +177,7 @@ def apply_kernels(
     """
     s = settings or FilterSettings()
     if not kernels:
-        raise ShapeError("no kernel given: pass at least one")
+        raise ParameterError("no kernel given: pass at least one")
     out = values
     for _ in range(s.repeat):
         for kernel in kernels:
@@ -195,7 +196,7 @@ def _is_identity_geometry(s: FilterSettings) -> bool:
     """
     try:
         stride = pair(s.stride, "stride")
-    except ShapeError:
+    except (ShapeError, ParameterError):
         return False
     return stride == (1, 1) and isinstance(s.padding, str) and s.padding.lower() == "same"
 
@@ -258,7 +259,7 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
 
 def _check_range_mode(mode: str) -> None:
     if mode not in RANGE_MODES:
-        raise ShapeError(f"unknown range mode {mode!r}; known: {', '.join(RANGE_MODES)}")
+        raise ParameterError(f"unknown range mode {mode!r}; known: {', '.join(RANGE_MODES)}")
 
 
 #: The percentile of the absolute response that ``auto`` makes white for a zero-sum kernel.
@@ -418,29 +419,6 @@ def map_range(
     )
 
 
-def _copy_into(dst: np.ndarray, values: np.ndarray) -> None:
-    """``dst[...] = values`` with any cast; channel by channel for channel-first memory.
-
-    The engine returns (H, W, C) results that are views of (C, H, W) arrays;
-    numpy copies those into an interleaved array about 2.5 times faster one
-    channel at a time than in one call.
-    """
-    if values.ndim == 3 and not values.flags.c_contiguous:
-        for c in range(values.shape[2]):
-            np.copyto(dst[..., c], values[..., c], casting="unsafe")
-    else:
-        np.copyto(dst, values, casting="unsafe")
-
-
-def _to_pixels_into(values: np.ndarray, max_value: float, dst: np.ndarray) -> None:
-    """Scale ``[0, max_value]`` floats (changed in place) to `dst`'s integer range, rounded."""
-    top = float(np.iinfo(dst.dtype).max)
-    if max_value != top:
-        values *= top / max_value
-    np.rint(values, out=values)
-    _copy_into(dst, values)
-
-
 def _store(
     values: np.ndarray,
     dst: np.ndarray,
@@ -455,14 +433,16 @@ def _store(
     already have `dst`'s dtype and range are copied as they are.
     """
     if dst.dtype.kind == "f":  # raw
-        _copy_into(dst, values)
+        copy_into(dst, values)
         return
     if mode == "clip" and values.dtype == dst.dtype and max_value == np.iinfo(dst.dtype).max:
-        _copy_into(dst, values)  # integer pixels of the output's own range: nothing to map
+        copy_into(dst, values)  # integer pixels of the output's own range: nothing to map
         return
     if not owned or values.dtype.kind != "f":
         values = values.astype(np.float64 if values.dtype == np.float64 else np.float32)
-    _to_pixels_into(_map_range_inplace(values, mode, max_value), max_value, dst)
+    # map_range has put the values in 0..max_value already: no second clip
+    mapped = _map_range_inplace(values, mode, max_value)
+    to_pixels(mapped, max_value, out=dst, clip=False, in_place=True)
 
 
 def _by_rows(
@@ -497,7 +477,7 @@ def _band_rows(
         if normalize_pad_mode(s.pad_mode) == "circular":
             return None
         dilation = pair(s.dilation, "dilation")[0]
-    except ShapeError:
+    except (ShapeError, ParameterError):
         return None
     reach = s.repeat * sum(dilation * (k.shape[0] - 1) for k in kernels)
     h = shape[0]
@@ -596,10 +576,10 @@ def filter_image(
     floating point).
     """
     if alpha not in ALPHA_MODES:
-        raise ShapeError(f"unknown alpha mode {alpha!r}; known: {', '.join(ALPHA_MODES)}")
+        raise ParameterError(f"unknown alpha mode {alpha!r}; known: {', '.join(ALPHA_MODES)}")
     _check_range_mode(value_range)
     if not kernels:
-        raise ShapeError("no kernel given: pass at least one")
+        raise ParameterError("no kernel given: pass at least one")
     s = settings or FilterSettings()
     pixels = image.pixels
     a = image.alpha
@@ -609,6 +589,7 @@ def filter_image(
     zero_sum = any(k.is_zero_sum and not k.offset for k in kernels)
     mode = _auto_mode(value_range, zero_sum, any(k.is_magnitude for k in kernels))
     max_value = float(image.max_value)
+    dtype: np.dtype  # of the result's pixels
     if value_range == "raw":
         dtype = np.dtype(np.float32)
     else:
@@ -628,7 +609,7 @@ def filter_image(
         # premultiply: colour weighted by alpha on a 0..1 scale
         float64 = np.float64 in (px.dtype, a.dtype)
         weight = a[lo:hi].astype(np.float64 if float64 else np.float32)
-        weight /= max_value
+        np.divide(weight, max_value, out=weight)
         colour = px * (weight[..., None] if px.ndim == 3 else weight)
         return np.dstack([colour, weight])
 
@@ -662,7 +643,7 @@ def filter_image(
             out_alpha = None if a is None else _carry(a, kernels, s)
         else:
             colour, out_alpha = split(out)
-        result = np.empty(colour.shape, dtype)
+        result: np.ndarray = np.empty(colour.shape, dtype)
         _store(colour, result, mode, max_value, owned=True)
         res_alpha = None
         if out_alpha is not None:
@@ -688,11 +669,12 @@ def filter_image(
                 else:
                     colour, out_alpha = split(out)
                 if late:
-                    _copy_into(result[r0:r1], colour)
+                    copy_into(result[r0:r1], colour)
                 else:
                     store = partial(_store, mode=mode, max_value=max_value, owned=True)
                     _by_rows(pool, threads, store, colour, result[r0:r1])
                 if out_alpha is not None:
+                    assert res_alpha is not None  # out_alpha is None without an alpha
                     if late_alpha:
                         res_alpha[r0:r1] = out_alpha
                     else:

@@ -43,7 +43,9 @@ import PIL.Image
 import PIL.ImageOps
 
 from ..errors import ImageError
+from ..suffixes import IMAGE_FORMATS, IMAGE_WRITE_SUFFIXES
 from .atomic import atomic_write, stdout_is_terminal
+from .pixels import to_pixels
 from .png import can_write as can_write_png
 from .png import write_png
 
@@ -62,38 +64,13 @@ __all__ = [
 #: Pillow's own decompression-bomb limit, read when convcli.images.io is imported.
 DEFAULT_MAX_PIXELS: int | None = PIL.Image.MAX_IMAGE_PIXELS
 
-#: Output formats convcli writes, by the name ``format=`` accepts (lower case).
-FORMATS: dict[str, str] = {
-    "png": "PNG",
-    "jpeg": "JPEG",
-    "jpg": "JPEG",
-    "tiff": "TIFF",
-    "tif": "TIFF",
-    "bmp": "BMP",
-    "webp": "WEBP",
-    "gif": "GIF",
-    "ppm": "PPM",
-    "pgm": "PPM",
-    "pnm": "PPM",
-    "npy": "NPY",
-}
+#: Output formats convcli writes, by the name ``format=`` accepts (lower case);
+#: :data:`convcli.suffixes.IMAGE_FORMATS`.
+FORMATS: dict[str, str] = IMAGE_FORMATS
 
-#: File extensions (lower case, with the dot) and the format they select.
-EXTENSIONS: dict[str, str] = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".jpe": "JPEG",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".bmp": "BMP",
-    ".webp": "WEBP",
-    ".gif": "GIF",
-    ".ppm": "PPM",
-    ".pgm": "PPM",
-    ".pnm": "PPM",
-    ".npy": "NPY",
-}
+#: File extensions (lower case, with the dot) and the format they select;
+#: :data:`convcli.suffixes.IMAGE_WRITE_SUFFIXES`.
+EXTENSIONS: dict[str, str] = IMAGE_WRITE_SUFFIXES
 
 Source = str | os.PathLike | BinaryIO
 
@@ -317,7 +294,7 @@ def _read_pillow(
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
         try:
-            im = PIL.Image.open(stream)
+            im: PIL.Image.Image = PIL.Image.open(stream)
         except PIL.Image.DecompressionBombError:
             raise
         except PIL.UnidentifiedImageError:
@@ -333,7 +310,8 @@ def _read_pillow(
             if frames > 1:
                 notes.append(f"{name}: {fmt} with {frames} frames: used the first")
             if im.mode in ("RGB", "RGBA", "LA") and any(
-                _rawmode(tile).endswith((";16B", ";16L", ";16N", ";16")) for tile in im.tile
+                _rawmode(tile).endswith((";16B", ";16L", ";16N", ";16"))
+                for tile in getattr(im, "tile", ())
             ):
                 notes.append(
                     f"{name}: 16-bit colour {fmt} read as 8 bits per channel "
@@ -580,11 +558,6 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
         return False
 
 
-def _to_8bit(arr: np.ndarray) -> np.ndarray:
-    """uint16 -> uint8 by the nearest value: round(v * 255 / 65535) = round(v / 257)."""
-    return ((arr.astype(np.uint32) + 128) // 257).astype(np.uint8)
-
-
 def _prepare(
     pixels: np.ndarray, alpha: np.ndarray | None, fmt: str, name: str, notes: list[str]
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -646,8 +619,9 @@ def _prepare(
             why = "Pillow writes 16 bits for grayscale without alpha only"
         if why:
             notes.append(f"{name}: {why}: 16-bit values scaled to 8 bits")
-            pixels = _to_8bit(pixels)
-            alpha = None if alpha is None else _to_8bit(alpha)
+            # the nearest value: round(v * 255 / 65535) = round(v / 257)
+            pixels = to_pixels(pixels, 65535.0, np.uint8)
+            alpha = None if alpha is None else to_pixels(alpha, 65535.0, np.uint8)
     return pixels, alpha
 
 
@@ -767,8 +741,9 @@ def write_image(
         raise ImageError(f"png_compression must be 0..9, got {png_compression}")
     if not 1 <= jpeg_quality <= 100:
         raise ImageError(f"jpeg_quality must be 1..100, got {jpeg_quality}")
-    is_path = isinstance(target, (str, os.PathLike))
-    path = os.fspath(target) if is_path else None
+    path: str | None = None
+    if isinstance(target, (str, os.PathLike)):
+        path = os.fspath(target)
     if path == "-":
         name = "<stdout>"
     elif path is not None:
@@ -786,7 +761,11 @@ def write_image(
             )
         buffer = io.BytesIO()
         _encode_or_fail(buffer, pixels, alpha, fmt, name, png_compression, jpeg_quality, threads)
-        out = sys.stdout.buffer if path == "-" else target
+        if path == "-":
+            out: BinaryIO = sys.stdout.buffer
+        else:
+            assert not isinstance(target, (str, os.PathLike))  # path is None: a stream
+            out = target
         out.write(buffer.getvalue())
         out.flush()
         return notes

@@ -1,6 +1,14 @@
 """Kernels: the :class:`Kernel` value, the built-in catalogue and the file parsers.
 
+- :mod:`convcli.kernels.kernel`: the :class:`~convcli.kernels.kernel.Kernel` value
+  (weights in correlation form, provenance, zero-sum and rank-1 tests);
+- :mod:`convcli.kernels.catalogue`: the built-in kernels with their provenance,
+  :func:`~convcli.kernels.catalogue.get_kernel` and ``KERNELS``;
+- :mod:`convcli.kernels.files`: inline matrices and kernel files in
+  (:func:`~convcli.kernels.files.resolve_kernel` picks a file, a matrix or a
+  name, as ``--kernel`` does), kernel text files out.
+
 ``convcli.get_kernel("gaussian:sigma=2")``, ``convcli.resolve_kernel(text)``
-(a name, an inline matrix or a file) and ``convcli.KERNELS`` are the public
-entry points, re-exported from :mod:`convcli`.
+and ``convcli.KERNELS`` are the public entry points, re-exported from
+:mod:`convcli`.
 """

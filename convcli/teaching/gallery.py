@@ -29,10 +29,12 @@ import PIL.Image
 import PIL.ImageDraw
 import PIL.ImageFont
 
-from ..errors import ShapeError
+from ..errors import ParameterError
 from ..images.filtering import FilterSettings, filter_image, luminance
 from ..images.io import Image
-from ..kernels.catalogue import Kernel, get_kernel
+from ..images.pixels import to_pixels
+from ..kernels.catalogue import get_kernel
+from ..kernels.kernel import Kernel
 
 __all__ = ["DEFAULT_GALLERY", "GallerySheet", "gallery_kernels", "make_gallery"]
 
@@ -81,7 +83,7 @@ def gallery_kernels(specs: Sequence[str] | None = None) -> list[tuple[str, Kerne
     a kernel file, which is labelled with the file's stem (``sobel_x`` for
     ``kernels/sobel_x.txt``) rather than a path cut short on the tile.
     """
-    from ..kernels.catalogue import resolve_kernel
+    from ..kernels.files import resolve_kernel
 
     if not specs:
         return [(spec, get_kernel(spec)) for spec in DEFAULT_GALLERY]
@@ -104,8 +106,7 @@ def _to_uint8(image: Image) -> np.ndarray:
     pixels = image.pixels
     if pixels.dtype == np.uint8:
         return pixels
-    scaled = np.clip(pixels.astype(np.float64) * (255.0 / image.max_value), 0, 255)
-    return np.rint(scaled).astype(np.uint8)
+    return to_pixels(pixels.astype(np.float64), image.max_value, np.uint8, in_place=True)
 
 
 def _font(size: int) -> PIL.ImageFont.ImageFont | PIL.ImageFont.FreeTypeFont:
@@ -160,12 +161,12 @@ def make_gallery(
     ((98, 152), ['input', 'sobel-x'])
     """
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < 16:
-        raise ShapeError(f"`tile` must be an integer of at least 16 pixels, got {tile!r}")
+        raise ParameterError(f"`tile` must be an integer of at least 16 pixels, got {tile!r}")
     if isinstance(gap, bool) or not isinstance(gap, int) or gap < 0:
-        raise ShapeError(f"`gap` must be a non-negative integer, got {gap!r}")
+        raise ParameterError(f"`gap` must be a non-negative integer, got {gap!r}")
     chosen = list(gallery_kernels() if kernels is None else kernels)
     if not chosen:
-        raise ShapeError("no kernel given: a gallery needs at least one")
+        raise ParameterError("no kernel given: a gallery needs at least one")
     if gray and image.pixels.ndim == 3:
         image = Image(
             luminance(image.pixels),
@@ -177,7 +178,7 @@ def make_gallery(
     if columns is None:
         columns = min(4, math.ceil(math.sqrt(count)))
     if isinstance(columns, bool) or not isinstance(columns, int) or columns < 1:
-        raise ShapeError(f"`columns` must be a positive integer, got {columns!r}")
+        raise ParameterError(f"`columns` must be a positive integer, got {columns!r}")
     columns = min(columns, count)
     rows = math.ceil(count / columns)
     tile_h = max(1, round(tile * image.height / image.width))

@@ -7,7 +7,7 @@ hold one row per line; a blank line starts the next channel, so a
 ``(C, H, W)`` tensor is C blocks of rows. JSON and ``.npy`` hold any number
 of dimensions.
 
-Row parsing reuses the kernel text helpers of :mod:`convcli.kernels.catalogue`, so a
+Row parsing reuses the kernel text helpers of :mod:`convcli.kernels.files`, so a
 kernel and a matrix are written the same way and fail with the same
 messages ("row 2 has 2 values, expected 3").
 """
@@ -23,9 +23,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..errors import ConvcliError, ShapeError
+from ..errors import ConvcliError, ParameterError, ShapeError
 from ..images.atomic import atomic_write
-from ..kernels.catalogue import parse_number_rows
+from ..kernels.files import parse_number_rows
+from ..suffixes import MATRIX_SUFFIXES
 
 __all__ = [
     "MATRIX_FORMATS",
@@ -37,8 +38,6 @@ __all__ = [
 
 #: Output formats of :func:`format_matrix` / :func:`matrix_bytes`.
 MATRIX_FORMATS = ("text", "csv", "json", "npy")
-
-_FILE_SUFFIXES = (".txt", ".csv", ".npy", ".json", ".tsv", ".dat")
 
 
 def _as_array(values: Any, what: str) -> np.ndarray:
@@ -185,7 +184,7 @@ def parse_matrix(spec: str, what: str = "matrix", *, stdin: BinaryIO | None = No
         os.path.isfile(text)
         or "/" in text
         or os.sep in text
-        or text.lower().endswith(_FILE_SUFFIXES)
+        or text.lower().endswith(MATRIX_SUFFIXES)
     ):
         return _load_file(text, what)
     return _parse_text(text, f"{what} {text!r}" if len(text) <= 40 else what)
@@ -279,7 +278,7 @@ def format_matrix(values: np.ndarray, fmt: str = "text", *, precision: int = 6) 
         planes = arr.reshape((-1, *arr.shape[-2:])) if arr.ndim >= 2 else arr.reshape(1, 1, -1)
         blocks = ["\n".join(",".join(cell(v) for v in row) for row in plane) for plane in planes]
         return "\n\n".join(blocks) + "\n"
-    raise ShapeError(f"unknown matrix format {fmt!r}; known: {', '.join(MATRIX_FORMATS)}")
+    raise ParameterError(f"unknown matrix format {fmt!r}; known: {', '.join(MATRIX_FORMATS)}")
 
 
 def _whole(data: Any) -> Any:

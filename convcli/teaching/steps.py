@@ -22,6 +22,7 @@ import numpy as np
 from ..arithmetic.sizes import PaddingSpec, output_size, pair, pool_output_size, resolve_padding
 from ..engine.convolution import pad
 from ..errors import ShapeError
+from ..output import format_number
 
 __all__ = ["Step", "conv_operands", "conv_steps", "pool_steps"]
 
@@ -141,27 +142,18 @@ class Step:
         name = f"Y[{c},{r},{q}]" if channels else f"Y[{r},{q}]"
         if self.op == "conv":
             terms = [
-                f"{_num(a)}×{_num(w, paren=True)}"
+                f"{format_number(a)}×{format_number(w, paren=True)}"
                 for a, w in zip(self.inputs, self.weights, strict=True)
             ]
             expr = " + ".join(terms)
             if self.bias:
-                expr += f" + {_num(self.bias, paren=True)}"
+                expr += f" + {format_number(self.bias, paren=True)}"
         elif self.op == "avg":
             divisor = self.divisor or len(self.inputs)
-            expr = f"({' + '.join(_num(v) for v in self.inputs)})/{divisor}"
+            expr = f"({' + '.join(format_number(v) for v in self.inputs)})/{divisor}"
         else:
-            expr = f"{self.op}({', '.join(_num(v) for v in self.inputs)})"
-        return f"{name} = {expr} = {_num(self.value)}"
-
-
-def _num(value: float, paren: bool = False) -> str:
-    """A number as a person writes it: ``3``, ``0.5``, ``(-1)`` inside a product."""
-    v = float(value)
-    text = str(int(v)) if v.is_integer() and abs(v) < 2**53 else f"{v:.6g}"
-    if text == "-0":
-        text = "0"
-    return f"({text})" if paren and text.startswith("-") else text
+            expr = f"{self.op}({', '.join(format_number(v) for v in self.inputs)})"
+        return f"{name} = {expr} = {format_number(self.value)}"
 
 
 def conv_steps(
