@@ -71,12 +71,12 @@ _LAZY: dict[str, str] = {
     "LearnResult": "teaching.learn",
     "make_gallery": "teaching.gallery",
     # whole networks (pure Python)
-    "Layer": "arithmetic.network",
-    "parse_layers": "arithmetic.network",
+    "Layer": "arithmetic.spec",
+    "parse_layers": "arithmetic.spec",
+    "load_spec": "arithmetic.spec",
     "analyze_network": "arithmetic.network",
-    "ARCHITECTURES": "arithmetic.network",
-    "load_spec": "arithmetic.network",
     "NetworkSummary": "arithmetic.network",
+    "ARCHITECTURES": "arithmetic.presets",
     # more shape arithmetic (pure Python)
     "conv_formula": "arithmetic.sizes",
     "uncovered_cells": "arithmetic.sizes",

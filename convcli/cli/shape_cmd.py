@@ -1,8 +1,9 @@
 """``convcli shape``: convolution arithmetic for one layer and whole networks.
 
 Pure Python: this module and everything it imports avoid numpy, scipy and
-Pillow. The network machinery (:mod:`convcli.arithmetic.network`) is imported only when
-a network is analysed (or ``--arch`` is validated or listed in the help),
+Pillow. The network machinery (:mod:`convcli.arithmetic.spec`, ``.network`` and
+``.presets``) is imported only when a network is analysed (or ``--arch`` is
+validated or listed in the help),
 rich only when a table is printed: ``--json`` and ``--quiet`` on
 one layer load little beyond Click.
 """
@@ -184,7 +185,7 @@ def _plural(count: int, word: str) -> str:
 
 
 class _ArchChoice(click.Choice):
-    """``click.Choice`` of the preset names, read from :mod:`convcli.arithmetic.network`
+    """``click.Choice`` of the preset names, read from :mod:`convcli.arithmetic.presets`
     only when Click needs them (to check a value, or for the help), so that a
     single layer does not pay for importing the network code."""
 
@@ -193,7 +194,7 @@ class _ArchChoice(click.Choice):
 
     @property
     def choices(self) -> tuple[str, ...]:
-        from ..arithmetic.network import ARCHITECTURES
+        from ..arithmetic.presets import ARCHITECTURES
 
         return tuple(sorted(ARCHITECTURES))
 
@@ -816,7 +817,9 @@ def _network(
     spec: Any,
     fmt: str,
 ) -> None:
-    from ..arithmetic.network import ARCHITECTURES, analyze_network, load_spec, parse_layers
+    from ..arithmetic.network import analyze_network
+    from ..arithmetic.presets import ARCHITECTURES
+    from ..arithmetic.spec import load_spec, parse_layers
 
     default: tuple[int, int, int] | None = None
     name = "network"
