@@ -23,6 +23,7 @@ __all__ = [
     "conv_formula",
     "effective_kernel_size",
     "output_size",
+    "padding_words",
     "pair",
     "pool_formula",
     "pool_output_size",
@@ -259,6 +260,29 @@ def _axis_padding(word: str, n: int, k: int, stride: int, dilation: int) -> tupl
     # full: every partial overlap of kernel and input produces an output
     full = dilation * (k - 1)
     return (full, full)
+
+
+def padding_words(
+    n: int, k: int, stride: int, padding: Sequence[int], dilation: int = 1
+) -> list[str]:
+    """Name the padding words ("valid", "same", "full") that give ``padding`` on one axis.
+
+    Parameters
+    ----------
+    n, k, stride, dilation : int
+        As for :func:`output_size`.
+    padding : (int, int)
+        The (before, after) padding.
+
+    Examples
+    --------
+    >>> padding_words(224, 3, 2, (0, 1))
+    ['same']
+    >>> padding_words(8, 1, 1, (0, 0))
+    ['valid', 'same', 'full']
+    """
+    split = _split_padding(padding)
+    return [word for word in PAD_WORDS if _axis_padding(word, n, k, stride, dilation) == split]
 
 
 def resolve_padding(
