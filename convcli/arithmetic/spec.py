@@ -57,7 +57,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import ShapeError
-from .sizes import PaddingSpec, resolve_padding
+from .sizes import PaddingSpec, parse_padding, resolve_padding
 
 __all__ = ["ACTIVATIONS", "Layer", "format_layer", "load_spec", "parse_layers"]
 
@@ -201,27 +201,18 @@ def _pair(text: str, what: str, item: str, minimum: int = 1) -> Pair:
 
 
 def _padding(text: str, item: str) -> PaddingSpec:
-    if text in ("same", "valid", "full"):
-        return text
-    axes = re.split(r"[x×]", text)
-    if len(axes) > 2:
-        raise ShapeError(
-            f"layer {item!r}: padding {text!r} is not N, HxW, before:after, "
-            "top:bottomxleft:right, same, valid or full"
-        )
-    result = []
-    for axis in axes:
-        sides = axis.split(":")
-        if len(sides) > 2:
-            raise ShapeError(f"layer {item!r}: padding {text!r} has more than 2 sides per axis")
-        nums = [_int(side, "padding", item, 0) for side in sides]
-        result.append((nums[0], nums[-1]))
-    if len(result) == 1:
-        result.append(result[0])
-    (top, bottom), (left, right) = result
+    """``pPAD``: read by :func:`~convcli.arithmetic.sizes.parse_padding`, kept in its
+    shortest form (``2``, ``(2, 1)`` or ``((top, bottom), (left, right))``)."""
+    try:
+        pads = parse_padding(text)
+    except ShapeError as exc:
+        raise ShapeError(f"layer {item!r}: {exc}") from None
+    if isinstance(pads, str):
+        return pads
+    (top, bottom), (left, right) = pads
     if top == bottom and left == right:
         return top if top == left else (top, left)
-    return ((top, bottom), (left, right))
+    return pads
 
 
 # a key and its value, which starts with a digit (or is a padding word): k3, s2, psame
