@@ -80,6 +80,7 @@ MODULES = [
     "convcli.arithmetic.spec",
     "convcli.arithmetic.presets",
     "convcli.arithmetic.counts",
+    "convcli.arithmetic.layer",
     "convcli.arithmetic.geometry",
     "convcli.output",
     "convcli.teaching.matrices",

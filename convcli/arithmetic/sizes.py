@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import SupportsIndex
 
 from ..errors import ShapeError
 
@@ -54,17 +55,15 @@ class PaddingSyntaxError(ShapeError):
 
 def _check_int(value: object, name: str, minimum: int) -> int:
     """Return ``value`` as an int, or raise a ShapeError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        # numpy integers are fine; floats with an integral value are not.
-        if hasattr(value, "__index__") and not isinstance(value, bool):
-            value = value.__index__()  # type: ignore[union-attr]
-        else:
-            raise ShapeError(f"`{name}` must be an integer, got {value!r}")
-    if value < minimum:
+    # ints and numpy integers are fine; bools and floats (even integral ones) are not
+    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
+        raise ShapeError(f"`{name}` must be an integer, got {value!r}")
+    number = value.__index__()
+    if number < minimum:
         if minimum == 1:
-            raise ShapeError(f"`{name}` must be at least 1, got {value}")
-        raise ShapeError(f"`{name}` must be {minimum} or more, got {value}")
-    return int(value)
+            raise ShapeError(f"`{name}` must be at least 1, got {number}")
+        raise ShapeError(f"`{name}` must be {minimum} or more, got {number}")
+    return int(number)
 
 
 def _signed(value: int) -> str:
@@ -662,7 +661,7 @@ def solve_stride_padding(
     k: int,
     dilation: int = 1,
     stride: int | None = None,
-    padding: PaddingSpec | None = None,
+    padding: int | str | Sequence[int] | None = None,
     max_padding: int | None = None,
 ) -> list[tuple[int, int, int]]:
     """List the strides and paddings for which one axis yields ``out`` cells.

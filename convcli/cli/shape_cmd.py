@@ -759,7 +759,7 @@ def _network(
     if fmt == "quiet":
         click.echo("x".join(str(v) for v in summary.output_shape))
         return
-    data_rows = [
+    data_rows: list[dict[str, Any]] = [
         {
             "index": r.index,
             "depth": r.depth,

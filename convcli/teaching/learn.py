@@ -383,8 +383,9 @@ def learn_kernel(
         return float(r @ r)
 
     max_lr = None
+    w: np.ndarray
     if method == "lstsq":
-        w, *_ = np.linalg.lstsq(a, b, rcond=None)
+        w = np.linalg.lstsq(a, b, rcond=None)[0]
         history = [loss_of(w)]
         lr = None
     else:
@@ -406,7 +407,7 @@ def learn_kernel(
             if w.size != n:
                 raise ShapeError(f"`init` must hold {n} values, got {w.size}")
         else:
-            w = np.random.default_rng(seed).standard_normal(n)
+            w = np.asarray(np.random.default_rng(seed).standard_normal(n), dtype=np.float64)
             if bias:
                 w[-1] = 0.0
         history = [loss_of(w)]
