@@ -75,12 +75,12 @@ _LAZY: dict[str, str] = {
     "render_frames": "teaching.animate",
     "Animation": "teaching.animate",
     # whole networks (pure Python)
-    "Layer": "arithmetic.network",
-    "parse_layers": "arithmetic.network",
+    "Layer": "arithmetic.spec",
+    "parse_layers": "arithmetic.spec",
+    "load_spec": "arithmetic.spec",
     "analyze_network": "arithmetic.network",
-    "ARCHITECTURES": "arithmetic.network",
-    "load_spec": "arithmetic.network",
     "NetworkSummary": "arithmetic.network",
+    "ARCHITECTURES": "arithmetic.presets",
     # one call's geometry, resolved once (pure Python)
     "Geometry": "arithmetic.geometry",
     # more shape arithmetic (pure Python)

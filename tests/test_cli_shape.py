@@ -453,7 +453,12 @@ def _heavy_modules(names) -> list[str]:
 # What the single-layer --json / --quiet paths must not load: the scientific
 # stack, rich (tables only), importlib.metadata (the version, only for
 # --version; ~50 ms of email/zipfile) and the network code.
-NOT_ON_FAST_PATH = ("rich", "importlib.metadata", "convcli.arithmetic.network")
+NETWORK_MODULES = (
+    "convcli.arithmetic.network",
+    "convcli.arithmetic.spec",
+    "convcli.arithmetic.presets",
+)
+NOT_ON_FAST_PATH = ("rich", "importlib.metadata", *NETWORK_MODULES)
 
 
 def _loaded(names, prefixes) -> list[str]:
@@ -471,7 +476,7 @@ def _loaded(names, prefixes) -> list[str]:
 )
 def test_shape_fast_paths_import_no_numpy_nor_rich(flag, check):
     """`python -X importtime -m convcli shape ... --json|--quiet` imports no numpy,
-    scipy, PIL or rich, nor importlib.metadata or convcli.arithmetic.network."""
+    scipy, PIL or rich, nor importlib.metadata or the network modules."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "convcli", "shape", *ARGS_55, flag],
         capture_output=True,
@@ -499,12 +504,12 @@ def test_shape_table_loads_rich_but_not_numpy():
     imported = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines()]
     assert "rich.table" in imported
     assert _heavy_modules(imported) == []
-    assert _loaded(imported, ("importlib.metadata", "convcli.arithmetic.network")) == []
+    assert _loaded(imported, ("importlib.metadata", *NETWORK_MODULES)) == []
 
 
 def test_shape_arch_choice_checked_and_listed():
-    """--arch names come from convcli.arithmetic.network lazily: listed in --help, checked on use."""
-    from convcli.arithmetic.network import ARCHITECTURES
+    """--arch names come from convcli.arithmetic.presets lazily: listed in --help, checked on use."""
+    from convcli.arithmetic.presets import ARCHITECTURES
 
     help_text = ok("--help").stdout
     assert "[" + "|".join(sorted(ARCHITECTURES)) + "]" in help_text.replace("\n", "").replace(

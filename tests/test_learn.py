@@ -9,7 +9,7 @@ import PIL.Image
 import pytest
 import scipy.ndimage
 
-from convcli import ShapeError
+from convcli import ParameterError, ShapeError
 from convcli.teaching.learn import learn_kernel, target_padding
 
 CAMERA = Path(__file__).resolve().parent.parent / "sample_images" / "camera.png"
@@ -211,7 +211,7 @@ def test_error_gd_unstable_lr_refused_before_any_step(factor):
         )
     assert calls == []  # not one step taken
     assert info.value.max_lr == pytest.approx(bound, rel=1e-9)
-    assert isinstance(info.value, ShapeError)
+    assert isinstance(info.value, ParameterError)
     assert f"it must stay below {bound:.6g}" in str(info.value)
     assert "Hessian 2·AᵀA" in str(info.value) and "48×5 patch matrix" in str(info.value)
 
@@ -231,5 +231,5 @@ def test_gd_just_below_the_bound_converges_and_default_is_stable():
 def test_error_unknown_method():
     """Only lstsq and gd are known."""
     x, y = textbook()
-    with pytest.raises(ShapeError, match="unknown `method` 'adam'"):
+    with pytest.raises(ParameterError, match="unknown `method` 'adam'"):
         learn_kernel(x, y, (1, 2), method="adam")

@@ -1,4 +1,4 @@
-"""Tests of convcli.arithmetic.network: the spec language, the analysis and the presets.
+"""Tests of convcli.arithmetic.spec, .network and .presets (language, analysis, presets).
 
 Oracles: the parameter counts torchvision publishes for its models, the
 layer shapes printed in d2l and in the torchvision model definitions, the
@@ -14,7 +14,7 @@ import json
 import pytest
 
 from convcli import ARCHITECTURES, Layer, analyze_network, parse_layers
-from convcli.arithmetic.network import format_layer, load_spec
+from convcli.arithmetic.spec import format_layer, load_spec
 from convcli.errors import ShapeError
 
 

@@ -8,13 +8,18 @@ enumeration of window positions.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from convcli.arithmetic.sizes import (
+    PaddingSyntaxError,
     conv_formula,
     output_size,
+    padding_words,
+    parse_padding,
     pool_formula,
     pool_output_size,
     resolve_padding,
@@ -378,3 +383,64 @@ def test_solver_finds_every_forward_layer(n, k, s, p):
         out == 1 and any(sol[1:] == (before, after) for sol in solutions)
     )
     assert all(output_size(n, k, st_, (b, a)) == out for st_, b, a in solutions)
+
+
+# ------------------------------------------------------- padding as text ---
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("2", ((2, 2), (2, 2))),
+        ("2x1", ((2, 2), (1, 1))),
+        ("2 × 1", ((2, 2), (1, 1))),
+        ("0:1", ((0, 1), (0, 1))),
+        ("1:2x0:1", ((1, 2), (0, 1))),
+        (" SAME ", "same"),
+        ("valid", "valid"),
+        ("full", "full"),
+    ],
+)
+def test_parse_padding_forms(text, expected):
+    """Every written form of padding reads as ((top, bottom), (left, right)) or a word."""
+    assert parse_padding(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1x2x3", "padding '1x2x3' is not N, HxW"),
+        ("1:2:3", "padding '1:2:3' has more than 2 sides per axis"),
+        ("1:a", "padding 'a' is not a whole number"),
+        ("", "padding '' is not a whole number"),
+        ("half", "padding 'half' is not a whole number"),
+    ],
+)
+def test_parse_padding_syntax_errors(text, message):
+    """Malformed text is a PaddingSyntaxError (a ShapeError) saying what is wrong."""
+    with pytest.raises(PaddingSyntaxError, match="^" + re.escape(message)):
+        parse_padding(text)
+
+
+def test_parse_padding_negative_is_a_range_error():
+    """A negative number parses but is refused, not as a syntax error."""
+    with pytest.raises(ShapeError) as info:
+        parse_padding("1:-2")
+    assert not isinstance(info.value, PaddingSyntaxError)
+    assert str(info.value) == "-2 is too small: it must be at least 0"
+
+
+def test_padding_words_match_resolve_padding():
+    """The words named for a padding are exactly those resolve_padding turns into it."""
+    for n in range(1, 12):
+        for k in range(1, 5):
+            for s in range(1, 4):
+                for d in range(1, 3):
+                    for pad in [(a, b) for a in range(5) for b in range(5)]:
+                        words = padding_words(n, k, s, pad, d)
+                        expected = [
+                            w
+                            for w in ("valid", "same", "full")
+                            if resolve_padding(w, (n, n), (k, k), (s, s), (d, d))[0] == pad
+                        ]
+                        assert words == expected

@@ -67,10 +67,12 @@ class Geometry:
         """Check and resolve a call's arguments once.
 
         ``stride=None`` means 1 for a convolution and the window for pooling.
-        Raises :class:`convcli.ShapeError` naming the bad argument.
+        Raises :class:`convcli.ShapeError` naming the bad argument (the
+        window is ``size`` for pooling, as :func:`convcli.pool2d` calls it,
+        else ``kernel_size``).
         """
         h, w = (int(size[0]), int(size[1]))
-        k = pair(kernel, "kernel_size")
+        k = pair(kernel, "size" if pooling else "kernel_size")
         s = (k if pooling else (1, 1)) if stride is None else pair(stride, "stride")
         d = pair(dilation, "dilation")
         pads = resolve_padding(padding, (h, w), k, s, d)

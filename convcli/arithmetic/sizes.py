@@ -14,16 +14,22 @@ which, with ``p = p_before + p_after`` and ``d = 1``, is the textbook's
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from typing import SupportsIndex
 
 from ..errors import ShapeError
 
 __all__ = [
+    "PAD_WORDS",
     "PaddingSpec",
+    "PaddingSyntaxError",
     "conv_formula",
     "effective_kernel_size",
     "output_size",
+    "padding_words",
     "pair",
+    "parse_padding",
     "pool_formula",
     "pool_output_size",
     "resolve_padding",
@@ -39,22 +45,25 @@ __all__ = [
 #: or one of the words "valid", "same", "full".
 PaddingSpec = int | str | Sequence[int] | Sequence[Sequence[int]]
 
+#: The padding words, resolved per axis by :func:`resolve_padding`.
 PAD_WORDS = ("valid", "same", "full")
+
+
+class PaddingSyntaxError(ShapeError):
+    """Padding text that is not ``N``, ``HxW``, ``before:after``, ``t:bxl:r`` or a word."""
 
 
 def _check_int(value: object, name: str, minimum: int) -> int:
     """Return ``value`` as an int, or raise a ShapeError naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        # numpy integers are fine; floats with an integral value are not.
-        if hasattr(value, "__index__") and not isinstance(value, bool):
-            value = value.__index__()  # type: ignore[union-attr]
-        else:
-            raise ShapeError(f"`{name}` must be an integer, got {value!r}")
-    if value < minimum:
+    # ints and numpy integers are fine; bools and floats (even integral ones) are not
+    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
+        raise ShapeError(f"`{name}` must be an integer, got {value!r}")
+    number = value.__index__()
+    if number < minimum:
         if minimum == 1:
-            raise ShapeError(f"`{name}` must be at least 1, got {value}")
-        raise ShapeError(f"`{name}` must be {minimum} or more, got {value}")
-    return int(value)
+            raise ShapeError(f"`{name}` must be at least 1, got {number}")
+        raise ShapeError(f"`{name}` must be {minimum} or more, got {number}")
+    return int(number)
 
 
 def _signed(value: int) -> str:
@@ -259,6 +268,90 @@ def _axis_padding(word: str, n: int, k: int, stride: int, dilation: int) -> tupl
     # full: every partial overlap of kernel and input produces an output
     full = dilation * (k - 1)
     return (full, full)
+
+
+def padding_words(
+    n: int, k: int, stride: int, padding: Sequence[int], dilation: int = 1
+) -> list[str]:
+    """Name the padding words ("valid", "same", "full") that give ``padding`` on one axis.
+
+    Parameters
+    ----------
+    n, k, stride, dilation : int
+        As for :func:`output_size`.
+    padding : (int, int)
+        The (before, after) padding.
+
+    Examples
+    --------
+    >>> padding_words(224, 3, 2, (0, 1))
+    ['same']
+    >>> padding_words(8, 1, 1, (0, 0))
+    ['valid', 'same', 'full']
+    """
+    split = _split_padding(padding)
+    return [word for word in PAD_WORDS if _axis_padding(word, n, k, stride, dilation) == split]
+
+
+def parse_padding(text: str) -> str | tuple[tuple[int, int], tuple[int, int]]:
+    """Read padding as people write it: the one parser of padding text.
+
+    ``N`` (every side), ``HxW`` (per axis), ``before:after`` (both axes),
+    ``top:bottomxleft:right`` (per side), or a word (``same``, ``valid``,
+    ``full``). Case and spaces around the ``x`` do not matter; ``×`` is an
+    ``x``. Used by the command line's ``--padding`` and by the layer-spec
+    language's ``pPAD``.
+
+    Returns
+    -------
+    str or ((int, int), (int, int))
+        The word, lower-case, or ``((top, bottom), (left, right))``.
+
+    Raises
+    ------
+    PaddingSyntaxError
+        (a ShapeError) When the text has none of these forms.
+    ShapeError
+        When a number is negative.
+
+    Examples
+    --------
+    >>> parse_padding("2")
+    ((2, 2), (2, 2))
+    >>> parse_padding("2x1")
+    ((2, 2), (1, 1))
+    >>> parse_padding("0:1")
+    ((0, 1), (0, 1))
+    >>> parse_padding("1:2x0:1")
+    ((1, 2), (0, 1))
+    >>> parse_padding("Same")
+    'same'
+    """
+    cleaned = text.strip().lower()
+    if cleaned in PAD_WORDS:
+        return cleaned
+    axes = re.split(r"\s*[x×]\s*", cleaned)
+    if len(axes) > 2:
+        raise PaddingSyntaxError(
+            f"padding {text!r} is not N, HxW, before:after, top:bottomxleft:right, "
+            "same, valid or full"
+        )
+    result: list[tuple[int, int]] = []
+    for axis in axes:
+        sides = axis.split(":")
+        if len(sides) > 2:
+            raise PaddingSyntaxError(f"padding {text!r} has more than 2 sides per axis")
+        for side in sides:
+            if not re.fullmatch(r"-?\d+", side):
+                raise PaddingSyntaxError(f"padding {side!r} is not a whole number")
+        nums = [int(side) for side in sides]
+        for num in nums:
+            if num < 0:
+                raise ShapeError(f"{num} is too small: it must be at least 0")
+        result.append((nums[0], nums[-1]))
+    if len(result) == 1:
+        result.append(result[0])
+    return (result[0], result[1])
 
 
 def resolve_padding(
@@ -568,7 +661,7 @@ def solve_stride_padding(
     k: int,
     dilation: int = 1,
     stride: int | None = None,
-    padding: PaddingSpec | None = None,
+    padding: int | str | Sequence[int] | None = None,
     max_padding: int | None = None,
 ) -> list[tuple[int, int, int]]:
     """List the strides and paddings for which one axis yields ``out`` cells.

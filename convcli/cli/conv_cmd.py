@@ -268,6 +268,7 @@ def conv_cmd(
     """
     import numpy as np
 
+    from ..arithmetic.geometry import Geometry
     from ..engine.convolution import conv2d
     from ..engine.pooling import pool2d
     from ..teaching.steps import conv_operands, conv_steps, pool_steps
@@ -308,11 +309,19 @@ def conv_cmd(
             else stride
         )
         mode = pool.lower()
-        result = pool2d(xs[None], size, pool_stride, padding, mode, ceil_mode)[0]
+        # the call's geometry, resolved once: the engine and the steps both follow it
+        geo = Geometry.resolve(
+            xs.shape[-2:],
+            size,
+            stride=pool_stride,
+            padding=padding,
+            pooling=True,
+            ceil_mode=ceil_mode,
+        )
+        result = pool2d(xs[None], geo.kernel, geo.stride, geo.padding, mode, ceil_mode)[0]
         if show:
-            padded, steps = pool_steps(xs, size, pool_stride, padding, mode, ceil_mode)
-            box = _pool_box(xs, padded)
-            show_steps(steps, padded, box, max_steps, xs.shape[0] > 1)
+            padded, steps = pool_steps(xs, mode=mode, geometry=geo)
+            show_steps(steps, padded, geo.padding, max_steps, xs.shape[0] > 1)
     else:
         k = read_matrix(kernel, "--kernel", kernel=True)
         try:
@@ -322,30 +331,18 @@ def conv_cmd(
         if convolve:
             w = w[..., ::-1, ::-1]
         b = _parse_bias(bias, w.shape[0])
-        result = conv2d(xs, w, b, stride, padding, dilation, pad_mode=pad_mode, dtype="float64")
+        # the call's geometry, resolved once: the engine and the steps both follow it
+        geo = Geometry.resolve(
+            xs.shape[-2:], w.shape[-2:], stride=stride, padding=padding, dilation=dilation
+        )
+        result = conv2d(
+            xs, w, b, geo.stride, geo.padding, geo.dilation, pad_mode=pad_mode, dtype="float64"
+        )
         if show:
-            padded, steps = conv_steps(xs, w, b, stride, padding, dilation, pad_mode)
-            box = _pad_box(xs, padded, w, stride, padding, dilation)
-            show_steps(steps, padded, box, max_steps, w.shape[0] > 1)
+            padded, steps = conv_steps(xs, w, b, pad_mode=pad_mode, geometry=geo)
+            show_steps(steps, padded, geo.padding, max_steps, w.shape[0] > 1)
     if pool is not None:
         out = result if x.ndim == 3 else result[0]  # pooling keeps the input's layout
     else:
         out = result[0] if result.shape[0] == 1 else result
     emit(np.asarray(out, dtype=np.float64), fmt, output, overwrite, precision)
-
-
-def _pad_box(xs, padded, w, stride, padding, dilation):
-    from ..arithmetic.sizes import pair, resolve_padding
-
-    return resolve_padding(
-        padding, xs.shape[-2:], w.shape[-2:], pair(stride, "stride"), pair(dilation, "dilation")
-    )
-
-
-def _pool_box(xs, padded):
-    import numpy as np
-
-    rows = np.where(~np.isnan(padded[0]).all(axis=1))[0]
-    cols = np.where(~np.isnan(padded[0]).all(axis=0))[0]
-    h, w = padded.shape[-2:]
-    return (int(rows[0]), int(h - 1 - rows[-1])), (int(cols[0]), int(w - 1 - cols[-1]))

@@ -10,7 +10,8 @@ import re
 
 import click
 
-_INT = r"-?\d+"
+from ..arithmetic.sizes import PaddingSyntaxError, parse_padding
+from ..errors import ShapeError
 
 
 def _to_int(text: str, param_type: click.ParamType, param, ctx, minimum: int) -> int:
@@ -53,40 +54,26 @@ class IntPair(click.ParamType):
 class Padding(click.ParamType):
     """Padding per side: ``N``, ``HxW``, ``before:after``, ``t:bxl:r`` or a word.
 
-    Converts to what :func:`convcli.resolve_padding` accepts: a word
+    Read by :func:`convcli.arithmetic.sizes.parse_padding` into a word
     (``same``, ``valid``, ``full``) or ``((top, bottom), (left, right))``.
     """
 
     name = "PADDING"
-    WORDS = ("same", "valid", "full")
 
     def convert(self, value, param, ctx):
         if not isinstance(value, str):
             return value
-        text = value.strip().lower()
-        if text in self.WORDS:
-            return text
-        axes = re.split(r"\s*[x×]\s*", text)
-        if len(axes) not in (1, 2):
-            self._bad(value, param, ctx)
-        result = []
-        for axis in axes:
-            sides = axis.split(":")
-            if len(sides) not in (1, 2) or not all(re.fullmatch(_INT, s) for s in sides):
-                self._bad(value, param, ctx)
-            nums = [_to_int(s, self, param, ctx, 0) for s in sides]
-            result.append((nums[0], nums[-1]))
-        if len(result) == 1:
-            result.append(result[0])
-        return (result[0], result[1])
-
-    def _bad(self, value, param, ctx):
-        self.fail(
-            f"{value!r} is not a padding: use N, HxW (e.g. 2x1), before:after (e.g. 0:1), "
-            f"top:bottomxleft:right, or one of {', '.join(self.WORDS)}",
-            param,
-            ctx,
-        )
+        try:
+            return parse_padding(value)
+        except PaddingSyntaxError:
+            self.fail(
+                f"{value!r} is not a padding: use N, HxW (e.g. 2x1), before:after (e.g. 0:1), "
+                "top:bottomxleft:right, or one of same, valid, full",
+                param,
+                ctx,
+            )
+        except ShapeError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 INT_PAIR = IntPair(1)

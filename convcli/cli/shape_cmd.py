@@ -1,8 +1,9 @@
 """``convcli shape``: convolution arithmetic for one layer and whole networks.
 
 Pure Python: this module and everything it imports avoid numpy, scipy and
-Pillow. The network machinery (:mod:`convcli.arithmetic.network`) is imported only when
-a network is analysed (or ``--arch`` is validated or listed in the help),
+Pillow. The network machinery (:mod:`convcli.arithmetic.spec`, ``.network`` and
+``.presets``) is imported only when a network is analysed (or ``--arch`` is
+validated or listed in the help),
 rich only when a table is printed: ``--json`` and ``--quiet`` on
 one layer load little beyond Click.
 """
@@ -15,18 +16,8 @@ from typing import Any
 
 import click
 
-from ..arithmetic.sizes import (
-    conv_formula,
-    output_size,
-    pool_formula,
-    pool_output_size,
-    resolve_padding,
-    same_padding,
-    solve_stride_padding,
-    transposed_formula,
-    transposed_output_size,
-    uncovered_cells,
-)
+from ..arithmetic.layer import LayerReport, analyze_layer
+from ..arithmetic.sizes import conv_formula, padding_words, solve_stride_padding
 from ..errors import ShapeError
 from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING, IntPair
 
@@ -184,7 +175,7 @@ def _plural(count: int, word: str) -> str:
 
 
 class _ArchChoice(click.Choice):
-    """``click.Choice`` of the preset names, read from :mod:`convcli.arithmetic.network`
+    """``click.Choice`` of the preset names, read from :mod:`convcli.arithmetic.presets`
     only when Click needs them (to check a value, or for the help), so that a
     single layer does not pay for importing the network code."""
 
@@ -193,7 +184,7 @@ class _ArchChoice(click.Choice):
 
     @property
     def choices(self) -> tuple[str, ...]:
-        from ..arithmetic.network import ARCHITECTURES
+        from ..arithmetic.presets import ARCHITECTURES
 
         return tuple(sorted(ARCHITECTURES))
 
@@ -405,88 +396,6 @@ def shape_cmd(
 # --------------------------------------------------------------------------
 
 
-def _layer_row(
-    size: Pair,
-    kernel: Pair | None,
-    stride: Pair | None,
-    padding: Any,
-    dilation: Pair | None,
-    channels: int | None,
-    filters: int | None,
-    bias: bool,
-    dense: int | None,
-    transposed: bool,
-    output_padding: Pair | None,
-    pool: bool,
-    ceil_mode: bool,
-) -> dict[str, Any]:
-    """Compute everything about one input size, as one flat row."""
-    h, w = size
-    row: dict[str, Any] = {"in_h": h, "in_w": w}
-    c = channels or 1
-    if kernel is not None:
-        kind = "pool" if pool else "transposed" if transposed else "conv"
-        s = stride or (kernel if pool else (1, 1))
-        d = dilation or (1, 1)
-        op = output_padding or (0, 0)
-        pads: Pads = resolve_padding(0 if padding is None else padding, size, kernel, s, d)
-        out = []
-        formulas = []
-        uncovered = []
-        for n, k, st, pad, dil, opad in zip(size, kernel, s, pads, d, op, strict=True):
-            if pool:
-                out.append(pool_output_size(n, k, st, pad, ceil_mode))
-                formulas.append(pool_formula(n, k, st, pad, ceil_mode))
-                uncovered.append(uncovered_cells(n, k, st, pad, 1, out=out[-1]))
-            elif transposed:
-                out.append(transposed_output_size(n, k, st, pad, dil, opad))
-                formulas.append(transposed_formula(n, k, st, pad, dil, opad))
-                uncovered.append(0)
-            else:
-                out.append(output_size(n, k, st, pad, dil))
-                formulas.append(conv_formula(n, k, st, pad, dil))
-                uncovered.append(uncovered_cells(n, k, st, pad, dil))
-        row.update(
-            layer=kind,
-            kernel_h=kernel[0],
-            kernel_w=kernel[1],
-            stride_h=s[0],
-            stride_w=s[1],
-            dilation_h=d[0],
-            dilation_w=d[1],
-            pad_top=pads[0][0],
-            pad_bottom=pads[0][1],
-            pad_left=pads[1][0],
-            pad_right=pads[1][1],
-            output_padding_h=op[0] if transposed else None,
-            output_padding_w=op[1] if transposed else None,
-            out_h=out[0],
-            out_w=out[1],
-            formula_h=formulas[0],
-            formula_w=formulas[1],
-            uncovered_rows=uncovered[0],
-            uncovered_cols=uncovered[1],
-            channels=channels,
-        )
-        if filters:
-            taps = kernel[0] * kernel[1]
-            out_cells = out[0] * out[1]
-            row.update(
-                filters=filters,
-                params=filters * (c * taps + (1 if bias else 0)),
-                macs=(h * w if transposed else out_cells) * filters * c * taps,
-                dense_equivalent_params=(c * h * w) * (filters * out_cells)
-                + (filters * out_cells if bias else 0),
-            )
-    if dense is not None:
-        row.update(
-            channels=c,
-            dense_units=dense,
-            dense_params=c * h * w * dense + (dense if bias else 0),
-        )
-    return row
-
-
 def _layer(
     inputs: Sequence[Pair],
     kernel: Pair | None,
@@ -503,28 +412,29 @@ def _layer(
     ceil_mode: bool,
     fmt: str,
 ) -> None:
-    rows = []
+    reports: list[LayerReport] = []
     for size in inputs:
         try:
-            row = _layer_row(
+            report = analyze_layer(
                 size,
                 kernel,
-                stride,
-                padding,
-                dilation,
-                channels,
-                filters,
-                bias,
-                dense,
-                transposed,
-                output_padding,
-                pool,
-                ceil_mode,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                channels=channels,
+                filters=filters,
+                bias=bias,
+                dense=dense,
+                transposed=transposed,
+                output_padding=output_padding,
+                pool=pool,
+                ceil_mode=ceil_mode,
             )
         except ShapeError as exc:
             prefix = f"--in {size[0]}x{size[1]}: " if len(inputs) > 1 else ""
             raise _fail(exc, prefix) from None
-        rows.append(row)
+        reports.append(report)
+    rows = [report.as_row() for report in reports]
     if kernel is not None:
         for row in rows:
             parts = []
@@ -541,7 +451,7 @@ def _layer(
     if fmt == "json":
         from ..output import to_json
 
-        click.echo(to_json([{k: v for k, v in r.items() if v is not None} for r in rows]))
+        click.echo(to_json(rows))
     elif fmt == "csv":
         from ..output import to_csv
 
@@ -556,11 +466,13 @@ def _layer(
             else:
                 click.echo(f"{row['out_h']}x{row['out_w']}")
     else:
-        _layer_tables(rows, kernel is not None, bool(filters), dense is not None)
+        _layer_tables(reports, kernel is not None, bool(filters), dense is not None)
 
 
-def _layer_tables(rows: list[dict[str, Any]], sizes: bool, params: bool, dense: bool) -> None:
+def _layer_tables(reports: list[LayerReport], sizes: bool, params: bool, dense: bool) -> None:
     from ..output import color_enabled, format_count, format_int, render_table
+
+    rows = [report.as_row() for report in reports]
 
     color = color_enabled(sys.stdout)
     width = _width()
@@ -624,14 +536,14 @@ def _layer_tables(rows: list[dict[str, Any]], sizes: bool, params: bool, dense: 
             )
         )
     if params:
-        for r in rows:
+        for report, r in zip(reports, rows, strict=True):
             c, f = r["channels"], r["filters"]
             kh, kw = r["kernel_h"], r["kernel_w"]
             h, w, oh, ow = r["in_h"], r["in_w"], r["out_h"], r["out_w"]
-            has_bias = r["params"] != f * c * kh * kw
+            has_bias = report.bias
             positions = f"{h}·{w}" if r["layer"] == "transposed" else f"{oh}·{ow}"
             fc_bias = f" + {f}·{oh}·{ow}" if has_bias else ""
-            ratio = r["dense_equivalent_params"] / r["params"]
+            ratio = report.weight_sharing
             table_rows = [
                 [
                     "parameters",
@@ -665,9 +577,9 @@ def _layer_tables(rows: list[dict[str, Any]], sizes: bool, params: bool, dense: 
             )
     if dense:
         table_rows = []
-        for r in rows:
+        for report, r in zip(reports, rows, strict=True):
             c, n = r["channels"], r["dense_units"]
-            bias = f" + {n}" if r["dense_params"] != c * r["in_h"] * r["in_w"] * n else ""
+            bias = f" + {n}" if report.bias else ""
             table_rows.append(
                 [
                     f"{c}×{r['in_h']}×{r['in_w']}",
@@ -739,13 +651,7 @@ def _solve(
                     + (f" and stride {st}" if st is not None else "")
                 )
             for s, before, after in found:
-                notes = []
-                if (before, after) == (0, 0):
-                    notes.append("valid")
-                if (before, after) == same_padding(n, k, s, dil):
-                    notes.append("same")
-                if before == after == dil * (k - 1):
-                    notes.append("full")
+                notes = padding_words(n, k, s, (before, after), dil)
                 rows.append(
                     {
                         "axis": label,
@@ -816,7 +722,9 @@ def _network(
     spec: Any,
     fmt: str,
 ) -> None:
-    from ..arithmetic.network import ARCHITECTURES, analyze_network, load_spec, parse_layers
+    from ..arithmetic.network import analyze_network
+    from ..arithmetic.presets import ARCHITECTURES
+    from ..arithmetic.spec import load_spec, parse_layers
 
     default: tuple[int, int, int] | None = None
     name = "network"
@@ -851,7 +759,7 @@ def _network(
     if fmt == "quiet":
         click.echo("x".join(str(v) for v in summary.output_shape))
         return
-    data_rows = [
+    data_rows: list[dict[str, Any]] = [
         {
             "index": r.index,
             "depth": r.depth,

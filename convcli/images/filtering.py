@@ -17,7 +17,7 @@ from functools import partial
 
 import numpy as np
 
-from ..arithmetic.sizes import PaddingSpec, pair
+from ..arithmetic.sizes import PaddingSpec, pair, same_padding
 from ..engine.convolution import DEFAULT_MEMORY_BUDGET, filter2d, normalize_pad_mode
 from ..engine.threads import check_threads
 from ..errors import ParameterError, ShapeError
@@ -503,22 +503,19 @@ def _run_band(
     exactly as the whole image would be.
     """
     dh, dw = pair(s.dilation, "dilation")
-    spans = [(dh * (k.shape[0] - 1), dw * (k.shape[1] - 1)) for k in stages]
+    # each kernel's "same" split of the rows, by the one rule (the extra cell after)
+    rows = [same_padding(h, k.shape[0], 1, dh) for k in stages]
     lo, hi = [r0] * (len(stages) + 1), [r1] * (len(stages) + 1)
     for i in reversed(range(len(stages))):
-        top = spans[i][0] // 2
+        top, bottom = rows[i]
         lo[i] = max(0, lo[i + 1] - top)
-        hi[i] = min(h, hi[i + 1] + spans[i][0] - top)
+        hi[i] = min(h, hi[i + 1] + bottom)
     values = prepare(lo[0], hi[0])
+    w = values.shape[1]
     for i, kernel in enumerate(stages):
-        span_h, span_w = spans[i]
-        top, left = span_h // 2, span_w // 2
-        padding = (
-            top - (lo[i + 1] - lo[i]),
-            (span_h - top) - (hi[i] - hi[i + 1]),
-            left,
-            span_w - left,
-        )
+        top, bottom = rows[i]
+        left, right = same_padding(w, kernel.shape[1], 1, dw)
+        padding = (top - (lo[i + 1] - lo[i]), bottom - (hi[i] - hi[i + 1]), left, right)
         values = _apply_one(values, kernel, s, padding)
     return values
 

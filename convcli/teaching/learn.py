@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..arithmetic.sizes import PaddingSpec, output_size, pair, resolve_padding
+from ..arithmetic.geometry import Geometry
+from ..arithmetic.sizes import PaddingSpec, pair
 from ..engine.convolution import im2col, normalize_pad_mode
-from ..errors import ShapeError
+from ..errors import ParameterError, ShapeError
 
 __all__ = [
     "LEARN_METHODS",
@@ -33,6 +34,7 @@ __all__ = [
     "UnstableLearningRate",
     "learn_kernel",
     "stable_learning_rates",
+    "target_geometry",
     "target_padding",
 ]
 
@@ -85,7 +87,7 @@ class LearnResult:
     max_lr: float | None = None
 
 
-class UnstableLearningRate(ShapeError):
+class UnstableLearningRate(ParameterError):
     """A gradient-descent learning rate at or above the stable bound, refused before any step.
 
     Attributes
@@ -169,6 +171,8 @@ def target_padding(
 ) -> tuple[tuple[int, int], tuple[int, int]]:
     """The padding that makes ``kernel_size`` windows over the input give the target's size.
 
+    The padding of :func:`target_geometry`, which see.
+
     Parameters
     ----------
     input_size, target_size, kernel_size : (int, int)
@@ -197,34 +201,53 @@ def target_padding(
     >>> target_padding((8, 8), (8, 8), (3, 3))
     ((1, 1), (1, 1))
     """
+    return target_geometry(input_size, target_size, kernel_size, stride, dilation, padding).padding
+
+
+def target_geometry(
+    input_size: Sequence[int],
+    target_size: Sequence[int],
+    kernel_size: Sequence[int],
+    stride: int | Sequence[int] = 1,
+    dilation: int | Sequence[int] = 1,
+    padding: PaddingSpec | None = None,
+) -> Geometry:
+    """The geometry that turns the input into the target's size, resolved once.
+
+    Parameters and errors as for :func:`target_padding`.
+
+    Examples
+    --------
+    >>> target_geometry((8, 8), (4, 4), (3, 3), stride=2).padding
+    ((0, 1), (0, 1))
+    """
     k = pair(kernel_size, "size")
     s = pair(stride, "stride")
     d = pair(dilation, "dilation")
-    n = tuple(int(v) for v in input_size)
-    t = tuple(int(v) for v in target_size)
+    n = (int(input_size[0]), int(input_size[1]))
+    t = (int(target_size[0]), int(target_size[1]))
     if padding is None:
         same = all(t[a] == -(-n[a] // s[a]) for a in (0, 1))
         padding = "same" if same else "valid"
-    pads = resolve_padding(padding, n, k, s, d)
-    got = []
-    for a in (0, 1):
-        try:
-            got.append(output_size(n[a], k[a], s[a], pads[a], d[a]))
-        except ShapeError as exc:
-            raise ShapeError(f"a {k[0]}×{k[1]} kernel does not fit the input: {exc}") from None
-    if tuple(got) != t:
-        shown = padding if isinstance(padding, str) else f"{pads}"
+    geo = Geometry.resolve(n, k, stride=s, padding=padding, dilation=d)
+    try:
+        got = geo.output_shape
+    except ShapeError as exc:
+        raise ShapeError(f"a {k[0]}×{k[1]} kernel does not fit the input: {exc}") from None
+    if got != t:
+        shown = padding if isinstance(padding, str) else f"{geo.padding}"
         raise ShapeError(
             f"a {k[0]}×{k[1]} kernel with padding {shown} and stride {s[0]}×{s[1]} turns the "
             f"{n[0]}×{n[1]} input into {got[0]}×{got[1]}, but the target is {t[0]}×{t[1]}: "
             f"no padding explains it (valid needs {n[0] - (k[0] - 1) * d[0]}×"
             f"{n[1] - (k[1] - 1) * d[1]} at stride 1; same needs the input's size)"
         )
-    return pads
+    return geo
 
 
-def _patch_matrix(x, k, stride, pads, dilation, pad_mode, with_bias):
-    cols = im2col(x[:, None], k, stride, pads, dilation, pad_mode)  # (C, taps, L)
+def _patch_matrix(x: np.ndarray, geo: Geometry, pad_mode: str, with_bias: bool) -> np.ndarray:
+    # (C, taps, L)
+    cols = im2col(x[:, None], geo.kernel, geo.stride, geo.padding, geo.dilation, pad_mode)
     a = cols.transpose(0, 2, 1).reshape(-1, cols.shape[1])
     if with_bias:
         a = np.hstack([a, np.ones((a.shape[0], 1))])
@@ -324,8 +347,11 @@ def learn_kernel(
         Shapes that do not fit, a target size no padding explains, fewer
         equations than unknowns, or a patch matrix without full rank (e.g. a
         constant input).
+    ParameterError
+        An unknown ``method``, a bad ``steps`` or ``lr``, or gradient descent
+        diverging.
     UnstableLearningRate
-        (a ShapeError) An ``lr`` at or above the stable bound, before any
+        (a ParameterError) An ``lr`` at or above the stable bound, before any
         step, with the bound and how it was computed.
 
     Examples
@@ -336,7 +362,7 @@ def learn_kernel(
     [[1.0, -1.0]]
     """
     if method not in LEARN_METHODS:
-        raise ShapeError(f"unknown `method` {method!r}; known: {', '.join(LEARN_METHODS)}")
+        raise ParameterError(f"unknown `method` {method!r}; known: {', '.join(LEARN_METHODS)}")
     xs = _as_planes(x, "x")
     ys = _as_planes(y, "y")
     if xs.shape[0] != ys.shape[0]:
@@ -346,8 +372,8 @@ def learn_kernel(
         )
     k = pair(size, "size")
     pad_mode = normalize_pad_mode(pad_mode)
-    pads = target_padding(xs.shape[-2:], ys.shape[-2:], k, stride, dilation, padding)
-    a = _patch_matrix(xs, k, stride, pads, dilation, pad_mode, bias)
+    geo = target_geometry(xs.shape[-2:], ys.shape[-2:], k, stride, dilation, padding)
+    a = _patch_matrix(xs, geo, pad_mode, bias)
     b = ys.reshape(-1)
     singular = _check_rank(a, k, bias)
     n = a.shape[1]
@@ -357,18 +383,19 @@ def learn_kernel(
         return float(r @ r)
 
     max_lr = None
+    w: np.ndarray
     if method == "lstsq":
-        w, *_ = np.linalg.lstsq(a, b, rcond=None)
+        w = np.linalg.lstsq(a, b, rcond=None)[0]
         history = [loss_of(w)]
         lr = None
     else:
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
-            raise ShapeError(f"`steps` must be a positive integer, got {steps!r}")
+            raise ParameterError(f"`steps` must be a positive integer, got {steps!r}")
         max_lr, default_lr = stable_learning_rates(singular)
         if lr is None:
             lr = default_lr
         if not (np.isfinite(lr) and lr > 0):
-            raise ShapeError(f"`lr` must be a positive number, got {lr!r}")
+            raise ParameterError(f"`lr` must be a positive number, got {lr!r}")
         if lr >= max_lr:
             raise UnstableLearningRate(
                 float(lr), max_lr, 2.0 * float(singular[0]) ** 2, a.shape[0], a.shape[1]
@@ -380,7 +407,7 @@ def learn_kernel(
             if w.size != n:
                 raise ShapeError(f"`init` must hold {n} values, got {w.size}")
         else:
-            w = np.random.default_rng(seed).standard_normal(n)
+            w = np.asarray(np.random.default_rng(seed).standard_normal(n), dtype=np.float64)
             if bias:
                 w[-1] = 0.0
         history = [loss_of(w)]
@@ -389,7 +416,7 @@ def learn_kernel(
             w = w - lr * 2.0 * (a.T @ (a @ w - b))
             current = loss_of(w)
             if not np.isfinite(current) or current > 1e300:
-                raise ShapeError(
+                raise ParameterError(
                     f"gradient descent diverged at step {step} (loss {current:.3g}): "
                     f"learning rate {lr:g} is too large; it must stay below {max_lr:.6g} here"
                 )
@@ -406,7 +433,7 @@ def learn_kernel(
         loss=loss,
         mse=loss / b.size,
         history=history,
-        padding=pads,
+        padding=geo.padding,
         equations=int(b.size),
         method=method,
         lr=None if lr is None else float(lr),

@@ -19,9 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..arithmetic.sizes import PaddingSpec, output_size, pair, pool_output_size, resolve_padding
+from ..arithmetic.geometry import Geometry
+from ..arithmetic.sizes import PaddingSpec
 from ..engine.convolution import pad
-from ..errors import ShapeError
+from ..errors import ParameterError, ShapeError
 from ..output import format_number
 
 __all__ = ["Step", "conv_operands", "conv_steps", "pool_steps"]
@@ -166,6 +167,7 @@ def conv_steps(
     pad_mode: str = "zeros",
     *,
     pad_value: float = 0.0,
+    geometry: Geometry | None = None,
 ) -> tuple[np.ndarray, list[Step]]:
     """Every window of a cross-correlation, written out.
 
@@ -179,6 +181,10 @@ def conv_steps(
         One per output channel.
     stride, padding, dilation, pad_mode, pad_value
         As for :func:`convcli.conv2d`.
+    geometry : Geometry, optional
+        The call's geometry, already resolved (by a caller that also runs
+        :func:`convcli.conv2d` with it); then ``stride``, ``padding`` and
+        ``dilation`` are not read. It must describe ``x`` and ``weight``.
 
     Returns
     -------
@@ -205,11 +211,14 @@ def conv_steps(
     b = np.zeros(c_out) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
     if b.shape != (c_out,):
         raise ShapeError(f"`bias` must hold {c_out} value(s), one per output channel, got {b.size}")
-    (sh, sw), (dh, dw) = pair(stride, "stride"), pair(dilation, "dilation")
-    pads = resolve_padding(padding, x.shape[-2:], (kh, kw), (sh, sw), (dh, dw))
-    padded = pad(x, pads, pad_mode, pad_value)
-    out_h = output_size(x.shape[-2], kh, sh, pads[0], dh)
-    out_w = output_size(x.shape[-1], kw, sw, pads[1], dw)
+    if geometry is None:
+        geometry = Geometry.resolve(
+            x.shape[-2:], (kh, kw), stride=stride, padding=padding, dilation=dilation
+        )
+    _check_geometry(geometry, x.shape[-2:], (kh, kw), pooling=False)
+    (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
+    padded = pad(x, geometry.padding, pad_mode, pad_value)
+    out_h, out_w = geometry.output_shape
     steps = []
     for o in range(c_out):
         for r in range(out_h):
@@ -227,14 +236,30 @@ def conv_steps(
     return padded, steps
 
 
+def _check_geometry(
+    geometry: Geometry, size: Sequence[int], kernel: Sequence[int] | None, *, pooling: bool
+) -> None:
+    """Raise a ShapeError when a caller's ``geometry`` does not describe these operands."""
+    what = "pooling" if pooling else "convolution"
+    if geometry.pooling != pooling:
+        raise ShapeError(f"`geometry` is not a {what} geometry: {geometry}")
+    if geometry.size != tuple(size) or (kernel is not None and geometry.kernel != tuple(kernel)):
+        shown = f"a {size[0]}×{size[1]} input"
+        if kernel is not None:
+            shown += f" and a {kernel[0]}×{kernel[1]} kernel"
+        raise ShapeError(f"`geometry` {geometry} does not describe {shown}")
+
+
 def pool_steps(
     x: np.ndarray,
-    size: int | Sequence[int],
+    size: int | Sequence[int] | None = None,
     stride: int | Sequence[int] | None = None,
     padding: PaddingSpec = 0,
     mode: str = "max",
     ceil_mode: bool = False,
     count_include_pad: bool = True,
+    *,
+    geometry: Geometry | None = None,
 ) -> tuple[np.ndarray, list[Step]]:
     """Every window of a pooling, written out (``Y[0,0] = max(0, 1, 3, 4) = 4``).
 
@@ -251,6 +276,10 @@ def pool_steps(
         As for :func:`convcli.pool2d`.
     mode : {"max", "min", "avg"}
         The reduction.
+    geometry : Geometry, optional
+        The pooling geometry, already resolved (``Geometry.resolve(...,
+        pooling=True)``); then ``size``, ``stride``, ``padding`` and
+        ``ceil_mode`` are not read. It must describe ``x``.
 
     Returns
     -------
@@ -268,16 +297,20 @@ def pool_steps(
     if x.ndim != 3:
         raise ShapeError(f"pool_steps needs x of shape (C, H, W), got {x.shape}")
     if mode not in ("max", "min", "avg"):
-        raise ShapeError(f"unknown pooling mode {mode!r}; known: max, avg, min")
-    kh, kw = pair(size, "size")
-    sh, sw = (kh, kw) if stride is None else pair(stride, "stride")
-    h, w = x.shape[-2:]
-    (pt, pb), (pl, pr) = resolve_padding(padding, (h, w), (kh, kw), (sh, sw))
-    oh = pool_output_size(h, kh, sh, (pt, pb), ceil_mode)
-    ow = pool_output_size(w, kw, sw, (pl, pr), ceil_mode)
+        raise ParameterError(f"unknown pooling mode {mode!r}; known: max, avg, min")
+    if geometry is None:
+        if size is None:
+            raise ShapeError("pool_steps needs the window `size` (or a `geometry`)")
+        geometry = Geometry.resolve(
+            x.shape[-2:], size, stride=stride, padding=padding, pooling=True, ceil_mode=ceil_mode
+        )
+    _check_geometry(geometry, x.shape[-2:], None, pooling=True)
+    (kh, kw), (sh, sw) = geometry.kernel, geometry.stride
+    h, w = geometry.size
+    (pt, pb), (pl, pr) = geometry.padding
+    oh, ow = geometry.output_shape
     padded = np.full((x.shape[0], h + pt + pb, w + pl + pr), np.nan)
     padded[:, pt : pt + h, pl : pl + w] = x
-    reduce = {"max": max, "min": min, "avg": sum}[mode]
     steps = []
     for c in range(x.shape[0]):
         for r in range(oh):
@@ -289,7 +322,9 @@ def pool_steps(
                     if pt <= r * sh + i < pt + h and pl <= q * sw + j < pl + w
                 )
                 inputs = tuple(float(padded[cell]) for cell in cells)
-                value = reduce(inputs)
+                value: float = (
+                    max(inputs) if mode == "max" else min(inputs) if mode == "min" else sum(inputs)
+                )
                 divisor = 0
                 if mode == "avg":
                     divisor = len(cells)

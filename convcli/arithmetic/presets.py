@@ -1,0 +1,114 @@
+"""Built-in networks (LeNet-5, AlexNet, VGG, ResNet) written in the spec language.
+
+Pure Python (no numpy). Each :class:`Architecture` holds its spec text and
+default input; analyse one with
+:func:`convcli.arithmetic.network.analyze_network`.
+
+Examples
+--------
+>>> ARCHITECTURES["lenet5"].input_shape
+(1, 28, 28)
+>>> len(ARCHITECTURES["alexnet"].layers)
+22
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .spec import Layer, parse_layers
+
+__all__ = ["ARCHITECTURES", "Architecture"]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """A built-in network: its spec text, default input (C, H, W) and source."""
+
+    name: str
+    spec: str
+    input_shape: tuple[int, int, int]
+    source: str
+
+    @property
+    def layers(self) -> tuple[Layer, ...]:
+        """The parsed layers (parsed on first use, then cached)."""
+        return _parse_preset(self.spec)
+
+
+@functools.cache
+def _parse_preset(spec: str) -> tuple[Layer, ...]:
+    return tuple(parse_layers(spec))
+
+
+def _vgg(config: str) -> str:
+    layers = []
+    for item in config.split():
+        layers.append("maxpool k2 s2" if item == "M" else f"conv {item} k3 p1, relu")
+    head = "adaptiveavgpool 7, flatten, fc 4096, relu, dropout 0.5, fc 4096, relu, dropout 0.5"
+    return ", ".join([*layers, head, "fc 1000"])
+
+
+def _resnet(block: str, counts: Sequence[int]) -> str:
+    stages = []
+    for i, (width, count) in enumerate(zip((64, 128, 256, 512), counts, strict=True)):
+        first = f"{block} {width}" if i == 0 else f"{block} {width} s2"
+        stages.append(first)
+        if count > 1:
+            stages.append(f"{count - 1}*{block} {width}")
+    return ", ".join(
+        ["conv 64 k7 s2 p3 nobias, bn, relu, maxpool k3 s2 p1", *stages, "gap, flatten, fc 1000"]
+    )
+
+
+#: Built-in networks, by name. The ImageNet models follow torchvision's
+#: definitions (``torchvision.models``: AlexNet, VGG without BatchNorm, ResNet
+#: v1.5 with the stride on the 3×3 convolution), 1000 classes; LeNet-5 is the
+#: one of *Dive into Deep Learning* §7.6 (sigmoid, average pooling, 28×28).
+ARCHITECTURES: dict[str, Architecture] = {
+    arch.name: arch
+    for arch in (
+        Architecture(
+            "lenet5",
+            "conv 6 k5 p2, sigmoid, avgpool k2 s2, conv 16 k5, sigmoid, avgpool k2 s2, "
+            "flatten, fc 120, sigmoid, fc 84, sigmoid, fc 10",
+            (1, 28, 28),
+            "LeNet-5 as built in Dive into Deep Learning, section 7.6",
+        ),
+        Architecture(
+            "alexnet",
+            "conv 64 k11 s4 p2, relu, maxpool k3 s2, conv 192 k5 p2, relu, maxpool k3 s2, "
+            "conv 384 k3 p1, relu, conv 256 k3 p1, relu, conv 256 k3 p1, relu, maxpool k3 s2, "
+            "adaptiveavgpool 6, flatten, dropout 0.5, fc 4096, relu, dropout 0.5, fc 4096, "
+            "relu, fc 1000",
+            (3, 224, 224),
+            "torchvision.models.alexnet",
+        ),
+        Architecture(
+            "vgg11",
+            _vgg("64 M 128 M 256 256 M 512 512 M 512 512 M"),
+            (3, 224, 224),
+            "torchvision.models.vgg11 (configuration A, no BatchNorm)",
+        ),
+        Architecture(
+            "vgg16",
+            _vgg("64 64 M 128 128 M 256 256 256 M 512 512 512 M 512 512 512 M"),
+            (3, 224, 224),
+            "torchvision.models.vgg16 (configuration D, no BatchNorm)",
+        ),
+        Architecture(
+            "resnet18",
+            _resnet("basic", (2, 2, 2, 2)),
+            (3, 224, 224),
+            "torchvision.models.resnet18",
+        ),
+        Architecture(
+            "resnet50",
+            _resnet("bottleneck", (3, 4, 6, 3)),
+            (3, 224, 224),
+            "torchvision.models.resnet50 (v1.5: stride on the 3×3 convolution)",
+        ),
+    )
+}
