@@ -135,6 +135,13 @@ def _readme_api_names() -> list[str]:
     return names
 
 
+def test_readme_api_table_lists_the_whole_public_api():
+    """The README's library table and convcli.__all__ name the same things."""
+    import convcli
+
+    assert sorted(set(_readme_api_names())) == sorted(convcli.__all__)
+
+
 @pytest.mark.parametrize("name", _readme_api_names())
 def test_readme_api_table_names_are_exported(name):
     """Every function the README's table lists is in convcli.__all__ and can be called up."""

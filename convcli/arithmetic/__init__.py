@@ -1,17 +1,19 @@
-"""Convolution arithmetic in pure Python (no numpy): what size comes out.
+"""Convolution arithmetic in pure Python (no numpy): what size comes out, and what it costs.
 
 - :mod:`.sizes`: THE output-size formula (and its transposed and pooling
-  forms), padding words resolved to (before, after), the formulas as text,
-  solving backwards for stride and padding.
+  forms), padding text and words resolved to (before, after), the formulas as
+  text, solving backwards for stride and padding.
 - :mod:`.geometry`: :class:`~.geometry.Geometry`, one call's padding, stride
   and dilation per axis, resolved once and passed down to the engine, the
   image filters, pooling and the teaching displays.
-- :mod:`.counts`: parameters and multiply-accumulates of one layer (each
-  count defined once).
-- :mod:`.spec`: the layer-spec language (text and JSON) and its formatter.
+- :mod:`.counts`: parameters and multiply-accumulates of each kind of layer,
+  each defined once.
+- :mod:`.layer`: one layer analysed for ``convcli shape`` (sizes, formulas,
+  counts).
+- :mod:`.spec`: the layer-spec language (``"conv 32 k3 p1, relu, maxpool k2"``).
 - :mod:`.network`: whole networks analysed layer by layer (shapes,
   parameters, MACs, receptive fields).
-- :mod:`.presets`: the built-in networks (LeNet-5, AlexNet, VGG, ResNet).
+- :mod:`.presets`: LeNet-5, AlexNet, VGG and ResNet as layer specs.
 
 ``convcli shape`` imports only this package, so it starts without numpy.
 """

@@ -201,7 +201,7 @@ def _run_tiles(
             src = x[k, 0, r0 - top : r1 - top + span_h - 1].reshape(-1)
             kernel.interior(src, -left, out[k, 0, r0:r1], left, right)
             return
-        rs, cs, rows, cols, runs = tile  # type: ignore[misc]
+        rs, cs, rows, cols, runs = tile
         kernel(gather(x, rows, cols, dtype, pad_value, runs), out[:, :, rs, cs])
 
     band = _interior_band(x, geo, kernel, dtype, c_in, c_out)

@@ -168,7 +168,7 @@ def _axpy(dtype: np.dtype):
     this machine; scipy's wrapper holds the GIL, so tiles using it run on
     one thread (see :data:`SERIAL`).
     """
-    from scipy.linalg import blas  # type: ignore[import-untyped]
+    from scipy.linalg import blas
 
     return blas.get_blas_funcs("axpy", dtype=dtype)
 
@@ -265,7 +265,7 @@ def _make_direct_gemm(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> 
     outside the tile, which are dropped). BLAS gemm accumulates in place
     (``beta = 1``), so no patch matrix is built.
     """
-    from scipy.linalg import blas  # type: ignore[import-untyped]
+    from scipy.linalg import blas
 
     gemm = blas.get_blas_funcs("gemm", dtype=dtype)
     kh, kw = problem.kernel_size
@@ -385,7 +385,7 @@ def make_separable(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Til
 
 def make_fft(problem: Problem, weight: np.ndarray, dtype: np.dtype, budget: int) -> TileKernel:
     """The ``fft`` tile kernel: overlap-save with scipy.fft."""
-    import scipy.fft as sfft  # type: ignore[import-untyped]
+    import scipy.fft as sfft
 
     dh, dw = problem.dilation
     span_h, span_w = problem.span

@@ -143,7 +143,7 @@ def single_threaded_blas() -> Iterator[None]:
         if state.users == 0:
             scipy_loaded = "scipy.linalg" in sys.modules
             if state.controller is None or state.controller[0] != scipy_loaded:
-                from threadpoolctl import ThreadpoolController  # type: ignore[import-untyped]
+                from threadpoolctl import ThreadpoolController
 
                 # finds the BLAS libraries loaded now: rebuilt once scipy's own is loaded
                 state.controller = (scipy_loaded, ThreadpoolController())

@@ -213,7 +213,7 @@ def working_memory(
     if strategy == "separable":
         return block + result + 4 * n * rows * c * itemsize
     if strategy == "fft":
-        import scipy.fft as sfft  # type: ignore[import-untyped]
+        import scipy.fft as sfft
 
         s0, s1 = sfft.next_fast_len(r, real=True), sfft.next_fast_len(c, real=True)
         spec = s0 * (s1 // 2 + 1) * 2 * itemsize
@@ -248,7 +248,7 @@ def tile_shape(
         th = max(1, min(oh, _DIRECT_TILE_ELEMENTS // max(per_row, 1)))
         tw = ow
     elif strategy == "fft":
-        import scipy.fft as sfft  # type: ignore[import-untyped]
+        import scipy.fft as sfft
 
         # tiles whose block (tile + halo) is exactly a fast transform length
         sides = []
