@@ -157,7 +157,8 @@ def run_scaled(
             if value
         ]
         if given:
-            raise click.UsageError(f"{', '.join(given)} need --scheduler (or --scheduler-file)")
+            verb = "needs" if len(given) == 1 else "need"
+            raise click.UsageError(f"{', '.join(given)} {verb} --scheduler (or --scheduler-file)")
         run_jobs(jobs, task, workers=workers, quiet=quiet, verb=verb)
         return
     if workers > 1:
