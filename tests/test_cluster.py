@@ -324,3 +324,30 @@ def test_usage_errors_exit_2(tmp_path, args, message):
     assert out.returncode == 2
     assert message in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_progress_and_lines_at_a_terminal(scheduler_file, tmp_path):
+    from terminal import run_in_pty, strip_ansi
+
+    _images(tmp_path / "in", count=6, broken=True)
+    code, screen = run_in_pty(
+        [
+            "filter",
+            "in",
+            "-k",
+            "box:3",
+            "--scheduler-file",
+            scheduler_file,
+            "--files-per-task",
+            "1",
+        ],
+        cwd=tmp_path,
+        env={"CONVCLI_SCHEDULER": "", "DASK_SCHEDULER_ADDRESS": ""},
+        timeout=120,
+    )
+    text = strip_ansi(screen)
+    assert code == 1, text
+    assert "Filtering" in text  # the progress bar was drawn on the terminal
+    assert "wrote in/img5-box-3.png" in text
+    assert "Error: in/broken.png: not an image Pillow can read" in text
+    assert "Traceback" not in text
