@@ -6,9 +6,10 @@ from functools import partial
 
 import click
 
-from .batch import WriteOptions, image_task, plan_jobs, run_jobs
+from .batch import WriteOptions, image_task, plan_jobs
 from .options import engine_options, geometry_options, image_output_options
 from .params import KernelSpec
+from .scaling import run_scaled, scaling_options
 
 RANGE_CHOICES = ("auto", "clip", "abs", "normalize", "offset", "raw")
 ALPHA_CHOICES = ("keep", "filter", "premultiply")
@@ -86,6 +87,7 @@ def _filter_process(image, fmt, *, kernels, settings, value_range, alpha, gray):
 )
 @engine_options
 @image_output_options
+@scaling_options
 def filter_cmd(
     inputs,
     kernels,
@@ -110,6 +112,7 @@ def filter_cmd(
     max_pixels,
     png_compression,
     jpeg_quality,
+    scaling,
 ):
     """Filter images with named or your own kernels.
 
@@ -161,4 +164,12 @@ def filter_cmd(
         format_, overwrite, png_compression, jpeg_quality, max_pixels, threads=threads
     )
     task = partial(image_task, process=process, options=options)
-    run_jobs(job_list, task, workers=jobs, quiet=quiet, verb="Filtering")
+    run_scaled(
+        job_list,
+        task,
+        scaling=scaling,
+        workers=jobs,
+        quiet=quiet,
+        verb="Filtering",
+        overwrite=overwrite,
+    )

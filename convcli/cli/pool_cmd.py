@@ -7,9 +7,10 @@ from functools import partial
 
 import click
 
-from .batch import Job, WriteOptions, check_target, image_task, plan_jobs, run_jobs
+from .batch import Job, WriteOptions, check_target, image_task, plan_jobs
 from .options import image_output_options, threads_option
 from .params import INT_PAIR, PADDING
+from .scaling import run_scaled, scaling_options
 
 POOL_MODE_CHOICES = ("max", "avg", "min")
 
@@ -114,6 +115,7 @@ def _pool_task(
 )
 @threads_option
 @image_output_options
+@scaling_options
 def pool_cmd(
     inputs,
     size,
@@ -132,6 +134,7 @@ def pool_cmd(
     max_pixels,
     png_compression,
     jpeg_quality,
+    scaling,
 ):
     """Pool images: the largest, mean or smallest value of each window.
 
@@ -178,4 +181,12 @@ def pool_cmd(
         tensor_pool=partial(pool_tensor, size=size, threads=threads, **geometry),
         image_process=partial(_pool_process, size=size, threads=threads, **geometry),
     )
-    run_jobs(job_list, task, workers=jobs, quiet=quiet, verb="Pooling")
+    run_scaled(
+        job_list,
+        task,
+        scaling=scaling,
+        workers=jobs,
+        quiet=quiet,
+        verb="Pooling",
+        overwrite=overwrite,
+    )

@@ -1,0 +1,17 @@
+"""Running convcli's work on a Dask cluster (the ``cluster`` extra).
+
+Nothing outside the command line imports this package, and the command line
+imports it only when ``--scheduler`` (or ``CONVCLI_SCHEDULER`` /
+``DASK_SCHEDULER_ADDRESS``) asks for a cluster, so a plain ``convcli filter``
+never loads dask.
+
+- :mod:`.connect`: what ``--scheduler`` and ``--scheduler-file`` name
+  (``local[:N]``, ``tcp://HOST:PORT``, a scheduler file) and a client for it:
+  a ``LocalCluster`` started for the run, or a running cluster.
+- :mod:`.batch`: files in groups on the workers (:func:`.batch.run_group`
+  runs there), gathered as they complete, with a check that the workers see
+  the inputs and each output's SHA-256 for the manifest.
+"""
+
+#: What a person without the extra is told to run.
+INSTALL_HINT = "pip install 'convcli[cluster]'"
