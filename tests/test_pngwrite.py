@@ -342,14 +342,14 @@ def test_jobs_workers_get_threads_through_the_pickled_task(tmp_path, monkeypatch
 
     from click.testing import CliRunner
 
-    import convcli.cli.filter_cmd
+    import convcli.cli.scaling
     from convcli.cli import cli
 
     src = tmp_path / "in.png"
     PIL.Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(src)
     tasks = []
     monkeypatch.setattr(
-        convcli.cli.filter_cmd, "run_jobs", lambda jobs, task, **kw: tasks.append(task)
+        convcli.cli.scaling, "run_jobs", lambda jobs, task, **kw: tasks.append(task)
     )
     result = CliRunner().invoke(
         cli,
