@@ -381,7 +381,8 @@ def pool_case(size: int, rng: np.random.Generator) -> Case:
     img = rng.random((size, size, 3), dtype=np.float32)  # H, W, C as an image
     h2 = size // 2
     oracle = img.reshape(h2, 2, h2, 2, 3).max(axis=(1, 3))
-    impls = [Impl("convcli pool2d", lambda: convcli.pool2d(img, 2), "auto")]
+    chw = np.ascontiguousarray(np.moveaxis(img, -1, 0))  # pool2d is channels first
+    impls = [Impl("convcli pool2d", lambda: np.moveaxis(convcli.pool2d(chw, 2), 0, -1), "auto")]
     impls.append(
         Impl(
             "scipy.ndimage.maximum_filter + subsample",

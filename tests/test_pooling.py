@@ -98,15 +98,13 @@ def test_pool2d_matches_loop_reference(problem, mode, ceil_mode, count_include_p
 
 
 def test_layouts():
-    """(H, W, C) pools each channel on its own; (N, C, H, W) pools each plane."""
+    """(C, H, W) and (N, C, H, W) pool each plane on its own, channels first as in PyTorch."""
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((6, 8, 3))
+    x = rng.standard_normal((3, 6, 8))
     got = pool2d(x, 2)
-    assert got.shape == (3, 4, 3)
+    assert got.shape == (3, 3, 4)
     for c in range(3):
-        np.testing.assert_array_equal(
-            got[..., c], pool2d_loop(x[..., c], (2, 2), (2, 2), (0,) * 4, "max")
-        )
+        np.testing.assert_array_equal(got[c], pool2d_loop(x[c], (2, 2), (2, 2), (0,) * 4, "max"))
     batch = rng.standard_normal((2, 3, 6, 8))
     got = pool2d(batch, 3, stride=2, padding=1, mode="avg")
     np.testing.assert_allclose(
@@ -176,3 +174,13 @@ def test_bands_of_rows_in_threads_match_the_loop(monkeypatch, threads, mode):
     got = pool2d(x, (3, 2), (2, 1), ((1, 1), (0, 1)), mode, True, threads=threads)
     expected = pool2d_loop(x, (3, 2), (2, 1), (1, 1, 0, 1), mode, True)
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_textbook_two_channel_example():
+    """d2l's pooling of np.stack([X, X + 1]) (X = arange(16) as 4x4), window 3, padding 1,
+    stride 2: [[5, 7], [13, 15]] and [[6, 8], [14, 16]]; and a (1, 3, 3) tensor 2x2 stride 1."""
+    X = np.arange(16, dtype=np.float32).reshape(4, 4)
+    got = pool2d(np.stack([X, X + 1]), 3, stride=2, padding=1)
+    np.testing.assert_array_equal(got, [[[5, 7], [13, 15]], [[6, 8], [14, 16]]])
+    one = np.arange(9.0).reshape(1, 3, 3)
+    np.testing.assert_array_equal(pool2d(one, 2, stride=1), [[[4, 5], [7, 8]]])

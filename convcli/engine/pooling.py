@@ -70,8 +70,10 @@ def pool2d(
 
     Parameters
     ----------
-    x : ndarray, shape (H, W), (H, W, C) or (N, C, H, W)
-        Image-shaped arrays keep their layout; 4-D arrays are a batch.
+    x : ndarray, shape (H, W), (C, H, W) or (N, C, H, W)
+        Channels first, as in PyTorch (and every ``.npy`` convcli reads);
+        each plane is pooled on its own. An image's (H, W, C) pixels go
+        through :func:`convcli.pool_image`, or ``np.moveaxis(x, -1, 0)``.
     size : int or (int, int)
         Window (kh, kw).
     stride : int or (int, int), optional
@@ -116,13 +118,11 @@ def pool2d(
         )
     if x.ndim == 2:
         planes = x
-    elif x.ndim == 3:
-        planes = np.moveaxis(x, -1, 0)  # (C, H, W)
-    elif x.ndim == 4:
+    elif x.ndim in (3, 4):
         planes = x
     else:
         raise ShapeError(
-            f"`x` must have shape (H, W), (H, W, C) or (N, C, H, W), got shape {x.shape}"
+            f"`x` must have shape (H, W), (C, H, W) or (N, C, H, W), got shape {x.shape}"
         )
     h, w = planes.shape[-2:]
     if h == 0 or w == 0:
@@ -182,6 +182,4 @@ def pool2d(
         ch = _axis_counts(h, kh, sh, pt, pb, oh, not count_include_pad)
         cw = _axis_counts(w, kw, sw, pl, pr, ow, not count_include_pad)
         acc /= np.outer(ch, cw).astype(work)
-    if x.ndim == 3:
-        return np.moveaxis(acc, 0, -1)
     return acc

@@ -22,8 +22,10 @@ __all__ = ["pool_image", "pool_tensor"]
 
 
 def _pool(values: np.ndarray, size, stride, padding, mode, ceil_mode, threads) -> np.ndarray:
+    """Pool an image's (H, W) or (H, W, C) values; pool2d takes channels first."""
+    planes = np.moveaxis(values, -1, 0) if values.ndim == 3 else values
     out = pool2d(
-        values,
+        planes,
         size,
         stride=stride,
         padding=padding,
@@ -31,6 +33,8 @@ def _pool(values: np.ndarray, size, stride, padding, mode, ceil_mode, threads) -
         ceil_mode=ceil_mode,
         threads=threads,
     )
+    if values.ndim == 3:
+        out = np.moveaxis(out, 0, -1)
     if mode == "avg" and values.dtype.kind in "biu":
         # the average of integer pixels, rounded back to the image's own type
         out = np.rint(out).astype(values.dtype)
@@ -108,10 +112,6 @@ def pool_tensor(
     [[21, 23], [29, 31]]
     """
     x = np.asarray(x)
-    if x.ndim == 2:
-        return pool2d(x, size, stride, padding, mode, ceil_mode, threads=threads)
-    if x.ndim == 3:
-        return pool2d(x[None], size, stride, padding, mode, ceil_mode, threads=threads)[0]
-    if x.ndim == 4:
-        return pool2d(x, size, stride, padding, mode, ceil_mode, threads=threads)
-    raise ShapeError(f"a tensor must be (H, W), (C, H, W) or (N, C, H, W), got shape {x.shape}")
+    if x.ndim not in (2, 3, 4):
+        raise ShapeError(f"a tensor must be (H, W), (C, H, W) or (N, C, H, W), got shape {x.shape}")
+    return pool2d(x, size, stride, padding, mode, ceil_mode, threads=threads)
