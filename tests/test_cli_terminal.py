@@ -215,3 +215,23 @@ def test_help_describes_no_output(tmp_path, command):
     assert "redirected or piped" in text
     assert "beside its input" in text
     assert "--debug" in text
+
+
+# ------------------------------------------------------- directories and missing inputs
+@pytest.mark.parametrize("command", [["filter", "-k", "identity"], ["pool", "--size", "2"]])
+def test_a_directory_without_out_dir_is_refused(tmp_path, command):
+    """Results written into the input folder would be read again next run: ask for --out-dir."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    make_png(folder / "a.png", 1)
+    code, screen = run_in_pty([command[0], "photos", *command[1:]], tmp_path)
+    assert code == 2, screen
+    assert "photos is a directory: give --out-dir DIR" in screen
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png"]
+
+
+def test_a_missing_input_is_named_as_missing_with_out_dir(tmp_path):
+    """A missing file without an extension is 'no such file', not a complaint about formats."""
+    code, _out, err = run_piped(["filter", "nonexist", "-k", "sobel", "--out-dir", "o"], tmp_path)
+    assert code == 1
+    assert err.strip().splitlines()[-1] == "Error: nonexist: no such file", err

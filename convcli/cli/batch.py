@@ -21,7 +21,7 @@ from pathlib import Path
 
 import click
 
-from ..errors import ConvcliError
+from ..errors import ConvcliError, ImageError
 from ..output import is_terminal
 from ..suffixes import IMAGE_FORMATS, IMAGE_SUFFIXES
 from . import debug_enabled, error_text
@@ -125,7 +125,13 @@ def plan_jobs(
             files.append(item)
     if files.count("-") > 1 or ("-" in files and len(files) > 1):
         raise click.UsageError("standard input ('-') can only be the single input")
-    batch = len(files) > 1 or any(os.path.isdir(i) for i in inputs if i != "-")
+    folders = [i for i in inputs if i != "-" and os.path.isdir(i)]
+    batch = len(files) > 1 or bool(folders)
+    if folders and not out_dir and not output:
+        raise click.UsageError(
+            f"{folders[0]} is a directory: give --out-dir DIR (results written into the "
+            "directory itself would be read again as inputs by the next run)"
+        )
     if output:
         if batch:
             raise click.UsageError(
@@ -175,7 +181,6 @@ def check_target(job: Job, options: WriteOptions) -> None:
 
 def _extension_format(path: str) -> str | None:
     """The format a file's extension names, or None if it names none."""
-    from ..errors import ImageError
     from ..images.io import output_format
 
     try:
@@ -196,6 +201,8 @@ def image_task(job: Job, *, process: Callable, options: WriteOptions) -> list[st
     from ..images.io import output_format, read_image, write_image
 
     check_target(job, options)
+    if job.source != "-" and not os.path.lexists(job.source):
+        raise ImageError(f"{job.source}: no such file")  # before the output's format is judged
     fmt = output_format(job.target, options.format)
     notes = []
     if options.format and job.target != "-" and _extension_format(job.target) not in (None, fmt):

@@ -122,7 +122,8 @@ def filter_cmd(
     Without -o or --out-dir, one result goes to standard output when that is
     redirected or piped, and otherwise (as for every file of a batch) beside
     its input as STEM-KERNEL.EXT (img.png -k sobel: img-sobel.png), printed on
-    stderr; an existing file is only replaced with --overwrite.
+    stderr; an existing file is only replaced with --overwrite. A directory
+    needs --out-dir.
 
     Colour channels are filtered one by one, grayscale stays grayscale, 16-bit stays 16-bit. The
     default is cross-correlation with 'same' output size and reflect padding;

@@ -145,7 +145,8 @@ def pool_cmd(
     Without -o or --out-dir, one result goes to standard output when that is
     redirected or piped, and otherwise (as for every file of a batch) beside
     its input as STEM-MODESIZE.EXT (img.png --size 8: img-max8.png), printed
-    on stderr; an existing file is only replaced with --overwrite.
+    on stderr; an existing file is only replaced with --overwrite. A
+    directory needs --out-dir.
 
     Each colour channel is
     pooled on its own, and alpha with the same rule; 8- and 16-bit images
