@@ -148,3 +148,27 @@ def test_cli_benchmark_skips_absent_tools(tmp_path):
     assert_outputs_agree(result.stdout)
     convcli_png = next(line for line in result.stdout.splitlines() if "PNG → sobel" in line)
     assert " ok" in convcli_png  # the convcli row was timed and its output checked
+
+
+STARTUP = ROOT / "benchmarks" / "bench_startup.py"
+STARTUP_ROWS = [
+    "floor: python -c 'import numpy, PIL.Image'",
+    "floor: python -c pass",
+    "filter 512² PNG → sobel → PNG",
+    "pool 512² PNG 2×2 max → PNG",
+    "kernels (table)",
+    "shape --in 224 --k 11 --s 4 --p 2 (table)",
+    "loop: 3 × convcli filter sobel",
+    "≤ 1.3×",
+    "≤ 4×",
+]
+
+
+@pytest.mark.slow
+def test_startup_benchmark_quick_mode_runs():
+    """`bench_startup.py --quick` prints every row of issue 13 with its ratio and target."""
+    result = run([str(STARTUP), "--quick"])
+    assert result.returncode == 0, result.stderr
+    assert_rows(result.stdout, STARTUP_ROWS)
+    filter_row = next(line for line in result.stdout.splitlines() if "filter 512²" in line)
+    assert "×" in filter_row and ("met" in filter_row or "missed by" in filter_row)

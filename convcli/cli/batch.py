@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -315,6 +314,9 @@ def run_jobs(
     started = time.monotonic()
     try:
         if workers > 1:
+            # multiprocessing costs ~20 ms to import: only for --jobs
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
             with ProcessPoolExecutor(max_workers=workers) as pool:
                 futures = {pool.submit(task, j): j for j in jobs}
                 for future in as_completed(futures):

@@ -176,17 +176,19 @@ def _run_tiles(
     # the index maps (and their temporaries) are outside the tile plan
     maps = 4 * (geo.rows.nbytes + geo.cols.nbytes)
     budget = max(memory_budget - weight.nbytes - maps - _OVERHEAD, 1)
+    blas = costs.blas_repays(problem, name, weight)
     if name == "direct":
-        kernel = strategies.make_direct(problem, weight, dtype)
+        kernel = strategies.make_direct(problem, weight, dtype, blas=blas)
     elif name == "separable":
-        kernel = strategies.make_separable(problem, weight, dtype)
+        kernel = strategies.make_separable(problem, weight, dtype, blas=blas)
     elif name == "fft":
         kernel = strategies.make_fft(problem, weight, dtype, budget)
         budget = max(budget - fft_cache_bytes(budget), 1)  # the cached kernel spectra
     else:
         kernel = strategies.make_im2col(problem, weight, dtype)
     if name in strategies.SERIAL:
-        # scipy's BLAS wrappers (axpy, gemm) hold the GIL: more threads only add contention
+        # scipy's BLAS wrappers (axpy, gemm) hold the GIL: more threads only add contention;
+        # the numpy axpy's steps are too short to gain from them either
         threads = 1
     th, tw = tile_shape(name, problem, budget, threads, dtype.itemsize, x.dtype.itemsize)
     out = np.empty((n, c_out, *geo.out), dtype=dtype)
@@ -242,7 +244,7 @@ def _run_tiles(
             + len(range(0, ow, tw)) * (len(range(0, a, th)) + len(range(b, geo.out[0], th)))
         )
     threads = max(1, min(threads, count))
-    with _blas_threads(name, threads, out.size):
+    with _blas_threads(name, threads, out.size, blas):
         run_parallel(work, tiles, threads)
         if edges:
             # only once every interior band is done: those wrote scratch values into
@@ -263,7 +265,7 @@ def _interior_band(x, geo, kernel, dtype, c_in: int, c_out: int):
     return geo.interior_rows()
 
 
-def _blas_threads(strategy: str, threads: int, size: int):
+def _blas_threads(strategy: str, threads: int, size: int, blas: bool = True):
     """A context in which BLAS runs single-threaded, when that is faster.
 
     When our own tile threads use the cores, or for the ``axpy`` calls of the
@@ -273,6 +275,8 @@ def _blas_threads(strategy: str, threads: int, size: int):
     share one limit, lifted when the last of them leaves.
     """
     if size < _SMALL_PROBLEM or (threads == 1 and strategy in ("im2col", "fft")):
+        return contextlib.nullcontext()
+    if strategy in strategies.SERIAL and not blas:  # numpy's axpy: no BLAS call to hold
         return contextlib.nullcontext()
     return single_threaded_blas()
 

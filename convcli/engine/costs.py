@@ -25,16 +25,32 @@ kw - 1)) / t²`` for FFT tiles of side ``t``. Rank-1 factors are looked for
 only when there are at most 64 kernel slices (an SVD each). The
 constants were measured with ``benchmarks/bench_engine.py`` on the
 project's 2-core machine (float32, both cores); only their ratios matter.
+
+BLAS or numpy
+-------------
+``direct`` and ``separable`` (one channel pair) update the tile with axpy
+passes. scipy's BLAS ``axpy`` does one for about ``NUMPY_PASS_EXTRA`` less per
+output pixel than numpy's multiply-then-add, but importing ``scipy.linalg``
+for it costs about ``SCIPY_BLAS_IMPORT`` seconds, several times the rest of a
+small call. :func:`blas_repays` takes BLAS only when the passes of this call
+save more than that (or scipy.linalg is loaded already, so it is free).
+Likewise :func:`choose_strategy` adds the price of importing ``scipy.fft``,
+spread over the call's output pixels, to ``fft`` until it is loaded, and
+prices ``direct`` and ``separable`` at numpy's rate unless BLAS repays: a
+25x25 Gaussian on a small photo runs ``separable`` in milliseconds rather
+than waiting 0.2 s for ``fft`` to load.
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 
 from .strategies import separable_factors
 from .tiling import FFT_TILE, Problem
 
-__all__ = ["choose_strategy", "estimate_costs"]
+__all__ = ["blas_repays", "choose_strategy", "estimate_costs"]
 
 # cost-model constants, seconds per output pixel per unit (see the module docstring)
 DIRECT_PASS = 0.28e-9
@@ -44,6 +60,13 @@ FFT_MAC = 0.5e-9
 IM2COL_COPY = 0.6e-9
 IM2COL_MAC = 0.012e-9
 GEMM_PASS = 1.3e-9
+
+# numpy's axpy over BLAS's, per output pixel and pass (float32, 512x512, in cache:
+# 0.26 vs 0.04 ns; float64 0.6 vs 0.13 ns), and the one-off price of scipy's BLAS
+NUMPY_PASS_EXTRA = 0.3e-9
+SCIPY_BLAS_IMPORT = 0.2
+# importing scipy.fft (with scipy's shared base, as scipy.linalg's): seconds, once
+SCIPY_FFT_IMPORT = 0.2
 
 # beyond this many kernel slices, "auto" does not look for rank-1 kernels
 _RANK_CHECK_LIMIT = 64
@@ -87,9 +110,60 @@ def estimate_costs(problem: Problem, weight: np.ndarray, factors=None) -> dict[s
 
 
 def choose_strategy(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> str:
-    """The strategy "auto" runs: the cheapest by :func:`estimate_costs`."""
+    """The strategy "auto" runs: the cheapest by :func:`estimate_costs`, counting the
+    one-off price of the scipy module a strategy would import (see the module docstring)."""
     factors = None
     if problem.c_out * problem.cg <= _RANK_CHECK_LIMIT:
         factors = separable_factors(weight, dtype)
     costs = estimate_costs(problem, weight, factors)
+    pixels = max(problem.n * problem.out[0] * problem.out[1], 1)
+    if "scipy.fft" not in sys.modules:
+        costs["fft"] += SCIPY_FFT_IMPORT / pixels
+    s = problem.stride[0] * problem.stride[1]
+    for name in ("direct", "separable"):
+        if name not in costs or blas_repays(problem, name, weight):
+            if name in costs and "scipy.linalg" not in sys.modules:
+                costs[name] += SCIPY_BLAS_IMPORT / pixels
+            continue
+        if name == "separable":
+            assert factors is not None
+            passes = _passes(factors[0]) + _passes(factors[1])
+        else:
+            passes = max(_passes(weight), 1.0)
+        costs[name] += s * passes * NUMPY_PASS_EXTRA
     return min(costs, key=costs.__getitem__)
+
+
+def blas_repays(problem: Problem, strategy: str, weight: np.ndarray) -> bool:
+    """Whether ``strategy``'s axpy passes should use scipy's BLAS rather than numpy.
+
+    True once ``scipy.linalg`` is imported (nothing more to pay), for the
+    gemm form of ``direct`` (several channel pairs per group: numpy has no
+    in-place gemm) and when the passes over every stride-1 output pixel save
+    more than :data:`SCIPY_BLAS_IMPORT` at :data:`NUMPY_PASS_EXTRA` each
+    (``direct``: one pass per nonzero tap; ``separable``: at most ``kh + kw``
+    per kernel slice). Other strategies need no axpy.
+
+    Examples
+    --------
+    >>> from convcli.arithmetic.geometry import Geometry
+    >>> def problem(side):
+    ...     return Problem.of(Geometry.resolve((side, side), 3, padding="same"), 1, 1, 1, 1)
+    >>> blas_repays(problem(20000), "direct", np.ones((1, 1, 3, 3)))  # 3.6e9 pixel passes
+    True
+    >>> blas_repays(problem(512), "fft", np.ones((1, 1, 3, 3)))
+    False
+    """
+    if strategy not in ("direct", "separable"):
+        return False
+    if "scipy.linalg" in sys.modules:
+        return True
+    if problem.cg * problem.og > 1:
+        return True
+    if strategy == "separable":
+        passes = float(problem.c_out * problem.cg * sum(problem.kernel_size))
+    else:
+        passes = max(_passes(weight), 1.0)
+    oh, ow = problem.out
+    pixels = problem.n * oh * ow * problem.stride[0] * problem.stride[1]
+    return pixels * passes * NUMPY_PASS_EXTRA > SCIPY_BLAS_IMPORT

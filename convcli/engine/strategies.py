@@ -61,6 +61,7 @@ __all__ = [
     "make_fft",
     "make_im2col",
     "make_separable",
+    "numpy_axpy",
     "rank_one_factors",
     "separable_factors",
 ]
@@ -161,16 +162,48 @@ def separable_factors(weight: np.ndarray, dtype: np.dtype):
 # writes the tile's outputs into ``dest``, a view of shape (n, C_out, th, tw).
 
 
-def _axpy(dtype: np.dtype):
-    """BLAS ``axpy(x, y, n=, a=, offx=)``: ``y += a * x[offx : offx + n]`` in place on 1-D ``y``.
+#: Elements per step of :func:`numpy_axpy`: its scratch product stays in cache.
+AXPY_CHUNK = 1 << 15
 
-    One fused pass per tap, 2-4x faster than numpy's multiply-then-add on
-    this machine; scipy's wrapper holds the GIL, so tiles using it run on
-    one thread (see :data:`SERIAL`).
+
+def numpy_axpy(x: np.ndarray, y: np.ndarray, n: int, a: float, offx: int = 0) -> np.ndarray:
+    """``y[:n] += a * x[offx : offx + n]`` in place, in numpy alone: BLAS ``axpy`` without scipy.
+
+    The product is formed :data:`AXPY_CHUNK` elements at a time in a scratch
+    buffer that stays in cache, so the update streams ``x`` and ``y`` once, as
+    BLAS does; it rounds twice (product, then sum) where BLAS may fuse them.
+
+    Examples
+    --------
+    >>> y = np.ones(3)
+    >>> numpy_axpy(np.arange(5.0), y, n=3, a=2.0, offx=1).tolist()
+    [3.0, 5.0, 7.0]
     """
-    from scipy.linalg import blas
+    step = max(1, min(n, AXPY_CHUNK))
+    scratch = np.empty(step, dtype=y.dtype)
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        part = scratch[: stop - start]
+        np.multiply(x[offx + start : offx + stop], a, out=part)
+        np.add(y[start:stop], part, out=y[start:stop])
+    return y
 
-    return blas.get_blas_funcs("axpy", dtype=dtype)
+
+def _axpy(dtype: np.dtype, blas: bool = True):
+    """``axpy(x, y, n=, a=, offx=)``: ``y += a * x[offx : offx + n]`` in place on 1-D ``y``.
+
+    With ``blas``, scipy's BLAS ``axpy``: one fused pass per tap, 2-4x faster
+    than numpy's multiply-then-add on this machine, but importing
+    ``scipy.linalg`` costs about 0.2 s, which only a large image repays (see
+    :func:`convcli.engine.costs.blas_repays`); scipy's wrapper holds the GIL,
+    so tiles using it run on one thread (see :data:`SERIAL`). Without,
+    :func:`numpy_axpy`.
+    """
+    if not blas:
+        return numpy_axpy
+    from scipy.linalg import blas as scipy_blas
+
+    return scipy_blas.get_blas_funcs("axpy", dtype=dtype)
 
 
 def _accumulate(axpy, acc: np.ndarray, src: np.ndarray, off: int, w: float, first: bool) -> None:
@@ -195,18 +228,21 @@ def _crop(flat: np.ndarray, problem: Problem, width: int, th: int, tw: int) -> n
     return grid[..., ::sh, : (tw - 1) * sw + 1 : sw]
 
 
-def make_direct(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> TileKernel:
+def make_direct(
+    problem: Problem, weight: np.ndarray, dtype: np.dtype, *, blas: bool = True
+) -> TileKernel:
     """The ``direct`` tile kernel for ``weight`` (C_out, Cg, kh, kw).
 
-    One channel pair: one BLAS axpy per nonzero tap. Several: one BLAS gemm
-    per tap, ``(C_out/groups x Cg) @ (Cg x tile)``, accumulated in place.
+    One channel pair: one axpy per nonzero tap (scipy's BLAS with ``blas``,
+    else :func:`numpy_axpy`). Several: one BLAS gemm per tap, ``(C_out/groups
+    x Cg) @ (Cg x tile)``, accumulated in place.
     """
     if problem.cg * problem.og > 1:
         return _make_direct_gemm(problem, weight, dtype)
     dh, dw = problem.dilation
     kw = weight.shape[3]
     w = weight.reshape(problem.c_out, problem.cg, -1)
-    axpy = _axpy(dtype)
+    axpy = _axpy(dtype, blas)
 
     def taps(o: int, c: int):
         """(row, column, weight) of the nonzero taps of kernel slice (o, c)."""
@@ -308,8 +344,13 @@ def _make_direct_gemm(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> 
     return TileKernel(run)
 
 
-def make_separable(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> TileKernel:
-    """The ``separable`` tile kernel; raises ParameterError unless every slice has rank 1."""
+def make_separable(
+    problem: Problem, weight: np.ndarray, dtype: np.dtype, *, blas: bool = True
+) -> TileKernel:
+    """The ``separable`` tile kernel; raises ParameterError unless every slice has rank 1.
+
+    Its passes are axpy updates: scipy's BLAS with ``blas``, else :func:`numpy_axpy`.
+    """
     factors = separable_factors(weight, dtype)
     if factors is None:
         raise ParameterError(
@@ -318,7 +359,7 @@ def make_separable(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Til
         )
     cols, rows_f = factors
     dh, dw = problem.dilation
-    axpy = _axpy(dtype)
+    axpy = _axpy(dtype, blas)
 
     def run(block: np.ndarray, dest: np.ndarray) -> None:
         n, _, r, width = block.shape

@@ -1,0 +1,216 @@
+"""Time convcli as shell users run it: one process per small file (issue 13).
+
+Run from the repository root::
+
+    python benchmarks/bench_startup.py            # 9 interleaved rounds, a loop of 20 files
+    python benchmarks/bench_startup.py --quick    # 2 rounds, a loop of 3 files: checks it runs
+
+Each row is the median wall time of a separate process (the installed
+``convcli`` command, stdout and stderr piped, ``-q``), the rounds
+interleaved so that a busy machine slows every row alike, and its ratio to
+a floor measured in the same rounds:
+
+- ``filter`` a 512×512 PNG with ``sobel`` to PNG, ``pool`` it, and
+  ``kernels``, against ``python -c "import numpy, PIL.Image"`` (what any
+  Python image tool pays before it starts);
+- ``shape --in 224 --k 11 --s 4 --p 2`` (its table), against ``python -c pass``;
+- a loop of 20 such files, one ``convcli filter`` process each, against 20
+  runs of the numpy+Pillow floor;
+- ``vips conv`` and ImageMagick on the same file and loop, when they are
+  really installed (a stand-in ``convert`` that is not ImageMagick is skipped).
+
+The issue's targets are printed beside the ratios, with "met" or by how
+much they are missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench_cli import find_convcli, find_imagemagick, git_commit, machine
+
+ROOT = Path(__file__).resolve().parent.parent
+CAMERA = ROOT / "sample_images" / "camera.png"  # 512×512 grayscale
+SOBEL_MAT = "3 3 1 0\n-1 0 1\n-2 0 2\n-1 0 1\n"  # libvips matrix: width height scale offset
+
+FLOOR = "python -c 'import numpy, PIL.Image'"
+PASS = "python -c pass"
+# case -> (floor it is compared with, target ratio or None)
+TARGETS: dict[str, tuple[str, float | None]] = {
+    "filter 512² PNG → sobel → PNG": (FLOOR, 1.3),
+    "pool 512² PNG 2×2 max → PNG": (FLOOR, None),
+    "kernels (table)": (FLOOR, None),
+    "shape --in 224 --k 11 --s 4 --p 2 (table)": (PASS, 4.0),
+}
+
+
+def run_once(cmd: list[str], cwd: Path) -> float:
+    """Wall time of one run of ``cmd``; raises if it fails."""
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL, check=False)
+    elapsed = time.perf_counter() - started
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.decode(errors='replace')[-500:]}")
+    return elapsed
+
+
+def run_loop(cmds: list[list[str]], cwd: Path) -> float:
+    """Wall time of running ``cmds`` one after another, as a shell loop does."""
+    return sum(run_once(cmd, cwd) for cmd in cmds)
+
+
+def verdict(ratio: float, target: float | None) -> str:
+    if target is None:
+        return ""
+    if ratio <= target:
+        return f"≤ {target:g}×: met"
+    return f"≤ {target:g}×: missed by {ratio / target:.2f}× ({ratio - target:+.2f})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 rounds, a loop of 3 files")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 9)")
+    parser.add_argument("--files", type=int, default=None, help="files in the loop (default 20)")
+    args = parser.parse_args(argv)
+    rounds = args.rounds or (2 if args.quick else 9)
+    files = args.files or (3 if args.quick else 20)
+    loop_rounds = 1 if args.quick else 3
+
+    convcli = find_convcli()
+    if convcli is None:
+        print("convcli command not found (pip install .)")
+        return 1
+    py = sys.executable
+    work = Path(tempfile.mkdtemp(prefix="convcli-bench-startup-"))
+    try:
+        shutil.copy(CAMERA, work / "in.png")
+        for i in range(files):
+            shutil.copy(CAMERA, work / f"f{i:02d}.png")
+        (work / "sobel.mat").write_text(SOBEL_MAT)
+        q = ["-q", "--overwrite"]
+        single: dict[str, list[str]] = {
+            FLOOR: [py, "-c", "import numpy, PIL.Image"],
+            PASS: [py, "-c", "pass"],
+            "filter 512² PNG → sobel → PNG": [
+                convcli,
+                "filter",
+                "in.png",
+                "-k",
+                "sobel",
+                "-o",
+                "e.png",
+                *q,
+            ],
+            "pool 512² PNG 2×2 max → PNG": [
+                convcli,
+                "pool",
+                "in.png",
+                "--size",
+                "2",
+                "-o",
+                "p.png",
+                *q,
+            ],
+            "kernels (table)": [convcli, "kernels"],
+            "shape --in 224 --k 11 --s 4 --p 2 (table)": [
+                convcli,
+                "shape",
+                "--in",
+                "224",
+                "--k",
+                "11",
+                "--s",
+                "4",
+                "--p",
+                "2",
+            ],
+        }
+        vips = shutil.which("vips")
+        magick = find_imagemagick()
+        if vips:
+            single["vips conv 512² PNG → sobel → PNG"] = [
+                vips,
+                "conv",
+                "in.png",
+                "v.png",
+                "sobel.mat",
+            ]
+        if magick:
+            single["ImageMagick 512² PNG → sobel → PNG"] = [
+                magick,
+                "in.png",
+                "-morphology",
+                "Convolve",
+                "Sobel",
+                "m.png",
+            ]
+        times: dict[str, list[float]] = {name: [] for name in single}
+        for cmd in single.values():  # warm the file cache and check every command works
+            run_once(cmd, work)
+        for _ in range(rounds):
+            for name, cmd in single.items():
+                times[name].append(run_once(cmd, work))
+
+        names = [f"f{i:02d}.png" for i in range(files)]
+        loops: dict[str, list[list[str]]] = {
+            f"{files} × {FLOOR}": [single[FLOOR]] * files,
+            f"{files} × convcli filter sobel": [
+                [convcli, "filter", n, "-k", "sobel", "-o", f"e-{n}", *q] for n in names
+            ],
+        }
+        if vips:
+            loops[f"{files} × vips conv"] = [
+                [vips, "conv", n, f"v-{n}", "sobel.mat"] for n in names
+            ]
+        if magick:
+            loops[f"{files} × ImageMagick"] = [
+                [magick, n, "-morphology", "Convolve", "Sobel", f"m-{n}"] for n in names
+            ]
+        loop_times: dict[str, list[float]] = {name: [] for name in loops}
+        for _ in range(loop_rounds):
+            for name, cmds in loops.items():
+                loop_times[name].append(run_loop(cmds, work))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    med = {name: statistics.median(t) for name, t in times.items()}
+    loop_med = {name: statistics.median(t) for name, t in loop_times.items()}
+    print(f"# {machine()}; convcli {git_commit()}; Python {sys.version.split()[0]}")
+    print(f"# medians of {rounds} interleaved runs (loops: {loop_rounds}); ratios in this run")
+    print("| case | median s | ratio | vs | target |")
+    print("|---|---|---|---|---|")
+    for name, value in med.items():
+        if name in (FLOOR, PASS):
+            print(f"| floor: {name} | {value:.3f} | 1.00× | | |")
+            continue
+        floor, target = TARGETS.get(name, (FLOOR, None))
+        ratio = value / med[floor]
+        print(f"| {name} | {value:.3f} | {ratio:.2f}× | {floor} | {verdict(ratio, target)} |")
+    floor_loop = loop_med[f"{files} × {FLOOR}"]
+    for name, value in loop_med.items():
+        if name.endswith(FLOOR):
+            print(f"| loop floor: {name} | {value:.3f} | 1.00× | | |")
+            continue
+        target = 1.3 if "convcli" in name else None
+        ratio = value / floor_loop
+        print(
+            f"| loop: {name} | {value:.3f} | {ratio:.2f}× | {files} × floor | "
+            f"{verdict(ratio, target)} |"
+        )
+    if not vips:
+        print("# vips conv: not found (apt-get install libvips-tools)")
+    if not magick:
+        print("# ImageMagick: not found (apt-get install imagemagick)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""Each command imports only what its call uses (issue 13: fast from the first millisecond).
+
+The installed ``convcli`` script is run as a user runs it (stdout and stderr
+piped, so no terminal), under ``python -X importtime``, whose log on stderr
+names every module imported. For each command a list of modules it must not
+import is pinned: scipy (``filter`` with a small kernel uses numpy's axpy,
+``auto`` does not pick ``fft`` when importing scipy.fft would cost more than
+the whole call), rich (only for a progress bar or a spinner on a terminal,
+or for the tables ``shape`` and ``kernels`` print), ``importlib.metadata``
+(only for ``--version``), threadpoolctl and multiprocessing (only for large
+BLAS calls and ``--jobs``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import PIL.Image
+import pytest
+from terminal import convcli_executable
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: never on the path of a small image-to-image call
+NOT_FOR_SMALL_IMAGES = (
+    "scipy",
+    "rich",
+    "importlib.metadata",
+    "threadpoolctl",
+    "multiprocessing",
+    "concurrent.futures.process",
+)
+
+
+def imported_by(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """Run ``convcli ARGS`` in ``cwd`` under ``-X importtime``; its result and the modules it imported."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVCLI_", "DASK_"))}
+    env["NO_COLOR"] = "1"
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", convcli_executable(), *args],
+        cwd=cwd,
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        timeout=120,
+    )
+    lines = proc.stderr.decode(errors="replace").splitlines()
+    modules = {line.rsplit("|", 1)[-1].strip() for line in lines if line.startswith("import time:")}
+    assert "click" in modules, "the -X importtime log is missing"  # the log is really there
+    return proc, modules
+
+
+def loaded(modules: set[str], banned) -> list[str]:
+    """The banned packages (or their submodules) among ``modules``."""
+    return sorted(m for m in modules if any(m == b or m.startswith(b + ".") for b in banned))
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """A folder holding copies of sample_images/ and kernels/, as the README's examples expect."""
+    where = tmp_path_factory.mktemp("startup")
+    shutil.copytree(ROOT / "sample_images", where / "sample_images")
+    shutil.copytree(ROOT / "kernels", where / "kernels")
+    (where / "out").mkdir()
+    return where
+
+
+# (name, arguments, output file, modules it must not import)
+CASES = [
+    (
+        "filter-sobel",
+        ["filter", "sample_images/camera.png", "-k", "sobel", "-o", "out/e.png"],
+        NOT_FOR_SMALL_IMAGES,
+    ),
+    (
+        "filter-gaussian25",  # a 25x25 Gaussian: separable in numpy, not fft with scipy.fft
+        ["filter", "sample_images/chelsea.png", "-k", "gaussian:sigma=3", "-o", "out/b.png"],
+        NOT_FOR_SMALL_IMAGES,
+    ),
+    (
+        "filter-chain",
+        [
+            "filter",
+            "sample_images/coins.png",
+            "-k",
+            "gaussian:5",
+            "-k",
+            "laplacian",
+            "--range",
+            "offset",
+            "-o",
+            "out/log.png",
+        ],
+        NOT_FOR_SMALL_IMAGES,
+    ),
+    (
+        "filter-file-kernel",
+        [
+            "filter",
+            "sample_images/camera.png",
+            "-k",
+            "kernels/sobel_x.txt",
+            "--convolve",
+            "-o",
+            "out/x.png",
+        ],
+        NOT_FOR_SMALL_IMAGES,
+    ),
+    (
+        "filter-stdout",
+        ["filter", "sample_images/camera.png", "-k", "sobel"],
+        NOT_FOR_SMALL_IMAGES,
+    ),
+    (
+        "pool",
+        ["pool", "sample_images/camera.png", "--size", "8", "--mode", "max", "-o", "out/p.png"],
+        NOT_FOR_SMALL_IMAGES,
+    ),
+    (
+        "conv",
+        ["conv", "--input", "0 1 2; 3 4 5; 6 7 8", "--kernel", "0 1; 2 3"],
+        ("scipy", "rich", "PIL", "importlib.metadata", "threadpoolctl", "multiprocessing"),
+    ),
+    (
+        "kernels",  # the table is drawn by rich; nothing else heavy
+        ["kernels"],
+        ("scipy", "PIL", "importlib.metadata", "threadpoolctl", "multiprocessing"),
+    ),
+    (
+        "kernels-show-text",
+        ["kernels", "show", "sobel-x", "--format", "text"],
+        ("scipy", "rich", "PIL", "importlib.metadata", "threadpoolctl", "multiprocessing"),
+    ),
+    (
+        "shape-table",
+        ["shape", "--in", "224", "--k", "11", "--s", "4", "--p", "2"],
+        ("numpy", "scipy", "PIL", "importlib.metadata", "multiprocessing", "json"),
+    ),
+    (
+        "help",
+        ["--help"],
+        ("numpy", "scipy", "PIL", "rich", "importlib.metadata", "multiprocessing"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "banned"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_command_imports_only_what_it_uses(folder, args, banned):
+    proc, modules = imported_by(args, folder)
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+    assert loaded(modules, banned) == []
+
+
+def test_filter_output_is_right_without_scipy(folder):
+    """The scipy-free run writes the Sobel magnitude an independent numpy loop computes."""
+    proc, modules = imported_by(
+        ["filter", "sample_images/camera.png", "-k", "sobel", "--range", "raw", "-o", "out/s.npy"],
+        folder,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert loaded(modules, ("scipy",)) == []
+    x = np.asarray(PIL.Image.open(folder / "sample_images/camera.png").convert("L"), np.float64)
+    p = np.pad(x, 1, mode="reflect")
+    h, w = x.shape
+    gx = np.zeros_like(x)
+    gy = np.zeros_like(x)
+    kx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], float)
+    for i in range(3):
+        for j in range(3):
+            gx += kx[i, j] * p[i : i + h, j : j + w]
+            gy += kx.T[i, j] * p[i : i + h, j : j + w]
+    got = np.load(folder / "out/s.npy").squeeze()
+    np.testing.assert_allclose(got, np.hypot(gx, gy), rtol=1e-5, atol=1e-3)
+
+
+def test_version_does_import_metadata(folder):
+    """The other side of the pins: --version reads the installed metadata."""
+    proc, modules = imported_by(["--version"], folder)
+    assert proc.returncode == 0
+    assert b"0.2.0" in proc.stdout
+    assert "importlib.metadata" in modules
+
+
+def test_a_large_filter_still_takes_blas(monkeypatch):
+    """Past the break-even the cost model pays for scipy's BLAS (the import is repaid)."""
+    from convcli.arithmetic.geometry import Geometry
+    from convcli.engine import costs
+    from convcli.engine.tiling import Problem
+
+    sobel_x = np.array([[[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]]], float)
+
+    def problem(side: int) -> Problem:
+        return Problem.of(Geometry.resolve((side, side), 3, padding="same"), 1, 1, 1, 1)
+
+    monkeypatch.delitem(sys.modules, "scipy.linalg", raising=False)  # as in a fresh process
+    # 6 nonzero taps x 0.3 ns: 512² saves 0.5 ms, 24000² 1 s, against a 0.2 s import
+    assert not costs.blas_repays(problem(512), "direct", sobel_x)
+    assert costs.blas_repays(problem(24000), "direct", sobel_x)
+    assert costs.blas_repays(problem(24000), "separable", sobel_x)
+    assert not costs.blas_repays(problem(24000), "fft", sobel_x)  # fft needs no axpy
