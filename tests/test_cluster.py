@@ -215,7 +215,10 @@ def test_pool_by_address_and_environment(scheduler_file, tmp_path):
 
 def test_outputs_beside_their_inputs_are_named(scheduler_file, tmp_path):
     names = _images(tmp_path / "in", count=2, broken=False)
-    result = run("filter", "in", "-k", "sharpen", "--scheduler-file", scheduler_file, cwd=tmp_path)
+    files = [f"in/{name}" for name in names]  # files, not the folder: a folder needs --out-dir
+    result = run(
+        "filter", *files, "-k", "sharpen", "--scheduler-file", scheduler_file, cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     for name in names:
         assert f"wrote in/{name[:-4]}-sharpen.png" in result.stderr
