@@ -332,11 +332,11 @@ def test_usage_errors_exit_2(tmp_path, args, message):
 def test_progress_and_lines_at_a_terminal(scheduler_file, tmp_path):
     from terminal import run_in_pty, strip_ansi
 
-    _images(tmp_path / "in", count=6, broken=True)
+    names = _images(tmp_path / "in", count=6, broken=True)
     code, screen = run_in_pty(
         [
             "filter",
-            "in",
+            *(f"in/{name}" for name in [*names, "broken.png"]),  # a folder needs --out-dir
             "-k",
             "box:3",
             "--scheduler-file",
