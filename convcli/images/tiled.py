@@ -44,13 +44,16 @@ from .pixels import to_pixels
 
 __all__ = [
     "INSTALL_HINT",
+    "BlockPlan",
     "TiledSource",
     "filter_tiled",
     "is_zarr_path",
+    "make_plan",
     "open_tiled",
     "plan_halo",
     "probe_tiff",
     "read_window",
+    "zarr_target",
 ]
 
 #: What a person without tifffile/zarr is told to run.
@@ -288,7 +291,10 @@ class BlockPlan:
         (sh, sw), (eh, ew) = self.geometry.stride, self.geometry.span
         rows = self.row_map[r0 * sh : (r1 - 1) * sh + eh]
         cols = self.col_map[c0 * sw : (c1 - 1) * sw + ew]
-        window = read_window(read, rows, cols)
+        return self.filter_window(read_window(read, rows, cols))
+
+    def filter_window(self, window: np.ndarray) -> np.ndarray:
+        """Filter a window that holds every cell its outputs reach (no more padding)."""
         values = apply_kernels(window, [self.kernel], self.settings)
         if self.mode == "raw":
             return values.astype(np.float32, copy=False)
@@ -337,6 +343,7 @@ def make_plan(
         )
     if src.dtype.kind not in "uif" or (src.dtype.kind in "ui" and src.dtype.itemsize > 2):
         raise ImageError(f"{src.path}: pixels of type {src.dtype} are not supported")
+    out_dtype: np.dtype
     if mode == "raw":
         out_dtype, max_value = np.dtype(np.float32), 1.0
     elif src.dtype == np.uint16 or src.dtype == np.int16:
@@ -433,7 +440,7 @@ def filter_tiled(
         plan = make_plan(src, kernel, s, value_range)
         out_h, out_w = plan.geometry.output_shape
         channels = src.shape[2] if len(src.shape) == 3 else 1
-        out_shape = (out_h, out_w) + tuple(src.shape[2:])
+        out_shape = (out_h, out_w, *tuple(src.shape[2:]))
         row_bytes = out_w * channels * plan.out_dtype.itemsize
         rows_per_band = _band_rows(block, row_bytes, memory_budget, OUTPUT_TILE)
         step = max(OUTPUT_TILE, block // OUTPUT_TILE * OUTPUT_TILE)
@@ -444,7 +451,7 @@ def filter_tiled(
         def bands() -> Iterator[tuple[int, np.ndarray]]:
             for r0 in range(0, out_h, rows_per_band):
                 r1 = min(out_h, r0 + rows_per_band)
-                band = np.empty((r1 - r0,) + out_shape[1:], plan.out_dtype)
+                band = np.empty((r1 - r0, *out_shape[1:]), plan.out_dtype)
                 for c0 in range(0, out_w, step):
                     c1 = min(out_w, c0 + step)
                     band[:, c0:c1] = plan.block(read, r0, r1, c0, c1)
@@ -467,7 +474,7 @@ def _tiles(
             for x in range(0, band.shape[1], t):
                 piece = band[y : y + t, x : x + t]
                 if piece.shape[:2] != (t, t):
-                    full = np.zeros((t, t) + piece.shape[2:], piece.dtype)
+                    full = np.zeros((t, t, *piece.shape[2:]), piece.dtype)
                     full[: piece.shape[0], : piece.shape[1]] = piece
                     piece = full
                 yield piece
@@ -510,7 +517,7 @@ def _write_zarr(
     overwrite: bool,
 ) -> None:
     zarr = _require("zarr")
-    chunks = (OUTPUT_TILE, OUTPUT_TILE) + tuple(out_shape[2:])
+    chunks = (OUTPUT_TILE, OUTPUT_TILE, *tuple(out_shape[2:]))
     with zarr_target(target, overwrite) as tmp:
         out = zarr.open_array(tmp, mode="w", shape=out_shape, chunks=chunks, dtype=dtype)
         for r0, band in bands:
