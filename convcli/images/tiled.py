@@ -9,8 +9,10 @@ means for the whole image), and the block is filtered by
 :func:`convcli.images.filtering.apply_kernels` with no further padding. Each
 output pixel therefore runs the same arithmetic on the same input cells as
 when the whole image is filtered in memory: the result is identical, bit for
-bit, for the same dtype and strategy (``direct``, ``separable``; ``fft``
-agrees to float rounding, as its overlap-save blocks differ). Blocks are
+bit, for the same dtype and strategy ``direct`` or ``separable`` (``auto``
+picks one per kernel, whatever the image size); ``im2col`` and ``fft`` agree
+to float rounding, as BLAS and overlap-save blocks sum in an order that
+depends on the block's size). Blocks are
 written as they are done to a tiled BigTIFF or a ``.zarr``, so peak memory
 follows the block size, not the image size.
 
