@@ -731,7 +731,9 @@ def test_bomb_limit_small(gray_png) -> None:
     with pytest.raises(ImageError) as info:
         read_image(gray_png.path, max_pixels=100)
     assert str(info.value) == (
-        f"{gray_png.path}: 192 pixels is above the limit of 100 (raise it with --max-pixels)"
+        f"{gray_png.path}: 192 pixels is above the limit of 100 (raise it with --max-pixels; "
+        "for an image larger than memory, convert it to a tiled TIFF or a .zarr, which "
+        "convcli filter reads in tiles)"
     )
 
 
@@ -749,7 +751,8 @@ def test_bomb_default_limit(tmp_path: Path, size: tuple[int, int]) -> None:
         read_image(path)
     assert str(info.value) == (
         f"{path}: {size[0] * size[1]} pixels is above the limit of {DEFAULT_MAX_PIXELS} "
-        "(raise it with --max-pixels)"
+        "(raise it with --max-pixels; for an image larger than memory, convert it to a "
+        "tiled TIFF or a .zarr, which convcli filter reads in tiles)"
     )
     assert DEFAULT_MAX_PIXELS == 89478485
 

@@ -10,6 +10,7 @@ from .batch import WriteOptions, image_task, plan_jobs
 from .options import engine_options, geometry_options, image_output_options
 from .params import KernelSpec
 from .scaling import run_scaled, scaling_options
+from .tiled_route import chunk_option, is_streamed, run_streamed
 
 RANGE_CHOICES = ("auto", "clip", "abs", "normalize", "offset", "raw")
 ALPHA_CHOICES = ("keep", "filter", "premultiply")
@@ -88,6 +89,7 @@ def _filter_process(image, fmt, *, kernels, settings, value_range, alpha, gray):
 @engine_options
 @image_output_options
 @scaling_options
+@chunk_option
 def filter_cmd(
     inputs,
     kernels,
@@ -113,6 +115,7 @@ def filter_cmd(
     png_compression,
     jpeg_quality,
     scaling,
+    chunk,
 ):
     """Filter images with named or your own kernels.
 
@@ -137,11 +140,17 @@ def filter_cmd(
       convcli filter photo.jpg -k gaussian:sigma=2 -k laplacian --range offset -o log.png
       convcli filter photos/ -k sharpen --out-dir sharpened/ --jobs 2
       cat a.jpg | convcli filter - -k blur -o - | convcli filter - -k sobel -o out.png
+
+    A tiled TIFF with more pixels than --max-pixels, a .zarr array, or any
+    input written to -o OUT.zarr is filtered in tiles (one kernel; written
+    to a tiled BigTIFF or a .zarr), so memory stays bounded; with --scheduler
+    its blocks are filtered across the cluster and written to a .zarr.
     """
     from ..images.filtering import FilterSettings
 
     tags = [kernel_tag(spec, kernel) for spec, kernel in kernels]
-    job_list = plan_jobs(inputs, output, out_dir, format_, tags)
+    streamed = [i for i in inputs if is_streamed(i, output, max_pixels)]
+    inputs = tuple(i for i in inputs if i not in streamed)
     settings = FilterSettings(
         stride=stride,
         padding=padding,
@@ -153,6 +162,27 @@ def filter_cmd(
         strategy=strategy.lower(),
         threads=threads,
     )
+    if streamed:
+        run_streamed(
+            streamed,
+            output=output,
+            out_dir=out_dir,
+            tags=tags,
+            kernels=tuple(kernel for _, kernel in kernels),
+            settings=settings,
+            value_range=value_range,
+            gray=gray,
+            alpha=alpha,
+            overwrite=overwrite,
+            quiet=quiet,
+            scaling=scaling,
+            chunk=chunk,
+        )
+        if not inputs:
+            return
+    elif chunk is not None:
+        raise click.UsageError("--chunk is for a tiled TIFF or a .zarr filtered in tiles")
+    job_list = plan_jobs(inputs, output, out_dir, format_, tags)
     process = partial(
         _filter_process,
         kernels=tuple(kernel for _, kernel in kernels),

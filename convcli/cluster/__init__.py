@@ -11,6 +11,8 @@ never loads dask.
 - :mod:`.batch`: files in groups on the workers (:func:`.batch.run_group`
   runs there), gathered as they complete, with a check that the workers see
   the inputs and each output's SHA-256 for the manifest.
+- :mod:`.tiled`: one huge image across the cluster (``map_overlap`` over
+  blocks each worker reads by path), written to zarr in parallel.
 """
 
 #: What a person without the extra is told to run.

@@ -9,4 +9,6 @@
 - :mod:`.filtering`: what ``convcli filter`` does to an image (kernel
   chains, gradient magnitudes, value ranges back to pixels, bands of rows).
 - :mod:`.pooling`: what ``convcli pool`` does to an image or a tensor.
+- :mod:`.tiled`: images larger than memory (tiled TIFF, zarr) filtered block
+  by block with the kernel's halo, written to a tiled BigTIFF or a zarr.
 """

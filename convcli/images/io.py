@@ -267,7 +267,8 @@ def _check_pixels(name: str, width: int, height: int, max_pixels: int | None) ->
     if max_pixels is not None and pixels > max_pixels:
         raise ImageError(
             f"{name}: {pixels} pixels is above the limit of {max_pixels} "
-            "(raise it with --max-pixels)"
+            "(raise it with --max-pixels; for an image larger than memory, convert it to a "
+            "tiled TIFF or a .zarr, which convcli filter reads in tiles)"
         )
 
 
