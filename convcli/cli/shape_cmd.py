@@ -116,6 +116,12 @@ of the parameters and activations at --dtype (float32: 4 bytes a value;
 MB = 10^6 bytes). --json and --csv carry every field.
 
 \b
+ONNX models: convcli shape MODEL.onnx [--dim N=1] reads the model (needs
+pip install 'convcli[onnx]') and prints the same table for its Conv,
+ConvTranspose, pooling, Gemm/MatMul, BatchNormalization and shape-only
+nodes; ceil_mode pooling follows the model's opset (a note says which rule).
+
+\b
 Spec grammar (layers separated by commas or new lines, # comments):
   conv F [kN|kHxW] [sN] [pPAD] [dN] [gN] [nobias]   convolution, F filters
   convt F ... [opN]                transposed convolution
@@ -209,6 +215,14 @@ class _ArchChoice(click.Choice):
 
 
 @click.command("shape", help=HELP, short_help="Output sizes, parameters and receptive fields.")
+@click.argument("model", required=False, metavar="[MODEL.onnx]")
+@click.option(
+    "--dim",
+    "dims",
+    multiple=True,
+    metavar="NAME=N",
+    help="Bind a symbolic dimension of an ONNX model's input (repeatable).",
+)
 @click.option(
     "--in",
     "--input",
@@ -298,6 +312,8 @@ class _ArchChoice(click.Choice):
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the output size.")
 def shape_cmd(
+    model: str | None,
+    dims: tuple[str, ...],
     inputs: tuple[Pair, ...],
     kernel: Pair | None,
     stride: Pair | None,
@@ -324,6 +340,36 @@ def shape_cmd(
     if sum((as_json, as_csv, quiet)) > 1:
         raise click.UsageError("use only one of --json, --csv and --quiet")
     fmt = "json" if as_json else "csv" if as_csv else "quiet" if quiet else "table"
+    if model is not None:
+        given = [
+            name
+            for name, value in (
+                ("--in", inputs),
+                ("--k", kernel),
+                ("--s", stride),
+                ("--p", padding),
+                ("--d", dilation),
+                ("--channels", channels),
+                ("--filters", filters),
+                ("--no-bias", no_bias),
+                ("--dense", dense),
+                ("--transposed", transposed),
+                ("--output-padding", output_padding),
+                ("--pool", pool),
+                ("--ceil-mode", ceil_mode),
+                ("--out", target),
+                ("--layers", layers),
+                ("--arch", arch),
+                ("--spec", spec),
+            )
+            if value
+        ]
+        if given:
+            raise click.UsageError(f"{given[0]} cannot be used with a model file ({model})")
+        _onnx(model, dims, fmt, depth, dtype or "float32")
+        return
+    if dims:
+        raise click.UsageError("--dim binds a dimension of a model file: give MODEL.onnx")
     sources = [name for name, v in (("--layers", layers), ("--arch", arch), ("--spec", spec)) if v]
     if sources:
         if len(sources) > 1:
@@ -952,6 +998,31 @@ def _join_lines(parts: list[str], width: int) -> str:
     if line:
         lines.append(line)
     return "\n".join(lines)
+
+
+def _onnx(path: str, dims: Sequence[str], fmt: str, depth: int | None, dtype: str) -> None:
+    import os
+
+    from ..arithmetic.onnx_model import analyze_onnx
+    from ..errors import ConvcliError
+
+    if not path.lower().endswith(".onnx"):
+        raise click.UsageError(f"{path!r}: shape reads ONNX models (a .onnx file)")
+    bound: dict[str, int] = {}
+    for item in dims:
+        name, _, value = item.partition("=")
+        if not name or not value.isdigit() or int(value) < 1:
+            raise click.UsageError(f"--dim {item!r}: write NAME=N with N >= 1, e.g. --dim N=1")
+        bound[name.strip()] = int(value)
+    if not os.path.isfile(path):
+        raise click.UsageError(f"{path!r}: no such file")
+    try:
+        summary = analyze_onnx(path, bound)
+    except ShapeError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ConvcliError as exc:
+        raise click.ClickException(str(exc)) from None
+    _show_network(os.path.basename(path), summary, fmt, depth, dtype, source="onnx")
 
 
 def _megabytes(size: int) -> str:
