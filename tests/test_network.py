@@ -27,6 +27,11 @@ def _top(summary):
     return [row for row in summary.rows if row.depth == 0]
 
 
+def _blocks(summary):
+    """The residual blocks, wherever they are nested (a ResNet's sit in its stages)."""
+    return [row for row in summary.rows if row.kind == "block"]
+
+
 def _shapes(summary, kinds=None):
     return [row.shape for row in _top(summary) if kinds is None or row.kind in kinds]
 
@@ -146,7 +151,7 @@ def test_resnet18_stage_shapes_and_params():
     summary = _summary("resnet18")
     top = _top(summary)
     assert [row.shape for row in top[:4]] == [(64, 112, 112)] * 3 + [(64, 56, 56)]
-    blocks = [row for row in top if row.kind == "block"]
+    blocks = _blocks(summary)
     assert [row.shape for row in blocks] == [
         (64, 56, 56),
         (64, 56, 56),
@@ -174,7 +179,7 @@ def test_resnet18_stage_shapes_and_params():
 
 def test_resnet50_stage_shapes():
     """ResNet-50: 3/4/6/3 bottlenecks giving 256×56, 512×28, 1024×14, 2048×7."""
-    blocks = [row for row in _top(_summary("resnet50")) if row.kind == "block"]
+    blocks = _blocks(_summary("resnet50"))
     assert [row.shape for row in blocks] == (
         [(256, 56, 56)] * 3 + [(512, 28, 28)] * 4 + [(1024, 14, 14)] * 6 + [(2048, 7, 7)] * 3
     )
@@ -195,8 +200,8 @@ def test_resnet50_downsample_only_where_torchvision_has_one():
 def test_block_rows_are_not_counted_twice():
     """A block row's params equal the sum of its children; totals use leaves only."""
     summary = _summary("resnet18")
-    block = next(r for r in summary.rows if r.kind == "block" and r.index == "7")
-    children = [r for r in summary.rows if r.index.startswith("7.")]
+    block = next(r for r in summary.rows if not r.leaf and r.index == "7")
+    children = [r for r in summary.rows if r.index.startswith("7.") and r.leaf]
     assert block.params == sum(r.params for r in children)
     assert summary.total_params == sum(r.params for r in summary.rows if r.leaf)
 
@@ -221,7 +226,7 @@ def test_vgg16_receptive_field_212():
 
 def test_resnet50_receptive_field():
     """torchvision ResNet-50 after layer4: 7 → 11 (pool) → +8·3 → +8,+16·3 → +16,+32·5 → +32,+64·2."""
-    blocks = [r for r in _top(_summary("resnet50")) if r.kind == "block"]
+    blocks = _blocks(_summary("resnet50"))
     expected = 11 + 3 * 8  # layer1: three 3×3 convs at jump 4
     expected += 8 + 3 * 16  # layer2: stride-2 3×3 at jump 4, three more at jump 8
     expected += 16 + 5 * 32  # layer3

@@ -14,6 +14,9 @@
 - :mod:`.network`: whole networks analysed layer by layer (shapes,
   parameters, MACs, receptive fields).
 - :mod:`.presets`: LeNet-5, AlexNet, VGG and ResNet as layer specs.
+- :mod:`.onnx_model`: an ONNX model file analysed node by node (imports the
+  optional ``onnx`` package, and so numpy, only when a model is read).
 
-``convcli shape`` imports only this package, so it starts without numpy.
+``convcli shape`` imports only this package, so it starts without numpy
+(unless it is given a ``.onnx`` model).
 """

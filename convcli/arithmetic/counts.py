@@ -23,12 +23,24 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+#: Bytes per value of the types ``convcli shape --dtype`` knows.
+DTYPE_BYTES: dict[str, int] = {
+    "float16": 2,
+    "bfloat16": 2,
+    "float32": 4,
+    "float64": 8,
+    "int8": 1,
+}
+
 __all__ = [
+    "DTYPE_BYTES",
     "batchnorm_params",
     "conv_macs",
     "conv_params",
+    "flops",
     "linear_macs",
     "linear_params",
+    "memory_bytes",
     "transposed_conv_macs",
     "transposed_conv_params",
     "weight_sharing_ratio",
@@ -134,3 +146,41 @@ def weight_sharing_ratio(conv: int, dense: int) -> float:
     112384.0
     """
     return dense / conv
+
+
+def flops(macs: int) -> int:
+    """Floating-point operations of ``macs`` multiply-accumulates: one multiply and one add each.
+
+    fvcore calls MACs "flops" and torchinfo says "Mult-Adds"; convcli keeps
+    the two names apart: FLOPs = 2 × MACs.
+
+    Examples
+    --------
+    >>> flops(4_089_184_256)
+    8178368512
+    """
+    return 2 * macs
+
+
+def memory_bytes(values: int, dtype: str = "float32") -> int:
+    """Bytes taken by ``values`` numbers of type ``dtype`` (a key of :data:`DTYPE_BYTES`).
+
+    Examples
+    --------
+    >>> memory_bytes(25_557_032)
+    102228128
+    >>> memory_bytes(1000, "bfloat16")
+    2000
+
+    Raises
+    ------
+    ValueError
+        For a type not in :data:`DTYPE_BYTES`.
+    """
+    try:
+        size = DTYPE_BYTES[dtype]
+    except KeyError:
+        raise ValueError(
+            f"unknown dtype {dtype!r}: expected one of {', '.join(DTYPE_BYTES)}"
+        ) from None
+    return values * size

@@ -17,6 +17,15 @@ jump (the distance in input pixels between neighbouring outputs) follow
 takes the larger field of its two branches. After a transposed convolution,
 an adaptive pool whose input is not a multiple of its output, or a fully
 connected layer, they are not defined and are reported as ``None``.
+
+FLOPs are 2 × MACs (one multiply and one add). A row's *activations* are the
+values its layers output: its output's size for a layer (the addition of a
+residual block included), the sum over its layers for a block or group; the
+network's activation memory adds up every layer's output (one forward
+pass), the parameter memory every parameter, at the bytes per value of
+``dtype`` (:data:`~convcli.arithmetic.counts.DTYPE_BYTES`).
+:meth:`NetworkSummary.collapse` keeps the first levels of nesting, with
+the same totals.
 """
 
 from __future__ import annotations
@@ -29,8 +38,10 @@ from .counts import (
     batchnorm_params,
     conv_macs,
     conv_params,
+    flops,
     linear_macs,
     linear_params,
+    memory_bytes,
     transposed_conv_macs,
     transposed_conv_params,
 )
@@ -75,6 +86,12 @@ class LayerRow:
     leaf : bool
         False for a block row, whose numbers repeat those of its children;
         the totals add up the leaf rows.
+    activations : int
+        Values output: the output's size for a layer, the sum over its
+        layers for a block.
+    param_activations : int
+        The part of ``activations`` output by layers with parameters (those
+        torchinfo counts twice in its "forward/backward pass size").
     """
 
     index: str
@@ -87,14 +104,39 @@ class LayerRow:
     rf: Pair | None
     jump: Pair | None
     leaf: bool = True
+    activations: int = 0
+    param_activations: int = 0
+
+    @property
+    def flops(self) -> int:
+        """Floating-point operations: 2 × MACs."""
+        return flops(self.macs)
+
+    @property
+    def output_size(self) -> int:
+        """Number of values in the output (C·H·W, or N when flat)."""
+        return _size(self.shape)
+
+
+def _size(shape: Sequence[int]) -> int:
+    size = 1
+    for v in shape:
+        size *= v
+    return size
 
 
 @dataclass(frozen=True)
 class NetworkSummary:
-    """The analysis of a network: its rows and totals."""
+    """The analysis of a network: its rows and totals.
 
-    input_shape: tuple[int, int, int]
+    ``input_shape`` is (C, H, W) for a spec or preset; a model file's input
+    keeps its own axes (N, C, H, W for an ONNX image model). ``notes`` say
+    where a rule was chosen (an ONNX opset's pooling sizes).
+    """
+
+    input_shape: tuple[int, ...]
     rows: tuple[LayerRow, ...]
+    notes: tuple[str, ...] = ()
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -111,6 +153,62 @@ class NetworkSummary:
     def total_macs(self) -> int:
         """Sum of the multiply-accumulates of the leaf layers."""
         return sum(row.macs for row in self.rows if row.leaf)
+
+    @property
+    def total_flops(self) -> int:
+        """Floating-point operations: 2 × :attr:`total_macs`."""
+        return flops(self.total_macs)
+
+    @property
+    def total_activations(self) -> int:
+        """Values output by all the layers: what one forward pass produces."""
+        return sum(row.activations for row in self.rows if row.leaf)
+
+    @property
+    def depth(self) -> int:
+        """Levels of nesting shown: 1 for a flat network."""
+        return 1 + max((row.depth for row in self.rows), default=0)
+
+    def param_bytes(self, dtype: str = "float32") -> int:
+        """Memory of the parameters in bytes (torchinfo's "Params size")."""
+        return memory_bytes(self.total_params, dtype)
+
+    def activation_bytes(self, dtype: str = "float32") -> int:
+        """Memory of every layer's output in bytes (one forward pass)."""
+        return memory_bytes(self.total_activations, dtype)
+
+    def forward_backward_bytes(self, dtype: str = "float32") -> int:
+        """torchinfo's "forward/backward pass size": 2 × the outputs of layers with parameters."""
+        outputs = sum(row.param_activations for row in self.rows if row.leaf)
+        return memory_bytes(2 * outputs, dtype)
+
+    def input_bytes(self, dtype: str = "float32") -> int:
+        """Memory of the input in bytes."""
+        return memory_bytes(_size(self.input_shape), dtype)
+
+    def collapse(self, depth: int) -> NetworkSummary:
+        """Keep the rows of the first ``depth`` levels of nesting; same totals.
+
+        A block or group at the last level kept stands for its layers: it
+        becomes a leaf whose parameters, MACs and activations are their sums.
+
+        Examples
+        --------
+        >>> from convcli.arithmetic.presets import ARCHITECTURES
+        >>> arch = ARCHITECTURES["resnet50"]
+        >>> full = analyze_network(arch.layers, arch.input_shape)
+        >>> top = full.collapse(1)
+        >>> len(top.rows), top.total_params == full.total_params == 25_557_032
+        (11, True)
+        """
+        if depth < 1:
+            raise ShapeError(f"depth must be at least 1, got {depth}")
+        rows = tuple(
+            row if row.depth < depth - 1 or row.leaf else replace(row, leaf=True)
+            for row in self.rows
+            if row.depth < depth
+        )
+        return NetworkSummary(self.input_shape, rows, self.notes)
 
 
 @dataclass
@@ -198,6 +296,8 @@ class _Analyzer:
             return self.residual(block, state, index, depth, format_layer(layer))
         if kind == "residual":
             return self.residual(layer, state, index, depth, "res")
+        if kind == "seq":
+            return self.group(layer, state, index, depth)
         params = macs = 0
         config = format_layer(layer)
         rf, jump = state.rf, state.jump
@@ -264,10 +364,7 @@ class _Analyzer:
                 rf = jump = None
             shape = (c, oh, ow)
         elif kind == "flatten":
-            size = 1
-            for v in state.shape:
-                size *= v
-            shape = (size,)
+            shape = (_size(state.shape),)
         elif kind == "linear":
             assert layer.out is not None
             if state.spatial:
@@ -284,15 +381,51 @@ class _Analyzer:
             shape = state.shape
         else:  # activations, dropout: shape unchanged
             shape = state.shape
-        self.rows.append(LayerRow(index, depth, kind, config, shape, params, macs, rf, jump))
+        self.rows.append(
+            LayerRow(
+                index,
+                depth,
+                kind,
+                config,
+                shape,
+                params,
+                macs,
+                rf,
+                jump,
+                activations=_size(shape),
+                param_activations=_size(shape) if params else 0,
+            )
+        )
         return _State(shape, rf, jump)
+
+    def _close(self, header: int, out: _State) -> None:
+        """Fill in the header row of a block: its output and its layers' sums."""
+        inner = [row for row in self.rows[header + 1 :] if row.leaf]
+        self.rows[header] = replace(
+            self.rows[header],
+            shape=out.shape,
+            params=sum(row.params for row in inner),
+            macs=sum(row.macs for row in inner),
+            rf=out.rf,
+            jump=out.jump,
+            leaf=False,
+            activations=sum(row.activations for row in inner),
+            param_activations=sum(row.param_activations for row in inner),
+        )
+
+    def group(self, layer: Layer, state: _State, index: str, depth: int) -> _State:
+        header = len(self.rows)
+        config = format_layer(layer)
+        self.rows.append(LayerRow(index, depth, "seq", config, (), 0, 0, None, None))
+        out = self.run(layer.body, state, f"{index}.", depth + 1)
+        self._close(header, out)
+        return out
 
     def residual(self, layer: Layer, state: _State, index: str, depth: int, config: str) -> _State:
         if not state.spatial:
             raise ShapeError(f"a residual block needs a C×H×W input, got {state.shape[0]}")
         header = len(self.rows)
         self.rows.append(LayerRow(index, depth, "block", config, (), 0, 0, None, None))
-        first = len(self.rows)
         main = self.run(layer.body, state, f"{index}.", depth + 1)
         side = self.run(layer.shortcut, state, f"{index}.s", depth + 1)
         if main.shape != side.shape:
@@ -305,22 +438,23 @@ class _Analyzer:
         if main.rf is not None and side.rf is not None and main.jump is not None:
             rf = (max(main.rf[0], side.rf[0]), max(main.rf[1], side.rf[1]))
             jump = main.jump
-        self.rows.append(LayerRow(f"{index}.+", depth + 1, "add", "", main.shape, 0, 0, rf, jump))
+        self.rows.append(
+            LayerRow(
+                f"{index}.+",
+                depth + 1,
+                "add",
+                "",
+                main.shape,
+                0,
+                0,
+                rf,
+                jump,
+                activations=_size(main.shape),
+            )
+        )
         out = _State(main.shape, rf, jump)
         out = self.run(layer.post, out, f"{index}.p", depth + 1)
-        inner = [row for row in self.rows[first:] if row.leaf]
-        self.rows[header] = LayerRow(
-            index,
-            depth,
-            "block",
-            config,
-            out.shape,
-            sum(row.params for row in inner),
-            sum(row.macs for row in inner),
-            out.rf,
-            out.jump,
-            leaf=False,
-        )
+        self._close(header, out)
         return out
 
 

@@ -54,10 +54,10 @@ def _vgg(config: str) -> str:
 def _resnet(block: str, counts: Sequence[int]) -> str:
     stages = []
     for i, (width, count) in enumerate(zip((64, 128, 256, 512), counts, strict=True)):
-        first = f"{block} {width}" if i == 0 else f"{block} {width} s2"
-        stages.append(first)
+        blocks = [f"{block} {width}" if i == 0 else f"{block} {width} s2"]
         if count > 1:
-            stages.append(f"{count - 1}*{block} {width}")
+            blocks.append(f"{count - 1}*{block} {width}")
+        stages.append(f"seq layer{i + 1}({', '.join(blocks)})")
     return ", ".join(
         ["conv 64 k7 s2 p3 nobias, bn, relu, maxpool k3 s2 p1", *stages, "gap, flatten, fc 1000"]
     )
@@ -67,6 +67,8 @@ def _resnet(block: str, counts: Sequence[int]) -> str:
 #: definitions (``torchvision.models``: AlexNet, VGG without BatchNorm, ResNet
 #: v1.5 with the stride on the 3×3 convolution), 1000 classes; LeNet-5 is the
 #: one of *Dive into Deep Learning* §7.6 (sigmoid, average pooling, 28×28).
+#: A ResNet's stages are ``seq`` groups named as torchvision's ``layer1`` to
+#: ``layer4``, so that ``shape --depth 1`` shows them as one row each.
 ARCHITECTURES: dict[str, Architecture] = {
     arch.name: arch
     for arch in (

@@ -34,6 +34,8 @@ starts a comment. Each layer is a word followed by arguments::
 ``bottleneck W [sN]``              torchvision's ResNet Bottleneck (``4·W`` out)
 ``res(BODY | SHORTCUT)``           a residual block: BODY and SHORTCUT (layers,
                                    identity when omitted) are added
+``seq [NAME](A, B, ...)``          a group of layers (torchvision's ``layer1``),
+                                   one level of nesting for ``shape --depth``
 ``N*LAYER``, ``N*(A, B, ...)``     repeat a layer, or a group of layers
 =================================  =============================================
 
@@ -48,13 +50,14 @@ A layer is a string in the text language, or an object such as
 ``{"type": "conv", "filters": 64, "kernel": 11, "stride": 4, "padding": 2}``
 (keys: ``type``, ``filters``/``units``/``out``, ``kernel``, ``stride``,
 ``padding``, ``dilation``, ``groups``, ``bias``, ``ceil_mode``,
-``output_padding``, ``output_size``, ``body``, ``shortcut``, ``repeat``).
+``output_padding``, ``output_size``, ``body``, ``shortcut``, ``repeat``;
+a ``seq`` takes ``layers`` and an optional ``name``).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..errors import ShapeError
 from .sizes import PaddingSpec, parse_padding, resolve_padding
@@ -79,6 +82,7 @@ _ALIASES: dict[str, tuple[str, ...]] = {
     "basic": ("basic", "basicblock"),
     "bottleneck": ("bottleneck",),
     "residual": ("res", "residual"),
+    "seq": ("seq", "sequential", "stage"),
 }
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu", "silu", "leakyrelu", "softmax", "identity")
 _KIND_OF = {word: kind for kind, words in _ALIASES.items() for word in words}
@@ -115,8 +119,8 @@ class Layer:
     kind : str
         Canonical kind: ``conv``, ``convt``, ``maxpool``, ``avgpool``,
         ``adaptiveavgpool``, ``adaptivemaxpool``, ``linear``, ``flatten``,
-        ``bn``, ``dropout``, ``basic``, ``bottleneck``, ``residual`` or an
-        activation (``relu``, ``sigmoid``, ...).
+        ``bn``, ``dropout``, ``basic``, ``bottleneck``, ``residual``, ``seq``
+        or an activation (``relu``, ``sigmoid``, ...).
     out : int, optional
         Filters of a convolution, units of a linear layer, channels of a
         ``basic`` block, width of a ``bottleneck``.
@@ -138,6 +142,8 @@ class Layer:
     post : tuple of Layer
         Layers applied after a residual block's addition (the ReLU of
         torchvision's blocks).
+    name : str, optional
+        A ``seq`` group's name (``layer1``).
     """
 
     kind: str
@@ -155,6 +161,7 @@ class Layer:
     body: tuple[Layer, ...] = ()
     shortcut: tuple[Layer, ...] = ()
     post: tuple[Layer, ...] = ()
+    name: str | None = None
 
 
 # --------------------------------------------------------------------------
@@ -234,6 +241,8 @@ def _parse_simple(item: str) -> Layer:
     if kind is None:
         known = sorted(set(_KIND_OF) - {"conv2d", "maxpool2d", "avgpool2d", "batchnorm2d"})
         raise ShapeError(f"unknown layer {word!r} in {item!r}: expected one of {', '.join(known)}")
+    if kind == "seq":
+        raise ShapeError(f"layer {item!r}: a seq holds layers: write 'seq(conv 8 k3, relu)'")
     allowed = _ALLOWED.get(kind, frozenset())
     fields: dict[str, object] = {}
     positional: list[str] = []
@@ -336,8 +345,17 @@ def _parse_item(item: str) -> list[Layer]:
         body = tuple(parse_layers(branches[0]))
         shortcut = tuple(parse_layers(branches[1])) if len(branches) == 2 else ()
         return [Layer("residual", body=body, shortcut=shortcut)]
+    seq = re.fullmatch(
+        r"(seq|sequential|stage)(?:\s+([A-Za-z_][\w.-]*))?\s*\((.*)\)",
+        text,
+        flags=re.DOTALL | re.IGNORECASE,
+    )
+    if seq:
+        return [Layer("seq", body=tuple(parse_layers(seq.group(3))), name=seq.group(2))]
     if "(" in text or ")" in text:
-        raise ShapeError(f"cannot read {text!r}: parentheses belong to 'res(...)' or 'N*(...)'")
+        raise ShapeError(
+            f"cannot read {text!r}: parentheses belong to 'res(...)', 'seq(...)' or 'N*(...)'"
+        )
     return [_parse_simple(text)]
 
 
@@ -446,6 +464,15 @@ def _layer_from_json(obj: object, where: str) -> list[Layer]:
     for key in ("body", "shortcut"):
         if key in data:
             fields[key] = tuple(_layers_from_json(data.pop(key), f"{where}.{key}"))
+    if kind == "seq":
+        if "layers" not in data:
+            raise ShapeError(f'{where}: a seq needs "layers"')
+        fields["body"] = tuple(_layers_from_json(data.pop("layers"), f"{where}.layers"))
+        if "name" in data:
+            name = data.pop("name")
+            if not isinstance(name, str) or not name:
+                raise ShapeError(f"{where}: 'name' must be a non-empty string, got {name!r}")
+            fields["name"] = name
     if data:
         raise ShapeError(f"{where}: unknown keys {sorted(data)} for a {kind} layer")
     if kind in ("conv", "convt", "linear", "basic", "bottleneck") and "out" not in fields:
@@ -541,6 +568,20 @@ def _text_padding(pads: tuple[Pair, Pair]) -> str:
     return f"p{top}:{bottom}x{left}:{right}"
 
 
+def _seq_text(layer: Layer) -> str:
+    """A group in a few words: ``layer2: 4 × bottleneck 128``."""
+    words = {
+        format_layer(replace(child, stride=None)) if child.kind in ("basic", "bottleneck") else ""
+        for child in layer.body
+    }
+    count = len(layer.body)
+    if len(words) == 1 and "" not in words:
+        text = f"{count} × {words.pop()}"
+    else:
+        text = f"seq of {count}"
+    return f"{layer.name}: {text}" if layer.name else text
+
+
 def format_layer(layer: Layer, pads: tuple[Pair, Pair] | None = None) -> str:
     """Write a layer back in the spec language.
 
@@ -560,6 +601,8 @@ def format_layer(layer: Layer, pads: tuple[Pair, Pair] | None = None) -> str:
     parts = ["fc" if layer.kind == "linear" else layer.kind]
     if layer.kind == "residual":
         return "res"
+    if layer.kind == "seq":
+        return _seq_text(layer)
     if layer.out is not None:
         parts.append(str(layer.out))
     if layer.output_size is not None:

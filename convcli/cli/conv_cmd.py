@@ -78,32 +78,54 @@ def _color() -> bool:
     return color_enabled(sys.stdout)
 
 
-def _grid(padded, cells, channel, marked_style, pad_box):
-    """Rows of a rich Text grid of one channel, window cells in [brackets]."""
+def _grid(padded, step, channel, marked_style, pad_box, dot_padding=False):
+    """Rows of a rich Text grid of one channel: the window's input cells in
+    [brackets], its taps in the padding in {braces} (so a window always
+    shows all its k×k taps); padding shown as ``·`` when ``dot_padding`` (zeros)."""
     import numpy as np
     from rich.text import Text
 
     from ..output import format_number
 
     plane = padded[channel]
-    marks = {(r, c) for ch, r, c in cells if ch == channel}
-    shown = [["·" if np.isnan(v) else format_number(v) for v in row] for row in plane]
-    width = max(len(s) for row in shown for s in row)
+    marks = {(r, c) for ch, r, c in step.cells if ch == channel}
+    pad_marks = {(r, c) for ch, r, c in step.padding if ch == channel}
     (top, bottom), (left, right) = pad_box
     h, w = plane.shape
+
+    def in_pad(r: int, c: int) -> bool:
+        return r < top or r >= h - bottom or c < left or c >= w - right
+
+    shown = [
+        [
+            "·" if np.isnan(v) or (dot_padding and in_pad(r, c)) else format_number(v)
+            for c, v in enumerate(row)
+        ]
+        for r, row in enumerate(plane)
+    ]
+    width = max(len(s) for row in shown for s in row)
     text = Text()
     for r, row in enumerate(shown):
         for c, value in enumerate(row):
-            inside = (r, c) in marks
-            cell = f"[{value:>{width}}]" if inside else f" {value:>{width}} "
-            in_pad = r < top or r >= h - bottom or c < left or c >= w - right
-            text.append(cell, style=marked_style if inside else ("dim" if in_pad else ""))
+            if (r, c) in pad_marks or ((r, c) in marks and in_pad(r, c)):
+                text.append(f"{{{value:>{width}}}}", style=marked_style)
+            elif (r, c) in marks:
+                text.append(f"[{value:>{width}}]", style=marked_style)
+            else:
+                text.append(f" {value:>{width}} ", style="dim" if in_pad(r, c) else "")
         text.append("\n")
     return text
 
 
-def show_steps(steps, padded, pad_box, max_steps: int, channels: bool) -> None:
-    """Print each window: the input with the window marked, then the arithmetic."""
+def show_steps(
+    steps, padded, pad_box, max_steps: int, channels: bool, pad_word: str | None = None
+) -> None:
+    """Print each window: the input with the window marked, then the arithmetic.
+
+    ``pad_word`` says what the padding holds: ``"zeros"`` (shown as ``·``,
+    worth 0), ``"ignored"`` (pooling: shown as ``·``, never taken), or a pad
+    mode whose values are shown.
+    """
     from rich.console import Console
     from rich.text import Text
 
@@ -118,14 +140,31 @@ def show_steps(steps, padded, pad_box, max_steps: int, channels: bool) -> None:
     )
     shown = steps[:max_steps]
     small = padded.shape[-2] * padded.shape[-1] <= 16 * 16
+    if small and any(any(side) for side in pad_box):
+        legend = {
+            "zeros": "· is padding (zeros)",
+            "ignored": "· is padding (left out of the window's values)",
+        }.get(pad_word or "", f"cells outside the input are padding ({pad_word})")
+        console.print(
+            Text(f"[ ] marks a window's input cells, {{ }} its taps in the padding; {legend}.")
+        )
+        console.print()
     for step in shown:
         if small:
-            used = sorted({ch for ch, _, _ in step.cells}) or [0]
+            used = sorted({ch for ch, _, _ in step.cells + step.padding}) or [0]
             for ch in used:
                 if padded.shape[0] > 1:
                     console.print(Text(f"X channel {ch}:", style="dim"))
                 console.print(
-                    _grid(padded, step.cells, ch, "bold black on yellow", pad_box), end=""
+                    _grid(
+                        padded,
+                        step,
+                        ch,
+                        "bold black on yellow",
+                        pad_box,
+                        dot_padding=pad_word == "zeros",
+                    ),
+                    end="",
                 )
         console.print(Text(step.text(channels), style="bold"))
         if small:
@@ -321,7 +360,7 @@ def conv_cmd(
         result = pool2d(xs[None], geo.kernel, geo.stride, geo.padding, mode, ceil_mode)[0]
         if show:
             padded, steps = pool_steps(xs, mode=mode, geometry=geo)
-            show_steps(steps, padded, geo.padding, max_steps, xs.shape[0] > 1)
+            show_steps(steps, padded, geo.padding, max_steps, xs.shape[0] > 1, "ignored")
     else:
         k = read_matrix(kernel, "--kernel", kernel=True)
         try:
@@ -340,7 +379,7 @@ def conv_cmd(
         )
         if show:
             padded, steps = conv_steps(xs, w, b, pad_mode=pad_mode, geometry=geo)
-            show_steps(steps, padded, geo.padding, max_steps, w.shape[0] > 1)
+            show_steps(steps, padded, geo.padding, max_steps, w.shape[0] > 1, pad_mode)
     if pool is not None:
         out = result if x.ndim == 3 else result[0]  # pooling keeps the input's layout
     else:

@@ -81,7 +81,17 @@ NETWORK_HEADERS = [
     "jump_h",
     "jump_w",
     "leaf",
+    "flops",
+    "output_size",
+    "activations",
+    "param_bytes",
+    "activation_bytes",
 ]
+#: the types --dtype knows (convcli.arithmetic.counts.DTYPE_BYTES, whose
+#: module this one does not import for a single layer)
+DTYPES = ("float32", "float16", "bfloat16", "float64", "int8")
+#: from this width on, the network table also shows FLOPs and memory per row
+WIDE = 130
 
 HELP = """Output sizes, parameters and receptive fields of convolution layers.
 
@@ -99,7 +109,17 @@ backwards for stride and padding. Several --in give one row each.
 Whole networks: --arch NAME (lenet5, alexnet, vgg11, vgg16, resnet18,
 resnet50, as torchvision builds them), --layers SPEC or --spec FILE (JSON
 or the same text). Input C x H x W from --channels and --in, or the
-preset's default (3x224x224; 1x28x28 for lenet5).
+preset's default (3x224x224; 1x28x28 for lenet5). --depth N keeps the
+first N levels of nesting (same totals). Each row has its parameters and
+multiply-accumulates (MACs; FLOPs = 2 x MACs); the totals add the memory
+of the parameters and activations at --dtype (float32: 4 bytes a value;
+MB = 10^6 bytes). --json and --csv carry every field.
+
+\b
+ONNX models: convcli shape MODEL.onnx [--dim N=1] reads the model (needs
+pip install 'convcli[onnx]') and prints the same table for its Conv,
+ConvTranspose, pooling, Gemm/MatMul, BatchNormalization and shape-only
+nodes; ceil_mode pooling follows the model's opset (a note says which rule).
 
 \b
 Spec grammar (layers separated by commas or new lines, # comments):
@@ -113,6 +133,7 @@ Spec grammar (layers separated by commas or new lines, # comments):
   basic F [sN], bottleneck W [sN]  torchvision ResNet blocks
   res(BODY | SHORTCUT)             residual block (identity if no |)
   N*LAYER, N*(A, B, ...)           repetition
+  seq [NAME](A, B, ...)            a group (one level for --depth)
   PAD: N, HxW, before:after, t:bxl:r, same, valid, full
 
 \b
@@ -194,6 +215,14 @@ class _ArchChoice(click.Choice):
 
 
 @click.command("shape", help=HELP, short_help="Output sizes, parameters and receptive fields.")
+@click.argument("model", required=False, metavar="[MODEL.onnx]")
+@click.option(
+    "--dim",
+    "dims",
+    multiple=True,
+    metavar="NAME=N",
+    help="Bind a symbolic dimension of an ONNX model's input (repeatable).",
+)
 @click.option(
     "--in",
     "--input",
@@ -263,6 +292,17 @@ class _ArchChoice(click.Choice):
 @click.option("--layers", metavar="SPEC", help="A network in the spec language (see above).")
 @click.option("--arch", type=_ArchChoice(), help="A built-in network preset.")
 @click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="Show a network's first N levels of nesting (totals unchanged).",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(DTYPES),
+    help="Value type for a network's memory (default float32).",
+)
+@click.option(
     "--spec",
     type=click.File("r", encoding="utf-8"),
     metavar="FILE",
@@ -272,6 +312,8 @@ class _ArchChoice(click.Choice):
 @click.option("--csv", "as_csv", is_flag=True, help="Print CSV on stdout.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only the output size.")
 def shape_cmd(
+    model: str | None,
+    dims: tuple[str, ...],
     inputs: tuple[Pair, ...],
     kernel: Pair | None,
     stride: Pair | None,
@@ -288,6 +330,8 @@ def shape_cmd(
     target: Pair | None,
     layers: str | None,
     arch: str | None,
+    depth: int | None,
+    dtype: str | None,
     spec: Any,
     as_json: bool,
     as_csv: bool,
@@ -296,6 +340,36 @@ def shape_cmd(
     if sum((as_json, as_csv, quiet)) > 1:
         raise click.UsageError("use only one of --json, --csv and --quiet")
     fmt = "json" if as_json else "csv" if as_csv else "quiet" if quiet else "table"
+    if model is not None:
+        given = [
+            name
+            for name, value in (
+                ("--in", inputs),
+                ("--k", kernel),
+                ("--s", stride),
+                ("--p", padding),
+                ("--d", dilation),
+                ("--channels", channels),
+                ("--filters", filters),
+                ("--no-bias", no_bias),
+                ("--dense", dense),
+                ("--transposed", transposed),
+                ("--output-padding", output_padding),
+                ("--pool", pool),
+                ("--ceil-mode", ceil_mode),
+                ("--out", target),
+                ("--layers", layers),
+                ("--arch", arch),
+                ("--spec", spec),
+            )
+            if value
+        ]
+        if given:
+            raise click.UsageError(f"{given[0]} cannot be used with a model file ({model})")
+        _onnx(model, dims, fmt, depth, dtype or "float32")
+        return
+    if dims:
+        raise click.UsageError("--dim binds a dimension of a model file: give MODEL.onnx")
     sources = [name for name, v in (("--layers", layers), ("--arch", arch), ("--spec", spec)) if v]
     if sources:
         if len(sources) > 1:
@@ -321,8 +395,11 @@ def shape_cmd(
                 )
         if len(inputs) > 1:
             raise click.UsageError(f"{sources[0]} takes one --in (got {len(inputs)})")
-        _network(inputs[0] if inputs else None, channels, layers, arch, spec, fmt)
+        _network(inputs[0] if inputs else None, channels, layers, arch, spec, fmt, depth, dtype)
         return
+    for name, value in (("--depth", depth), ("--dtype", dtype)):
+        if value:
+            raise click.UsageError(f"{name} describes a network: give --arch, --layers or --spec")
     if not inputs:
         raise click.UsageError(
             "give --in (with --k for a layer, or --dense), or a network with --arch, "
@@ -721,6 +798,8 @@ def _network(
     arch: str | None,
     spec: Any,
     fmt: str,
+    depth: int | None = None,
+    dtype: str | None = None,
 ) -> None:
     from ..arithmetic.network import analyze_network
     from ..arithmetic.presets import ARCHITECTURES
@@ -756,9 +835,25 @@ def _network(
     except ShapeError as exc:
         raise _fail(exc) from None
 
+    _show_network(name, summary, fmt, depth, dtype or "float32")
+
+
+def _show_network(
+    name: str, summary: Any, fmt: str, depth: int | None, dtype: str, source: str = "network"
+) -> None:
+    """Print a :class:`~convcli.arithmetic.network.NetworkSummary` as a table, JSON or CSV.
+
+    ``depth`` collapses it to its first levels of nesting; the totals come
+    from the whole network either way.
+    """
+    from ..arithmetic.counts import memory_bytes
+
+    shown = summary.collapse(depth) if depth else summary
     if fmt == "quiet":
         click.echo("x".join(str(v) for v in summary.output_shape))
         return
+    for note in summary.notes:
+        click.echo(f"Note: {note}", err=True)
     data_rows: list[dict[str, Any]] = [
         {
             "index": r.index,
@@ -773,22 +868,44 @@ def _network(
             "jump_h": r.jump[0] if r.jump else None,
             "jump_w": r.jump[1] if r.jump else None,
             "leaf": r.leaf,
+            "flops": r.flops,
+            "output_size": r.output_size,
+            "activations": r.activations,
+            "param_bytes": memory_bytes(r.params, dtype),
+            "activation_bytes": memory_bytes(r.activations, dtype),
         }
-        for r in summary.rows
+        for r in shown.rows
     ]
+    totals = {
+        "total_params": summary.total_params,
+        "total_macs": summary.total_macs,
+        "total_flops": summary.total_flops,
+        "total_activations": summary.total_activations,
+        "dtype": dtype,
+        "bytes_per_value": memory_bytes(1, dtype),
+        "param_bytes": summary.param_bytes(dtype),
+        "activation_bytes": summary.activation_bytes(dtype),
+        "forward_backward_bytes": summary.forward_backward_bytes(dtype),
+        "input_bytes": summary.input_bytes(dtype),
+    }
+    totals["total_bytes"] = (
+        totals["input_bytes"] + totals["param_bytes"] + totals["forward_backward_bytes"]
+    )
     if fmt == "json":
         from ..output import to_json
 
-        for row in data_rows:
-            row["output"] = list(next(r.shape for r in summary.rows if r.index == row["index"]))
+        for row, r in zip(data_rows, shown.rows, strict=True):
+            row["output"] = list(r.shape)
         click.echo(
             to_json(
                 {
                     "name": name,
-                    "input": [c, h, w],
+                    "source": source,
+                    "input": list(summary.input_shape),
                     "output": list(summary.output_shape),
-                    "total_params": summary.total_params,
-                    "total_macs": summary.total_macs,
+                    **totals,
+                    "depth": depth,
+                    "notes": list(summary.notes),
                     "layers": data_rows,
                 }
             )
@@ -809,38 +926,112 @@ def _network(
         render_table,
     )
 
+    width = _width()
+    wide = width >= WIDE
     table_rows = []
     styles: list[str | None] = []
-    for r in summary.rows:
+    for r in shown.rows:
         label = r.config if r.kind != "add" else "+ shortcut"
         params = format_int(r.params) if r.leaf else f"({format_int(r.params)})"
         macs = format_int(r.macs) if r.leaf else f"({format_int(r.macs)})"
-        table_rows.append(
-            [
-                r.index,
-                "  " * r.depth + label,
-                format_shape(r.shape),
-                params if r.params or not r.leaf else "—",
-                macs if r.macs or not r.leaf else "—",
-                format_pair(r.rf),
-                format_pair(r.jump),
-            ]
-        )
+        cells = [
+            r.index,
+            "  " * r.depth + label,
+            format_shape(r.shape),
+            params if r.params or not r.leaf else "—",
+            macs if r.macs or not r.leaf else "—",
+        ]
+        if wide:
+            flops = format_int(r.flops) if r.leaf else f"({format_int(r.flops)})"
+            cells.append(flops if r.flops or not r.leaf else "—")
+            cells.append(_megabytes(memory_bytes(r.activations, dtype)))
+        cells += [format_pair(r.rf), format_pair(r.jump)]
+        table_rows.append(cells)
         styles.append("bold" if not r.leaf else None)
-    caption = (
+    headers = ["#", "layer", "output", "params", "MACs"]
+    if wide:
+        headers += ["FLOPs", "act. MB"]
+    headers += ["RF", "jump"]
+    parts = [
         f"Total parameters: {format_int(summary.total_params)} "
-        f"({format_count(summary.total_params)})  ·  "
-        f"MACs: {format_int(summary.total_macs)} ({format_count(summary.total_macs)})"
-    )
-    _echo_table(
-        render_table(
-            ["#", "layer", "output", "params", "MACs", "RF", "jump"],
+        f"({format_count(summary.total_params)})",
+        f"MACs: {format_count(summary.total_macs)}",
+        f"FLOPs: {format_count(summary.total_flops)}",
+        "",
+        f"{dtype}, MB = 10⁶ bytes: params {_megabytes(totals['param_bytes'])}",
+        f"activations {_megabytes(totals['activation_bytes'])}",
+        f"input {_megabytes(totals['input_bytes'])}",
+    ]
+    color = color_enabled(sys.stdout)
+    title = f"{name}: {format_shape(summary.input_shape)} → {format_shape(summary.output_shape)}"
+
+    def render(caption: str | None, color: bool = color) -> str:
+        return render_table(
+            headers,
             table_rows,
-            title=f"{name}: {c}×{h}×{w} → {format_shape(summary.output_shape)}",
+            title=title,
             caption=caption,
-            right=["output", "params", "MACs", "RF", "jump"],
+            right=headers[2:],
             styles=styles,
-            width=_width(),
-            color=color_enabled(sys.stdout),
+            width=width,
+            color=color,
         )
-    )
+
+    table_width = max(len(line) for line in render(None, color=False).splitlines())
+    _echo_table(render(_join_lines(parts, table_width)))
+
+
+def _join_lines(parts: list[str], width: int) -> str:
+    """Join ``parts`` with `` · `` into lines of at most ``width``; ``""`` starts a new line."""
+    lines: list[str] = []
+    line = ""
+    for part in parts:
+        if not part:
+            if line:
+                lines.append(line)
+            line = ""
+        elif line and len(line) + 5 + len(part) > width:
+            lines.append(line)
+            line = part
+        else:
+            line = f"{line}  ·  {part}" if line else part
+    if line:
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _onnx(path: str, dims: Sequence[str], fmt: str, depth: int | None, dtype: str) -> None:
+    import os
+
+    from ..arithmetic.onnx_model import analyze_onnx
+    from ..errors import ConvcliError
+
+    if not path.lower().endswith(".onnx"):
+        raise click.UsageError(f"{path!r}: shape reads ONNX models (a .onnx file)")
+    bound: dict[str, int] = {}
+    for item in dims:
+        name, _, value = item.partition("=")
+        if not name or not value.isdigit() or int(value) < 1:
+            raise click.UsageError(f"--dim {item!r}: write NAME=N with N >= 1, e.g. --dim N=1")
+        bound[name.strip()] = int(value)
+    if not os.path.isfile(path):
+        raise click.UsageError(f"{path!r}: no such file")
+    try:
+        summary = analyze_onnx(path, bound)
+    except ShapeError as exc:
+        raise click.ClickException(str(exc)) from None
+    except ConvcliError as exc:
+        raise click.ClickException(str(exc)) from None
+    _show_network(os.path.basename(path), summary, fmt, depth, dtype, source="onnx")
+
+
+def _megabytes(size: int) -> str:
+    """Bytes as decimal megabytes (10^6 bytes): two decimals, two digits under 0.1 MB.
+
+    Examples
+    --------
+    >>> _megabytes(102_228_128), _megabytes(3136)
+    ('102.23', '0.0031')
+    """
+    mb = size / 1e6
+    return f"{mb:,.2f}" if mb >= 0.1 or mb == 0 else f"{mb:.2g}"

@@ -120,6 +120,14 @@ class Step:
         pooled value.
     op : str
         ``"conv"``, ``"max"``, ``"min"`` or ``"avg"``.
+    divisor : int
+        What an average divides by (0 otherwise).
+    padding : tuple of (int, int, int)
+        The window's taps that lie in the padding, in padded coordinates: a
+        convolution's are among ``cells`` (they read the padded values); a
+        pooling window's are not (padding never takes part), so that
+        ``cells + padding`` is always the whole window (clipped to the
+        padded input: a ceil-mode window may overhang it).
     """
 
     index: tuple[int, int, int]
@@ -130,6 +138,7 @@ class Step:
     value: float
     op: str = "conv"
     divisor: int = 0
+    padding: tuple[tuple[int, int, int], ...] = ()
 
     def text(self, channels: bool = False) -> str:
         """The step in the textbook's form: ``Y[0,0] = 0×0 + 1×1 + 3×2 + 4×3 = 19``.
@@ -219,6 +228,8 @@ def conv_steps(
     (sh, sw), (dh, dw) = geometry.stride, geometry.dilation
     padded = pad(x, geometry.padding, pad_mode, pad_value)
     out_h, out_w = geometry.output_shape
+    h, w_in = geometry.size
+    (pt, _), (pl, _) = geometry.padding
     steps = []
     for o in range(c_out):
         for r in range(out_h):
@@ -232,7 +243,14 @@ def conv_steps(
                 inputs = tuple(float(padded[cell]) for cell in cells)
                 weights = tuple(float(v) for v in w[o].ravel())
                 value = sum(a * k for a, k in zip(inputs, weights, strict=True)) + float(b[o])
-                steps.append(Step((o, r, q), cells, inputs, weights, float(b[o]), value))
+                in_pad = tuple(
+                    cell
+                    for cell in cells
+                    if not (pt <= cell[1] < pt + h and pl <= cell[2] < pl + w_in)
+                )
+                steps.append(
+                    Step((o, r, q), cells, inputs, weights, float(b[o]), value, padding=in_pad)
+                )
     return padded, steps
 
 
@@ -264,7 +282,8 @@ def pool_steps(
     """Every window of a pooling, written out (``Y[0,0] = max(0, 1, 3, 4) = 4``).
 
     Padded cells are left out of each window's list (they never win a max
-    or a min). ``avg`` divides as :func:`convcli.pool2d` does: by the
+    or a min); each step names them in ``padding``, so that a display can
+    show the whole k×k window. ``avg`` divides as :func:`convcli.pool2d` does: by the
     window's cells including the padding (but not a ceil-mode overhang past
     it) with ``count_include_pad``, else by the real cells.
 
@@ -315,12 +334,16 @@ def pool_steps(
     for c in range(x.shape[0]):
         for r in range(oh):
             for q in range(ow):
-                cells = tuple(
+                window = [
                     (c, r * sh + i, q * sw + j)
                     for i in range(kh)
                     for j in range(kw)
-                    if pt <= r * sh + i < pt + h and pl <= q * sw + j < pl + w
+                    if r * sh + i < pt + h + pb and q * sw + j < pl + w + pr
+                ]
+                cells = tuple(
+                    cell for cell in window if pt <= cell[1] < pt + h and pl <= cell[2] < pl + w
                 )
+                in_pad = tuple(cell for cell in window if cell not in cells)
                 inputs = tuple(float(padded[cell]) for cell in cells)
                 value: float = (
                     max(inputs) if mode == "max" else min(inputs) if mode == "min" else sum(inputs)
@@ -333,5 +356,5 @@ def pool_steps(
                         cols = min(q * sw + kw, pl + w + pr) - q * sw
                         divisor = rows * cols
                     value /= divisor
-                steps.append(Step((c, r, q), cells, inputs, (), 0.0, value, mode, divisor))
+                steps.append(Step((c, r, q), cells, inputs, (), 0.0, value, mode, divisor, in_pad))
     return padded, steps
