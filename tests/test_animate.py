@@ -287,7 +287,7 @@ def test_sheet_is_one_png_and_stable(tmp_path):
 
 
 def test_d2l_command(tmp_path):
-    result = run("animate", "-i", D2L_X, "-k", D2L_K, "-o", tmp_path / "d2l.gif")
+    result = run("animate", "--input", D2L_X, "--kernel", D2L_K, "-o", tmp_path / "d2l.gif")
     assert result.exit_code == 0, result.output
     with PIL.Image.open(tmp_path / "d2l.gif") as im:
         assert im.n_frames == 5
@@ -308,8 +308,8 @@ def test_impossible_geometry_is_a_usage_error(tmp_path):
     [
         ["--in", 5, "--k", 3, "-o", "x.jpg"],
         ["--in", 5, "--k", 3, "--sheet", "-o", "x.gif"],
-        ["--in", 4, "--k", 3, "-i", D2L_X, "-o", "x.gif"],
-        ["--in", 5, "--k", 3, "--pool", "max", "-k", D2L_K, "-o", "x.gif"],
+        ["--in", 4, "--k", 3, "--input", D2L_X, "-o", "x.gif"],
+        ["--in", 5, "--k", 3, "--pool", "max", "--kernel", D2L_K, "-o", "x.gif"],
         ["--in", 5, "--k", 3, "--pool", "max", "--transposed", "-o", "x.gif"],
         ["--in", 2, "--k", 3, "--p", 3, "--transposed", "-o", "x.gif"],
         ["--in", 5, "-o", "x.gif"],
@@ -331,3 +331,18 @@ def test_existing_output_needs_overwrite(tmp_path):
     assert target.read_bytes() == b"keep"
     result = run("animate", "--in", 4, "--k", 3, "-o", target, "--overwrite")
     assert result.exit_code == 0 and target.read_bytes()[:6] == b"GIF89a"
+
+
+def test_short_k_is_not_the_kernel_values(tmp_path):
+    """In `shape`, -k is a kernel size; `animate --in 5 -k 3` must not silently animate a
+    1x1 kernel of value 3: -k and -i are refused (usage error)."""
+    from click.testing import CliRunner
+
+    from convcli.cli import cli
+
+    result = CliRunner().invoke(
+        cli, ["animate", "--in", "5", "-k", "3", "-o", str(tmp_path / "a.gif")]
+    )
+    assert result.exit_code == 2
+    assert "No such option '-k'" in result.output
+    assert not (tmp_path / "a.gif").exists()

@@ -72,7 +72,6 @@ from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
 )
 @click.option(
     "--input",
-    "-i",
     "input_",
     metavar="MATRIX",
     help="The input's values, as `convcli conv` takes them ('0 1 2; 3 4 5; 6 7 8', JSON, "
@@ -80,7 +79,6 @@ from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
 )
 @click.option(
     "--kernel",
-    "-k",
     metavar="MATRIX",
     help="The kernel's values (or a built-in name such as sobel-x); implies --numbers.",
 )
