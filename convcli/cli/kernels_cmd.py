@@ -156,10 +156,13 @@ def _shaded(weights, title: str, color: bool) -> str:
             style = ""
             if color and v != 0:
                 level = int(60 + 160 * abs(v) / top)
+                # dark backgrounds (small weights; a 16-colour terminal makes them black)
+                # take white text, bright ones black text, so every value stays readable
+                ink = "black" if v > 0 and level >= 150 else "white"
                 style = (
-                    f"bold white on rgb({level},0,0)"
+                    f"bold {ink} on rgb({level},0,0)"
                     if v < 0
-                    else f"bold black on rgb(0,{level},0)"
+                    else f"bold {ink} on rgb(0,{level},0)"
                 )
             elif v == 0:
                 style = "dim"
