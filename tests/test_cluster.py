@@ -354,3 +354,57 @@ def test_progress_and_lines_at_a_terminal(scheduler_file, tmp_path):
     assert "wrote in/img5-box-3.png" in text
     assert "Error: in/broken.png: not an image Pillow can read" in text
     assert "Traceback" not in text
+
+
+def test_ctrl_c_on_a_local_cluster_is_one_line(tmp_path):
+    """Ctrl-C reaches the whole foreground group: the run's own worker processes must not
+    each print a KeyboardInterrupt traceback; convcli says 'Interrupted.' and exits 130."""
+    import pty
+    import select
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for i in range(40):
+        PIL.Image.fromarray(rng.integers(0, 256, (512, 512), dtype=np.uint8)).save(
+            folder / f"{i}.png"
+        )
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [
+            *(convcli_executable(), "filter", "in", "-k", "gaussian:sigma=8"),
+            *("--out-dir", "out", "--scheduler", "local:2", "--files-per-task", "1"),
+        ],
+        cwd=tmp_path,
+        env=CLEAN_ENV,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
+    os.close(slave)
+    out = b""
+    sent = False
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                break
+            if not data:
+                break
+            out += data
+        if not sent and (tmp_path / "out").is_dir() and any((tmp_path / "out").iterdir()):
+            os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole group
+            sent = True
+        if proc.poll() is not None and not ready:
+            break
+    os.close(master)
+    code = proc.wait(timeout=60)
+    text = out.decode("utf-8", "replace")
+    assert sent, text
+    assert code == 130, text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    assert "Interrupted." in text

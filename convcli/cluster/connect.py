@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -126,6 +127,27 @@ def require_dask() -> None:
 
 
 @contextlib.contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Start processes with SIGINT ignored (they inherit it), then restore this one's.
+
+    Ctrl-C reaches every process of the terminal's foreground group; the run's
+    own worker processes would each print a KeyboardInterrupt traceback. With
+    SIGINT ignored they leave stopping to this process, which closes the
+    cluster on its way out (exit 130, one line).
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
 def open_client(spec: SchedulerSpec, timeout: float | None = None) -> Iterator[Any]:
     """A ``distributed.Client`` for ``spec``, closed (and a local cluster stopped) at the end.
 
@@ -155,15 +177,15 @@ def open_client(spec: SchedulerSpec, timeout: float | None = None) -> Iterator[A
     with stack:
         try:
             if spec.kind == "local":
-                cluster = stack.enter_context(
-                    LocalCluster(
+                with _workers_ignore_ctrl_c():
+                    local = LocalCluster(
                         n_workers=spec.workers,
                         threads_per_worker=1,
                         processes=True,
                         dashboard_address=None,
                         silence_logs=logging.ERROR,
                     )
-                )
+                cluster = stack.enter_context(local)
                 client = stack.enter_context(Client(cluster))
             elif spec.kind == "file":
                 if not os.path.exists(spec.address):
