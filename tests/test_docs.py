@@ -166,3 +166,13 @@ def test_changelog_names_the_current_version():
     pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
     version = re.search(r'^version = "([^"]+)"', pyproject, flags=re.M).group(1)
     assert newest.group(1) == version
+
+
+@pytest.mark.parametrize("name", [[], *([c] for c in sorted(COMMANDS)), ["kernels", "show"]])
+def test_help_fits_80_columns(name):
+    """Every --help reads whole in an 80-column terminal: no line (examples and option
+    metavars included, which Click does not wrap) is longer than 80."""
+    result = CliRunner().invoke(cli, [*name, "--help"], terminal_width=80, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    long = [line for line in result.stdout.splitlines() if len(line) > 80]
+    assert not long, long

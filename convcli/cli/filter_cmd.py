@@ -137,9 +137,9 @@ def filter_cmd(
       convcli filter sample_images/camera.png -k sobel -o edges.png
       convcli filter photo.png -k sobel              # writes photo-sobel.png
       convcli filter photo.png -k sobel > edges.png
-      convcli filter photo.jpg -k gaussian:sigma=2 -k laplacian --range offset -o log.png
+      convcli filter photo.jpg -k gaussian:sigma=2 -k laplacian -o log.png
       convcli filter photos/ -k sharpen --out-dir sharpened/ --jobs 2
-      cat a.jpg | convcli filter - -k blur -o - | convcli filter - -k sobel -o out.png
+      cat a.jpg | convcli filter - -k blur | convcli filter - -k sobel > out.png
 
     A tiled TIFF with more pixels than --max-pixels, a .zarr array, or any
     input written to -o OUT.zarr is filtered in tiles (one kernel; written

@@ -53,7 +53,7 @@ def gallery_cmd(input_, output, kernels, tile, columns, gray, format_, overwrite
     \b
     Example:
       convcli gallery sample_images/camera.png -o sheet.png
-      convcli gallery photo.jpg -k sobel-x -k sobel-y -k laplacian -o edges.png --tile 320
+      convcli gallery photo.jpg -k sobel-x -k sobel-y -k laplacian -o edges.png
     """
     from ..errors import ConvcliError
     from ..images.io import output_format, read_image, same_file, write_image

@@ -9,7 +9,7 @@ import click
 
 from ..output import is_terminal
 from ..suffixes import PIXEL_SUFFIXES
-from .options import PAD_MODE_CHOICES
+from .options import pad_mode_option
 from .params import INT_PAIR, PADDING
 
 
@@ -158,13 +158,7 @@ def _progress(steps: int, every: int | None, terminal: bool):
     show_default=True,
     help="Dilation the target was made with.",
 )
-@click.option(
-    "--pad-mode",
-    type=click.Choice(PAD_MODE_CHOICES, case_sensitive=False),
-    default="reflect",
-    show_default=True,
-    help="How that padding was filled (filter's default: reflect).",
-)
+@pad_mode_option(help="How that padding was filled (filter's default: reflect).")
 @click.option(
     "--format",
     "-f",
@@ -223,7 +217,7 @@ def learn_cmd(
 
     \b
     Example:
-      convcli learn "1 1 0 0 0 0 1 1; 1 1 0 0 0 0 1 1" "0 1 0 0 0 -1 0; 0 1 0 0 0 -1 0" --size 1x2
+      convcli learn "1 1 0 0 1 1; 1 1 0 0 1 1" "0 1 0 -1 0; 0 1 0 -1 0" --size 1x2
       convcli filter sample_images/camera.png -k sobel-x -o gx.npy
       convcli learn sample_images/camera.png gx.npy --size 3 -o sobel.txt
       convcli learn x.txt y.txt --size 1x2 --method gd --lr 0.03 --steps 10

@@ -64,13 +64,23 @@ def geometry_options(default_padding: str = "same", default_pad_mode: str = "ref
             show_default=True,
             help="Spacing between kernel taps: N or HxW.",
         ),
-        click.option(
-            "--pad-mode",
-            type=click.Choice(PAD_MODE_CHOICES, case_sensitive=False),
-            default=default_pad_mode,
-            show_default=True,
-            help="How the border is filled (reflect: d c b|a b c d; symmetric: c b a|a b c d).",
-        ),
+        pad_mode_option(default_pad_mode),
+    )
+
+
+def pad_mode_option(
+    default: str = "reflect",
+    help: str = "How the border is filled (reflect: d c b|a b c d; symmetric: c b a|a b c d).",
+) -> Callable:
+    """``--pad-mode MODE``: one of :data:`PAD_MODE_CHOICES`, listed in the help text
+    (where it wraps) rather than in the metavar (which would run past 80 columns)."""
+    return click.option(
+        "--pad-mode",
+        type=click.Choice(PAD_MODE_CHOICES, case_sensitive=False),
+        metavar="MODE",
+        default=default,
+        show_default=True,
+        help=f"{help} MODE: {', '.join(PAD_MODE_CHOICES)}.",
     )
 
 

@@ -158,10 +158,10 @@ def pool_cmd(
     \b
     Example:
       convcli pool sample_images/camera.png --size 4 -o small.png
-      convcli pool photo.png --size 2x3 --stride 2x3 --padding 1x2 --mode avg -o p.png
+      convcli pool photo.png --size 2x3 --padding 1x2 --mode avg -o p.png
       convcli pool activations.npy --size 2 -o pooled.npy     # (N, C, H, W)
-      convcli pool x.npy --size 3 --padding 1 --stride 2 -o - | convcli conv -i - -k 1
-      convcli filter photo.png -k sobel -o - | convcli pool - --size 2 -o edges.png
+      convcli pool x.npy --size 3 --padding 1 --stride 2 -o pooled.npy
+      convcli filter photo.png -k sobel | convcli pool - --size 2 > edges.png
     """
     if isinstance(padding, str) and padding != "valid":
         raise click.BadParameter(

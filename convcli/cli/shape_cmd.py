@@ -145,7 +145,7 @@ Example:
   convcli shape --in 224 --out 112 --k 3
   convcli shape --in 32 --in 64 --in 128 --k 3 --s 2 --p 1 --csv
   convcli shape --arch resnet18
-  convcli shape --in 32 --channels 3 --layers "conv 32 k3 p1, relu, maxpool k2, flatten, fc 10"
+  convcli shape --in 28 --layers "conv 6 k5, maxpool k2, flatten, fc 10"
 """
 
 
