@@ -241,6 +241,10 @@ def _word_width(text: str) -> int:
     return max((cell_len(word) for word in text.split()), default=0)
 
 
+#: pieces of a word that end at a natural break: after , ; : [ ( or =
+_PARTS = re.compile(r"[^,;:\[(=]+[,;:\[(=]?|[,;:\[(=]")
+
+
 def _atoms(word: str) -> list[str]:
     """Split a word where it may break: numbers whole, other characters one by one."""
     atoms: list[str] = []
@@ -273,6 +277,9 @@ def wrap_cell(text: str, width: int) -> str:
     >>> print(wrap_cell("unsharp[:amount=1.0,size=auto]", 17))
     unsharp[:amount=
     1.0,size=auto]
+    >>> print(wrap_cell("gaussian[:size=auto,sigma=auto]", 24))
+    gaussian[:size=auto,
+    sigma=auto]
     """
     from rich.cells import cell_len
 
@@ -296,11 +303,23 @@ def wrap_cell(text: str, width: int) -> str:
             if cell_len(word) <= room:
                 current = word
                 continue
-            for atom in _atoms(word):
-                if current and cell_len(current + atom) > room:
+            # a long word breaks after its punctuation first (a parameter list stays
+            # readable: "size=auto," / "sigma=auto]"), inside a part only if it must
+            for part in _PARTS.findall(word):
+                if cell_len(current + part) <= room:
+                    current += part
+                    continue
+                if current:
                     done.append(current)
                     current = ""
-                current += atom
+                if cell_len(part) <= room:
+                    current = part
+                    continue
+                for atom in _atoms(part):
+                    if current and cell_len(current + atom) > room:
+                        done.append(current)
+                        current = ""
+                    current += atom
         done.append(current)
         lines_out.extend(indent + part for part in done)
     return "\n".join(lines_out)
