@@ -529,7 +529,7 @@ def test_no_partial_file_after_failure(gray_png, tmp_path):
             1,
             "above the limit of 100",
         ),
-        (["{gray}", "-k", "sobel", "--range", "raw", "-o", "o.png"], 1, ".npy"),
+        (["{gray}", "-k", "sobel", "--range", "raw", "-o", "o.png"], 2, "write .npy or .tif"),
     ],
 )
 def test_error_messages(args, code, message, gray_png, text_file, truncated_png, tmp_path):

@@ -43,6 +43,24 @@ def _filter_process(image, fmt, *, kernels, settings, value_range, alpha, gray):
     return filter_image(image, kernels, settings, value_range=rng, alpha=alpha, gray=gray), []
 
 
+def _check_raw_targets(jobs, format_: str | None) -> None:
+    """--range raw keeps float values: say so before filtering when a target cannot hold them."""
+    from ..errors import ImageError
+    from ..images.io import output_format
+
+    for job in jobs:
+        try:
+            fmt = output_format(job.target, format_ or ("png" if job.target == "-" else None))
+        except ImageError:
+            continue  # the write says what is wrong with that name
+        if fmt not in ("NPY", "TIFF"):
+            raise click.BadParameter(
+                f"raw keeps float values, which {job.target} ({fmt}) cannot hold: write "
+                ".npy or .tif, or leave --range out (auto maps values to pixels)",
+                param_hint="--range",
+            )
+
+
 @click.command("filter")
 @click.argument("inputs", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option(
@@ -183,6 +201,8 @@ def filter_cmd(
     elif chunk is not None:
         raise click.UsageError("--chunk is for a tiled TIFF or a .zarr filtered in tiles")
     job_list = plan_jobs(inputs, output, out_dir, format_, tags)
+    if value_range is not None and value_range.lower() == "raw":
+        _check_raw_targets(job_list, format_)
     process = partial(
         _filter_process,
         kernels=tuple(kernel for _, kernel in kernels),
