@@ -235,3 +235,15 @@ def test_a_missing_input_is_named_as_missing_with_out_dir(tmp_path):
     code, _out, err = run_piped(["filter", "nonexist", "-k", "sobel", "--out-dir", "o"], tmp_path)
     assert code == 1
     assert err.strip().splitlines()[-1] == "Error: nonexist: no such file", err
+
+
+def test_gallery_without_o_follows_the_filter_rule(tmp_path):
+    """gallery without -o: the sheet goes to a redirected stdout, else beside the input."""
+    make_png(tmp_path / "img.png", 3, shape=(40, 60))
+    code, out, err = run_piped(["gallery", "img.png", "-k", "box:3", "--tile", "32"], tmp_path)
+    assert code == 0, err
+    assert load(out).shape[1] == 8 + 2 * (32 + 8)  # input and one kernel: two tiles
+    code, screen = run_in_pty(["gallery", "img.png", "-k", "box:3", "--tile", "32"], tmp_path)
+    assert code == 0, screen
+    assert "wrote img-gallery.png" in screen
+    assert load(tmp_path / "img-gallery.png").shape == load(out).shape

@@ -12,9 +12,9 @@ import click
 @click.option(
     "-o",
     "--output",
-    required=True,
     type=click.Path(dir_okay=False, allow_dash=True),
-    help="The sheet (PNG unless the extension or --format says otherwise; '-' for stdout).",
+    help="The sheet (its extension or --format picks the format; '-' for stdout). Without "
+    "-o: standard output when redirected or piped, else STEM-gallery.EXT beside INPUT.",
 )
 @click.option(
     "--kernel",
@@ -53,12 +53,17 @@ def gallery_cmd(input_, output, kernels, tile, columns, gray, format_, overwrite
     \b
     Example:
       convcli gallery sample_images/camera.png -o sheet.png
+      convcli gallery photo.jpg > sheet.jpg
       convcli gallery photo.jpg -k sobel-x -k sobel-y -k laplacian -o edges.png
     """
     from ..errors import ConvcliError
     from ..images.io import output_format, read_image, same_file, write_image
     from ..teaching.gallery import gallery_kernels, make_gallery
+    from .batch import plan_jobs
 
+    # where the sheet goes without -o: the rule filter and pool follow
+    (job,) = plan_jobs((input_,), output, None, format_, ("gallery",))
+    output = job.target
     if same_file(input_, output):
         raise ConvcliError(f"{output}: is the input; convcli never overwrites an input")
     fmt = output_format(output, format_)
@@ -72,3 +77,5 @@ def gallery_cmd(input_, output, kernels, tile, columns, gray, format_, overwrite
     sheet = make_gallery(image, chosen, tile=tile, columns=columns, gray=gray)
     for note in write_image(output, sheet.pixels, format=fmt, overwrite=overwrite):
         click.echo(f"note: {note}", err=True)
+    if job.beside:
+        click.echo(f"wrote {output}", err=True)
