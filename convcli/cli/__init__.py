@@ -94,8 +94,11 @@ class LazyGroup(click.Group):
         return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):
+        from ..guard import guarding
+
         try:
-            return super().invoke(ctx)
+            with guarding():  # every file this run reads is protected from its writes
+                return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except (ConvcliError, OSError) as exc:

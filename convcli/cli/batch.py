@@ -266,6 +266,10 @@ def run_jobs(
     on stderr unless ``quiet``. With stderr a terminal, a batch shows a
     progress bar there, and the lines above print above the bar.
     """
+    from ..guard import note_input
+
+    for job in jobs:  # no job may write over another one's input
+        note_input(job.source)
     show = _progress_wanted(quiet)
     failures: list[tuple[Job, BaseException]] = []
     progress = None

@@ -8,13 +8,16 @@ target's directory, which is renamed into place only once it is complete.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Callable
 from typing import BinaryIO
 
 from ..errors import ConvcliError
+from ..guard import check_output
 from ..output import is_terminal
 
 __all__ = ["atomic_write", "stdout_is_terminal", "write_bytes"]
@@ -46,12 +49,21 @@ def atomic_write(
     On any exception, ``KeyboardInterrupt`` included, the temporary file is
     removed. A new file gets mode 0o666 minus the umask; a replaced file
     keeps its mode.
+
+    A target that is an input of the run (:mod:`convcli.guard`) is refused.
+    A target that exists and is not a regular file (a device such as
+    ``/dev/null``, a FIFO, or a symlink to one) is never replaced: with
+    ``overwrite`` it is opened and written in place, as ``cat > NODE`` would.
     """
     path = os.fspath(path)
     if os.path.isdir(path):
         raise error(f"{path}: is a directory")
+    check_output(path, error)
     if os.path.lexists(path) and not overwrite:
         raise error(f"{path} exists; pass --overwrite to replace it")
+    if _is_special(path):
+        _write_in_place(path, write, error)
+        return
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         raise error(f"{path}: directory {directory!r} does not exist")
@@ -70,10 +82,41 @@ def atomic_write(
             os.replace(tmp, path)
         else:
             _link_without_replacing(tmp, path, error)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # a full disk, a quota: name the output
+            raise error(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise
+
+
+def _is_special(path: str) -> bool:
+    """True when ``path`` exists (after symlinks) and is not a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode)
+
+
+def _write_in_place(
+    path: str, write: Callable[[BinaryIO], object], error: type[ConvcliError]
+) -> None:
+    """Open a device or FIFO and write to it (there is nothing to rename over).
+
+    The content is made in memory first: writers may seek, and a FIFO cannot.
+    """
+    buffer = io.BytesIO()
+    write(buffer)
+    try:
+        fh = open(path, "wb")  # closed below, where write errors are named
+    except OSError as exc:
+        raise error(f"{path}: cannot open for writing ({exc.strerror or exc})") from None
+    try:
+        with fh:
+            fh.write(buffer.getbuffer())
+    except OSError as exc:
+        raise error(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def _link_without_replacing(tmp: str, path: str, error: type[ConvcliError]) -> None:

@@ -43,6 +43,7 @@ import PIL.Image
 import PIL.ImageOps
 
 from ..errors import ImageError
+from ..guard import note_input
 from ..suffixes import IMAGE_FORMATS, IMAGE_WRITE_SUFFIXES
 from .atomic import atomic_write, stdout_is_terminal
 from .pixels import to_pixels
@@ -251,6 +252,7 @@ def _open_source(source: Source) -> tuple[str, BinaryIO, bool]:
         if os.path.isdir(path):  # some platforms open directories
             stream.close()
             raise ImageError(f"{path}: is a directory, not an image")
+        note_input(path)
         return path, stream, True
     name = str(getattr(source, "name", "<stream>"))
     try:

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import KernelError
+from ..guard import note_input
 from ..suffixes import KERNEL_SUFFIXES
 from .catalogue import get_kernel
 from .kernel import Kernel, check_finite
@@ -382,6 +383,7 @@ def load_kernel(path: str | os.PathLike[str]) -> Kernel:
     path = Path(path)
     what = f"kernel file {str(path)!r}"
     suffix = path.suffix.lower()
+    note_input(path)
     try:
         if suffix == ".npy":
             try:

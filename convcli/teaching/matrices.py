@@ -24,6 +24,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..errors import ConvcliError, ParameterError, ShapeError
+from ..guard import note_input
 from ..images.atomic import atomic_write
 from ..kernels.files import parse_number_rows
 from ..suffixes import MATRIX_SUFFIXES
@@ -199,6 +200,7 @@ def _decode(data: bytes, what: str) -> str:
 
 def _load_file(path: str, what: str) -> np.ndarray:
     name = f"{what} file {path!r}"
+    note_input(path)
     try:
         with open(path, "rb") as fh:
             data = fh.read()
