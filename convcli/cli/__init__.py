@@ -95,9 +95,12 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         from ..guard import guarding
+        from .signals import exit_status, terminating_signals
 
         try:
-            with guarding():  # every file this run reads is protected from its writes
+            # every file this run reads is protected from its writes; SIGTERM and
+            # SIGHUP stop it as Ctrl-C does
+            with guarding(), terminating_signals():
                 return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
@@ -105,10 +108,11 @@ class LazyGroup(click.Group):
             if debug_enabled(ctx):
                 raise
             raise click.ClickException(error_text(exc)) from exc
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             # outputs are written atomically, so nothing partial is left; 130 = 128 + SIGINT
-            click.echo("Interrupted.", err=True)
-            ctx.exit(130)
+            status = exit_status(exc)
+            click.echo("Interrupted." if status == 130 else "Terminated.", err=True)
+            ctx.exit(status)
         except Exception as exc:  # a bug: say so in one line, traceback on demand
             if debug_enabled(ctx):
                 raise

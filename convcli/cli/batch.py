@@ -8,16 +8,18 @@ parallel processes with ``--jobs``, and turns failures into one line each.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -312,14 +314,12 @@ def run_jobs(
     started = time.monotonic()
     try:
         if workers > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(task, j): j for j in jobs}
-                for future in as_completed(futures):
-                    job = futures[future]
-                    try:
-                        note(job, future.result())
-                    except Exception as exc:
-                        fail(job, exc)
+            with contextlib.closing(_in_processes(jobs, task, workers)) as results:
+                for job, ok, result in results:
+                    if ok:
+                        note(job, result)
+                    else:
+                        fail(job, result)
                     if progress is not None and bar is not None:
                         progress.advance(bar)
         else:
@@ -342,6 +342,44 @@ def run_jobs(
         )
     if failures:
         raise click.ClickException(f"{len(failures)} of {len(jobs)} files failed")
+
+
+def _call(task: Callable[[Job], list[str]], item: tuple[int, Job]) -> tuple[int, bool, Any]:
+    """Run one job in a worker: (index, True, notes) or (index, False, the exception)."""
+    index, job = item
+    try:
+        return index, True, task(job)
+    except Exception as exc:
+        return index, False, exc
+
+
+def _in_processes(
+    jobs: list[Job], task: Callable[[Job], list[str]], workers: int
+) -> Iterator[tuple[Job, bool, Any]]:
+    """Run the jobs in at most ``workers`` processes, yielding results as they finish.
+
+    The pool never has more processes than jobs. When the caller stops early
+    (Ctrl-C, SIGTERM: an exception at the ``yield``), the queued jobs are
+    dropped and the running ones are stopped at once: each worker gets
+    SIGTERM, which :func:`convcli.cli.signals.worker_signals` turns into a
+    clean exit that removes its temporary file.
+    """
+    import multiprocessing
+
+    from .signals import worker_signals
+
+    pool = multiprocessing.Pool(min(workers, len(jobs)), initializer=worker_signals)
+    try:
+        for index, ok, result in pool.imap_unordered(
+            functools.partial(_call, task), enumerate(jobs)
+        ):
+            yield jobs[index], ok, result
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
 
 
 def _failure_text(job: Job, exc: BaseException) -> str:
