@@ -15,7 +15,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -355,7 +355,7 @@ def _call(task: Callable[[Job], list[str]], item: tuple[int, Job]) -> tuple[int,
 
 def _in_processes(
     jobs: list[Job], task: Callable[[Job], list[str]], workers: int
-) -> Iterator[tuple[Job, bool, Any]]:
+) -> Generator[tuple[Job, bool, Any], None, None]:
     """Run the jobs in at most ``workers`` processes, yielding results as they finish.
 
     The pool never has more processes than jobs. When the caller stops early
