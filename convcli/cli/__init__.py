@@ -104,6 +104,10 @@ class LazyGroup(click.Group):
                 return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            # the reader went away (| head): stop quietly, as cat does, but never with 0
+            _silence_stdout()
+            ctx.exit(141)  # 128 + SIGPIPE, what a shell shows for cat
         except (ConvcliError, OSError) as exc:
             if debug_enabled(ctx):
                 raise
@@ -119,6 +123,16 @@ class LazyGroup(click.Group):
             raise click.ClickException(
                 f"internal error: {type(exc).__name__}: {exc} (add --debug for the traceback)"
             ) from exc
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so the final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass
 
 
 def error_text(exc: BaseException) -> str:

@@ -298,6 +298,8 @@ def run_jobs(
         with _delayed_status(show, f"{verb} {job.source}"):
             try:
                 notes = task(job)
+            except BrokenPipeError:
+                raise  # standard output's reader went away: the command line stops quietly
             except (ConvcliError, OSError) as exc:
                 if debug_enabled():
                     raise

@@ -20,7 +20,7 @@ from ..errors import ConvcliError
 from ..guard import check_output
 from ..output import is_terminal
 
-__all__ = ["atomic_write", "stdout_is_terminal", "write_bytes"]
+__all__ = ["atomic_write", "read_stdin", "stdout_is_terminal", "write_bytes", "write_stdout"]
 
 
 def atomic_write(
@@ -168,8 +168,56 @@ def write_bytes(
     if target is None or os.fspath(target) == "-":
         if binary and stdout_is_terminal():
             raise ConvcliError(f"refusing to write {what} to a terminal; use -o FILE or a pipe")
-        stream = sys.stdout.buffer
-        stream.write(data)
-        stream.flush()
+        write_stdout(data)
         return
     atomic_write(target, lambda fh: fh.write(data), overwrite=overwrite)
+
+
+def write_stdout(data: bytes | bytearray | memoryview, stream: BinaryIO | None = None) -> None:
+    """Write all of ``data`` to standard output (or ``stream``), or fail.
+
+    A buffered write to a pipe whose reader has gone can stop part-way and
+    report success; here every byte is accounted for, so a reader that goes
+    away (``| head -c 10``) is a :class:`BrokenPipeError`, never a truncated
+    output with exit status 0. A closed standard output (``>&-``) is a
+    :class:`ConvcliError`.
+
+    Examples
+    --------
+    >>> import io
+    >>> out = io.BytesIO()
+    >>> write_stdout(b"abc", out)
+    >>> out.getvalue()
+    b'abc'
+    """
+    if stream is None:
+        if sys.stdout is None:
+            raise ConvcliError("standard output is closed; give -o FILE")
+        stream = sys.stdout.buffer
+    view = memoryview(data).cast("B")
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (tests, a BytesIO)
+        fd = None
+    if fd is None:
+        while view:
+            written = stream.write(view)
+            if not written:
+                raise BrokenPipeError("standard output took no more data")
+            view = view[written:]
+        stream.flush()
+        return
+    stream.flush()
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def read_stdin(what: str = "standard input") -> bytes:
+    """All of standard input's bytes; a closed standard input (``<&-``) is a ConvcliError."""
+    stream = sys.stdin
+    if stream is None:
+        raise ConvcliError(f"{what}: standard input is closed; give a file name instead of -")
+    try:
+        return stream.buffer.read()
+    except OSError as exc:  # EBADF: closed after Python started
+        raise ConvcliError(f"{what}: cannot read standard input ({exc.strerror or exc})") from None

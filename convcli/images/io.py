@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -45,7 +44,7 @@ import PIL.ImageOps
 from ..errors import ImageError
 from ..guard import note_input
 from ..suffixes import IMAGE_FORMATS, IMAGE_WRITE_SUFFIXES
-from .atomic import atomic_write, stdout_is_terminal
+from .atomic import atomic_write, read_stdin, stdout_is_terminal, write_stdout
 from .pixels import to_pixels
 from .png import can_write as can_write_png
 from .png import write_png
@@ -237,7 +236,7 @@ def _open_source(source: Source) -> tuple[str, BinaryIO, bool]:
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if path == "-":
-            data = sys.stdin.buffer.read()
+            data = read_stdin("<stdin>")
             return "<stdin>", io.BytesIO(data), True
         try:
             stream = open(path, "rb")  # closed by read_image
@@ -764,12 +763,10 @@ def write_image(
         buffer = io.BytesIO()
         _encode_or_fail(buffer, pixels, alpha, fmt, name, png_compression, jpeg_quality, threads)
         if path == "-":
-            out: BinaryIO = sys.stdout.buffer
+            write_stdout(buffer.getbuffer())
         else:
             assert not isinstance(target, (str, os.PathLike))  # path is None: a stream
-            out = target
-        out.write(buffer.getvalue())
-        out.flush()
+            write_stdout(buffer.getbuffer(), target)
         return notes
 
     _write_atomic(path, overwrite, pixels, alpha, fmt, png_compression, jpeg_quality, threads)

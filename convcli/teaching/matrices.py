@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import ConvcliError, ParameterError, ShapeError
 from ..guard import note_input
-from ..images.atomic import atomic_write
+from ..images.atomic import atomic_write, read_stdin
 from ..kernels.files import parse_number_rows
 from ..suffixes import MATRIX_SUFFIXES
 
@@ -173,9 +173,8 @@ def parse_matrix(spec: str, what: str = "matrix", *, stdin: BinaryIO | None = No
     if not text:
         raise ShapeError(f"{what} is empty: give a matrix such as '0 1; 2 3', a file or '-'")
     if text == "-":
-        stream = stdin if stdin is not None else sys.stdin.buffer
-        data = stream.read()
         name = f"{what} (standard input)"
+        data = stdin.read() if stdin is not None else read_stdin(name)
         if not data.strip():
             raise ShapeError(f"{name}: no data on standard input")
         if data.startswith(b"\x93NUMPY"):
