@@ -8,7 +8,7 @@ import click
 
 from .batch import WriteOptions, image_task, plan_jobs
 from .options import engine_options, geometry_options, image_output_options
-from .params import KernelSpec
+from .params import FINITE_FLOAT, KernelSpec
 from .scaling import run_scaled, scaling_options
 
 RANGE_CHOICES = ("auto", "clip", "abs", "normalize", "offset", "raw")
@@ -57,7 +57,9 @@ def _filter_process(image, fmt, *, kernels, settings, value_range, alpha, gray):
 )
 @geometry_options(default_padding="same", default_pad_mode="reflect")
 @click.option("--convolve", is_flag=True, help="Flip the kernel first (true convolution).")
-@click.option("--bias", type=float, default=0.0, help="Add this value (pixel units) to the result.")
+@click.option(
+    "--bias", type=FINITE_FLOAT, default=0.0, help="Add this value (pixel units) to the result."
+)
 @click.option(
     "--repeat",
     type=click.IntRange(min=1),

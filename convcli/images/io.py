@@ -333,6 +333,7 @@ def _read_pillow(
     for warning in caught:
         if not issubclass(warning.category, PIL.Image.DecompressionBombWarning):
             notes.append(f"{name}: {warning.message}")
+    check_finite_pixels(pixels, name)  # a float TIFF (mode F) can hold NaN
     return Image(
         pixels=pixels,
         alpha=alpha,
@@ -420,6 +421,35 @@ def _int_to_array(arr: np.ndarray, name: str, notes: list[str]) -> np.ndarray:
     return arr.astype(np.float64)
 
 
+def check_finite_pixels(pixels: np.ndarray, name: str, what: str = "") -> None:
+    """Refuse NaN and infinite pixel values up front, naming the file and the first one.
+
+    Filtering would spread them over their neighbourhoods and the conversion
+    to integers would turn them into arbitrary values (with a numpy
+    RuntimeWarning), so an image file holding them is an error.
+
+    Examples
+    --------
+    >>> try:
+    ...     check_finite_pixels(np.array([[0.0, np.nan]]), "x.npy")
+    ... except ImageError as exc:
+    ...     print(str(exc)[:37])
+    x.npy: pixel at row 1, column 2 is nan
+    """
+    if pixels.dtype.kind != "f":
+        return
+    bad = np.argwhere(~np.isfinite(pixels))
+    if bad.size:
+        where = bad[0]
+        place = f"row {where[0] + 1}, column {where[1] + 1}"
+        if pixels.ndim == 3:
+            place += f", channel {where[2] + 1}"
+        raise ImageError(
+            f"{name}: {what}pixel at {place} is {pixels[tuple(where)]}; pixel values must be "
+            "finite (numpy.nan_to_num replaces them)"
+        )
+
+
 def _max_value(pixels: np.ndarray) -> float:
     """Full white for a dtype: 255, 65535, or the float rule of :class:`Image`."""
     if pixels.dtype == np.uint8:
@@ -479,6 +509,9 @@ def _read_npy(stream: BinaryIO, name: str, max_pixels: int | None) -> Image:
         if arr.shape[2] == 1:
             arr = arr[..., 0]
     pixels = np.ascontiguousarray(arr)
+    check_finite_pixels(pixels, name)
+    if alpha is not None:
+        check_finite_pixels(alpha, name, "alpha ")
     return Image(
         pixels=pixels,
         alpha=alpha,
