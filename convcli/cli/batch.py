@@ -115,11 +115,14 @@ def plan_jobs(
     files: list[str] = []
     for item in inputs:
         if item != "-" and os.path.isdir(item):
-            found = sorted(
-                str(p)
-                for p in Path(item).iterdir()
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            )
+            found = []
+            for p in sorted(Path(item).iterdir()):
+                if p.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                if p.is_file():
+                    found.append(str(p))
+                else:  # said, never skipped in silence
+                    click.echo(f"warning: skipping {p}: {_not_a_file(p)}", err=True)
             if not found:
                 raise click.UsageError(f"{item}: directory holds no image files")
             files.extend(found)
@@ -163,6 +166,15 @@ def plan_jobs(
         seen[target] = src
         jobs.append(Job(src, target, beside=not out_dir))
     return jobs
+
+
+def _not_a_file(path: Path) -> str:
+    """Why a folder entry with an image's name is not read."""
+    if path.is_symlink() and not path.exists():
+        return f"a symlink to {os.readlink(path)}, which does not exist"
+    if path.is_dir():
+        return "a directory"
+    return "not a regular file"
 
 
 def check_target(job: Job, options: WriteOptions) -> None:
