@@ -14,6 +14,8 @@
 - :mod:`.network`: whole networks analysed layer by layer (shapes,
   parameters, MACs, receptive fields).
 - :mod:`.presets`: LeNet-5, AlexNet, VGG and ResNet as layer specs.
+- :mod:`.limits`: the resource policy: the memory budget, kernel taps,
+  bracket nesting and file sizes read, each checked before allocating.
 
 ``convcli shape`` imports only this package, so it starts without numpy.
 """

@@ -117,6 +117,14 @@ class LazyGroup(click.Group):
             status = exit_status(exc)
             click.echo("Interrupted." if status == 130 else "Terminated.", err=True)
             ctx.exit(status)
+        except (MemoryError, OverflowError, RecursionError) as exc:
+            # a size no check caught before allocating: still a usage error, not a crash
+            if debug_enabled(ctx):
+                raise
+            raise click.UsageError(
+                f"the request is too large for this machine ({type(exc).__name__}: {exc}); "
+                "use smaller sizes (add --debug for the traceback)"
+            ) from None
         except Exception as exc:  # a bug: say so in one line, traceback on demand
             if debug_enabled(ctx):
                 raise

@@ -433,7 +433,7 @@ def check_finite_pixels(pixels: np.ndarray, name: str, what: str = "") -> None:
     >>> try:
     ...     check_finite_pixels(np.array([[0.0, np.nan]]), "x.npy")
     ... except ImageError as exc:
-    ...     print(str(exc)[:37])
+    ...     print(str(exc).split(";")[0])
     x.npy: pixel at row 1, column 2 is nan
     """
     if pixels.dtype.kind != "f":

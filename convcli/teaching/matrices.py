@@ -23,6 +23,7 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ..arithmetic.limits import check_nesting, read_bounded
 from ..errors import ConvcliError, ParameterError, ShapeError
 from ..guard import note_input
 from ..images.atomic import atomic_write, read_stdin
@@ -85,6 +86,10 @@ def _parse_rows(text: str, what: str) -> np.ndarray:
 
 
 def _parse_json(text: str, what: str) -> np.ndarray:
+    try:
+        check_nesting(text, what)
+    except ParameterError as exc:
+        raise ShapeError(str(exc)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -201,8 +206,7 @@ def _load_file(path: str, what: str) -> np.ndarray:
     name = f"{what} file {path!r}"
     note_input(path)
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = read_bounded(path, name)
     # a file that cannot be read is a failure at run time (as for images), not a bad value
     except FileNotFoundError:
         raise ConvcliError(f"{name}: no such file") from None
