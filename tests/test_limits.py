@@ -43,3 +43,20 @@ def test_read_bounded_reads_a_small_file(tmp_path):
     path = tmp_path / "a"
     path.write_bytes(b"abc")
     assert limits.read_bounded(path, "x", limit=3) == b"abc"
+
+
+@pytest.mark.parametrize(
+    "spec", ["1000*(1000*(1000*relu))", "10001*relu", "2*(" * 100 + "relu" + ")" * 100]
+)
+def test_a_layer_spec_is_bounded_before_it_expands(spec):
+    from convcli.arithmetic.spec import parse_layers
+    from convcli.errors import ShapeError
+
+    with pytest.raises(ShapeError, match="limit"):
+        parse_layers(spec)
+
+
+def test_a_spec_at_the_limit_still_parses():
+    from convcli.arithmetic.spec import parse_layers
+
+    assert len(parse_layers("10*(1000*relu)")) == limits.MAX_LAYERS

@@ -27,9 +27,11 @@ from ..errors import ParameterError
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "MAX_KERNEL_TAPS",
+    "MAX_LAYERS",
     "MAX_NESTING",
     "MAX_READ_BYTES",
     "check_kernel_taps",
+    "check_layers",
     "check_nesting",
     "read_bounded",
 ]
@@ -43,6 +45,8 @@ MAX_KERNEL_TAPS = DEFAULT_MEMORY_BUDGET // 8
 MAX_NESTING = 64
 #: The most bytes read from one kernel or matrix file (the budget again).
 MAX_READ_BYTES = DEFAULT_MEMORY_BUDGET
+#: The most layers a network spec may expand to (``N*(...)`` multiplies).
+MAX_LAYERS = 10_000  # ResNet-152 has about 500; a table of 10000 rows takes seconds
 
 
 def _bytes(n: int) -> str:
@@ -60,6 +64,16 @@ def check_kernel_taps(height: int, width: int, what: str) -> None:
             f"{what}: {height}×{width} = {taps} taps ({_bytes(8 * taps)}) is over the limit "
             f"of {MAX_KERNEL_TAPS} taps (256 MiB of float64)"
         )
+
+
+def check_layers(count: int, what: str) -> None:
+    """Raise ParameterError when a spec would expand to more than :data:`MAX_LAYERS` layers.
+
+    Called with the product *before* a repeat is expanded, so
+    ``1000*(1000*(1000*relu))`` is refused without building a list.
+    """
+    if count > MAX_LAYERS:
+        raise ParameterError(f"{what}: expands to {count} layers; the limit is {MAX_LAYERS} layers")
 
 
 def check_nesting(text: str, what: str, limit: int = MAX_NESTING) -> int:
