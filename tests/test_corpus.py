@@ -3,9 +3,9 @@
 Each case is generated in tmp_path (small and fast: bomb headers, not
 bombs) and run as a user runs it. Every case must exit with the code given,
 print one ``Error:`` line naming the right thing, no traceback, leave no
-``.part`` file and change no input. Cases the issue lists that still hang
-(shape --out enumeration, --layers expansion, --padding 1e9, gallery
---tile 100000) are not here yet.
+``.part`` file and change no input. Not here yet: huge dilations and
+kernels (slow paths, issue 12 item 7), concurrent writers, random bytes in
+every format.
 """
 
 from __future__ import annotations
@@ -82,13 +82,14 @@ CASES = [
     ),
     ("shape-10e400", ["shape", "--in", str(10**400), "--k", "3"], 2, ["too large"]),
     ("bomb-header-npy", ["filter", "bomb.npy", "-k", "box:3", "-o", "o.png"], 1, ["bomb.npy"]),
+    ("pool-bomb-header-npy", ["pool", "pbomb.npy", "--size", "2", "-o", "o.npy"], 1, ["pbomb.npy"]),
     ("truncated-png", ["filter", "bad.png", "-k", "box:3", "-o", "o.png"], 1, ["bad.png"]),
 ]
 
 
-def _bomb_npy(path: Path) -> None:
+def _bomb_npy(path: Path, shape: tuple[int, ...] = (100000, 100000)) -> None:
     """A .npy header promising 100000×100000 float64 (74.5 GiB), and no data."""
-    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (100000, 100000), }"
+    header = f"{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}"
     header += " " * (63 - (10 + len(header)) % 64) + "\n"
     path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode())
 
@@ -108,6 +109,7 @@ def corpus(tmp_path_factory) -> Path:
     np.save(folder / "nan.npy", a)
     (folder / "deep.json").write_text(DEEP)
     _bomb_npy(folder / "bomb.npy")
+    _bomb_npy(folder / "pbomb.npy", (1, 3, 100000, 100000))  # channels first, for pool
     (folder / "bad.png").write_bytes((folder / "in.png").read_bytes()[:60])
     return folder
 
@@ -142,3 +144,27 @@ def test_corpus_case_fails_cleanly(corpus, case, args, code, words):
     assert {name: after.get(name) for name in before} == before
     for extra in set(after) - set(before):
         (corpus / extra).unlink()
+
+
+LIMIT_CASES = [
+    (
+        "padding-1e9",
+        ["filter", "in.png", "-k", "box:3", "--padding", "1000000000", "-o", "o.png"],
+        ["pixels", "limit"],
+    ),
+    (
+        "gallery-tile-100000",
+        ["gallery", "in.png", "--tile", "100000", "-o", "o.png"],
+        ["`tile` 100000", "limit"],
+    ),
+    (
+        "layers-expansion",
+        ["shape", "--in", "224", "--layers", "1000*(1000*(1000*relu))"],
+        ["1000000 layers", "limit"],
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "args", "words"), LIMIT_CASES, ids=[c[0] for c in LIMIT_CASES])
+def test_limits_are_usage_errors(corpus, case, args, words):
+    test_corpus_case_fails_cleanly(corpus, case, args, 2, words)

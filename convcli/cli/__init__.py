@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from ..errors import ConvcliError
+from ..errors import ConvcliError, LimitError
 
 # command name -> (module in this package, attribute)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -108,6 +108,10 @@ class LazyGroup(click.Group):
             # the reader went away (| head): stop quietly, as cat does, but never with 0
             _silence_stdout()
             ctx.exit(141)  # 128 + SIGPIPE, what a shell shows for cat
+        except LimitError as exc:  # over the resource policy: a usage error
+            if debug_enabled(ctx):
+                raise
+            raise click.UsageError(str(exc)) from exc
         except (ConvcliError, OSError) as exc:
             if debug_enabled(ctx):
                 raise

@@ -23,7 +23,7 @@ from typing import Any
 
 import click
 
-from ..errors import ConvcliError
+from ..errors import ConvcliError, LimitError
 from ..output import is_terminal
 from ..suffixes import IMAGE_FORMATS, IMAGE_SUFFIXES
 from . import debug_enabled, error_text
@@ -310,8 +310,8 @@ def run_jobs(
         with _delayed_status(show, f"{verb} {job.source}"):
             try:
                 notes = task(job)
-            except BrokenPipeError:
-                raise  # standard output's reader went away: the command line stops quietly
+            except (BrokenPipeError, LimitError):
+                raise  # a quiet stop (the reader went away), or a usage error
             except (ConvcliError, OSError) as exc:
                 if debug_enabled():
                     raise
