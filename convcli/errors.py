@@ -9,7 +9,14 @@ numerical call with ``except ValueError`` keeps working.
 
 from __future__ import annotations
 
-__all__ = ["ConvcliError", "ImageError", "KernelError", "ParameterError", "ShapeError"]
+__all__ = [
+    "ConvcliError",
+    "ImageError",
+    "KernelError",
+    "LimitError",
+    "ParameterError",
+    "ShapeError",
+]
 
 
 class ConvcliError(Exception):
@@ -25,6 +32,14 @@ class ParameterError(ConvcliError, ValueError):
 
     For example a thread count, a strategy, a memory budget, an alpha or range
     mode, a learning rate. The message names the parameter in backticks.
+    """
+
+
+class LimitError(ParameterError):
+    """A size over convcli's resource policy (:mod:`convcli.arithmetic.limits`).
+
+    Raised before anything is allocated; the command line reports it as a
+    usage error (exit 2).
     """
 
 

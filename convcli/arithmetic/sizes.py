@@ -708,6 +708,28 @@ def solve_stride_padding(
     if max_padding is None:
         max_padding = span - 1
     max_padding = _check_int(max_padding, "max_padding", 0)
+    if stride is None and not isinstance(padding, str):
+        # paddings that do not depend on the stride: solve for the strides
+        # directly (cost grows with the answers, not with n)
+        splits = (
+            [(t // 2, t - t // 2) for t in range(2 * max_padding + 1)]
+            if padding is None
+            else [_split_padding(padding)]
+        )
+        largest = max(n + 2 * max_padding - span, 0) + 1  # the enumeration's last stride
+        solved = []
+        for before, after in splits:
+            room = n + before + after - span  # L: out = L // s + 1
+            if room < 0:
+                continue
+            if out == 1:
+                low, high = room + 1, largest
+            else:
+                low, high = room // out + 1, room // (out - 1)
+            for s in range(max(low, 1), min(high, largest) + 1):
+                solved.append((s, before, after))
+        solved.sort(key=lambda row: (row[0], row[1] + row[2]))
+        return solved
     if stride is None:
         # beyond this stride there is only ever one window
         strides: Sequence[int] = range(1, max(n + 2 * max_padding - span, 0) + 2)

@@ -59,7 +59,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from ..errors import ShapeError
+from ..errors import ParameterError, ShapeError
+from .limits import MAX_LAYERS, check_layers, check_nesting
 from .sizes import PaddingSpec, parse_padding, resolve_padding
 
 __all__ = ["ACTIVATIONS", "Layer", "format_layer", "load_spec", "parse_layers"]
@@ -336,6 +337,10 @@ def _parse_item(item: str) -> list[Layer]:
             group = parse_layers(inner[1:-1])
         else:
             group = _parse_item(inner)
+        try:
+            check_layers(len(group) * count, f"layer spec {text[:40]!r}")
+        except ParameterError as exc:
+            raise ShapeError(str(exc)) from None
         return group * count
     residual = re.fullmatch(r"(res|residual)\s*\((.*)\)", text, flags=re.DOTALL | re.IGNORECASE)
     if residual:
@@ -388,10 +393,19 @@ def parse_layers(text: str) -> list[Layer]:
     """
     lines = [line.split("#", 1)[0] for line in text.splitlines()]
     joined = ",".join(lines)
+    try:
+        check_nesting(joined, "layer spec")
+    except ParameterError as exc:
+        raise ShapeError(str(exc)) from None
     layers: list[Layer] = []
     for item in _split_top(joined, ","):
         if item.strip():
             layers.extend(_parse_item(item))
+            if len(layers) > MAX_LAYERS:
+                raise ShapeError(
+                    f"layer spec: expands to more than {MAX_LAYERS} layers; "
+                    f"the limit is {MAX_LAYERS} layers"
+                )
     if not layers:
         raise ShapeError(f"no layers in spec {text.strip()!r}")
     return layers
@@ -485,6 +499,8 @@ def _layer_from_json(obj: object, where: str) -> list[Layer]:
         kind, fields["output_size"] = "adaptiveavgpool", (1, 1)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ShapeError(f'{where}: "repeat" must be a positive int, got {repeat!r}')
+    if repeat > MAX_LAYERS:
+        raise ShapeError(f'{where}: "repeat" {repeat} is over the limit of {MAX_LAYERS} layers')
     return [Layer(kind, **fields)] * repeat  # type: ignore[arg-type]
 
 

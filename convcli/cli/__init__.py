@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from ..errors import ConvcliError
+from ..errors import ConvcliError, LimitError
 
 # command name -> (module in this package, attribute)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -94,24 +94,57 @@ class LazyGroup(click.Group):
         return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):
+        from ..guard import guarding
+        from .signals import exit_status, terminating_signals
+
         try:
-            return super().invoke(ctx)
+            # every file this run reads is protected from its writes; SIGTERM and
+            # SIGHUP stop it as Ctrl-C does
+            with guarding(), terminating_signals():
+                return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            # the reader went away (| head): stop quietly, as cat does, but never with 0
+            _silence_stdout()
+            ctx.exit(141)  # 128 + SIGPIPE, what a shell shows for cat
+        except LimitError as exc:  # over the resource policy: a usage error
+            if debug_enabled(ctx):
+                raise
+            raise click.UsageError(str(exc)) from exc
         except (ConvcliError, OSError) as exc:
             if debug_enabled(ctx):
                 raise
             raise click.ClickException(error_text(exc)) from exc
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             # outputs are written atomically, so nothing partial is left; 130 = 128 + SIGINT
-            click.echo("Interrupted.", err=True)
-            ctx.exit(130)
+            status = exit_status(exc)
+            click.echo("Interrupted." if status == 130 else "Terminated.", err=True)
+            ctx.exit(status)
+        except (MemoryError, OverflowError, RecursionError) as exc:
+            # a size no check caught before allocating: still a usage error, not a crash
+            if debug_enabled(ctx):
+                raise
+            raise click.UsageError(
+                f"the request is too large for this machine ({type(exc).__name__}: {exc}); "
+                "use smaller sizes (add --debug for the traceback)"
+            ) from None
         except Exception as exc:  # a bug: say so in one line, traceback on demand
             if debug_enabled(ctx):
                 raise
             raise click.ClickException(
                 f"internal error: {type(exc).__name__}: {exc} (add --debug for the traceback)"
             ) from exc
+
+
+def _silence_stdout() -> None:
+    """Point standard output at /dev/null, so the final flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):
+        pass
 
 
 def error_text(exc: BaseException) -> str:

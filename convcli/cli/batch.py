@@ -8,19 +8,22 @@ parallel processes with ``--jobs``, and turns failures into one line each.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import os
 import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
-from ..errors import ConvcliError, ImageError
+from ..errors import ConvcliError, ImageError, LimitError
 from ..output import is_terminal
 from ..suffixes import IMAGE_FORMATS, IMAGE_SUFFIXES
 from . import debug_enabled, error_text
@@ -112,11 +115,14 @@ def plan_jobs(
     files: list[str] = []
     for item in inputs:
         if item != "-" and os.path.isdir(item):
-            found = sorted(
-                str(p)
-                for p in Path(item).iterdir()
-                if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-            )
+            found = []
+            for p in sorted(Path(item).iterdir()):
+                if p.suffix.lower() not in IMAGE_SUFFIXES:
+                    continue
+                if p.is_file():
+                    found.append(str(p))
+                else:  # said, never skipped in silence
+                    click.echo(f"warning: skipping {p}: {_not_a_file(p)}", err=True)
             if not found:
                 raise click.UsageError(f"{item}: directory holds no image files")
             files.extend(found)
@@ -166,6 +172,15 @@ def plan_jobs(
         seen[target] = src
         jobs.append(Job(src, target, beside=not out_dir))
     return jobs
+
+
+def _not_a_file(path: Path) -> str:
+    """Why a folder entry with an image's name is not read."""
+    if path.is_symlink() and not path.exists():
+        return f"a symlink to {os.readlink(path)}, which does not exist"
+    if path.is_dir():
+        return "a directory"
+    return "not a regular file"
 
 
 def check_target(job: Job, options: WriteOptions) -> None:
@@ -272,6 +287,10 @@ def run_jobs(
     on stderr unless ``quiet``. With stderr a terminal, a batch shows a
     progress bar there, and the lines above print above the bar.
     """
+    from ..guard import note_input
+
+    for job in jobs:  # no job may write over another one's input
+        note_input(job.source)
     show = _progress_wanted(quiet)
     failures: list[tuple[Job, BaseException]] = []
     progress = None
@@ -298,6 +317,8 @@ def run_jobs(
         with _delayed_status(show, f"{verb} {job.source}"):
             try:
                 notes = task(job)
+            except (BrokenPipeError, LimitError):
+                raise  # a quiet stop (the reader went away), or a usage error
             except (ConvcliError, OSError) as exc:
                 if debug_enabled():
                     raise
@@ -314,17 +335,12 @@ def run_jobs(
     started = time.monotonic()
     try:
         if workers > 1:
-            # multiprocessing costs ~20 ms to import: only for --jobs
-            from concurrent.futures import ProcessPoolExecutor, as_completed
-
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                futures = {pool.submit(task, j): j for j in jobs}
-                for future in as_completed(futures):
-                    job = futures[future]
-                    try:
-                        note(job, future.result())
-                    except Exception as exc:
-                        fail(job, exc)
+            with contextlib.closing(_in_processes(jobs, task, workers)) as results:
+                for job, ok, result in results:
+                    if ok:
+                        note(job, result)
+                    else:
+                        fail(job, result)
                     if progress is not None and bar is not None:
                         progress.advance(bar)
         else:
@@ -347,6 +363,57 @@ def run_jobs(
         )
     if failures:
         raise click.ClickException(f"{len(failures)} of {len(jobs)} files failed")
+
+
+def _call(task: Callable[[Job], list[str]], item: tuple[int, Job]) -> tuple[int, bool, Any]:
+    """Run one job in a worker: (index, True, notes) or (index, False, the exception)."""
+    index, job = item
+    try:
+        return index, True, task(job)
+    except Exception as exc:
+        return index, False, exc
+
+
+def _in_processes(
+    jobs: list[Job], task: Callable[[Job], list[str]], workers: int
+) -> Generator[tuple[Job, bool, Any], None, None]:
+    """Run the jobs in at most ``workers`` processes, yielding results as they finish.
+
+    The pool never has more processes than jobs. When the caller stops early
+    (Ctrl-C, SIGTERM: an exception at the ``yield``), the queued jobs are
+    dropped and the running ones are stopped at once: each worker gets
+    SIGTERM, which :func:`convcli.cli.signals.worker_signals` turns into a
+    clean exit that removes its temporary file.
+    """
+    import multiprocessing
+
+    from .signals import worker_signals
+
+    pool = multiprocessing.Pool(min(workers, len(jobs)), initializer=worker_signals)
+    try:
+        workers_at_start = {p.pid for p in multiprocessing.active_children()}
+        results = pool.imap_unordered(functools.partial(_call, task), enumerate(jobs))
+        for _ in jobs:
+            while True:
+                try:
+                    index, ok, result = results.next(timeout=0.5)
+                    break
+                except multiprocessing.TimeoutError:
+                    # a worker killed outright (SIGKILL, the OOM killer) takes its job with
+                    # it and the pool would wait for it forever: the pool replaces the dead
+                    # process, so a pid that vanished from the children says so
+                    if not workers_at_start <= {p.pid for p in multiprocessing.active_children()}:
+                        raise ConvcliError(
+                            "a worker process died (killed, or out of memory?); the files "
+                            "it was writing were not written"
+                        ) from None
+            yield jobs[index], ok, result
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
 
 
 def _failure_text(job: Job, exc: BaseException) -> str:

@@ -61,9 +61,13 @@ def _parse_bias(text: str | None, c_out: int):
         raise click.BadParameter(
             f"{text!r} is not a number or a list of numbers", param_hint="--bias"
         ) from None
+    if not np.all(np.isfinite(values)):
+        raise click.BadParameter(
+            f"{text!r}: every value must be a finite number", param_hint="--bias"
+        )
     if values.size == 1:
         values = np.repeat(values, c_out)
-    if values.size != c_out or not np.all(np.isfinite(values)):
+    if values.size != c_out:
         raise click.BadParameter(
             f"{values.size} value(s) given for {c_out} output channel(s): give one, or one per "
             "channel",

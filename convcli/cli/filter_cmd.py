@@ -8,7 +8,7 @@ import click
 
 from .batch import WriteOptions, image_task, plan_jobs
 from .options import engine_options, geometry_options, image_output_options
-from .params import KernelSpec
+from .params import FINITE_FLOAT, KernelSpec
 from .scaling import run_scaled, scaling_options
 from .tiled_route import chunk_option, is_streamed, run_streamed
 
@@ -76,7 +76,9 @@ def _check_raw_targets(jobs, format_: str | None) -> None:
 )
 @geometry_options(default_padding="same", default_pad_mode="reflect")
 @click.option("--convolve", is_flag=True, help="Flip the kernel first (true convolution).")
-@click.option("--bias", type=float, default=0.0, help="Add this value (pixel units) to the result.")
+@click.option(
+    "--bias", type=FINITE_FLOAT, default=0.0, help="Add this value (pixel units) to the result."
+)
 @click.option(
     "--repeat",
     type=click.IntRange(min=1),

@@ -10,7 +10,7 @@ import click
 from ..output import is_terminal
 from ..suffixes import PIXEL_SUFFIXES
 from .options import pad_mode_option
-from .params import INT_PAIR, PADDING
+from .params import INT_PAIR, PADDING, FiniteFloat
 
 
 def load_operand(spec: str, hint: str):
@@ -114,7 +114,7 @@ def _progress(steps: int, every: int | None, terminal: bool):
 )
 @click.option(
     "--lr",
-    type=click.FloatRange(min=0, min_open=True),
+    type=FiniteFloat(min=0, min_open=True),
     default=None,
     help="gd: learning rate, on the loss Σ(ŷ − y)² (the textbook's); it must be below "
     "2/λmax of the loss's Hessian 2·AᵀA (A the patch matrix), checked before the first "

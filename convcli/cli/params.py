@@ -103,3 +103,24 @@ class KernelSpec(click.ParamType):
 
 
 KERNEL = KernelSpec()
+
+
+class FiniteFloat(click.FloatRange):
+    """A float that must be finite: ``nan`` and ``inf`` are usage errors, not silent black images.
+
+    ``float()`` accepts them, and a range check lets ``nan`` through (every
+    comparison with it is false), so they are refused here by name.
+    """
+
+    name = "finite float"
+
+    def convert(self, value, param, ctx):
+        import math
+
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+FINITE_FLOAT = FiniteFloat()

@@ -50,12 +50,23 @@ def _pool_tensor(job: Job, options: WriteOptions, pool: Callable) -> list[str]:
     from ..teaching.matrices import matrix_bytes
 
     check_target(job, options)
+    from ..guard import note_input
+
+    note_input(job.source)
     try:
-        array = np.load(job.source, allow_pickle=False)
-    except ValueError as exc:
+        # mapped, not read: the header's shape is checked before any allocation
+        mapped = np.load(job.source, allow_pickle=False, mmap_mode="r")
+    except (ValueError, OSError) as exc:
         raise ConvcliError(f"{job.source}: not a readable .npy array ({exc})") from None
-    if array.dtype.kind not in "biuf":
-        raise ConvcliError(f"{job.source}: dtype {array.dtype} is not numeric")
+    if mapped.dtype.kind not in "biuf":
+        raise ConvcliError(f"{job.source}: dtype {mapped.dtype} is not numeric")
+    limit = options.max_pixels
+    if limit is not None and mapped.ndim >= 2 and mapped.size > limit:
+        raise ConvcliError(
+            f"{job.source}: {mapped.size} values in shape {tuple(mapped.shape)} is over "
+            f"--max-pixels {limit}; raise --max-pixels to read it"
+        )
+    array = np.array(mapped)
     write_bytes(
         job.target, matrix_bytes(pool(array), "npy"), overwrite=options.overwrite, what=".npy data"
     )

@@ -39,6 +39,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from ..arithmetic.geometry import Geometry
+from ..arithmetic.limits import check_output_pixels
 from ..arithmetic.sizes import PaddingSpec, pair
 from ..errors import ShapeError
 from . import costs, strategies
@@ -90,6 +91,7 @@ def _tiling(
     stride, dilation = pair(stride, "stride"), pair(dilation, "dilation")
     mode = normalize_pad_mode(pad_mode)
     geometry = Geometry.resolve(size, kernel, stride=stride, padding=padding, dilation=dilation)
+    check_output_pixels(*geometry.output_shape, "padding, stride and dilation")
     return Tiling(geometry, mode)
 
 

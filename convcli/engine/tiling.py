@@ -20,6 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ..arithmetic.geometry import Geometry
+from ..arithmetic.limits import DEFAULT_MEMORY_BUDGET as LIMITS_BUDGET
 from ..errors import ParameterError
 from .padding import index_map, normalize_pad_mode
 
@@ -35,7 +36,7 @@ __all__ = [
 ]
 
 #: Default working-memory budget of conv2d and filter2d, in bytes (256 MiB).
-DEFAULT_MEMORY_BUDGET = 256 * 2**20
+DEFAULT_MEMORY_BUDGET = LIMITS_BUDGET  # one number: convcli.arithmetic.limits
 
 # elements of one tile's accumulator for the direct and separable strategies
 # (measured on 4096² images: 1<<16 to 1<<19 within 10 %, smaller ones slower)

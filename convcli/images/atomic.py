@@ -8,16 +8,19 @@ target's directory, which is renamed into place only once it is complete.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import stat
 import sys
 import tempfile
 from collections.abc import Callable
 from typing import BinaryIO
 
 from ..errors import ConvcliError
+from ..guard import check_output
 from ..output import is_terminal
 
-__all__ = ["atomic_write", "stdout_is_terminal", "write_bytes"]
+__all__ = ["atomic_write", "read_stdin", "stdout_is_terminal", "write_bytes", "write_stdout"]
 
 
 def atomic_write(
@@ -46,12 +49,21 @@ def atomic_write(
     On any exception, ``KeyboardInterrupt`` included, the temporary file is
     removed. A new file gets mode 0o666 minus the umask; a replaced file
     keeps its mode.
+
+    A target that is an input of the run (:mod:`convcli.guard`) is refused.
+    A target that exists and is not a regular file (a device such as
+    ``/dev/null``, a FIFO, or a symlink to one) is never replaced: with
+    ``overwrite`` it is opened and written in place, as ``cat > NODE`` would.
     """
     path = os.fspath(path)
     if os.path.isdir(path):
         raise error(f"{path}: is a directory")
+    check_output(path, error)
     if os.path.lexists(path) and not overwrite:
         raise error(f"{path} exists; pass --overwrite to replace it")
+    if _is_special(path):
+        _write_in_place(path, write, error)
+        return
     directory = os.path.dirname(path) or "."
     if not os.path.isdir(directory):
         raise error(f"{path}: directory {directory!r} does not exist")
@@ -70,10 +82,41 @@ def atomic_write(
             os.replace(tmp, path)
         else:
             _link_without_replacing(tmp, path, error)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # a full disk, a quota: name the output
+            raise error(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise
+
+
+def _is_special(path: str) -> bool:
+    """True when ``path`` exists (after symlinks) and is not a regular file."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode)
+
+
+def _write_in_place(
+    path: str, write: Callable[[BinaryIO], object], error: type[ConvcliError]
+) -> None:
+    """Open a device or FIFO and write to it (there is nothing to rename over).
+
+    The content is made in memory first: writers may seek, and a FIFO cannot.
+    """
+    buffer = io.BytesIO()
+    write(buffer)
+    try:
+        fh = open(path, "wb")  # closed below, where write errors are named
+    except OSError as exc:
+        raise error(f"{path}: cannot open for writing ({exc.strerror or exc})") from None
+    try:
+        with fh:
+            fh.write(buffer.getbuffer())
+    except OSError as exc:
+        raise error(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def _link_without_replacing(tmp: str, path: str, error: type[ConvcliError]) -> None:
@@ -125,8 +168,56 @@ def write_bytes(
     if target is None or os.fspath(target) == "-":
         if binary and stdout_is_terminal():
             raise ConvcliError(f"refusing to write {what} to a terminal; use -o FILE or a pipe")
-        stream = sys.stdout.buffer
-        stream.write(data)
-        stream.flush()
+        write_stdout(data)
         return
     atomic_write(target, lambda fh: fh.write(data), overwrite=overwrite)
+
+
+def write_stdout(data: bytes | bytearray | memoryview, stream: BinaryIO | None = None) -> None:
+    """Write all of ``data`` to standard output (or ``stream``), or fail.
+
+    A buffered write to a pipe whose reader has gone can stop part-way and
+    report success; here every byte is accounted for, so a reader that goes
+    away (``| head -c 10``) is a :class:`BrokenPipeError`, never a truncated
+    output with exit status 0. A closed standard output (``>&-``) is a
+    :class:`ConvcliError`.
+
+    Examples
+    --------
+    >>> import io
+    >>> out = io.BytesIO()
+    >>> write_stdout(b"abc", out)
+    >>> out.getvalue()
+    b'abc'
+    """
+    if stream is None:
+        if sys.stdout is None:
+            raise ConvcliError("standard output is closed; give -o FILE")
+        stream = sys.stdout.buffer
+    view = memoryview(data).cast("B")
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (tests, a BytesIO)
+        fd = None
+    if fd is None:
+        while view:
+            written = stream.write(view)
+            if not written:
+                raise BrokenPipeError("standard output took no more data")
+            view = view[written:]
+        stream.flush()
+        return
+    stream.flush()
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def read_stdin(what: str = "standard input") -> bytes:
+    """All of standard input's bytes; a closed standard input (``<&-``) is a ConvcliError."""
+    stream = sys.stdin
+    if stream is None:
+        raise ConvcliError(f"{what}: standard input is closed; give a file name instead of -")
+    try:
+        return stream.buffer.read()
+    except OSError as exc:  # EBADF: closed after Python started
+        raise ConvcliError(f"{what}: cannot read standard input ({exc.strerror or exc})") from None

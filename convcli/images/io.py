@@ -31,7 +31,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import sys
 import threading
 import warnings
 from collections.abc import Iterator
@@ -43,8 +42,9 @@ import PIL.Image
 import PIL.ImageOps
 
 from ..errors import ImageError
+from ..guard import note_input
 from ..suffixes import IMAGE_FORMATS, IMAGE_WRITE_SUFFIXES
-from .atomic import atomic_write, stdout_is_terminal
+from .atomic import atomic_write, read_stdin, stdout_is_terminal, write_stdout
 from .pixels import to_pixels
 from .png import can_write as can_write_png
 from .png import write_png
@@ -236,7 +236,7 @@ def _open_source(source: Source) -> tuple[str, BinaryIO, bool]:
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if path == "-":
-            data = sys.stdin.buffer.read()
+            data = read_stdin("<stdin>")
             return "<stdin>", io.BytesIO(data), True
         try:
             stream = open(path, "rb")  # closed by read_image
@@ -251,6 +251,7 @@ def _open_source(source: Source) -> tuple[str, BinaryIO, bool]:
         if os.path.isdir(path):  # some platforms open directories
             stream.close()
             raise ImageError(f"{path}: is a directory, not an image")
+        note_input(path)
         return path, stream, True
     name = str(getattr(source, "name", "<stream>"))
     try:
@@ -333,6 +334,7 @@ def _read_pillow(
     for warning in caught:
         if not issubclass(warning.category, PIL.Image.DecompressionBombWarning):
             notes.append(f"{name}: {warning.message}")
+    check_finite_pixels(pixels, name)  # a float TIFF (mode F) can hold NaN
     return Image(
         pixels=pixels,
         alpha=alpha,
@@ -420,6 +422,35 @@ def _int_to_array(arr: np.ndarray, name: str, notes: list[str]) -> np.ndarray:
     return arr.astype(np.float64)
 
 
+def check_finite_pixels(pixels: np.ndarray, name: str, what: str = "") -> None:
+    """Refuse NaN and infinite pixel values up front, naming the file and the first one.
+
+    Filtering would spread them over their neighbourhoods and the conversion
+    to integers would turn them into arbitrary values (with a numpy
+    RuntimeWarning), so an image file holding them is an error.
+
+    Examples
+    --------
+    >>> try:
+    ...     check_finite_pixels(np.array([[0.0, np.nan]]), "x.npy")
+    ... except ImageError as exc:
+    ...     print(str(exc).split(";")[0])
+    x.npy: pixel at row 1, column 2 is nan
+    """
+    if pixels.dtype.kind != "f":
+        return
+    bad = np.argwhere(~np.isfinite(pixels))
+    if bad.size:
+        where = bad[0]
+        place = f"row {where[0] + 1}, column {where[1] + 1}"
+        if pixels.ndim == 3:
+            place += f", channel {where[2] + 1}"
+        raise ImageError(
+            f"{name}: {what}pixel at {place} is {pixels[tuple(where)]}; pixel values must be "
+            "finite (numpy.nan_to_num replaces them)"
+        )
+
+
 def _max_value(pixels: np.ndarray) -> float:
     """Full white for a dtype: 255, 65535, or the float rule of :class:`Image`."""
     if pixels.dtype == np.uint8:
@@ -479,6 +510,9 @@ def _read_npy(stream: BinaryIO, name: str, max_pixels: int | None) -> Image:
         if arr.shape[2] == 1:
             arr = arr[..., 0]
     pixels = np.ascontiguousarray(arr)
+    check_finite_pixels(pixels, name)
+    if alpha is not None:
+        check_finite_pixels(alpha, name, "alpha ")
     return Image(
         pixels=pixels,
         alpha=alpha,
@@ -763,12 +797,10 @@ def write_image(
         buffer = io.BytesIO()
         _encode_or_fail(buffer, pixels, alpha, fmt, name, png_compression, jpeg_quality, threads)
         if path == "-":
-            out: BinaryIO = sys.stdout.buffer
+            write_stdout(buffer.getbuffer())
         else:
             assert not isinstance(target, (str, os.PathLike))  # path is None: a stream
-            out = target
-        out.write(buffer.getvalue())
-        out.flush()
+            write_stdout(buffer.getbuffer(), target)
         return notes
 
     _write_atomic(path, overwrite, pixels, alpha, fmt, png_compression, jpeg_quality, threads)

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import difflib
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..errors import KernelError
+from ..arithmetic.limits import check_kernel_taps
+from ..errors import KernelError, ParameterError
 from .kernel import Kernel
 
 __all__ = [
@@ -91,6 +93,10 @@ def _gaussian_size_sigma(size: int | None, sigma: float | None, kernel: str) -> 
 def _check_positive_int(value: int, name: str, kernel: str) -> None:
     if value < 1:
         raise KernelError(f"kernel {kernel!r}: `{name}` must be at least 1, got {value}")
+    try:
+        check_kernel_taps(value, value, f"kernel {kernel!r} `{name}` {value}")
+    except ParameterError as exc:
+        raise KernelError(str(exc)) from None
 
 
 def _identity() -> np.ndarray:
@@ -553,4 +559,12 @@ def get_kernel(spec: str) -> Kernel:
         if param.name in kwargs:
             raise KernelError(f"kernel {factory.name!r}: `{param.name}` is given twice")
         kwargs[param.name] = _convert_param(factory, param, value.strip())
-    return factory(**kwargs)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)  # an overflow is refused, not warned
+            return factory(**kwargs)
+    except (MemoryError, ArithmeticError, RuntimeWarning) as exc:
+        # a last line behind the parameter checks: never a bare MemoryError
+        raise KernelError(
+            f"kernel {spec!r}: its parameters are out of the range it can be computed for ({exc})"
+        ) from None

@@ -28,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import KernelError
+from ..arithmetic.limits import check_nesting, read_bounded
+from ..errors import KernelError, ParameterError
+from ..guard import note_input
 from ..suffixes import KERNEL_SUFFIXES
 from .catalogue import get_kernel
 from .kernel import Kernel, check_finite
@@ -225,6 +227,10 @@ def parse_kernel(text: str, name: str = "inline") -> Kernel:
         raise KernelError("empty kernel: no numbers given")
     if stripped.startswith("["):
         try:
+            check_nesting(stripped, what)
+        except ParameterError as exc:
+            raise KernelError(str(exc)) from None
+        try:
             data = json.loads(stripped)
         except json.JSONDecodeError as exc:
             raise KernelError(f"{what}: not a valid nested list ({exc.msg})") from None
@@ -382,6 +388,7 @@ def load_kernel(path: str | os.PathLike[str]) -> Kernel:
     path = Path(path)
     what = f"kernel file {str(path)!r}"
     suffix = path.suffix.lower()
+    note_input(path)
     try:
         if suffix == ".npy":
             try:
@@ -389,7 +396,9 @@ def load_kernel(path: str | os.PathLike[str]) -> Kernel:
             except ValueError as exc:
                 raise KernelError(f"{what} is not a readable .npy array: {exc}") from None
             return _from_npy(array, path, what)
-        raw = path.read_bytes()
+        raw = read_bounded(path, what)
+    except ParameterError as exc:
+        raise KernelError(str(exc)) from None
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         raise KernelError(f"cannot read {what}: {reason}") from None
@@ -428,6 +437,10 @@ def _from_npy(array: np.ndarray, path: Path, what: str) -> Kernel:
 
 
 def _from_json(text: str, path: Path, what: str) -> Kernel:
+    try:
+        check_nesting(text, what)
+    except ParameterError as exc:
+        raise KernelError(str(exc)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -29,6 +29,7 @@ import PIL.Image
 import PIL.ImageDraw
 import PIL.ImageFont
 
+from ..arithmetic.limits import check_output_pixels
 from ..errors import ParameterError
 from ..images.filtering import FilterSettings, filter_image, luminance
 from ..images.io import Image
@@ -187,6 +188,7 @@ def make_gallery(
     colour = image.pixels.ndim == 3
     width = columns * (tile + gap) + gap
     height = rows * (tile_h + label_h + gap) + gap
+    check_output_pixels(height, width, f"`tile` {tile}")  # before filtering or drawing
     sheet = PIL.Image.new("RGB" if colour else "L", (width, height), _fill(BACKGROUND, colour))
     draw = PIL.ImageDraw.Draw(sheet)
 

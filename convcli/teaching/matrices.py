@@ -23,8 +23,10 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from ..arithmetic.limits import check_nesting, read_bounded
 from ..errors import ConvcliError, ParameterError, ShapeError
-from ..images.atomic import atomic_write
+from ..guard import note_input
+from ..images.atomic import atomic_write, read_stdin
 from ..kernels.files import parse_number_rows
 from ..suffixes import MATRIX_SUFFIXES
 
@@ -84,6 +86,10 @@ def _parse_rows(text: str, what: str) -> np.ndarray:
 
 
 def _parse_json(text: str, what: str) -> np.ndarray:
+    try:
+        check_nesting(text, what)
+    except ParameterError as exc:
+        raise ShapeError(str(exc)) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -172,9 +178,8 @@ def parse_matrix(spec: str, what: str = "matrix", *, stdin: BinaryIO | None = No
     if not text:
         raise ShapeError(f"{what} is empty: give a matrix such as '0 1; 2 3', a file or '-'")
     if text == "-":
-        stream = stdin if stdin is not None else sys.stdin.buffer
-        data = stream.read()
         name = f"{what} (standard input)"
+        data = stdin.read() if stdin is not None else read_stdin(name)
         if not data.strip():
             raise ShapeError(f"{name}: no data on standard input")
         if data.startswith(b"\x93NUMPY"):
@@ -199,9 +204,9 @@ def _decode(data: bytes, what: str) -> str:
 
 def _load_file(path: str, what: str) -> np.ndarray:
     name = f"{what} file {path!r}"
+    note_input(path)
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        data = read_bounded(path, name)
     # a file that cannot be read is a failure at run time (as for images), not a bad value
     except FileNotFoundError:
         raise ConvcliError(f"{name}: no such file") from None

@@ -1,0 +1,140 @@
+"""The resource policy: every size convcli would allocate is checked here first (pure Python).
+
+One table of limits, derived from the same 256 MiB default memory budget as
+the engine's tiling, so that an absurd request (a 100000-tap box, a kernel
+file that is ``/dev/zero``, a JSON kernel nested 2000 levels deep) is a
+:class:`~convcli.errors.LimitError` naming the parameter, the size it
+would need and the limit, before anything is allocated, never a
+``MemoryError``, ``RecursionError`` or a process killed by the system.
+
+Examples
+--------
+>>> check_kernel_taps(3, 3, "kernel 'box'")
+>>> check_kernel_taps(100000, 100000, "kernel 'box'")
+Traceback (most recent call last):
+...
+convcli.errors.LimitError: kernel 'box': 100000×100000 = 10000000000 taps (80.0 GB) is over the limit of 33554432 taps (256 MiB of float64)
+>>> check_nesting("[[1, 2], [3, 4]]", "kernel file 'k.json'")
+2
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import LimitError
+
+__all__ = [
+    "DEFAULT_MEMORY_BUDGET",
+    "MAX_KERNEL_TAPS",
+    "MAX_LAYERS",
+    "MAX_NESTING",
+    "MAX_OUTPUT_PIXELS",
+    "MAX_READ_BYTES",
+    "check_kernel_taps",
+    "check_layers",
+    "check_nesting",
+    "check_output_pixels",
+    "read_bounded",
+]
+
+#: The engine's default working-memory budget (the same number as
+#: :data:`convcli.engine.tiling.DEFAULT_MEMORY_BUDGET`).
+DEFAULT_MEMORY_BUDGET = 256 * 2**20
+#: A kernel's weights (float64) fit in the budget: 2**25 taps, e.g. 5792×5792.
+MAX_KERNEL_TAPS = DEFAULT_MEMORY_BUDGET // 8
+#: Brackets inside brackets in a JSON kernel or matrix, or a layer spec.
+MAX_NESTING = 64
+#: The most bytes read from one kernel or matrix file (the budget again).
+MAX_READ_BYTES = DEFAULT_MEMORY_BUDGET
+#: The most pixels an output may have: Pillow's MAX_IMAGE_PIXELS, the default
+#: ``--max-pixels`` for inputs (1024 * 1024 * 1024 // 4 // 3).
+MAX_OUTPUT_PIXELS = 89_478_485
+#: The most layers a network spec may expand to (``N*(...)`` multiplies).
+MAX_LAYERS = 10_000  # ResNet-152 has about 500; a table of 10000 rows takes seconds
+
+
+def _bytes(n: int) -> str:
+    for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
+
+
+def check_kernel_taps(height: int, width: int, what: str) -> None:
+    """Raise LimitError when a ``height`` × ``width`` kernel is over :data:`MAX_KERNEL_TAPS`."""
+    taps = height * width
+    if taps > MAX_KERNEL_TAPS:
+        raise LimitError(
+            f"{what}: {height}×{width} = {taps} taps ({_bytes(8 * taps)}) is over the limit "
+            f"of {MAX_KERNEL_TAPS} taps (256 MiB of float64)"
+        )
+
+
+def check_output_pixels(height: int, width: int, what: str) -> None:
+    """Raise LimitError when a ``height`` × ``width`` output is over :data:`MAX_OUTPUT_PIXELS`."""
+    pixels = height * width
+    if pixels > MAX_OUTPUT_PIXELS:
+        raise LimitError(
+            f"{what}: the output would be {height}×{width} = {pixels} pixels, over the limit "
+            f"of {MAX_OUTPUT_PIXELS} pixels (the default --max-pixels)"
+        )
+
+
+def check_layers(count: int, what: str) -> None:
+    """Raise LimitError when a spec would expand to more than :data:`MAX_LAYERS` layers.
+
+    Called with the product *before* a repeat is expanded, so
+    ``1000*(1000*(1000*relu))`` is refused without building a list.
+    """
+    if count > MAX_LAYERS:
+        raise LimitError(f"{what}: expands to {count} layers; the limit is {MAX_LAYERS} layers")
+
+
+def check_nesting(text: str, what: str, limit: int = MAX_NESTING) -> int:
+    """The deepest bracket nesting of ``text``; LimitError above ``limit``.
+
+    Counts ``[``/``]`` and ``(``/``)`` outside double-quoted strings, without
+    parsing, so a 2000-deep input is refused before a recursive parser sees it.
+    """
+    depth = deepest = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+            continue
+        if char == '"':
+            in_string = True
+        elif char in "[(":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    raise LimitError(
+                        f"{what}: brackets nested more than {limit} deep; "
+                        f"the limit is {limit} levels"
+                    )
+        elif char in "])":
+            depth -= 1
+    return deepest
+
+
+def read_bounded(path: str | os.PathLike, what: str, limit: int = MAX_READ_BYTES) -> bytes:
+    """All of a file's bytes, refusing one over ``limit`` bytes before reading it all.
+
+    Works for files whose size ``stat`` does not know (``/dev/zero``, a FIFO):
+    at most ``limit + 1`` bytes are ever read. OSError propagates.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise LimitError(
+            f"{what}: more than {limit} bytes ({_bytes(limit)}); the limit for a file "
+            "convcli reads whole is 256 MiB"
+        )
+    return data

@@ -1,0 +1,62 @@
+"""convcli.arithmetic.limits: each limit is checked before anything is allocated."""
+
+from __future__ import annotations
+
+import pytest
+
+from convcli.arithmetic import limits
+from convcli.errors import ParameterError
+
+
+def test_the_budget_is_the_engines():
+    from convcli.engine.tiling import DEFAULT_MEMORY_BUDGET
+
+    assert limits.DEFAULT_MEMORY_BUDGET == DEFAULT_MEMORY_BUDGET == 256 * 2**20
+    assert limits.MAX_KERNEL_TAPS * 8 == DEFAULT_MEMORY_BUDGET
+
+
+def test_kernel_taps_at_and_over_the_limit():
+    limits.check_kernel_taps(1, limits.MAX_KERNEL_TAPS, "k")
+    with pytest.raises(ParameterError, match=r"k: 2×16777217 = 33554434 taps .* limit of 33554432"):
+        limits.check_kernel_taps(2, limits.MAX_KERNEL_TAPS // 2 + 1, "k")
+
+
+@pytest.mark.parametrize(
+    ("text", "depth"),
+    [("1 2", 0), ("[[1, 2]]", 2), ('{"name": "[[[[", "weights": [[1]]}', 2), ("(conv 3)", 1)],
+)
+def test_nesting_depth_ignores_brackets_in_strings(text, depth):
+    assert limits.check_nesting(text, "x") == depth
+
+
+def test_nesting_over_the_limit_is_refused_without_recursion():
+    with pytest.raises(ParameterError, match="nested more than 64 deep"):
+        limits.check_nesting("[" * 100000, "x")
+
+
+def test_read_bounded_stops_at_the_limit_on_an_endless_file():
+    with pytest.raises(ParameterError, match="more than 1000 bytes"):
+        limits.read_bounded("/dev/zero", "x", limit=1000)
+
+
+def test_read_bounded_reads_a_small_file(tmp_path):
+    path = tmp_path / "a"
+    path.write_bytes(b"abc")
+    assert limits.read_bounded(path, "x", limit=3) == b"abc"
+
+
+@pytest.mark.parametrize(
+    "spec", ["1000*(1000*(1000*relu))", "10001*relu", "2*(" * 100 + "relu" + ")" * 100]
+)
+def test_a_layer_spec_is_bounded_before_it_expands(spec):
+    from convcli.arithmetic.spec import parse_layers
+    from convcli.errors import ShapeError
+
+    with pytest.raises(ShapeError, match="limit"):
+        parse_layers(spec)
+
+
+def test_a_spec_at_the_limit_still_parses():
+    from convcli.arithmetic.spec import parse_layers
+
+    assert len(parse_layers("10*(1000*relu)")) == limits.MAX_LAYERS
