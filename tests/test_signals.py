@@ -92,7 +92,7 @@ def test_a_jobs_batch_stops_at_once(photos, tmp_path, signum, status, group):
     (os.killpg if group else os.kill)(proc.pid, signum)
     code, err, took = finish(proc)
     assert code == status, err
-    assert took < 5.0, f"{took:.1f} s to stop"
+    assert took < 10.0, f"{took:.1f} s to stop"
     assert len(written(out)) < FILES
     assert leftovers(out) == []
     assert err.strip().splitlines() == ["Interrupted." if status == 130 else "Terminated."]
@@ -110,7 +110,7 @@ def test_a_run_in_one_process_stops_without_a_part_file(photos, tmp_path, signum
     proc.send_signal(signum)
     code, err, took = finish(proc)
     assert code == status, err
-    assert took < 5.0
+    assert took < 10.0
     assert len(written(out)) < FILES
     assert leftovers(out) == []
     assert "Traceback" not in err
@@ -141,3 +141,24 @@ def test_jobs_is_capped_at_the_number_of_files(photos, tmp_path, monkeypatch):
     )
     assert result.exit_code == 0, result.output
     assert sizes == [2]
+
+
+def test_a_worker_killed_outright_ends_the_batch(photos, tmp_path):
+    """SIGKILL on a --jobs worker (what the OOM killer sends) must not leave the batch waiting
+    forever for the job that died with it: one line, exit 1, no .part file, inputs intact."""
+    before = digests(photos)
+    out = tmp_path / "out"
+    args = ["filter", *map(str, photos), "-k", "gaussian:sigma=6", "--out-dir", str(out)]
+    proc = start([*args, "--jobs", "2"], tmp_path)
+    wait_for(lambda: out.is_dir() and len(written(out)) >= 1)
+    children = subprocess.run(
+        ["pgrep", "-P", str(proc.pid)], capture_output=True, text=True, check=False
+    ).stdout.split()
+    assert children, "no worker processes"
+    os.kill(int(children[0]), signal.SIGKILL)
+    code, err, _ = finish(proc, timeout=60)
+    assert code == 1, err
+    assert "a worker process died" in err
+    assert "Traceback" not in err
+    assert leftovers(out) == []  # the killed worker's temporary file was removed for it
+    assert digests(photos) == before

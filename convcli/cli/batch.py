@@ -393,6 +393,7 @@ def _in_processes(
     try:
         workers_at_start = {p.pid for p in multiprocessing.active_children()}
         results = pool.imap_unordered(functools.partial(_call, task), enumerate(jobs))
+        pending = set(range(len(jobs)))
         for _ in jobs:
             while True:
                 try:
@@ -403,10 +404,17 @@ def _in_processes(
                     # it and the pool would wait for it forever: the pool replaces the dead
                     # process, so a pid that vanished from the children says so
                     if not workers_at_start <= {p.pid for p in multiprocessing.active_children()}:
+                        from ..images.atomic import remove_leftovers
+
+                        pool.terminate()
+                        pool.join()
+                        for left in pending:  # the dead worker could not remove its .part
+                            remove_leftovers(jobs[left].target)
                         raise ConvcliError(
                             "a worker process died (killed, or out of memory?); the files "
                             "it was writing were not written"
                         ) from None
+            pending.discard(index)
             yield jobs[index], ok, result
         pool.close()
     except BaseException:

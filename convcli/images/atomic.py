@@ -68,9 +68,7 @@ def atomic_write(
     if not os.path.isdir(directory):
         raise error(f"{path}: directory {directory!r} does not exist")
     try:
-        fd, tmp = tempfile.mkstemp(
-            dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".part"
-        )
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=_part_prefix(path), suffix=".part")
     except OSError as exc:
         reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror or exc
         raise error(f"{path}: cannot write in directory {directory!r} ({reason})") from None
@@ -88,6 +86,31 @@ def atomic_write(
         if isinstance(exc, OSError):  # a full disk, a quota: name the output
             raise error(f"{path}: cannot write ({exc.strerror or exc})") from None
         raise
+
+
+def _part_prefix(path: str) -> str:
+    return f".{os.path.basename(path)}."
+
+
+def remove_leftovers(path: str | os.PathLike) -> list[str]:
+    """Remove the temporary files an interrupted write to ``path`` left beside it.
+
+    A process killed outright (SIGKILL, the OOM killer) cannot clean up after
+    itself; whoever ran it can: the temporaries are ``.NAME.XXXXXXXX.part``
+    in the target's directory. Returns the paths removed.
+    """
+    import glob
+
+    path = os.fspath(path)
+    pattern = os.path.join(
+        glob.escape(os.path.dirname(path) or "."), glob.escape(_part_prefix(path)) + "*.part"
+    )
+    removed = []
+    for leftover in glob.glob(pattern):  # the pattern starts with ".": hidden files match
+        with contextlib.suppress(OSError):
+            os.unlink(leftover)
+            removed.append(leftover)
+    return removed
 
 
 def _is_special(path: str) -> bool:
