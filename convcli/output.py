@@ -264,6 +264,16 @@ def _number_width(text: str) -> int:
     return max((cell_len(m.group()) for m in _NUMBER.finditer(text)), default=0)
 
 
+def stderr_console() -> Any:
+    """The rich Console convcli draws progress and status on: stderr, NO_COLOR honoured.
+
+    rich is imported here, on first use: only a command that draws needs it.
+    """
+    from rich.console import Console
+
+    return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None)
+
+
 def wrap_cell(text: str, width: int) -> str:
     """Wrap ``text`` to ``width`` at spaces, breaking a longer word but never a number.
 

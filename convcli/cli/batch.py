@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from ..errors import ConvcliError, ImageError, LimitError
-from ..output import is_terminal
+from ..output import is_terminal, stderr_console
 from ..suffixes import IMAGE_FORMATS, IMAGE_SUFFIXES
 from . import debug_enabled, error_text
 
@@ -249,10 +249,24 @@ def _progress_wanted(quiet: bool) -> bool:
     return not quiet and is_terminal(sys.stderr)
 
 
-def _console():
-    from rich.console import Console
+def progress_bar(quiet: bool, verb: str, total: int) -> tuple[Any, Any]:
+    """A started rich progress bar on stderr and its task, or ``(None, None)`` when
+    ``quiet`` or stderr is not a terminal. Stop it with ``progress.stop()``."""
+    if not _progress_wanted(quiet):
+        return None, None
+    from rich.progress import Progress
 
-    return Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None)
+    progress = Progress(console=stderr_console(), transient=True)
+    progress.start()
+    return progress, progress.add_task(verb, total=total)
+
+
+def say(progress: Any, line: str) -> None:
+    """One line on stderr, above the progress bar when there is one."""
+    if progress is not None:
+        progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
+    else:
+        click.echo(line, err=True)
 
 
 @contextmanager
@@ -261,7 +275,7 @@ def _delayed_status(enabled: bool, text: str, delay: float = 1.0) -> Iterator[No
     if not enabled:
         yield
         return
-    status = _console().status(text)
+    status = stderr_console().status(text)
     timer = threading.Timer(delay, status.start)
     timer.daemon = True
     timer.start()
@@ -295,21 +309,18 @@ def run_jobs(
     failures: list[tuple[Job, BaseException]] = []
     progress = None
 
-    def say(line: str) -> None:
-        if progress is not None:
-            progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
-        else:
-            click.echo(line, err=True)
+    def say_(line: str) -> None:
+        say(progress, line)
 
     def note(job: Job, lines: list[str]) -> None:
         if not quiet:
             for line in lines:
-                say(f"note: {line}")
+                say_(f"note: {line}")
             if job.beside:
-                say(f"wrote {job.target}")
+                say_(f"wrote {job.target}")
 
     def fail(job: Job, exc: BaseException) -> None:
-        say(f"Error: {_failure_text(job, exc)}")
+        say_(f"Error: {_failure_text(job, exc)}")
         failures.append((job, exc))
 
     if len(jobs) == 1:
@@ -325,13 +336,7 @@ def run_jobs(
                 raise click.ClickException(_failure_text(job, exc)) from exc
         note(job, notes)
         return
-    bar = None
-    if show:
-        from rich.progress import Progress
-
-        progress = Progress(console=_console(), transient=True)
-        progress.start()
-        bar = progress.add_task(verb, total=len(jobs))
+    progress, bar = progress_bar(quiet, verb, len(jobs))
     started = time.monotonic()
     try:
         if workers > 1:

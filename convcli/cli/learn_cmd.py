@@ -69,11 +69,12 @@ def _progress(steps: int, every: int | None, terminal: bool):
 
         return None, log
 
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+    from ..output import stderr_console
+
     every = every or max(1, steps // 10)
-    console = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None)
+    console = stderr_console()
     progress = Progress(
         TextColumn("gradient descent"),
         BarColumn(),

@@ -11,14 +11,13 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import click
 
-from .batch import Job, run_jobs
+from .batch import Job, progress_bar, run_jobs, say
 
 #: Where the scheduler comes from when --scheduler and --scheduler-file are not given.
 SCHEDULER_ENV = ("CONVCLI_SCHEDULER", "DASK_SCHEDULER_ADDRESS")
@@ -104,31 +103,6 @@ def scaling_options(f: Callable) -> Callable:
     return command
 
 
-def _say(progress, line: str) -> None:
-    if progress is not None:
-        progress.console.print(line, markup=False, highlight=False, soft_wrap=True)
-    else:
-        click.echo(line, err=True)
-
-
-def _progress(quiet: bool, verb: str, total: int):
-    """A rich progress bar on stderr when that is a terminal, else None."""
-    if quiet:
-        return None, None
-    try:
-        if not sys.stderr.isatty():
-            return None, None
-    except (AttributeError, ValueError):
-        return None, None
-    from rich.console import Console
-    from rich.progress import Progress
-
-    console = Console(stderr=True, no_color=bool(os.environ.get("NO_COLOR")) or None)
-    progress = Progress(console=console, transient=True)
-    progress.start()
-    return progress, progress.add_task(verb, total=total)
-
-
 def run_scaled(
     jobs: list[Job],
     task: Callable[[Job], list[str]],
@@ -184,7 +158,7 @@ def run_scaled(
             shown = "" if spec.kind == "local" else f" ({n} worker{'s' if n != 1 else ''})"
             click.echo(f"cluster: {spec.describe()}{shown}", err=True)
         beside = {job.target for job in jobs if job.beside}
-        progress, bar = _progress(quiet, verb, len(jobs))
+        progress, bar = progress_bar(quiet, verb, len(jobs))
         try:
             for result in run_batch(
                 client, jobs, task, files_per_task=scaling.files_per_task, retries=scaling.retries
@@ -192,12 +166,12 @@ def run_scaled(
                 if result.ok:
                     if not quiet:
                         for line in result.notes:
-                            _say(progress, f"note: {line}")
+                            say(progress, f"note: {line}")
                         if result.target in beside:
-                            _say(progress, f"wrote {result.target}")
+                            say(progress, f"wrote {result.target}")
                 else:
                     failed += 1
-                    _say(progress, f"Error: {result.error}")
+                    say(progress, f"Error: {result.error}")
                 records.append(result)
                 if progress is not None:
                     progress.advance(bar)
