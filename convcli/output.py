@@ -376,6 +376,112 @@ def column_widths(
     return widths
 
 
+def _draw_plain(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    widths: Sequence[int],
+    right: Iterable[str] = (),
+    title: str | None = None,
+    caption: str | None = None,
+    show_header: bool = True,
+) -> str | None:
+    """Draw a table without colour as rich draws it, or None when rich is needed.
+
+    For a pipe or a file (no colour, so no styles) a table is only box
+    characters and padded text, and importing rich's console and table for
+    it is about a third of ``convcli shape``'s start-up. This draws what
+    rich draws for :func:`render_table`'s table: rich's ``HEAVY_HEAD`` box
+    (a light one without a header row), one space each side of a cell,
+    cells at the top of their row, numbers right-aligned, title and caption
+    centred and wrapped at spaces; tests/test_plain_table.py checks it
+    against rich itself. When rich would do more (fold a line wider than
+    its column or a title's word wider than the table, strip a title's
+    spaces, expand a tab, pass on a control character), it returns None
+    and rich draws the table.
+
+    Examples
+    --------
+    >>> print(_draw_plain(["n", "out"], [["224", "55"]], [3, 3], ["out"]), end="")
+    ┏━━━━━┳━━━━━┓
+    ┃ n   ┃ out ┃
+    ┡━━━━━╇━━━━━┩
+    │ 224 │  55 │
+    └─────┴─────┘
+    >>> _draw_plain(["n"], [["a" + chr(9) + "b"]], [3]) is None  # a tab: rich expands it
+    True
+    """
+    from rich.cells import cell_len  # small: not rich's console
+
+    to_right = [header in set(right) for header in headers]
+    total = sum(widths) + 3 * len(widths) + 1
+
+    def fits(text: str, size: int) -> bool:
+        return all(line.isprintable() and cell_len(line) <= size for line in text.split("\n"))
+
+    def draw_row(cells: Sequence[str], edge: str) -> list[str]:
+        split = [cell.split("\n") for cell in cells]
+        out = []
+        for k in range(max(len(lines) for lines in split)):
+            parts = []
+            for lines, size, rightward in zip(split, widths, to_right, strict=True):
+                text = lines[k] if k < len(lines) else ""
+                if rightward:
+                    text = text.rstrip()  # as rich's right justification does
+                pad = " " * (size - cell_len(text))
+                parts.append(f" {pad}{text} " if rightward else f" {text}{pad} ")
+            out.append(edge + edge.join(parts) + edge)
+        return out
+
+    def centred(text: str) -> str | None:
+        """The title or caption centred, wrapped at spaces as rich wraps it."""
+        if not text.isprintable() or text != text.strip():
+            return None
+        lines, offset = [""], 0
+        for match in re.finditer(r"\s*\S+\s*", text):
+            word = match.group()
+            length = cell_len(word.rstrip())
+            if length > total:
+                return None  # rich would fold the word
+            if total - offset >= length:
+                lines[-1] += word
+                offset += cell_len(word)
+            else:
+                lines.append(word)
+                offset = cell_len(word)
+        out = []
+        for line in lines:
+            line = line.rstrip()
+            room = total - cell_len(line)
+            out.append(" " * (room // 2) + line + " " * (room - room // 2))
+        return "\n".join(out)
+
+    if not headers:
+        return None
+    if show_header and not all(
+        "\n" not in h and fits(h, size) for h, size in zip(headers, widths, strict=True)
+    ):
+        return None
+    if not all(fits(c, size) for row in rows for c, size in zip(row, widths, strict=True)):
+        return None
+    above = centred(title) if title else ""
+    below = centred(caption) if caption else ""
+    if above is None or below is None:
+        return None
+    lines = [above] if above else []
+    if show_header:
+        lines.append("┏" + "┳".join("━" * (size + 2) for size in widths) + "┓")
+        lines.extend(draw_row(headers, "┃"))
+        lines.append("┡" + "╇".join("━" * (size + 2) for size in widths) + "┩")
+    else:
+        lines.append("┌" + "┬".join("─" * (size + 2) for size in widths) + "┐")
+    for row in rows:
+        lines.extend(draw_row(row, "│"))
+    lines.append("└" + "┴".join("─" * (size + 2) for size in widths) + "┘")
+    if below:
+        lines.append(below)
+    return "\n".join(lines) + "\n"
+
+
 def render_table(
     headers: Sequence[str],
     rows: Iterable[Sequence[Any]],
@@ -430,10 +536,6 @@ def render_table(
     >>> "123,456,789,012" in wide and "…" not in wide
     True
     """
-    from rich.console import Console
-    from rich.table import Table
-    from rich.text import Text
-
     right = set(right)
     keep = set(no_wrap) | right
     rows = [list(row) for row in rows]
@@ -455,6 +557,22 @@ def render_table(
     # a rounded table: 2 edges, a rule between columns, 1 space each side of a cell
     extra = 3 * len(headers) + 1
     widths = column_widths(natural, floor, whole, width - extra)
+    texts = [
+        [
+            text if is_whole else wrap_cell(text, size)
+            for text, size, is_whole in zip(line, widths, whole, strict=True)
+        ]
+        for line in plain
+    ]
+    if not color:
+        drawn = _draw_plain(headers, texts, widths, right, title, caption, show_header)
+        if drawn is not None:
+            return drawn
+
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(
         title=title,
         caption=caption,
@@ -470,13 +588,12 @@ def render_table(
             overflow="fold",
             width=size,
         )
-    for i, (row, texts) in enumerate(zip(rows, plain, strict=True)):
-        line: list[Text] = []
-        for cell, text, size, is_whole in zip(row, texts, widths, whole, strict=True):
-            if not is_whole:
-                # wrapped here so that rich never has to break a word itself
-                text = wrap_cell(text, size)
-            line.append(Text(text) if isinstance(cell, str) else Text(text, style=cell.style))
+    for i, (row, wrapped) in enumerate(zip(rows, texts, strict=True)):
+        # text cells are wrapped above, so that rich never has to break a word itself
+        line = [
+            Text(text) if isinstance(cell, str) else Text(text, style=cell.style)
+            for cell, text in zip(row, wrapped, strict=True)
+        ]
         style = styles[i] if styles is not None and i < len(styles) else None
         table.add_row(*line, style=style)
     buffer = io.StringIO()

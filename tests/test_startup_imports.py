@@ -6,7 +6,7 @@ names every module imported. For each command a list of modules it must not
 import is pinned: scipy (``filter`` with a small kernel uses numpy's axpy,
 ``auto`` does not pick ``fft`` when importing scipy.fft would cost more than
 the whole call), rich (only for a progress bar or a spinner on a terminal,
-or for the tables ``shape`` and ``kernels`` print), ``importlib.metadata``
+or for tables and ``conv --steps`` in colour: at a terminal), ``importlib.metadata``
 (only for ``--version``), threadpoolctl and multiprocessing (only for large
 BLAS calls and ``--jobs``).
 """
@@ -35,6 +35,10 @@ NOT_FOR_SMALL_IMAGES = (
     "multiprocessing",
     "concurrent.futures.process",
 )
+
+
+#: what a colourless table (stdout piped) does without: rich's console, table and text
+PLAIN_TABLE = ("rich.console", "rich.table", "rich.text", "rich.style", "rich.segment")
 
 
 def imported_by(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess, set[str]]:
@@ -127,9 +131,14 @@ CASES = [
         ("scipy", "rich", "PIL", "importlib.metadata", "threadpoolctl", "multiprocessing"),
     ),
     (
-        "kernels",  # the table is drawn by rich; nothing else heavy
+        "conv-steps",  # every window written out: plain text for a pipe, rich only at a terminal
+        ["conv", "--input", "0 1 2; 3 4 5; 6 7 8", "--kernel", "0 1; 2 3", "--steps"],
+        ("scipy", "rich", "PIL", "importlib.metadata", "threadpoolctl", "multiprocessing"),
+    ),
+    (
+        "kernels",  # a table for a pipe is drawn without rich's console (rich.cells measures it)
         ["kernels"],
-        ("scipy", "PIL", "importlib.metadata", "threadpoolctl", "multiprocessing"),
+        (*PLAIN_TABLE, "scipy", "PIL", "importlib.metadata", "threadpoolctl", "multiprocessing"),
     ),
     (
         "kernels-show-text",
@@ -139,7 +148,7 @@ CASES = [
     (
         "shape-table",
         ["shape", "--in", "224", "--k", "11", "--s", "4", "--p", "2"],
-        ("numpy", "scipy", "PIL", "importlib.metadata", "multiprocessing", "json"),
+        (*PLAIN_TABLE, "numpy", "scipy", "PIL", "importlib.metadata", "multiprocessing", "json"),
     ),
     (
         "help",

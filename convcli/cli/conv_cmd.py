@@ -83,11 +83,10 @@ def _color() -> bool:
 
 
 def _grid(padded, step, channel, marked_style, pad_box, dot_padding=False):
-    """Rows of a rich Text grid of one channel: the window's input cells in
-    [brackets], its taps in the padding in {braces} (so a window always
-    shows all its k×k taps); padding shown as ``·`` when ``dot_padding`` (zeros)."""
+    """Rows of a grid of one channel, as (text, rich style) pieces: the window's
+    input cells in [brackets], its taps in the padding in {braces} (so a window
+    always shows all its k×k taps); padding shown as ``·`` when ``dot_padding`` (zeros)."""
     import numpy as np
-    from rich.text import Text
 
     from ..output import format_number
 
@@ -108,17 +107,51 @@ def _grid(padded, step, channel, marked_style, pad_box, dot_padding=False):
         for r, row in enumerate(plane)
     ]
     width = max(len(s) for row in shown for s in row)
-    text = Text()
+    pieces: list[tuple[str, str]] = []
     for r, row in enumerate(shown):
         for c, value in enumerate(row):
             if (r, c) in pad_marks or ((r, c) in marks and in_pad(r, c)):
-                text.append(f"{{{value:>{width}}}}", style=marked_style)
+                pieces.append((f"{{{value:>{width}}}}", marked_style))
             elif (r, c) in marks:
-                text.append(f"[{value:>{width}}]", style=marked_style)
+                pieces.append((f"[{value:>{width}}]", marked_style))
             else:
-                text.append(f" {value:>{width}} ", style="dim" if in_pad(r, c) else "")
-        text.append("\n")
-    return text
+                pieces.append((f" {value:>{width}} ", "dim" if in_pad(r, c) else ""))
+        pieces.append(("\n", ""))
+    return pieces
+
+
+def _printer(color: bool):
+    """``say(pieces, end)``: print (text, style) pieces to standard output.
+
+    With colour (a terminal), through rich; otherwise (a pipe, a file, or
+    ``NO_COLOR``) the styles are dropped and the text is written as it is,
+    which is what rich writes then, so rich is not imported for it.
+    """
+    if not color:
+
+        def plain(pieces=(), end: str = "\n") -> None:
+            sys.stdout.write("".join(text for text, _ in pieces) + end)
+
+        return plain
+
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(
+        file=sys.stdout,
+        force_terminal=True,
+        highlight=False,
+        soft_wrap=True,
+        width=200,
+    )
+
+    def rich_print(pieces=(), end: str = "\n") -> None:
+        text = Text()
+        for part, style in pieces:
+            text.append(part, style=style)
+        console.print(text, end=end)
+
+    return rich_print
 
 
 def show_steps(
@@ -130,18 +163,7 @@ def show_steps(
     worth 0), ``"ignored"`` (pooling: shown as ``·``, never taken), or a pad
     mode whose values are shown.
     """
-    from rich.console import Console
-    from rich.text import Text
-
-    color = _color()
-    console = Console(
-        file=sys.stdout,
-        force_terminal=color,
-        no_color=not color,
-        highlight=False,
-        soft_wrap=True,
-        width=200,
-    )
+    say = _printer(_color())
     shown = steps[:max_steps]
     small = padded.shape[-2] * padded.shape[-1] <= 16 * 16
     if small and any(any(side) for side in pad_box):
@@ -149,17 +171,15 @@ def show_steps(
             "zeros": "· is padding (zeros)",
             "ignored": "· is padding (left out of the window's values)",
         }.get(pad_word or "", f"cells outside the input are padding ({pad_word})")
-        console.print(
-            Text(f"[ ] marks a window's input cells, {{ }} its taps in the padding; {legend}.")
-        )
-        console.print()
+        say([(f"[ ] marks a window's input cells, {{ }} its taps in the padding; {legend}.", "")])
+        say()
     for step in shown:
         if small:
             used = sorted({ch for ch, _, _ in step.cells + step.padding}) or [0]
             for ch in used:
                 if padded.shape[0] > 1:
-                    console.print(Text(f"X channel {ch}:", style="dim"))
-                console.print(
+                    say([(f"X channel {ch}:", "dim")])
+                say(
                     _grid(
                         padded,
                         step,
@@ -170,16 +190,17 @@ def show_steps(
                     ),
                     end="",
                 )
-        console.print(Text(step.text(channels), style="bold"))
+        say([(step.text(channels), "bold")])
         if small:
-            console.print()
+            say()
     left = len(steps) - len(shown)
     if left > 0:
-        console.print(
+        more = (
             f"… {left} more window{'s' * (left != 1)} not shown "
             f"({len(steps)} in all; --max-steps {len(steps)} shows every one)"
         )
-        console.print()
+        say([(more, "")])
+        say()
 
 
 def emit(values, fmt: str, output: str | None, overwrite: bool, precision: int = 6) -> None:
