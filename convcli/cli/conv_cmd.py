@@ -131,6 +131,7 @@ def _printer(color: bool):
 
         def plain(pieces=(), end: str = "\n") -> None:
             sys.stdout.write("".join(text for text, _ in pieces) + end)
+            sys.stdout.flush()  # in order with click.echo's output, as rich's console is
 
         return plain
 
