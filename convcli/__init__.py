@@ -23,7 +23,14 @@ from .arithmetic.sizes import (
     same_padding,
     transposed_output_size,
 )
-from .errors import ConvcliError, ImageError, KernelError, ParameterError, ShapeError
+from .errors import (
+    ConvcliError,
+    ImageError,
+    KernelError,
+    LimitError,
+    ParameterError,
+    ShapeError,
+)
 
 # name -> module that defines it; imported on first attribute access.
 _LAZY: dict[str, str] = {
@@ -93,6 +100,7 @@ __all__ = [
     "ConvcliError",
     "ImageError",
     "KernelError",
+    "LimitError",
     "ParameterError",
     "ShapeError",
     "__version__",

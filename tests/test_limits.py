@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from convcli.arithmetic import limits
-from convcli.errors import ParameterError
+from convcli.errors import LimitError, ParameterError
 
 
 def test_the_budget_is_the_engines():
@@ -60,3 +61,14 @@ def test_a_spec_at_the_limit_still_parses():
     from convcli.arithmetic.spec import parse_layers
 
     assert len(parse_layers("10*(1000*relu)")) == limits.MAX_LAYERS
+
+
+def test_limit_error_is_public():
+    """`convcli.LimitError` is exported (in __all__, so the README's table lists it) and is the
+    ParameterError the library raises for an absurd size."""
+    import convcli
+
+    assert "LimitError" in convcli.__all__
+    assert convcli.LimitError is LimitError
+    with pytest.raises(convcli.LimitError, match="over the limit"):
+        convcli.filter2d(np.ones((3, 3)), np.ones((1, 1)), padding=100_000)

@@ -28,11 +28,13 @@ __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "MAX_KERNEL_TAPS",
     "MAX_LAYERS",
+    "MAX_LEARN_UNKNOWNS",
     "MAX_NESTING",
     "MAX_OUTPUT_PIXELS",
     "MAX_READ_BYTES",
     "check_kernel_taps",
     "check_layers",
+    "check_learn_unknowns",
     "check_nesting",
     "check_output_pixels",
     "read_bounded",
@@ -52,6 +54,10 @@ MAX_READ_BYTES = DEFAULT_MEMORY_BUDGET
 MAX_OUTPUT_PIXELS = 89_478_485
 #: The most layers a network spec may expand to (``N*(...)`` multiplies).
 MAX_LAYERS = 10_000  # ResNet-152 has about 500; a table of 10000 rows takes seconds
+#: The most unknowns (kernel taps, plus one for a bias) `learn` solves for: its
+#: (n + 1)² float64 factor of the normal equations fits in a quarter of the
+#: budget (2896² × 8 bytes = 64 MiB), e.g. a 53×53 kernel.
+MAX_LEARN_UNKNOWNS = 2896
 
 
 def _bytes(n: int) -> str:
@@ -89,6 +95,30 @@ def check_layers(count: int, what: str) -> None:
     """
     if count > MAX_LAYERS:
         raise LimitError(f"{what}: expands to {count} layers; the limit is {MAX_LAYERS} layers")
+
+
+def check_learn_unknowns(unknowns: int, what: str) -> None:
+    """Raise LimitError when `learn` would solve for more than :data:`MAX_LEARN_UNKNOWNS` unknowns.
+
+    ``learn`` keeps an (n + 1)² factor of its normal equations (its patch
+    matrix is folded in band by band, so the image's size does not matter);
+    this bounds n.
+
+    Examples
+    --------
+    >>> check_learn_unknowns(81, "`size` 9×9")
+    >>> check_learn_unknowns(3600, "`size` 60×60")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.LimitError: `size` 60×60: 3600 unknowns need a 3601×3601 matrix (103.7 MB); the limit is 2896 unknowns (a 53×53 kernel; a quarter of the 256 MiB budget)
+    """
+    if unknowns > MAX_LEARN_UNKNOWNS:
+        side = unknowns + 1
+        raise LimitError(
+            f"{what}: {unknowns} unknowns need a {side}×{side} matrix ({_bytes(8 * side * side)}); "
+            f"the limit is {MAX_LEARN_UNKNOWNS} unknowns (a 53×53 kernel; a quarter of the "
+            "256 MiB budget)"
+        )
 
 
 def check_nesting(text: str, what: str, limit: int = MAX_NESTING) -> int:

@@ -139,17 +139,42 @@ def list_cmd(fmt):
     _list(fmt.lower())
 
 
+#: Rows or columns beyond which `kernels show` prints only the corners.
+MAX_SHOWN = 32
+#: Rows (and columns) kept at each end of a larger kernel.
+CORNER = 8
+
+
+def _corners(n: int) -> list[int | None]:
+    """Indices shown along a side of ``n``: all, or the ends with None for the gap."""
+    if n <= MAX_SHOWN:
+        return list(range(n))
+    return [*range(CORNER), None, *range(n - CORNER, n)]
+
+
 def _shaded(weights, title: str, color: bool) -> str:
-    """The values as a table (text), background shaded by sign and magnitude."""
+    """The values as a table (text), background shaded by sign and magnitude.
+
+    A kernel wider or taller than :data:`MAX_SHOWN` shows its corners only,
+    ``…`` in place of the rest, so the table costs the same at any size.
+    """
     from rich.text import Text
 
     from ..output import format_number, render_table
 
     top = float(abs(weights).max()) or 1.0
     rows = []
-    for row in weights:
+    picked_rows, picked_cols = _corners(weights.shape[0]), _corners(weights.shape[1])
+    if len(picked_rows) < weights.shape[0] or len(picked_cols) < weights.shape[1]:
+        note = f"corners of {weights.shape[0]}×{weights.shape[1]}; --format text has every value"
+        title = f"{title} ({note})" if title else note
+    for i in picked_rows:
         cells = []
-        for v in row:
+        for j in picked_cols:
+            if i is None or j is None:
+                cells.append(Text("…", style="dim"))
+                continue
+            v = weights[i, j]
             v = float(v)
             text = format_number(round(v, 12)) if abs(v) >= 1e-4 or v == 0 else f"{v:.3g}"
             text = text if len(text) <= 10 else f"{v:.6g}"
@@ -168,7 +193,7 @@ def _shaded(weights, title: str, color: bool) -> str:
                 style = "dim"
             cells.append(Text(text, style=style))
         rows.append(cells)
-    headers = [str(j) for j in range(weights.shape[1])]
+    headers = ["…" if j is None else str(j) for j in picked_cols]
     return render_table(
         headers,
         rows,

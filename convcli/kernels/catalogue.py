@@ -85,8 +85,15 @@ def _gaussian_size_sigma(size: int | None, sigma: float | None, kernel: str) -> 
     if size is None:
         assert sigma is not None
         size = 2 * _sigma_to_radius(sigma) + 1
-    elif sigma is None:
-        sigma = _size_to_sigma(size)
+        name, value = "sigma", f"{sigma:g}"
+    else:
+        name, value = "size", str(size)
+        if sigma is None:
+            sigma = _size_to_sigma(size)
+    try:  # sized from sigma or given, the weights are bounded like any kernel's
+        check_kernel_taps(size, size, f"kernel {kernel!r} `{name}` {value}")
+    except ParameterError as exc:
+        raise KernelError(str(exc)) from None
     return size, float(sigma)
 
 

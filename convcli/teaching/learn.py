@@ -24,8 +24,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..arithmetic.geometry import Geometry
+from ..arithmetic.limits import DEFAULT_MEMORY_BUDGET, check_learn_unknowns
 from ..arithmetic.sizes import PaddingSpec, pair
-from ..engine.convolution import im2col, normalize_pad_mode
+from ..engine.convolution import normalize_pad_mode
+from ..engine.padding import gather
+from ..engine.tiling import Tiling, check_budget
 from ..errors import ParameterError, ShapeError
 
 __all__ = [
@@ -149,7 +152,7 @@ def _as_planes(a: np.ndarray, name: str) -> np.ndarray:
     arr = np.asarray(a)
     if arr.dtype.kind not in "biuf":
         raise ShapeError(f"`{name}` must be numeric, got dtype {arr.dtype}")
-    arr = arr.astype(np.float64)
+    arr = arr.astype(np.float64, copy=False)
     if arr.ndim == 2:
         arr = arr[None]
     if arr.ndim != 3:
@@ -245,28 +248,137 @@ def target_geometry(
     return geo
 
 
-def _patch_matrix(x: np.ndarray, geo: Geometry, pad_mode: str, with_bias: bool) -> np.ndarray:
-    # (C, taps, L)
-    cols = im2col(x[:, None], geo.kernel, geo.stride, geo.padding, geo.dilation, pad_mode)
-    a = cols.transpose(0, 2, 1).reshape(-1, cols.shape[1])
-    if with_bias:
-        a = np.hstack([a, np.ones((a.shape[0], 1))])
-    return a
+#: Copies of a band's rows alive at once while it is folded in (the band, LAPACK's copy, work).
+_BAND_COPIES = 4
 
 
-def _check_rank(a: np.ndarray, k: tuple[int, int], with_bias: bool) -> np.ndarray:
-    """Raise a ShapeError when ``a`` cannot determine the weights; return its singular values."""
-    rows, unknowns = a.shape
+@dataclass
+class _Factored:
+    """The least-squares system ``A·w ≈ b`` folded into ``R_aug`` (upper triangular).
+
+    ``[A | b] = Q·R_aug`` for some orthonormal Q, so ``R = R_aug[:n, :n]`` has
+    A's singular values (``RᵀR = AᵀA``, the normal equations' matrix),
+    ``qb = R_aug[:n, n]`` is ``Qᵀb`` (``Rᵀqb = Aᵀb``), and ``rho = |R_aug[n, n]|``
+    is the residual left by the least-squares solution.
+    """
+
+    r: np.ndarray
+    qb: np.ndarray
+    rho: float
+    rows: int
+    constant: bool  # every tap of every window is the same value
+
+    def loss(self, w: np.ndarray) -> float:
+        """``|A·w − b|²`` without A: ``|R·w − qb|² + rho²``."""
+        e = self.r @ w - self.qb
+        return float(e @ e) + self.rho**2
+
+    def gradient(self, w: np.ndarray) -> np.ndarray:
+        """``∇|A·w − b|² = 2·Aᵀ(A·w − b) = 2·Rᵀ(R·w − qb)``."""
+        return 2.0 * (self.r.T @ (self.r @ w - self.qb))
+
+
+#: The largest ratio of a band's Cholesky diagonal kept by CholeskyQR2 (see
+#: :func:`_triangular_factor`): its Gram matrix then has a condition number
+#: far below 1/eps, where two Cholesky passes are as accurate as Householder QR.
+_CHOLQR_RATIO = 1e5
+
+
+def _triangular_factor(m: np.ndarray) -> np.ndarray:
+    """The upper-triangular ``R_aug`` of ``m = [A | b] = Q·R_aug``, for a tall ``m``.
+
+    CholeskyQR2 on A: ``R1 = chol(AᵀA)``, ``Q1 = A·R1⁻¹``, ``R2 = chol(Q1ᵀQ1)``,
+    ``Q = Q1·R2⁻¹``, ``R = R2·R1`` -- matrix products and triangular solves
+    (BLAS level 3, 10-40× faster than Householder QR on a tall, narrow
+    matrix) and as accurate as QR when A is well-conditioned; then b is
+    projected on Q twice (``c = Qᵀb``, the residual ``b − Q·c``
+    re-orthogonalised once), so an exact fit leaves a residual of rounding
+    size, not ``eps·|b|``. A band whose A is not well-conditioned (a flat
+    image, a rank-deficient patch matrix) falls back to Householder QR of
+    the whole ``m``, which is always stable.
+    """
+    from scipy.linalg import qr, solve_triangular
+
+    n = m.shape[1] - 1
+    a, b = m[:, :n], m[:, n]
+    try:
+        r1 = np.linalg.cholesky(a.T @ a).T
+        d = np.abs(np.diag(r1))
+        if np.isfinite(r1).all() and d.min() * _CHOLQR_RATIO > d.max():
+            q1t = solve_triangular(r1, a.T, trans="T", check_finite=False)  # (A·R1⁻¹)ᵀ
+            r2 = np.linalg.cholesky(q1t @ q1t.T).T
+            qt = solve_triangular(r2, q1t, trans="T", check_finite=False, overwrite_b=True)
+            c = qt @ b
+            res = b - qt.T @ c
+            again = qt @ res
+            res -= qt.T @ again
+            r_aug = np.zeros((n + 1, n + 1))
+            r_aug[:n, :n] = r2 @ r1
+            r_aug[:n, n] = c + again
+            r_aug[n, n] = np.sqrt(res @ res)
+            if np.isfinite(r_aug).all():
+                return r_aug
+    except np.linalg.LinAlgError:
+        pass
+    return qr(m, mode="r", check_finite=False)[0]
+
+
+def _factor(
+    xs: np.ndarray, ys: np.ndarray, geo: Geometry, pad_mode: str, bias: bool, budget: int
+) -> _Factored:
+    """Fold the patch matrix into :class:`_Factored` a band of output rows at a time.
+
+    A band's windows (one row per target cell, one column per tap, then a
+    column of ones with ``bias``, then the target) are stacked under the
+    running ``R_aug`` and reduced by a QR factorisation back to ``(n + 1)²``
+    numbers: the normal equations accumulated tile by tile in factored form,
+    which keeps lstsq's accuracy (forming ``AᵀA`` itself would square the
+    condition number) while the patch matrix never exists in full. Each
+    band holds as many output rows as fit ``budget`` bytes (at least one).
+    """
+    c = xs.shape[0]
+    taps = geo.kernel[0] * geo.kernel[1]
+    n = taps + int(bias)
+    out_h, out_w = geo.output_shape
+    per_row = _BAND_COPIES * 8 * (n + 1) * c * out_w
+    band = max(1, min(out_h, (budget - 2 * 8 * (n + 1) ** 2) // per_row))
+    tiling = Tiling(geo, pad_mode)
+    r_aug = np.zeros((0, n + 1))
+    lo, hi = np.inf, -np.inf
+    for r0 in range(0, out_h, band):
+        r1 = min(r0 + band, out_h)
+        _, _, rows, cols, runs = tiling.tile(r0, r1, 0, out_w)
+        block = gather(xs, rows, cols, np.dtype(np.float64), 0.0, runs)
+        windows = tiling.windows(block)  # (C, th, out_w, kh, kw)
+        m = windows.shape[0] * windows.shape[1] * windows.shape[2]
+        part = np.empty((m, n + 1))
+        part[:, :taps] = windows.reshape(m, taps)
+        lo, hi = min(lo, part[:, :taps].min()), max(hi, part[:, :taps].max())
+        if bias:
+            part[:, taps] = 1.0
+        part[:, n] = ys[:, r0:r1, :].reshape(-1)
+        del block, windows
+        r_aug = _triangular_factor(np.vstack([r_aug, _triangular_factor(part)]))
+        del part
+    if r_aug.shape[0] < n + 1:  # exactly n equations: no residual row
+        r_aug = np.vstack([r_aug, np.zeros((n + 1 - r_aug.shape[0], n + 1))])
+    return _Factored(
+        r=np.ascontiguousarray(r_aug[:n, :n]),
+        qb=r_aug[:n, n].copy(),
+        rho=abs(float(r_aug[n, n])),
+        rows=c * out_h * out_w,
+        constant=bool(lo == hi),
+    )
+
+
+def _check_rank(f: _Factored, k: tuple[int, int], with_bias: bool) -> np.ndarray:
+    """Raise a ShapeError when the system cannot determine the weights; return its singular values."""
+    unknowns = f.r.shape[1]
     what = f"{unknowns} unknowns ({k[0]}×{k[1]} weights{' + bias' if with_bias else ''})"
-    if rows < unknowns:
-        raise ShapeError(
-            f"ill-posed: {rows} equations (target cells) for {what}; use a larger input or "
-            "a smaller --size"
-        )
-    s = np.linalg.svd(a, compute_uv=False)
+    s = np.linalg.svd(f.r, compute_uv=False)  # the patch matrix's singular values
     rank = int(np.sum(s > RANK_RTOL * s[0])) if s[0] > 0 else 0
     if rank < unknowns:
-        if rank <= 1 and np.ptp(a[:, : k[0] * k[1]]) == 0:
+        if rank <= 1 and f.constant:
             why = "the input is constant, so every window looks the same"
         else:
             why = "the input's windows are not varied enough to tell the weights apart"
@@ -294,6 +406,7 @@ def learn_kernel(
     seed: int = 0,
     init: np.ndarray | None = None,
     callback: Callable[[int, float, np.ndarray], None] | None = None,
+    memory_budget: int = DEFAULT_MEMORY_BUDGET,
 ) -> LearnResult:
     """Find the kernel K (and bias b) with ``y ≈ x ⋆ K + b``.
 
@@ -336,6 +449,11 @@ def learn_kernel(
     callback : callable, optional
         ``callback(step, loss, weights)`` after every gradient step, for
         progress displays; ``weights`` is the flat vector (bias last).
+    memory_budget : int
+        Bytes of working memory: the patch matrix is folded in a band of
+        target rows at a time (a QR update of the ``(n + 1)²`` factor of the
+        normal equations), so memory does not grow with the image; the
+        unknowns ``n`` are bounded by :func:`convcli.arithmetic.limits.check_learn_unknowns`.
 
     Returns
     -------
@@ -350,6 +468,9 @@ def learn_kernel(
     ParameterError
         An unknown ``method``, a bad ``steps`` or ``lr``, or gradient descent
         diverging.
+    LimitError
+        (a ParameterError) A kernel with more unknowns than the resource
+        policy allows, before anything is allocated.
     UnstableLearningRate
         (a ParameterError) An ``lr`` at or above the stable bound, before any
         step, with the bound and how it was computed.
@@ -373,19 +494,23 @@ def learn_kernel(
     k = pair(size, "size")
     pad_mode = normalize_pad_mode(pad_mode)
     geo = target_geometry(xs.shape[-2:], ys.shape[-2:], k, stride, dilation, padding)
-    a = _patch_matrix(xs, geo, pad_mode, bias)
-    b = ys.reshape(-1)
-    singular = _check_rank(a, k, bias)
-    n = a.shape[1]
-
-    def loss_of(w: np.ndarray) -> float:
-        r = a @ w - b
-        return float(r @ r)
+    n = k[0] * k[1] + int(bias)
+    check_learn_unknowns(n, f"`size` {k[0]}×{k[1]}{' with bias' if bias else ''}")
+    budget = check_budget(memory_budget)
+    rows = ys.size
+    if rows < n:
+        raise ShapeError(
+            f"ill-posed: {rows} equations (target cells) for {n} unknowns ({k[0]}×{k[1]} "
+            f"weights{' + bias' if bias else ''}); use a larger input or a smaller --size"
+        )
+    system = _factor(xs, ys, geo, pad_mode, bias, budget)
+    singular = _check_rank(system, k, bias)
+    loss_of = system.loss
 
     max_lr = None
     w: np.ndarray
     if method == "lstsq":
-        w = np.linalg.lstsq(a, b, rcond=None)[0]
+        w = np.linalg.lstsq(system.r, system.qb, rcond=None)[0]
         history = [loss_of(w)]
         lr = None
     else:
@@ -397,9 +522,7 @@ def learn_kernel(
         if not (np.isfinite(lr) and lr > 0):
             raise ParameterError(f"`lr` must be a positive number, got {lr!r}")
         if lr >= max_lr:
-            raise UnstableLearningRate(
-                float(lr), max_lr, 2.0 * float(singular[0]) ** 2, a.shape[0], a.shape[1]
-            )
+            raise UnstableLearningRate(float(lr), max_lr, 2.0 * float(singular[0]) ** 2, rows, n)
         if init is not None:
             w = np.array(init, dtype=np.float64).reshape(-1)
             if bias and w.size == n - 1:
@@ -413,7 +536,7 @@ def learn_kernel(
         history = [loss_of(w)]
         # L(w) = |Aw − y|² has gradient 2Aᵀ(Aw − y); lr < max_lr keeps it stable
         for step in range(1, int(steps) + 1):
-            w = w - lr * 2.0 * (a.T @ (a @ w - b))
+            w = w - lr * system.gradient(w)
             current = loss_of(w)
             if not np.isfinite(current) or current > 1e300:
                 raise ParameterError(
@@ -431,10 +554,10 @@ def learn_kernel(
         kernel=np.ascontiguousarray(weights),
         bias=float(w[-1]) if bias else None,
         loss=loss,
-        mse=loss / b.size,
+        mse=loss / rows,
         history=history,
         padding=geo.padding,
-        equations=int(b.size),
+        equations=int(rows),
         method=method,
         lr=None if lr is None else float(lr),
         max_lr=max_lr,
