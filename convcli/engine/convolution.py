@@ -21,6 +21,8 @@ How a call runs
    (overlap-save) or ``im2col`` (a patch matrix and one matrix product),
    picked by the cost model of :mod:`convcli.engine.costs` unless
    ``strategy=`` names one.
+   When the dilated span makes even a one-pixel tile's block overrun the
+   budget, the call runs tap by tap instead (:mod:`convcli.engine.sparse`).
 4. Tiles run on ``threads`` threads (:mod:`convcli.engine.threads`; numpy,
    ``np.matmul`` and scipy.fft release the GIL; the strategies that call
    scipy's BLAS wrappers run on one thread, as those hold it).
@@ -42,7 +44,7 @@ from ..arithmetic.geometry import Geometry
 from ..arithmetic.limits import check_output_pixels
 from ..arithmetic.sizes import PaddingSpec, pair
 from ..errors import ShapeError
-from . import costs, strategies
+from . import costs, sparse, strategies
 from .arrays import as_numeric, check_finite, compute_dtype
 from .padding import PAD_MODE_ALIASES, PAD_MODES, gather, normalize_pad_mode, pad
 from .threads import check_threads, run_parallel, single_threaded_blas
@@ -171,7 +173,7 @@ def _run_tiles(
     n, c_in = x.shape[:2]
     c_out = weight.shape[0]
     problem = Problem.of(geo.geometry, n, c_in, c_out, groups)
-    threads = check_threads(threads)
+    threads = requested = check_threads(threads)
     name = strategies.check_strategy(strategy)
     if name == "auto":
         name = costs.choose_strategy(problem, weight, dtype)
@@ -179,21 +181,32 @@ def _run_tiles(
     maps = 4 * (geo.rows.nbytes + geo.cols.nbytes)
     budget = max(memory_budget - weight.nbytes - maps - _OVERHEAD, 1)
     blas = costs.blas_repays(problem, name, weight)
-    if name == "direct":
-        kernel = strategies.make_direct(problem, weight, dtype, blas=blas)
-    elif name == "separable":
-        kernel = strategies.make_separable(problem, weight, dtype, blas=blas)
-    elif name == "fft":
-        kernel = strategies.make_fft(problem, weight, dtype, budget)
-        budget = max(budget - fft_cache_bytes(budget), 1)  # the cached kernel spectra
-    else:
-        kernel = strategies.make_im2col(problem, weight, dtype)
+    tile_budget = budget
+    if name == "fft":
+        tile_budget = max(budget - fft_cache_bytes(budget), 1)  # the cached kernel spectra
     if name in strategies.SERIAL:
         # scipy's BLAS wrappers (axpy, gemm) hold the GIL: more threads only add contention;
         # the numpy axpy's steps are too short to gain from them either
         threads = 1
-    th, tw = tile_shape(name, problem, budget, threads, dtype.itemsize, x.dtype.itemsize)
+    th, tw = tile_shape(name, problem, tile_budget, threads, dtype.itemsize, x.dtype.itemsize)
+    kernel: strategies.TileKernel | None = None
+    if name == "direct":
+        kernel = strategies.make_direct(problem, weight, dtype, blas=blas)
+    elif name == "separable":  # raises for a kernel of rank above 1
+        kernel = strategies.make_separable(problem, weight, dtype, blas=blas)
+    elif name == "im2col":
+        kernel = strategies.make_im2col(problem, weight, dtype)
     out = np.empty((n, c_out, *geo.out), dtype=dtype)
+    if sparse.needs_taps(
+        name, problem, th, tw, tile_budget, threads, dtype.itemsize, x.dtype.itemsize
+    ):
+        # even the smallest tile's block (tile plus the dilated span) overruns the
+        # budget: gather only the cells each tap reads (nothing of the span is built)
+        sparse.run_taps(x, weight, geo, problem, out, pad_value, budget, requested)
+        return out
+    if kernel is None:  # fft: its dilated kernel is built only now that it fits
+        kernel = strategies.make_fft(problem, weight, dtype, budget)
+    budget = tile_budget
     (top, _), (left, right) = geo.padding
     span_h = geo.span[0]
 
