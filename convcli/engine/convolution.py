@@ -44,7 +44,7 @@ from ..arithmetic.geometry import Geometry
 from ..arithmetic.limits import check_output_pixels
 from ..arithmetic.sizes import PaddingSpec, pair
 from ..errors import ShapeError
-from . import costs, sparse, strategies
+from . import costs, fftblocks, sparse, strategies
 from .arrays import as_numeric, check_finite, compute_dtype
 from .padding import PAD_MODE_ALIASES, PAD_MODES, gather, normalize_pad_mode, pad
 from .threads import check_threads, run_parallel, single_threaded_blas
@@ -175,15 +175,24 @@ def _run_tiles(
     problem = Problem.of(geo.geometry, n, c_in, c_out, groups)
     threads = requested = check_threads(threads)
     name = strategies.check_strategy(strategy)
-    if name == "auto":
-        name = costs.choose_strategy(problem, weight, dtype)
     # the index maps (and their temporaries) are outside the tile plan
     maps = 4 * (geo.rows.nbytes + geo.cols.nbytes)
     budget = max(memory_budget - weight.nbytes - maps - _OVERHEAD, 1)
+    if name == "auto":
+        name = costs.choose_strategy(
+            problem, weight, dtype, budget, threads, in_itemsize=x.dtype.itemsize
+        )
     blas = costs.blas_repays(problem, name, weight)
     tile_budget = budget
     if name == "fft":
         tile_budget = max(budget - fft_cache_bytes(budget), 1)  # the cached kernel spectra
+    if name == "fft" and max(problem.span) > fftblocks.LARGE_SPAN:
+        # a large kernel: cut it into blocks too, so no tile's halo dwarfs the tile
+        plan = fftblocks.plan(problem, budget, threads, dtype.itemsize, x.dtype.itemsize)
+        if plan is not None:
+            out = np.empty((n, c_out, *geo.out), dtype=dtype)
+            fftblocks.run(x, weight, geo, problem, out, pad_value, plan)
+            return out
     if name in strategies.SERIAL:
         # scipy's BLAS wrappers (axpy, gemm) hold the GIL: more threads only add contention;
         # the numpy axpy's steps are too short to gain from them either

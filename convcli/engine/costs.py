@@ -26,6 +26,18 @@ only when there are at most 64 kernel slices (an SVD each). The
 constants were measured with ``benchmarks/bench_engine.py`` on the
 project's 2-core machine (float32, both cores); only their ratios matter.
 
+Large kernels
+-------------
+Given the memory budget, :func:`choose_strategy` prices the paths a large
+kernel takes instead of the formulas above: ``fft`` for a kernel spanning
+more than :data:`~convcli.engine.fftblocks.LARGE_SPAN` cells runs kernel
+blocks (:mod:`convcli.engine.fftblocks`), priced by its plan's transform
+cells per output pixel times ``FFT_PIXEL``; ``direct`` whose smallest tile
+overruns the budget runs tap by tap (:mod:`convcli.engine.sparse`) at
+``TAP_PASS`` a tap; ``im2col`` and ``separable`` tiles that cannot fit are
+ruled out. A 1025x1025 box on 2000x2000 pixels goes to ``fft`` (one block),
+a 3x3 Sobel dilated 10000 times to ``direct``, tap by tap.
+
 BLAS or numpy
 -------------
 ``direct`` and ``separable`` (one channel pair) update the tile with axpy
@@ -47,8 +59,9 @@ import sys
 
 import numpy as np
 
+from . import fftblocks, sparse
 from .strategies import separable_factors
-from .tiling import FFT_TILE, Problem
+from .tiling import FFT_TILE, Problem, tile_shape, working_memory
 
 __all__ = ["blas_repays", "choose_strategy", "estimate_costs"]
 
@@ -60,6 +73,9 @@ FFT_MAC = 0.5e-9
 IM2COL_COPY = 0.6e-9
 IM2COL_MAC = 0.012e-9
 GEMM_PASS = 1.3e-9
+# one kernel tap of the tap-by-tap path (engine/sparse.py), per output pixel: gathering
+# its cells through the index maps, then a multiply and an add (2000x2000, 3x3 taps)
+TAP_PASS = 5e-9
 
 # numpy's axpy over BLAS's, per output pixel and pass (float32, 512x512, in cache:
 # 0.26 vs 0.04 ns; float64 0.6 vs 0.13 ns), and the one-off price of scipy's BLAS
@@ -109,13 +125,27 @@ def estimate_costs(problem: Problem, weight: np.ndarray, factors=None) -> dict[s
     return costs
 
 
-def choose_strategy(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> str:
+def choose_strategy(
+    problem: Problem,
+    weight: np.ndarray,
+    dtype: np.dtype,
+    budget: int | None = None,
+    threads: int = 1,
+    in_itemsize: int | None = None,
+) -> str:
     """The strategy "auto" runs: the cheapest by :func:`estimate_costs`, counting the
-    one-off price of the scipy module a strategy would import (see the module docstring)."""
+    one-off price of the scipy module a strategy would import (see the module docstring).
+
+    Given the memory ``budget`` (and ``threads``, and the input's item size),
+    the paths that large kernels take are priced too (see "Large kernels" in
+    the module docstring).
+    """
     factors = None
     if problem.c_out * problem.cg <= _RANK_CHECK_LIMIT:
         factors = separable_factors(weight, dtype)
     costs = estimate_costs(problem, weight, factors)
+    if budget is not None:
+        _price_large_kernels(costs, problem, weight, np.dtype(dtype), budget, threads, in_itemsize)
     pixels = max(problem.n * problem.out[0] * problem.out[1], 1)
     if "scipy.fft" not in sys.modules:
         costs["fft"] += SCIPY_FFT_IMPORT / pixels
@@ -132,6 +162,36 @@ def choose_strategy(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> st
             passes = max(_passes(weight), 1.0)
         costs[name] += s * passes * NUMPY_PASS_EXTRA
     return min(costs, key=costs.__getitem__)
+
+
+def _price_large_kernels(
+    costs: dict[str, float],
+    problem: Problem,
+    weight: np.ndarray,
+    dtype: np.dtype,
+    budget: int,
+    threads: int,
+    in_itemsize: int | None,
+) -> None:
+    """Reprice, in ``costs``, the strategies a large kernel sends down other paths."""
+    itemsize = dtype.itemsize
+    in_itemsize = itemsize if in_itemsize is None else in_itemsize
+    s = problem.stride[0] * problem.stride[1]
+    if max(problem.span) > fftblocks.LARGE_SPAN:
+        plan = fftblocks.plan(problem, budget, threads, itemsize, in_itemsize)
+        if plan is None:
+            costs.pop("fft", None)
+        else:
+            costs["fft"] = plan.cells * FFT_PIXEL + s * problem.c_out * problem.cg * FFT_MAC
+    if problem.cg * problem.og == 1:
+        th, tw = tile_shape("direct", problem, budget, 1, itemsize, in_itemsize)
+        if sparse.needs_taps("direct", problem, th, tw, budget, 1, itemsize, in_itemsize):
+            costs["direct"] = s * max(_passes(weight), 1.0) * TAP_PASS
+    for name in ("im2col", "separable"):  # no path of their own for a span this large
+        if name in costs:
+            th, tw = tile_shape(name, problem, budget, threads, itemsize, in_itemsize)
+            if working_memory(name, problem, th, tw, itemsize, in_itemsize) > budget:
+                costs[name] = float("inf")
 
 
 def blas_repays(problem: Problem, strategy: str, weight: np.ndarray) -> bool:
