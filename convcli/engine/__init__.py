@@ -9,6 +9,7 @@ One module per job, from the API down:
 - :mod:`.strategies`: the per-tile strategies (direct, separable, FFT,
   im2col), ``STRATEGIES`` and ``rank_one_factors``.
 - :mod:`.sparse`: tap by tap, for a dilated span too big for any tile's block.
+- :mod:`.fftblocks`: FFT over kernel blocks, for large kernels.
 - :mod:`.tiling`: the call's problem, index maps, tiles and tile sizes
   under the memory budget.
 - :mod:`.padding`: the pad modes, their index maps, ``pad``.
