@@ -5,6 +5,7 @@ Run from the repository root (``pip install '.[bench]'`` adds OpenCV and PyTorch
     python benchmarks/bench_engine.py              # every row of issue 6's Targets table
     python benchmarks/bench_engine.py --markdown   # the same, as Markdown for the README
     python benchmarks/bench_engine.py --quick      # tiny sizes: checks that it runs
+    python benchmarks/bench_engine.py --huge       # issue 12's huge kernels and dilations
 
 Every case runs convcli's default (``strategy="auto"``), convcli with each
 strategy forced (those that do not apply to the case are listed as such),
@@ -82,6 +83,8 @@ STRATEGIES: tuple[str, ...] = _strategies()
 BUDGET: int = engine.DEFAULT_MEMORY_BUDGET
 #: How close the default strategy must be to the fastest forced one.
 AUTO_SLACK = 1.2
+# issue 12: huge kernels and dilations "within a few times scipy's best"
+HUGE_TARGET = 5.0
 
 
 # --------------------------------------------------------------------------- measuring
@@ -443,6 +446,123 @@ def memory_case(big: int, rng: np.random.Generator) -> Case:
     )
 
 
+def _padded(img: np.ndarray, span: tuple[int, int]) -> np.ndarray:
+    """``img`` padded for "same" by numpy's reflect (convcli's reflect, REFLECT_101)."""
+    (sh, sw) = span
+    return np.pad(img, ((sh // 2, (sh - 1) // 2), (sw // 2, (sw - 1) // 2)), mode="reflect")
+
+
+def _scipy_fft(img: np.ndarray, kernel: np.ndarray, how: str) -> Callable[[], np.ndarray]:
+    """scipy.signal's FFT convolution on the reflect-padded image: a correlation."""
+    conv = getattr(signal, how)
+    flipped = kernel[::-1, ::-1]
+    return lambda: conv(_padded(img, kernel.shape), flipped, mode="valid")
+
+
+def huge_kernel_case(
+    title: str,
+    img: np.ndarray,
+    kernel: np.ndarray,
+    special: tuple[str, Callable[[], np.ndarray]] | None,
+    oracle: np.ndarray,
+) -> Case:
+    """Issue 12: a large kernel on a photo-sized image, against scipy's best.
+
+    The reference is scipy's special-purpose filter where there is one
+    (uniform_filter for a box, gaussian_filter for a Gaussian), else
+    scipy.signal's overlap-add FFT. Only fft and separable are forced:
+    direct and im2col would run for hours.
+    """
+    call = lambda **kw: convcli.filter2d(img, kernel, **kw)  # noqa: E731
+    impls = [Impl("convcli default", call, "auto")]
+    impls += [
+        Impl(f"convcli strategy={s}", lambda s=s: call(strategy=s), "forced")
+        for s in ("fft", "separable")
+    ]
+    if special is not None:
+        impls.append(Impl(special[0], special[1]))
+    impls.append(Impl("scipy.signal.fftconvolve", _scipy_fft(img, kernel, "fftconvolve")))
+    impls.append(Impl("scipy.signal.oaconvolve", _scipy_fft(img, kernel, "oaconvolve")))
+    reference = special[0] if special is not None else "scipy.signal.oaconvolve"
+    for impl in impls:
+        if impl.name == reference:
+            impl.kind = "reference"
+    return Case(title, reference, HUGE_TARGET, img.nbytes, img.nbytes, oracle, impls)
+
+
+def huge_dilation_case(side: int, d: int) -> Case:
+    """Issue 12: a 3x3 Sobel dilated ``d`` times (the tap-by-tap path)."""
+    img = np.random.default_rng(7).random((side, side), dtype=np.float32)
+    sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
+    padded = np.pad(img.astype(np.float64), d, mode="reflect")
+    # the oracle: each tap's shifted view of the padded image, by hand
+    oracle = sum(
+        sobel[i, j] * padded[i * d : i * d + side, j * d : j * d + side]
+        for i in range(3)
+        for j in range(3)
+    )
+    call = lambda **kw: convcli.filter2d(img, sobel, dilation=d, **kw)  # noqa: E731
+    impls = [Impl("convcli default", call, "auto")]
+    impls.append(Impl("convcli strategy=direct", lambda: call(strategy="direct"), "forced"))
+    impls.append(
+        Impl(
+            "scipy.ndimage.correlate1d × 6 taps",
+            lambda: _taps_by_scipy(img, sobel, d),
+            "reference",
+        )
+    )
+    return Case(
+        f"{side}² float32, 3×3 Sobel, dilation {d}",
+        "scipy.ndimage.correlate1d × 6 taps",
+        HUGE_TARGET,
+        img.nbytes,
+        img.nbytes,
+        oracle,
+        impls,
+    )
+
+
+def _taps_by_scipy(img: np.ndarray, kernel: np.ndarray, d: int) -> np.ndarray:
+    """A dilated kernel with scipy.ndimage, tap by tap: each nonzero tap a shift."""
+    out = np.zeros(img.shape, dtype=np.float64)
+    for (i, j), w in np.ndenumerate(kernel):
+        if w:
+            shift = (-(i - 1) * d, -(j - 1) * d)
+            out += w * ndi.shift(img, shift, order=0, mode="mirror")
+    return out
+
+
+def huge_builders(quick: bool) -> list[Callable[[], Case]]:
+    """The huge kernels and dilations of issue 12 (scaled down by 10 with --quick)."""
+    side = 200 if quick else 2000
+    box, sigma, big, d = (103, 20, 401, 1000) if quick else (1025, 200, 4001, 10000)
+    rng = np.random.default_rng(12)
+    img = rng.random((side, side), dtype=np.float32)
+
+    def box_case() -> Case:
+        k = np.full((box, box), 1.0 / box**2, dtype=np.float32)
+        uniform = lambda: ndi.uniform_filter(img, box, mode="mirror")  # noqa: E731
+        oracle = ndi.uniform_filter(img.astype(np.float64), box, mode="mirror")
+        title = f"{side}² float32, box:{box}"
+        return huge_kernel_case(title, img, k, ("scipy.ndimage.uniform_filter", uniform), oracle)
+
+    def gaussian_case() -> Case:
+        radius = 4 * sigma
+        g = gaussian_taps(sigma, radius)
+        k = np.outer(g, g).astype(np.float32)
+        gauss = lambda: ndi.gaussian_filter(img, sigma, mode="mirror", truncate=4.0)  # noqa: E731
+        oracle = ndi.gaussian_filter(img.astype(np.float64), sigma, mode="mirror", truncate=4.0)
+        title = f"{side}² float32, gaussian:sigma={sigma} ({2 * radius + 1}²)"
+        return huge_kernel_case(title, img, k, ("scipy.ndimage.gaussian_filter", gauss), oracle)
+
+    def random_case() -> Case:
+        k = (rng.random((big, big)) / big**2).astype(np.float32)
+        oracle = _scipy_fft(img.astype(np.float64), k.astype(np.float64), "fftconvolve")()
+        return huge_kernel_case(f"{side}² float32, {big}² random", img, k, None, oracle)
+
+    return [box_case, gaussian_case, random_case, lambda: huge_dilation_case(side, d)]
+
+
 # --------------------------------------------------------------------------- reporting
 
 
@@ -606,6 +726,11 @@ def main(argv: list[str] | None = None) -> int:
         default=8.0,
         help="seconds: a warm-up slower than this is reported as the only run",
     )
+    parser.add_argument(
+        "--huge",
+        action="store_true",
+        help="issue 12's huge kernels and dilations instead, against scipy",
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
@@ -646,6 +771,8 @@ def main(argv: list[str] | None = None) -> int:
         lambda: pool_case(size, rng),
         lambda: memory_case(big, rng),
     ]
+    if args.huge:
+        builders = huge_builders(args.quick)
 
     header = machine()
     cases = []

@@ -66,10 +66,7 @@ def test_tap_path_equals_scipy_correlate_with_the_dilated_kernel(mode, strategy,
         threads=2,
         memory_budget=60_000,
     )
-    if strategy == "fft":  # fft cuts the kernel into blocks instead (engine/fftblocks.py)
-        assert not taps_calls
-    else:
-        assert taps_calls, "the tap-by-tap path was not taken"
+    assert taps_calls, "the tap-by-tap path was not taken"
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
 
 
@@ -142,3 +139,21 @@ def test_tap_memory_does_not_grow_with_the_span():
         for d in (1, 100, 10000)
     }
     assert len(sizes) == 1
+
+
+def test_a_halo_that_dwarfs_the_tile_goes_tap_by_tap_though_it_fits(taps_calls):
+    """200x200 pixels, a Sobel dilated 1000 times: blocks of 2000+ rows fit the
+    budget but cost ~200 cells per output, so auto runs the 6 taps instead."""
+    rng = np.random.default_rng(12)
+    img = rng.random((200, 200))
+    d = 1000
+    got = filter2d(img, SOBEL, dilation=d, pad_mode="reflect")
+    assert taps_calls, "auto did not take the tap-by-tap path"
+    # scipy.ndimage would visit all 2001x2001 cells of the spread kernel: shift by hand
+    padded = np.pad(img, d, mode="reflect")
+    expected = sum(
+        SOBEL[i, j] * padded[i * d : i * d + 200, j * d : j * d + 200]
+        for i in range(3)
+        for j in range(3)
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

@@ -189,7 +189,7 @@ def _run_tiles(
     if name == "fft" and max(problem.span) > fftblocks.LARGE_SPAN:
         # a large kernel: cut it into blocks too, so no tile's halo dwarfs the tile
         plan = fftblocks.plan(problem, budget, threads, dtype.itemsize, x.dtype.itemsize)
-        if plan is not None:
+        if plan is not None and not costs.fft_by_taps(problem, weight, plan):
             out = np.empty((n, c_out, *geo.out), dtype=dtype)
             fftblocks.run(x, weight, geo, problem, out, pad_value, plan)
             return out
@@ -206,11 +206,15 @@ def _run_tiles(
     elif name == "im2col":
         kernel = strategies.make_im2col(problem, weight, dtype)
     out = np.empty((n, c_out, *geo.out), dtype=dtype)
-    if sparse.needs_taps(
+    by_taps = name == "direct" and costs.direct_by_taps(
+        problem, weight, tile_budget, dtype.itemsize, x.dtype.itemsize
+    )
+    if by_taps or sparse.needs_taps(
         name, problem, th, tw, tile_budget, threads, dtype.itemsize, x.dtype.itemsize
     ):
         # even the smallest tile's block (tile plus the dilated span) overruns the
-        # budget: gather only the cells each tap reads (nothing of the span is built)
+        # budget, or its halo costs more than the taps: gather only the cells each
+        # tap reads (nothing of the span is built)
         sparse.run_taps(x, weight, geo, problem, out, pad_value, budget, requested)
         return out
     if kernel is None:  # fft: its dilated kernel is built only now that it fits

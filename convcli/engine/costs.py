@@ -74,8 +74,10 @@ IM2COL_COPY = 0.6e-9
 IM2COL_MAC = 0.012e-9
 GEMM_PASS = 1.3e-9
 # one kernel tap of the tap-by-tap path (engine/sparse.py), per output pixel: gathering
-# its cells through the index maps, then a multiply and an add (2000x2000, 3x3 taps)
-TAP_PASS = 5e-9
+# its cells, a multiply and an add (measured 4-5x a direct pass: 2000x2000, 3x3 and 5x5)
+TAP_PASS = 1.5e-9
+# copying one cell of a tile's block (tile plus halo), for kernels with a large span
+GATHER_CELL = 0.5e-9
 
 # numpy's axpy over BLAS's, per output pixel and pass (float32, 512x512, in cache:
 # 0.26 vs 0.04 ns; float64 0.6 vs 0.13 ns), and the one-off price of scipy's BLAS
@@ -180,18 +182,97 @@ def _price_large_kernels(
     if max(problem.span) > fftblocks.LARGE_SPAN:
         plan = fftblocks.plan(problem, budget, threads, itemsize, in_itemsize)
         if plan is None:
-            costs.pop("fft", None)
+            costs["fft"] = float("inf")
         else:
             costs["fft"] = plan.cells * FFT_PIXEL + s * problem.c_out * problem.cg * FFT_MAC
-    if problem.cg * problem.og == 1:
-        th, tw = tile_shape("direct", problem, budget, 1, itemsize, in_itemsize)
-        if sparse.needs_taps("direct", problem, th, tw, budget, 1, itemsize, in_itemsize):
-            costs["direct"] = s * max(_passes(weight), 1.0) * TAP_PASS
+        for name in ("direct", "separable", "im2col"):  # their passes run over the halo too
+            if name in costs:
+                costs[name] *= halo_passes(problem, budget, itemsize, in_itemsize, name)
+                costs[name] += gather_cost(problem, budget, itemsize, in_itemsize, name)
+    if problem.cg * problem.og == 1 and "direct" in costs:
+        taps = s * max(_passes(weight), 1.0) * TAP_PASS
+        if direct_by_taps(problem, weight, budget, itemsize, in_itemsize):
+            costs["direct"] = taps
     for name in ("im2col", "separable"):  # no path of their own for a span this large
         if name in costs:
             th, tw = tile_shape(name, problem, budget, threads, itemsize, in_itemsize)
             if working_memory(name, problem, th, tw, itemsize, in_itemsize) > budget:
                 costs[name] = float("inf")
+
+
+def fft_by_taps(problem: Problem, weight: np.ndarray, plan: fftblocks.Plan) -> bool:
+    """Whether ``fft`` on a large span should run tap by tap rather than by ``plan``.
+
+    A sparse kernel spread over a large span (a dilated Sobel) has few
+    taps: gathering them costs less than transforming its blocks.
+
+    Examples
+    --------
+    >>> from convcli.arithmetic.geometry import Geometry
+    >>> geo = Geometry.resolve((600, 700), 3, padding="same", dilation=10000)
+    >>> problem = Problem.of(geo, 1, 1, 1, 1)
+    >>> fft_by_taps(problem, np.ones((1, 1, 3, 3)), fftblocks.plan(problem, 2**24, 1, 4, 1))
+    True
+    """
+    s = problem.stride[0] * problem.stride[1]
+    taps = s * max(_passes(weight), 1.0) * problem.c_out * problem.cg * TAP_PASS
+    return taps < plan.cells * FFT_PIXEL
+
+
+def halo_passes(problem: Problem, budget: int, itemsize: int, in_itemsize: int, name: str) -> float:
+    """How much longer ``name``'s passes are than the tile's rows.
+
+    ``direct`` and ``separable`` passes (and ``im2col``'s patch rows) run
+    over whole block rows, ``(tw - 1) * sw + span_w`` cells for ``tw``
+    outputs: the halo's share grows with the span.
+    """
+    _, tw = tile_shape(name, problem, budget, 1, itemsize, in_itemsize)
+    sw, span_w = problem.stride[1], problem.span[1]
+    return 1.0 + (span_w - 1) / ((tw - 1) * sw + 1)
+
+
+def gather_cost(problem: Problem, budget: int, itemsize: int, in_itemsize: int, name: str) -> float:
+    """Seconds per output pixel of gathering ``name``'s blocks (tile plus halo)."""
+    th, tw = tile_shape(name, problem, budget, 1, itemsize, in_itemsize)
+    (sh, sw), (span_h, span_w) = problem.stride, problem.span
+    block = ((th - 1) * sh + span_h) * ((tw - 1) * sw + span_w)
+    return problem.c_in * block / (th * tw) * GATHER_CELL
+
+
+def direct_by_taps(
+    problem: Problem, weight: np.ndarray, budget: int, itemsize: int, in_itemsize: int
+) -> bool:
+    """Whether ``direct`` should run tap by tap (:mod:`convcli.engine.sparse`).
+
+    When its smallest tile overruns the budget, or, for a kernel spanning
+    more than :data:`~convcli.engine.fftblocks.LARGE_SPAN` cells, when the
+    taps cost less than passes over a halo that dwarfs the tile (a 3x3
+    Sobel dilated 1000 times on a 200x200 image: blocks of 2119x2200 cells
+    for 119x200 outputs).
+
+    Examples
+    --------
+    >>> from convcli.arithmetic.geometry import Geometry
+    >>> def problem(side, d):
+    ...     geo = Geometry.resolve((side, side), 3, padding="same", dilation=d)
+    ...     return Problem.of(geo, 1, 1, 1, 1)
+    >>> sobel = np.array([[[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]]])
+    >>> direct_by_taps(problem(200, 1000), sobel, 2**28, 4, 1)
+    True
+    >>> direct_by_taps(problem(200, 1), sobel, 2**28, 4, 1)
+    False
+    """
+    if problem.cg * problem.og != 1:
+        return False
+    th, tw = tile_shape("direct", problem, budget, 1, itemsize, in_itemsize)
+    if sparse.needs_taps("direct", problem, th, tw, budget, 1, itemsize, in_itemsize):
+        return True
+    if max(problem.span) <= fftblocks.LARGE_SPAN:
+        return False
+    passes = max(_passes(weight), 1.0)
+    tiles = passes * DIRECT_PASS * halo_passes(problem, budget, itemsize, in_itemsize, "direct")
+    tiles += gather_cost(problem, budget, itemsize, in_itemsize, "direct")
+    return passes * TAP_PASS < tiles
 
 
 def blas_repays(problem: Problem, strategy: str, weight: np.ndarray) -> bool:

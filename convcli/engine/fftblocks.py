@@ -33,6 +33,7 @@ True
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -106,6 +107,7 @@ def plan_memory(problem: Problem, plan: Plan, itemsize: int, in_itemsize: int) -
     return plan.threads * tile + shared
 
 
+@functools.lru_cache(maxsize=64)
 def plan(
     problem: Problem, budget: int, threads: int, itemsize: int, in_itemsize: int
 ) -> Plan | None:
@@ -114,7 +116,8 @@ def plan(
     Tries kernels cut into 1, 2, 3, ... blocks per axis, outputs cut into
     1, 2, 3, ... tiles per axis and 1 to ``threads`` threads; keeps the
     cheapest plan whose :func:`plan_memory` fits ``budget``. None when not
-    even the smallest fits.
+    even the smallest fits. Plans are remembered (the cost model and the
+    call ask for the same one).
 
     Examples
     --------
