@@ -223,7 +223,6 @@ def _case(id: str, args, codes, words, *, ok: bool = False, output: str | None =
 #: that starts working must leave the table, unless it was only "slow")
 KNOWN_BUGS: dict[str, str] = {
     "shape-out-huge": "slow: shape --out enumerates every stride (seconds to minutes)",
-    "pool-empty.npy": "pool's .npy tensor reader lets EOFError out",
     "gallery-zero.npy": "gallery divides by a zero width",
     "learn-bomb.npy": ".npy matrix/kernel reader allocates a bomb header's shape",
     "conv-bomb.npy": ".npy matrix/kernel reader allocates a bomb header's shape",
@@ -232,10 +231,7 @@ KNOWN_BUGS: dict[str, str] = {
     "conv-d4.npy": "conv blames --kernel for a bad --input",
     "conv-d5.npy": "conv blames --kernel for a bad --input",
     "conv-c9.npy": "conv blames --kernel for a bad --input",
-    "pool-nan.npy": "pool's .npy tensor reader accepts NaN",
-    "pool-inf.npy": "pool's .npy tensor reader accepts inf",
     "filter-big-values.npy": "raw float32 output overflows with a numpy warning",
-    "pool-neg-shape.npy": "pool's .npy tensor reader lets OverflowError out",
     "learn-fortran-bomb.npy": ".npy matrix/kernel reader allocates a bomb header's shape",
     "conv-fortran-bomb.npy": ".npy matrix/kernel reader allocates a bomb header's shape",
     "filter-kempty.npy": "kernel .npy reader lets EOFError out",
