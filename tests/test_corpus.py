@@ -223,7 +223,6 @@ def _case(id: str, args, codes, words, *, ok: bool = False, output: str | None =
 #: that starts working must leave the table, unless it was only "slow")
 KNOWN_BUGS: dict[str, str] = {
     "shape-out-huge": "slow: shape --out enumerates every stride (seconds to minutes)",
-    "gallery-zero.npy": "gallery divides by a zero width",
     "learn-bomb.npy": ".npy matrix/kernel reader allocates a bomb header's shape",
     "conv-bomb.npy": ".npy matrix/kernel reader allocates a bomb header's shape",
     "conv-d0.npy": "conv blames --kernel for a bad --input",

@@ -314,7 +314,6 @@ KNOWN_BUGS: dict[str, str] = {
     "gallery-tile-big": "OSError: invalid argument",
     "geometry-none": "returned where an error was due",
     "map_range-nan-max": "returned where an error was due",
-    "read_image-zero.npy": "returned where an error was due",
 }
 
 SUMMARY: dict[str, int | list[str]] = {}
