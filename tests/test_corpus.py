@@ -223,23 +223,12 @@ def _case(id: str, args, codes, words, *, ok: bool = False, output: str | None =
 #: that starts working must leave the table, unless it was only "slow")
 KNOWN_BUGS: dict[str, str] = {
     "shape-out-huge": "slow: shape --out enumerates every stride (seconds to minutes)",
-    "learn-bomb.npy": ".npy matrix/kernel reader allocates a bomb header's shape",
-    "conv-bomb.npy": ".npy matrix/kernel reader allocates a bomb header's shape",
     "conv-d0.npy": "conv blames --kernel for a bad --input",
     "conv-d1.npy": "conv blames --kernel for a bad --input",
     "conv-d4.npy": "conv blames --kernel for a bad --input",
     "conv-d5.npy": "conv blames --kernel for a bad --input",
     "conv-c9.npy": "conv blames --kernel for a bad --input",
     "filter-big-values.npy": "raw float32 output overflows with a numpy warning",
-    "learn-fortran-bomb.npy": ".npy matrix/kernel reader allocates a bomb header's shape",
-    "conv-fortran-bomb.npy": ".npy matrix/kernel reader allocates a bomb header's shape",
-    "filter-kempty.npy": "kernel .npy reader lets EOFError out",
-    "gallery-kempty.npy": "kernel .npy reader lets EOFError out",
-    "show-kempty.npy": "kernel .npy reader lets EOFError out",
-    "filter-kbomb.npy": ".npy matrix/kernel reader allocates a bomb header's shape",
-    "conv-kbomb.npy": ".npy matrix/kernel reader allocates a bomb header's shape",
-    "gallery-kbomb.npy": ".npy matrix/kernel reader allocates a bomb header's shape",
-    "show-kbomb.npy": ".npy matrix/kernel reader allocates a bomb header's shape",
     "filter--dilation[100000000000]": "a huge dilation's 'same' padding allocates an index map first",
     "filter--dilation[101010101010]": "a huge dilation's 'same' padding allocates an index map first",
 }

@@ -229,7 +229,8 @@ def _analyze(shape):
     return convcli.analyze_network(convcli.parse_layers("conv 4 k3, relu"), shape)
 
 
-#: calls that still go wrong: id -> why (each a bug to fix, counted in the summary)
+#: calls that still go wrong: id -> why (each a bug to fix, counted in the summary);
+#: one that starts working must leave the table, unless its reason says it "may pass"
 KNOWN_BUGS: dict[str, str] = {
     "filter2d-x-nan": "NaN/inf input is not refused",
     "pool2d-nan": "NaN/inf input is not refused",
@@ -303,14 +304,14 @@ KNOWN_BUGS: dict[str, str] = {
     "learn-x-ragged": "a ragged list escapes as numpy's ValueError",
     "learn-y-ragged": "a ragged list escapes as numpy's ValueError",
     "conv_operands-ragged": "a ragged list escapes as numpy's ValueError",
-    "filter2d-k-huge-values": "values near float64's limit overflow with a raw warning",
-    "learn-x-huge-values": "values near float64's limit overflow with a raw warning",
-    "learn-y-huge-values": "values near float64's limit overflow with a raw warning",
-    "solve-huge": "solve_stride_padding enumerates every stride (memory/time)",
+    "filter2d-k-huge-values": "may pass: values near float64's limit overflow with a raw warning (seen or not by the thread)",
+    "learn-x-huge-values": "may pass: values near float64's limit overflow with a raw warning (seen or not by the thread)",
+    "learn-y-huge-values": "may pass: values near float64's limit overflow with a raw warning (seen or not by the thread)",
+    "solve-huge": "may pass: solve_stride_padding enumerates every stride (memory/time)",
     "filter2d-stride-huge": "a huge integer overflows a float conversion",
     "learn-size-huge": "a huge integer overflows a float conversion",
     "gallery-tile-huge": "a huge integer overflows a float conversion",
-    "solve-big": "solve_stride_padding enumerates every stride (memory/time)",
+    "solve-big": "may pass: solve_stride_padding enumerates every stride (memory/time)",
     "gallery-tile-big": "OSError: invalid argument",
     "geometry-none": "returned where an error was due",
     "map_range-nan-max": "returned where an error was due",
@@ -418,7 +419,7 @@ def test_api_corpus(tmp_path, monkeypatch):
         json.dumps({"summary": SUMMARY, "wrong": {k: v for k, v in results.items() if v}}, indent=1)
     )
     assert not (tmp_path / PWNED).exists(), "a pickle was unpickled"
-    fixed = [k for k in KNOWN_BUGS if not results.get(k)]
+    fixed = [k for k in KNOWN_BUGS if not results.get(k) and not KNOWN_BUGS[k].startswith("may")]
     assert not fixed, f"fixed now, remove from KNOWN_BUGS: {fixed}"
     wrong = [f"{k}: {v}" for k, v in results.items() if v and k not in KNOWN_BUGS]
     assert not wrong, f"{len(wrong)} of {len(cases)} API cases wrong:\n" + "\n".join(wrong)
