@@ -223,11 +223,6 @@ def _case(id: str, args, codes, words, *, ok: bool = False, output: str | None =
 #: that starts working must leave the table, unless it was only "slow")
 KNOWN_BUGS: dict[str, str] = {
     "shape-out-huge": "slow: shape --out enumerates every stride (seconds to minutes)",
-    "conv-d0.npy": "conv blames --kernel for a bad --input",
-    "conv-d1.npy": "conv blames --kernel for a bad --input",
-    "conv-d4.npy": "conv blames --kernel for a bad --input",
-    "conv-d5.npy": "conv blames --kernel for a bad --input",
-    "conv-c9.npy": "conv blames --kernel for a bad --input",
     "filter-big-values.npy": "raw float32 output overflows with a numpy warning",
     "filter--dilation[100000000000]": "a huge dilation's 'same' padding allocates an index map first",
     "filter--dilation[101010101010]": "a huge dilation's 'same' padding allocates an index map first",
@@ -443,7 +438,7 @@ def image_cases(families: dict[str, list[str]]) -> list[Case]:
                         f"conv-{name}",
                         ["conv", "--input", name, "--kernel", "1 0", "-o", out + ".c.npy"],
                         (1, 2),
-                        [f"{name}|--input"] if words else [],
+                        [f"{name}|--input|channel"] if words else [],
                         ok=ok or family == "tiny",
                         output=out + ".c.npy",
                     )

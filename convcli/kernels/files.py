@@ -103,6 +103,7 @@ def load_npy_bytes(data: bytes) -> np.ndarray:
     except (EOFError, OSError) as exc:
         raise ValueError(str(exc)) from None
 
+
 _ROW_SPLIT = re.compile(r"[\s,]+")
 _NUMBER_START = re.compile(r"^\s*[-+.\d\[]")
 _MAGICK = re.compile(
