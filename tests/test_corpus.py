@@ -224,8 +224,6 @@ def _case(id: str, args, codes, words, *, ok: bool = False, output: str | None =
 KNOWN_BUGS: dict[str, str] = {
     "shape-out-huge": "slow: shape --out enumerates every stride (seconds to minutes)",
     "filter-big-values.npy": "raw float32 output overflows with a numpy warning",
-    "filter--dilation[100000000000]": "a huge dilation's 'same' padding allocates an index map first",
-    "filter--dilation[101010101010]": "a huge dilation's 'same' padding allocates an index map first",
 }
 
 #: outcomes of every generated case of this session, by family

@@ -37,6 +37,7 @@ __all__ = [
     "check_learn_unknowns",
     "check_nesting",
     "check_output_pixels",
+    "check_padded_axis",
     "read_bounded",
 ]
 
@@ -84,6 +85,30 @@ def check_output_pixels(height: int, width: int, what: str) -> None:
         raise LimitError(
             f"{what}: the output would be {height}×{width} = {pixels} pixels, over the limit "
             f"of {MAX_OUTPUT_PIXELS} pixels (the default --max-pixels)"
+        )
+
+
+def check_padded_axis(n: int, before: int, after: int, what: str) -> None:
+    """Raise LimitError when padding makes one axis longer than :data:`MAX_OUTPUT_PIXELS` cells.
+
+    The engine maps every padded position of an axis to a source index (8
+    bytes each) before it filters; 'same' padding for a huge dilation asks
+    for as many positions as the dilated span, whatever the output's size.
+
+    Examples
+    --------
+    >>> check_padded_axis(24, 1, 1, "padding")
+    >>> check_padded_axis(24, 10**11, 10**11, "padding")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.LimitError: padding: 100000000000 + 100000000000 cells around an axis of 24 make 200000000024 positions, over the limit of 89478485 (the default --max-pixels); use a smaller padding or dilation
+    """
+    length = n + before + after
+    if length > MAX_OUTPUT_PIXELS:
+        raise LimitError(
+            f"{what}: {before} + {after} cells around an axis of {n} make {length} positions, "
+            f"over the limit of {MAX_OUTPUT_PIXELS} (the default --max-pixels); use a smaller "
+            "padding or dilation"
         )
 
 

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arithmetic.limits import check_padded_axis
 from ..arithmetic.sizes import PaddingSpec, resolve_padding
 from ..errors import ShapeError
 
@@ -85,7 +86,9 @@ def index_map(n: int, before: int, after: int, mode: str) -> np.ndarray:
     """Map each padded position of an axis of length ``n`` to a source index.
 
     Positions that take the constant value (``zeros`` mode) map to -1.
+    The padded length is checked first (:func:`check_padded_axis`).
     """
+    check_padded_axis(n, before, after, "padding (--padding, or 'same' for the dilated kernel)")
     i = np.arange(-before, n + after)
     if mode == "zeros":
         return np.where((i >= 0) & (i < n), i, -1)
