@@ -223,7 +223,6 @@ def _case(id: str, args, codes, words, *, ok: bool = False, output: str | None =
 #: that starts working must leave the table, unless it was only "slow")
 KNOWN_BUGS: dict[str, str] = {
     "shape-out-huge": "slow: shape --out enumerates every stride (seconds to minutes)",
-    "filter-big-values.npy": "raw float32 output overflows with a numpy warning",
 }
 
 #: outcomes of every generated case of this session, by family
