@@ -221,9 +221,7 @@ def _case(id: str, args, codes, words, *, ok: bool = False, output: str | None =
 #: cases that still go wrong, and why (each one a bug to fix, not a rule):
 #: they are counted in the summary but do not fail their family's test (one
 #: that starts working must leave the table, unless it was only "slow")
-KNOWN_BUGS: dict[str, str] = {
-    "shape-out-huge": "slow: shape --out enumerates every stride (seconds to minutes)",
-}
+KNOWN_BUGS: dict[str, str] = {}
 
 #: outcomes of every generated case of this session, by family
 SUMMARY: dict[str, list[dict]] = {}
