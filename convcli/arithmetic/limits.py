@@ -68,8 +68,9 @@ MAX_LEARN_UNKNOWNS = 2896
 
 def _bytes(n: int) -> str:
     for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
+        if n >= size:  # integer arithmetic: n may be far beyond a float
+            whole, tenth = divmod((10 * n + size // 2) // size, 10)
+            return f"{whole}.{tenth} {unit}"
     return f"{n} bytes"
 
 
