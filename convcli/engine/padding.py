@@ -33,6 +33,7 @@ import numpy as np
 from ..arithmetic.limits import check_padded_axis
 from ..arithmetic.sizes import PaddingSpec, resolve_padding
 from ..errors import ShapeError
+from .arrays import as_numeric
 
 __all__ = [
     "PAD_MODES",
@@ -198,7 +199,7 @@ def pad(
     >>> pad(np.array([[1, 2, 3]]), ((0, 0), (2, 2)), "symmetric")
     array([[2, 1, 1, 2, 3, 3, 2]])
     """
-    x = np.asarray(x)
+    x = as_numeric(x, "x")
     if x.ndim < 2:
         raise ShapeError(f"`x` must have at least 2 dimensions, got shape {x.shape}")
     if isinstance(padding, str):

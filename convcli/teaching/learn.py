@@ -26,6 +26,7 @@ import numpy as np
 from ..arithmetic.geometry import Geometry
 from ..arithmetic.limits import DEFAULT_MEMORY_BUDGET, check_learn_unknowns
 from ..arithmetic.sizes import PaddingSpec, pair
+from ..engine.arrays import as_numeric
 from ..engine.convolution import normalize_pad_mode
 from ..engine.padding import gather
 from ..engine.tiling import Tiling, check_budget
@@ -149,9 +150,7 @@ def stable_learning_rates(singular: np.ndarray) -> tuple[float, float]:
 
 
 def _as_planes(a: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(a)
-    if arr.dtype.kind not in "biuf":
-        raise ShapeError(f"`{name}` must be numeric, got dtype {arr.dtype}")
+    arr = as_numeric(a, name)  # an ArrayTypeError for strings, objects, ragged lists
     arr = arr.astype(np.float64, copy=False)
     if arr.ndim == 2:
         arr = arr[None]
