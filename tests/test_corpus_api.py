@@ -242,7 +242,6 @@ KNOWN_BUGS: dict[str, str] = {
     "learn-x-huge-values": "may pass: values near float64's limit overflow with a raw warning (seen or not by the thread)",
     "learn-y-huge-values": "may pass: values near float64's limit overflow with a raw warning (seen or not by the thread)",
     "filter2d-stride-huge": "a huge integer overflows a float conversion",
-    "map_range-nan-max": "returned where an error was due",
 }
 
 SUMMARY: dict[str, int | list[str]] = {}

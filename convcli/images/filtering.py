@@ -410,6 +410,12 @@ def map_range(
     array([  0.  , 128.79, 255.  ])
     """
     _check_range_mode(mode)
+    try:
+        usable = 0 < float(max_value) < float("inf")
+    except (TypeError, ValueError):
+        usable = False
+    if not usable:
+        raise ParameterError(f"`max_value` must be a positive finite number, got {max_value!r}")
     values = np.asarray(values)
     if mode == "raw":
         return values.astype(np.float32)
