@@ -160,7 +160,19 @@ def _as_planes(a: np.ndarray, name: str) -> np.ndarray:
         raise ShapeError(f"`{name}` is empty: shape {np.shape(a)}")
     if not np.all(np.isfinite(arr)):
         raise ShapeError(f"`{name}` holds NaN or infinite values")
+    peak = max(float(arr.max()), -float(arr.min()))  # no |arr| copy: memory is budgeted
+    if peak > _LARGEST:  # the normal equations hold sums of products of values
+        role = {"x": "the input ", "y": "the target "}.get(name, "")
+        raise ShapeError(
+            f"{role}`{name}` holds values up to {peak:.3g}: their products overflow float64 "
+            f"(the limit is {_LARGEST:.0e}); scale the data down"
+        )
     return arr
+
+
+#: the largest magnitude learn accepts: products of two values, summed over
+#: many cells, stay far from float64's 1.8e308
+_LARGEST = 1e150
 
 
 def target_padding(
