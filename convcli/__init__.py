@@ -24,6 +24,7 @@ from .arithmetic.sizes import (
     transposed_output_size,
 )
 from .errors import (
+    ArrayTypeError,
     ConvcliError,
     ImageError,
     KernelError,
@@ -97,6 +98,7 @@ _LAZY: dict[str, str] = {
 }
 
 __all__ = [
+    "ArrayTypeError",
     "ConvcliError",
     "ImageError",
     "KernelError",

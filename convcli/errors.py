@@ -10,6 +10,7 @@ numerical call with ``except ValueError`` keeps working.
 from __future__ import annotations
 
 __all__ = [
+    "ArrayTypeError",
     "ConvcliError",
     "ImageError",
     "KernelError",
@@ -45,6 +46,13 @@ class LimitError(ParameterError):
 
 class KernelError(ConvcliError, ValueError):
     """A kernel that cannot be parsed, is unknown, or holds invalid values."""
+
+
+class ArrayTypeError(ConvcliError, TypeError):
+    """An array of a kind convcli does not compute with (object, complex, strings, ragged lists).
+
+    Also a :class:`TypeError`, as numpy's own refusals of such arrays are.
+    """
 
 
 class ImageError(ConvcliError):

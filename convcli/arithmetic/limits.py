@@ -32,11 +32,13 @@ __all__ = [
     "MAX_NESTING",
     "MAX_OUTPUT_PIXELS",
     "MAX_READ_BYTES",
+    "MAX_SOLUTIONS",
     "check_kernel_taps",
     "check_layers",
     "check_learn_unknowns",
     "check_nesting",
     "check_output_pixels",
+    "check_padded_axis",
     "read_bounded",
 ]
 
@@ -52,6 +54,10 @@ MAX_READ_BYTES = DEFAULT_MEMORY_BUDGET
 #: The most pixels an output may have: Pillow's MAX_IMAGE_PIXELS, the default
 #: ``--max-pixels`` for inputs (1024 * 1024 * 1024 // 4 // 3).
 MAX_OUTPUT_PIXELS = 89_478_485
+#: The most (stride, padding) rows `shape --out` prints; solve_stride_padding
+#: returns (and tries one by one, for a padding word) at most 100 times as
+#: many. Beyond, the question needs --s or --p to narrow it.
+MAX_SOLUTIONS = 10_000
 #: The most layers a network spec may expand to (``N*(...)`` multiplies).
 MAX_LAYERS = 10_000  # ResNet-152 has about 500; a table of 10000 rows takes seconds
 #: The most unknowns (kernel taps, plus one for a bias) `learn` solves for: its
@@ -62,8 +68,9 @@ MAX_LEARN_UNKNOWNS = 2896
 
 def _bytes(n: int) -> str:
     for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
+        if n >= size:  # integer arithmetic: n may be far beyond a float
+            whole, tenth = divmod((10 * n + size // 2) // size, 10)
+            return f"{whole}.{tenth} {unit}"
     return f"{n} bytes"
 
 
@@ -84,6 +91,30 @@ def check_output_pixels(height: int, width: int, what: str) -> None:
         raise LimitError(
             f"{what}: the output would be {height}×{width} = {pixels} pixels, over the limit "
             f"of {MAX_OUTPUT_PIXELS} pixels (the default --max-pixels)"
+        )
+
+
+def check_padded_axis(n: int, before: int, after: int, what: str) -> None:
+    """Raise LimitError when padding makes one axis longer than :data:`MAX_OUTPUT_PIXELS` cells.
+
+    The engine maps every padded position of an axis to a source index (8
+    bytes each) before it filters; 'same' padding for a huge dilation asks
+    for as many positions as the dilated span, whatever the output's size.
+
+    Examples
+    --------
+    >>> check_padded_axis(24, 1, 1, "padding")
+    >>> check_padded_axis(24, 10**11, 10**11, "padding")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.LimitError: padding: 100000000000 + 100000000000 cells around an axis of 24 make 200000000024 positions, over the limit of 89478485 (the default --max-pixels); use a smaller padding or dilation
+    """
+    length = n + before + after
+    if length > MAX_OUTPUT_PIXELS:
+        raise LimitError(
+            f"{what}: {before} + {after} cells around an axis of {n} make {length} positions, "
+            f"over the limit of {MAX_OUTPUT_PIXELS} (the default --max-pixels); use a smaller "
+            "padding or dilation"
         )
 
 

@@ -18,7 +18,8 @@ import re
 from collections.abc import Sequence
 from typing import SupportsIndex
 
-from ..errors import ShapeError
+from ..errors import LimitError, ShapeError
+from .limits import MAX_SOLUTIONS
 
 __all__ = [
     "PAD_WORDS",
@@ -717,7 +718,7 @@ def solve_stride_padding(
             else [_split_padding(padding)]
         )
         largest = max(n + 2 * max_padding - span, 0) + 1  # the enumeration's last stride
-        solved = []
+        ranges = []
         for before, after in splits:
             room = n + before + after - span  # L: out = L // s + 1
             if room < 0:
@@ -726,13 +727,26 @@ def solve_stride_padding(
                 low, high = room + 1, largest
             else:
                 low, high = room // out + 1, room // (out - 1)
-            for s in range(max(low, 1), min(high, largest) + 1):
-                solved.append((s, before, after))
+            ranges.append((max(low, 1), min(high, largest), before, after))
+        # counted before any row is built (Python ints: no len() of a huge range)
+        count = sum(max(0, hi - lo + 1) for lo, hi, _, _ in ranges)
+        if count > 100 * MAX_SOLUTIONS:
+            raise LimitError(
+                f"{count} strides and paddings turn {n} into {out}; the limit is "
+                f"{100 * MAX_SOLUTIONS} answers: give a stride or a padding to narrow the question"
+            )
+        solved = [(s, b, a) for lo, hi, b, a in ranges for s in range(lo, hi + 1)]
         solved.sort(key=lambda row: (row[0], row[1] + row[2]))
         return solved
     if stride is None:
         # beyond this stride there is only ever one window
-        strides: Sequence[int] = range(1, max(n + 2 * max_padding - span, 0) + 2)
+        tries = max(n + 2 * max_padding - span, 0) + 1
+        if tries > 100 * MAX_SOLUTIONS:
+            raise LimitError(
+                f"padding {padding!r} depends on the stride: {tries} strides to try for "
+                f"an input of {n}; the limit is {100 * MAX_SOLUTIONS}: give a stride"
+            )
+        strides: Sequence[int] = range(1, tries + 1)
     else:
         strides = (_check_int(stride, "stride", 1),)
     found = []

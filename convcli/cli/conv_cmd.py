@@ -389,6 +389,10 @@ def conv_cmd(
             show_steps(steps, padded, geo.padding, max_steps, xs.shape[0] > 1, "ignored")
     else:
         k = read_matrix(kernel, "--kernel", kernel=True)
+        if x.ndim not in (2, 3):  # the input's fault, whatever the kernel
+            raise click.BadParameter(
+                f"the input must be (H, W) or (C, H, W), got shape {x.shape}", param_hint="--input"
+            )
         try:
             xs, w = conv_operands(x, k)
         except ValueError as exc:

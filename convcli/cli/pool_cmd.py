@@ -56,7 +56,10 @@ def _pool_tensor(job: Job, options: WriteOptions, pool: Callable) -> list[str]:
     try:
         # mapped, not read: the header's shape is checked before any allocation
         mapped = np.load(job.source, allow_pickle=False, mmap_mode="r")
-    except (ValueError, OSError) as exc:
+    except EOFError:
+        raise ConvcliError(f"{job.source}: empty or truncated .npy file") from None
+    except (ValueError, OSError, OverflowError) as exc:
+        # OverflowError: a negative or absurd shape in the header (mmap length)
         raise ConvcliError(f"{job.source}: not a readable .npy array ({exc})") from None
     if mapped.dtype.kind not in "biuf":
         raise ConvcliError(f"{job.source}: dtype {mapped.dtype} is not numeric")
@@ -67,6 +70,12 @@ def _pool_tensor(job: Job, options: WriteOptions, pool: Callable) -> list[str]:
             f"--max-pixels {limit}; raise --max-pixels to read it"
         )
     array = np.array(mapped)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
+        raise ConvcliError(
+            f"{job.source}: the value at index {where} is {array[where]}; values must be "
+            "finite (numpy.nan_to_num replaces them)"
+        )
     write_bytes(
         job.target, matrix_bytes(pool(array), "npy"), overwrite=options.overwrite, what=".npy data"
     )

@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from ..arithmetic.layer import LayerReport, analyze_layer
+from ..arithmetic.limits import MAX_SOLUTIONS
 from ..arithmetic.sizes import conv_formula, padding_words, solve_stride_padding
 from ..errors import ShapeError
 from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING, IntPair
@@ -720,6 +721,11 @@ def _solve(
                 found = solve_stride_padding(n, out, k, dil, st, pad, max_padding)
             except ShapeError as exc:
                 raise _fail(exc) from None
+            if len(found) > MAX_SOLUTIONS:  # a table of them would take minutes
+                raise click.UsageError(
+                    f"{len(found)} strides and paddings turn {n} into {out}; --out lists at "
+                    f"most {MAX_SOLUTIONS}: give --s or --p to narrow the question"
+                )
             if not found:
                 raise click.UsageError(
                     f"no stride and padding turn {n} into {out} with a {k}-wide "

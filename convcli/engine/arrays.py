@@ -4,7 +4,8 @@ Every engine entry point (:func:`convcli.conv2d`, :func:`convcli.filter2d`,
 :func:`convcli.im2col`, :func:`convcli.pool2d`) checks its inputs with these
 functions, so a bad array is refused with the same words everywhere.
 
-- :func:`as_numeric`: an array of real numbers, or a ``TypeError`` naming it.
+- :func:`as_numeric`: an array of real numbers, or an
+  :class:`~convcli.errors.ArrayTypeError` (a ``TypeError``) naming it.
 - :func:`check_finite`: no NaN or infinity, or a ``ShapeError`` with the index.
 - :func:`compute_dtype`: float32 or float64, the policy for every result.
 """
@@ -13,13 +14,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ArrayTypeError, ShapeError
 
 __all__ = ["as_numeric", "check_finite", "compute_dtype"]
 
 
 def as_numeric(a: object, name: str) -> np.ndarray:
-    """``a`` as an array of real numbers (bool, integer or float); TypeError otherwise.
+    """``a`` as an array of real numbers (bool, integer or float); ArrayTypeError otherwise.
+
+    ArrayTypeError is a ConvcliError and a TypeError; a ragged nested list
+    is one too (numpy's own ValueError would name nothing).
 
     Examples
     --------
@@ -27,11 +31,14 @@ def as_numeric(a: object, name: str) -> np.ndarray:
     'i'
     >>> as_numeric(["a"], "x")
     Traceback (most recent call last):
-    TypeError: `x` must be a numeric array, got dtype <U1
+    convcli.errors.ArrayTypeError: `x` must be a numeric array, got dtype <U1
     """
-    arr = np.asarray(a)
+    try:
+        arr = np.asarray(a)
+    except ValueError:  # a ragged nested sequence
+        raise ArrayTypeError(f"`{name}` must be a numeric array, got a ragged sequence") from None
     if arr.dtype.kind not in "biuf":
-        raise TypeError(f"`{name}` must be a numeric array, got dtype {arr.dtype}")
+        raise ArrayTypeError(f"`{name}` must be a numeric array, got dtype {arr.dtype}")
     return arr
 
 

@@ -30,8 +30,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..arithmetic.limits import check_padded_axis
 from ..arithmetic.sizes import PaddingSpec, resolve_padding
 from ..errors import ShapeError
+from .arrays import as_numeric
 
 __all__ = [
     "PAD_MODES",
@@ -85,7 +87,9 @@ def index_map(n: int, before: int, after: int, mode: str) -> np.ndarray:
     """Map each padded position of an axis of length ``n`` to a source index.
 
     Positions that take the constant value (``zeros`` mode) map to -1.
+    The padded length is checked first (:func:`check_padded_axis`).
     """
+    check_padded_axis(n, before, after, "padding (--padding, or 'same' for the dilated kernel)")
     i = np.arange(-before, n + after)
     if mode == "zeros":
         return np.where((i >= 0) & (i < n), i, -1)
@@ -195,7 +199,7 @@ def pad(
     >>> pad(np.array([[1, 2, 3]]), ((0, 0), (2, 2)), "symmetric")
     array([[2, 1, 1, 2, 3, 3, 2]])
     """
-    x = np.asarray(x)
+    x = as_numeric(x, "x")
     if x.ndim < 2:
         raise ShapeError(f"`x` must have at least 2 dimensions, got shape {x.shape}")
     if isinstance(padding, str):

@@ -17,7 +17,7 @@ import numpy as np
 from ..arithmetic.geometry import Geometry
 from ..arithmetic.sizes import PaddingSpec, pair
 from ..errors import ParameterError, ShapeError
-from .arrays import as_numeric, compute_dtype
+from .arrays import as_numeric, check_finite, compute_dtype
 from .threads import check_threads, run_parallel
 
 __all__ = ["POOL_MODES", "pool2d"]
@@ -112,6 +112,7 @@ def pool2d(
            [5., 6.]])
     """
     x = as_numeric(x, "x")
+    check_finite(x, "x")  # as conv2d: NaN would win every max and spread through every mean
     if mode not in POOL_MODES:
         raise ParameterError(
             f"unknown pooling `mode` {mode!r}; known modes: {', '.join(POOL_MODES)}"

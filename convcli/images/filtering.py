@@ -20,7 +20,7 @@ import numpy as np
 from ..arithmetic.sizes import PaddingSpec, pair, same_padding
 from ..engine.convolution import DEFAULT_MEMORY_BUDGET, filter2d, normalize_pad_mode
 from ..engine.threads import check_threads
-from ..errors import ParameterError, ShapeError
+from ..errors import ImageError, ParameterError, ShapeError
 from ..kernels.kernel import Kernel
 from .io import Image
 from .pixels import copy_into, to_pixels
@@ -410,6 +410,12 @@ def map_range(
     array([  0.  , 128.79, 255.  ])
     """
     _check_range_mode(mode)
+    try:
+        usable = 0 < float(max_value) < float("inf")
+    except (TypeError, ValueError):
+        usable = False
+    if not usable:
+        raise ParameterError(f"`max_value` must be a positive finite number, got {max_value!r}")
     values = np.asarray(values)
     if mode == "raw":
         return values.astype(np.float32)
@@ -417,6 +423,19 @@ def map_range(
     return _map_range_inplace(
         values.astype(dtype), _auto_mode(mode, zero_sum, magnitude), max_value
     )
+
+
+def _check_fits(values: np.ndarray, dtype: np.dtype) -> None:
+    """Refuse finite values a narrower float type would turn into infinity (raw output)."""
+    if values.dtype.kind != "f" or values.dtype.itemsize <= dtype.itemsize or not values.size:
+        return
+    top = float(np.finfo(dtype).max)
+    peak = float(np.max(np.abs(values)))
+    if peak > top:
+        raise ImageError(
+            f"filtered values reach {peak:.3g}, beyond the {top:.3g} that --range raw's "
+            f"{dtype} can hold; scale the input down (or use another --range)"
+        )
 
 
 def _store(
@@ -433,6 +452,7 @@ def _store(
     already have `dst`'s dtype and range are copied as they are.
     """
     if dst.dtype.kind == "f":  # raw
+        _check_fits(values, dst.dtype)
         copy_into(dst, values)
         return
     if mode == "clip" and values.dtype == dst.dtype and max_value == np.iinfo(dst.dtype).max:

@@ -485,6 +485,8 @@ def _read_npy(stream: BinaryIO, name: str, max_pixels: int | None) -> Image:
         )
     if dtype.kind not in "buif":
         raise ImageError(f"{name}: dtype {dtype} is not an image type (use integers or floats)")
+    if 0 in shape:
+        raise ImageError(f"{name}: array of shape {tuple(shape)} holds no pixels")
     _check_pixels(name, shape[-1], shape[-2], max_pixels)
     stream.seek(0)
     try:

@@ -14,6 +14,7 @@ from dataclasses import replace
 import numpy as np
 
 from ..arithmetic.sizes import PaddingSpec
+from ..engine.arrays import as_numeric
 from ..engine.pooling import pool2d
 from ..errors import ShapeError
 from .io import Image
@@ -111,7 +112,7 @@ def pool_tensor(
     >>> pool_tensor(np.arange(32).reshape(2, 4, 4), 2)[1].tolist()
     [[21, 23], [29, 31]]
     """
-    x = np.asarray(x)
+    x = as_numeric(x, "x")
     if x.ndim not in (2, 3, 4):
         raise ShapeError(f"a tensor must be (H, W), (C, H, W) or (N, C, H, W), got shape {x.shape}")
     return pool2d(x, size, stride, padding, mode, ceil_mode, threads=threads)

@@ -18,6 +18,7 @@ and the "is this a matrix?" test, shared with the matrix reader of
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -38,6 +39,7 @@ from .kernel import Kernel, check_finite
 __all__ = [
     "format_kernel_text",
     "load_kernel",
+    "load_npy_bytes",
     "looks_like_matrix",
     "parse_kernel",
     "parse_number_rows",
@@ -48,6 +50,59 @@ __all__ = [
 # --------------------------------------------------------------------------
 # Matrices: inline text, files
 # --------------------------------------------------------------------------
+
+
+def load_npy_bytes(data: bytes) -> np.ndarray:
+    """Load a whole ``.npy`` file's bytes, trusting its header for nothing.
+
+    A header can promise any shape (a 128-byte file can ask for 74.5 GiB);
+    the bytes it needs are compared with the bytes there before numpy
+    allocates, and object (pickled) arrays are refused unread.
+
+    Raises
+    ------
+    ValueError
+        Empty, a bad header, object dtype, or fewer data bytes than the
+        header's shape needs (the message says which).
+
+    Examples
+    --------
+    >>> import io
+    >>> buf = io.BytesIO()
+    >>> np.save(buf, np.eye(2))
+    >>> load_npy_bytes(buf.getvalue()).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    >>> load_npy_bytes(buf.getvalue()[:-8])
+    Traceback (most recent call last):
+    ...
+    ValueError: truncated: shape (2, 2) of float64 needs 32 bytes of data, the file holds 24
+    """
+    if not data:
+        raise ValueError("empty file")
+    stream = io.BytesIO(data)
+    try:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
+        else:
+            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
+    except (EOFError, OSError) as exc:
+        raise ValueError(f"truncated header ({exc})") from None
+    if dtype.hasobject:
+        raise ValueError("holds Python objects (pickled data); convcli never unpickles")
+    need = math.prod(shape) * dtype.itemsize
+    held = len(data) - stream.tell()
+    if need > held:
+        raise ValueError(
+            f"truncated: shape {tuple(shape)} of {dtype} needs {need} bytes of data, "
+            f"the file holds {held}"
+        )
+    stream.seek(0)
+    try:
+        return np.load(stream, allow_pickle=False)
+    except (EOFError, OSError) as exc:
+        raise ValueError(str(exc)) from None
+
 
 _ROW_SPLIT = re.compile(r"[\s,]+")
 _NUMBER_START = re.compile(r"^\s*[-+.\d\[]")
@@ -392,7 +447,7 @@ def load_kernel(path: str | os.PathLike[str]) -> Kernel:
     try:
         if suffix == ".npy":
             try:
-                array = np.load(path, allow_pickle=False)
+                array = load_npy_bytes(read_bounded(path, what))
             except ValueError as exc:
                 raise KernelError(f"{what} is not a readable .npy array: {exc}") from None
             return _from_npy(array, path, what)

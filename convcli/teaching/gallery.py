@@ -182,6 +182,7 @@ def make_gallery(
         raise ParameterError(f"`columns` must be a positive integer, got {columns!r}")
     columns = min(columns, count)
     rows = math.ceil(count / columns)
+    check_output_pixels(1, tile, f"`tile` {tile}")  # before any float of it
     tile_h = max(1, round(tile * image.height / image.width))
     label_h = max(12, tile // 12) + 6
     font = _font(label_h - 6)

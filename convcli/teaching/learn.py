@@ -26,6 +26,7 @@ import numpy as np
 from ..arithmetic.geometry import Geometry
 from ..arithmetic.limits import DEFAULT_MEMORY_BUDGET, check_learn_unknowns
 from ..arithmetic.sizes import PaddingSpec, pair
+from ..engine.arrays import as_numeric
 from ..engine.convolution import normalize_pad_mode
 from ..engine.padding import gather
 from ..engine.tiling import Tiling, check_budget
@@ -149,9 +150,7 @@ def stable_learning_rates(singular: np.ndarray) -> tuple[float, float]:
 
 
 def _as_planes(a: np.ndarray, name: str) -> np.ndarray:
-    arr = np.asarray(a)
-    if arr.dtype.kind not in "biuf":
-        raise ShapeError(f"`{name}` must be numeric, got dtype {arr.dtype}")
+    arr = as_numeric(a, name)  # an ArrayTypeError for strings, objects, ragged lists
     arr = arr.astype(np.float64, copy=False)
     if arr.ndim == 2:
         arr = arr[None]
@@ -161,7 +160,19 @@ def _as_planes(a: np.ndarray, name: str) -> np.ndarray:
         raise ShapeError(f"`{name}` is empty: shape {np.shape(a)}")
     if not np.all(np.isfinite(arr)):
         raise ShapeError(f"`{name}` holds NaN or infinite values")
+    peak = max(float(arr.max()), -float(arr.min()))  # no |arr| copy: memory is budgeted
+    if peak > _LARGEST:  # the normal equations hold sums of products of values
+        role = {"x": "the input ", "y": "the target "}.get(name, "")
+        raise ShapeError(
+            f"{role}`{name}` holds values up to {peak:.3g}: their products overflow float64 "
+            f"(the limit is {_LARGEST:.0e}); scale the data down"
+        )
     return arr
+
+
+#: the largest magnitude learn accepts: products of two values, summed over
+#: many cells, stay far from float64's 1.8e308
+_LARGEST = 1e150
 
 
 def target_padding(

@@ -27,7 +27,7 @@ from ..arithmetic.limits import check_nesting, read_bounded
 from ..errors import ConvcliError, ParameterError, ShapeError
 from ..guard import note_input
 from ..images.atomic import atomic_write, read_stdin
-from ..kernels.files import parse_number_rows
+from ..kernels.files import load_npy_bytes, parse_number_rows
 from ..suffixes import MATRIX_SUFFIXES
 
 __all__ = [
@@ -118,8 +118,8 @@ def _check_json_numbers(data: Any, what: str) -> None:
 
 def _parse_npy(data: bytes, what: str) -> np.ndarray:
     try:
-        arr = np.load(io.BytesIO(data), allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+        arr = load_npy_bytes(data)  # the header's shape checked against the bytes first
+    except ValueError as exc:
         raise ShapeError(f"{what}: not a readable .npy array ({exc})") from None
     if arr.dtype.kind not in "biuf":
         raise ShapeError(f"{what}: holds {arr.dtype} values; a matrix needs real numbers")

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..arithmetic.geometry import Geometry
 from ..arithmetic.sizes import PaddingSpec
+from ..engine.arrays import as_numeric, check_finite
 from ..engine.convolution import pad
 from ..errors import ParameterError, ShapeError
 from ..output import format_number
@@ -57,8 +58,12 @@ def conv_operands(x: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, np.nda
     >>> x.shape, w.shape
     ((2, 3, 3), (1, 2, 2, 2))
     """
-    x = np.asarray(x)
-    k = np.asarray(kernel)
+    x = as_numeric(x, "x")
+    k = as_numeric(kernel, "kernel")
+    for arr, name in ((x, "x"), (k, "kernel")):
+        if arr.size == 0:
+            raise ShapeError(f"`{name}` is empty: shape {arr.shape}")
+        check_finite(arr, name)
     if x.ndim == 2:
         x = x[None]
     if x.ndim != 3:
