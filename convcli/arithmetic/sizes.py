@@ -666,9 +666,10 @@ def solve_stride_padding(
 ) -> list[tuple[int, int, int]]:
     """List the strides and paddings for which one axis yields ``out`` cells.
 
-    Every stride and every total padding up to ``2 * max_padding`` is tried
-    with :func:`output_size`; a total padding is split as "same" splits it
-    (the extra cell after).
+    Every stride and every total padding up to ``2 * max_padding``, a total
+    padding split as "same" splits it (the extra cell after). Solved in
+    closed form by :func:`.solve.solve_strides`, which this lists: the list
+    can be long (``n = 10**6``, ``out = 7``: 119,047 rows), the solving is not.
 
     Parameters
     ----------
@@ -700,57 +701,6 @@ def solve_stride_padding(
     >>> solve_stride_padding(8, 8, 3)
     [(1, 1, 1)]
     """
-    n = _check_int(n, "n", 1)
-    out = _check_int(out, "out", 1)
-    k = _check_int(k, "k", 1)
-    dilation = _check_int(dilation, "dilation", 1)
-    span = effective_kernel_size(k, dilation)
-    if max_padding is None:
-        max_padding = span - 1
-    max_padding = _check_int(max_padding, "max_padding", 0)
-    if stride is None and not isinstance(padding, str):
-        # paddings that do not depend on the stride: solve for the strides
-        # directly (cost grows with the answers, not with n)
-        splits = (
-            [(t // 2, t - t // 2) for t in range(2 * max_padding + 1)]
-            if padding is None
-            else [_split_padding(padding)]
-        )
-        largest = max(n + 2 * max_padding - span, 0) + 1  # the enumeration's last stride
-        solved = []
-        for before, after in splits:
-            room = n + before + after - span  # L: out = L // s + 1
-            if room < 0:
-                continue
-            if out == 1:
-                low, high = room + 1, largest
-            else:
-                low, high = room // out + 1, room // (out - 1)
-            for s in range(max(low, 1), min(high, largest) + 1):
-                solved.append((s, before, after))
-        solved.sort(key=lambda row: (row[0], row[1] + row[2]))
-        return solved
-    if stride is None:
-        # beyond this stride there is only ever one window
-        strides: Sequence[int] = range(1, max(n + 2 * max_padding - span, 0) + 2)
-    else:
-        strides = (_check_int(stride, "stride", 1),)
-    found = []
-    for s in strides:
-        if padding is None:
-            splits = [(t // 2, t - t // 2) for t in range(2 * max_padding + 1)]
-        elif isinstance(padding, str):
-            word = padding.lower()
-            if word not in PAD_WORDS:
-                raise ShapeError(
-                    f"unknown `padding` {padding!r}: expected one of {', '.join(PAD_WORDS)}"
-                )
-            splits = [_axis_padding(word, n, k, s, dilation)]
-        else:
-            splits = [_split_padding(padding)]
-        for before, after in splits:
-            if n + before + after < span:
-                continue
-            if output_size(n, k, s, (before, after), dilation) == out:
-                found.append((s, before, after))
-    return found
+    from .solve import solve_strides
+
+    return list(solve_strides(n, out, k, dilation, stride, padding, max_padding).choices())
