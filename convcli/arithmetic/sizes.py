@@ -56,9 +56,12 @@ class PaddingSyntaxError(ShapeError):
 def _check_int(value: object, name: str, minimum: int) -> int:
     """Return ``value`` as an int, or raise a ShapeError naming ``name``."""
     # ints and numpy integers are fine; bools and floats (even integral ones) are not
-    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
+    if type(value) is int:  # the common case first: a Protocol check costs ~15 µs
+        number = value
+    elif isinstance(value, bool) or not isinstance(value, SupportsIndex):
         raise ShapeError(f"`{name}` must be an integer, got {value!r}")
-    number = value.__index__()
+    else:
+        number = value.__index__()
     if number < minimum:
         if minimum == 1:
             raise ShapeError(f"`{name}` must be at least 1, got {number}")

@@ -38,9 +38,12 @@ __all__ = ["Solutions", "StrideRange", "solve_strides"]
 
 
 def _integer(value: object, name: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, SupportsIndex):
+    if type(value) is int:
+        number = value
+    elif isinstance(value, bool) or not isinstance(value, SupportsIndex):
         raise ShapeError(f"`{name}` must be an integer, got {value!r}")
-    number = int(value.__index__())
+    else:
+        number = int(value.__index__())
     if number < minimum:
         raise ShapeError(f"`{name}` must be {minimum} or more, got {number}")
     return number
