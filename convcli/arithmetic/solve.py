@@ -70,6 +70,12 @@ class StrideRange:
     ``before + after + step*(s - first)``, split as ``same`` splits it (the
     extra cell after). ``words`` are the padding words (``valid``, ``same``,
     ``full``) that give this padding at every stride of the range.
+
+    Examples
+    --------
+    >>> run = StrideRange(150_000, 150_002, 0, 1, 6, ("same",))
+    >>> run.count, run.last_total, list(run.choices())
+    (3, 13, [(150000, 0, 1), (150001, 3, 4), (150002, 6, 7)])
     """
 
     first: int
@@ -116,6 +122,14 @@ class Solutions:
     total paddings ``low(s)`` to ``high(s)`` work. ``kind`` is ``"any"`` (every
     total padding up to ``max_total``, split as ``same`` splits it),
     ``"fixed"`` (the one padding ``split``) or ``"same"``.
+
+    Examples
+    --------
+    >>> found = solve_strides(8, 4, 3)  # floor((8 + t - 3)/s) + 1 = 4
+    >>> found.count, found.first, found.last, [found.low(2), found.high(2)]
+    (3, 2, 3, [1, 2])
+    >>> list(found.choices())
+    [(2, 0, 1), (2, 1, 1), (3, 2, 2)]
     """
 
     n: int

@@ -103,7 +103,9 @@ window (stride defaults to the window), --transposed a transposed
 convolution, (n-1)*s - p + d*(k-1) + output_padding + 1. --channels and
 --filters add parameters and multiply-accumulates, --dense N the parameters
 of a fully connected layer of N units on the same input. --out solves
-backwards for stride and padding. Several --in give one row each.
+backwards for stride and padding, at any size: the table has a row per
+padding with its run of strides (at most ten rows; --all for every row),
+--json, --csv and --quiet list every choice. Several --in give one row each.
 
 \b
 Whole networks: --arch NAME (lenet5, alexnet, vgg11, vgg16, resnet18,
