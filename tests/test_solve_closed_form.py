@@ -15,6 +15,7 @@ import pytest
 
 from convcli.arithmetic.sizes import solve_stride_padding
 from convcli.arithmetic.solve import solve_strides
+from convcli.errors import LimitError
 
 KINDS = [None, "same", "valid", "full"]
 
@@ -117,6 +118,12 @@ def test_random_dilations_strides_paddings_and_limits(seed):
 def test_solve_stride_padding_lists_the_solutions():
     assert solve_stride_padding(224, 112, 3) == brute_force(224, 3)[112]
     assert solve_stride_padding(224, 56, 11, padding="same") == [(4, 3, 4)]
+
+
+def test_solve_stride_padding_refuses_a_list_over_the_budget():
+    with pytest.raises(LimitError, match="solve_strides"):
+        solve_stride_padding(10**18, 7, 3)
+    assert len(solve_stride_padding(10**6, 7, 3)) == 119047
 
 
 def per_padding_count(n, out, k, totals):

@@ -673,6 +673,8 @@ def solve_stride_padding(
     padding split as "same" splits it (the extra cell after). Solved in
     closed form by :func:`.solve.solve_strides`, which this lists: the list
     can be long (``n = 10**6``, ``out = 7``: 119,047 rows), the solving is not.
+    More than the memory budget's worth of rows (1,677,721) is a
+    :class:`~convcli.errors.LimitError`, raised before listing.
 
     Parameters
     ----------
@@ -704,6 +706,15 @@ def solve_stride_padding(
     >>> solve_stride_padding(8, 8, 3)
     [(1, 1, 1)]
     """
+    from ..errors import LimitError
+    from .limits import DEFAULT_MEMORY_BUDGET
     from .solve import solve_strides
 
-    return list(solve_strides(n, out, k, dilation, stride, padding, max_padding).choices())
+    found = solve_strides(n, out, k, dilation, stride, padding, max_padding)
+    most = DEFAULT_MEMORY_BUDGET // 160  # a listed (stride, before, after) takes ~160 bytes
+    if found.count > most:
+        raise LimitError(
+            f"solve_stride_padding: {found.count:,} solutions would be listed, over the "
+            f"limit of {most:,}; solve_strides() counts them and lists them lazily"
+        )
+    return list(found.choices())
