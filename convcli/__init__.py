@@ -95,6 +95,7 @@ _LAZY: dict[str, str] = {
     "conv_formula": "arithmetic.sizes",
     "uncovered_cells": "arithmetic.sizes",
     "solve_stride_padding": "arithmetic.sizes",
+    "solve_strides": "arithmetic.solve",
 }
 
 __all__ = [

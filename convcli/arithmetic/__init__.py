@@ -2,7 +2,10 @@
 
 - :mod:`.sizes`: THE output-size formula (and its transposed and pooling
   forms), padding text and words resolved to (before, after), the formulas as
-  text, solving backwards for stride and padding.
+  text, solving backwards for stride and padding (as a list).
+- :mod:`.solve`: solving backwards in closed form: the strides and paddings
+  that give an output size, counted and listed lazily as runs of strides, at
+  any input size.
 - :mod:`.geometry`: :class:`~.geometry.Geometry`, one call's padding, stride
   and dilation per axis, resolved once and passed down to the engine, the
   image filters, pooling and the teaching displays.

@@ -54,10 +54,10 @@ MAX_READ_BYTES = DEFAULT_MEMORY_BUDGET
 #: The most pixels an output may have: Pillow's MAX_IMAGE_PIXELS, the default
 #: ``--max-pixels`` for inputs (1024 * 1024 * 1024 // 4 // 3).
 MAX_OUTPUT_PIXELS = 89_478_485
-#: The most (stride, padding) rows `shape --out` prints; solve_stride_padding
-#: returns (and tries one by one, for a padding word) at most 100 times as
-#: many. Beyond, the question needs --s or --p to narrow it.
-MAX_SOLUTIONS = 10_000
+#: The most (stride, before, after) answers solve_stride_padding lists (each
+#: about 160 bytes in a list: the budget again); solve_strides counts any
+#: number and lists them lazily.
+MAX_SOLUTIONS = DEFAULT_MEMORY_BUDGET // 160
 #: The most layers a network spec may expand to (``N*(...)`` multiplies).
 MAX_LAYERS = 10_000  # ResNet-152 has about 500; a table of 10000 rows takes seconds
 #: The most unknowns (kernel taps, plus one for a bias) `learn` solves for: its

@@ -11,14 +11,13 @@ one layer load little beyond Click.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import click
 
 from ..arithmetic.layer import LayerReport, analyze_layer
-from ..arithmetic.limits import MAX_SOLUTIONS
-from ..arithmetic.sizes import conv_formula, padding_words, solve_stride_padding
+from ..arithmetic.sizes import conv_formula, padding_words
 from ..errors import ShapeError
 from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING, IntPair
 
@@ -104,7 +103,9 @@ window (stride defaults to the window), --transposed a transposed
 convolution, (n-1)*s - p + d*(k-1) + output_padding + 1. --channels and
 --filters add parameters and multiply-accumulates, --dense N the parameters
 of a fully connected layer of N units on the same input. --out solves
-backwards for stride and padding. Several --in give one row each.
+backwards for stride and padding, at any size: the table has a row per
+padding with its run of strides (at most ten rows; --all for every row),
+--json, --csv and --quiet list every choice. Several --in give one row each.
 
 \b
 Whole networks: --arch NAME (lenet5, alexnet, vgg11, vgg16, resnet18,
@@ -290,6 +291,12 @@ class _ArchChoice(click.Choice):
     metavar="N|HxW",
     help="Solve for the strides and paddings that give this output size.",
 )
+@click.option(
+    "--all",
+    "show_all",
+    is_flag=True,
+    help="With --out: every row of the table (JSON, CSV and --quiet list every choice).",
+)
 @click.option("--layers", metavar="SPEC", help="A network in the spec language (see above).")
 @click.option("--arch", type=_ArchChoice(), help="A built-in network preset.")
 @click.option(
@@ -329,6 +336,7 @@ def shape_cmd(
     pool: bool,
     ceil_mode: bool,
     target: Pair | None,
+    show_all: bool,
     layers: str | None,
     arch: str | None,
     depth: int | None,
@@ -341,6 +349,8 @@ def shape_cmd(
     if sum((as_json, as_csv, quiet)) > 1:
         raise click.UsageError("use only one of --json, --csv and --quiet")
     fmt = "json" if as_json else "csv" if as_csv else "quiet" if quiet else "table"
+    if show_all and target is None:
+        raise click.UsageError("--all shows every choice of --out: give --out")
     if model is not None:
         given = [
             name
@@ -436,7 +446,7 @@ def shape_cmd(
         ):
             if value:
                 raise click.UsageError(f"--out cannot be combined with {name}")
-        _solve(inputs, target, kernel, stride, padding, dilation, pool, fmt)
+        _solve(inputs, target, kernel, stride, padding, dilation, pool, fmt, show_all)
         return
     if kernel is None:
         if dense is None:
@@ -693,9 +703,18 @@ def _solve(
     dilation: Pair | None,
     pool: bool,
     fmt: str,
+    show_all: bool = False,
 ) -> None:
+    """Solve each input and axis for stride and padding, in closed form.
+
+    The table shows runs of strides (one padding each), at most
+    :data:`SOLVE_ROWS` in all unless ``show_all``; JSON, CSV and ``--quiet``
+    list every choice, streamed as they are made.
+    """
+    from ..arithmetic.solve import solve_strides
+
     d = dilation or (1, 1)
-    rows: list[dict[str, Any]] = []
+    solved: list[tuple[str, Any]] = []
     for size in inputs:
         problems = []
         for axis in (0, 1):
@@ -718,14 +737,9 @@ def _solve(
         for label, (n, out, k, dil, st, pad) in zip(labels, problems, strict=True):
             max_padding = k // 2 if pool else None
             try:
-                found = solve_stride_padding(n, out, k, dil, st, pad, max_padding)
+                found = solve_strides(n, out, k, dil, st, pad, max_padding)
             except ShapeError as exc:
                 raise _fail(exc) from None
-            if len(found) > MAX_SOLUTIONS:  # a table of them would take minutes
-                raise click.UsageError(
-                    f"{len(found)} strides and paddings turn {n} into {out}; --out lists at "
-                    f"most {MAX_SOLUTIONS}: give --s or --p to narrow the question"
-                )
             if not found:
                 raise click.UsageError(
                     f"no stride and padding turn {n} into {out} with a {k}-wide "
@@ -733,63 +747,153 @@ def _solve(
                     + (f" (dilation {dil})" if dil != 1 else "")
                     + (f" and stride {st}" if st is not None else "")
                 )
-            for s, before, after in found:
-                notes = padding_words(n, k, s, (before, after), dil)
-                rows.append(
-                    {
-                        "axis": label,
-                        "n": n,
-                        "out": out,
-                        "kernel": k,
-                        "dilation": dil,
-                        "stride": s,
-                        "pad_before": before,
-                        "pad_after": after,
-                        "padding": str(before) if before == after else f"{before}:{after}",
-                        "total_padding": before + after,
-                        "note": ", ".join(notes),
-                        "formula": conv_formula(n, k, s, (before, after), dil),
-                    }
-                )
-    if fmt == "json":
-        from ..output import to_json
+            solved.append((label, found))
+    if fmt == "table":
+        _solve_table(solved, show_all)
+    else:
+        _stream(_solve_lines(solved, fmt))
 
-        click.echo(to_json(rows))
-    elif fmt == "csv":
+
+def _solve_rows(solved: Sequence[tuple[str, Any]]) -> Iterator[dict[str, Any]]:
+    """One row per choice, in order (lazily: there may be billions)."""
+    for label, found in solved:
+        n, out, k, dil = found.n, found.out, found.k, found.dilation
+        for s, before, after in found.choices():
+            yield {
+                "axis": label,
+                "n": n,
+                "out": out,
+                "kernel": k,
+                "dilation": dil,
+                "stride": s,
+                "pad_before": before,
+                "pad_after": after,
+                "padding": str(before) if before == after else f"{before}:{after}",
+                "total_padding": before + after,
+                "note": ", ".join(padding_words(n, k, s, (before, after), dil)),
+                "formula": conv_formula(n, k, s, (before, after), dil),
+            }
+
+
+def _solve_lines(solved: Sequence[tuple[str, Any]], fmt: str) -> Iterator[str]:
+    """The choices as JSON (a list, as ``to_json`` writes it), CSV or ``stride padding`` lines."""
+    if fmt == "quiet":
+        for _, found in solved:
+            for s, before, after in found.choices():
+                yield f"{s} {before}\n" if before == after else f"{s} {before}:{after}\n"
+        return
+    rows = _solve_rows(solved)
+    if fmt == "csv":
         from ..output import to_csv
 
-        click.echo(to_csv(rows, SOLVE_HEADERS), nl=False)
-    elif fmt == "quiet":
+        yield to_csv([], SOLVE_HEADERS)
         for row in rows:
-            click.echo(f"{row['stride']} {row['padding']}")
+            yield to_csv([row], SOLVE_HEADERS).partition("\n")[2]
     else:
-        from ..output import color_enabled, render_table
+        from ..output import to_json
 
-        _echo_table(
-            render_table(
-                ["axis", "n → out", "k", "--s", "--p", "p", "note", "check"],
-                [
-                    [
-                        r["axis"],
-                        f"{r['n']} → {r['out']}",
-                        str(r["kernel"])
-                        if r["dilation"] == 1
-                        else f"{r['kernel']} d{r['dilation']}",
-                        str(r["stride"]),
-                        r["padding"],
-                        str(r["total_padding"]),
-                        r["note"],
-                        r["formula"],
-                    ]
-                    for r in rows
-                ],
-                title="Stride and padding choices",
-                right=["k", "--s", "p"],
-                no_wrap=["n → out"],
-                width=_width(),
-                color=color_enabled(sys.stdout),
-            )
+        yield "["
+        for index, row in enumerate(rows):
+            item = to_json(row).replace("\n", "\n  ")
+            yield f"{',' if index else ''}\n  {item}"
+        yield "\n]\n"
+
+
+def _stream(pieces: Iterator[str], chunk: int = 1 << 16) -> None:
+    """Write ``pieces`` to stdout in chunks of about ``chunk`` characters."""
+    buffer: list[str] = []
+    size = 0
+    for piece in pieces:
+        buffer.append(piece)
+        size += len(piece)
+        if size >= chunk:
+            click.echo("".join(buffer), nl=False)
+            buffer, size = [], 0
+    click.echo("".join(buffer), nl=False)
+
+
+#: the table of --out shows at most this many rows (runs of strides) for one
+#: problem (one --in, both axes alike); several share about 6
+SOLVE_ROWS = 10
+
+
+def _solve_table(solved: Sequence[tuple[str, Any]], show_all: bool) -> None:
+    """The choices as runs of strides: at most :data:`SOLVE_ROWS` rows unless ``show_all``.
+
+    One problem (one input, both axes alike) names itself in the title; several
+    get the ``axis`` and ``n → out`` columns. A run of strides is checked with
+    the formula in ``s`` (and ``p``, for ``same`` padding that grows with ``s``).
+    """
+    from itertools import islice
+
+    from ..output import color_enabled, render_table
+
+    one = len(solved) == 1
+    # several problems have four more columns, so their rows are taller
+    limit = None if show_all else SOLVE_ROWS if one else max(2, 6 // len(solved))
+    rows = []
+    counts = []
+    cut = ranged = False
+    for label, found in solved:
+        n, out, k, dil = found.n, found.out, found.k, found.dilation
+        span = dil * (k - 1) + 1
+        runs = list(islice(found.ranges(), None if limit is None else limit + 1))
+        if limit is not None and len(runs) > limit:
+            runs, cut = runs[:limit], True
+        for run in runs:
+            before, after = run.before, run.after
+            growing = run.step and run.count > 1
+            if run.count == 1:
+                check = conv_formula(n, k, run.first, (before, after), dil)
+            else:
+                ranged = True
+                p = "p" if growing else str(run.total)
+                check = f"⌊({n} − {span} + {p} + s)/s⌋ = {out}"
+            strides = str(run.first) if run.count == 1 else f"{run.first}–{run.last}"
+            if len(strides) > 20:  # two lines rather than a table wider than the screen
+                strides = strides.replace("–", "–\n")
+            cells = [
+                strides,
+                "same" if growing else str(before) if before == after else f"{before}:{after}",
+                f"{run.total}–{run.last_total}" if growing else str(run.total),
+                ", ".join(run.words),
+                check,
+            ]
+            if not one:
+                kernel = str(k) if dil == 1 else f"{k} d{dil}"
+                cells = [label, f"{n} → {out}", kernel, *cells]
+            rows.append(cells)
+        if found.count > len(runs):
+            where = "" if one else f"{label} {n} → {out}: "
+            counts.append(f"{where}{found.count:,} choices in all")
+    headers = ["--s", "--p", "p", "note", "check"]
+    title = "Stride and padding choices"
+    if one:
+        label, found = solved[0]
+        kernel = f"k {found.k}" + ("" if found.dilation == 1 else f" d{found.dilation}")
+        axes = "both axes" if label == "H, W" else f"axis {label}"
+        title = f"{title}: {found.n} → {found.out}, {kernel}, {axes}"
+    else:
+        headers = ["axis", "n → out", "k", *headers]
+    caption = None
+    if counts or cut:
+        notes = [*counts, "s: any stride of the row's range"] if ranged else counts
+        if cut:
+            notes.append("the first rows shown, --all shows every row")
+        notes.append("--csv, --json or --quiet list every choice")
+        caption = "; ".join(notes)
+    _echo_table(
+        render_table(
+            headers,
+            rows,
+            title=title,
+            caption=caption,
+            right=["k", "--s", "p"],
+            no_wrap=["n → out"],
+            width=_width(),
+            color=color_enabled(sys.stdout),
         )
+    )
 
 
 # --------------------------------------------------------------------------
