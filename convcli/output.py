@@ -573,16 +573,17 @@ def render_table(
     from rich.table import Table
     from rich.text import Text
 
+    # Text, not str: a "[" in a title, caption or header is a character, not markup
     table = Table(
-        title=title,
-        caption=caption,
+        title=Text(title, style="bold") if title is not None else None,
+        caption=Text(caption, style="table.caption") if caption is not None else None,
         header_style="bold",
         title_style="bold",
         show_header=show_header,
     )
     for header, size, is_whole in zip(headers, widths, whole, strict=True):
         table.add_column(
-            header,
+            Text(header),
             justify="right" if header in right else "left",
             no_wrap=is_whole,
             overflow="fold",

@@ -101,3 +101,14 @@ def test_plain_drawer_declines_what_rich_must_do():
 def test_colour_still_goes_through_rich():
     text = output.render_table(["n"], [["1"]], title="T", color=True)
     assert "\x1b[" in text
+
+
+@pytest.mark.parametrize("where", ["title", "caption", "header"])
+def test_brackets_are_characters_not_rich_markup(monkeypatch, where):
+    """Found by the property test above: rich read a caption "[a]" as a style tag and
+    printed nothing. Titles, captions and headers are plain text, as cells are."""
+    headers = ["[b]"] if where == "header" else ["b"]
+    kwargs = {where: "[a]"} if where != "header" else {}
+    rich = by_rich(monkeypatch, headers, [["1"]], width=20, **kwargs)
+    assert "[a]" in rich or "[b]" in rich
+    assert output.render_table(headers, [["1"]], width=20, **kwargs) == rich
