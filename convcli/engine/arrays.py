@@ -7,6 +7,7 @@ functions, so a bad array is refused with the same words everywhere.
 - :func:`as_numeric`: an array of real numbers, or an
   :class:`~convcli.errors.ArrayTypeError` (a ``TypeError``) naming it.
 - :func:`check_finite`: no NaN or infinity, or a ``ShapeError`` with the index.
+- :func:`check_magnitude`: that too, and no result beyond the dtype's range.
 - :func:`compute_dtype`: float32 or float64, the policy for every result.
 """
 
@@ -16,7 +17,7 @@ import numpy as np
 
 from ..errors import ArrayTypeError, ShapeError
 
-__all__ = ["as_numeric", "check_finite", "compute_dtype"]
+__all__ = ["as_numeric", "check_finite", "check_magnitude", "compute_dtype"]
 
 
 def as_numeric(a: object, name: str) -> np.ndarray:
@@ -42,12 +43,73 @@ def as_numeric(a: object, name: str) -> np.ndarray:
     return arr
 
 
+# elements checked at a time (no temporary the size of a large input)
+_CHUNK = 1 << 20
+
+
+def _bounds(arr: np.ndarray, name: str) -> float:
+    """The largest magnitude in ``arr``; a ShapeError naming the first NaN or infinity."""
+    if arr.size == 0:
+        return 0.0
+    flat = arr.reshape(-1)  # a view when contiguous
+    largest = 0.0
+    for start in range(0, flat.size, _CHUNK):
+        part = flat[start : start + _CHUNK]
+        hi, lo = float(part.max()), float(part.min())
+        if not (np.isfinite(hi) and np.isfinite(lo)):
+            bad = np.argwhere(~np.isfinite(arr))[0]
+            raise ShapeError(
+                f"`{name}` holds a non-finite value ({arr[tuple(bad)]}) at index "
+                f"{tuple(int(i) for i in bad)}"
+            )
+        largest = max(largest, hi, -lo)
+    return largest
+
+
 def check_finite(arr: np.ndarray, name: str) -> None:
-    """Raise a ShapeError naming the first NaN or infinity of ``arr`` and its index."""
-    if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
+    """Raise a ShapeError naming the first NaN or infinity of ``arr`` and its index.
+
+    Checked a million elements at a time; integers always pass.
+
+    Examples
+    --------
+    >>> check_finite(np.array([1.0, np.inf]), "x")
+    Traceback (most recent call last):
+    convcli.errors.ShapeError: `x` holds a non-finite value (inf) at index (1,)
+    """
+    if arr.dtype.kind == "f":
+        _bounds(arr, name)
+
+
+def check_magnitude(x: np.ndarray, weight: np.ndarray, dtype: np.dtype, name: str = "x") -> None:
+    """Refuse inputs whose correlation could overflow ``dtype``, and any NaN or infinity.
+
+    An output is at most ``max|x|`` times the largest absolute sum of one
+    output channel's weights; when that bound is beyond ``dtype``'s largest
+    number a ShapeError says so (and, in float32, to compute in float64),
+    rather than a result of infinities and a raw numpy warning.
+
+    Examples
+    --------
+    >>> check_magnitude(np.full((2, 2), 1e30), np.full((1, 1, 3, 3), 1e9), np.dtype(np.float32))
+    Traceback (most recent call last):
+    convcli.errors.ShapeError: `x` reaches 1e+30 and the kernel's absolute sum 9e+09: results could reach 9e+39, beyond float32's largest number (3.4e+38); compute in float64 (dtype='float64') or scale the input
+    """
+    if x.dtype.kind == "f":
+        largest = _bounds(x, name)
+    else:  # integers and bools: no NaN; the extremes as Python floats (no wrap-around)
+        largest = max(float(x.max()), -float(x.min()), 0.0) if x.size else 0.0
+    with np.errstate(over="ignore"):
+        w = np.abs(np.asarray(weight, dtype=np.float64)).reshape(weight.shape[0], -1)
+        total = float(w.sum(axis=1).max()) if w.size else 0.0
+        bound = largest * total
+    limit = float(np.finfo(dtype).max)
+    if bound > limit:
+        fix = "compute in float64 (dtype='float64') or scale" if dtype == np.float32 else "scale"
         raise ShapeError(
-            f"`{name}` holds a non-finite value ({arr[tuple(bad)]}) at index {tuple(int(i) for i in bad)}"
+            f"`{name}` reaches {largest:.3g} and the kernel's absolute sum {total:.3g}: results "
+            f"could reach {bound:.3g}, beyond {dtype}'s largest number ({limit:.2g}); "
+            f"{fix} the input"
         )
 
 

@@ -45,7 +45,7 @@ from ..arithmetic.limits import check_output_pixels
 from ..arithmetic.sizes import PaddingSpec, pair
 from ..errors import ShapeError
 from . import costs, fftblocks, sparse, strategies
-from .arrays import as_numeric, check_finite, compute_dtype
+from .arrays import as_numeric, check_finite, check_magnitude, compute_dtype
 from .padding import PAD_MODE_ALIASES, PAD_MODES, gather, normalize_pad_mode, pad
 from .threads import check_threads, run_parallel, single_threaded_blas
 from .tiling import (
@@ -423,6 +423,7 @@ def conv2d(
         raise ShapeError(f"`x` is empty: shape {x.shape}")
     check_finite(weight, "weight")
     ct = compute_dtype(x.dtype, dtype)
+    check_magnitude(x, weight, ct)  # NaN would spread through a whole FFT tile
     if bias is not None:
         bias = as_numeric(bias, "bias")
         if bias.shape != (c_out,):
@@ -517,6 +518,8 @@ def filter2d(
     if convolve:
         kernel = kernel[::-1, ::-1]
     ct = compute_dtype(image.dtype, dtype)
+    check_finite(kernel, "kernel")
+    check_magnitude(image, kernel[None], ct, "image")
     x = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)  # (C, H, W) view
     budget = check_budget(memory_budget)
     planes = x.size * ct.itemsize

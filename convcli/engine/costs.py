@@ -55,6 +55,7 @@ than waiting 0.2 s for ``fft`` to load.
 
 from __future__ import annotations
 
+import math
 import sys
 
 import numpy as np
@@ -90,6 +91,13 @@ SCIPY_FFT_IMPORT = 0.2
 _RANK_CHECK_LIMIT = 64
 
 
+def _stride_factor(problem: Problem) -> int:
+    """``stride_h * stride_w``, the stride-1 outputs computed per output kept, counting
+    only axes with more than one output (one output costs one, whatever the stride,
+    which may be any size: 10**400 is a valid stride for a one-pixel output)."""
+    return math.prod(s if n > 1 else 1 for s, n in zip(problem.stride, problem.out))
+
+
 def _passes(taps: np.ndarray) -> float:
     """Passes over a tile that accumulating these taps takes: one per nonzero tap."""
     return float(np.count_nonzero(np.asarray(taps)))
@@ -101,7 +109,7 @@ def estimate_costs(problem: Problem, weight: np.ndarray, factors=None) -> dict[s
     ``factors`` are the rank-1 factors from :func:`separable_factors`, if any.
     """
     kh, kw = problem.kernel_size
-    s = problem.stride[0] * problem.stride[1]
+    s = _stride_factor(problem)
     taps = kh * kw
     pairs = problem.c_out * problem.cg
     span_h, span_w = problem.span
@@ -151,7 +159,7 @@ def choose_strategy(
     pixels = max(problem.n * problem.out[0] * problem.out[1], 1)
     if "scipy.fft" not in sys.modules:
         costs["fft"] += SCIPY_FFT_IMPORT / pixels
-    s = problem.stride[0] * problem.stride[1]
+    s = _stride_factor(problem)
     for name in ("direct", "separable"):
         if name not in costs or blas_repays(problem, name, weight):
             if name in costs and "scipy.linalg" not in sys.modules:
@@ -178,7 +186,7 @@ def _price_large_kernels(
     """Reprice, in ``costs``, the strategies a large kernel sends down other paths."""
     itemsize = dtype.itemsize
     in_itemsize = itemsize if in_itemsize is None else in_itemsize
-    s = problem.stride[0] * problem.stride[1]
+    s = _stride_factor(problem)
     if max(problem.span) > fftblocks.LARGE_SPAN:
         plan = fftblocks.plan(problem, budget, threads, itemsize, in_itemsize)
         if plan is None:
@@ -214,7 +222,7 @@ def fft_by_taps(problem: Problem, weight: np.ndarray, plan: fftblocks.Plan) -> b
     >>> fft_by_taps(problem, np.ones((1, 1, 3, 3)), fftblocks.plan(problem, 2**24, 1, 4, 1))
     True
     """
-    s = problem.stride[0] * problem.stride[1]
+    s = _stride_factor(problem)
     taps = s * max(_passes(weight), 1.0) * problem.c_out * problem.cg * TAP_PASS
     return taps < plan.cells * FFT_PIXEL
 
@@ -306,5 +314,5 @@ def blas_repays(problem: Problem, strategy: str, weight: np.ndarray) -> bool:
     else:
         passes = max(_passes(weight), 1.0)
     oh, ow = problem.out
-    pixels = problem.n * oh * ow * problem.stride[0] * problem.stride[1]
+    pixels = problem.n * oh * ow * _stride_factor(problem)
     return pixels * passes * NUMPY_PASS_EXTRA > SCIPY_BLAS_IMPORT
