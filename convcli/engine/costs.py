@@ -95,7 +95,7 @@ def _stride_factor(problem: Problem) -> int:
     """``stride_h * stride_w``, the stride-1 outputs computed per output kept, counting
     only axes with more than one output (one output costs one, whatever the stride,
     which may be any size: 10**400 is a valid stride for a one-pixel output)."""
-    return math.prod(s if n > 1 else 1 for s, n in zip(problem.stride, problem.out))
+    return math.prod(s if n > 1 else 1 for s, n in zip(problem.stride, problem.out, strict=True))
 
 
 def _passes(taps: np.ndarray) -> float:
