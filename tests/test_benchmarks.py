@@ -107,6 +107,28 @@ def test_engine_benchmark_quick_mode_runs():
         assert f"convcli strategy={strategy}" in result.stdout
 
 
+HUGE_ROWS = [
+    "200² float32, box:103",
+    "200² float32, gaussian:sigma=20 (161²)",
+    "200² float32, 401² random",
+    "200² float32, 3×3 Sobel, dilation 1000",
+    "scipy.ndimage.uniform_filter",
+    "scipy.ndimage.gaussian_filter",
+    "scipy.signal.oaconvolve",
+    "scipy.ndimage.correlate1d × 6 taps",
+]
+
+
+@pytest.mark.slow
+def test_engine_benchmark_huge_quick_mode_runs():
+    """`bench_engine.py --huge --quick` (issue 12's rows at a tenth of the size) agrees."""
+    result = run([str(ENGINE), "--huge", "--quick"])
+    assert result.returncode == 0, result.stderr
+    assert_rows(result.stdout, HUGE_ROWS)
+    assert_outputs_agree(result.stdout)
+    assert result.stdout.count(" ok") >= 15  # every implementation checked against its oracle
+
+
 @pytest.mark.slow
 def test_engine_benchmark_without_opencv_and_torch():
     """Without the `bench` extra the rows say "not installed" and the run completes."""
