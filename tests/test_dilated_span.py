@@ -157,3 +157,20 @@ def test_a_halo_that_dwarfs_the_tile_goes_tap_by_tap_though_it_fits(taps_calls):
         for j in range(3)
     )
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_fft_on_a_sparse_kernel_over_a_large_span_runs_the_taps(taps_calls):
+    """3x3 taps dilated 200 times: fft transforms none of the span, it gathers the taps."""
+    rng = np.random.default_rng(13)
+    img = rng.random((150, 160))
+    kernel = rng.standard_normal((3, 3))
+    d = 200
+    got = filter2d(img, kernel, dilation=d, pad_mode="reflect", strategy="fft")
+    assert taps_calls, "fft did not take the tap-by-tap path"
+    padded = np.pad(img, d, mode="reflect")
+    expected = sum(
+        kernel[i, j] * padded[i * d : i * d + 150, j * d : j * d + 160]
+        for i in range(3)
+        for j in range(3)
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)

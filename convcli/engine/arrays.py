@@ -8,6 +8,7 @@ functions, so a bad array is refused with the same words everywhere.
   :class:`~convcli.errors.ArrayTypeError` (a ``TypeError``) naming it.
 - :func:`check_finite`: no NaN or infinity, or a ``ShapeError`` with the index.
 - :func:`check_magnitude`: that too, and no result beyond the dtype's range.
+- :func:`check_pad_value`: a finite number.
 - :func:`compute_dtype`: float32 or float64, the policy for every result.
 """
 
@@ -15,9 +16,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ArrayTypeError, ShapeError
+from ..errors import ArrayTypeError, ParameterError, ShapeError
 
-__all__ = ["as_numeric", "check_finite", "check_magnitude", "compute_dtype"]
+__all__ = ["as_numeric", "check_finite", "check_magnitude", "check_pad_value", "compute_dtype"]
 
 
 def as_numeric(a: object, name: str) -> np.ndarray:
@@ -81,7 +82,31 @@ def check_finite(arr: np.ndarray, name: str) -> None:
         _bounds(arr, name)
 
 
-def check_magnitude(x: np.ndarray, weight: np.ndarray, dtype: np.dtype, name: str = "x") -> None:
+def check_pad_value(pad_value: object) -> float:
+    """``pad_value`` as a float, or a ParameterError unless it is a finite real number.
+
+    Examples
+    --------
+    >>> check_pad_value(float("nan"))
+    Traceback (most recent call last):
+    convcli.errors.ParameterError: `pad_value` must be a finite number, got nan
+    """
+    if isinstance(pad_value, bool) or not isinstance(
+        pad_value, (int, float, np.integer, np.floating)
+    ):
+        raise ParameterError(f"`pad_value` must be a finite number, got {pad_value!r}")
+    try:
+        value = float(pad_value)
+    except OverflowError:  # an int beyond float
+        value = float("inf")
+    if not np.isfinite(value):
+        raise ParameterError(f"`pad_value` must be a finite number, got {pad_value!r}")
+    return value
+
+
+def check_magnitude(
+    x: np.ndarray, weight: np.ndarray, dtype: np.dtype, name: str = "x", pad_value: float = 0.0
+) -> None:
     """Refuse inputs whose correlation could overflow ``dtype``, and any NaN or infinity.
 
     An output is at most ``max|x|`` times the largest absolute sum of one
@@ -99,6 +124,7 @@ def check_magnitude(x: np.ndarray, weight: np.ndarray, dtype: np.dtype, name: st
         largest = _bounds(x, name)
     else:  # integers and bools: no NaN; the extremes as Python floats (no wrap-around)
         largest = max(float(x.max()), -float(x.min()), 0.0) if x.size else 0.0
+    largest = max(largest, abs(pad_value))  # padding cells are read like pixels
     with np.errstate(over="ignore"):
         w = np.abs(np.asarray(weight, dtype=np.float64)).reshape(weight.shape[0], -1)
         total = float(w.sum(axis=1).max()) if w.size else 0.0
@@ -142,14 +168,17 @@ def compute_dtype(
     """
     dtype = np.dtype(dtype)
     if requested is not None:
-        req = np.dtype(requested)
+        try:
+            req = np.dtype(requested)
+        except TypeError:
+            raise ArrayTypeError(f"`dtype` must be float32 or float64, got {requested!r}") from None
         if req not in (np.dtype(np.float32), np.dtype(np.float64)):
-            raise TypeError(f"`dtype` must be float32 or float64, got {req}")
+            raise ArrayTypeError(f"`dtype` must be float32 or float64, got {req}")
         return req
     if dtype.kind == "c":
-        raise TypeError(f"complex input ({dtype}) is not supported")
+        raise ArrayTypeError(f"complex input ({dtype}) is not supported")
     if dtype.kind not in "biuf":
-        raise TypeError(f"input must be numeric, got dtype {dtype}")
+        raise ArrayTypeError(f"input must be numeric, got dtype {dtype}")
     if dtype == np.float64 or (dtype.kind in "iu" and dtype.itemsize > 2) or dtype.itemsize > 8:
         return np.dtype(np.float64)
     return np.dtype(np.float32)

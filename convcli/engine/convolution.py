@@ -45,7 +45,13 @@ from ..arithmetic.limits import check_output_pixels
 from ..arithmetic.sizes import PaddingSpec, pair
 from ..errors import ShapeError
 from . import costs, fftblocks, sparse, strategies
-from .arrays import as_numeric, check_finite, check_magnitude, compute_dtype
+from .arrays import (
+    as_numeric,
+    check_finite,
+    check_magnitude,
+    check_pad_value,
+    compute_dtype,
+)
 from .padding import PAD_MODE_ALIASES, PAD_MODES, gather, normalize_pad_mode, pad
 from .threads import check_threads, run_parallel, single_threaded_blas
 from .tiling import (
@@ -189,9 +195,12 @@ def _run_tiles(
     if name == "fft" and max(problem.span) > fftblocks.LARGE_SPAN:
         # a large kernel: cut it into blocks too, so no tile's halo dwarfs the tile
         plan = fftblocks.plan(problem, budget, threads, dtype.itemsize, x.dtype.itemsize)
-        if plan is not None and not costs.fft_by_taps(problem, weight, plan):
+        if plan is not None:
             out = np.empty((n, c_out, *geo.out), dtype=dtype)
-            fftblocks.run(x, weight, geo, problem, out, pad_value, plan)
+            if costs.fft_by_taps(problem, weight, plan):  # a sparse kernel over a large span
+                sparse.run_taps(x, weight, geo, problem, out, pad_value, budget, requested)
+            else:
+                fftblocks.run(x, weight, geo, problem, out, pad_value, plan)
             return out
     if name in strategies.SERIAL:
         # scipy's BLAS wrappers (axpy, gemm) hold the GIL: more threads only add contention;
@@ -423,7 +432,8 @@ def conv2d(
         raise ShapeError(f"`x` is empty: shape {x.shape}")
     check_finite(weight, "weight")
     ct = compute_dtype(x.dtype, dtype)
-    check_magnitude(x, weight, ct)  # NaN would spread through a whole FFT tile
+    pad_value = check_pad_value(pad_value)
+    check_magnitude(x, weight, ct, pad_value=pad_value)  # NaN would spread through an FFT tile
     if bias is not None:
         bias = as_numeric(bias, "bias")
         if bias.shape != (c_out,):
@@ -519,7 +529,7 @@ def filter2d(
         kernel = kernel[::-1, ::-1]
     ct = compute_dtype(image.dtype, dtype)
     check_finite(kernel, "kernel")
-    check_magnitude(image, kernel[None], ct, "image")
+    check_magnitude(image, kernel[None], ct, "image", check_pad_value(pad_value))
     x = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)  # (C, H, W) view
     budget = check_budget(memory_budget)
     planes = x.size * ct.itemsize

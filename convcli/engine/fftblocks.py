@@ -84,7 +84,8 @@ def plan_memory(problem: Problem, plan: Plan, itemsize: int, in_itemsize: int) -
     """Bytes :func:`run` needs with ``plan``, besides the output array.
 
     Per thread: the gathered block (as read and in the compute dtype), its
-    spectrum, one product and its inverse, and the tile's result; once: the
+    spectrum, one product (and one channel's term of it), the inverse and
+    the tile's result; once: the
     block's dilated taps and their spectrum, for every channel pair.
 
     Examples
@@ -101,7 +102,7 @@ def plan_memory(problem: Problem, plan: Plan, itemsize: int, in_itemsize: int) -
     span_h, span_w = dh * (bh - 1) + 1, dw * (bw - 1) + 1
     r, c = (th - 1) * sh + span_h, (tw - 1) * sw + span_w
     spec = s0 * (s1 // 2 + 1) * 2 * itemsize
-    tile = n * cin * r * c * (itemsize + in_itemsize) + n * (cin + 2) * spec
+    tile = n * cin * r * c * (itemsize + in_itemsize) + n * (cin + 3) * spec
     tile += n * (s0 * s1 + cout * th * tw) * itemsize
     shared = cout * cg * (spec + span_h * span_w * itemsize)
     return plan.threads * tile + shared
@@ -205,7 +206,8 @@ def run(
             span_w = dw * (taps.shape[3] - 1) + 1
             dilated = np.zeros((*taps.shape[:2], span_h, span_w), dtype=dtype)
             dilated[..., ::dh, ::dw] = taps
-            spectrum = np.conj(sfft.rfft2(dilated, s=shape, axes=(-2, -1)))
+            spectrum = sfft.rfft2(dilated, s=shape, axes=(-2, -1))
+            np.conj(spectrum, out=spectrum)  # in place: one spectrum in memory, not two
             del dilated
 
             def work(
@@ -220,13 +222,15 @@ def run(
                 spec = sfft.rfft2(block, s=shape, axes=(-2, -1))
                 del block
                 dest = out[:, :, r0:r1, c0:c1]
+                y = np.empty(spec.shape[:1] + spec.shape[2:], dtype=spec.dtype)
+                term = np.empty_like(y) if cg > 1 else None
                 for o in range(problem.c_out):
                     g = o // og
-                    if cg == 1:
-                        y = spec[:, g] * k[o, 0]
-                    else:
-                        y = (spec[:, g * cg : (g + 1) * cg] * k[o]).sum(axis=1)
-                    res = sfft.irfft2(y, s=shape, axes=(-2, -1), overwrite_x=True)
+                    np.multiply(spec[:, g * cg], k[o, 0], out=y)
+                    for c in range(1, cg):  # one channel at a time: no (n, cg, ...) product
+                        y += np.multiply(spec[:, g * cg + c], k[o, c], out=term)
+                    res = sfft.irfft2(y, s=shape, axes=(-2, -1))
                     dest[:, o] += res[:, :rows:sh, :cols:sw]
 
             run_parallel(work, iter(tiles), max(1, min(plan.threads, len(tiles))))
+            del spectrum, work  # before the next block's spectrum is built
