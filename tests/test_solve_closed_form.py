@@ -42,7 +42,15 @@ def brute_force(n, k, d=1, stride=None, padding=None, max_padding=None):
     span = d * (k - 1) + 1
     most = span - 1 if max_padding is None else max_padding
     cap = max(n + 2 * most - span, 0) + 1
-    strides = range(1, cap + 1) if stride is None else [stride]
+    # a fixed padding wider than max_padding reaches further for two or more outputs;
+    # one output (any stride from the first) is listed up to the cap
+    wide = {"full": 2 * (span - 1)}.get(padding, 0) if isinstance(padding, str) else 0
+    if isinstance(padding, tuple):
+        wide = sum(padding)
+    elif isinstance(padding, int):
+        wide = 2 * padding
+    reach = max(cap, n + wide - span + 1)
+    strides = range(1, reach + 1) if stride is None else [stride]
     found = defaultdict(list)
     for s in strides:
         if padding is None:
@@ -60,7 +68,10 @@ def brute_force(n, k, d=1, stride=None, padding=None, max_padding=None):
         for before, after in splits:
             padded = n + before + after
             if padded >= span:
-                found[(padded - span) // s + 1].append((s, before, after))
+                got = (padded - span) // s + 1
+                if got == 1 and s > max(cap, padded - span + 1) and stride is None:
+                    continue
+                found[got].append((s, before, after))
     return found
 
 
@@ -188,3 +199,28 @@ def test_huge_same_with_growing_padding():
         for stride in (run.first, (run.first + run.last) // 2, run.last):
             assert run.padding_at(stride) == same_split(n, stride, k)
             assert oracle_words(n, stride, k, run.padding_at(stride)) == run.words
+
+
+def test_a_fixed_padding_beyond_max_padding_keeps_every_answer():
+    """`--p 10` on n=5, k=3: strides 12-22 give 2 outputs; the stride cap once used the
+    default max_padding (k-1) instead of the padding given and found none."""
+    from convcli.arithmetic.sizes import output_size
+
+    for n in range(1, 10):
+        for k in range(1, 4):
+            for before in range(0, 14, 3):
+                for after in (before, before + 1):
+                    for out in range(1, 8):
+                        reach = n + before + after - k
+                        top = n + before + after + 5  # beyond reach + 1: one window only
+                        expected = [
+                            (s, before, after)
+                            for s in range(1, top + 1)
+                            if reach >= 0 and output_size(n, k, s, (before, after)) == out
+                        ]
+                        got = list(solve_strides(n, out, k, padding=(before, after)).choices())
+                        if out == 1:  # every stride from the first works: listed to a cap
+                            assert got == expected[: len(got)] and bool(got) == (reach >= 0)
+                        else:
+                            assert got == expected, (n, k, before, after, out)
+    assert [c[0] for c in solve_strides(5, 2, 3, padding=10).choices()] == list(range(12, 23))

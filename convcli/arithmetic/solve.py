@@ -382,7 +382,10 @@ def solve_strides(
             last = 0
     if stride is None:
         cap = max(room + 2 * max_padding, 0) + 1  # beyond it there is only ever one window
-        last = cap if last is None else min(last, cap)
+        if last is None:  # one output: every stride from `first` on; listed up to the cap
+            last = max(cap, first) if kind == "fixed" else cap
+        elif kind != "fixed":  # a fixed padding wider than max_padding keeps its answers
+            last = min(last, cap)
     else:
         stride = _integer(stride, "stride", 1)
         first = max(first, stride)
