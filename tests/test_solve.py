@@ -25,10 +25,14 @@ def enumerate_all(n, out, k, d, padding, max_padding):
     else:
         splits = [(padding, padding)]
     found = []
-    for s in range(1, max(n + 2 * max_padding - span, 0) + 2):
+    cap = max(n + 2 * max_padding - span, 0) + 1  # one output is listed up to here
+    wide = max(b + a for b, a in splits)  # a fixed padding may reach further
+    for s in range(1, max(cap, n + wide - span + 1) + 1):
         for before, after in splits:
             room = n + before + after - span
             if room >= 0 and room // s + 1 == out:
+                if out == 1 and s > max(cap, room + 1):
+                    continue
                 found.append((s, before, after))
     return found
 
