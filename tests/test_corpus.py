@@ -31,6 +31,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -246,6 +247,33 @@ def _valid_output(path: Path) -> bool:
     return True
 
 
+def _own_parts(folder: Path, output: str | None) -> list[Path]:
+    """The ``.part`` files left for ``output``: ".NAME." + a random tail + ".part".
+
+    Cases run three at a time in one folder, so a ``.part`` file being written
+    by a neighbour (``.o-x.npy.g.png.…`` beside a case writing ``o-x.npy``, or
+    beside one that writes nothing) is not this case's. The random tail of
+    mkstemp/mkdtemp never holds a dot. A ``.part`` left by any case is still
+    caught once the whole family has run (see ``_run_family``).
+    """
+    if not output:
+        return []
+    own = re.compile(rf"\.{re.escape(Path(output).name)}\.[^.]+\.part")
+    return [p for p in folder.glob("**/.*.part") if own.fullmatch(p.name)]
+
+
+def test_own_parts_ignores_a_neighbours_part(tmp_path):
+    """The race CI hit: a gallery's .part beside a learn case was blamed on learn."""
+    neighbour = tmp_path / ".o-tiny-u16.npy.g.png.63qpfva3.part"
+    neighbour.write_bytes(b"")
+    mine = tmp_path / ".o-tiny-u16.npy.1abc_x2z.part"
+    assert _own_parts(tmp_path, None) == []
+    assert _own_parts(tmp_path, "o-tiny-u16.npy.f.npy") == []
+    assert _own_parts(tmp_path, "o-tiny-u16.npy.g.png") == [neighbour]
+    mine.write_bytes(b"")
+    assert _own_parts(tmp_path, "o-tiny-u16.npy") == [mine]
+
+
 def _run_case(folder: Path, case: Case, digests: dict[str, str]) -> dict:
     """Run one case; return its outcome with a list of problems (empty if right)."""
     problems: list[str] = []
@@ -295,9 +323,7 @@ def _run_case(folder: Path, case: Case, digests: dict[str, str]) -> dict:
             problems.append(f"the Error: line does not name {missing}")
         if case.output and (folder / case.output).exists() and case.output not in digests:
             problems.append(f"failed but left {case.output}")
-    parts = list(folder.glob("**/.*.part"))
-    if case.output:
-        parts = [p for p in parts if p.name.startswith(f".{Path(case.output).name}.")]
+    parts = _own_parts(folder, case.output)
     changed = [a for a in case.args if a in digests and _digest(folder / a) != digests[a]]
     record["data_loss"] = bool(changed) or bool(parts)
     if changed:
