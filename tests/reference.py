@@ -8,6 +8,7 @@ through index maps and multiplies patch matrices).
 from __future__ import annotations
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 # convcli pad mode -> numpy.pad mode (CONVENTIONS.md's table)
 NUMPY_PAD = {
@@ -35,6 +36,29 @@ def np_pad(x, top, bottom, left, right, mode, value=0.0):
     if mode == "zeros":
         return np.pad(x, widths, mode="constant", constant_values=value)
     return np.pad(x, widths, mode=NUMPY_PAD[mode])
+
+
+def conv2d_windows(x, w, padding, stride=(1, 1), dilation=(1, 1), groups=1, mode="zeros"):
+    """conv2d by numpy.pad and a sliding window: (N, C, H, W) with (O, C/g, kh, kw).
+
+    ``padding`` is ((top, bottom), (left, right)). Faster than
+    :func:`conv2d_loop`, for larger cases; as obvious: each output is the
+    sum of its window times the kernel (``einsum``, in float64).
+    """
+    (t, b), (left, r) = padding
+    xp = np_pad(np.asarray(x, dtype=np.float64), t, b, left, r, mode)
+    w = np.asarray(w, dtype=np.float64)
+    o, cg, kh, kw = w.shape
+    dh, dw = dilation
+    span = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
+    win = sliding_window_view(xp, span, axis=(2, 3))[..., ::dh, ::dw]
+    win = win[:, :, :: stride[0], :: stride[1]]
+    og = o // groups
+    outs = []
+    for c in range(o):
+        g = c // og
+        outs.append(np.einsum("nchwij,cij->nhw", win[:, g * cg : (g + 1) * cg], w[c]))
+    return np.stack(outs, axis=1)
 
 
 def conv2d_loop(

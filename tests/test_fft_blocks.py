@@ -7,7 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
-from numpy.lib.stride_tricks import sliding_window_view
+from reference import NUMPY_PAD, conv2d_windows
 
 from convcli import conv2d, filter2d
 from convcli.arithmetic.geometry import Geometry
@@ -15,31 +15,8 @@ from convcli.engine import fftblocks
 from convcli.engine.costs import choose_strategy
 from convcli.engine.tiling import Problem, Tiling
 
-# convcli pad mode -> numpy.pad mode
-NUMPY_MODES = {
-    "zeros": "constant",
-    "reflect": "reflect",
-    "symmetric": "symmetric",
-    "replicate": "edge",
-    "circular": "wrap",
-}
-
-
-def oracle(x, w, padding, stride=(1, 1), dilation=(1, 1), groups=1, mode="zeros"):
-    """conv2d by numpy.pad and a sliding window: (N, C, H, W) with (O, C/g, kh, kw)."""
-    (t, b), (left, r) = padding
-    xp = np.pad(x, ((0, 0), (0, 0), (t, b), (left, r)), mode=NUMPY_MODES[mode])
-    o, cg, kh, kw = w.shape
-    dh, dw = dilation
-    span = ((kh - 1) * dh + 1, (kw - 1) * dw + 1)
-    win = sliding_window_view(xp, span, axis=(2, 3))[..., ::dh, ::dw]
-    win = win[:, :, :: stride[0], :: stride[1]]
-    og = o // groups
-    outs = []
-    for c in range(o):
-        g = c // og
-        outs.append(np.einsum("nchwij,cij->nhw", win[:, g * cg : (g + 1) * cg], w[c]))
-    return np.stack(outs, axis=1)
+NUMPY_MODES = NUMPY_PAD
+oracle = conv2d_windows
 
 
 @pytest.mark.parametrize("mode", sorted(NUMPY_MODES))
@@ -162,10 +139,20 @@ def test_the_cost_model_sends_large_kernels_down_their_paths(k, dilation, expect
     assert got == expected
 
 
-def test_a_rank_one_box_of_1025_goes_to_fft_not_separable():
-    weight = np.ones((1, 1, 1025, 1025), dtype=np.float32) / 1025**2
+def test_a_box_of_1025_goes_to_separable_running_sums_a_gaussian_to_fft():
+    """box:1025 is two running sums (cost independent of its length); a 1601-tap
+    Gaussian is rank 1 too, but its passes are axpys, so fft; a dilated box has no
+    running sum, so fft."""
+    box = np.ones((1, 1, 1025, 1025), dtype=np.float32) / 1025**2
     problem = problem_of((2000, 2000), 1025)
-    assert choose_strategy(problem, weight, np.dtype(np.float32), 1 << 28, 2, 1) == "fft"
+    assert choose_strategy(problem, box, np.dtype(np.float32), 1 << 28, 2, 1) == "separable"
+    g = np.exp(-0.5 * (np.arange(-800, 801) / 200.0) ** 2)
+    gauss = np.outer(g, g)[None, None] / g.sum() ** 2
+    problem = problem_of((2000, 2000), 1601)
+    assert choose_strategy(problem, gauss, np.dtype(np.float32), 1 << 28, 2, 1) == "fft"
+    box = np.ones((1, 1, 513, 513), dtype=np.float32) / 513**2
+    problem = problem_of((2000, 2000), 513, dilation=2)
+    assert choose_strategy(problem, box, np.dtype(np.float32), 1 << 28, 2, 1) == "fft"
 
 
 def test_conv2d_with_channels_and_a_large_kernel_matches_the_oracle(plans):

@@ -17,7 +17,8 @@ strategy        estimated cost per output pixel (seconds)
 ``im2col``      ``Cin * T * IM2COL_COPY + Cout * Cg * T * IM2COL_MAC``
 ==============  ==============================================================
 
-``P(w)`` counts the nonzero taps of all kernels (one pass over the tile each);
+``P(w)`` counts the nonzero taps of all kernels (one pass over the tile each;
+a box factor run as a running sum counts ``RUNNING_SUM_PASSES``);
 ``U`` the tap positions any kernel of a group uses, summed over the groups
 (one gemm each).
 ``overlap`` is the extra work done on the tile's halo, ``((t + kh - 1)(t +
@@ -35,8 +36,11 @@ blocks (:mod:`convcli.engine.fftblocks`), priced by its plan's transform
 cells per output pixel times ``FFT_PIXEL``; ``direct`` whose smallest tile
 overruns the budget runs tap by tap (:mod:`convcli.engine.sparse`) at
 ``TAP_PASS`` a tap; ``im2col`` and ``separable`` tiles that cannot fit are
-ruled out. A 1025x1025 box on 2000x2000 pixels goes to ``fft`` (one block),
-a 3x3 Sobel dilated 10000 times to ``direct``, tap by tap.
+ruled out. A 1601x1601 Gaussian on 2000x2000 pixels goes to ``fft`` (one
+block), a 3x3 Sobel dilated 10000 times to ``direct``, tap by tap, and a
+1025x1025 box to ``separable``: a box factor runs as a running sum, priced
+at :data:`~convcli.engine.strategies.RUNNING_SUM_PASSES` passes whatever
+its length (see :func:`~convcli.engine.strategies.separable_passes`).
 
 BLAS or numpy
 -------------
@@ -61,7 +65,7 @@ import sys
 import numpy as np
 
 from . import fftblocks, sparse
-from .strategies import separable_factors
+from .strategies import separable_factors, separable_passes
 from .tiling import FFT_TILE, Problem, tile_shape, working_memory
 
 __all__ = ["blas_repays", "choose_strategy", "estimate_costs"]
@@ -130,7 +134,7 @@ def estimate_costs(problem: Problem, weight: np.ndarray, factors=None) -> dict[s
         "im2col": problem.c_in * taps * IM2COL_COPY + pairs * taps * IM2COL_MAC,
     }
     if factors is not None:
-        passes = _passes(factors[0]) + _passes(factors[1])
+        passes = separable_passes(factors, problem.dilation)
         costs["separable"] = s * (passes * DIRECT_PASS + pairs * SEPARABLE_PAIR)
     return costs
 
@@ -161,13 +165,13 @@ def choose_strategy(
         costs["fft"] += SCIPY_FFT_IMPORT / pixels
     s = _stride_factor(problem)
     for name in ("direct", "separable"):
-        if name not in costs or blas_repays(problem, name, weight):
+        if name not in costs or blas_repays(problem, name, weight, factors):
             if name in costs and "scipy.linalg" not in sys.modules:
                 costs[name] += SCIPY_BLAS_IMPORT / pixels
             continue
         if name == "separable":
-            assert factors is not None
-            passes = _passes(factors[0]) + _passes(factors[1])
+            assert factors is not None  # numpy's extra is paid on axpy passes alone
+            passes = separable_passes(factors, problem.dilation, running=0)
         else:
             passes = max(_passes(weight), 1.0)
         costs[name] += s * passes * NUMPY_PASS_EXTRA
@@ -283,15 +287,16 @@ def direct_by_taps(
     return passes * TAP_PASS < tiles
 
 
-def blas_repays(problem: Problem, strategy: str, weight: np.ndarray) -> bool:
+def blas_repays(problem: Problem, strategy: str, weight: np.ndarray, factors=None) -> bool:
     """Whether ``strategy``'s axpy passes should use scipy's BLAS rather than numpy.
 
     True once ``scipy.linalg`` is imported (nothing more to pay), for the
     gemm form of ``direct`` (several channel pairs per group: numpy has no
     in-place gemm) and when the passes over every stride-1 output pixel save
     more than :data:`SCIPY_BLAS_IMPORT` at :data:`NUMPY_PASS_EXTRA` each
-    (``direct``: one pass per nonzero tap; ``separable``: at most ``kh + kw``
-    per kernel slice). Other strategies need no axpy.
+    (``direct``: one pass per nonzero tap; ``separable``: its axpy passes
+    given its ``factors``, else at most ``kh + kw`` per kernel slice; a box
+    factor run as a running sum takes none). Other strategies need no axpy.
 
     Examples
     --------
@@ -309,7 +314,11 @@ def blas_repays(problem: Problem, strategy: str, weight: np.ndarray) -> bool:
         return True
     if problem.cg * problem.og > 1:
         return True
-    if strategy == "separable":
+    if strategy == "separable" and factors is not None:
+        passes = separable_passes(factors, problem.dilation, running=0)
+        if passes == 0:
+            return False
+    elif strategy == "separable":
         passes = float(problem.c_out * problem.cg * sum(problem.kernel_size))
     else:
         passes = max(_passes(weight), 1.0)

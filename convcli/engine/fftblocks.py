@@ -41,13 +41,13 @@ import numpy as np
 
 from .padding import gather
 from .threads import run_parallel
-from .tiling import Problem, Tiling
+from .tiling import LARGE_SPAN, Problem, Tiling
 
 __all__ = ["LARGE_SPAN", "Plan", "plan", "plan_memory", "run"]
 
-#: Kernels spanning more than this many cells on an axis go through :func:`run`
-#: when ``fft`` is chosen (below it, one block and the plain tiles do as well).
-LARGE_SPAN = 64
+# Kernels spanning more than LARGE_SPAN cells on an axis (defined in tiling) go
+# through run() when ``fft`` is chosen (below it, one block and the plain tiles do
+# as well).
 
 Pair = tuple[int, int]
 

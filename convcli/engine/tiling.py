@@ -27,6 +27,8 @@ from .padding import index_map, normalize_pad_mode
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "FFT_TILE",
+    "LARGE_SPAN",
+    "RUNNING_SUM_CHUNK",
     "Problem",
     "Tiling",
     "check_budget",
@@ -43,6 +45,13 @@ DEFAULT_MEMORY_BUDGET = LIMITS_BUDGET  # one number: convcli.arithmetic.limits
 _DIRECT_TILE_ELEMENTS = 1 << 18
 #: Output side of an FFT tile before the halo is added (the cost model's overlap too).
 FFT_TILE = 256
+#: A kernel spanning more than this many cells on an axis is "large": ``fft``
+#: cuts it into blocks (:mod:`convcli.engine.fftblocks`) and ``separable``
+#: takes tiles at least four spans tall, so the halo does not dwarf the tile.
+LARGE_SPAN = 64
+#: Elements of the float64 scratch one step of a running sum uses (``separable``
+#: on a box factor: :func:`convcli.engine.strategies.running_sum_factor`).
+RUNNING_SUM_CHUNK = 1 << 16
 
 Pair = tuple[int, int]
 #: One tile: (output rows, output columns, source row map, source column map, interior runs)
@@ -212,7 +221,9 @@ def working_memory(
             return block + result + (cin + problem.og) * r * c * itemsize
         return block + result + 2 * n * rows * c * itemsize
     if strategy == "separable":
-        return block + result + 4 * n * rows * c * itemsize
+        # mid, acc, part and a spare; a running sum's float64 chunk and carried row
+        chunk_rows = min(rows, max(1, RUNNING_SUM_CHUNK // max(n * c, 1)))
+        return block + result + 4 * n * rows * c * itemsize + 8 * n * c * (chunk_rows + 1)
     if strategy == "fft":
         import scipy.fft as sfft
 
@@ -247,6 +258,10 @@ def tile_shape(
         width = (ow - 1) * problem.stride[1] + problem.span[1]
         per_row = problem.n * sh * width
         th = max(1, min(oh, _DIRECT_TILE_ELEMENTS // max(per_row, 1)))
+        if strategy == "separable" and problem.span[0] > LARGE_SPAN:
+            # each tile passes over its halo rows once more (a running sum starts
+            # from a whole window): tiles of four spans keep that share small
+            th = max(th, min(oh, 4 * problem.span[0]))
         tw = ow
     elif strategy == "fft":
         import scipy.fft as sfft
