@@ -277,3 +277,10 @@ def test_threads_option_changes_nothing_but_the_cores(threads, tmp_path):
     assert result.exit_code == 0, result.output
     expected = x.reshape(1, 2, 20, 2, 15, 2).max(axis=(3, 5))
     np.testing.assert_array_equal(np.load(out), expected)
+
+
+def test_error_half_a_pair_quotes_the_whole_value(png, tmp_path):
+    """``--size 3x`` names the value typed, not only its empty half (it said ``''``)."""
+    result = run("pool", png, "--size", "3x", "-o", tmp_path / "o.png")
+    assert result.exit_code == 2
+    assert "'3x': '' is not a whole number" in result.stderr

@@ -14,11 +14,16 @@ from ..arithmetic.sizes import PaddingSyntaxError, parse_padding
 from ..errors import ShapeError
 
 
-def _to_int(text: str, param_type: click.ParamType, param, ctx, minimum: int) -> int:
+def _to_int(
+    text: str, param_type: click.ParamType, param, ctx, minimum: int, whole: str | None = None
+) -> int:
+    """``text`` as an int of at least ``minimum``; a failure quotes ``whole``, the
+    value typed, when ``text`` is only part of it (``'3x': '' is not ...``)."""
     try:
         value = int(text)
     except ValueError:
-        param_type.fail(f"{text!r} is not a whole number", param, ctx)
+        where = f"{whole!r}: " if whole is not None and whole != text else ""
+        param_type.fail(f"{where}{text!r} is not a whole number", param, ctx)
     if value < minimum:
         param_type.fail(f"{value} is too small: it must be at least {minimum}", param, ctx)
     return value
@@ -45,8 +50,8 @@ class IntPair(click.ParamType):
             return (v, v)
         if len(parts) == 2:
             return (
-                _to_int(parts[0], self, param, ctx, self.minimum),
-                _to_int(parts[1], self, param, ctx, self.minimum),
+                _to_int(parts[0], self, param, ctx, self.minimum, str(value)),
+                _to_int(parts[1], self, param, ctx, self.minimum, str(value)),
             )
         self.fail(f"{value!r} is not N or HxW (e.g. 3 or 5x3)", param, ctx)
 
