@@ -490,8 +490,9 @@ BAD_KERNEL_SPECS = [
 
 
 #: spellings that are read as a valid kernel: `box:` is box's defaults, a
-#: denormal sigma is the identity, strings of digits in JSON are numbers
-_KERNELS_THAT_WORK = ("box:", "gaussian:sigma=1e-320", "kstrings.json")
+#: denormal sigma is the identity (JSON strings of digits are refused, by
+#: `filter` as by `conv`: JSON weights are JSON numbers)
+_KERNELS_THAT_WORK = ("box:", "gaussian:sigma=1e-320")
 #: kernel files conv reads as a (C_out, C_in, kh, kw) or (C, kh, kw) kernel
 _CONV_KERNELS = ("k3d.json", "k3d.npy", "k4d.npy")
 

@@ -828,3 +828,17 @@ def test_docs_describe_every_builtin():
         assert any(name in re.split(r"[\s,()]+", h) for h in headings), name
     for name in SHIPPED:
         assert f"kernels/{name}" in docs, name
+
+
+def test_json_weights_are_json_numbers_for_filter_as_for_conv(tmp_path):
+    """A JSON kernel of digit strings was a kernel to `filter` and refused by `conv`;
+    both refuse it now, naming the string (the docs: a nested list of numbers)."""
+    from convcli.errors import ConvcliError
+    from convcli.teaching.matrices import parse_matrix
+
+    path = tmp_path / "k.json"
+    path.write_text('[["1", "2"], ["3", "4"]]')
+    with pytest.raises(KernelError, match="row 1: '1' is not a number"):
+        load_kernel(path)
+    with pytest.raises(ConvcliError, match="'.' is not a number"):
+        parse_matrix(str(path), "--kernel")

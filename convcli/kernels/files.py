@@ -208,8 +208,8 @@ def _parse_nested(data: Any, what: str) -> np.ndarray:
     for i, row in enumerate(data, 1):
         if not isinstance(row, list):
             raise KernelError(f"{what}: row {i} is {row!r}, not a list of numbers")
-        for value in row:
-            if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        for value in row:  # JSON numbers only, as `conv`'s matrices take (not "1")
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise KernelError(f"{what}: row {i}: {value!r} is not a number")
         rows.append((f"row {i}", [str(v) for v in row]))
     if all(len(tokens) == 0 for _, tokens in rows):
