@@ -72,3 +72,18 @@ def test_limit_error_is_public():
     assert convcli.LimitError is LimitError
     with pytest.raises(convcli.LimitError, match="over the limit"):
         convcli.filter2d(np.ones((3, 3)), np.ones((1, 1)), padding=100_000)
+
+
+def test_weights_larger_than_the_memory_budget_are_refused_at_once():
+    """16x16x81x81 float64 weights (13.4 MB) under an 8 MiB budget ran past 300 s in
+    one-pixel tiles; now a LimitError names the weights, the budget and the way out."""
+    from convcli import conv2d
+
+    x = np.zeros((1, 16, 100, 100))
+    w = np.ones((16, 16, 81, 81))
+    with pytest.raises(LimitError) as info:
+        conv2d(x, w, padding="same", memory_budget=8 << 20)
+    assert str(info.value) == (
+        "the kernel weights (16x16x81x81 float64) take 13.4 MB, more than the memory "
+        "budget of 8.4 MB (raise `memory_budget`)"
+    )

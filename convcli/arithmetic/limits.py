@@ -39,6 +39,7 @@ __all__ = [
     "check_nesting",
     "check_output_pixels",
     "check_padded_axis",
+    "check_weights_fit",
     "read_bounded",
 ]
 
@@ -91,6 +92,28 @@ def check_output_pixels(height: int, width: int, what: str) -> None:
         raise LimitError(
             f"{what}: the output would be {height}×{width} = {pixels} pixels, over the limit "
             f"of {MAX_OUTPUT_PIXELS} pixels (the default --max-pixels)"
+        )
+
+
+def check_weights_fit(nbytes: int, budget: int, what: str) -> None:
+    """Raise LimitError when a kernel's weights (``nbytes``) alone exceed the memory ``budget``.
+
+    Tiles get what the weights leave of the budget; with nothing left they
+    would be one pixel each, every one paying for the whole kernel, and a
+    call would run for hours rather than fail.
+
+    Examples
+    --------
+    >>> check_weights_fit(72, 2**20, "3x3 float64")
+    >>> check_weights_fit(13_436_928, 8 * 2**20, "16x16x81x81 float64")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.LimitError: the kernel weights (16x16x81x81 float64) take 13.4 MB, more than the memory budget of 8.4 MB (raise `memory_budget`)
+    """
+    if nbytes > budget:
+        raise LimitError(
+            f"the kernel weights ({what}) take {_bytes(nbytes)}, more than the memory budget "
+            f"of {_bytes(budget)} (raise `memory_budget`)"
         )
 
 

@@ -41,7 +41,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from ..arithmetic.geometry import Geometry
-from ..arithmetic.limits import check_output_pixels
+from ..arithmetic.limits import check_output_pixels, check_weights_fit
 from ..arithmetic.sizes import PaddingSpec, pair
 from ..errors import ShapeError
 from . import costs, fftblocks, sparse, strategies
@@ -181,6 +181,8 @@ def _run_tiles(
     problem = Problem.of(geo.geometry, n, c_in, c_out, groups)
     threads = requested = check_threads(threads)
     name = strategies.check_strategy(strategy)
+    shape = "x".join(map(str, weight.shape))
+    check_weights_fit(weight.size * dtype.itemsize, memory_budget, f"{shape} {dtype}")
     # the index maps (and their temporaries) are outside the tile plan
     maps = 4 * (geo.rows.nbytes + geo.cols.nbytes)
     budget = max(memory_budget - weight.nbytes - maps - _OVERHEAD, 1)
@@ -364,7 +366,8 @@ def conv2d(
     memory_budget : int, optional
         Bytes of working memory (gathered input, patch matrix or spectra,
         and product of the tiles in flight, one per thread) not to exceed;
-        256 MiB by default. The output itself is not counted.
+        256 MiB by default. The output itself is not counted; the weights
+        (in the compute dtype) are, and must fit in it.
     strategy : {"auto", "direct", "separable", "fft", "im2col"}, optional
         How each tile is computed (see :mod:`convcli.engine.strategies`); "auto"
         (default) picks the cheapest by a cost model. All give the same
@@ -389,6 +392,9 @@ def conv2d(
         ``strategy="separable"``, a memory budget that is not a positive
         integer, or a thread count (``threads`` or ``CONVCLI_THREADS``) that
         is not a positive integer.
+    LimitError
+        (a ParameterError) When the weights alone take more than
+        ``memory_budget``, or a dilated span's one-pixel tile would.
 
     Examples
     --------
