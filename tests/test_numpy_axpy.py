@@ -23,7 +23,7 @@ def blas(request, monkeypatch):
     """Force the axpy the cost model picks; record which one the kernels were made with."""
     made: list[bool] = []
 
-    def forced(problem, strategy, weight):
+    def forced(problem, strategy, weight, factors=None):
         return request.param if strategy in ("direct", "separable") else False
 
     for name in ("make_direct", "make_separable"):

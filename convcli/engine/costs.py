@@ -65,7 +65,7 @@ import sys
 import numpy as np
 
 from . import fftblocks, sparse
-from .strategies import separable_factors, separable_passes
+from .strategies import has_running_sums, separable_factors, separable_passes
 from .tiling import FFT_TILE, Problem, tile_shape, working_memory
 
 __all__ = ["blas_repays", "choose_strategy", "estimate_costs"]
@@ -159,7 +159,10 @@ def choose_strategy(
         factors = separable_factors(weight, dtype)
     costs = estimate_costs(problem, weight, factors)
     if budget is not None:
-        _price_large_kernels(costs, problem, weight, np.dtype(dtype), budget, threads, in_itemsize)
+        tall = factors is not None and has_running_sums(factors, problem.dilation)
+        _price_large_kernels(
+            costs, problem, weight, np.dtype(dtype), budget, threads, in_itemsize, tall
+        )
     pixels = max(problem.n * problem.out[0] * problem.out[1], 1)
     if "scipy.fft" not in sys.modules:
         costs["fft"] += SCIPY_FFT_IMPORT / pixels
@@ -186,8 +189,12 @@ def _price_large_kernels(
     budget: int,
     threads: int,
     in_itemsize: int | None,
+    tall: bool = False,
 ) -> None:
-    """Reprice, in ``costs``, the strategies a large kernel sends down other paths."""
+    """Reprice, in ``costs``, the strategies a large kernel sends down other paths.
+
+    ``tall``: ``separable`` runs running sums, in tall tiles.
+    """
     itemsize = dtype.itemsize
     in_itemsize = itemsize if in_itemsize is None else in_itemsize
     s = _stride_factor(problem)
@@ -199,15 +206,17 @@ def _price_large_kernels(
             costs["fft"] = plan.cells * FFT_PIXEL + s * problem.c_out * problem.cg * FFT_MAC
         for name in ("direct", "separable", "im2col"):  # their passes run over the halo too
             if name in costs:
-                costs[name] *= halo_passes(problem, budget, itemsize, in_itemsize, name)
-                costs[name] += gather_cost(problem, budget, itemsize, in_itemsize, name)
+                t = tall and name == "separable"
+                costs[name] *= halo_passes(problem, budget, itemsize, in_itemsize, name, tall=t)
+                costs[name] += gather_cost(problem, budget, itemsize, in_itemsize, name, tall=t)
     if problem.cg * problem.og == 1 and "direct" in costs:
         taps = s * max(_passes(weight), 1.0) * TAP_PASS
         if direct_by_taps(problem, weight, budget, itemsize, in_itemsize):
             costs["direct"] = taps
     for name in ("im2col", "separable"):  # no path of their own for a span this large
         if name in costs:
-            th, tw = tile_shape(name, problem, budget, threads, itemsize, in_itemsize)
+            t = tall and name == "separable"
+            th, tw = tile_shape(name, problem, budget, threads, itemsize, in_itemsize, tall=t)
             if working_memory(name, problem, th, tw, itemsize, in_itemsize) > budget:
                 costs[name] = float("inf")
 
@@ -231,21 +240,26 @@ def fft_by_taps(problem: Problem, weight: np.ndarray, plan: fftblocks.Plan) -> b
     return taps < plan.cells * FFT_PIXEL
 
 
-def halo_passes(problem: Problem, budget: int, itemsize: int, in_itemsize: int, name: str) -> float:
+def halo_passes(
+    problem: Problem, budget: int, itemsize: int, in_itemsize: int, name: str, tall: bool = False
+) -> float:
     """How much longer ``name``'s passes are than the tile's rows.
 
     ``direct`` and ``separable`` passes (and ``im2col``'s patch rows) run
     over whole block rows, ``(tw - 1) * sw + span_w`` cells for ``tw``
     outputs: the halo's share grows with the span.
     """
-    _, tw = tile_shape(name, problem, budget, 1, itemsize, in_itemsize)
+    _, tw = tile_shape(name, problem, budget, 1, itemsize, in_itemsize, tall=tall)
     sw, span_w = problem.stride[1], problem.span[1]
     return 1.0 + (span_w - 1) / ((tw - 1) * sw + 1)
 
 
-def gather_cost(problem: Problem, budget: int, itemsize: int, in_itemsize: int, name: str) -> float:
-    """Seconds per output pixel of gathering ``name``'s blocks (tile plus halo)."""
-    th, tw = tile_shape(name, problem, budget, 1, itemsize, in_itemsize)
+def gather_cost(
+    problem: Problem, budget: int, itemsize: int, in_itemsize: int, name: str, tall: bool = False
+) -> float:
+    """Seconds per output pixel of gathering ``name``'s blocks (tile plus halo);
+    ``tall`` as for :func:`~convcli.engine.tiling.tile_shape`."""
+    th, tw = tile_shape(name, problem, budget, 1, itemsize, in_itemsize, tall=tall)
     (sh, sw), (span_h, span_w) = problem.stride, problem.span
     block = ((th - 1) * sh + span_h) * ((tw - 1) * sw + span_w)
     return problem.c_in * block / (th * tw) * GATHER_CELL

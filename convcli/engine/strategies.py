@@ -64,6 +64,7 @@ __all__ = [
     "STRATEGIES",
     "TileKernel",
     "check_strategy",
+    "has_running_sums",
     "make_direct",
     "make_fft",
     "make_im2col",
@@ -110,6 +111,8 @@ class TileKernel:
 
     run: Callable[[np.ndarray, np.ndarray], None]
     interior: Callable[[np.ndarray, int, np.ndarray, int, int], None] | None = None
+    #: whether its tiles should be tall (running sums: see ``tile_shape``)
+    tall: bool = False
 
     def __call__(self, block: np.ndarray, dest: np.ndarray) -> None:
         self.run(block, dest)
@@ -223,6 +226,16 @@ def running_sum_factor(factor: np.ndarray, dilation: int) -> bool:
     """
     f = np.asarray(factor).reshape(-1)
     return bool(dilation == 1 and f.size > RUNNING_SUM_PASSES and f[0] != 0 and np.all(f == f[0]))
+
+
+def has_running_sums(factors, dilation: tuple[int, int]) -> bool:
+    """Whether ``separable`` runs any of these factors (from :func:`separable_factors`)
+    as a running sum; its tiles are then tall (see :func:`convcli.engine.tiling.tile_shape`)."""
+    return any(
+        running_sum_factor(taps, dilation[axis])
+        for axis, factor in enumerate(factors)
+        for taps in np.asarray(factor).reshape(-1, factor.shape[-1])
+    )
 
 
 def separable_passes(
@@ -484,13 +497,16 @@ def _make_direct_gemm(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> 
 
 
 def make_separable(
-    problem: Problem, weight: np.ndarray, dtype: np.dtype, *, blas: bool = True
+    problem: Problem, weight: np.ndarray, dtype: np.dtype, *, blas: bool = True, factors=None
 ) -> TileKernel:
     """The ``separable`` tile kernel; raises ParameterError unless every slice has rank 1.
 
-    Its passes are axpy updates: scipy's BLAS with ``blas``, else :func:`numpy_axpy`.
+    Its passes are axpy updates (scipy's BLAS with ``blas``, else
+    :func:`numpy_axpy`) or running sums. ``factors``, if given, are
+    :func:`separable_factors` of ``weight``, found already.
     """
-    factors = separable_factors(weight, dtype)
+    if factors is None:
+        factors = separable_factors(weight, dtype)
     if factors is None:
         raise ParameterError(
             f"strategy 'separable' needs kernels of rank 1; this {weight.shape[-2]}x"
@@ -567,7 +583,7 @@ def make_separable(
             dest[:, o] = _crop(acc, problem, width, th, tw)
 
     if any(any(pair) for row in running for pair in row):
-        return TileKernel(run)  # running sums work on tiles, not on flat bands
+        return TileKernel(run, tall=True)  # running sums work on tiles, not on flat bands
 
     def interior(src: np.ndarray, base: int, dest: np.ndarray, left: int, right: int) -> None:
         """As for ``direct``: the column pass over whole rows of ``src``, the row pass

@@ -46,8 +46,8 @@ _DIRECT_TILE_ELEMENTS = 1 << 18
 #: Output side of an FFT tile before the halo is added (the cost model's overlap too).
 FFT_TILE = 256
 #: A kernel spanning more than this many cells on an axis is "large": ``fft``
-#: cuts it into blocks (:mod:`convcli.engine.fftblocks`) and ``separable``
-#: takes tiles at least four spans tall, so the halo does not dwarf the tile.
+#: cuts it into blocks (:mod:`convcli.engine.fftblocks`) and running sums take
+#: tiles at least four spans tall (:func:`tile_shape`'s ``tall``).
 LARGE_SPAN = 64
 #: Elements of the float64 scratch one step of a running sum uses (``separable``
 #: on a box factor: :func:`convcli.engine.strategies.running_sum_factor`).
@@ -245,8 +245,15 @@ def tile_shape(
     threads: int,
     itemsize: int,
     in_itemsize: int,
+    *,
+    tall: bool = False,
 ) -> tuple[int, int]:
-    """(th, tw) for ``strategy``: cache-sized or FFT-sized, within ``budget / threads``."""
+    """(th, tw) for ``strategy``: cache-sized or FFT-sized, within ``budget / threads``.
+
+    With ``tall`` (``separable`` with running sums, each tile of which starts
+    from a whole window), tiles of a span over :data:`LARGE_SPAN` rows are at
+    least four spans tall, so that first window is a small share of the tile.
+    """
     oh, ow = problem.out
     per_thread = max(budget // max(threads, 1), 1)
 
@@ -258,9 +265,7 @@ def tile_shape(
         width = (ow - 1) * problem.stride[1] + problem.span[1]
         per_row = problem.n * sh * width
         th = max(1, min(oh, _DIRECT_TILE_ELEMENTS // max(per_row, 1)))
-        if strategy == "separable" and problem.span[0] > LARGE_SPAN:
-            # each tile passes over its halo rows once more (a running sum starts
-            # from a whole window): tiles of four spans keep that share small
+        if tall and problem.span[0] > LARGE_SPAN:
             th = max(th, min(oh, 4 * problem.span[0]))
         tw = ow
     elif strategy == "fft":
