@@ -85,5 +85,5 @@ def test_weights_larger_than_the_memory_budget_are_refused_at_once():
         conv2d(x, w, padding="same", memory_budget=8 << 20)
     assert str(info.value) == (
         "the kernel weights (16x16x81x81 float64) take 13.4 MB, more than the memory "
-        "budget of 8.4 MB (raise `memory_budget`)"
+        "budget of 8.4 MB: use a smaller kernel, or (in Python) a larger `memory_budget`"
     )

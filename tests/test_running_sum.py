@@ -8,16 +8,21 @@ sliding-window sum (tests/reference.py), none of which share its code.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
 import pytest
 import scipy.ndimage as ndi
-from reference import SCIPY_MODE, conv2d_windows
+from reference import NUMPY_PAD, SCIPY_MODE, conv2d_windows
 
 from convcli import conv2d, filter2d
+from convcli.arithmetic.geometry import Geometry
 from convcli.engine import strategies
-from convcli.engine.strategies import RUNNING_SUM_PASSES
+from convcli.engine.strategies import RUNNING_SUM_PASSES, make_separable
+from convcli.engine.tiling import Problem, tile_shape
+from convcli.errors import LimitError
 
 MODES = sorted(SCIPY_MODE)
 
@@ -149,3 +154,139 @@ def test_running_sums_stay_within_the_budget():
         tracemalloc.stop()
     # the budget, plus the output and the float copies of image and kernel outside it
     assert peak <= budget + 2 * out.nbytes + 2 * kernel.nbytes + img.nbytes, peak
+
+
+# -- random problems (from a review of this path) -------------------------------
+
+
+def _factor_oracle(x, factors, groups, padding, stride, dilation, mode, value):
+    """numpy.pad, then scipy's correlate1d down and across with the factors the test
+    built (float64): the sum of every (o, c) slice's two 1-D passes."""
+    (t, b), (left, r) = padding
+    widths = [(0, 0), (0, 0), (t, b), (left, r)]
+    kw = {"constant_values": value} if mode == "zeros" else {}
+    xp = np.pad(np.asarray(x, np.float64), widths, mode=NUMPY_PAD[mode], **kw)
+    c_out, cg = len(factors), len(factors[0])
+    kh, kwid = len(factors[0][0][0]), len(factors[0][0][1])
+    (dh, dw), (sh, sw) = dilation, stride
+    span_h, span_w = (kh - 1) * dh + 1, (kwid - 1) * dw + 1
+    vh, vw = xp.shape[2] - span_h + 1, xp.shape[3] - span_w + 1
+    og = c_out // groups
+    out = np.zeros((xp.shape[0], c_out, (vh - 1) // sh + 1, (vw - 1) // sw + 1))
+    for o in range(c_out):
+        g = o // og
+        for c in range(cg):
+            col, row = factors[o][c]
+            cd, rd = np.zeros(span_h), np.zeros(span_w)
+            cd[::dh], rd[::dw] = col, row
+            m = ndi.correlate1d(xp[:, g * cg + c], cd, axis=1, mode="constant")
+            m = m[:, span_h // 2 : span_h // 2 + vh]
+            m = ndi.correlate1d(m, rd, axis=2, mode="constant")
+            out[:, o] += m[:, :, span_w // 2 : span_w // 2 + vw][:, ::sh, ::sw]
+    return out
+
+
+def _factor(rng, n, box):
+    if box:
+        return np.full(n, rng.choice([1.0, 1.0 / n, -0.7, rng.uniform(-2, 2)]))
+    return rng.standard_normal(n)
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_box_problems_match_an_independent_oracle(seed):
+    """Box x box, box x any, any x box slices at sizes on both sides of the threshold,
+    with groups, a batch, dilation on one axis, stride, every pad mode and pad value,
+    non-contiguous input, small and large budgets, 1-3 threads; forced and "auto"."""
+    rng = np.random.default_rng(1300 + seed)
+    groups = int(rng.choice([1, 2]))
+    cg, og, n = int(rng.integers(1, 3)), int(rng.integers(1, 3)), int(rng.integers(1, 3))
+    kh, kw = (int(rng.choice([rng.integers(2, 24), rng.integers(25, 70)])) for _ in range(2))
+    factors = []
+    for _ in range(og * groups):
+        row = []
+        for _ in range(cg):
+            kind = rng.integers(0, 3)  # box x box, box x any, any x box
+            row.append((_factor(rng, kh, kind in (0, 1)), _factor(rng, kw, kind in (0, 2))))
+        factors.append(row)
+    w = np.array([[np.outer(a, b) for a, b in row] for row in factors])
+    dilation = [(1, 1), (2, 1), (1, 3)][rng.integers(0, 3)]
+    stride = (int(rng.integers(1, 3)), int(rng.integers(1, 4)))
+    mode = str(rng.choice(sorted(NUMPY_PAD)))
+    h, wd = int(rng.integers(20, 110)), int(rng.integers(20, 110))
+    span = ((kh - 1) * dilation[0] + 1, (kw - 1) * dilation[1] + 1)
+    padding = tuple(
+        (int(rng.integers(0, s + 1)), int(rng.integers(0, s + 1)) + max(0, s - n_))
+        for s, n_ in zip(span, (h, wd), strict=True)
+    )
+    x = rng.standard_normal((n, cg * groups, h, wd))
+    if rng.random() < 0.5:
+        x = x[..., ::-1]  # not contiguous
+    value = float(rng.uniform(-2, 2)) if mode == "zeros" else 0.0
+    budget = int(rng.choice([w.nbytes + (1 << 21), 1 << 26]))
+    for strategy in ("separable", "auto"):
+        got = conv2d(
+            x,
+            w,
+            None,
+            stride,
+            padding,
+            dilation,
+            groups,
+            mode,
+            pad_value=value,
+            memory_budget=budget,
+            strategy=strategy,
+            threads=int(rng.integers(1, 4)),
+        )
+        expected = _factor_oracle(x, factors, groups, padding, stride, dilation, mode, value)
+        scale = np.abs(w).sum(axis=(1, 2, 3)).max() * max(np.abs(x).max(), abs(value))
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-10 * scale)
+
+
+# -- tiles, budget and imports ----------------------------------------------------
+
+
+def test_only_running_sums_take_tall_tiles():
+    """Tiles of four spans amortise a running sum's first window; a 201-tap Gaussian's
+    axpy passes keep cache-sized tiles (the floor made them 1.2-1.7x slower)."""
+    geo = Geometry.resolve((1500, 2000), 201, padding="same")
+    problem = Problem.of(geo, 1, 1, 1, 1)
+    g = np.exp(-0.5 * (np.arange(-100, 101) / 30.0) ** 2)
+    gauss = make_separable(problem, np.outer(g, g)[None, None], np.dtype(np.float32))
+    box = make_separable(problem, np.ones((1, 1, 201, 201)), np.dtype(np.float32))
+    assert (gauss.tall, box.tall) == (False, True)
+    assert tile_shape("separable", problem, 1 << 28, 1, 4, 4, tall=False)[0] < 4 * 201
+    assert tile_shape("separable", problem, 1 << 28, 1, 4, 4, tall=True)[0] == 4 * 201
+
+
+def test_filter2d_keeps_room_for_the_weights_it_was_given():
+    """Weights of 1.04 MB fit a 1.5 MB budget: filter2d skips its float copy of the
+    image rather than refuse (it named a budget of 806 kB the caller never set). Under
+    1 MB the refusal names the caller's budget, in bytes where MB would round alike."""
+    img = np.random.default_rng(0).random((170, 170, 3))
+    kernel = np.full((361, 361), 1 / 361**2)
+    got = filter2d(img, kernel, memory_budget=1_500_000)
+    expected = np.stack(
+        [ndi.uniform_filter(img[..., c], 361, mode="mirror") for c in range(3)], axis=-1
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12)
+    with pytest.raises(LimitError) as info:
+        filter2d(img, kernel, memory_budget=1_000_000)
+    assert str(info.value) == (
+        "the kernel weights (361x361 float64) take 1042568 bytes, more than the memory "
+        "budget of 1000000 bytes: use a smaller kernel, or (in Python) a larger `memory_budget`"
+    )
+
+
+def test_a_box_column_with_a_short_row_loads_no_blas():
+    """outer(box 301, Gaussian 9) on 2000x2000: the cost model prices the 9 axpy passes
+    in numpy (cheaper than importing scipy.linalg) and the call must not import it."""
+    code = (
+        "import sys, numpy as np; from convcli import filter2d; "
+        "g = np.exp(-0.5 * (np.arange(-4, 5) / 2.0) ** 2); "
+        "k = np.outer(np.full(301, 1 / 301), g / g.sum()); "
+        "filter2d(np.zeros((2000, 2000), np.float32), k, threads=1); "
+        "print('scipy.linalg' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"

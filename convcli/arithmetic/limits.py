@@ -108,12 +108,19 @@ def check_weights_fit(nbytes: int, budget: int, what: str) -> None:
     >>> check_weights_fit(13_436_928, 8 * 2**20, "16x16x81x81 float64")
     Traceback (most recent call last):
     ...
-    convcli.errors.LimitError: the kernel weights (16x16x81x81 float64) take 13.4 MB, more than the memory budget of 8.4 MB (raise `memory_budget`)
+    convcli.errors.LimitError: the kernel weights (16x16x81x81 float64) take 13.4 MB, more than the memory budget of 8.4 MB: use a smaller kernel, or (in Python) a larger `memory_budget`
+    >>> check_weights_fit(1_042_568, 1_000_000, "361x361 float64")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.LimitError: the kernel weights (361x361 float64) take 1042568 bytes, more than the memory budget of 1000000 bytes: use a smaller kernel, or (in Python) a larger `memory_budget`
     """
     if nbytes > budget:
+        need, have = _bytes(nbytes), _bytes(budget)
+        if need == have:  # 1.0 MB against 1.0 MB says nothing: give the bytes
+            need, have = f"{nbytes} bytes", f"{budget} bytes"
         raise LimitError(
-            f"the kernel weights ({what}) take {_bytes(nbytes)}, more than the memory budget "
-            f"of {_bytes(budget)} (raise `memory_budget`)"
+            f"the kernel weights ({what}) take {need}, more than the memory budget "
+            f"of {have}: use a smaller kernel, or (in Python) a larger `memory_budget`"
         )
 
 

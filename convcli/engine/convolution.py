@@ -190,7 +190,9 @@ def _run_tiles(
         name = costs.choose_strategy(
             problem, weight, dtype, budget, threads, in_itemsize=x.dtype.itemsize
         )
-    blas = costs.blas_repays(problem, name, weight)
+    # rank-1 factors once, for BLAS's price (a running sum takes no axpy) and the kernel
+    factors = strategies.separable_factors(weight, dtype) if name == "separable" else None
+    blas = costs.blas_repays(problem, name, weight, factors)
     tile_budget = budget
     if name == "fft":
         tile_budget = max(budget - fft_cache_bytes(budget), 1)  # the cached kernel spectra
@@ -208,14 +210,22 @@ def _run_tiles(
         # scipy's BLAS wrappers (axpy, gemm) hold the GIL: more threads only add contention;
         # the numpy axpy's steps are too short to gain from them either
         threads = 1
-    th, tw = tile_shape(name, problem, tile_budget, threads, dtype.itemsize, x.dtype.itemsize)
     kernel: strategies.TileKernel | None = None
     if name == "direct":
         kernel = strategies.make_direct(problem, weight, dtype, blas=blas)
     elif name == "separable":  # raises for a kernel of rank above 1
-        kernel = strategies.make_separable(problem, weight, dtype, blas=blas)
+        kernel = strategies.make_separable(problem, weight, dtype, blas=blas, factors=factors)
     elif name == "im2col":
         kernel = strategies.make_im2col(problem, weight, dtype)
+    th, tw = tile_shape(
+        name,
+        problem,
+        tile_budget,
+        threads,
+        dtype.itemsize,
+        x.dtype.itemsize,
+        tall=kernel is not None and kernel.tall,
+    )
     out = np.empty((n, c_out, *geo.out), dtype=dtype)
     by_taps = name == "direct" and costs.direct_by_taps(
         problem, weight, tile_budget, dtype.itemsize, x.dtype.itemsize
@@ -538,8 +548,10 @@ def filter2d(
     check_magnitude(image, kernel[None], ct, "image", check_pad_value(pad_value))
     x = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)  # (C, H, W) view
     budget = check_budget(memory_budget)
+    weights = kernel.size * ct.itemsize
+    check_weights_fit(weights, budget, f"{kernel.shape[0]}x{kernel.shape[1]} {ct}")
     planes = x.size * ct.itemsize
-    if (x.dtype != ct or not x.flags.c_contiguous) and planes <= budget // 2:
+    if (x.dtype != ct or not x.flags.c_contiguous) and planes <= (budget - weights) // 2:
         # one conversion to contiguous float planes (counted in the budget) lets each
         # plane's interior rows be read in place instead of gathered tile by tile
         x = np.ascontiguousarray(x, dtype=ct)
