@@ -836,3 +836,16 @@ def test_png_levels_write_the_same_pixels(rgba_png, tmp_path, level):
     )
     expected = np.rint(np.clip(magnitude, 0, 255))
     assert np.abs(got[..., :3].astype(int) - expected).max() <= 1
+
+
+def test_help_shows_no_empty_range():
+    """--bias (a finite float with no bounds) showed '[x<=None]' in --help."""
+    import subprocess
+
+    from terminal import convcli_executable
+
+    for command in ("filter", "learn", "conv", "pool", "gallery"):
+        done = subprocess.run(
+            [convcli_executable(), command, "--help"], capture_output=True, text=True, check=True
+        )
+        assert "None" not in done.stdout, (command, done.stdout)

@@ -119,6 +119,12 @@ class FiniteFloat(click.FloatRange):
 
     name = "finite float"
 
+    def _describe_range(self) -> str:
+        # Click's help shows "[x<=None]" for a range with no bounds; show nothing
+        if self.min is None and self.max is None:
+            return ""
+        return super()._describe_range()
+
     def convert(self, value, param, ctx):
         import math
 
