@@ -254,18 +254,16 @@ def separable_passes(
     return total
 
 
-def _store(dest: np.ndarray, sums: np.ndarray, weight: float, first: bool) -> None:
-    """``dest = weight * sums`` (first) or ``dest += weight * sums``, cast to dest's dtype."""
-    if first and weight == 1:
+def _store(dest: np.ndarray, sums: np.ndarray, weight: float) -> None:
+    """``dest = weight * sums``, cast to dest's dtype."""
+    if weight == 1:
         np.copyto(dest, sums, casting="same_kind")
-    elif first:
-        np.multiply(sums, weight, out=dest, casting="same_kind")
     else:
-        np.add(dest, sums * weight, out=dest, casting="same_kind")
+        np.multiply(sums, weight, out=dest, casting="same_kind")
 
 
-def _running_rows(src: np.ndarray, taps: int, out: np.ndarray, w: float, first: bool) -> None:
-    """``out[:, t] (+)= w * src[:, t : t + taps].sum(axis=1)`` for every row ``t`` of ``out``.
+def _running_rows(src: np.ndarray, taps: int, out: np.ndarray, w: float) -> None:
+    """``out[:, t] = w * src[:, t : t + taps].sum(axis=1)`` for every row ``t`` of ``out``.
 
     ``src`` is (n, R, W), ``out`` (n, T, W) with ``T <= R - taps + 1``. Window
     ``t + 1`` is window ``t`` plus row ``t + taps`` minus row ``t``: the
@@ -284,11 +282,11 @@ def _running_rows(src: np.ndarray, taps: int, out: np.ndarray, w: float, first: 
         np.cumsum(buf, axis=1, out=buf)
         if t1 < rows:  # window t1, where the next chunk starts
             carry = buf[:, -1] + src[:, t1 - 1 + taps] - src[:, t1 - 1]
-        _store(out[:, t0:t1], buf, w, first)
+        _store(out[:, t0:t1], buf, w)
 
 
-def _running_columns(src: np.ndarray, taps: int, out: np.ndarray, w: float, first: bool) -> None:
-    """``out[..., t] (+)= w * src[..., t : t + taps].sum(-1)`` for every column ``t`` of ``out``.
+def _running_columns(src: np.ndarray, taps: int, out: np.ndarray, w: float) -> None:
+    """``out[..., t] = w * src[..., t : t + taps].sum(-1)`` for every column ``t`` of ``out``.
 
     ``src`` is (n, R, W), ``out`` (n, R, T) with ``T <= W - taps + 1``; as
     :func:`_running_rows`, along the rows, a chunk of rows at a time.
@@ -306,7 +304,7 @@ def _running_columns(src: np.ndarray, taps: int, out: np.ndarray, w: float, firs
             dtype=np.float64,
         )
         np.cumsum(buf, axis=-1, out=buf)
-        _store(out[:, r0:r1], buf, w, first)
+        _store(out[:, r0:r1], buf, w)
 
 
 # ------------------------------------------------------------------ tile kernels
@@ -546,7 +544,7 @@ def make_separable(
                 if down:
                     plane = src.reshape(n, r, width)
                     kh = cols.shape[-1]
-                    _running_rows(plane, kh, mid.reshape(n, rows, width), cols[o, c, 0], True)
+                    _running_rows(plane, kh, mid.reshape(n, rows, width), cols[o, c, 0])
                     first = False
                 else:
                     for i, wt in enumerate(cols[o, c].tolist()):
@@ -564,7 +562,6 @@ def make_separable(
                         kw,
                         grid[..., : width - kw + 1],
                         rows_f[o, c, 0],
-                        True,
                     )
                     grid[..., width - kw + 1 :] = 0  # cropped, but never garbage
                     first = False
