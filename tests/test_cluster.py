@@ -179,7 +179,10 @@ def test_batch_on_a_running_cluster_matches_the_local_run(scheduler_file, tmp_pa
     _same_outputs(tmp_path / "ref", tmp_path / "out", names)
 
     records = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
-    assert [r["path"] for r in records] == ["in/broken.png"] + [f"in/{n}" for n in names]
+    # one line per file, appended as each finishes (so in the order they finished)
+    assert sorted(r["path"] for r in records) == sorted(
+        ["in/broken.png"] + [f"in/{n}" for n in names]
+    )
     for r in records:
         if r["path"] == "in/broken.png":
             assert r["status"] == "failed" and "not an image" in r["error"]
@@ -191,7 +194,7 @@ def test_batch_on_a_running_cluster_matches_the_local_run(scheduler_file, tmp_pa
 
     again = run("filter", "in", "-k", "sobel", "--out-dir", "out2", "--scheduler-file",
                 scheduler_file, "--manifest", "m.jsonl", cwd=tmp_path)  # fmt: skip
-    assert again.returncode == 1 and "m.jsonl exists; pass --overwrite" in again.stderr
+    assert again.returncode == 1 and "m.jsonl exists; pass --skip-existing" in again.stderr
     assert not (tmp_path / "out2").exists() or not os.listdir(tmp_path / "out2")
 
 
@@ -317,7 +320,7 @@ def test_unreachable_scheduler_is_one_line(tmp_path):
     ("args", "message"),
     [
         (["--scheduler", "lokal:2"], "expected local, local:N or a scheduler address"),
-        (["--manifest", "m.jsonl"], "--manifest needs --scheduler"),
+        (["--files-per-task", "2"], "--files-per-task needs --scheduler"),
         (["--scheduler", "local:2", "--jobs", "2"], "--jobs runs local processes"),
     ],
 )

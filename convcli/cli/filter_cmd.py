@@ -9,6 +9,7 @@ import click
 from .batch import WriteOptions, image_task, plan_jobs
 from .options import engine_options, geometry_options, image_output_options
 from .params import FINITE_FLOAT, KernelSpec
+from .resume import skip_existing_option
 from .scaling import run_scaled, scaling_options
 from .tiled_route import chunk_option, is_streamed, run_streamed
 
@@ -109,6 +110,7 @@ def _check_raw_targets(jobs, format_: str | None) -> None:
 @engine_options
 @image_output_options
 @scaling_options
+@skip_existing_option
 @chunk_option
 def filter_cmd(
     inputs,
@@ -135,6 +137,7 @@ def filter_cmd(
     png_compression,
     jpeg_quality,
     scaling,
+    skip_existing,
     chunk,
 ):
     """Filter images with named or your own kernels.
@@ -225,4 +228,5 @@ def filter_cmd(
         quiet=quiet,
         verb="Filtering",
         overwrite=overwrite,
+        skip_existing=skip_existing,
     )
