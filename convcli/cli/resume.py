@@ -31,6 +31,24 @@ def skip_existing_option(f: Callable) -> Callable:
     )(f)
 
 
+def skip_if_complete(target: str, quiet: bool) -> bool:
+    """For one output of ``--skip-existing``: True (said on stderr) when it exists and is
+    complete; an incomplete one is removed (and said) so that it is written again."""
+    from ..images.resume import output_exists, output_problem, remove_output
+
+    if not output_exists(target):
+        return False
+    problem = output_problem(target)
+    if problem is None:
+        if not quiet:
+            click.echo(f"skipped {target}: it exists and is complete (--skip-existing)", err=True)
+        return True
+    if not quiet:
+        click.echo(f"note: {target}: incomplete ({problem}); written again", err=True)
+    remove_output(target)
+    return False
+
+
 class Resume:
     """How a run treats outputs that exist, and the manifest it keeps.
 
@@ -117,4 +135,4 @@ class Resume:
             self._manifest = None
 
 
-__all__ = ["Resume", "skip_existing_option"]
+__all__ = ["Resume", "skip_existing_option", "skip_if_complete"]

@@ -210,7 +210,7 @@ def output_problem(target: str, expected_sha256: str | None = None) -> str | Non
     >>> with open(path, "wb") as fh:
     ...     _ = fh.write(b"\\x89PNG\\r\\n\\x1a\\n")
     >>> output_problem(path)
-    'not an image Pillow can read'
+    'truncated or corrupt image data'
     """
     if target.rstrip("/").lower().endswith(".zarr"):
         return zarr_problem(target)
