@@ -83,6 +83,10 @@ def derived_name(source: str, tags: Sequence[str], fmt: str | None = None) -> st
         words.append(tag)
     text = re.sub(r"-{2,}", "-", "-".join(words)).strip("-.")
     text = text[:MAX_TAG].rstrip("-.") or "out"
+    from ..images.urls import is_url, url_stem
+
+    if is_url(source):  # beside it at the same URL (s3://b/in/a.png -> s3://b/in/a-sobel.png)
+        return f"{source.rpartition('/')[0]}/{url_stem(source)}-{text}{_suffix(source, fmt)}"
     path = Path(source)
     return str(path.with_name(f"{path.stem}-{text}{_suffix(source, fmt)}"))
 
@@ -111,6 +115,7 @@ def plan_jobs(
     :func:`derived_name` ``(input, tags, fmt)`` beside it.
     """
     from ..images.atomic import stdout_is_terminal
+    from ..images.urls import is_url, url_join, url_stem
 
     if output and out_dir:
         raise click.UsageError("give either -o/--output or --out-dir, not both")
@@ -157,7 +162,7 @@ def plan_jobs(
                 "standard input has no file name to write beside: give -o FILE, or "
                 "redirect standard output"
             )
-    else:
+    elif not is_url(out_dir):  # a URL's folders need no making
         try:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -168,8 +173,9 @@ def plan_jobs(
     seen: dict[str, str] = {}
     for src in files:
         if out_dir:
-            stem = "stdin" if src == "-" else Path(src).stem
-            target = str(Path(out_dir) / (stem + _suffix(src, fmt)))
+            stem = "stdin" if src == "-" else url_stem(src) if is_url(src) else Path(src).stem
+            name = stem + _suffix(src, fmt)
+            target = url_join(out_dir, name) if is_url(out_dir) else str(Path(out_dir) / name)
         else:
             target = derived_name(src, tags, fmt)
         if target in seen:

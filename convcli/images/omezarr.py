@@ -139,6 +139,11 @@ def _zarr() -> Any:
         raise ImageError(
             f"an OME-Zarr image needs zarr, which is not installed: {INSTALL_HINT}"
         ) from None
+    if int(zarr.__version__.split(".")[0]) < 3:
+        raise ImageError(
+            f"an OME-Zarr image (NGFF {NGFF_VERSION}) needs zarr 3, not {zarr.__version__}: "
+            "pip install 'zarr>=3'"
+        )
     return zarr
 
 
