@@ -18,26 +18,20 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import PIL.Image
 import pytest
-from terminal import convcli_executable
+from terminal import convcli_executable, run_piped
 
 FILES = 12
 ENV = {k: v for k, v in os.environ.items() if k not in ("CONVCLI_SCHEDULER",)}
 
 
-def run(*args, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [convcli_executable(), *map(str, args)],
-        cwd=cwd,
-        env=ENV,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def run(*args, cwd: Path, timeout: float = 300) -> SimpleNamespace:
+    code, out, err = run_piped(args, cwd, timeout=timeout)
+    return SimpleNamespace(returncode=code, stdout=out, stderr=err)
 
 
 def _photos(folder: Path, count: int = FILES, side: int = 700) -> list[str]:

@@ -19,30 +19,22 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import PIL.Image
 import pytest
 from click.testing import CliRunner
-from terminal import convcli_executable
+from terminal import run_piped
 
 from convcli.cli import cli
 
 fsspec = pytest.importorskip("fsspec")
 
-ENV = {k: v for k, v in os.environ.items() if k not in ("CONVCLI_SCHEDULER",)}
 
-
-def run(*args, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [convcli_executable(), *map(str, args)],
-        cwd=cwd,
-        env=ENV,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def run(*args, cwd: Path, timeout: float = 120) -> SimpleNamespace:
+    code, out, err = run_piped(args, cwd, timeout=timeout)
+    return SimpleNamespace(returncode=code, stdout=out, stderr=err)
 
 
 def _png_bytes(pixels: np.ndarray) -> bytes:
@@ -162,13 +154,10 @@ def test_http_input_read_by_the_installed_command(http_root, tmp_path):
     done = run("filter", f"{base}/cat.png", "-k", "sobel", "-o", "edges.png", cwd=work)
     assert done.returncode == 0, done.stderr
     assert np.array_equal(_decode((work / "edges.png").read_bytes()), _sobel_oracle(pixels))
-    to_stdout = subprocess.run(
-        [convcli_executable(), "pool", f"{base}/cat.png", "--size", "2"],
-        cwd=work, env=ENV, capture_output=True, timeout=120,
-    )  # fmt: skip
-    assert to_stdout.returncode == 0, to_stdout.stderr
+    code, data, err = run_piped(["pool", f"{base}/cat.png", "--size", "2"], work)
+    assert code == 0, err
     expected = pixels.reshape(12, 2, 9, 2).max(axis=(1, 3))
-    assert np.array_equal(_decode(to_stdout.stdout), expected)
+    assert np.array_equal(_decode(data), expected)
 
     missing = run("filter", f"{base}/nope.png", "-k", "sobel", "-o", "x.png", cwd=work)
     assert missing.returncode == 1
