@@ -280,6 +280,31 @@ def test_pyramid_read_back_with_ome_zarr(tmp_path, shape, pyramid_kernel, weight
         assert translation["translation"][-2:] == pytest.approx(shift)
 
 
+def test_a_png_and_a_kernel_chain_make_a_pyramid(tmp_path):
+    """The first command a person would type, on a small PNG with a chain of kernels: level
+    0 is what the same filter writes to a PNG, the levels below are box:2 steps."""
+    pytest.importorskip("ome_zarr")
+    from ome_zarr.io import parse_url
+    from ome_zarr.reader import Reader
+
+    pixels = np.random.default_rng(8).integers(0, 256, (90, 77), dtype=np.uint8)
+    PIL.Image.fromarray(pixels).save(tmp_path / "small.png")
+    chain = ["-k", "gaussian:sigma=1", "-k", "laplacian", "--range", "offset"]
+    ref = run("filter", "small.png", *chain, "-o", "ref.png", cwd=tmp_path)
+    assert ref.returncode == 0, ref.stderr
+    done = run("filter", "small.png", *chain, "-o", "small.ome.zarr", "--pyramid", "2",
+               cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "wrote small.ome.zarr (3 levels: 90x77, 45x39, 23x20)\n"
+    levels = [
+        np.asarray(a)
+        for a in next(iter(Reader(parse_url(str(tmp_path / "small.ome.zarr")))())).data
+    ]
+    assert np.array_equal(levels[0], _decode((tmp_path / "ref.png").read_bytes()))
+    for i in range(2):
+        assert np.array_equal(levels[i + 1], _downsample_oracle(levels[i], np.full((2, 2), 0.25)))
+
+
 def test_pyramid_usage_errors_exit_2(tmp_path):
     tifffile = pytest.importorskip("tifffile")
     tifffile.imwrite(tmp_path / "s.tif", np.zeros((40, 40), np.uint8), tile=(16, 16))

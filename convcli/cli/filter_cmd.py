@@ -203,6 +203,7 @@ def filter_cmd(
             overwrite=overwrite,
             skip_existing=skip_existing,
             quiet=quiet,
+            max_pixels=max_pixels,
         )
         return
     if streamed:

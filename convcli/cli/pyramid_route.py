@@ -47,6 +47,7 @@ def run_pyramid(
     overwrite: bool,
     skip_existing: bool,
     quiet: bool,
+    max_pixels: int | None = None,
 ) -> None:
     """Filter one input into ``output`` as an OME-Zarr multiscale image of ``levels`` more levels."""
     from ..images.tiled import is_zarr_path
@@ -58,11 +59,7 @@ def run_pyramid(
     if not output or not is_zarr_path(output):
         raise click.UsageError("--pyramid writes an OME-Zarr image: give -o OUT.ome.zarr")
     if len(inputs) != 1 or inputs[0] == "-":
-        raise click.UsageError("--pyramid takes one input file (a TIFF or a .zarr)")
-    if len(kernels) != 1:
-        raise click.UsageError("--pyramid filters level 0 with one --kernel")
-    if gray or alpha != "keep":
-        raise click.UsageError("--gray and --alpha are not available with --pyramid")
+        raise click.UsageError("--pyramid takes one input file")
     if abs(float(pyramid_kernel.weights.sum()) - 1.0) > 1e-6 or pyramid_kernel.offset:
         raise click.BadParameter(
             f"{pyramid_kernel.name}: a pyramid level is an average, so the kernel's weights "
@@ -71,30 +68,91 @@ def run_pyramid(
         )
     from ..errors import ParameterError
     from ..images.omezarr import plan_levels, write_pyramid
+    from ..images.resume import output_exists
     from .resume import skip_if_complete
 
+    source = inputs[0]
+    if output_exists(output) and not (overwrite or skip_existing):
+        raise click.ClickException(f"{output} exists; pass --overwrite to replace it")
     try:
-        plan_levels(inputs[0], kernels[0], settings, value_range or "auto", levels)
+        if _in_tiles(source, max_pixels):
+            if len(kernels) != 1 or gray or alpha != "keep":
+                raise click.UsageError(
+                    f"{source} is filtered in tiles: one --kernel, without --gray or --alpha"
+                )
+            plan_levels(source, kernels[0], settings, value_range or "auto", levels)
+            if skip_existing and skip_if_complete(output, quiet):
+                return
+            shapes = write_pyramid(
+                source,
+                output,
+                kernels[0],
+                settings,
+                levels=levels,
+                pyramid_kernel=pyramid_kernel,
+                value_range=value_range or "auto",
+                overwrite=overwrite,
+            )
+        else:
+            if skip_existing and skip_if_complete(output, quiet):
+                return
+            shapes = _whole_image(
+                source, output, kernels, settings, value_range, gray, alpha, levels,
+                pyramid_kernel, overwrite, max_pixels,
+            )  # fmt: skip
     except ParameterError as exc:
-        if not str(exc).startswith("--pyramid"):
+        if not str(exc).startswith("--pyramid "):
             raise
         raise click.BadParameter(str(exc).partition(": ")[2], param_hint="--pyramid") from None
-
-    if skip_existing and skip_if_complete(output, quiet):
-        return
-    shapes = write_pyramid(
-        inputs[0],
-        output,
-        kernels[0],
-        settings,
-        levels=levels,
-        pyramid_kernel=pyramid_kernel,
-        value_range=value_range or "auto",
-        overwrite=overwrite,
-    )
     if not quiet:
         sizes = ", ".join("x".join(str(n) for n in shape[-2:]) for shape in shapes)
         click.echo(f"wrote {output} ({len(shapes)} levels: {sizes})", err=True)
+
+
+def _in_tiles(source: str, max_pixels: int | None) -> bool:
+    """A .zarr, or a TIFF above the whole-image limit, is filtered in tiles; the rest whole."""
+    from ..images.io import DEFAULT_MAX_PIXELS
+    from ..images.tiled import is_zarr_path, probe_tiff
+    from ..images.urls import is_url
+    from .tiled_route import TIFF_SUFFIXES
+
+    if is_zarr_path(source):
+        return True
+    if is_url(source) or not source.lower().endswith(TIFF_SUFFIXES):
+        return False
+    src = probe_tiff(source)
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    return src is not None and limit is not None and src.pixels > limit
+
+
+def _whole_image(
+    source, output, kernels, settings, value_range, gray, alpha, levels, pyramid_kernel,
+    overwrite, max_pixels,
+) -> list[tuple[int, ...]]:  # fmt: skip
+    """Read and filter ``source`` in memory (any chain of kernels), then write its pyramid."""
+    import numpy as np
+
+    from ..images.filtering import filter_image
+    from ..images.io import read_image
+    from ..images.omezarr import write_pyramid_array
+
+    kwargs = {} if max_pixels is None else {"max_pixels": max_pixels}
+    image = read_image(source, **kwargs)
+    result = filter_image(
+        image, kernels, settings, value_range=value_range or "auto", alpha=alpha, gray=gray
+    )
+    pixels = result.pixels
+    if result.alpha is not None:  # alpha is the last channel, as in an RGBA or LA image
+        colour = pixels if pixels.ndim == 3 else pixels[..., None]
+        pixels = np.concatenate([colour, result.alpha[..., None]], axis=-1)
+    return write_pyramid_array(
+        pixels,
+        output,
+        levels=levels,
+        pyramid_kernel=pyramid_kernel,
+        settings=settings,
+        overwrite=overwrite,
+    )
 
 
 __all__ = ["pyramid_options", "run_pyramid"]

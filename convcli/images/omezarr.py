@@ -37,7 +37,14 @@ from ..kernels.kernel import Kernel
 from .filtering import FilterSettings
 from .tiled import INSTALL_HINT, OUTPUT_TILE, TiledSource, filter_tiled, make_plan, zarr_target
 
-__all__ = ["NGFF_VERSION", "level_shapes", "plan_levels", "pyramid_transforms", "write_pyramid"]
+__all__ = [
+    "NGFF_VERSION",
+    "level_shapes",
+    "plan_levels",
+    "pyramid_transforms",
+    "write_pyramid",
+    "write_pyramid_array",
+]
 
 #: The OME-NGFF version written.
 NGFF_VERSION = "0.5"
@@ -172,6 +179,24 @@ def _blocks(h: int, w: int) -> Iterator[tuple[int, int, int, int]]:
             yield r0, min(h, r0 + LEVEL_BLOCK), c0, min(w, c0 + LEVEL_BLOCK)
 
 
+def _check_kernel(levels: int, pyramid_kernel: Kernel) -> None:
+    if levels < 1:
+        raise ParameterError(f"--pyramid must be at least 1, got {levels}")
+    if abs(float(pyramid_kernel.weights.sum()) - 1.0) > 1e-6 or pyramid_kernel.offset:
+        raise ParameterError(
+            f"--pyramid-kernel {pyramid_kernel.name}: a pyramid level is an average, so the "
+            "kernel's weights must sum to 1 (box:2, gaussian:sigma=1)"
+        )
+
+
+def _down_settings(settings: FilterSettings | None) -> FilterSettings:
+    """Stride 2, 'same' padding, in the pad mode, strategy and threads of ``settings``."""
+    s = settings or FilterSettings()
+    return FilterSettings(
+        stride=(2, 2), padding="same", pad_mode=s.pad_mode, strategy=s.strategy, threads=s.threads
+    )
+
+
 def write_pyramid(
     source: str,
     target: str,
@@ -183,7 +208,7 @@ def write_pyramid(
     value_range: str = "auto",
     overwrite: bool = False,
 ) -> list[tuple[int, ...]]:
-    """Filter ``source`` into an OME-Zarr multiscale image with ``levels`` levels below it.
+    """Filter ``source`` in tiles into an OME-Zarr multiscale image with ``levels`` levels below it.
 
     Parameters
     ----------
@@ -216,87 +241,137 @@ def write_pyramid(
     ...               levels=2, pyramid_kernel=get_kernel("box:2"))
     [(40, 30), (20, 15), (10, 8)]
     """
-    if levels < 1:
-        raise ParameterError(f"--pyramid must be at least 1, got {levels}")
-    if abs(float(pyramid_kernel.weights.sum()) - 1.0) > 1e-6 or pyramid_kernel.offset:
-        raise ParameterError(
-            f"--pyramid-kernel {pyramid_kernel.name}: a pyramid level is an average, so the "
-            "kernel's weights must sum to 1 (box:2, gaussian:sigma=1)"
-        )
+    _check_kernel(levels, pyramid_kernel)
     zarr = _zarr()
-    target = target.rstrip("/\\")
     s = settings or FilterSettings()
-    down = FilterSettings(
-        stride=(2, 2),
-        padding="same",
-        pad_mode=s.pad_mode,
-        strategy=s.strategy,
-        threads=s.threads,
-    )
     plan_levels(source, kernel, s, value_range, levels)  # refuse before any pixel is filtered
-    with zarr_target(target, overwrite) as tmp:
+    with zarr_target(target.rstrip("/\\"), overwrite) as tmp:
         group = zarr.open_group(tmp, mode="w", zarr_format=3)
         first = os.path.join(tmp, "level0.zarr")  # (H, W[, C]) as filter_tiled writes it
         with zarr.config.set({"array.write_empty_chunks": True}):
             filter_tiled(source, first, kernel, s, value_range=value_range)
         base = zarr.open_array(first, mode="r")
-        channels = base.ndim == 3
-        shapes = level_shapes(tuple(base.shape[:2]), levels)
-        arrays = []
-        full = (base.shape[2], *shapes[0]) if channels else shapes[0]
-        level0 = _create(zarr, group, "0", full, np.dtype(base.dtype), channels)
-        for r0, r1, c0, c1 in _blocks(*shapes[0]):
-            block = np.asarray(base[r0:r1, c0:c1])
-            level0[(slice(None),) * channels + (slice(r0, r1), slice(c0, c1))] = (
-                np.moveaxis(block, -1, 0) if channels else block
-            )
+        shapes = _write_levels(zarr, group, base, levels, pyramid_kernel, _down_settings(s))
         del base
         shutil.rmtree(first)
-        arrays.append(level0)
-        for level in range(1, levels + 1):
-            above = arrays[-1]
-            src = TiledSource(
-                f"{target}/{level - 1}",
-                "zarr",
-                tuple(shapes[level - 1]) + ((full[0],) if channels else ()),
-                np.dtype(above.dtype),
-                (OUTPUT_TILE, OUTPUT_TILE),
-            )
-            rng = "raw" if src.dtype.kind == "f" else "clip"
-            plan = make_plan(src, pyramid_kernel, down, rng)
-            if plan.out_dtype != src.dtype:
-                raise ImageError(f"{source}: pixels of type {src.dtype} cannot make a pyramid")
-            shape = (full[0], *shapes[level]) if channels else shapes[level]
-            out = _create(zarr, group, str(level), shape, src.dtype, channels)
-            read = _reader(above, channels)
-            for r0, r1, c0, c1 in _blocks(*shapes[level]):
-                block = plan.block(read, r0, r1, c0, c1)
-                out[(slice(None),) * channels + (slice(r0, r1), slice(c0, c1))] = (
-                    np.moveaxis(block, -1, 0) if channels else block
-                )
-            arrays.append(out)
-        transforms = pyramid_transforms(shapes, pyramid_kernel, down.pad_mode, channels)
-        axes = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
-        if channels:
-            axes.insert(0, {"name": "c", "type": "channel"})
-        group.attrs["ome"] = {
-            "version": NGFF_VERSION,
-            "multiscales": [
-                {
-                    "name": os.path.basename(target),
-                    "axes": axes,
-                    "datasets": [
-                        {"path": str(i), "coordinateTransformations": t}
-                        for i, t in enumerate(transforms)
-                    ],
-                    "type": pyramid_kernel.name,
-                    "metadata": {
-                        "description": f"level i+1 is level i filtered by {pyramid_kernel.name} "
-                        "at stride 2 ('same' padding)",
-                        "method": "convcli.images.omezarr.write_pyramid",
-                        "pad_mode": down.pad_mode,
-                    },
-                }
-            ],
-        }
+        _write_metadata(group, target, shapes, pyramid_kernel, s.pad_mode)
+    return shapes
+
+
+def write_pyramid_array(
+    pixels: np.ndarray,
+    target: str,
+    *,
+    levels: int,
+    pyramid_kernel: Kernel,
+    settings: FilterSettings | None = None,
+    overwrite: bool = False,
+) -> list[tuple[int, ...]]:
+    """Write ``pixels`` (a filter result in memory) as level 0 of an OME-Zarr image, and its levels.
+
+    Parameters
+    ----------
+    pixels : numpy.ndarray
+        ``(H, W)`` or ``(H, W, C)``, uint8, uint16 or float32.
+    target : str
+        The ``.ome.zarr`` folder to write.
+    levels, pyramid_kernel, overwrite
+        As for :func:`write_pyramid`.
+    settings : FilterSettings, optional
+        Its pad mode, strategy and threads are used between levels.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from convcli.kernels.catalogue import get_kernel
+    >>> d = tempfile.mkdtemp()
+    >>> write_pyramid_array(np.zeros((9, 6, 3), np.uint8), f"{d}/a.ome.zarr", levels=1,
+    ...                     pyramid_kernel=get_kernel("box:2"))
+    [(3, 9, 6), (3, 5, 3)]
+    """
+    _check_kernel(levels, pyramid_kernel)
+    zarr = _zarr()
+    level_shapes(pixels.shape[:2], levels)  # refuse before anything is written
+    s = settings or FilterSettings()
+    with zarr_target(target.rstrip("/\\"), overwrite) as tmp:
+        group = zarr.open_group(tmp, mode="w", zarr_format=3)
+        shapes = _write_levels(zarr, group, pixels, levels, pyramid_kernel, _down_settings(s))
+        _write_metadata(group, target, shapes, pyramid_kernel, s.pad_mode)
+    return shapes
+
+
+def _write_levels(
+    zarr: Any,
+    group: Any,
+    base: Any,
+    levels: int,
+    pyramid_kernel: Kernel,
+    down: FilterSettings,
+) -> list[tuple[int, ...]]:
+    """Level 0 copied from ``base`` (H, W[, C]; sliced block by block), then each level below."""
+    channels = base.ndim == 3
+    shapes = level_shapes(tuple(base.shape[:2]), levels)
+    lead = (int(base.shape[2]),) if channels else ()
+    where = (slice(None),) * channels
+    level0 = _create(zarr, group, "0", (*lead, *shapes[0]), np.dtype(base.dtype), channels)
+    for r0, r1, c0, c1 in _blocks(*shapes[0]):
+        block = np.asarray(base[r0:r1, c0:c1])
+        key = (*where, slice(r0, r1), slice(c0, c1))
+        level0[key] = np.moveaxis(block, -1, 0) if channels else block
+    arrays = [level0]
+    for level in range(1, levels + 1):
+        above = arrays[-1]
+        src = TiledSource(
+            f"level {level - 1}",
+            "zarr",
+            (*shapes[level - 1], *lead),
+            np.dtype(above.dtype),
+            (OUTPUT_TILE, OUTPUT_TILE),
+        )
+        plan = make_plan(src, pyramid_kernel, down, "raw" if src.dtype.kind == "f" else "clip")
+        if plan.out_dtype != src.dtype:
+            raise ImageError(f"pixels of type {src.dtype} cannot make a pyramid")
+        out = _create(zarr, group, str(level), (*lead, *shapes[level]), src.dtype, channels)
+        read = _reader(above, channels)
+        for r0, r1, c0, c1 in _blocks(*shapes[level]):
+            block = plan.block(read, r0, r1, c0, c1)
+            key = (*where, slice(r0, r1), slice(c0, c1))
+            out[key] = np.moveaxis(block, -1, 0) if channels else block
+        arrays.append(out)
     return [tuple(int(n) for n in a.shape) for a in arrays]
+
+
+def _write_metadata(
+    group: Any,
+    target: str,
+    shapes: list[tuple[int, ...]],
+    pyramid_kernel: Kernel,
+    pad_mode: str,
+) -> None:
+    """The group's NGFF 0.5 ``ome`` attributes."""
+    channels = len(shapes[0]) == 3
+    rows_cols = [(s[-2], s[-1]) for s in shapes]
+    transforms = pyramid_transforms(rows_cols, pyramid_kernel, pad_mode, channels)
+    axes = [{"name": "y", "type": "space"}, {"name": "x", "type": "space"}]
+    if channels:
+        axes.insert(0, {"name": "c", "type": "channel"})
+    group.attrs["ome"] = {
+        "version": NGFF_VERSION,
+        "multiscales": [
+            {
+                "name": os.path.basename(target.rstrip("/\\")),
+                "axes": axes,
+                "datasets": [
+                    {"path": str(i), "coordinateTransformations": t}
+                    for i, t in enumerate(transforms)
+                ],
+                "type": pyramid_kernel.name,
+                "metadata": {
+                    "description": f"level i+1 is level i filtered by {pyramid_kernel.name} "
+                    "at stride 2 ('same' padding)",
+                    "method": "convcli.images.omezarr",
+                    "pad_mode": pad_mode,
+                },
+            }
+        ],
+    }
