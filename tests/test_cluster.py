@@ -198,6 +198,35 @@ def test_batch_on_a_running_cluster_matches_the_local_run(scheduler_file, tmp_pa
     assert not (tmp_path / "out2").exists() or not os.listdir(tmp_path / "out2")
 
 
+def test_a_cluster_batch_resumes_with_skip_existing(scheduler_file, tmp_path):
+    """On the cluster, --skip-existing checks each output on a worker: a missing and a cut
+    output are written again, the rest skipped and counted, the manifest appended."""
+    names = _images(tmp_path / "in", broken=False)
+    args = ["filter", "in", "-k", "sobel", "--out-dir", "out", "--scheduler-file",
+            scheduler_file, "--manifest", "m.jsonl"]  # fmt: skip
+    first = run(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    expected = {n: _pixels(tmp_path / "out" / n) for n in names}
+    os.unlink(tmp_path / "out" / names[0])
+    data = (tmp_path / "out" / names[1]).read_bytes()
+    (tmp_path / "out" / names[1]).write_bytes(data[: len(data) // 2])
+    again = run(*args, "--skip-existing", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"2 of {len(names)} files written, {len(names) - 2} skipped (complete already)" in (
+        again.stderr
+    )
+    assert f"note: out/{names[1]}: incomplete (its SHA-256 differs from the manifest's)" in (
+        again.stderr
+    )
+    for name in names:
+        assert np.array_equal(_pixels(tmp_path / "out" / name), expected[name]), name
+    lines = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 * len(names)
+    assert sorted(r["status"] for r in lines[len(names) :]) == sorted(
+        ["ok", "ok"] + ["skipped"] * (len(names) - 2)
+    )
+
+
 def test_pool_by_address_and_environment(scheduler_file, tmp_path):
     names = _images(tmp_path / "in", count=4, broken=False)
     address = json.loads(scheduler_file.read_text())["address"]
