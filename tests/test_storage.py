@@ -109,6 +109,35 @@ def test_memory_urls_in_and_out(memory_fs, tmp_path):
     assert "memory://in/nope.png: no such file" in missing.output
 
 
+def test_a_pyramid_written_to_a_memory_url(memory_fs, tmp_path):
+    """-o memory://...ome.zarr --pyramid: built in a local temporary folder, uploaded whole
+    under a temporary prefix and moved; its levels are those of the same run to a folder."""
+    pytest.importorskip("zarr")
+    pixels = np.random.default_rng(9).integers(0, 256, (40, 50), dtype=np.uint8)
+    PIL.Image.fromarray(pixels).save(tmp_path / "a.png")
+    args = ["filter", str(tmp_path / "a.png"), "-k", "box:3", "--pyramid", "2", "-o"]
+    runner = CliRunner()
+    local = runner.invoke(cli, [*args, str(tmp_path / "a.ome.zarr")])
+    assert local.exit_code == 0, local.output
+    remote = runner.invoke(cli, [*args, "memory://pyr/a.ome.zarr"])
+    assert remote.exit_code == 0, remote.output
+    assert memory_fs.ls("/pyr", detail=False) == ["/pyr/a.ome.zarr"]  # no .part prefix left
+    memory_fs.get("/pyr/a.ome.zarr/", str(tmp_path / "back.ome.zarr"), recursive=True)
+    for level in ("0", "1", "2"):
+        a = (tmp_path / "a.ome.zarr" / level).rglob("*")
+        files = sorted(p.relative_to(tmp_path / "a.ome.zarr") for p in a if p.is_file())
+        assert files, level
+        for name in files:
+            assert (tmp_path / "back.ome.zarr" / name).read_bytes() == (
+                tmp_path / "a.ome.zarr" / name
+            ).read_bytes(), name
+    memory_fs.rm("/pyr/a.ome.zarr/2/c/0/0")
+    resumed = runner.invoke(cli, [*args, "memory://pyr/a.ome.zarr", "--skip-existing"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "incomplete (level 2: 0 of 1 chunks written); written again" in resumed.output
+    assert memory_fs.exists("/pyr/a.ome.zarr/2/c/0/0")
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

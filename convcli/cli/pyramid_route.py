@@ -81,25 +81,29 @@ def run_pyramid(
                     f"{source} is filtered in tiles: one --kernel, without --gray or --alpha"
                 )
             plan_levels(source, kernels[0], settings, value_range or "auto", levels)
-            if skip_existing and skip_if_complete(output, quiet):
-                return
-            shapes = write_pyramid(
-                source,
-                output,
-                kernels[0],
-                settings,
-                levels=levels,
-                pyramid_kernel=pyramid_kernel,
-                value_range=value_range or "auto",
-                overwrite=overwrite,
-            )
+
+            def write(target: str, replace: bool) -> list[tuple[int, ...]]:
+                return write_pyramid(
+                    source,
+                    target,
+                    kernels[0],
+                    settings,
+                    levels=levels,
+                    pyramid_kernel=pyramid_kernel,
+                    value_range=value_range or "auto",
+                    overwrite=replace,
+                )
         else:
-            if skip_existing and skip_if_complete(output, quiet):
-                return
-            shapes = _whole_image(
-                source, output, kernels, settings, value_range, gray, alpha, levels,
-                pyramid_kernel, overwrite, max_pixels,
-            )  # fmt: skip
+
+            def write(target: str, replace: bool) -> list[tuple[int, ...]]:
+                return _whole_image(
+                    source, target, kernels, settings, value_range, gray, alpha, levels,
+                    pyramid_kernel, replace, max_pixels,
+                )  # fmt: skip
+
+        if skip_existing and skip_if_complete(output, quiet):
+            return
+        shapes = _write_to(output, write, overwrite)
     except ParameterError as exc:
         if not str(exc).startswith("--pyramid "):
             raise
@@ -107,6 +111,23 @@ def run_pyramid(
     if not quiet:
         sizes = ", ".join("x".join(str(n) for n in shape[-2:]) for shape in shapes)
         click.echo(f"wrote {output} ({len(shapes)} levels: {sizes})", err=True)
+
+
+def _write_to(output: str, write: Callable, overwrite: bool) -> list[tuple[int, ...]]:
+    """``write(target, overwrite)`` to ``output``; for a URL, to a local temporary folder
+    first (in $TMPDIR), then uploaded whole (:func:`convcli.images.urls.upload_folder`)."""
+    import os
+    import tempfile
+
+    from ..images.urls import is_url, upload_folder, url_basename
+
+    if not is_url(output):
+        return write(output, overwrite)
+    with tempfile.TemporaryDirectory(prefix="convcli-pyramid-") as local:
+        folder = os.path.join(local, url_basename(output))
+        shapes = write(folder, False)
+        upload_folder(folder, output, overwrite=overwrite)
+    return shapes
 
 
 def _in_tiles(source: str, max_pixels: int | None) -> bool:

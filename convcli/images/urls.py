@@ -38,6 +38,7 @@ from ..errors import ImageError
 __all__ = [
     "is_url",
     "open_url",
+    "upload_folder",
     "url_basename",
     "url_exists",
     "url_join",
@@ -236,6 +237,49 @@ def write_url(
             try:
                 if fs.exists(tmp_path):
                     fs.rm(tmp_path)
+            except Exception:  # the first error is the one to report
+                pass
+            raise
+    except error:
+        raise
+    except Exception as exc:
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise error(f"{url}: cannot write ({text})") from None
+
+
+def upload_folder(
+    folder: str,
+    url: str,
+    *,
+    overwrite: bool = False,
+    error: type[Exception] = ImageError,
+) -> None:
+    """Copy a complete local folder (a ``.zarr``) to ``url``: to a temporary prefix, then moved.
+
+    A reader never finds a partial folder at ``url`` on ``memory://``; on
+    object stores the move copies object by object, so a run killed during
+    the move can leave part of the folder at ``url`` (and the ``.part``
+    prefix): ``--skip-existing`` then finds it incomplete and writes it
+    again. An existing ``url`` is replaced only with ``overwrite``, once the
+    new folder is uploaded.
+    """
+    fs, path = _filesystem(url)
+    scheme = url.split("://", 1)[0].lower()
+    if scheme in ("http", "https"):
+        raise error(f"{url}: cannot write to {scheme}:// (read-only); write to a file or s3://")
+    try:
+        if fs.exists(path) and not overwrite:
+            raise error(f"{url} exists; pass --overwrite to replace it")
+        _, tmp_path = _filesystem(_temporary(url))
+        try:
+            fs.put(folder.rstrip("/") + "/", tmp_path, recursive=True)
+            if fs.exists(path):
+                fs.rm(path, recursive=True)
+            fs.mv(tmp_path, path, recursive=True)
+        except BaseException:
+            try:
+                if fs.exists(tmp_path):
+                    fs.rm(tmp_path, recursive=True)
             except Exception:  # the first error is the one to report
                 pass
             raise
