@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -215,3 +216,17 @@ def test_an_existing_manifest_is_never_replaced_in_silence(reference, tmp_path):
         "--overwrite to replace it"
     ]
     assert (tmp_path / "m.jsonl").read_text() == "kept\n"
+
+
+def test_the_resume_benchmark_runs(tmp_path):
+    """benchmarks/bench_resume.py stays runnable (its numbers live in benchmarks/README.md)."""
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_resume.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "manifest: peak RSS grows" in done.stdout
