@@ -219,32 +219,8 @@ def write_url(
         buffer = io.BytesIO()
         write(buffer)
         data = buffer.getvalue()
-    fs, path = _filesystem(url)
-    scheme = url.split("://", 1)[0].lower()
-    if scheme in ("http", "https"):
-        raise error(f"{url}: cannot write to {scheme}:// (read-only); write to a file or s3://")
-    try:
-        if fs.exists(path) and not overwrite:
-            raise error(f"{url} exists; pass --overwrite to replace it")
-        _, tmp_path = _filesystem(_temporary(url))
-        head = path.rstrip("/").rpartition("/")[0]
-        if head:
-            fs.makedirs(head, exist_ok=True)
-        try:
-            fs.pipe_file(tmp_path, data)
-            fs.mv(tmp_path, path)
-        except BaseException:
-            try:
-                if fs.exists(tmp_path):
-                    fs.rm(tmp_path)
-            except Exception:  # the first error is the one to report
-                pass
-            raise
-    except error:
-        raise
-    except Exception as exc:
-        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise error(f"{url}: cannot write ({text})") from None
+    _commit(url, lambda fs, tmp: fs.pipe_file(tmp, data), folder=False,
+            overwrite=overwrite, error=error)  # fmt: skip
 
 
 def upload_folder(
@@ -263,6 +239,24 @@ def upload_folder(
     again. An existing ``url`` is replaced only with ``overwrite``, once the
     new folder is uploaded.
     """
+    source = folder.rstrip("/") + "/"
+    _commit(url, lambda fs, tmp: fs.put(source, tmp, recursive=True), folder=True,
+            overwrite=overwrite, error=error)  # fmt: skip
+
+
+def _commit(
+    url: str,
+    put: Callable[[Any, str], object],
+    *,
+    folder: bool,
+    overwrite: bool,
+    error: type[Exception],
+) -> None:
+    """``put(fs, temporary path)``, then move the temporary key (or prefix) onto ``url``.
+
+    The temporary key is removed on any failure; every backend error
+    becomes one ``error`` line naming ``url``.
+    """
     fs, path = _filesystem(url)
     scheme = url.split("://", 1)[0].lower()
     if scheme in ("http", "https"):
@@ -271,15 +265,18 @@ def upload_folder(
         if fs.exists(path) and not overwrite:
             raise error(f"{url} exists; pass --overwrite to replace it")
         _, tmp_path = _filesystem(_temporary(url))
+        head = path.rstrip("/").rpartition("/")[0]
+        if head:
+            fs.makedirs(head, exist_ok=True)
         try:
-            fs.put(folder.rstrip("/") + "/", tmp_path, recursive=True)
-            if fs.exists(path):
+            put(fs, tmp_path)
+            if folder and fs.exists(path):
                 fs.rm(path, recursive=True)
-            fs.mv(tmp_path, path, recursive=True)
+            fs.mv(tmp_path, path, recursive=folder)
         except BaseException:
             try:
                 if fs.exists(tmp_path):
-                    fs.rm(tmp_path, recursive=True)
+                    fs.rm(tmp_path, recursive=folder)
             except Exception:  # the first error is the one to report
                 pass
             raise
