@@ -230,3 +230,36 @@ def test_the_resume_benchmark_runs(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert "manifest: peak RSS grows" in done.stdout
+
+
+def test_an_image_filtered_in_tiles_resumes_by_its_chunks(tmp_path):
+    """-o OUT.zarr: complete means every chunk the array's shape needs is on disk."""
+    tifffile = pytest.importorskip("tifffile")
+    pixels = np.random.default_rng(4).integers(1, 256, (600, 520), dtype=np.uint8)
+    tifffile.imwrite(tmp_path / "scan.tif", pixels, tile=(64, 64))
+    args = ["filter", "scan.tif", "-k", "box:3", "-o", "scan.zarr"]
+    first = run(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    both = run(*args, "--skip-existing", "--overwrite", cwd=tmp_path)
+    assert both.returncode == 2
+    assert "--skip-existing keeps complete outputs and --overwrite replaces them" in both.stderr
+    skipped = run(*args, "--skip-existing", cwd=tmp_path)
+    assert skipped.returncode == 0, skipped.stderr
+    assert skipped.stderr == "skipped scan.zarr: it exists and is complete (--skip-existing)\n"
+    chunks = sorted(
+        p for p in (tmp_path / "scan.zarr").rglob("*") if p.is_file() and p.name != "zarr.json"
+    )
+    assert len(chunks) == 9  # 3 x 3 chunks of 256
+    chunks[4].unlink()
+    resumed = run(*args, "--skip-existing", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stderr.splitlines() == [
+        "note: scan.zarr: incomplete (8 of 9 chunks written); written again",
+        "wrote scan.zarr",
+    ]
+    zarr = pytest.importorskip("zarr")
+    from scipy import ndimage
+
+    oracle = ndimage.uniform_filter(pixels.astype(np.float64), 3, mode="mirror")
+    got = np.asarray(zarr.open_array(tmp_path / "scan.zarr", mode="r"))
+    assert np.abs(got.astype(int) - np.clip(np.rint(oracle), 0, 255)).max() <= 1

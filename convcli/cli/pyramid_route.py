@@ -51,11 +51,9 @@ def run_pyramid(
 ) -> None:
     """Filter one input into ``output`` as an OME-Zarr multiscale image of ``levels`` more levels."""
     from ..images.tiled import is_zarr_path
+    from .resume import check_skip_overwrite
 
-    if skip_existing and overwrite:
-        raise click.UsageError(
-            "--skip-existing keeps complete outputs and --overwrite replaces them: give one"
-        )
+    check_skip_overwrite(skip_existing, overwrite)
     if not output or not is_zarr_path(output):
         raise click.UsageError("--pyramid writes an OME-Zarr image: give -o OUT.ome.zarr")
     if len(inputs) != 1 or inputs[0] == "-":

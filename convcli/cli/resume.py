@@ -31,6 +31,14 @@ def skip_existing_option(f: Callable) -> Callable:
     )(f)
 
 
+def check_skip_overwrite(skip_existing: bool, overwrite: bool) -> None:
+    """``--skip-existing`` with ``--overwrite`` is a usage error (exit 2)."""
+    if skip_existing and overwrite:
+        raise click.UsageError(
+            "--skip-existing keeps complete outputs and --overwrite replaces them: give one"
+        )
+
+
 def skip_if_complete(target: str, quiet: bool) -> bool:
     """For one output of ``--skip-existing``: True (said on stderr) when it exists and is
     complete; an incomplete one is removed (and said) so that it is written again."""
@@ -64,10 +72,7 @@ class Resume:
     """
 
     def __init__(self, skip_existing: bool, manifest: str | None, overwrite: bool) -> None:
-        if skip_existing and overwrite:
-            raise click.UsageError(
-                "--skip-existing keeps complete outputs and --overwrite replaces them: give one"
-            )
+        check_skip_overwrite(skip_existing, overwrite)
         self.skip_existing = skip_existing
         self.manifest_path = manifest
         self.overwrite = overwrite
@@ -135,4 +140,4 @@ class Resume:
             self._manifest = None
 
 
-__all__ = ["Resume", "skip_existing_option", "skip_if_complete"]
+__all__ = ["Resume", "check_skip_overwrite", "skip_existing_option", "skip_if_complete"]

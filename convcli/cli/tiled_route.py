@@ -79,7 +79,9 @@ def run_streamed(
     (:func:`convcli.cli.resume.skip_if_complete`).
     """
     from ..images.tiled import is_zarr_path
-    from .resume import skip_if_complete
+    from .resume import check_skip_overwrite, skip_if_complete
+
+    check_skip_overwrite(skip_existing, overwrite)
 
     if len(kernels) != 1:
         raise click.UsageError(
