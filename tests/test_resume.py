@@ -263,3 +263,23 @@ def test_an_image_filtered_in_tiles_resumes_by_its_chunks(tmp_path):
     oracle = ndimage.uniform_filter(pixels.astype(np.float64), 3, mode="mirror")
     got = np.asarray(zarr.open_array(tmp_path / "scan.zarr", mode="r"))
     assert np.abs(got.astype(int) - np.clip(np.rint(oracle), 0, 255)).max() <= 1
+
+
+def test_a_tiff_is_complete_when_every_tile_is_inside_the_file_and_decodes(tmp_path):
+    """A cut TIFF and one with a tile overwritten in place are incomplete; the whole is not."""
+    tifffile = pytest.importorskip("tifffile")
+    from convcli.images.resume import output_problem
+
+    pixels = np.random.default_rng(2).integers(0, 256, (300, 280), dtype=np.uint8)
+    whole = tmp_path / "whole.tif"
+    tifffile.imwrite(whole, pixels, tile=(64, 64), compression="zlib")
+    assert output_problem(str(whole)) is None
+    data = whole.read_bytes()
+    (tmp_path / "cut.tif").write_bytes(data[: len(data) - 200])
+    assert output_problem(str(tmp_path / "cut.tif")) is not None
+    with tifffile.TiffFile(whole) as tif:
+        offset, count = tif.pages[0].dataoffsets[5], tif.pages[0].databytecounts[5]
+    broken = bytearray(data)
+    broken[offset : offset + count] = bytes(count)
+    (tmp_path / "zeroed.tif").write_bytes(bytes(broken))
+    assert output_problem(str(tmp_path / "zeroed.tif")) is not None

@@ -151,7 +151,8 @@ def zarr_problem(path: str) -> str | None:
 
 
 def _tiff_problem(path: str) -> str | None:
-    """Why a TIFF is incomplete (a tile or strip missing or past the end of the file), or None."""
+    """Why a TIFF is incomplete, or None: every tile or strip of every page must lie inside
+    the file and decode (one at a time, so a BigTIFF larger than memory is checked too)."""
     try:
         import tifffile
     except ImportError:
@@ -165,6 +166,8 @@ def _tiff_problem(path: str) -> str | None:
                 for offset, count in zip(offsets, counts, strict=True):
                     if count == 0 or offset == 0 or offset + count > size:
                         return "truncated or corrupt TIFF (a tile or strip is missing)"
+                for _ in page.segments():
+                    pass  # each tile or strip decoded on its own: memory stays one tile
     except Exception as exc:
         return f"not a readable TIFF ({str(exc).splitlines()[0] if str(exc) else exc!r})"
     return None
@@ -219,7 +222,7 @@ def output_problem(target: str, expected_sha256: str | None = None) -> str | Non
             return "its SHA-256 differs from the manifest's"
         return None
     if not is_url(target) and target.lower().endswith((".tif", ".tiff", ".btf", ".tf8")):
-        return _tiff_problem(target) or _decode_problem(target)
+        return _tiff_problem(target)
     return _decode_problem(target)
 
 
