@@ -179,7 +179,10 @@ def test_batch_on_a_running_cluster_matches_the_local_run(scheduler_file, tmp_pa
     _same_outputs(tmp_path / "ref", tmp_path / "out", names)
 
     records = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
-    assert [r["path"] for r in records] == ["in/broken.png"] + [f"in/{n}" for n in names]
+    # one line per file, appended as each finishes (so in the order they finished)
+    assert sorted(r["path"] for r in records) == sorted(
+        ["in/broken.png"] + [f"in/{n}" for n in names]
+    )
     for r in records:
         if r["path"] == "in/broken.png":
             assert r["status"] == "failed" and "not an image" in r["error"]
@@ -191,8 +194,37 @@ def test_batch_on_a_running_cluster_matches_the_local_run(scheduler_file, tmp_pa
 
     again = run("filter", "in", "-k", "sobel", "--out-dir", "out2", "--scheduler-file",
                 scheduler_file, "--manifest", "m.jsonl", cwd=tmp_path)  # fmt: skip
-    assert again.returncode == 1 and "m.jsonl exists; pass --overwrite" in again.stderr
+    assert again.returncode == 1 and "m.jsonl exists; pass --skip-existing" in again.stderr
     assert not (tmp_path / "out2").exists() or not os.listdir(tmp_path / "out2")
+
+
+def test_a_cluster_batch_resumes_with_skip_existing(scheduler_file, tmp_path):
+    """On the cluster, --skip-existing checks each output on a worker: a missing and a cut
+    output are written again, the rest skipped and counted, the manifest appended."""
+    names = _images(tmp_path / "in", broken=False)
+    args = ["filter", "in", "-k", "sobel", "--out-dir", "out", "--scheduler-file",
+            scheduler_file, "--manifest", "m.jsonl"]  # fmt: skip
+    first = run(*args, cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    expected = {n: _pixels(tmp_path / "out" / n) for n in names}
+    os.unlink(tmp_path / "out" / names[0])
+    data = (tmp_path / "out" / names[1]).read_bytes()
+    (tmp_path / "out" / names[1]).write_bytes(data[: len(data) // 2])
+    again = run(*args, "--skip-existing", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert f"2 of {len(names)} files written, {len(names) - 2} skipped (complete already)" in (
+        again.stderr
+    )
+    assert f"note: out/{names[1]}: incomplete (its SHA-256 differs from the manifest's)" in (
+        again.stderr
+    )
+    for name in names:
+        assert np.array_equal(_pixels(tmp_path / "out" / name), expected[name]), name
+    lines = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 * len(names)
+    assert sorted(r["status"] for r in lines[len(names) :]) == sorted(
+        ["ok", "ok"] + ["skipped"] * (len(names) - 2)
+    )
 
 
 def test_pool_by_address_and_environment(scheduler_file, tmp_path):
@@ -317,7 +349,7 @@ def test_unreachable_scheduler_is_one_line(tmp_path):
     ("args", "message"),
     [
         (["--scheduler", "lokal:2"], "expected local, local:N or a scheduler address"),
-        (["--manifest", "m.jsonl"], "--manifest needs --scheduler"),
+        (["--files-per-task", "2"], "--files-per-task needs --scheduler"),
         (["--scheduler", "local:2", "--jobs", "2"], "--jobs runs local processes"),
     ],
 )

@@ -19,7 +19,7 @@ from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -27,6 +27,9 @@ from ..errors import ConvcliError, ImageError, LimitError
 from ..output import is_terminal, stderr_console
 from ..suffixes import IMAGE_FORMATS, IMAGE_SUFFIXES
 from . import debug_enabled, error_text
+
+if TYPE_CHECKING:
+    from .resume import Resume
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,8 @@ class Job:
     target: str
     #: written beside its input under a name convcli chose (so the path is shown)
     beside: bool = False
+    #: the manifest's SHA-256 of an existing output (--skip-existing checks it)
+    expect_sha256: str | None = None
 
 
 #: The longest tag :func:`derived_name` puts between an input's stem and its suffix.
@@ -78,6 +83,10 @@ def derived_name(source: str, tags: Sequence[str], fmt: str | None = None) -> st
         words.append(tag)
     text = re.sub(r"-{2,}", "-", "-".join(words)).strip("-.")
     text = text[:MAX_TAG].rstrip("-.") or "out"
+    from ..images.urls import is_url, url_stem
+
+    if is_url(source):  # beside it at the same URL (s3://b/in/a.png -> s3://b/in/a-sobel.png)
+        return f"{source.rpartition('/')[0]}/{url_stem(source)}-{text}{_suffix(source, fmt)}"
     path = Path(source)
     return str(path.with_name(f"{path.stem}-{text}{_suffix(source, fmt)}"))
 
@@ -106,6 +115,7 @@ def plan_jobs(
     :func:`derived_name` ``(input, tags, fmt)`` beside it.
     """
     from ..images.atomic import stdout_is_terminal
+    from ..images.urls import is_url, url_join, url_stem
 
     if output and out_dir:
         raise click.UsageError("give either -o/--output or --out-dir, not both")
@@ -152,7 +162,7 @@ def plan_jobs(
                 "standard input has no file name to write beside: give -o FILE, or "
                 "redirect standard output"
             )
-    else:
+    elif not is_url(out_dir):  # a URL's folders need no making
         try:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -163,8 +173,9 @@ def plan_jobs(
     seen: dict[str, str] = {}
     for src in files:
         if out_dir:
-            stem = "stdin" if src == "-" else Path(src).stem
-            target = str(Path(out_dir) / (stem + _suffix(src, fmt)))
+            stem = "stdin" if src == "-" else url_stem(src) if is_url(src) else Path(src).stem
+            name = stem + _suffix(src, fmt)
+            target = url_join(out_dir, name) if is_url(out_dir) else str(Path(out_dir) / name)
         else:
             target = derived_name(src, tags, fmt)
         if target in seen:
@@ -186,10 +197,11 @@ def _not_a_file(path: Path) -> str:
 def check_target(job: Job, options: WriteOptions) -> None:
     """Refuse to write over an input, or over an existing file without --overwrite."""
     from ..images.io import same_file
+    from ..images.resume import output_exists
 
-    if same_file(job.source, job.target):
+    if same_file(job.source, job.target) or job.source == job.target != "-":
         raise ConvcliError(f"{job.target}: is the input; convcli never overwrites an input")
-    if job.target != "-" and os.path.exists(job.target) and not options.overwrite:
+    if not options.overwrite and output_exists(job.target):
         raise ConvcliError(f"{job.target} exists; pass --overwrite to replace it")
 
 
@@ -213,9 +225,10 @@ def image_task(job: Job, *, process: Callable, options: WriteOptions) -> list[st
     """
     from ..images.atomic import stdout_is_terminal
     from ..images.io import output_format, read_image, write_image
+    from ..images.urls import is_url
 
     check_target(job, options)
-    if job.source != "-" and not os.path.lexists(job.source):
+    if job.source != "-" and not is_url(job.source) and not os.path.lexists(job.source):
         raise ImageError(f"{job.source}: no such file")  # before the output's format is judged
     fmt = output_format(job.target, options.format)
     notes = []
@@ -293,13 +306,17 @@ def run_jobs(
     workers: int = 1,
     quiet: bool = False,
     verb: str = "Filtering",
+    resume: Resume | None = None,
 ) -> None:
     """Run ``task(job)`` for every job (in ``workers`` processes); print its notes,
     report failures one line each, and exit 1 if any failed.
 
     A file written beside its input (:attr:`Job.beside`) has its path printed
     on stderr unless ``quiet``. With stderr a terminal, a batch shows a
-    progress bar there, and the lines above print above the bar.
+    progress bar there, and the lines above print above the bar. With
+    ``resume`` (``--skip-existing``, ``--manifest``), ``task`` returns
+    :class:`convcli.images.resume.TaskNotes`; skipped files are counted in
+    the summary and every file gets its manifest line as it finishes.
     """
     from ..guard import note_input
 
@@ -307,12 +324,21 @@ def run_jobs(
         note_input(job.source)
     show = _progress_wanted(quiet)
     failures: list[tuple[Job, BaseException]] = []
+    skipped = 0
     progress = None
 
     def say_(line: str) -> None:
         say(progress, line)
 
     def note(job: Job, lines: list[str]) -> None:
+        nonlocal skipped
+        if resume is not None:
+            resume.done(job, lines)
+        if getattr(lines, "skipped", False):
+            skipped += 1
+            if not quiet and len(jobs) == 1:
+                say_(f"skipped {job.target}: it exists and is complete (--skip-existing)")
+            return
         if not quiet:
             for line in lines:
                 say_(f"note: {line}")
@@ -320,6 +346,8 @@ def run_jobs(
                 say_(f"wrote {job.target}")
 
     def fail(job: Job, exc: BaseException) -> None:
+        if resume is not None:
+            resume.failed(job, _failure_text(job, exc))
         say_(f"Error: {_failure_text(job, exc)}")
         failures.append((job, exc))
 
@@ -331,6 +359,8 @@ def run_jobs(
             except (BrokenPipeError, LimitError):
                 raise  # a quiet stop (the reader went away), or a usage error
             except (ConvcliError, OSError) as exc:
+                if resume is not None:
+                    resume.failed(job, _failure_text(job, exc))
                 if debug_enabled():
                     raise
                 raise click.ClickException(_failure_text(job, exc)) from exc
@@ -361,13 +391,30 @@ def run_jobs(
             progress.stop()
             progress = None
     if not quiet:
-        done = len(jobs) - len(failures)
+        done = len(jobs) - len(failures) - skipped
         click.echo(
-            f"{done} of {len(jobs)} files written in {time.monotonic() - started:.1f} s",
+            summary_line(done, len(jobs), skipped if resume and resume.skip_existing else None)
+            + f" in {time.monotonic() - started:.1f} s",
             err=True,
         )
     if failures:
         raise click.ClickException(f"{len(failures)} of {len(jobs)} files failed")
+
+
+def summary_line(written: int, total: int, skipped: int | None = None) -> str:
+    """The batch summary (without its time); ``skipped`` is given with --skip-existing.
+
+    Examples
+    --------
+    >>> summary_line(7, 8)
+    '7 of 8 files written'
+    >>> summary_line(3, 10, 7)
+    '3 of 10 files written, 7 skipped (complete already)'
+    """
+    text = f"{written} of {total} files written"
+    if skipped is not None:
+        text += f", {skipped} skipped (complete already)"
+    return text
 
 
 def _call(task: Callable[[Job], list[str]], item: tuple[int, Job]) -> tuple[int, bool, Any]:

@@ -9,6 +9,8 @@ import click
 from .batch import WriteOptions, image_task, plan_jobs
 from .options import engine_options, geometry_options, image_output_options
 from .params import FINITE_FLOAT, KernelSpec
+from .pyramid_route import pyramid_options, run_pyramid
+from .resume import skip_existing_option
 from .scaling import run_scaled, scaling_options
 from .tiled_route import chunk_option, is_streamed, run_streamed
 
@@ -109,6 +111,8 @@ def _check_raw_targets(jobs, format_: str | None) -> None:
 @engine_options
 @image_output_options
 @scaling_options
+@skip_existing_option
+@pyramid_options
 @chunk_option
 def filter_cmd(
     inputs,
@@ -135,6 +139,9 @@ def filter_cmd(
     png_compression,
     jpeg_quality,
     scaling,
+    skip_existing,
+    pyramid,
+    pyramid_kernel,
     chunk,
 ):
     """Filter images with named or your own kernels.
@@ -182,6 +189,23 @@ def filter_cmd(
         strategy=strategy.lower(),
         threads=threads,
     )
+    if pyramid is not None:
+        run_pyramid(
+            (*streamed, *inputs),
+            output=output,
+            kernels=tuple(kernel for _, kernel in kernels),
+            settings=settings,
+            value_range=value_range,
+            gray=gray,
+            alpha=alpha,
+            levels=pyramid,
+            pyramid_kernel=pyramid_kernel,
+            overwrite=overwrite,
+            skip_existing=skip_existing,
+            quiet=quiet,
+            max_pixels=max_pixels,
+        )
+        return
     if streamed:
         run_streamed(
             streamed,
@@ -197,6 +221,7 @@ def filter_cmd(
             quiet=quiet,
             scaling=scaling,
             chunk=chunk,
+            skip_existing=skip_existing,
         )
         if not inputs:
             return
@@ -225,4 +250,5 @@ def filter_cmd(
         quiet=quiet,
         verb="Filtering",
         overwrite=overwrite,
+        skip_existing=skip_existing,
     )

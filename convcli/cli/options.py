@@ -127,7 +127,7 @@ def image_output_options(f: Callable) -> Callable:
         click.option(
             "-o",
             "--output",
-            type=click.Path(dir_okay=False, allow_dash=True),
+            type=click.Path(allow_dash=True),  # a folder for an existing .zarr output
             help="Output file; its extension picks the format. '-' is standard output (PNG unless "
             "--format says otherwise). Default: standard output when it is redirected or "
             "piped, else a file beside the input (see above).",

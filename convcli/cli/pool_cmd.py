@@ -10,6 +10,7 @@ import click
 from .batch import Job, WriteOptions, check_target, image_task, plan_jobs
 from .options import image_output_options, threads_option
 from .params import INT_PAIR, PADDING
+from .resume import skip_existing_option
 from .scaling import run_scaled, scaling_options
 
 POOL_MODE_CHOICES = ("max", "avg", "min")
@@ -136,6 +137,7 @@ def _pool_task(
 @threads_option
 @image_output_options
 @scaling_options
+@skip_existing_option
 def pool_cmd(
     inputs,
     size,
@@ -155,6 +157,7 @@ def pool_cmd(
     png_compression,
     jpeg_quality,
     scaling,
+    skip_existing,
 ):
     """Pool images: the largest, mean or smallest value of each window.
 
@@ -210,4 +213,5 @@ def pool_cmd(
         quiet=quiet,
         verb="Pooling",
         overwrite=overwrite,
+        skip_existing=skip_existing,
     )

@@ -9,15 +9,13 @@ dask is imported) or on the cluster through :mod:`convcli.cluster`.
 from __future__ import annotations
 
 import functools
-import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import click
 
-from .batch import Job, progress_bar, run_jobs, say
+from .batch import Job, progress_bar, run_jobs, say, summary_line
 
 #: Where the scheduler comes from when --scheduler and --scheduler-file are not given.
 SCHEDULER_ENV = ("CONVCLI_SCHEDULER", "DASK_SCHEDULER_ADDRESS")
@@ -94,8 +92,8 @@ def scaling_options(f: Callable) -> Callable:
         click.option(
             "--manifest",
             type=click.Path(dir_okay=False),
-            help="With a cluster: write one JSON line per file (path, output, status, error, "
-            "sha256 of the output) to this file.",
+            help="Append one JSON line per file (path, output, status, error, sha256 of the "
+            "output) to this file as each finishes; with --skip-existing, resume from it.",
         ),
     ]
     for option in reversed(options):
@@ -112,28 +110,41 @@ def run_scaled(
     quiet: bool = False,
     verb: str = "Filtering",
     overwrite: bool = False,
+    skip_existing: bool = False,
 ) -> None:
     """Run the jobs as :func:`run_jobs` does, or on the cluster ``scaling`` names.
 
     On a cluster: groups of files go to the workers, which write each output
     atomically as a local run does; lines for notes, written files and
     failures are printed as groups finish; a failed file does not stop the
-    others, and any failure exits 1.
+    others, and any failure exits 1. Either way, ``skip_existing`` and
+    ``scaling.manifest`` go through :class:`convcli.cli.resume.Resume`.
     """
+    from .resume import Resume
+
+    resume = Resume(skip_existing, scaling.manifest, overwrite)
     if not scaling.enabled:
         given = [
             name
             for name, value in (
                 ("--files-per-task", scaling.files_per_task),
                 ("--retries", scaling.retries),
-                ("--manifest", scaling.manifest),
             )
             if value
         ]
         if given:
             verb = "needs" if len(given) == 1 else "need"
             raise click.UsageError(f"{', '.join(given)} {verb} --scheduler (or --scheduler-file)")
-        run_jobs(jobs, task, workers=workers, quiet=quiet, verb=verb)
+        if not resume.active:
+            run_jobs(jobs, task, workers=workers, quiet=quiet, verb=verb)
+            return
+        jobs = resume.open(jobs)
+        try:
+            run_jobs(
+                jobs, resume.wrap(task), workers=workers, quiet=quiet, verb=verb, resume=resume
+            )
+        finally:
+            resume.close()
         return
     if workers > 1:
         raise click.UsageError("--jobs runs local processes; with --scheduler the workers run")
@@ -141,17 +152,30 @@ def run_scaled(
         raise click.UsageError(
             "with --scheduler, give files: standard input and output stay on this machine"
         )
-    if scaling.manifest and os.path.exists(scaling.manifest) and not overwrite:
-        raise click.ClickException(f"{scaling.manifest} exists; pass --overwrite to replace it")
+    jobs = resume.open(jobs)
+    try:
+        _run_on_cluster(jobs, resume.wrap(task), scaling, resume, quiet, verb)
+    finally:
+        resume.close()
 
+
+def _run_on_cluster(
+    jobs: list[Job],
+    task: Callable[[Job], list[str]],
+    scaling: Scaling,
+    resume,
+    quiet: bool,
+    verb: str,
+) -> None:
+    """The cluster half of :func:`run_scaled`."""
     from ..cluster.batch import run_batch
     from ..cluster.connect import open_client, parse_scheduler
-    from ..images.atomic import write_bytes
 
     spec = parse_scheduler(scaling.scheduler, scaling.scheduler_file)
     started = time.monotonic()
-    records = []
     failed = 0
+    skipped = 0
+    by_target = {job.target: job for job in jobs}
     with open_client(spec) as client:
         if not quiet:
             n = len(client.nthreads())
@@ -163,43 +187,30 @@ def run_scaled(
             for result in run_batch(
                 client, jobs, task, files_per_task=scaling.files_per_task, retries=scaling.retries
             ):
+                job = by_target[result.target]
                 if result.ok:
-                    if not quiet:
+                    resume.done(job, result.notes, result.sha256, skipped=result.skipped)
+                    skipped += result.skipped
+                    if not quiet and not result.skipped:
                         for line in result.notes:
                             say(progress, f"note: {line}")
                         if result.target in beside:
                             say(progress, f"wrote {result.target}")
                 else:
                     failed += 1
+                    resume.failed(job, result.error or "failed")
                     say(progress, f"Error: {result.error}")
-                records.append(result)
                 if progress is not None:
                     progress.advance(bar)
         finally:
             if progress is not None:
                 progress.stop()
-    if scaling.manifest:
-        order = {job.source: i for i, job in enumerate(jobs)}
-        lines = [
-            json.dumps(
-                {
-                    "path": r.source,
-                    "output": r.target,
-                    "status": r.status,
-                    "error": r.error,
-                    "sha256": r.sha256,
-                }
-            )
-            + "\n"
-            for r in sorted(records, key=lambda r: order.get(r.source, 0))
-        ]
-        write_bytes(
-            scaling.manifest, "".join(lines).encode(), overwrite=overwrite, what="a manifest"
-        )
     if not quiet:
-        done = len(jobs) - failed
+        done = len(jobs) - failed - skipped
         click.echo(
-            f"{done} of {len(jobs)} files written in {time.monotonic() - started:.1f} s", err=True
+            summary_line(done, len(jobs), skipped if resume.skip_existing else None)
+            + f" in {time.monotonic() - started:.1f} s",
+            err=True,
         )
     if failed:
         raise click.ClickException(f"{failed} of {len(jobs)} files failed")

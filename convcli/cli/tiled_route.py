@@ -71,9 +71,17 @@ def run_streamed(
     quiet: bool,
     scaling,
     chunk: int | None,
+    skip_existing: bool = False,
 ) -> None:
-    """Filter each source in tiles (or on the cluster ``scaling`` names)."""
+    """Filter each source in tiles (or on the cluster ``scaling`` names).
+
+    With ``skip_existing``, a target that exists and is complete is skipped
+    (:func:`convcli.cli.resume.skip_if_complete`).
+    """
     from ..images.tiled import is_zarr_path
+    from .resume import check_skip_overwrite, skip_if_complete
+
+    check_skip_overwrite(skip_existing, overwrite)
 
     if len(kernels) != 1:
         raise click.UsageError(
@@ -105,6 +113,8 @@ def run_streamed(
             if not quiet:
                 click.echo(f"cluster: {spec.describe()}", err=True)
             for source, target in zip(sources, targets, strict=True):
+                if skip_existing and skip_if_complete(target, quiet):
+                    continue
                 _, side = filter_on_cluster(
                     client,
                     source,
@@ -124,6 +134,8 @@ def run_streamed(
 
     for source in sources:
         target = _target(source, output, out_dir, tags)
+        if skip_existing and skip_if_complete(target, quiet):
+            continue
         filter_tiled(source, target, kernel, settings, value_range=rng, overwrite=overwrite)
         if not quiet:
             click.echo(f"wrote {target}", err=True)

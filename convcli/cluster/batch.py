@@ -10,7 +10,6 @@ its group goes on, and hashes what it wrote for the manifest.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
@@ -62,13 +61,15 @@ class FileResult:
     error: str | None = None
     sha256: str | None = None
     notes: list[str] = field(default_factory=list)
+    #: the output existed and was complete (--skip-existing): nothing was written
+    skipped: bool = False
 
     @property
     def status(self) -> str:
         return "ok" if self.ok else "failed"
 
 
-def sha256_file(path: str, block: int = 1 << 20) -> str:
+def sha256_file(path: str) -> str:
     """The SHA-256 of a file's bytes, read in blocks.
 
     Examples
@@ -80,11 +81,12 @@ def sha256_file(path: str, block: int = 1 << 20) -> str:
     'ba7816bf8f01cfea'
     >>> os.unlink(fh.name)
     """
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(block):
-            digest.update(chunk)
-    return digest.hexdigest()
+    from ..images.resume import sha256_output
+
+    digest = sha256_output(path)
+    if digest is None:
+        raise IsADirectoryError(21, "Is a directory", path)
+    return digest
 
 
 def describe_failure(source: str, exc: BaseException) -> str:
@@ -120,9 +122,16 @@ def run_group(jobs: Sequence[JobLike], task: Callable[[Any], list[str]]) -> list
     results = []
     for job in jobs:
         try:
-            notes = list(task(job))
-            digest = sha256_file(job.target) if job.target != "-" else None
-            results.append(FileResult(job.source, job.target, True, sha256=digest, notes=notes))
+            said = task(job)  # TaskNotes (convcli.images.resume) may carry the digest
+            digest = getattr(said, "sha256", None)
+            if digest is None and job.target != "-":
+                digest = sha256_file(job.target)
+            skipped = bool(getattr(said, "skipped", False))
+            results.append(
+                FileResult(
+                    job.source, job.target, True, sha256=digest, notes=list(said), skipped=skipped
+                )
+            )
         except Exception as exc:
             results.append(
                 FileResult(job.source, job.target, False, describe_failure(job.source, exc))
@@ -195,8 +204,12 @@ def default_files_per_task(n_files: int, n_workers: int) -> int:
 
 def _absolute(job: Any) -> Any:
     """The job with absolute paths (workers need not share our working directory)."""
-    target = job.target if job.target == "-" else os.path.abspath(job.target)
-    return replace(job, source=os.path.abspath(job.source), target=target)
+    from ..images.urls import is_url
+
+    def absolute(name: str) -> str:
+        return name if name == "-" or is_url(name) else os.path.abspath(name)
+
+    return replace(job, source=absolute(job.source), target=absolute(job.target))
 
 
 def _restore(result: FileResult, job: Any, sent: Any) -> FileResult:
@@ -240,7 +253,10 @@ def run_batch(
     if any(job.source == "-" for job in jobs):
         raise ClusterError("standard input cannot go to a cluster: give files")
     sent = [_absolute(job) for job in jobs]
-    folders = sorted({os.path.dirname(j.target) for j in sent if j.target != "-"})
+    from ..images.urls import is_url
+
+    folders = sorted({os.path.dirname(j.target) for j in sent if j.target != "-"} - {""})
+    folders = [f for f in folders if not is_url(f)]  # workers reach URLs as we do
     sample = [j.source for j in sent[:: max(1, len(sent) // 16)] if os.path.exists(j.source)]
     check_workers_see(client, sample + folders)
     n_workers = max(1, sum(client.nthreads().values()))

@@ -11,4 +11,10 @@
 - :mod:`.pooling`: what ``convcli pool`` does to an image or a tensor.
 - :mod:`.tiled`: images larger than memory (tiled TIFF, zarr) filtered block
   by block with the kernel's halo, written to a tiled BigTIFF or a zarr.
+- :mod:`.omezarr`: a filter result and its pyramid as an OME-Zarr (NGFF
+  0.5) multiscale image.
+- :mod:`.urls`: inputs and outputs named by fsspec URLs (``s3://``,
+  ``http://``, ``memory://``), written to a temporary key and moved.
+- :mod:`.resume`: ``--skip-existing``: is an output complete; the manifest
+  of a batch, appended as files finish.
 """

@@ -48,6 +48,7 @@ from .atomic import atomic_write, read_stdin, stdout_is_terminal, write_stdout
 from .pixels import to_pixels
 from .png import can_write as can_write_png
 from .png import write_png
+from .urls import is_url, open_url, write_url
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -238,6 +239,8 @@ def _open_source(source: Source) -> tuple[str, BinaryIO, bool]:
         if path == "-":
             data = read_stdin("<stdin>")
             return "<stdin>", io.BytesIO(data), True
+        if is_url(path):  # s3://, http://, memory:// ... through fsspec
+            return path, open_url(path), True
         try:
             stream = open(path, "rb")  # closed by read_image
         except FileNotFoundError:
@@ -805,6 +808,15 @@ def write_image(
             write_stdout(buffer.getbuffer(), target)
         return notes
 
+    if is_url(path):  # a temporary key, then moved (see convcli.images.urls)
+        write_url(
+            path,
+            lambda fh: _encode_or_fail(
+                fh, pixels, alpha, fmt, path, png_compression, jpeg_quality, threads
+            ),
+            overwrite=overwrite,
+        )
+        return notes
     _write_atomic(path, overwrite, pixels, alpha, fmt, png_compression, jpeg_quality, threads)
     return notes
 

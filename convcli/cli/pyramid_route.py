@@ -1,0 +1,177 @@
+"""``convcli filter ... -o OUT.ome.zarr --pyramid N``: the filter result as an OME-Zarr pyramid.
+
+The options and the checks are here; the writing is
+:func:`convcli.images.omezarr.write_pyramid`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import click
+
+from .params import KernelSpec
+
+
+def pyramid_options(f: Callable) -> Callable:
+    """``--pyramid N`` and ``--pyramid-kernel KERNEL``."""
+    f = click.option(
+        "--pyramid-kernel",
+        type=KernelSpec(),
+        default="box:2",
+        show_default=True,
+        help="With --pyramid: the smoothing kernel between levels, applied at stride 2 "
+        "(box:2 averages 2x2 pixels; gaussian:sigma=1 is smoother). Its weights sum to 1.",
+    )(f)
+    return click.option(
+        "--pyramid",
+        type=click.IntRange(min=1),
+        default=None,
+        metavar="N",
+        help="With -o OUT.ome.zarr: write an OME-Zarr multiscale image, the result and N "
+        "levels below it, each half the size of the one above (NGFF 0.5).",
+    )(f)
+
+
+def run_pyramid(
+    inputs: tuple[str, ...],
+    *,
+    output: str | None,
+    kernels: tuple,
+    settings,
+    value_range: str | None,
+    gray: bool,
+    alpha: str,
+    levels: int,
+    pyramid_kernel,
+    overwrite: bool,
+    skip_existing: bool,
+    quiet: bool,
+    max_pixels: int | None = None,
+) -> None:
+    """Filter one input into ``output`` as an OME-Zarr multiscale image of ``levels`` more levels."""
+    from ..images.tiled import is_zarr_path
+    from .resume import check_skip_overwrite
+
+    check_skip_overwrite(skip_existing, overwrite)
+    if not output or not is_zarr_path(output):
+        raise click.UsageError("--pyramid writes an OME-Zarr image: give -o OUT.ome.zarr")
+    if len(inputs) != 1 or inputs[0] == "-":
+        raise click.UsageError("--pyramid takes one input file")
+    if abs(float(pyramid_kernel.weights.sum()) - 1.0) > 1e-6 or pyramid_kernel.offset:
+        raise click.BadParameter(
+            f"{pyramid_kernel.name}: a pyramid level is an average, so the kernel's weights "
+            "must sum to 1 (box:2, gaussian:sigma=1)",
+            param_hint="--pyramid-kernel",
+        )
+    from ..errors import ParameterError
+    from ..images.omezarr import plan_levels, write_pyramid
+    from ..images.resume import output_exists
+    from .resume import skip_if_complete
+
+    source = inputs[0]
+    if output_exists(output) and not (overwrite or skip_existing):
+        raise click.ClickException(f"{output} exists; pass --overwrite to replace it")
+    try:
+        if _in_tiles(source, max_pixels):
+            if len(kernels) != 1 or gray or alpha != "keep":
+                raise click.UsageError(
+                    f"{source} is filtered in tiles: one --kernel, without --gray or --alpha"
+                )
+            plan_levels(source, kernels[0], settings, value_range or "auto", levels)
+
+            def write(target: str, replace: bool) -> list[tuple[int, ...]]:
+                return write_pyramid(
+                    source,
+                    target,
+                    kernels[0],
+                    settings,
+                    levels=levels,
+                    pyramid_kernel=pyramid_kernel,
+                    value_range=value_range or "auto",
+                    overwrite=replace,
+                )
+        else:
+
+            def write(target: str, replace: bool) -> list[tuple[int, ...]]:
+                return _whole_image(
+                    source, target, kernels, settings, value_range, gray, alpha, levels,
+                    pyramid_kernel, replace, max_pixels,
+                )  # fmt: skip
+
+        if skip_existing and skip_if_complete(output, quiet):
+            return
+        shapes = _write_to(output, write, overwrite)
+    except ParameterError as exc:
+        if not str(exc).startswith("--pyramid "):
+            raise
+        raise click.BadParameter(str(exc).partition(": ")[2], param_hint="--pyramid") from None
+    if not quiet:
+        sizes = ", ".join("x".join(str(n) for n in shape[-2:]) for shape in shapes)
+        click.echo(f"wrote {output} ({len(shapes)} levels: {sizes})", err=True)
+
+
+def _write_to(output: str, write: Callable, overwrite: bool) -> list[tuple[int, ...]]:
+    """``write(target, overwrite)`` to ``output``; for a URL, to a local temporary folder
+    first (in $TMPDIR), then uploaded whole (:func:`convcli.images.urls.upload_folder`)."""
+    import os
+    import tempfile
+
+    from ..images.urls import is_url, upload_folder, url_basename
+
+    if not is_url(output):
+        return write(output, overwrite)
+    with tempfile.TemporaryDirectory(prefix="convcli-pyramid-") as local:
+        folder = os.path.join(local, url_basename(output))
+        shapes = write(folder, False)
+        upload_folder(folder, output, overwrite=overwrite)
+    return shapes
+
+
+def _in_tiles(source: str, max_pixels: int | None) -> bool:
+    """A .zarr, or a TIFF above the whole-image limit, is filtered in tiles; the rest whole."""
+    from ..images.io import DEFAULT_MAX_PIXELS
+    from ..images.tiled import is_zarr_path, probe_tiff
+    from ..images.urls import is_url
+    from .tiled_route import TIFF_SUFFIXES
+
+    if is_zarr_path(source):
+        return True
+    if is_url(source) or not source.lower().endswith(TIFF_SUFFIXES):
+        return False
+    src = probe_tiff(source)
+    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
+    return src is not None and limit is not None and src.pixels > limit
+
+
+def _whole_image(
+    source, output, kernels, settings, value_range, gray, alpha, levels, pyramid_kernel,
+    overwrite, max_pixels,
+) -> list[tuple[int, ...]]:  # fmt: skip
+    """Read and filter ``source`` in memory (any chain of kernels), then write its pyramid."""
+    import numpy as np
+
+    from ..images.filtering import filter_image
+    from ..images.io import read_image
+    from ..images.omezarr import write_pyramid_array
+
+    kwargs = {} if max_pixels is None else {"max_pixels": max_pixels}
+    image = read_image(source, **kwargs)
+    result = filter_image(
+        image, kernels, settings, value_range=value_range or "auto", alpha=alpha, gray=gray
+    )
+    pixels = result.pixels
+    if result.alpha is not None:  # alpha is the last channel, as in an RGBA or LA image
+        colour = pixels if pixels.ndim == 3 else pixels[..., None]
+        pixels = np.concatenate([colour, result.alpha[..., None]], axis=-1)
+    return write_pyramid_array(
+        pixels,
+        output,
+        levels=levels,
+        pyramid_kernel=pyramid_kernel,
+        settings=settings,
+        overwrite=overwrite,
+    )
+
+
+__all__ = ["pyramid_options", "run_pyramid"]

@@ -1,0 +1,143 @@
+"""``--skip-existing`` and ``--manifest`` for batches run locally, with ``--jobs`` or on a cluster.
+
+:class:`Resume` is what :func:`convcli.cli.scaling.run_scaled` hands the
+runners: it wraps the task in :func:`convcli.images.resume.resumable` (so
+the completeness check runs where the file is written), gives each job the
+manifest's digest of its output, and appends each file's manifest line as
+it finishes.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+import click
+
+from .batch import Job
+
+
+def skip_existing_option(f: Callable) -> Callable:
+    """``--skip-existing``: resume a batch, skipping outputs that exist and are complete."""
+    return click.option(
+        "--skip-existing",
+        is_flag=True,
+        help="Skip outputs that exist and are complete (they decode in full, or match "
+        "their SHA-256 in --manifest); write the rest, replacing incomplete ones. "
+        "Resumes an interrupted batch. Not with --overwrite.",
+    )(f)
+
+
+def check_skip_overwrite(skip_existing: bool, overwrite: bool) -> None:
+    """``--skip-existing`` with ``--overwrite`` is a usage error (exit 2)."""
+    if skip_existing and overwrite:
+        raise click.UsageError(
+            "--skip-existing keeps complete outputs and --overwrite replaces them: give one"
+        )
+
+
+def skip_if_complete(target: str, quiet: bool) -> bool:
+    """For one output of ``--skip-existing``: True (said on stderr) when it exists and is
+    complete; an incomplete one is removed (and said) so that it is written again."""
+    from ..images.resume import output_exists, output_problem, remove_output
+
+    if not output_exists(target):
+        return False
+    problem = output_problem(target)
+    if problem is None:
+        if not quiet:
+            click.echo(f"skipped {target}: it exists and is complete (--skip-existing)", err=True)
+        return True
+    if not quiet:
+        click.echo(f"note: {target}: incomplete ({problem}); written again", err=True)
+    remove_output(target)
+    return False
+
+
+class Resume:
+    """How a run treats outputs that exist, and the manifest it keeps.
+
+    Parameters
+    ----------
+    skip_existing : bool
+        ``--skip-existing``.
+    manifest : str or None
+        ``--manifest FILE``: appended to when resuming, else created anew
+        (an existing one only with ``--overwrite``).
+    overwrite : bool
+        ``--overwrite``; a usage error together with ``skip_existing``.
+    """
+
+    def __init__(self, skip_existing: bool, manifest: str | None, overwrite: bool) -> None:
+        check_skip_overwrite(skip_existing, overwrite)
+        self.skip_existing = skip_existing
+        self.manifest_path = manifest
+        self.overwrite = overwrite
+        self._manifest: Any = None
+
+    @property
+    def active(self) -> bool:
+        return self.skip_existing or self.manifest_path is not None
+
+    def open(self, jobs: list[Job]) -> list[Job]:
+        """Open the manifest and return the jobs with the manifest's digests of their outputs.
+
+        Raises a ClickException (exit 1) for an existing manifest that is
+        neither resumed nor to be overwritten.
+        """
+        from ..errors import ConvcliError
+        from ..images.resume import Manifest, read_manifest
+
+        path = self.manifest_path
+        if path is None:
+            return jobs
+        if os.path.exists(path) and not (self.skip_existing or self.overwrite):
+            raise click.ClickException(
+                f"{path} exists; pass --skip-existing to resume the batch it records, or "
+                "--overwrite to replace it"
+            )
+        digests = read_manifest(path) if self.skip_existing else {}
+        try:
+            self._manifest = Manifest(path, append=self.skip_existing, overwrite=self.overwrite)
+        except ConvcliError as exc:
+            raise click.ClickException(str(exc)) from None
+        if not digests:
+            return jobs
+        return [replace(job, expect_sha256=digests.get(job.target)) for job in jobs]
+
+    def wrap(self, task: Callable[[Job], list[str]]) -> Callable[[Job], list[str]]:
+        """``task`` with the completeness check before it and the digest after it."""
+        from ..images.resume import resumable
+
+        return functools.partial(
+            resumable,
+            task=task,
+            skip_existing=self.skip_existing,
+            digest=self.manifest_path is not None,
+        )
+
+    def done(
+        self, job: Job, notes: Any, sha256: str | None = None, *, skipped: bool = False
+    ) -> None:
+        """Record a file written (or skipped as complete)."""
+        if self._manifest is None:
+            return
+        status = "skipped" if skipped or getattr(notes, "skipped", False) else "ok"
+        sha = sha256 if sha256 is not None else getattr(notes, "sha256", None)
+        self._manifest.record(job.source, job.target, status, None, sha)
+
+    def failed(self, job: Job, error: str) -> None:
+        """Record a file that failed."""
+        if self._manifest is not None:
+            self._manifest.record(job.source, job.target, "failed", error, None)
+
+    def close(self) -> None:
+        if self._manifest is not None:
+            self._manifest.close()
+            self._manifest = None
+
+
+__all__ = ["Resume", "check_skip_overwrite", "skip_existing_option", "skip_if_complete"]
