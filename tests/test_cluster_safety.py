@@ -39,18 +39,21 @@ WEIGHTS = np.array([[1.0, 2.0, 0.0], [-3.0, 5.0, 4.0], [0.0, -1.0, 2.0]])
 KERNEL = "1,2,0;-3,5,4;0,-1,2"
 
 
-def run(*args, cwd, env=None, umask=0o022, stdout=None, timeout=180):
-    """The installed command, with this umask, no cluster setting unless ``env`` gives one."""
-    return subprocess.run(
-        [convcli_executable(), *map(str, args)],
-        cwd=cwd,
-        env={**CLEAN_ENV, **(env or {})},
-        stdout=stdout if stdout is not None else subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        timeout=timeout,
-        umask=umask,
-    )
+def run(*args, cwd, env=None, umask=0o022, stdout=None, stdin=None, timeout=180):
+    """The installed command, with this umask, no cluster setting unless ``env`` gives one;
+    ``stdout`` an open file (``> FILE``), ``stdin`` a path (``< FILE``)."""
+    with open(stdin if stdin is not None else os.devnull, "rb") as source:
+        return subprocess.run(
+            [convcli_executable(), *map(str, args)],
+            cwd=cwd,
+            env={**CLEAN_ENV, **(env or {})},
+            stdin=source,
+            stdout=stdout if stdout is not None else subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=timeout,
+            umask=umask,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +224,16 @@ def test_convcli_scheduler_turns_it_on_for_batches_only(tmp_path):
         f"Error: cannot reach the dask scheduler at {dead} (from $CONVCLI_SCHEDULER): "
         f"Timed out trying to connect to {dead} after 2 s"
     ]
+    flag = ["--scheduler", dead]  # on the command line: the same, with a note
+    with open(tmp_path / "flag.png", "wb") as fh:
+        out = run("filter", "-", "-k", "sobel", *flag, cwd=tmp_path, stdout=fh,
+                  stdin=tmp_path / "in" / "camera.png")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stderr.splitlines() == [
+        "note: standard input and output stay on this machine, not on the dask scheduler at "
+        f"{dead} (from --scheduler)"
+    ]
+    np.testing.assert_array_equal(_pixels(tmp_path / "flag.png"), _pixels(tmp_path / "edges.png"))
     bad = run("filter", "in", "-k", "sobel", "--out-dir", "b", cwd=tmp_path,
               env={"CONVCLI_SCHEDULER": "lokal:2"})  # fmt: skip
     assert bad.returncode == 2
@@ -327,3 +340,38 @@ def test_a_worker_killed_mid_run_refuses_the_result(cluster, tmp_path):
     assert not (tmp_path / "scan.zarr").exists()
     time.sleep(2)  # no task left running to write after the clean-up
     assert _parts(tmp_path, workers) == []
+
+
+@pytest.mark.slow
+def test_a_worker_killed_and_its_tasks_rerun_gives_the_whole_result(tmp_path):
+    """With dask's default allowed-failures the killed worker's tasks run again elsewhere:
+    exit 0 only with every block on disk, each pixel the box mean scipy computes."""
+    from distributed import Client
+
+    (tmp_path / "workers").mkdir()
+    img = _tiled(tmp_path, (1536, 1536))
+    with dask_cluster(tmp_path / "workers") as file:
+        with Client(scheduler_file=str(file), timeout="30s") as client:
+            victim = max(client.run(os.getpid).values())
+        proc = subprocess.Popen(
+            [convcli_executable(), "filter", "scan.tif", "-k", "box:31", "--strategy", "direct",
+             "--range", "raw", "-o", "scan.zarr", "--scheduler-file", str(file), "--chunk",
+             "256"],
+            cwd=tmp_path, env=CLEAN_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        killed = False
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            if any(tmp_path.glob(".scan.zarr.*.part/c/*/*")):
+                os.kill(victim, signal.SIGKILL)  # a worker process this test's cluster started
+                killed = True
+                break
+            time.sleep(0.05)
+        _, err = proc.communicate(timeout=180)
+    assert killed, err
+    assert proc.returncode == 0, err
+    expected = ndimage.correlate(img.astype(np.float64), np.full((31, 31), 1 / 961), mode="mirror")
+    got = zarr.open_array(str(tmp_path / "scan.zarr"), mode="r")[:]
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-3)
+    assert _parts(tmp_path) == []
