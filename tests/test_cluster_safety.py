@@ -305,34 +305,43 @@ def test_a_missing_chunk_is_named_and_refuses_the_result(tmp_path):
         check_blocks("o.zarr", str(path), (3, 2), (128, 128), (300, 200), reports)
 
 
-@pytest.mark.slow
-def test_a_worker_killed_mid_run_refuses_the_result(cluster, tmp_path):
-    """A worker dies under its tasks and the scheduler gives up on them: exit 1 with the
-    missing blocks named, no scan.zarr, no temporary folder anywhere, even seconds later."""
+def _kill_a_worker_while_writing(file: Path, folder: Path, *args) -> tuple[int, str]:
+    """Run ``convcli filter scan.tif ARGS -o scan.zarr`` on the cluster of ``file`` from
+    ``folder``; SIGKILL one of the cluster's worker processes (which this module started)
+    once the first blocks are on disk. The exit status and stderr."""
     from distributed import Client
 
-    file, workers = cluster
-    _tiled(tmp_path, (2048, 2048))
     with Client(scheduler_file=str(file), timeout="30s") as client:
         client.wait_for_workers(2, timeout=60)
-        pids = client.run(os.getpid)
-    victim = max(pids.values())
+        victim = max(client.run(os.getpid).values())
     proc = subprocess.Popen(
-        [convcli_executable(), "filter", "scan.tif", "-k", "gaussian:sigma=4", "--strategy",
-         "direct", "-o", "scan.zarr", "--scheduler-file", str(file), "--chunk", "256"],
-        cwd=tmp_path, env=CLEAN_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [convcli_executable(), "filter", "scan.tif", *args, "-o", "scan.zarr",
+         "--scheduler-file", str(file), "--chunk", "256"],
+        cwd=folder, env=CLEAN_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     killed = False
     deadline = time.monotonic() + 120
     while proc.poll() is None and time.monotonic() < deadline:
-        if any(tmp_path.glob(".scan.zarr.*.part/c/*/*")):  # blocks are being written
-            os.kill(victim, signal.SIGKILL)  # a worker process this module's cluster started
+        if any(folder.glob(".scan.zarr.*.part/c/*/*")):  # blocks are being written
+            os.kill(victim, signal.SIGKILL)
             killed = True
             break
         time.sleep(0.05)
     _, err = proc.communicate(timeout=180)
-    assert killed, err
-    assert proc.returncode == 1, err
+    assert killed, f"the run ended before a worker could be killed: {err}"
+    return proc.returncode, err
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_run_refuses_the_result(cluster, tmp_path):
+    """A worker dies under its tasks and the scheduler gives up on them: exit 1 with the
+    missing blocks named, no scan.zarr, no temporary folder anywhere, even seconds later."""
+    file, workers = cluster
+    _tiled(tmp_path, (2048, 2048))
+    code, err = _kill_a_worker_while_writing(
+        file, tmp_path, "-k", "gaussian:sigma=4", "--strategy", "direct"
+    )
+    assert code == 1, err
     assert "Traceback" not in err and "internal error" not in err, err
     last = err.strip().splitlines()[-1]
     assert last.startswith("Error: scan.zarr: ") and " blocks not written, so not written" in last
@@ -346,31 +355,13 @@ def test_a_worker_killed_mid_run_refuses_the_result(cluster, tmp_path):
 def test_a_worker_killed_and_its_tasks_rerun_gives_the_whole_result(tmp_path):
     """With dask's default allowed-failures the killed worker's tasks run again elsewhere:
     exit 0 only with every block on disk, each pixel the box mean scipy computes."""
-    from distributed import Client
-
     (tmp_path / "workers").mkdir()
     img = _tiled(tmp_path, (1536, 1536))
     with dask_cluster(tmp_path / "workers") as file:
-        with Client(scheduler_file=str(file), timeout="30s") as client:
-            victim = max(client.run(os.getpid).values())
-        proc = subprocess.Popen(
-            [convcli_executable(), "filter", "scan.tif", "-k", "box:31", "--strategy", "direct",
-             "--range", "raw", "-o", "scan.zarr", "--scheduler-file", str(file), "--chunk",
-             "256"],
-            cwd=tmp_path, env=CLEAN_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True,
-        )  # fmt: skip
-        killed = False
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
-            if any(tmp_path.glob(".scan.zarr.*.part/c/*/*")):
-                os.kill(victim, signal.SIGKILL)  # a worker process this test's cluster started
-                killed = True
-                break
-            time.sleep(0.05)
-        _, err = proc.communicate(timeout=180)
-    assert killed, err
-    assert proc.returncode == 0, err
+        code, err = _kill_a_worker_while_writing(
+            file, tmp_path, "-k", "box:31", "--strategy", "direct", "--range", "raw"
+        )
+    assert code == 0, err
     expected = ndimage.correlate(img.astype(np.float64), np.full((31, 31), 1 / 961), mode="mirror")
     got = zarr.open_array(str(tmp_path / "scan.zarr"), mode="r")[:]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-3)
