@@ -16,6 +16,7 @@ __all__ = [
     "KernelError",
     "LimitError",
     "ParameterError",
+    "PixelLimitError",
     "ShapeError",
 ]
 
@@ -57,3 +58,11 @@ class ArrayTypeError(ConvcliError, TypeError):
 
 class ImageError(ConvcliError):
     """An image that cannot be read, decoded or written."""
+
+
+class PixelLimitError(LimitError, ImageError):
+    """An image with more pixels than the limit it is read under (``--max-pixels``).
+
+    A resource limit (exit 2 on the command line, as every :class:`LimitError`)
+    that is also an :class:`ImageError`, as it was before it had its own class.
+    """

@@ -526,7 +526,7 @@ def test_no_partial_file_after_failure(gray_png, tmp_path):
         (["{truncated}", "-k", "sobel", "-o", "o.png"], 1, "truncated"),
         (
             ["{gray}", "-k", "sobel", "--max-pixels", "100", "-o", "o.png"],
-            1,
+            2,
             "above the limit of 100",
         ),
         (["{gray}", "-k", "sobel", "--range", "raw", "-o", "o.png"], 2, "write .npy or .tif"),

@@ -9,6 +9,7 @@ pixel by pixel, with what the in-process run writes for the same file.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -48,10 +49,10 @@ def run(*args, cwd, env=None, timeout=120):
 DASK = str(BIN / "dask") if (BIN / "dask").exists() else "dask"
 
 
-@pytest.fixture(scope="module")
-def scheduler_file(tmp_path_factory):
-    """A scheduler and two workers, started with the ``dask`` command; the scheduler file."""
-    folder = tmp_path_factory.mktemp("dask")
+@contextlib.contextmanager
+def dask_cluster(folder: Path, *, worker_umask: int | None = None, scheduler_env=None):
+    """Run ``dask scheduler`` and ``dask worker`` (2 processes, 1 thread each) in ``folder``,
+    as a person starts them; yield the scheduler file, stop both by their process ids."""
     file = folder / "scheduler.json"
     logs = [open(folder / "scheduler.log", "wb"), open(folder / "worker.log", "wb")]
     procs = []
@@ -72,7 +73,7 @@ def scheduler_file(tmp_path_factory):
                 cwd=folder,
                 stdout=logs[0],
                 stderr=subprocess.STDOUT,
-                env=CLEAN_ENV,
+                env={**CLEAN_ENV, **(scheduler_env or {})},
                 start_new_session=True,
             )
         )
@@ -101,6 +102,7 @@ def scheduler_file(tmp_path_factory):
                 stderr=subprocess.STDOUT,
                 env=CLEAN_ENV,
                 start_new_session=True,
+                umask=-1 if worker_umask is None else worker_umask,
             )
         )
         wait = (
@@ -122,6 +124,13 @@ def scheduler_file(tmp_path_factory):
                 proc.wait()
         for log in logs:
             log.close()
+
+
+@pytest.fixture(scope="module")
+def scheduler_file(tmp_path_factory):
+    """A scheduler and two workers, started with the ``dask`` command; the scheduler file."""
+    with dask_cluster(tmp_path_factory.mktemp("dask")) as file:
+        yield file
 
 
 def _images(folder: Path, count: int = 7, broken: bool = True) -> list[str]:
@@ -236,12 +245,26 @@ def test_pool_by_address_and_environment(scheduler_file, tmp_path):
     by_flag = run("pool", "in", "--size", "3", "--mode", "avg", "--out-dir", "a",
                   "--scheduler", address, cwd=tmp_path)  # fmt: skip
     assert by_flag.returncode == 0, by_flag.stderr
-    assert f"cluster: the dask scheduler at {address} (2 workers)" in by_flag.stderr
+    assert f"cluster: the dask scheduler at {address} (from --scheduler), 2 workers" in (
+        by_flag.stderr
+    )
     by_env = run("pool", "in", "--size", "3", "--mode", "avg", "--out-dir", "b",
-                 cwd=tmp_path, env={"DASK_SCHEDULER_ADDRESS": address})  # fmt: skip
+                 cwd=tmp_path, env={"CONVCLI_SCHEDULER": address})  # fmt: skip
     assert by_env.returncode == 0, by_env.stderr
-    assert "cluster:" in by_env.stderr
-    for out in ("a", "b"):
+    assert f"cluster: the dask scheduler at {address} (from $CONVCLI_SCHEDULER)" in by_env.stderr
+    by_dask = run("pool", "in", "--size", "3", "--mode", "avg", "--out-dir", "c",
+                  "--scheduler", "dask", cwd=tmp_path,
+                  env={"DASK_SCHEDULER_ADDRESS": address})  # fmt: skip
+    assert by_dask.returncode == 0, by_dask.stderr
+    assert (
+        f"cluster: the dask scheduler at {address} (from $DASK_SCHEDULER_ADDRESS via "
+        "--scheduler dask), 2 workers"
+    ) in by_dask.stderr
+    dask_alone = run("pool", "in", "--size", "3", "--mode", "avg", "--out-dir", "d",
+                     cwd=tmp_path, env={"DASK_SCHEDULER_ADDRESS": address})  # fmt: skip
+    assert dask_alone.returncode == 0, dask_alone.stderr
+    assert "cluster" not in dask_alone.stderr  # dask's variable alone never turns it on
+    for out in ("a", "b", "c", "d"):
         _same_outputs(tmp_path / "ref", tmp_path / out, names)
 
 
@@ -304,12 +327,12 @@ def test_no_scheduler_imports_no_dask(tmp_path):
 
 
 def test_without_the_extra_one_line_names_it(tmp_path):
-    _images(tmp_path / "in", count=1, broken=False)
+    _images(tmp_path / "in", count=2, broken=False)
     code = (
         "import sys\n"
         "sys.modules['distributed'] = None  # as if the extra were not installed\n"
         "from convcli.cli import cli\n"
-        "cli.main(['filter', 'in/img0.png', '-k', 'sobel', '-o', 'o.png', '--scheduler', 'local:2'],"
+        "cli.main(['filter', 'in', '-k', 'sobel', '--out-dir', 'o', '--scheduler', 'local:2'],"
         " prog_name='convcli')\n"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=CLEAN_ENV,
@@ -319,11 +342,11 @@ def test_without_the_extra_one_line_names_it(tmp_path):
         "Error: --scheduler needs dask (distributed is not installed): "
         "pip install 'convcli[cluster]'"
     ]
-    assert not (tmp_path / "o.png").exists()
+    assert not (tmp_path / "o").exists() or not os.listdir(tmp_path / "o")
 
 
 def test_unreachable_scheduler_is_one_line(tmp_path):
-    _images(tmp_path / "in", count=1, broken=False)
+    _images(tmp_path / "in", count=2, broken=False)
     with socket.socket() as s:  # a port nobody listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -333,7 +356,7 @@ def test_unreachable_scheduler_is_one_line(tmp_path):
               env={"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"})  # fmt: skip
     assert out.returncode == 1
     assert out.stderr.splitlines() == [
-        f"Error: cannot reach the dask scheduler at tcp://127.0.0.1:{port}: "
+        f"Error: cannot reach the dask scheduler at tcp://127.0.0.1:{port} (from --scheduler): "
         f"Timed out trying to connect to tcp://127.0.0.1:{port} after 2 s"
     ]
     assert time.monotonic() - started < 20
@@ -348,7 +371,7 @@ def test_unreachable_scheduler_is_one_line(tmp_path):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--scheduler", "lokal:2"], "expected local, local:N or a scheduler address"),
+        (["--scheduler", "lokal:2"], "expected local, local:N, dask"),
         (["--files-per-task", "2"], "--files-per-task needs --scheduler"),
         (["--scheduler", "local:2", "--jobs", "2"], "--jobs runs local processes"),
     ],

@@ -170,9 +170,9 @@ def test_cli_raw_zarr_output_matches_filter2d(tiled_tiff, tmp_path):
 @pytest.mark.parametrize(
     "args, code, message",
     [
-        (["strip.tif", "-k", "sobel", "--max-pixels", "1000"], 1, "convert it to a tiled TIFF or a .zarr"),
+        (["strip.tif", "-k", "sobel", "--max-pixels", "1000"], 2, "convert it to a tiled TIFF or a .zarr"),
         (["big.tif", "-k", "sobel", "-k", "box", "--max-pixels", "1000"], 2, "one --kernel"),
-        (["big.tif", "-k", "laplacian", "--max-pixels", "1000"], 1, "give --range abs"),
+        (["big.tif", "-k", "laplacian", "--max-pixels", "1000"], 2, "give --range abs"),
         (["big.tif", "-k", "sobel", "--chunk", "512", "--max-pixels", "1000"], 2, "--chunk needs --scheduler"),
     ],
 )  # fmt: skip
@@ -245,9 +245,9 @@ def test_chunk_must_be_a_multiple_of_the_tile_and_8_halos(tiled_tiff, tmp_path):
         "filter", path, "-k", "box:5", "-o", "o.zarr", "--scheduler", "local:1", "--chunk", "100",
         cwd=tmp_path,
     )  # fmt: skip
-    assert res.returncode == 1 and "not a multiple of the file's 64x128 tiles" in res.stderr
+    assert res.returncode == 2 and "not a multiple of the file's 64x128 tiles" in res.stderr
     res = run(
         "filter", path, "-k", "box:65", "-o", "o.zarr", "--scheduler", "local:1", "--chunk", "128",
         cwd=tmp_path,
     )  # fmt: skip
-    assert res.returncode == 1 and "under 8x the kernel's halo" in res.stderr
+    assert res.returncode == 2 and "under 8x the kernel's halo" in res.stderr

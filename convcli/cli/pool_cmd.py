@@ -46,7 +46,7 @@ def _pool_tensor(job: Job, options: WriteOptions, pool: Callable) -> list[str]:
     """Pool one .npy tensor, (H, W), (C, H, W) or (N, C, H, W), into .npy of the same layout."""
     import numpy as np
 
-    from ..errors import ConvcliError
+    from ..errors import ConvcliError, PixelLimitError
     from ..images.atomic import write_bytes
     from ..teaching.matrices import matrix_bytes
 
@@ -66,7 +66,7 @@ def _pool_tensor(job: Job, options: WriteOptions, pool: Callable) -> list[str]:
         raise ConvcliError(f"{job.source}: dtype {mapped.dtype} is not numeric")
     limit = options.max_pixels
     if limit is not None and mapped.ndim >= 2 and mapped.size > limit:
-        raise ConvcliError(
+        raise PixelLimitError(
             f"{job.source}: {mapped.size} values in shape {tuple(mapped.shape)} is over "
             f"--max-pixels {limit}; raise --max-pixels to read it"
         )

@@ -4,6 +4,11 @@
 command one :class:`Scaling` value; :func:`run_scaled` runs the jobs either
 as today (no scheduler: :func:`convcli.cli.batch.run_jobs`, and nothing of
 dask is imported) or on the cluster through :mod:`convcli.cluster`.
+
+Only ``--scheduler``, ``--scheduler-file`` or ``$CONVCLI_SCHEDULER`` turn a
+cluster on; ``$DASK_SCHEDULER_ADDRESS`` is read only for ``--scheduler dask``.
+Standard input and output, and a single image read whole, always run in
+this process; a cluster set in the environment also yields to ``--jobs``.
 """
 
 from __future__ import annotations
@@ -17,23 +22,52 @@ import click
 
 from .batch import Job, progress_bar, run_jobs, say, summary_line
 
-#: Where the scheduler comes from when --scheduler and --scheduler-file are not given.
-SCHEDULER_ENV = ("CONVCLI_SCHEDULER", "DASK_SCHEDULER_ADDRESS")
+#: The environment variable that turns a cluster on when no option names one.
+SCHEDULER_ENV = "CONVCLI_SCHEDULER"
 
 
 @dataclass(frozen=True)
 class Scaling:
-    """What the scaling options asked for."""
+    """What the scaling options asked for.
+
+    ``origin`` says where the cluster setting came from, as messages name it
+    (``--scheduler``, ``--scheduler-file`` or ``$CONVCLI_SCHEDULER``).
+    """
 
     scheduler: str | None = None
     scheduler_file: str | None = None
     files_per_task: int | None = None
     retries: int = 0
     manifest: str | None = None
+    origin: str = ""
 
     @property
     def enabled(self) -> bool:
         return bool(self.scheduler or self.scheduler_file)
+
+    @property
+    def from_environment(self) -> bool:
+        """The cluster was set by an environment variable, not on the command line."""
+        return self.origin.startswith("$")
+
+    def spec(self):
+        """The :class:`convcli.cluster.connect.SchedulerSpec` (pure Python; a usage error)."""
+        from ..cluster.connect import parse_scheduler
+        from ..errors import ParameterError
+
+        try:
+            return parse_scheduler(self.scheduler, self.scheduler_file, origin=self.origin)
+        except ParameterError as exc:
+            raise click.UsageError(str(exc)) from None
+
+
+def _origin(ctx: click.Context) -> str:
+    """``--scheduler`` or ``$CONVCLI_SCHEDULER``: where the --scheduler value came from."""
+    from click.core import ParameterSource
+
+    if ctx.get_parameter_source("scheduler") is ParameterSource.ENVIRONMENT:
+        return f"${SCHEDULER_ENV}"
+    return "--scheduler"
 
 
 def _check_scheduler(ctx: click.Context, param: click.Parameter, value: str | None):
@@ -42,10 +76,14 @@ def _check_scheduler(ctx: click.Context, param: click.Parameter, value: str | No
     from ..cluster.connect import parse_scheduler  # pure Python: no dask here
     from ..errors import ParameterError
 
+    origin = _origin(ctx)
     try:
-        parse_scheduler(value)
+        parse_scheduler(value, origin=origin)
     except ParameterError as exc:
-        raise click.BadParameter(str(exc).replace(f"`--scheduler {value!r}`: ", "")) from None
+        text = str(exc)
+        if origin == "--scheduler":  # click names the option already
+            text = text.replace(f"`--scheduler {value.strip()!r}`: ", "")
+        raise click.BadParameter(text) from None
     return value
 
 
@@ -57,18 +95,27 @@ def scaling_options(f: Callable) -> Callable:
 
     @functools.wraps(f)
     def command(*args, scheduler, scheduler_file, files_per_task, retries, manifest, **kwargs):
-        scaling = Scaling(scheduler, scheduler_file, files_per_task, retries, manifest)
+        origin = ""
+        if scheduler_file:
+            origin = "--scheduler-file"
+            if scheduler and _origin(click.get_current_context()) != "--scheduler":
+                scheduler = None  # the command line wins over $CONVCLI_SCHEDULER
+        elif scheduler:
+            origin = _origin(click.get_current_context())
+        scaling = Scaling(scheduler, scheduler_file, files_per_task, retries, manifest, origin)
         return f(*args, scaling=scaling, **kwargs)
 
     options = [
         click.option(
             "--scheduler",
-            envvar=list(SCHEDULER_ENV),
+            envvar=SCHEDULER_ENV,
             callback=_check_scheduler,
-            metavar="local[:N]|tcp://HOST:PORT",
+            metavar="local[:N]|tcp://HOST:PORT|dask",
             help="Run the files on a Dask cluster: local:N starts N worker processes for this "
-            "run; tcp://HOST:PORT uses a running scheduler (default: $CONVCLI_SCHEDULER, then "
-            "$DASK_SCHEDULER_ADDRESS, else no cluster). Needs pip install 'convcli[cluster]'.",
+            "run; tcp://HOST:PORT uses a running scheduler; dask uses the one in "
+            "$DASK_SCHEDULER_ADDRESS (which alone never turns a cluster on). Default: "
+            "$CONVCLI_SCHEDULER, else no cluster. Standard input/output and a single image "
+            "always run here. Needs pip install 'convcli[cluster]'.",
         ),
         click.option(
             "--scheduler-file",
@@ -135,26 +182,51 @@ def run_scaled(
         if given:
             verb = "needs" if len(given) == 1 else "need"
             raise click.UsageError(f"{', '.join(given)} {verb} --scheduler (or --scheduler-file)")
-        if not resume.active:
-            run_jobs(jobs, task, workers=workers, quiet=quiet, verb=verb)
-            return
-        jobs = resume.open(jobs)
-        try:
-            run_jobs(
-                jobs, resume.wrap(task), workers=workers, quiet=quiet, verb=verb, resume=resume
-            )
-        finally:
-            resume.close()
+        _run_here(jobs, task, resume, workers=workers, quiet=quiet, verb=verb)
         return
+    spec = scaling.spec()
+    stdio = any(job.source == "-" or job.target == "-" for job in jobs)
     if workers > 1:
-        raise click.UsageError("--jobs runs local processes; with --scheduler the workers run")
-    if any(job.source == "-" or job.target == "-" for job in jobs):
+        if not scaling.from_environment or scaling.manifest:
+            raise click.UsageError(
+                f"--jobs runs local processes; with {scaling.origin} the workers run"
+            )
+    elif stdio and scaling.manifest:
         raise click.UsageError(
-            "with --scheduler, give files: standard input and output stay on this machine"
+            "--manifest records files written on a cluster: standard input and output stay "
+            "on this machine"
         )
+    if workers > 1 or stdio or (len(jobs) == 1 and not scaling.manifest):
+        # standard input/output, one image read whole, or --jobs over $CONVCLI_SCHEDULER:
+        # this machine does it (a cluster could not read our stdin, and would only add a start)
+        if not quiet and not scaling.from_environment:
+            what = "standard input and output stay" if stdio else "one image runs"
+            click.echo(f"note: {what} on this machine, not on {spec.describe()}", err=True)
+        _run_here(jobs, task, resume, workers=workers, quiet=quiet, verb=verb)
+        return
     jobs = resume.open(jobs)
     try:
-        _run_on_cluster(jobs, resume.wrap(task), scaling, resume, quiet, verb)
+        _run_on_cluster(jobs, resume.wrap(task), spec, scaling, resume, quiet, verb)
+    finally:
+        resume.close()
+
+
+def _run_here(
+    jobs: list[Job],
+    task: Callable[[Job], list[str]],
+    resume,
+    *,
+    workers: int,
+    quiet: bool,
+    verb: str,
+) -> None:
+    """Run the jobs on this machine, through ``resume`` when it is active."""
+    if not resume.active:
+        run_jobs(jobs, task, workers=workers, quiet=quiet, verb=verb)
+        return
+    jobs = resume.open(jobs)
+    try:
+        run_jobs(jobs, resume.wrap(task), workers=workers, quiet=quiet, verb=verb, resume=resume)
     finally:
         resume.close()
 
@@ -162,6 +234,7 @@ def run_scaled(
 def _run_on_cluster(
     jobs: list[Job],
     task: Callable[[Job], list[str]],
+    spec,
     scaling: Scaling,
     resume,
     quiet: bool,
@@ -169,9 +242,8 @@ def _run_on_cluster(
 ) -> None:
     """The cluster half of :func:`run_scaled`."""
     from ..cluster.batch import run_batch
-    from ..cluster.connect import open_client, parse_scheduler
+    from ..cluster.connect import open_client
 
-    spec = parse_scheduler(scaling.scheduler, scaling.scheduler_file)
     started = time.monotonic()
     failed = 0
     skipped = 0
@@ -179,7 +251,7 @@ def _run_on_cluster(
     with open_client(spec) as client:
         if not quiet:
             n = len(client.nthreads())
-            shown = "" if spec.kind == "local" else f" ({n} worker{'s' if n != 1 else ''})"
+            shown = "" if spec.kind == "local" else f", {n} worker{'s' if n != 1 else ''}"
             click.echo(f"cluster: {spec.describe()}{shown}", err=True)
         beside = {job.target for job in jobs if job.beside}
         progress, bar = progress_bar(quiet, verb, len(jobs))

@@ -8,6 +8,7 @@ output is a ``.zarr``. Everything else keeps the whole-image path.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +57,81 @@ def _target(source: str, output: str | None, out_dir: str | None, tags: list[str
     return derived_name(source.rstrip("/"), tags, suffix.lstrip("."))
 
 
+def cluster_targets(targets: list[str], scaling) -> bool:
+    """Whether these outputs go to the cluster ``scaling`` names: all ``.zarr``.
+
+    A cluster writes a ``.zarr``; another output is a usage error with
+    ``--scheduler``, but with the cluster set only by ``$CONVCLI_SCHEDULER``
+    the command line wins and the image is filtered here.
+    """
+    from ..images.tiled import is_zarr_path
+
+    for target in targets:
+        if not is_zarr_path(target):
+            if scaling.from_environment:
+                return False
+            raise click.UsageError(
+                f"{target}: with {scaling.origin} an image in tiles is written to a .zarr"
+            )
+    return True
+
+
+def check_before_cluster(sources: list[str], kernel, settings, value_range: str, chunk) -> None:
+    """Refuse what the cluster would refuse (options, --chunk), before it starts.
+
+    Only headers are read; the ParameterError raised goes out of
+    :func:`run_streamed` as a usage error (exit 2).
+    """
+    from ..cluster.tiled import prepare
+
+    for source in sources:
+        prepare(source, kernel, settings, value_range=value_range, chunk=chunk)
+
+
+def _run_on_cluster(
+    sources, targets, kernel, settings, rng, chunk, overwrite, quiet, scaling, *, skip_existing
+):
+    from ..cluster.connect import open_client
+    from ..cluster.tiled import filter_on_cluster
+    from .resume import skip_if_complete
+
+    spec = scaling.spec()
+    with open_client(spec) as client:
+        if not quiet:
+            click.echo(f"cluster: {spec.describe()}", err=True)
+        for source, target in zip(sources, targets, strict=True):
+            if skip_existing and skip_if_complete(target, quiet):
+                continue
+            _, side = filter_on_cluster(
+                client,
+                source,
+                target,
+                kernel,
+                settings,
+                value_range=rng,
+                chunk=chunk,
+                overwrite=overwrite,
+            )
+            if not quiet:
+                click.echo(f"wrote {target} (blocks of {side}x{side})", err=True)
+
+
+def usage_errors(run: Callable) -> Callable:
+    """Report the library's ParameterError (options a tiled run cannot take) as exit 2."""
+
+    @functools.wraps(run)
+    def wrapper(*args, **kwargs):
+        from ..errors import ParameterError
+
+        try:
+            return run(*args, **kwargs)
+        except ParameterError as exc:
+            raise click.UsageError(str(exc)) from None
+
+    return wrapper
+
+
+@usage_errors
 def run_streamed(
     sources: list[str],
     *,
@@ -78,7 +154,6 @@ def run_streamed(
     With ``skip_existing``, a target that exists and is complete is skipped
     (:func:`convcli.cli.resume.skip_if_complete`).
     """
-    from ..images.tiled import is_zarr_path
     from .resume import check_skip_overwrite, skip_if_complete
 
     check_skip_overwrite(skip_existing, overwrite)
@@ -99,35 +174,22 @@ def run_streamed(
     rng = value_range or "auto"
     kernel = kernels[0]
     if scaling is not None and scaling.enabled:
-        from ..cluster.connect import open_client, parse_scheduler
-        from ..cluster.tiled import filter_on_cluster
-
-        spec = parse_scheduler(scaling.scheduler, scaling.scheduler_file)
         targets = [_target(s, output, out_dir, tags) for s in sources]
-        for target in targets:
-            if not is_zarr_path(target):
-                raise click.UsageError(
-                    f"{target}: with --scheduler an image in tiles is written to a .zarr"
-                )
-        with open_client(spec) as client:
-            if not quiet:
-                click.echo(f"cluster: {spec.describe()}", err=True)
-            for source, target in zip(sources, targets, strict=True):
-                if skip_existing and skip_if_complete(target, quiet):
-                    continue
-                _, side = filter_on_cluster(
-                    client,
-                    source,
-                    target,
-                    kernel,
-                    settings,
-                    value_range=rng,
-                    chunk=chunk,
-                    overwrite=overwrite,
-                )
-                if not quiet:
-                    click.echo(f"wrote {target} (blocks of {side}x{side})", err=True)
-        return
+        if cluster_targets(targets, scaling):
+            check_before_cluster(sources, kernel, settings, rng, chunk)
+            _run_on_cluster(
+                sources,
+                targets,
+                kernel,
+                settings,
+                rng,
+                chunk,
+                overwrite,
+                quiet,
+                scaling,
+                skip_existing=skip_existing,
+            )
+            return
     if chunk is not None:
         raise click.UsageError("--chunk needs --scheduler (or --scheduler-file)")
     from ..images.tiled import filter_tiled
@@ -141,4 +203,11 @@ def run_streamed(
             click.echo(f"wrote {target}", err=True)
 
 
-__all__ = ["chunk_option", "is_streamed", "run_streamed"]
+__all__ = [
+    "check_before_cluster",
+    "chunk_option",
+    "cluster_targets",
+    "is_streamed",
+    "run_streamed",
+    "usage_errors",
+]

@@ -112,17 +112,24 @@ def describe_failure(source: str, exc: BaseException) -> str:
     return f"{source}: internal error: {type(exc).__name__}: {exc}"
 
 
-def run_group(jobs: Sequence[JobLike], task: Callable[[Any], list[str]]) -> list[FileResult]:
+def run_group(
+    jobs: Sequence[JobLike], task: Callable[[Any], list[str]], umask: int | None = None
+) -> list[FileResult]:
     """Run ``task(job)`` for each job of a group, on a worker; never raises for one file.
 
     ``task`` writes the job's output (atomically) and returns its notes, as
     for a local run; a failure becomes that file's :class:`FileResult` and
-    the group goes on.
+    the group goes on. With ``umask`` (the client's), new files get the
+    modes it gives, whatever the worker's own umask
+    (:func:`convcli.images.atomic.using_umask`).
     """
+    from ..images.atomic import using_umask
+
     results = []
     for job in jobs:
         try:
-            said = task(job)  # TaskNotes (convcli.images.resume) may carry the digest
+            with using_umask(umask):
+                said = task(job)  # TaskNotes (convcli.images.resume) may carry the digest
             digest = getattr(said, "sha256", None)
             if digest is None and job.target != "-":
                 digest = sha256_file(job.target)
@@ -238,7 +245,8 @@ def run_batch(
     """Run ``task`` over ``jobs`` on the cluster, yielding results as groups finish.
 
     Jobs must be dataclasses with ``source`` and ``target`` (such as
-    ``convcli.cli.batch.Job``). Paths are made absolute for the workers, and
+    ``convcli.cli.batch.Job``). Outputs get the modes of this process's
+    umask on every worker. Paths are made absolute for the workers, and
     first checked to be visible there (:func:`check_workers_see`). A group
     whose task is lost even after ``retries`` re-runs (its worker died) yields
     a failure for each of its files.
@@ -249,6 +257,8 @@ def run_batch(
         One per job, in the order groups complete.
     """
     from distributed import as_completed
+
+    from ..images.atomic import current_umask
 
     if any(job.source == "-" for job in jobs):
         raise ClusterError("standard input cannot go to a cluster: give files")
@@ -263,8 +273,9 @@ def run_batch(
     size = files_per_task or default_files_per_task(len(jobs), n_workers)
     index = {id(s): (job, s) for job, s in zip(jobs, sent, strict=True)}
     batches = groups(sent, size)
+    umask = current_umask()  # this user's permissions, on every worker
     futures = {
-        client.submit(run_group, batch, task, retries=retries, pure=False): batch
+        client.submit(run_group, batch, task, umask, retries=retries, pure=False): batch
         for batch in batches
     }
     for future in as_completed(futures):

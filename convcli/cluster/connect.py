@@ -4,7 +4,10 @@
 worker processes for one run (N defaults to the usable cores); an address
 with a scheme (``tcp://HOST:PORT``, ``tls://...``) or a scheduler file (as
 ``dask worker --scheduler-file`` takes it) connects to a cluster started by
-hand. dask is imported only inside :func:`open_client`.
+hand; ``dask`` takes the address from ``$DASK_SCHEDULER_ADDRESS``, which on
+its own never turns a cluster on. Every spec remembers where its setting came
+from (an option or an environment variable), and every message names it.
+dask is imported only inside :func:`open_client`.
 """
 
 from __future__ import annotations
@@ -13,14 +16,24 @@ import contextlib
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConvcliError, ParameterError
 from . import INSTALL_HINT
 
-__all__ = ["ClusterError", "SchedulerSpec", "open_client", "parse_scheduler", "require_dask"]
+__all__ = [
+    "DASK_ADDRESS_ENV",
+    "ClusterError",
+    "SchedulerSpec",
+    "open_client",
+    "parse_scheduler",
+    "require_dask",
+]
+
+#: Where ``--scheduler dask`` finds the address (dask's own variable).
+DASK_ADDRESS_ENV = "DASK_SCHEDULER_ADDRESS"
 
 
 class ClusterError(ConvcliError):
@@ -40,27 +53,34 @@ class SchedulerSpec:
         The scheduler's address or scheduler file ("" for local).
     workers : int
         Worker processes of a local cluster (0 elsewhere).
+    origin : str
+        Where the setting came from, as messages name it: ``--scheduler``,
+        ``--scheduler-file``, ``$CONVCLI_SCHEDULER``,
+        ``$DASK_SCHEDULER_ADDRESS via --scheduler dask`` ("" for none).
     """
 
     kind: str
     address: str = ""
     workers: int = 0
+    origin: str = ""
 
     def describe(self) -> str:
-        """How the spec is named in messages.
+        """How the spec is named in messages, with where its setting came from.
 
         Examples
         --------
         >>> SchedulerSpec("local", workers=2).describe()
         'a local cluster of 2 workers'
-        >>> parse_scheduler("tcp://10.0.0.5:8786").describe()
-        'the dask scheduler at tcp://10.0.0.5:8786'
+        >>> parse_scheduler("tcp://10.0.0.5:8786", origin="$CONVCLI_SCHEDULER").describe()
+        'the dask scheduler at tcp://10.0.0.5:8786 (from $CONVCLI_SCHEDULER)'
         """
         if self.kind == "local":
-            return f"a local cluster of {self.workers} worker{'s' if self.workers != 1 else ''}"
-        if self.kind == "file":
-            return f"the dask scheduler named in {self.address}"
-        return f"the dask scheduler at {self.address}"
+            text = f"a local cluster of {self.workers} worker{'s' if self.workers != 1 else ''}"
+        elif self.kind == "file":
+            text = f"the dask scheduler named in {self.address}"
+        else:
+            text = f"the dask scheduler at {self.address}"
+        return f"{text} (from {self.origin})" if self.origin else text
 
 
 def _usable_cores() -> int:
@@ -70,47 +90,88 @@ def _usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def parse_scheduler(text: str | None = None, scheduler_file: str | None = None) -> SchedulerSpec:
+def _where(origin: str, value: str) -> str:
+    """How a message names a setting: `` `--scheduler 'x'` `` or `` `$CONVCLI_SCHEDULER='x'` ``.
+
+    Examples
+    --------
+    >>> _where("", "lokal"), _where("$CONVCLI_SCHEDULER", "lokal")
+    ("`--scheduler 'lokal'`", "`$CONVCLI_SCHEDULER='lokal'`")
+    """
+    if origin.startswith("$"):
+        return f"`{origin}={value!r}`"
+    return f"`{origin or '--scheduler'} {value!r}`"
+
+
+def parse_scheduler(
+    text: str | None = None,
+    scheduler_file: str | None = None,
+    *,
+    origin: str = "",
+    environ: Mapping[str, str] | None = None,
+) -> SchedulerSpec:
     """The cluster that ``--scheduler TEXT`` or ``--scheduler-file PATH`` names.
 
     Parameters
     ----------
     text : str, optional
-        ``local``, ``local:N`` (N worker processes), or a scheduler address
-        with its scheme (``tcp://HOST:PORT``, ``tls://HOST:PORT``).
+        ``local``, ``local:N`` (N worker processes), a scheduler address
+        with its scheme (``tcp://HOST:PORT``, ``tls://HOST:PORT``), or
+        ``dask``: the address in ``$DASK_SCHEDULER_ADDRESS``.
     scheduler_file : str, optional
         A scheduler file written by ``dask scheduler --scheduler-file``.
+    origin : str, optional
+        Where the setting came from, for messages (``--scheduler``,
+        ``$CONVCLI_SCHEDULER``); ``dask`` adds the variable it reads.
+    environ : mapping, optional
+        The environment ``dask`` reads (default ``os.environ``).
 
     Raises
     ------
     ParameterError
-        For anything else, or both given.
+        For anything else, both given, or ``dask`` with the variable unset.
 
     Examples
     --------
     >>> parse_scheduler("local:2")
-    SchedulerSpec(kind='local', address='', workers=2)
+    SchedulerSpec(kind='local', address='', workers=2, origin='')
     >>> parse_scheduler("tcp://127.0.0.1:8786").kind
     'address'
-    >>> parse_scheduler(scheduler_file="sched.json")
-    SchedulerSpec(kind='file', address='sched.json', workers=0)
+    >>> parse_scheduler(scheduler_file="sched.json").address
+    'sched.json'
+    >>> spec = parse_scheduler("dask", origin="--scheduler",
+    ...                        environ={"DASK_SCHEDULER_ADDRESS": "tcp://10.0.0.5:8786"})
+    >>> spec.describe()
+    'the dask scheduler at tcp://10.0.0.5:8786 (from $DASK_SCHEDULER_ADDRESS via --scheduler dask)'
     """
     if text and scheduler_file:
         raise ParameterError("give either `--scheduler` or `--scheduler-file`, not both")
     if scheduler_file:
-        return SchedulerSpec("file", scheduler_file)
+        return SchedulerSpec("file", scheduler_file, origin=origin)
     value = (text or "").strip()
+    where = _where(origin, value)
+    if value.lower() == "dask":
+        address = (os.environ if environ is None else environ).get(DASK_ADDRESS_ENV, "").strip()
+        if not address:
+            raise ParameterError(
+                f"{where}: dask means the address in ${DASK_ADDRESS_ENV}, which is not set"
+            )
+        setting = f"{origin}=dask" if origin.startswith("$") else f"{origin or '--scheduler'} dask"
+        via = f"${DASK_ADDRESS_ENV} via {setting}"
+        if not re.fullmatch(r"\S+", address):
+            raise ParameterError(f"{via}: not a scheduler address: {address!r}")
+        return SchedulerSpec("address", address, origin=via)
     match = re.fullmatch(r"local(?::(\d+))?", value, flags=re.I)
     if match:
         workers = int(match.group(1)) if match.group(1) else _usable_cores()
         if workers < 1:
-            raise ParameterError(f"`--scheduler {value}`: a local cluster needs at least 1 worker")
-        return SchedulerSpec("local", workers=workers)
+            raise ParameterError(f"{where}: a local cluster needs at least 1 worker")
+        return SchedulerSpec("local", workers=workers, origin=origin)
     if re.fullmatch(r"[a-z][a-z0-9+.-]*://\S+", value, flags=re.I):
-        return SchedulerSpec("address", value)
+        return SchedulerSpec("address", value, origin=origin)
     raise ParameterError(
-        f"`--scheduler {value!r}`: expected local, local:N or a scheduler address "
-        "such as tcp://HOST:8786"
+        f"{where}: expected local, local:N, dask (the address in ${DASK_ADDRESS_ENV}) or a "
+        "scheduler address such as tcp://HOST:8786"
     )
 
 
@@ -162,7 +223,9 @@ def open_client(spec: SchedulerSpec, timeout: float | None = None) -> Iterator[A
     Raises
     ------
     ClusterError
-        dask is missing, or the scheduler cannot be reached (one line).
+        dask is missing, or the scheduler cannot be reached (one line). A
+        ClusterError raised while the client is in use gets the cluster and
+        where its setting came from added to its message.
     """
     require_dask()
     import logging
@@ -201,4 +264,9 @@ def open_client(spec: SchedulerSpec, timeout: float | None = None) -> Iterator[A
         except (OSError, TimeoutError, ValueError) as exc:
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ClusterError(f"cannot reach {spec.describe()}: {text}") from None
-        yield client
+        try:
+            yield client
+        except ClusterError as exc:
+            if spec.origin and spec.origin not in str(exc):  # name where the cluster came from
+                raise type(exc)(f"{exc} (cluster: {spec.describe()})") from exc
+            raise

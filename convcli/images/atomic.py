@@ -3,24 +3,101 @@
 Every file convcli writes, images and matrices alike, goes through
 :func:`atomic_write`: the content is written to a temporary file in the
 target's directory, which is renamed into place only once it is complete.
+A folder (a ``.zarr``) goes through :func:`atomic_folder` the same way.
+
+Temporary paths are always absolute (a Dask worker resolves a relative path
+in its own working directory, not ours), and what is written gets the
+permissions of the user's umask: the process's own, or the one
+:func:`using_umask` sets for this thread (a cluster worker writing for a
+client whose umask differs from the worker's).
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import io
 import os
+import shutil
 import stat
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from ..errors import ConvcliError
 from ..guard import check_output
 from ..output import is_terminal
 
-__all__ = ["atomic_write", "read_stdin", "stdout_is_terminal", "write_bytes", "write_stdout"]
+__all__ = [
+    "apply_umask",
+    "atomic_folder",
+    "atomic_write",
+    "current_umask",
+    "read_stdin",
+    "stdout_is_terminal",
+    "using_umask",
+    "write_bytes",
+    "write_stdout",
+]
+
+#: The umask :func:`using_umask` set for this thread or task (None: the process's).
+_UMASK: contextvars.ContextVar[int | None] = contextvars.ContextVar("convcli_umask", default=None)
+
+
+def current_umask() -> int:
+    """The umask new files get here: the one :func:`using_umask` set, else the process's.
+
+    Examples
+    --------
+    >>> with using_umask(0o027):
+    ...     oct(current_umask())
+    '0o27'
+    """
+    mask = _UMASK.get()
+    if mask is not None:
+        return mask
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def using_umask(mask: int | None) -> Iterator[None]:
+    """Give what is written inside the block the permissions of ``mask`` (None: no change).
+
+    Unlike :func:`os.umask` this holds for the current thread (context) only,
+    so a Dask worker can write one client's files with that client's umask
+    while other tasks run beside it.
+    """
+    if mask is None:
+        yield
+        return
+    token = _UMASK.set(mask & 0o777)
+    try:
+        yield
+    finally:
+        _UMASK.reset(token)
+
+
+def apply_umask(top: str | os.PathLike, mask: int | None = None) -> None:
+    """Give a folder and everything in it the usual modes: 0o777 / 0o666 minus ``mask``.
+
+    ``mask`` defaults to :func:`current_umask`. Files that cannot be changed
+    (another user's) are left as they are.
+    """
+    mask = current_umask() if mask is None else mask
+    folder_mode, file_mode = 0o777 & ~mask, 0o666 & ~mask
+    top = os.fspath(top)
+    with contextlib.suppress(OSError):
+        os.chmod(top, folder_mode)
+    for root, dirs, files in os.walk(top):
+        for name in dirs:
+            with contextlib.suppress(OSError):
+                os.chmod(os.path.join(root, name), folder_mode)
+        for name in files:
+            with contextlib.suppress(OSError):
+                os.chmod(os.path.join(root, name), file_mode)
 
 
 def atomic_write(
@@ -68,7 +145,9 @@ def atomic_write(
     if not os.path.isdir(directory):
         raise error(f"{path}: directory {directory!r} does not exist")
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=_part_prefix(path), suffix=".part")
+        fd, tmp = tempfile.mkstemp(
+            dir=os.path.abspath(directory), prefix=_part_prefix(path), suffix=".part"
+        )
     except OSError as exc:
         reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror or exc
         raise error(f"{path}: cannot write in directory {directory!r} ({reason})") from None
@@ -157,14 +236,82 @@ def _link_without_replacing(tmp: str, path: str, error: type[ConvcliError]) -> N
 
 
 def _new_file_mode(path: str) -> int:
-    """The mode a new file gets (0o666 minus the umask), or the existing file's."""
+    """The mode a new file gets (0o666 minus :func:`current_umask`), or the existing file's."""
     try:
         return os.stat(path).st_mode & 0o7777
     except OSError:
         pass
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
+    return 0o666 & ~current_umask()
+
+
+@contextlib.contextmanager
+def atomic_folder(
+    target: str | os.PathLike,
+    *,
+    overwrite: bool = False,
+    error: type[ConvcliError] = ConvcliError,
+) -> Iterator[str]:
+    """An empty temporary folder beside ``target``, renamed to it when the block succeeds.
+
+    Parameters
+    ----------
+    target : str or path-like
+        The folder to create (a ``.zarr``).
+    overwrite : bool, optional
+        Replace an existing ``target``, only once the new folder is complete.
+    error : ConvcliError subclass, optional
+        Raised for an existing target without ``overwrite`` or a missing directory.
+
+    Yields
+    ------
+    str
+        The temporary folder's absolute path, ``DIR/.NAME.XXXXXXXX.part``, on
+        the target's filesystem, so that processes with another working
+        directory (cluster workers) write to the same place.
+
+    Notes
+    -----
+    The folder and everything in it get the modes of :func:`current_umask`
+    when the block ends (whoever wrote them, and with whatever umask). On any
+    exception, ``KeyboardInterrupt`` included, the temporary folder is
+    removed and ``target`` is untouched.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = tempfile.mkdtemp()
+    >>> with atomic_folder(f"{d}/out.zarr") as tmp:
+    ...     _ = pathlib.Path(tmp, "zarr.json").write_text("{}")
+    >>> sorted(os.listdir(d))
+    ['out.zarr']
+    """
+    target = os.fspath(target).rstrip("/\\")
+    if os.path.lexists(target) and not overwrite:
+        raise error(f"{target} exists; pass --overwrite to replace it")
+    check_output(target, error)
+    directory = os.path.dirname(os.path.abspath(target))
+    if not os.path.isdir(directory):
+        shown = os.path.dirname(target) or "."
+        raise error(f"{target}: directory {shown!r} does not exist")
+    try:
+        tmp = tempfile.mkdtemp(dir=directory, prefix=_part_prefix(target), suffix=".part")
+    except OSError as exc:
+        reason = "permission denied" if isinstance(exc, PermissionError) else exc.strerror or exc
+        raise error(f"{target}: cannot write in directory {directory!r} ({reason})") from None
+    final = os.path.join(directory, os.path.basename(target))
+    try:
+        yield tmp
+        apply_umask(tmp)
+        if os.path.lexists(final):
+            old = tmp + ".old"
+            os.rename(final, old)
+            os.rename(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def stdout_is_terminal() -> bool:

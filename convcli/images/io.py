@@ -41,7 +41,7 @@ import numpy as np
 import PIL.Image
 import PIL.ImageOps
 
-from ..errors import ImageError
+from ..errors import ImageError, PixelLimitError
 from ..guard import note_input
 from ..suffixes import IMAGE_FORMATS, IMAGE_WRITE_SUFFIXES
 from .atomic import atomic_write, read_stdin, stdout_is_terminal, write_stdout
@@ -269,7 +269,7 @@ def _open_source(source: Source) -> tuple[str, BinaryIO, bool]:
 def _check_pixels(name: str, width: int, height: int, max_pixels: int | None) -> None:
     pixels = int(width) * int(height)
     if max_pixels is not None and pixels > max_pixels:
-        raise ImageError(
+        raise PixelLimitError(
             f"{name}: {pixels} pixels is above the limit of {max_pixels} "
             "(raise it with --max-pixels; for an image larger than memory, convert it to a "
             "tiled TIFF or a .zarr, which convcli filter reads in tiles)"

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -530,26 +528,11 @@ def _write_zarr(
 def zarr_target(target: str, overwrite: bool) -> Iterator[str]:
     """A temporary directory beside ``target``, renamed to it when the block succeeds.
 
-    An existing ``target`` is refused without ``overwrite``, and replaced
-    only once the new array is complete; on any error the temporary
-    directory is removed.
+    :func:`convcli.images.atomic.atomic_folder`: an absolute path (workers
+    with another working directory write to the same place), the umask's
+    modes, and nothing left behind on an error.
     """
-    target = target.rstrip("/\\")
-    if os.path.lexists(target) and not overwrite:
-        raise ImageError(f"{target} exists; pass --overwrite to replace it")
-    directory = os.path.dirname(target) or "."
-    if not os.path.isdir(directory):
-        raise ImageError(f"{target}: directory {directory!r} does not exist")
-    tmp = tempfile.mkdtemp(dir=directory, prefix=f".{os.path.basename(target)}.", suffix=".part")
-    try:
+    from .atomic import atomic_folder
+
+    with atomic_folder(target, overwrite=overwrite, error=ImageError) as tmp:
         yield tmp
-        if os.path.lexists(target):
-            old = tmp + ".old"
-            os.rename(target, old)
-            os.rename(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
