@@ -97,10 +97,13 @@ def plan_jobs(
     out_dir: str | None,
     fmt: str | None,
     tags: Sequence[str] = (),
+    *,
+    create: bool = True,
 ) -> list[Job]:
     """Pair each input with its output, or raise a click.UsageError saying what is missing.
 
-    With -o or --out-dir the output is that. Without either, one input goes to
+    With -o or --out-dir the output is that (the folder is made unless
+    ``create`` is False, as for ``--plan``). Without either, one input goes to
     standard output when that is not a terminal (``convcli filter a.png -k
     sobel > b.png``), and otherwise, like every input of a batch, to
     :func:`derived_name` ``(input, tags, fmt)`` beside it.
@@ -152,7 +155,7 @@ def plan_jobs(
                 "standard input has no file name to write beside: give -o FILE, or "
                 "redirect standard output"
             )
-    else:
+    elif create:
         try:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
         except OSError as exc:

@@ -36,14 +36,17 @@ def is_streamed(source: str, output: str | None, max_pixels: int | None) -> bool
     return stream_source(source, output, max_pixels) is not None
 
 
-def _target(source: str, output: str | None, out_dir: str | None, tags: list[str]) -> str:
+def _target(
+    source: str, output: str | None, out_dir: str | None, tags: list[str], create: bool = True
+) -> str:
     from .batch import derived_name
 
     if output:
         return output
     suffix = ".zarr" if source.rstrip("/").lower().endswith(".zarr") else ".tif"
     if out_dir:
-        Path(out_dir).mkdir(parents=True, exist_ok=True)
+        if create:
+            Path(out_dir).mkdir(parents=True, exist_ok=True)
         return str(Path(out_dir) / (Path(source.rstrip("/")).stem + suffix))
     return derived_name(source.rstrip("/"), tags, suffix.lstrip("."))
 
@@ -73,7 +76,7 @@ def run_streamed(
     if output == "-":
         raise click.UsageError("an image filtered in tiles is written to a file: give -o FILE")
     for source in sources:
-        target = _target(source, output, out_dir, tags)
+        target = _target(source, output, out_dir, tags, create=False)
         if not is_zarr_path(target) and Path(target).suffix.lower() not in TIFF_SUFFIXES:
             raise click.UsageError(
                 f"{source} is filtered in tiles, which are written to a tiled TIFF or a "
@@ -210,7 +213,7 @@ def print_plan(
     rng = value_range or "auto"
     blocks: list[list[str]] = []
     for source in streamed:
-        target = _target(source, output, out_dir, tags)
+        target = _target(source, output, out_dir, tags, create=False)
         try:
             with open_tiled(source) as (src, _):
                 plan = plan_stream(src, kernels, settings, rng, gray=gray, alpha=alpha)
@@ -263,7 +266,7 @@ def print_plan(
             ]
         blocks.append(lines)
     if inputs:
-        job_list = plan_jobs(inputs, output, out_dir, format_, tags)
+        job_list = plan_jobs(inputs, output, out_dir, format_, tags, create=False)
         images = [(job, probe_whole(job.source)) for job in job_list]
         known = [img for _, img in images if img is not None]
         peak = max((whole_peak_bytes(img, kernels, settings, rng) for img in known), default=0)
