@@ -84,6 +84,8 @@ __all__ = [
 INSTALL_HINT = "pip install 'convcli[cluster]'"
 #: Output tiles of a written BigTIFF and chunks of a written zarr (rows, columns).
 OUTPUT_TILE = 256
+#: Bytes of tiles tifffile compresses in one pass (its threads hold them, and their output).
+WRITE_BUFFER_BYTES = 16 * 2**20
 
 
 def _require(module: str) -> Any:
@@ -916,6 +918,8 @@ def _write_bigtiff(
             photometric=photometric,
             compression="zlib",
             extrasamples=extrasamples,
+            # tifffile's threads take up to 512 MB of tiles at once by default
+            buffersize=WRITE_BUFFER_BYTES,
         )
 
     atomic_write(target, write, overwrite=overwrite, error=ImageError)
