@@ -11,4 +11,6 @@
 - :mod:`.pooling`: what ``convcli pool`` does to an image or a tensor.
 - :mod:`.tiled`: images larger than memory (tiled TIFF, zarr) filtered block
   by block with the kernel's halo, written to a tiled BigTIFF or a zarr.
+- :mod:`.route`: which way ``convcli filter`` takes an input (whole or in
+  tiles) and the peak memory ``--plan`` expects of it.
 """

@@ -1,27 +1,31 @@
 """Images larger than memory: tiled TIFF / BigTIFF / OME-TIFF and zarr, filtered window by window.
 
-A tiled TIFF (``tifffile``) or a ``.zarr`` array (``zarr``) is never read in
-full. The output is cut into blocks; for each block the input cells its
-windows reach (the block plus the kernel's halo) are read from the file, the
-image's outer border is filled through the engine's own index maps
-(:func:`convcli.engine.padding.index_map`, so every pad mode means what it
-means for the whole image), and the block is filtered by
-:func:`convcli.images.filtering.apply_kernels` with no further padding. Each
-output pixel therefore runs the same arithmetic on the same input cells as
-when the whole image is filtered in memory: the result is identical, bit for
-bit, for the same dtype and strategy ``direct`` or ``separable`` (``auto``
-picks one per kernel, whatever the image size); ``im2col`` and ``fft`` agree
-to float rounding, as BLAS and overlap-save blocks sum in an order that
-depends on the block's size). Blocks are
-written as they are done to a tiled BigTIFF or a ``.zarr``, so peak memory
-follows the block size, not the image size.
+A tiled TIFF (``tifffile``), a strip TIFF (a band of strips at a time) or a
+``.zarr`` array (``zarr``) is never read in full. The output is cut into
+blocks. A chain of kernels runs stage by stage on each block
+(:class:`StreamPlan`): each stage asks the one before it for the rectangle
+its windows reach (the block plus that stage's halo), and fills the border
+of its own input through the engine's index maps
+(:func:`convcli.engine.padding.index_map`) exactly as the whole image's
+stage would be padded, then filters with no further padding
+(:func:`convcli.images.filtering.apply_kernels`). Each output pixel
+therefore runs the same arithmetic on the same cells as when the whole
+image is filtered in memory: the result is identical, bit for bit, for the
+same dtype and strategy ``direct`` or ``separable`` (``auto`` picks one per
+kernel, whatever the image size); ``im2col`` and ``fft`` agree to float
+rounding, as BLAS and overlap-save blocks sum in an order that depends on
+the block's size. ``--gray``, every ``--alpha`` mode, stride, padding and
+``repeat`` follow the whole image's rules. Ranges that need numbers of the
+whole result take them from first passes over the blocks: ``normalize``
+its range, a stretching ``auto`` the exact 99th percentile
+(:class:`ResultStats`). Blocks are written as they are done to a tiled
+BigTIFF or a ``.zarr``, so peak memory follows the block size, not the
+image size.
 
 tifffile and zarr come with the ``cluster`` extra and are imported only
-inside the functions here.
-
-One kernel at a time (a chain would need each stage's own border); ranges
-that need the whole result (``normalize``, ``auto`` on a zero-sum kernel
-that is not a gradient magnitude) are refused with a way forward.
+inside the functions here. The cluster path (:mod:`convcli.cluster.tiled`)
+uses :class:`BlockPlan`: one kernel at a time, and no range that needs the
+whole result.
 """
 
 from __future__ import annotations
