@@ -262,7 +262,7 @@ def print_plan(
                 f"blocks: {plan.block_rows}x{plan.block_cols} output pixels, "
                 f"{_halo_text(plan.halo)}",
                 f"tasks: {tasks}",
-                f"peak memory: {_mib(streamed_peak_bytes(plan))}",
+                f"peak memory: {_mib(streamed_peak_bytes(plan, target))}",
             ]
         blocks.append(lines)
     if inputs:

@@ -22,7 +22,14 @@ import numpy as np
 
 from ..kernels.kernel import Kernel
 from .filtering import FilterSettings, bandable, chain_range_mode
-from .tiled import LATE_MODES, StreamPlan, TiledSource, is_zarr_path, probe_tiff
+from .tiled import (
+    LATE_MODES,
+    WRITE_BUFFER_BYTES,
+    StreamPlan,
+    TiledSource,
+    is_zarr_path,
+    probe_tiff,
+)
 
 __all__ = [
     "MAX_STRIP_BYTES",
@@ -154,9 +161,10 @@ def whole_peak_bytes(
     )
 
 
-def streamed_peak_bytes(plan: StreamPlan) -> int:
-    """About the peak resident bytes of a streamed run: one band of output pixels and the
-    floating-point arrays of one block's window."""
+def streamed_peak_bytes(plan: StreamPlan, target: str = "out.tif") -> int:
+    """About the peak resident bytes of a streamed run into ``target``: one band of output
+    pixels, the floating-point arrays of one block's window, and for a TIFF the tiles
+    tifffile compresses at once (and their compressed copy)."""
     out_shape = plan.output_shape
     out_channels = out_shape[2] if len(out_shape) == 3 else 1
     band = plan.block_rows * out_shape[1] * out_channels * plan.out_dtype.itemsize
@@ -165,4 +173,5 @@ def streamed_peak_bytes(plan: StreamPlan) -> int:
     rows = min(plan.block_rows + top + bottom, plan.source.shape[0] + top + bottom)
     cols = min(plan.block_cols + left + right, plan.source.shape[1] + left + right)
     window = rows * cols * in_channels * 4
-    return int(_BASE_TILES + band + _WINDOW_ARRAYS * window)
+    writer = 0 if is_zarr_path(target) else 2 * min(band, WRITE_BUFFER_BYTES)
+    return int(_BASE_TILES + band + _WINDOW_ARRAYS * window + writer)
