@@ -113,13 +113,12 @@ def test_read_window_reads_both_ends_of_a_circular_axis():
     assert len(calls) == 4  # two row stretches x two column stretches, not the whole image
 
 
-def test_ranges_that_need_the_whole_image_are_refused(tiled_tiff, tmp_path):
-    path, _ = tiled_tiff
+def test_a_float_image_in_tiles_needs_range_raw(tmp_path):
+    src = tmp_path / "f.tif"
+    tifffile.imwrite(src, _image((70, 90)).astype(np.float32), tile=(32, 32))
     lap = Kernel("laplacian", np.array([[0.0, 1, 0], [1, -4, 1], [0, 1, 0]]))
-    with pytest.raises(ParameterError, match="99th percentile"):
-        filter_tiled(str(path), str(tmp_path / "o.tif"), lap)
-    with pytest.raises(ParameterError, match="normalize"):
-        filter_tiled(str(path), str(tmp_path / "o.tif"), lap, value_range="normalize")
+    with pytest.raises(ParameterError, match="give --range raw"):
+        filter_tiled(str(src), str(tmp_path / "o.tif"), lap, value_range="clip")
 
 
 # --- the command line -------------------------------------------------------------------------
@@ -170,16 +169,18 @@ def test_cli_raw_zarr_output_matches_filter2d(tiled_tiff, tmp_path):
 @pytest.mark.parametrize(
     "args, code, message",
     [
-        (["strip.tif", "-k", "sobel", "--max-pixels", "1000"], 2, "convert it to a tiled TIFF or a .zarr"),
-        (["big.tif", "-k", "sobel", "-k", "box", "--max-pixels", "1000"], 2, "one --kernel"),
-        (["big.tif", "-k", "laplacian", "--max-pixels", "1000"], 2, "give --range abs"),
+        (["big.png", "-k", "sobel", "--max-pixels", "1000"], 2, "convert it to a tiled TIFF or a .zarr"),
+        (["big.tif", "-k", "sobel", "-k", "box", "--max-pixels", "1000", "-o", "o.zarr", "--scheduler", "local:1"], 2, "one --kernel"),
+        (["big.tif", "-k", "sobel", "--max-pixels", "1000", "-o", "o.png"], 2, "give -o NAME.tif or -o NAME.zarr"),
         (["big.tif", "-k", "sobel", "--chunk", "512", "--max-pixels", "1000"], 2, "--chunk needs --scheduler"),
     ],
 )  # fmt: skip
 def test_cli_messages(tmp_path, args, code, message):
     img = _image((120, 130))
     tifffile.imwrite(tmp_path / "big.tif", img, tile=(64, 64))
-    tifffile.imwrite(tmp_path / "strip.tif", img)
+    import PIL.Image
+
+    PIL.Image.fromarray(img).save(tmp_path / "big.png")
     res = run("filter", *args, cwd=tmp_path)
     assert res.returncode == code, res.stderr
     assert message in res.stderr

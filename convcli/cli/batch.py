@@ -106,10 +106,13 @@ def plan_jobs(
     out_dir: str | None,
     fmt: str | None,
     tags: Sequence[str] = (),
+    *,
+    create: bool = True,
 ) -> list[Job]:
     """Pair each input with its output, or raise a click.UsageError saying what is missing.
 
-    With -o or --out-dir the output is that. Without either, one input goes to
+    With -o or --out-dir the output is that (the folder is made unless
+    ``create`` is False, as for ``--plan``). Without either, one input goes to
     standard output when that is not a terminal (``convcli filter a.png -k
     sobel > b.png``), and otherwise, like every input of a batch, to
     :func:`derived_name` ``(input, tags, fmt)`` beside it.
@@ -162,7 +165,7 @@ def plan_jobs(
                 "standard input has no file name to write beside: give -o FILE, or "
                 "redirect standard output"
             )
-    elif not is_url(out_dir):  # a URL's folders need no making
+    elif create and not is_url(out_dir):  # a URL's folders need no making
         try:
             Path(out_dir).mkdir(parents=True, exist_ok=True)
         except OSError as exc:

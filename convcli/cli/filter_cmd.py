@@ -12,7 +12,7 @@ from .params import FINITE_FLOAT, KernelSpec
 from .pyramid_route import pyramid_options, run_pyramid
 from .resume import skip_existing_option
 from .scaling import run_scaled, scaling_options
-from .tiled_route import chunk_option, is_streamed, run_streamed
+from .tiled_route import chunk_option, is_streamed, plan_option, print_plan, run_streamed
 
 RANGE_CHOICES = ("auto", "clip", "abs", "normalize", "offset", "raw")
 ALPHA_CHOICES = ("keep", "filter", "premultiply")
@@ -114,6 +114,7 @@ def _check_raw_targets(jobs, format_: str | None) -> None:
 @skip_existing_option
 @pyramid_options
 @chunk_option
+@plan_option
 def filter_cmd(
     inputs,
     kernels,
@@ -143,6 +144,7 @@ def filter_cmd(
     pyramid,
     pyramid_kernel,
     chunk,
+    plan,
 ):
     """Filter images with named or your own kernels.
 
@@ -168,10 +170,12 @@ def filter_cmd(
       convcli filter photos/ -k sharpen --out-dir sharpened/ --jobs 2
       cat a.jpg | convcli filter - -k blur | convcli filter - -k sobel > out.png
 
-    A tiled TIFF with more pixels than --max-pixels, a .zarr array, or any
-    input written to -o OUT.zarr is filtered in tiles (one kernel; written
-    to a tiled BigTIFF or a .zarr), so memory stays bounded; with --scheduler
-    its blocks are filtered across the cluster and written to a .zarr.
+    A tiled or strip TIFF with more pixels than --max-pixels (by default
+    Pillow's limit, ~89 MP), a .zarr array, or any input written to -o
+    OUT.zarr is filtered in tiles, without a flag: the same chain, range
+    and options, written to a tiled BigTIFF or a .zarr, in bounded memory;
+    with --scheduler its blocks are filtered across the cluster and written
+    to a .zarr. --plan prints which way each input goes and what it costs.
     """
     from ..images.filtering import FilterSettings
 
@@ -189,6 +193,25 @@ def filter_cmd(
         strategy=strategy.lower(),
         threads=threads,
     )
+    if plan:
+        print_plan(
+            streamed,
+            inputs,
+            output=output,
+            out_dir=out_dir,
+            format_=format_,
+            tags=tags,
+            kernels=tuple(kernel for _, kernel in kernels),
+            settings=settings,
+            value_range=value_range,
+            gray=gray,
+            alpha=alpha,
+            max_pixels=max_pixels,
+            scaling=scaling,
+            chunk=chunk,
+            jobs=jobs,
+        )
+        return
     if pyramid is not None:
         run_pyramid(
             (*streamed, *inputs),

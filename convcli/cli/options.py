@@ -159,7 +159,8 @@ def image_output_options(f: Callable) -> Callable:
             "--max-pixels",
             type=click.IntRange(min=1),
             default=None,
-            help="Refuse larger images (default: Pillow's decompression-bomb limit, ~89 MP).",
+            help="Largest image read whole (default: Pillow's decompression-bomb limit, ~89 MP); "
+            "larger ones are refused, but filter streams a larger TIFF or .zarr in tiles.",
         ),
         click.option(
             "--png-compression",

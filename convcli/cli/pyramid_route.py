@@ -129,19 +129,10 @@ def _write_to(output: str, write: Callable, overwrite: bool) -> list[tuple[int, 
 
 
 def _in_tiles(source: str, max_pixels: int | None) -> bool:
-    """A .zarr, or a TIFF above the whole-image limit, is filtered in tiles; the rest whole."""
-    from ..images.io import DEFAULT_MAX_PIXELS
-    from ..images.tiled import is_zarr_path, probe_tiff
-    from ..images.urls import is_url
-    from .tiled_route import TIFF_SUFFIXES
+    """Whether ``source`` is filtered in tiles (:func:`convcli.images.route.stream_source`)."""
+    from ..images.route import stream_source
 
-    if is_zarr_path(source):
-        return True
-    if is_url(source) or not source.lower().endswith(TIFF_SUFFIXES):
-        return False
-    src = probe_tiff(source)
-    limit = DEFAULT_MAX_PIXELS if max_pixels is None else max_pixels
-    return src is not None and limit is not None and src.pixels > limit
+    return stream_source(source, None, max_pixels) is not None
 
 
 def _whole_image(

@@ -32,7 +32,15 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..images.filtering import FilterSettings
-from ..images.tiled import BlockPlan, TiledSource, make_plan, open_tiled, read_window, zarr_target
+from ..images.tiled import (
+    BlockPlan,
+    TiledSource,
+    make_plan,
+    open_tiled,
+    open_zarr_blocks,
+    read_window,
+    zarr_target,
+)
 from ..kernels.kernel import Kernel
 from .connect import ClusterError
 
@@ -253,22 +261,12 @@ def filter_on_cluster(
         periodic=bool(periodic),
     )
     with zarr_target(target, overwrite) as tmp:
-        _open_blocks(tmp, "w", shape=src.shape, chunks=chunks, dtype=plan.out_dtype)
+        open_zarr_blocks(tmp, "w", shape=src.shape, chunks=chunks, dtype=plan.out_dtype)
         check_workers_see(client, [job.path, tmp])
         reports, failures = _write_blocks(client, out, tmp)
         grid = (int(out.numblocks[0]), int(out.numblocks[1]))
         check_blocks(target, tmp, grid, (side, side), (h, w), reports, failures)
     return src, side
-
-
-def _open_blocks(path: str, mode: str, **kwargs: Any) -> Any:
-    """The zarr array at ``path``, storing every chunk (an all-zero one too, so that
-    the chunks on disk can be counted)."""
-    import zarr
-
-    if int(zarr.__version__.split(".")[0]) >= 3:
-        return zarr.open_array(path, mode=mode, config={"write_empty_chunks": True}, **kwargs)
-    return zarr.open_array(path, mode=mode, write_empty_chunks=True, **kwargs)  # pragma: no cover
 
 
 def _store_block(
@@ -280,7 +278,7 @@ def _store_block(
     """
     if not any(os.path.isfile(os.path.join(path, m)) for m in ("zarr.json", ".zarray")):
         raise ClusterError(f"{path}: the output's temporary folder is gone")
-    arr = _open_blocks(path, "r+")
+    arr = open_zarr_blocks(path, "r+")
     arr[tuple(slice(a, a + n) for a, n in zip(start, block.shape, strict=True))] = block
     try:
         from distributed import get_worker

@@ -17,4 +17,6 @@
   ``http://``, ``memory://``), written to a temporary key and moved.
 - :mod:`.resume`: ``--skip-existing``: is an output complete; the manifest
   of a batch, appended as files finish.
+- :mod:`.route`: which way ``convcli filter`` takes an input (whole or in
+  tiles) and the peak memory ``--plan`` expects of it.
 """

@@ -30,9 +30,17 @@ __all__ = [
     "RANGE_MODES",
     "FilterSettings",
     "apply_kernels",
+    "bandable",
+    "centre_delta",
+    "chain_input",
+    "chain_range_mode",
+    "edge_top",
     "filter_image",
     "luminance",
     "map_range",
+    "scale_edges",
+    "split_alpha",
+    "store_tile",
     "stretch_edges",
 ]
 
@@ -213,14 +221,9 @@ def _carry(alpha: np.ndarray, kernels: Sequence[Kernel], s: FilterSettings) -> n
     out = alpha
     for _ in range(s.repeat):
         for kernel in kernels:
-            kh, kw = kernel.shape
-            delta = np.zeros((kh, kw))
-            # the centre a `same` window is aligned on: the extra cell goes after
-            ch, cw = (kh - 1) // 2, (kw - 1) // 2
-            delta[(kh - 1 - ch, kw - 1 - cw) if s.convolve else (ch, cw)] = 1.0
             out = filter2d(
                 out,
-                delta,
+                centre_delta(kernel.shape, s.convolve),
                 stride=s.stride,
                 padding=s.padding,
                 dilation=s.dilation,
@@ -231,6 +234,26 @@ def _carry(alpha: np.ndarray, kernels: Sequence[Kernel], s: FilterSettings) -> n
                 threads=s.threads,
             )
     return out
+
+
+def centre_delta(shape: tuple[int, int], convolve: bool) -> np.ndarray:
+    """A kernel of `shape` with one 1 at the centre a ``same`` window is aligned on.
+
+    Filtering with it follows a kernel's geometry with the pixel under each
+    window's centre (how a kept alpha channel is cropped or subsampled).
+    The extra cell of an even size goes after the centre, as for padding.
+
+    Examples
+    --------
+    >>> centre_delta((2, 3), convolve=False)
+    array([[0., 1., 0.],
+           [0., 0., 0.]])
+    """
+    kh, kw = shape
+    delta = np.zeros((kh, kw))
+    ch, cw = (kh - 1) // 2, (kw - 1) // 2
+    delta[(kh - 1 - ch, kw - 1 - cw) if convolve else (ch, cw)] = 1.0
+    return delta
 
 
 def luminance(rgb: np.ndarray) -> np.ndarray:
@@ -267,6 +290,16 @@ EDGE_PERCENTILE = 99.0
 #: Responses up to this fraction of white count as zero in :func:`stretch_edges`: float
 #: rounding leaves about 1e-7 of white where a kernel like ``log`` meets a flat image.
 FLAT_RESPONSE = 1e-4
+
+
+def chain_range_mode(kernels: Sequence[Kernel], value_range: str) -> str:
+    """The concrete mode `value_range` stands for with this chain (see :func:`_auto_mode`).
+
+    A chain sums to the product of its sums: zero if any kernel is zero-sum
+    (and adds no offset, which would make ``abs`` fold values below the offset).
+    """
+    zero_sum = any(k.is_zero_sum and not k.offset for k in kernels)
+    return _auto_mode(value_range, zero_sum, any(k.is_magnitude for k in kernels))
 
 
 def _auto_mode(mode: str, zero_sum: bool, magnitude: bool = False) -> str:
@@ -322,33 +355,62 @@ def stretch_edges(values: np.ndarray, max_value: float) -> np.ndarray:
     np.abs(values, out=values)
     if values.size == 0:
         return values
+    top = edge_top(
+        float(np.percentile(values, EDGE_PERCENTILE)), lambda: float(values.max()), max_value
+    )
+    return scale_edges(values, max_value, top)
+
+
+def edge_top(percentile: float, largest: Callable[[], float], max_value: float) -> float:
+    """The response :func:`stretch_edges` makes white: the 99th percentile of the absolute
+    responses, their largest value (``largest()``) when that is 0, or 0 for a flat response.
+
+    Examples
+    --------
+    >>> edge_top(19.8, lambda: 20.0, 255), edge_top(0.0, lambda: 20.0, 255)
+    (19.8, 20.0)
+    """
     flat = max_value * FLAT_RESPONSE
-    top = float(np.percentile(values, EDGE_PERCENTILE))
+    top = percentile
     if top <= flat:
-        top = float(values.max())
-    if top <= flat:
+        top = largest()
+    return top if top > flat else 0.0
+
+
+def scale_edges(values: np.ndarray, max_value: float, top: float) -> np.ndarray:
+    """Absolute responses scaled, in place, so that `top` (from :func:`edge_top`) is white,
+    the rest clipped; all 0 when `top` is 0. One rule for whole images and tiles."""
+    if top <= 0:
         values[...] = 0
         return values
     values *= np.asarray(max_value / top, dtype=values.dtype)
     return np.clip(values, 0, max_value, out=values)
 
 
-def _map_range_inplace(values: np.ndarray, mode: str, max_value: float) -> np.ndarray:
+def _map_range_inplace(
+    values: np.ndarray, mode: str, max_value: float, known: tuple[float, ...] | None = None
+) -> np.ndarray:
     """:func:`map_range` on a floating-point array the caller owns, in its own memory.
 
     `mode` is concrete (see :func:`_auto_mode`): ``auto`` is already resolved.
+    `known` gives what ``stretch`` and ``normalize`` would take from `values`
+    when `values` is a tile of a larger result: ``(top,)`` of :func:`edge_top`,
+    or the result's ``(smallest, largest)``.
     """
     if mode == "raw":
         return values
     if mode == "stretch":
-        return stretch_edges(values, max_value)
+        if known is None:
+            return stretch_edges(values, max_value)
+        np.abs(values, out=values)
+        return scale_edges(values, max_value, known[0])
     if mode == "abs":
         np.abs(values, out=values)
     elif mode == "offset":
         # mid-grey: 128 of 0..255, 32768 of 0..65535, 0.5 of 0..1
         values += (max_value + 1) / 2 if max_value >= 255 else max_value / 2
     elif mode == "normalize":
-        lo, hi = float(np.min(values)), float(np.max(values))
+        lo, hi = known if known is not None else (float(np.min(values)), float(np.max(values)))
         if hi > lo:
             values -= lo
             values *= max_value / (hi - lo)
@@ -444,12 +506,14 @@ def _store(
     mode: str,
     max_value: float,
     owned: bool,
+    known: tuple[float, ...] | None = None,
 ) -> None:
     """Map `values` into pixels of `dst`'s dtype and write them to `dst`.
 
     `mode` is concrete (``auto`` resolved by :func:`_auto_mode`). `owned`
     says whether `values` may be changed in place; integer pixels that
-    already have `dst`'s dtype and range are copied as they are.
+    already have `dst`'s dtype and range are copied as they are. `known`:
+    as for :func:`_map_range_inplace`, for a tile of a larger result.
     """
     if dst.dtype.kind == "f":  # raw
         _check_fits(values, dst.dtype)
@@ -461,7 +525,7 @@ def _store(
     if not owned or values.dtype.kind != "f":
         values = values.astype(np.float64 if values.dtype == np.float64 else np.float32)
     # map_range has put the values in 0..max_value already: no second clip
-    mapped = _map_range_inplace(values, mode, max_value)
+    mapped = _map_range_inplace(values, mode, max_value, known)
     to_pixels(mapped, max_value, out=dst, clip=False, in_place=True)
 
 
@@ -481,6 +545,18 @@ def _by_rows(
         future.result()
 
 
+def bandable(s: FilterSettings) -> bool:
+    """Whether a chain with these settings can run in bands of rows (:func:`_run_band`):
+    the geometry of :func:`_is_identity_geometry` and a pad mode that looks only at
+    the nearest rows (not ``circular``)."""
+    if not _is_identity_geometry(s):
+        return False
+    try:
+        return normalize_pad_mode(s.pad_mode) != "circular"
+    except (ShapeError, ParameterError):
+        return False
+
+
 def _band_rows(
     shape: tuple[int, ...], itemsize: int, kernels: Sequence[Kernel], s: FilterSettings
 ) -> int | None:
@@ -491,11 +567,9 @@ def _band_rows(
     floating-point arrays take about 1/16 of the memory budget, and a band is
     never thinner than the rows the chain reaches above and below a pixel.
     """
-    if not _is_identity_geometry(s):
+    if not bandable(s):
         return None
     try:
-        if normalize_pad_mode(s.pad_mode) == "circular":
-            return None
         dilation = pair(s.dilation, "dilation")[0]
     except (ShapeError, ParameterError):
         return None
@@ -538,6 +612,45 @@ def _run_band(
         padding = (top - (lo[i + 1] - lo[i]), bottom - (hi[i] - hi[i + 1]), left, right)
         values = _apply_one(values, kernel, s, padding)
     return values
+
+
+def chain_input(
+    px: np.ndarray, a: np.ndarray | None, alpha: str, to_gray: bool, max_value: float
+) -> np.ndarray:
+    """What a chain filters, from colour pixels `px` and alpha `a` (any rectangle of them).
+
+    The luminance with `to_gray`; colour and alpha stacked for ``alpha="filter"``;
+    colour weighted by alpha on a 0..1 scale, and that weight, for ``premultiply``.
+    """
+    if to_gray:
+        px = luminance(px)
+    if a is None or alpha == "keep":
+        return px
+    if alpha == "filter":
+        return np.dstack([px, a])
+    float64 = np.float64 in (px.dtype, a.dtype)
+    weight = a.astype(np.float64 if float64 else np.float32)
+    np.divide(weight, max_value, out=weight)
+    colour = px * (weight[..., None] if px.ndim == 3 else weight)
+    return np.dstack([colour, weight])
+
+
+def split_alpha(
+    out: np.ndarray, alpha: str, max_value: float
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """(colour, alpha) of a filtered :func:`chain_input`, for ``filter`` and ``premultiply``."""
+    if alpha == "filter":
+        colour, out_alpha = out[..., :-1], out[..., -1]
+    else:
+        filtered_w = np.clip(out[..., -1], 0.0, 1.0)
+        safe = np.where(filtered_w > 1e-12, filtered_w, 1.0)
+        colour = out[..., :-1] / safe[..., None]
+        colour[filtered_w <= 1e-12] = 0.0
+        out_alpha = filtered_w
+        out_alpha *= max_value
+    if colour.shape[-1] == 1:
+        colour = colour[..., 0]
+    return colour, out_alpha
 
 
 def filter_image(
@@ -601,10 +714,7 @@ def filter_image(
     pixels = image.pixels
     a = image.alpha
     to_gray = gray and pixels.ndim == 3
-    # a chain sums to the product of its sums: zero if any kernel is zero-sum (and
-    # adds no offset, which would make `abs` fold values below the offset)
-    zero_sum = any(k.is_zero_sum and not k.offset for k in kernels)
-    mode = _auto_mode(value_range, zero_sum, any(k.is_magnitude for k in kernels))
+    mode = chain_range_mode(kernels, value_range)
     max_value = float(image.max_value)
     dtype: np.dtype  # of the result's pixels
     if value_range == "raw":
@@ -616,34 +726,11 @@ def filter_image(
 
     def prepare(lo: int, hi: int) -> np.ndarray:
         """Rows lo..hi-1 of what the chain filters."""
-        px = pixels[lo:hi]
-        if to_gray:
-            px = luminance(px)
-        if a is None or alpha == "keep":
-            return px
-        if alpha == "filter":
-            return np.dstack([px, a[lo:hi]])
-        # premultiply: colour weighted by alpha on a 0..1 scale
-        float64 = np.float64 in (px.dtype, a.dtype)
-        weight = a[lo:hi].astype(np.float64 if float64 else np.float32)
-        np.divide(weight, max_value, out=weight)
-        colour = px * (weight[..., None] if px.ndim == 3 else weight)
-        return np.dstack([colour, weight])
+        return chain_input(
+            pixels[lo:hi], None if a is None else a[lo:hi], alpha, to_gray, max_value
+        )
 
-    def split(out: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """(colour, alpha) of a filtered result, for the `filter` and `premultiply` modes."""
-        if alpha == "filter":
-            colour, out_alpha = out[..., :-1], out[..., -1]
-        else:
-            filtered_w = np.clip(out[..., -1], 0.0, 1.0)
-            safe = np.where(filtered_w > 1e-12, filtered_w, 1.0)
-            colour = out[..., :-1] / safe[..., None]
-            colour[filtered_w <= 1e-12] = 0.0
-            out_alpha = filtered_w
-            out_alpha *= max_value
-        if colour.shape[-1] == 1:
-            colour = colour[..., 0]
-        return colour, out_alpha
+    split = partial(split_alpha, alpha=alpha, max_value=max_value)
 
     h = pixels.shape[0]
     itemsize = 8 if pixels.dtype == np.float64 else 4
@@ -712,3 +799,20 @@ def filter_image(
         max_value=float(np.iinfo(result.dtype).max) if result.dtype.kind == "u" else max_value,
         notes=[],
     )
+
+
+def store_tile(
+    values: np.ndarray,
+    dst: np.ndarray,
+    mode: str,
+    max_value: float,
+    known: tuple[float, ...] | None = None,
+) -> None:
+    """Map one tile of a larger result into `dst`'s pixels, as the whole result would be.
+
+    `mode` is concrete (see :func:`chain_range_mode`); `values` may be
+    changed in place. ``stretch`` and ``normalize`` take `known` from a
+    first pass over the tiles: ``(top,)`` of :func:`edge_top`, or the
+    result's ``(smallest, largest)``.
+    """
+    _store(values, dst, mode, max_value, owned=True, known=known)

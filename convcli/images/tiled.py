@@ -1,34 +1,39 @@
 """Images larger than memory: tiled TIFF / BigTIFF / OME-TIFF and zarr, filtered window by window.
 
-A tiled TIFF (``tifffile``) or a ``.zarr`` array (``zarr``) is never read in
-full. The output is cut into blocks; for each block the input cells its
-windows reach (the block plus the kernel's halo) are read from the file, the
-image's outer border is filled through the engine's own index maps
-(:func:`convcli.engine.padding.index_map`, so every pad mode means what it
-means for the whole image), and the block is filtered by
-:func:`convcli.images.filtering.apply_kernels` with no further padding. Each
-output pixel therefore runs the same arithmetic on the same input cells as
-when the whole image is filtered in memory: the result is identical, bit for
-bit, for the same dtype and strategy ``direct`` or ``separable`` (``auto``
-picks one per kernel, whatever the image size); ``im2col`` and ``fft`` agree
-to float rounding, as BLAS and overlap-save blocks sum in an order that
-depends on the block's size). Blocks are
-written as they are done to a tiled BigTIFF or a ``.zarr``, so peak memory
-follows the block size, not the image size.
+A tiled TIFF (``tifffile``), a strip TIFF (a band of strips at a time) or a
+``.zarr`` array (``zarr``) is never read in full. The output is cut into
+blocks. A chain of kernels runs stage by stage on each block
+(:class:`StreamPlan`): each stage asks the one before it for the rectangle
+its windows reach (the block plus that stage's halo), and fills the border
+of its own input through the engine's index maps
+(:func:`convcli.engine.padding.index_map`) exactly as the whole image's
+stage would be padded, then filters with no further padding
+(:func:`convcli.images.filtering.apply_kernels`). Each output pixel
+therefore runs the same arithmetic on the same cells as when the whole
+image is filtered in memory: the result is identical, bit for bit, for the
+same dtype and strategy ``direct`` or ``separable`` (``auto`` picks one per
+kernel, whatever the image size); ``im2col`` and ``fft`` agree to float
+rounding, as BLAS and overlap-save blocks sum in an order that depends on
+the block's size. ``--gray``, every ``--alpha`` mode, stride, padding and
+``repeat`` follow the whole image's rules. Ranges that need numbers of the
+whole result take them from first passes over the blocks: ``normalize``
+its range, a stretching ``auto`` the exact 99th percentile
+(:class:`ResultStats`). Blocks are written as they are done to a tiled
+BigTIFF or a ``.zarr``, so peak memory follows the block size, not the
+image size.
 
 tifffile and zarr come with the ``cluster`` extra and are imported only
-inside the functions here.
-
-One kernel at a time (a chain would need each stage's own border); ranges
-that need the whole result (``normalize``, ``auto`` on a zero-sum kernel
-that is not a gradient magnitude) are refused with a way forward.
+inside the functions here. The cluster path (:mod:`convcli.cluster.tiled`)
+uses :class:`BlockPlan`: one kernel at a time, and no range that needs the
+whole result.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -39,20 +44,42 @@ from ..arithmetic.sizes import PaddingSpec
 from ..engine.padding import index_map, normalize_pad_mode
 from ..errors import ImageError, ParameterError
 from ..kernels.kernel import Kernel
-from .filtering import FilterSettings, apply_kernels, map_range
+from .filtering import (
+    ALPHA_MODES,
+    EDGE_PERCENTILE,
+    FilterSettings,
+    apply_kernels,
+    centre_delta,
+    chain_input,
+    chain_range_mode,
+    edge_top,
+    map_range,
+    split_alpha,
+    store_tile,
+)
 from .pixels import to_pixels
 
 __all__ = [
     "INSTALL_HINT",
     "BlockPlan",
+    "ResultStats",
+    "Stage",
+    "StreamPlan",
     "TiledSource",
+    "chain_halo",
     "filter_tiled",
     "is_zarr_path",
     "make_plan",
     "open_tiled",
+    "open_zarr_blocks",
+    "percentile_of_ranks",
+    "percentile_ranks",
     "plan_halo",
+    "plan_stages",
+    "plan_stream",
     "probe_tiff",
     "read_window",
+    "stream_blocks",
     "zarr_target",
 ]
 
@@ -60,8 +87,8 @@ __all__ = [
 INSTALL_HINT = "pip install 'convcli[cluster]'"
 #: Output tiles of a written BigTIFF and chunks of a written zarr (rows, columns).
 OUTPUT_TILE = 256
-#: Bytes a band of output pixels may take, by default (one band is held while its tiles are written).
-DEFAULT_BAND_BYTES = 64 * 1024 * 1024
+#: Bytes of tiles tifffile compresses in one pass (its threads hold them, and their output).
+WRITE_BUFFER_BYTES = 16 * 2**20
 
 
 def _require(module: str) -> Any:
@@ -98,6 +125,10 @@ class TiledSource:
     tile : (int, int) or None
         The file's tile (TIFF) or chunk (zarr) rows and columns; None for a
         strip TIFF.
+    alpha : bool
+        The last channel is alpha (a TIFF with 2 or 4 samples, one extra).
+    strip_rows : int or None
+        Rows per strip of a strip TIFF (a strip is the least it reads).
     """
 
     path: str
@@ -105,6 +136,8 @@ class TiledSource:
     shape: tuple[int, ...]
     dtype: np.dtype
     tile: tuple[int, int] | None
+    alpha: bool = False
+    strip_rows: int | None = None
 
     @property
     def pixels(self) -> int:
@@ -131,13 +164,29 @@ def probe_tiff(path: str) -> TiledSource | None:
             dtype = np.dtype(series.dtype)
             tiled = bool(getattr(page, "is_tiled", False))
             tile = (int(page.tilelength), int(page.tilewidth)) if tiled else None
+            strip_rows = None if tiled else int(getattr(page, "rowsperstrip", 0) or 0) or None
+            extra = len(getattr(page, "extrasamples", ()) or ())
     except Exception:  # not a TIFF tifffile understands: the whole-image reader decides
         return None
     kept = [(a, n) for a, n in zip(axes, shape, strict=True) if n != 1 or a in "YX"]
     axes2 = "".join(a for a, _ in kept)
     if axes2 not in ("YX", "YXS"):
         return None
-    return TiledSource(path, "tiff", tuple(n for _, n in kept), dtype, tile)
+    shape2 = tuple(n for _, n in kept)
+    alpha = len(shape2) == 3 and shape2[2] in (2, 4) and extra == 1
+    if strip_rows is not None:
+        strip_rows = min(strip_rows, shape2[0])
+    return TiledSource(path, "tiff", shape2, dtype, tile, alpha, strip_rows)
+
+
+def open_zarr_blocks(path: str, mode: str, **kwargs: Any) -> Any:
+    """The zarr array at ``path``, storing every chunk (an all-zero one too, so that
+    the chunks on disk can be counted: ``--skip-existing`` and the cluster's check)."""
+    import zarr
+
+    if int(zarr.__version__.split(".")[0]) >= 3:
+        return zarr.open_array(path, mode=mode, config={"write_empty_chunks": True}, **kwargs)
+    return zarr.open_array(path, mode=mode, write_empty_chunks=True, **kwargs)  # pragma: no cover
 
 
 def _open_zarr_array(path: str, mode: str = "r") -> Any:
@@ -259,7 +308,8 @@ def read_window(
     pieces = [[read(slice(a, b), slice(c, d)) for c, d in col_runs] for a, b in row_runs]
     if not pieces or not pieces[0]:  # every position is padding
         return np.full((rows.size, cols.size), pad_value)
-    compact = np.block(pieces) if len(pieces) * len(pieces[0]) > 1 else pieces[0][0]
+    # np.block would join colour pieces on the wrong axes: rows and columns by hand
+    compact = np.concatenate([np.concatenate(row, axis=1) for row in pieces], axis=0)
     r_have = np.concatenate([np.arange(a, b) for a, b in row_runs])
     c_have = np.concatenate([np.arange(a, b) for a, b in col_runs])
     r_pos = np.searchsorted(r_have, np.maximum(rows, 0))
@@ -336,20 +386,7 @@ def make_plan(
             "--range normalize needs the whole result's range: with an image filtered in "
             "tiles give --range abs, clip, offset or raw"
         )
-    if src.dtype.kind == "f" and mode != "raw":
-        raise ParameterError(
-            f"{src.path}: a floating-point image filtered in tiles has no known white: "
-            "give --range raw"
-        )
-    if src.dtype.kind not in "uif" or (src.dtype.kind in "ui" and src.dtype.itemsize > 2):
-        raise ImageError(f"{src.path}: pixels of type {src.dtype} are not supported")
-    out_dtype: np.dtype
-    if mode == "raw":
-        out_dtype, max_value = np.dtype(np.float32), 1.0
-    elif src.dtype == np.uint16 or src.dtype == np.int16:
-        out_dtype, max_value = np.dtype(np.uint16), 65535.0
-    else:
-        out_dtype, max_value = np.dtype(np.uint8), 255.0
+    out_dtype, max_value = _output_type(src, mode)
     h, w = src.shape[:2]
     geo = plan_halo((h, w), kernel.shape, settings.stride, settings.padding, settings.dilation)
     pad = normalize_pad_mode(settings.pad_mode)
@@ -370,50 +407,452 @@ def make_plan(
     )
 
 
-def _band_rows(block: int, row_bytes: int, budget: int, tile: int) -> int:
-    """Output rows per band: ``block`` rounded to the output tile, fewer if the band's
-    output pixels would take more than ``budget`` bytes (never fewer than one tile)."""
-    rows = min(max(tile, block // tile * tile), budget // max(1, row_bytes) // tile * tile)
-    return max(tile, rows)
+#: Bytes of one channel-stack of floats a block's window may take (a few such arrays live
+#: at once while a chain runs); sets the block side of a streamed image.
+WINDOW_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One kernel of a streamed chain, with its input's geometry and border maps.
+
+    ``row_map`` / ``col_map`` take each padded position of this stage's
+    input (the image for the first kernel, the previous kernel's whole
+    result after that) to the index it reads (:func:`index_map`).
+    """
+
+    kernel: Kernel
+    geometry: Geometry
+    row_map: np.ndarray
+    col_map: np.ndarray
+
+    def reader(
+        self, previous: Callable[[slice, slice], np.ndarray], settings: FilterSettings
+    ) -> Callable[[slice, slice], np.ndarray]:
+        """A reader of this stage's output rectangles, built on a reader of its input."""
+        (sh, sw), (eh, ew) = self.geometry.stride, self.geometry.span
+
+        def read(r: slice, c: slice) -> np.ndarray:
+            rows = self.row_map[r.start * sh : (r.stop - 1) * sh + eh]
+            cols = self.col_map[c.start * sw : (c.stop - 1) * sw + ew]
+            window = read_window(previous, rows, cols)
+            return apply_kernels(window, [self.kernel], settings)
+
+        return read
+
+
+def plan_stages(
+    shape: tuple[int, ...], kernels: Sequence[Kernel], settings: FilterSettings
+) -> tuple[Stage, ...]:
+    """Each kernel of a chain (``repeat`` times) with the geometry of the image it filters.
+
+    Raises
+    ------
+    ParameterError
+        A stage's output would be empty.
+    """
+    pad = normalize_pad_mode(settings.pad_mode)
+    h, w = shape[:2]
+    stages = []
+    for kernel in [k for _ in range(settings.repeat) for k in kernels]:
+        geo = plan_halo((h, w), kernel.shape, settings.stride, settings.padding, settings.dilation)
+        (top, bottom), (left, right) = geo.padding
+        out_h, out_w = geo.output_shape
+        if out_h < 1 or out_w < 1:
+            raise ParameterError(f"the output of {kernel.name} would be empty ({out_h} x {out_w})")
+        stages.append(
+            Stage(kernel, geo, index_map(h, top, bottom, pad), index_map(w, left, right, pad))
+        )
+        h, w = out_h, out_w
+    return tuple(stages)
+
+
+def chain_halo(stages: Sequence[Stage]) -> tuple[int, int, int, int]:
+    """Input pixels the outputs of a chain reach beyond their own: top, bottom, left, right.
+
+    Examples
+    --------
+    >>> from convcli.kernels.catalogue import get_kernel
+    >>> k = [get_kernel("gaussian:sigma=1"), get_kernel("laplacian")]
+    >>> chain_halo(plan_stages((100, 100), k, FilterSettings()))
+    (5, 5, 5, 5)
+    """
+    top = bottom = left = right = 0
+    for stage in reversed(stages):
+        (t, _), (lft, _) = stage.geometry.padding
+        (sh, sw), (eh, ew) = stage.geometry.stride, stage.geometry.span
+        top, bottom = top * sh + t, bottom * sh + max(0, eh - sh - t)
+        left, right = left * sw + lft, right * sw + max(0, ew - sw - lft)
+    return top, bottom, left, right
+
+
+def _output_type(src: TiledSource, mode: str) -> tuple[np.dtype, float]:
+    """The result's pixel type and the input's white, as for the whole image."""
+    if src.dtype.kind == "f" and mode != "raw":
+        raise ParameterError(
+            f"{src.path}: a floating-point image filtered in tiles has no known white: "
+            "give --range raw"
+        )
+    if src.dtype.kind not in "uif" or (src.dtype.kind in "ui" and src.dtype.itemsize > 2):
+        raise ImageError(f"{src.path}: pixels of type {src.dtype} are not supported")
+    if mode == "raw":
+        return np.dtype(np.float32), 1.0
+    if src.dtype == np.uint16 or src.dtype == np.int16:
+        return np.dtype(np.uint16), 65535.0
+    return np.dtype(np.uint8), 255.0
+
+
+#: Ranges whose mapping needs numbers of the whole result, found by a first pass over the tiles.
+LATE_MODES = ("stretch", "normalize")
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """How one image is filtered window by window: the chain's stages, alpha, value mapping.
+
+    Build it with :func:`plan_stream`; :meth:`blocks` gives the output
+    blocks in order and :meth:`compute` one block's (colour, alpha) values.
+    """
+
+    source: TiledSource
+    stages: tuple[Stage, ...]
+    carry: tuple[Stage, ...] | None  # a kept alpha through a geometry that moves pixels
+    settings: FilterSettings  # what each block is filtered with: no padding, bias or repeat
+    bias: float
+    gray: bool
+    alpha: str  # "keep", "filter", "premultiply", or "none" without an alpha channel
+    mode: str  # concrete: see chain_range_mode
+    max_value: float
+    out_dtype: np.dtype
+    block_rows: int
+    block_cols: int
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        """(H, W) or (H, W, C) of the written result, alpha included."""
+        h, w = self.stages[-1].geometry.output_shape
+        channels = self.source.shape[2] if len(self.source.shape) == 3 else 1
+        if self.gray and channels - (self.alpha != "none") == 3:
+            channels -= 2
+        return (h, w) if channels == 1 else (h, w, channels)
+
+    @property
+    def halo(self) -> tuple[int, int, int, int]:
+        """Input pixels a block reaches beyond its own: top, bottom, left, right."""
+        return chain_halo(self.stages)
+
+    @property
+    def passes(self) -> int:
+        """Passes over the image: 1, 2 with ``normalize`` (its range first), 3 with a
+        stretching ``auto`` (counts, then the exact 99th percentile, then the pixels)."""
+        return {"normalize": 2, "stretch": 3}.get(self.mode, 1)
+
+    def blocks(self) -> Iterator[tuple[int, int, int, int]]:
+        """Output rectangles ``(r0, r1, c0, c1)`` in row-major order of bands."""
+        out_h, out_w = self.output_shape[:2]
+        for r0 in range(0, out_h, self.block_rows):
+            for c0 in range(0, out_w, self.block_cols):
+                yield r0, min(out_h, r0 + self.block_rows), c0, min(out_w, c0 + self.block_cols)
+
+    def readers(self, arr: Any) -> tuple[Callable, Callable | None]:
+        """Readers of the chain's result and of the alpha to write, over the array ``arr``."""
+        has_alpha = self.alpha != "none"
+        alpha = "keep" if not has_alpha else self.alpha
+        max_value = self.max_value
+
+        def first(r: slice, c: slice) -> np.ndarray:
+            px = arr[r, c]
+            if not has_alpha:
+                return chain_input(px, None, "keep", self.gray and px.ndim == 3, max_value)
+            colour, a = px[..., :-1], px[..., -1]
+            if colour.shape[-1] == 1:
+                colour = colour[..., 0]
+            return chain_input(colour, a, alpha, self.gray and colour.ndim == 3, max_value)
+
+        read: Callable[[slice, slice], np.ndarray] = first
+        for stage in self.stages:
+            read = stage.reader(read, self.settings)
+        if alpha != "keep":
+            return read, None
+
+        def raw_alpha(r: slice, c: slice) -> np.ndarray:
+            return arr[r, c][..., -1]
+
+        read_alpha: Callable = raw_alpha
+        for stage in self.carry or ():
+            read_alpha = stage.reader(read_alpha, replace(self.settings, strategy="direct"))
+        return read, read_alpha if has_alpha else None
+
+    def compute(
+        self, readers: tuple[Callable, Callable | None], r0: int, r1: int, c0: int, c1: int
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Block ``(r0, r1, c0, c1)`` of the chain's result (floats, bias added) and its alpha."""
+        read, read_alpha = readers
+        out = read(slice(r0, r1), slice(c0, c1))
+        if self.bias:
+            out = out + np.asarray(self.bias, dtype=out.dtype)
+        if self.alpha in ("filter", "premultiply"):
+            return split_alpha(out, self.alpha, self.max_value)
+        if read_alpha is None:
+            return out, None
+        return out, read_alpha(slice(r0, r1), slice(c0, c1))
+
+    def to_pixels(
+        self,
+        colour: np.ndarray,
+        alpha: np.ndarray | None,
+        known: tuple[tuple[float, ...] | None, tuple[float, ...] | None] = (None, None),
+    ) -> np.ndarray:
+        """One block's values as the written pixels (colour and alpha stacked)."""
+        dst = np.empty(colour.shape, self.out_dtype)
+        store_tile(colour, dst, self.mode, self.max_value, known[0])
+        if alpha is None:
+            return dst
+        alpha_mode = self.mode if self.alpha == "filter" else "clip"
+        dst_alpha = np.empty(alpha.shape, self.out_dtype)
+        store_tile(alpha, dst_alpha, alpha_mode, self.max_value, known[1])
+        return np.dstack([dst, dst_alpha])
+
+
+def plan_stream(
+    src: TiledSource,
+    kernels: Sequence[Kernel],
+    settings: FilterSettings,
+    value_range: str = "auto",
+    *,
+    gray: bool = False,
+    alpha: str = "keep",
+    block: int = 1024,
+) -> StreamPlan:
+    """Resolve a chain, its value range and its alpha for an image read in windows.
+
+    Raises
+    ------
+    ParameterError
+        An empty output, or a floating-point input with a range other than ``raw``.
+    """
+    if not kernels:
+        raise ParameterError("no kernel given: pass at least one")
+    if alpha not in ALPHA_MODES:
+        raise ParameterError(f"unknown alpha mode {alpha!r}; known: {', '.join(ALPHA_MODES)}")
+    mode = chain_range_mode(kernels, value_range)
+    out_dtype, max_value = _output_type(src, mode)
+    h, w = src.shape[:2]
+    stages = plan_stages((h, w), kernels, settings)
+    carry = None
+    if src.alpha and alpha == "keep" and not _same_grid(settings):
+        deltas = [Kernel("centre", centre_delta(k.shape, settings.convolve)) for k in kernels]
+        carry = plan_stages((h, w), deltas, settings)
+    channels = src.shape[2] if len(src.shape) == 3 else 1
+    width = src.shape[1]
+    if src.tile is None:  # strips: whole rows, as many as a window's budget holds
+        rows = max(OUTPUT_TILE, WINDOW_BYTES // (4 * channels * width) // OUTPUT_TILE * OUTPUT_TILE)
+        cols = stages[-1].geometry.output_shape[1]
+    else:
+        side = int((WINDOW_BYTES // (4 * channels)) ** 0.5) // OUTPUT_TILE * OUTPUT_TILE
+        rows = cols = max(OUTPUT_TILE, min(block // OUTPUT_TILE * OUTPUT_TILE, side))
+    return StreamPlan(
+        src,
+        stages,
+        carry,
+        replace(settings, padding=0, repeat=1, bias=0.0),
+        settings.bias,
+        gray,
+        alpha if src.alpha else "none",
+        mode,
+        max_value,
+        out_dtype,
+        rows,
+        cols,
+    )
+
+
+def _same_grid(settings: FilterSettings) -> bool:
+    """Stride 1 and ``same`` padding: every output pixel sits on its input pixel."""
+    padding = settings.padding
+    return settings.stride in (1, (1, 1)) and isinstance(padding, str) and padding == "same"
+
+
+#: Bins of the high (then low) 16 bits of a float32, for exact order statistics in two passes.
+_BINS = 1 << 16
+
+
+class ResultStats:
+    """Exact numbers of a whole result gathered tile by tile: range and an order statistic.
+
+    The 99th percentile of the absolute values that ``--range auto``
+    stretches to white is found exactly, not estimated: a non-negative
+    float32 orders as its bits do, so a first pass counts values by their
+    high 16 bits, a second pass by the low 16 bits inside the one or two
+    bins that hold the ranks numpy's ``linear`` percentile interpolates
+    between, and :func:`percentile_of_ranks` interpolates as numpy does.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.lo, self.hi, self.abs_max = float("inf"), float("-inf"), 0.0
+        self.high = np.zeros(_BINS, np.int64)
+        self.low: dict[int, np.ndarray] = {}
+
+    def first(self, values: np.ndarray) -> None:
+        """Pass 1 over one tile: count, range, high-bit counts of the absolute values."""
+        if values.size == 0:
+            return
+        self.count += values.size
+        self.lo, self.hi = min(self.lo, float(values.min())), max(self.hi, float(values.max()))
+        bits = np.abs(values.astype(np.float32, copy=False)).view(np.uint32).ravel()
+        self.abs_max = max(self.abs_max, float(bits.max().view(np.float32)))
+        self.high += np.bincount(bits >> 16, minlength=_BINS)
+
+    def wanted(self) -> list[int]:
+        """The high-bit bins that hold the two ranks of the percentile."""
+        ranks = percentile_ranks(self.count)[:2]
+        cum = np.cumsum(self.high)
+        return sorted({int(np.searchsorted(cum, r, side="right")) for r in ranks})
+
+    def second(self, values: np.ndarray) -> None:
+        """Pass 2 over one tile: low-bit counts of the values in the wanted bins."""
+        bits = np.abs(values.astype(np.float32, copy=False)).view(np.uint32).ravel()
+        high = bits >> 16
+        for b in self.wanted():
+            inside = bits[high == b] & 0xFFFF
+            counts = np.bincount(inside, minlength=_BINS)
+            self.low[b] = self.low.get(b, np.zeros(_BINS, np.int64)) + counts
+
+    def value_at(self, rank: int) -> np.float32:
+        """The value of 0-based ``rank`` among the sorted absolute values (after pass 2)."""
+        cum = np.cumsum(self.high)
+        b = int(np.searchsorted(cum, rank, side="right"))
+        before = int(cum[b - 1]) if b else 0
+        low = int(np.searchsorted(np.cumsum(self.low[b]), rank - before, side="right"))
+        return np.uint32((b << 16) | low).view(np.float32)
+
+    def edge_top(self, max_value: float) -> float:
+        """What ``--range auto`` makes white, exactly as :func:`stretch_edges` on the whole."""
+        if self.count == 0:
+            return 0.0
+        prev, nxt, gamma = percentile_ranks(self.count)
+        p = percentile_of_ranks(self.value_at(prev), self.value_at(nxt), gamma)
+        return edge_top(float(p), lambda: self.abs_max, max_value)
+
+
+def percentile_ranks(n: int, q: float = EDGE_PERCENTILE) -> tuple[int, int, float]:
+    """The two 0-based ranks numpy's ``linear`` percentile ``q`` of ``n`` values interpolates
+    between, and the weight of the second.
+
+    Examples
+    --------
+    >>> prev, nxt, weight = percentile_ranks(3)  # 0.99 * (3 - 1) = 1.98
+    >>> prev, nxt, round(weight, 12)
+    (1, 2, 0.98)
+    """
+    quantile = q / 100
+    virtual = n * quantile + (1 + quantile * -1) - 1  # (n - 1) q, in numpy's order of operations
+    if virtual >= n - 1:
+        return n - 1, n - 1, 0.0
+    prev = max(0, math.floor(virtual))
+    return prev, prev + 1, virtual - prev
+
+
+def percentile_of_ranks(a: np.float32, b: np.float32, gamma: float) -> np.float32:
+    """numpy's float32 linear interpolation between sorted neighbours ``a`` <= ``b``.
+
+    numpy computes ``a + (b - a) * g``, or ``b - (b - a) * (1 - g)`` from
+    ``g >= 0.5`` on (so the ends are exact); the same order of operations
+    gives the same float32.
+
+    Examples
+    --------
+    >>> float(percentile_of_ranks(np.float32(10), np.float32(20), 0.98))
+    19.799999237060547
+    """
+    a, b = np.float32(a), np.float32(b)
+    diff = b - a
+    if gamma >= 0.5:
+        return np.float32(b - diff * (1 - gamma))
+    return np.float32(a + diff * gamma)
+
+
+def stream_blocks(plan: StreamPlan, arr: Any) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first row, band)`` of written pixels, band by band, after any first passes."""
+    readers = plan.readers(arr)
+    known: list[tuple[float, ...] | None] = [None, None]
+    if plan.passes > 1:
+        late_alpha = plan.alpha == "filter"
+        stats = [ResultStats(), ResultStats() if late_alpha else None]
+        for box in plan.blocks():
+            for values, st in zip(plan.compute(readers, *box), stats, strict=True):
+                if st is not None and values is not None:
+                    st.first(values)
+        if plan.passes == 3:
+            for box in plan.blocks():
+                for values, st in zip(plan.compute(readers, *box), stats, strict=True):
+                    if st is not None and values is not None:
+                        st.second(values)
+        for i, st in enumerate(stats):
+            if st is None:
+                continue
+            if plan.mode == "stretch":
+                known[i] = (st.edge_top(plan.max_value),)
+            else:
+                known[i] = (st.lo, st.hi)
+    out_shape = plan.output_shape
+    band: np.ndarray | None = None
+    band_r0 = 0
+    for r0, r1, c0, c1 in plan.blocks():
+        if band is None or r0 != band_r0:
+            if band is not None:
+                yield band_r0, band
+            band_r0 = r0
+            band = np.empty((r1 - r0, *out_shape[1:]), plan.out_dtype)
+        colour, alpha = plan.compute(readers, r0, r1, c0, c1)
+        band[:, c0:c1] = plan.to_pixels(colour, alpha, (known[0], known[1])).reshape(
+            (r1 - r0, c1 - c0, *out_shape[2:])
+        )
+    if band is not None:
+        yield band_r0, band
 
 
 def filter_tiled(
     source: str,
     target: str,
-    kernel: Kernel,
+    kernels: Kernel | Sequence[Kernel],
     settings: FilterSettings | None = None,
     *,
     value_range: str = "auto",
+    gray: bool = False,
+    alpha: str = "keep",
     overwrite: bool = False,
     block: int = 1024,
-    memory_budget: int = DEFAULT_BAND_BYTES,
 ) -> TiledSource:
     """Filter a tiled TIFF or zarr image into a tiled BigTIFF or zarr, block by block.
 
     Parameters
     ----------
     source : str
-        A TIFF (tiled, BigTIFF, OME-TIFF; a strip TIFF works too, read in
-        strips) or a ``.zarr`` array of shape (H, W) or (H, W, C).
+        A TIFF (tiled, BigTIFF, OME-TIFF; a strip TIFF is read in bands of
+        whole strips) or a ``.zarr`` array of shape (H, W) or (H, W, C).
     target : str
         ``.tif``/``.tiff`` (a tiled BigTIFF, 256² tiles, zlib) or ``.zarr``
         (256² chunks). Written to a temporary name beside it and renamed into
         place when complete.
-    kernel : Kernel
-        One kernel (a gradient magnitude such as ``sobel`` counts as one).
+    kernels : Kernel or sequence of Kernel
+        The chain, applied in order as by
+        :func:`convcli.images.filtering.filter_image`.
     settings : FilterSettings, optional
-        Geometry, pad mode, strategy; ``repeat`` must be 1.
-    value_range : str
-        As for :func:`convcli.images.filtering.filter_image`, except
-        ``normalize`` and a stretching ``auto``, which need the whole result.
+        Geometry (stride, padding, dilation apply to every kernel, as for
+        the whole image), pad mode, strategy, bias, repeat.
+    value_range, gray, alpha
+        As for :func:`convcli.images.filtering.filter_image`. ``normalize``
+        takes the result's range from a first pass over the blocks; a
+        stretching ``auto`` the exact 99th percentile from two (see
+        :class:`ResultStats`). The last channel of a TIFF with 2 or 4
+        samples and an extra sample is its alpha.
     overwrite : bool
         Replace an existing target.
     block : int
-        Output rows and columns per block, rounded to the 256-pixel output
-        tile; each block's window (block plus halo) is read and filtered at once.
-    memory_budget : int
-        Bytes the output pixels of one band of ``block`` rows may take
-        (fewer rows for a very wide image).
+        Largest output block side, rounded to the 256-pixel output tile;
+        smaller for many channels, whole rows for a strip TIFF.
 
     Returns
     -------
@@ -432,35 +871,20 @@ def filter_tiled(
     (300, 200)
     """
     s = settings or FilterSettings()
+    chain = [kernels] if isinstance(kernels, Kernel) else list(kernels)
     if os.path.lexists(target) and not overwrite:
         raise ImageError(f"{target} exists; pass --overwrite to replace it")
     if os.path.abspath(source).rstrip("/") == os.path.abspath(target).rstrip("/"):
         raise ImageError(f"{target}: is the input; convcli never overwrites an input")
     with open_tiled(source) as (src, arr):
-        plan = make_plan(src, kernel, s, value_range)
-        out_h, out_w = plan.geometry.output_shape
-        channels = src.shape[2] if len(src.shape) == 3 else 1
-        out_shape = (out_h, out_w, *tuple(src.shape[2:]))
-        row_bytes = out_w * channels * plan.out_dtype.itemsize
-        rows_per_band = _band_rows(block, row_bytes, memory_budget, OUTPUT_TILE)
-        step = max(OUTPUT_TILE, block // OUTPUT_TILE * OUTPUT_TILE)
-
-        def read(r: slice, c: slice) -> np.ndarray:
-            return arr[r, c]
-
-        def bands() -> Iterator[tuple[int, np.ndarray]]:
-            for r0 in range(0, out_h, rows_per_band):
-                r1 = min(out_h, r0 + rows_per_band)
-                band = np.empty((r1 - r0, *out_shape[1:]), plan.out_dtype)
-                for c0 in range(0, out_w, step):
-                    c1 = min(out_w, c0 + step)
-                    band[:, c0:c1] = plan.block(read, r0, r1, c0, c1)
-                yield r0, band
-
+        plan = plan_stream(src, chain, s, value_range, gray=gray, alpha=alpha, block=block)
+        bands = stream_blocks(plan, arr)
         if is_zarr_path(target):
-            _write_zarr(target, out_shape, plan.out_dtype, bands(), overwrite)
+            _write_zarr(target, plan.output_shape, plan.out_dtype, bands, overwrite)
         else:
-            _write_bigtiff(target, out_shape, plan.out_dtype, bands(), overwrite)
+            _write_bigtiff(
+                target, plan.output_shape, plan.out_dtype, bands, overwrite, alpha=src.alpha
+            )
     return src
 
 
@@ -486,12 +910,14 @@ def _write_bigtiff(
     dtype: np.dtype,
     bands: Iterator[tuple[int, np.ndarray]],
     overwrite: bool,
+    alpha: bool = False,
 ) -> None:
     import tifffile
 
     from .atomic import atomic_write
 
     photometric = "rgb" if len(out_shape) == 3 and out_shape[2] in (3, 4) else "minisblack"
+    extrasamples = ("unassalpha",) if alpha and len(out_shape) == 3 else None
 
     def write(fh) -> None:
         handle = tifffile.FileHandle(fh, mode="wb", name=os.path.basename(target))
@@ -504,6 +930,9 @@ def _write_bigtiff(
             bigtiff=True,
             photometric=photometric,
             compression="zlib",
+            extrasamples=extrasamples,
+            # tifffile's threads take up to 512 MB of tiles at once by default
+            buffersize=WRITE_BUFFER_BYTES,
         )
 
     atomic_write(target, write, overwrite=overwrite, error=ImageError)
@@ -516,10 +945,10 @@ def _write_zarr(
     bands: Iterator[tuple[int, np.ndarray]],
     overwrite: bool,
 ) -> None:
-    zarr = _require("zarr")
+    _require("zarr")  # the install hint, before any work
     chunks = (OUTPUT_TILE, OUTPUT_TILE, *tuple(out_shape[2:]))
     with zarr_target(target, overwrite) as tmp:
-        out = zarr.open_array(tmp, mode="w", shape=out_shape, chunks=chunks, dtype=dtype)
+        out = open_zarr_blocks(tmp, "w", shape=out_shape, chunks=chunks, dtype=dtype)
         for r0, band in bands:
             out[r0 : r0 + band.shape[0]] = band
 
