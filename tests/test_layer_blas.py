@@ -229,3 +229,24 @@ def test_blas_note_in_a_process_where_the_variable_forces_an_old_kernel():
     if not any(i["internal_api"] == "openblas" for i in threadpool_info()):
         pytest.skip("numpy does not use OpenBLAS here")
     assert forced.stdout.startswith("OPENBLAS_CORETYPE=Prescott makes "), forced.stdout
+
+
+def test_a_small_layer_runs_in_the_calling_thread(monkeypatch):
+    """A layer of fewer than 32 768 outputs is one tile in the caller's thread: two tile
+    threads would start a pool and, beside BLAS's own threads, outnumber the cores."""
+    import threading
+
+    callers: set[int] = set()
+    real = np.matmul
+
+    def spy(*args, **kwargs):
+        callers.add(threading.get_ident())
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(strategies.np, "matmul", spy)
+    rng = np.random.default_rng(47)
+    x = rng.standard_normal((1, 32, 16, 16)).astype(np.float32)
+    w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)  # 64 x 16 x 16 outputs
+    got = conv2d(x, w, padding=1, strategy="im2col", threads=2)
+    assert callers == {threading.get_ident()}
+    np.testing.assert_allclose(got, conv2d_windows(x, w, ((1, 1), (1, 1))), rtol=1e-4, atol=1e-4)

@@ -212,6 +212,10 @@ def _run_tiles(
         # scipy's BLAS wrappers (axpy, gemm) hold the GIL: more threads only add contention;
         # the numpy axpy's steps are too short to gain from them either
         threads = 1
+    if name == "im2col" and n * c_out * geo.out[0] * geo.out[1] < _SMALL_PROBLEM:
+        # a small layer: one tile, whose product BLAS shares out as it sees fit; tile
+        # threads would cost a pool's start and, beside BLAS's, more threads than cores
+        threads = 1
     kernel: strategies.TileKernel | None = None
     if name == "direct":
         kernel = strategies.make_direct(problem, weight, dtype, blas=blas)
