@@ -6,6 +6,7 @@ Run from the repository root (``pip install '.[bench]'`` adds OpenCV and PyTorch
     python benchmarks/bench_engine.py --markdown   # the same, as Markdown for the README
     python benchmarks/bench_engine.py --quick      # tiny sizes: checks that it runs
     python benchmarks/bench_engine.py --huge       # issue 12's huge kernels and dilations
+    python benchmarks/bench_engine.py --layers     # issue 20's conv layer, interleaved
 
 Every case runs convcli's default (``strategy="auto"``), convcli with each
 strategy forced (those that do not apply to the case are listed as such),
@@ -563,6 +564,160 @@ def huge_builders(quick: bool) -> list[Callable[[], Case]]:
     return [box_case, gaussian_case, random_case, lambda: huge_dilation_case(side, d)]
 
 
+# --------------------------------------------------------------------------- layers
+
+
+@dataclass
+class LayerImpl:
+    """One implementation of the conv layer, timed interleaved with the others."""
+
+    name: str
+    fn: Callable[[], object]
+    threads: int  # cores it is meant to use: compared with torch on as many
+    times: list[float] = field(default_factory=list)
+    torch_after: list[float] = field(default_factory=list)  # torch's next call, right after
+    check: str = ""
+
+
+def _torch_threads(n: int) -> Callable[[Callable[[], object]], Callable[[], object]]:
+    """Run a torch call with torch held to ``n`` intra-op threads, restored after."""
+
+    def wrap(fn: Callable[[], object]) -> Callable[[], object]:
+        def run() -> object:
+            before = torch.get_num_threads()
+            torch.set_num_threads(n)
+            try:
+                return fn()
+            finally:
+                torch.set_num_threads(before)
+
+        return run
+
+    return wrap
+
+
+def layer_impls(x: np.ndarray, w: np.ndarray) -> list[LayerImpl]:
+    """convcli (default and one thread), torch (both cores and one), numpy's one matmul."""
+    impls = [
+        LayerImpl("convcli conv2d", lambda: convcli.conv2d(x, w, padding=1), 2),
+        LayerImpl(
+            "convcli conv2d, threads=1", lambda: convcli.conv2d(x, w, padding=1, threads=1), 1
+        ),
+        LayerImpl("numpy im2col + one matmul (BLAS on all cores)", lambda: naive_conv(x, w, 1), 2),
+    ]
+    if torch is not None:
+        xt, wt = torch.from_numpy(x), torch.from_numpy(w)
+
+        def torch_conv() -> object:
+            with torch.no_grad():
+                return torch.nn.functional.conv2d(xt, wt, padding=1)
+
+        impls.append(LayerImpl("torch conv2d", torch_conv, 2))
+        impls.append(LayerImpl("torch conv2d, 1 thread", _torch_threads(1)(torch_conv), 1))
+    return impls
+
+
+def layer_rows(
+    hw: int, c_in: int, c_out: int, batch: int, repeat: int, rng: np.random.Generator
+) -> tuple[str, list[LayerImpl]]:
+    """Time every implementation round-robin (a rotated order each round), ``repeat`` rounds.
+
+    After each call torch runs once more, timed apart (``torch_after``): a
+    pool of threads left spinning by the call shows up as a slower torch.
+    """
+    x = rng.standard_normal((batch, c_in, hw, hw)).astype(np.float32)
+    w = rng.standard_normal((c_out, c_in, 3, 3)).astype(np.float32)
+    check = agreement(scipy_conv(x.astype(np.float64), w.astype(np.float64)))
+    impls = layer_impls(x, w)
+    probe = next((i.fn for i in impls if i.name == "torch conv2d"), None)
+    for impl in impls:  # warm-up and output check
+        impl.check = check(impl.fn())
+    for r in range(repeat):
+        for impl in impls[r % len(impls) :] + impls[: r % len(impls)]:
+            start = time.perf_counter()
+            impl.fn()
+            impl.times.append(time.perf_counter() - start)
+            if probe is not None:
+                start = time.perf_counter()
+                probe()
+                impl.torch_after.append(time.perf_counter() - start)
+    return f"{batch}×{c_in}×{hw}² → {c_out}, 3×3, pad 1", impls
+
+
+def layer_table(cases: list[tuple[str, list[LayerImpl]]], markdown: bool) -> str:
+    """Median and fastest seconds, each against torch on as many cores."""
+    headers = ["layer", "implementation", "cores", "median s", "× torch", "min s", "× torch"]
+    headers += ["torch right after, s", "output"]
+    rows = []
+    for title, impls in cases:
+        ref = {i.threads: i for i in impls if i.name.startswith("torch conv2d")}
+        for n, impl in enumerate(impls):
+            med, best = statistics.median(impl.times), min(impl.times)
+            peer = ref.get(impl.threads)
+            ratio = f"{med / statistics.median(peer.times):.2f}" if peer else "—"
+            ratio_min = f"{best / min(peer.times):.2f}" if peer else "—"
+            after = f"{statistics.median(impl.torch_after):.3g}" if impl.torch_after else "—"
+            rows.append(
+                [
+                    title if n == 0 else "",
+                    impl.name,
+                    str(impl.threads),
+                    f"{med:.3g}",
+                    ratio,
+                    f"{best:.3g}",
+                    ratio_min,
+                    after,
+                    impl.check,
+                ]
+            )
+    return render(headers, rows, markdown, {2, 3, 4, 5, 6, 7})
+
+
+def blas_lines() -> list[str]:
+    """The BLAS libraries loaded (kernel, threads) and the note on a forced slow kernel."""
+    from convcli.engine.blasinfo import blas_note, blas_summary
+
+    lines = [f"BLAS: {summary}" for summary in blas_summary()] or ["BLAS: none found"]
+    note = blas_note()
+    lines.append(f"BLAS note: {note}" if note else "BLAS note: none (no slow kernel forced)")
+    return lines
+
+
+def layers_main(args: argparse.Namespace) -> int:
+    """``--layers``: the 64→128 3×3 conv layer at 112², batch 1 and 4, interleaved."""
+    hw, c_in, c_out = (16, 8, 16) if args.quick else (112, 64, 128)
+    rng = np.random.default_rng(0)
+    header = machine() + blas_lines()
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    cases = [layer_rows(hw, c_in, c_out, batch, args.repeat, rng) for batch in (1, 4)]
+    if load is not None:
+        end = os.getloadavg()
+        header.append(f"load average (1 min) {load[0]:.1f} at the start, {end[0]:.1f} at the end")
+    if args.quick:
+        header.append("quick mode: tiny sizes, to check that it runs; the ratios mean nothing")
+    prefix = "- " if args.markdown else "# "
+    print("\n".join(prefix + line for line in header))
+    print()
+    print(layer_table(cases, args.markdown))
+    print()
+    if torch is None:
+        print("PyTorch not installed: no ratios.")
+        return 0
+    misses = [
+        f"{title}: {impl.name} {statistics.median(impl.times) / statistics.median(peer.times):.2f}×"
+        f" torch on {impl.threads} core(s), target ≤ 1.0×"
+        for title, impls in cases
+        for impl in impls
+        if impl.name.startswith("convcli")
+        for peer in [
+            next(i for i in impls if i.name.startswith("torch") and i.threads == impl.threads)
+        ]
+        if statistics.median(impl.times) > statistics.median(peer.times)
+    ]
+    print("\n".join(["Not met:", *(f"- {m}" for m in misses)]) if misses else "Every target met.")
+    return 0
+
+
 # --------------------------------------------------------------------------- reporting
 
 
@@ -731,9 +886,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="issue 12's huge kernels and dilations instead, against scipy",
     )
+    parser.add_argument(
+        "--layers",
+        action="store_true",
+        help="the conv layer only, batch 1 and 4, interleaved with torch on 2 and 1 cores",
+    )
     args = parser.parse_args(argv)
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
+    if args.layers:
+        return layers_main(args)
 
     size = 128 if args.quick else 4096
     big = 256 if args.quick else 8000

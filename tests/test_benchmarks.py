@@ -107,6 +107,34 @@ def test_engine_benchmark_quick_mode_runs():
         assert f"convcli strategy={strategy}" in result.stdout
 
 
+@pytest.mark.slow
+def test_engine_benchmark_layers_quick_mode_runs():
+    """`bench_engine.py --layers --quick`: both batches, every implementation checked, the
+    BLAS lines and the load in the header; with torch, ratios on as many cores."""
+    result = run([str(ENGINE), "--layers", "--quick", "--repeat", "2"])
+    assert result.returncode == 0, result.stderr
+    rows = ["1×8×16² → 16", "4×8×16² → 16", "convcli conv2d, threads=1", "BLAS note: "]
+    rows += ["numpy im2col + one matmul (BLAS on all cores)", "load average (1 min)"]
+    assert_rows(result.stdout, rows)
+    assert_outputs_agree(result.stdout)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return
+    assert_rows(result.stdout, ["torch conv2d, 1 thread", "torch right after, s"])
+    assert result.stdout.count(" ok") == 10
+
+
+@pytest.mark.slow
+def test_engine_benchmark_layers_without_torch():
+    """Without PyTorch the layer rows run and say there are no ratios."""
+    result = run(["-c", WITHOUT_EXTRAS, str(ENGINE), "--layers", "--quick", "--repeat", "1"])
+    assert result.returncode == 0, result.stderr
+    assert "PyTorch not installed: no ratios." in result.stdout
+    assert "torch conv2d" not in result.stdout
+    assert result.stdout.count(" ok") == 6
+
+
 HUGE_ROWS = [
     "200² float32, box:103",
     "200² float32, gaussian:sigma=20 (161²)",

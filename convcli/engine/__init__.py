@@ -15,6 +15,8 @@ One module per job, from the API down:
 - :mod:`.padding`: the pad modes, their index maps, ``pad``.
 - :mod:`.threads`: thread counts (``CONVCLI_THREADS`` is read there only),
   the thread pool for tiles and bands, the shared BLAS limit.
+- :mod:`.blasinfo`: which BLAS kernel runs, and a note when
+  ``OPENBLAS_CORETYPE`` forces a slow one (for diagnostics and benchmarks).
 - :mod:`.arrays`: input checks and the compute dtype.
 
 Nothing here reads or writes files; :mod:`convcli.images` does.

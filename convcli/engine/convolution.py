@@ -25,7 +25,9 @@ How a call runs
    budget, the call runs tap by tap instead (:mod:`convcli.engine.sparse`).
 4. Tiles run on ``threads`` threads (:mod:`convcli.engine.threads`; numpy,
    ``np.matmul`` and scipy.fft release the GIL; the strategies that call
-   scipy's BLAS wrappers run on one thread, as those hold it).
+   scipy's BLAS wrappers run on one thread, as those hold it). While they
+   run, BLAS is held to one thread, so a call never uses more cores than
+   ``threads`` (see ``_blas_threads`` for why BLAS's own threads lose here).
 
 Pad modes are described in :mod:`convcli.engine.padding`; ``PAD_MODES``,
 ``normalize_pad_mode``, ``pad`` and ``compute_dtype`` are importable from
@@ -210,6 +212,10 @@ def _run_tiles(
         # scipy's BLAS wrappers (axpy, gemm) hold the GIL: more threads only add contention;
         # the numpy axpy's steps are too short to gain from them either
         threads = 1
+    if name == "im2col" and n * c_out * geo.out[0] * geo.out[1] < _SMALL_PROBLEM:
+        # a small layer: one tile, whose product BLAS shares out as it sees fit; tile
+        # threads would cost a pool's start and, beside BLAS's, more threads than cores
+        threads = 1
     kernel: strategies.TileKernel | None = None
     if name == "direct":
         kernel = strategies.make_direct(problem, weight, dtype, blas=blas)
@@ -293,7 +299,7 @@ def _run_tiles(
             + len(range(0, ow, tw)) * (len(range(0, a, th)) + len(range(b, geo.out[0], th)))
         )
     threads = max(1, min(threads, count))
-    with _blas_threads(name, threads, out.size, blas):
+    with _blas_threads(name, threads, out.size, blas, requested):
         run_parallel(work, tiles, threads)
         if edges:
             # only once every interior band is done: those wrote scratch values into
@@ -314,16 +320,30 @@ def _interior_band(x, geo, kernel, dtype, c_in: int, c_out: int):
     return geo.interior_rows()
 
 
-def _blas_threads(strategy: str, threads: int, size: int, blas: bool = True):
+def _blas_threads(
+    strategy: str, threads: int, size: int, blas: bool = True, requested: int | None = None
+):
     """A context in which BLAS runs single-threaded, when that is faster.
 
     When our own tile threads use the cores, or for the ``axpy`` calls of the
     direct and separable strategies (OpenBLAS would wake its threads for each
-    of them), BLAS is held to one thread through threadpoolctl. Small
+    of them), BLAS is held to one thread through threadpoolctl; so it is for
+    ``im2col`` when the caller asked for one thread (``requested``), which
+    then means one core. Only ``im2col`` or ``fft`` running a single tile for
+    a caller who asked for more threads leave BLAS its own threads. Small
     problems are left alone. Overlapping calls from several user threads
     share one limit, lifted when the last of them leaves.
+
+    BLAS's own threads are the last resort because OpenBLAS's workers keep
+    spinning for a while after each call (measured: about 30 ms of CPU within
+    0.2 s), on the cores the next call (convcli's tiles, or torch's OpenMP
+    threads in the same process) needs; convcli's tile threads sleep when idle.
     """
-    if size < _SMALL_PROBLEM or (threads == 1 and strategy in ("im2col", "fft")):
+    if size < _SMALL_PROBLEM:
+        return contextlib.nullcontext()
+    if threads == 1 and strategy in ("im2col", "fft"):
+        if requested == 1 and strategy == "im2col":
+            return single_threaded_blas()
         return contextlib.nullcontext()
     if strategy in strategies.SERIAL and not blas:  # numpy's axpy: no BLAS call to hold
         return contextlib.nullcontext()
