@@ -9,7 +9,6 @@ dask is imported) or on the cluster through :mod:`convcli.cluster`.
 from __future__ import annotations
 
 import functools
-import json
 import os
 import time
 from collections.abc import Callable
@@ -179,6 +178,8 @@ def run_scaled(
             if progress is not None:
                 progress.stop()
     if scaling.manifest:
+        import json
+
         order = {job.source: i for i, job in enumerate(jobs)}
         lines = [
             json.dumps(

@@ -30,10 +30,13 @@ def chunk_option(f: Callable) -> Callable:
 
 def is_streamed(source: str, output: str | None, max_pixels: int | None) -> bool:
     """Whether ``source`` (written to ``output``) takes the tiled path."""
-    from ..images.tiled import is_zarr_path, probe_tiff
-
     if source == "-":
         return False
+    names = (source, output or "")
+    if not any(n.rstrip("/\\").lower().endswith((".zarr", *TIFF_SUFFIXES)) for n in names):
+        return False  # neither a TIFF nor a zarr array: no need to import the tiled machinery
+    from ..images.tiled import is_zarr_path, probe_tiff
+
     if is_zarr_path(source) or (output is not None and is_zarr_path(output)):
         return True
     if max_pixels is None or Path(source).suffix.lower() not in TIFF_SUFFIXES:
