@@ -124,7 +124,15 @@ class Timed:
 
 
 def run_timed(cmd: str, cwd: Path, timed: Timed) -> None:
-    """Run the shell command ``cmd`` once; add its wall time and the machine's other load."""
+    """Run the shell command ``cmd`` once; add its wall time and the machine's other load.
+
+    A first line ``#fresh DIR`` empties (or makes) DIR first, outside the timing.
+    """
+    if cmd.startswith("#fresh "):
+        first, cmd = cmd.split("\n", 1)
+        target = Path(first.removeprefix("#fresh "))
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
     ticks0, cpu0 = cpu_ticks(), children_cpu()
     start = time.perf_counter()
     proc = subprocess.run(
@@ -190,8 +198,8 @@ def tools_for(
     missing: dict[str, str] = {}
 
     def fresh(name: str) -> str:
-        target = out / name
-        return f"rm -rf {target} && mkdir -p {target} && "
+        """A marker run_timed turns into an empty output folder before the clock starts."""
+        return f"#fresh {out / name}\n"
 
     cmds["convcli"] = (
         fresh("convcli")
