@@ -394,7 +394,7 @@ def _start_worker(task: Callable[[Job], list[str]], threads: int) -> None:
 def _call(items: list[tuple[int, Job]]) -> list[tuple[int, bool, Any]]:
     """Run a chunk of jobs in a worker: (index, True, notes) or (index, False, the exception) each."""
     assert _WORKER_TASK is not None  # installed by _start_worker
-    done = []
+    done: list[tuple[int, bool, Any]] = []
     for index, job in items:
         try:
             done.append((index, True, _WORKER_TASK(job)))
