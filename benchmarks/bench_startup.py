@@ -209,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (2 if args.quick else 9)
     files = args.files or (3 if args.quick else 20)
     loop_rounds = 1 if args.quick else 3
+    load_at_start = os.getloadavg()
 
     convcli = find_convcli()
     if convcli is None:
@@ -312,6 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     med = {name: statistics.median(t) for name, t in times.items()}
     loop_med = {name: statistics.median(t) for name, t in loop_times.items()}
     print(f"# {machine()}; convcli {git_commit()}; Python {sys.version.split()[0]}")
+    load = f"{load_at_start[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
+    busy = " (BUSY: other processes share the cores; compare ratios only)"
+    print(f"# load average {load}{busy if load_at_start[0] > 0.5 else ''}")
     print(f"# medians of {rounds} interleaved runs (loops: {loop_rounds}); ratios in this run")
     print("| case | median s | ratio | vs | target |")
     print("|---|---|---|---|---|")
