@@ -65,6 +65,58 @@ BIG_TARGETS = {".jpg": ("vips conv", 1.5), ".png": ("cv2 script", 1.0)}
 CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
+#: Import budgets (issue 22): milliseconds of imports a command may add to the numpy+Pillow
+#: floor (the sum of ``-X importtime`` self times of the modules the floor does not import,
+#: click and convcli's own modules included; each module's smallest time over the runs).
+#: tests/test_startup_imports.py pins *which* modules each command must not import.
+IMPORT_BUDGETS_MS: dict[str, float] = {
+    "filter 512² PNG → sobel → PNG": 45.0,
+    "pool 512² PNG 2×2 max → PNG": 45.0,
+    "kernels (table)": 35.0,
+    "shape --in 224 --k 11 --s 4 --p 2 (table)": 35.0,
+}
+
+
+def import_times(cmd: list[str], cwd: Path, runs: int) -> dict[str, float]:
+    """Each module's smallest self time (ms) over ``runs`` runs of ``cmd`` under -X importtime."""
+    best: dict[str, float] = {}
+    exe = cmd[0] if cmd[0] == sys.executable else None
+    args = cmd[1:] if exe else cmd  # the convcli script runs under this Python
+    for _ in range(runs):
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", *args],
+            cwd=cwd,
+            capture_output=True,
+            stdin=subprocess.DEVNULL,
+            check=False,
+            env=CHILD_ENV,
+        )
+        for line in proc.stderr.decode(errors="replace").splitlines():
+            if not line.startswith("import time:") or "self [us]" in line:
+                continue
+            self_us, _, name = line.removeprefix("import time:").split("|", 2)
+            name = name.strip()
+            best[name] = min(best.get(name, float("inf")), int(self_us) / 1000)
+    return best
+
+
+def import_budget_rows(cmds: dict[str, list[str]], floor: list[str], cwd: Path, runs: int) -> str:
+    """A table: per command, the import milliseconds beyond the floor's modules, and its budget."""
+    base = import_times(floor, cwd, runs)
+    lines = [
+        "| command | imports beyond the floor, ms | largest | budget ms | |",
+        "|---|---:|---|---:|---|",
+    ]
+    for name, budget in IMPORT_BUDGETS_MS.items():
+        mine = import_times(cmds[name], cwd, runs)
+        extra = {m: t for m, t in mine.items() if m not in base}
+        total = sum(extra.values())
+        top = ", ".join(f"{m} {t:.1f}" for m, t in sorted(extra.items(), key=lambda kv: -kv[1])[:3])
+        verdict = "met" if total <= budget else f"over by {total - budget:.1f} ms"
+        lines.append(f"| {name} | {total:.1f} | {top} | {budget:g} | {verdict} |")
+    return "\n".join(lines)
+
+
 def run_once(cmd: list[str], cwd: Path) -> float:
     """Wall time of one run of ``cmd``; raises if it fails."""
     started = time.perf_counter()
@@ -157,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (2 if args.quick else 9)
     files = args.files or (3 if args.quick else 20)
     loop_rounds = 1 if args.quick else 3
+    load_at_start = os.getloadavg()
 
     convcli = find_convcli()
     if convcli is None:
@@ -253,12 +306,16 @@ def main(argv: list[str] | None = None) -> int:
             for name, cmds in loops.items():
                 loop_times[name].append(run_loop(cmds, work))
         big = big_rows(work, single[FLOOR], args.quick, rounds=1 if args.quick else 3)
+        budgets = import_budget_rows(single, single[FLOOR], work, runs=2 if args.quick else 7)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     med = {name: statistics.median(t) for name, t in times.items()}
     loop_med = {name: statistics.median(t) for name, t in loop_times.items()}
     print(f"# {machine()}; convcli {git_commit()}; Python {sys.version.split()[0]}")
+    load = f"{load_at_start[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
+    busy = " (BUSY: other processes share the cores; compare ratios only)"
+    print(f"# load average {load}{busy if load_at_start[0] > 0.5 else ''}")
     print(f"# medians of {rounds} interleaved runs (loops: {loop_rounds}); ratios in this run")
     print("| case | median s | ratio | vs | target |")
     print("|---|---|---|---|---|")
@@ -282,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     print()
     print(big)
+    print()
+    print(budgets)
     if not vips:
         print("# vips conv: not found (apt-get install libvips-tools)")
     if not magick:

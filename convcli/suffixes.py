@@ -14,6 +14,8 @@ Images
     decodes but which convcli never writes (Pillow would store gray pixels
     as a PGM under that name). :data:`PIXEL_SUFFIXES` leave out ``.npy``,
     which is a tensor as well as an image.
+    :data:`TIFF_SUFFIXES` name the TIFF files (BigTIFF's ``.btf``, ``.tf8``
+    too) that may be read in tiles or strips.
 Matrices
     :data:`MATRIX_WRITE_SUFFIXES` maps the suffixes ``convcli conv -o``
     understands to a matrix format; :data:`MATRIX_SUFFIXES` adds the other
@@ -43,6 +45,7 @@ __all__ = [
     "MATRIX_SUFFIXES",
     "MATRIX_WRITE_SUFFIXES",
     "PIXEL_SUFFIXES",
+    "TIFF_SUFFIXES",
 ]
 
 #: Image suffixes convcli writes, and the format (Pillow's name, or NPY) each selects.
@@ -75,6 +78,9 @@ IMAGE_SUFFIXES: tuple[str, ...] = (*IMAGE_WRITE_SUFFIXES, ".pbm")
 PIXEL_SUFFIXES: tuple[str, ...] = tuple(
     s for s in IMAGE_SUFFIXES if IMAGE_WRITE_SUFFIXES.get(s) != "NPY"
 )
+
+#: TIFF names, BigTIFF's included: the files that may be read in tiles or strips.
+TIFF_SUFFIXES: tuple[str, ...] = (".tif", ".tiff", ".btf", ".tf8")
 
 #: Matrix suffixes ``convcli conv -o`` writes, and the format each selects.
 MATRIX_WRITE_SUFFIXES: dict[str, str] = {

@@ -9,6 +9,7 @@ of failing.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -234,3 +235,47 @@ def test_startup_benchmark_quick_mode_runs():
         assert any("floor:" in line for line in rows)
         for tool in ("vips conv", "cv2 script"):
             assert any(f"| {tool} |" in line for line in rows), (tool, rows)
+    assert "# load average " in result.stdout  # the machine's load is recorded
+    # issue 22: each command's import milliseconds beyond the floor, against its budget
+    table = result.stdout.split("| command | imports beyond the floor, ms |", 1)[1]
+    for name in ("filter 512² PNG → sobel → PNG", "shape --in 224 --k 11 --s 4 --p 2 (table)"):
+        row = next(line for line in table.splitlines() if line.startswith(f"| {name} | "))
+        assert re.search(
+            r"^\| [^|]+ \| \d+\.\d \| .+ \| \d+ \| (met|over by [\d.]+ ms) \|$", row
+        ), row
+
+
+THROUGHPUT = ROOT / "benchmarks" / "bench_throughput.py"
+
+
+@pytest.mark.slow
+def test_throughput_benchmark_quick_mode_runs():
+    """`bench_throughput.py --quick` times convcli and every peer that is there, with the load."""
+    result = run([str(THROUGHPUT), "--quick"])
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "others' cores" in result.stdout  # the load column is there
+    for case in ("6 PNGs 32², --jobs 2", "6 JPEGs 32², --jobs 2"):
+        rows = [line for line in lines if line.startswith(f"| {case} |")]
+        tools = {line.split("|")[2].strip() for line in rows}
+        assert {"convcli", "cv2 script", "mogrify", "vips conv"} <= tools, rows
+        mine = next(line for line in rows if "| convcli |" in line)
+        assert re.search(r"\| \d+\.\d{3} \| \d+ \|", mine), mine  # seconds and files/s
+
+
+@pytest.mark.slow
+def test_throughput_benchmark_skips_absent_peers():
+    """Without OpenCV, ImageMagick and libvips their rows say so and convcli is still timed."""
+    env = dict(os.environ, PATH=str(Path(sys.executable).parent))
+    result = run(["-c", WITHOUT_EXTRAS, str(THROUGHPUT), "--quick"], env=env)
+    assert result.returncode == 0, result.stderr
+    assert_rows(
+        result.stdout,
+        [
+            "| cv2 script | not installed (pip install '.[bench]')",
+            "| mogrify | not installed (apt-get install imagemagick)",
+            "| vips conv | not installed (apt-get install libvips-tools)",
+            "| 6 PNGs 32², --jobs 2 | convcli | ",
+            "| 6 PNGs 32², --jobs 2 | convcli pool 2×2 max | ",
+        ],
+    )

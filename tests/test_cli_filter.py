@@ -849,3 +849,66 @@ def test_help_shows_no_empty_range():
             [convcli_executable(), command, "--help"], capture_output=True, text=True, check=True
         )
         assert "None" not in done.stdout, (command, done.stdout)
+
+
+JOBS2 = ("--out-dir", "out", "--jobs", "2", "-q")
+
+
+def test_jobs_batch_in_chunks_writes_every_file_right(tmp_path):
+    """70 files through 2 workers in chunks: each output is its own input's Sobel x, one broken file
+    is reported by name, and no result lands under another file's name."""
+    from convcli.cli.batch import batch_chunksize
+
+    assert batch_chunksize(70, 2) == 2  # so the workers really take chunks here
+    src = tmp_path / "in"
+    src.mkdir()
+    rng = np.random.default_rng(22)
+    images = {}
+    for i in range(70):
+        px = rng.integers(0, 256, (9, 11), dtype=np.uint8)
+        images[f"f{i:02d}.png"] = px
+        PIL.Image.fromarray(px).save(src / f"f{i:02d}.png")
+    (src / "f35.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 20)  # broken
+    del images["f35.png"]
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "convcli",
+            "filter",
+            "in",
+            "-k",
+            "sobel-x",
+            "--range",
+            "clip",
+            *JOBS2,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "f35.png" in result.stderr and "1 of 70 files failed" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(images)
+    kx = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], float)
+    for name, px in images.items():
+        want = np.clip(np.rint(ndi.correlate(px.astype(float), kx, mode="mirror")), 0, 255)
+        got = np.asarray(PIL.Image.open(out / name))
+        np.testing.assert_array_equal(got, want.astype(np.uint8), err_msg=name)
+
+
+def test_a_worker_computes_on_its_share_of_the_cores(monkeypatch):
+    """A batch worker sets CONVCLI_THREADS to its share unless the user set it."""
+    from convcli.cli import batch
+
+    monkeypatch.setattr("convcli.cli.signals.worker_signals", lambda: None)
+    monkeypatch.delenv("CONVCLI_THREADS", raising=False)
+    monkeypatch.setattr(batch, "_WORKER_TASK", None)
+    batch._start_worker(len, 1)
+    assert os.environ["CONVCLI_THREADS"] == "1"
+    assert batch._WORKER_TASK is len
+    monkeypatch.setenv("CONVCLI_THREADS", "3")
+    batch._start_worker(len, 1)
+    assert os.environ["CONVCLI_THREADS"] == "3"

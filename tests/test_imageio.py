@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import sys
 import zlib
@@ -933,7 +934,7 @@ def test_error_unwritable_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("convcli.images.atomic.tempfile.mkstemp", denied)
+    monkeypatch.setattr("convcli.images.atomic._create_part", denied)
     path = tmp_path / "out.png"
     with pytest.raises(ImageError) as info:
         write_image(path, GRAY8)
@@ -1020,3 +1021,52 @@ def test_to_pixels_scales_rounds_and_clips() -> None:
     out = np.empty(2, dtype=np.uint16)
     assert to_pixels(np.array([0.5, 1.0]), 1.0, out=out) is out
     assert out.tolist() == [32768, 65535]
+
+
+def test_temporary_part_is_exclusive_hidden_and_private(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The temporary file beside an output is new (O_EXCL), hidden, mode 0600, by absolute path."""
+    from convcli.images.atomic import _create_part
+
+    monkeypatch.chdir(tmp_path)
+    fd, name = _create_part(".", ".out.png.")
+    os.close(fd)
+    assert os.path.isabs(name) and os.path.dirname(name) == str(tmp_path)
+    assert re.fullmatch(r"\.out\.png\.[0-9a-f]{8}\.part", os.path.basename(name))
+    if os.name == "posix":
+        assert os.stat(name).st_mode & 0o777 == 0o600
+    fd2, other = _create_part(str(tmp_path), ".out.png.")
+    os.close(fd2)
+    assert other != name
+
+
+def test_png_opens_with_its_plugin_alone_and_keeps_pillows_checks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """open_pillow decodes a PNG as PIL.Image.open does, bomb check and errors included."""
+    import io as _io
+
+    import PIL.Image
+
+    from convcli.images.decoders import open_pillow
+
+    rng = np.random.default_rng(3)
+    rgba = rng.integers(0, 256, (5, 7, 4), dtype=np.uint8)
+    buf = _io.BytesIO()
+    PIL.Image.fromarray(rgba).save(buf, format="PNG")
+    data = buf.getvalue()
+    with open_pillow(_io.BytesIO(data), data[:8]) as im:
+        assert im.format == "PNG"
+        np.testing.assert_array_equal(np.asarray(im), rgba)
+    monkeypatch.setattr(PIL.Image, "MAX_IMAGE_PIXELS", 10)  # 35 pixels > 2 x 10
+    with pytest.raises(PIL.Image.DecompressionBombError):
+        open_pillow(_io.BytesIO(data), data[:8])
+    monkeypatch.undo()
+    bad = data[:8] + b"\x00" * 30  # a PNG signature, then no IHDR
+    with pytest.raises(PIL.UnidentifiedImageError):
+        open_pillow(_io.BytesIO(bad), bad[:8])
+    path = tmp_path / "bad.png"
+    path.write_bytes(bad)
+    with pytest.raises(ImageError, match="truncated or corrupt"):
+        read_image(path)

@@ -267,12 +267,14 @@ def test_threads_follow_convcli_threads(monkeypatch):
     """CONVCLI_THREADS sets how many blocks are deflated at once (1: no thread pool at all)."""
     pools = []
 
-    class Recording(pngwrite.ThreadPoolExecutor):
+    import concurrent.futures  # the writer imports its pool only when it uses one
+
+    class Recording(concurrent.futures.ThreadPoolExecutor):
         def __init__(self, max_workers):
             pools.append(max_workers)
             super().__init__(max_workers)
 
-    monkeypatch.setattr(pngwrite, "ThreadPoolExecutor", Recording)
+    monkeypatch.setattr(concurrent.futures, "ThreadPoolExecutor", Recording)
     monkeypatch.setattr(pngwrite, "BLOCK_BYTES", 1000)
     pixels = np.random.default_rng(4).integers(0, 256, (60, 50, 3), dtype=np.uint8)
     for env, expected in (("1", []), ("3", [3])):

@@ -33,7 +33,17 @@ NOT_FOR_SMALL_IMAGES = (
     "importlib.metadata",
     "threadpoolctl",
     "multiprocessing",
-    "concurrent.futures.process",
+    "concurrent.futures",
+    # issue 22: Pillow's other plugins (a PNG opens with the PNG plugin alone), tempfile
+    # (the atomic write makes its own .part file), json (JSON kernels, --manifest only),
+    # the tiled machinery (TIFF and zarr only)
+    "PIL.JpegImagePlugin",
+    "PIL.GifImagePlugin",
+    "PIL.BmpImagePlugin",
+    "PIL.ImageOps",
+    "tempfile",
+    "json",
+    "convcli.images.tiled",
 )
 
 

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import click
 
+from ..suffixes import TIFF_SUFFIXES
+
 
 def chunk_option(f: Callable) -> Callable:
     """``--chunk``: the block side of an image filtered in tiles on a cluster."""
@@ -32,6 +34,11 @@ def chunk_option(f: Callable) -> Callable:
 
 def is_streamed(source: str, output: str | None, max_pixels: int | None) -> bool:
     """Whether ``source`` (written to ``output``) takes the tiled path."""
+    if source == "-":
+        return False
+    names = (source, output or "")
+    if not any(n.rstrip("/\\").lower().endswith((".zarr", *TIFF_SUFFIXES)) for n in names):
+        return False  # neither a TIFF nor a zarr array: no need to import the tiled machinery
     from ..images.route import stream_source
 
     return stream_source(source, output, max_pixels) is not None
@@ -152,7 +159,6 @@ def run_streamed(
     from .resume import check_skip_overwrite, skip_if_complete
 
     check_skip_overwrite(skip_existing, overwrite)
-    from ..images.route import TIFF_SUFFIXES
     from ..images.tiled import is_zarr_path
 
     if output and len(sources) > 1:

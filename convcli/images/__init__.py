@@ -3,6 +3,7 @@
 - :mod:`.io`: ``read_image``/``write_image``: formats, modes, bit depths,
   alpha, EXIF orientation, decompression-bomb limits, ``-`` for stdin/stdout.
 - :mod:`.png`: convcli's own threaded PNG writer.
+- :mod:`.decoders`: a PNG opened with Pillow's PNG plugin alone (fast start).
 - :mod:`.atomic`: every output goes through a temporary file and a rename.
 - :mod:`.pixels`: ``to_pixels``, the one conversion of values on a 0..max
   scale to uint8/uint16 pixels (rounded, clipped).

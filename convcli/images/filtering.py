@@ -11,9 +11,9 @@ from __future__ import annotations
 import contextlib
 import itertools
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +24,9 @@ from ..errors import ImageError, ParameterError, ShapeError
 from ..kernels.kernel import Kernel
 from .io import Image
 from .pixels import copy_into, to_pixels
+
+if TYPE_CHECKING:  # concurrent.futures (and logging) only for bands on threads
+    from concurrent.futures import ThreadPoolExecutor
 
 __all__ = [
     "ALPHA_MODES",
@@ -762,6 +765,8 @@ def filter_image(
         late_alpha = late and alpha == "filter"
         res_alpha = None if a is None else np.empty(shape[:2], floats if late_alpha else dtype)
         threads = check_threads(s.threads)
+        if threads > 1:
+            from concurrent.futures import ThreadPoolExecutor
         with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
             for r0 in range(0, h, rows):
                 r1 = min(h, r0 + rows)

@@ -39,12 +39,12 @@ from typing import BinaryIO
 
 import numpy as np
 import PIL.Image
-import PIL.ImageOps
 
 from ..errors import ImageError, PixelLimitError
 from ..guard import note_input
 from ..suffixes import IMAGE_FORMATS, IMAGE_WRITE_SUFFIXES
 from .atomic import atomic_write, read_stdin, stdout_is_terminal, write_stdout
+from .decoders import open_pillow
 from .pixels import to_pixels
 from .png import can_write as can_write_png
 from .png import write_png
@@ -299,7 +299,7 @@ def _read_pillow(
         warnings.simplefilter("always")
         warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
         try:
-            im: PIL.Image.Image = PIL.Image.open(stream)
+            im: PIL.Image.Image = open_pillow(stream, head)
         except PIL.Image.DecompressionBombError:
             raise
         except PIL.UnidentifiedImageError:
@@ -326,7 +326,9 @@ def _read_pillow(
                 im.load()
                 orientation = im.getexif().get(0x0112, 1)
                 if orientation in range(2, 9):
-                    im = PIL.ImageOps.exif_transpose(im)
+                    from PIL import ImageOps
+
+                    im = ImageOps.exif_transpose(im)
                     notes.append(f"{name}: EXIF orientation {orientation} applied")
             except PIL.Image.DecompressionBombError:
                 raise

@@ -14,8 +14,12 @@ channel-first views the engine returns.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
-from numpy.typing import ArrayLike, DTypeLike
+
+if TYPE_CHECKING:  # numpy.typing costs a millisecond of every start
+    from numpy.typing import ArrayLike, DTypeLike
 
 __all__ = ["copy_into", "to_pixels"]
 

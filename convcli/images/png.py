@@ -36,7 +36,6 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import BinaryIO
 
 import numpy as np
@@ -241,6 +240,8 @@ def _blocks(
     if threads <= 1 or len(starts) == 1:
         yield from map(work, starts)
         return
+    from concurrent.futures import ThreadPoolExecutor  # with logging: not for a small image
+
     pool = ThreadPoolExecutor(max_workers=min(threads, len(starts)))
     try:
         yield from pool.map(work, starts)

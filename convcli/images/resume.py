@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from ..errors import ConvcliError, ImageError
+from ..suffixes import TIFF_SUFFIXES
 from .urls import is_url
 
 __all__ = [
@@ -221,7 +222,7 @@ def output_problem(target: str, expected_sha256: str | None = None) -> str | Non
         if sha256_output(target) != expected_sha256:
             return "its SHA-256 differs from the manifest's"
         return None
-    if not is_url(target) and target.lower().endswith((".tif", ".tiff", ".btf", ".tf8")):
+    if not is_url(target) and target.lower().endswith(TIFF_SUFFIXES):
         return _tiff_problem(target)
     return _decode_problem(target)
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..kernels.kernel import Kernel
+from ..suffixes import TIFF_SUFFIXES
 from .filtering import FilterSettings, bandable, chain_range_mode
 from .tiled import (
     LATE_MODES,
@@ -47,7 +48,6 @@ __all__ = [
 #: (a strip is the least that can be read of it).
 MAX_STRIP_BYTES = 64 * 2**20
 #: TIFF suffixes probed for tiles or strips.
-TIFF_SUFFIXES = (".tif", ".tiff", ".btf", ".tf8")
 #: Resident bytes of ``convcli filter`` before any pixel: the interpreter, numpy and Pillow
 #: (whole), and tifffile and zarr too (tiles). Measured on Linux, Python 3.11.
 _BASE_WHOLE = 47 * 2**20

@@ -11,7 +11,6 @@ the library it matches named in its ``source``.
 
 from __future__ import annotations
 
-import difflib
 import math
 import warnings
 from collections.abc import Callable
@@ -530,6 +529,8 @@ def get_kernel(spec: str) -> Kernel:
     name = _normalise_name(name)
     factory = KERNELS.get(name)
     if factory is None:
+        import difflib
+
         close = sorted(
             difflib.get_close_matches(name, kernel_names(), n=3, cutoff=0.6),
             key=lambda c: (-difflib.SequenceMatcher(None, name, c).ratio(), c),

@@ -19,7 +19,6 @@ and the "is this a matrix?" test, shared with the matrix reader of
 from __future__ import annotations
 
 import io
-import json
 import math
 import os
 import re
@@ -285,6 +284,8 @@ def parse_kernel(text: str, name: str = "inline") -> Kernel:
             check_nesting(stripped, what)
         except ParameterError as exc:
             raise KernelError(str(exc)) from None
+        import json  # only for JSON kernels
+
         try:
             data = json.loads(stripped)
         except json.JSONDecodeError as exc:
@@ -496,6 +497,8 @@ def _from_json(text: str, path: Path, what: str) -> Kernel:
         check_nesting(text, what)
     except ParameterError as exc:
         raise KernelError(str(exc)) from None
+    import json  # only for JSON kernels
+
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

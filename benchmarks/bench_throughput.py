@@ -1,0 +1,376 @@
+"""Files per second through a kernel: convcli on a folder against the scripts and CLIs people use.
+
+Run from the repository root::
+
+    python benchmarks/bench_throughput.py                 # 120 PNGs and 120 JPEGs of 512², --jobs 2
+    python benchmarks/bench_throughput.py --full          # also 10⁴ PNGs, --jobs 1 and 2 (long)
+    python benchmarks/bench_throughput.py --write-readme  # also put the table in benchmarks/README.md
+    python benchmarks/bench_throughput.py --quick         # 6 tiny files, one round: checks it runs
+
+Every tool computes the same thing on every file: cross-correlation with
+Sobel x, ``[[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]``, negative results clipped
+to 0, written in the input's format (issue 22):
+
+- ``convcli filter DIR -k sobel-x --range clip --out-dir OUT --jobs N -q``
+  (the installed command; one process that keeps N workers), and with
+  ``--scheduler local:N`` when dask is installed;
+- ``convcli pool DIR --size 2 --out-dir OUT --jobs N -q`` (no peer: a row of its own);
+- a cv2 script: ``cv2.imread`` → ``cv2.filter2D`` → ``cv2.imwrite`` over the
+  folder with a ``multiprocessing.Pool(N)``, what a machine-learning
+  engineer writes instead (``pip install '.[bench]'``);
+- ImageMagick: ``mogrify -morphology Convolve Sobel`` under ``xargs -P N``
+  (16 files a process), and libvips: ``vips conv`` under ``xargs -P N``
+  (one process a file, as ``vips`` takes one), when they are installed
+  (``apt-get install imagemagick libvips-tools``); rows say "not installed"
+  otherwise.
+
+Each row's tools run interleaved, round after round, in one run, so a busy
+machine slows them alike; the ratios are taken within the run. The machine
+is watched while each command runs (``/proc/stat``, less the CPU time of the
+benchmark's own children): when other processes kept more than half a core
+busy, the row is marked **busy** with the cores they took, and the summary
+says its ratios cannot be trusted. The inputs are made from
+``sample_images/`` (shifted, so no two files are equal) in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench_cli import find_convcli, find_imagemagick, git_commit, machine, versions
+
+ROOT = Path(__file__).resolve().parent.parent
+SOBEL_MAT = "3 3 1 0\n-1 0 1\n-2 0 2\n-1 0 1\n"  # libvips matrix: width height scale offset
+README = ROOT / "benchmarks" / "README.md"
+BEGIN, END = "<!-- bench_throughput: begin -->", "<!-- bench_throughput: end -->"
+#: other processes may keep this many cores busy before a row is marked
+BUSY_LIMIT = 0.5
+
+CV2_POOL = """\
+import os
+import sys
+from multiprocessing import Pool
+
+import cv2
+import numpy as np
+
+KERNEL = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float32)
+
+
+def one(names):
+    src, dst = names
+    image = cv2.imread(src, cv2.IMREAD_UNCHANGED)
+    cv2.imwrite(dst, cv2.filter2D(image, -1, KERNEL, borderType=cv2.BORDER_REFLECT_101))
+
+
+if __name__ == "__main__":
+    src, dst, jobs = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    os.makedirs(dst, exist_ok=True)
+    names = [(os.path.join(src, f), os.path.join(dst, f)) for f in sorted(os.listdir(src))]
+    with Pool(jobs) as pool:
+        for _ in pool.imap_unordered(one, names, chunksize=8):
+            pass
+"""
+
+
+# --------------------------------------------------------------------------- the machine
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all cores since boot, from /proc/stat; None off Linux."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    values = [int(v) for v in fields[:8]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+def children_cpu() -> float:
+    """CPU seconds used so far by this process's finished children."""
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class Timed:
+    """The wall times of one tool, and the cores other processes used meanwhile."""
+
+    seconds: list[float] = field(default_factory=list)
+    others: list[float] = field(default_factory=list)  # cores busy outside our children
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+
+def run_timed(cmd: str, cwd: Path, timed: Timed) -> None:
+    """Run the shell command ``cmd`` once; add its wall time and the machine's other load.
+
+    A first line ``#fresh DIR`` empties (or makes) DIR first, outside the timing.
+    """
+    if cmd.startswith("#fresh "):
+        first, cmd = cmd.split("\n", 1)
+        target = Path(first.removeprefix("#fresh "))
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+    ticks0, cpu0 = cpu_ticks(), children_cpu()
+    start = time.perf_counter()
+    proc = subprocess.run(
+        cmd, shell=True, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL, check=False
+    )
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd} failed: {proc.stderr.decode(errors='replace')[-800:]}")
+    timed.seconds.append(wall)
+    ticks1 = cpu_ticks()
+    if ticks0 is not None and ticks1 is not None and ticks1[1] > ticks0[1]:
+        hz = os.sysconf("SC_CLK_TCK")
+        busy_cores = (ticks1[0] - ticks0[0]) / hz / wall
+        ours = (children_cpu() - cpu0) / wall
+        timed.others.append(max(0.0, busy_cores - ours))
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def make_folder(where: Path, count: int, side: int, suffix: str) -> Path:
+    """``count`` distinct RGB images of side² pixels in a new folder (PNG or JPEG q90)."""
+    import numpy as np
+    from PIL import Image
+
+    folder = where / f"in-{suffix.lstrip('.')}-{count}-{side}"
+    if folder.is_dir() and len(list(folder.iterdir())) == count:
+        return folder
+    folder.mkdir(parents=True, exist_ok=True)
+    base = Image.open(ROOT / "sample_images" / "chelsea.png").convert("RGB").resize((side, side))
+    pixels = np.asarray(base)
+    for i in range(count):
+        shifted = np.roll(pixels, (i * 7) % side, axis=1)
+        im = Image.fromarray(shifted)
+        name = folder / f"img{i:05d}{suffix}"
+        if suffix == ".jpg":
+            im.save(name, quality=90)
+        else:
+            im.save(name, compress_level=6)
+    return folder
+
+
+# --------------------------------------------------------------------------- rows
+
+
+@dataclass
+class Row:
+    case: str
+    files: int
+    jobs: int
+    times: dict[str, Timed]
+    missing: dict[str, str]
+
+
+def tools_for(
+    folder: Path, out: Path, jobs: int, suffix: str, work: Path, quick: bool
+) -> tuple[dict[str, str], dict[str, str]]:
+    """Shell commands per tool for one folder, and the tools that are missing (with why)."""
+    convcli = find_convcli()
+    assert convcli is not None
+    py = sys.executable
+    cmds: dict[str, str] = {}
+    missing: dict[str, str] = {}
+
+    def fresh(name: str) -> str:
+        """A marker run_timed turns into an empty output folder before the clock starts."""
+        return f"#fresh {out / name}\n"
+
+    cmds["convcli"] = (
+        fresh("convcli")
+        + f"{convcli} filter {folder} -k sobel-x --range clip --out-dir {out / 'convcli'} "
+        f"--jobs {jobs} -q"
+    )
+    try:
+        import cv2  # noqa: F401
+
+        cmds["cv2 script"] = (
+            fresh("cv2") + f"{py} {work / 'cv2_pool.py'} {folder} {out / 'cv2'} {jobs}"
+        )
+    except ImportError:
+        missing["cv2 script"] = "not installed (pip install '.[bench]')"
+    magick = find_imagemagick()
+    mogrify = shutil.which("mogrify")
+    if magick and (mogrify or magick.endswith("magick")):
+        tool = mogrify if mogrify else f"{magick} mogrify"
+        cmds["mogrify"] = (
+            fresh("mogrify")
+            + f"cd {folder} && ls | xargs -P {jobs} -n 16 {tool} -path {out / 'mogrify'} "
+            "-morphology Convolve Sobel"
+        )
+    else:
+        missing["mogrify"] = "not installed (apt-get install imagemagick)"
+    vips = shutil.which("vips")
+    if vips:
+        cmds["vips conv"] = (
+            fresh("vips") + f"cd {folder} && ls | xargs -P {jobs} -I{{}} {vips} conv {{}} "
+            f"{out / 'vips'}/{{}} {work / 'sobel.mat'}"
+        )
+    else:
+        missing["vips conv"] = "not installed (apt-get install libvips-tools)"
+    if not quick:
+        try:
+            import distributed  # noqa: F401
+
+            cmds[f"convcli --scheduler local:{jobs}"] = (
+                fresh("dask") + f"{convcli} filter {folder} -k sobel-x --range clip "
+                f"--out-dir {out / 'dask'} --scheduler local:{jobs} -q"
+            )
+        except ImportError:
+            missing[f"convcli --scheduler local:{jobs}"] = "dask not installed"
+    if suffix == ".png":
+        cmds["convcli pool 2×2 max"] = (
+            fresh("pool") + f"{convcli} pool {folder} --size 2 --out-dir {out / 'pool'} "
+            f"--jobs {jobs} -q"
+        )
+    return cmds, missing
+
+
+def measure(
+    case: str,
+    folder: Path,
+    files: int,
+    jobs: int,
+    suffix: str,
+    work: Path,
+    rounds: int,
+    quick: bool,
+) -> Row:
+    out = work / "out"
+    cmds, missing = tools_for(folder, out, jobs, suffix, work, quick)
+    times = {name: Timed() for name in cmds}
+    for cmd in cmds.values():  # warm-up: file cache, bytecode, and a check that it runs
+        run_timed(cmd, work, Timed())
+    for _ in range(rounds):
+        for name, cmd in cmds.items():
+            run_timed(cmd, work, times[name])
+    shutil.rmtree(out, ignore_errors=True)
+    return Row(case, files, jobs, times, missing)
+
+
+# --------------------------------------------------------------------------- report
+
+#: tool -> (the target convcli's time may be, as a multiple of that tool's)
+TARGETS = {"cv2 script": 1.0, "mogrify": 0.5, "vips conv": 0.5}
+
+
+def render_rows(rows: list[Row]) -> tuple[str, list[str]]:
+    """The Markdown table and the list of targets missed or untrusted."""
+    lines = [
+        "| case | tool | median s | files/s | convcli × it | target | others' cores |",
+        "|---|---|---:|---:|---:|---|---:|",
+    ]
+    notes: list[str] = []
+    for row in rows:
+        ours = row.times["convcli"].median
+        for name, timed in row.times.items():
+            median = timed.median
+            load = max(timed.others) if timed.others else float("nan")
+            busy = load > BUSY_LIMIT
+            ratio = ours / median
+            goal = ""
+            if name in TARGETS:
+                target = TARGETS[name]
+                met = "met" if ratio <= target else f"missed by {ratio / target:.2f}×"
+                goal = f"≤ {target:g}×: {met}" + (" (busy: not trusted)" if busy else "")
+                if ratio > target or busy:
+                    notes.append(
+                        f"{row.case}, vs {name}: {ratio:.2f}×, target ≤ {target:g}×"
+                        + (" — machine busy" if busy else "")
+                    )
+            lines.append(
+                f"| {row.case} | {name} | {median:.3f} | {row.files / median:.0f} | "
+                f"{'' if name == 'convcli' else f'{ratio:.2f}×'} | {goal} | "
+                f"{load:.2f}{' **busy**' if busy else ''} |"
+            )
+        for name, why in row.missing.items():
+            lines.append(f"| {row.case} | {name} | {why} | | | | |")
+    return "\n".join(lines), notes
+
+
+def write_readme(text: str) -> None:
+    """Replace the block between BEGIN and END in benchmarks/README.md (append it if absent)."""
+    body = README.read_text()
+    block = f"{BEGIN}\n{text}\n{END}"
+    if BEGIN in body and END in body:
+        body = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, body, flags=re.S)
+    else:
+        body = body.rstrip("\n") + "\n\n" + block + "\n"
+    README.write_text(body)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="6 tiny files, one round")
+    parser.add_argument("--full", action="store_true", help="also 10⁴ PNGs, --jobs 1 and 2")
+    parser.add_argument("--files", type=int, default=None, help="files per folder (default 120)")
+    parser.add_argument("--side", type=int, default=None, help="image side (default 512)")
+    parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 3)")
+    parser.add_argument("--write-readme", action="store_true", help="update benchmarks/README.md")
+    args = parser.parse_args(argv)
+    files = args.files or (6 if args.quick else 120)
+    side = args.side or (32 if args.quick else 512)
+    rounds = args.rounds or (1 if args.quick else 3)
+    if find_convcli() is None:
+        print("convcli command not found (pip install .)")
+        return 1
+    work = Path(tempfile.mkdtemp(prefix="convcli-bench-throughput-"))
+    rows: list[Row] = []
+    try:
+        (work / "cv2_pool.py").write_text(CV2_POOL)
+        (work / "sobel.mat").write_text(SOBEL_MAT)
+        for suffix, label in ((".png", "PNG"), (".jpg", "JPEG")):
+            folder = make_folder(work, files, side, suffix)
+            case = f"{files} {label}s {side}², --jobs {args.jobs}"
+            rows.append(measure(case, folder, files, args.jobs, suffix, work, rounds, args.quick))
+        if args.full:
+            big = make_folder(work, 10_000, 512, ".png")
+            for jobs in range(1, args.jobs + 1):
+                case = f"10⁴ PNGs 512², --jobs {jobs}"
+                rows.append(measure(case, big, 10_000, jobs, ".png", work, 1, quick=True))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    table, notes = render_rows(rows)
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    head = (
+        f"{stamp}; {machine()} ({cores()} usable); convcli {git_commit()}; {versions()}; "
+        f"load average {' '.join(f'{v:.2f}' for v in os.getloadavg())} at the end; "
+        f"medians of {rounds} interleaved rounds"
+    )
+    report = f"{head}\n\n{table}\n"
+    if notes:
+        report += "\nNot met, or not trusted:\n" + "".join(f"- {n}\n" for n in notes)
+    print(report)
+    if args.write_readme:
+        write_readme(report.rstrip("\n"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
