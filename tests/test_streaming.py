@@ -336,7 +336,8 @@ def test_plan_of_the_cluster_routes_starts_no_cluster(scan, tmp_path):
     fields = _fields(res.stdout)
     assert (
         fields["route"]
-        == "cluster (a local cluster of 2 workers; a .zarr output), written to out.zarr"
+        == "cluster (a local cluster of 2 workers (from --scheduler); a .zarr output), "
+        "written to out.zarr"
     )
     assert fields["blocks"] == "512x512 input pixels, halo 1"
     assert fields["tasks"] == "9 blocks"  # 3 x 3 chunks of 512 over 1100 x 1300
@@ -354,7 +355,7 @@ def test_plan_of_the_cluster_routes_starts_no_cluster(scan, tmp_path):
     assert fields["inputs"] == "3 files"
     assert (
         fields["route"]
-        == "cluster (a local cluster of 2 workers), each file read whole on a worker"
+        == "cluster (a local cluster of 2 workers (from --scheduler)), each file read whole on a worker"
     )
     assert fields["tasks"] == "2 (groups of 2 files)"
     assert time.monotonic() - start < 30

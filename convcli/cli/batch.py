@@ -199,7 +199,7 @@ def _not_a_file(path: Path) -> str:
 def check_target(job: Job, options: WriteOptions) -> None:
     """Refuse to write over an input, or over an existing file without --overwrite."""
     from ..images.io import same_file
-    from ..images.resume import output_exists
+    from ..images.urls import output_exists
 
     if same_file(job.source, job.target) or job.source == job.target != "-":
         raise ConvcliError(f"{job.target}: is the input; convcli never overwrites an input")

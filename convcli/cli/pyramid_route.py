@@ -66,7 +66,7 @@ def run_pyramid(
         )
     from ..errors import ParameterError
     from ..images.omezarr import plan_levels, write_pyramid
-    from ..images.resume import output_exists
+    from ..images.urls import output_exists
     from .resume import skip_if_complete
 
     source = inputs[0]

@@ -27,7 +27,7 @@ from typing import Any, BinaryIO
 
 from ..errors import ConvcliError, ImageError
 from ..suffixes import TIFF_SUFFIXES
-from .urls import is_url
+from .urls import is_url, output_exists
 
 __all__ = [
     "Manifest",
@@ -60,17 +60,6 @@ class TaskNotes(list):
         super().__init__(notes)
         self.skipped = skipped
         self.sha256 = sha256
-
-
-def output_exists(target: str) -> bool:
-    """Whether a file, folder or object exists at ``target`` (a path or a URL)."""
-    if target == "-":
-        return False
-    if is_url(target):
-        from .urls import url_exists
-
-        return url_exists(target)
-    return os.path.lexists(target)
 
 
 def _chunks(stream: BinaryIO, block: int = 1 << 20) -> Iterator[bytes]:

@@ -38,6 +38,7 @@ from ..errors import ImageError
 __all__ = [
     "is_url",
     "open_url",
+    "output_exists",
     "upload_folder",
     "url_basename",
     "url_exists",
@@ -163,6 +164,15 @@ def open_url(url: str) -> BinaryIO:
     stream = io.BytesIO(url_read_bytes(url))
     stream.name = url  # read_image names the input by it
     return stream
+
+
+def output_exists(target: str) -> bool:
+    """Whether a file, folder or object exists at ``target`` (a path or a URL)."""
+    if target == "-":
+        return False
+    if is_url(target):
+        return url_exists(target)
+    return os.path.lexists(target)
 
 
 def url_exists(url: str) -> bool:
