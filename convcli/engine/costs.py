@@ -157,10 +157,7 @@ def native_costs(problem: Problem, weight: np.ndarray, dtype: np.dtype, factors=
     separable one None without rank-1 ``factors``; None when the core is not available."""
     from . import native
 
-    try:
-        if native.module() is None:
-            return None
-    except Exception:  # a bad CONVCLI_NATIVE_ISA: raised when the strategy runs
+    if native.module() is None:  # raises for a bad CONVCLI_ENGINE or CONVCLI_NATIVE_ISA
         return None
     scale = np.dtype(dtype).itemsize / 4
     pairs = problem.c_out * problem.cg

@@ -16,20 +16,23 @@ Which variant runs:
   ``CONVCLI_NATIVE_ISA=generic|avx2|avx512`` forces one, and a variant the
   CPU lacks is refused (:class:`~convcli.errors.ParameterError`).
 
-:func:`describe` says which, and why, in one line (``convcli --version``).
+:func:`describe` says which, and why, in one line (``convcli --version``);
+this module imports numpy only to run.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
-
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LimitError, ParameterError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = ["ENGINE_ENV", "ISA_ENV", "Status", "describe", "module", "reset", "run", "status"]
 
@@ -86,14 +89,14 @@ def _decide() -> Status:
     if engine == "numpy":
         return Status(None, None, f"{ENGINE_ENV}=numpy")
     try:
-        from . import _native  # type: ignore[attr-defined]
+        # the compiled half of this module (src/native); nothing else imports it
+        mod: ModuleType = importlib.import_module(f"{__package__}._native")
     except ImportError as exc:
         if engine == "native":
             raise ParameterError(
                 f"{ENGINE_ENV}=native, but the native extension is not built: {exc}"
             ) from exc
         return Status(None, None, f"native extension not built: {exc}")
-    mod: ModuleType = _native
     forced = os.environ.get(ISA_ENV, "").strip().lower()
     supported = mod.supported()
     if forced:
@@ -205,6 +208,8 @@ def run(
     LimitError
         When even one band of one row overruns ``budget``.
     """
+    import numpy as np
+
     from .threads import run_parallel
 
     mod = module()
