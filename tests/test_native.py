@@ -53,6 +53,14 @@ def variant(request):
     _native.use(before)
 
 
+@pytest.fixture
+def native_engine(variant):
+    """``variant``, for tests through the engine: skipped when it runs on numpy."""
+    if native.module() is None:
+        pytest.skip(f"the native engine is off: {native.status().reason}")
+    return variant
+
+
 def index_map(n: int, before: int, after: int, mode: str) -> np.ndarray:
     """Padded position -> source index (-1: the constant), from numpy.pad of arange."""
     if mode == "zeros":
@@ -162,7 +170,7 @@ def test_bands_and_accumulate_compose(variant, dtype):
 
 
 @pytest.mark.parametrize("mode", sorted(SCIPY_MODES))
-def test_filter2d_native_matches_scipy(variant, mode):
+def test_filter2d_native_matches_scipy(native_engine, mode):
     """filter2d with the native strategy equals scipy.ndimage.correlate (odd kernel,
     'same' padding), for every pad mode, in float32 and float64."""
     from scipy import ndimage
@@ -192,7 +200,7 @@ def test_filter2d_native_matches_scipy(variant, mode):
     st.integers(0, 2**32 - 1),
 )
 def test_conv2d_native_matches_the_numpy_strategies(
-    variant, in_dtype, c_in_g, c_out_g, groups, stride, dilation, mode, budget, rank_one, seed
+    native_engine, in_dtype, c_in_g, c_out_g, groups, stride, dilation, mode, budget, rank_one, seed
 ):
     """conv2d(strategy='native') equals the numpy 'direct' strategy, with channels and
     groups, strides, dilations, pad modes, integer inputs (converted a band at a time),
@@ -224,7 +232,7 @@ def test_conv2d_native_matches_the_numpy_strategies(
     assert got.dtype == expected.dtype
 
 
-def test_auto_takes_native_for_a_small_kernel_and_matches(variant):
+def test_auto_takes_native_for_a_small_kernel_and_matches(native_engine):
     """auto picks the native core for a 5x5 kernel on a photo-sized image (it wins the
     cost model), and the result equals scipy's."""
     from scipy import ndimage
@@ -343,7 +351,7 @@ def test_the_workspace_is_priced_and_overflow_refused():
         _native.workspace_bytes(2**40, 2**40, (2**40, 1), (2**40, 1), 2**40, 8, True)
 
 
-def test_a_budget_below_the_workspace_is_a_limit_error():
+def test_a_budget_below_the_workspace_is_a_limit_error(native_engine):
     """strategy='native' with a budget its workspace cannot fit raises LimitError."""
     x = np.zeros((64, 64), np.float32)
     with pytest.raises(LimitError, match="native core needs"):
@@ -403,7 +411,7 @@ def test_version_names_the_engine_from_the_installed_command(tmp_path):
     assert proc.stdout.splitlines()[1] == "engine: numpy (CONVCLI_ENGINE=numpy)"
 
 
-def test_the_native_calls_release_the_gil():
+def test_the_native_calls_release_the_gil(native_engine):
     """Two threads filtering at once both finish with the one-thread result (the C side
     runs without the GIL; a crash or a wrong band would show here)."""
     import threading

@@ -559,9 +559,12 @@ def filter2d(
         raise ShapeError(f"`kernel` is empty: shape {kernel.shape}")
     if convolve:
         kernel = kernel[::-1, ::-1]
+    if 0 in image.shape[:2]:
+        raise ShapeError(f"`image` is empty: shape {image.shape}")
     ct = compute_dtype(image.dtype, dtype)
     check_finite(kernel, "kernel")
-    check_magnitude(image, kernel[None], ct, "image", check_pad_value(pad_value))
+    pad_value = check_pad_value(pad_value)
+    check_magnitude(image, kernel[None], ct, "image", pad_value)
     x = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)  # (C, H, W) view
     budget = check_budget(memory_budget)
     weights = kernel.size * ct.itemsize
@@ -572,17 +575,9 @@ def filter2d(
         # plane's interior rows be read in place instead of gathered tile by tile
         x = np.ascontiguousarray(x, dtype=ct)
         budget -= planes
-    out = conv2d(
-        x[:, None],
-        kernel[None, None],
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        pad_mode=pad_mode,
-        pad_value=pad_value,
-        dtype=ct,
-        memory_budget=budget,
-        strategy=strategy,
-        threads=threads,
+    # conv2d's checks are done (its scan for NaN and magnitude would read the image again)
+    geo = _tiling(x.shape[-2:], kernel.shape, stride, padding, dilation, pad_mode)
+    out = _run_tiles(
+        x[:, None], kernel[None, None], geo, 1, ct, pad_value, budget, strategy, threads
     )[:, 0]
     return out[0] if image.ndim == 2 else np.moveaxis(out, 0, -1)
