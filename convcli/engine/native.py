@@ -43,9 +43,10 @@ ISA_ENV = "CONVCLI_NATIVE_ISA"
 #: The variants a build may have, slowest first.
 VARIANTS = ("generic", "avx2", "avx512")
 
-#: Output rows per native call (a band): at least this many, so the rows a band
-#: gathers beyond its own (the kernel's span) are a small share of it.
-BAND_ROWS = 64
+#: Output cells per native call (a band of rows): at least this many, so the rows
+#: a band gathers beyond its own (the kernel's span) and the cost of a call and of
+#: waking a thread are a small share of it.
+BAND_CELLS = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ def plan(
     threads = max(1, min(threads, problem.n * problem.c_out * oh))
     while threads >= 1:
         per = budget // threads
-        rows = max(BAND_ROWS, -(-oh // (4 * threads)))
+        rows = max(-(-BAND_CELLS // max(problem.out[1], 1)), -(-oh // (4 * threads)))
         rows = min(rows, oh)
         while rows > 1 and space + band_memory(problem, rows, itemsize, in_itemsize, convert) > per:
             rows //= 2
