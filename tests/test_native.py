@@ -440,3 +440,85 @@ def test_importing_the_extension_alone_is_cheap():
     code = "import sys, convcli.engine._native as m; print(m.isa()); print('numpy' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.split()[1] == "False"
+
+
+# ------------------------------------------------------------------ pooling windows
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.sampled_from([np.float32, np.float64]),
+    st.integers(1, 30),
+    st.integers(1, 80),
+    st.integers(1, 5),
+    st.integers(1, 5),
+    st.integers(1, 4),
+    st.integers(1, 4),
+    st.sampled_from(["max", "min", "sum"]),
+    st.sampled_from(["contiguous", "transposed", "strided", "reversed"]),
+    st.integers(0, 2**32 - 1),
+)
+def test_pool_matches_explicit_windows(variant, dtype, h, w, kh, kw, sh, sw, op, view, seed):
+    """pool() gives each window's max, min or sum, padded cells reading the fill value."""
+    x = make_source((h, w), dtype, seed, view)
+    fill = {"max": -np.inf, "min": np.inf, "sum": 0.0}[op]
+    top, left = kh // 2, kw // 2
+    bottom, right = kh - 1 - top + 1, kw - 1 - left  # an extra row: a ceil-mode overhang
+    p = np.pad(x.astype(np.float64), ((top, bottom), (left, right)), constant_values=fill)
+    oh, ow = (p.shape[0] - kh) // sh + 1, (p.shape[1] - kw) // sw + 1
+    reduce = {"max": np.max, "min": np.min, "sum": np.sum}[op]
+    expected = np.array(
+        [
+            [reduce(p[r * sh : r * sh + kh, c * sw : c * sw + kw]) for c in range(ow)]
+            for r in range(oh)
+        ]
+    )
+    rows = np.pad(np.arange(h), (top, bottom), constant_values=-1).astype(np.int64)
+    cols = np.pad(np.arange(w), (left, right), constant_values=-1).astype(np.int64)
+    out = np.full((oh, ow), np.nan, dtype=dtype)
+    _native.pool(x, rows, cols, out, (kh, kw), (sh, sw), op, fill, 0, oh)
+    atol = 0 if op != "sum" else 8 * np.finfo(dtype).eps * kh * kw * max(float(np.abs(x).max()), 1)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("mode", ["max", "min", "avg"])
+def test_pool2d_native_matches_the_numpy_path(native_engine, numpy_engine_result, mode):
+    """pool2d on float planes (the native path) equals the numpy path, ceil mode and
+    padding included."""
+    got, expected = numpy_engine_result(mode)
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+
+
+@pytest.fixture
+def numpy_engine_result(monkeypatch):
+    """(native, numpy) results of one pool2d call, the second under CONVCLI_ENGINE=numpy."""
+
+    def both(mode):
+        x = np.random.default_rng(4).standard_normal((2, 3, 29, 41)).astype(np.float32)
+        kwargs = dict(stride=2, padding=1, mode=mode, ceil_mode=True, count_include_pad=False)
+        got = convcli.pool2d(x, 3, threads=2, **kwargs)
+        monkeypatch.setenv("CONVCLI_ENGINE", "numpy")
+        native.reset()
+        try:
+            expected = convcli.pool2d(x, 3, **kwargs)
+        finally:
+            monkeypatch.delenv("CONVCLI_ENGINE")
+            native.reset()
+        return got, expected
+
+    return both
+
+
+def test_pool_bad_calls_raise():
+    """pool() refuses an unknown op, a bad window, and a short index map."""
+    x = np.zeros((10, 12), np.float32)
+    rows, cols = index_map(10, 0, 0, "zeros"), index_map(12, 0, 0, "zeros")
+    out = np.zeros((5, 6), np.float32)
+    with pytest.raises(ValueError, match="`op` must be 'max', 'min' or 'sum', got 'mean'"):
+        _native.pool(x, rows, cols, out, (2, 2), (2, 2), "mean", 0.0, 0, 5)
+    with pytest.raises(ValueError, match="`size` must be a pair of positive integers"):
+        _native.pool(x, rows, cols, out, (0, 2), (2, 2), "max", 0.0, 0, 5)
+    with pytest.raises(ValueError, match="`rows` has 10 entries; the call needs 11"):
+        _native.pool(x, rows, cols, out, (3, 2), (2, 2), "max", 0.0, 0, 5)

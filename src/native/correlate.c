@@ -158,6 +158,40 @@ DEFINE_RING(double, f64)
             }                                                                                \
             block_##SUF(j, s, mids, 1, s->ntaps, s->tap_row, s->tap_off, s->tap_w, r, nb);   \
         }                                                                                    \
+    }                                                                                        \
+                                                                                             \
+    /* pooling: max, min or sum over every tap of the window; plain loops over a block */    \
+    /* the compiler vectorizes for the variant's instruction set (the cells are finite) */   \
+    ATTR static void pool_##SUF(const cc_job *j, cc_space *s) {                              \
+        enum { CH = VW * NV };                                                               \
+        T acc[BR][CH];                                                                       \
+        for (ptrdiff_t r = j->r0; r < j->r1; r += BR) {                                      \
+            const int nb = (int)(j->r1 - r < BR ? j->r1 - r : BR);                           \
+            rows_##SUF(j, s, r, nb);                                                         \
+            const T *const *ptrs = (const T *const *)s->ptrs;                                \
+            for (ptrdiff_t q0 = 0; q0 < j->ow; q0 += CH) {                                   \
+                for (ptrdiff_t t = 0; t < s->ntaps; t++) {                                   \
+                    const ptrdiff_t off = s->tap_off[t] + q0, i = s->tap_row[t];             \
+                    for (int b = 0; b < BR; b++) {                                           \
+                        const T *src = ptrs[b * j->kh + i] + off;                            \
+                        T *a = acc[b];                                                       \
+                        if (t == 0)                                                          \
+                            for (int q = 0; q < CH; q++) a[q] = src[q];                      \
+                        else if (j->op == CC_MAX)                                            \
+                            for (int q = 0; q < CH; q++) a[q] = a[q] > src[q] ? a[q] : src[q];\
+                        else if (j->op == CC_MIN)                                            \
+                            for (int q = 0; q < CH; q++) a[q] = a[q] < src[q] ? a[q] : src[q];\
+                        else                                                                 \
+                            for (int q = 0; q < CH; q++) a[q] += src[q];                     \
+                    }                                                                        \
+                }                                                                            \
+                const ptrdiff_t n = j->ow - q0 < CH ? j->ow - q0 : CH;                       \
+                for (int b = 0; b < nb; b++) {                                               \
+                    char *row = j->out + (r + b) * j->out_s0 + q0 * j->out_s1;               \
+                    for (ptrdiff_t q = 0; q < n; q++) *(T *)(row + q * j->out_s1) = acc[b][q];\
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
     }
 
 #if defined(__GNUC__) || defined(__clang__)
@@ -179,6 +213,7 @@ const cc_variant cc_generic = {
     "generic",
     {direct_generic_f32, direct_generic_f64},
     {separable_generic_f32, separable_generic_f64},
+    {pool_generic_f32, pool_generic_f64},
 };
 
 #ifdef CONVCLI_X86
@@ -195,6 +230,7 @@ const cc_variant cc_avx2 = {
     "avx2",
     {direct_avx2_f32, direct_avx2_f64},
     {separable_avx2_f32, separable_avx2_f64},
+    {pool_avx2_f32, pool_avx2_f64},
 };
 
 /* AVX-512: 64-byte vectors, four per block row (16 accumulators of 32 registers) */
@@ -210,5 +246,6 @@ const cc_variant cc_avx512 = {
     "avx512",
     {direct_avx512_f32, direct_avx512_f64},
     {separable_avx512_f32, separable_avx512_f64},
+    {pool_avx512_f32, pool_avx512_f64},
 };
 #endif

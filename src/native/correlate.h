@@ -31,7 +31,10 @@ typedef struct {
     ptrdiff_t oh, ow, out_s0, out_s1;
     ptrdiff_t r0, r1;
     int accumulate;
+    int op; /* pooling: CC_MAX, CC_MIN or CC_SUM over the kh x kw window */
 } cc_job;
+
+enum { CC_MAX = 1, CC_MIN = 2, CC_SUM = 3 };
 
 typedef struct {
     char *ring;        /* slots x row_len cells, zero beyond each row's real cells */
@@ -56,6 +59,7 @@ typedef struct {
     const char *name;
     cc_kernel direct[2];    /* [float32, float64] */
     cc_kernel separable[2];
+    cc_kernel pool[2];
 } cc_variant;
 
 extern const cc_variant cc_generic;

@@ -255,6 +255,7 @@ static int space_alloc(cc_space *s, const plan_t *p, Py_ssize_t kh, Py_ssize_t k
 }
 
 static double tap(const void *taps, char code, Py_ssize_t k) {
+    if (!taps) return 1.0; /* pooling: every cell of the window */
     return code == 'f' ? (double)((const float *)taps)[k] : ((const double *)taps)[k];
 }
 
@@ -293,15 +294,34 @@ static void longest_run(const int64_t *m, Py_ssize_t n, ptrdiff_t *a, ptrdiff_t 
     }
 }
 
-static PyObject *run(PyObject *args, int separable) {
-    PyObject *o_src, *o_rows, *o_cols, *o_w, *o_w2 = NULL, *o_out;
-    Py_ssize_t sh, sw, dh, dw, r0, r1;
+enum { DIRECT = 0, SEPARABLE = 1, POOL = 2 };
+
+static PyObject *run(PyObject *args, int kind) {
+    PyObject *o_src, *o_rows, *o_cols, *o_w = NULL, *o_w2 = NULL, *o_out;
+    Py_ssize_t sh, sw, dh = 1, dw = 1, r0, r1, ph = 0, pw = 0;
     double pad_value;
-    int accumulate;
+    int accumulate = 0, op = 0;
+    const char *op_name = NULL;
     buf_t b[6];
     memset(b, 0, sizeof(b));
     int ok;
-    if (separable)
+    const int separable = kind == SEPARABLE;
+    if (kind == POOL) {
+        ok = PyArg_ParseTuple(args, "OOOO(nn)(nn)sdnn:pool", &o_src, &o_rows, &o_cols, &o_out,
+                              &ph, &pw, &sh, &sw, &op_name, &pad_value, &r0, &r1);
+        if (ok) {
+            op = strcmp(op_name, "max") == 0   ? CC_MAX
+                 : strcmp(op_name, "min") == 0 ? CC_MIN
+                 : strcmp(op_name, "sum") == 0 ? CC_SUM
+                                               : 0;
+            if (!op) {
+                PyErr_Format(PyExc_ValueError, "`op` must be 'max', 'min' or 'sum', got '%s'",
+                             op_name);
+                return NULL;
+            }
+            if (check_pair(ph, pw, "size") < 0) return NULL;
+        }
+    } else if (separable)
         ok = PyArg_ParseTuple(args, "OOOOOO(nn)(nn)dnnp:correlate_separable", &o_src, &o_rows,
                               &o_cols, &o_w, &o_w2, &o_out, &sh, &sw, &dh, &dw, &pad_value, &r0,
                               &r1, &accumulate);
@@ -321,7 +341,10 @@ static PyObject *run(PyObject *args, int separable) {
         goto fail;
     if (get(o_src, &b[1], "src", 0, 2) < 0 || check_float(&b[1], "src", code) < 0) goto fail;
     Py_ssize_t kh, kw;
-    if (separable) {
+    if (kind == POOL) {
+        kh = ph;
+        kw = pw;
+    } else if (separable) {
         if (get(o_w, &b[2], "col_taps", 0, 1) < 0 || check_float(&b[2], "col_taps", code) < 0 ||
             get(o_w2, &b[3], "row_taps", 0, 1) < 0 || check_float(&b[3], "row_taps", code) < 0)
             goto fail;
@@ -377,8 +400,9 @@ static PyObject *run(PyObject *args, int separable) {
     j.rows = (const int64_t *)b[4].view.buf;
     j.cols = (const int64_t *)b[5].view.buf;
     longest_run(j.cols, need_cols, &j.run0, &j.run1);
-    j.taps = b[2].view.buf;
+    j.taps = kind == POOL ? NULL : b[2].view.buf;
     j.row_taps = separable ? b[3].view.buf : NULL;
+    j.op = op;
     j.kh = kh;
     j.kw = kw;
     j.sh = sh;
@@ -408,7 +432,9 @@ static PyObject *run(PyObject *args, int separable) {
         for (Py_ssize_t i = 0; i < kh; i++) add_row_taps(&s, &j, j.taps, code, i, kw, i * kw);
     }
     const cc_variant *v = active;
-    cc_kernel k = separable ? v->separable[code == 'd'] : v->direct[code == 'd'];
+    cc_kernel k = kind == POOL    ? v->pool[code == 'd']
+                  : separable ? v->separable[code == 'd']
+                              : v->direct[code == 'd'];
     Py_BEGIN_ALLOW_THREADS
     if (r1 > r0) k(&j, &s);
     Py_END_ALLOW_THREADS
@@ -432,7 +458,7 @@ PyDoc_STRVAR(correlate_doc,
 
 static PyObject *py_correlate(PyObject *self, PyObject *args) {
     (void)self;
-    return run(args, 0);
+    return run(args, DIRECT);
 }
 
 PyDoc_STRVAR(separable_doc,
@@ -444,7 +470,19 @@ PyDoc_STRVAR(separable_doc,
 
 static PyObject *py_separable(PyObject *self, PyObject *args) {
     (void)self;
-    return run(args, 1);
+    return run(args, SEPARABLE);
+}
+
+PyDoc_STRVAR(pool_doc,
+"pool(src, rows, cols, out, size, stride, op, pad_value, r0, r1)\n"
+"--\n\n"
+"Output rows [r0, r1) of `op` ('max', 'min' or 'sum') over each (kh, kw) =\n"
+"`size` window of `src`, padded through the index maps as in correlate()\n"
+"(cells mapped to -1 read `pad_value`), into `out`; float32 or float64.");
+
+static PyObject *py_pool(PyObject *self, PyObject *args) {
+    (void)self;
+    return run(args, POOL);
 }
 
 PyDoc_STRVAR(workspace_doc,
@@ -524,6 +562,7 @@ static PyObject *py_use(PyObject *self, PyObject *arg) {
 static PyMethodDef methods[] = {
     {"correlate", py_correlate, METH_VARARGS, correlate_doc},
     {"correlate_separable", py_separable, METH_VARARGS, separable_doc},
+    {"pool", py_pool, METH_VARARGS, pool_doc},
     {"workspace_bytes", py_workspace, METH_VARARGS, workspace_doc},
     {"supported", py_supported, METH_NOARGS,
      "supported()\n--\n\nThe variants this build has and this CPU runs, slowest first."},
