@@ -522,3 +522,21 @@ def test_pool_bad_calls_raise():
         _native.pool(x, rows, cols, out, (0, 2), (2, 2), "max", 0.0, 0, 5)
     with pytest.raises(ValueError, match="`rows` has 10 entries; the call needs 11"):
         _native.pool(x, rows, cols, out, (3, 2), (2, 2), "max", 0.0, 0, 5)
+
+
+def test_the_cost_model_prices_native_per_kernel_slice(native_engine):
+    """A depthwise layer (32 groups of one channel) goes native: each slice's 9 taps are
+    one pass (not 32 x 288); a 64 -> 128 layer stays with im2col's matrix product."""
+    from convcli.arithmetic.geometry import Geometry
+    from convcli.engine.costs import choose_strategy
+    from convcli.engine.tiling import Problem
+
+    geo = Geometry.resolve((112, 112), 3, padding=1)
+    rng = np.random.default_rng(6)
+    f32 = np.dtype(np.float32)
+    depthwise = Problem.of(geo, 1, 32, 32, 32)
+    assert (
+        choose_strategy(depthwise, rng.standard_normal((32, 1, 3, 3)), f32, 1 << 28, 2) == "native"
+    )
+    wide = Problem.of(geo, 1, 64, 128, 1)
+    assert choose_strategy(wide, rng.standard_normal((128, 64, 3, 3)), f32, 1 << 28, 2) == "im2col"

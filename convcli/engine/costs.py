@@ -15,8 +15,8 @@ strategy        estimated cost per output pixel (seconds)
 ``separable``   ``S * (P(columns) + P(rows)) * DIRECT_PASS + S * Cout * Cg * SEPARABLE_PAIR``
 ``fft``         ``S * (Cin + Cout) * FFT_PIXEL * overlap + S * Cout * Cg * FFT_MAC``
 ``im2col``      ``Cin * T * IM2COL_COPY + Cout * Cg * T * IM2COL_MAC``
-``native``      ``Cout * Cg * (P(weight) * NATIVE_TAP + NATIVE_PIXEL)`` (direct), or
-..              ``Cout * Cg * ((c * P(col) + P(row)) * NATIVE_TAP + 2 * NATIVE_PIXEL)``
+``native``      ``P(weight) * NATIVE_TAP + Cout * Cg * NATIVE_PIXEL`` (direct), or
+..              ``(c * P(col) + P(row)) * NATIVE_TAP + 2 * Cout * Cg * NATIVE_PIXEL``
 ==============  ==============================================================
 
 ``native`` (the C core, when built and not turned off) computes only the
@@ -161,7 +161,7 @@ def native_costs(problem: Problem, weight: np.ndarray, dtype: np.dtype, factors=
         return None
     scale = np.dtype(dtype).itemsize / 4
     pairs = problem.c_out * problem.cg
-    direct = pairs * (max(_passes(weight), 1.0) * NATIVE_TAP + NATIVE_PIXEL) * scale
+    direct = (max(_passes(weight), 1.0) * NATIVE_TAP + pairs * NATIVE_PIXEL) * scale
     if factors is None:
         return direct, None
     ow, sw = problem.out[1], problem.stride[1]

@@ -1,4 +1,4 @@
-"""How a tile of a convolution is computed: the four strategies.
+"""How a tile of a convolution is computed: the four numpy strategies (and ``native``).
 
 :func:`convcli.conv2d` and :func:`convcli.filter2d` cut the output into
 tiles, gather each tile's input block (the tile plus its halo, padded and
