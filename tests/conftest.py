@@ -316,3 +316,15 @@ IMAGE_FIXTURES = (
     "rgb_npy",
     "rgba_npy",
 )
+
+
+@pytest.fixture
+def numpy_engine(monkeypatch):
+    """The numpy engine alone (``CONVCLI_ENGINE=numpy``): for tests of how the numpy
+    strategies and their cost model behave, whether or not the native core is built."""
+    from convcli.engine import native
+
+    monkeypatch.setenv("CONVCLI_ENGINE", "numpy")
+    native.reset()
+    yield
+    native.reset()  # the next call reads the restored environment

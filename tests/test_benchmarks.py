@@ -136,6 +136,29 @@ def test_engine_benchmark_layers_without_torch():
     assert result.stdout.count(" ok") == 6
 
 
+NATIVE = ROOT / "benchmarks" / "bench_native.py"
+
+
+@pytest.mark.slow
+def test_native_benchmark_quick_mode_runs():
+    """`bench_native.py --quick` prints every row of issue 20's table, each agreeing with OpenCV."""
+    pytest.importorskip("cv2")
+    result = run([str(NATIVE), "--quick"])
+    assert result.returncode == 0, result.stderr
+    assert_rows(result.stdout, ["3×3 | 2", "11×11 | 1", "31×31 Gaussian σ=5 | 2", "engine: "])
+    assert result.stdout.count("| ok |") == 10
+    assert "DIFFERS" not in result.stdout
+
+
+@pytest.mark.slow
+def test_native_benchmark_without_opencv():
+    """Without OpenCV the run completes and says so, with no ratios."""
+    result = run(["-c", WITHOUT_EXTRAS, str(NATIVE), "--quick"])
+    assert result.returncode == 0, result.stderr
+    assert "OpenCV: not installed" in result.stdout
+    assert result.stdout.count("| n/a |") >= 10
+
+
 HUGE_ROWS = [
     "200² float32, box:103",
     "200² float32, gaussian:sigma=20 (161²)",

@@ -155,6 +155,7 @@ def test_tap_memory_does_not_grow_with_the_span():
     assert len(sizes) == 1
 
 
+@pytest.mark.usefixtures("numpy_engine")
 def test_a_halo_that_dwarfs_the_tile_goes_tap_by_tap_though_it_fits(taps_calls):
     """200x200 pixels, a Sobel dilated 1000 times: blocks of 2000+ rows fit the
     budget but cost ~200 cells per output, so auto runs the 6 taps instead."""

@@ -63,7 +63,9 @@ def test_group_help_and_version():
     import convcli
 
     version = CliRunner().invoke(cli, ["--version"])
-    assert version.stdout.strip() == f"convcli, version {convcli.__version__}"
+    first, engine = version.stdout.strip().splitlines()
+    assert first == f"convcli, version {convcli.__version__}"
+    assert engine.startswith(("engine: native ", "engine: numpy ("))
 
 
 def _all_modules() -> list[str]:

@@ -702,6 +702,7 @@ def test_threads_and_tiny_tiles_give_the_scipy_result(strategy, threads):
         (np.random.default_rng(15).standard_normal((31, 31)), "fft"),  # large, full rank
     ],
 )
+@pytest.mark.usefixtures("numpy_engine")
 def test_auto_picks_by_the_cost_model(kernel, expected):
     """The cost model keeps a small kernel direct, splits a box blur and sends a large
     random kernel to the FFT."""

@@ -74,6 +74,7 @@ def test_a_kernel_larger_than_the_budget_allows_runs_in_blocks(mode, plans):
     np.testing.assert_allclose(got, expected[0, 0], rtol=1e-10, atol=1e-9)
 
 
+@pytest.mark.usefixtures("numpy_engine")
 def test_scipy_correlate_agrees_on_a_large_gaussian_with_auto(plans):
     rng = np.random.default_rng(2)
     img = rng.random((300, 260)).astype(np.float32)
@@ -131,6 +132,7 @@ def problem_of(size, k, dilation=1, c=1):
         (3, 1, "direct"),
     ],
 )
+@pytest.mark.usefixtures("numpy_engine")
 def test_the_cost_model_sends_large_kernels_down_their_paths(k, dilation, expected):
     weight = np.ones((1, 1, k, k), dtype=np.float32)
     weight[0, 0, 0, 0] = 2.0  # not rank 1 unless the case says so
@@ -139,6 +141,7 @@ def test_the_cost_model_sends_large_kernels_down_their_paths(k, dilation, expect
     assert got == expected
 
 
+@pytest.mark.usefixtures("numpy_engine")
 def test_a_box_of_1025_goes_to_separable_running_sums_a_gaussian_to_fft():
     """box:1025 is two running sums (cost independent of its length); a 1601-tap
     Gaussian is rank 1 too, but its passes are axpys, so fft; a dilated box has no

@@ -131,6 +131,7 @@ def test_float32_is_as_close_as_its_own_rounding():
     np.testing.assert_allclose(got, expected, rtol=2 * np.finfo(np.float32).eps)
 
 
+@pytest.mark.usefixtures("numpy_engine")
 def test_auto_takes_running_sums_for_a_large_box_on_a_photo(calls):
     """uint8 in, as at the command line: "auto" picks them, and agrees with scipy."""
     rng = np.random.default_rng(5)

@@ -165,8 +165,28 @@ def debug_enabled(ctx: click.Context | None = None) -> bool:
     return bool(ctx.meta.get("convcli.debug") or ctx.find_root().params.get("debug"))
 
 
+def _print_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``: the installed version, then which engine runs and why."""
+    if not value or ctx.resilient_parsing:
+        return
+    from importlib.metadata import version
+
+    from ..engine.native import describe
+
+    click.echo(f"convcli, version {version('convcli')}")
+    click.echo(describe())
+    ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="convcli", prog_name="convcli")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_version,
+    help="Show the version and the engine (native ISA or numpy, and why), and exit.",
+)
 @click.option("--debug", is_flag=True, help="Show the full traceback when something fails.")
 def cli(debug: bool) -> None:
     """Image filtering and convolution arithmetic from the command line.

@@ -85,7 +85,7 @@ def pad_mode_option(
 
 
 #: The engine's strategies (convcli.engine.strategies.STRATEGIES, kept here so --help needs no numpy).
-STRATEGY_CHOICES = ("auto", "direct", "separable", "fft", "im2col")
+STRATEGY_CHOICES = ("auto", "direct", "separable", "fft", "im2col", "native")
 
 
 def threads_option(f: Callable) -> Callable:
@@ -115,7 +115,8 @@ def engine_options(f: Callable) -> Callable:
             show_default=True,
             help="How each tile is computed: auto picks by a cost model; direct "
             "(shift and add), separable (rank-1 kernels), fft (large kernels), im2col "
-            "(patch matrix). All give the same result up to rounding.",
+            "(patch matrix), native (the C core; see convcli --version). All give the same "
+            "result up to rounding.",
         ),
         threads_option,
     )(f)

@@ -8,6 +8,8 @@ One module per job, from the API down:
 - :mod:`.costs`: the cost model ``strategy="auto"`` picks by, and its constants.
 - :mod:`.strategies`: the per-tile strategies (direct, separable, FFT,
   im2col), ``STRATEGIES`` and ``rank_one_factors``.
+- :mod:`.native`: the optional C core (``src/native``) as the ``native``
+  strategy, and which variant of it runs (``CONVCLI_ENGINE``, ``CONVCLI_NATIVE_ISA``).
 - :mod:`.sparse`: tap by tap, for a dilated span too big for any tile's block.
 - :mod:`.fftblocks`: FFT over kernel blocks, for large kernels.
 - :mod:`.tiling`: the call's problem, index maps, tiles and tile sizes

@@ -19,6 +19,8 @@ How a call runs
 3. A strategy from :mod:`convcli.engine.strategies` computes the tile: ``direct``
    (shift and accumulate), ``separable`` (two 1-D passes), ``fft``
    (overlap-save) or ``im2col`` (a patch matrix and one matrix product),
+   or the C core (``native``, :mod:`convcli.engine.native`: bands of output
+   rows read straight from the input through the index maps, no tiles),
    picked by the cost model of :mod:`convcli.engine.costs` unless
    ``strategy=`` names one.
    When the dilated span makes even a one-pixel tile's block overrun the
@@ -191,6 +193,20 @@ def _run_tiles(
     if name == "auto":
         name = costs.choose_strategy(
             problem, weight, dtype, budget, threads, in_itemsize=x.dtype.itemsize
+        )
+    if name == "native":  # the C core: bands of output rows straight from x
+        from . import native
+
+        return native.run(
+            x,
+            weight,
+            geo,
+            problem,
+            dtype,
+            pad_value,
+            budget,
+            threads,
+            costs.native_factors(problem, weight, dtype),
         )
     # rank-1 factors once, for BLAS's price (a running sum takes no axpy) and the kernel
     factors = strategies.separable_factors(weight, dtype) if name == "separable" else None
@@ -398,7 +414,7 @@ def conv2d(
         and product of the tiles in flight, one per thread) not to exceed;
         256 MiB by default. The output itself is not counted; the weights
         (in the compute dtype) are, and must fit in it.
-    strategy : {"auto", "direct", "separable", "fft", "im2col"}, optional
+    strategy : {"auto", "direct", "separable", "fft", "im2col", "native"}, optional
         How each tile is computed (see :mod:`convcli.engine.strategies`); "auto"
         (default) picks the cheapest by a cost model. All give the same
         result up to rounding; "separable" needs kernels of rank 1.
@@ -532,7 +548,7 @@ def filter2d(
         Force the compute dtype; by default see :func:`compute_dtype`.
     memory_budget : int, optional
         Working-memory bound in bytes, as for :func:`conv2d`.
-    strategy : {"auto", "direct", "separable", "fft", "im2col"}, optional
+    strategy : {"auto", "direct", "separable", "fft", "im2col", "native"}, optional
         As for :func:`conv2d`. For a kernel of rank 1 (Gaussian, box,
         Sobel, ...) "auto" usually picks "separable": a column pass then a
         row pass inside each tile, ``kh + kw`` taps per pixel instead of
@@ -563,9 +579,12 @@ def filter2d(
         raise ShapeError(f"`kernel` is empty: shape {kernel.shape}")
     if convolve:
         kernel = kernel[::-1, ::-1]
+    if 0 in image.shape[:2]:
+        raise ShapeError(f"`image` is empty: shape {image.shape}")
     ct = compute_dtype(image.dtype, dtype)
     check_finite(kernel, "kernel")
-    check_magnitude(image, kernel[None], ct, "image", check_pad_value(pad_value))
+    pad_value = check_pad_value(pad_value)
+    check_magnitude(image, kernel[None], ct, "image", pad_value)
     x = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)  # (C, H, W) view
     budget = check_budget(memory_budget)
     weights = kernel.size * ct.itemsize
@@ -576,17 +595,9 @@ def filter2d(
         # plane's interior rows be read in place instead of gathered tile by tile
         x = np.ascontiguousarray(x, dtype=ct)
         budget -= planes
-    out = conv2d(
-        x[:, None],
-        kernel[None, None],
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        pad_mode=pad_mode,
-        pad_value=pad_value,
-        dtype=ct,
-        memory_budget=budget,
-        strategy=strategy,
-        threads=threads,
+    # conv2d's checks are done (its scan for NaN and magnitude would read the image again)
+    geo = _tiling(x.shape[-2:], kernel.shape, stride, padding, dilation, pad_mode)
+    out = _run_tiles(
+        x[:, None], kernel[None, None], geo, 1, ct, pad_value, budget, strategy, threads
     )[:, 0]
     return out[0] if image.ndim == 2 else np.moveaxis(out, 0, -1)

@@ -15,7 +15,15 @@ strategy        estimated cost per output pixel (seconds)
 ``separable``   ``S * (P(columns) + P(rows)) * DIRECT_PASS + S * Cout * Cg * SEPARABLE_PAIR``
 ``fft``         ``S * (Cin + Cout) * FFT_PIXEL * overlap + S * Cout * Cg * FFT_MAC``
 ``im2col``      ``Cin * T * IM2COL_COPY + Cout * Cg * T * IM2COL_MAC``
+``native``      ``P(weight) * NATIVE_TAP + Cout * Cg * NATIVE_PIXEL`` (direct), or
+..              ``(c * P(col) + P(row)) * NATIVE_TAP + 2 * Cout * Cg * NATIVE_PIXEL``
 ==============  ==============================================================
+
+``native`` (the C core, when built and not turned off) computes only the
+outputs a stride keeps, so ``S`` does not multiply its cost; its separable
+form runs the column pass over whole padded rows (``c`` their length over
+the output's width). It costs twice as much in float64 (half the vector
+lanes), and is ruled out when its workspace overruns the budget.
 
 ``P(w)`` counts the nonzero taps of all kernels (one pass over the tile each;
 a box factor run as a running sum counts ``RUNNING_SUM_PASSES``);
@@ -68,7 +76,7 @@ from . import fftblocks, sparse
 from .strategies import has_running_sums, separable_factors, separable_passes
 from .tiling import FFT_TILE, Problem, tile_shape, working_memory
 
-__all__ = ["blas_repays", "choose_strategy", "estimate_costs"]
+__all__ = ["blas_repays", "choose_strategy", "estimate_costs", "native_costs", "native_factors"]
 
 # cost-model constants, seconds per output pixel per unit (see the module docstring)
 DIRECT_PASS = 0.28e-9
@@ -93,6 +101,11 @@ SCIPY_FFT_IMPORT = 0.2
 
 # beyond this many kernel slices, "auto" does not look for rank-1 kernels
 _RANK_CHECK_LIMIT = 64
+
+# the native core (float32; float64 costs twice: half the lanes): one kernel tap
+# of one channel pair, and gathering and storing a cell, per output pixel
+NATIVE_TAP = 0.03e-9
+NATIVE_PIXEL = 0.3e-9
 
 
 def _stride_factor(problem: Problem) -> int:
@@ -139,6 +152,39 @@ def estimate_costs(problem: Problem, weight: np.ndarray, factors=None) -> dict[s
     return costs
 
 
+def native_costs(problem: Problem, weight: np.ndarray, dtype: np.dtype, factors=None):
+    """(direct, separable) seconds per output pixel and image of the native core, the
+    separable one None without rank-1 ``factors``; None when the core is not available."""
+    from . import native
+
+    if native.module() is None:  # raises for a bad CONVCLI_ENGINE or CONVCLI_NATIVE_ISA
+        return None
+    scale = np.dtype(dtype).itemsize / 4
+    pairs = problem.c_out * problem.cg
+    direct = (max(_passes(weight), 1.0) * NATIVE_TAP + pairs * NATIVE_PIXEL) * scale
+    if factors is None:
+        return direct, None
+    ow, sw = problem.out[1], problem.stride[1]
+    width = ((ow - 1) * sw + problem.span[1] + 64) / ow
+    col, row = (np.asarray(f).reshape(-1, f.shape[-1]) for f in factors)
+    taps = sum(width * _passes(c) + _passes(r) for c, r in zip(col, row, strict=True))
+    separable = (taps * NATIVE_TAP + 2 * pairs * NATIVE_PIXEL) * scale
+    return direct, separable
+
+
+def native_factors(problem: Problem, weight: np.ndarray, dtype: np.dtype):
+    """The rank-1 factors the native core should use, or None for its direct form."""
+    if problem.c_out * problem.cg > _RANK_CHECK_LIMIT:
+        return None
+    factors = separable_factors(weight, dtype)
+    if factors is None:
+        return None
+    found = native_costs(problem, weight, dtype, factors)
+    if found is None or found[1] is None or found[1] >= found[0]:
+        return None
+    return factors
+
+
 def choose_strategy(
     problem: Problem,
     weight: np.ndarray,
@@ -163,6 +209,25 @@ def choose_strategy(
         _price_large_kernels(
             costs, problem, weight, np.dtype(dtype), budget, threads, in_itemsize, tall
         )
+    found = native_costs(problem, weight, dtype, factors)
+    if found is not None:
+        separable = found[1] is not None and found[1] < found[0]
+        costs["native"] = found[1] if separable else found[0]
+        if budget is not None:
+            from . import native
+
+            convert = in_itemsize is not None and in_itemsize != np.dtype(dtype).itemsize
+            fits = native.plan(
+                problem,
+                budget,
+                threads,
+                np.dtype(dtype).itemsize,
+                in_itemsize or np.dtype(dtype).itemsize,
+                convert,
+                separable,
+            )
+            if fits is None:
+                costs["native"] = float("inf")
     pixels = max(problem.n * problem.out[0] * problem.out[1], 1)
     if "scipy.fft" not in sys.modules:
         costs["fft"] += SCIPY_FFT_IMPORT / pixels

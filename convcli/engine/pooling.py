@@ -3,7 +3,9 @@
 Pad, then reduce the window's taps one strided slice at a time: for a
 ``kh x kw`` window that is ``kh*kw`` elementwise ``np.maximum`` (or
 ``minimum``, or ``add``) calls on output-sized slices, with no window view
-materialised. Sizes come from :func:`convcli.pool_output_size`, through one
+materialised; or, for float planes when the native core runs
+(:mod:`convcli.engine.native`), its pooling kernel over the same windows,
+padded through index maps. Sizes come from :func:`convcli.pool_output_size`, through one
 :class:`convcli.arithmetic.geometry.Geometry` resolved with ``pooling=True``;
 bands of output rows run on threads (:mod:`convcli.engine.threads`).
 """
@@ -17,6 +19,7 @@ import numpy as np
 from ..arithmetic.geometry import Geometry
 from ..arithmetic.sizes import PaddingSpec, pair
 from ..errors import ParameterError, ShapeError
+from . import native
 from .arrays import as_numeric, check_finite, compute_dtype
 from .threads import check_threads, run_parallel
 
@@ -143,6 +146,66 @@ def pool2d(
     need_h = (oh - 1) * sh + kh
     need_w = (ow - 1) * sw + kw
     fill = _fill_value(np.dtype(work), mode)
+    if planes.dtype == work and work.kind == "f" and native.module() is not None:
+        acc = _pool_native(
+            planes, (kh, kw), (sh, sw), (pt, pl), (need_h, need_w), mode, fill, threads
+        )
+    else:
+        acc = _pool_numpy(
+            planes,
+            (kh, kw),
+            (sh, sw),
+            (pt, pl),
+            (need_h, need_w),
+            (oh, ow),
+            work,
+            mode,
+            fill,
+            threads,
+        )
+    if mode == "avg":
+        ch = _axis_counts(h, kh, sh, pt, pb, oh, not count_include_pad)
+        cw = _axis_counts(w, kw, sw, pl, pr, ow, not count_include_pad)
+        acc /= np.outer(ch, cw).astype(work)
+    return acc
+
+
+def _pool_native(planes, size, stride, before, need, mode, fill, threads) -> np.ndarray:
+    """The windows' max, min or sum by the native core, bands of rows on threads.
+
+    Padded cells (and a ceil-mode overhang) are -1 in the index maps: the
+    core reads ``fill`` there.
+    """
+    mod = native.module()
+    h, w = planes.shape[-2:]
+    (kh, kw), (sh, sw), (pt, pl), (need_h, need_w) = size, stride, before, need
+    oh, ow = (need_h - kh) // sh + 1, (need_w - kw) // sw + 1
+
+    def index(n: int, start: int, length: int) -> np.ndarray:
+        i = np.arange(length, dtype=np.int64) - start
+        i[(i < 0) | (i >= n)] = -1
+        return i
+
+    rows, cols = index(h, pt, need_h), index(w, pl, need_w)
+    src = planes.reshape(-1, h, w)
+    acc = np.empty((*planes.shape[:-2], oh, ow), dtype=planes.dtype)
+    dest = acc.reshape(-1, oh, ow)
+    op = "sum" if mode == "avg" else mode
+    step = max(1, _BAND_ELEMENTS // max(1, ow))
+
+    def band(task: tuple[int, int, int]) -> None:
+        k, r0, r1 = task
+        mod.pool(src[k], rows, cols, dest[k], (kh, kw), (sh, sw), op, float(fill), r0, r1)
+
+    tasks = [(k, r, min(r + step, oh)) for k in range(src.shape[0]) for r in range(0, oh, step)]
+    run_parallel(band, iter(tasks), min(check_threads(threads), len(tasks)))
+    return acc
+
+
+def _pool_numpy(planes, size, stride, before, need, out, work, mode, fill, threads) -> np.ndarray:
+    """The windows' max, min or sum by numpy: pad, then one strided slice per tap."""
+    h, w = planes.shape[-2:]
+    (kh, kw), (sh, sw), (pt, pl), (need_h, need_w), (oh, ow) = size, stride, before, need, out
     if pt == pl == 0 and need_h <= h and need_w <= w:
         # every window lies inside the input: reduce views of it, no padded copy
         padded = planes if planes.dtype == work else planes.astype(work)
@@ -179,8 +242,4 @@ def pool2d(
         iter([(r, min(r + step, oh)) for r in range(0, oh, step)]),
         _threads(threads, oh, step),
     )
-    if mode == "avg":
-        ch = _axis_counts(h, kh, sh, pt, pb, oh, not count_include_pad)
-        cw = _axis_counts(w, kw, sw, pl, pr, ow, not count_include_pad)
-        acc /= np.outer(ch, cw).astype(work)
     return acc

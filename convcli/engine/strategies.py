@@ -1,4 +1,4 @@
-"""How a tile of a convolution is computed: the four strategies.
+"""How a tile of a convolution is computed: the four numpy strategies (and ``native``).
 
 :func:`convcli.conv2d` and :func:`convcli.filter2d` cut the output into
 tiles, gather each tile's input block (the tile plus its halo, padded and
@@ -38,6 +38,12 @@ strategies, all computing the same cross-correlation:
     pixel, one row per tap and input channel) filled one tap at a time,
     then one matrix product (BLAS) per tile and group. Best for many
     input and output channels, as in a CNN layer.
+``native``
+    The optional C core (:mod:`convcli.engine.native`): direct or
+    separable correlation with every tap summed in vector registers, one
+    pass over memory, computing only the outputs a stride keeps. Available
+    when the extension is built and ``CONVCLI_ENGINE`` is not ``numpy``;
+    the strategies above stay the reference and the fallback.
 
 Stride and dilation: ``direct``, ``separable`` and ``fft`` compute every
 stride-1 output inside the tile and keep every ``stride``-th, so their cost
@@ -77,7 +83,7 @@ __all__ = [
 ]
 
 #: The strategies :func:`convcli.conv2d` and :func:`convcli.filter2d` accept, besides "auto".
-STRATEGIES: tuple[str, ...] = ("direct", "separable", "fft", "im2col")
+STRATEGIES: tuple[str, ...] = ("direct", "separable", "fft", "im2col", "native")
 
 #: Strategies whose tiles run on one thread: their BLAS calls (through scipy's
 #: wrappers) hold the GIL, so a second thread only waits.

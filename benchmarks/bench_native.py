@@ -1,0 +1,144 @@
+"""The native core against OpenCV (issue 20): ratios in one interleaved run.
+
+``filter2d`` on a float32 image with reflect padding (OpenCV's
+``BORDER_REFLECT_101``): random 3x3, 5x5, 7x7 and 11x11 kernels against
+``cv2.filter2D``, and a 31x31 Gaussian against ``cv2.sepFilter2D``, on 2
+threads and on 1. Every round times each implementation once, in turn, so
+a change in the machine's load hits both sides of a ratio alike; the
+ratio reported is the median over rounds of convcli's time over OpenCV's.
+Run it again with ``CONVCLI_ENGINE=numpy`` for the numpy engine's figures,
+or ``CONVCLI_NATIVE_ISA=generic`` for another variant's.
+
+    python benchmarks/bench_native.py            # 2048², 15 rounds
+    python benchmarks/bench_native.py --quick    # tiny sizes (tests/test_benchmarks.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+import convcli
+from convcli.engine import native
+
+try:
+    import cv2
+except ImportError:
+    cv2 = None
+
+TARGETS = {3: 0.7, 5: 0.7, 7: 0.7, 11: 0.7, "gauss31": 0.8}
+
+
+def machine() -> str:
+    """CPU model, cores and load, for the table's caption."""
+    model = platform.processor() or platform.machine()
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
+        for line in out.splitlines():
+            if line.startswith("Model name:"):
+                model = line.split(":", 1)[1].strip()
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return f"{model}, {os.cpu_count()} cores, load {load:.1f}; {native.describe()}"
+
+
+def gaussian(sigma: float, radius: int) -> np.ndarray:
+    x = np.arange(-radius, radius + 1, dtype=np.float64)
+    g = np.exp(-(x * x) / (2 * sigma * sigma))
+    return g / g.sum()
+
+
+def timed(f: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    f()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=2048)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--quick", action="store_true", help="tiny sizes, a few rounds")
+    args = parser.parse_args()
+    size, rounds = (128, 3) if args.quick else (args.size, args.rounds)
+    rng = np.random.default_rng(20)
+    img = rng.standard_normal((size, size)).astype(np.float32)
+    print(f"# bench_native: {size}² float32, reflect, {rounds} interleaved rounds")
+    print(f"# {machine()}")
+    if cv2 is None:
+        print("OpenCV: not installed (pip install '.[bench]'); no ratios")
+    cases: list[tuple[object, np.ndarray, Callable[[int], object] | None]] = []
+    for k in (3, 5, 7, 11):
+        w = rng.standard_normal((k, k)).astype(np.float32)
+        ref = None
+        if cv2 is not None:
+
+            def ref(threads: int, w: np.ndarray = w) -> object:
+                cv2.setNumThreads(threads)
+                return cv2.filter2D(img, -1, w, borderType=cv2.BORDER_REFLECT_101)
+
+        cases.append((k, w, ref))
+    taps = gaussian(5.0, 15).astype(np.float32)
+    ref = None
+    if cv2 is not None:
+
+        def ref(threads: int) -> object:
+            cv2.setNumThreads(threads)
+            return cv2.sepFilter2D(img, -1, taps, taps, borderType=cv2.BORDER_REFLECT_101)
+
+    cases.append(("gauss31", np.outer(taps, taps), ref))
+    print(
+        "| case | threads | strategy auto picks | agrees | convcli ms | OpenCV ms | ratio | target |"
+    )
+    print("|---|---:|---|---|---:|---:|---:|---:|")
+    for threads in (2, 1):
+        for name, w, ref in cases:
+            picked = _picked(img, w, threads)
+            mine, theirs, ratios = [], [], []
+            got = np.asarray(convcli.filter2d(img, w, threads=threads))  # warm-up
+            agrees = "n/a"
+            if ref is not None:
+                expected = np.asarray(ref(threads))
+                scale = float(np.abs(expected).max())
+                agrees = (
+                    "ok" if np.allclose(got, expected, rtol=0, atol=1e-5 * scale) else "DIFFERS"
+                )
+            for _ in range(rounds):
+                a = timed(lambda w=w, t=threads: convcli.filter2d(img, w, threads=t))
+                mine.append(a)
+                if ref is not None:
+                    b = timed(lambda ref=ref, t=threads: ref(t))
+                    theirs.append(b)
+                    ratios.append(a / b)
+            label = f"{name}×{name}" if isinstance(name, int) else "31×31 Gaussian σ=5"
+            cv_ms = f"{statistics.median(theirs) * 1e3:.2f}" if theirs else "n/a"
+            ratio = f"{statistics.median(ratios):.2f}" if ratios else "n/a"
+            print(
+                f"| {label} | {threads} | {picked} | {agrees} | {statistics.median(mine) * 1e3:.2f} "
+                f"| {cv_ms} | {ratio} | ≤ {TARGETS[name]} |"  # type: ignore[index]
+            )
+
+
+def _picked(img: np.ndarray, w: np.ndarray, threads: int) -> str:
+    """The strategy ``auto`` runs for this call (the cost model, asked the same way)."""
+    from convcli.arithmetic.geometry import Geometry
+    from convcli.engine.costs import choose_strategy
+    from convcli.engine.tiling import DEFAULT_MEMORY_BUDGET, Problem
+
+    geo = Geometry.resolve(img.shape, w.shape, padding="same")
+    problem = Problem.of(geo, 1, 1, 1, 1)
+    return choose_strategy(
+        problem, w[None, None], np.dtype(np.float32), DEFAULT_MEMORY_BUDGET, threads, 4
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,251 @@
+/* convcli native core: direct and separable 2-D correlation.
+ *
+ * One translation unit holds three variants of the same kernels: generic
+ * (the compiler's baseline: SSE2 on x86-64, NEON on arm64), AVX2+FMA and
+ * AVX-512, each compiled for its instruction set through a function
+ * attribute, so the build needs no -march flag; module.c picks one at
+ * import. The kernels know no pad modes: each padded row is gathered once,
+ * through the caller's index maps, into a small ring of rows, and every
+ * output block (BLOCK_ROWS rows x NV vectors of columns) is summed in
+ * registers over all taps before it is stored.
+ *
+ * With a column stride sw > 1 a padded row is kept in sw phases (cells
+ * p, p + sw, p + 2 sw, ... in phase p mod sw), so the cells the outputs
+ * q, q+1, ... read for one tap are consecutive in memory.
+ */
+#include "correlate.h"
+
+#include <string.h>
+
+#define BR CONVCLI_BLOCK_ROWS
+
+/* ------------------------------------------------------------ the ring of padded rows */
+
+#define DEFINE_RING(T, SUF)                                                              \
+    static const T *ring_row_##SUF(const cc_job *j, cc_space *s, ptrdiff_t p,            \
+                                   ptrdiff_t slot) {                                 \
+        T *row = (T *)s->ring + slot * s->row_len;                                       \
+        if (s->tags[slot] == p) return row;                                              \
+        s->tags[slot] = p;                                                               \
+        const ptrdiff_t ncols = (j->ow - 1) * j->sw + (j->kw - 1) * j->dw + 1;           \
+        const ptrdiff_t sw = j->sw, L = s->phase_len;                                    \
+        const T pad = (T)j->pad_value;                                                   \
+        const int64_t sr = j->rows[p];                                                   \
+        if (sr < 0) {                                                                    \
+            for (ptrdiff_t k = 0; k < ncols; k++) row[(k % sw) * L + k / sw] = pad;      \
+            return row;                                                                  \
+        }                                                                                \
+        const char *base = j->src + sr * j->src_s0;                                      \
+        const ptrdiff_t cs = j->src_s1;                                                  \
+        ptrdiff_t a = j->run0 < ncols ? j->run0 : ncols;                                 \
+        ptrdiff_t b = j->run1 < ncols ? j->run1 : ncols;                                 \
+        if (sw != 1 || cs != (ptrdiff_t)sizeof(T) || a >= b) a = b = 0;                  \
+        for (ptrdiff_t k = 0; k < a; k++) {                                              \
+            int64_t c = j->cols[k];                                                      \
+            row[k] = c < 0 ? pad : *(const T *)(base + c * cs);                          \
+        }                                                                                \
+        if (b > a) memcpy(row + a, base + j->cols[a] * cs, (size_t)(b - a) * sizeof(T)); \
+        for (ptrdiff_t k = b; k < ncols; k++) {                                          \
+            int64_t c = j->cols[k];                                                      \
+            row[(k % sw) * L + k / sw] = c < 0 ? pad : *(const T *)(base + c * cs);      \
+        }                                                                                \
+        return row;                                                                      \
+    }
+
+DEFINE_RING(float, f32)
+DEFINE_RING(double, f64)
+
+/* ------------------------------------------------------------ the kernels, per variant
+ *
+ * SUF: name suffix; ATTR: the target attribute; T: cell type; VT/VTU: its
+ * vector type (aligned / unaligned); VW: lanes; NV: vectors per block row.
+ */
+#define DEFINE_KERNELS(SUF, ATTR, T, RING, VT, VTU, VW, NV)                                   \
+    /* outputs of one block of rows: ptrs[b * kh + i] is row b's padded row of tap row i */   \
+    ATTR static void block_##SUF(const cc_job *j, cc_space *s, const T *const *ptrs,         \
+                                 ptrdiff_t kh, ptrdiff_t ntaps, const ptrdiff_t *trow,       \
+                                 const ptrdiff_t *toff, const double *tw, ptrdiff_t r,       \
+                                 int nb) {                                                   \
+        enum { CH = VW * NV };                                                               \
+        const ptrdiff_t ow = j->ow;                                                          \
+        for (ptrdiff_t q0 = 0; q0 < ow; q0 += CH) {                                          \
+            VT acc[BR][NV];                                                                  \
+            for (int b = 0; b < BR; b++)                                                     \
+                for (int v = 0; v < NV; v++) acc[b][v] = (VT){0};                            \
+            /* taps come grouped by kernel row: the block's 4 row pointers per group */     \
+            for (ptrdiff_t t = 0; t < ntaps;) {                                              \
+                const ptrdiff_t i = trow[t];                                                 \
+                const T *src[BR];                                                            \
+                for (int b = 0; b < BR; b++) src[b] = ptrs[b * kh + i] + q0;                 \
+                for (; t < ntaps && trow[t] == i; t++) {                                     \
+                    const T w = (T)tw[t];                                                    \
+                    const ptrdiff_t off = toff[t];                                           \
+                    for (int b = 0; b < BR; b++)                                             \
+                        for (int v = 0; v < NV; v++)                                         \
+                            acc[b][v] += w * *(const VTU *)(src[b] + off + v * VW);          \
+                }                                                                            \
+            }                                                                                \
+            const ptrdiff_t n = ow - q0 < CH ? ow - q0 : CH;                                 \
+            for (int b = 0; b < nb; b++) {                                                   \
+                char *row = j->out + (r + b) * j->out_s0 + q0 * j->out_s1;                   \
+                if (n == CH && j->out_s1 == (ptrdiff_t)sizeof(T)) {                          \
+                    T *d = (T *)row;                                                         \
+                    for (int v = 0; v < NV; v++) {                                           \
+                        if (j->accumulate)                                                   \
+                            *(VTU *)(d + v * VW) = *(const VTU *)(d + v * VW) + acc[b][v];   \
+                        else                                                                 \
+                            *(VTU *)(d + v * VW) = acc[b][v];                                \
+                    }                                                                        \
+                } else {                                                                     \
+                    T *tmp = (T *)s->tmp;                                                    \
+                    for (int v = 0; v < NV; v++) *(VTU *)(tmp + v * VW) = acc[b][v];         \
+                    for (ptrdiff_t q = 0; q < n; q++) {                                      \
+                        T *d = (T *)(row + q * j->out_s1);                                   \
+                        *d = j->accumulate ? *d + tmp[q] : tmp[q];                           \
+                    }                                                                        \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+                                                                                             \
+    /* the padded rows of block r (rows past r1 repeat the last one, their outputs unused) */\
+    static void rows_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r, int nb) {              \
+        for (int b = 0; b < BR; b++) {                                                       \
+            const ptrdiff_t rb = r + (b < nb ? b : nb - 1);                                  \
+            for (ptrdiff_t i = 0; i < j->kh; i++)                                            \
+            {                                                                                \
+                const ptrdiff_t p = rb * j->sh + i * j->dh;                                  \
+                const ptrdiff_t slot = s->direct_mapped ? p % s->slots : b * j->kh + i;      \
+                s->ptrs[b * j->kh + i] = ring_row_##RING(j, s, p, slot);                     \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+                                                                                             \
+    ATTR static void direct_##SUF(const cc_job *j, cc_space *s) {                            \
+        for (ptrdiff_t r = j->r0; r < j->r1; r += BR) {                                      \
+            const int nb = (int)(j->r1 - r < BR ? j->r1 - r : BR);                           \
+            rows_##SUF(j, s, r, nb);                                                         \
+            block_##SUF(j, s, (const T *const *)s->ptrs, j->kh, s->ntaps, s->tap_row,        \
+                        s->tap_off, s->tap_w, r, nb);                                        \
+        }                                                                                    \
+    }                                                                                        \
+                                                                                             \
+    /* column pass into BR rows of mid (all row_len cells), then the row pass from them */   \
+    ATTR static void separable_##SUF(const cc_job *j, cc_space *s) {                         \
+        enum { CH = VW * NV };                                                               \
+        const T *mids[BR];                                                                   \
+        for (int b = 0; b < BR; b++) mids[b] = (const T *)s->mid + b * s->row_len;           \
+        for (ptrdiff_t r = j->r0; r < j->r1; r += BR) {                                      \
+            const int nb = (int)(j->r1 - r < BR ? j->r1 - r : BR);                           \
+            rows_##SUF(j, s, r, nb);                                                         \
+            const T *const *ptrs = (const T *const *)s->ptrs;                                \
+            for (ptrdiff_t m0 = 0; m0 < s->row_len; m0 += CH) {                              \
+                VT acc[BR][NV];                                                              \
+                for (int b = 0; b < BR; b++)                                                 \
+                    for (int v = 0; v < NV; v++) acc[b][v] = (VT){0};                        \
+                for (ptrdiff_t t = 0; t < s->ncol_taps; t++) {                               \
+                    const T w = (T)s->col_w[t];                                              \
+                    const ptrdiff_t i = s->col_row[t];                                       \
+                    for (int b = 0; b < BR; b++) {                                           \
+                        const T *src = ptrs[b * j->kh + i] + m0;                             \
+                        for (int v = 0; v < NV; v++)                                         \
+                            acc[b][v] += w * *(const VTU *)(src + v * VW);                   \
+                    }                                                                        \
+                }                                                                            \
+                for (int b = 0; b < BR; b++)                                                 \
+                    for (int v = 0; v < NV; v++)                                             \
+                        *(VTU *)((T *)mids[b] + m0 + v * VW) = acc[b][v];                    \
+            }                                                                                \
+            block_##SUF(j, s, mids, 1, s->ntaps, s->tap_row, s->tap_off, s->tap_w, r, nb);   \
+        }                                                                                    \
+    }                                                                                        \
+                                                                                             \
+    /* pooling: max, min or sum over every tap of the window; plain loops over a block */    \
+    /* the compiler vectorizes for the variant's instruction set (the cells are finite) */   \
+    ATTR static void pool_##SUF(const cc_job *j, cc_space *s) {                              \
+        enum { CH = VW * NV };                                                               \
+        T acc[BR][CH];                                                                       \
+        for (ptrdiff_t r = j->r0; r < j->r1; r += BR) {                                      \
+            const int nb = (int)(j->r1 - r < BR ? j->r1 - r : BR);                           \
+            rows_##SUF(j, s, r, nb);                                                         \
+            const T *const *ptrs = (const T *const *)s->ptrs;                                \
+            for (ptrdiff_t q0 = 0; q0 < j->ow; q0 += CH) {                                   \
+                for (ptrdiff_t t = 0; t < s->ntaps; t++) {                                   \
+                    const ptrdiff_t off = s->tap_off[t] + q0, i = s->tap_row[t];             \
+                    for (int b = 0; b < BR; b++) {                                           \
+                        const T *src = ptrs[b * j->kh + i] + off;                            \
+                        T *a = acc[b];                                                       \
+                        if (t == 0)                                                          \
+                            for (int q = 0; q < CH; q++) a[q] = src[q];                      \
+                        else if (j->op == CC_MAX)                                            \
+                            for (int q = 0; q < CH; q++) a[q] = a[q] > src[q] ? a[q] : src[q];\
+                        else if (j->op == CC_MIN)                                            \
+                            for (int q = 0; q < CH; q++) a[q] = a[q] < src[q] ? a[q] : src[q];\
+                        else                                                                 \
+                            for (int q = 0; q < CH; q++) a[q] += src[q];                     \
+                    }                                                                        \
+                }                                                                            \
+                const ptrdiff_t n = j->ow - q0 < CH ? j->ow - q0 : CH;                       \
+                for (int b = 0; b < nb; b++) {                                               \
+                    char *row = j->out + (r + b) * j->out_s0 + q0 * j->out_s1;               \
+                    for (ptrdiff_t q = 0; q < n; q++) *(T *)(row + q * j->out_s1) = acc[b][q];\
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+    }
+
+#if defined(__GNUC__) || defined(__clang__)
+#define VEC(T, BYTES) __attribute__((vector_size(BYTES)))
+#define VECU(T, BYTES) __attribute__((vector_size(BYTES), aligned(sizeof(T)), may_alias))
+#else
+#error "convcli's native core needs GCC or Clang vector extensions"
+#endif
+
+/* generic: 16-byte vectors (SSE2, NEON), two per block row */
+typedef float g_f32 VEC(float, 16);
+typedef float g_f32u VECU(float, 16);
+typedef double g_f64 VEC(double, 16);
+typedef double g_f64u VECU(double, 16);
+DEFINE_KERNELS(generic_f32, , float, f32, g_f32, g_f32u, 4, 4)
+DEFINE_KERNELS(generic_f64, , double, f64, g_f64, g_f64u, 2, 4)
+
+const cc_variant cc_generic = {
+    "generic",
+    {direct_generic_f32, direct_generic_f64},
+    {separable_generic_f32, separable_generic_f64},
+    {pool_generic_f32, pool_generic_f64},
+};
+
+#ifdef CONVCLI_X86
+/* AVX2 + FMA: 32-byte vectors, two per block row (8 accumulators of 16 registers) */
+#define AVX2 __attribute__((target("avx2,fma")))
+typedef float a2_f32 VEC(float, 32);
+typedef float a2_f32u VECU(float, 32);
+typedef double a2_f64 VEC(double, 32);
+typedef double a2_f64u VECU(double, 32);
+DEFINE_KERNELS(avx2_f32, AVX2, float, f32, a2_f32, a2_f32u, 8, 3)
+DEFINE_KERNELS(avx2_f64, AVX2, double, f64, a2_f64, a2_f64u, 4, 3)
+
+const cc_variant cc_avx2 = {
+    "avx2",
+    {direct_avx2_f32, direct_avx2_f64},
+    {separable_avx2_f32, separable_avx2_f64},
+    {pool_avx2_f32, pool_avx2_f64},
+};
+
+/* AVX-512: 64-byte vectors, four per block row (16 accumulators of 32 registers) */
+#define AVX512 __attribute__((target("avx512f,avx2,fma")))
+typedef float a5_f32 VEC(float, 64);
+typedef float a5_f32u VECU(float, 64);
+typedef double a5_f64 VEC(double, 64);
+typedef double a5_f64u VECU(double, 64);
+DEFINE_KERNELS(avx512_f32, AVX512, float, f32, a5_f32, a5_f32u, 16, 4)
+DEFINE_KERNELS(avx512_f64, AVX512, double, f64, a5_f64, a5_f64u, 8, 4)
+
+const cc_variant cc_avx512 = {
+    "avx512",
+    {direct_avx512_f32, direct_avx512_f64},
+    {separable_avx512_f32, separable_avx512_f64},
+    {pool_avx512_f32, pool_avx512_f64},
+};
+#endif
