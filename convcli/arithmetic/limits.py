@@ -185,8 +185,9 @@ def check_learn_unknowns(unknowns: int, what: str) -> None:
 def check_nesting(text: str, what: str, limit: int = MAX_NESTING) -> int:
     """The deepest bracket nesting of ``text``; LimitError above ``limit``.
 
-    Counts ``[``/``]`` and ``(``/``)`` outside double-quoted strings, without
-    parsing, so a 2000-deep input is refused before a recursive parser sees it.
+    Counts ``[``/``]``, ``(``/``)`` and ``{``/``}`` outside double-quoted
+    strings, without parsing, so a 2000-deep input is refused before a
+    recursive parser sees it.
     """
     depth = deepest = 0
     in_string = escaped = False
@@ -201,7 +202,7 @@ def check_nesting(text: str, what: str, limit: int = MAX_NESTING) -> int:
             continue
         if char == '"':
             in_string = True
-        elif char in "[(":
+        elif char in "[({":
             depth += 1
             if depth > deepest:
                 deepest = depth
@@ -210,7 +211,7 @@ def check_nesting(text: str, what: str, limit: int = MAX_NESTING) -> int:
                         f"{what}: brackets nested more than {limit} deep; "
                         f"the limit is {limit} levels"
                     )
-        elif char in "])":
+        elif char in "])}":
             depth -= 1
     return deepest
 

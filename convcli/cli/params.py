@@ -22,6 +22,8 @@ def _to_int(
     try:
         value = int(text)
     except ValueError:
+        if text.lstrip("+-").isdigit():  # longer than Python reads (4300 digits)
+            param_type.fail(f"a number of {len(text.lstrip('+-'))} digits is too large", param, ctx)
         where = f"{whole!r}: " if whole is not None and whole != text else ""
         param_type.fail(f"{where}{text!r} is not a whole number", param, ctx)
     if value < minimum:

@@ -923,7 +923,7 @@ def _network(
     elif spec is not None:
         name = getattr(spec, "name", "spec")
         try:
-            layers, default = load_spec(spec.read())
+            layers, default = load_spec(_read_spec(spec, name))
         except ShapeError as exc:
             raise _fail(exc, f"--spec {name}: ") from None
     else:
@@ -946,6 +946,30 @@ def _network(
         raise _fail(exc) from None
 
     _show_network(name, summary, fmt, depth, dtype or "float32")
+
+
+def _read_spec(spec: Any, name: str) -> str:
+    """The text of a ``--spec`` file: UTF-8, at most the size of a file read whole."""
+    from ..arithmetic.limits import MAX_READ_BYTES
+    from ..errors import LimitError
+
+    try:
+        text = spec.read(MAX_READ_BYTES + 1)
+    except UnicodeDecodeError as exc:
+        raise click.UsageError(
+            f"--spec {name}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}); a spec is JSON or the layer language"
+        ) from None
+    if len(text) > MAX_READ_BYTES:
+        raise LimitError(
+            f"--spec {name}: more than {MAX_READ_BYTES} characters; the limit for a file "
+            "convcli reads whole is 256 MiB"
+        )
+    if "\0" in text:
+        raise click.UsageError(
+            f"--spec {name}: holds NUL bytes (a binary file?); a spec is JSON or the layer language"
+        )
+    return text
 
 
 def _show_network(
