@@ -225,6 +225,41 @@ def test_uncovered_cells_by_enumeration(n, k, s, before, after, d):
     assert uncovered_cells(n, k, s, (before, after), d) == expected
 
 
+@given(
+    n=st.integers(1, 60),
+    k=st.integers(1, 7),
+    s=st.integers(1, 9),
+    before=st.integers(0, 4),
+    after=st.integers(0, 4),
+    d=st.integers(1, 5),
+)
+def test_uncovered_cells_closed_form_by_enumeration(n, k, s, before, after, d):
+    """The closed form (used above 2**20 cells) equals the enumeration, on small axes."""
+    from convcli.arithmetic import sizes
+
+    span = d * (k - 1) + 1
+    assume(span <= n + before + after)
+    out = output_size(n, k, s, (before, after), d)
+    read = {w * s - before + t * d for w in range(out) for t in range(k)}
+    expected = n - len(read & set(range(n)))
+    assert n - sizes._covered(before, before + n, (s, out), (d, k)) == expected
+
+
+def test_uncovered_cells_of_a_huge_axis_without_a_cell_array():
+    """10**400 cells (issue 21 item 6: a MemoryError/OverflowError before): counted by hand.
+
+    k 2, stride 5 on n = 5m + 2: m + 1 windows of 2 cells each; k 3 stride 2
+    on an even n: the windows tile all but the last cell; k 3, d 2, s 1:
+    every cell is read; k 3, d 2, s 4 on 10**12: windows 4j read 4j, 4j + 2,
+    4j + 4 for 4j <= n - 5, so no odd cell and not the last even one.
+    """
+    m = 10**400
+    assert uncovered_cells(5 * m + 2, 2, stride=5) == 5 * m + 2 - 2 * (m + 1)
+    assert uncovered_cells(10**400, 3, stride=2) == 1
+    assert uncovered_cells(10**12, 3, stride=1, dilation=2) == 0
+    assert uncovered_cells(10**12, 3, stride=4, dilation=2) == 10**12 // 2 + 1
+
+
 def test_uncovered_cells_issue_example():
     """n=5, k=3, s=3: one window covers cells 0-2, leaving 2 cells."""
     assert uncovered_cells(5, 3, stride=3) == 2

@@ -29,6 +29,7 @@ __all__ = [
     "MAX_KERNEL_TAPS",
     "MAX_LAYERS",
     "MAX_LEARN_UNKNOWNS",
+    "MAX_LISTED_CHOICES",
     "MAX_NESTING",
     "MAX_OUTPUT_PIXELS",
     "MAX_READ_BYTES",
@@ -36,6 +37,7 @@ __all__ = [
     "check_kernel_taps",
     "check_layers",
     "check_learn_unknowns",
+    "check_listed_choices",
     "check_nesting",
     "check_output_pixels",
     "check_padded_axis",
@@ -59,6 +61,10 @@ MAX_OUTPUT_PIXELS = 89_478_485
 #: about 160 bytes in a list: the budget again); solve_strides counts any
 #: number and lists them lazily.
 MAX_SOLUTIONS = DEFAULT_MEMORY_BUDGET // 160
+#: The most stride and padding choices ``shape --out`` lists one by one (``--json``,
+#: ``--csv``, ``--quiet``: about 350 MB of JSON); its table shows any number as
+#: runs of strides.
+MAX_LISTED_CHOICES = 1_000_000
 #: The most layers a network spec may expand to (``N*(...)`` multiplies).
 MAX_LAYERS = 10_000  # ResNet-152 has about 500; a table of 10000 rows takes seconds
 #: The most unknowns (kernel taps, plus one for a bias) `learn` solves for: its
@@ -156,6 +162,28 @@ def check_layers(count: int, what: str) -> None:
     """
     if count > MAX_LAYERS:
         raise LimitError(f"{what}: expands to {count} layers; the limit is {MAX_LAYERS} layers")
+
+
+def check_listed_choices(count: int, what: str) -> None:
+    """Raise LimitError when ``count`` choices are more than :data:`MAX_LISTED_CHOICES`.
+
+    Checked before the first one is written, so that a refused listing is
+    no listing at all (never a JSON document cut short).
+
+    Examples
+    --------
+    >>> check_listed_choices(119_047, "--json")
+    >>> check_listed_choices(10**30, "--json")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.LimitError: --json: 1000000000000000000000000000000 choices is over the limit of 1,000,000 listed one by one; the table (without --json) shows them as runs of strides, or give --s or --p to narrow them
+    """
+    if count > MAX_LISTED_CHOICES:
+        raise LimitError(
+            f"{what}: {count} choices is over the limit of {MAX_LISTED_CHOICES:,} listed one by "
+            "one; the table (without --json) shows them as runs of strides, or give --s or --p "
+            "to narrow them"
+        )
 
 
 def check_learn_unknowns(unknowns: int, what: str) -> None:

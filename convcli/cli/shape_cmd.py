@@ -631,7 +631,9 @@ def _layer_tables(reports: list[LayerReport], sizes: bool, params: bool, dense: 
             has_bias = report.bias
             positions = f"{h}·{w}" if r["layer"] == "transposed" else f"{oh}·{ow}"
             fc_bias = f" + {f}·{oh}·{ow}" if has_bias else ""
-            ratio = report.weight_sharing
+            # integer arithmetic: both counts may be beyond a float (--in 10**400)
+            dense_params, conv_params = r["dense_equivalent_params"], r["params"]
+            ratio = (dense_params + conv_params // 2) // conv_params
             table_rows = [
                 [
                     "parameters",
@@ -651,7 +653,7 @@ def _layer_tables(reports: list[LayerReport], sizes: bool, params: bool, dense: 
                     format_int(r["dense_equivalent_params"]),
                     format_count(r["dense_equivalent_params"]),
                 ],
-                ["weight sharing saves", "", f"{ratio:,.0f}×", ""],
+                ["weight sharing saves", "", f"{ratio:,}×", ""],
             ]
             _echo_table(
                 render_table(
@@ -751,6 +753,9 @@ def _solve(
     if fmt == "table":
         _solve_table(solved, show_all)
     else:
+        from ..arithmetic.limits import check_listed_choices
+
+        check_listed_choices(sum(found.count for _, found in solved), f"--{fmt}")
         _stream(_solve_lines(solved, fmt))
 
 
@@ -1167,5 +1172,7 @@ def _megabytes(size: int) -> str:
     >>> _megabytes(102_228_128), _megabytes(3136)
     ('102.23', '0.0031')
     """
-    mb = size / 1e6
-    return f"{mb:,.2f}" if mb >= 0.1 or mb == 0 else f"{mb:.2g}"
+    if size >= 10**5 or size == 0:  # in integers: a size may be beyond a float
+        whole, cents = divmod((size + 5000) // 10**4, 100)
+        return f"{whole:,}.{cents:02d}"
+    return f"{size / 1e6:.2g}"

@@ -20,7 +20,14 @@ from ..errors import ConvcliError
 from ..guard import check_output
 from ..output import is_terminal
 
-__all__ = ["atomic_write", "read_stdin", "stdout_is_terminal", "write_bytes", "write_stdout"]
+__all__ = [
+    "atomic_write",
+    "read_stdin",
+    "stdout_error",
+    "stdout_is_terminal",
+    "write_bytes",
+    "write_stdout",
+]
 
 
 def atomic_write(
@@ -222,17 +229,34 @@ def write_stdout(data: bytes | bytearray | memoryview, stream: BinaryIO | None =
         fd = stream.fileno()
     except (AttributeError, OSError, ValueError):  # not a real file (tests, a BytesIO)
         fd = None
-    if fd is None:
-        while view:
-            written = stream.write(view)
-            if not written:
-                raise BrokenPipeError("standard output took no more data")
-            view = view[written:]
+    try:
+        if fd is None:
+            while view:
+                written = stream.write(view)
+                if not written:
+                    raise BrokenPipeError("standard output took no more data")
+                view = view[written:]
+            stream.flush()
+            return
         stream.flush()
-        return
-    stream.flush()
-    while view:
-        view = view[os.write(fd, view) :]
+        while view:
+            view = view[os.write(fd, view) :]
+    except BrokenPipeError:
+        raise  # the reader went away: the command line exits 141, quietly
+    except OSError as exc:  # a full disk behind `> file`, /dev/full, an I/O error
+        raise stdout_error(exc) from None
+
+
+def stdout_error(exc: OSError) -> ConvcliError:
+    """The error for a write to standard output that failed with ``exc``: it names the output.
+
+    Examples
+    --------
+    >>> import errno
+    >>> str(stdout_error(OSError(errno.ENOSPC, "No space left on device")))
+    '<stdout>: cannot write standard output: No space left on device'
+    """
+    return ConvcliError(f"<stdout>: cannot write standard output: {exc.strerror or exc}")
 
 
 def read_stdin(what: str = "standard input") -> bytes:
