@@ -17,12 +17,14 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 from ..errors import ConvcliError
-from ..guard import check_output
+from ..guard import check_output, note_input
 from ..output import is_terminal
 
 __all__ = [
     "atomic_write",
+    "check_stdin_data",
     "read_stdin",
+    "stdin_is_terminal",
     "stdout_error",
     "stdout_is_terminal",
     "write_bytes",
@@ -259,11 +261,42 @@ def stdout_error(exc: OSError) -> ConvcliError:
     return ConvcliError(f"<stdout>: cannot write standard output: {exc.strerror or exc}")
 
 
-def read_stdin(what: str = "standard input") -> bytes:
-    """All of standard input's bytes; a closed standard input (``<&-``) is a ConvcliError."""
+def stdin_is_terminal() -> bool:
+    """True when standard input is a terminal (where binary data cannot come from).
+
+    :func:`convcli.output.is_terminal` of ``sys.stdin``, looked up at call time.
+    """
+    return is_terminal(sys.stdin)
+
+
+def check_stdin_data(
+    what: str = "image data", error: Callable[[str], Exception] = ConvcliError
+) -> None:
+    """Raise ``error`` when standard input is a terminal: ``what`` cannot be typed.
+
+    The twin of the refusal to write binary data to a terminal: without it,
+    ``convcli filter - -k sobel`` at a prompt waits forever for bytes.
+    """
+    if stdin_is_terminal():
+        raise error(
+            f"refusing to read {what} from a terminal; redirect standard input "
+            "(< FILE or a pipe) or give a file name instead of -"
+        )
+
+
+def read_stdin(what: str = "standard input", *, binary: bool = False) -> bytes:
+    """All of standard input's bytes; a closed standard input (``<&-``) is a ConvcliError.
+
+    With ``binary``, a terminal is refused (:func:`check_stdin_data`). A
+    file redirected to standard input is an input of the run
+    (:func:`convcli.guard.note_input`), which no output may replace.
+    """
     stream = sys.stdin
     if stream is None:
         raise ConvcliError(f"{what}: standard input is closed; give a file name instead of -")
+    if binary:
+        check_stdin_data()
+    note_input("-")
     try:
         return stream.buffer.read()
     except OSError as exc:  # EBADF: closed after Python started

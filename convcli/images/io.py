@@ -236,7 +236,7 @@ def _open_source(source: Source) -> tuple[str, BinaryIO, bool]:
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if path == "-":
-            data = read_stdin("<stdin>")
+            data = read_stdin("<stdin>", binary=True)
             return "<stdin>", io.BytesIO(data), True
         try:
             stream = open(path, "rb")  # closed by read_image
