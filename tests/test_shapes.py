@@ -260,6 +260,14 @@ def test_uncovered_cells_of_a_huge_axis_without_a_cell_array():
     assert uncovered_cells(10**12, 3, stride=4, dilation=2) == 10**12 // 2 + 1
 
 
+def test_uncovered_cells_refuses_an_axis_too_irregular_to_count():
+    """Huge axis, kernel, stride and dilation alike: a LimitError naming the limit, not hours."""
+    from convcli.errors import LimitError
+
+    with pytest.raises(LimitError, match=r"takes 100001 steps; the limit is 65536 steps"):
+        uncovered_cells(10**400, 100001, stride=100003, dilation=100019)
+
+
 def test_uncovered_cells_issue_example():
     """n=5, k=3, s=3: one window covers cells 0-2, leaving 2 cells."""
     assert uncovered_cells(5, 3, stride=3) == 2

@@ -33,6 +33,7 @@ __all__ = [
     "MAX_NESTING",
     "MAX_OUTPUT_PIXELS",
     "MAX_READ_BYTES",
+    "MAX_RESIDUE_CLASSES",
     "MAX_SOLUTIONS",
     "check_kernel_taps",
     "check_layers",
@@ -65,6 +66,9 @@ MAX_SOLUTIONS = DEFAULT_MEMORY_BUDGET // 160
 #: ``--csv``, ``--quiet``: about 350 MB of JSON); its table shows any number as
 #: runs of strides.
 MAX_LISTED_CHOICES = 1_000_000
+#: The most residue classes ``uncovered_cells`` walks on an axis of more than 2**20
+#: cells (the windows' stride against the taps' dilation; a few integer operations each).
+MAX_RESIDUE_CLASSES = 2**16
 #: The most layers a network spec may expand to (``N*(...)`` multiplies).
 MAX_LAYERS = 10_000  # ResNet-152 has about 500; a table of 10000 rows takes seconds
 #: The most unknowns (kernel taps, plus one for a bias) `learn` solves for: its

@@ -662,8 +662,6 @@ def uncovered_cells(
 
 #: up to this many cells an axis is counted cell by cell (a bytearray); beyond, in closed form
 _MARKED_CELLS = 2**20
-#: the most residue classes the closed form walks through (each a few integer operations)
-_RESIDUE_CLASSES = 2**16
 
 
 def _covered(lo: int, hi: int, windows: tuple[int, int], taps: tuple[int, int]) -> int:
@@ -683,11 +681,13 @@ def _covered(lo: int, hi: int, windows: tuple[int, int], taps: tuple[int, int]) 
     if min(k, s // g) > min(out, d // g):
         (s, out), (d, k) = (d, k), (s, out)
     classes = min(k, s // g)
-    if classes > _RESIDUE_CLASSES:
+    from .limits import MAX_RESIDUE_CLASSES
+
+    if classes > MAX_RESIDUE_CLASSES:
         raise LimitError(
             f"counting the cells no window reads along an axis of {hi - lo} cells "
             f"({out} windows {s} apart, {k} taps {d} apart) takes {classes} steps; the "
-            f"limit is {_RESIDUE_CLASSES} steps"
+            f"limit is {MAX_RESIDUE_CLASSES} steps"
         )
     period = s // g  # taps t and t + period fall in the same class
     step = d // g  # ... one class position apart per period of taps

@@ -105,7 +105,8 @@ convolution, (n-1)*s - p + d*(k-1) + output_padding + 1. --channels and
 of a fully connected layer of N units on the same input. --out solves
 backwards for stride and padding, at any size: the table has a row per
 padding with its run of strides (at most ten rows; --all for every row),
---json, --csv and --quiet list every choice. Several --in give one row each.
+--json, --csv and --quiet list every choice (up to 1,000,000). Several
+--in give one row each.
 
 \b
 Whole networks: --arch NAME (lenet5, alexnet, vgg11, vgg16, resnet18,
@@ -295,7 +296,8 @@ class _ArchChoice(click.Choice):
     "--all",
     "show_all",
     is_flag=True,
-    help="With --out: every row of the table (JSON, CSV and --quiet list every choice).",
+    help="With --out: every row of the table (JSON, CSV and --quiet list every choice, up "
+    "to 1,000,000).",
 )
 @click.option("--layers", metavar="SPEC", help="A network in the spec language (see above).")
 @click.option("--arch", type=_ArchChoice(), help="A built-in network preset.")
