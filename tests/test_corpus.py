@@ -948,44 +948,15 @@ def issue21b_cases(names: dict[str, list[str]]) -> list[Case]:
         cases.append(_case(f"shape-huge{i}", ["shape", *args], (), [], ok=True))
     # 7: a kernel at fault is a usage error naming the kernel (was exit 1, the image's path,
     # "dtype='float64'", RuntimeWarnings); --bias 1e308 was exit 0 with an all-white image
-    for name in names["huge"]:
-        out = f"o-{name}.png"
-        cases.append(
-            _case(
-                f"huge-{name}",
-                ["filter", "ok.png", "-k", name, "-o", out],
-                2,
-                [name.split(".")[0]],
-                output=out,
-            )
-        )
-    cases.append(
-        _case(
-            "huge-gallery",
-            ["gallery", "ok.png", "-k", "khuge.npy", "--tile", "16", "-o", "o-g.png"],
-            2,
-            ["khuge"],
-            output="o-g.png",
-        )
-    )
-    cases.append(
-        _case(
-            "huge-unsharp",
-            ["filter", "ok.png", "-k", "unsharp:amount=1e308", "-o", "o-u.png"],
-            2,
-            ["unsharp"],
-            output="o-u.png",
-        )
-    )
-    cases.append(
-        _case(
-            "huge-bias",
-            ["filter", "ok.png", "-k", "box:3", "--bias", "1e308", "-o", "o-b.png"],
-            2,
-            ["--bias"],
-            output="o-b.png",
-        )
-    )
+    runs = [(name, ["filter", "ok.png", "-k", name], name.split(".")[0]) for name in names["huge"]]
+    runs += [
+        ("gallery", ["gallery", "ok.png", "-k", "khuge.npy", "--tile", "16"], "khuge"),
+        ("unsharp", ["filter", "ok.png", "-k", "unsharp:amount=1e308"], "unsharp"),
+        ("bias", ["filter", "ok.png", "-k", "box:3", "--bias", "1e308"], "--bias"),
+    ]
+    for id, args, word in runs:
+        out = f"o-{id}.png"
+        cases.append(_case(f"huge-{id}", [*args, "-o", out], 2, [word], output=out))
     return cases
 
 
