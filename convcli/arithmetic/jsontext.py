@@ -29,8 +29,6 @@ from .limits import check_nesting
 
 __all__ = ["check_digits", "load_json"]
 
-_DIGITS = re.compile(r"\d+")
-
 
 def _digit_limit() -> int:
     """Python's limit on the digits of an integer read from text (0: none)."""
@@ -48,8 +46,13 @@ def check_digits(text: str, what: str, error: type[ConvcliError] = LimitError) -
     limit = _digit_limit()
     if not limit or len(text) <= limit:
         return
-    longest = max((len(m) for m in _DIGITS.findall(text)), default=0)
-    if longest > limit:
+    # one regex pass, tried only where a run of digits starts (a file may be 256 MiB)
+    found = re.search(rf"(?<!\d)\d{{{limit + 1}}}", text)
+    if found is not None:
+        end = found.end()
+        while end < len(text) and text[end].isdigit():
+            end += 1
+        longest = end - found.start()
         raise error(f"{what}: a number of {longest} digits; the limit is {limit} digits")
 
 
@@ -57,8 +60,9 @@ def load_json(text: str, what: str, error: type[ConvcliError]) -> Any:
     """Parse ``text`` as JSON; any refusal is an ``error`` whose message starts with ``what``.
 
     Brackets and braces nested deeper than
-    :data:`~convcli.arithmetic.limits.MAX_NESTING` levels and numbers longer
-    than Python's digit limit are refused before parsing.
+    :data:`~convcli.arithmetic.limits.MAX_NESTING` levels are refused before
+    parsing; a number longer than Python's digit limit as the parser meets it
+    (Python's ``ValueError`` says how long it is).
     """
     import json  # only for JSON input: the layer language and presets do without
 
@@ -66,12 +70,18 @@ def load_json(text: str, what: str, error: type[ConvcliError]) -> Any:
         check_nesting(text, what)
     except LimitError as exc:
         raise error(str(exc)) from None
-    check_digits(text, what, error)
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise error(
             f"{what}: not valid JSON ({exc.msg}, line {exc.lineno} column {exc.colno})"
         ) from None
-    except (ValueError, RecursionError) as exc:  # what the checks above should leave none of
-        raise error(f"{what}: not valid JSON ({exc})") from None
+    except ValueError as exc:  # "Exceeds the limit (4300 digits) ...: value has 5000 digits"
+        digits = re.search(r"has (\d+) digits", str(exc))
+        if digits is None:
+            raise error(f"{what}: not valid JSON ({exc})") from None
+        raise error(
+            f"{what}: a number of {digits[1]} digits; the limit is {_digit_limit()} digits"
+        ) from None
+    except RecursionError:  # what the nesting check should leave none of
+        raise error(f"{what}: not valid JSON (nested too deeply)") from None
