@@ -23,6 +23,7 @@ from .arithmetic.sizes import (
     same_padding,
     transposed_output_size,
 )
+from .compat import MOVED_MODULES, install
 from .errors import (
     ArrayTypeError,
     ConvcliError,
@@ -116,6 +117,9 @@ __all__ = [
 ]
 
 
+install()  # `import convcli.imageio` (0.1's modules) finds the moved module, with a warning
+
+
 def _version() -> str:
     # importlib.metadata costs ~50 ms to import (email, zipfile, ...): only on demand
     from importlib.metadata import PackageNotFoundError, version
@@ -132,6 +136,8 @@ def __getattr__(name: str) -> Any:
         return value
     module = _LAZY.get(name)
     if module is None:
+        if name in MOVED_MODULES:  # convcli 0.1's flat modules: one more release, with a warning
+            return importlib.import_module(f".{name}", __name__)
         raise AttributeError(f"module 'convcli' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value

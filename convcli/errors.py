@@ -29,11 +29,17 @@ class ShapeError(ConvcliError, ValueError):
     """Sizes, strides, paddings or array shapes that do not fit together."""
 
 
-class ParameterError(ConvcliError, ValueError):
+class ParameterError(ShapeError):
     """A parameter that is not a shape and has a value convcli does not accept.
 
     For example a thread count, a strategy, a memory budget, an alpha or range
     mode, a learning rate. The message names the parameter in backticks.
+
+    Catch it as ``ParameterError`` (or :class:`ConvcliError`, or
+    ``ValueError``). convcli 0.1 raised :class:`ShapeError` for these values,
+    so for the 0.3 releases a ParameterError is also a ShapeError and code
+    that catches ShapeError still catches them. That is deprecated: from 0.4
+    ParameterError will derive from ConvcliError and ValueError only.
     """
 
 

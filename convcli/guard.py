@@ -34,7 +34,7 @@ from collections.abc import Iterator
 
 from .errors import ConvcliError
 
-__all__ = ["check_output", "guarding", "note_input"]
+__all__ = ["STDIN_NAME", "check_output", "guarding", "note_input"]
 
 #: (st_dev, st_ino) -> the path it was read as; None when not guarding
 _inputs: dict[tuple[int, int], str] | None = None
@@ -65,17 +65,38 @@ def guarding() -> Iterator[None]:
         _inputs = None
 
 
+#: how an input read as ``-`` is named: the file redirected to standard input
+STDIN_NAME = "the file on standard input"
+
+
+def _stdin_identity() -> tuple[int, int] | None:
+    """(st_dev, st_ino) of a regular file redirected to standard input, else None."""
+    import stat
+    import sys
+
+    try:
+        st = os.fstat(sys.stdin.fileno())
+    except (AttributeError, OSError, ValueError):  # closed, or not a real file (tests)
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISREG(st.st_mode) else None
+
+
 def note_input(path: str | os.PathLike | None) -> None:
     """Remember that ``path`` is an input of this run (no-op outside :func:`guarding`).
 
-    ``"-"`` (standard input), ``None`` and files that do not exist are ignored.
+    ``"-"`` is standard input: a regular file redirected to it (``< in.png``)
+    is remembered as :data:`STDIN_NAME`; a pipe or terminal is nothing to
+    protect. ``None`` and files that do not exist are ignored.
     """
     if _inputs is None or path is None:
         return
     name = os.fspath(path)
-    if isinstance(name, bytes) or name == "-":
+    if isinstance(name, bytes):
         return
-    key = _identity(name)
+    if name == "-":
+        key, name = _stdin_identity(), STDIN_NAME
+    else:
+        key = _identity(name)
     if key is not None:
         _inputs.setdefault(key, name)
 
@@ -90,5 +111,11 @@ def check_output(path: str | os.PathLike, error: type[ConvcliError] = ConvcliErr
     key = _identity(name)
     if key is not None and key in _inputs:
         source = _inputs[key]
-        what = "the input" if source == name else f"the input {source}"
+        what = (
+            source
+            if source == STDIN_NAME
+            else "the input"
+            if source == name
+            else f"the input {source}"
+        )
         raise error(f"{name}: is {what}; convcli never overwrites an input")

@@ -53,10 +53,17 @@ def format_count(value: int) -> str:
     '3.60 G'
     >>> format_count(156)
     '156'
+    >>> format_count(-2 * 10**400)[:8], len(format_count(10**400))
+    ('-2000000', 394)
+
+    Integers of any size: the hundredths are rounded in integer arithmetic
+    (a float cannot hold 10**400).
     """
     for unit, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
         if abs(value) >= scale:
-            return f"{value / scale:.2f} {unit}"
+            hundredths = (abs(int(value)) * 100 + scale // 2) // scale
+            whole, cents = divmod(hundredths, 100)
+            return f"{'-' if value < 0 else ''}{whole}.{cents:02d} {unit}"
     return str(value)
 
 
@@ -262,6 +269,24 @@ def _number_width(text: str) -> int:
     from rich.cells import cell_len
 
     return max((cell_len(m.group()) for m in _NUMBER.finditer(text)), default=0)
+
+
+def stdout_console(**options: Any) -> Any:
+    """A rich Console on standard output (``options`` as rich's) for a command's data.
+
+    rich answers a closed pipe (``| head -n 1``) by exiting with status 1
+    and no message; this console raises the BrokenPipeError instead, so the
+    command line ends as every other command does (141, quietly).
+    """
+    import sys
+
+    from rich.console import Console
+
+    class _PipeConsole(Console):
+        def on_broken_pipe(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    return _PipeConsole(file=sys.stdout, **options)
 
 
 def stderr_console() -> Any:

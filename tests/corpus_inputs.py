@@ -315,3 +315,34 @@ def build_kernels(folder: Path) -> dict[str, list[str]]:
     put("kmat-count.mat", "2 2 1 0\n1 1 1\n1 1\n")
     put("kpng.npy", _valid_bytes("png", np.random.default_rng(1)))
     return {"files": names}
+
+
+def build_issue21b(folder: Path) -> dict[str, list[str]]:
+    """Issue 21's kernels and specs (items 5 to 7): huge values, long numbers, deep or binary specs.
+
+    Returns the names by kind: ``huge`` (kernels of values near 1e308, whose
+    results no float32 image holds), ``digits`` (a number of 5000 digits, over
+    Python's 4300-digit limit), ``specs`` (network specs nested 3000 deep, in
+    brackets and in braces, binary and with NUL bytes).
+    """
+    names: dict[str, list[str]] = {"huge": [], "digits": [], "specs": []}
+
+    def put(kind: str, name: str, data: bytes | str) -> None:
+        (folder / name).write_bytes(data.encode() if isinstance(data, str) else data)
+        names[kind].append(name)
+
+    buf = io.BytesIO()
+    np.save(buf, np.full((3, 3), 1e308), allow_pickle=False)
+    put("huge", "khuge.npy", buf.getvalue())
+    put("huge", "khuge.txt", "1e308 1e308\n1e308 1e308\n")
+    put("huge", "khuge.json", "[[1e308, -1e308], [1e308, 1e308]]")
+    put("huge", "ker_e308.csv", "1.5e308,0\n0,1.5e308\n")
+    digits = "7" * 5000
+    put("digits", "kdigits.json", f"[[{digits}, 1], [1, 1]]")
+    put("digits", "kdigits.txt", f"{digits} 1\n1 1\n")
+    put("specs", "deep-spec.json", "[" * 3000 + "]" * 3000)
+    put("specs", "deep-braces.json", '{"layers": ' * 3000 + "[]" + "}" * 3000)
+    put("specs", "digits-spec.json", '[{"type": "conv", "filters": ' + digits + "}]")
+    put("specs", "binary.spec", bytes(range(256)) * 4)
+    put("specs", "nul.spec", b"conv 8 k3\x00\x00, relu\n")
+    return names

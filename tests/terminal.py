@@ -164,3 +164,45 @@ def run_piped(
         check=False,
     )
     return done.returncode, done.stdout, done.stderr.decode("utf-8", "replace")
+
+
+def run_with_terminal_stdin(
+    args, cwd, env: dict[str, str] | None = None, timeout: float = 60
+) -> tuple[int, bytes, str]:
+    """Run ``convcli *args`` with a pseudo-terminal as standard input only.
+
+    As at a prompt where a person typed ``convcli filter - ...`` without
+    redirecting standard input; stdout and stderr are pipes. Nothing is typed.
+
+    Returns
+    -------
+    (int, bytes, str)
+        The exit code, standard output's bytes and standard error's text.
+
+    Raises
+    ------
+    TimeoutError
+        If the command is still waiting after ``timeout`` seconds (it is killed).
+    """
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [convcli_executable(), *map(str, args)],
+            cwd=cwd,
+            env=_environment(env),
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+    finally:
+        os.close(slave)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise TimeoutError(f"convcli {' '.join(map(str, args))} waited over {timeout} s") from None
+    finally:
+        os.close(master)
+    return proc.returncode, out, err.decode("utf-8", "replace")

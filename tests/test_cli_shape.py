@@ -406,7 +406,9 @@ def test_bad_spec_file(tmp_path):
     """A spec file with broken JSON is a usage error naming the file."""
     path = tmp_path / "bad.json"
     path.write_text("{oops", encoding="utf-8")
-    assert usage_error("--spec", str(path)).startswith(f"Error: --spec {path}: invalid JSON spec")
+    assert usage_error("--spec", str(path)).startswith(
+        f"Error: --spec {path}: JSON spec: not valid JSON"
+    )
 
 
 def test_missing_spec_file(tmp_path):

@@ -375,3 +375,182 @@ def test_api_good_kernels_still_work(spec):
     kernel = convcli.resolve_kernel(spec)
     out = convcli.filter2d(np.ones((6, 7)), kernel.weights)
     assert out.shape == (6, 7) and np.isfinite(out).all()
+
+
+# ------------------------------------------ issue 21 (items 5-8, 14) through the API
+#
+# Each call failed before its fix: NaN mapped to black without a word, a bare
+# ValueError (int max str digits) or RecursionError out of the JSON readers, a
+# bias that made every value infinite (and a RuntimeWarning), an axis of 10**400
+# cells counted cell by cell.
+
+_DIGITS = "7" * 5000
+
+
+def _bias(bias):
+    """filter_image of an 8-bit image (computed in float32) with ``bias``."""
+    import io
+
+    buf = io.BytesIO()
+    np.save(buf, np.random.default_rng(0).integers(0, 256, (6, 7), dtype=np.uint8))
+    buf.seek(0)
+    image = convcli.read_image(buf)
+    return convcli.filter_image(
+        image, [convcli.get_kernel("box:3")], convcli.FilterSettings(bias=bias)
+    )
+
+
+def issue21b_api_cases() -> list[ApiCase]:
+    c = convcli
+    nan = np.array([[1.0, np.nan], [3.0, 4.0]])
+    inf = np.array([[1.0, -np.inf]], dtype=np.float32)
+    cases = [
+        ApiCase(f"map_range-nan-{mode}", c.map_range, (nan, mode, 255), must_fail=True)
+        for mode in ("clip", "abs", "normalize", "offset", "auto", "raw")
+    ]
+    cases += [
+        ApiCase("map_range-inf", c.map_range, (inf, "clip", 1.0), must_fail=True),
+        ApiCase("parse_kernel-digits-json", c.parse_kernel, (f"[[{_DIGITS}, 1]]",), must_fail=True),
+        ApiCase("parse_matrix-digits", c.parse_matrix, (f"[[{_DIGITS}]]",), must_fail=True),
+        ApiCase(
+            "load_spec-digits",
+            c.load_spec,
+            ('[{"type": "conv", "filters": ' + _DIGITS + "}]",),
+            must_fail=True,
+        ),
+        ApiCase("parse_layers-digits", c.parse_layers, (f"conv {_DIGITS}",), must_fail=True),
+        ApiCase(
+            "load_spec-deep-braces",
+            c.load_spec,
+            ('{"layers": ' * 3000 + "[]" + "}" * 3000,),
+            must_fail=True,
+        ),
+        ApiCase("filter_image-bias-1e308", _bias, (1e308,), must_fail=True),
+        ApiCase("filter_image-bias-3e38", _bias, (3e38,)),  # float32 holds it: may return
+        ApiCase("uncovered_cells-10**400", c.uncovered_cells, (10**400, 3), {"stride": 2}),
+    ]
+    return cases
+
+
+def test_issue21b_api_corpus():
+    results = {c.id: _run_isolated(c) for c in issue21b_api_cases()}
+    wrong = [f"{k}: {v}" for k, v in results.items() if v]
+    assert not wrong, "\n".join(wrong)
+
+
+def test_map_range_names_the_first_nan():
+    """NaN has no pixel: refused like the engine refuses it, naming where (issue 21 item 8)."""
+    values = np.zeros((3, 4))
+    values[2, 1] = np.nan
+    with pytest.raises(
+        convcli.ShapeError, match=r"`values` holds a non-finite value \(nan\) at index \(2, 1\)"
+    ):
+        convcli.map_range(values, "clip", 255)
+
+
+def test_a_huge_axis_is_counted_without_a_cell_array():
+    """uncovered_cells(10**400, 3, stride=2): the windows reach all but the last cell."""
+    assert convcli.uncovered_cells(10**400, 3, stride=2) == 1
+
+
+#: convcli 0.1's flat modules and where 0.2 moved them (git show 550a8ac)
+OLD_MODULES = {
+    "convcli.atomic": "convcli.images.atomic",
+    "convcli.filtering": "convcli.images.filtering",
+    "convcli.gallery": "convcli.teaching.gallery",
+    "convcli.imageio": "convcli.images.io",
+    "convcli.learn": "convcli.teaching.learn",
+    "convcli.matrices": "convcli.teaching.matrices",
+    "convcli.network": "convcli.arithmetic.network",
+    "convcli.pngwrite": "convcli.images.png",
+    "convcli.pool_image": "convcli.images.pooling",
+    "convcli.pooling": "convcli.engine.pooling",
+    "convcli.shapes": "convcli.arithmetic.sizes",
+    "convcli.strategies": "convcli.engine.strategies",
+}
+#: names of 0.1's modules that are packages now (engine.py, kernels.py, teaching.py)
+OLD_NAMES = [
+    ("convcli.engine", "conv2d"),
+    ("convcli.engine", "filter2d"),
+    ("convcli.engine", "pad"),
+    ("convcli.kernels", "get_kernel"),
+    ("convcli.kernels", "Kernel"),
+    ("convcli.teaching", "conv_steps"),
+]
+
+_IMPORT_OLD = """
+import importlib, json, sys, warnings
+old, new, names = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+report = {}
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    if names:
+        module = importlib.import_module(old)
+        report["same"] = all(
+            getattr(module, n) is getattr(importlib.import_module("convcli"), n) for n in names
+        )
+    else:
+        report["same"] = importlib.import_module(old) is importlib.import_module(new)
+report["warnings"] = [(w.category.__name__, str(w.message), w.filename) for w in caught]
+print(json.dumps(report))
+"""
+
+
+def _import_in_a_fresh_interpreter(old: str, new: str, names: list[str]) -> dict:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORT_OLD, old, new, json.dumps(names)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize(("old", "new"), sorted(OLD_MODULES.items()))
+def test_an_old_module_name_still_imports_with_a_deprecation_warning(old, new):
+    """``import convcli.imageio`` (0.1) gives convcli.images.io itself and says so
+    once (issue 21 item 14: the name vanished with no alias)."""
+    report = _import_in_a_fresh_interpreter(old, new, [])
+    assert report["same"]
+    assert [w[:2] for w in report["warnings"]] == [
+        [
+            "DeprecationWarning",
+            f"{old} is deprecated and will be removed in 0.4; use {new} "
+            "(or the same names from convcli)",
+        ]
+    ]
+
+
+@pytest.mark.parametrize(("package", "name"), OLD_NAMES)
+def test_an_old_name_of_a_module_now_a_package_still_works(package, name):
+    """``from convcli.engine import conv2d`` (engine was a module in 0.1): one warning."""
+    done = _import_in_a_fresh_interpreter(package, "", [name])
+    assert done["same"]
+    ((category, message, filename),) = done["warnings"]
+    assert category == "DeprecationWarning"
+    assert message.startswith(f"{package}.{name} is deprecated and will be removed in 0.4; use ")
+    assert filename == "<string>"  # the warning points at the caller's line
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda: convcli.filter2d(np.ones((5, 5)), np.ones((3, 3)), threads=0),
+        lambda: convcli.filter2d(np.ones((5, 5)), np.ones((3, 3)), strategy="nosuch"),
+        lambda: convcli.filter2d(np.ones((5, 5)), np.ones((3, 3)), memory_budget=-1),
+        lambda: convcli.pool2d(np.ones((1, 1, 4, 4)), 2, mode="nosuch"),
+        lambda: convcli.map_range(np.ones(3), "nosuch", 255),
+    ],
+    ids=["threads", "strategy", "memory_budget", "pool-mode", "range-mode"],
+)
+def test_code_catching_shape_error_still_catches_parameter_errors(call):
+    """0.1 raised ShapeError for these values; 0.2's ParameterError was not one, so
+    ``except ShapeError`` missed them (issue 21 item 14). For 0.3 it is (deprecated)."""
+    with pytest.raises(convcli.ShapeError) as info:
+        call()
+    assert isinstance(info.value, convcli.ParameterError)
+    assert isinstance(info.value, ValueError)

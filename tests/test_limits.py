@@ -24,7 +24,7 @@ def test_kernel_taps_at_and_over_the_limit():
 
 @pytest.mark.parametrize(
     ("text", "depth"),
-    [("1 2", 0), ("[[1, 2]]", 2), ('{"name": "[[[[", "weights": [[1]]}', 2), ("(conv 3)", 1)],
+    [("1 2", 0), ("[[1, 2]]", 2), ('{"name": "[[[[", "weights": [[1]]}', 3), ("(conv 3)", 1)],
 )
 def test_nesting_depth_ignores_brackets_in_strings(text, depth):
     assert limits.check_nesting(text, "x") == depth

@@ -468,7 +468,7 @@ def test_alexnet_on_a_tiny_input_fails_at_a_named_layer():
 
 def test_json_spec_errors():
     """Bad JSON and unknown keys are one-line ShapeErrors."""
-    with pytest.raises(ShapeError, match="invalid JSON spec"):
+    with pytest.raises(ShapeError, match="JSON spec: not valid JSON"):
         load_spec("{oops")
     with pytest.raises(ShapeError, match=r"layers\[1\]: unknown keys \['size'\]"):
         load_spec('[{"type": "conv", "filters": 4, "kernel": 3, "size": 2}]')

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from convcli.arithmetic import sizes
 from convcli.arithmetic.sizes import (
     PaddingSyntaxError,
     conv_formula,
@@ -223,6 +224,31 @@ def test_uncovered_cells_by_enumeration(n, k, s, before, after, d):
     read = {w * s - before + t * d for w in range(out) for t in range(k)}
     expected = n - len(read & set(range(n)))
     assert uncovered_cells(n, k, s, (before, after), d) == expected
+    # the closed form that counts axes above 2**20 cells, on the same small axes
+    assert n - sizes._covered(before, before + n, (s, out), (d, k)) == expected
+
+
+def test_uncovered_cells_of_a_huge_axis_without_a_cell_array():
+    """10**400 cells (issue 21 item 6: a MemoryError/OverflowError before): counted by hand.
+
+    k 2, stride 5 on n = 5m + 2: m + 1 windows of 2 cells each; k 3 stride 2
+    on an even n: the windows tile all but the last cell; k 3, d 2, s 1:
+    every cell is read; k 3, d 2, s 4 on 10**12: windows 4j read 4j, 4j + 2,
+    4j + 4 for 4j <= n - 5, so no odd cell and not the last even one.
+    """
+    m = 10**400
+    assert uncovered_cells(5 * m + 2, 2, stride=5) == 5 * m + 2 - 2 * (m + 1)
+    assert uncovered_cells(10**400, 3, stride=2) == 1
+    assert uncovered_cells(10**12, 3, stride=1, dilation=2) == 0
+    assert uncovered_cells(10**12, 3, stride=4, dilation=2) == 10**12 // 2 + 1
+
+
+def test_uncovered_cells_refuses_an_axis_too_irregular_to_count():
+    """Huge axis, kernel, stride and dilation alike: a LimitError naming the limit, not hours."""
+    from convcli.errors import LimitError
+
+    with pytest.raises(LimitError, match=r"takes 100001 steps; the limit is 65536 steps"):
+        uncovered_cells(10**400, 100001, stride=100003, dilation=100019)
 
 
 def test_uncovered_cells_issue_example():

@@ -19,6 +19,8 @@
 - :mod:`.presets`: LeNet-5, AlexNet, VGG and ResNet as layer specs.
 - :mod:`.onnx_model`: an ONNX model file analysed node by node (imports the
   optional ``onnx`` package, and so numpy, only when a model is read).
+- :mod:`.jsontext`: JSON text (kernels, matrices, specs) read with every refusal a
+  clean error: nesting, over-long numbers, bad syntax.
 - :mod:`.limits`: the resource policy: the memory budget, kernel taps,
   bracket nesting and file sizes read, each checked before allocating.
 

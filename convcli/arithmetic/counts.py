@@ -138,14 +138,20 @@ def weight_sharing_ratio(conv: int, dense: int) -> float:
     """How many times more parameters a fully connected layer needs than a convolution.
 
     ``dense / conv``: the convolution's parameters against those of a fully
-    connected layer from the same input to the same output.
+    connected layer from the same input to the same output; ``inf`` when the
+    ratio is beyond a float (an input of 10**400 cells).
 
     Examples
     --------
     >>> weight_sharing_ratio(1792, 3 * 32 * 32 * 64 * 32 * 32 + 64 * 32 * 32)
     112384.0
+    >>> weight_sharing_ratio(10, 10**400)
+    inf
     """
-    return dense / conv
+    try:
+        return dense / conv
+    except OverflowError:
+        return float("inf")
 
 
 def flops(macs: int) -> int:

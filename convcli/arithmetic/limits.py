@@ -29,13 +29,16 @@ __all__ = [
     "MAX_KERNEL_TAPS",
     "MAX_LAYERS",
     "MAX_LEARN_UNKNOWNS",
+    "MAX_LISTED_CHOICES",
     "MAX_NESTING",
     "MAX_OUTPUT_PIXELS",
     "MAX_READ_BYTES",
+    "MAX_RESIDUE_CLASSES",
     "MAX_SOLUTIONS",
     "check_kernel_taps",
     "check_layers",
     "check_learn_unknowns",
+    "check_listed_choices",
     "check_nesting",
     "check_output_pixels",
     "check_padded_axis",
@@ -59,6 +62,13 @@ MAX_OUTPUT_PIXELS = 89_478_485
 #: about 160 bytes in a list: the budget again); solve_strides counts any
 #: number and lists them lazily.
 MAX_SOLUTIONS = DEFAULT_MEMORY_BUDGET // 160
+#: The most stride and padding choices ``shape --out`` lists one by one (``--json``,
+#: ``--csv``, ``--quiet``: about 350 MB of JSON); its table shows any number as
+#: runs of strides.
+MAX_LISTED_CHOICES = 1_000_000
+#: The most residue classes ``uncovered_cells`` walks on an axis of more than 2**20
+#: cells (the windows' stride against the taps' dilation; a few integer operations each).
+MAX_RESIDUE_CLASSES = 2**16
 #: The most layers a network spec may expand to (``N*(...)`` multiplies).
 MAX_LAYERS = 10_000  # ResNet-152 has about 500; a table of 10000 rows takes seconds
 #: The most unknowns (kernel taps, plus one for a bias) `learn` solves for: its
@@ -158,6 +168,28 @@ def check_layers(count: int, what: str) -> None:
         raise LimitError(f"{what}: expands to {count} layers; the limit is {MAX_LAYERS} layers")
 
 
+def check_listed_choices(count: int, what: str) -> None:
+    """Raise LimitError when ``count`` choices are more than :data:`MAX_LISTED_CHOICES`.
+
+    Checked before the first one is written, so that a refused listing is
+    no listing at all (never a JSON document cut short).
+
+    Examples
+    --------
+    >>> check_listed_choices(119_047, "--json")
+    >>> check_listed_choices(10**30, "--json")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.LimitError: --json: 1000000000000000000000000000000 choices is over the limit of 1,000,000 listed one by one; the table (without --json) shows them as runs of strides, or give --s or --p to narrow them
+    """
+    if count > MAX_LISTED_CHOICES:
+        raise LimitError(
+            f"{what}: {count} choices is over the limit of {MAX_LISTED_CHOICES:,} listed one by "
+            "one; the table (without --json) shows them as runs of strides, or give --s or --p "
+            "to narrow them"
+        )
+
+
 def check_learn_unknowns(unknowns: int, what: str) -> None:
     """Raise LimitError when `learn` would solve for more than :data:`MAX_LEARN_UNKNOWNS` unknowns.
 
@@ -185,8 +217,9 @@ def check_learn_unknowns(unknowns: int, what: str) -> None:
 def check_nesting(text: str, what: str, limit: int = MAX_NESTING) -> int:
     """The deepest bracket nesting of ``text``; LimitError above ``limit``.
 
-    Counts ``[``/``]`` and ``(``/``)`` outside double-quoted strings, without
-    parsing, so a 2000-deep input is refused before a recursive parser sees it.
+    Counts ``[``/``]``, ``(``/``)`` and ``{``/``}`` outside double-quoted
+    strings, without parsing, so a 2000-deep input is refused before a
+    recursive parser sees it.
     """
     depth = deepest = 0
     in_string = escaped = False
@@ -201,7 +234,7 @@ def check_nesting(text: str, what: str, limit: int = MAX_NESTING) -> int:
             continue
         if char == '"':
             in_string = True
-        elif char in "[(":
+        elif char in "[({":
             depth += 1
             if depth > deepest:
                 deepest = depth
@@ -210,7 +243,7 @@ def check_nesting(text: str, what: str, limit: int = MAX_NESTING) -> int:
                         f"{what}: brackets nested more than {limit} deep; "
                         f"the limit is {limit} levels"
                     )
-        elif char in "])":
+        elif char in "])}":
             depth -= 1
     return deepest
 

@@ -60,6 +60,7 @@ import re
 from dataclasses import dataclass, replace
 
 from ..errors import ParameterError, ShapeError
+from .jsontext import check_digits, load_json
 from .limits import MAX_LAYERS, check_layers, check_nesting
 from .sizes import PaddingSpec, parse_padding, resolve_padding
 
@@ -397,6 +398,7 @@ def parse_layers(text: str) -> list[Layer]:
         check_nesting(joined, "layer spec")
     except ParameterError as exc:
         raise ShapeError(str(exc)) from None
+    check_digits(joined, "layer spec", ShapeError)
     layers: list[Layer] = []
     for item in _split_top(joined, ","):
         if item.strip():
@@ -539,12 +541,7 @@ def load_spec(text: str) -> tuple[list[Layer], tuple[int, int, int] | None]:
     stripped = text.strip()
     if not stripped.startswith(("{", "[")):
         return parse_layers(text), None
-    import json  # only for JSON specs: the text language and presets do without
-
-    try:
-        data = json.loads(stripped)
-    except json.JSONDecodeError as exc:
-        raise ShapeError(f"invalid JSON spec: {exc}") from exc
+    data = load_json(stripped, "JSON spec", ShapeError)
     input_shape = None
     if isinstance(data, dict):
         unknown = set(data) - {"input", "layers", "name"}

@@ -8,9 +8,12 @@ numpy, scipy or Pillow at import time. ``convcli --help`` and
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
+from collections.abc import Iterator
+from typing import Any
 
 import click
 
@@ -100,7 +103,7 @@ class LazyGroup(click.Group):
         try:
             # every file this run reads is protected from its writes; SIGTERM and
             # SIGHUP stop it as Ctrl-C does
-            with guarding(), terminating_signals():
+            with guarding(), terminating_signals(), _checked_stdout():
                 return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.Abort):
             raise
@@ -135,6 +138,88 @@ class LazyGroup(click.Group):
             raise click.ClickException(
                 f"internal error: {type(exc).__name__}: {exc} (add --debug for the traceback)"
             ) from exc
+
+
+class _CheckedStdout:
+    """Standard output for a command's text: a failed write names it.
+
+    Wraps ``sys.stdout`` (``None`` when it was closed with ``>&-``, where
+    ``click.echo`` used to drop everything and the command exited 0). A
+    write to a closed stdout, and an OSError of a write or flush (``>
+    /dev/full``: it carries no file name, so the message named nothing, or
+    the input), are one :class:`~convcli.errors.ConvcliError` naming
+    standard output. A closed pipe stays a BrokenPipeError (exit 141).
+    Everything else is the wrapped stream's.
+    """
+
+    def __init__(self, stream: Any) -> None:
+        self._stream = stream
+
+    def _failed(self, exc: OSError) -> ConvcliError:
+        from ..images.atomic import stdout_error
+
+        _silence_stdout()  # what it holds can never be written: drop it
+        return stdout_error(exc)
+
+    def write(self, text: str) -> int:
+        if not isinstance(text, str):  # as a text stream: Click probes with b""
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        if not text:  # Click probes with "" too: touch nothing (on /dev/full it fails)
+            return 0
+        if self._stream is None:
+            raise ConvcliError(
+                "standard output is closed; redirect it to a file or a pipe to see the output"
+            )
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def flush(self) -> None:
+        if self._stream is None:
+            return
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise self._failed(exc) from None
+
+    def isatty(self) -> bool:
+        from ..output import is_terminal
+
+        return is_terminal(self._stream)
+
+    @property
+    def buffer(self) -> Any:
+        if self._stream is None:
+            raise ConvcliError("standard output is closed; give -o FILE")
+        return self._stream.buffer
+
+    def __getattr__(self, name: str) -> Any:
+        if self._stream is None:
+            if name == "encoding":
+                return "utf-8"
+            if name == "errors":
+                return "strict"
+            raise AttributeError(name)
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def _checked_stdout() -> Iterator[None]:
+    """Run a command with :class:`_CheckedStdout` as ``sys.stdout``, flushed before it is done."""
+    original = sys.stdout
+    checked = _CheckedStdout(original)
+    sys.stdout = checked
+    try:
+        yield
+        checked.flush()
+    finally:
+        if sys.stdout is checked:
+            sys.stdout = original
 
 
 def _silence_stdout() -> None:

@@ -116,7 +116,7 @@ def plan_jobs(
     sobel > b.png``), and otherwise, like every input of a batch, to
     :func:`derived_name` ``(input, tags, fmt)`` beside it.
     """
-    from ..images.atomic import stdout_is_terminal
+    from ..images.atomic import check_stdin_data, stdout_is_terminal
     from ..images.urls import is_url, url_join, url_stem
 
     if output and out_dir:
@@ -142,6 +142,8 @@ def plan_jobs(
             files.append(item)
     if files.count("-") > 1 or ("-" in files and len(files) > 1):
         raise click.UsageError("standard input ('-') can only be the single input")
+    if files == ["-"]:
+        check_stdin_data(error=click.UsageError)  # before any spinner: it would wait forever
     folders = [i for i in inputs if i != "-" and os.path.isdir(i)]
     batch = len(files) > 1 or bool(folders)
     if folders and not out_dir and not output:

@@ -135,11 +135,11 @@ def _printer(color: bool):
 
         return plain
 
-    from rich.console import Console
     from rich.text import Text
 
-    console = Console(
-        file=sys.stdout,
+    from ..output import stdout_console
+
+    console = stdout_console(
         force_terminal=True,
         highlight=False,
         soft_wrap=True,

@@ -8,7 +8,7 @@ import click
 
 from .batch import WriteOptions, image_task, plan_jobs
 from .options import engine_options, geometry_options, image_output_options
-from .params import FINITE_FLOAT, KernelSpec
+from .params import PIXEL_FLOAT, KernelSpec
 from .pyramid_route import pyramid_options, run_pyramid
 from .resume import skip_existing_option
 from .scaling import run_scaled, scaling_options
@@ -69,7 +69,7 @@ def _check_raw_targets(jobs, format_: str | None) -> None:
     "--kernel",
     "-k",
     "kernels",
-    type=_KernelWithSpec(),
+    type=_KernelWithSpec(images=True),
     multiple=True,
     required=True,
     help="Kernel: a name (sobel, gaussian:size=7,sigma=1.5, box:5), an inline matrix "
@@ -79,7 +79,7 @@ def _check_raw_targets(jobs, format_: str | None) -> None:
 @geometry_options(default_padding="same", default_pad_mode="reflect")
 @click.option("--convolve", is_flag=True, help="Flip the kernel first (true convolution).")
 @click.option(
-    "--bias", type=FINITE_FLOAT, default=0.0, help="Add this value (pixel units) to the result."
+    "--bias", type=PIXEL_FLOAT, default=0.0, help="Add this value (pixel units) to the result."
 )
 @click.option(
     "--repeat",

@@ -71,6 +71,8 @@ def gallery_cmd(input_, output, kernels, tile, columns, gray, format_, overwrite
         raise ConvcliError(f"{output} exists; pass --overwrite to replace it")
     try:
         chosen = gallery_kernels(list(kernels) or None)
+        for _, kernel in chosen:
+            kernel.check_magnitude(65535.0)  # as filter's -k: a kernel at fault is a usage error
     except ConvcliError as exc:
         raise click.BadParameter(str(exc), param_hint="--kernel") from None
     image = read_image(input_)

@@ -252,11 +252,10 @@ def show_cmd(spec, fmt, output, overwrite):
             fmt = "text"
     fmt = fmt.lower()
     if fmt == "table":
-        from rich.console import Console
+        from ..output import stdout_console
 
         color = _color() if output in (None, "-") else False
-        console = Console(
-            file=sys.stdout,
+        console = stdout_console(
             force_terminal=color,
             no_color=not color,
             highlight=False,

@@ -22,6 +22,8 @@ def _to_int(
     try:
         value = int(text)
     except ValueError:
+        if text.lstrip("+-").isdigit():  # longer than Python reads (4300 digits)
+            param_type.fail(f"a number of {len(text.lstrip('+-'))} digits is too large", param, ctx)
         where = f"{whole!r}: " if whole is not None and whole != text else ""
         param_type.fail(f"{where}{text!r} is not a whole number", param, ctx)
     if value < minimum:
@@ -95,6 +97,11 @@ class KernelSpec(click.ParamType):
 
     name = "KERNEL"
 
+    def __init__(self, images: bool = False) -> None:
+        #: the kernel filters images: refuse one whose results could overflow
+        #: (Kernel.check_magnitude against a 16-bit white), as a usage error
+        self.images = images
+
     def convert(self, value, param, ctx):
         if not isinstance(value, str):
             return value
@@ -102,9 +109,12 @@ class KernelSpec(click.ParamType):
         from ..kernels.files import resolve_kernel
 
         try:
-            return resolve_kernel(value)
+            kernel = resolve_kernel(value)
+            if self.images:
+                kernel.check_magnitude(65535.0)
         except KernelError as exc:
             self.fail(str(exc), param, ctx)
+        return kernel
 
 
 KERNEL = KernelSpec()
@@ -135,3 +145,28 @@ class FiniteFloat(click.FloatRange):
 
 
 FINITE_FLOAT = FiniteFloat()
+
+#: float32's largest number (numpy.finfo(numpy.float32).max; this module avoids numpy)
+FLOAT32_MAX = 3.4028234663852886e38
+
+
+class PixelFloat(FiniteFloat):
+    """A finite float that images are filtered in: float32, so at most ±3.4e38.
+
+    ``--bias 1e308`` turned every pixel into infinity (an all-white image,
+    exit 0, and a RuntimeWarning); it is a usage error here.
+    """
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if abs(number) > FLOAT32_MAX:
+            self.fail(
+                f"{value!r} is beyond float32's largest number (3.4e+38), which images are "
+                "filtered in",
+                param,
+                ctx,
+            )
+        return number
+
+
+PIXEL_FLOAT = PixelFloat()

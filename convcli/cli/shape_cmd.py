@@ -105,7 +105,8 @@ convolution, (n-1)*s - p + d*(k-1) + output_padding + 1. --channels and
 of a fully connected layer of N units on the same input. --out solves
 backwards for stride and padding, at any size: the table has a row per
 padding with its run of strides (at most ten rows; --all for every row),
---json, --csv and --quiet list every choice. Several --in give one row each.
+--json, --csv and --quiet list every choice (up to 1,000,000). Several
+--in give one row each.
 
 \b
 Whole networks: --arch NAME (lenet5, alexnet, vgg11, vgg16, resnet18,
@@ -295,7 +296,8 @@ class _ArchChoice(click.Choice):
     "--all",
     "show_all",
     is_flag=True,
-    help="With --out: every row of the table (JSON, CSV and --quiet list every choice).",
+    help="With --out: every row of the table (JSON, CSV and --quiet list every choice, up "
+    "to 1,000,000).",
 )
 @click.option("--layers", metavar="SPEC", help="A network in the spec language (see above).")
 @click.option("--arch", type=_ArchChoice(), help="A built-in network preset.")
@@ -631,7 +633,9 @@ def _layer_tables(reports: list[LayerReport], sizes: bool, params: bool, dense: 
             has_bias = report.bias
             positions = f"{h}·{w}" if r["layer"] == "transposed" else f"{oh}·{ow}"
             fc_bias = f" + {f}·{oh}·{ow}" if has_bias else ""
-            ratio = report.weight_sharing
+            # integer arithmetic: both counts may be beyond a float (--in 10**400)
+            dense_params, conv_params = r["dense_equivalent_params"], r["params"]
+            ratio = (dense_params + conv_params // 2) // conv_params
             table_rows = [
                 [
                     "parameters",
@@ -651,7 +655,7 @@ def _layer_tables(reports: list[LayerReport], sizes: bool, params: bool, dense: 
                     format_int(r["dense_equivalent_params"]),
                     format_count(r["dense_equivalent_params"]),
                 ],
-                ["weight sharing saves", "", f"{ratio:,.0f}×", ""],
+                ["weight sharing saves", "", f"{ratio:,}×", ""],
             ]
             _echo_table(
                 render_table(
@@ -751,6 +755,9 @@ def _solve(
     if fmt == "table":
         _solve_table(solved, show_all)
     else:
+        from ..arithmetic.limits import check_listed_choices
+
+        check_listed_choices(sum(found.count for _, found in solved), f"--{fmt}")
         _stream(_solve_lines(solved, fmt))
 
 
@@ -923,7 +930,7 @@ def _network(
     elif spec is not None:
         name = getattr(spec, "name", "spec")
         try:
-            layers, default = load_spec(spec.read())
+            layers, default = load_spec(_read_spec(spec, name))
         except ShapeError as exc:
             raise _fail(exc, f"--spec {name}: ") from None
     else:
@@ -946,6 +953,30 @@ def _network(
         raise _fail(exc) from None
 
     _show_network(name, summary, fmt, depth, dtype or "float32")
+
+
+def _read_spec(spec: Any, name: str) -> str:
+    """The text of a ``--spec`` file: UTF-8, at most the size of a file read whole."""
+    from ..arithmetic.limits import MAX_READ_BYTES
+    from ..errors import LimitError
+
+    try:
+        text = spec.read(MAX_READ_BYTES + 1)
+    except UnicodeDecodeError as exc:
+        raise click.UsageError(
+            f"--spec {name}: not UTF-8 text (byte {exc.object[exc.start]:#04x} at offset "
+            f"{exc.start}); a spec is JSON or the layer language"
+        ) from None
+    if len(text) > MAX_READ_BYTES:
+        raise LimitError(
+            f"--spec {name}: more than {MAX_READ_BYTES} characters; the limit for a file "
+            "convcli reads whole is 256 MiB"
+        )
+    if "\0" in text:
+        raise click.UsageError(
+            f"--spec {name}: holds NUL bytes (a binary file?); a spec is JSON or the layer language"
+        )
+    return text
 
 
 def _show_network(
@@ -1143,5 +1174,7 @@ def _megabytes(size: int) -> str:
     >>> _megabytes(102_228_128), _megabytes(3136)
     ('102.23', '0.0031')
     """
-    mb = size / 1e6
-    return f"{mb:,.2f}" if mb >= 0.1 or mb == 0 else f"{mb:.2g}"
+    if size >= 10**5 or size == 0:  # in integers: a size may be beyond a float
+        whole, cents = divmod((size + 5000) // 10**4, 100)
+        return f"{whole:,}.{cents:02d}"
+    return f"{size / 1e6:.2g}"

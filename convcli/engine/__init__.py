@@ -23,3 +23,10 @@ One module per job, from the API down:
 
 Nothing here reads or writes files; :mod:`convcli.images` does.
 """
+
+
+def __getattr__(name: str):
+    """convcli 0.1's ``convcli.engine.<name>`` (this was one module), with a DeprecationWarning."""
+    from ..compat import moved_name
+
+    return moved_name(__name__, name)

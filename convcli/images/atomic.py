@@ -24,15 +24,18 @@ from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from ..errors import ConvcliError
-from ..guard import check_output
+from ..guard import check_output, note_input
 from ..output import is_terminal
 
 __all__ = [
     "apply_umask",
     "atomic_folder",
     "atomic_write",
+    "check_stdin_data",
     "current_umask",
     "read_stdin",
+    "stdin_is_terminal",
+    "stdout_error",
     "stdout_is_terminal",
     "using_umask",
     "write_bytes",
@@ -386,24 +389,72 @@ def write_stdout(data: bytes | bytearray | memoryview, stream: BinaryIO | None =
         fd = stream.fileno()
     except (AttributeError, OSError, ValueError):  # not a real file (tests, a BytesIO)
         fd = None
-    if fd is None:
-        while view:
-            written = stream.write(view)
-            if not written:
-                raise BrokenPipeError("standard output took no more data")
-            view = view[written:]
+    try:
+        if fd is None:
+            while view:
+                written = stream.write(view)
+                if not written:
+                    raise BrokenPipeError("standard output took no more data")
+                view = view[written:]
+            stream.flush()
+            return
         stream.flush()
-        return
-    stream.flush()
-    while view:
-        view = view[os.write(fd, view) :]
+        while view:
+            view = view[os.write(fd, view) :]
+    except BrokenPipeError:
+        raise  # the reader went away: the command line exits 141, quietly
+    except OSError as exc:  # a full disk behind `> file`, /dev/full, an I/O error
+        raise stdout_error(exc) from None
 
 
-def read_stdin(what: str = "standard input") -> bytes:
-    """All of standard input's bytes; a closed standard input (``<&-``) is a ConvcliError."""
+def stdout_error(exc: OSError) -> ConvcliError:
+    """The error for a write to standard output that failed with ``exc``: it names the output.
+
+    Examples
+    --------
+    >>> import errno
+    >>> str(stdout_error(OSError(errno.ENOSPC, "No space left on device")))
+    '<stdout>: cannot write standard output: No space left on device'
+    """
+    return ConvcliError(f"<stdout>: cannot write standard output: {exc.strerror or exc}")
+
+
+def stdin_is_terminal() -> bool:
+    """True when standard input is a terminal (where binary data cannot come from).
+
+    :func:`convcli.output.is_terminal` of ``sys.stdin``, looked up at call time.
+    """
+    return is_terminal(sys.stdin)
+
+
+def check_stdin_data(
+    what: str = "image data", error: Callable[[str], Exception] = ConvcliError
+) -> None:
+    """Raise ``error`` when standard input is a terminal: ``what`` cannot be typed.
+
+    The twin of the refusal to write binary data to a terminal: without it,
+    ``convcli filter - -k sobel`` at a prompt waits forever for bytes.
+    """
+    if stdin_is_terminal():
+        raise error(
+            f"refusing to read {what} from a terminal; redirect standard input "
+            "(< FILE or a pipe) or give a file name instead of -"
+        )
+
+
+def read_stdin(what: str = "standard input", *, binary: bool = False) -> bytes:
+    """All of standard input's bytes; a closed standard input (``<&-``) is a ConvcliError.
+
+    With ``binary``, a terminal is refused (:func:`check_stdin_data`). A
+    file redirected to standard input is an input of the run
+    (:func:`convcli.guard.note_input`), which no output may replace.
+    """
     stream = sys.stdin
     if stream is None:
         raise ConvcliError(f"{what}: standard input is closed; give a file name instead of -")
+    if binary:
+        check_stdin_data()
+    note_input("-")
     try:
         return stream.buffer.read()
     except OSError as exc:  # EBADF: closed after Python started

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..arithmetic.sizes import PaddingSpec, pair, same_padding
+from ..engine.arrays import check_finite
 from ..engine.convolution import DEFAULT_MEMORY_BUDGET, filter2d, normalize_pad_mode
 from ..engine.threads import check_threads
 from ..errors import ImageError, ParameterError, ShapeError
@@ -194,8 +195,23 @@ def apply_kernels(
         for kernel in kernels:
             out = _apply_one(out, kernel, s)
     if s.bias:
-        out += np.asarray(s.bias, dtype=out.dtype)
+        out += _bias(s.bias, out.dtype)
     return out
+
+
+def _bias(bias: float, dtype: np.dtype) -> np.ndarray:
+    """``bias`` as a ``dtype`` scalar; a ParameterError when ``dtype`` cannot hold it.
+
+    A bias beyond the type's largest number would make every value infinite
+    (an all-white image and a RuntimeWarning).
+    """
+    limit = float(np.finfo(dtype).max)
+    if not abs(bias) <= limit:
+        raise ParameterError(
+            f"`bias` {bias:g} is beyond {np.dtype(dtype).name}'s largest number ({limit:.2g}), "
+            "which the result is computed in"
+        )
+    return np.asarray(bias, dtype=dtype)
 
 
 def _is_identity_geometry(s: FilterSettings) -> bool:
@@ -460,6 +476,14 @@ def map_range(
         A new array: values in ``[0, max_value]`` (any values for ``raw``),
         float32 for float32 and ``raw``, else float64.
 
+    Raises
+    ------
+    ShapeError
+        If ``values`` holds a NaN or an infinity (its first one and its
+        index named), as the engine refuses them in its inputs: no mode has
+        a pixel for "not a number" (clipping turned NaN into 0, black,
+        without a word).
+
     Examples
     --------
     >>> v = np.array([-20.0, 100.0, 300.0])
@@ -473,6 +497,10 @@ def map_range(
     array([  0.   ,  95.625, 255.   ])
     >>> map_range(np.array([0.0, 10.0, 20.0]), "auto", 255, zero_sum=True).round(2)
     array([  0.  , 128.79, 255.  ])
+    >>> map_range(np.array([1.0, np.nan]), "clip", 255)
+    Traceback (most recent call last):
+    ...
+    convcli.errors.ShapeError: `values` holds a non-finite value (nan) at index (1,)
     """
     _check_range_mode(mode)
     try:
@@ -482,6 +510,7 @@ def map_range(
     if not usable:
         raise ParameterError(f"`max_value` must be a positive finite number, got {max_value!r}")
     values = np.asarray(values)
+    check_finite(values, "values")
     if mode == "raw":
         return values.astype(np.float32)
     dtype = np.float32 if values.dtype == np.float32 else np.float64
@@ -744,7 +773,7 @@ def filter_image(
         for kernel in stages:
             out = _apply_one(out, kernel, s)
         if s.bias:
-            out += np.asarray(s.bias, dtype=out.dtype)
+            out += _bias(s.bias, out.dtype)
         if a is None or alpha == "keep":
             colour = out
             out_alpha = None if a is None else _carry(a, kernels, s)
@@ -772,7 +801,7 @@ def filter_image(
                 r1 = min(h, r0 + rows)
                 out = _run_band(prepare, r0, r1, h, stages, s)
                 if s.bias:
-                    out += np.asarray(s.bias, dtype=out.dtype)
+                    out += _bias(s.bias, out.dtype)
                 if a is None or alpha == "keep":
                     colour, out_alpha = out, None if a is None else a[r0:r1]
                 else:

@@ -237,7 +237,7 @@ def _open_source(source: Source) -> tuple[str, BinaryIO, bool]:
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         if path == "-":
-            data = read_stdin("<stdin>")
+            data = read_stdin("<stdin>", binary=True)
             return "<stdin>", io.BytesIO(data), True
         if is_url(path):  # s3://, http://, memory:// ... through fsspec
             return path, open_url(path), True

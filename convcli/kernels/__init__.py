@@ -12,3 +12,10 @@
 and ``convcli.KERNELS`` are the public entry points, re-exported from
 :mod:`convcli`.
 """
+
+
+def __getattr__(name: str):
+    """convcli 0.1's ``convcli.kernels.<name>`` (this was one module), with a DeprecationWarning."""
+    from ..compat import moved_name
+
+    return moved_name(__name__, name)

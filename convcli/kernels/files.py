@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ..arithmetic.limits import check_nesting, read_bounded
+from ..arithmetic.jsontext import load_json
+from ..arithmetic.limits import read_bounded
 from ..errors import KernelError, ParameterError
 from ..guard import note_input
 from ..suffixes import KERNEL_SUFFIXES
@@ -110,14 +111,21 @@ _MAGICK = re.compile(
 )
 
 
+def _shown(token: str, most: int = 24) -> str:
+    """``token`` quoted for a message, its middle cut when it is long (5000 digits)."""
+    if len(token) <= most:
+        return repr(token)
+    return repr(f"{token[: most // 2]}…{token[-most // 2 :]}") + f" ({len(token)} characters)"
+
+
 def _number(token: str, where: str) -> float:
     """Parse one cell; ``where`` names it in the error ("row 2")."""
     try:
         value = float(token)
     except ValueError:
-        raise KernelError(f"{where}: {token!r} is not a number") from None
+        raise KernelError(f"{where}: {_shown(token)} is not a number") from None
     if not math.isfinite(value):
-        raise KernelError(f"{where} holds {token!r}; kernel values must be finite")
+        raise KernelError(f"{where} holds {_shown(token)}; kernel values must be finite")
     return value
 
 
@@ -280,16 +288,7 @@ def parse_kernel(text: str, name: str = "inline") -> Kernel:
     if not stripped:
         raise KernelError("empty kernel: no numbers given")
     if stripped.startswith("["):
-        try:
-            check_nesting(stripped, what)
-        except ParameterError as exc:
-            raise KernelError(str(exc)) from None
-        import json  # only for JSON kernels
-
-        try:
-            data = json.loads(stripped)
-        except json.JSONDecodeError as exc:
-            raise KernelError(f"{what}: not a valid nested list ({exc.msg})") from None
+        data = load_json(stripped, what, KernelError)
         weights = _parse_nested(data, what)
         source = "inline nested list"
     elif (match := _MAGICK.match(stripped)) is not None:
@@ -493,16 +492,7 @@ def _from_npy(array: np.ndarray, path: Path, what: str) -> Kernel:
 
 
 def _from_json(text: str, path: Path, what: str) -> Kernel:
-    try:
-        check_nesting(text, what)
-    except ParameterError as exc:
-        raise KernelError(str(exc)) from None
-    import json  # only for JSON kernels
-
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise KernelError(f"{what} is not valid JSON: {exc.msg} (line {exc.lineno})") from None
+    data = load_json(text, what, KernelError)
     scale, offset, description = 1.0, 0.0, "user kernel"
     if isinstance(data, dict):
         unknown = sorted(set(data) - {"weights", "scale", "offset", "name", "description"})

@@ -128,8 +128,54 @@ class Kernel:
 
     @property
     def sum(self) -> float:
-        """Sum of the weights (of the x part for a magnitude)."""
-        return float(self.weights.sum())
+        """Sum of the weights (of the x part for a magnitude); ±inf beyond float64."""
+        with np.errstate(over="ignore"):
+            return float(self.weights.sum())
+
+    @property
+    def absolute_sum(self) -> float:
+        """The largest sum of absolute weights of a part: how much the kernel can amplify.
+
+        A result is at most this times the largest input value; ``inf`` when
+        the sum is beyond float64 (weights near 1e308).
+
+        Examples
+        --------
+        >>> Kernel("k", [[1, -2], [0, 3]]).absolute_sum
+        6.0
+        """
+        arrays = self.parts if self.parts is not None else (self.weights,)
+        with np.errstate(over="ignore"):
+            return max(float(np.abs(a).sum()) for a in arrays)
+
+    def check_magnitude(self, white: float, dtype: Any = np.float32) -> None:
+        """Refuse a kernel whose results on an image of white ``white`` could overflow ``dtype``.
+
+        Images are filtered in float32 (:func:`convcli.compute_dtype`); a
+        kernel whose absolute sum times white is beyond its largest number
+        would turn pixels into infinities. Raised as a KernelError naming the
+        kernel (it, not the image, is at fault).
+
+        Examples
+        --------
+        >>> Kernel("k", [[1e36, 1e36]]).check_magnitude(65535.0)
+        Traceback (most recent call last):
+        ...
+        convcli.errors.KernelError: kernel 'k': results on a 16-bit image (white 65535) could reach 1.31e+41 (the absolute sum of the weights is 2e+36), beyond float32's largest number (3.4e+38) that images are filtered in; scale the kernel down
+        """
+        total = self.absolute_sum
+        limit = float(np.finfo(dtype).max)
+        bound = total * white
+        if not bound <= limit:
+            image = {255.0: "an 8-bit image", 65535.0: "a 16-bit image"}.get(white, "an image")
+            reach = f"{bound:.3g}" if math.isfinite(bound) else "more than float64 holds"
+            summed = f"{total:.3g}" if math.isfinite(total) else "beyond float64"
+            raise KernelError(
+                f"kernel {self.name!r}: results on {image} (white {white:g}) could reach "
+                f"{reach} (the absolute sum of the weights is {summed}), beyond "
+                f"{np.dtype(dtype).name}'s largest number ({limit:.2g}) that images are "
+                "filtered in; scale the kernel down"
+            )
 
     @property
     def is_magnitude(self) -> bool:
@@ -145,7 +191,10 @@ class Kernel:
         (edges, gradients), and ``--range auto`` maps its results with ``abs``.
         """
         arrays = self.parts if self.parts is not None else (self.weights,)
-        return all(abs(float(a.sum())) <= ZERO_SUM_RTOL * float(np.abs(a).sum()) for a in arrays)
+        with np.errstate(over="ignore", invalid="ignore"):  # weights near 1e308: inf sums
+            return all(
+                abs(float(a.sum())) <= ZERO_SUM_RTOL * float(np.abs(a).sum()) for a in arrays
+            )
 
     @property
     def is_separable(self) -> bool:

@@ -7,3 +7,10 @@
 - :mod:`.gallery`: one contact sheet of an image under many kernels.
 - :mod:`.animate`: conv_arithmetic-style animations of a convolution, frame by frame.
 """
+
+
+def __getattr__(name: str):
+    """convcli 0.1's ``convcli.teaching.<name>`` (this was one module), with a DeprecationWarning."""
+    from ..compat import moved_name
+
+    return moved_name(__name__, name)

@@ -23,7 +23,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
-from ..arithmetic.limits import check_nesting, read_bounded
+from ..arithmetic.jsontext import load_json
+from ..arithmetic.limits import read_bounded
 from ..errors import ConvcliError, ParameterError, ShapeError
 from ..guard import note_input
 from ..images.atomic import atomic_write, read_stdin
@@ -86,14 +87,7 @@ def _parse_rows(text: str, what: str) -> np.ndarray:
 
 
 def _parse_json(text: str, what: str) -> np.ndarray:
-    try:
-        check_nesting(text, what)
-    except ParameterError as exc:
-        raise ShapeError(str(exc)) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ShapeError(f"{what}: not valid JSON ({exc.msg}, line {exc.lineno})") from None
+    data = load_json(text, what, ShapeError)
     if isinstance(data, dict):
         if "weights" not in data:
             raise ShapeError(f'{what}: a JSON object needs a "weights" key with the nested list')
