@@ -191,14 +191,37 @@ def pool_cmd(
             f"pooling takes numeric padding (N, HxW, before:after), not {padding!r}",
             param_hint="--padding",
         )
-    from ..images.pooling import pool_tensor
+    from .tiled_route import is_streamed
 
     size_text = str(size[0]) if size[0] == size[1] else f"{size[0]}x{size[1]}"
-    job_list = plan_jobs(inputs, output, out_dir, format_, [f"{mode.lower()}{size_text}"])
+    tags = [f"{mode.lower()}{size_text}"]
+    geometry = {"stride": stride, "padding": padding, "mode": mode.lower(), "ceil_mode": ceil_mode}
+    # too large to read whole, readable in windows: pooled in tiles (images.route)
+    streamed = [i for i in inputs if is_streamed(i, output, max_pixels)]
+    if streamed:
+        from ..images.pooling import pool_tiled
+        from .tiled_route import run_pool_streamed
+
+        run_pool_streamed(
+            streamed,
+            output=output,
+            out_dir=out_dir,
+            tags=tags,
+            pool=partial(pool_tiled, size=size, threads=threads, **geometry),
+            overwrite=overwrite,
+            quiet=quiet,
+            scaling=scaling,
+            skip_existing=skip_existing,
+        )
+        inputs = tuple(i for i in inputs if i not in streamed)
+        if not inputs:
+            return
+    from ..images.pooling import pool_tensor
+
+    job_list = plan_jobs(inputs, output, out_dir, format_, tags)
     options = WriteOptions(
         format_, overwrite, png_compression, jpeg_quality, max_pixels, threads=threads
     )
-    geometry = {"stride": stride, "padding": padding, "mode": mode.lower(), "ceil_mode": ceil_mode}
     task = partial(
         _pool_task,
         options=options,

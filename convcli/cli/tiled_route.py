@@ -133,6 +133,58 @@ def usage_errors(run: Callable) -> Callable:
     return wrapper
 
 
+def check_stream_targets(
+    sources: list[str], output: str | None, out_dir: str | None, tags: list[str], verb="filtered"
+) -> None:
+    """Refuse outputs an image in tiles cannot go to: one -o for many, stdout, not TIFF/zarr."""
+    from ..images.tiled import is_zarr_path
+
+    if output and len(sources) > 1:
+        raise click.UsageError(f"{len(sources)} inputs: -o names one file; give --out-dir DIR")
+    if output == "-":
+        raise click.UsageError(f"an image {verb} in tiles is written to a file: give -o FILE")
+    for source in sources:
+        target = _target(source, output, out_dir, tags, create=False)
+        if not is_zarr_path(target) and Path(target).suffix.lower() not in TIFF_SUFFIXES:
+            raise click.UsageError(
+                f"{source} is {verb} in tiles, which are written to a tiled TIFF or a "
+                f".zarr: give -o NAME.tif or -o NAME.zarr (not {target})"
+            )
+
+
+@usage_errors
+def run_pool_streamed(
+    sources: list[str],
+    *,
+    output: str | None,
+    out_dir: str | None,
+    tags: list[str],
+    pool: Callable[..., tuple[int, ...]],
+    overwrite: bool,
+    quiet: bool,
+    scaling,
+    skip_existing: bool = False,
+) -> None:
+    """Pool each source in tiles on this machine (``pool(source, target, overwrite=...)``,
+    :func:`convcli.images.pooling.pool_tiled` with the geometry bound)."""
+    from .resume import check_skip_overwrite, skip_if_complete
+
+    check_skip_overwrite(skip_existing, overwrite)
+    check_stream_targets(sources, output, out_dir, tags, verb="pooled")
+    if scaling is not None and scaling.enabled and not scaling.from_environment:
+        raise click.UsageError(
+            f"with {scaling.origin}, an image pooled in tiles runs on this machine only: "
+            f"leave {scaling.origin} out for {sources[0]}"
+        )
+    for source in sources:
+        target = _target(source, output, out_dir, tags)
+        if skip_existing and skip_if_complete(target, quiet):
+            continue
+        pool(source, target, overwrite=overwrite)
+        if not quiet:
+            click.echo(f"wrote {target}", err=True)
+
+
 @usage_errors
 def run_streamed(
     sources: list[str],
@@ -159,19 +211,7 @@ def run_streamed(
     from .resume import check_skip_overwrite, skip_if_complete
 
     check_skip_overwrite(skip_existing, overwrite)
-    from ..images.tiled import is_zarr_path
-
-    if output and len(sources) > 1:
-        raise click.UsageError(f"{len(sources)} inputs: -o names one file; give --out-dir DIR")
-    if output == "-":
-        raise click.UsageError("an image filtered in tiles is written to a file: give -o FILE")
-    for source in sources:
-        target = _target(source, output, out_dir, tags, create=False)
-        if not is_zarr_path(target) and Path(target).suffix.lower() not in TIFF_SUFFIXES:
-            raise click.UsageError(
-                f"{source} is filtered in tiles, which are written to a tiled TIFF or a "
-                f".zarr: give -o NAME.tif or -o NAME.zarr (not {target})"
-            )
+    check_stream_targets(sources, output, out_dir, tags)
     rng = value_range or "auto"
     if scaling is not None and scaling.enabled:
         targets = [_target(s, output, out_dir, tags) for s in sources]
@@ -392,11 +432,13 @@ def print_plan(
 
 __all__ = [
     "check_before_cluster",
+    "check_stream_targets",
     "chunk_option",
     "cluster_targets",
     "is_streamed",
     "plan_option",
     "print_plan",
+    "run_pool_streamed",
     "run_streamed",
     "usage_errors",
 ]

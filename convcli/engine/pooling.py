@@ -23,7 +23,7 @@ from . import native
 from .arrays import as_numeric, check_finite, compute_dtype
 from .threads import check_threads, run_parallel
 
-__all__ = ["POOL_MODES", "pool2d"]
+__all__ = ["POOL_MODES", "pool2d", "pool_divisors", "pool_windows"]
 
 POOL_MODES = ("max", "avg", "min")
 
@@ -138,35 +138,71 @@ def pool2d(
     geometry = Geometry.resolve(
         (h, w), (kh, kw), stride=(sh, sw), padding=padding, pooling=True, ceil_mode=ceil_mode
     )
-    (pt, pb), (pl, pr) = geometry.padding
+    (pt, _), (pl, _) = geometry.padding
     oh, ow = geometry.output_shape
 
-    work = compute_dtype(x.dtype) if mode == "avg" else x.dtype
+    divisors = None
+    if mode == "avg":
+        divisors = pool_divisors(geometry, (h, w), (kh, kw), (sh, sw), not count_include_pad)
+    return pool_windows(planes, (kh, kw), (sh, sw), (pt, pl), (oh, ow), mode, divisors, threads)
+
+
+def pool_divisors(
+    geometry: Geometry,
+    shape: tuple[int, int],
+    size: tuple[int, int],
+    stride: tuple[int, int],
+    real_only: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cells each output row and column of an average divides by, for a ``shape``
+    input pooled with ``geometry`` (``real_only``: padding does not count)."""
+    (pt, pb), (pl, pr) = geometry.padding
+    oh, ow = geometry.output_shape
+    return (
+        _axis_counts(shape[0], size[0], stride[0], pt, pb, oh, real_only),
+        _axis_counts(shape[1], size[1], stride[1], pl, pr, ow, real_only),
+    )
+
+
+def pool_windows(
+    planes: np.ndarray,
+    size: tuple[int, int],
+    stride: tuple[int, int],
+    before: tuple[int, int],
+    out_shape: tuple[int, int],
+    mode: str,
+    divisors: tuple[np.ndarray, np.ndarray] | None = None,
+    threads: int | None = None,
+) -> np.ndarray:
+    """Pool ``out_shape`` windows whose first starts ``before`` cells above and left of
+    ``planes``: the core of :func:`pool2d`, for a window of a larger image.
+
+    Cells outside ``planes`` are padding (they never win a max or min and
+    add 0 to a sum). For ``avg``, ``divisors`` are the cells each window
+    row and column averages over (the whole image's, so a block of a
+    larger image divides exactly as the whole does).
+
+    Examples
+    --------
+    >>> x = np.arange(9, dtype=np.uint8).reshape(3, 3)
+    >>> pool_windows(x, (2, 2), (2, 2), (1, 1), (1, 2), "max").tolist()
+    [[0, 2]]
+    """
+    (kh, kw), (sh, sw) = size, stride
+    oh, ow = out_shape
+    work = compute_dtype(planes.dtype) if mode == "avg" else planes.dtype
     # padded extent actually read by the windows (ceil mode may overhang the padding)
     need_h = (oh - 1) * sh + kh
     need_w = (ow - 1) * sw + kw
     fill = _fill_value(np.dtype(work), mode)
     if planes.dtype == work and work.kind == "f" and native.module() is not None:
-        acc = _pool_native(
-            planes, (kh, kw), (sh, sw), (pt, pl), (need_h, need_w), mode, fill, threads
-        )
+        acc = _pool_native(planes, size, stride, before, (need_h, need_w), mode, fill, threads)
     else:
         acc = _pool_numpy(
-            planes,
-            (kh, kw),
-            (sh, sw),
-            (pt, pl),
-            (need_h, need_w),
-            (oh, ow),
-            work,
-            mode,
-            fill,
-            threads,
+            planes, size, stride, before, (need_h, need_w), (oh, ow), work, mode, fill, threads
         )
-    if mode == "avg":
-        ch = _axis_counts(h, kh, sh, pt, pb, oh, not count_include_pad)
-        cw = _axis_counts(w, kw, sw, pl, pr, ow, not count_include_pad)
-        acc /= np.outer(ch, cw).astype(work)
+    if divisors is not None:
+        acc /= np.outer(*divisors).astype(work)
     return acc
 
 

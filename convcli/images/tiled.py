@@ -66,7 +66,9 @@ __all__ = [
     "Stage",
     "StreamPlan",
     "TiledSource",
+    "assemble_bands",
     "chain_halo",
+    "check_stream_target",
     "filter_tiled",
     "is_zarr_path",
     "make_plan",
@@ -80,6 +82,7 @@ __all__ = [
     "probe_tiff",
     "read_window",
     "stream_blocks",
+    "write_bands",
     "zarr_target",
 ]
 
@@ -796,19 +799,34 @@ def stream_blocks(plan: StreamPlan, arr: Any) -> Iterator[tuple[int, np.ndarray]
                 known[i] = (st.edge_top(plan.max_value),)
             else:
                 known[i] = (st.lo, st.hi)
-    out_shape = plan.output_shape
+
+    def block(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
+        colour, alpha = plan.compute(readers, r0, r1, c0, c1)
+        return plan.to_pixels(colour, alpha, (known[0], known[1]))
+
+    yield from assemble_bands(plan.output_shape, plan.out_dtype, plan.blocks(), block)
+
+
+def assemble_bands(
+    out_shape: tuple[int, ...],
+    dtype: np.dtype,
+    boxes: Iterator[tuple[int, int, int, int]],
+    block: Callable[[int, int, int, int], np.ndarray],
+) -> Iterator[tuple[int, np.ndarray]]:
+    """``(first row, band)`` of an output made block by block, for the writers here.
+
+    ``boxes`` are output rectangles ``(r0, r1, c0, c1)`` in row-major order
+    of bands (as :meth:`StreamPlan.blocks`); ``block`` computes one.
+    """
     band: np.ndarray | None = None
     band_r0 = 0
-    for r0, r1, c0, c1 in plan.blocks():
+    for r0, r1, c0, c1 in boxes:
         if band is None or r0 != band_r0:
             if band is not None:
                 yield band_r0, band
             band_r0 = r0
-            band = np.empty((r1 - r0, *out_shape[1:]), plan.out_dtype)
-        colour, alpha = plan.compute(readers, r0, r1, c0, c1)
-        band[:, c0:c1] = plan.to_pixels(colour, alpha, (known[0], known[1])).reshape(
-            (r1 - r0, c1 - c0, *out_shape[2:])
-        )
+            band = np.empty((r1 - r0, *out_shape[1:]), dtype)
+        band[:, c0:c1] = block(r0, r1, c0, c1).reshape((r1 - r0, c1 - c0, *out_shape[2:]))
     if band is not None:
         yield band_r0, band
 
@@ -872,20 +890,41 @@ def filter_tiled(
     """
     s = settings or FilterSettings()
     chain = [kernels] if isinstance(kernels, Kernel) else list(kernels)
+    check_stream_target(source, target, overwrite)
+    with open_tiled(source) as (src, arr):
+        plan = plan_stream(src, chain, s, value_range, gray=gray, alpha=alpha, block=block)
+        bands = stream_blocks(plan, arr)
+        write_bands(target, plan.output_shape, plan.out_dtype, bands, overwrite, alpha=src.alpha)
+    return src
+
+
+def check_stream_target(source: str, target: str, overwrite: bool) -> None:
+    """Refuse an existing ``target`` without ``overwrite``, and the input as the target.
+
+    Raises
+    ------
+    ImageError
+    """
     if os.path.lexists(target) and not overwrite:
         raise ImageError(f"{target} exists; pass --overwrite to replace it")
     if os.path.abspath(source).rstrip("/") == os.path.abspath(target).rstrip("/"):
         raise ImageError(f"{target}: is the input; convcli never overwrites an input")
-    with open_tiled(source) as (src, arr):
-        plan = plan_stream(src, chain, s, value_range, gray=gray, alpha=alpha, block=block)
-        bands = stream_blocks(plan, arr)
-        if is_zarr_path(target):
-            _write_zarr(target, plan.output_shape, plan.out_dtype, bands, overwrite)
-        else:
-            _write_bigtiff(
-                target, plan.output_shape, plan.out_dtype, bands, overwrite, alpha=src.alpha
-            )
-    return src
+
+
+def write_bands(
+    target: str,
+    out_shape: tuple[int, ...],
+    dtype: np.dtype,
+    bands: Iterator[tuple[int, np.ndarray]],
+    overwrite: bool,
+    alpha: bool = False,
+) -> None:
+    """Write ``(first row, band)`` bands, as they come, to a tiled BigTIFF or a ``.zarr``
+    (by ``target``'s suffix), atomically; ``alpha``: the last channel is alpha."""
+    if is_zarr_path(target):
+        _write_zarr(target, out_shape, dtype, bands, overwrite)
+    else:
+        _write_bigtiff(target, out_shape, dtype, bands, overwrite, alpha=alpha)
 
 
 def _tiles(
