@@ -8,8 +8,10 @@ numpy, scipy or Pillow at import time. ``convcli --help`` and
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
+import signal
 import sys
 
 import click
@@ -62,6 +64,10 @@ def _with_debug(command: click.Command) -> click.Command:
     return command
 
 
+#: The exit status of a run a signal stopped (see :meth:`LazyGroup.__call__`).
+_SIGNALLED: int | None = None
+
+
 class LazyGroup(click.Group):
     """A group that imports a command's module only when it is needed, gives
     every command a ``--debug`` flag, and turns convcli's own errors into
@@ -93,6 +99,44 @@ class LazyGroup(click.Group):
             ctx.fail(f"No such command {name!r}.{hint} `convcli --help` lists them.")
         return super().resolve_command(ctx, args)
 
+    def __call__(self, *args, **kwargs):
+        """The program's entry point (the console script calls the group).
+
+        After a signal, once the run's own clean-ups have run (temporary files
+        removed, workers stopped), the process leaves at once: the interpreter's
+        shutdown would otherwise wait for threads still in a long step and print
+        the complaints of libraries stopped mid-task (zarr's pending reads).
+        """
+        global _SIGNALLED
+        _SIGNALLED = None
+        try:
+            return self.main(*args, **kwargs)
+        except SystemExit as exc:
+            if _SIGNALLED is None or exc.code != _SIGNALLED:
+                raise
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(Exception):
+                    stream.flush()
+            os._exit(_SIGNALLED)
+
+    def main(self, *args, **kwargs):
+        """Run the command; a signal that arrives while it is already ending (printing an
+        error, say) still exits 128 + n, never kills the process by the signal."""
+        from .signals import HANDLED, exit_status, terminating_signals
+
+        try:
+            with terminating_signals():
+                return super().main(*args, **kwargs)
+        except KeyboardInterrupt as exc:
+            global _SIGNALLED
+            status = _SIGNALLED = exit_status(exc)
+            for signum in (signal.SIGINT, *HANDLED):  # the run is over: one message, one status
+                signal.signal(signum, signal.SIG_IGN)
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.write("Interrupted.\n" if status == 130 else "Terminated.\n")
+                sys.stderr.flush()
+            sys.exit(status)
+
     def invoke(self, ctx: click.Context):
         from ..guard import guarding
         from .signals import exit_status, terminating_signals
@@ -118,7 +162,8 @@ class LazyGroup(click.Group):
             raise click.ClickException(error_text(exc)) from exc
         except KeyboardInterrupt as exc:
             # outputs are written atomically, so nothing partial is left; 130 = 128 + SIGINT
-            status = exit_status(exc)
+            global _SIGNALLED
+            status = _SIGNALLED = exit_status(exc)
             click.echo("Interrupted." if status == 130 else "Terminated.", err=True)
             ctx.exit(status)
         except (MemoryError, OverflowError, RecursionError) as exc:

@@ -9,13 +9,18 @@ runs for them too.
 
 Worker processes of a ``--jobs`` batch use :func:`worker_signals` instead:
 any of the three signals ends the worker with :class:`SystemExit`, which
-also runs the clean-ups but, unlike an interrupt, prints no traceback.
+also runs the clean-ups but, unlike an interrupt, prints no traceback. A
+signal that lands in a finalizer (where Python can only print "Exception
+ignored in ...") is delivered again instead, so it still ends the worker,
+silently.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
@@ -67,12 +72,36 @@ def terminating_signals() -> Iterator[None]:
             signal.signal(signum, old)
 
 
+class _WorkerExit(SystemExit):
+    """What a worker's signal handler raises: ends the worker, with no traceback."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
 def _exit(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+    raise _WorkerExit(signum)
+
+
+def _redeliver(unraisable) -> None:
+    """``sys.unraisablehook`` of a worker: a signal swallowed by a finalizer is sent again.
+
+    Python runs signal handlers between any two steps, a ``__del__`` or a
+    weakref callback included; what they raise there cannot propagate and
+    would be printed as "Exception ignored in ...". Sending the signal again
+    lets the handler run once the finalizer has returned.
+    """
+    exc = unraisable.exc_value
+    if isinstance(exc, _WorkerExit):
+        os.kill(os.getpid(), exc.signum)
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def worker_signals() -> None:
     """The initializer of a batch's worker processes: SIGINT, SIGTERM, SIGHUP end them quietly."""
+    sys.unraisablehook = _redeliver
     for signum in (signal.SIGINT, *HANDLED):
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _exit)
