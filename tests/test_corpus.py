@@ -33,6 +33,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -919,3 +920,108 @@ def test_corpus_summary(tmp_path_factory):
     unknown = [r["id"] for r in records if r["problems"] and r["id"] not in KNOWN_BUGS]
     assert not unknown, f"corpus summary: {json.dumps(summary)}"
     assert summary["tracebacks"] == summary["hangs"] == summary["data_loss"] == 0, summary
+
+
+# ------------------------------------------- issue 21 items 2, 12, 13 (branch i21)
+#
+# Item 1 (a signal stops any run within a second) is tests/test_signal_latency.py;
+# item 11 (library calls raise LimitError) is in test_corpus_api.py.
+
+
+@pytest.mark.slow
+def test_issue21_max_pixels_lifts_the_output_limit(corpus, tmp_path):
+    """Item 2: the message names --max-pixels, so --max-pixels must lift the limit."""
+    args = [convcli_executable(), "filter", str(corpus / "in.png"), "-k", "identity"]
+    args += ["--pad-mode", "circular", "--padding", "5040", "-o", "o.png"]  # 10100×10104
+    refused = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert refused.returncode == 2, refused.stderr
+    assert "--max-pixels" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "o.png").exists()
+    lifted = subprocess.run(
+        [*args, "--max-pixels", "200000000"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lifted.returncode == 0, lifted.stderr
+    with PIL.Image.open(tmp_path / "o.png") as im:
+        assert im.size == (24 + 2 * 5040, 20 + 2 * 5040)
+
+
+def test_issue21_sigint_while_exiting_on_an_error_exits_130(corpus, tmp_path):
+    """Item 12: Ctrl-C while the error message is being written exits 130.
+
+    Standard error is a pipe already full, so the process blocks writing its
+    one-line error; the SIGINT arrives there, then the pipe is drained.
+    """
+    import fcntl
+    import signal
+    import time
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETFL, os.O_NONBLOCK)
+    filler = 0
+    try:
+        while True:
+            filler += os.write(write_end, b"x" * 4096)
+    except BlockingIOError:
+        pass
+    fcntl.fcntl(write_end, fcntl.F_SETFL, 0)
+    proc = subprocess.Popen(
+        [convcli_executable(), "filter", "missing.png", "-k", "box:3", "-o", "o.png"],
+        cwd=corpus,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=write_end,
+    )
+    os.close(write_end)
+    try:
+        # wait until it is blocked writing to the full pipe (its state is S, its CPU idle)
+        deadline = time.monotonic() + 60
+        stat = Path(f"/proc/{proc.pid}/wchan")
+        while not (stat.exists() and "pipe" in stat.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, "never blocked"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        drained = b""
+        while chunk := os.read(read_end, 1 << 16):
+            drained += chunk
+        proc.wait(timeout=30)
+    finally:
+        os.close(read_end)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = drained[filler:].decode("utf-8", "replace")
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "Interrupted."
+
+
+def test_issue21_identity_to_npy_is_bounded(tmp_path):
+    """Item 13: writing a large result to .npy does not copy it whole (an 88-MP image
+    peaked at 2.3 GiB); here a 12-MP RGB image through `identity` to .npy. The
+    peak holds the float32 result, the input and the run's float planes; the
+    channels-first copy of the result that np.save was given is gone (2.5× -> 1.9×)."""
+    rng = np.random.default_rng(13)
+    pixels = rng.integers(0, 256, (3000, 4000, 3), dtype=np.uint8)
+    PIL.Image.fromarray(pixels).save(tmp_path / "in.png", compress_level=0)
+    script = (
+        "import resource, subprocess, sys;"
+        "subprocess.run(sys.argv[1:], check=True);"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    run = [convcli_executable(), "filter", "in.png", "-k", "identity", "--range", "raw"]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *run, "-o", "o.npy"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    peak = int(done.stdout.split()[-1]) * 1024
+    result = 3000 * 4000 * 3 * 4  # the float32 result itself
+    assert np.load(tmp_path / "o.npy", mmap_mode="r").shape == (3, 3000, 4000)
+    assert peak < 2.1 * result, f"peak {peak / 2**20:.0f} MiB for a {result / 2**20:.0f} MiB result"

@@ -64,10 +64,6 @@ def _with_debug(command: click.Command) -> click.Command:
     return command
 
 
-#: The exit status of a run a signal stopped (see :meth:`LazyGroup.__call__`).
-_SIGNALLED: int | None = None
-
-
 class LazyGroup(click.Group):
     """A group that imports a command's module only when it is needed, gives
     every command a ``--debug`` flag, and turns convcli's own errors into
@@ -102,40 +98,42 @@ class LazyGroup(click.Group):
     def __call__(self, *args, **kwargs):
         """The program's entry point (the console script calls the group).
 
-        After a signal, once the run's own clean-ups have run (temporary files
-        removed, workers stopped), the process leaves at once: the interpreter's
-        shutdown would otherwise wait for threads still in a long step and print
-        the complaints of libraries stopped mid-task (zarr's pending reads).
+        A run a signal reached exits 128 + n, even when the signal arrived while
+        it was already ending (writing an error: click would exit with the
+        error's status). After a signal, once the run's own clean-ups have run
+        (temporary files removed, workers stopped), the process leaves at once:
+        the interpreter's shutdown would otherwise wait for threads still in a
+        long step and print the complaints of libraries stopped mid-task.
         """
-        global _SIGNALLED
-        _SIGNALLED = None
+        from .signals import last_signal
+
         try:
             return self.main(*args, **kwargs)
         except SystemExit as exc:
-            if _SIGNALLED is None or exc.code != _SIGNALLED:
+            signum = last_signal()
+            if signum is None:
                 raise
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(Exception):
-                    stream.flush()
-            os._exit(_SIGNALLED)
+            status = 128 + signum
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+            with contextlib.suppress(Exception):
+                if exc.code != status:  # the signal came while an error was reported
+                    sys.stderr.write("Interrupted.\n" if status == 130 else "Terminated.\n")
+                sys.stderr.flush()
+            os._exit(status)
 
     def main(self, *args, **kwargs):
-        """Run the command; a signal that arrives while it is already ending (printing an
-        error, say) still exits 128 + n, never kills the process by the signal."""
+        """Run the command; SIGTERM, SIGHUP (and SIGINT) are noted for the whole run,
+        the error report included (see :meth:`__call__`)."""
         from .signals import HANDLED, exit_status, terminating_signals
 
         try:
             with terminating_signals():
                 return super().main(*args, **kwargs)
-        except KeyboardInterrupt as exc:
-            global _SIGNALLED
-            status = _SIGNALLED = exit_status(exc)
-            for signum in (signal.SIGINT, *HANDLED):  # the run is over: one message, one status
+        except KeyboardInterrupt as exc:  # an older click lets one escape its report
+            for signum in (signal.SIGINT, *HANDLED):  # the run is over: one status
                 signal.signal(signum, signal.SIG_IGN)
-            with contextlib.suppress(OSError, ValueError):
-                sys.stderr.write("Interrupted.\n" if status == 130 else "Terminated.\n")
-                sys.stderr.flush()
-            sys.exit(status)
+            sys.exit(exit_status(exc))
 
     def invoke(self, ctx: click.Context):
         from ..guard import guarding
@@ -162,8 +160,7 @@ class LazyGroup(click.Group):
             raise click.ClickException(error_text(exc)) from exc
         except KeyboardInterrupt as exc:
             # outputs are written atomically, so nothing partial is left; 130 = 128 + SIGINT
-            global _SIGNALLED
-            status = _SIGNALLED = exit_status(exc)
+            status = exit_status(exc)
             click.echo("Interrupted." if status == 130 else "Terminated.", err=True)
             ctx.exit(status)
         except (MemoryError, OverflowError, RecursionError) as exc:

@@ -18,14 +18,20 @@ silently.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
 
-__all__ = ["HANDLED", "Terminated", "exit_status", "terminating_signals", "worker_signals"]
+__all__ = [
+    "HANDLED",
+    "Terminated",
+    "exit_status",
+    "last_signal",
+    "terminating_signals",
+    "worker_signals",
+]
 
 #: The signals a run turns into a clean stop (SIGINT keeps Python's own handler in the parent).
 HANDLED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -44,13 +50,28 @@ def exit_status(exc: KeyboardInterrupt) -> int:
     return 128 + getattr(exc, "signum", signal.SIGINT)
 
 
+#: The signals the handlers below received, in order (a run that saw one exits 128 + n).
+_received: list[int] = []
+
+
+def last_signal() -> int | None:
+    """The last signal :func:`terminating_signals` turned into an exception, or None."""
+    return _received[-1] if _received else None
+
+
 def _raise(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
     raise Terminated(signum)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def terminating_signals() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into :class:`Terminated` inside the block.
+    """Turn SIGTERM and SIGHUP into :class:`Terminated` inside the block (and note SIGINT).
 
     Outside the main thread (where Python cannot set handlers) nothing
     changes. A signal its caller ignored (``nohup``) stays ignored.
@@ -59,12 +80,14 @@ def terminating_signals() -> Iterator[None]:
         yield
         return
     previous = {}
-    for signum in HANDLED:
+    for signum in (signal.SIGINT, *HANDLED):
         old = signal.getsignal(signum)
         if old is signal.SIG_IGN:
             continue
         previous[signum] = old
-        signal.signal(signum, _raise)
+        # SIGINT still raises KeyboardInterrupt, as Python's own handler does; both
+        # are remembered, so a signal caught on the way out still sets the status
+        signal.signal(signum, _interrupt if signum == signal.SIGINT else _raise)
     try:
         yield
     finally:
@@ -89,12 +112,15 @@ def _redeliver(unraisable) -> None:
 
     Python runs signal handlers between any two steps, a ``__del__`` or a
     weakref callback included; what they raise there cannot propagate and
-    would be printed as "Exception ignored in ...". Sending the signal again
-    lets the handler run once the finalizer has returned.
+    would be printed as "Exception ignored in ...". Raising it again
+    lets the handler run once the finalizer has returned (SIGALRM, 10 ms later).
     """
     exc = unraisable.exc_value
     if isinstance(exc, _WorkerExit):
-        os.kill(os.getpid(), exc.signum)
+        # not now (this hook runs inside the finalizer too): in 10 ms, from SIGALRM
+        signum = exc.signum
+        signal.signal(signal.SIGALRM, lambda *_: _exit(signum, None))
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
         return
     sys.__unraisablehook__(unraisable)
 
