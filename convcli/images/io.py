@@ -62,7 +62,12 @@ __all__ = [
     "write_image",
 ]
 
-#: Pillow's own decompression-bomb limit, read when convcli.images.io is imported.
+#: Pillow's own decompression-bomb limit, read when convcli.images.io is imported:
+#: the most pixels an image read whole may have (a tiled TIFF or .zarr above it
+#: streams instead).
+#: Raised by: `--max-pixels`; in Python, `read_image(max_pixels=)` (None: no limit
+#: but the machine's memory)
+#: Exit: 1
 DEFAULT_MAX_PIXELS: int | None = PIL.Image.MAX_IMAGE_PIXELS
 
 #: Output formats convcli writes, by the name ``format=`` accepts (lower case);
