@@ -1029,3 +1029,48 @@ def test_issue21_identity_to_npy_is_bounded(tmp_path):
     result = 3000 * 4000 * 3 * 4  # the float32 result itself
     assert np.load(tmp_path / "o.npy", mmap_mode="r").shape == (3, 3000, 4000)
     assert peak < 2.1 * result, f"peak {peak / 2**20:.0f} MiB for a {result / 2**20:.0f} MiB result"
+
+
+def test_issue21_learn_too_long_is_refused_up_front(tmp_path):
+    """Item 4: `learn --size 31` on a 3-MP image ran for more than 1500 s; its
+    work is estimated and refused at once (exit 2, naming what to shrink)."""
+    rng = np.random.default_rng(4)
+    np.save(tmp_path / "x.npy", rng.random((1500, 2000)))
+    np.save(tmp_path / "y.npy", rng.random((1500, 2000)))
+    done = subprocess.run(
+        [convcli_executable(), "learn", "x.npy", "y.npy", "--size", "31", "-o", "k.npy"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,  # a hang guard only: before the fix this ran for most of an hour
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "multiply-adds" in last and "--size" in last, last
+    assert not (tmp_path / "k.npy").exists()
+
+
+def test_issue21_learn_gd_unstable_rate_refused_before_the_factorisation(monkeypatch):
+    """Item 4: an unstable gradient-descent rate on a large problem was refused only
+    after the 98 s factorisation; a lower bound of λmax refuses it first."""
+    import convcli.teaching.learn as learn
+
+    def never(*args, **kwargs):
+        raise AssertionError("the factorisation ran")
+
+    monkeypatch.setattr(learn, "_factor", never)
+    rng = np.random.default_rng(5)
+    x = rng.random((1000, 1200))  # 9×9: a factorisation of seconds
+    with pytest.raises(learn.UnstableLearningRate) as info:
+        learn.learn_kernel(x, x, 9, method="gd", lr=1.0, steps=3)
+    # the rate it names must be one the true stable bound 1/λmax(AᵀA) lies below:
+    # AᵀA from the explicit windows, a band of rows at a time
+    padded = np.pad(x, 4, mode="reflect")
+    gram = np.zeros((81, 81))
+    for r0 in range(0, 1000, 100):
+        band = np.lib.stride_tricks.sliding_window_view(padded[r0 : r0 + 108], (9, 9))
+        a = band.reshape(-1, 81)
+        gram += a.T @ a
+    true_bound = 1.0 / np.linalg.eigvalsh(gram)[-1]
+    assert true_bound <= info.value.max_lr < 1.0

@@ -33,6 +33,7 @@ __all__ = [
     "MAX_KERNEL_TAPS",
     "MAX_LAYERS",
     "MAX_LEARN_UNKNOWNS",
+    "MAX_LEARN_WORK",
     "MAX_NESTING",
     "MAX_OUTPUT_PIXELS",
     "MAX_READ_BYTES",
@@ -42,6 +43,7 @@ __all__ = [
     "check_kernel_taps",
     "check_layers",
     "check_learn_unknowns",
+    "check_learn_work",
     "check_nesting",
     "check_output_pixels",
     "check_padded_axis",
@@ -84,6 +86,13 @@ MAX_LAYERS = 10_000  # ResNet-152 has about 500; a table of 10000 rows takes sec
 #: budget (2896² × 8 bytes = 64 MiB), e.g. a 53×53 kernel.
 #: Raised by: none (fixed)
 MAX_LEARN_UNKNOWNS = 2896
+#: The most multiply-adds `learn` spends folding its patch matrix into the factor
+#: (a QR update per band of target rows, about 5·m·n² for m equations and n
+#: unknowns): about five minutes at the 30-60 GFLOP/s of two cores. Estimated
+#: before any work, so a run that would take an hour is refused at once.
+#: Raised by: none (use a smaller `--size`, or a crop of the image: the work
+#: grows with both)
+MAX_LEARN_WORK = 10**13
 
 
 _OUTPUT_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar(
@@ -307,6 +316,25 @@ def check_learn_unknowns(unknowns: int, what: str) -> None:
             f"{what}: {unknowns} unknowns need a {side}×{side} matrix ({_bytes(8 * side * side)}); "
             f"the limit is {MAX_LEARN_UNKNOWNS} unknowns (a 53×53 kernel; a quarter of the "
             "256 MiB budget)"
+        )
+
+
+def check_learn_work(work: int, what: str) -> None:
+    """Raise LimitError when `learn`'s factorisation would take more than :data:`MAX_LEARN_WORK`.
+
+    Examples
+    --------
+    >>> check_learn_work(10**9, "`size` 9×9 on 100×100")
+    >>> check_learn_work(6 * 10**13, "`size` 31×31 on 2000×1500×3")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.LimitError: `size` 31×31 on 2000×1500×3: about 60000 G multiply-adds (an hour or more), over the limit of 10000 G; use a smaller --size or a crop of the image
+    """
+    if work > MAX_LEARN_WORK:
+        hours = "an hour or more" if work > 5 * MAX_LEARN_WORK else "many minutes"
+        raise LimitError(
+            f"{what}: about {work // 10**9} G multiply-adds ({hours}), over the limit of "
+            f"{MAX_LEARN_WORK // 10**9} G; use a smaller --size or a crop of the image"
         )
 
 
