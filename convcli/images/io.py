@@ -826,7 +826,8 @@ def write_image(
     fmt = output_format(path if path is not None else "-", format)
     notes: list[str] = []
     pixels, alpha = _prepare(pixels, alpha, fmt, name, notes)
-    check_format_side(fmt, *pixels.shape[:2], name)  # before any encoder sees it
+    height, width = pixels.shape[:2]
+    check_format_side(fmt, height, width, name)  # before any encoder sees it
 
     if path is None or path == "-":
         if path == "-" and stdout_is_terminal():

@@ -393,7 +393,7 @@ def _lambda_max_floor(
         padding=(*geo.padding[0], *geo.padding[1]),
         dilation=geo.dilation,
         pad_mode=pad_mode,
-        dtype=np.float64,
+        dtype=np.dtype(np.float64),
         memory_budget=budget,
     )
     if bias:
