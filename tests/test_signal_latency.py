@@ -199,8 +199,9 @@ def test_a_jobs_batch_stops_within_a_second(photo, tmp_path, signum):
 @pytest.mark.slow
 @pytest.mark.xfail(
     strict=True,
-    reason="a local cluster is closed gracefully (nannies, scheduler): 3-5 s; a fast teardown "
-    "that still removes the workers' .part files is not built yet",
+    reason="a local cluster is closed gracefully (nannies, scheduler): 3-5 s. Killing its "
+    "workers is fast but leaves multiprocessing's semaphores and a worker being respawned "
+    "to complain on stderr; a clean fast teardown is not built yet (issue 21 item 1)",
 )
 @pytest.mark.parametrize("signum", SIGNALS, ids=["SIGINT", "SIGTERM"])
 def test_a_cluster_batch_stops_within_a_second(photo, tmp_path, signum):
