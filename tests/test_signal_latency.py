@@ -138,10 +138,10 @@ PATHS = {
         1.5,
     ),
     # FFT over kernel blocks, in threads
-    "fft-blocks": (["filter", "big.png", "-k", "gaussian:sigma=170", "--strategy", "fft"], 1.5),
+    "fft-blocks": (["filter", "big.png", "-k", "gaussian:sigma=300", "--strategy", "fft"], 1.5),
     # running sums of a separable kernel, repeated
     "running-sums": (
-        ["filter", "big.png", "-k", "box:1025", "--strategy", "separable", "--repeat", "200"],
+        ["filter", "big.png", "-k", "box:1025", "--strategy", "separable", "--repeat", "5000"],
         1.5,
     ),
 }
@@ -163,7 +163,7 @@ def test_learn_stops_within_a_second(tmp_path, signum):
     x = rng.random((1500, 1500))
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", rng.random((1500, 1500)))
-    args = ["learn", "x.npy", "y.npy", "--size", "31", "-o", "o.npy"]
+    args = ["learn", "x.npy", "y.npy", "--size", "21", "-o", "o.npy"]
     status, err, took = _interrupt(args, tmp_path, signum, 1.5)
     _check(tmp_path, status, err, took, signum)
 
@@ -173,9 +173,9 @@ def test_a_streamed_image_stops_within_a_second(tmp_path, signum):
     tifffile = pytest.importorskip("tifffile")
     rng = np.random.default_rng(6)
     tifffile.imwrite(
-        tmp_path / "scan.tif", rng.integers(0, 256, (4096, 4096), dtype=np.uint8), tile=(256, 256)
+        tmp_path / "scan.tif", rng.integers(0, 256, (6144, 6144), dtype=np.uint8), tile=(256, 256)
     )
-    args = ["filter", "scan.tif", "-k", "gaussian:sigma=20", "--max-pixels", "1000000"]
+    args = ["filter", "scan.tif", "-k", "gaussian:sigma=60", "--max-pixels", "1000000"]
     args += ["-o", "o.tif"]
     status, err, took = _interrupt(args, tmp_path, signum, 1.5)
     _check(tmp_path, status, err, took, signum)

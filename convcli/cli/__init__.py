@@ -105,11 +105,13 @@ class LazyGroup(click.Group):
         the interpreter's shutdown would otherwise wait for threads still in a
         long step and print the complaints of libraries stopped mid-task.
         """
-        from .signals import last_signal
+        from .signals import ignore, install, last_signal
 
+        install()
         try:
             return self.main(*args, **kwargs)
         except SystemExit as exc:
+            ignore()  # the run is over: a signal now changes nothing (it was noted before)
             signum = last_signal()
             if signum is None:
                 raise

@@ -28,6 +28,8 @@ __all__ = [
     "HANDLED",
     "Terminated",
     "exit_status",
+    "ignore",
+    "install",
     "last_signal",
     "terminating_signals",
     "worker_signals",
@@ -67,6 +69,27 @@ def _raise(signum: int, frame: FrameType | None) -> None:
 def _interrupt(signum: int, frame: FrameType | None) -> None:
     _received.append(signum)
     raise KeyboardInterrupt
+
+
+def install() -> None:
+    """Turn SIGINT, SIGTERM and SIGHUP into exceptions for good (the program's entry point).
+
+    Never undone: the process ends when its command does, and a signal in its
+    last moments must still be noted (:func:`last_signal`), not kill it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGINT, *HANDLED):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _interrupt if signum == signal.SIGINT else _raise)
+
+
+def ignore() -> None:
+    """Ignore SIGINT, SIGTERM and SIGHUP from now on (a finished run is leaving)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGINT, *HANDLED):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
