@@ -33,6 +33,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -1123,3 +1124,157 @@ def test_corpus_summary(tmp_path_factory):
     unknown = [r["id"] for r in records if r["problems"] and r["id"] not in KNOWN_BUGS]
     assert not unknown, f"corpus summary: {json.dumps(summary)}"
     assert summary["tracebacks"] == summary["hangs"] == summary["data_loss"] == 0, summary
+
+
+# ------------------------------------------- issue 21 items 2, 12, 13 (branch i21)
+#
+# Item 1 (a signal stops any run within a second) is tests/test_signal_latency.py;
+# item 11 (library calls raise LimitError) is in test_corpus_api.py.
+
+
+@pytest.mark.slow
+def test_issue21_max_pixels_lifts_the_output_limit(corpus, tmp_path):
+    """Item 2: the message names --max-pixels, so --max-pixels must lift the limit."""
+    args = [convcli_executable(), "filter", str(corpus / "in.png"), "-k", "identity"]
+    args += ["--pad-mode", "circular", "--padding", "5040", "-o", "o.png"]  # 10100×10104
+    refused = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, check=False)
+    assert refused.returncode == 2, refused.stderr
+    assert "--max-pixels" in refused.stderr and "Traceback" not in refused.stderr
+    assert not (tmp_path / "o.png").exists()
+    lifted = subprocess.run(
+        [*args, "--max-pixels", "200000000"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert lifted.returncode == 0, lifted.stderr
+    import warnings
+
+    with warnings.catch_warnings():  # above Pillow's limit, as asked: only its size is read
+        warnings.simplefilter("ignore", PIL.Image.DecompressionBombWarning)
+        with PIL.Image.open(tmp_path / "o.png") as im:
+            assert im.size == (24 + 2 * 5040, 20 + 2 * 5040)
+
+
+def test_issue21_sigint_while_exiting_on_an_error_exits_130(corpus, tmp_path):
+    """Item 12: Ctrl-C while the error message is being written exits 130.
+
+    Standard error is a pipe already full, so the process blocks writing its
+    one-line error; the SIGINT arrives there, then the pipe is drained.
+    """
+    import fcntl
+    import signal
+    import time
+
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETFL, os.O_NONBLOCK)
+    filler = 0
+    try:
+        while True:
+            filler += os.write(write_end, b"x" * 4096)
+    except BlockingIOError:
+        pass
+    fcntl.fcntl(write_end, fcntl.F_SETFL, 0)
+    proc = subprocess.Popen(
+        [convcli_executable(), "filter", "missing.png", "-k", "box:3", "-o", "o.png"],
+        cwd=corpus,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=write_end,
+    )
+    os.close(write_end)
+    try:
+        # wait until it is blocked writing to the full pipe (its state is S, its CPU idle)
+        deadline = time.monotonic() + 60
+        stat = Path(f"/proc/{proc.pid}/wchan")
+        while not (stat.exists() and "pipe" in stat.read_text()):
+            assert proc.poll() is None and time.monotonic() < deadline, "never blocked"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        drained = b""
+        while chunk := os.read(read_end, 1 << 16):
+            drained += chunk
+        proc.wait(timeout=30)
+    finally:
+        os.close(read_end)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = drained[filler:].decode("utf-8", "replace")
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == "Interrupted."
+
+
+def test_issue21_identity_to_npy_is_bounded(tmp_path):
+    """Item 13: writing a large result to .npy does not copy it whole (an 88-MP image
+    peaked at 2.3 GiB); here a 12-MP RGB image through `identity` to .npy. The
+    peak holds the float32 result, the input and the run's float planes; the
+    channels-first copy of the result that np.save was given is gone (2.5× -> 1.9×)."""
+    rng = np.random.default_rng(13)
+    pixels = rng.integers(0, 256, (3000, 4000, 3), dtype=np.uint8)
+    PIL.Image.fromarray(pixels).save(tmp_path / "in.png", compress_level=0)
+    script = (
+        "import resource, subprocess, sys;"
+        "subprocess.run(sys.argv[1:], check=True);"
+        "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+    )
+    run = [convcli_executable(), "filter", "in.png", "-k", "identity", "--range", "raw"]
+    done = subprocess.run(
+        [sys.executable, "-c", script, *run, "-o", "o.npy"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    peak = int(done.stdout.split()[-1]) * 1024
+    result = 3000 * 4000 * 3 * 4  # the float32 result itself
+    assert np.load(tmp_path / "o.npy", mmap_mode="r").shape == (3, 3000, 4000)
+    assert peak < 2.1 * result, f"peak {peak / 2**20:.0f} MiB for a {result / 2**20:.0f} MiB result"
+
+
+def test_issue21_learn_too_long_is_refused_up_front(tmp_path):
+    """Item 4: `learn --size 31` on a 3-MP image ran for more than 1500 s; its
+    work is estimated and refused at once (exit 2, naming what to shrink)."""
+    rng = np.random.default_rng(4)
+    np.save(tmp_path / "x.npy", rng.random((1500, 2000)))
+    np.save(tmp_path / "y.npy", rng.random((1500, 2000)))
+    done = subprocess.run(
+        [convcli_executable(), "learn", "x.npy", "y.npy", "--size", "31", "-o", "k.npy"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,  # a hang guard only: before the fix this ran for most of an hour
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert "multiply-adds" in last and "--size" in last, last
+    assert not (tmp_path / "k.npy").exists()
+
+
+def test_issue21_learn_gd_unstable_rate_refused_before_the_factorisation(monkeypatch):
+    """Item 4: an unstable gradient-descent rate on a large problem was refused only
+    after the 98 s factorisation; a lower bound of λmax refuses it first."""
+    import convcli.teaching.learn as learn
+
+    def never(*args, **kwargs):
+        raise AssertionError("the factorisation ran")
+
+    monkeypatch.setattr(learn, "_factor", never)
+    rng = np.random.default_rng(5)
+    x = rng.random((1000, 1200))  # 9×9: a factorisation of seconds
+    with pytest.raises(learn.UnstableLearningRate) as info:
+        learn.learn_kernel(x, x, 9, method="gd", lr=1.0, steps=3)
+    # the rate it names must be one the true stable bound 1/λmax(AᵀA) lies below:
+    # AᵀA from the explicit windows, a band of rows at a time
+    padded = np.pad(x, 4, mode="reflect")
+    gram = np.zeros((81, 81))
+    for r0 in range(0, 1000, 100):
+        band = np.lib.stride_tricks.sliding_window_view(padded[r0 : r0 + 108], (9, 9))
+        a = band.reshape(-1, 81)
+        gram += a.T @ a
+    true_bound = 1.0 / np.linalg.eigvalsh(gram)[-1]
+    assert true_bound <= info.value.max_lr < 1.0

@@ -317,15 +317,16 @@ MEMORY_CAP = 4 * 2**30
 TIMEOUT = 30
 
 
-def _run_isolated(case: ApiCase) -> list[str]:
-    """Run `case` in a forked child with capped memory: a runaway allocation or a hang
-    is reported as such instead of taking the test run down."""
+def _run_isolated(case: ApiCase, run: Callable[[ApiCase], list[str]] | None = None) -> list[str]:
+    """Run `case` (through `run`, default :func:`_run`) in a forked child with capped
+    memory: a runaway allocation or a hang is reported as such instead of taking the
+    test run down."""
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
 
     def child() -> None:
         resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
-        send.send(_run(case))
+        send.send((run or _run)(case))
 
     proc = ctx.Process(target=child)
     proc.start()
@@ -554,3 +555,83 @@ def test_code_catching_shape_error_still_catches_parameter_errors(call):
         call()
     assert isinstance(info.value, convcli.ParameterError)
     assert isinstance(info.value, ValueError)
+
+
+# ------------------------------------------------ issue 21 (items 2, 11): limits
+#
+# Calls that raised a bare MemoryError or OverflowError (or passed a limit the
+# message said an option would lift): each must now raise LimitError before
+# allocating, in a child under MEMORY_CAP as above.
+
+
+def _bomb_png(path: Path, side: int = 200_000) -> Path:
+    """A valid 1×1 PNG whose header says ``side`` × ``side`` (a decompression bomb)."""
+    import struct
+    import zlib
+
+    import PIL.Image
+
+    PIL.Image.new("L", (1, 1)).save(path)
+    data = bytearray(path.read_bytes())
+    data[16:24] = struct.pack(">II", side, side)  # IHDR width, height
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))
+    path.write_bytes(bytes(data))
+    return path
+
+
+def _write_gif(width: int) -> None:
+    import io
+
+    convcli.write_image(io.BytesIO(), np.zeros((1, width), np.uint8), format="gif")
+
+
+def _im2col_huge() -> None:
+    convcli.im2col(np.zeros((1, 1, 3000, 3000), np.float32), 41)  # 48+ GiB of patches
+
+
+def _padding_under_raised_limit() -> None:
+    """A 10100×10100 output is refused by default and allowed once the limit is raised."""
+    from convcli.arithmetic.limits import output_pixel_limit
+
+    x = np.zeros((1, 1, 100, 100), np.float32)
+    w = np.ones((1, 1, 1, 1), np.float32)
+    try:
+        convcli.conv2d(x, w, padding=5000, pad_mode="circular")
+    except convcli.LimitError:
+        pass
+    else:
+        raise AssertionError("10100×10100 passed the default limit")
+    with output_pixel_limit(200_000_000):
+        out = convcli.conv2d(x, w, padding=5000, pad_mode="circular")
+    assert out.shape == (1, 1, 10100, 10100)
+    raise convcli.LimitError("the raised limit let it through")  # the expected outcome
+
+
+def issue21_limit_cases(folder: Path) -> list[ApiCase]:
+    return [
+        ApiCase(
+            "read_image-bomb-no-limit",
+            convcli.read_image,
+            (str(_bomb_png(folder / "bomb-header.png")),),
+            {"max_pixels": None},
+        ),
+        ApiCase("write_image-gif-70000", _write_gif, (70000,)),
+        ApiCase("im2col-48GiB", _im2col_huge),
+        ApiCase("conv2d-padding-raised-limit", _padding_under_raised_limit),
+    ]
+
+
+def _run_limit(case: ApiCase) -> list[str]:
+    try:
+        case.call(*case.args, **case.kwargs)
+    except convcli.LimitError:
+        return []
+    except BaseException as exc:
+        return [f"{type(exc).__name__}: {str(exc)[:160]}"]
+    return ["returned where a LimitError was due"]
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_issue21_calls_raise_limit_errors(tmp_path, index):
+    case = issue21_limit_cases(tmp_path)[index]
+    assert _run_isolated(case, _run_limit) == [], case.id

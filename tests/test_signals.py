@@ -162,3 +162,37 @@ def test_a_worker_killed_outright_ends_the_batch(photos, tmp_path):
     assert "Traceback" not in err
     assert leftovers(out) == []  # the killed worker's temporary file was removed for it
     assert digests(photos) == before
+
+
+def test_a_worker_signal_inside_a_finalizer_still_ends_it_quietly(tmp_path):
+    """Issue 19 Found 6: a --jobs worker printed 'Exception ignored in: ...
+    WeakKeyDictionary ... SystemExit: 143' when the signal landed in a finalizer
+    (where an exception cannot propagate) and kept running. Here the SIGTERM
+    arrives inside a __del__: the worker must still end, with 143 and no output."""
+    import sys
+
+    script = """
+import os, signal, time
+from convcli.cli.signals import worker_signals
+worker_signals()
+
+class Slow:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered while this finalizer runs
+        for _ in range(1000):
+            pass
+
+Slow()
+time.sleep(5)
+print("still running")
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 143, (done.returncode, done.stdout, done.stderr)
+    assert done.stdout == "" and done.stderr == "", done.stderr

@@ -20,47 +20,67 @@ convcli.errors.LimitError: kernel 'box': 100000×100000 = 10000000000 taps (80.0
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import os
+from collections.abc import Iterator
 
 from ..errors import LimitError
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
+    "FORMAT_MAX_SIDE",
     "MAX_KERNEL_TAPS",
     "MAX_LAYERS",
     "MAX_LEARN_UNKNOWNS",
+    "MAX_LEARN_WORK",
     "MAX_LISTED_CHOICES",
     "MAX_NESTING",
     "MAX_OUTPUT_PIXELS",
     "MAX_READ_BYTES",
     "MAX_RESIDUE_CLASSES",
     "MAX_SOLUTIONS",
+    "check_allocation",
+    "check_format_side",
     "check_kernel_taps",
     "check_layers",
     "check_learn_unknowns",
+    "check_learn_work",
     "check_listed_choices",
     "check_nesting",
     "check_output_pixels",
     "check_padded_axis",
     "check_weights_fit",
+    "output_pixel_limit",
     "read_bounded",
 ]
 
 #: The engine's default working-memory budget (the same number as
-#: :data:`convcli.engine.tiling.DEFAULT_MEMORY_BUDGET`).
+#: :data:`convcli.engine.tiling.DEFAULT_MEMORY_BUDGET`): bytes of tiles,
+#: blocks and scratch one call may hold at once, besides its input and output.
+#: Raised by: `memory_budget=` of conv2d and filter2d
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 #: A kernel's weights (float64) fit in the budget: 2**25 taps, e.g. 5792×5792.
+#: Raised by: none (a kernel file or array of any size goes to `filter2d`/`conv2d`,
+#: which check it against `memory_budget=`)
 MAX_KERNEL_TAPS = DEFAULT_MEMORY_BUDGET // 8
 #: Brackets inside brackets in a JSON kernel or matrix, or a layer spec.
+#: Raised by: none (fixed: deeper nesting means a generated or hostile file)
 MAX_NESTING = 64
 #: The most bytes read from one kernel or matrix file (the budget again).
+#: Raised by: none (fixed: a larger kernel is a .npy, which is mapped, not read)
 MAX_READ_BYTES = DEFAULT_MEMORY_BUDGET
 #: The most pixels an output may have: Pillow's MAX_IMAGE_PIXELS, the default
-#: ``--max-pixels`` for inputs (1024 * 1024 * 1024 // 4 // 3).
+#: ``--max-pixels`` for inputs (1024 * 1024 * 1024 // 4 // 3). ``--max-pixels``
+#: sets it for outputs too (in Python, :func:`output_pixel_limit`); it bounds
+#: the padded length of one axis as well.
+#: Raised by: `--max-pixels`; in Python, `with output_pixel_limit(n):`
 MAX_OUTPUT_PIXELS = 89_478_485
+
 #: The most (stride, before, after) answers solve_stride_padding lists (each
 #: about 160 bytes in a list: the budget again); solve_strides counts any
 #: number and lists them lazily.
+#: Raised by: none (`solve_strides` counts any number)
 MAX_SOLUTIONS = DEFAULT_MEMORY_BUDGET // 160
 #: The most stride and padding choices ``shape --out`` lists one by one (``--json``,
 #: ``--csv``, ``--quiet``: about 350 MB of JSON); its table shows any number as
@@ -74,7 +94,120 @@ MAX_LAYERS = 10_000  # ResNet-152 has about 500; a table of 10000 rows takes sec
 #: The most unknowns (kernel taps, plus one for a bias) `learn` solves for: its
 #: (n + 1)² float64 factor of the normal equations fits in a quarter of the
 #: budget (2896² × 8 bytes = 64 MiB), e.g. a 53×53 kernel.
+#: Raised by: none (fixed)
 MAX_LEARN_UNKNOWNS = 2896
+#: The most multiply-adds `learn` spends folding its patch matrix into the factor
+#: (a QR update per band of target rows, about 5·m·n² for m equations and n
+#: unknowns): about five minutes at the 30-60 GFLOP/s of two cores. Estimated
+#: before any work, so a run that would take an hour is refused at once.
+#: Raised by: none (use a smaller `--size`, or a crop of the image: the work
+#: grows with both)
+MAX_LEARN_WORK = 10**13
+
+
+_OUTPUT_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "convcli_output_pixel_limit", default=None
+)
+
+
+@contextlib.contextmanager
+def output_pixel_limit(pixels: int | None) -> Iterator[None]:
+    """Check outputs (and padded axes) against ``pixels`` inside the block, not the default.
+
+    ``None`` keeps the default, :data:`MAX_OUTPUT_PIXELS`. The command line
+    runs each image inside ``output_pixel_limit(--max-pixels)``, so the
+    option that lifts the input limit lifts the output limit with it.
+
+    Examples
+    --------
+    >>> with output_pixel_limit(200_000_000):
+    ...     check_output_pixels(10100, 10100, "padding")
+    >>> check_output_pixels(10100, 10100, "padding")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.LimitError: padding: the output would be 10100×10100 = 102010000 pixels, over the limit of 89478485 pixels (the default --max-pixels; raise it with --max-pixels)
+    """
+    if pixels is not None and (isinstance(pixels, bool) or int(pixels) < 1):
+        raise LimitError(f"the output pixel limit must be a positive integer, got {pixels!r}")
+    token = _OUTPUT_LIMIT.set(None if pixels is None else int(pixels))
+    try:
+        yield
+    finally:
+        _OUTPUT_LIMIT.reset(token)
+
+
+def _output_limit() -> tuple[int, str]:
+    """The output pixel limit in force, and how a message names it."""
+    limit = _OUTPUT_LIMIT.get()
+    if limit is None:
+        return MAX_OUTPUT_PIXELS, "the default --max-pixels; raise it with --max-pixels"
+    return limit, "--max-pixels"
+
+
+#: The widest and tallest image each format can hold (GIF and JPEG store a
+#: side in 16 bits, libjpeg stops at 65500, WebP at 16383).
+#: Raised by: none (the format's own limit: write .png, .tif or .npy)
+FORMAT_MAX_SIDE = {"GIF": 65535, "JPEG": 65500, "WEBP": 16383}
+
+
+def check_format_side(fmt: str, height: int, width: int, what: str) -> None:
+    """Raise LimitError when a ``height`` × ``width`` image is too large for ``fmt``.
+
+    Examples
+    --------
+    >>> check_format_side("GIF", 70000, 10, "big.gif")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.LimitError: big.gif: a GIF is at most 65535 pixels on a side; this image is 70000×10 (write .png, .tif or .npy)
+    """
+    side = FORMAT_MAX_SIDE.get(fmt.upper())
+    if side is not None and max(height, width) > side:
+        raise LimitError(
+            f"{what}: a {fmt.upper()} is at most {side} pixels on a side; this image is "
+            f"{height}×{width} (write .png, .tif or .npy)"
+        )
+
+
+def machine_memory() -> int:
+    """Bytes this process may allocate at most: RAM, or a lower ``ulimit -v``/``-d``."""
+    try:
+        limit = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):  # pragma: no cover - not POSIX
+        limit = 2**63
+    try:
+        import resource
+
+        for which in (resource.RLIMIT_AS, getattr(resource, "RLIMIT_DATA", resource.RLIMIT_AS)):
+            soft = resource.getrlimit(which)[0]
+            if soft != resource.RLIM_INFINITY and soft > 0:
+                limit = min(limit, soft)
+    except ImportError:  # pragma: no cover - not POSIX
+        pass
+    return limit
+
+
+def check_allocation(nbytes: int, what: str, advice: str = "") -> None:
+    """Raise LimitError when an array of ``nbytes`` could never be allocated here.
+
+    The last check for a size nothing else bounds (``max_pixels=None``, a
+    library call with no budget): above the machine's memory (or ``ulimit``)
+    numpy or Pillow would raise a bare ``MemoryError``, or the system kill the
+    process, after a long wait.
+
+    Examples
+    --------
+    >>> check_allocation(8, "a tiny array")
+    >>> check_allocation(2**70, "im2col of a (1, 1, 2**33, 2**33) input")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    convcli.errors.LimitError: im2col of a (1, 1, 2**33, 2**33) input: needs 1180591620717.4 GB, more than this machine can allocate (...)
+    """
+    have = machine_memory()
+    if nbytes > have:
+        raise LimitError(
+            f"{what}: needs {_bytes(nbytes)}, more than this machine can allocate "
+            f"({_bytes(have)}){'; ' + advice if advice else ''}"
+        )
 
 
 def _bytes(n: int) -> str:
@@ -96,12 +229,16 @@ def check_kernel_taps(height: int, width: int, what: str) -> None:
 
 
 def check_output_pixels(height: int, width: int, what: str) -> None:
-    """Raise LimitError when a ``height`` × ``width`` output is over :data:`MAX_OUTPUT_PIXELS`."""
+    """Raise LimitError when a ``height`` × ``width`` output is over the limit.
+
+    The limit is :data:`MAX_OUTPUT_PIXELS`, or what :func:`output_pixel_limit` set.
+    """
     pixels = height * width
-    if pixels > MAX_OUTPUT_PIXELS:
+    limit, named = _output_limit()
+    if pixels > limit:
         raise LimitError(
             f"{what}: the output would be {height}×{width} = {pixels} pixels, over the limit "
-            f"of {MAX_OUTPUT_PIXELS} pixels (the default --max-pixels)"
+            f"of {limit} pixels ({named})"
         )
 
 
@@ -135,7 +272,7 @@ def check_weights_fit(nbytes: int, budget: int, what: str) -> None:
 
 
 def check_padded_axis(n: int, before: int, after: int, what: str) -> None:
-    """Raise LimitError when padding makes one axis longer than :data:`MAX_OUTPUT_PIXELS` cells.
+    """Raise LimitError when padding makes one axis longer than the output pixel limit.
 
     The engine maps every padded position of an axis to a source index (8
     bytes each) before it filters; 'same' padding for a huge dilation asks
@@ -147,14 +284,14 @@ def check_padded_axis(n: int, before: int, after: int, what: str) -> None:
     >>> check_padded_axis(24, 10**11, 10**11, "padding")
     Traceback (most recent call last):
     ...
-    convcli.errors.LimitError: padding: 100000000000 + 100000000000 cells around an axis of 24 make 200000000024 positions, over the limit of 89478485 (the default --max-pixels); use a smaller padding or dilation
+    convcli.errors.LimitError: padding: 100000000000 + 100000000000 cells around an axis of 24 make 200000000024 positions, over the limit of 89478485 (the default --max-pixels; raise it with --max-pixels); use a smaller padding or dilation
     """
     length = n + before + after
-    if length > MAX_OUTPUT_PIXELS:
+    limit, named = _output_limit()
+    if length > limit:
         raise LimitError(
             f"{what}: {before} + {after} cells around an axis of {n} make {length} positions, "
-            f"over the limit of {MAX_OUTPUT_PIXELS} (the default --max-pixels); use a smaller "
-            "padding or dilation"
+            f"over the limit of {limit} ({named}); use a smaller padding or dilation"
         )
 
 
@@ -211,6 +348,25 @@ def check_learn_unknowns(unknowns: int, what: str) -> None:
             f"{what}: {unknowns} unknowns need a {side}×{side} matrix ({_bytes(8 * side * side)}); "
             f"the limit is {MAX_LEARN_UNKNOWNS} unknowns (a 53×53 kernel; a quarter of the "
             "256 MiB budget)"
+        )
+
+
+def check_learn_work(work: int, what: str) -> None:
+    """Raise LimitError when `learn`'s factorisation would take more than :data:`MAX_LEARN_WORK`.
+
+    Examples
+    --------
+    >>> check_learn_work(10**9, "`size` 9×9 on 100×100")
+    >>> check_learn_work(6 * 10**13, "`size` 31×31 on 2000×1500×3")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.LimitError: `size` 31×31 on 2000×1500×3: about 60000 G multiply-adds (an hour or more), over the limit of 10000 G; use a smaller --size or a crop of the image
+    """
+    if work > MAX_LEARN_WORK:
+        hours = "an hour or more" if work > 5 * MAX_LEARN_WORK else "many minutes"
+        raise LimitError(
+            f"{what}: about {work // 10**9} G multiply-adds ({hours}), over the limit of "
+            f"{MAX_LEARN_WORK // 10**9} G; use a smaller --size or a crop of the image"
         )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import os
+import signal
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -95,6 +96,48 @@ class LazyGroup(click.Group):
             hint = f" Did you mean {' or '.join(close)}?" if close else ""
             ctx.fail(f"No such command {name!r}.{hint} `convcli --help` lists them.")
         return super().resolve_command(ctx, args)
+
+    def __call__(self, *args, **kwargs):
+        """The program's entry point (the console script calls the group).
+
+        A run a signal reached exits 128 + n, even when the signal arrived while
+        it was already ending (writing an error: click would exit with the
+        error's status). After a signal, once the run's own clean-ups have run
+        (temporary files removed, workers stopped), the process leaves at once:
+        the interpreter's shutdown would otherwise wait for threads still in a
+        long step and print the complaints of libraries stopped mid-task.
+        """
+        from .signals import ignore, install, last_signal
+
+        install()
+        try:
+            return self.main(*args, **kwargs)
+        except SystemExit as exc:
+            ignore()  # the run is over: a signal now changes nothing (it was noted before)
+            signum = last_signal()
+            if signum is None:
+                raise
+            status = 128 + signum
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+            with contextlib.suppress(Exception):
+                if exc.code != status:  # the signal came while an error was reported
+                    sys.stderr.write("Interrupted.\n" if status == 130 else "Terminated.\n")
+                sys.stderr.flush()
+            os._exit(status)
+
+    def main(self, *args, **kwargs):
+        """Run the command; SIGTERM, SIGHUP (and SIGINT) are noted for the whole run,
+        the error report included (see :meth:`__call__`)."""
+        from .signals import HANDLED, exit_status, terminating_signals
+
+        try:
+            with terminating_signals():
+                return super().main(*args, **kwargs)
+        except KeyboardInterrupt as exc:  # an older click lets one escape its report
+            for signum in (signal.SIGINT, *HANDLED):  # the run is over: one status
+                signal.signal(signum, signal.SIG_IGN)
+            sys.exit(exit_status(exc))
 
     def invoke(self, ctx: click.Context):
         from ..guard import guarding

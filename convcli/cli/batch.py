@@ -227,6 +227,7 @@ def image_task(job: Job, *, process: Callable, options: WriteOptions) -> list[st
     functions only, so that ``--jobs`` can send it to other processes).
     Returns the notes for stderr; raises ConvcliError or OSError on failure.
     """
+    from ..arithmetic.limits import output_pixel_limit
     from ..images.atomic import stdout_is_terminal
     from ..images.io import output_format, read_image, write_image
     from ..images.urls import is_url
@@ -245,7 +246,8 @@ def image_task(job: Job, *, process: Callable, options: WriteOptions) -> list[st
     kwargs = {} if options.max_pixels is None else {"max_pixels": options.max_pixels}
     image = read_image(job.source, **kwargs)
     notes = list(image.notes) + notes
-    result, more = process(image, fmt)
+    with output_pixel_limit(options.max_pixels):  # the limit --max-pixels names, for outputs too
+        result, more = process(image, fmt)
     notes.extend(more)
     notes.extend(
         write_image(

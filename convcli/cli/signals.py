@@ -9,18 +9,31 @@ runs for them too.
 
 Worker processes of a ``--jobs`` batch use :func:`worker_signals` instead:
 any of the three signals ends the worker with :class:`SystemExit`, which
-also runs the clean-ups but, unlike an interrupt, prints no traceback.
+also runs the clean-ups but, unlike an interrupt, prints no traceback. A
+signal that lands in a finalizer (where Python can only print "Exception
+ignored in ...") is delivered again instead, so it still ends the worker,
+silently.
 """
 
 from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
 
-__all__ = ["HANDLED", "Terminated", "exit_status", "terminating_signals", "worker_signals"]
+__all__ = [
+    "HANDLED",
+    "Terminated",
+    "exit_status",
+    "ignore",
+    "install",
+    "last_signal",
+    "terminating_signals",
+    "worker_signals",
+]
 
 #: The signals a run turns into a clean stop (SIGINT keeps Python's own handler in the parent).
 HANDLED = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -39,13 +52,49 @@ def exit_status(exc: KeyboardInterrupt) -> int:
     return 128 + getattr(exc, "signum", signal.SIGINT)
 
 
+#: The signals the handlers below received, in order (a run that saw one exits 128 + n).
+_received: list[int] = []
+
+
+def last_signal() -> int | None:
+    """The last signal :func:`terminating_signals` turned into an exception, or None."""
+    return _received[-1] if _received else None
+
+
 def _raise(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
     raise Terminated(signum)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def install() -> None:
+    """Turn SIGINT, SIGTERM and SIGHUP into exceptions for good (the program's entry point).
+
+    Never undone: the process ends when its command does, and a signal in its
+    last moments must still be noted (:func:`last_signal`), not kill it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGINT, *HANDLED):
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _interrupt if signum == signal.SIGINT else _raise)
+
+
+def ignore() -> None:
+    """Ignore SIGINT, SIGTERM and SIGHUP from now on (a finished run is leaving)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGINT, *HANDLED):
+        signal.signal(signum, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
 def terminating_signals() -> Iterator[None]:
-    """Turn SIGTERM and SIGHUP into :class:`Terminated` inside the block.
+    """Turn SIGTERM and SIGHUP into :class:`Terminated` inside the block (and note SIGINT).
 
     Outside the main thread (where Python cannot set handlers) nothing
     changes. A signal its caller ignored (``nohup``) stays ignored.
@@ -54,12 +103,14 @@ def terminating_signals() -> Iterator[None]:
         yield
         return
     previous = {}
-    for signum in HANDLED:
+    for signum in (signal.SIGINT, *HANDLED):
         old = signal.getsignal(signum)
         if old is signal.SIG_IGN:
             continue
         previous[signum] = old
-        signal.signal(signum, _raise)
+        # SIGINT still raises KeyboardInterrupt, as Python's own handler does; both
+        # are remembered, so a signal caught on the way out still sets the status
+        signal.signal(signum, _interrupt if signum == signal.SIGINT else _raise)
     try:
         yield
     finally:
@@ -67,12 +118,39 @@ def terminating_signals() -> Iterator[None]:
             signal.signal(signum, old)
 
 
+class _WorkerExit(SystemExit):
+    """What a worker's signal handler raises: ends the worker, with no traceback."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(128 + signum)
+        self.signum = signum
+
+
 def _exit(signum: int, frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
+    raise _WorkerExit(signum)
+
+
+def _redeliver(unraisable) -> None:
+    """``sys.unraisablehook`` of a worker: a signal swallowed by a finalizer is sent again.
+
+    Python runs signal handlers between any two steps, a ``__del__`` or a
+    weakref callback included; what they raise there cannot propagate and
+    would be printed as "Exception ignored in ...". Raising it again
+    lets the handler run once the finalizer has returned (SIGALRM, 10 ms later).
+    """
+    exc = unraisable.exc_value
+    if isinstance(exc, _WorkerExit):
+        # not now (this hook runs inside the finalizer too): in 10 ms, from SIGALRM
+        signum = exc.signum
+        signal.signal(signal.SIGALRM, lambda *_: _exit(signum, None))
+        signal.setitimer(signal.ITIMER_REAL, 0.01)
+        return
+    sys.__unraisablehook__(unraisable)
 
 
 def worker_signals() -> None:
     """The initializer of a batch's worker processes: SIGINT, SIGTERM, SIGHUP end them quietly."""
+    sys.unraisablehook = _redeliver
     for signum in (signal.SIGINT, *HANDLED):
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _exit)

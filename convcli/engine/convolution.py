@@ -45,7 +45,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from ..arithmetic.geometry import Geometry
-from ..arithmetic.limits import check_output_pixels, check_weights_fit
+from ..arithmetic.limits import check_allocation, check_output_pixels, check_weights_fit
 from ..arithmetic.sizes import PaddingSpec, pair
 from ..errors import ShapeError
 from . import costs, fftblocks, sparse, strategies
@@ -161,10 +161,17 @@ def im2col(
         raise ShapeError(f"`x` must have shape (N, C, H, W), got shape {x.shape}")
     kernel = pair(kernel_size, "kernel_size")
     geo = _tiling(x.shape[-2:], kernel, stride, padding, dilation, pad_mode)
-    block = gather(x, geo.rows, geo.cols, x.dtype, pad_value)
-    win = geo.windows(block)  # (N, C, oh, ow, kh, kw)
     n, c = x.shape[:2]
     oh, ow = geo.out
+    # the padded block, then the patch matrix: both whole, so both must fit
+    need = n * c * (len(geo.rows) * len(geo.cols) + kernel[0] * kernel[1] * oh * ow)
+    check_allocation(
+        need * x.dtype.itemsize,
+        f"im2col of a {tuple(x.shape)} {x.dtype} input with a {kernel[0]}×{kernel[1]} kernel",
+        "conv2d and filter2d build it tile by tile",
+    )
+    block = gather(x, geo.rows, geo.cols, x.dtype, pad_value)
+    win = geo.windows(block)  # (N, C, oh, ow, kh, kw)
     return win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kernel[0] * kernel[1], oh * ow)
 
 

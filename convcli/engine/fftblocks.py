@@ -40,7 +40,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .padding import gather
-from .threads import run_parallel
+from .threads import check_cancelled, run_parallel
 from .tiling import LARGE_SPAN, Problem, Tiling
 
 __all__ = ["LARGE_SPAN", "Plan", "plan", "plan_memory", "run"]
@@ -225,6 +225,7 @@ def run(
                 y = np.empty(spec.shape[:1] + spec.shape[2:], dtype=spec.dtype)
                 term = np.empty_like(y) if cg > 1 else None
                 for o in range(problem.c_out):
+                    check_cancelled()
                     g = o // og
                     np.multiply(spec[:, g * cg], k[o, 0], out=y)
                     for c in range(1, cg):  # one channel at a time: no (n, cg, ...) product

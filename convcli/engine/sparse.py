@@ -34,7 +34,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import LimitError
-from .threads import run_parallel
+from .threads import check_cancelled, run_parallel
 from .tiling import Problem, Tiling, fft_cache_bytes, working_memory
 
 __all__ = ["needs_taps", "run_taps", "tap_memory"]
@@ -192,6 +192,7 @@ def run_taps(
         dest = out[:, :, r0:r1, c0:c1]
         first = np.ones(problem.c_out, dtype=bool)
         for i, j, mats in taps:
+            check_cancelled()  # a tile of a large kernel takes minutes: stop between taps
             rows = geo.rows[r0 * sh + i * dh : (r1 - 1) * sh + i * dh + 1 : sh]
             cols = geo.cols[c0 * sw + j * dw : (c1 - 1) * sw + j * dw + 1 : sw]
             cells = _tap_cells(x, rows, cols, (sh, sw), dtype, pad_value)

@@ -8,6 +8,7 @@ environment variable; convcli never sets it.
 - :func:`default_threads`: ``CONVCLI_THREADS``, else the usable cores.
 - :func:`check_threads`: a caller's ``threads=`` checked, None -> the default.
 - :func:`run_parallel`: call a function on every item, from a pool of threads.
+- :func:`check_cancelled`: where a long work item lets a stopped run end it.
 - :func:`single_threaded_blas`: hold BLAS to one thread while tiles run.
 """
 
@@ -17,6 +18,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -24,7 +26,13 @@ import numpy as np
 
 from ..errors import ParameterError
 
-__all__ = ["check_threads", "default_threads", "run_parallel", "single_threaded_blas"]
+__all__ = [
+    "check_cancelled",
+    "check_threads",
+    "default_threads",
+    "run_parallel",
+    "single_threaded_blas",
+]
 
 T = TypeVar("T")
 
@@ -77,11 +85,44 @@ def check_threads(threads: int | None) -> int:
     return int(threads)
 
 
+class _Stopped(Exception):
+    """Raised by :func:`check_cancelled` in a worker whose run was stopped."""
+
+
+_worker = threading.local()
+
+
+def check_cancelled() -> None:
+    """Stop the calling worker thread early if its :func:`run_parallel` was stopped.
+
+    Long work items call this between their steps (a kernel tap, a band of
+    rows), so Ctrl-C, SIGTERM or another thread's error ends a run within one
+    step rather than after every tile in flight has finished. Outside a
+    worker of :func:`run_parallel` it does nothing: the main thread gets
+    signals itself, between any two Python steps.
+
+    Examples
+    --------
+    >>> check_cancelled()  # not in a worker: nothing to stop
+    """
+    stop = getattr(_worker, "stop", None)
+    if stop is not None and stop.is_set():
+        raise _Stopped
+
+
+#: Seconds a stopped run waits for its workers to reach a :func:`check_cancelled`.
+STOP_GRACE = 0.5
+
+
 def run_parallel(work: Callable[[T], Any], items: Iterator[T], threads: int) -> None:
     """Call ``work`` on every item, from ``threads`` threads; the first error stops them all.
 
     Each thread pulls the next item when it is free, so only ``threads``
-    items are in flight and a lazy iterator is never drawn ahead.
+    items are in flight and a lazy iterator is never drawn ahead. An error in
+    a worker, or Ctrl-C (any exception) in the waiting caller, stops the
+    others at their next :func:`check_cancelled`; the caller waits at most
+    :data:`STOP_GRACE` seconds for them, never for a long tile to finish (the
+    workers are daemon threads, so a process leaving does not wait either).
 
     Examples
     --------
@@ -94,13 +135,13 @@ def run_parallel(work: Callable[[T], Any], items: Iterator[T], threads: int) -> 
         for item in items:
             work(item)
         return
-    from concurrent.futures import ThreadPoolExecutor
-
     lock = threading.Lock()
     stop = threading.Event()
+    errors: list[BaseException] = []
     end = object()
 
     def worker() -> None:
+        _worker.stop = stop
         try:
             while not stop.is_set():
                 with lock:
@@ -108,18 +149,30 @@ def run_parallel(work: Callable[[T], Any], items: Iterator[T], threads: int) -> 
                 if item is end:
                     return
                 work(item)  # type: ignore[arg-type]
-        except BaseException:
+        except _Stopped:
+            pass
+        except BaseException as exc:
+            errors.append(exc)
             stop.set()
-            raise
+        finally:
+            _worker.stop = None
 
-    with ThreadPoolExecutor(threads) as pool:
-        futures = [pool.submit(worker) for _ in range(threads)]
-        try:
-            for future in futures:
-                future.result()
-        except BaseException:  # an error, or Ctrl-C in the main thread: stop the others
-            stop.set()
-            raise
+    pool = [
+        threading.Thread(target=worker, name=f"convcli-{i}", daemon=True) for i in range(threads)
+    ]
+    for thread in pool:
+        thread.start()
+    try:
+        for thread in pool:
+            thread.join()
+    except BaseException:  # Ctrl-C or SIGTERM in the main thread: stop the others
+        stop.set()
+        deadline = time.monotonic() + STOP_GRACE
+        for thread in pool:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        raise
+    if errors:
+        raise errors[0]
 
 
 class _BlasLimit:

@@ -40,6 +40,7 @@ from typing import BinaryIO
 import numpy as np
 import PIL.Image
 
+from ..arithmetic.limits import check_allocation, check_format_side
 from ..errors import ImageError, PixelLimitError
 from ..guard import note_input
 from ..suffixes import IMAGE_FORMATS, IMAGE_WRITE_SUFFIXES
@@ -62,7 +63,12 @@ __all__ = [
     "write_image",
 ]
 
-#: Pillow's own decompression-bomb limit, read when convcli.images.io is imported.
+#: Pillow's own decompression-bomb limit, read when convcli.images.io is imported:
+#: the most pixels an image read whole may have (a tiled TIFF or .zarr above it
+#: streams instead).
+#: Raised by: `--max-pixels`; in Python, `read_image(max_pixels=)` (None: no limit
+#: but the machine's memory)
+#: Exit: 1
 DEFAULT_MAX_PIXELS: int | None = PIL.Image.MAX_IMAGE_PIXELS
 
 #: Output formats convcli writes, by the name ``format=`` accepts (lower case);
@@ -266,6 +272,11 @@ def _open_source(source: Source) -> tuple[str, BinaryIO, bool]:
     return name, io.BytesIO(source.read()), True
 
 
+#: Bytes per pixel a decode may hold at once, at most: Pillow's 4-byte pixel
+#: (or a 4-channel float32 .npy) and the array made of it.
+_DECODE_BYTES_PER_PIXEL = 2 * 16
+
+
 def _check_pixels(name: str, width: int, height: int, max_pixels: int | None) -> None:
     pixels = int(width) * int(height)
     if max_pixels is not None and pixels > max_pixels:
@@ -274,6 +285,12 @@ def _check_pixels(name: str, width: int, height: int, max_pixels: int | None) ->
             "(raise it with --max-pixels; for an image larger than memory, convert it to a "
             "tiled TIFF or a .zarr, which convcli filter reads in tiles)"
         )
+    # with no limit (max_pixels=None) a bomb still must not reach the decoder
+    check_allocation(
+        pixels * _DECODE_BYTES_PER_PIXEL,
+        f"{name}: {int(width)}×{int(height)} = {pixels} pixels",
+        "for an image larger than memory, convert it to a tiled TIFF or a .zarr",
+    )
 
 
 @contextlib.contextmanager
@@ -667,6 +684,31 @@ def _prepare(
     return pixels, alpha
 
 
+#: Bytes of one step of :func:`_write_npy` (its only copy of the data).
+NPY_CHUNK = 1 << 22
+
+
+def _write_npy(fh: BinaryIO, pixels: np.ndarray, alpha: np.ndarray | None) -> None:
+    """``pixels`` (and ``alpha``) as a channels-first .npy, a few MB of rows at a time.
+
+    .npy holds tensors, channels first: (H, W) or (C, H, W), alpha the last
+    plane. The planes are written one band of rows at a time, so the file is
+    never built in memory (an 88-MP RGB float32 result would be another GB).
+    """
+    planes = [pixels] if pixels.ndim == 2 else [pixels[..., c] for c in range(pixels.shape[2])]
+    if alpha is not None:
+        planes.append(alpha)
+    height, width = pixels.shape[:2]
+    shape = (height, width) if len(planes) == 1 else (len(planes), height, width)
+    dtype = np.dtype(pixels.dtype).newbyteorder("=")
+    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
+    np.lib.format.write_array_header_1_0(fh, header)
+    rows = max(1, NPY_CHUNK // max(width * dtype.itemsize, 1))
+    for plane in planes:
+        for r0 in range(0, height, rows):
+            fh.write(np.ascontiguousarray(plane[r0 : r0 + rows], dtype=dtype).data)
+
+
 def _encode(
     fh: BinaryIO,
     pixels: np.ndarray,
@@ -678,13 +720,7 @@ def _encode(
 ) -> None:
     """Write prepared arrays to an open binary file in `fmt` (`threads` for the PNG writer)."""
     if fmt == "NPY":
-        # .npy holds tensors, channels first: (H, W) or (C, H, W), alpha the last plane
-        data = pixels
-        if alpha is not None:
-            data = np.dstack([pixels, alpha])
-        if data.ndim == 3:
-            data = np.moveaxis(data, -1, 0)
-        np.save(fh, np.ascontiguousarray(data), allow_pickle=False)
+        _write_npy(fh, pixels, alpha)
         return
     data = pixels if alpha is None else np.dstack([pixels, alpha])
     if fmt == "PNG" and can_write_png(data):
@@ -795,6 +831,8 @@ def write_image(
     fmt = output_format(path if path is not None else "-", format)
     notes: list[str] = []
     pixels, alpha = _prepare(pixels, alpha, fmt, name, notes)
+    height, width = pixels.shape[:2]
+    check_format_side(fmt, height, width, name)  # before any encoder sees it
 
     if path is None or path == "-":
         if path == "-" and stdout_is_terminal():

@@ -59,6 +59,7 @@ __all__ = [
 ANIMATION_FORMATS = {".gif": "GIF", ".png": "PNG", ".webp": "WEBP"}
 
 #: The most output cells (frames) one animation may have.
+#: Raised by: none (fixed: a larger grid is no longer readable as an animation)
 MAX_FRAMES = 1024
 
 Pair = tuple[int, int]

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..arithmetic.geometry import Geometry
-from ..arithmetic.limits import DEFAULT_MEMORY_BUDGET, check_learn_unknowns
+from ..arithmetic.limits import DEFAULT_MEMORY_BUDGET, check_learn_unknowns, check_learn_work
 from ..arithmetic.sizes import PaddingSpec, pair
 from ..engine.arrays import as_numeric
 from ..engine.convolution import normalize_pad_mode
@@ -106,16 +106,28 @@ class UnstableLearningRate(ParameterError):
         The shape of the patch matrix A.
     """
 
-    def __init__(self, lr: float, max_lr: float, lambda_max: float, rows: int, unknowns: int):
+    def __init__(
+        self,
+        lr: float,
+        max_lr: float,
+        lambda_max: float,
+        rows: int,
+        unknowns: int,
+        *,
+        bound: bool = False,
+    ):
         self.lr = lr
         self.max_lr = max_lr
         self.lambda_max = lambda_max
         self.rows = rows
         self.unknowns = unknowns
+        # bound: found before the factorisation, from λmax >= |A·1|²/n; the exact
+        # stable bound is lower still
+        below, equals = ("at most ", "≥") if bound else ("", "=")
         super().__init__(
             f"learning rate {lr:g} makes gradient descent diverge: it must stay below "
-            f"{max_lr:.6g} here (2/λmax, λmax = {lambda_max:.6g} the largest eigenvalue of the "
-            f"loss's Hessian 2·AᵀA, A the {rows}×{unknowns} patch matrix)"
+            f"{below}{max_lr:.6g} here (2/λmax, λmax {equals} {lambda_max:.6g} the largest "
+            f"eigenvalue of the loss's Hessian 2·AᵀA, A the {rows}×{unknowns} patch matrix)"
         )
 
 
@@ -334,6 +346,61 @@ def _triangular_factor(m: np.ndarray) -> np.ndarray:
     return qr(m, mode="r", check_finite=False)[0]
 
 
+#: Multiply-adds of :func:`_factor` (about a second) above which gradient descent's
+#: learning rate is checked against a cheap bound first (:func:`_lambda_max_floor`).
+_EARLY_CHECK_WORK = 10**10
+
+
+def _band_rows(channels: int, geo: Geometry, n: int, budget: int) -> int:
+    """Target rows per band of :func:`_factor`: as many as fit ``budget`` (at least one)."""
+    out_h, out_w = geo.output_shape
+    per_row = _BAND_COPIES * 8 * (n + 1) * channels * out_w
+    return max(1, min(out_h, (budget - 2 * 8 * (n + 1) ** 2) // per_row))
+
+
+def factor_work(channels: int, geo: Geometry, n: int, budget: int) -> int:
+    """Multiply-adds :func:`_factor` spends: about ``5·m·(n+1)²`` for its m equations
+    (CholeskyQR2 of each band) plus ``10·(n+1)³`` per band (folding it into the factor).
+
+    Examples
+    --------
+    >>> geo = Geometry.resolve((1500, 2000), 31, padding="same")
+    >>> factor_work(3, geo, 961, 256 * 2**20) > 10**13  # a 3-MP photo, 31×31
+    True
+    """
+    out_h, out_w = geo.output_shape
+    bands = -(-out_h // _band_rows(channels, geo, n, budget))
+    width = n + 1
+    return 5 * width**2 * channels * out_h * out_w + bands * 10 * width**3
+
+
+def _lambda_max_floor(
+    xs: np.ndarray, geo: Geometry, pad_mode: str, bias: bool, budget: int
+) -> float:
+    """A lower bound of λmax(AᵀA) without A: ``|A·1|² / n`` (Rayleigh, u = 1/√n).
+
+    ``A·1`` is each window's sum (plus 1 with a bias): a box filter of the
+    input with the target's geometry, which running sums compute in a few
+    passes, so an unstable learning rate is refused before the factorisation.
+    """
+    from ..engine.convolution import conv2d
+
+    kh, kw = geo.kernel
+    sums = conv2d(
+        xs[:, None],
+        np.ones((1, 1, kh, kw)),
+        stride=geo.stride,
+        padding=(*geo.padding[0], *geo.padding[1]),
+        dilation=geo.dilation,
+        pad_mode=pad_mode,
+        dtype=np.dtype(np.float64),
+        memory_budget=budget,
+    )
+    if bias:
+        sums += 1.0
+    return float(np.vdot(sums, sums)) / (kh * kw + int(bias))
+
+
 def _factor(
     xs: np.ndarray, ys: np.ndarray, geo: Geometry, pad_mode: str, bias: bool, budget: int
 ) -> _Factored:
@@ -351,8 +418,7 @@ def _factor(
     taps = geo.kernel[0] * geo.kernel[1]
     n = taps + int(bias)
     out_h, out_w = geo.output_shape
-    per_row = _BAND_COPIES * 8 * (n + 1) * c * out_w
-    band = max(1, min(out_h, (budget - 2 * 8 * (n + 1) ** 2) // per_row))
+    band = _band_rows(c, geo, n, budget)
     tiling = Tiling(geo, pad_mode)
     r_aug = np.zeros((0, n + 1))
     lo, hi = np.inf, -np.inf
@@ -514,6 +580,20 @@ def learn_kernel(
             f"ill-posed: {rows} equations (target cells) for {n} unknowns ({k[0]}×{k[1]} "
             f"weights{' + bias' if bias else ''}); use a larger input or a smaller --size"
         )
+    work = factor_work(xs.shape[0], geo, n, budget)
+    check_learn_work(work, f"`size` {k[0]}×{k[1]} on {xs.shape[0]}×{xs.shape[1]}×{xs.shape[2]}")
+    if (
+        method == "gd"
+        and work > _EARLY_CHECK_WORK
+        and lr is not None
+        and np.isfinite(lr)
+        and lr > 0
+    ):
+        # a factorisation of seconds or more: refused before it when even a lower
+        # bound of λmax rules the rate out (the exact bound comes from the factor)
+        floor = _lambda_max_floor(xs, geo, pad_mode, bias, budget)
+        if floor > 0 and lr >= 1.0 / floor:
+            raise UnstableLearningRate(float(lr), 1.0 / floor, 2.0 * floor, rows, n, bound=True)
     system = _factor(xs, ys, geo, pad_mode, bias, budget)
     singular = _check_rank(system, k, bias)
     loss_of = system.loss
