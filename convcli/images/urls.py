@@ -57,8 +57,8 @@ _EXTRAS = {
     "s3a": "pip install 'convcli[s3]'",
     "gs": "pip install 'convcli[gcs]'",
     "gcs": "pip install 'convcli[gcs]'",
-    "http": "pip install 'convcli[cluster]' aiohttp",
-    "https": "pip install 'convcli[cluster]' aiohttp",
+    "http": "pip install 'convcli[http]'",
+    "https": "pip install 'convcli[http]'",
 }
 
 
