@@ -366,3 +366,30 @@ def test_a_worker_killed_and_its_tasks_rerun_gives_the_whole_result(tmp_path):
     got = zarr.open_array(str(tmp_path / "scan.zarr"), mode="r")[:]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-3)
     assert _parts(tmp_path) == []
+
+
+# --- a local cluster while port 8787 (dask's dashboard default) is taken ----------------------
+
+
+def test_a_local_cluster_says_nothing_of_a_taken_dashboard_port(tmp_path):
+    """`--scheduler local:1` while another program (another run, a Jupyter dask) holds 8787:
+    the run's stderr is convcli's own lines, not distributed's "Port 8787 is already in use"."""
+    (tmp_path / "in").mkdir()
+    for name in ("camera.png", "coins.png"):
+        shutil.copy(ROOT / "sample_images" / name, tmp_path / "in" / name)
+    holder = socket.socket()
+    try:
+        try:
+            holder.bind(("127.0.0.1", 8787))
+            holder.listen()
+        except OSError:  # held by someone else already: the same situation
+            pass
+        res = run("filter", "in", "-k", "sobel", "--out-dir", "out", "--scheduler", "local:1",
+                  cwd=tmp_path)  # fmt: skip
+    finally:
+        holder.close()
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines()[:-1] == [
+        "cluster: a local cluster of 1 worker (from --scheduler)"
+    ]
+    assert res.stderr.splitlines()[-1].startswith("2 of 2 files written")
