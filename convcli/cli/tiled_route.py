@@ -172,6 +172,16 @@ def run_streamed(
                 f"{source} is filtered in tiles, which are written to a tiled TIFF or a "
                 f".zarr: give -o NAME.tif or -o NAME.zarr (not {target})"
             )
+    if not output and not out_dir and len(sources) == 1 and not quiet:
+        from ..images.atomic import stdout_is_terminal
+
+        if not stdout_is_terminal():  # `convcli filter huge.tif -k sobel > out.tif`
+            click.echo(
+                f"note: {sources[0]} is filtered in tiles, which go to a file, not to standard "
+                f"output: writing {_target(sources[0], None, None, tags, create=False)} "
+                "(-o FILE names it)",
+                err=True,
+            )
     rng = value_range or "auto"
     if scaling is not None and scaling.enabled:
         targets = [_target(s, output, out_dir, tags) for s in sources]
