@@ -395,3 +395,17 @@ def test_a_local_cluster_says_nothing_of_a_taken_dashboard_port(tmp_path):
         "cluster: a local cluster of 1 worker (from --scheduler)"
     ]
     assert res.stderr.splitlines()[-1].startswith("2 of 2 files written")
+
+
+def test_an_existing_zarr_is_refused_before_any_cluster_starts(tmp_path):
+    """`-o o.zarr --scheduler local:1` with o.zarr there already: exit 1 with the same message
+    as without a cluster, and no cluster started for it (no `cluster:` line); the old result
+    is untouched."""
+    _tiled(tmp_path, (120, 130), "big.tif")
+    (tmp_path / "o.zarr").mkdir()
+    (tmp_path / "o.zarr" / "keep").write_text("old result")
+    res = run("filter", "big.tif", "-k", "sobel", "-o", "o.zarr", "--scheduler", "local:1",
+              cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 1
+    assert res.stderr.splitlines() == ["Error: o.zarr exists; pass --overwrite to replace it"]
+    assert (tmp_path / "o.zarr" / "keep").read_text() == "old result"

@@ -95,8 +95,13 @@ def _run_on_cluster(
 ):
     from ..cluster.connect import open_client
     from ..cluster.tiled import filter_on_cluster
+    from ..images.urls import output_exists
     from .resume import skip_if_complete
 
+    if not overwrite and not skip_existing:  # refused before a cluster starts for it
+        for target in targets:
+            if output_exists(target):
+                raise click.ClickException(f"{target} exists; pass --overwrite to replace it")
     spec = scaling.spec()
     with open_client(spec) as client:
         if not quiet:
