@@ -390,3 +390,28 @@ def test_a_missing_backend_names_the_extra_that_installs_it(monkeypatch, scheme)
     assert f"'convcli[{hint.group(1)}]'" in readme
     wanted = {"http": "http", "https": "http", "s3": "s3", "gs": "gcs"}[scheme]
     assert hint.group(1) == wanted
+
+
+def test_http_inputs_without_an_output_are_refused_before_reading(http_root, tmp_path):
+    """`convcli filter http://.../a.png http://.../b.png -k sobel` (or one at a terminal) would
+    write beside each input, on a read-only server: exit 2 at once, saying what to give,
+    rather than reading and filtering every image to fail at each write."""
+    from terminal import run_in_pty, strip_ansi
+
+    folder, base = http_root
+    pixels = np.random.default_rng(6).integers(0, 256, (24, 18), dtype=np.uint8)
+    for name in ("a.png", "b.png"):
+        (folder / name).write_bytes(_png_bytes(pixels))
+    work = tmp_path / "work"
+    work.mkdir()
+    batch = run("filter", f"{base}/a.png", f"{base}/b.png", "-k", "sobel", cwd=work)
+    assert batch.returncode == 2, batch.stderr
+    assert batch.stderr.splitlines()[-1] == (
+        f"Error: {base}/a.png: an http:// input cannot have its result written beside it "
+        "(read-only): give -o FILE or --out-dir DIR"
+    )
+    code, text = run_in_pty(["filter", f"{base}/a.png", "-k", "sobel"], cwd=work)
+    assert code == 2, text
+    assert "give -o FILE or --out-dir DIR" in strip_ansi(text).replace("\n", " ")
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png", "b.png"]
+    assert list(work.iterdir()) == []
