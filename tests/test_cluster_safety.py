@@ -272,7 +272,9 @@ def test_resource_limits_and_usage_errors_exit_2(tmp_path):
     np.save(tmp_path / "t.npy", np.zeros((20, 30)))
     pooled = run("pool", "t.npy", "--size", "2", "--max-pixels", "100", "-o", "p.npy", cwd=tmp_path)
     assert pooled.returncode == 2 and "over --max-pixels 100" in pooled.stderr
-    auto = run("filter", "big.tif", "-k", "laplacian", "-o", "o.zarr", cwd=tmp_path)
+    # on this machine --range auto streams (two passes); a cluster's blocks cannot
+    auto = run("filter", "big.tif", "-k", "laplacian", "-o", "o.zarr", "--scheduler", "local:1",
+               cwd=tmp_path)  # fmt: skip
     assert auto.returncode == 2 and "give --range abs" in auto.stderr
     assert not any((tmp_path / n).exists() for n in ("o.png", "p.npy", "o.zarr"))
 
@@ -366,3 +368,44 @@ def test_a_worker_killed_and_its_tasks_rerun_gives_the_whole_result(tmp_path):
     got = zarr.open_array(str(tmp_path / "scan.zarr"), mode="r")[:]
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-3)
     assert _parts(tmp_path) == []
+
+
+# --- a local cluster while port 8787 (dask's dashboard default) is taken ----------------------
+
+
+def test_a_local_cluster_says_nothing_of_a_taken_dashboard_port(tmp_path):
+    """`--scheduler local:1` while another program (another run, a Jupyter dask) holds 8787:
+    the run's stderr is convcli's own lines, not distributed's "Port 8787 is already in use"."""
+    (tmp_path / "in").mkdir()
+    for name in ("camera.png", "coins.png"):
+        shutil.copy(ROOT / "sample_images" / name, tmp_path / "in" / name)
+    holder = socket.socket()
+    try:
+        try:
+            holder.bind(("127.0.0.1", 8787))
+            holder.listen()
+        except OSError:  # held by someone else already: the same situation
+            pass
+        res = run("filter", "in", "-k", "sobel", "--out-dir", "out", "--scheduler", "local:1",
+                  cwd=tmp_path)  # fmt: skip
+    finally:
+        holder.close()
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines()[:-1] == [
+        "cluster: a local cluster of 1 worker (from --scheduler)"
+    ]
+    assert res.stderr.splitlines()[-1].startswith("2 of 2 files written")
+
+
+def test_an_existing_zarr_is_refused_before_any_cluster_starts(tmp_path):
+    """`-o o.zarr --scheduler local:1` with o.zarr there already: exit 1 with the same message
+    as without a cluster, and no cluster started for it (no `cluster:` line); the old result
+    is untouched."""
+    _tiled(tmp_path, (120, 130), "big.tif")
+    (tmp_path / "o.zarr").mkdir()
+    (tmp_path / "o.zarr" / "keep").write_text("old result")
+    res = run("filter", "big.tif", "-k", "sobel", "-o", "o.zarr", "--scheduler", "local:1",
+              cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 1
+    assert res.stderr.splitlines() == ["Error: o.zarr exists; pass --overwrite to replace it"]
+    assert (tmp_path / "o.zarr" / "keep").read_text() == "old result"

@@ -361,3 +361,57 @@ def test_pyramid_usage_errors_exit_2(tmp_path):
     skipped = run("filter", "s.tif", "-k", "box:3", "-o", "s.ome.zarr", "--pyramid", "2",
                   "--skip-existing", cwd=tmp_path)  # fmt: skip
     assert skipped.stderr == "skipped s.ome.zarr: it exists and is complete (--skip-existing)\n"
+
+
+@pytest.mark.parametrize("scheme", ["http", "https", "s3", "gs"])
+def test_a_missing_backend_names_the_extra_that_installs_it(monkeypatch, scheme):
+    """The hint for a scheme whose package is missing is `pip install 'convcli[EXTRA]'` with an
+    extra pyproject.toml really defines, the one the README names for that scheme."""
+    import re
+
+    tomllib = pytest.importorskip("tomllib")
+    from convcli.errors import ImageError
+    from convcli.images.urls import open_url
+
+    def missing(url, **kwargs):
+        raise ImportError(f"no backend for {url}")
+
+    monkeypatch.setattr(fsspec.core, "url_to_fs", missing)
+    with pytest.raises(ImageError) as info:
+        open_url(f"{scheme}://host/a.png")
+    hint = re.search(r"pip install '?convcli\[(\w+)\]'?(.*)$", str(info.value))
+    assert hint, str(info.value)
+    root = Path(__file__).resolve().parent.parent
+    extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert hint.group(1) in extras and hint.group(2) == ""
+    readme = (root / "README.md").read_text()
+    assert f"'convcli[{hint.group(1)}]'" in readme
+    wanted = {"http": "http", "https": "http", "s3": "s3", "gs": "gcs"}[scheme]
+    assert hint.group(1) == wanted
+
+
+def test_http_inputs_without_an_output_are_refused_before_reading(http_root, tmp_path):
+    """`convcli filter http://.../a.png http://.../b.png -k sobel` (or one at a terminal) would
+    write beside each input, on a read-only server: exit 2 at once, saying what to give,
+    rather than reading and filtering every image to fail at each write."""
+    from terminal import run_in_pty, strip_ansi
+
+    folder, base = http_root
+    pixels = np.random.default_rng(6).integers(0, 256, (24, 18), dtype=np.uint8)
+    for name in ("a.png", "b.png"):
+        (folder / name).write_bytes(_png_bytes(pixels))
+    work = tmp_path / "work"
+    work.mkdir()
+    batch = run("filter", f"{base}/a.png", f"{base}/b.png", "-k", "sobel", cwd=work)
+    assert batch.returncode == 2, batch.stderr
+    assert batch.stderr.splitlines()[-1] == (
+        f"Error: {base}/a.png: an http:// input cannot have its result written beside it "
+        "(read-only): give -o FILE or --out-dir DIR"
+    )
+    code, text = run_in_pty(["filter", f"{base}/a.png", "-k", "sobel"], cwd=work)
+    assert code == 2, text
+    assert "give -o FILE or --out-dir DIR" in strip_ansi(text).replace("\n", " ")
+    assert sorted(p.name for p in folder.iterdir()) == ["a.png", "b.png"]
+    assert list(work.iterdir()) == []

@@ -412,3 +412,36 @@ def test_the_default_command_streams_an_image_above_the_default_limit(tmp_path):
     gy = ndimage.correlate(band, [[-1, -2, -1], [0, 0, 0], [1, 2, 1]], mode="mirror")
     expected = np.clip(np.rint(np.hypot(gx, gy)), 0, 255)[1:-1]
     assert np.abs(out.astype(int) - expected).max() <= 1
+
+
+def test_a_streamed_result_with_stdout_redirected_says_where_it_went(scan, tmp_path):
+    """`convcli filter scan.tif -k sobel > out.tif`: a result in tiles cannot go to standard
+    output, so it is written beside the input, and stderr says so (the shell's `out.tif` stays
+    empty); at a terminal the same command needs no such note."""
+    from terminal import run_in_pty, strip_ansi
+
+    folder, img = scan
+    (tmp_path / "scan.tif").symlink_to(folder / "scan.tif")
+    args = ["filter", "scan.tif", "-k", "sobel", "--max-pixels", "1000000"]
+    with open(tmp_path / "out.tif", "wb") as fh:
+        res = subprocess.run(
+            [convcli_executable(), *args], cwd=tmp_path, env=ENV, stdout=fh,
+            stderr=subprocess.PIPE, text=True, timeout=300,
+        )  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines() == [
+        "note: scan.tif is filtered in tiles, which go to a file, not to standard output: "
+        "writing scan-sobel.tif (-o FILE names it)",
+        "wrote scan-sobel.tif",
+    ]
+    assert (tmp_path / "out.tif").stat().st_size == 0
+    expected = np.hypot(
+        ndimage.sobel(img.astype(np.float64), axis=1, mode="mirror"),
+        ndimage.sobel(img.astype(np.float64), axis=0, mode="mirror"),
+    )
+    got = tifffile.imread(tmp_path / "scan-sobel.tif")
+    assert np.abs(got.astype(float) - np.clip(np.rint(expected), 0, 255)).max() <= 1
+    (tmp_path / "scan-sobel.tif").unlink()
+    code, text = run_in_pty(args, cwd=tmp_path, env={"CONVCLI_SCHEDULER": ""})
+    assert code == 0, text
+    assert "note:" not in strip_ansi(text) and "wrote scan-sobel.tif" in strip_ansi(text)

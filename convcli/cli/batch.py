@@ -117,7 +117,7 @@ def plan_jobs(
     :func:`derived_name` ``(input, tags, fmt)`` beside it.
     """
     from ..images.atomic import check_stdin_data, stdout_is_terminal
-    from ..images.urls import is_url, url_join, url_stem
+    from ..images.urls import is_read_only_url, is_url, url_join, url_stem
 
     if output and out_dir:
         raise click.UsageError("give either -o/--output or --out-dir, not both")
@@ -180,6 +180,11 @@ def plan_jobs(
             stem = "stdin" if src == "-" else url_stem(src) if is_url(src) else Path(src).stem
             name = stem + _suffix(src, fmt)
             target = url_join(out_dir, name) if is_url(out_dir) else str(Path(out_dir) / name)
+        elif is_read_only_url(src):
+            raise click.UsageError(
+                f"{src}: an {src.split('://', 1)[0].lower()}:// input cannot have its result "
+                "written beside it (read-only): give -o FILE or --out-dir DIR"
+            )
         else:
             target = derived_name(src, tags, fmt)
         if target in seen:

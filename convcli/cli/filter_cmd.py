@@ -173,7 +173,8 @@ def filter_cmd(
     A tiled or strip TIFF with more pixels than --max-pixels (by default
     Pillow's limit, ~89 MP), a .zarr array, or any input written to -o
     OUT.zarr is filtered in tiles, without a flag: the same chain, range
-    and options, written to a tiled BigTIFF or a .zarr, in bounded memory;
+    and options, written to a tiled BigTIFF or a .zarr (a file, beside the
+    input without -o, even when standard output is redirected), in bounded memory;
     with --scheduler its blocks are filtered across the cluster and written
     to a .zarr. --plan prints which way each input goes and what it costs.
     """

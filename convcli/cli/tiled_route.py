@@ -95,8 +95,13 @@ def _run_on_cluster(
 ):
     from ..cluster.connect import open_client
     from ..cluster.tiled import filter_on_cluster
+    from ..images.urls import output_exists
     from .resume import skip_if_complete
 
+    if not overwrite and not skip_existing:  # refused before a cluster starts for it
+        for target in targets:
+            if output_exists(target):
+                raise click.ClickException(f"{target} exists; pass --overwrite to replace it")
     spec = scaling.spec()
     with open_client(spec) as client:
         if not quiet:
@@ -212,6 +217,16 @@ def run_streamed(
 
     check_skip_overwrite(skip_existing, overwrite)
     check_stream_targets(sources, output, out_dir, tags)
+    if not output and not out_dir and len(sources) == 1 and not quiet:
+        from ..images.atomic import stdout_is_terminal
+
+        if not stdout_is_terminal():  # `convcli filter huge.tif -k sobel > out.tif`
+            click.echo(
+                f"note: {sources[0]} is filtered in tiles, which go to a file, not to standard "
+                f"output: writing {_target(sources[0], None, None, tags, create=False)} "
+                "(-o FILE names it)",
+                err=True,
+            )
     rng = value_range or "auto"
     if scaling is not None and scaling.enabled:
         targets = [_target(s, output, out_dir, tags) for s in sources]

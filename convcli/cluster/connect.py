@@ -246,6 +246,9 @@ def open_client(spec: SchedulerSpec, timeout: float | None = None) -> Iterator[A
                         threads_per_worker=1,
                         processes=True,
                         dashboard_address=None,
+                        # the scheduler's HTTP server (health, metrics) still starts;
+                        # on a free loopback port, not 8787, which another run may hold
+                        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                         silence_logs=logging.ERROR,
                     )
                 cluster = stack.enter_context(local)

@@ -36,6 +36,7 @@ from typing import Any, BinaryIO
 from ..errors import ImageError
 
 __all__ = [
+    "is_read_only_url",
     "is_url",
     "open_url",
     "output_exists",
@@ -57,8 +58,8 @@ _EXTRAS = {
     "s3a": "pip install 'convcli[s3]'",
     "gs": "pip install 'convcli[gcs]'",
     "gcs": "pip install 'convcli[gcs]'",
-    "http": "pip install 'convcli[cluster]' aiohttp",
-    "https": "pip install 'convcli[cluster]' aiohttp",
+    "http": "pip install 'convcli[http]'",
+    "https": "pip install 'convcli[http]'",
 }
 
 
@@ -73,6 +74,17 @@ def is_url(name: str | os.PathLike | Any) -> bool:
     (False, False)
     """
     return isinstance(name, str) and bool(_SCHEME.match(name))
+
+
+def is_read_only_url(name: str) -> bool:
+    """Whether ``name`` is a URL nothing can be written to (``http(s)://``).
+
+    Examples
+    --------
+    >>> is_read_only_url("https://host/a.png"), is_read_only_url("s3://b/a.png")
+    (True, False)
+    """
+    return is_url(name) and name.split("://", 1)[0].lower() in ("http", "https")
 
 
 def _split(url: str) -> tuple[str, str]:
@@ -269,7 +281,7 @@ def _commit(
     """
     fs, path = _filesystem(url)
     scheme = url.split("://", 1)[0].lower()
-    if scheme in ("http", "https"):
+    if is_read_only_url(url):
         raise error(f"{url}: cannot write to {scheme}:// (read-only); write to a file or s3://")
     try:
         if fs.exists(path) and not overwrite:
