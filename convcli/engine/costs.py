@@ -159,6 +159,8 @@ def native_costs(problem: Problem, weight: np.ndarray, dtype: np.dtype, factors=
 
     if native.module() is None:  # raises for a bad CONVCLI_ENGINE or CONVCLI_NATIVE_ISA
         return None
+    if not native.takes(problem, dtype):
+        return None
     scale = np.dtype(dtype).itemsize / 4
     pairs = problem.c_out * problem.cg
     direct = (max(_passes(weight), 1.0) * NATIVE_TAP + pairs * NATIVE_PIXEL) * scale

@@ -34,7 +34,18 @@ from ..errors import LimitError, ParameterError
 if TYPE_CHECKING:
     import numpy as np
 
-__all__ = ["ENGINE_ENV", "ISA_ENV", "Status", "describe", "module", "reset", "run", "status"]
+__all__ = [
+    "ENGINE_ENV",
+    "ISA_ENV",
+    "Status",
+    "describe",
+    "module",
+    "reset",
+    "run",
+    "status",
+    "takes",
+    "takes_dtype",
+]
 
 #: Environment variable: ``numpy`` turns the native core off.
 ENGINE_ENV = "CONVCLI_ENGINE"
@@ -47,6 +58,37 @@ VARIANTS = ("generic", "avx2", "avx512")
 #: a band gathers beyond its own (the kernel's span) and the cost of a call and of
 #: waking a thread are a small share of it.
 BAND_CELLS = 1 << 17
+
+
+#: The largest size, stride, dilation or span the C core indexes with (its sizes
+#: are C ``Py_ssize_t``; a larger one is left to the numpy strategies, which take
+#: Python integers).
+INDEX_MAX = 2**31 - 1
+
+
+def takes_dtype(dtype: Any) -> bool:
+    """Whether the C core computes in ``dtype``: float32 or float64, native byte order."""
+    import numpy as np
+
+    dt = np.dtype(dtype)
+    return dt.isnative and dt in (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def takes(problem: Any, dtype: Any) -> bool:
+    """Whether the C core can run ``problem`` (a :class:`~convcli.engine.tiling.Problem`)
+    in ``dtype``: a dtype it computes in, and every size within :data:`INDEX_MAX`.
+
+    Examples
+    --------
+    >>> from convcli.engine.tiling import Problem
+    >>> p = Problem(1, 1, 1, 1, (3, 3), (1, 1), (1, 1), (8, 8))
+    >>> takes(p, "float32"), takes(p, "float16")
+    (True, False)
+    >>> takes(Problem(1, 1, 1, 1, (3, 3), (10**12, 1), (1, 1), (1, 8)), "float32")
+    False
+    """
+    sizes = (*problem.kernel_size, *problem.stride, *problem.dilation, *problem.out, *problem.span)
+    return takes_dtype(dtype) and max(sizes) <= INDEX_MAX
 
 
 @dataclass(frozen=True)
@@ -216,6 +258,11 @@ def run(
     mod = module()
     if mod is None:
         raise ParameterError(f"strategy 'native' is not available: {status().reason}")
+    if not takes(problem, dtype):
+        raise ParameterError(
+            f"strategy 'native' computes in float32 or float64 with sizes, strides and "
+            f"dilations up to {INDEX_MAX}: use another strategy (or 'auto')"
+        )
     n = x.shape[0]
     c_out = weight.shape[0]
     oh, ow = geo.out

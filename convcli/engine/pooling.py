@@ -195,7 +195,12 @@ def pool_windows(
     need_h = (oh - 1) * sh + kh
     need_w = (ow - 1) * sw + kw
     fill = _fill_value(np.dtype(work), mode)
-    if planes.dtype == work and work.kind == "f" and native.module() is not None:
+    if (
+        planes.dtype == work
+        and native.takes_dtype(work)
+        and max(*size, *stride, need_h, need_w) <= native.INDEX_MAX
+        and native.module() is not None
+    ):
         acc = _pool_native(planes, size, stride, before, (need_h, need_w), mode, fill, threads)
     else:
         acc = _pool_numpy(
