@@ -265,3 +265,26 @@ def test_a_forked_child_runs_in_parallel_on_threads_of_its_own():
             os._exit(code)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+# ---------------------------------------------------------------- remembered factors
+
+
+def test_remembered_factors_follow_the_kernel_and_are_the_callers_own():
+    from convcli.engine.strategies import separable_factors
+
+    w = np.outer([1.0, 2.0, 1.0], [-1.0, 0.0, 1.0])[None, None].copy()
+    cols, rows = separable_factors(w, np.dtype(np.float64))
+    np.testing.assert_allclose(cols[0, 0][:, None] * rows[0, 0][None, :], w[0, 0])
+    cols[...] = 99.0  # the caller's copy: the next caller is not affected
+    again = separable_factors(w, np.dtype(np.float64))
+    np.testing.assert_allclose(again[0][0, 0][:, None] * again[1][0, 0][None, :], w[0, 0])
+    w[0, 0, 1, 1] = 5.0  # the same array, changed in place: rank 2 now
+    assert separable_factors(w, np.dtype(np.float64)) is None
+    img = np.random.default_rng(3).standard_normal((40, 30))
+    # the same kernel's result, before and after it is remembered, against scipy
+    from scipy import ndimage
+
+    for _ in range(2):
+        got = convcli.filter2d(img, w[0, 0], pad_mode="symmetric", dtype="float64")
+        np.testing.assert_allclose(got, ndimage.correlate(img, w[0, 0], mode="reflect"), atol=1e-12)
