@@ -59,6 +59,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -202,7 +203,7 @@ def rank_one_factors(kernel: np.ndarray, dtype: np.dtype | type = np.float64):
 FACTORS_CACHE_TAPS = 4096
 _FACTORS_CACHE_SIZE = 16
 _factors_lock = threading.Lock()
-_factors_cache: dict[tuple[bytes, tuple[int, ...], str], object] = {}
+_factors_cache: dict[tuple[bytes, tuple[int, ...], str], Any] = {}
 
 
 def separable_factors(weight: np.ndarray, dtype: np.dtype):
@@ -219,14 +220,15 @@ def separable_factors(weight: np.ndarray, dtype: np.dtype):
     with _factors_lock:
         found = _factors_cache.get(key, key)
     if found is key:
-        found = _separable_factors(w, dtype)
+        found = _separable_factors(w, dtype)  # outside the lock: others look up meanwhile
         with _factors_lock:
             if len(_factors_cache) >= _FACTORS_CACHE_SIZE:
                 _factors_cache.pop(next(iter(_factors_cache)))  # the oldest
             _factors_cache[key] = found
     if found is None:
         return None
-    cols, rows = found  # type: ignore[misc]
+    cols: np.ndarray = found[0]
+    rows: np.ndarray = found[1]
     return cols.copy(), rows.copy()
 
 
