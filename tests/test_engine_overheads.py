@@ -288,3 +288,23 @@ def test_remembered_factors_follow_the_kernel_and_are_the_callers_own():
     for _ in range(2):
         got = convcli.filter2d(img, w[0, 0], pad_mode="symmetric", dtype="float64")
         np.testing.assert_allclose(got, ndimage.correlate(img, w[0, 0], mode="reflect"), atol=1e-12)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_scan_in_parts_finds_what_one_pass_finds(monkeypatch, threads, dtype):
+    monkeypatch.setattr(arrays, "_CHUNK", 64)  # parts of a small array, on several threads
+    rng = np.random.default_rng(threads)
+    x = rng.standard_normal((31, 29)).astype(dtype)
+    assert arrays._bounds(x, "x", threads) == float(np.abs(x).max())
+    for at in (0, 450, x.size - 1):  # in the first, a middle and the last part
+        y = x.copy()
+        y.flat[at] = 1e6
+        assert arrays._bounds(y, "x", threads) == 1e6
+        y.flat[at] = np.nan
+        with pytest.raises(ShapeError, match=rf"non-finite value \(nan\) at index \({at // 29}, "):
+            arrays._bounds(y, "x", threads)
+    with pytest.raises(ShapeError, match="beyond float32's largest number"):
+        arrays.check_magnitude(
+            x * 1e30, np.ones((1, 1, 9, 9)) * 1e8, np.dtype(np.float32), threads=threads
+        )
