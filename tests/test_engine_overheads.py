@@ -308,3 +308,45 @@ def test_a_scan_in_parts_finds_what_one_pass_finds(monkeypatch, threads, dtype):
         arrays.check_magnitude(
             x * 1e30, np.ones((1, 1, 9, 9)) * 1e8, np.dtype(np.float32), threads=threads
         )
+
+
+def test_idle_threads_end_after_a_while_and_the_cache_still_works(monkeypatch):
+    import time
+
+    from convcli.engine import threads
+
+    cache = threads._WorkerCache()
+    cache.idle_seconds = 0.05
+    monkeypatch.setattr(threads, "_POOL", cache)
+    used: set[int] = set()
+    barrier = threading.Barrier(3, timeout=10)
+
+    def work(_: int) -> None:
+        barrier.wait()
+        used.add(threading.get_ident())
+
+    run_parallel(work, iter(range(3)), 3)
+    assert len(used) == 3 and cache.started == 3
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and (
+        cache.idle_count() or used & {t.ident for t in threading.enumerate()}
+    ):
+        time.sleep(0.02)
+    assert cache.idle_count() == 0
+    assert not used & {t.ident for t in threading.enumerate()}  # those threads ended
+    done: list[int] = []
+    run_parallel(done.append, iter(range(20)), 2)  # new threads again
+    assert sorted(done) == list(range(20))
+    assert cache.started == 5
+
+
+def test_at_most_max_idle_threads_are_kept(monkeypatch):
+    from convcli.engine import threads
+
+    cache = threads._WorkerCache()
+    cache.max_idle = 2
+    monkeypatch.setattr(threads, "_POOL", cache)
+    barrier = threading.Barrier(5, timeout=10)
+    run_parallel(lambda _: barrier.wait(), iter(range(5)), 5)
+    assert cache.started == 5
+    assert cache.idle_count() == 2

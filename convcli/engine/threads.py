@@ -152,12 +152,19 @@ class _WorkerCache:
     on, idle, between calls. A call takes as many idle threads as it needs
     and starts the missing ones, so concurrent and nested calls never wait
     for one another's threads and each call still runs on exactly its
-    ``threads`` threads. A thread goes back to the cache when its job ends.
+    ``threads`` threads. A thread goes back to the cache when its job ends,
+    and ends after :attr:`idle_seconds` without work (so a process that
+    stops filtering, or forks later, is left with no engine threads).
     The threads are daemons, blocked on their queue while idle, so they hold
     up neither interpreter exit nor a signal's handling in the main thread;
     a forked child starts with an empty cache (its parent's threads do not
     exist there).
     """
+
+    #: an idle thread ends after this many seconds without work
+    idle_seconds = 30.0
+    #: idle threads kept at most (a call on more threads starts the rest)
+    max_idle = 64
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -188,16 +195,29 @@ class _WorkerCache:
         return future
 
     def _serve(self, inbox: queue.SimpleQueue[Any]) -> None:
+        import queue
+
         while True:
-            fn, future = inbox.get()
+            try:
+                fn, future = inbox.get(timeout=self.idle_seconds)
+            except queue.Empty:
+                with self.lock:
+                    if inbox in self.idle:  # nobody took it meanwhile: end this thread
+                        self.idle.remove(inbox)
+                        return
+                continue  # a caller took it and is handing over its job
             try:
                 fn()
             except BaseException as exc:  # handed to the caller as is
                 future.error = exc
+            with self.lock:  # back in the cache before the caller hears: its next call reuses it
+                keep = len(self.idle) < self.max_idle
+                if keep:
+                    self.idle.append(inbox)
             future.done.set()
             del fn, future  # hold nothing of a finished call while idle
-            with self.lock:
-                self.idle.append(inbox)
+            if not keep:
+                return
 
     def idle_count(self) -> int:
         """Threads waiting for work (for tests)."""
