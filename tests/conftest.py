@@ -328,3 +328,15 @@ def numpy_engine(monkeypatch):
     native.reset()
     yield
     native.reset()  # the next call reads the restored environment
+
+
+@pytest.fixture(params=("generic", "avx2", "avx512"))
+def variant(request):
+    """Each native variant this CPU runs, forced for the test, then the default restored."""
+    native = pytest.importorskip("convcli.engine._native", reason="native extension not built")
+    if request.param not in native.supported():
+        pytest.skip(f"this CPU does not run the {request.param} variant")
+    before = native.isa()
+    native.use(request.param)
+    yield request.param
+    native.use(before)

@@ -42,17 +42,6 @@ SCIPY_MODES = {
 }
 
 
-@pytest.fixture(params=VARIANTS)
-def variant(request):
-    """Each variant this CPU runs, forced for the test, then the default restored."""
-    if request.param not in _native.supported():
-        pytest.skip(f"this CPU does not run the {request.param} variant")
-    before = _native.isa()
-    _native.use(request.param)
-    yield request.param
-    _native.use(before)
-
-
 @pytest.fixture
 def native_engine(variant):
     """``variant``, for tests through the engine: skipped when it runs on numpy."""

@@ -591,7 +591,7 @@ def filter2d(
     ct = compute_dtype(image.dtype, dtype)
     check_finite(kernel, "kernel")
     pad_value = check_pad_value(pad_value)
-    check_magnitude(image, kernel[None], ct, "image", pad_value)
+    check_magnitude(image, kernel[None], ct, "image", pad_value, check_threads(threads))
     x = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)  # (C, H, W) view
     budget = check_budget(memory_budget)
     weights = kernel.size * ct.itemsize

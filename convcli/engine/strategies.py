@@ -59,6 +59,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -197,8 +198,41 @@ def rank_one_factors(kernel: np.ndarray, dtype: np.dtype | type = np.float64):
     return col, row
 
 
+#: Kernels of at most this many taps have their factors remembered (see
+#: :func:`separable_factors`): a call prices, then runs, the same small kernel.
+FACTORS_CACHE_TAPS = 4096
+_FACTORS_CACHE_SIZE = 16
+_factors_lock = threading.Lock()
+_factors_cache: dict[tuple[bytes, tuple[int, ...], str], Any] = {}
+
+
 def separable_factors(weight: np.ndarray, dtype: np.dtype):
-    """Factors of every ``weight[o, c]`` slice, shape (C_out, Cg, kh) and (C_out, Cg, kw), or None."""
+    """Factors of every ``weight[o, c]`` slice, shape (C_out, Cg, kh) and (C_out, Cg, kw), or None.
+
+    The factors of the last few small kernels (up to :data:`FACTORS_CACHE_TAPS`
+    taps) are remembered by their bytes, shape and ``dtype``, so choosing a
+    strategy and running it find them once; each caller gets its own copies.
+    """
+    if weight.size > FACTORS_CACHE_TAPS:
+        return _separable_factors(weight, dtype)
+    w = np.asarray(weight)
+    key = (w.tobytes(), w.shape, f"{w.dtype.str}/{np.dtype(dtype).str}")
+    with _factors_lock:
+        found = _factors_cache.get(key, key)
+    if found is key:
+        found = _separable_factors(w, dtype)  # outside the lock: others look up meanwhile
+        with _factors_lock:
+            if len(_factors_cache) >= _FACTORS_CACHE_SIZE:
+                _factors_cache.pop(next(iter(_factors_cache)))  # the oldest
+            _factors_cache[key] = found
+    if found is None:
+        return None
+    cols: np.ndarray = found[0]
+    rows: np.ndarray = found[1]
+    return cols.copy(), rows.copy()
+
+
+def _separable_factors(weight: np.ndarray, dtype: np.dtype):
     c_out, cg = weight.shape[:2]
     cols = np.empty((c_out, cg, weight.shape[2]))
     rows = np.empty((c_out, cg, weight.shape[3]))

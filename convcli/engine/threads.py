@@ -20,11 +20,14 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from ..errors import ParameterError
+
+if TYPE_CHECKING:
+    import queue
 
 __all__ = [
     "check_cancelled",
@@ -157,22 +160,124 @@ def run_parallel(work: Callable[[T], Any], items: Iterator[T], threads: int) -> 
         finally:
             _worker.stop = None
 
-    pool = [
-        threading.Thread(target=worker, name=f"convcli-{i}", daemon=True) for i in range(threads)
-    ]
-    for thread in pool:
-        thread.start()
+    jobs = [_POOL.submit(worker) for _ in range(threads)]  # kept threads (_WorkerCache)
     try:
-        for thread in pool:
-            thread.join()
+        for job in jobs:
+            job.done.wait()
     except BaseException:  # Ctrl-C or SIGTERM in the main thread: stop the others
         stop.set()
         deadline = time.monotonic() + STOP_GRACE
-        for thread in pool:
-            thread.join(max(0.0, deadline - time.monotonic()))
+        for job in jobs:
+            job.done.wait(max(0.0, deadline - time.monotonic()))
         raise
     if errors:
         raise errors[0]
+
+
+class _Job:
+    """One function's run on a kept thread: done when it returns, with the error it raised."""
+
+    __slots__ = ("done", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.error: BaseException | None = None
+
+    def exception(self) -> BaseException | None:
+        """Wait for the run to end; the error it raised, or None."""
+        self.done.wait()
+        return self.error
+
+    def result(self) -> None:
+        """Wait for the run to end; raise the error it raised."""
+        if self.exception() is not None:
+            raise self.error  # type: ignore[misc]
+
+
+class _WorkerCache:
+    """Idle worker threads kept for the next :func:`run_parallel` call.
+
+    Starting threads cost every parallel call a pool's start (a tenth of a
+    millisecond a thread, far more on a loaded machine); these threads live
+    on, idle, between calls. A call takes as many idle threads as it needs
+    and starts the missing ones, so concurrent and nested calls never wait
+    for one another's threads and each call still runs on exactly its
+    ``threads`` threads. A thread goes back to the cache when its job ends,
+    and ends after :attr:`idle_seconds` without work (so a process that
+    stops filtering, or forks later, is left with no engine threads).
+    The threads are daemons, blocked on their queue while idle, so they hold
+    up neither interpreter exit nor a signal's handling in the main thread;
+    a forked child starts with an empty cache (its parent's threads do not
+    exist there).
+    """
+
+    #: an idle thread ends after this many seconds without work
+    idle_seconds = 30.0
+    #: idle threads kept at most (a call on more threads starts the rest)
+    max_idle = 64
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.idle: list[queue.SimpleQueue[Any]] = []
+        self.started = 0  # threads started in this process (for tests)
+
+    def forget(self) -> None:
+        """In a forked child: drop the parent's threads and a lock one of them may hold."""
+        self.lock = threading.Lock()
+        self.idle = []
+        self.started = 0
+
+    def submit(self, fn: Callable[[], Any]) -> _Job:
+        """Run ``fn`` on an idle thread, or a new one; the job holds its outcome."""
+        import queue  # imported when a call first runs in parallel (fast start)
+
+        future = _Job()
+        with self.lock:
+            inbox = self.idle.pop() if self.idle else None
+            if inbox is None:
+                self.started += 1
+        if inbox is None:
+            inbox = queue.SimpleQueue()
+            threading.Thread(
+                target=self._serve, args=(inbox,), name="convcli-engine", daemon=True
+            ).start()
+        inbox.put((fn, future))
+        return future
+
+    def _serve(self, inbox: queue.SimpleQueue[Any]) -> None:
+        import queue
+
+        while True:
+            try:
+                fn, future = inbox.get(timeout=self.idle_seconds)
+            except queue.Empty:
+                with self.lock:
+                    if inbox in self.idle:  # nobody took it meanwhile: end this thread
+                        self.idle.remove(inbox)
+                        return
+                continue  # a caller took it and is handing over its job
+            try:
+                fn()
+            except BaseException as exc:  # handed to the caller as is
+                future.error = exc
+            with self.lock:  # back in the cache before the caller hears: its next call reuses it
+                keep = len(self.idle) < self.max_idle
+                if keep:
+                    self.idle.append(inbox)
+            future.done.set()
+            del fn, future  # hold nothing of a finished call while idle
+            if not keep:
+                return
+
+    def idle_count(self) -> int:
+        """Threads waiting for work (for tests)."""
+        with self.lock:
+            return len(self.idle)
+
+
+_POOL = _WorkerCache()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_POOL.forget)
 
 
 class _BlasLimit:

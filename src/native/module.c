@@ -8,6 +8,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -559,7 +560,93 @@ static PyObject *py_use(PyObject *self, PyObject *arg) {
     Py_RETURN_NONE;
 }
 
+/* ------------------------------------------------------------------ magnitude scan */
+
+/* The largest |x| of n cells as its bit pattern with the sign cleared. For IEEE floats
+ * of one sign the bit patterns order as the numbers do, and infinity and every NaN lie
+ * above the largest finite number, so one integer max finds both the magnitude and any
+ * non-finite cell in one pass (auto-vectorized; no float compare that NaN could skip). */
+#define CC_SCAN(NAME, T, MASK, ATTR)                                      \
+    ATTR static T NAME(const T *p, Py_ssize_t n) {                        \
+        T m[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                \
+        Py_ssize_t i = 0;                                                 \
+        for (; i + 8 <= n; i += 8)                                        \
+            for (int j = 0; j < 8; j++) {                                 \
+                T v = p[i + j] & (MASK);                                  \
+                m[j] = v > m[j] ? v : m[j];                               \
+            }                                                             \
+        for (; i < n; i++) {                                              \
+            T v = p[i] & (MASK);                                          \
+            m[0] = v > m[0] ? v : m[0];                                   \
+        }                                                                 \
+        for (int j = 1; j < 8; j++) m[0] = m[j] > m[0] ? m[j] : m[0];     \
+        return m[0];                                                      \
+    }
+
+CC_SCAN(scan32_generic, uint32_t, 0x7fffffffu, )
+CC_SCAN(scan64_generic, uint64_t, 0x7fffffffffffffffull, )
+#ifdef CONVCLI_X86
+CC_SCAN(scan32_avx2, uint32_t, 0x7fffffffu, __attribute__((target("avx2"))))
+CC_SCAN(scan64_avx2, uint64_t, 0x7fffffffffffffffull, __attribute__((target("avx2"))))
+#endif
+
+PyDoc_STRVAR(scan_doc,
+             "scan(x)\n--\n\n"
+             "(largest, finite) of a C-contiguous float32 or float64 buffer in one pass:\n"
+             "the largest absolute value, and False when any cell is NaN or infinite\n"
+             "(largest is then meaningless). The GIL is released while it reads.");
+
+static PyObject *py_scan(PyObject *self, PyObject *obj) {
+    (void)self;
+    Py_buffer v;
+    if (PyObject_GetBuffer(obj, &v, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) {
+        PyErr_Clear();
+        PyErr_Format(PyExc_TypeError, "`x` must be a C-contiguous buffer (an array), got %.100s",
+                     Py_TYPE(obj)->tp_name);
+        return NULL;
+    }
+    char code;
+    if (check_float_item(&v, "x", &code) < 0) {
+        PyBuffer_Release(&v);
+        return NULL;
+    }
+    Py_ssize_t n = v.len / v.itemsize;
+    int fast = 0;
+#ifdef CONVCLI_X86
+    fast = active != &cc_generic;
+#endif
+    double largest;
+    int finite;
+    Py_BEGIN_ALLOW_THREADS
+    if (code == 'f') {
+        uint32_t bits = 0;
+#ifdef CONVCLI_X86
+        if (fast) bits = scan32_avx2((const uint32_t *)v.buf, n);
+        else
+#endif
+            bits = scan32_generic((const uint32_t *)v.buf, n);
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        finite = bits < 0x7f800000u;
+        largest = f;
+    } else {
+        uint64_t bits = 0;
+#ifdef CONVCLI_X86
+        if (fast) bits = scan64_avx2((const uint64_t *)v.buf, n);
+        else
+#endif
+            bits = scan64_generic((const uint64_t *)v.buf, n);
+        memcpy(&largest, &bits, sizeof largest);
+        finite = bits < 0x7ff0000000000000ull;
+    }
+    Py_END_ALLOW_THREADS
+    (void)fast;
+    PyBuffer_Release(&v);
+    return Py_BuildValue("(dO)", finite ? largest : 0.0, finite ? Py_True : Py_False);
+}
+
 static PyMethodDef methods[] = {
+    {"scan", py_scan, METH_O, scan_doc},
     {"correlate", py_correlate, METH_VARARGS, correlate_doc},
     {"correlate_separable", py_separable, METH_VARARGS, separable_doc},
     {"pool", py_pool, METH_VARARGS, pool_doc},
