@@ -198,8 +198,8 @@ def test_a_jobs_batch_stops_within_a_second(photo, tmp_path, signum):
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    strict=True,
-    reason="a local cluster is closed gracefully (nannies, scheduler): 3-5 s. Killing its "
+    strict=False,  # it stops in time on an idle machine, in 3-5 s on a loaded one
+    reason="a local cluster is closed gracefully (nannies, scheduler): up to 3-5 s. Killing its "
     "workers is fast but leaves multiprocessing's semaphores and a worker being respawned "
     "to complain on stderr; a clean fast teardown is not built yet (issue 21 item 1)",
 )
