@@ -12,9 +12,11 @@ stage would be padded, then filters with no further padding
 therefore runs the same arithmetic on the same cells as when the whole
 image is filtered in memory: the result is identical, bit for bit, for the
 same dtype and strategy ``direct`` or ``separable`` (``auto`` picks one per
-kernel, whatever the image size); ``im2col`` and ``fft`` agree to float
-rounding, as BLAS and overlap-save blocks sum in an order that depends on
-the block's size. ``--gray``, every ``--alpha`` mode, stride, padding and
+kernel, whatever the image size) while their passes run in numpy; ``im2col``
+and ``fft`` agree to float rounding, as BLAS and overlap-save blocks sum in
+an order that depends on the block's size, and so do ``direct`` and
+``separable`` when their axpy passes go to BLAS (once ``scipy.linalg`` is
+loaded), whose kernels round a block's tail apart. ``--gray``, every ``--alpha`` mode, stride, padding and
 ``repeat`` follow the whole image's rules. Ranges that need numbers of the
 whole result take them from first passes over the blocks: ``normalize``
 its range, a stretching ``auto`` the exact 99th percentile
