@@ -1128,7 +1128,7 @@ def test_corpus_summary(tmp_path_factory):
     assert summary["tracebacks"] == summary["hangs"] == summary["data_loss"] == 0, summary
 
 
-# ------------------------------------------- issue 21 items 2, 12, 13 (branch i21)
+# ------------------------------------------------------- issue 21 items 2, 12, 13
 #
 # Item 1 (a signal stops any run within a second) is tests/test_signal_latency.py;
 # item 11 (library calls raise LimitError) is in test_corpus_api.py.
