@@ -424,10 +424,15 @@ def test_the_native_calls_release_the_gil(native_engine):
         np.testing.assert_array_equal(r, expected)
 
 
-def test_importing_the_extension_alone_is_cheap():
-    """The extension imports without numpy (the buffer protocol only)."""
+def test_importing_the_extension_alone_is_cheap(tmp_path):
+    """The extension imports without numpy (the buffer protocol only).
+
+    Run from another folder: from the source tree, ``python -c`` would import
+    the sources, which hold no built extension under a non-editable install."""
     code = "import sys, convcli.engine._native as m; print(m.isa()); print('numpy' in sys.modules)"
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
     assert proc.stdout.split()[1] == "False"
 
 
