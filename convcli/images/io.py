@@ -68,7 +68,6 @@ __all__ = [
 #: streams instead).
 #: Raised by: `--max-pixels`; in Python, `read_image(max_pixels=)` (None: no limit
 #: but the machine's memory)
-#: Exit: 1
 DEFAULT_MAX_PIXELS: int | None = PIL.Image.MAX_IMAGE_PIXELS
 
 #: Output formats convcli writes, by the name ``format=`` accepts (lower case);
