@@ -145,3 +145,85 @@ def test_every_subpackage_says_what_it_holds():
             if module.stem.startswith("_") or name == "cli":
                 continue
             assert f".{module.stem}" in doc, f"{init} does not mention {module.stem}"
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the convcli modules it imports (anywhere in it, lazily or not).
+
+    A package's ``__init__`` is not an edge: importing ``a.b`` runs ``a``
+    first, but ``a`` importing ``a.b`` back is the package's re-export, not a
+    circle of the modules' own code.
+    """
+    graph: dict[str, set[str]] = {}
+    for module in MODULES:
+        targets = set()
+        for _, target, _ in convcli_imports(module):
+            if target in MODULES and target != module and not module.startswith(target + "."):
+                targets.add(target)
+        graph[module] = targets
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle of ``graph`` (as a path that returns to its start), or None."""
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (found := visit(nxt)):
+                return found
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (found := visit(node)):
+            return found
+    return None
+
+
+def test_find_cycle_finds_a_circle():
+    """The checker itself: a → b → a is a circle, a → b → c is not."""
+    assert find_cycle({"a": {"b"}, "b": {"a"}}) == ["a", "b", "a"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": set()}) is None
+
+
+#: Packages whose modules import no circle. With the layers pointing down
+#: (above), a circle can only lie inside one package. convcli.cli as a whole
+#: is not listed: batch.py and resume.py import each other.
+ACYCLIC = [
+    "convcli.arithmetic",
+    "convcli.engine",
+    "convcli.kernels",
+    "convcli.images",
+    "convcli.teaching",
+    "convcli.cluster",
+    "convcli.cli.shape",
+]
+
+
+@pytest.mark.parametrize("package", ACYCLIC)
+def test_import_graph_is_acyclic(package):
+    """No import circle among a package's modules (lazy imports inside functions included)."""
+    graph = {
+        m: {t for t in targets if t.startswith(package)}
+        for m, targets in import_graph().items()
+        if m.startswith(package)
+    }
+    assert find_cycle(graph) is None
+
+
+def test_limits_reads_no_file():
+    """arithmetic/limits.py holds the numbers; reading files is convcli.kernels.reading's job."""
+    tree = ast.parse(MODULES["convcli.arithmetic.limits"].read_text(encoding="utf-8"))
+    calls = {
+        node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+    }
+    assert not calls & {"open", "read_bytes", "read_text", "fdopen"}

@@ -7,6 +7,7 @@ import pytest
 
 from convcli.arithmetic import limits
 from convcli.errors import LimitError, ParameterError
+from convcli.kernels.reading import read_bounded
 
 
 def test_the_budget_is_the_engines():
@@ -37,13 +38,13 @@ def test_nesting_over_the_limit_is_refused_without_recursion():
 
 def test_read_bounded_stops_at_the_limit_on_an_endless_file():
     with pytest.raises(ParameterError, match="more than 1000 bytes"):
-        limits.read_bounded("/dev/zero", "x", limit=1000)
+        read_bounded("/dev/zero", "x", limit=1000)
 
 
 def test_read_bounded_reads_a_small_file(tmp_path):
     path = tmp_path / "a"
     path.write_bytes(b"abc")
-    assert limits.read_bounded(path, "x", limit=3) == b"abc"
+    assert read_bounded(path, "x", limit=3) == b"abc"
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from convcli.arithmetic import sizes
+from convcli.arithmetic import coverage
 from convcli.arithmetic.sizes import (
     PaddingSyntaxError,
     conv_formula,
@@ -225,7 +225,7 @@ def test_uncovered_cells_by_enumeration(n, k, s, before, after, d):
     expected = n - len(read & set(range(n)))
     assert uncovered_cells(n, k, s, (before, after), d) == expected
     # the closed form that counts axes above 2**20 cells, on the same small axes
-    assert n - sizes._covered(before, before + n, (s, out), (d, k)) == expected
+    assert n - coverage._covered(before, before + n, (s, out), (d, k)) == expected
 
 
 def test_uncovered_cells_of_a_huge_axis_without_a_cell_array():

@@ -11,7 +11,7 @@ import random
 
 import pytest
 
-from convcli.arithmetic.sizes import solve_stride_padding
+from convcli.arithmetic.solve import solve_stride_padding
 
 
 def enumerate_all(n, out, k, d, padding, max_padding):

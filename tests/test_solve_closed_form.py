@@ -13,8 +13,7 @@ from collections import defaultdict
 
 import pytest
 
-from convcli.arithmetic.sizes import solve_stride_padding
-from convcli.arithmetic.solve import solve_strides
+from convcli.arithmetic.solve import solve_stride_padding, solve_strides
 from convcli.errors import LimitError
 
 KINDS = [None, "same", "valid", "full"]

@@ -5,7 +5,7 @@ facts per axis: the input size, the window (kernel) size, the stride, the
 dilation and the padding split into (before, after). :class:`Geometry` holds
 them, resolved from whatever the caller wrote (``padding="same"``, ``2``,
 ``(1, 2, 0, 1)``, ``stride=2`` or ``(2, 1)``), and answers the output size
-with THE formula of :mod:`convcli.arithmetic.sizes`. Pure Python: no numpy.
+with THE formula of :mod:`convcli.arithmetic.outputs`. Pure Python: no numpy.
 
 Examples
 --------
@@ -21,7 +21,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .sizes import PaddingSpec, output_size, pair, pool_output_size, resolve_padding
+from .outputs import output_size, pair, pool_output_size, transposed_output_size
+from .padding import PaddingSpec, resolve_padding
+from .support import effective_kernel_size
 
 Pair = tuple[int, int]
 
@@ -82,14 +84,48 @@ class Geometry:
     def span(self) -> Pair:
         """The dilated window's extent: d·(k − 1) + 1 per axis."""
         return (
-            self.dilation[0] * (self.kernel[0] - 1) + 1,
-            self.dilation[1] * (self.kernel[1] - 1) + 1,
+            effective_kernel_size(self.kernel[0], self.dilation[0]),
+            effective_kernel_size(self.kernel[1], self.dilation[1]),
+        )
+
+    def transposed_shape(self, output_padding: Pair = (0, 0)) -> Pair:
+        """The (height, width) of the transposed convolution with this geometry.
+
+        ``padding`` is the matching forward convolution's; ``output_padding``
+        the extra cells after.
+
+        Examples
+        --------
+        >>> Geometry.resolve((55, 55), 11, stride=4, padding=2).transposed_shape((1, 1))
+        (224, 224)
+        """
+        return (
+            transposed_output_size(
+                self.size[0],
+                self.kernel[0],
+                self.stride[0],
+                self.padding[0],
+                self.dilation[0],
+                output_padding[0],
+            ),
+            transposed_output_size(
+                self.size[1],
+                self.kernel[1],
+                self.stride[1],
+                self.padding[1],
+                self.dilation[1],
+                output_padding[1],
+            ),
         )
 
     @property
     def output_shape(self) -> Pair:
-        """The output's (height, width), by the one output-size formula."""
-        if self.pooling:
+        """The output's (height, width), by the one output-size formula.
+
+        A dilated pooling window (ONNX allows one) counts as a dilated
+        convolution's window does.
+        """
+        if self.pooling and self.dilation == (1, 1):
             return (
                 pool_output_size(
                     self.size[0], self.kernel[0], self.stride[0], self.padding[0], self.ceil_mode

@@ -21,25 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
-from .counts import (
-    conv_macs,
-    conv_params,
-    linear_params,
-    transposed_conv_macs,
-    transposed_conv_params,
-    weight_sharing_ratio,
-)
+from .counts import linear_params, weight_sharing_ratio
+from .coverage import uncovered_cells
+from .effect import layer_effect
+from .formulas import conv_formula, pool_formula, transposed_formula
 from .geometry import Geometry
-from .sizes import (
-    PaddingSpec,
-    conv_formula,
-    output_size,
-    pool_formula,
-    pool_output_size,
-    transposed_formula,
-    transposed_output_size,
-    uncovered_cells,
-)
+from .padding import PaddingSpec
 
 __all__ = ["LayerReport", "analyze_layer"]
 
@@ -184,58 +171,15 @@ def analyze_layer(
             ceil_mode=ceil_mode,
         )
         op = (output_padding[0], output_padding[1]) if output_padding else (0, 0)
-        out: list[int] = []
-        formulas: list[str] = []
-        uncovered: list[int] = []
-        for n, k, st, pad, dil, opad in zip(
-            geo.size, geo.kernel, geo.stride, geo.padding, geo.dilation, op, strict=True
-        ):
-            if pool:
-                out.append(pool_output_size(n, k, st, pad, ceil_mode))
-                formulas.append(pool_formula(n, k, st, pad, ceil_mode))
-                uncovered.append(uncovered_cells(n, k, st, pad, 1, out=out[-1]))
-            elif transposed:
-                out.append(transposed_output_size(n, k, st, pad, dil, opad))
-                formulas.append(transposed_formula(n, k, st, pad, dil, opad))
-                uncovered.append(0)
-            else:
-                out.append(output_size(n, k, st, pad, dil))
-                formulas.append(conv_formula(n, k, st, pad, dil))
-                uncovered.append(uncovered_cells(n, k, st, pad, dil))
-        report.update(
-            layer="pool" if pool else "transposed" if transposed else "conv",
-            kernel_h=geo.kernel[0],
-            kernel_w=geo.kernel[1],
-            stride_h=geo.stride[0],
-            stride_w=geo.stride[1],
-            dilation_h=geo.dilation[0],
-            dilation_w=geo.dilation[1],
-            pad_top=geo.padding[0][0],
-            pad_bottom=geo.padding[0][1],
-            pad_left=geo.padding[1][0],
-            pad_right=geo.padding[1][1],
-            output_padding_h=op[0] if transposed else None,
-            output_padding_w=op[1] if transposed else None,
-            out_h=out[0],
-            out_w=out[1],
-            formula_h=formulas[0],
-            formula_w=formulas[1],
-            uncovered_rows=uncovered[0],
-            uncovered_cols=uncovered[1],
-            channels=channels,
-        )
+        kind = "pool" if pool else "transposed" if transposed else "conv"
+        effect = layer_effect(c, geo, kind, filters, bias=bias, output_padding=op)
+        report.update(_geometry_fields(geo, kind, op, effect.shape[1:]), channels=channels)
         if filters:
-            out_cells = out[0] * out[1]
-            if transposed:
-                params = transposed_conv_params(c, filters, geo.kernel, bias=bias)
-                macs = transposed_conv_macs((h, w), c, filters, geo.kernel)
-            else:
-                params = conv_params(c, filters, geo.kernel, bias=bias)
-                macs = conv_macs((out[0], out[1]), c, filters, geo.kernel)
+            out_cells = effect.shape[1] * effect.shape[2]
             report.update(
                 filters=filters,
-                params=params,
-                macs=macs,
+                params=effect.params,
+                macs=effect.macs,
                 dense_equivalent_params=linear_params(c * h * w, filters * out_cells, bias),
             )
     if dense is not None:
@@ -243,3 +187,43 @@ def analyze_layer(
             channels=c, dense_units=dense, dense_params=linear_params(c * h * w, dense, bias)
         )
     return LayerReport(**report)
+
+
+def _geometry_fields(geo: Geometry, kind: str, op: Pair, out: Sequence[int]) -> dict[str, Any]:
+    """The report's per-axis fields: geometry, output, formula and uncovered cells."""
+    formulas: list[str] = []
+    uncovered: list[int] = []
+    for n, k, st, pad, dil, opad, size in zip(
+        geo.size, geo.kernel, geo.stride, geo.padding, geo.dilation, op, out, strict=True
+    ):
+        if kind == "pool":
+            formulas.append(pool_formula(n, k, st, pad, geo.ceil_mode))
+            uncovered.append(uncovered_cells(n, k, st, pad, 1, out=size))
+        elif kind == "transposed":
+            formulas.append(transposed_formula(n, k, st, pad, dil, opad))
+            uncovered.append(0)
+        else:
+            formulas.append(conv_formula(n, k, st, pad, dil))
+            uncovered.append(uncovered_cells(n, k, st, pad, dil))
+    transposed = kind == "transposed"
+    return {
+        "layer": kind,
+        "kernel_h": geo.kernel[0],
+        "kernel_w": geo.kernel[1],
+        "stride_h": geo.stride[0],
+        "stride_w": geo.stride[1],
+        "dilation_h": geo.dilation[0],
+        "dilation_w": geo.dilation[1],
+        "pad_top": geo.padding[0][0],
+        "pad_bottom": geo.padding[0][1],
+        "pad_left": geo.padding[1][0],
+        "pad_right": geo.padding[1][1],
+        "output_padding_h": op[0] if transposed else None,
+        "output_padding_w": op[1] if transposed else None,
+        "out_h": out[0],
+        "out_w": out[1],
+        "formula_h": formulas[0],
+        "formula_w": formulas[1],
+        "uncovered_rows": uncovered[0],
+        "uncovered_cols": uncovered[1],
+    }

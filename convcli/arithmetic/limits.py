@@ -40,6 +40,7 @@ __all__ = [
     "MAX_READ_BYTES",
     "MAX_RESIDUE_CLASSES",
     "MAX_SOLUTIONS",
+    "bytes_text",
     "check_allocation",
     "check_format_side",
     "check_kernel_taps",
@@ -52,7 +53,6 @@ __all__ = [
     "check_padded_axis",
     "check_weights_fit",
     "output_pixel_limit",
-    "read_bounded",
 ]
 
 #: The engine's default working-memory budget (the same number as
@@ -205,12 +205,13 @@ def check_allocation(nbytes: int, what: str, advice: str = "") -> None:
     have = machine_memory()
     if nbytes > have:
         raise LimitError(
-            f"{what}: needs {_bytes(nbytes)}, more than this machine can allocate "
-            f"({_bytes(have)}){'; ' + advice if advice else ''}"
+            f"{what}: needs {bytes_text(nbytes)}, more than this machine can allocate "
+            f"({bytes_text(have)}){'; ' + advice if advice else ''}"
         )
 
 
-def _bytes(n: int) -> str:
+def bytes_text(n: int) -> str:
+    """A byte count for a message: ``268.4 MB``, ``512 bytes`` (integers only)."""
     for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
         if n >= size:  # integer arithmetic: n may be far beyond a float
             whole, tenth = divmod((10 * n + size // 2) // size, 10)
@@ -223,7 +224,7 @@ def check_kernel_taps(height: int, width: int, what: str) -> None:
     taps = height * width
     if taps > MAX_KERNEL_TAPS:
         raise LimitError(
-            f"{what}: {height}×{width} = {taps} taps ({_bytes(8 * taps)}) is over the limit "
+            f"{what}: {height}×{width} = {taps} taps ({bytes_text(8 * taps)}) is over the limit "
             f"of {MAX_KERNEL_TAPS} taps (256 MiB of float64)"
         )
 
@@ -262,7 +263,7 @@ def check_weights_fit(nbytes: int, budget: int, what: str) -> None:
     convcli.errors.LimitError: the kernel weights (361x361 float64) take 1042568 bytes, more than the memory budget of 1000000 bytes: use a smaller kernel, or (in Python) a larger `memory_budget`
     """
     if nbytes > budget:
-        need, have = _bytes(nbytes), _bytes(budget)
+        need, have = bytes_text(nbytes), bytes_text(budget)
         if need == have:  # 1.0 MB against 1.0 MB says nothing: give the bytes
             need, have = f"{nbytes} bytes", f"{budget} bytes"
         raise LimitError(
@@ -345,7 +346,7 @@ def check_learn_unknowns(unknowns: int, what: str) -> None:
     if unknowns > MAX_LEARN_UNKNOWNS:
         side = unknowns + 1
         raise LimitError(
-            f"{what}: {unknowns} unknowns need a {side}×{side} matrix ({_bytes(8 * side * side)}); "
+            f"{what}: {unknowns} unknowns need a {side}×{side} matrix ({bytes_text(8 * side * side)}); "
             f"the limit is {MAX_LEARN_UNKNOWNS} unknowns (a 53×53 kernel; a quarter of the "
             "256 MiB budget)"
         )
@@ -402,19 +403,3 @@ def check_nesting(text: str, what: str, limit: int = MAX_NESTING) -> int:
         elif char in "])}":
             depth -= 1
     return deepest
-
-
-def read_bounded(path: str | os.PathLike, what: str, limit: int = MAX_READ_BYTES) -> bytes:
-    """All of a file's bytes, refusing one over ``limit`` bytes before reading it all.
-
-    Works for files whose size ``stat`` does not know (``/dev/zero``, a FIFO):
-    at most ``limit + 1`` bytes are ever read. OSError propagates.
-    """
-    with open(path, "rb") as fh:
-        data = fh.read(limit + 1)
-    if len(data) > limit:
-        raise LimitError(
-            f"{what}: more than {limit} bytes ({_bytes(limit)}); the limit for a file "
-            "convcli reads whole is 256 MiB"
-        )
-    return data

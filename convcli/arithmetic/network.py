@@ -34,181 +34,16 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from ..errors import ShapeError
-from .counts import (
-    batchnorm_params,
-    conv_macs,
-    conv_params,
-    flops,
-    linear_macs,
-    linear_params,
-    memory_bytes,
-    transposed_conv_macs,
-    transposed_conv_params,
-)
-from .sizes import (
-    effective_kernel_size,
-    output_size,
-    pool_output_size,
-    resolve_padding,
-    transposed_output_size,
-)
+from .counts import batchnorm_params, linear_macs, linear_params
+from .effect import layer_effect
+from .geometry import Geometry
 from .spec import Layer, format_layer
+from .summary import LayerRow, NetworkSummary
+from .support import Field, Pair, grow, product, shape_text
 
 __all__ = ["LayerRow", "NetworkSummary", "analyze_network"]
 
-Pair = tuple[int, int]
-
-
-@dataclass(frozen=True)
-class LayerRow:
-    """One row of a network summary.
-
-    Attributes
-    ----------
-    index : str
-        Position, ``"3"`` at the top level, ``"5.2"`` inside block 5,
-        ``"5.s1"`` in its shortcut.
-    depth : int
-        Nesting level (0 at the top).
-    kind : str
-        The layer's kind; ``"add"`` for the addition closing a residual block.
-    config : str
-        The layer's arguments in the spec language, with the padding resolved
-        to (top:bottom x left:right) when it is not the same on every side.
-    shape : tuple of int
-        Output shape: (C, H, W), or (N,) after ``flatten`` / ``fc``.
-    params : int
-        Parameters of this layer (of the whole block for a block row).
-    macs : int
-        Multiply-accumulates (of the whole block for a block row).
-    rf, jump : (int, int) or None
-        Receptive field and jump (H, W) in input pixels.
-    leaf : bool
-        False for a block row, whose numbers repeat those of its children;
-        the totals add up the leaf rows.
-    activations : int
-        Values output: the output's size for a layer, the sum over its
-        layers for a block.
-    param_activations : int
-        The part of ``activations`` output by layers with parameters (those
-        torchinfo counts twice in its "forward/backward pass size").
-    """
-
-    index: str
-    depth: int
-    kind: str
-    config: str
-    shape: tuple[int, ...]
-    params: int
-    macs: int
-    rf: Pair | None
-    jump: Pair | None
-    leaf: bool = True
-    activations: int = 0
-    param_activations: int = 0
-
-    @property
-    def flops(self) -> int:
-        """Floating-point operations: 2 × MACs."""
-        return flops(self.macs)
-
-    @property
-    def output_size(self) -> int:
-        """Number of values in the output (C·H·W, or N when flat)."""
-        return _size(self.shape)
-
-
-def _size(shape: Sequence[int]) -> int:
-    size = 1
-    for v in shape:
-        size *= v
-    return size
-
-
-@dataclass(frozen=True)
-class NetworkSummary:
-    """The analysis of a network: its rows and totals.
-
-    ``input_shape`` is (C, H, W) for a spec or preset; a model file's input
-    keeps its own axes (N, C, H, W for an ONNX image model). ``notes`` say
-    where a rule was chosen (an ONNX opset's pooling sizes).
-    """
-
-    input_shape: tuple[int, ...]
-    rows: tuple[LayerRow, ...]
-    notes: tuple[str, ...] = ()
-
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        """The shape after the last layer."""
-        top = [row for row in self.rows if row.depth == 0]
-        return top[-1].shape if top else self.input_shape
-
-    @property
-    def total_params(self) -> int:
-        """Sum of the parameters of the leaf layers."""
-        return sum(row.params for row in self.rows if row.leaf)
-
-    @property
-    def total_macs(self) -> int:
-        """Sum of the multiply-accumulates of the leaf layers."""
-        return sum(row.macs for row in self.rows if row.leaf)
-
-    @property
-    def total_flops(self) -> int:
-        """Floating-point operations: 2 × :attr:`total_macs`."""
-        return flops(self.total_macs)
-
-    @property
-    def total_activations(self) -> int:
-        """Values output by all the layers: what one forward pass produces."""
-        return sum(row.activations for row in self.rows if row.leaf)
-
-    @property
-    def depth(self) -> int:
-        """Levels of nesting shown: 1 for a flat network."""
-        return 1 + max((row.depth for row in self.rows), default=0)
-
-    def param_bytes(self, dtype: str = "float32") -> int:
-        """Memory of the parameters in bytes (torchinfo's "Params size")."""
-        return memory_bytes(self.total_params, dtype)
-
-    def activation_bytes(self, dtype: str = "float32") -> int:
-        """Memory of every layer's output in bytes (one forward pass)."""
-        return memory_bytes(self.total_activations, dtype)
-
-    def forward_backward_bytes(self, dtype: str = "float32") -> int:
-        """torchinfo's "forward/backward pass size": 2 × the outputs of layers with parameters."""
-        outputs = sum(row.param_activations for row in self.rows if row.leaf)
-        return memory_bytes(2 * outputs, dtype)
-
-    def input_bytes(self, dtype: str = "float32") -> int:
-        """Memory of the input in bytes."""
-        return memory_bytes(_size(self.input_shape), dtype)
-
-    def collapse(self, depth: int) -> NetworkSummary:
-        """Keep the rows of the first ``depth`` levels of nesting; same totals.
-
-        A block or group at the last level kept stands for its layers: it
-        becomes a leaf whose parameters, MACs and activations are their sums.
-
-        Examples
-        --------
-        >>> from convcli.arithmetic.presets import ARCHITECTURES
-        >>> arch = ARCHITECTURES["resnet50"]
-        >>> full = analyze_network(arch.layers, arch.input_shape)
-        >>> top = full.collapse(1)
-        >>> len(top.rows), top.total_params == full.total_params == 25_557_032
-        (11, True)
-        """
-        if depth < 1:
-            raise ShapeError(f"depth must be at least 1, got {depth}")
-        rows = tuple(
-            row if row.depth < depth - 1 or row.leaf else replace(row, leaf=True)
-            for row in self.rows
-            if row.depth < depth
-        )
-        return NetworkSummary(self.input_shape, rows, self.notes)
+_WINDOWS = ("conv", "convt", "maxpool", "avgpool", "adaptiveavgpool", "adaptivemaxpool")
 
 
 @dataclass
@@ -221,19 +56,9 @@ class _State:
     def spatial(self) -> bool:
         return len(self.shape) == 3
 
-
-def _grow(state: _State, span: Pair, stride: Pair) -> tuple[Pair | None, Pair | None]:
-    if state.rf is None or state.jump is None:
-        return None, None
-    rf = (
-        state.rf[0] + (span[0] - 1) * state.jump[0],
-        state.rf[1] + (span[1] - 1) * state.jump[1],
-    )
-    return rf, (state.jump[0] * stride[0], state.jump[1] * stride[1])
-
-
-def _shape_text(shape: Sequence[int]) -> str:
-    return "×".join(str(v) for v in shape)
+    @property
+    def field(self) -> Field:
+        return (self.rf, self.jump)
 
 
 def _expand_block(layer: Layer, channels: int) -> Layer:
@@ -267,6 +92,89 @@ def _expand_block(layer: Layer, channels: int) -> Layer:
     return Layer("residual", body=body, shortcut=shortcut, post=(Layer("relu"),))
 
 
+#: what a plain layer gives: (output shape, params, MACs, field, config)
+_Out = tuple[tuple[int, ...], int, int, Field, str]
+
+
+def _conv(layer: Layer, state: _State) -> _Out:
+    """A convolution or transposed convolution, through :func:`layer_effect`."""
+    assert layer.kernel is not None and layer.out is not None
+    c, h, w = state.shape
+    f, g = layer.out, layer.groups
+    if c % g or f % g:
+        raise ShapeError(f"groups ({g}) must divide the input channels ({c}) and the filters ({f})")
+    if layer.kind == "convt" and isinstance(layer.padding, str) and layer.padding != "valid":
+        raise ShapeError(f"a transposed convolution takes a numeric padding, not {layer.padding!r}")
+    geo = Geometry.resolve(
+        (h, w), layer.kernel, stride=layer.stride, padding=layer.padding, dilation=layer.dilation
+    )
+    kind = "conv" if layer.kind == "conv" else "transposed"
+    effect = layer_effect(
+        c,
+        geo,
+        kind,
+        f,
+        groups=g,
+        bias=layer.bias,
+        output_padding=layer.output_padding,
+        field=state.field,
+    )
+    config = format_layer(layer, geo.padding)
+    return effect.shape, effect.params, effect.macs, effect.field, config
+
+
+def _pool(layer: Layer, state: _State) -> _Out:
+    """A max or average pool, through :func:`layer_effect`."""
+    assert layer.kernel is not None
+    c, h, w = state.shape
+    geo = Geometry.resolve(
+        (h, w),
+        layer.kernel,
+        stride=layer.stride,
+        padding=layer.padding,
+        pooling=True,
+        ceil_mode=layer.ceil_mode,
+    )
+    effect = layer_effect(c, geo, "pool", field=state.field)
+    config = format_layer(replace(layer, stride=geo.stride), geo.padding)
+    return effect.shape, 0, 0, effect.field, config
+
+
+def _plain(layer: Layer, state: _State) -> _Out:
+    """Any layer that is not a block: its output, counts, field and config text."""
+    kind = layer.kind
+    if kind in _WINDOWS and not state.spatial:
+        raise ShapeError(f"{kind} needs a C×H×W input, got a flat {state.shape[0]}")
+    if kind in ("conv", "convt"):
+        return _conv(layer, state)
+    if kind in ("maxpool", "avgpool"):
+        return _pool(layer, state)
+    config = format_layer(layer)
+    c = state.shape[0]
+    if kind in ("adaptiveavgpool", "adaptivemaxpool"):
+        assert layer.output_size is not None
+        _, h, w = state.shape
+        oh, ow = layer.output_size
+        field: Field = (None, None)
+        if h % oh == 0 and w % ow == 0:
+            window = (h // oh, w // ow)
+            field = grow(state.field, window, window)
+        return (c, oh, ow), 0, 0, field, config
+    if kind == "flatten":
+        return (product(state.shape),), 0, 0, state.field, config
+    if kind == "linear":
+        assert layer.out is not None
+        if state.spatial:
+            raise ShapeError(
+                f"fc needs a flat input, got {shape_text(state.shape)}: put 'flatten' before it"
+            )
+        params = linear_params(c, layer.out, layer.bias)
+        return (layer.out,), params, linear_macs(c, layer.out), (None, None), config
+    if kind == "bn":
+        return state.shape, batchnorm_params(c), 0, state.field, config
+    return state.shape, 0, 0, state.field, config  # activations, dropout
+
+
 class _Analyzer:
     def __init__(self) -> None:
         self.rows: list[LayerRow] = []
@@ -298,105 +206,9 @@ class _Analyzer:
             return self.residual(layer, state, index, depth, "res")
         if kind == "seq":
             return self.group(layer, state, index, depth)
-        params = macs = 0
-        config = format_layer(layer)
-        rf, jump = state.rf, state.jump
-        if kind in ("conv", "convt", "maxpool", "avgpool", "adaptiveavgpool", "adaptivemaxpool"):
-            if not state.spatial:
-                raise ShapeError(f"{kind} needs a C×H×W input, got a flat {state.shape[0]}")
-        c, *hw = state.shape
-        if kind in ("conv", "convt"):
-            assert layer.kernel is not None and layer.out is not None
-            h, w = hw
-            stride = layer.stride or (1, 1)
-            f, g = layer.out, layer.groups
-            if c % g or f % g:
-                raise ShapeError(
-                    f"groups ({g}) must divide the input channels ({c}) and the filters ({f})"
-                )
-            kh, kw = layer.kernel
-            if kind == "conv":
-                pads = resolve_padding(layer.padding, (h, w), layer.kernel, stride, layer.dilation)
-                oh = output_size(h, kh, stride[0], pads[0], layer.dilation[0])
-                ow = output_size(w, kw, stride[1], pads[1], layer.dilation[1])
-                params = conv_params(c, f, layer.kernel, g, layer.bias)
-                macs = conv_macs((oh, ow), c, f, layer.kernel, g)
-                span = (
-                    effective_kernel_size(kh, layer.dilation[0]),
-                    effective_kernel_size(kw, layer.dilation[1]),
-                )
-                rf, jump = _grow(state, span, stride)
-            else:
-                if isinstance(layer.padding, str) and layer.padding != "valid":
-                    raise ShapeError(
-                        f"a transposed convolution takes a numeric padding, not {layer.padding!r}"
-                    )
-                pads = resolve_padding(layer.padding, (h, w), layer.kernel, stride, layer.dilation)
-                oh = transposed_output_size(
-                    h, kh, stride[0], pads[0], layer.dilation[0], layer.output_padding[0]
-                )
-                ow = transposed_output_size(
-                    w, kw, stride[1], pads[1], layer.dilation[1], layer.output_padding[1]
-                )
-                params = transposed_conv_params(c, f, layer.kernel, g, layer.bias)
-                macs = transposed_conv_macs((h, w), c, f, layer.kernel, g)
-                rf = jump = None
-            config = format_layer(layer, pads)
-            shape: tuple[int, ...] = (f, oh, ow)
-        elif kind in ("maxpool", "avgpool"):
-            assert layer.kernel is not None
-            h, w = hw
-            stride = layer.stride or layer.kernel
-            pads = resolve_padding(layer.padding, (h, w), layer.kernel, stride)
-            oh = pool_output_size(h, layer.kernel[0], stride[0], pads[0], layer.ceil_mode)
-            ow = pool_output_size(w, layer.kernel[1], stride[1], pads[1], layer.ceil_mode)
-            rf, jump = _grow(state, layer.kernel, stride)
-            config = format_layer(replace(layer, stride=stride), pads)
-            shape = (c, oh, ow)
-        elif kind in ("adaptiveavgpool", "adaptivemaxpool"):
-            assert layer.output_size is not None
-            h, w = hw
-            oh, ow = layer.output_size
-            if h % oh == 0 and w % ow == 0:
-                window = (h // oh, w // ow)
-                rf, jump = _grow(state, window, window)
-            else:
-                rf = jump = None
-            shape = (c, oh, ow)
-        elif kind == "flatten":
-            shape = (_size(state.shape),)
-        elif kind == "linear":
-            assert layer.out is not None
-            if state.spatial:
-                raise ShapeError(
-                    f"fc needs a flat input, got {_shape_text(state.shape)}: "
-                    "put 'flatten' before it"
-                )
-            params = linear_params(c, layer.out, layer.bias)
-            macs = linear_macs(c, layer.out)
-            rf = jump = None
-            shape = (layer.out,)
-        elif kind == "bn":
-            params = batchnorm_params(c)
-            shape = state.shape
-        else:  # activations, dropout: shape unchanged
-            shape = state.shape
-        self.rows.append(
-            LayerRow(
-                index,
-                depth,
-                kind,
-                config,
-                shape,
-                params,
-                macs,
-                rf,
-                jump,
-                activations=_size(shape),
-                param_activations=_size(shape) if params else 0,
-            )
-        )
-        return _State(shape, rf, jump)
+        shape, params, macs, field, config = _plain(layer, state)
+        self.rows.append(LayerRow.of_layer(index, depth, kind, config, shape, params, macs, field))
+        return _State(shape, *field)
 
     def _close(self, header: int, out: _State) -> None:
         """Fill in the header row of a block: its output and its layers' sums."""
@@ -431,26 +243,15 @@ class _Analyzer:
         if main.shape != side.shape:
             branch = "the shortcut" if layer.shortcut else "the identity shortcut"
             raise ShapeError(
-                f"layer {index} (residual): the body gives {_shape_text(main.shape)} but {branch} "
-                f"gives {_shape_text(side.shape)}"
+                f"layer {index} (residual): the body gives {shape_text(main.shape)} but {branch} "
+                f"gives {shape_text(side.shape)}"
             )
         rf = jump = None
         if main.rf is not None and side.rf is not None and main.jump is not None:
             rf = (max(main.rf[0], side.rf[0]), max(main.rf[1], side.rf[1]))
             jump = main.jump
         self.rows.append(
-            LayerRow(
-                f"{index}.+",
-                depth + 1,
-                "add",
-                "",
-                main.shape,
-                0,
-                0,
-                rf,
-                jump,
-                activations=_size(main.shape),
-            )
+            LayerRow.of_layer(f"{index}.+", depth + 1, "add", "", main.shape, 0, 0, (rf, jump))
         )
         out = _State(main.shape, rf, jump)
         out = self.run(layer.post, out, f"{index}.p", depth + 1)

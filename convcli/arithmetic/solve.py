@@ -29,24 +29,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from itertools import pairwise
-from typing import SupportsIndex
 
-from ..errors import ShapeError
-from .sizes import PAD_WORDS, padding_words
+from ..errors import LimitError, ShapeError
+from .limits import MAX_SOLUTIONS
+from .padding import PAD_WORDS, padding_words, split_total
+from .support import check_int, effective_kernel_size
 
-__all__ = ["Solutions", "StrideRange", "solve_strides"]
-
-
-def _integer(value: object, name: str, minimum: int) -> int:
-    if type(value) is int:
-        number = value
-    elif isinstance(value, bool) or not isinstance(value, SupportsIndex):
-        raise ShapeError(f"`{name}` must be an integer, got {value!r}")
-    else:
-        number = int(value.__index__())
-    if number < minimum:
-        raise ShapeError(f"`{name}` must be {minimum} or more, got {number}")
-    return number
+__all__ = ["Solutions", "StrideRange", "solve_stride_padding", "solve_strides"]
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -104,8 +93,7 @@ class StrideRange:
         """The (before, after) padding at ``stride``."""
         if not self.step:
             return (self.before, self.after)
-        total = self.total + self.step * (stride - self.first)
-        return (total // 2, total - total // 2)
+        return split_total(self.total + self.step * (stride - self.first))
 
     def choices(self) -> Iterator[tuple[int, int, int]]:
         """Each (stride, before, after) of the range, by stride."""
@@ -145,7 +133,7 @@ class Solutions:
     @property
     def span(self) -> int:
         """The dilated kernel's span, ``d*(k - 1) + 1``."""
-        return self.dilation * (self.k - 1) + 1
+        return effective_kernel_size(self.k, self.dilation)
 
     @property
     def _room(self) -> int:
@@ -167,7 +155,7 @@ class Solutions:
         """The (before, after) split of a total padding."""
         if self.kind == "fixed":
             return self.split
-        return (total // 2, total - total // 2)
+        return split_total(total)
 
     def __bool__(self) -> bool:
         return self.first <= self.last
@@ -253,14 +241,13 @@ class Solutions:
         for lo, stop in pairwise(edges):
             total = self.low(lo)
             step = out - 1 if stop - 1 > lo else 0
-            before = total // 2
-            yield StrideRange(lo, stop - 1, before, total - before, step, self._words(lo, total))
+            yield StrideRange(lo, stop - 1, *split_total(total), step, self._words(lo, total))
 
     def _with_words(self, lo: int, hi: int, total: int) -> Iterator[StrideRange]:
         """Strides lo..hi at one padding, cut where the padding words change."""
         before, after = self.padding(total)
         cuts = {lo, hi + 1}
-        if (before, after) == (total // 2, total - total // 2):
+        if (before, after) == split_total(total):
             # `same` gives this padding where ceil(n/s) = out and max(0, (out-1)s - room) = total
             out, room, n = self.out, self._room, self.n
             same_lo = _ceil_div(n, out)
@@ -297,7 +284,7 @@ def solve_strides(
 ) -> Solutions:
     """Solve one axis for the strides and paddings that give ``out`` cells, in closed form.
 
-    The same question as :func:`.sizes.solve_stride_padding`, answered as a
+    The same question as :func:`solve_stride_padding`, answered as a
     :class:`Solutions` band that is counted and listed lazily: the cost does
     not grow with ``n``.
 
@@ -336,12 +323,12 @@ def solve_strides(
     >>> [(r.first, r.last, r.words) for r in solve_strides(224, 56, 11, padding="same").ranges()]
     [(4, 4, ('same',))]
     """
-    n = _integer(n, "n", 1)
-    out = _integer(out, "out", 1)
-    k = _integer(k, "k", 1)
-    dilation = _integer(dilation, "dilation", 1)
-    span = dilation * (k - 1) + 1
-    max_padding = span - 1 if max_padding is None else _integer(max_padding, "max_padding", 0)
+    n = check_int(n, "n", 1)
+    out = check_int(out, "out", 1)
+    k = check_int(k, "k", 1)
+    dilation = check_int(dilation, "dilation", 1)
+    span = effective_kernel_size(k, dilation)
+    max_padding = span - 1 if max_padding is None else check_int(max_padding, "max_padding", 0)
     room = n - span
     split = (0, 0)
     if padding is None:
@@ -362,9 +349,9 @@ def solve_strides(
                 raise ShapeError(
                     f"`padding` must be an int or a (before, after) pair, got {tuple(padding)!r}"
                 )
-            split = (_integer(padding[0], "padding", 0), _integer(padding[1], "padding", 0))
+            split = (check_int(padding[0], "padding", 0), check_int(padding[1], "padding", 0))
         else:
-            split = (_integer(padding, "padding", 0),) * 2
+            split = (check_int(padding, "padding", 0),) * 2
     # the strides of the band, before any cap
     if kind == "any":
         first = max(1, _ceil_div(room + 1, out))
@@ -387,7 +374,65 @@ def solve_strides(
         elif kind != "fixed":  # a fixed padding wider than max_padding keeps its answers
             last = min(last, cap)
     else:
-        stride = _integer(stride, "stride", 1)
+        stride = check_int(stride, "stride", 1)
         first = max(first, stride)
         last = stride if last is None else min(last, stride)
     return Solutions(n, out, k, dilation, kind, first, last, 2 * max_padding, split)
+
+
+def solve_stride_padding(
+    n: int,
+    out: int,
+    k: int,
+    dilation: int = 1,
+    stride: int | None = None,
+    padding: int | str | Sequence[int] | None = None,
+    max_padding: int | None = None,
+) -> list[tuple[int, int, int]]:
+    """List the strides and paddings for which one axis yields ``out`` cells.
+
+    Every stride and every total padding up to ``2 * max_padding``, a total
+    padding split as "same" splits it (the extra cell after). Solved in
+    closed form by :func:`solve_strides`, which this lists: the list
+    can be long (``n = 10**6``, ``out = 7``: 119,047 rows), the solving is not.
+    More than the memory budget's worth of rows (1,677,721) is a
+    :class:`~convcli.errors.LimitError`, raised before listing.
+
+    Parameters
+    ----------
+    n : int
+        Input length.
+    out : int
+        The wanted output length.
+    k : int
+        Kernel length.
+    dilation : int, optional
+        Kernel dilation.
+    stride : int, optional
+        Only try this stride.
+    padding : int, pair or word, optional
+        Only try this padding (per side, a (before, after) pair, or
+        "valid", "same", "full").
+    max_padding : int, optional
+        Largest padding per side to try; defaults to ``d*(k - 1)`` ("full").
+
+    Returns
+    -------
+    list of (stride, before, after)
+        Sorted by stride, then by total padding.
+
+    Examples
+    --------
+    >>> solve_stride_padding(224, 112, 3)
+    [(2, 0, 1), (2, 1, 1)]
+    >>> solve_stride_padding(8, 8, 3)
+    [(1, 1, 1)]
+    """
+    found = solve_strides(n, out, k, dilation, stride, padding, max_padding)
+    most = MAX_SOLUTIONS
+    if found.count > most:
+        raise LimitError(
+            f"solve_stride_padding: {found.count:,} solutions would be listed, over the "
+            f"limit of {most:,}; solve_strides() counts them and lists them lazily"
+        )
+    return list(found.choices())

@@ -62,7 +62,7 @@ from dataclasses import dataclass, replace
 from ..errors import ParameterError, ShapeError
 from .jsontext import check_digits, load_json
 from .limits import MAX_LAYERS, check_layers, check_nesting
-from .sizes import PaddingSpec, parse_padding, resolve_padding
+from .padding import PaddingSpec, parse_padding, resolve_padding
 
 __all__ = ["ACTIVATIONS", "Layer", "format_layer", "load_spec", "parse_layers"]
 

@@ -6,7 +6,9 @@
   :func:`~convcli.kernels.catalogue.get_kernel` and ``KERNELS``;
 - :mod:`convcli.kernels.files`: inline matrices and kernel files in
   (:func:`~convcli.kernels.files.resolve_kernel` picks a file, a matrix or a
-  name, as ``--kernel`` does), kernel text files out.
+  name, as ``--kernel`` does), kernel text files out;
+- :mod:`convcli.kernels.reading`: a file read whole, bounded by the resource
+  policy (:func:`~convcli.kernels.reading.read_bounded`).
 
 ``convcli.get_kernel("gaussian:sigma=2")``, ``convcli.resolve_kernel(text)``
 and ``convcli.KERNELS`` are the public entry points, re-exported from

@@ -29,12 +29,12 @@ from typing import Any
 import numpy as np
 
 from ..arithmetic.jsontext import load_json
-from ..arithmetic.limits import read_bounded
 from ..errors import KernelError, ParameterError
 from ..guard import note_input
 from ..suffixes import KERNEL_SUFFIXES
 from .catalogue import get_kernel
 from .kernel import Kernel, check_finite
+from .reading import read_bounded
 
 __all__ = [
     "format_kernel_text",

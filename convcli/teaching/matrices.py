@@ -24,11 +24,11 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..arithmetic.jsontext import load_json
-from ..arithmetic.limits import read_bounded
 from ..errors import ConvcliError, ParameterError, ShapeError
 from ..guard import note_input
 from ..images.atomic import atomic_write, read_stdin
 from ..kernels.files import load_npy_bytes, parse_number_rows
+from ..kernels.reading import read_bounded
 from ..suffixes import MATRIX_SUFFIXES
 
 __all__ = [

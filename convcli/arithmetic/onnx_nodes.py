@@ -1,0 +1,352 @@
+"""What each ONNX node does to shapes, parameters, MACs and the receptive field.
+
+Pure Python at import time; the ``onnx`` package (and so numpy) is used
+only through the arrays :mod:`.onnx_model` hands in. One function per kind
+of node, chosen from :data:`HANDLERS`; each gets a :class:`Node` (its input
+shapes, attributes, the field it inherits) and returns a :class:`NodeOut`.
+Window nodes go through :func:`~convcli.arithmetic.effect.layer_effect`,
+as every other reader's layers do.
+
+Examples
+--------
+>>> node = Node("Relu", "node 1 (Relu)", ["x"], {}, {"x": (1, 3, 8, 8)}, {}, 13, ((1, 1), (1, 1)))
+>>> HANDLERS["Relu"](node).shape
+(1, 3, 8, 8)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import ShapeError
+from .counts import linear_macs
+from .effect import layer_effect
+from .geometry import Geometry
+from .padding import split_total
+from .support import Field, Pair, effective_kernel_size, grow, product
+
+__all__ = ["ELEMENTWISE", "HANDLERS", "Node", "NodeOut", "broadcast"]
+
+ELEMENTWISE = {
+    "Relu",
+    "Sigmoid",
+    "Tanh",
+    "LeakyRelu",
+    "Elu",
+    "Selu",
+    "Gelu",
+    "HardSigmoid",
+    "HardSwish",
+    "Softplus",
+    "Softmax",
+    "LogSoftmax",
+    "Clip",
+    "Dropout",
+    "Identity",
+    "Cast",
+    "PRelu",
+    "LRN",
+}
+_BROADCAST = {"Add", "Sub", "Mul", "Div", "Sum", "Max", "Min"}
+
+
+@dataclass
+class Node:
+    """One node as a handler sees it.
+
+    Attributes
+    ----------
+    op, where : str
+        The op type, and how messages name the node (``node 3 (Conv 'c1')``).
+    ins : list of str
+        The names of its (non-empty) inputs.
+    attrs : dict
+        Its attributes, as ``onnx.helper.get_attribute_value`` reads them.
+    shapes, constants : dict
+        Every known tensor's shape, and the arrays of initializers and
+        constants, by name.
+    opset : int
+        The model's default-domain opset.
+    field : (rf, jump)
+        The receptive field the node inherits from its inputs.
+    known : list of (rf, jump)
+        The fields of each of its inputs that has one.
+    """
+
+    op: str
+    where: str
+    ins: list[str]
+    attrs: dict[str, Any]
+    shapes: dict[str, tuple[int, ...]]
+    constants: dict[str, Any]
+    opset: int
+    field: Field
+    known: list[Field] | None = None
+
+    @property
+    def x(self) -> tuple[int, ...]:
+        """The first input's shape."""
+        return self.shapes[self.ins[0]]
+
+    def initializer_size(self, names: Sequence[str]) -> int:
+        """The values of those of ``names`` that are initializers or constants."""
+        return sum(product(self.shapes[name]) for name in names if name in self.constants)
+
+
+@dataclass
+class NodeOut:
+    """A node's output shape, parameters, MACs, receptive field and config text."""
+
+    shape: tuple[int, ...]
+    params: int = 0
+    macs: int = 0
+    field: Field = (None, None)
+    config: str = ""
+    ceil_pool: bool = False
+
+
+def broadcast(shapes: Sequence[tuple[int, ...]], where: str) -> tuple[int, ...]:
+    """NumPy's broadcasting of ``shapes``, or a ShapeError naming ``where``."""
+    rank = max(len(s) for s in shapes)
+    out = []
+    for axis in range(rank):
+        sizes = {s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0} - {1}
+        if len(sizes) > 1:
+            raise ShapeError(f"{where}: shapes {list(shapes)} do not broadcast")
+        out.append(sizes.pop() if sizes else 1)
+    return tuple(out)
+
+
+def _pair_text(prefix: str, value: Sequence[int]) -> str:
+    """``k3`` or ``k5x3``, as the spec language writes it."""
+    return f"{prefix}{value[0]}" if value[0] == value[1] else f"{prefix}{value[0]}x{value[1]}"
+
+
+def _pads_text(pads: tuple[Pair, Pair]) -> str:
+    """``p2``, ``p1x0`` or ``p0:1x0:1``, as the spec language writes it."""
+    (top, bottom), (left, right) = pads
+    if top == bottom and left == right:
+        return _pair_text("p", (top, left))
+    return f"p{top}:{bottom}x{left}:{right}"
+
+
+def _onnx_ceil_pool_size(n: int, k: int, s: int, pads: Pair, d: int) -> int:
+    """ONNX's ceil-mode pooling size before opset 22: round up, keep every window."""
+    return -(-(n + pads[0] + pads[1] - effective_kernel_size(k, d)) // s) + 1
+
+
+def _window_geometry(node: Node) -> tuple[Geometry, str]:
+    """A Conv/ConvTranspose/pool node's geometry on its input, and its config text."""
+    x, attrs = node.x, node.attrs
+    if len(x) != 4:
+        raise ShapeError(f"{node.where}: convcli reads 2-D {node.op} (an N×C×H×W input), got {x}")
+    _, _, h, w = x
+    kernel = tuple(attrs.get("kernel_shape") or node.shapes[node.ins[1]][2:])
+    if len(kernel) != 2:
+        raise ShapeError(f"{node.where}: a 2-D kernel is needed, got {kernel}")
+    kh, kw = kernel
+    strides = tuple(attrs.get("strides", (1, 1)))
+    dil = tuple(attrs.get("dilations", (1, 1)))
+    pads_attr = tuple(attrs.get("pads", (0, 0, 0, 0)))
+    auto = attrs.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    if auto in ("SAME_UPPER", "SAME_LOWER") and node.op != "ConvTranspose":
+        pads_list = []
+        for size, k, s, d in ((h, kh, strides[0], dil[0]), (w, kw, strides[1], dil[1])):
+            out = -(-size // s)
+            small, big = split_total(max((out - 1) * s + effective_kernel_size(k, d) - size, 0))
+            pads_list.append((small, big) if auto == "SAME_UPPER" else (big, small))
+        pads = (pads_list[0], pads_list[1])
+    elif auto == "VALID":
+        pads = ((0, 0), (0, 0))
+    else:
+        pads = ((pads_attr[0], pads_attr[2]), (pads_attr[1], pads_attr[3]))
+    config = f"{_pair_text('k', (kh, kw))} {_pair_text('s', strides)} {_pads_text(pads)}"
+    if dil != (1, 1):
+        config += f" {_pair_text('d', dil)}"
+    pooling = node.op in ("MaxPool", "AveragePool")
+    geo = Geometry(
+        (h, w), (kh, kw), (strides[0], strides[1]), (dil[0], dil[1]), pads, pooling=pooling
+    )
+    return geo, config
+
+
+def _conv(node: Node) -> NodeOut:
+    geo, config = _window_geometry(node)
+    n, c, _, _ = node.x
+    weight = node.shapes[node.ins[1]]
+    group = node.attrs.get("group", 1)
+    f = weight[0]
+    if weight[1] * group != c:
+        raise ShapeError(
+            f"weight {weight} with group {group} expects {weight[1] * group} "
+            f"input channels, got {c}"
+        )
+    effect = layer_effect(c, geo, "conv", f, groups=group, field=node.field, batch=n)
+    config = f"{f} {config}" + (f" g{group}" if group != 1 else "")
+    params = node.initializer_size(node.ins[1:])
+    return NodeOut((n, *effect.shape), params, effect.macs, effect.field, config)
+
+
+def _conv_transpose(node: Node) -> NodeOut:
+    geo, config = _window_geometry(node)
+    n, c, _, _ = node.x
+    weight = node.shapes[node.ins[1]]
+    group = node.attrs.get("group", 1)
+    f = weight[1] * group
+    extra = tuple(node.attrs.get("output_padding", (0, 0)))
+    out = tuple(node.attrs["output_shape"])[-2:] if "output_shape" in node.attrs else None
+    effect = layer_effect(
+        c,
+        geo,
+        "transposed",
+        f,
+        groups=group,
+        output_padding=(extra[0], extra[1]),
+        batch=n,
+        out=None if out is None else (out[0], out[1]),
+    )
+    config = f"{f} {config}" + (f" op{extra[0]}x{extra[1]}" if any(extra) else "")
+    params = node.initializer_size(node.ins[1:])
+    return NodeOut((n, *effect.shape), params, effect.macs, effect.field, config)
+
+
+def _pool(node: Node) -> NodeOut:
+    geo, config = _window_geometry(node)
+    n, c, _, _ = node.x
+    ceil = bool(node.attrs.get("ceil_mode", 0))
+    out = None
+    if ceil:
+        config += " ceil"
+        if node.opset < 22:
+            out = tuple(
+                _onnx_ceil_pool_size(size, k, s, p, d)
+                for size, k, s, p, d in zip(
+                    geo.size, geo.kernel, geo.stride, geo.padding, geo.dilation, strict=True
+                )
+            )
+        else:
+            geo = Geometry(geo.size, geo.kernel, geo.stride, geo.dilation, geo.padding, True, True)
+    effect = layer_effect(
+        c, geo, "pool", field=node.field, out=None if out is None else (out[0], out[1])
+    )
+    return NodeOut((n, *effect.shape), 0, 0, effect.field, config, ceil_pool=ceil)
+
+
+def _windowed(node: Node) -> NodeOut:
+    try:
+        return _WINDOW_OPS[node.op](node)
+    except ShapeError as exc:
+        if str(exc).startswith(node.where):
+            raise
+        raise ShapeError(f"{node.where}: {exc}") from None
+
+
+_WINDOW_OPS: dict[str, Callable[[Node], NodeOut]] = {
+    "Conv": _conv,
+    "ConvTranspose": _conv_transpose,
+    "MaxPool": _pool,
+    "AveragePool": _pool,
+}
+
+
+def _global_pool(node: Node) -> NodeOut:
+    x = node.x
+    if len(x) != 4:
+        raise ShapeError(f"{node.where}: needs an N×C×H×W input, got {x}")
+    return NodeOut((x[0], x[1], 1, 1), field=grow(node.field, (x[2], x[3]), (x[2], x[3])))
+
+
+def _gemm(node: Node) -> NodeOut:
+    a, b = node.x, node.shapes[node.ins[1]]
+    if node.attrs.get("transA", 0):
+        a = a[::-1]
+    if node.attrs.get("transB", 0):
+        b = b[::-1]
+    if len(a) != 2 or len(b) != 2 or a[1] != b[0]:
+        raise ShapeError(f"{node.where}: cannot multiply {a} by {b}")
+    macs = a[0] * linear_macs(a[1], b[1])
+    params = node.initializer_size(node.ins)
+    return NodeOut((a[0], b[1]), params, macs, (None, None), f"{a[1]} → {b[1]}")
+
+
+def _matmul(node: Node) -> NodeOut:
+    a, b = node.x, node.shapes[node.ins[1]]
+    a2 = (1, *a) if len(a) == 1 else a
+    b2 = (*b, 1) if len(b) == 1 else b
+    if a2[-1] != b2[-2]:
+        raise ShapeError(f"{node.where}: cannot multiply {a} by {b}")
+    batch = broadcast([a2[:-2] or (1,), b2[:-2] or (1,)], node.where)
+    full = (*batch, a2[-2], b2[-1])
+    macs = product(batch) * a2[-2] * a2[-1] * b2[-1]
+    shape = full[-len(max(a, b, key=len)) :] if len(a) > 1 and len(b) > 1 else full
+    if len(a) == 1 or len(b) == 1:
+        shape = tuple(v for v in full if v != 1) or (1,)
+    params = node.initializer_size(node.ins)
+    return NodeOut(shape, params, macs, (None, None), f"{a2[-1]} → {b2[-1]}")
+
+
+def _batchnorm(node: Node) -> NodeOut:
+    return NodeOut(node.x, node.initializer_size(node.ins[1:3]), field=node.field)
+
+
+def _elementwise(node: Node) -> NodeOut:
+    params = node.initializer_size(node.ins[1:]) if node.op == "PRelu" else 0
+    return NodeOut(node.x, params, field=node.field)
+
+
+def _flatten(node: Node) -> NodeOut:
+    x = node.x
+    axis = node.attrs.get("axis", 1)
+    axis = axis + len(x) if axis < 0 else axis
+    return NodeOut((product(x[:axis]), product(x[axis:])), field=node.field)
+
+
+def _reshape(node: Node) -> NodeOut:
+    x = node.x
+    if node.ins[1] not in node.constants:
+        raise ShapeError(f"{node.where}: the target shape is computed at run time")
+    target = [int(v) for v in node.constants[node.ins[1]].reshape(-1)]
+    allowzero = node.attrs.get("allowzero", 0)
+    target = [x[i] if v == 0 and not allowzero else v for i, v in enumerate(target)]
+    if -1 in target:
+        known_size = product([v for v in target if v != -1])
+        target[target.index(-1)] = product(x) // max(known_size, 1)
+    if product(target) != product(x):
+        raise ShapeError(f"{node.where}: cannot reshape {x} to {tuple(target)}")
+    return NodeOut(tuple(target), field=node.field)
+
+
+def _broadcast_op(node: Node) -> NodeOut:
+    shape = broadcast([node.shapes[name] for name in node.ins], node.where)
+    field = node.field
+    known = node.known or []
+    if field[1] is not None and len(known) > 1 and len({f[1] for f in known}) > 1:
+        field = (None, None)
+    return NodeOut(shape, field=field)
+
+
+def _concat(node: Node) -> NodeOut:
+    x = node.x
+    axis = node.attrs["axis"]
+    parts = [node.shapes[name] for name in node.ins]
+    axis = axis + len(x) if axis < 0 else axis
+    shape = tuple(sum(p[axis] for p in parts) if i == axis else v for i, v in enumerate(x))
+    return NodeOut(shape, field=node.field)
+
+
+HANDLERS: dict[str, Callable[[Node], NodeOut]] = {
+    **dict.fromkeys(_WINDOW_OPS, _windowed),
+    "GlobalAveragePool": _global_pool,
+    "GlobalMaxPool": _global_pool,
+    "Gemm": _gemm,
+    "MatMul": _matmul,
+    "BatchNormalization": _batchnorm,
+    **dict.fromkeys(ELEMENTWISE, _elementwise),
+    "Flatten": _flatten,
+    "Reshape": _reshape,
+    **dict.fromkeys(_BROADCAST, _broadcast_op),
+    "Concat": _concat,
+}
