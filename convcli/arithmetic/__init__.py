@@ -7,8 +7,8 @@
 - :mod:`.padding`: padding words, text and splits (``split_total``, "same").
 - :mod:`.formulas`: the formulas as text with the numbers put in.
 - :mod:`.coverage`: the input cells no window reads.
-- :mod:`.support`: shared helpers (integer checks, the dilated span, the
-  receptive-field step).
+- :mod:`.support`: shared helpers (integer checks, ``N|HxW`` text, the
+  dilated span, the receptive-field step).
 - :mod:`.solve`: solving backwards in closed form: the strides and paddings
   that give an output size, counted and listed lazily as runs of strides, at
   any input size.
@@ -21,7 +21,10 @@
   output shape, parameters, MACs and receptive field.
 - :mod:`.layer`: one layer analysed for ``convcli shape`` (sizes, formulas,
   counts).
-- :mod:`.spec`: the layer-spec language (``"conv 32 k3 p1, relu, maxpool k2"``).
+- :mod:`.spec`: the layer-spec language (``"conv 32 k3 p1, relu, maxpool k2"``),
+  gathered from :mod:`.spec_words` (the words and :class:`~.spec_words.Layer`),
+  :mod:`.spec_text` (reading text), :mod:`.spec_json` (reading JSON) and
+  :mod:`.spec_format` (writing a layer back).
 - :mod:`.summary`: :class:`~.summary.LayerRow` and
   :class:`~.summary.NetworkSummary`, what every network or model reader
   produces.

@@ -25,6 +25,7 @@ from .counts import linear_macs
 from .effect import layer_effect
 from .geometry import Geometry
 from .padding import split_total
+from .spec_format import padding_text, pair_text
 from .support import Field, Pair, effective_kernel_size, grow, product
 
 __all__ = ["ELEMENTWISE", "HANDLERS", "Node", "NodeOut", "broadcast"]
@@ -119,19 +120,6 @@ def broadcast(shapes: Sequence[tuple[int, ...]], where: str) -> tuple[int, ...]:
     return tuple(out)
 
 
-def _pair_text(prefix: str, value: Sequence[int]) -> str:
-    """``k3`` or ``k5x3``, as the spec language writes it."""
-    return f"{prefix}{value[0]}" if value[0] == value[1] else f"{prefix}{value[0]}x{value[1]}"
-
-
-def _pads_text(pads: tuple[Pair, Pair]) -> str:
-    """``p2``, ``p1x0`` or ``p0:1x0:1``, as the spec language writes it."""
-    (top, bottom), (left, right) = pads
-    if top == bottom and left == right:
-        return _pair_text("p", (top, left))
-    return f"p{top}:{bottom}x{left}:{right}"
-
-
 def _onnx_ceil_pool_size(n: int, k: int, s: int, pads: Pair, d: int) -> int:
     """ONNX's ceil-mode pooling size before opset 22: round up, keep every window."""
     return -(-(n + pads[0] + pads[1] - effective_kernel_size(k, d)) // s) + 1
@@ -163,9 +151,9 @@ def _window_geometry(node: Node) -> tuple[Geometry, str]:
         pads = ((0, 0), (0, 0))
     else:
         pads = ((pads_attr[0], pads_attr[2]), (pads_attr[1], pads_attr[3]))
-    config = f"{_pair_text('k', (kh, kw))} {_pair_text('s', strides)} {_pads_text(pads)}"
+    config = f"{pair_text('k', (kh, kw))} {pair_text('s', strides)} {padding_text(pads)}"
     if dil != (1, 1):
-        config += f" {_pair_text('d', dil)}"
+        config += f" {pair_text('d', dil)}"
     pooling = node.op in ("MaxPool", "AveragePool")
     geo = Geometry(
         (h, w), (kh, kw), (strides[0], strides[1]), (dil[0], dil[1]), pads, pooling=pooling

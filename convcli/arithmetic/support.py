@@ -11,11 +11,14 @@ Examples
 (3, 5, 60)
 >>> grow(((3, 3), (2, 2)), (3, 3), (2, 2))
 ((7, 7), (4, 4))
+>>> parse_pair("5x3"), parse_pair("7")
+((5, 3), (7, 7))
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import SupportsIndex
 
@@ -24,9 +27,11 @@ from ..errors import ShapeError
 __all__ = [
     "Field",
     "Pair",
+    "PairSyntaxError",
     "check_int",
     "effective_kernel_size",
     "grow",
+    "parse_pair",
     "product",
     "shape_text",
     "signed",
@@ -105,3 +110,67 @@ def grow(field: Field, span: Sequence[int], stride: Sequence[int]) -> Field:
         (rf[0] + (span[0] - 1) * jump[0], rf[1] + (span[1] - 1) * jump[1]),
         (jump[0] * stride[0], jump[1] * stride[1]),
     )
+
+
+#: The most digits a number in a pair may have (Python's int() reads 4300).
+MAX_DIGITS = 4300
+
+
+class PairSyntaxError(ShapeError):
+    """``N|HxW`` text that cannot be read; the caller words the message.
+
+    Attributes
+    ----------
+    reason : {"form", "number", "digits", "small"}
+        Not one or two parts; a part not a whole number; a number too long
+        to read; a number below the minimum.
+    part : str
+        The part at fault (the whole text for ``"form"``).
+    value : int or None
+        The number, for ``"small"``.
+    minimum : int
+        The smallest number allowed.
+    """
+
+    def __init__(self, reason: str, part: str, value: int | None = None, minimum: int = 1) -> None:
+        super().__init__(f"{part!r}: {reason}")
+        self.reason, self.part, self.value, self.minimum = reason, part, value, minimum
+
+
+def parse_pair(text: str, minimum: int = 1) -> Pair:
+    """Read ``N`` (both axes) or ``HxW``: the one parser of ``N|HxW`` text.
+
+    ``x``, ``×`` and ``,`` separate the axes, with spaces around them or
+    not; each part is a whole number (an optional sign, ASCII digits).
+    Used by the command line's sizes (``--in``, ``--k``) and the spec
+    language's ``k5x3``, ``adaptiveavgpool 7``.
+
+    Raises
+    ------
+    PairSyntaxError
+        Saying why, for the caller to word.
+
+    Examples
+    --------
+    >>> parse_pair("224 x 200"), parse_pair("3,2")
+    ((224, 200), (3, 2))
+    >>> try:
+    ...     parse_pair("3x")
+    ... except PairSyntaxError as exc:
+    ...     print(exc.reason, repr(exc.part))
+    number ''
+    """
+    parts = re.split(r"\s*[x×,]\s*", text.strip().lower())
+    if len(parts) > 2:
+        raise PairSyntaxError("form", text)
+    numbers = []
+    for part in parts:
+        if not re.fullmatch(r"[+-]?[0-9]+", part):
+            raise PairSyntaxError("number", part)
+        if len(part.lstrip("+-")) > MAX_DIGITS:
+            raise PairSyntaxError("digits", part)
+        number = int(part)
+        if number < minimum:
+            raise PairSyntaxError("small", part, number, minimum)
+        numbers.append(number)
+    return (numbers[0], numbers[-1])

@@ -6,29 +6,27 @@ whose message shows the accepted syntax.
 
 from __future__ import annotations
 
-import re
-
 import click
 
 from ..arithmetic.sizes import PaddingSyntaxError, parse_padding
+from ..arithmetic.support import PairSyntaxError, parse_pair
 from ..errors import ShapeError
 
 
-def _to_int(
-    text: str, param_type: click.ParamType, param, ctx, minimum: int, whole: str | None = None
-) -> int:
-    """``text`` as an int of at least ``minimum``; a failure quotes ``whole``, the
-    value typed, when ``text`` is only part of it (``'3x': '' is not ...``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        if text.lstrip("+-").isdigit():  # longer than Python reads (4300 digits)
-            param_type.fail(f"a number of {len(text.lstrip('+-'))} digits is too large", param, ctx)
-        where = f"{whole!r}: " if whole is not None and whole != text else ""
-        param_type.fail(f"{where}{text!r} is not a whole number", param, ctx)
-    if value < minimum:
-        param_type.fail(f"{value} is too small: it must be at least {minimum}", param, ctx)
-    return value
+def pair_message(exc: PairSyntaxError, typed: str) -> str:
+    """The usage message for ``N|HxW`` text that :func:`parse_pair` refused.
+
+    A part is quoted with the whole value typed when it is only part of it
+    (``'3x': '' is not a whole number``).
+    """
+    if exc.reason == "form":
+        return f"{typed!r} is not N or HxW (e.g. 3 or 5x3)"
+    if exc.reason == "digits":
+        return f"a number of {len(exc.part.lstrip('+-'))} digits is too large"
+    if exc.reason == "small":
+        return f"{exc.value} is too small: it must be at least {exc.minimum}"
+    where = f"{typed!r}: " if exc.part != typed.strip().lower() else ""
+    return f"{where}{exc.part!r} is not a whole number"
 
 
 class IntPair(click.ParamType):
@@ -45,17 +43,10 @@ class IntPair(click.ParamType):
     def convert(self, value, param, ctx) -> tuple[int, int]:
         if isinstance(value, tuple):
             return value
-        text = str(value).strip().lower()
-        parts = re.split(r"\s*[x×,]\s*", text)
-        if len(parts) == 1:
-            v = _to_int(parts[0], self, param, ctx, self.minimum)
-            return (v, v)
-        if len(parts) == 2:
-            return (
-                _to_int(parts[0], self, param, ctx, self.minimum, str(value)),
-                _to_int(parts[1], self, param, ctx, self.minimum, str(value)),
-            )
-        self.fail(f"{value!r} is not N or HxW (e.g. 3 or 5x3)", param, ctx)
+        try:
+            return parse_pair(str(value), self.minimum)
+        except PairSyntaxError as exc:
+            self.fail(pair_message(exc, str(value)), param, ctx)
 
 
 class Padding(click.ParamType):
