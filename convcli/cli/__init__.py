@@ -24,7 +24,7 @@ from ..errors import ConvcliError, LimitError
 COMMANDS: dict[str, tuple[str, str]] = {
     "filter": ("filter_cmd", "filter_cmd"),
     "pool": ("pool_cmd", "pool_cmd"),
-    "shape": ("shape_cmd", "shape_cmd"),
+    "shape": ("shape", "shape_cmd"),
     "conv": ("conv_cmd", "conv_cmd"),
     "learn": ("learn_cmd", "learn_cmd"),
     "kernels": ("kernels_cmd", "kernels_cmd"),

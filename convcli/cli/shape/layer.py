@@ -1,0 +1,280 @@
+"""``convcli shape --in N --k K``: one layer, as tables, JSON, CSV or bare sizes."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from ...arithmetic.layer import LayerReport, analyze_layer
+from ...errors import ShapeError
+from .common import TwoAxes, echo_table, fail, pad_text, plural, warn
+from .common import width as terminal_width
+
+__all__ = ["LAYER_HEADERS", "show_layers"]
+
+Pair = tuple[int, int]
+
+LAYER_HEADERS = [
+    "layer",
+    "in_h",
+    "in_w",
+    "kernel_h",
+    "kernel_w",
+    "stride_h",
+    "stride_w",
+    "dilation_h",
+    "dilation_w",
+    "pad_top",
+    "pad_bottom",
+    "pad_left",
+    "pad_right",
+    "output_padding_h",
+    "output_padding_w",
+    "out_h",
+    "out_w",
+    "formula_h",
+    "formula_w",
+    "uncovered_rows",
+    "uncovered_cols",
+    "channels",
+    "filters",
+    "params",
+    "macs",
+    "dense_equivalent_params",
+    "dense_units",
+    "dense_params",
+]
+
+
+def show_layers(
+    inputs: Sequence[Pair],
+    kernel: Pair | None,
+    stride: Pair | None,
+    padding: Any,
+    dilation: Pair | None,
+    channels: int | None,
+    filters: int | None,
+    bias: bool,
+    dense: int | None,
+    transposed: bool,
+    output_padding: Pair | None,
+    pool: bool,
+    ceil_mode: bool,
+    fmt: str,
+) -> None:
+    reports: list[LayerReport] = []
+    for size in inputs:
+        try:
+            report = analyze_layer(
+                size,
+                kernel,
+                stride=stride,
+                padding=padding,
+                dilation=dilation,
+                channels=channels,
+                filters=filters,
+                bias=bias,
+                dense=dense,
+                transposed=transposed,
+                output_padding=output_padding,
+                pool=pool,
+                ceil_mode=ceil_mode,
+            )
+        except ShapeError as exc:
+            prefix = f"--in {size[0]}x{size[1]}: " if len(inputs) > 1 else ""
+            raise fail(exc, prefix) from None
+        reports.append(report)
+    rows = [report.as_row() for report in reports]
+    if kernel is not None:
+        for row in rows:
+            parts = []
+            if row["uncovered_rows"]:
+                parts.append(plural(row["uncovered_rows"], "input row"))
+            if row["uncovered_cols"]:
+                parts.append(plural(row["uncovered_cols"], "input column"))
+            if parts:
+                warn(
+                    f"{row['in_h']}×{row['in_w']}: no window covers {' and '.join(parts)} "
+                    f"(kernel {row['kernel_h']}×{row['kernel_w']}, "
+                    f"stride {row['stride_h']}×{row['stride_w']})"
+                )
+    if fmt == "json":
+        from ...output import to_json
+
+        click.echo(to_json(rows))
+    elif fmt == "csv":
+        from ...output import to_csv
+
+        headers = [h for h in LAYER_HEADERS if any(r.get(h) is not None for r in rows)]
+        click.echo(to_csv(rows, headers), nl=False)
+    elif fmt == "quiet":
+        for size, row in zip(inputs, rows, strict=True):
+            if kernel is None:
+                click.echo(row["dense_params"])
+            elif row["out_h"] == row["out_w"] and not isinstance(size, TwoAxes):
+                click.echo(row["out_h"])
+            else:
+                click.echo(f"{row['out_h']}x{row['out_w']}")
+    else:
+        _layer_tables(reports, kernel is not None, bool(filters), dense is not None)
+
+
+def _layer_tables(reports: list[LayerReport], sizes: bool, params: bool, dense: bool) -> None:
+    from ...output import color_enabled
+
+    rows = [report.as_row() for report in reports]
+    color = color_enabled(sys.stdout)
+    width = terminal_width()
+    if sizes:
+        _size_table(rows, width, color)
+    if params:
+        _params_tables(reports, rows, width, color)
+    if dense:
+        _dense_table(reports, rows, width, color)
+
+
+def _size_table(rows: list[dict[str, Any]], width: int, color: bool) -> None:
+    """Each axis with its formula: one row per input (one per axis when they differ)."""
+    from ...output import render_table
+
+    kind = rows[0]["layer"]
+    title = {
+        "conv": "Convolution: ⌊(n − k + p + s)/s⌋",
+        "pool": "Pooling: ⌈(n − k + p + s)/s⌉ (ceil mode)"
+        if any("⌈" in r["formula_h"] + r["formula_w"] for r in rows)
+        else "Pooling: ⌊(n − k + p + s)/s⌋",
+        "transposed": "Transposed convolution: (n − 1)·s − p + d·(k − 1) + output_padding + 1",
+    }[kind]
+    table_rows = []
+    for r in rows:
+        axes = [
+            (
+                "H",
+                r["in_h"],
+                r["kernel_h"],
+                r["dilation_h"],
+                r["stride_h"],
+                (r["pad_top"], r["pad_bottom"]),
+                r["formula_h"],
+                r["out_h"],
+            ),
+            (
+                "W",
+                r["in_w"],
+                r["kernel_w"],
+                r["dilation_w"],
+                r["stride_w"],
+                (r["pad_left"], r["pad_right"]),
+                r["formula_w"],
+                r["out_w"],
+            ),
+        ]
+        if axes[0][1:] == axes[1][1:]:
+            axes = [("H, W", *axes[0][1:])]
+        for axis, n, k, d, s, pads, formula, out in axes:
+            ktext = str(k) if d == 1 else f"{k} (d{d} → {d * (k - 1) + 1})"
+            table_rows.append(
+                [
+                    axis,
+                    str(n),
+                    ktext,
+                    str(s),
+                    pad_text(pads),
+                    str(sum(pads)),
+                    formula,
+                    str(out),
+                ]
+            )
+    echo_table(
+        render_table(
+            ["axis", "n", "k", "s", "pad", "p", "formula", "out"],
+            table_rows,
+            title=title,
+            right=["n", "k", "s", "p", "out"],
+            width=width,
+            color=color,
+        )
+    )
+
+
+def _params_tables(
+    reports: list[LayerReport], rows: list[dict[str, Any]], width: int, color: bool
+) -> None:
+    """Parameters, MACs and the fully connected equivalent, one table per input."""
+    from ...output import format_count, format_int, render_table
+
+    for report, r in zip(reports, rows, strict=True):
+        c, f = r["channels"], r["filters"]
+        kh, kw = r["kernel_h"], r["kernel_w"]
+        h, w, oh, ow = r["in_h"], r["in_w"], r["out_h"], r["out_w"]
+        has_bias = report.bias
+        positions = f"{h}·{w}" if r["layer"] == "transposed" else f"{oh}·{ow}"
+        fc_bias = f" + {f}·{oh}·{ow}" if has_bias else ""
+        # integer arithmetic: both counts may be beyond a float (--in 10**400)
+        dense_params, conv_params = r["dense_equivalent_params"], r["params"]
+        ratio = (dense_params + conv_params // 2) // conv_params
+        table_rows = [
+            [
+                "parameters",
+                f"{f}·({c}·{kh}·{kw}{' + 1' if has_bias else ''})",
+                format_int(r["params"]),
+                format_count(r["params"]),
+            ],
+            [
+                "multiply-accumulates",
+                f"{positions}·{f}·{c}·{kh}·{kw}",
+                format_int(r["macs"]),
+                format_count(r["macs"]),
+            ],
+            [
+                "fully connected instead",
+                f"({c}·{h}·{w})·({f}·{oh}·{ow}){fc_bias}",
+                format_int(r["dense_equivalent_params"]),
+                format_count(r["dense_equivalent_params"]),
+            ],
+            ["weight sharing saves", "", f"{ratio:,}×", ""],
+        ]
+        echo_table(
+            render_table(
+                ["quantity", "formula", "count", "≈"],
+                table_rows,
+                title=f"Parameters: {c}×{h}×{w} → {f}×{oh}×{ow}",
+                right=["count", "≈"],
+                width=width,
+                color=color,
+            )
+        )
+
+
+def _dense_table(
+    reports: list[LayerReport], rows: list[dict[str, Any]], width: int, color: bool
+) -> None:
+    """A fully connected layer of --dense units on each input."""
+    from ...output import format_count, format_int, render_table
+
+    table_rows = []
+    for report, r in zip(reports, rows, strict=True):
+        c, n = r["channels"], r["dense_units"]
+        bias = f" + {n}" if report.bias else ""
+        table_rows.append(
+            [
+                f"{c}×{r['in_h']}×{r['in_w']}",
+                str(n),
+                f"{c}·{r['in_h']}·{r['in_w']}·{n}{bias}",
+                format_int(r["dense_params"]),
+                format_count(r["dense_params"]),
+            ]
+        )
+    echo_table(
+        render_table(
+            ["input", "units", "weights + biases", "parameters", ""],
+            table_rows,
+            title="Fully connected layer on the same input",
+            right=["units", "parameters", ""],
+            width=width,
+            color=color,
+        )
+    )
