@@ -93,7 +93,7 @@ from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
 @click.option(
     "--filters",
     type=click.IntRange(min=1),
-    help="Output channels: one filter of C/G planes each (default 1; C with --depthwise).",
+    help="Output channels: one filter of C/G planes each (default 1, or C with groups).",
 )
 @click.option(
     "--groups",
@@ -190,7 +190,7 @@ def animate_cmd(
       convcli animate --input "0 1 2; 3 4 5; 6 7 8" --kernel "0 1; 2 3" -o d2l.gif
       convcli animate --in 5 --k 3 --s 1 --pool max --numbers --sheet -o pool.png
       convcli animate --in 5 --k 3 --s 2 --p 1 -o explorer.html
-      convcli animate --in 4 --k 3 --channels 4 --filters 4 --groups 2 -o groups.html
+      convcli animate --in 4 --k 3 --channels 4 --groups 2 -o groups.html
     """
     from ..errors import ParameterError, ShapeError
     from ..teaching.animate import ANIMATION_FORMATS, animate

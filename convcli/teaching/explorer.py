@@ -152,7 +152,8 @@ def explore(
         (kh, kw), or (C_out, C_in/groups, kh, kw) (transposed: (C_in,
         C_out/groups, kh, kw), PyTorch's layouts); else random (``seed + 1``).
     channels, filters : int, optional
-        Input and output channels (default 1; taken from the matrices given).
+        Input and output channels (default 1, or C filters with groups; taken
+        from the matrices given).
         Pooling keeps the channels.
     groups : int, optional
         Split the channels into groups, as PyTorch's ``groups``.
@@ -189,7 +190,7 @@ def explore(
     if w is not None and w.ndim != 4:
         raise ShapeError(f"the kernel must be (kh, kw) or 4-D, got shape {np.shape(kernel)}")
     given = None if w is None else (w.shape[1] * groups if transposed else w.shape[0])
-    c_out = filters or given or (c_in if pool or depthwise else 1)
+    c_out = filters or given or (c_in if pool or groups > 1 else 1)
     if w is not None and given != c_out:
         raise ShapeError(f"{c_out} filters, but the kernel {w.shape} holds {given}")
     if pool is not None and (groups != 1 or c_out != c_in or kernel is not None):
