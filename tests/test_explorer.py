@@ -15,6 +15,7 @@ import shlex
 import subprocess
 
 import numpy as np
+import PIL.Image
 import pytest
 from click.testing import CliRunner
 from terminal import convcli_executable
@@ -168,9 +169,26 @@ def test_kernel_size_as_kernel_is_refused():
     assert "use --k 3" in result.output
 
 
-def test_channels_need_the_html_page(tmp_path):
-    result = run("animate", "--in", "4", "--k", "3", "--channels", "2", "-o", tmp_path / "a.gif")
-    assert result.exit_code == 2 and ".html" in result.output
+def test_layer_pictures(tmp_path):
+    """A grouped layer as a GIF: one frame per output cell of every filter, then the whole;
+    reruns write the same bytes; a contact sheet is one PNG."""
+    args = ["animate", "--in", "4", "--k", "3", "--channels", "4", "--groups", "2"]
+    for name in ("a.gif", "b.gif"):
+        result = run(*args, "-o", tmp_path / name)
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "a.gif").read_bytes() == (tmp_path / "b.gif").read_bytes()
+    with PIL.Image.open(tmp_path / "a.gif") as im:
+        assert im.n_frames == 4 * 2 * 2 + 1
+    result = run(*args, "--sheet", "-o", tmp_path / "s.png")
+    assert result.exit_code == 0, result.output
+    with PIL.Image.open(tmp_path / "s.png") as im:
+        assert getattr(im, "n_frames", 1) == 1
+
+
+def test_layer_pictures_refuse_a_sheet_that_is_not_png(tmp_path):
+    result = run("animate", "--in", "4", "--k", "3", "--channels", "2", "--sheet", "-o",
+                 tmp_path / "s.gif")  # fmt: skip
+    assert result.exit_code == 2
 
 
 def test_repr_html_is_a_sandboxed_iframe():

@@ -209,9 +209,8 @@ def animate_cmd(
         _explorer(locals())
         return
     if channels not in (None, 1) or filters not in (None, 1) or groups != 1 or depthwise:
-        raise click.UsageError(
-            "channels, filters and groups are drawn in the HTML explorer: name the output .html"
-        )
+        _explorer(locals())  # a layer: the explorer's pictures
+        return
     if layout != "beside":
         raise click.UsageError("--layout applies to the HTML explorer (-o NAME.html)")
     if sheet and suffix != ".png":
@@ -285,7 +284,8 @@ def _explorer(opts: dict) -> None:
         raise click.UsageError("give --in N|HxW (the input's size) or --input MATRIX")
     if opts["kernel_size"] is None and w is None:
         raise click.UsageError("give --k N|HxW (the kernel's size) or --kernel MATRIX")
-    if opts["delay"] != 800 or opts["cell"] is not None:
+    page_out = os.path.splitext(opts["output"])[1].lower() in (".html", ".htm")
+    if page_out and (opts["delay"] != 800 or opts["cell"] is not None):
         raise click.UsageError("--delay and --cell apply to pictures; the page has its own speed")
     try:
         page = explore(
@@ -308,6 +308,18 @@ def _explorer(opts: dict) -> None:
         )
     except (ShapeError, ParameterError) as exc:  # a geometry that cannot be: a usage error
         raise click.UsageError(str(exc)) from None
+    if not page_out:
+        try:
+            page.pictures(
+                opts["output"],
+                sheet=opts["sheet"],
+                delay=opts["delay"],
+                cell=opts["cell"],
+                overwrite=opts["overwrite"],
+            )
+        except ParameterError as exc:
+            raise click.BadParameter(str(exc), param_hint="-o") from None
+        return
     if os.path.lexists(opts["output"]) and not opts["overwrite"]:
         from ..errors import ConvcliError
 

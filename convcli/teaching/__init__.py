@@ -7,7 +7,8 @@
 - :mod:`.gallery`: one contact sheet of an image under many kernels.
 - :mod:`.animate`: conv_arithmetic-style animations of a convolution, frame by frame.
 - :mod:`.explorer`: the same convolution (channels and groups too) as one
-  interactive, offline HTML page; :mod:`.explorer_code` writes its code panel.
+  interactive, offline HTML page; :mod:`.explorer_code` writes its code panel,
+  :mod:`.explorer_render` its pictures (GIF frames, sheets, notebook PNGs).
 """
 
 

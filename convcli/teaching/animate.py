@@ -156,6 +156,18 @@ class Animation:
         """True when the frames carry values."""
         return self.grid_values is not None
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the interactive explorer of this animation (a sandboxed iframe)."""
+        from .explorer import explorer_of
+
+        return explorer_of(self)._repr_html_()
+
+    def _repr_png_(self) -> bytes:
+        """Jupyter's fallback where scripts are stripped: the last frame, whole output shown."""
+        from .explorer_render import png_bytes
+
+        return png_bytes(render_frames(self, hold=True)[-1])
+
     def output_values(self) -> list[list[float | None]]:
         """The output as rows of values (None without numbers)."""
         rows: list[list[float | None]] = [
@@ -511,7 +523,7 @@ _ASCII = str.maketrans(
 )
 
 
-class _Fonts:
+class Fonts:
     """DejaVu Sans when the system has it (it draws ⌊ ⌋ − ·), else Pillow's own font."""
 
     def __init__(self) -> None:
@@ -584,7 +596,7 @@ def render_frames(
     """
     from PIL import Image, ImageDraw
 
-    fonts = _Fonts()
+    fonts = Fonts()
     c = _cell_size(anim, cell)
     in_label = fonts.text(f"input {_size_text(anim.size)}")
     if anim.grid_padding != ((0, 0), (0, 0)):
@@ -736,14 +748,17 @@ def render_sheet(anim: Animation, *, cell: int | None = None, columns: int | Non
     -------
     PIL.Image.Image
     """
+    images = render_frames(anim, cell=cell, hold=False)
+    return contact_sheet(images, columns or anim.output_shape[1])
+
+
+def contact_sheet(images: list[PILImage.Image], columns: int) -> PILImage.Image:
+    """Frames on one image, ``columns`` a row (fewer when that would pass 2400 pixels)."""
     from PIL import Image
 
-    images = render_frames(anim, cell=cell, hold=False)
     fw, fh = images[0].size
-    if columns is None:
-        columns = anim.output_shape[1]
-        while columns > 1 and columns * fw > 2400:
-            columns = (columns + 1) // 2
+    while columns > 1 and columns * fw > 2400:
+        columns = (columns + 1) // 2
     rows = -(-len(images) // columns)
     pad = 8
     sheet = Image.new("RGB", (columns * (fw + pad) + pad, rows * (fh + pad) + pad), (200, 200, 200))
@@ -805,6 +820,17 @@ def animate(
     >>> len(animate(target, 5, 3, stride=2, padding=1).frames)
     9
     """
+    check_target(path, sheet, delay, overwrite)
+    anim = animation_frames(*args, **kwargs)
+    if sheet:
+        write_images(path, [render_sheet(anim, cell=cell)], overwrite=overwrite)
+    else:
+        write_images(path, render_frames(anim, cell=cell, hold=True), delay, overwrite=overwrite)
+    return anim
+
+
+def check_target(path: str | os.PathLike, sheet: bool, delay: int, overwrite: bool) -> None:
+    """Refuse a suffix that names no picture format, a short delay, or an existing file."""
     suffix = os.path.splitext(os.fspath(path))[1].lower()
     if sheet and suffix != ".png":
         raise ParameterError(f"a contact sheet is a PNG: name the output .png, not {suffix!r}")
@@ -817,14 +843,26 @@ def animate(
         raise ParameterError(f"the delay is {delay} ms: give 10 ms or more")
     if os.path.lexists(path) and not overwrite:  # before drawing; atomic_write checks again
         raise ConvcliError(f"{os.fspath(path)} exists; pass --overwrite to replace it")
-    anim = animation_frames(*args, **kwargs)
-    if sheet:
-        image = render_sheet(anim, cell=cell)
+
+
+def write_images(
+    path: str | os.PathLike,
+    images: list[PILImage.Image],
+    delay: int = 800,
+    *,
+    overwrite: bool = False,
+) -> None:
+    """Write one image as a PNG, or several as an animation (format by ``path``'s suffix).
+
+    The last frame stays three times as long; a GIF's frames share one palette.
+    """
+    if len(images) == 1:
+        image = images[0]
         atomic_write(
             path, lambda fh: image.save(fh, format="PNG", optimize=True), overwrite=overwrite
         )
-        return anim
-    images = render_frames(anim, cell=cell, hold=True)
+        return
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
     durations = [delay] * (len(images) - 1) + [3 * delay]
     fmt = ANIMATION_FORMATS[suffix]
     options: dict[str, Any] = {
@@ -842,4 +880,3 @@ def animate(
         images = _shared_palette(images)
         options.update(append_images=images[1:], optimize=True, disposal=1)
     atomic_write(path, lambda fh: images[0].save(fh, **options), overwrite=overwrite)
-    return anim

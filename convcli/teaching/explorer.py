@@ -40,7 +40,7 @@ from .steps import (
     transposed_operands,
 )
 
-__all__ = ["MAX_CELLS", "Explorer", "explore"]
+__all__ = ["MAX_CELLS", "Explorer", "explore", "explorer_of"]
 
 #: The most input cells (all planes) and output cells an explorer shows.
 #: Raised by: none (fixed: a larger page is no longer readable cell by cell)
@@ -57,7 +57,7 @@ def _cell_text(value: float) -> str:
     return f"{v:.3g}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Explorer:
     """A convolution ready to explore.
 
@@ -90,6 +90,9 @@ class Explorer:
     output: np.ndarray
     layout: str = "beside"
 
+    def __repr__(self) -> str:
+        return f"Explorer({_title(self.anim, self.x.shape[0], self.output.shape[0], self.groups)})"
+
     def data(self) -> dict[str, Any]:
         """The JSON the page displays (every number already written as text)."""
         return _page_data(self)
@@ -104,6 +107,35 @@ class Explorer:
 
         data = self.html().encode("utf-8")
         atomic_write(path, lambda fh: fh.write(data), overwrite=overwrite)
+
+    def pictures(
+        self,
+        path: str | os.PathLike,
+        *,
+        sheet: bool = False,
+        delay: int = 800,
+        cell: int | None = None,
+        overwrite: bool = False,
+    ) -> None:
+        """Write the steps as an animated GIF, PNG or WebP, or with ``sheet`` one PNG.
+
+        Parameters are those of :func:`convcli.animate`; the pictures are
+        :func:`~convcli.teaching.explorer_render.render_explorer`'s.
+        """
+        from .animate import check_target, contact_sheet, write_images
+        from .explorer_render import render_explorer
+
+        check_target(path, sheet, delay, overwrite)
+        images = render_explorer(self, cell=cell, hold=not sheet)
+        if sheet:
+            images = [contact_sheet(images, self.output.shape[2])]
+        write_images(path, images, delay, overwrite=overwrite)
+
+    def _repr_png_(self) -> bytes:
+        """Jupyter's fallback where scripts are stripped: the finished picture."""
+        from .explorer_render import png_bytes, render_explorer
+
+        return png_bytes(render_explorer(self, hold=True)[-1])
 
     def _repr_html_(self) -> str:
         """Jupyter: the page in a sandboxed iframe (scripts run; no network, no parent)."""
@@ -221,6 +253,35 @@ def explore(
     for step in steps:
         out[step.index] = step.value
     return Explorer(anim, x, w, groups, grid, steps, out, layout)
+
+
+def explorer_of(anim: Animation) -> Explorer:
+    """The explorer of an animation with numbers (its input and kernel recovered).
+
+    Examples
+    --------
+    >>> a = animation_frames(input=[[0, 1, 2], [3, 4, 5], [6, 7, 8]], kernel=[[0, 1], [2, 3]])
+    >>> explorer_of(a).output.tolist()
+    [[[19.0, 25.0], [37.0, 43.0]]]
+    """
+    if anim.grid_values is None:
+        anim = animation_frames(
+            anim.size, anim.kernel_size, anim.stride, anim.padding, anim.dilation,
+            transposed=anim.mode == "transposed", output_padding=anim.output_padding,
+            pool=anim.mode if anim.mode in ("max", "avg") else None, numbers=True,
+        )  # fmt: skip
+    assert anim.grid_values is not None
+    real = [v for row, vals in zip(anim.grid, anim.grid_values, strict=True)
+            for kind, v in zip(row, vals, strict=True) if kind == "x"]  # fmt: skip
+    x = np.array(real).reshape(anim.size)
+    w = None if anim.kernel is None else np.array(anim.kernel)
+    if w is not None and anim.mode == "transposed":
+        w = w[::-1, ::-1]  # the animation keeps the rotated kernel its sweep multiplies
+    return explore(
+        anim.size, anim.kernel_size, anim.stride, anim.padding, anim.dilation,
+        transposed=anim.mode == "transposed", output_padding=anim.output_padding,
+        pool=anim.mode if anim.mode in ("max", "avg") else None, input=x, kernel=w,
+    )  # fmt: skip
 
 
 def _steps(
