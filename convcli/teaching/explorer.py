@@ -29,8 +29,8 @@ import numpy as np
 from ..arithmetic.geometry import Geometry
 from ..errors import ParameterError, ShapeError
 from ..output import format_number
-from .animate import Animation, animation_frames
 from .explorer_code import code_lines
+from .frames import Animation, animation_frames
 from .steps import (
     Step,
     conv_operands,

@@ -12,7 +12,7 @@ import shlex
 import numpy as np
 
 from ..output import format_number
-from .animate import Animation
+from .frames import Animation
 
 __all__ = ["code_lines"]
 
