@@ -1,6 +1,9 @@
-"""``convcli animate``: a convolution, step by step, as an animated GIF, PNG or WebP."""
+"""``convcli animate``: a convolution, step by step, as an animated GIF, PNG or WebP,
+or an interactive HTML explorer."""
 
 from __future__ import annotations
+
+import os
 
 import click
 
@@ -83,6 +86,31 @@ from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
     help="The kernel's values (or a built-in name such as sobel-x); implies --numbers.",
 )
 @click.option(
+    "--channels",
+    type=click.IntRange(min=1),
+    help="Input channels, drawn as stacked planes (default 1, or the --input's).",
+)
+@click.option(
+    "--filters",
+    type=click.IntRange(min=1),
+    help="Output channels: one filter of C/G planes each (default 1, or C with groups).",
+)
+@click.option(
+    "--groups",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Split the channels into G groups (PyTorch's groups).",
+)
+@click.option("--depthwise", is_flag=True, help="One group per input channel (--groups C).")
+@click.option(
+    "--layout",
+    type=click.Choice(("beside", "above"), case_sensitive=False),
+    default="beside",
+    show_default=True,
+    help="HTML: the output beside the input, or above it.",
+)
+@click.option(
     "--seed",
     type=click.IntRange(min=0),
     default=0,
@@ -111,7 +139,8 @@ from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
-    help="The file: .gif, .png (animated PNG) or .webp; .png with --sheet.",
+    help="The file: .gif, .png (animated PNG), .webp, or .html (an interactive "
+    "explorer, one self-contained offline page); .png with --sheet.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 def animate_cmd(
@@ -126,6 +155,11 @@ def animate_cmd(
     numbers,
     input_,
     kernel,
+    channels,
+    filters,
+    groups,
+    depthwise,
+    layout,
     seed,
     sheet,
     delay,
@@ -142,21 +176,43 @@ def animate_cmd(
     values and each output's sum of products (or the pooled value). The
     output is deterministic: the same command writes the same bytes.
 
+    -o NAME.html writes an explorer instead: one offline page with step
+    buttons, a scrubber and play; hover an output cell for its window and
+    sum of products, an input cell for every output it feeds; the output-size
+    formula and the same layer in PyTorch, Keras and `convcli conv`.
+    --channels, --filters and --groups (or --depthwise) explore a layer.
+
     \b
     Example:
       convcli animate --in 5 --k 3 --s 2 --p 1 -o conv.gif
       convcli animate --in 7 --k 3 --d 2 -o dilation.webp
       convcli animate --in 2 --k 3 --s 2 --transposed -o up.png
-      convcli animate -i "0 1 2; 3 4 5; 6 7 8" -k "0 1; 2 3" -o d2l.gif
+      convcli animate --input "0 1 2; 3 4 5; 6 7 8" --kernel "0 1; 2 3" -o d2l.gif
       convcli animate --in 5 --k 3 --s 1 --pool max --numbers --sheet -o pool.png
+      convcli animate --in 5 --k 3 --s 2 --p 1 -o explorer.html
+      convcli animate --in 4 --k 3 --channels 4 --groups 2 -o groups.html
     """
-    import os
-
     from ..errors import ParameterError, ShapeError
     from ..teaching.animate import ANIMATION_FORMATS, animate
     from .conv_cmd import read_matrix
 
     suffix = os.path.splitext(output)[1].lower()
+    if kernel is not None and _looks_like_size(kernel):
+        raise click.BadParameter(
+            f"--kernel takes the kernel's values (like `convcli conv --kernel`); for a kernel "
+            f"of size {kernel.strip()} use --k {kernel.strip()}",
+            param_hint="--kernel",
+        )
+    if suffix in (".html", ".htm"):
+        if sheet:
+            raise click.BadParameter("--sheet writes a PNG, not a page", param_hint="-o")
+        _explorer(locals())
+        return
+    if channels not in (None, 1) or filters not in (None, 1) or groups != 1 or depthwise:
+        _explorer(locals())  # a layer: the explorer's pictures
+        return
+    if layout != "beside":
+        raise click.UsageError("--layout applies to the HTML explorer (-o NAME.html)")
     if sheet and suffix != ".png":
         raise click.BadParameter("--sheet writes a PNG: name the output .png", param_hint="-o")
     if suffix not in ANIMATION_FORMATS:
@@ -207,3 +263,65 @@ def animate_cmd(
         )
     except (ShapeError, ParameterError) as exc:  # a geometry that cannot be: a usage error
         raise click.UsageError(str(exc)) from None
+
+
+def _looks_like_size(text: str) -> bool:
+    """True for ``3`` or ``3x3``: a kernel's size where its values belong."""
+    import re
+
+    return re.fullmatch(r"\s*\d+(\s*[xX×]\s*\d+)?\s*", text) is not None
+
+
+def _explorer(opts: dict) -> None:
+    """``-o NAME.html``: write the interactive explorer."""
+    from ..errors import ParameterError, ShapeError
+    from ..teaching.explorer import explore
+    from .conv_cmd import read_matrix
+
+    x = read_matrix(opts["input_"], "--input") if opts["input_"] is not None else None
+    w = read_matrix(opts["kernel"], "--kernel", kernel=True) if opts["kernel"] else None
+    if opts["size"] is None and x is None:
+        raise click.UsageError("give --in N|HxW (the input's size) or --input MATRIX")
+    if opts["kernel_size"] is None and w is None:
+        raise click.UsageError("give --k N|HxW (the kernel's size) or --kernel MATRIX")
+    page_out = os.path.splitext(opts["output"])[1].lower() in (".html", ".htm")
+    if page_out and (opts["delay"] != 800 or opts["cell"] is not None):
+        raise click.UsageError("--delay and --cell apply to pictures; the page has its own speed")
+    try:
+        page = explore(
+            opts["size"],
+            opts["kernel_size"],
+            opts["stride"],
+            opts["padding"],
+            opts["dilation"],
+            transposed=opts["transposed"],
+            output_padding=opts["output_padding"],
+            pool=opts["pool"],
+            input=x,
+            kernel=w,
+            seed=opts["seed"],
+            channels=opts["channels"],
+            filters=opts["filters"],
+            groups=opts["groups"],
+            depthwise=opts["depthwise"],
+            layout=opts["layout"].lower(),
+        )
+    except (ShapeError, ParameterError) as exc:  # a geometry that cannot be: a usage error
+        raise click.UsageError(str(exc)) from None
+    if not page_out:
+        try:
+            page.pictures(
+                opts["output"],
+                sheet=opts["sheet"],
+                delay=opts["delay"],
+                cell=opts["cell"],
+                overwrite=opts["overwrite"],
+            )
+        except ParameterError as exc:
+            raise click.BadParameter(str(exc), param_hint="-o") from None
+        return
+    if os.path.lexists(opts["output"]) and not opts["overwrite"]:
+        from ..errors import ConvcliError
+
+        raise ConvcliError(f"{opts['output']} exists; pass --overwrite to replace it")
+    page.write(opts["output"], overwrite=opts["overwrite"])

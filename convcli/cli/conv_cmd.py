@@ -9,7 +9,7 @@ import click
 
 from ..suffixes import MATRIX_SUFFIXES, MATRIX_WRITE_SUFFIXES
 from .options import geometry_options
-from .params import INT_PAIR
+from .params import INT_PAIR, NONNEG_INT_PAIR
 
 FORMAT_CHOICES = ("text", "csv", "json", "npy")
 
@@ -251,6 +251,28 @@ def result_format(fmt: str | None, output: str | None) -> str:
 )
 @click.option("--convolve", is_flag=True, help="Flip the kernel first (true convolution).")
 @click.option(
+    "--groups",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Split the channels into G groups (PyTorch's groups): the kernel is "
+    "(C_out, C_in/G, kh, kw); each output reads its group's inputs only.",
+)
+@click.option(
+    "--transposed",
+    is_flag=True,
+    help="The transposed convolution (PyTorch's conv_transpose2d, kernel (C_in, "
+    "C_out/G, kh, kw)): --steps shows the input spread by the stride, zeros between.",
+)
+@click.option(
+    "--output-padding",
+    type=NONNEG_INT_PAIR,
+    default="0",
+    show_default=True,
+    metavar="N|HxW",
+    help="With --transposed: extra cells after (bottom, right).",
+)
+@click.option(
     "--pool",
     type=click.Choice(("max", "avg", "min"), case_sensitive=False),
     help="Pool the input instead of convolving it (needs --size; stride defaults to it).",
@@ -265,7 +287,8 @@ def result_format(fmt: str | None, output: str | None) -> str:
     type=click.IntRange(min=0),
     default=16,
     show_default=True,
-    help="With --steps: list at most this many windows, then a summary line.",
+    help="With --steps: list at most this many windows, then a summary line "
+    "(--format json lists every one).",
 )
 @click.option(
     "--format",
@@ -302,6 +325,9 @@ def conv_cmd(
     pad_mode,
     bias,
     convolve,
+    groups,
+    transposed,
+    output_padding,
     pool,
     size,
     ceil_mode,
@@ -320,7 +346,8 @@ def conv_cmd(
     when padding is asked for, cross-correlation (no flip). A (C, H, W)
     input with a (C, kh, kw) kernel sums over the channels. --steps writes
     out each window as Y[i,j] = x×k + ... = y with the window marked in
-    [brackets] (in colour on a terminal).
+    [brackets] (in colour on a terminal); with --format json, one JSON
+    document {"result": ..., "steps": [...]} instead.
 
     \b
     Example:
@@ -330,13 +357,14 @@ def conv_cmd(
                    -k "[[[0,1],[2,3]],[[1,2],[3,4]]]"
       convcli conv -i x.npy -k "1 0 -1" --padding 1 --stride 2 --format json
       convcli conv -i "0 1 2; 3 4 5; 6 7 8" --pool max --size 2 --stride 1 --steps
+      convcli conv -i "1 2; 3 4" -k "1 1; 1 1" --transposed --stride 2 --steps
     """
     import numpy as np
 
     from ..arithmetic.geometry import Geometry
     from ..engine.convolution import conv2d
     from ..engine.pooling import pool2d
-    from ..teaching.steps import conv_operands, conv_steps, pool_steps
+    from ..teaching.steps import conv_steps, pool_steps
 
     if input_.strip() == "-" and kernel is not None and kernel.strip() == "-":
         raise click.UsageError("only one of --input and --kernel can be '-' (standard input)")
@@ -348,7 +376,7 @@ def conv_cmd(
             raise click.UsageError("give either --kernel (convolve) or --pool (pool), not both")
         if size is None:
             raise click.UsageError("--pool needs --size N or HxW (the window)")
-        for name in ("dilation", "convolve", "bias"):
+        for name in ("dilation", "convolve", "bias", "groups", "transposed", "output_padding"):
             if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
                 raise click.UsageError(f"--{name} does not apply to --pool")
         if isinstance(padding, str) and padding != "valid":
@@ -360,6 +388,13 @@ def conv_cmd(
             raise click.UsageError("give --kernel MATRIX (or --pool max|avg|min with --size)")
         if size is not None or ceil_mode:
             raise click.UsageError("--size and --ceil-mode apply to --pool only")
+        if (
+            transposed
+            and ctx.get_parameter_source("pad_mode") != click.core.ParameterSource.DEFAULT
+        ):
+            raise click.UsageError("--transposed pads with zeros: drop --pad-mode")
+        if not transposed and tuple(output_padding) != (0, 0):
+            raise click.UsageError("--output-padding applies to --transposed only")
 
     x = read_matrix(input_, "--input")
     if pool is not None:
@@ -386,32 +421,109 @@ def conv_cmd(
         result = pool2d(xs[None], geo.kernel, geo.stride, geo.padding, mode, ceil_mode)[0]
         if show:
             padded, steps = pool_steps(xs, mode=mode, geometry=geo)
-            show_steps(steps, padded, geo.padding, max_steps, xs.shape[0] > 1, "ignored")
+            if fmt != "json":
+                show_steps(steps, padded, geo.padding, max_steps, xs.shape[0] > 1, "ignored")
     else:
         k = read_matrix(kernel, "--kernel", kernel=True)
         if x.ndim not in (2, 3):  # the input's fault, whatever the kernel
             raise click.BadParameter(
                 f"the input must be (H, W) or (C, H, W), got shape {x.shape}", param_hint="--input"
             )
-        try:
-            xs, w = conv_operands(x, k)
-        except ValueError as exc:
-            raise click.BadParameter(str(exc), param_hint="--kernel") from None
-        if convolve:
-            w = w[..., ::-1, ::-1]
-        b = _parse_bias(bias, w.shape[0])
-        # the call's geometry, resolved once: the engine and the steps both follow it
-        geo = Geometry.resolve(
-            xs.shape[-2:], w.shape[-2:], stride=stride, padding=padding, dilation=dilation
+        xs, w, geo, box = _conv_operands(
+            x, k, groups, transposed, stride, padding, dilation, output_padding, convolve
         )
+        b = _parse_bias(bias, w.shape[0])
         result = conv2d(
-            xs, w, b, geo.stride, geo.padding, geo.dilation, pad_mode=pad_mode, dtype="float64"
+            xs,
+            w,
+            b,
+            geo.stride,
+            geo.padding,
+            geo.dilation,
+            groups=groups,
+            pad_mode=pad_mode,
+            dtype="float64",
         )
         if show:
-            padded, steps = conv_steps(xs, w, b, pad_mode=pad_mode, geometry=geo)
-            show_steps(steps, padded, geo.padding, max_steps, w.shape[0] > 1, pad_mode)
+            padded, steps = conv_steps(xs, w, b, pad_mode=pad_mode, geometry=geo, groups=groups)
+            if fmt != "json":
+                show_steps(steps, padded, box, max_steps, w.shape[0] > 1, pad_mode)
     if pool is not None:
         out = result if x.ndim == 3 else result[0]  # pooling keeps the input's layout
     else:
         out = result[0] if result.shape[0] == 1 else result
-    emit(np.asarray(out, dtype=np.float64), fmt, output, overwrite, precision)
+    out = np.asarray(out, dtype=np.float64)
+    if show and fmt == "json":
+        _emit_steps_json(out, steps, output, overwrite)
+        return
+    emit(out, fmt, output, overwrite, precision)
+
+
+def _conv_operands(x, k, groups, transposed, stride, padding, dilation, output_padding, convolve):
+    """The (C_in, H, W) input, correlation weights, geometry and drawn padding of a call.
+
+    A transposed convolution becomes the stride-1 correlation of the spread,
+    padded input (:func:`convcli.teaching.steps.transposed_operands`); its
+    drawn padding is that full padding.
+    """
+    from ..arithmetic.geometry import Geometry
+    from ..arithmetic.sizes import pair, resolve_padding
+    from ..teaching.steps import conv_operands, transposed_kernel, transposed_operands
+
+    try:
+        if not transposed:
+            xs, w = conv_operands(x, k, groups)
+            if convolve:
+                w = w[..., ::-1, ::-1]
+            geo = Geometry.resolve(
+                xs.shape[-2:], w.shape[-2:], stride=stride, padding=padding, dilation=dilation
+            )
+            return xs, w, geo, geo.padding
+        xs = x[None] if x.ndim == 2 else x
+        w = transposed_kernel(xs.shape[0], k, groups)
+        if convolve:
+            w = w[..., ::-1, ::-1]
+        if isinstance(padding, str) and padding.lower() != "valid":
+            raise click.BadParameter(
+                f"a transposed convolution takes numeric padding, not {padding!r}",
+                param_hint="--padding",
+            )
+        d = pair(dilation, "dilation")
+        pads = resolve_padding(padding, xs.shape[-2:], w.shape[-2:])
+        op = pair(output_padding, "output padding", 0)
+        spread, wc = transposed_operands(xs, w, pair(stride, "stride"), pads, d, op, groups)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--kernel") from None
+    geo = Geometry.resolve(spread.shape[-2:], wc.shape[-2:], stride=1, padding=0, dilation=d)
+    box = tuple(
+        (d[a] * (w.shape[2 + a] - 1) - pads[a][0], d[a] * (w.shape[2 + a] - 1) - pads[a][1] + op[a])
+        for a in (0, 1)
+    )
+    return spread, wc, geo, box
+
+
+def _emit_steps_json(out, steps, output: str | None, overwrite: bool) -> None:
+    """``--steps --format json``: the result and every step as one JSON document."""
+    import json
+
+    from ..images.atomic import write_bytes
+
+    doc = {
+        "result": out.tolist(),
+        "steps": [
+            {
+                "index": list(step.index),
+                "cells": [list(cell) for cell in step.cells],
+                "padding": [list(cell) for cell in step.padding],
+                "inputs": list(step.inputs),
+                "weights": list(step.weights),
+                "bias": step.bias,
+                "value": step.value,
+                "op": step.op,
+                "text": step.text(len({s.index[0] for s in steps}) > 1),
+            }
+            for step in steps
+        ],
+    }
+    data = (json.dumps(doc, ensure_ascii=False) + "\n").encode()
+    write_bytes(output, data, overwrite=overwrite, binary=False, what="JSON")

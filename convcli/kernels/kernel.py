@@ -121,6 +121,29 @@ class Kernel:
         object.__setattr__(self, "offset", float(self.offset))
         object.__setattr__(self, "params", dict(self.params))
 
+    def _repr_html_(self) -> str:
+        """Jupyter: the name, then the weights as a table (negative red, positive blue)."""
+        import html
+
+        from ..output import format_number
+
+        top = float(np.max(np.abs(self.weights))) or 1.0
+
+        def td(v: float) -> str:
+            shade = int(255 - 120 * abs(v) / top)
+            colour = f"rgb({shade},{shade},255)" if v > 0 else f"rgb(255,{shade},{shade})"
+            return (
+                f'<td style="background:{colour};text-align:right;padding:2px 6px">'
+                f"{format_number(v)}</td>"
+            )
+
+        rows = "".join(f"<tr>{''.join(td(v) for v in row)}</tr>" for row in self.weights)
+        title = html.escape(f"{self.name} {self.shape[0]}×{self.shape[1]}")
+        if self.combine == "magnitude":
+            title += " (x part of a gradient magnitude)"
+        note = f"<br><small>{html.escape(self.description)}</small>" if self.description else ""
+        return f"<b>{title}</b>{note}<table>{rows}</table>"
+
     @property
     def shape(self) -> tuple[int, int]:
         """(height, width) of the kernel."""

@@ -5,7 +5,11 @@
 - :mod:`.steps`: every multiply-add of a convolution or pooling, shown.
 - :mod:`.learn`: recovering a kernel from an input and its output.
 - :mod:`.gallery`: one contact sheet of an image under many kernels.
+- :mod:`.frames`: the frames of a convolution animation, as plain data.
 - :mod:`.animate`: conv_arithmetic-style animations of a convolution, frame by frame.
+- :mod:`.explorer`: the same convolution (channels and groups too) as one
+  interactive, offline HTML page; :mod:`.explorer_code` writes its code panel,
+  :mod:`.explorer_render` its pictures (GIF frames, sheets, notebook PNGs).
 """
 
 

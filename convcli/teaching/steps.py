@@ -26,10 +26,19 @@ from ..engine.convolution import pad
 from ..errors import ParameterError, ShapeError
 from ..output import format_number
 
-__all__ = ["Step", "conv_operands", "conv_steps", "pool_steps"]
+__all__ = [
+    "Step",
+    "conv_operands",
+    "conv_steps",
+    "pool_steps",
+    "transposed_kernel",
+    "transposed_operands",
+]
 
 
-def conv_operands(x: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def conv_operands(
+    x: np.ndarray, kernel: np.ndarray, groups: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """Bring an input and a kernel to the shapes :func:`convcli.conv2d` takes.
 
     Parameters
@@ -40,12 +49,16 @@ def conv_operands(x: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, np.nda
         ``(kh, kw)``: one filter for a one-channel input. ``(C, kh, kw)``:
         one filter summing over C input channels when the input has C
         channels; C filters (C output channels) when the input has one.
-        ``(C_out, C_in, kh, kw)``: a filter bank.
+        ``(C_out, C_in, kh, kw)``: a filter bank. With ``groups``,
+        ``(C_out, C_in/groups, kh, kw)``, or ``(C_out, kh, kw)`` when each
+        group holds one input channel (depthwise).
+    groups : int, optional
+        Split the channels into this many groups, as PyTorch's ``groups``.
 
     Returns
     -------
     (ndarray, ndarray)
-        ``x`` as (C_in, H, W) and the weights as (C_out, C_in, kh, kw).
+        ``x`` as (C_in, H, W) and the weights as (C_out, C_in/groups, kh, kw).
 
     Raises
     ------
@@ -69,6 +82,8 @@ def conv_operands(x: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, np.nda
     if x.ndim != 3:
         raise ShapeError(f"the input must be (H, W) or (C, H, W), got shape {x.shape}")
     c_in = x.shape[0]
+    if groups != 1:
+        return x, _grouped_weights(x.shape, k, groups)
     if k.ndim == 1:
         k = k[None]
     if k.ndim == 2:
@@ -100,6 +115,128 @@ def conv_operands(x: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, np.nda
             f"the kernel must be (kh, kw), (C, kh, kw) or (C_out, C_in, kh, kw), got shape {k.shape}"
         )
     return x, w
+
+
+def _grouped_weights(x_shape: tuple[int, ...], k: np.ndarray, groups: int) -> np.ndarray:
+    """A grouped kernel as (C_out, C_in/groups, kh, kw), or a ShapeError naming the shapes."""
+    c_in = x_shape[0]
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
+        raise ShapeError(f"`groups` must be a positive integer, got {groups!r}")
+    if c_in % groups:
+        raise ShapeError(f"groups {groups} does not divide the input's {c_in} channels")
+    per_group = c_in // groups
+    if k.ndim == 3 and per_group == 1:
+        k = k[:, None]
+    if k.ndim != 4 or k.shape[1] != per_group:
+        raise ShapeError(
+            f"with {groups} groups of a {c_in}-channel input the kernel must be "
+            f"(C_out, {per_group}, kh, kw), got shape {k.shape}"
+        )
+    if k.shape[0] % groups:
+        raise ShapeError(f"groups {groups} does not divide the kernel's {k.shape[0]} filters")
+    return k
+
+
+def transposed_kernel(c_in: int, kernel: np.ndarray, groups: int = 1) -> np.ndarray:
+    """A transposed kernel as typed, in PyTorch's layout (C_in, C_out/groups, kh, kw).
+
+    ``(kh, kw)`` for a one-channel input; ``(C_in, kh, kw)``: one output
+    channel per group; ``(C_in, C_out/groups, kh, kw)`` as it is.
+
+    Examples
+    --------
+    >>> transposed_kernel(2, np.ones((2, 3, 3))).shape
+    (2, 1, 3, 3)
+    """
+    k = as_numeric(kernel, "kernel")
+    check_finite(k, "kernel")
+    if k.ndim == 2 and c_in == 1:
+        k = k[None, None]
+    elif k.ndim == 3 and k.shape[0] == c_in:
+        k = k[:, None]
+    if k.ndim != 4 or k.shape[0] != c_in:
+        raise ShapeError(
+            f"a transposed kernel for a {c_in}-channel input is ({c_in}, C_out/groups, kh, kw) "
+            f"(or ({c_in}, kh, kw)), got shape {k.shape}"
+        )
+    if c_in % groups:
+        raise ShapeError(f"groups {groups} does not divide the input's {c_in} channels")
+    return k
+
+
+def transposed_operands(
+    x: np.ndarray,
+    weight: np.ndarray,
+    stride: Sequence[int],
+    padding: tuple[tuple[int, int], tuple[int, int]],
+    dilation: Sequence[int],
+    output_padding: Sequence[int] = (0, 0),
+    groups: int = 1,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A transposed convolution as the stride-1 cross-correlation it is.
+
+    The input is spread by the stride (``s − 1`` zeros between cells) and
+    padded by ``d·(k − 1) − p`` (plus ``output_padding`` after); the kernel is
+    rotated by 180° and its channel axes swapped per group. Correlating the
+    two with stride 1 and dilation ``d`` gives PyTorch's ``conv_transpose2d``.
+
+    Parameters
+    ----------
+    x : ndarray, shape (C_in, H, W)
+    weight : ndarray, shape (C_in, C_out/groups, kh, kw)
+        PyTorch's layout of a transposed kernel.
+    stride, dilation, output_padding : (int, int)
+    padding : ((int, int), (int, int))
+        The forward convolution's padding, at most ``d·(k − 1)`` per side.
+    groups : int, optional
+
+    Returns
+    -------
+    (ndarray, ndarray)
+        The spread, padded input (C_in, H', W') and the correlation weights
+        (C_out, C_in/groups, kh, kw).
+
+    Examples
+    --------
+    >>> xs, w = transposed_operands(np.ones((1, 2, 2)), np.ones((1, 1, 3, 3)), (2, 2),
+    ...                             ((0, 0), (0, 0)), (1, 1))
+    >>> xs.shape, w.shape
+    ((1, 7, 7), (1, 1, 3, 3))
+    """
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(weight, dtype=np.float64)
+    c_in, h, w_in = x.shape
+    if w.ndim != 4 or w.shape[0] != c_in or c_in % groups:
+        raise ShapeError(
+            f"a transposed kernel is (C_in, C_out/groups, kh, kw) with C_in = {c_in} "
+            f"divisible by groups {groups}, got shape {w.shape}"
+        )
+    kh, kw = w.shape[-2:]
+    pads = []
+    for axis, k in enumerate((kh, kw)):
+        full = dilation[axis] * (k - 1)
+        before, after = padding[axis]
+        if max(before, after) > full:
+            raise ShapeError(
+                f"padding {max(before, after)} is more than d·(k − 1) = {full}: the transposed "
+                "convolution would crop its spread input"
+            )
+        pads.append((full - before, full - after + output_padding[axis]))
+    (top, bottom), (left, right) = pads
+    spread = np.zeros(
+        (c_in, top + (h - 1) * stride[0] + 1 + bottom, left + (w_in - 1) * stride[1] + 1 + right)
+    )
+    spread[
+        :,
+        top : top + (h - 1) * stride[0] + 1 : stride[0],
+        left : left + (w_in - 1) * stride[1] + 1 : stride[1],
+    ] = x
+    per_in, per_out = c_in // groups, w.shape[1]
+    corr = np.empty((per_out * groups, per_in, kh, kw))
+    for g in range(groups):
+        block = w[g * per_in : (g + 1) * per_in]  # (C_in/G, C_out/G, kh, kw)
+        corr[g * per_out : (g + 1) * per_out] = block.transpose(1, 0, 2, 3)[..., ::-1, ::-1]
+    return spread, corr
 
 
 @dataclass(frozen=True)
@@ -182,6 +319,7 @@ def conv_steps(
     *,
     pad_value: float = 0.0,
     geometry: Geometry | None = None,
+    groups: int = 1,
 ) -> tuple[np.ndarray, list[Step]]:
     """Every window of a cross-correlation, written out.
 
@@ -189,7 +327,7 @@ def conv_steps(
     ----------
     x : ndarray, shape (C_in, H, W)
         The input (see :func:`conv_operands`).
-    weight : ndarray, shape (C_out, C_in, kh, kw)
+    weight : ndarray, shape (C_out, C_in/groups, kh, kw)
         The filters, in correlation form (flip them first for a convolution).
     bias : sequence of float, optional
         One per output channel.
@@ -199,6 +337,9 @@ def conv_steps(
         The call's geometry, already resolved (by a caller that also runs
         :func:`convcli.conv2d` with it); then ``stride``, ``padding`` and
         ``dilation`` are not read. It must describe ``x`` and ``weight``.
+    groups : int, optional
+        Output channel ``o`` reads only the input channels of its group, as
+        PyTorch's ``groups``.
 
     Returns
     -------
@@ -216,12 +357,12 @@ def conv_steps(
     """
     x = np.asarray(x, dtype=np.float64)
     w = np.asarray(weight, dtype=np.float64)
-    if x.ndim != 3 or w.ndim != 4 or w.shape[1] != x.shape[0]:
+    if x.ndim != 3 or w.ndim != 4 or w.shape[1] * groups != x.shape[0] or w.shape[0] % groups:
         raise ShapeError(
-            f"conv_steps needs x (C_in, H, W) and weight (C_out, C_in, kh, kw) with matching "
-            f"C_in, got {x.shape} and {w.shape}"
+            f"conv_steps needs x (C_in, H, W) and weight (C_out, C_in/groups, kh, kw) with "
+            f"matching C_in, got {x.shape} and {w.shape} with groups {groups}"
         )
-    c_out, c_in, kh, kw = w.shape
+    c_out, c_in, kh, kw = w.shape  # c_in: the channels of one group
     b = np.zeros(c_out) if bias is None else np.asarray(bias, dtype=np.float64).reshape(-1)
     if b.shape != (c_out,):
         raise ShapeError(f"`bias` must hold {c_out} value(s), one per output channel, got {b.size}")
@@ -237,11 +378,12 @@ def conv_steps(
     (pt, _), (pl, _) = geometry.padding
     steps = []
     for o in range(c_out):
+        first = (o // (c_out // groups)) * c_in  # the group's first input channel
         for r in range(out_h):
             for q in range(out_w):
                 cells = tuple(
                     (c, r * sh + i * dh, q * sw + j * dw)
-                    for c in range(c_in)
+                    for c in range(first, first + c_in)
                     for i in range(kh)
                     for j in range(kw)
                 )
