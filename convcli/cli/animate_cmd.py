@@ -147,7 +147,7 @@ def animate_cmd(
       convcli animate --in 5 --k 3 --s 2 --p 1 -o conv.gif
       convcli animate --in 7 --k 3 --d 2 -o dilation.webp
       convcli animate --in 2 --k 3 --s 2 --transposed -o up.png
-      convcli animate -i "0 1 2; 3 4 5; 6 7 8" -k "0 1; 2 3" -o d2l.gif
+      convcli animate --input "0 1 2; 3 4 5; 6 7 8" --kernel "0 1; 2 3" -o d2l.gif
       convcli animate --in 5 --k 3 --s 1 --pool max --numbers --sheet -o pool.png
     """
     import os

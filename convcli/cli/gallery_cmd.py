@@ -53,7 +53,7 @@ def gallery_cmd(input_, output, kernels, tile, columns, gray, format_, overwrite
     \b
     Example:
       convcli gallery sample_images/camera.png -o sheet.png
-      convcli gallery photo.jpg > sheet.jpg
+      convcli gallery photo.jpg > sheet.png
       convcli gallery photo.jpg -k sobel-x -k sobel-y -k laplacian -o edges.png
     """
     from ..errors import ConvcliError
