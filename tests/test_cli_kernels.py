@@ -7,16 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from helpers import run
 
-from convcli.cli import cli
 from convcli.kernels.catalogue import kernel_names
 
 CAMERA = Path(__file__).resolve().parent.parent / "sample_images" / "camera.png"
-
-
-def run(*args, **kwargs):
-    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
 
 
 def test_list_json_has_every_builtin():
