@@ -1,7 +1,7 @@
 """An ONNX model file analysed layer by layer, as ``convcli shape model.onnx`` shows it.
 
 This module imports nothing heavy at import time: the ``onnx`` package (an
-extra, ``pip install 'convcli[onnx]'``; it brings numpy) is imported inside
+extra, ``pip install '.[onnx]'``; it brings numpy) is imported inside
 :func:`analyze_onnx`. Sizes come from :mod:`convcli.arithmetic.sizes` and
 counts from :mod:`convcli.arithmetic.counts`, as for the spec language.
 
@@ -27,7 +27,7 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..errors import ConvcliError, ShapeError
+from ..errors import ConvcliError, ShapeError, install_hint
 from .counts import conv_macs, linear_macs, transposed_conv_macs
 from .network import LayerRow, NetworkSummary
 from .sizes import output_size, pool_output_size, transposed_output_size
@@ -35,7 +35,7 @@ from .sizes import output_size, pool_output_size, transposed_output_size
 __all__ = ["ONNX_MISSING", "analyze_onnx"]
 
 #: The message when the onnx package is not installed.
-ONNX_MISSING = "reading an ONNX model needs the onnx package: pip install 'convcli[onnx]'"
+ONNX_MISSING = f"reading an ONNX model needs the onnx package: {install_hint('onnx')}"
 
 Pair = tuple[int, int]
 _ELEMENTWISE = {
