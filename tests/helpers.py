@@ -20,6 +20,10 @@ from terminal import convcli_executable
 
 from convcli.cli import cli
 
+#: What a run stopped by a signal says last, by exit status: the words shells print
+#: (``kill -HUP`` shows "Hangup").
+SAID = {130: "Interrupted.", 129: "Hangup.", 143: "Terminated."}
+
 
 def run(*args: object, **kwargs) -> Result:
     """``convcli ARGS`` in-process; every argument turned into a string (paths welcome).
