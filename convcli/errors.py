@@ -18,7 +18,22 @@ __all__ = [
     "ParameterError",
     "PixelLimitError",
     "ShapeError",
+    "install_hint",
 ]
+
+
+def install_hint(extra: str) -> str:
+    """What a person is told to run for an optional extra (``cluster``, ``onnx``, ...).
+
+    convcli is installed from a clone (there is no published package yet), so the
+    hint is the command that works there: ``pip install '.[EXTRA]'`` in its folder.
+
+    Examples
+    --------
+    >>> install_hint("cluster")
+    "pip install '.[cluster]' (in convcli's folder)"
+    """
+    return f"pip install '.[{extra}]' (in convcli's folder)"
 
 
 class ConvcliError(Exception):

@@ -14,20 +14,15 @@ import subprocess
 import numpy as np
 import PIL.Image
 import pytest
-from click.testing import CliRunner
+from helpers import run
 from terminal import convcli_executable
 
-from convcli.cli import cli
 from convcli.errors import ShapeError
 from convcli.teaching import animate as anim_mod
 from convcli.teaching.animate import animation_frames, render_frames
 
 D2L_X = "0 1 2; 3 4 5; 6 7 8"
 D2L_K = "0 1; 2 3"
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
 
 
 # ------------------------------------------------------------------ oracles

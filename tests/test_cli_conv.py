@@ -7,20 +7,14 @@ import json
 import numpy as np
 import pytest
 import scipy.signal
-from click.testing import CliRunner
+from helpers import run
 from reference import conv2d_loop
-
-from convcli.cli import cli
 
 TEXTBOOK_X = "0 1 2; 3 4 5; 6 7 8"
 TEXTBOOK_K = "0 1; 2 3"
 # the d2l two-channel example: X = [X0, X0 + 1], K = [K0, K0 + 1]
 TWO_X = "[[[0,1,2],[3,4,5],[6,7,8]],[[1,2,3],[4,5,6],[7,8,9]]]"
 TWO_K = "[[[0,1],[2,3]],[[1,2],[3,4]]]"
-
-
-def run(*args, **kwargs):
-    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
 
 
 def test_textbook_aligned_matrix():

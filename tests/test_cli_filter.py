@@ -16,27 +16,13 @@ import numpy as np
 import PIL.Image
 import pytest
 from click.testing import CliRunner
+from helpers import load, run
 from scipy import ndimage as ndi
 
 from convcli.cli import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMERA = ROOT / "sample_images" / "camera.png"
-
-
-def run(*args, input=None, env=None):
-    """Invoke the CLI in-process; stdout and stderr apart."""
-    return CliRunner().invoke(cli, [str(a) for a in args], input=input, env=env)
-
-
-def load(path) -> np.ndarray:
-    """Decode an output file without convcli."""
-    path = Path(path)
-    if path.suffix == ".npy":  # channels first: (C, H, W) back to the image's (H, W, C)
-        data = np.load(path)
-        return data if data.ndim == 2 else np.moveaxis(data, 0, -1)
-    with PIL.Image.open(path) as im:
-        return np.asarray(im)
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import pytest
-from click.testing import CliRunner
+from helpers import run
 
-from convcli.cli import cli
 from convcli.teaching.gallery import DEFAULT_GALLERY
 
 BG = 255
@@ -26,10 +25,6 @@ def load(path):
 def mode_of(path):
     with PIL.Image.open(path) as im:
         return im.mode
-
-
-def run(*args, **kwargs):
-    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
 
 
 def bands(sheet, axis, gap=8):

@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from helpers import run
+from terminal import run_in_pty
 
-from convcli.cli import cli
 from convcli.kernels.catalogue import kernel_names
 
 CAMERA = Path(__file__).resolve().parent.parent / "sample_images" / "camera.png"
-
-
-def run(*args, **kwargs):
-    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
 
 
 def test_list_json_has_every_builtin():
@@ -164,3 +161,23 @@ def test_help_has_example(args):
     result = run(*args)
     assert result.exit_code == 0
     assert "Example:\n    convcli kernels" in result.stdout
+
+
+def _cell_styles(screen: str) -> dict[str, set[str]]:
+    """The escape sequences each value of a shaded table is drawn with, by value."""
+    styles: dict[str, set[str]] = {}
+    for sgr, value in re.findall(r"\x1b\[([\d;]+)m(-?\d+)\x1b\[0m", screen):
+        styles.setdefault(value, set()).add(sgr)
+    return styles
+
+
+def test_show_shades_sobel_weights_by_size_at_a_terminal(tmp_path):
+    """At a terminal, sobel-x's -2 and -1 (and 2 and 1) are drawn differently, negatives
+    apart from positives, and each value the same way wherever it stands."""
+    code, screen = run_in_pty(["kernels", "show", "sobel-x"], tmp_path)
+    assert code == 0, screen
+    styles = _cell_styles(screen)
+    assert set(styles) >= {"-2", "-1", "1", "2"}, screen
+    assert all(len(s) == 1 for s in styles.values()), styles
+    drawn = [next(iter(styles[v])) for v in ("-2", "-1", "1", "2")]
+    assert len(set(drawn)) == 4, drawn

@@ -7,17 +7,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from helpers import run
 
-from convcli.cli import cli
 from convcli.kernels.files import load_kernel
 
 CAMERA = Path(__file__).resolve().parent.parent / "sample_images" / "camera.png"
 SOBEL_X = [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]
-
-
-def run(*args, **kwargs):
-    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
 
 
 @pytest.fixture

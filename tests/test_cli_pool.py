@@ -8,6 +8,7 @@ import numpy as np
 import PIL.Image
 import pytest
 from click.testing import CliRunner
+from helpers import run
 from reference import pool2d_loop
 
 from convcli.cli import cli
@@ -23,10 +24,6 @@ def load(path):
 def mode_of(path):
     with PIL.Image.open(path) as im:
         return im.mode
-
-
-def run(*args, **kwargs):
-    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
 
 
 def save_png(path, array):

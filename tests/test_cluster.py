@@ -340,7 +340,7 @@ def test_without_the_extra_one_line_names_it(tmp_path):
     assert out.returncode == 1
     assert out.stderr.splitlines() == [
         "Error: --scheduler needs dask (distributed is not installed): "
-        "pip install 'convcli[cluster]'"
+        "pip install '.[cluster]' (in convcli's folder)"
     ]
     assert not (tmp_path / "o").exists() or not os.listdir(tmp_path / "o")
 

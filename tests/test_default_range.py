@@ -12,10 +12,9 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import pytest
-from click.testing import CliRunner
+from helpers import load, run
 from scipy import ndimage as ndi
 
-from convcli.cli import cli
 from convcli.images.filtering import filter_image
 from convcli.images.io import Image, read_image
 from convcli.kernels.catalogue import get_kernel
@@ -35,16 +34,6 @@ LAPLACIAN = np.array([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
 
 def _id(path: Path) -> str:
     return f"{path.parent.parent.name}/{path.name}"
-
-
-def run(*args):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def load(path):
-    with PIL.Image.open(path) as im:
-        im.load()
-        return np.asarray(im)
 
 
 def _pixels(path: Path) -> np.ndarray:

@@ -17,15 +17,13 @@ line as written).
 from __future__ import annotations
 
 import doctest
-import os
 import re
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from helpers import run_shell
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_FILES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -120,16 +118,6 @@ def doc_examples(path: Path) -> list[Example]:
 ALL = [example for path in DOC_FILES for example in doc_examples(path)]
 
 
-def _convcli_bin() -> Path:
-    """The folder of the installed convcli (next to this Python, as in a venv)."""
-    here = Path(sys.executable).parent
-    if (here / "convcli").exists():
-        return here
-    found = shutil.which("convcli")
-    assert found, "convcli is not installed"
-    return Path(found).parent
-
-
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory) -> dict[str, Path]:
     """One scratch folder per doc file, holding copies of the sample images and kernels."""
@@ -151,28 +139,12 @@ def _words(lines: list[str]) -> list[str]:
     return " ".join(lines).translate(table).split()
 
 
-def _run_shell(example: Example, folder: Path) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "CONVCLI_DEBUG")}
-    env["PATH"] = f"{_convcli_bin()}{os.pathsep}{env.get('PATH', '')}"
-    env["NO_COLOR"] = "1"
-    return subprocess.run(
-        ["bash", "-o", "pipefail", "-c", example.code],
-        cwd=folder,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize("example", ALL, ids=[e.id for e in ALL])
 def test_doc_example_runs_as_printed(example: Example, scratch, monkeypatch):
     """The example runs in a scratch folder and prints what the doc shows."""
     folder = scratch(example.doc)
     if example.kind == "shell":
-        result = _run_shell(example, folder)
+        result = run_shell(example.code, folder)
         said = result.stdout + result.stderr
         assert "Traceback" not in said, said
         if any(line.startswith("Error:") for line in example.shown):

@@ -178,3 +178,26 @@ def test_help_fits_80_columns(name):
     assert result.exit_code == 0, result.output
     long = [line for line in result.stdout.splitlines() if len(line) > 80]
     assert not long, long
+
+
+#: pages other helpers are editing this session; their owners fix the hint there
+NOT_YET = {"docs/shape.md"}
+
+
+def test_no_message_or_doc_names_an_unpublished_package():
+    """convcli is installed from a clone and has no published package, so
+    ``pip install 'convcli[cluster]'`` fails ("No matching distribution"): every message,
+    help and doc says what works in a clone, ``pip install '.[cluster]'``."""
+    sources = [*(ROOT / "convcli").rglob("*.py"), ROOT / "README.md", *ROOT.glob("*.md")]
+    sources += (ROOT / "docs").glob("*.md")
+    said = []
+    for path in sorted(set(sources)):
+        name = path.relative_to(ROOT).as_posix()
+        if name in NOT_YET or name == "CHANGELOG.md":
+            continue
+        text = path.read_text(encoding="utf-8")
+        said += [f"{name}: {m.group(0)}" for m in re.finditer(r"convcli\[\w+\]", text)]
+    assert not said, said
+    from convcli.errors import install_hint
+
+    assert install_hint("onnx") == "pip install '.[onnx]' (in convcli's folder)"

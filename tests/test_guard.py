@@ -15,9 +15,8 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import pytest
-from click.testing import CliRunner
+from helpers import run
 
-from convcli.cli import cli
 from convcli.errors import ConvcliError
 from convcli.guard import check_output, guarding, note_input
 from convcli.images.atomic import atomic_write
@@ -25,10 +24,6 @@ from convcli.images.atomic import atomic_write
 
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, list(map(str, args)))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ import numpy as np
 import PIL.Image
 import pytest
 from click.testing import CliRunner
+from helpers import run
 
 from convcli.cli import cli
 
@@ -21,10 +22,6 @@ def folder(tmp_path, monkeypatch):
     PIL.Image.fromarray(rng.integers(0, 256, (64, 64), dtype=np.uint8)).save(tmp_path / "in.png")
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def run(*args):
-    return CliRunner().invoke(cli, list(map(str, args)))
 
 
 @pytest.fixture

@@ -6,14 +6,11 @@ image and a raw numpy RuntimeWarning.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import PIL.Image
 import pytest
-from click.testing import CliRunner
+from helpers import run
 
-from convcli.cli import cli
 from convcli.errors import ImageError
 from convcli.images.io import read_image
 
@@ -34,12 +31,6 @@ def folder(tmp_path, monkeypatch):
     np.save(tmp_path / "knan.npy", np.array([[1.0, np.nan], [0.0, 1.0]]))
     monkeypatch.chdir(tmp_path)
     return tmp_path
-
-
-def run(*args):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a RuntimeWarning would fail the run
-        return CliRunner().invoke(cli, list(args))
 
 
 @pytest.mark.parametrize(

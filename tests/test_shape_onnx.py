@@ -210,10 +210,10 @@ def test_symbolic_dimension_must_be_bound(tmp_path):
 
 
 def test_without_onnx_one_line_names_the_extra(tmp_path, monkeypatch):
-    """No onnx package: ConvcliError (and exit 1) with pip install 'convcli[onnx]'."""
+    """No onnx package: ConvcliError (and exit 1) with pip install '.[onnx]'."""
     path = _save(lenet_like(), tmp_path / "lenet.onnx")
     monkeypatch.setitem(sys.modules, "onnx", None)
-    with pytest.raises(ConvcliError, match=r"pip install 'convcli\[onnx\]'"):
+    with pytest.raises(ConvcliError, match=r"pip install '\.\[onnx\]'"):
         analyze_onnx(path, {"N": 1})
     result = CliRunner().invoke(cli, ["shape", path, "--dim", "N=1"])
     assert result.exit_code == 1

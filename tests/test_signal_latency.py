@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import pytest
+from helpers import SAID
 from terminal import convcli_executable
 
 #: Seconds from the signal to the exit (the issue's "about a second").
@@ -110,7 +111,7 @@ def _check(folder: Path, status: int, err: str, took: float, signum: int) -> Non
     assert status == want, err
     assert took < LATENCY, f"{took:.2f} s from the signal to the exit"
     assert "Traceback" not in err and "Exception ignored" not in err, err
-    assert err.strip().splitlines()[-1] == ("Interrupted." if want == 130 else "Terminated."), err
+    assert err.strip().splitlines()[-1] == SAID[want], err
     left = sorted(p.name for p in folder.rglob("*") if ".part" in p.name or p.stem == "o")
     assert left == [], f"left behind: {left}"
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import PIL.Image
 import pytest
+from helpers import SAID
 from terminal import convcli_executable
 
 FILES = 16
@@ -95,7 +96,7 @@ def test_a_jobs_batch_stops_at_once(photos, tmp_path, signum, status, group):
     assert took < 10.0, f"{took:.1f} s to stop"
     assert len(written(out)) < FILES
     assert leftovers(out) == []
-    assert err.strip().splitlines() == ["Interrupted." if status == 130 else "Terminated."]
+    assert err.strip().splitlines() == [SAID[status]]
     assert "Traceback" not in err
     assert digests(photos) == before
 
@@ -114,6 +115,7 @@ def test_a_run_in_one_process_stops_without_a_part_file(photos, tmp_path, signum
     assert len(written(out)) < FILES
     assert leftovers(out) == []
     assert "Traceback" not in err
+    assert err.strip().splitlines()[-1] == SAID[status], err
     assert digests(photos) == before
 
 

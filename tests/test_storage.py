@@ -365,8 +365,9 @@ def test_pyramid_usage_errors_exit_2(tmp_path):
 
 @pytest.mark.parametrize("scheme", ["http", "https", "s3", "gs"])
 def test_a_missing_backend_names_the_extra_that_installs_it(monkeypatch, scheme):
-    """The hint for a scheme whose package is missing is `pip install 'convcli[EXTRA]'` with an
-    extra pyproject.toml really defines, the one the README names for that scheme."""
+    """The hint for a scheme whose package is missing is `pip install '.[EXTRA]'` (what works
+    from a clone) with an extra pyproject.toml really defines, the one the docs name for
+    that scheme."""
     import re
 
     tomllib = pytest.importorskip("tomllib")
@@ -379,15 +380,15 @@ def test_a_missing_backend_names_the_extra_that_installs_it(monkeypatch, scheme)
     monkeypatch.setattr(fsspec.core, "url_to_fs", missing)
     with pytest.raises(ImageError) as info:
         open_url(f"{scheme}://host/a.png")
-    hint = re.search(r"pip install '?convcli\[(\w+)\]'?(.*)$", str(info.value))
+    hint = re.search(r"pip install '\.\[(\w+)\]' \(in convcli's folder\)$", str(info.value))
     assert hint, str(info.value)
     root = Path(__file__).resolve().parent.parent
     extras = tomllib.loads((root / "pyproject.toml").read_text())["project"][
         "optional-dependencies"
     ]
-    assert hint.group(1) in extras and hint.group(2) == ""
-    readme = (root / "README.md").read_text()
-    assert f"'convcli[{hint.group(1)}]'" in readme
+    assert hint.group(1) in extras
+    docs = "".join(p.read_text() for p in [root / "README.md", *(root / "docs").glob("*.md")])
+    assert f"'.[{hint.group(1)}]'" in docs
     wanted = {"http": "http", "https": "http", "s3": "s3", "gs": "gcs"}[scheme]
     assert hint.group(1) == wanted
 

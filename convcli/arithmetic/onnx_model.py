@@ -1,7 +1,7 @@
 """An ONNX model file analysed layer by layer, as ``convcli shape model.onnx`` shows it.
 
 This module imports nothing heavy at import time: the ``onnx`` package (an
-extra, ``pip install 'convcli[onnx]'``; it brings numpy) is imported inside
+extra, ``pip install '.[onnx]'``; it brings numpy) is imported inside
 :func:`analyze_onnx`. Sizes come from :mod:`convcli.arithmetic.sizes` and
 counts from :mod:`convcli.arithmetic.counts`, as for the spec language; what
 each node does is in :mod:`.onnx_nodes`.
@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..errors import ConvcliError, ShapeError
+from ..errors import ConvcliError, ShapeError, install_hint
 from .onnx_nodes import HANDLERS, Node
 from .summary import LayerRow, NetworkSummary
 from .support import Field
@@ -35,7 +35,7 @@ from .support import Field
 __all__ = ["ONNX_MISSING", "analyze_onnx"]
 
 #: The message when the onnx package is not installed.
-ONNX_MISSING = "reading an ONNX model needs the onnx package: pip install 'convcli[onnx]'"
+ONNX_MISSING = f"reading an ONNX model needs the onnx package: {install_hint('onnx')}"
 
 
 def _attrs(node: Any) -> dict[str, Any]:

@@ -107,7 +107,7 @@ class LazyGroup(click.Group):
         the interpreter's shutdown would otherwise wait for threads still in a
         long step and print the complaints of libraries stopped mid-task.
         """
-        from .signals import ignore, install, last_signal
+        from .signals import ignore, install, last_signal, stopped_message
 
         install()
         try:
@@ -122,7 +122,7 @@ class LazyGroup(click.Group):
                 sys.stdout.flush()
             with contextlib.suppress(Exception):
                 if exc.code != status:  # the signal came while an error was reported
-                    sys.stderr.write("Interrupted.\n" if status == 130 else "Terminated.\n")
+                    sys.stderr.write(stopped_message(status) + "\n")
                 sys.stderr.flush()
             os._exit(status)
 
@@ -141,7 +141,7 @@ class LazyGroup(click.Group):
 
     def invoke(self, ctx: click.Context):
         from ..guard import guarding
-        from .signals import exit_status, terminating_signals
+        from .signals import exit_status, stopped_message, terminating_signals
 
         try:
             # every file this run reads is protected from its writes; SIGTERM and
@@ -165,7 +165,7 @@ class LazyGroup(click.Group):
         except KeyboardInterrupt as exc:
             # outputs are written atomically, so nothing partial is left; 130 = 128 + SIGINT
             status = exit_status(exc)
-            click.echo("Interrupted." if status == 130 else "Terminated.", err=True)
+            click.echo(stopped_message(status), err=True)
             ctx.exit(status)
         except (MemoryError, OverflowError, RecursionError) as exc:
             # a size no check caught before allocating: still a usage error, not a crash

@@ -152,6 +152,19 @@ def _corners(n: int) -> list[int | None]:
     return [*range(CORNER), None, *range(n - CORNER, n)]
 
 
+def _shade(value: float, top: float) -> str:
+    """The style of a nonzero weight: red if negative, green if positive; the bright shade
+    for a weight larger than half the largest, so -2 and -1 of Sobel differ.
+
+    The tables use the 16 standard colours (every terminal shows them, the same way);
+    dark shades take white text and bright ones black, so every value stays readable.
+    """
+    hue = "red" if value < 0 else "green"
+    if abs(value) > top / 2:
+        return f"bold black on bright_{hue}"
+    return f"bold white on {hue}"
+
+
 def _shaded(weights, title: str, color: bool) -> str:
     """The values as a table (text), background shaded by sign and magnitude.
 
@@ -180,15 +193,7 @@ def _shaded(weights, title: str, color: bool) -> str:
             text = text if len(text) <= 10 else f"{v:.6g}"
             style = ""
             if color and v != 0:
-                level = int(60 + 160 * abs(v) / top)
-                # dark backgrounds (small weights; a 16-colour terminal makes them black)
-                # take white text, bright ones black text, so every value stays readable
-                ink = "black" if v > 0 and level >= 150 else "white"
-                style = (
-                    f"bold {ink} on rgb({level},0,0)"
-                    if v < 0
-                    else f"bold {ink} on rgb(0,{level},0)"
-                )
+                style = _shade(v, top)
             elif v == 0:
                 style = "dim"
             cells.append(Text(text, style=style))
@@ -228,7 +233,8 @@ def show_cmd(spec, fmt, output, overwrite):
 
     KERNEL is a built-in name with parameters (gaussian:size=5,sigma=1), an
     inline matrix or a kernel file. The table shades positive weights green
-    and negative ones red, darker for smaller magnitudes (on a terminal).
+    and negative ones red, bright where a weight is over half the largest
+    (on a terminal).
 
     \b
     Example:

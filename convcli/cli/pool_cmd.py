@@ -183,7 +183,7 @@ def pool_cmd(
       convcli pool sample_images/camera.png --size 4 -o small.png
       convcli pool photo.png --size 2x3 --padding 1x2 --mode avg -o p.png
       convcli pool activations.npy --size 2 -o pooled.npy     # (N, C, H, W)
-      convcli pool x.npy --size 3 --padding 1 --stride 2 -o pooled.npy
+      convcli pool x.npy --size 3 --padding 1 --stride 2 -o x-pooled.npy
       convcli filter photo.png -k sobel | convcli pool - --size 2 > edges.png
     """
     if isinstance(padding, str) and padding != "valid":

@@ -115,7 +115,7 @@ def scaling_options(f: Callable) -> Callable:
             "run; tcp://HOST:PORT uses a running scheduler; dask uses the one in "
             "$DASK_SCHEDULER_ADDRESS (which alone never turns a cluster on). Default: "
             "$CONVCLI_SCHEDULER, else no cluster. Standard input/output and a single image "
-            "always run here. Needs pip install 'convcli[cluster]'.",
+            "always run here. Needs pip install '.[cluster]'.",
         ),
         click.option(
             "--scheduler-file",

@@ -31,6 +31,7 @@ __all__ = [
     "ignore",
     "install",
     "last_signal",
+    "stopped_message",
     "terminating_signals",
     "worker_signals",
 ]
@@ -45,6 +46,21 @@ class Terminated(KeyboardInterrupt):
     def __init__(self, signum: int) -> None:
         super().__init__(signum)
         self.signum = signum
+
+
+#: What a stopped run says on stderr, by exit status: the words shells use.
+STOPPED = {130: "Interrupted.", 129: "Hangup.", 143: "Terminated."}
+
+
+def stopped_message(status: int) -> str:
+    """The line a run stopped by a signal prints: ``Hangup.`` for SIGHUP (129), ...
+
+    Examples
+    --------
+    >>> stopped_message(129), stopped_message(130), stopped_message(143)
+    ('Hangup.', 'Interrupted.', 'Terminated.')
+    """
+    return STOPPED.get(status, "Terminated.")
 
 
 def exit_status(exc: KeyboardInterrupt) -> int:

@@ -16,5 +16,7 @@ only for ``--scheduler dask``), so a plain ``convcli filter`` never loads dask.
   renamed into place only once every block is on disk.
 """
 
+from ..errors import install_hint
+
 #: What a person without the extra is told to run.
-INSTALL_HINT = "pip install 'convcli[cluster]'"
+INSTALL_HINT = install_hint("cluster")

@@ -44,7 +44,7 @@ import numpy as np
 from ..arithmetic.geometry import Geometry
 from ..arithmetic.sizes import PaddingSpec
 from ..engine.padding import index_map, normalize_pad_mode
-from ..errors import ImageError, ParameterError
+from ..errors import ImageError, ParameterError, install_hint
 from ..kernels.kernel import Kernel
 from .filtering import (
     ALPHA_MODES,
@@ -89,7 +89,7 @@ __all__ = [
 ]
 
 #: What a person without tifffile/zarr is told to run.
-INSTALL_HINT = "pip install 'convcli[cluster]'"
+INSTALL_HINT = install_hint("cluster")
 #: Output tiles of a written BigTIFF and chunks of a written zarr (rows, columns).
 OUTPUT_TILE = 256
 #: Bytes of tiles tifffile compresses in one pass (its threads hold them, and their output).

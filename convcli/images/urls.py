@@ -33,7 +33,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, BinaryIO
 
-from ..errors import ImageError
+from ..errors import ImageError, install_hint
 
 __all__ = [
     "is_read_only_url",
@@ -54,12 +54,12 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 #: What to install for each scheme fsspec needs a package for.
 _EXTRAS = {
-    "s3": "pip install 'convcli[s3]'",
-    "s3a": "pip install 'convcli[s3]'",
-    "gs": "pip install 'convcli[gcs]'",
-    "gcs": "pip install 'convcli[gcs]'",
-    "http": "pip install 'convcli[http]'",
-    "https": "pip install 'convcli[http]'",
+    "s3": install_hint("s3"),
+    "s3a": install_hint("s3"),
+    "gs": install_hint("gcs"),
+    "gcs": install_hint("gcs"),
+    "http": install_hint("http"),
+    "https": install_hint("http"),
 }
 
 
@@ -136,7 +136,7 @@ def _filesystem(url: str) -> tuple[Any, str]:
         import fsspec
     except ImportError:
         raise ImageError(
-            f"{url}: URLs need fsspec, which is not installed: pip install 'convcli[cluster]'"
+            f"{url}: URLs need fsspec, which is not installed: {install_hint('cluster')}"
         ) from None
     try:
         fs, path = fsspec.core.url_to_fs(url)

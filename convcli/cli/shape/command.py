@@ -50,7 +50,7 @@ MB = 10^6 bytes). --json and --csv carry every field.
 
 \b
 ONNX models: convcli shape MODEL.onnx [--dim N=1] reads the model (needs
-pip install 'convcli[onnx]') and prints the same table for its Conv,
+pip install '.[onnx]') and prints the same table for its Conv,
 ConvTranspose, pooling, Gemm/MatMul, BatchNormalization and shape-only
 nodes; ceil_mode pooling follows the model's opset (a note says which rule).
 

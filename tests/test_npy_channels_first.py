@@ -13,15 +13,9 @@ import sys
 import numpy as np
 import pytest
 import scipy.ndimage
-from click.testing import CliRunner
-
-from convcli.cli import cli
+from helpers import run
 
 POOL_ARGS = ("--size", "3", "--padding", "1", "--stride", "2")
-
-
-def run(*args, **kwargs):
-    return CliRunner().invoke(cli, [str(a) for a in args], **kwargs)
 
 
 def loop_max_pool(x, k, pad, stride):
