@@ -100,9 +100,7 @@ def cv2_stages(files: list[str], out: Path, rounds: int) -> dict[str, float]:
     found = {
         "read": _cpu_ms(lambda name, i: cv2.imread(name, cv2.IMREAD_UNCHANGED), files, rounds),
         "filter": _cpu_ms(
-            lambda name, i: cv2.filter2D(
-                images[i], -1, kernel, borderType=cv2.BORDER_REFLECT_101
-            ),
+            lambda name, i: cv2.filter2D(images[i], -1, kernel, borderType=cv2.BORDER_REFLECT_101),
             files,
             rounds,
         ),
