@@ -145,3 +145,36 @@ def test_the_command_writes_strips_through_a_pipe(tmp_path):
     assert one.returncode == 0 and one.stdout.startswith(b"\xff\xd8")
     assert b"\xff\xdd" not in one.stdout  # Pillow's one encode
     np.testing.assert_array_equal(_decode(data), _decode(one.stdout))
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".npy"])
+def test_ctrl_c_mid_batch_leaves_only_complete_files(tmp_path, suffix):
+    """Ctrl-C (SIGINT to the process group) while a batch writes JPEG strips or .npy strips,
+    relative paths: exit 130, no temporary file, and every output there is whole."""
+    import signal
+
+    from test_signals import finish, leftovers, start, wait_for, written
+
+    (tmp_path / "in").mkdir()
+    for i in range(12):
+        PIL.Image.fromarray(_photo(1200, 1800, seed=i)).save(tmp_path / "in" / f"p{i:02d}.jpg")
+    fmt = suffix.lstrip(".")
+    args = ["filter", "in", "-k", "gaussian:sigma=4", "--out-dir", "out", "--format", fmt]
+    if suffix == ".npy":
+        args += ["--range", "clip"]
+    proc = start(args, tmp_path)
+    out = tmp_path / "out"
+    wait_for(lambda: out.is_dir() and len(written(out)) >= 1)
+    os.killpg(proc.pid, signal.SIGINT)
+    code, err, _ = finish(proc)
+    assert code == 130, err
+    assert leftovers(out) == [] and "Traceback" not in err
+    names = written(out)
+    assert 1 <= len(names) < 12
+    for name in names:
+        if suffix == ".jpg":
+            with PIL.Image.open(out / name) as im:
+                im.load()  # a cut JPEG raises here (or warns of a truncated file)
+                assert im.size == (1800, 1200)
+        else:
+            assert np.load(out / name).shape == (3, 1200, 1800)
