@@ -224,12 +224,21 @@ def _extension_format(path: str) -> str | None:
         return None
 
 
-def image_task(job: Job, *, process: Callable, options: WriteOptions) -> list[str]:
+def image_task(
+    job: Job,
+    *,
+    process: Callable,
+    options: WriteOptions,
+    stream_npy: Callable[..., bool] | None = None,
+) -> list[str]:
     """Read one image, ``process(image, fmt) -> (image, notes)`` it, and write it.
 
     The unit of work :func:`run_jobs` runs for ``filter`` and ``pool``; bind
     ``process`` and ``options`` with :func:`functools.partial` (module-level
     functions only, so that ``--jobs`` can send it to other processes).
+    ``stream_npy(image, target, overwrite=...)``, when given, does both for a
+    ``.npy`` file and returns True, or returns False having written nothing
+    (``filter``'s :func:`convcli.images.npystream.write_filtered_npy`).
     Returns the notes for stderr; raises ConvcliError or OSError on failure.
     """
     from ..arithmetic.limits import output_pixel_limit
@@ -251,6 +260,10 @@ def image_task(job: Job, *, process: Callable, options: WriteOptions) -> list[st
     kwargs = {} if options.max_pixels is None else {"max_pixels": options.max_pixels}
     image = read_image(job.source, **kwargs)
     notes = list(image.notes) + notes
+    if stream_npy is not None and fmt == "NPY" and job.target != "-" and not is_url(job.target):
+        with output_pixel_limit(options.max_pixels):
+            if stream_npy(image, job.target, overwrite=options.overwrite):
+                return notes
     with output_pixel_limit(options.max_pixels):  # the limit --max-pixels names, for outputs too
         result, more = process(image, fmt)
     notes.extend(more)

@@ -45,6 +45,13 @@ def _filter_process(image, fmt, *, kernels, settings, value_range, alpha, gray):
     return filter_image(image, kernels, settings, value_range=rng, alpha=alpha, gray=gray), []
 
 
+def _filter_npy(image, target, *, overwrite, **how) -> bool:
+    """Filter one image into a .npy file strip by strip (module level, for --jobs)."""
+    from ..images.npystream import write_filtered_npy
+
+    return write_filtered_npy(image, target, overwrite=overwrite, **how)
+
+
 def _check_raw_targets(jobs, format_: str | None) -> None:
     """--range raw keeps float values: say so before filtering when a target cannot hold them."""
     from ..errors import ImageError
@@ -265,7 +272,8 @@ def filter_cmd(
     options = WriteOptions(
         format_, overwrite, png_compression, jpeg_quality, max_pixels, threads=threads
     )
-    task = partial(image_task, process=process, options=options)
+    stream_npy = partial(_filter_npy, **process.keywords)  # the same kernels and settings
+    task = partial(image_task, process=process, options=options, stream_npy=stream_npy)
     run_scaled(
         job_list,
         task,

@@ -3,12 +3,16 @@
 - :mod:`.io`: ``read_image``/``write_image``: formats, modes, bit depths,
   alpha, EXIF orientation, decompression-bomb limits, ``-`` for stdin/stdout.
 - :mod:`.png`: convcli's own threaded PNG writer.
+- :mod:`.jpegstrips`: a large JPEG encoded in strips on several threads,
+  joined by restart markers (the pixels of one encode).
 - :mod:`.decoders`: a PNG opened with Pillow's PNG plugin alone (fast start).
 - :mod:`.atomic`: every output goes through a temporary file and a rename.
 - :mod:`.pixels`: ``to_pixels``, the one conversion of values on a 0..max
   scale to uint8/uint16 pixels (rounded, clipped).
 - :mod:`.filtering`: what ``convcli filter`` does to an image (kernel
   chains, gradient magnitudes, value ranges back to pixels, bands of rows).
+- :mod:`.npystream`: a filter result written to ``.npy`` strip by strip,
+  never whole in floating point.
 - :mod:`.pooling`: what ``convcli pool`` does to an image or a tensor.
 - :mod:`.tiled`: images larger than memory (tiled TIFF, zarr) filtered block
   by block with the kernel's halo, written to a tiled BigTIFF or a zarr.

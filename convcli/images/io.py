@@ -717,7 +717,7 @@ def _encode(
     jpeg_quality: int,
     threads: int | None = None,
 ) -> None:
-    """Write prepared arrays to an open binary file in `fmt` (`threads` for the PNG writer)."""
+    """Write prepared arrays to an open binary file in `fmt` (`threads` for PNG and JPEG)."""
     if fmt == "NPY":
         _write_npy(fh, pixels, alpha)
         return
@@ -726,6 +726,12 @@ def _encode(
         # numpy filters and threaded zlib: several times faster than Pillow
         write_png(fh, data, level=png_compression, threads=threads)
         return
+    if fmt == "JPEG":
+        from .jpegstrips import can_write_strips, write_jpeg_strips
+
+        if can_write_strips(data, threads):  # strips on `threads` cores, same pixels
+            write_jpeg_strips(fh, data, quality=jpeg_quality, threads=threads)
+            return
     im = PIL.Image.fromarray(np.ascontiguousarray(data))
     options: dict[str, object] = {}
     if fmt == "PNG":
@@ -779,8 +785,9 @@ def write_image(
     jpeg_quality : int
         JPEG quality 1-100. WebP is always written lossless.
     threads : int or None
-        Threads of the PNG writer; None for ``CONVCLI_THREADS`` or the
-        usable cores.
+        Threads of the PNG writer and of a large JPEG's strips
+        (:mod:`convcli.images.jpegstrips`); None for ``CONVCLI_THREADS`` or
+        the usable cores.
 
     Returns
     -------
