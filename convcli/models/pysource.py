@@ -1,0 +1,453 @@
+"""PyTorch, Keras and Flax models read from their Python source with :mod:`ast`.
+
+Nothing is imported or run: neither torch, TensorFlow nor JAX, nor the
+user's module. A small evaluator walks the class's constructor (``__init__``,
+Flax's ``setup``) and its forward pass (``forward``, Keras' ``call``, Flax's
+``__call__``), or an expression given with ``--code``. It knows literals,
+arithmetic on numbers, names bound in the file, ``for`` loops over ranges
+and lists, the frameworks' layers with their documented defaults
+(:mod:`convcli.models.pylayers`), classes of the same file, and a tensor's
+way through calls, ``view``/``reshape``/``flatten`` and ``+`` (a residual
+block). Anything else (a condition on a run-time value, an unknown
+function, ``torch.cat``) stops the reading with its ``file:line``: convcli
+does not guess.
+
+A class with no forward that derives from d2l's ``Module`` or ``Classifier``
+runs ``self.net``, as d2l's ``Module.forward`` does.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .common import Located, ModelError, Notes, Path, join_residual
+
+__all__ = ["BUILTINS", "DEFAULT_IMPORTS", "Evaluator", "find_method"]
+
+#: names a ``--code`` expression may use without imports
+DEFAULT_IMPORTS = {
+    "torch": "torch",
+    "nn": "torch.nn",
+    "F": "torch.nn.functional",
+    "keras": "keras",
+    "layers": "keras.layers",
+    "tf": "tensorflow",
+}
+_BINOPS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+    ast.Div: operator.truediv,
+}
+_FORWARD = ("forward", "call", "__call__")
+#: Python built-ins a model's constructor may use
+BUILTINS = ("range", "len", "int", "min", "max", "list", "tuple")
+_KERAS_PREFIXES = ("keras.layers.", "tensorflow.keras.layers.", "tf_keras.layers.")
+
+
+@dataclass
+class Ref:
+    """A name from an import (``torch.nn.Conv2d``), not yet called."""
+
+    qual: str
+
+
+@dataclass
+class Module:
+    """A layer or container built in the source: its layers, or a user class' instance."""
+
+    items: list[Located] = field(default_factory=list)
+    keras: bool = False
+    children: list[Any] | None = None  # a Sequential's or ModuleList's modules
+    instance: Instance | None = None
+
+
+@dataclass
+class Instance:
+    """An object of a class of the file: its attributes and its class."""
+
+    cls: ast.ClassDef
+    attrs: dict[str, Any]
+
+
+@dataclass
+class Tensor:
+    """The model's input after the layers of ``path``."""
+
+    path: Path
+
+
+class Batch:
+    """``x.size(0)`` / ``x.shape[0]``: the batch size, only good for a view."""
+
+
+class _Return(Exception):
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class Evaluator:
+    """Evaluates the statements and expressions convcli understands; refuses the rest."""
+
+    def __init__(self, filename: str, tree: ast.Module, imports: Mapping[str, str]) -> None:
+        self.file = filename
+        self.names: dict[str, Any] = {k: Ref(k) for k in BUILTINS}
+        self.names.update({k: Ref(v) for k, v in imports.items()})
+        self.classes: dict[str, ast.ClassDef] = {}
+        self.notes = Notes()
+        self.stated: tuple[int | None, int | None, int | None] | None = None
+        for node in tree.body:
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                self.import_(node)
+            elif isinstance(node, ast.ClassDef):
+                self.classes[node.name] = node
+        for node in tree.body:  # module constants: literals and arithmetic only
+            if isinstance(node, ast.Assign) and len(node.targets) == 1:
+                target = node.targets[0]
+                if isinstance(target, ast.Name):
+                    try:
+                        self.names[target.id] = self.eval(node.value, {})
+                    except ModelError:
+                        self.names.setdefault(target.id, _Lazy(node.value))
+
+    def fail(self, node: ast.AST, message: str) -> ModelError:
+        return ModelError(f"{self.where(node)}: {message}")
+
+    def where(self, node: ast.AST) -> str:
+        """``file:line`` of ``node`` (``--code:line`` for the expression given on the command line)."""
+        name = "--code" if getattr(node, "from_code", False) else self.file
+        return f"{name}:{getattr(node, 'lineno', '?')}"
+
+    def import_(self, node: ast.Import | ast.ImportFrom) -> None:
+        for alias in node.names:
+            if isinstance(node, ast.Import):
+                qual = alias.name
+                local = alias.asname or alias.name.split(".")[0]
+                if alias.asname is None:
+                    qual = local
+            else:
+                qual = f"{node.module}.{alias.name}" if node.module else alias.name
+                local = alias.asname or alias.name
+            qual = qual.replace("tensorflow.keras", "keras").replace("tf_keras", "keras")
+            self.names[local] = Ref(qual)
+
+    # ------------------------------------------------------------------ statements
+
+    def run(self, body: Sequence[ast.stmt], env: dict[str, Any]) -> None:
+        for stmt in body:
+            self.stmt(stmt, env)
+
+    def stmt(self, node: ast.stmt, env: dict[str, Any]) -> None:
+        if isinstance(node, ast.Return):
+            raise _Return(self.eval(node.value, env) if node.value else None)
+        if isinstance(node, (ast.Assign, ast.AnnAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            if node.value is None:
+                return
+            value = self.eval(node.value, env)
+            for target in targets:
+                self.assign(target, value, env)
+            return
+        if isinstance(node, ast.AugAssign):
+            value = self.binop(
+                node, node.op, self.eval(node.target, env), self.eval(node.value, env)
+            )
+            self.assign(node.target, value, env)
+            return
+        if isinstance(node, ast.Expr):
+            if isinstance(node.value, ast.Constant):
+                return  # a docstring
+            call = node.value
+            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
+                owner = call.func.value
+                if call.func.attr == "__init__" or (
+                    isinstance(owner, ast.Name)
+                    and owner.id == "self"
+                    and call.func.attr == "save_hyperparameters"
+                ):
+                    return  # super().__init__(), d2l's save_hyperparameters(): no layers
+                if call.func.attr in ("append", "extend", "add_module"):
+                    self.mutate(call, env)
+                    return
+            raise self.fail(
+                node, f"cannot read the statement {ast.unparse(node)[:60]!r} statically"
+            )
+        if isinstance(node, ast.For):
+            items = self.eval(node.iter, env)
+            if isinstance(items, Module) and items.children is not None:
+                items = items.children
+            if not isinstance(items, (list, tuple, range)) or node.orelse:
+                raise self.fail(
+                    node, f"a for loop over {ast.unparse(node.iter)!r}, not a known list"
+                )
+            for item in items:
+                self.assign(node.target, item, env)
+                self.run(node.body, env)
+            return
+        if isinstance(node, ast.If):
+            test = self.eval(node.test, env)
+            if isinstance(test, (Tensor, Module, Ref, _Lazy)):
+                raise self.fail(
+                    node, f"a condition on {ast.unparse(node.test)!r} decided at run time"
+                )
+            self.run(node.body if test else node.orelse, env)
+            return
+        if isinstance(node, ast.Pass):
+            return
+        raise self.fail(node, f"cannot read a {type(node).__name__} statement statically")
+
+    def mutate(self, call: ast.Call, env: dict[str, Any]) -> None:
+        assert isinstance(call.func, ast.Attribute)
+        target = self.eval(call.func.value, env)
+        args = [self.eval(a, env) for a in call.args]
+        if isinstance(target, Module) and target.children is not None:
+            target = target.children
+        if not isinstance(target, list):
+            raise self.fail(call, f"{ast.unparse(call.func)} on something that is not a list")
+        if call.func.attr == "append":
+            target.append(args[0])
+        elif call.func.attr == "extend":
+            target.extend(args[0])
+        else:
+            target.append(args[1])
+
+    def assign(self, target: ast.expr, value: Any, env: dict[str, Any]) -> None:
+        if isinstance(target, ast.Name):
+            env[target.id] = value
+        elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+            owner = env.get(target.value.id)
+            if not isinstance(owner, Instance):
+                raise self.fail(target, f"cannot assign {ast.unparse(target)} statically")
+            owner.attrs[target.attr] = value
+        elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (list, tuple)):
+            if len(target.elts) != len(value):
+                raise self.fail(target, "unpacking a different number of values")
+            for t, v in zip(target.elts, value, strict=True):
+                self.assign(t, v, env)
+        else:
+            raise self.fail(target, f"cannot assign to {ast.unparse(target)!r} statically")
+
+    # ------------------------------------------------------------------ expressions
+
+    def eval(self, node: ast.expr, env: dict[str, Any]) -> Any:
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.Name):
+            if node.id in env:
+                return env[node.id]
+            if node.id in self.names:
+                value = self.names[node.id]
+                if isinstance(value, _Lazy):
+                    value = self.names[node.id] = self.eval(value.node, {})
+                return value
+            if node.id in self.classes:
+                return self.classes[node.id]
+            if node.id in ("True", "False", "None"):
+                return {"True": True, "False": False, "None": None}[node.id]
+            raise self.fail(node, f"{node.id!r} is not defined (nor imported) here")
+        if isinstance(node, (ast.Tuple, ast.List)):
+            values: list[Any] = []
+            for elt in node.elts:
+                if isinstance(elt, ast.Starred):
+                    values.extend(self.eval(elt.value, env))
+                else:
+                    values.append(self.eval(elt, env))
+            return tuple(values) if isinstance(node, ast.Tuple) else values
+        if isinstance(node, ast.Attribute):
+            return self.attribute(node, self.eval(node.value, env))
+        if isinstance(node, ast.BinOp):
+            return self.binop(node, node.op, self.eval(node.left, env), self.eval(node.right, env))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            value = self.eval(node.operand, env)
+            if isinstance(value, (int, float)):
+                return -value
+        if isinstance(node, ast.Subscript):
+            return self.subscript(node, env)
+        if isinstance(node, ast.Call):
+            return self.call(node, env)
+        if isinstance(node, ast.ListComp) and len(node.generators) == 1:
+            gen = node.generators[0]
+            items = self.eval(gen.iter, env)
+            if not isinstance(items, (list, tuple, range)) or gen.ifs:
+                raise self.fail(node, "a comprehension over something that is not a known list")
+            out = []
+            for item in items:
+                inner = dict(env)
+                self.assign(gen.target, item, inner)
+                out.append(self.eval(node.elt, inner))
+            return out
+        raise self.fail(node, f"cannot evaluate {ast.unparse(node)[:60]!r} statically")
+
+    def attribute(self, node: ast.Attribute, owner: Any) -> Any:
+        if isinstance(owner, Ref):
+            qual = f"{owner.qual}.{node.attr}"
+            for prefix in ("tensorflow.keras.", "tf_keras."):
+                qual = qual.replace(prefix, "keras.")
+            return Ref(qual)
+        if isinstance(owner, Instance):
+            if node.attr in owner.attrs:
+                return owner.attrs[node.attr]
+            method = find_method(owner.cls, node.attr)
+            if method is not None:
+                return _Bound(owner, method)
+            raise self.fail(node, f"self.{node.attr} is not set in the constructor")
+        if isinstance(owner, Tensor):
+            return _TensorMethod(owner, node.attr)
+        raise self.fail(node, f"cannot read {ast.unparse(node)!r} statically")
+
+    def binop(self, node: ast.AST, op: ast.operator, left: Any, right: Any) -> Any:
+        if isinstance(left, Tensor) and isinstance(right, Tensor) and isinstance(op, ast.Add):
+            return Tensor(join_residual(left.path, right.path, self.where(node)))
+        numbers = (int, float)
+        if type(op) in _BINOPS and isinstance(left, numbers) and isinstance(right, numbers):
+            return _BINOPS[type(op)](left, right)
+        if (
+            isinstance(op, ast.Add)
+            and isinstance(left, (list, tuple))
+            and type(left) is type(right)
+        ):
+            return [*left, *right] if isinstance(left, list) else (*left, *right)
+        if isinstance(op, ast.Mult) and isinstance(left, list) and isinstance(right, int):
+            return left * right
+        raise self.fail(node, "an operation convcli cannot follow statically")
+
+    def subscript(self, node: ast.Subscript, env: dict[str, Any]) -> Any:
+        owner = self.eval(node.value, env)
+        if isinstance(owner, _TensorMethod) and owner.name == "shape":
+            if self.eval(node.slice, env) == 0:
+                return Batch()
+        if isinstance(owner, Module) and owner.children is not None:
+            owner = owner.children
+        index = self.eval(node.slice, env)
+        if isinstance(owner, (list, tuple)) and isinstance(index, int):
+            return owner[index]
+        raise self.fail(node, f"cannot index {ast.unparse(node)!r} statically")
+
+    def arguments(self, node: ast.Call, env: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        args: list[Any] = []
+        for arg in node.args:
+            if isinstance(arg, ast.Starred):
+                value = self.eval(arg.value, env)
+                if isinstance(value, Module) and value.children is not None:
+                    value = value.children
+                if not isinstance(value, (list, tuple)):
+                    raise self.fail(arg, f"*{ast.unparse(arg.value)} is not a known list")
+                args.extend(value)
+            else:
+                args.append(self.eval(arg, env))
+        kwargs = {}
+        for kw in node.keywords:
+            if kw.arg is None:
+                raise self.fail(node, "**kwargs cannot be read statically")
+            kwargs[kw.arg] = self.eval(kw.value, env)
+        return args, kwargs
+
+    def call(self, node: ast.Call, env: dict[str, Any]) -> Any:
+        from .pycalls import call
+
+        func = self.eval(node.func, env)
+        args, kwargs = self.arguments(node, env)
+        return call(self, node, func, args, kwargs)
+
+    def instantiate(
+        self, cls: ast.ClassDef, args: list[Any], kwargs: dict[str, Any], node: ast.AST
+    ) -> Module:
+        instance = Instance(cls, {})
+        for stmt in cls.body:  # class-level fields (Flax dataclass fields, constants)
+            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+                instance.attrs[stmt.target.id] = (
+                    self.eval(stmt.value, {}) if stmt.value else _MISSING
+                )
+            elif isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
+                instance.attrs[stmt.targets[0].id] = self.eval(stmt.value, {})
+        fields = [k for k, v in instance.attrs.items() if v is _MISSING or k in kwargs]
+        init = find_method(cls, "__init__") or find_method(cls, "setup")
+        if init is not None and init.name == "__init__":
+            env = self.bind_method(init, instance, args, kwargs, node)
+            self.body(init, env)
+        else:
+            for key, value in zip(fields, args, strict=False):
+                instance.attrs[key] = value
+            instance.attrs.update(kwargs)
+            missing = [k for k, v in instance.attrs.items() if v is _MISSING]
+            if missing:
+                raise self.fail(node, f"{cls.name} needs {missing[0]!r}: give it in --code")
+            if init is not None:
+                self.body(init, {"self": instance})
+        return Module(instance=instance)
+
+    def bind_method(
+        self,
+        fn: ast.FunctionDef,
+        instance: Instance,
+        args: list[Any],
+        kwargs: dict[str, Any],
+        node: ast.AST,
+    ) -> dict[str, Any]:
+        params = [a.arg for a in fn.args.args][1:]
+        defaults = fn.args.defaults
+        env: dict[str, Any] = {"self": instance}
+        first_default = len(params) - len(defaults)
+        for i, name in enumerate(params):
+            if i < len(args):
+                env[name] = args[i]
+            elif name in kwargs:
+                env[name] = kwargs[name]
+            elif i >= first_default:
+                env[name] = self.eval(defaults[i - first_default], {})
+            else:
+                raise self.fail(node, f"{instance.cls.name} needs {name!r}: give it in --code")
+        for arg, default in zip(fn.args.kwonlyargs, fn.args.kw_defaults, strict=True):
+            if arg.arg in kwargs:
+                env[arg.arg] = kwargs[arg.arg]
+            elif default is not None:
+                env[arg.arg] = self.eval(default, {})
+            else:
+                raise self.fail(node, f"{instance.cls.name} needs {arg.arg!r}: give it in --code")
+        return env
+
+    def body(self, fn: ast.FunctionDef, env: dict[str, Any]) -> Any:
+        try:
+            self.run(fn.body, env)
+        except _Return as ret:
+            return ret.value
+        except RecursionError:
+            raise self.fail(fn, "the model calls itself without end") from None
+        return None
+
+
+@dataclass
+class _Lazy:
+    """A module-level assignment evaluated when first used."""
+
+    node: ast.expr
+
+
+@dataclass
+class _Bound:
+    instance: Instance
+    method: ast.FunctionDef
+
+
+@dataclass
+class _TensorMethod:
+    tensor: Tensor
+    name: str
+
+
+_MISSING = object()
+
+
+def find_method(cls: ast.ClassDef, name: str) -> ast.FunctionDef | None:
+    """The method ``name`` defined in the class body, if any."""
+    for stmt in cls.body:
+        if isinstance(stmt, ast.FunctionDef) and stmt.name == name:
+            return stmt
+    return None
