@@ -169,6 +169,7 @@ class _Reader:
         outputs = [o["as_tensor"]["name"] for o in node.get("outputs", []) if "as_tensor" in o]
         where = self.where(node)
         tensors = [a["as_tensor"]["name"] for a in args.values() if "as_tensor" in a]
+        tensors += [t["name"] for a in args.values() for t in a.get("as_tensors", [])]
         from_input = [t for t in tensors if t in self.values]
         if not from_input:
             if op in ("t", "permute", "transpose", "numpy_T") and tensors[0] in self.weights:

@@ -46,6 +46,18 @@ _BINOPS = {
     ast.Pow: operator.pow,
     ast.Div: operator.truediv,
 }
+_COMPARE = {
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Is: operator.is_,
+    ast.IsNot: operator.is_not,
+    ast.In: lambda a, b: a in b,
+    ast.NotIn: lambda a, b: a not in b,
+}
 _FORWARD = ("forward", "call", "__call__")
 #: Python built-ins a model's constructor may use
 BUILTINS = ("range", "len", "int", "min", "max", "list", "tuple")
@@ -192,8 +204,11 @@ class Evaluator:
                 self.run(node.body, env)
             return
         if isinstance(node, ast.If):
-            test = self.eval(node.test, env)
-            if isinstance(test, (Tensor, Module, Ref, _Lazy)):
+            try:
+                test = self.eval(node.test, env)
+            except ModelError:
+                test = Tensor(())
+            if isinstance(test, (Tensor, Module, Ref, _Lazy, _TensorMethod)):
                 raise self.fail(
                     node, f"a condition on {ast.unparse(node.test)!r} decided at run time"
                 )
@@ -268,6 +283,10 @@ class Evaluator:
             value = self.eval(node.operand, env)
             if isinstance(value, (int, float)):
                 return -value
+        if isinstance(node, (ast.IfExp, ast.Compare, ast.BoolOp)) or (
+            isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not)
+        ):
+            return self.logic(node, env)
         if isinstance(node, ast.Subscript):
             return self.subscript(node, env)
         if isinstance(node, ast.Call):
@@ -301,6 +320,33 @@ class Evaluator:
         if isinstance(owner, Tensor):
             return _TensorMethod(owner, node.attr)
         raise self.fail(node, f"cannot read {ast.unparse(node)!r} statically")
+
+    def logic(self, node: ast.expr, env: dict[str, Any]) -> Any:
+        """``a if c else b``, comparisons, ``and``/``or``/``not`` of values known statically."""
+
+        def known(expr: ast.expr) -> Any:
+            value = self.eval(expr, env)
+            if isinstance(value, (Tensor, Module, Ref, Instance, _TensorMethod)):
+                raise self.fail(expr, f"{ast.unparse(expr)!r} is decided at run time")
+            return value
+
+        if isinstance(node, ast.IfExp):
+            return self.eval(node.body if known(node.test) else node.orelse, env)
+        if isinstance(node, ast.UnaryOp):
+            return not known(node.operand)
+        if isinstance(node, ast.BoolOp):
+            values = [known(v) for v in node.values]
+            return all(values) if isinstance(node.op, ast.And) else any(values)
+        assert isinstance(node, ast.Compare)
+        left = known(node.left)
+        for op, right_node in zip(node.ops, node.comparators, strict=True):
+            right = known(right_node)
+            if type(op) not in _COMPARE:
+                raise self.fail(node, f"cannot compare with {ast.unparse(node)!r} statically")
+            if not _COMPARE[type(op)](left, right):
+                return False
+            left = right
+        return True
 
     def binop(self, node: ast.AST, op: ast.operator, left: Any, right: Any) -> Any:
         if isinstance(left, Tensor) and isinstance(right, Tensor) and isinstance(op, ast.Add):
