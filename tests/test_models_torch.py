@@ -363,3 +363,34 @@ def test_stated_channels_are_checked(tmp_path):
         match=r"m\.py:12: conv 6 k5 p2 was built for 3 input channels; its input is 1×28×28",
     ):
         read_model(str(tmp_path / "m.py"), "LeNet", given=(28, 28), channels=1)
+
+
+def test_onnx_export_of_the_same_model_has_the_same_numbers(exported, tmp_path):
+    """The ONNX table of the same LeNet has the .pt2's rows: shapes (but the batch), params, MACs, RF.
+
+    The ONNX reader names rows in ONNX's words (``Conv``, ``Gemm``) and keeps the
+    batch axis; every number agrees.
+    """
+    import json
+    import warnings
+
+    pytest.importorskip("onnx")
+    folder, name, shape, _, _ = exported["lenet"]
+    cls = _load(MODELS["lenet"][0], name, tmp_path / "again.py")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            cls().eval(), (torch.randn(*shape),), str(tmp_path / "lenet.onnx"), dynamo=False
+        )
+    runner = CliRunner()
+    tables = {}
+    for suffix in ("pt2", "onnx"):
+        where = folder if suffix == "pt2" else tmp_path
+        result = runner.invoke(cli, ["shape", str(where / f"lenet.{suffix}"), "--json"])
+        assert result.exit_code == 0, result.output
+        tables[suffix] = json.loads(result.stdout)
+    keys = ("params", "macs", "rf_h", "rf_w", "jump_h", "jump_w")
+    pt2 = [(row["output"], *(row[k] for k in keys)) for row in tables["pt2"]["layers"]]
+    onnx = [(row["output"][1:], *(row[k] for k in keys)) for row in tables["onnx"]["layers"]]
+    assert pt2 == onnx
+    assert tables["pt2"]["total_params"] == tables["onnx"]["total_params"] == 61_706

@@ -1,0 +1,354 @@
+"""Keras configs (``.keras``, ``.h5``) and Keras / Flax source, read without TensorFlow or JAX.
+
+Neither framework is installed: the ``.keras`` files are written by hand in
+Keras 3's format (tests/keras_configs.py), and the expected sizes come from
+the frameworks' documented formulas, computed here by explicit arithmetic:
+Keras ``'valid'`` gives ⌊(n − k)/s⌋ + 1 and ``'same'`` ⌈n/s⌉; a transposed
+convolution gives n·s + max(k − s, 0) (valid) or n·s (same) without
+``output_padding``; Flax pools default to stride 1.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+from click.testing import CliRunner
+from keras_configs import (
+    conv,
+    dense,
+    functional,
+    layer,
+    lenet_config,
+    pool,
+    sequential,
+    write_keras,
+)
+
+from convcli.cli import cli
+from convcli.models.common import ModelError
+from convcli.models.keras import read_keras
+from convcli.models.read import read_model
+
+D2L_LENET = [
+    ("conv", (6, 28, 28)),
+    ("sigmoid", (6, 28, 28)),
+    ("avgpool", (6, 14, 14)),
+    ("conv", (16, 10, 10)),
+    ("sigmoid", (16, 10, 10)),
+    ("avgpool", (16, 5, 5)),
+    ("flatten", (400,)),
+    ("linear", (120,)),
+    ("sigmoid", (120,)),
+    ("linear", (84,)),
+    ("sigmoid", (84,)),
+    ("linear", (10,)),
+]
+
+KERAS_LENET_SOURCE = """
+import keras
+from keras import layers
+
+model = keras.Sequential([
+    keras.Input(shape=(28, 28, 1)),
+    layers.Conv2D(6, 5, padding="same", activation="sigmoid"),
+    layers.AveragePooling2D(pool_size=2, strides=2),
+    layers.Conv2D(16, kernel_size=5, activation="sigmoid"),
+    layers.AveragePooling2D(2),
+    layers.Flatten(),
+    layers.Dense(120, activation="sigmoid"),
+    layers.Dense(84, activation="sigmoid"),
+    layers.Dense(10),
+])
+"""
+
+TORCH_LENET_SOURCE = """
+from torch import nn
+
+
+class LeNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
+            nn.AvgPool2d(kernel_size=2, stride=2),
+            nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(),
+            nn.AvgPool2d(kernel_size=2, stride=2),
+            nn.Flatten(),
+            nn.Linear(400, 120), nn.Sigmoid(),
+            nn.Linear(120, 84), nn.Sigmoid(),
+            nn.Linear(84, 10))
+
+    def forward(self, x):
+        return self.net(x)
+"""
+
+FLAX_LENET_SOURCE = """
+import flax.linen as nn
+import jax.numpy as jnp
+
+
+class LeNet(nn.Module):
+    num_classes: int = 10
+
+    @nn.compact
+    def __call__(self, x):
+        x = nn.sigmoid(nn.Conv(features=6, kernel_size=(5, 5))(x))
+        x = nn.avg_pool(x, window_shape=(2, 2), strides=(2, 2))
+        x = nn.Conv(16, (5, 5), padding="VALID")(x)
+        x = nn.sigmoid(x)
+        x = nn.avg_pool(x, (2, 2), strides=(2, 2))
+        x = x.reshape((x.shape[0], -1))
+        x = nn.sigmoid(nn.Dense(120)(x))
+        x = nn.sigmoid(nn.Dense(features=84)(x))
+        return nn.Dense(self.num_classes)(x)
+"""
+
+
+def test_keras_lenet_golden_shapes(tmp_path):
+    """d2l's LeNet as a hand-written Keras 3 .keras: the book's shapes, C×H×W, and a note."""
+    model = read_keras(str(write_keras(tmp_path / "lenet.keras", lenet_config())))
+    assert [(r.kind, r.shape) for r in model.summary.rows] == D2L_LENET
+    assert model.summary.total_params == 61_706
+    assert model.summary.input_shape == (1, 28, 28)
+    assert any("channels-last" in note for note in model.summary.notes)
+
+
+def test_keras_source_and_flax_source_give_the_same_lenet(tmp_path):
+    """LeNet written for Keras and for Flax (explicit pool strides) reads to the same rows."""
+    keras_py = tmp_path / "keras_lenet.py"
+    keras_py.write_text(KERAS_LENET_SOURCE, encoding="utf-8")
+    flax_py = tmp_path / "flax_lenet.py"
+    flax_py.write_text(FLAX_LENET_SOURCE, encoding="utf-8")
+    from_keras = read_model(str(keras_py), code="model").summary
+    from_flax = read_model(str(flax_py), "LeNet", given=(28, 28), channels=1).summary
+    assert [(r.kind, r.shape) for r in from_keras.rows] == D2L_LENET
+    assert [(r.kind, r.shape) for r in from_flax.rows] == D2L_LENET
+    assert from_keras.total_params == from_flax.total_params == 61_706
+
+
+def test_flax_pools_default_to_stride_one(tmp_path):
+    """nn.avg_pool(x, (2, 2)) without strides slides by 1 in Flax: 28 → 27, not 14 as in PyTorch."""
+    source = FLAX_LENET_SOURCE.replace(
+        "nn.avg_pool(x, window_shape=(2, 2), strides=(2, 2))", "nn.avg_pool(x, (2, 2))"
+    )
+    path = tmp_path / "flax.py"
+    path.write_text(source, encoding="utf-8")
+    rows = read_model(str(path), "LeNet", given=(28, 28), channels=1).summary.rows
+    assert rows[2].shape == (6, 28 - 2 + 1, 28 - 2 + 1)
+    assert rows[3].shape == (16, 27 - 5 + 1, 27 - 5 + 1)
+
+
+def test_flax_int_kernel_is_refused(tmp_path):
+    """An int kernel_size is a 1-D kernel in Flax: refused at its line rather than guessed."""
+    source = FLAX_LENET_SOURCE.replace("nn.Conv(16, (5, 5)", "nn.Conv(16, 5")
+    path = tmp_path / "flax.py"
+    path.write_text(source, encoding="utf-8")
+    with pytest.raises(ModelError, match=r"flax\.py:13: an int kernel_size is a 1-D window"):
+        read_model(str(path), "LeNet", given=(28, 28), channels=1)
+
+
+def test_keras_py_and_torch_py_tables_match(tmp_path, monkeypatch):
+    """`convcli shape` prints the same table body for the .keras, its Keras source and PyTorch source."""
+    monkeypatch.chdir(tmp_path)
+    write_keras(tmp_path / "lenet.keras", lenet_config())
+    (tmp_path / "keras_lenet.py").write_text(KERAS_LENET_SOURCE, encoding="utf-8")
+    (tmp_path / "lenet.py").write_text(TORCH_LENET_SOURCE, encoding="utf-8")
+    runner = CliRunner()
+    env = {"COLUMNS": "100", "NO_COLOR": "1"}
+    bodies = []
+    for args in (
+        ["lenet.keras"],
+        ["keras_lenet.py", "--code", "model"],
+        ["lenet.py", "--in", "28", "--channels", "1"],
+    ):
+        result = runner.invoke(cli, ["shape", *args], env=env)
+        assert result.exit_code == 0, result.output
+        bodies.append(result.stdout.splitlines()[1:])
+    assert bodies[0] == bodies[1] == bodies[2]
+
+
+def _same(n: int, s: int) -> int:
+    return math.ceil(n / s)
+
+
+def _valid(n: int, k: int, s: int) -> int:
+    return (n - k) // s + 1
+
+
+def test_functional_residual_and_transposed(tmp_path):
+    """A Functional model: an Add of two branches is a residual block; Keras' transposed sizes."""
+    x_shape = [None, 33, 20, 3]
+    h, w = _same(33, 2), _same(20, 2)
+    layers = [
+        (
+            conv("stem", 8, (3, 3), x_shape, strides=(2, 2), padding="same"),
+            [("input_layer", x_shape)],
+        ),
+        (
+            conv("body", 8, (3, 3), [None, h, w, 8], padding="same", activation="relu"),
+            [("stem", [None, h, w, 8])],
+        ),
+        (
+            layer("Add", "add", [[None, h, w, 8], [None, h, w, 8]]),
+            [("body", [None, h, w, 8]), ("stem", [None, h, w, 8])],
+        ),
+        (
+            layer(
+                "Conv2DTranspose",
+                "up",
+                [None, h, w, 8],
+                filters=4,
+                kernel_size=[3, 3],
+                strides=[2, 2],
+                padding="valid",
+                output_padding=None,
+                dilation_rate=[1, 1],
+                activation="linear",
+                use_bias=True,
+            ),
+            [("add", [None, h, w, 8])],
+        ),
+        (
+            pool("MaxPooling2D", "pool", None, pool_size=(3, 3), strides=(2, 2), padding="same"),
+            [("up", None)],
+        ),
+        (layer("GlobalAveragePooling2D", "gap", None, keepdims=False), [("pool", None)]),
+        (dense("out", 5, [None, 4]), [("gap", None)]),
+    ]
+    path = write_keras(tmp_path / "res.keras", functional(layers, x_shape, "out"))
+    rows = read_keras(str(path)).summary.rows
+    kinds = [(r.index, r.kind, r.shape) for r in rows]
+    up_h, up_w = h * 2 + max(3 - 2, 0), w * 2 + max(3 - 2, 0)  # Keras: n·s + max(k − s, 0)
+    assert kinds == [
+        ("1", "conv", (8, h, w)),
+        ("2", "block", (8, h, w)),
+        ("2.1", "conv", (8, h, w)),
+        ("2.2", "relu", (8, h, w)),
+        ("2.+", "add", (8, h, w)),
+        ("3", "convt", (4, up_h, up_w)),
+        ("4", "maxpool", (4, _same(up_h, 2), _same(up_w, 2))),
+        ("5", "adaptiveavgpool", (4, 1, 1)),
+        ("6", "flatten", (4,)),
+        ("7", "linear", (5,)),
+    ]
+
+
+def test_keras_transposed_same_and_valid_small_kernel(tmp_path):
+    """Transposed sizes: 'same' gives n·s; 'valid' with k < s gives n·s (Keras' formula)."""
+    for padding, kernel, expected in (("same", 3, 7 * 2), ("valid", 1, 7 * 3), ("same", 4, 7 * 2)):
+        stride = 3 if kernel == 1 else 2
+        cfg = sequential(
+            [
+                layer(
+                    "Conv2DTranspose",
+                    "up",
+                    [None, 7, 7, 2],
+                    filters=2,
+                    kernel_size=[kernel, kernel],
+                    strides=[stride, stride],
+                    padding=padding,
+                    dilation_rate=[1, 1],
+                    activation="linear",
+                    use_bias=True,
+                )
+            ],
+            [None, 7, 7, 2],
+        )
+        path = write_keras(tmp_path / f"t{padding}{kernel}.keras", cfg)
+        assert read_keras(str(path)).summary.rows[0].shape == (2, expected, expected)
+
+
+def test_keras_h5_model_config(tmp_path):
+    """A legacy .h5 (Keras 2's model.save) holds the config in its model_config attribute."""
+    h5py = pytest.importorskip("h5py")
+    keras2 = {
+        "class_name": "Sequential",
+        "config": {
+            "name": "sequential",
+            "layers": [
+                {
+                    "class_name": "Conv2D",
+                    "config": {
+                        "name": "conv2d",
+                        "batch_input_shape": [None, 28, 28, 1],
+                        "filters": 6,
+                        "kernel_size": [5, 5],
+                        "strides": [1, 1],
+                        "padding": "same",
+                        "data_format": "channels_last",
+                        "dilation_rate": [1, 1],
+                        "activation": "sigmoid",
+                        "use_bias": True,
+                    },
+                },
+                {
+                    "class_name": "AveragePooling2D",
+                    "config": {
+                        "name": "p",
+                        "pool_size": [2, 2],
+                        "padding": "valid",
+                        "strides": [2, 2],
+                    },
+                },
+                {"class_name": "Flatten", "config": {"name": "flatten"}},
+                {
+                    "class_name": "Dense",
+                    "config": {"name": "d", "units": 10, "activation": "softmax"},
+                },
+            ],
+        },
+    }
+    path = tmp_path / "m.h5"
+    with h5py.File(path, "w") as f:
+        f.attrs["model_config"] = json.dumps(keras2)
+        f.attrs["keras_version"] = "2.15.0"
+    rows = read_keras(str(path)).summary.rows
+    assert [(r.kind, r.shape) for r in rows] == [
+        ("conv", (6, 28, 28)),
+        ("sigmoid", (6, 28, 28)),
+        ("avgpool", (6, 14, 14)),
+        ("flatten", (6 * 14 * 14,)),
+        ("linear", (10,)),
+        ("softmax", (10,)),
+    ]
+
+
+def test_unknown_keras_layer_exits_2_with_its_name(tmp_path, monkeypatch):
+    """A Keras layer convcli has no row for is named, and the command exits 2."""
+    cfg = lenet_config()
+    cfg["config"]["layers"].insert(2, layer("LSTM", "lstm", [None, 28, 28, 6], units=4))
+    write_keras(tmp_path / "bad.keras", cfg)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(cli, ["shape", "bad.keras"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        "Error: bad.keras: layer 'lstm' (LSTM): convcli has no row for the Keras layer LSTM"
+    )
+
+
+def test_keras_input_size_left_open_needs_in(tmp_path, monkeypatch):
+    """An input of None×None asks for --in, and --in fills it."""
+    cfg = sequential(
+        [conv("c", 4, (3, 3), [None, None, None, 3], strides=(2, 2))], [None, None, None, 3]
+    )
+    write_keras(tmp_path / "open.keras", cfg)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(cli, ["shape", "open.keras"])
+    assert result.exit_code == 2
+    assert "give --in" in result.stderr
+    result = runner.invoke(cli, ["shape", "open.keras", "--in", "9", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["layers"][0]["output"] == [4, _valid(9, 3, 2), _valid(9, 3, 2)]
+    assert data["source"] == "keras"
+
+
+def test_a_zip_without_config_is_refused(tmp_path):
+    """A .keras that is not a Keras archive says so (no traceback)."""
+    (tmp_path / "x.keras").write_bytes(b"not a zip")
+    result = CliRunner().invoke(cli, ["shape", str(tmp_path / "x.keras")])
+    assert result.exit_code == 1
+    assert "not a .keras file" in result.stderr
