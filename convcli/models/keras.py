@@ -126,7 +126,7 @@ class KerasReader:
             self.stated = (shape[1], shape[2], shape[3])
         else:
             self.stated = (shape[3], shape[1], shape[2])
-            self.notes.add("Keras is channels-last (H×W×C): shapes are shown C×H×W")
+            self.notes.add("the model is channels-last (H×W×C): shapes are shown C×H×W")
 
     def model(self, config: Mapping[str, Any], x: Path) -> Path:
         kind = config.get("class_name")

@@ -107,6 +107,8 @@ def call(ev: Evaluator, node: ast.Call, func: Any, args: list[Any], kwargs: dict
         raise ModelError(f"{where}: cannot call {ast.unparse(node.func)!r} statically")
     qual = func.qual
     short = qual.rsplit(".", 1)[-1]
+    if qual.startswith(("flax.", "keras.")):
+        ev.notes.add("the model is channels-last (H×W×C): shapes are shown C×H×W")
     if qual in _BUILTINS or (qual == short and short in _BUILTINS):
         return _BUILTINS[short](*args, **kwargs)
     if short in _CONCAT:
