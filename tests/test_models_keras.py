@@ -15,7 +15,9 @@ import math
 
 import pytest
 from click.testing import CliRunner
-from keras_configs import (
+from model_files import (
+    D2L_LENET,
+    LENET,
     conv,
     dense,
     functional,
@@ -30,21 +32,6 @@ from convcli.cli import cli
 from convcli.models.common import ModelError
 from convcli.models.keras import read_keras
 from convcli.models.read import read_model
-
-D2L_LENET = [
-    ("conv", (6, 28, 28)),
-    ("sigmoid", (6, 28, 28)),
-    ("avgpool", (6, 14, 14)),
-    ("conv", (16, 10, 10)),
-    ("sigmoid", (16, 10, 10)),
-    ("avgpool", (16, 5, 5)),
-    ("flatten", (400,)),
-    ("linear", (120,)),
-    ("sigmoid", (120,)),
-    ("linear", (84,)),
-    ("sigmoid", (84,)),
-    ("linear", (10,)),
-]
 
 KERAS_LENET_SOURCE = """
 import keras
@@ -63,26 +50,6 @@ model = keras.Sequential([
 ])
 """
 
-TORCH_LENET_SOURCE = """
-from torch import nn
-
-
-class LeNet(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
-            nn.AvgPool2d(kernel_size=2, stride=2),
-            nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(),
-            nn.AvgPool2d(kernel_size=2, stride=2),
-            nn.Flatten(),
-            nn.Linear(400, 120), nn.Sigmoid(),
-            nn.Linear(120, 84), nn.Sigmoid(),
-            nn.Linear(84, 10))
-
-    def forward(self, x):
-        return self.net(x)
-"""
 
 FLAX_LENET_SOURCE = """
 import flax.linen as nn
@@ -154,7 +121,7 @@ def test_keras_py_and_torch_py_tables_match(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_keras(tmp_path / "lenet.keras", lenet_config())
     (tmp_path / "keras_lenet.py").write_text(KERAS_LENET_SOURCE, encoding="utf-8")
-    (tmp_path / "lenet.py").write_text(TORCH_LENET_SOURCE, encoding="utf-8")
+    (tmp_path / "lenet.py").write_text(LENET, encoding="utf-8")
     runner = CliRunner()
     env = {"COLUMNS": "100", "NO_COLOR": "1"}
     bodies = []

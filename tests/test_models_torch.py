@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from model_files import D2L_LENET, LENET
 
 from convcli.cli import cli
 from convcli.models.common import ModelError
@@ -21,45 +22,6 @@ from convcli.models.read import read_model
 
 torch = pytest.importorskip("torch")
 
-#: d2l's LeNet (§7.6), layer by layer: the book's printed output shapes (batch 1 dropped)
-D2L_LENET = [
-    ("conv", (6, 28, 28)),
-    ("sigmoid", (6, 28, 28)),
-    ("avgpool", (6, 14, 14)),
-    ("conv", (16, 10, 10)),
-    ("sigmoid", (16, 10, 10)),
-    ("avgpool", (16, 5, 5)),
-    ("flatten", (400,)),
-    ("linear", (120,)),
-    ("sigmoid", (120,)),
-    ("linear", (84,)),
-    ("sigmoid", (84,)),
-    ("linear", (10,)),
-]
-
-LENET = '''
-import torch
-from torch import nn
-
-
-class LeNet(nn.Module):
-    """d2l's LeNet with explicit input sizes (its Lazy layers need d2l to run)."""
-
-    def __init__(self, num_classes=10):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
-            nn.AvgPool2d(kernel_size=2, stride=2),
-            nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(),
-            nn.AvgPool2d(kernel_size=2, stride=2),
-            nn.Flatten(),
-            nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(),
-            nn.Linear(120, 84), nn.Sigmoid(),
-            nn.Linear(84, num_classes))
-
-    def forward(self, x):
-        return self.net(x)
-'''
 
 RESIDUAL = """
 import torch

@@ -15,6 +15,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..arithmetic.network import NetworkSummary, analyze_network
 from ..arithmetic.spec import Layer, format_layer
@@ -26,6 +27,8 @@ __all__ = [
     "ModelSummary",
     "flat_layers",
     "input_shape",
+    "join_residual",
+    "pair_of",
     "summarize",
 ]
 
@@ -74,6 +77,27 @@ class ModelSummary:
     name: str
     source: str
     summary: NetworkSummary
+
+
+def pair_of(value: Any, where: str, what: str) -> Pair:
+    """An int or a pair of ints (a list, a tuple, or Keras 2's ``__tuple__`` object) as (H, W).
+
+    Examples
+    --------
+    >>> pair_of(3, "m.py:1", "kernel_size"), pair_of([5, 3], "m.py:1", "kernel_size")
+    ((3, 3), (5, 3))
+    """
+    if isinstance(value, dict) and value.get("class_name") == "__tuple__":
+        value = value.get("items")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
+        return (value[0], value[1])
+    raise ModelError(f"{where}: {what} {value!r} is not an int or a pair of ints")
 
 
 def flat_layers(items: Sequence[Located]) -> list[Layer]:

@@ -25,7 +25,16 @@ from typing import Any
 
 from ..arithmetic.spec import Layer
 from ..errors import ConvcliError
-from .common import Located, ModelError, ModelSummary, Notes, Path, input_shape, join_residual
+from .common import (
+    Located,
+    ModelError,
+    ModelSummary,
+    Notes,
+    Path,
+    input_shape,
+    join_residual,
+    pair_of,
+)
 from .common import summarize as analyze
 
 __all__ = ["H5PY_MISSING", "read_keras"]
@@ -89,20 +98,6 @@ def _load(path: str) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ModelError(f"{path}: the model configuration is not an object")
     return config
-
-
-def _pair(value: Any, where: str, what: str) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    if isinstance(value, dict) and value.get("class_name") == "__tuple__":
-        value = value.get("items")
-    if (
-        isinstance(value, (list, tuple))
-        and len(value) == 2
-        and all(isinstance(v, int) for v in value)
-    ):
-        return (value[0], value[1])
-    raise ModelError(f"{where}: {what} {value!r} is not a 2-D size")
 
 
 class KerasReader:
@@ -235,9 +230,9 @@ class KerasReader:
         if kind in ("Conv2D", "Conv2DTranspose"):
             if config.get("groups", 1) != 1 and kind == "Conv2DTranspose":
                 raise ModelError(f"{where}: a grouped transposed convolution has no row")
-            kernel = _pair(config["kernel_size"], where, "kernel_size")
-            stride = _pair(config.get("strides", 1), where, "strides")
-            dilation = _pair(config.get("dilation_rate", 1), where, "dilation_rate")
+            kernel = pair_of(config["kernel_size"], where, "kernel_size")
+            stride = pair_of(config.get("strides", 1), where, "strides")
+            dilation = pair_of(config.get("dilation_rate", 1), where, "dilation_rate")
             fields: dict[str, Any] = dict(
                 kernel=kernel,
                 stride=stride,
@@ -253,9 +248,9 @@ class KerasReader:
                 layer = _transposed(config, fields, where)
             return [Located(layer, where, expect), *self.activation(config, where)]
         if kind in ("MaxPooling2D", "AveragePooling2D"):
-            pool = _pair(config.get("pool_size", 2), where, "pool_size")
+            pool = pair_of(config.get("pool_size", 2), where, "pool_size")
             strides = config.get("strides")
-            stride = pool if strides is None else _pair(strides, where, "strides")
+            stride = pool if strides is None else pair_of(strides, where, "strides")
             word = "maxpool" if kind.startswith("Max") else "avgpool"
             layer = Layer(word, kernel=pool, stride=stride, padding=self.padding(config, where))
             return [Located(layer, where)]
@@ -298,7 +293,7 @@ class KerasReader:
             ):
                 self.pending_pad = ((value[0][0], value[0][1]), (value[1][0], value[1][1]))
             else:
-                self.pending_pad = _pair(value, where, "padding")
+                self.pending_pad = pair_of(value, where, "padding")
             return []
         raise ModelError(f"{where}: convcli has no row for the Keras layer {kind}")
 
@@ -316,7 +311,7 @@ def _transposed(config: Mapping[str, Any], fields: dict[str, Any], where: str) -
             if pad is None:
                 raise ModelError(f"{where}: padding {padding!r} has no row in convcli")
             pads.append((pad, pad))
-            extra.append(_pair(given, where, "output_padding")[i])
+            extra.append(pair_of(given, where, "output_padding")[i])
             continue
         # Keras: valid → n·s + max(span − s, 0), same → n·s
         total = span - s if padding == "same" else 0
@@ -356,7 +351,6 @@ def read_keras(
     path: str,
     given: tuple[int, int] | None = None,
     channels: int | None = None,
-    name: str | None = None,
 ) -> ModelSummary:
     """Read a Keras model's saved configuration and analyse it.
 
@@ -369,8 +363,6 @@ def read_keras(
         analyse at another size.
     channels : int, optional
         The input channels, likewise.
-    name : str, optional
-        The name shown (default: the file's name).
 
     Raises
     ------
@@ -383,4 +375,4 @@ def read_keras(
         raise ModelError(f"{path}: a ZeroPadding2D ends the model")
     stated = reader.stated
     summary = analyze(path_layers, input_shape(stated, given, channels, path), reader.notes.items)
-    return ModelSummary(name or path.rsplit("/", 1)[-1], "keras", summary)
+    return ModelSummary(path.replace("\\", "/").rsplit("/", 1)[-1], "keras", summary)

@@ -311,7 +311,6 @@ def read_pt2(
     path: str,
     given: tuple[int, int] | None = None,
     channels: int | None = None,
-    name: str | None = None,
 ) -> ModelSummary:
     """Read a ``torch.export`` archive and analyse its graph.
 
@@ -323,8 +322,6 @@ def read_pt2(
         Analyse at this input size instead of the example input's.
     channels : int, optional
         Input channels instead of the example input's.
-    name : str, optional
-        The name shown (default: the file's name).
 
     Returns
     -------
@@ -346,4 +343,4 @@ def read_pt2(
         reader.notes.add(f"the example input holds a batch of {shape[0]}: rows are for one sample")
     stated = (shape[1], shape[2], shape[3])
     summary = analyze(path_layers, input_shape(stated, given, channels, path), reader.notes.items)
-    return ModelSummary(name or path.rsplit("/", 1)[-1], "pt2", summary)
+    return ModelSummary(path.replace("\\", "/").rsplit("/", 1)[-1], "pt2", summary)

@@ -15,12 +15,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..arithmetic.spec import Layer
-from .common import Located, ModelError
+from .common import Located, ModelError, pair_of
 
 __all__ = ["FUNCTIONS", "MODULES", "bind", "module_layers"]
 
 _MISSING = object()
 
+#: nn.AvgPool2d and F.avg_pool2d take the same parameters (nn.MaxPool2d and
+#: F.max_pool2d do not: ceil_mode and return_indices are swapped)
+_AVGPOOL: tuple[tuple[str, ...], dict[str, Any]] = (
+    ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
+    {
+        "stride": None,
+        "padding": 0,
+        "ceil_mode": False,
+        "count_include_pad": True,
+        "divisor_override": None,
+    },
+)
 #: PyTorch (torch.nn) and Flax (flax.linen) modules: parameters in order, defaults
 MODULES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
     "torch.nn.Conv2d": (
@@ -34,10 +46,6 @@ MODULES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
             "groups",
             "bias",
         ),
-        {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True},
-    ),
-    "torch.nn.LazyConv2d": (
-        ("out_channels", "kernel_size", "stride", "padding", "dilation", "groups", "bias"),
         {"stride": 1, "padding": 0, "dilation": 1, "groups": 1, "bias": True},
     ),
     "torch.nn.ConvTranspose2d": (
@@ -54,37 +62,14 @@ MODULES: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         ),
         {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "bias": True, "dilation": 1},
     ),
-    "torch.nn.LazyConvTranspose2d": (
-        (
-            "out_channels",
-            "kernel_size",
-            "stride",
-            "padding",
-            "output_padding",
-            "groups",
-            "bias",
-            "dilation",
-        ),
-        {"stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "bias": True, "dilation": 1},
-    ),
     "torch.nn.MaxPool2d": (
         ("kernel_size", "stride", "padding", "dilation", "return_indices", "ceil_mode"),
         {"stride": None, "padding": 0, "dilation": 1, "return_indices": False, "ceil_mode": False},
     ),
-    "torch.nn.AvgPool2d": (
-        ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
-        {
-            "stride": None,
-            "padding": 0,
-            "ceil_mode": False,
-            "count_include_pad": True,
-            "divisor_override": None,
-        },
-    ),
+    "torch.nn.AvgPool2d": _AVGPOOL,
     "torch.nn.AdaptiveAvgPool2d": (("output_size",), {}),
     "torch.nn.AdaptiveMaxPool2d": (("output_size", "return_indices"), {"return_indices": False}),
     "torch.nn.Linear": (("in_features", "out_features", "bias"), {"bias": True}),
-    "torch.nn.LazyLinear": (("out_features", "bias"), {"bias": True}),
     "torch.nn.Flatten": (("start_dim", "end_dim"), {"start_dim": 1, "end_dim": -1}),
     "torch.nn.BatchNorm2d": (
         ("num_features", "eps", "momentum", "affine"),
@@ -144,6 +129,9 @@ for _name in _ACTIVATIONS:
     if _name[0].isupper():
         MODULES[f"torch.nn.{_name}"] = (("arg",), {"arg": None, "inplace": False, "dim": None})
 MODULES["torch.nn.Identity"] = ((), {})
+for _name in ("Conv2d", "ConvTranspose2d", "Linear"):  # Lazy: the same without the input size
+    _names, _defaults = MODULES[f"torch.nn.{_name}"]
+    MODULES[f"torch.nn.Lazy{_name}"] = (_names[1:], _defaults)
 
 #: functions applied to a tensor: parameters after the tensor, and defaults
 FUNCTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
@@ -151,16 +139,7 @@ FUNCTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         ("kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"),
         {"stride": None, "padding": 0, "dilation": 1, "ceil_mode": False, "return_indices": False},
     ),
-    "torch.nn.functional.avg_pool2d": (
-        ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override"),
-        {
-            "stride": None,
-            "padding": 0,
-            "ceil_mode": False,
-            "count_include_pad": True,
-            "divisor_override": None,
-        },
-    ),
+    "torch.nn.functional.avg_pool2d": _AVGPOOL,
     "torch.nn.functional.adaptive_avg_pool2d": (("output_size",), {}),
     "torch.nn.functional.adaptive_max_pool2d": (("output_size",), {}),
     "torch.nn.functional.dropout": (
@@ -210,24 +189,10 @@ def bind(
     return bound
 
 
-def _pair(value: Any, where: str, what: str) -> tuple[int, int]:
-    if isinstance(value, bool):
-        raise ModelError(f"{where}: {what} {value!r} is not a size")
-    if isinstance(value, int):
-        return (value, value)
-    if (
-        isinstance(value, (list, tuple))
-        and len(value) == 2
-        and all(isinstance(v, int) for v in value)
-    ):
-        return (value[0], value[1])
-    raise ModelError(f"{where}: {what} {value!r} is not an int or a pair of ints")
-
-
 def _torch_padding(value: Any, where: str) -> Any:
     if value in ("same", "valid"):
         return value
-    return _pair(value, where, "padding")
+    return pair_of(value, where, "padding")
 
 
 def _flax_padding(value: Any, where: str) -> Any:
@@ -249,7 +214,7 @@ def _flax_padding(value: Any, where: str) -> Any:
 def _flax_window(value: Any, where: str, what: str) -> tuple[int, int]:
     if isinstance(value, int):
         raise ModelError(f"{where}: an int {what} is a 1-D window in Flax; give a pair")
-    return _pair(value, where, what)
+    return pair_of(value, where, what)
 
 
 def module_layers(qual: str, p: Mapping[str, Any], where: str) -> list[Located]:
@@ -263,35 +228,35 @@ def module_layers(qual: str, p: Mapping[str, Any], where: str) -> list[Located]:
     if short in ("Conv2d", "LazyConv2d", "ConvTranspose2d", "LazyConvTranspose2d"):
         transposed = "Transpose" in short
         fields: dict[str, Any] = dict(
-            kernel=_pair(p["kernel_size"], where, "kernel_size"),
-            stride=_pair(p["stride"], where, "stride"),
+            kernel=pair_of(p["kernel_size"], where, "kernel_size"),
+            stride=pair_of(p["stride"], where, "stride"),
             padding=_torch_padding(p["padding"], where),
-            dilation=_pair(p["dilation"], where, "dilation"),
+            dilation=pair_of(p["dilation"], where, "dilation"),
             groups=p["groups"],
             bias=bool(p["bias"]),
         )
         if transposed:
-            fields["output_padding"] = _pair(p["output_padding"], where, "output_padding")
+            fields["output_padding"] = pair_of(p["output_padding"], where, "output_padding")
         layer = Layer("convt" if transposed else "conv", p["out_channels"], **fields)
         return [Located(layer, where, None if lazy else p["in_channels"])]
     if short in ("MaxPool2d", "AvgPool2d", "max_pool2d", "avg_pool2d"):
         if p.get("dilation", 1) != 1:
             raise ModelError(f"{where}: a dilated max pool has no row in convcli")
-        kernel = _pair(p["kernel_size"], where, "kernel_size")
-        stride = kernel if p["stride"] is None else _pair(p["stride"], where, "stride")
+        kernel = pair_of(p["kernel_size"], where, "kernel_size")
+        stride = kernel if p["stride"] is None else pair_of(p["stride"], where, "stride")
         kind = "maxpool" if "max" in short.lower() else "avgpool"
         layer = Layer(
             kind,
             kernel=kernel,
             stride=stride,
-            padding=_pair(p["padding"], where, "padding"),
+            padding=pair_of(p["padding"], where, "padding"),
             ceil_mode=bool(p["ceil_mode"]),
         )
         return [Located(layer, where)]
     if short.lower().startswith("adaptive"):
         kind = "adaptivemaxpool" if "max" in short.lower() else "adaptiveavgpool"
         return [
-            Located(Layer(kind, output_size=_pair(p["output_size"], where, "output_size")), where)
+            Located(Layer(kind, output_size=pair_of(p["output_size"], where, "output_size")), where)
         ]
     if short in ("Linear", "LazyLinear"):
         layer = Layer("linear", p["out_features"], bias=bool(p["bias"]))
@@ -322,9 +287,9 @@ def _flax_layers(short: str, p: Mapping[str, Any], where: str) -> list[Located]:
             "conv",
             p["features"],
             kernel=_flax_window(p["kernel_size"], where, "kernel_size"),
-            stride=_pair(p["strides"], where, "strides"),
+            stride=pair_of(p["strides"], where, "strides"),
             padding=_flax_padding(p["padding"], where),
-            dilation=_pair(p["kernel_dilation"], where, "kernel_dilation"),
+            dilation=pair_of(p["kernel_dilation"], where, "kernel_dilation"),
             groups=p["feature_group_count"],
             bias=bool(p["use_bias"]),
         )

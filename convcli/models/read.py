@@ -108,26 +108,14 @@ def read_source(
     given: tuple[int, int] | None = None,
     channels: int | None = None,
 ) -> ModelSummary:
-    """Read a model from Python source without importing or running it.
+    """Read a model from Python source (a file, ``--code``, or both) without running it.
 
-    Parameters
-    ----------
-    path : str, optional
-        The ``.py`` file; without it, ``code`` alone is read, with ``torch``,
-        ``nn``, ``F``, ``keras`` and ``layers`` standing for their usual imports.
-    class_name : str, optional
-        The model class of the file, built with its defaults.
-    code : str, optional
-        An expression that builds the model: ``"LeNet(num_classes=5)"``,
-        ``"nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU())"``.
-    given, channels
-        The input's (H, W) and channels: ``--in`` and ``--channels``.
-
-    Raises
-    ------
-    ModelError
-        For a construct that cannot be read statically: the message starts
-        with its ``file:line`` (``--code:1`` in the expression).
+    ``class_name`` builds a class of the file with its defaults; ``code`` is
+    an expression that builds the model (``"LeNet(num_classes=5)"``); without
+    a file, ``torch``, ``nn``, ``F``, ``keras`` and ``layers`` stand for their
+    usual imports. The other parameters and the errors are
+    :func:`read_model`'s; a message's place is ``file:line`` (``--code:1``
+    in the expression).
     """
     from .pycalls import model_path
 

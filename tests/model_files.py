@@ -1,4 +1,9 @@
-"""Keras 3 ``config.json`` files written by hand, as ``model.save("m.keras")`` writes them.
+"""Model files for the tests: d2l's LeNet golden shapes, and Keras 3 configs written by hand.
+
+``D2L_LENET`` is *Dive into Deep Learning*'s LeNet (§7.6) layer by layer, the
+output shapes the book prints (batch of 1 dropped).
+
+The Keras ``config.json`` files are written as ``model.save("m.keras")`` writes them.
 
 TensorFlow and Keras are not installed for the tests: these dictionaries follow
 Keras 3's serialization (``keras/src/saving/serialization_lib.py``:
@@ -14,6 +19,46 @@ import json
 import zipfile
 from pathlib import Path
 from typing import Any
+
+D2L_LENET = [
+    ("conv", (6, 28, 28)),
+    ("sigmoid", (6, 28, 28)),
+    ("avgpool", (6, 14, 14)),
+    ("conv", (16, 10, 10)),
+    ("sigmoid", (16, 10, 10)),
+    ("avgpool", (16, 5, 5)),
+    ("flatten", (400,)),
+    ("linear", (120,)),
+    ("sigmoid", (120,)),
+    ("linear", (84,)),
+    ("sigmoid", (84,)),
+    ("linear", (10,)),
+]
+
+#: d2l's LeNet with explicit input sizes, as PyTorch source (d2l's Lazy layers need d2l to run)
+LENET = '''
+import torch
+from torch import nn
+
+
+class LeNet(nn.Module):
+    """d2l's LeNet with explicit input sizes (its Lazy layers need d2l to run)."""
+
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Conv2d(1, 6, kernel_size=5, padding=2), nn.Sigmoid(),
+            nn.AvgPool2d(kernel_size=2, stride=2),
+            nn.Conv2d(6, 16, kernel_size=5), nn.Sigmoid(),
+            nn.AvgPool2d(kernel_size=2, stride=2),
+            nn.Flatten(),
+            nn.Linear(16 * 5 * 5, 120), nn.Sigmoid(),
+            nn.Linear(120, 84), nn.Sigmoid(),
+            nn.Linear(84, num_classes))
+
+    def forward(self, x):
+        return self.net(x)
+'''
 
 DTYPE = {
     "module": "keras",
