@@ -356,3 +356,30 @@ def test_onnx_export_of_the_same_model_has_the_same_numbers(exported, tmp_path):
     onnx = [(row["output"][1:], *(row[k] for k in keys)) for row in tables["onnx"]["layers"]]
     assert pt2 == onnx
     assert tables["pt2"]["total_params"] == tables["onnx"]["total_params"] == 61_706
+
+
+def test_dynamic_sizes_are_read_at_the_example_and_can_be_chosen(tmp_path):
+    """A program exported with a dynamic batch and height: rows at the example, a note, --in works."""
+    from torch import nn
+    from torch.export import Dim
+
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(8, 4, 3, padding=1),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 3),
+    ).eval()
+    example = torch.randn(2, 3, 40, 29)
+    program = torch.export.export(
+        model, (example,), dynamic_shapes=({0: Dim("batch"), 2: Dim("h", min=16, max=256)},)
+    )
+    torch.export.save(program, str(tmp_path / "dyn.pt2"))
+    summary = read_pt2(str(tmp_path / "dyn.pt2")).summary
+    assert _rows(summary) == _oracle(model, example)
+    assert any("axis 2 is dynamic (16..256)" in note for note in summary.notes)
+    other = torch.randn(1, 3, 64, 29)
+    assert _rows(read_pt2(str(tmp_path / "dyn.pt2"), given=(64, 29)).summary) == _oracle(
+        model, other
+    )

@@ -91,19 +91,27 @@ def _program(path: str) -> dict[str, Any]:
             raise ConvcliError(f"{path}: {found[0]} is not JSON: {exc}") from None
 
 
-def _sizes(meta: Mapping[str, Any], notes: Notes, name: str) -> list[int]:
-    sizes = []
+def _sizes(meta: Mapping[str, Any], name: str) -> list[int | str]:
+    """A tensor's recorded sizes: ints, or the symbol of a dynamic size (``s16``)."""
+    sizes: list[int | str] = []
     for size in meta.get("sizes", []):
         if "as_int" in size:
             sizes.append(size["as_int"])
             continue
-        expr = size.get("as_expr", {})
-        hint = (expr.get("hint") or {}).get("as_int")
-        if hint is None:
-            raise ModelError(f"{name}: a symbolic size {expr.get('expr_str', size)} with no hint")
-        notes.add(f"dynamic size {expr.get('expr_str')} read at its example value {hint}")
-        sizes.append(hint)
+        text = str(size.get("as_expr", {}).get("expr_str", size))
+        symbol = re.fullmatch(r"Symbol\('(\w+)'.*\)", text)
+        if symbol is None:
+            raise ModelError(f"{name}: a size computed from dynamic sizes ({text})")
+        sizes.append(symbol.group(1))
     return sizes
+
+
+def _hints(meta: Mapping[str, Any]) -> list[int | None]:
+    """The example value of each size (None where the archive has none)."""
+    return [
+        size["as_int"] if "as_int" in size else (size["as_expr"].get("hint") or {}).get("as_int")
+        for size in meta.get("sizes", [])
+    ]
 
 
 class _Reader:
@@ -126,9 +134,29 @@ class _Reader:
             elif name:
                 self.weights[name] = self.sizes(name)
         self.values: dict[str, Path] = {}
+        self.ranges: Mapping[str, Any] = program.get("range_constraints") or {}
 
     def sizes(self, name: str) -> list[int]:
-        return _sizes(self.meta.get(name, {}), self.notes, f"{self.path}: tensor {name}")
+        """The sizes recorded for tensor ``name`` at the example input."""
+        hints = _hints(self.meta.get(name, {}))
+        if any(h is None for h in hints):
+            raise ModelError(f"{self.path}: tensor {name} has dynamic sizes with no example value")
+        return [h for h in hints if h is not None]
+
+    def input_sizes(self, name: str, ranges: Mapping[str, Any]) -> tuple[int, ...]:
+        """The input's example sizes; a note for each dynamic height, width or channel count."""
+        symbols = _sizes(self.meta.get(name, {}), f"{self.path}: input {name}")
+        shape = tuple(self.sizes(name))
+        for axis, symbol in enumerate(symbols):
+            if isinstance(symbol, str) and axis > 0:
+                span = ranges.get(symbol, {})
+                low, high = span.get("min_val"), span.get("max_val")
+                self.notes.add(
+                    f"the input's axis {axis} is dynamic ({low if low is not None else 0}.."
+                    f"{high if high is not None else '∞'}): read at the example's "
+                    f"{shape[axis]}; --in chooses another size"
+                )
+        return shape
 
     def where(self, node: Mapping[str, Any]) -> str:
         meta = node.get("metadata", {})
@@ -151,7 +179,7 @@ class _Reader:
                 "convcli reads models of one image input"
             )
         first = self.user[0]
-        shape = tuple(self.sizes(first))
+        shape = self.input_sizes(first, self.ranges)
         self.values[first] = ()
         for node in self.graph["nodes"]:
             self.node(node)
