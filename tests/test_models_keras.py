@@ -319,3 +319,55 @@ def test_a_zip_without_config_is_refused(tmp_path):
     result = CliRunner().invoke(cli, ["shape", str(tmp_path / "x.keras")])
     assert result.exit_code == 1
     assert "not a .keras file" in result.stderr
+
+
+TOY_RESNET = """
+import keras
+from keras import layers
+
+inputs = keras.Input(shape=(32, 32, 3), name="img")
+x = layers.Conv2D(32, 3, activation="relu")(inputs)
+x = layers.Conv2D(64, 3, activation="relu")(x)
+block_1_output = layers.MaxPooling2D(3)(x)
+
+x = layers.Conv2D(64, 3, activation="relu", padding="same")(block_1_output)
+x = layers.Conv2D(64, 3, activation="relu", padding="same")(x)
+block_2_output = layers.add([x, block_1_output])
+
+x = layers.Conv2D(64, 3, activation="relu")(block_2_output)
+x = layers.GlobalAveragePooling2D()(x)
+x = layers.Dense(256, activation="relu")(x)
+x = layers.Dropout(0.5)(x)
+outputs = layers.Dense(10)(x)
+
+model = keras.Model(inputs, outputs, name="toy_resnet")
+"""
+
+
+def test_keras_functional_source_with_a_residual_add(tmp_path):
+    """The Keras guide's toy ResNet (one residual block): the add is a block, sizes by Keras' rules."""
+    (tmp_path / "toy.py").write_text(TOY_RESNET, encoding="utf-8")
+    summary = read_model(str(tmp_path / "toy.py"), code="model").summary
+    top = [(r.kind, r.shape) for r in summary.rows if r.depth == 0]
+    a = _valid(32, 3, 1)
+    b = _valid(a, 3, 1)
+    c = _valid(b, 3, 3)  # MaxPooling2D(3): strides default to the pool size
+    d = _valid(c, 3, 1)
+    assert top == [
+        ("conv", (32, a, a)),
+        ("relu", (32, a, a)),
+        ("conv", (64, b, b)),
+        ("relu", (64, b, b)),
+        ("maxpool", (64, c, c)),
+        ("block", (64, c, c)),
+        ("conv", (64, d, d)),
+        ("relu", (64, d, d)),
+        ("adaptiveavgpool", (64, 1, 1)),
+        ("flatten", (64,)),
+        ("linear", (256,)),
+        ("relu", (256,)),
+        ("dropout", (256,)),
+        ("linear", (10,)),
+    ]
+    # Keras' own count: 3·3·3·32+32, 3·3·32·64+64, 3 × (3·3·64·64+64), 64·256+256, 256·10+10
+    assert summary.total_params == 896 + 18_496 + 3 * 36_928 + 16_640 + 2_570

@@ -383,3 +383,108 @@ def test_dynamic_sizes_are_read_at_the_example_and_can_be_chosen(tmp_path):
     assert _rows(read_pt2(str(tmp_path / "dyn.pt2"), given=(64, 29)).summary) == _oracle(
         model, other
     )
+
+
+CIFAR = """
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    # the PyTorch CIFAR-10 tutorial's network: one pool module used twice, functional ReLUs
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 5)
+        self.pool = nn.MaxPool2d(2, 2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        self.fc1 = nn.Linear(16 * 5 * 5, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.fc3 = nn.Linear(84, 10)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.pool(F.relu(self.conv2(x)))
+        x = torch.flatten(x, 1)  # flatten all dimensions except batch
+        x = F.relu(self.fc1(x))
+        x = F.relu(self.fc2(x))
+        return self.fc3(x)
+"""
+
+VGG = """
+import torch.nn as nn
+
+cfg = {
+    "VGG11": [16, "M", 32, "M", 64, 64, "M"],
+    "VGG13": [16, 16, "M", 32, 32, "M", 64, 64, "M"],
+}
+
+
+class VGG(nn.Module):
+    # a small kuangliu-style VGG: layers built in a helper method from a dict
+    def __init__(self, vgg_name="VGG11", classes=10):
+        super(VGG, self).__init__()
+        self.features = self._make_layers(cfg[vgg_name])
+        self.classifier = nn.Linear(64 * 4 * 4, classes)
+
+    def forward(self, x):
+        out = self.features(x)
+        out = out.view(out.size(0), -1)
+        return self.classifier(out)
+
+    def _make_layers(self, cfg):
+        layers = []
+        in_channels = 3
+        for x in cfg:
+            if x == "M":
+                layers += [nn.MaxPool2d(kernel_size=2, stride=2)]
+            else:
+                layers += [
+                    nn.Conv2d(in_channels, x, kernel_size=3, padding=1),
+                    nn.BatchNorm2d(x),
+                    nn.ReLU(inplace=True),
+                ]
+                in_channels = x
+        layers += [nn.AvgPool2d(kernel_size=1, stride=1)]
+        return nn.Sequential(*layers)
+"""
+
+
+@pytest.mark.parametrize(
+    ("source", "name", "code"),
+    [(CIFAR, "Net", None), (VGG, "VGG", None), (VGG, "VGG", 'VGG("VGG13", classes=7)')],
+    ids=["cifar", "vgg11", "vgg13"],
+)
+def test_functional_models_agree_with_their_archive_and_torch(tmp_path, source, name, code):
+    """Models with functional calls: the .py rows equal the .pt2's; the output and parameters torch's."""
+    cls = _load(source, name, tmp_path / "m.py")
+    namespace: dict = {}
+    exec(compile(source, str(tmp_path / "m.py"), "exec"), namespace)
+    model = (eval(code, namespace) if code else cls()).eval()
+    example = torch.randn(1, 3, 32, 32)
+    torch.export.save(torch.export.export(model, (example,)), str(tmp_path / "m.pt2"))
+    from_py = read_model(
+        str(tmp_path / "m.py"), None if code else name, code, given=(32, 32), channels=3
+    ).summary
+    from_pt2 = read_pt2(str(tmp_path / "m.pt2")).summary
+    assert [(r.kind, r.shape, r.params, r.macs) for r in from_py.rows] == [
+        (r.kind, r.shape, r.params, r.macs) for r in from_pt2.rows
+    ]
+    with torch.no_grad():
+        assert from_py.output_shape == tuple(model(example).shape[1:])
+    assert from_py.total_params == sum(p.numel() for p in model.parameters())
+
+
+def test_a_failed_module_statement_surfaces_at_its_own_line(tmp_path):
+    """A module-level name whose statement cannot be read is an error at that line when used."""
+    source = (
+        "import keras\nfrom keras import layers\n\n"
+        "inputs = keras.Input(shape=(8, 8, 3))\n"
+        "x = layers.Conv2D(4, 3)(inputs)\n"
+        "y = layers.Concatenate()([x, x])\n"
+        "x = layers.Flatten()(y)\n"
+        "model = keras.Model(inputs, x)\n"
+    )
+    (tmp_path / "m.py").write_text(source, encoding="utf-8")
+    with pytest.raises(ModelError, match=r"^.*m\.py:6: a concatenation \(layers\.Concatenate\)"):
+        read_model(str(tmp_path / "m.py"), code="model")

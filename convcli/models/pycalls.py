@@ -13,12 +13,15 @@ import builtins
 from typing import Any
 
 from ..arithmetic.spec import Layer
-from .common import Located, ModelError, Path
+from .common import Located, ModelError, Path, join_residual
 from .keras import KerasReader
 from .pylayers import FUNCTIONS, MODULES, bind, module_layers
-from .pysource import BUILTINS, Batch, Evaluator, Module, Ref, Tensor
+from .pysource import BUILTINS, Batch, Evaluator, Instance, Module, Ref, Tensor, find_method
 
-__all__ = ["call", "model_path"]
+__all__ = ["bind_method", "call", "instantiate", "model_path"]
+
+#: a dataclass field without a default (Flax modules)
+_MISSING = object()
 
 #: Keras layers: their parameters in order (keras.layers' documented signatures)
 KERAS = {
@@ -63,7 +66,11 @@ def _keras_layer(
             [None, *shape], kwargs.get("data_format", "channels_last"), where
         )
         ev.stated = _keras_reader(ev).stated
-        return Module(keras=True)
+        return Tensor(())  # the model's input, for a functional model's calls
+    if short == "Add":
+        return Module(keras=True, adds=True)
+    if short == "add":  # keras.layers.add([a, b]): the Add layer, called at once
+        return call(ev, node, Module(keras=True, adds=True), args, kwargs)
     if short not in KERAS:
         raise ModelError(f"{where}: convcli has no row for keras.layers.{short}")
     config = dict(zip(KERAS[short], args, strict=False))
@@ -91,7 +98,14 @@ def call(ev: Evaluator, node: ast.Call, func: Any, args: list[Any], kwargs: dict
     """The value of ``func(*args, **kwargs)`` at ``node``."""
     where = ev.where(node)
     if isinstance(func, ast.ClassDef):
-        return ev.instantiate(func, args, kwargs, node)
+        return instantiate(ev, func, args, kwargs, node)
+    if isinstance(func, Module) and func.adds:
+        pair = args[0] if args else None
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ModelError(f"{where}: an Add of other than two tensors has no row in convcli")
+        if not all(isinstance(t, Tensor) for t in pair):
+            raise ModelError(f"{where}: an Add of something that is not the input's tensor")
+        return Tensor(join_residual(pair[0].path, pair[1].path, where))
     if isinstance(func, Module):
         if len(args) < 1 or not isinstance(args[0], Tensor):
             raise ModelError(
@@ -99,7 +113,7 @@ def call(ev: Evaluator, node: ast.Call, func: Any, args: list[Any], kwargs: dict
             )
         return Tensor(apply(ev, func, args[0].path, node))
     if type(func).__name__ == "_Bound":
-        env = ev.bind_method(func.method, func.instance, args, kwargs, node)
+        env = bind_method(ev, func.method, func.instance, args, kwargs, node)
         return ev.body(func.method, env)
     if type(func).__name__ == "_TensorMethod":
         return _tensor_method(ev, node, func.tensor, func.name, args, kwargs)
@@ -115,6 +129,11 @@ def call(ev: Evaluator, node: ast.Call, func: Any, args: list[Any], kwargs: dict
         raise ModelError(
             f"{where}: a concatenation ({ast.unparse(node.func)}) has no row in convcli yet"
         )
+    if qual in ("keras.Model", "keras.models.Model"):
+        outputs = kwargs.get("outputs", args[1] if len(args) > 1 else None)
+        if not isinstance(outputs, Tensor):
+            raise ModelError(f"{where}: keras.Model with outputs that are not one tensor")
+        return Module(items=list(outputs.path), keras=True)
     if qual.startswith("keras.layers.") or qual in ("keras.Input", "keras.layers.Input"):
         return _keras_layer(ev, node, short, args, kwargs)
     if short == "Sequential" or short == "ModuleList":
@@ -148,6 +167,8 @@ def apply(ev: Evaluator, module: Module, path: Path, node: ast.AST) -> Path:
     """The path after ``module`` runs on a tensor at ``path``."""
     if module.children is not None:
         for child in module.children:
+            if isinstance(child, Tensor) and not child.path:
+                continue  # keras.Input(...) first in a Sequential
             if not isinstance(child, Module):
                 raise ModelError(
                     f"{ev.where(node)}: a container holds something that is not a layer"
@@ -172,7 +193,7 @@ def apply(ev: Evaluator, module: Module, path: Path, node: ast.AST) -> Path:
     method = next(
         m for m in instance.cls.body if isinstance(m, ast.FunctionDef) and m.name == forward
     )
-    env = ev.bind_method(method, instance, [Tensor(path)], {}, node)
+    env = bind_method(ev, method, instance, [Tensor(path)], {}, node)
     result = ev.body(method, env)
     if not isinstance(result, Tensor):
         raise ModelError(
@@ -255,3 +276,62 @@ def model_path(ev: Evaluator, model: Any, filename: str) -> tuple[Located, ...]:
             f"{filename}: the code does not build a model (got {type(model).__name__})"
         )
     return apply(ev, model, (), ast.Module(body=[], type_ignores=[]))
+
+
+def instantiate(
+    ev: Evaluator, cls: ast.ClassDef, args: list[Any], kwargs: dict[str, Any], node: ast.AST
+) -> Module:
+    """An object of a class of the file: its fields, its constructor (``__init__``, Flax's ``setup``) run."""
+    instance = Instance(cls, {})
+    for stmt in cls.body:  # class-level fields (Flax dataclass fields, constants)
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            instance.attrs[stmt.target.id] = ev.eval(stmt.value, {}) if stmt.value else _MISSING
+        elif isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
+            instance.attrs[stmt.targets[0].id] = ev.eval(stmt.value, {})
+    fields = [k for k, v in instance.attrs.items() if v is _MISSING or k in kwargs]
+    init = find_method(cls, "__init__") or find_method(cls, "setup")
+    if init is not None and init.name == "__init__":
+        env = bind_method(ev, init, instance, args, kwargs, node)
+        ev.body(init, env)
+    else:
+        for key, value in zip(fields, args, strict=False):
+            instance.attrs[key] = value
+        instance.attrs.update(kwargs)
+        missing = [k for k, v in instance.attrs.items() if v is _MISSING]
+        if missing:
+            raise ev.fail(node, f"{cls.name} needs {missing[0]!r}: give it in --code")
+        if init is not None:
+            ev.body(init, {"self": instance})
+    return Module(instance=instance)
+
+
+def bind_method(
+    ev: Evaluator,
+    fn: ast.FunctionDef,
+    instance: Instance,
+    args: list[Any],
+    kwargs: dict[str, Any],
+    node: ast.AST,
+) -> dict[str, Any]:
+    """The local names of a method called with ``args`` and ``kwargs``, its defaults filling the rest."""
+    params = [a.arg for a in fn.args.args][1:]
+    defaults = fn.args.defaults
+    env: dict[str, Any] = {"self": instance}
+    first_default = len(params) - len(defaults)
+    for i, name in enumerate(params):
+        if i < len(args):
+            env[name] = args[i]
+        elif name in kwargs:
+            env[name] = kwargs[name]
+        elif i >= first_default:
+            env[name] = ev.eval(defaults[i - first_default], {})
+        else:
+            raise ev.fail(node, f"{instance.cls.name} needs {name!r}: give it in --code")
+    for arg, default in zip(fn.args.kwonlyargs, fn.args.kw_defaults, strict=True):
+        if arg.arg in kwargs:
+            env[arg.arg] = kwargs[arg.arg]
+        elif default is not None:
+            env[arg.arg] = ev.eval(default, {})
+        else:
+            raise ev.fail(node, f"{instance.cls.name} needs {arg.arg!r}: give it in --code")
+    return env

@@ -59,6 +59,7 @@ _COMPARE = {
     ast.NotIn: lambda a, b: a not in b,
 }
 _FORWARD = ("forward", "call", "__call__")
+_NO_NAMES = (ast.Import, ast.ImportFrom, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
 #: Python built-ins a model's constructor may use
 BUILTINS = ("range", "len", "int", "min", "max", "list", "tuple")
 _KERAS_PREFIXES = ("keras.layers.", "tensorflow.keras.layers.", "tf_keras.layers.")
@@ -79,6 +80,7 @@ class Module:
     keras: bool = False
     children: list[Any] | None = None  # a Sequential's or ModuleList's modules
     instance: Instance | None = None
+    adds: bool = False  # Keras' Add layer: called on a list of two tensors
 
 
 @dataclass
@@ -120,14 +122,24 @@ class Evaluator:
                 self.import_(node)
             elif isinstance(node, ast.ClassDef):
                 self.classes[node.name] = node
-        for node in tree.body:  # module constants: literals and arithmetic only
-            if isinstance(node, ast.Assign) and len(node.targets) == 1:
-                target = node.targets[0]
-                if isinstance(target, ast.Name):
-                    try:
-                        self.names[target.id] = self.eval(node.value, {})
-                    except ModelError:
-                        self.names.setdefault(target.id, _Lazy(node.value))
+        for node in tree.body:  # module-level names, in order; a failure waits for a use
+            if isinstance(node, _NO_NAMES) or (
+                isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)
+            ):
+                continue
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                try:
+                    self.stmt(node, self.names)
+                    continue
+                except ModelError as exc:
+                    error = exc
+            else:
+                error = self.fail(
+                    node, f"names bound by this {type(node).__name__} are not followed"
+                )
+            for target in ast.walk(node):
+                if isinstance(target, ast.Name) and isinstance(target.ctx, ast.Store):
+                    self.names[target.id] = _Failed(error)
 
     def fail(self, node: ast.AST, message: str) -> ModelError:
         return ModelError(f"{self.where(node)}: {message}")
@@ -208,7 +220,7 @@ class Evaluator:
                 test = self.eval(node.test, env)
             except ModelError:
                 test = Tensor(())
-            if isinstance(test, (Tensor, Module, Ref, _Lazy, _TensorMethod)):
+            if isinstance(test, (Tensor, Module, Ref, _TensorMethod)):
                 raise self.fail(
                     node, f"a condition on {ast.unparse(node.test)!r} decided at run time"
                 )
@@ -255,18 +267,27 @@ class Evaluator:
         if isinstance(node, ast.Constant):
             return node.value
         if isinstance(node, ast.Name):
+            if isinstance(env.get(node.id), _Failed):
+                raise env[node.id].error
             if node.id in env:
                 return env[node.id]
             if node.id in self.names:
                 value = self.names[node.id]
-                if isinstance(value, _Lazy):
-                    value = self.names[node.id] = self.eval(value.node, {})
+                if isinstance(value, _Failed):
+                    raise value.error
                 return value
             if node.id in self.classes:
                 return self.classes[node.id]
             if node.id in ("True", "False", "None"):
                 return {"True": True, "False": False, "None": None}[node.id]
             raise self.fail(node, f"{node.id!r} is not defined (nor imported) here")
+        if isinstance(node, ast.Dict):
+            keys = [k for k in node.keys if k is not None]
+            if len(keys) != len(node.values):
+                raise self.fail(node, "a dict with ** cannot be read statically")
+            return {
+                self.eval(k, env): self.eval(v, env) for k, v in zip(keys, node.values, strict=True)
+            }
         if isinstance(node, (ast.Tuple, ast.List)):
             values: list[Any] = []
             for elt in node.elts:
@@ -374,6 +395,8 @@ class Evaluator:
         index = self.eval(node.slice, env)
         if isinstance(owner, (list, tuple)) and isinstance(index, int):
             return owner[index]
+        if isinstance(owner, dict) and index in owner:
+            return owner[index]
         raise self.fail(node, f"cannot index {ast.unparse(node)!r} statically")
 
     def arguments(self, node: ast.Call, env: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
@@ -402,63 +425,6 @@ class Evaluator:
         args, kwargs = self.arguments(node, env)
         return call(self, node, func, args, kwargs)
 
-    def instantiate(
-        self, cls: ast.ClassDef, args: list[Any], kwargs: dict[str, Any], node: ast.AST
-    ) -> Module:
-        instance = Instance(cls, {})
-        for stmt in cls.body:  # class-level fields (Flax dataclass fields, constants)
-            if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-                instance.attrs[stmt.target.id] = (
-                    self.eval(stmt.value, {}) if stmt.value else _MISSING
-                )
-            elif isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], ast.Name):
-                instance.attrs[stmt.targets[0].id] = self.eval(stmt.value, {})
-        fields = [k for k, v in instance.attrs.items() if v is _MISSING or k in kwargs]
-        init = find_method(cls, "__init__") or find_method(cls, "setup")
-        if init is not None and init.name == "__init__":
-            env = self.bind_method(init, instance, args, kwargs, node)
-            self.body(init, env)
-        else:
-            for key, value in zip(fields, args, strict=False):
-                instance.attrs[key] = value
-            instance.attrs.update(kwargs)
-            missing = [k for k, v in instance.attrs.items() if v is _MISSING]
-            if missing:
-                raise self.fail(node, f"{cls.name} needs {missing[0]!r}: give it in --code")
-            if init is not None:
-                self.body(init, {"self": instance})
-        return Module(instance=instance)
-
-    def bind_method(
-        self,
-        fn: ast.FunctionDef,
-        instance: Instance,
-        args: list[Any],
-        kwargs: dict[str, Any],
-        node: ast.AST,
-    ) -> dict[str, Any]:
-        params = [a.arg for a in fn.args.args][1:]
-        defaults = fn.args.defaults
-        env: dict[str, Any] = {"self": instance}
-        first_default = len(params) - len(defaults)
-        for i, name in enumerate(params):
-            if i < len(args):
-                env[name] = args[i]
-            elif name in kwargs:
-                env[name] = kwargs[name]
-            elif i >= first_default:
-                env[name] = self.eval(defaults[i - first_default], {})
-            else:
-                raise self.fail(node, f"{instance.cls.name} needs {name!r}: give it in --code")
-        for arg, default in zip(fn.args.kwonlyargs, fn.args.kw_defaults, strict=True):
-            if arg.arg in kwargs:
-                env[arg.arg] = kwargs[arg.arg]
-            elif default is not None:
-                env[arg.arg] = self.eval(default, {})
-            else:
-                raise self.fail(node, f"{instance.cls.name} needs {arg.arg!r}: give it in --code")
-        return env
-
     def body(self, fn: ast.FunctionDef, env: dict[str, Any]) -> Any:
         try:
             self.run(fn.body, env)
@@ -470,10 +436,10 @@ class Evaluator:
 
 
 @dataclass
-class _Lazy:
-    """A module-level assignment evaluated when first used."""
+class _Failed:
+    """A module-level name whose statement could not be read: the error, raised at its use."""
 
-    node: ast.expr
+    error: ModelError
 
 
 @dataclass
@@ -486,9 +452,6 @@ class _Bound:
 class _TensorMethod:
     tensor: Tensor
     name: str
-
-
-_MISSING = object()
 
 
 def find_method(cls: ast.ClassDef, name: str) -> ast.FunctionDef | None:

@@ -117,7 +117,7 @@ def read_source(
     :func:`read_model`'s; a message's place is ``file:line`` (``--code:1``
     in the expression).
     """
-    from .pycalls import model_path
+    from .pycalls import instantiate, model_path
 
     if class_name and code:
         raise ModelError("give --class or --code, not both")
@@ -134,7 +134,7 @@ def read_source(
         name = f"{name}: {code.strip()}" if path else code.strip()
     else:
         chosen = _choose(evaluator, class_name, filename)
-        model = evaluator.instantiate(chosen, [], {}, chosen)
+        model = instantiate(evaluator, chosen, [], {}, chosen)
         name = f"{name}: {chosen.name}"
     layers = model_path(evaluator, model, filename)
     shape = input_shape(evaluator.stated, given, channels, filename)
