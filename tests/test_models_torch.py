@@ -488,3 +488,15 @@ def test_a_failed_module_statement_surfaces_at_its_own_line(tmp_path):
     (tmp_path / "m.py").write_text(source, encoding="utf-8")
     with pytest.raises(ModelError, match=r"^.*m\.py:6: a concatenation \(layers\.Concatenate\)"):
         read_model(str(tmp_path / "m.py"), code="model")
+
+
+def test_a_rebound_name_whose_statement_fails_is_not_the_old_value(tmp_path):
+    """`net = A` then `net = B` with B unreadable: an error at B's line, never A (a regression)."""
+    source = (
+        "from torch import nn\nfrom mylib import Fancy\n\n"
+        "net = nn.Sequential(nn.Conv2d(3, 4, 3))\n"
+        "net = nn.Sequential(nn.Conv2d(3, 4, 5), Fancy())\n"
+    )
+    (tmp_path / "m.py").write_text(source, encoding="utf-8")
+    with pytest.raises(ModelError, match=r"m\.py:5: convcli does not know Fancy \(mylib\.Fancy\)"):
+        read_model(str(tmp_path / "m.py"), code="net", given=(8, 8), channels=3)
