@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -371,3 +372,41 @@ def test_keras_functional_source_with_a_residual_add(tmp_path):
     ]
     # Keras' own count: 3·3·3·32+32, 3·3·32·64+64, 3 × (3·3·64·64+64), 64·256+256, 256·10+10
     assert summary.total_params == 896 + 18_496 + 3 * 36_928 + 16_640 + 2_570
+
+
+def test_the_installed_command_from_another_folder_at_80_columns_and_piped(tmp_path):
+    """As a person runs it: relative paths from a sibling folder, a terminal of 80 columns, a pipe."""
+    import subprocess
+
+    from terminal import convcli_executable, run_in_pty, strip_ansi
+
+    models = tmp_path / "models"
+    work = tmp_path / "work"
+    models.mkdir()
+    work.mkdir()
+    write_keras(models / "lenet.keras", lenet_config())
+    (models / "lenet.py").write_text(LENET, encoding="utf-8")
+    wanted = ["117,600", "240,000", "48,120", "61,706", "16×10×10"]
+    code, screen = run_in_pty(["shape", "../models/lenet.keras"], work, cols=80)
+    screen = strip_ansi(screen)
+    assert code == 0, screen
+    assert all(len(line) <= 80 for line in screen.splitlines()), screen
+    for number in wanted:
+        assert number in screen, screen
+    assert "Note: the model is channels-last" in screen
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    piped = subprocess.run(
+        [convcli_executable(), "shape", "../models/lenet.py", "--in", "28", "--channels", "1"],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert "\x1b[" not in piped.stdout
+    for number in wanted:
+        assert number in piped.stdout
+    assert piped.stdout.splitlines()[0].strip() == "lenet.py: LeNet: 1×28×28 → 10"
