@@ -500,3 +500,33 @@ def test_a_rebound_name_whose_statement_fails_is_not_the_old_value(tmp_path):
     (tmp_path / "m.py").write_text(source, encoding="utf-8")
     with pytest.raises(ModelError, match=r"m\.py:5: convcli does not know Fancy \(mylib\.Fancy\)"):
         read_model(str(tmp_path / "m.py"), code="net", given=(8, 8), channels=3)
+
+
+@pytest.mark.parametrize(
+    ("code", "message"),
+    [
+        ("nn.Sequential(*([nn.ReLU()] * 10**9))", "--code:1: a list of 1,000,000,000 items"),
+        ("nn.Conv2d(3, 2**10**9, 3)", "--code:1: a power of 1000000000: not a layer size"),
+        ("nn.Sequential(*[nn.ReLU() for i in range(20000)])", "the model has 20,000 layers"),
+    ],
+    ids=["list", "power", "layers"],
+)
+def test_source_that_would_not_end_is_refused(code, message):
+    """Sizes no model has stop the reading at once (exit 2), before any memory or time is spent."""
+    result = CliRunner().invoke(cli, ["shape", "--code", code, "--in", "8", "--channels", "3"])
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+def test_a_loop_without_end_in_a_constructor_stops(tmp_path):
+    """A constructor that would loop 10¹² times stops after the statement budget, at its line."""
+    from convcli.models.pysource import MAX_STEPS
+
+    source = (
+        "from torch import nn\n\n\nclass M(nn.Module):\n    def __init__(self):\n"
+        "        super().__init__()\n        n = 0\n        for i in range(10**12):\n"
+        "            n = n + 1\n        self.c = nn.Conv2d(3, 4, 3)\n"
+    )
+    (tmp_path / "m.py").write_text(source, encoding="utf-8")
+    with pytest.raises(ModelError, match=rf"m\.py:9: more than {MAX_STEPS:,} statements run"):
+        read_model(str(tmp_path / "m.py"), given=(8, 8), channels=3)

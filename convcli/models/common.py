@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..arithmetic.limits import MAX_LAYERS
 from ..arithmetic.network import NetworkSummary, analyze_network
 from ..arithmetic.spec import Layer, format_layer
 from ..errors import ShapeError
@@ -203,6 +204,9 @@ def summarize(
     ...
     convcli.models.common.ModelError: m.py:3: conv 6 k5 p2 was built for 3 input channels; its input is 1×28×28
     """
+    count = _count(items)
+    if count > MAX_LAYERS:
+        raise ModelError(f"the model has {count:,} layers; the limit is {MAX_LAYERS:,}")
     try:
         summary = analyze_network(flat_layers(items), shape)
     except ShapeError as exc:
@@ -218,6 +222,10 @@ def summarize(
         if item.expect_in is not None:
             _check_input(item, given)
     return NetworkSummary(summary.input_shape, summary.rows, tuple(notes))
+
+
+def _count(items: Sequence[Located]) -> int:
+    return sum(1 + _count(i.body) + _count(i.shortcut) + _count(i.post) for i in items)
 
 
 def _check_input(item: Located, given: tuple[int, ...]) -> None:

@@ -24,9 +24,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..arithmetic.limits import MAX_LAYERS
 from .common import Located, ModelError, Notes, Path, join_residual
 
-__all__ = ["BUILTINS", "DEFAULT_IMPORTS", "Evaluator", "find_method"]
+__all__ = ["BUILTINS", "DEFAULT_IMPORTS", "MAX_STEPS", "Evaluator", "find_method"]
 
 #: names a ``--code`` expression may use without imports
 DEFAULT_IMPORTS = {
@@ -60,6 +61,8 @@ _COMPARE = {
 }
 _FORWARD = ("forward", "call", "__call__")
 _NO_NAMES = (ast.Import, ast.ImportFrom, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+#: statements a model's source may run (loops included) before convcli gives up
+MAX_STEPS = 200_000
 #: Python built-ins a model's constructor may use
 BUILTINS = ("range", "len", "int", "min", "max", "list", "tuple")
 _KERAS_PREFIXES = ("keras.layers.", "tensorflow.keras.layers.", "tf_keras.layers.")
@@ -117,6 +120,7 @@ class Evaluator:
         self.classes: dict[str, ast.ClassDef] = {}
         self.notes = Notes()
         self.stated: tuple[int | None, int | None, int | None] | None = None
+        self.steps = 0
         for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 self.import_(node)
@@ -169,6 +173,11 @@ class Evaluator:
             self.stmt(stmt, env)
 
     def stmt(self, node: ast.stmt, env: dict[str, Any]) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise self.fail(
+                node, f"more than {MAX_STEPS:,} statements run: not a model's constructor"
+            )
         if isinstance(node, ast.Return):
             raise _Return(self.eval(node.value, env) if node.value else None)
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
@@ -374,7 +383,12 @@ class Evaluator:
             return Tensor(join_residual(left.path, right.path, self.where(node)))
         numbers = (int, float)
         if type(op) in _BINOPS and isinstance(left, numbers) and isinstance(right, numbers):
-            return _BINOPS[type(op)](left, right)
+            if isinstance(op, ast.Pow) and abs(right) > 64:
+                raise self.fail(node, f"a power of {right}: not a layer size")
+            value = _BINOPS[type(op)](left, right)
+            if isinstance(value, int) and value.bit_length() > 64:
+                raise self.fail(node, f"a number of {value.bit_length()} bits: not a layer size")
+            return value
         if (
             isinstance(op, ast.Add)
             and isinstance(left, (list, tuple))
@@ -382,6 +396,8 @@ class Evaluator:
         ):
             return [*left, *right] if isinstance(left, list) else (*left, *right)
         if isinstance(op, ast.Mult) and isinstance(left, list) and isinstance(right, int):
+            if len(left) * right > MAX_LAYERS:
+                raise self.fail(node, f"a list of {len(left) * right:,} items: over {MAX_LAYERS}")
             return left * right
         raise self.fail(node, "an operation convcli cannot follow statically")
 
