@@ -410,3 +410,38 @@ def test_the_installed_command_from_another_folder_at_80_columns_and_piped(tmp_p
     for number in wanted:
         assert number in piped.stdout
     assert piped.stdout.splitlines()[0].strip() == "lenet.py: LeNet: 1×28×28 → 10"
+
+
+def test_keras_batchnorm_counts_two_parameters_a_channel_and_says_so(tmp_path):
+    """BatchNormalization: gamma and beta count (2·C); the moving statistics are buffers, noted."""
+    cfg = sequential(
+        [
+            conv("c", 8, (3, 3), [None, 16, 16, 3]),
+            layer("BatchNormalization", "bn", [None, 14, 14, 8], axis=-1, center=True, scale=True),
+        ],
+        [None, 16, 16, 3],
+    )
+    summary = read_keras(str(write_keras(tmp_path / "bn.keras", cfg))).summary
+    assert [r.params for r in summary.rows] == [3 * 3 * 3 * 8 + 8, 2 * 8]
+    assert any("moving mean and variance are buffers" in note for note in summary.notes)
+
+
+def test_flax_setup_style_module(tmp_path):
+    """A Flax module built in setup() and called in __call__ reads like its compact form."""
+    source = (
+        "import flax.linen as nn\n\n\nclass CNN(nn.Module):\n    classes: int = 10\n\n"
+        "    def setup(self):\n        self.conv = nn.Conv(8, (3, 3), strides=2, padding='VALID')\n"
+        "        self.head = nn.Dense(self.classes)\n\n"
+        "    def __call__(self, x):\n        x = nn.relu(self.conv(x))\n"
+        "        x = x.mean(axis=(1, 2))\n        return self.head(x)\n"
+    )
+    (tmp_path / "cnn.py").write_text(source, encoding="utf-8")
+    rows = read_model(str(tmp_path / "cnn.py"), code="CNN(classes=4)", given=(15, 15), channels=1)
+    side = _valid(15, 3, 2)
+    assert [(r.kind, r.shape) for r in rows.summary.rows] == [
+        ("conv", (8, side, side)),
+        ("relu", (8, side, side)),
+        ("adaptiveavgpool", (8, 1, 1)),
+        ("flatten", (8,)),
+        ("linear", (4,)),
+    ]

@@ -122,6 +122,7 @@ def call(ev: Evaluator, node: ast.Call, func: Any, args: list[Any], kwargs: dict
     qual = func.qual
     short = qual.rsplit(".", 1)[-1]
     if qual.startswith(("flax.", "keras.")):
+        ev.channels_last = True
         ev.notes.add("the model is channels-last (H×W×C): shapes are shown C×H×W")
     if qual in _BUILTINS or (qual == short and short in _BUILTINS):
         return _BUILTINS[short](*args, **kwargs)
@@ -136,8 +137,12 @@ def call(ev: Evaluator, node: ast.Call, func: Any, args: list[Any], kwargs: dict
         return Module(items=list(outputs.path), keras=True)
     if qual.startswith("keras.layers.") or qual in ("keras.Input", "keras.layers.Input"):
         return _keras_layer(ev, node, short, args, kwargs)
+    if qual == "collections.OrderedDict":
+        return dict(args[0]) if args else {}
     if short == "Sequential" or short == "ModuleList":
         items = args[0] if short == "ModuleList" or qual.startswith("keras") else args
+        if len(args) == 1 and isinstance(args[0], dict):  # nn.Sequential(OrderedDict(...))
+            items = list(args[0].values())
         if args and isinstance(items, (list, tuple)):
             return Module(children=list(items), keras=qual.startswith("keras"))
         if not args:
@@ -261,7 +266,7 @@ def _tensor_method(
         layers = module_layers("torch.flatten", {"start_dim": start, "end_dim": end}, where)
         return Tensor((*tensor.path, *layers))
     if name == "mean":
-        return _mean(ev, node, tensor, args, kwargs, channels_last=False)
+        return _mean(ev, node, tensor, args, kwargs, channels_last=ev.channels_last)
     qual = f"torch.{name}"
     if qual in FUNCTIONS:
         layers = module_layers(qual, bind(qual, FUNCTIONS[qual], args, kwargs, where), where)

@@ -121,6 +121,7 @@ class Evaluator:
         self.notes = Notes()
         self.stated: tuple[int | None, int | None, int | None] | None = None
         self.steps = 0
+        self.channels_last = False  # set by a Flax, JAX or Keras import or call
         for node in tree.body:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 self.import_(node)
@@ -165,6 +166,7 @@ class Evaluator:
                 local = alias.asname or alias.name
             qual = qual.replace("tensorflow.keras", "keras").replace("tf_keras", "keras")
             self.names[local] = Ref(qual)
+            self.channels_last |= qual.startswith(("flax", "jax", "keras"))
 
     # ------------------------------------------------------------------ statements
 
