@@ -9,6 +9,7 @@ and the source file with convcli, which imports neither torch nor the file.
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -530,3 +531,20 @@ def test_a_loop_without_end_in_a_constructor_stops(tmp_path):
     (tmp_path / "m.py").write_text(source, encoding="utf-8")
     with pytest.raises(ModelError, match=rf"m\.py:9: more than {MAX_STEPS:,} statements run"):
         read_model(str(tmp_path / "m.py"), given=(8, 8), channels=3)
+
+
+@pytest.mark.parametrize("decomposed", [False, True], ids=["training-ir", "core-aten"])
+def test_a_training_mode_export_reads_like_eval(tmp_path, decomposed):
+    """Exported in train mode (buffer updates in the graph and outputs), optionally decomposed to
+    core ATen (convolution, addmm of a permuted weight, functional batch norm): torch's rows."""
+    cls = _load(MODELS["residual"][0], "Net", tmp_path / "net.py")
+    model = cls().train()
+    example = torch.randn(2, 3, 37, 29)
+    program = torch.export.export(model, (example,))
+    if decomposed:
+        with warnings.catch_warnings():  # torch's own deprecation inside run_decompositions
+            warnings.simplefilter("ignore", FutureWarning)
+            program = program.run_decompositions()
+    torch.export.save(program, str(tmp_path / "net.pt2"))
+    summary = read_pt2(str(tmp_path / "net.pt2")).summary
+    assert _rows(summary) == _oracle(model.eval(), example)

@@ -61,6 +61,7 @@ _BATCHNORM = {
     "_native_batch_norm_legit_no_training",
     "_native_batch_norm_legit",
     "native_batch_norm",
+    "_native_batch_norm_legit_functional",
 }
 _RESHAPE = {"view", "reshape", "_unsafe_view", "flatten"}
 #: the archive's JSON is read whole; past this it is not a model we can show
@@ -121,7 +122,14 @@ class _Reader:
         self.graph = module["graph"]
         self.notes = Notes()
         self.meta: dict[str, Any] = self.graph.get("tensor_values", {})
-        specs = module.get("signature", {}).get("input_specs", [])
+        signature = module.get("signature", {})
+        # the model's own outputs (a training program also returns its buffers' updates)
+        self.user_outputs = [
+            spec["user_output"]["arg"].get("as_tensor", {}).get("name")
+            for spec in signature.get("output_specs", [])
+            if "user_output" in spec
+        ]
+        specs = signature.get("input_specs", [])
         self.weights: dict[str, list[int]] = {}
         self.user: list[str] = []
         for spec in specs:
@@ -183,10 +191,13 @@ class _Reader:
         self.values[first] = ()
         for node in self.graph["nodes"]:
             self.node(node)
-        outputs = self.graph.get("outputs", [])
-        names = [o["as_tensor"]["name"] for o in outputs if "as_tensor" in o]
-        if len(outputs) != 1 or not names or names[0] not in self.values:
-            raise ModelError(f"{self.path}: convcli reads programs with one tensor output")
+        names = self.user_outputs or [
+            o["as_tensor"]["name"] for o in self.graph.get("outputs", []) if "as_tensor" in o
+        ]
+        if len(names) != 1 or names[0] not in self.values:
+            raise ModelError(
+                f"{self.path}: the program has {len(names)} outputs; convcli reads one tensor"
+            )
         return self.values[names[0]], shape
 
     def node(self, node: Mapping[str, Any]) -> None:
@@ -200,11 +211,12 @@ class _Reader:
         tensors += [t["name"] for a in args.values() for t in a.get("as_tensors", [])]
         from_input = [t for t in tensors if t in self.values]
         if not from_input:
-            if op in ("t", "permute", "transpose", "numpy_T") and tensors[0] in self.weights:
-                for name in outputs:
+            # weights and buffers only (a transposed weight, a training step's buffer
+            # update): no row; the result may serve as a later layer's weight
+            for name in outputs:
+                if name in self.meta:
                     self.weights[name] = self.sizes(name)
-                return
-            raise ModelError(f"{where}: {target} computes on weights only; convcli cannot show it")
+            return
         x = self.values[from_input[0]]
         path = self.layer(op, target, args, x, from_input, outputs, where)
         for name in outputs[:1]:
