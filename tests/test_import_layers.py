@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "convcli"
 
 #: Lowest first: a module may import from its own layer and the ones before it.
-LAYERS = ["arithmetic", "engine", "kernels", "images", "teaching", "cluster", "cli"]
+LAYERS = ["arithmetic", "models", "engine", "kernels", "images", "teaching", "cluster", "cli"]
 #: Modules every layer may use; they import nothing of convcli but errors.
 LEAVES = {"convcli.errors", "convcli.guard", "convcli.output", "convcli.suffixes"}
 

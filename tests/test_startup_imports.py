@@ -158,7 +158,11 @@ CASES = [
     (
         "shape-table",
         ["shape", "--in", "224", "--k", "11", "--s", "4", "--p", "2"],
-        (*PLAIN_TABLE, "numpy", "scipy", "PIL", "importlib.metadata", "multiprocessing", "json"),
+        (
+            *PLAIN_TABLE,
+            *("numpy", "scipy", "PIL", "importlib.metadata", "multiprocessing", "json"),
+            *("convcli.models", "convcli.cli.model_route", "zipfile"),
+        ),
     ),
     (
         "help",

@@ -55,6 +55,14 @@ ConvTranspose, pooling, Gemm/MatMul, BatchNormalization and shape-only
 nodes; ceil_mode pooling follows the model's opset (a note says which rule).
 
 \b
+Other models, read without running them (no torch or TensorFlow needed):
+MODEL.pt2 (torch.export.save), MODEL.keras and MODEL.h5 (Keras' saved
+config; .h5 needs h5py), MODEL.py --class NAME or --code EXPR (PyTorch,
+Keras or Flax source read with ast, never imported; give --in and
+--channels when the model does not state its input). A construct that
+cannot be read statically stops with its file:line (exit 2).
+
+\b
 Spec grammar (layers separated by commas or new lines, # comments):
   conv F [kN|kHxW] [sN] [pPAD] [dN] [gN] [nobias]   convolution, F filters
   convt F ... [opN]                transposed convolution
@@ -112,7 +120,18 @@ class _ArchChoice(click.Choice):
 
 
 @click.command("shape", help=HELP, short_help="Output sizes, parameters and receptive fields.")
-@click.argument("model", required=False, metavar="[MODEL.onnx]")
+@click.argument("model", required=False, metavar="[MODEL]")
+@click.option(
+    "--class",
+    "model_class",
+    metavar="NAME",
+    help="The model class of a .py file (read with ast, never imported).",
+)
+@click.option(
+    "--code",
+    metavar="EXPR",
+    help='A Python expression that builds the model: "nn.Sequential(...)", "LeNet(10)".',
+)
 @click.option(
     "--dim",
     "dims",
@@ -217,6 +236,8 @@ class _ArchChoice(click.Choice):
 @click.option("--quiet", "-q", is_flag=True, help="Print only the output size.")
 def shape_cmd(
     model: str | None,
+    model_class: str | None,
+    code: str | None,
     dims: tuple[str, ...],
     inputs: tuple[Pair, ...],
     kernel: Pair | None,
@@ -247,6 +268,13 @@ def shape_cmd(
     fmt = "json" if as_json else "csv" if as_csv else "quiet" if quiet else "table"
     if show_all and target is None:
         raise click.UsageError("--all shows every choice of --out: give --out")
+    if model_class or code or (model and not model.lower().endswith(".onnx")):
+        from ..model_route import read_model_options  # .pt2 .keras .h5 .py: convcli.models
+        from .model import show_network
+
+        name, summary, source = read_model_options(click.get_current_context().params)
+        show_network(name, summary, fmt, depth, dtype or "float32", source=source)
+        return
     window = {
         "--k": kernel,
         "--s": stride,
