@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -445,3 +446,14 @@ def test_flax_setup_style_module(tmp_path):
         ("flatten", (8,)),
         ("linear", (4,)),
     ]
+
+
+def test_h5_without_h5py_says_what_to_install(tmp_path, monkeypatch):
+    """Without h5py, an .h5 model is refused in one line naming the package (exit 1)."""
+    monkeypatch.setitem(sys.modules, "h5py", None)  # as if not installed
+    (tmp_path / "m.h5").write_bytes(b"\x89HDF\r\n\x1a\n")
+    result = CliRunner().invoke(cli, ["shape", str(tmp_path / "m.h5")])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        "Error: reading a Keras .h5 file needs the h5py package: pip install 'convcli[keras]'"
+    )

@@ -39,7 +39,7 @@ from .common import summarize as analyze
 
 __all__ = ["H5PY_MISSING", "read_keras"]
 
-H5PY_MISSING = "reading a Keras .h5 file needs the h5py package: pip install h5py"
+H5PY_MISSING = "reading a Keras .h5 file needs the h5py package: pip install 'convcli[keras]'"
 MAX_CONFIG_BYTES = 256 << 20
 _ACTIVATIONS = {
     "relu": "relu",
