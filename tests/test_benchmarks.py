@@ -259,6 +259,7 @@ def test_startup_benchmark_quick_mode_runs():
         for tool in ("vips conv", "cv2 script"):
             assert any(f"| {tool} |" in line for line in rows), (tool, rows)
     assert "# load average " in result.stdout  # the machine's load is recorded
+    assert re.search(r"^# others' cores during a run: at most \d+\.\d\d", result.stdout, re.M)
     # issue 22: each command's import milliseconds beyond the floor, against its budget
     table = result.stdout.split("| command | imports beyond the floor, ms |", 1)[1]
     for name in ("filter 512² PNG → sobel → PNG", "shape --in 224 --k 11 --s 4 --p 2 (table)"):
