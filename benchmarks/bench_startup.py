@@ -45,6 +45,7 @@ import time
 from pathlib import Path
 
 from bench_cli import find_convcli, find_imagemagick, git_commit, machine, make_photo, tools
+from machineload import BUSY_LIMIT, LoadWatch
 
 ROOT = Path(__file__).resolve().parent.parent
 CAMERA = ROOT / "sample_images" / "camera.png"  # 512×512 grayscale
@@ -117,13 +118,21 @@ def import_budget_rows(cmds: dict[str, list[str]], floor: list[str], cwd: Path, 
     return "\n".join(lines)
 
 
+#: the cores other processes kept busy during each run (see machineload.LoadWatch)
+OTHERS: list[float] = []
+
+
 def run_once(cmd: list[str], cwd: Path) -> float:
-    """Wall time of one run of ``cmd``; raises if it fails."""
-    started = time.perf_counter()
-    proc = subprocess.run(
-        cmd, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL, check=False, env=CHILD_ENV
-    )
-    elapsed = time.perf_counter() - started
+    """Wall time of one run of ``cmd``; raises if it fails. Notes the others' load in OTHERS."""
+    with LoadWatch() as watch:
+        started = time.perf_counter()
+        proc = subprocess.run(
+            cmd, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL, check=False, env=CHILD_ENV
+        )
+        elapsed = time.perf_counter() - started
+    others = watch.others(elapsed)
+    if others is not None:
+        OTHERS.append(others)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stderr.decode(errors='replace')[-500:]}")
     return elapsed
@@ -316,6 +325,10 @@ def main(argv: list[str] | None = None) -> int:
     load = f"{load_at_start[0]:.2f} at the start, {os.getloadavg()[0]:.2f} at the end"
     busy = " (BUSY: other processes share the cores; compare ratios only)"
     print(f"# load average {load}{busy if load_at_start[0] > 0.5 else ''}")
+    if OTHERS:
+        over = sum(o > BUSY_LIMIT for o in OTHERS)
+        flag = f" **BUSY: {over} of {len(OTHERS)} runs not to be trusted**" if over else ""
+        print(f"# others' cores during a run: at most {max(OTHERS):.2f}{flag}")
     print(f"# medians of {rounds} interleaved runs (loops: {loop_rounds}); ratios in this run")
     print("| case | median s | ratio | vs | target |")
     print("|---|---|---|---|---|")

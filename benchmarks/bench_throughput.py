@@ -49,14 +49,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench_cli import find_convcli, find_imagemagick, git_commit, machine, versions
+from machineload import BUSY_LIMIT, LoadWatch
 from worker_stages import stage_table
 
 ROOT = Path(__file__).resolve().parent.parent
 SOBEL_MAT = "3 3 1 0\n-1 0 1\n-2 0 2\n-1 0 1\n"  # libvips matrix: width height scale offset
 README = ROOT / "benchmarks" / "README.md"
 BEGIN, END = "<!-- bench_throughput: begin -->", "<!-- bench_throughput: end -->"
-#: other processes may keep this many cores busy before a row is marked
-BUSY_LIMIT = 0.5
 
 CV2_POOL = """\
 import os
@@ -94,23 +93,6 @@ if __name__ == "__main__":
 # --------------------------------------------------------------------------- the machine
 
 
-def cpu_ticks() -> tuple[int, int] | None:
-    """(busy, total) jiffies of all cores since boot, from /proc/stat; None off Linux."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except OSError:
-        return None
-    values = [int(v) for v in fields[:8]]
-    idle = values[3] + values[4]  # idle + iowait
-    return sum(values) - idle, sum(values)
-
-
-def children_cpu() -> float:
-    """CPU seconds used so far by this process's finished children."""
-    t = os.times()
-    return t.children_user + t.children_system
-
-
 def cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -140,21 +122,18 @@ def run_timed(cmd: str, cwd: Path, timed: Timed) -> None:
         target = Path(first.removeprefix("#fresh "))
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
-    ticks0, cpu0 = cpu_ticks(), children_cpu()
-    start = time.perf_counter()
-    proc = subprocess.run(
-        cmd, shell=True, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL, check=False
-    )
-    wall = time.perf_counter() - start
+    with LoadWatch() as watch:
+        start = time.perf_counter()
+        proc = subprocess.run(
+            cmd, shell=True, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL, check=False
+        )
+        wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd} failed: {proc.stderr.decode(errors='replace')[-800:]}")
     timed.seconds.append(wall)
-    ticks1 = cpu_ticks()
-    if ticks0 is not None and ticks1 is not None and ticks1[1] > ticks0[1]:
-        hz = os.sysconf("SC_CLK_TCK")
-        busy_cores = (ticks1[0] - ticks0[0]) / hz / wall
-        ours = (children_cpu() - cpu0) / wall
-        timed.others.append(max(0.0, busy_cores - ours))
+    others = watch.others(wall)
+    if others is not None:
+        timed.others.append(others)
 
 
 # --------------------------------------------------------------------------- inputs

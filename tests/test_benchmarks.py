@@ -260,6 +260,7 @@ def test_startup_benchmark_quick_mode_runs():
         for tool in ("vips conv", "cv2 script"):
             assert any(f"| {tool} |" in line for line in rows), (tool, rows)
     assert "# load average " in result.stdout  # the machine's load is recorded
+    assert re.search(r"^# others' cores during a run: at most \d+\.\d\d", result.stdout, re.M)
     # issue 22: each command's import milliseconds beyond the floor, against its budget
     table = result.stdout.split("| command | imports beyond the floor, ms |", 1)[1]
     for name in ("filter 512² PNG → sobel → PNG", "shape --in 224 --k 11 --s 4 --p 2 (table)"):
@@ -285,6 +286,11 @@ def test_throughput_benchmark_quick_mode_runs():
         assert {"convcli", "cv2 script", "mogrify", "vips conv"} <= tools, rows
         mine = next(line for line in rows if "| convcli |" in line)
         assert re.search(r"\| \d+\.\d{3} \| \d+ \|", mine), mine  # seconds and files/s
+    # one worker's CPU ms per file by stage, convcli's against the cv2 script's
+    for label in ("PNG 32²", "JPEG 32²"):
+        table = result.stdout.split(f"| {label}: CPU ms per file | convcli | cv2 script |", 1)[1]
+        for stage in ("read", "filter", "write", "the rest", "whole file"):
+            assert re.search(rf"^\| {stage} \| -?\d+\.\d \| -?\d+\.\d \|", table, re.M), stage
 
 
 @pytest.mark.slow
@@ -301,5 +307,7 @@ def test_throughput_benchmark_skips_absent_peers():
             "| vips conv | not installed (apt-get install libvips-tools)",
             "| 6 PNGs 32², --jobs 2 | convcli | ",
             "| 6 PNGs 32², --jobs 2 | convcli pool 2×2 max | ",
+            "| read | ",  # the stage table, convcli's column alone
         ],
     )
+    assert "| whole file |" in result.stdout and "| not installed |" in result.stdout

@@ -178,3 +178,25 @@ def test_ctrl_c_mid_batch_leaves_only_complete_files(tmp_path, suffix):
                 assert im.size == (1800, 1200)
         else:
             assert np.load(out / name).shape == (3, 1200, 1800)
+
+
+def test_at_a_terminal_with_relative_paths(tmp_path):
+    """At an 80-column terminal, in its own folder: a large JPEG in, a JPEG in strips out,
+    nothing on the screen but the prompt's silence, and no temporary file left."""
+    from terminal import run_in_pty
+
+    (tmp_path / "photos").mkdir()
+    PIL.Image.fromarray(_photo(1300, 1700, seed=5)).save(tmp_path / "photos" / "a.jpg")
+    code, screen = run_in_pty(
+        ["filter", "photos/a.jpg", "-k", "gaussian:sigma=2", "-o", "photos/b.jpg"],
+        tmp_path,
+        env={"CONVCLI_THREADS": "2"},  # strips whatever the cores of the machine
+    )
+    assert code == 0, screen
+    assert "Traceback" not in screen and "Error" not in screen
+    data = (tmp_path / "photos" / "b.jpg").read_bytes()
+    assert b"\xff\xdd" in data  # written in strips
+    with PIL.Image.open(tmp_path / "photos" / "b.jpg") as im:
+        im.load()
+        assert im.size == (1700, 1300)
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["a.jpg", "b.jpg"]
