@@ -19,6 +19,42 @@ import pytest
 
 HEIGHT, WIDTH = 12, 16
 
+#: The heavy families, marked ``slow`` here and only here: plain ``pytest`` deselects them
+#: (``-m "not slow"`` in pyproject's addopts) and finishes in about a minute on 2 cores;
+#: ``pytest -m ''`` (the README's test line, and CI) runs every test. Whole files:
+SLOW_FILES = {
+    "test_benchmarks.py",  # runs each benchmark script in quick mode
+    "test_cli_terminal.py",  # the installed command under a pseudo-terminal
+    "test_cluster.py",  # real dask schedulers and workers
+    "test_cluster_safety.py",
+    "test_corpus.py",  # hundreds of hostile inputs through the installed command
+    "test_corpus_api.py",
+    "test_doc_examples.py",  # every example of the README and docs/, as printed
+    "test_help_examples.py",  # every --help example
+    "test_resume.py",  # batches stopped and resumed
+    "test_signal_latency.py",  # signals sent to running batches
+    "test_signals.py",
+}
+#: ... and single tests (``file::function``, every parametrization) of files kept fast.
+SLOW_TESTS = {
+    "test_default_range.py::test_edge_kernels_are_visible_on_every_photo",
+    "test_default_range.py::test_every_edge_map_shows_well",
+    "test_engine.py::test_budget_holds_for_strips_spectra_and_flat_patches",
+    "test_engine.py::test_conv2d_matches_torch",
+    "test_engine.py::test_rank_one_kernels_match_the_loop_reference",
+    "test_engine.py::test_rows_read_straight_from_the_input_match_the_loop",
+    "test_engine.py::test_threads_and_tiny_tiles_give_the_scipy_result",
+}
+
+
+@pytest.hookimpl(tryfirst=True)  # before the -m filter reads the marks
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests of :data:`SLOW_FILES` and :data:`SLOW_TESTS` ``slow``."""
+    for item in items:
+        name = f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
+        if item.path.name in SLOW_FILES or name in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+
 
 @dataclass
 class SampleImage:
