@@ -247,3 +247,21 @@ def test_python_m_doctest_reads_each_page_as_written(page):
     text = (ROOT / page).read_text(encoding="utf-8")
     for example in doctest.DocTestParser().get_examples(text):
         assert "```" not in example.want, f"{page}:{example.lineno + 1}: {example.source}"
+
+
+def test_naming_a_slow_file_runs_it():
+    """`pytest tests/test_signals.py` (a slow file, named) collects its tests instead of
+    deselecting them all; `-m "not slow"` typed out still deselects them."""
+    import subprocess
+    import sys
+
+    def collected(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+             *args, "tests/test_signals.py"],
+            cwd=ROOT, capture_output=True, text=True, check=False, timeout=120,
+        )  # fmt: skip
+        return done.stdout.strip().splitlines()[-1]
+
+    assert re.match(r"\d+ tests collected", collected()), collected()
+    assert "deselected" in collected("-m", "not slow")
