@@ -19,6 +19,67 @@ import pytest
 
 HEIGHT, WIDTH = 12, 16
 
+#: The heavy families, marked ``slow`` here and only here: plain ``pytest`` deselects them
+#: (``-m "not slow"`` in pyproject's addopts) and finishes in about a minute on 2 cores;
+#: ``pytest -m ''`` (the README's test line, and CI) runs every test. Whole files:
+SLOW_FILES = {
+    "test_benchmarks.py",  # runs each benchmark script in quick mode
+    "test_cli_terminal.py",  # the installed command under a pseudo-terminal
+    "test_cluster.py",  # real dask schedulers and workers
+    "test_cluster_safety.py",
+    "test_corpus.py",  # hundreds of hostile inputs through the installed command
+    "test_corpus_api.py",
+    "test_doc_examples.py",  # every example of the README and docs/, as printed
+    "test_help_examples.py",  # every --help example
+    "test_learn_tiled.py",  # learn's memory bound on a large pair
+    "test_pool_streaming.py",  # images larger than memory, in tiles
+    "test_resume.py",  # batches stopped and resumed
+    "test_signal_latency.py",  # signals sent to running batches
+    "test_signals.py",
+    "test_storage.py",  # URLs over a loopback HTTP server, OME-Zarr pyramids
+    "test_streaming.py",
+    "test_table_widths.py",  # the installed command at several terminal widths
+    "test_tiled.py",
+}
+#: ... and single tests (``file::function``, every parametrization) of files kept fast.
+SLOW_TESTS = {
+    "test_default_range.py::test_edge_kernels_are_visible_on_every_photo",
+    "test_default_range.py::test_every_edge_map_shows_well",
+    "test_animate.py::test_installed_command_writes_identical_bytes_twice",
+    "test_engine.py::test_budget_holds_for_strips_spectra_and_flat_patches",
+    "test_engine.py::test_conv2d_property_float32",
+    "test_engine.py::test_im2col_matches_torch_unfold",
+    "test_engine.py::test_peak_memory_stays_under_budget",
+    "test_engine.py::test_conv2d_matches_torch",
+    "test_engine.py::test_rank_one_kernels_match_the_loop_reference",
+    "test_engine.py::test_rows_read_straight_from_the_input_match_the_loop",
+    "test_engine.py::test_threads_and_tiny_tiles_give_the_scipy_result",
+    "test_fft_blocks.py::test_any_plan_equals_the_sliding_window_oracle",
+    "test_filtering.py::test_bands_match_scipy",
+    "test_plain_table.py::test_plain_drawing_is_what_rich_draws",
+    "test_running_sum.py::test_filter2d_keeps_room_for_the_weights_it_was_given",
+    "test_shape_onnx.py::test_installed_command_prints_the_table",
+}
+
+
+def pytest_configure(config):
+    """Naming files or tests runs them whole: the fast suite's ``-m "not slow"`` (pyproject's
+    addopts) applies to a bare ``pytest`` only, so ``pytest tests/test_cluster.py`` runs
+    the cluster tests rather than none. An ``-m`` on the command line always wins."""
+    explicit = config.args_source != pytest.Config.ArgsSource.TESTPATHS
+    typed_m = any(a == "-m" or a.startswith("-m") for a in config.invocation_params.args)
+    if explicit and not typed_m and config.option.markexpr == "not slow":
+        config.option.markexpr = ""
+
+
+@pytest.hookimpl(tryfirst=True)  # before the -m filter reads the marks
+def pytest_collection_modifyitems(config, items):
+    """Mark the tests of :data:`SLOW_FILES` and :data:`SLOW_TESTS` ``slow``."""
+    for item in items:
+        name = f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
+        if item.path.name in SLOW_FILES or name in SLOW_TESTS:
+            item.add_marker(pytest.mark.slow)
+
 
 @dataclass
 class SampleImage:

@@ -1,4 +1,4 @@
-"""`--range auto`, the default: edge kernels' results are visible, sobel's are as before.
+"""`--range auto`, the default: every edge map is visible, gradient magnitudes included.
 
 Oracles are scipy.ndimage and numpy written here: the stretch is
 ``clip(|r| · white / percentile(|r|, 99), 0, white)`` over all channels at once.
@@ -91,15 +91,52 @@ def test_laplacian_default_is_the_stretched_magnitude(name, tmp_path):
     np.testing.assert_allclose(load(out), np.rint(expected), atol=1)
 
 
+def _sobel(photo: Path) -> np.ndarray:
+    """sqrt(gx² + gy²) of each channel, by scipy."""
+    values = _pixels(photo)
+    return np.hypot(_correlate(values, SOBEL_X), _correlate(values, SOBEL_X.T))
+
+
 @pytest.mark.parametrize("name", ["camera.png", "chelsea.png", "rocket.jpg"])
-def test_sobel_default_is_unchanged(name, tmp_path):
-    """`-k sobel` stays sqrt(gx² + gy²) clipped to 0..255 with no stretch (scipy oracle)."""
+def test_sobel_default_is_the_stretched_magnitude(name, tmp_path):
+    """`-k sobel` is sqrt(gx² + gy²) times 255 / its 99th percentile, clipped (scipy oracle),
+    as every zero-sum kernel's response is."""
     photo = ROOT / "sample_images" / name
     out = tmp_path / "out.png"
     assert run("filter", photo, "-k", "sobel", "-o", out).exit_code == 0
-    values = _pixels(photo)
-    expected = np.hypot(_correlate(values, SOBEL_X), _correlate(values, SOBEL_X.T))
-    np.testing.assert_allclose(load(out), np.rint(np.clip(expected, 0, 255)), atol=1)
+    magnitude = _sobel(photo)
+    expected = np.clip(magnitude * 255 / np.percentile(magnitude, 99), 0, 255)
+    np.testing.assert_allclose(load(out), np.rint(expected), atol=1)
+
+
+@pytest.mark.parametrize("name", ["camera.png", "rocket.jpg"])
+def test_clip_keeps_sobel_exact_values(name, tmp_path):
+    """`--range clip` keeps sqrt(gx² + gy²) as it is, cut at white; `raw` as floats."""
+    photo = ROOT / "sample_images" / name
+    out, raw = tmp_path / "out.png", tmp_path / "out.npy"
+    assert run("filter", photo, "-k", "sobel", "--range", "clip", "-o", out).exit_code == 0
+    assert run("filter", photo, "-k", "sobel", "-o", raw).exit_code == 0
+    magnitude = _sobel(photo)
+    np.testing.assert_allclose(load(out), np.rint(np.clip(magnitude, 0, 255)), atol=1)
+    np.testing.assert_allclose(load(raw), magnitude, rtol=1e-5, atol=1e-3)
+
+
+@pytest.mark.skipif(not PHOTOS, reason="no sample photos")
+@pytest.mark.parametrize("kernel", ["sobel", "scharr", "prewitt", "sobel-x"])
+@pytest.mark.parametrize("photo", PHOTOS, ids=_id)
+def test_every_edge_map_shows_well(photo, kernel, tmp_path):
+    """By default an edge map is neither near black (1 % of its pixels at least mid-grey)
+    nor saturated (at most 2 % white): a gradient magnitude as well as a single gradient.
+    Before, sobel left a blurred photo near black and whitened 4-7 % of a textured one."""
+    out = tmp_path / "out.png"
+    assert run("filter", photo, "-k", kernel, "-o", out).exit_code == 0
+    got = load(out).astype(np.float64)
+    if _pixels(photo).ndim == 3:
+        got = got[..., :3]
+    if np.percentile(_sobel(photo), 99) == 0:
+        pytest.skip("a photo without edges")
+    assert np.percentile(got, 99) >= 128, float(np.percentile(got, 99))
+    assert np.mean(got >= 255) <= 0.02, float(np.mean(got >= 255))
 
 
 @pytest.mark.parametrize("kernel", [*EDGE_KERNELS, "sobel-x"])

@@ -32,7 +32,8 @@ def _quickstart_commands() -> list[str]:
 def test_quickstart_is_two_commands_and_ci_runs_them():
     """The Quickstart is exactly two commands, each self-contained (it makes and activates
     its own .venv, since a system Python may refuse pip): install + filter a bundled sample,
-    install + test. .ci/run reads both from the README and runs them as written."""
+    install + run every test (``-m ''`` lifts the fast suite's ``not slow``). .ci/run reads
+    both from the README and runs them as written."""
     first, second = _quickstart_commands()
     venv = "python3 -m venv .venv && . .venv/bin/activate && "
     assert first.startswith(venv + "pip install . && convcli filter sample_images/")
@@ -40,7 +41,7 @@ def test_quickstart_is_two_commands_and_ci_runs_them():
     image = re.search(r"(sample_images/\S+)", first).group(1)
     assert (ROOT / image).is_file()
     assert second.startswith(venv + "pip install '.[test]' && ")
-    assert second.rstrip().endswith("&& pytest")
+    assert second.rstrip().endswith("&& pytest -m ''")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert 'bash -c "$install_and_test"' in ci and 'bash -c "$install_and_run"' in ci
 
@@ -124,12 +125,15 @@ def test_public_api_is_importable():
     assert out.stdout.strip() == "False"
 
 
+LIBRARY = (ROOT / "docs" / "library.md").read_text(encoding="utf-8")
+
+
 def _readme_api_names() -> list[str]:
-    """The names in the first column of the README's library table."""
+    """The names in the first column of the library table (docs/library.md)."""
     table = re.search(
-        r"^\| function \| what it does \|\n\|---\|---\|\n(.*?)\n\n", README, re.S | re.M
+        r"^\| function \| what it does \|\n\|---\|---\|\n(.*?)\n\n", LIBRARY, re.S | re.M
     )
-    assert table, "README has no library table"
+    assert table, "docs/library.md has no library table"
     names = []
     for row in table.group(1).splitlines():
         first = row.split("|")[1]
@@ -138,7 +142,7 @@ def _readme_api_names() -> list[str]:
 
 
 def test_readme_api_table_lists_the_whole_public_api():
-    """The README's library table and convcli.__all__ name the same things."""
+    """The library table (docs/library.md) and convcli.__all__ name the same things."""
     import convcli
 
     assert sorted(set(_readme_api_names())) == sorted(convcli.__all__)
@@ -201,3 +205,63 @@ def test_no_message_or_doc_names_an_unpublished_package():
     from convcli.errors import install_hint
 
     assert install_hint("onnx") == "pip install '.[onnx]' (in convcli's folder)"
+
+
+def test_readme_is_a_front_door():
+    """The README stays short (under 10 KB: what convcli is, the Quickstart, one example per
+    command, links); the details live in docs/ and CONTRIBUTING.md, which it links."""
+    assert len(README.encode("utf-8")) < 10_000
+    for page in ["CONTRIBUTING.md", *(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))]:
+        assert f"]({page})" in README, f"the README does not link {page}"
+    for link in re.findall(r"\]\(([^)#]+)", README):
+        assert link.startswith("http") or (ROOT / link).exists(), link
+
+
+def test_fast_suite_is_the_default_and_the_full_suite_is_documented():
+    """Plain pytest deselects the slow tests; CONTRIBUTING.md says how to run all of them
+    the way the README's test line does."""
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"-m", "not slow"' in pyproject
+    contributing = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    assert "pytest -m ''" in contributing and "SLOW_FILES" in contributing
+
+
+def test_the_slow_lists_name_real_tests():
+    """Every file and test conftest.py marks slow exists, so a rename cannot quietly move a
+    heavy test into the fast suite's minute."""
+    import conftest
+
+    for name in conftest.SLOW_FILES:
+        assert (ROOT / "tests" / name).is_file(), name
+    for entry in conftest.SLOW_TESTS:
+        name, function = entry.split("::")
+        assert f"def {function}(" in (ROOT / "tests" / name).read_text(encoding="utf-8"), entry
+
+
+@pytest.mark.parametrize(
+    "page", ["README.md", *(f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md"))]
+)
+def test_python_m_doctest_reads_each_page_as_written(page):
+    """`python -m doctest PAGE` sees the examples the page shows: no expected output runs
+    into a closing fence (doctest would expect the ``` too)."""
+    text = (ROOT / page).read_text(encoding="utf-8")
+    for example in doctest.DocTestParser().get_examples(text):
+        assert "```" not in example.want, f"{page}:{example.lineno + 1}: {example.source}"
+
+
+def test_naming_a_slow_file_runs_it():
+    """`pytest tests/test_signals.py` (a slow file, named) collects its tests instead of
+    deselecting them all; `-m "not slow"` typed out still deselects them."""
+    import subprocess
+    import sys
+
+    def collected(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+             *args, "tests/test_signals.py"],
+            cwd=ROOT, capture_output=True, text=True, check=False, timeout=120,
+        )  # fmt: skip
+        return done.stdout.strip().splitlines()[-1]
+
+    assert re.match(r"\d+ tests collected", collected()), collected()
+    assert "deselected" in collected("-m", "not slow")

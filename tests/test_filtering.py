@@ -33,9 +33,10 @@ def test_map_range_modes_by_hand():
     np.testing.assert_allclose(
         map_range(v, "auto", 255, zero_sum=True), [20 * 255 / 296, 100 * 255 / 296, 255]
     )
-    # a gradient magnitude: abs, then clip, as before
-    np.testing.assert_array_equal(
-        map_range(v, "auto", 255, zero_sum=True, magnitude=True), [20, 100, 255]
+    # a gradient magnitude: the same stretch (magnitude= is kept, and changes nothing)
+    np.testing.assert_allclose(
+        map_range(v, "auto", 255, zero_sum=True, magnitude=True),
+        [20 * 255 / 296, 100 * 255 / 296, 255],
     )
     np.testing.assert_array_equal(map_range(v, "auto", 255, zero_sum=False), [0, 100, 255])
     assert map_range(v, "raw", 255).dtype == np.float32

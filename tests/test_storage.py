@@ -49,7 +49,7 @@ def _decode(data: bytes) -> np.ndarray:
 
 
 def _sobel_oracle(pixels: np.ndarray) -> np.ndarray:
-    """convcli's default sobel output: |gradient| with reflect padding, clipped, rounded."""
+    """convcli's sobel with --range clip: |gradient| with reflect padding, clipped, rounded."""
     from scipy import ndimage
 
     x = pixels.astype(np.float64)
@@ -75,27 +75,27 @@ def test_memory_urls_in_and_out(memory_fs, tmp_path):
     for name, pixels in images.items():
         memory_fs.pipe_file(f"/in/{name}", _png_bytes(pixels))
     runner = CliRunner()
-    one = runner.invoke(cli, ["filter", "memory://in/m0.png", "-k", "sobel", "-o",
+    one = runner.invoke(cli, ["filter", "memory://in/m0.png", "-k", "sobel", "--range", "clip", "-o",
                               "memory://out/m0.png"])  # fmt: skip
     assert one.exit_code == 0, one.output
     got = _decode(memory_fs.cat_file("/out/m0.png"))
     assert np.array_equal(got, _sobel_oracle(images["m0.png"]))
     assert memory_fs.ls("/out", detail=False) == ["/out/m0.png"]  # no .part key left
 
-    again = runner.invoke(cli, ["filter", "memory://in/m0.png", "-k", "sobel", "-o",
+    again = runner.invoke(cli, ["filter", "memory://in/m0.png", "-k", "sobel", "--range", "clip", "-o",
                                 "memory://out/m0.png"])  # fmt: skip
     assert again.exit_code == 1
     assert "memory://out/m0.png exists; pass --overwrite to replace it" in again.output
 
     batch = runner.invoke(cli, ["filter", "memory://in/m0.png", "memory://in/m1.png",
-                                "memory://in/m2.png", "-k", "sobel", "--out-dir",
+                                "memory://in/m2.png", "-k", "sobel", "--range", "clip", "--out-dir",
                                 "memory://batch", "--manifest", str(tmp_path / "m.jsonl")])  # fmt: skip
     assert batch.exit_code == 0, batch.output
     for name, pixels in images.items():
         assert np.array_equal(_decode(memory_fs.cat_file(f"/batch/{name}")), _sobel_oracle(pixels))
     memory_fs.pipe_file("/batch/m1.png", b"\x89PNG\r\n\x1a\n")  # cut short
     resumed = runner.invoke(cli, ["filter", "memory://in/m0.png", "memory://in/m1.png",
-                                  "memory://in/m2.png", "-k", "sobel", "--out-dir",
+                                  "memory://in/m2.png", "-k", "sobel", "--range", "clip", "--out-dir",
                                   "memory://batch", "--skip-existing"])  # fmt: skip
     assert resumed.exit_code == 0, resumed.output
     assert "1 of 3 files written, 2 skipped (complete already)" in resumed.output
@@ -180,7 +180,9 @@ def test_http_input_read_by_the_installed_command(http_root, tmp_path):
     (folder / "cat.png").write_bytes(_png_bytes(pixels))
     work = tmp_path / "work"
     work.mkdir()
-    done = run("filter", f"{base}/cat.png", "-k", "sobel", "-o", "edges.png", cwd=work)
+    done = run(
+        "filter", f"{base}/cat.png", "-k", "sobel", "--range", "clip", "-o", "edges.png", cwd=work
+    )
     assert done.returncode == 0, done.stderr
     assert np.array_equal(_decode((work / "edges.png").read_bytes()), _sobel_oracle(pixels))
     code, data, err = run_piped(["pool", f"{base}/cat.png", "--size", "2"], work)

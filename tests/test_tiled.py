@@ -231,11 +231,11 @@ def test_one_image_across_a_running_cluster(
 def test_one_image_on_a_local_cluster_matches_the_one_machine_path(tmp_path):
     path, _ = _rgb_tiff(tmp_path)
     res = run(
-        "filter", path.name, "-k", "sobel", "-o", "cluster.zarr", "--scheduler", "local:2",
-        "--chunk", "128", cwd=tmp_path,
+        "filter", path.name, "-k", "sobel", "--range", "clip", "-o", "cluster.zarr",
+        "--scheduler", "local:2", "--chunk", "128", cwd=tmp_path,
     )  # fmt: skip
     assert res.returncode == 0, res.stderr
-    one = run("filter", path.name, "-k", "sobel", "-o", "one.zarr", cwd=tmp_path)
+    one = run("filter", path.name, "-k", "sobel", "--range", "clip", "-o", "one.zarr", cwd=tmp_path)
     assert one.returncode == 0, one.stderr
     a = zarr.open_array(str(tmp_path / "cluster.zarr"), mode="r")[:]
     b = zarr.open_array(str(tmp_path / "one.zarr"), mode="r")[:]

@@ -104,8 +104,9 @@ def _check_raw_targets(jobs, format_: str | None) -> None:
     help="Map results to pixels: clip, abs, normalize (stretch min..max), offset (mid-grey + "
     "value), raw (float values; .npy or .tif). Default: raw for .npy, else auto: for "
     "zero-sum kernels (edges) the absolute value times one factor that makes its 99th "
-    "percentile over all channels white (the top 1% clip; a flat image stays black), but abs "
-    "for a gradient magnitude (sobel, scharr, prewitt); clip for other kernels.",
+    "percentile over all channels white (the top 1% clip; a flat image stays black), "
+    "gradient magnitudes (sobel) too; clip for other kernels. clip and raw keep exact "
+    "values.",
 )
 @click.option(
     "--alpha",

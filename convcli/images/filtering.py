@@ -318,21 +318,19 @@ def chain_range_mode(kernels: Sequence[Kernel], value_range: str) -> str:
     (and adds no offset, which would make ``abs`` fold values below the offset).
     """
     zero_sum = any(k.is_zero_sum and not k.offset for k in kernels)
-    return _auto_mode(value_range, zero_sum, any(k.is_magnitude for k in kernels))
+    return _auto_mode(value_range, zero_sum)
 
 
-def _auto_mode(mode: str, zero_sum: bool, magnitude: bool = False) -> str:
+def _auto_mode(mode: str, zero_sum: bool) -> str:
     """The concrete mode ``auto`` stands for; other modes are returned as they are.
 
-    ``"stretch"`` (see :func:`stretch_edges`) for a zero-sum chain without a
-    gradient magnitude, ``"abs"`` for a zero-sum chain with one (its values
-    are edge strengths already), ``"clip"`` otherwise.
+    ``"stretch"`` (see :func:`stretch_edges`) for a zero-sum chain, gradient
+    magnitudes (``sobel``) included: their raw strengths are near black on a
+    low-contrast photo and saturated on a textured one; ``"clip"`` otherwise.
     """
     if mode != "auto":
         return mode
-    if not zero_sum:
-        return "clip"
-    return "abs" if magnitude else "stretch"
+    return "stretch" if zero_sum else "clip"
 
 
 def stretch_edges(values: np.ndarray, max_value: float) -> np.ndarray:
@@ -459,16 +457,17 @@ def map_range(
         becomes 0). ``offset``: mid-grey plus the value, then clip, for
         signed results. ``auto``: for a kernel (chain) that sums to zero
         (``zero_sum``), the absolute value scaled so that its 99th
-        percentile is white (:func:`stretch_edges`), or plain ``abs`` when
-        the chain has a gradient magnitude (``magnitude``: ``sobel``,
-        ``scharr``, ``prewitt``); ``clip`` otherwise. ``raw``: unchanged
-        (float32).
+        percentile is white (:func:`stretch_edges`), gradient magnitudes
+        (``sobel``, ``scharr``, ``prewitt``) included; ``clip`` otherwise.
+        ``raw``: unchanged (float32). ``clip`` and ``raw`` keep a magnitude's
+        exact values.
     max_value : float
         The value of white (255 for 8-bit images, 65535 for 16-bit).
     zero_sum : bool, optional
         Whether the kernel (chain) sums to zero; used by ``auto``.
     magnitude : bool, optional
-        Whether the chain has a gradient magnitude; used by ``auto``.
+        Whether the chain has a gradient magnitude. Kept for callers of
+        convcli 0.2, where ``auto`` meant ``abs`` for one; it changes nothing.
 
     Returns
     -------
@@ -514,9 +513,7 @@ def map_range(
     if mode == "raw":
         return values.astype(np.float32)
     dtype = np.float32 if values.dtype == np.float32 else np.float64
-    return _map_range_inplace(
-        values.astype(dtype), _auto_mode(mode, zero_sum, magnitude), max_value
-    )
+    return _map_range_inplace(values.astype(dtype), _auto_mode(mode, zero_sum), max_value)
 
 
 def _check_fits(values: np.ndarray, dtype: np.dtype) -> None:
@@ -706,8 +703,8 @@ def filter_image(
         Geometry and options for every kernel.
     value_range : {"auto", "clip", "abs", "normalize", "offset", "raw"}
         How responses become pixels (see :func:`map_range`; ``auto`` stretches
-        a zero-sum chain's absolute response, :func:`stretch_edges`, unless
-        the chain has a gradient magnitude, then it is ``abs``). ``raw`` keeps
+        a zero-sum chain's absolute response, :func:`stretch_edges`, a gradient
+        magnitude's too; ``clip`` keeps a magnitude's exact values). ``raw`` keeps
         float32 values in pixel units (a uint8 image's on its 0..255 scale).
     alpha : {"keep", "filter", "premultiply"}
         ``keep``: alpha is carried through unfiltered (cropped or subsampled

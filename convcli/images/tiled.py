@@ -379,7 +379,7 @@ def make_plan(
     mode = value_range
     if mode == "auto":
         zero_sum = kernel.is_zero_sum and not kernel.offset
-        mode = "clip" if not zero_sum else ("abs" if kernel.is_magnitude else "stretch")
+        mode = "stretch" if zero_sum else "clip"
         if mode == "stretch":
             raise ParameterError(
                 f"--range auto stretches {kernel.name}'s response by its 99th percentile over "
