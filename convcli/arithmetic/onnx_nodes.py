@@ -74,6 +74,10 @@ class Node:
         The receptive field the node inherits from its inputs.
     known : list of (rf, jump)
         The fields of each of its inputs that has one.
+    weights : set of str
+        The names of the graph's initializers (and of names an ``Identity``
+        passed them on as): an ``Add``/``Mul`` with one of them has a
+        parameter (a bias, a scale); with a ``Constant`` it has none.
     """
 
     op: str
@@ -85,6 +89,7 @@ class Node:
     opset: int
     field: Field
     known: list[Field] | None = None
+    weights: set[str] | None = None
 
     @property
     def x(self) -> tuple[int, ...]:
@@ -313,7 +318,9 @@ def _broadcast_op(node: Node) -> NodeOut:
     known = node.known or []
     if field[1] is not None and len(known) > 1 and len({f[1] for f in known}) > 1:
         field = (None, None)
-    return NodeOut(shape, field=field)
+    weights = node.weights or set()
+    params = sum(product(node.shapes[name]) for name in node.ins if name in weights)
+    return NodeOut(shape, params, field=field)
 
 
 def _concat(node: Node) -> NodeOut:

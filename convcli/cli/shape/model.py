@@ -52,7 +52,7 @@ def show_network(
     """
     shown = summary.collapse(depth) if depth else summary
     if fmt == "quiet":
-        click.echo("x".join(str(v) for v in summary.output_shape))
+        click.echo("x".join(str(v) for v in summary.shown_output))
         return
     for note in summary.notes:
         click.echo(f"Note: {note}", err=True)
@@ -62,14 +62,14 @@ def show_network(
         from ...output import to_json
 
         for row, r in zip(data_rows, shown.rows, strict=True):
-            row["output"] = list(r.shape)
+            row["output"] = list(r.shown_shape)
         click.echo(
             to_json(
                 {
                     "name": name,
                     "source": source,
-                    "input": list(summary.input_shape),
-                    "output": list(summary.output_shape),
+                    "input": list(summary.shown_input),
+                    "output": list(summary.shown_output),
                     **totals,
                     "depth": depth,
                     "notes": list(summary.notes),
@@ -96,7 +96,7 @@ def network_rows(rows: Sequence[Any], dtype: str) -> list[dict[str, Any]]:
             "depth": r.depth,
             "layer": r.kind,
             "config": r.config,
-            "output": "x".join(str(v) for v in r.shape),
+            "output": "x".join(str(v) for v in r.shown_shape),
             "params": r.params,
             "macs": r.macs,
             "rf_h": r.rf[0] if r.rf else None,
@@ -159,7 +159,7 @@ def _network_table(name: str, summary: Any, shown: Any, dtype: str, totals: dict
         cells = [
             r.index,
             "  " * r.depth + label,
-            format_shape(r.shape),
+            format_shape(r.shown_shape),
             params if r.params or not r.leaf else "—",
             macs if r.macs or not r.leaf else "—",
         ]
@@ -185,7 +185,7 @@ def _network_table(name: str, summary: Any, shown: Any, dtype: str, totals: dict
         f"input {megabytes(totals['input_bytes'])}",
     ]
     color = color_enabled(sys.stdout)
-    title = f"{name}: {format_shape(summary.input_shape)} → {format_shape(summary.output_shape)}"
+    title = f"{name}: {format_shape(summary.shown_input)} → {format_shape(summary.shown_output)}"
 
     def render(caption: str | None, color: bool = color) -> str:
         return render_table(
@@ -225,7 +225,7 @@ def join_lines(parts: list[str], width: int) -> str:
 def show_onnx(path: str, dims: Sequence[str], fmt: str, depth: int | None, dtype: str) -> None:
     import os
 
-    from ...arithmetic.onnx_model import analyze_onnx
+    from ...arithmetic.onnx_model import UnboundDimensionError, analyze_onnx
     from ...errors import ConvcliError
 
     if not path.lower().endswith(".onnx"):
@@ -240,6 +240,8 @@ def show_onnx(path: str, dims: Sequence[str], fmt: str, depth: int | None, dtype
         raise click.UsageError(f"{path!r}: no such file")
     try:
         summary = analyze_onnx(path, bound)
+    except UnboundDimensionError as exc:
+        raise click.UsageError(str(exc)) from None
     except ShapeError as exc:
         raise click.ClickException(str(exc)) from None
     except ConvcliError as exc:
