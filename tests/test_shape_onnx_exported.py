@@ -196,3 +196,53 @@ def test_folded_resnet_identity_nodes_bias_and_field(tmp_path):
     rf, jump = gradient_field(model[:7], 160)
     assert before.rf == (rf, rf) and before.jump == (jump, jump)
     assert all(row.rf is not None for row in summary.rows[: summary.rows.index(last) + 1])
+
+
+class View(nn.Module):
+    """``x.view(x.size(0), -1)``: the exporter writes Shape → Gather → Unsqueeze → Concat."""
+
+    def forward(self, x):
+        return x.view(x.size(0), -1)
+
+
+class UpCat(nn.Module):
+    """A U-Net step: upsample the deep branch, concatenate it with the skip, convolve."""
+
+    def __init__(self, size=None):
+        super().__init__()
+        self.down = nn.Conv2d(4, 8, 3, 2, 1)
+        self.up = nn.Upsample(scale_factor=2) if size is None else nn.Upsample(size=size)
+        self.conv = nn.Conv2d(12, 4, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(torch.cat([x, self.up(self.down(x))], dim=1)) + x
+
+
+def test_exporter_plumbing_pad_resize_concat(tmp_path):
+    """Shape/Gather/Concat/Unsqueeze plumbing folded (no rows), Pad, Resize, Concat, residual Add."""
+    model = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.ZeroPad2d((1, 1, 0, 0)),
+        UpCat(),
+        nn.Upsample(size=(30, 40)),
+        UpCat(size=(30, 40)),
+        nn.Conv2d(4, 2, 3),
+        View(),
+        nn.Linear(2 * 28 * 38, 5),
+    )
+    path = export(model, (1, 3, 16, 16), tmp_path / "plumb.onnx", {0: "N"})
+    summary = analyze_onnx(path)
+    kinds = [row.kind for row in summary.rows]
+    assert not {"Shape", "Gather", "Unsqueeze", "Constant", "ConstantOfShape", "Slice"} & set(kinds)
+    kinds_seen = {"Pad", "Resize", "Concat", "Add", "Reshape"}
+    assert kinds_seen <= set(kinds)
+    x = torch.rand(3, 3, 16, 16)
+    oracle = hooked_shapes(model, x, (nn.ZeroPad2d, nn.Upsample, nn.Conv2d, UpCat, nn.Linear))
+    shown = [
+        row.shown_shape
+        for row in summary.rows
+        if row.kind in ("Pad", "Resize", "Conv", "Add", "Gemm")
+    ]
+    assert shown == [("N", *shape[1:]) for shape in oracle]
+    assert summary.shown_output == ("N", 5)
+    assert summary.total_params == sum(p.numel() for p in model.parameters())

@@ -8,9 +8,12 @@ each node does is in :mod:`.onnx_nodes`.
 
 Supported nodes: ``Conv``, ``ConvTranspose``, ``MaxPool``, ``AveragePool``,
 ``GlobalAveragePool``, ``GlobalMaxPool``, ``Gemm``, ``MatMul``,
-``BatchNormalization``, and shape-only nodes (activations, ``Dropout``,
-``Identity``, ``Flatten``, ``Reshape``, ``Add``/``Sub``/``Mul``/``Div``,
-``Concat``, ``Constant``). Parameters are the sizes of a node's
+``BatchNormalization``, ``Pad``, ``Resize``/``Upsample``, and shape-only
+nodes (activations, ``Dropout``, ``Identity``, ``Flatten``, ``Reshape``,
+``Add``/``Sub``/``Mul``/``Div``, ``Concat``, ``Constant``); the exporters'
+shape plumbing (``Shape``, ``Gather``, ``Unsqueeze``, ``Concat``,
+``Slice``, ``Cast``... of known values) is folded to constants
+(:mod:`.onnx_fold`) and shows no row. Parameters are the sizes of a node's
 initializer inputs, except BatchNormalization's running mean and variance
 (buffers, as PyTorch counts). Shapes keep the model's axes (N, C, H, W).
 The receptive field follows the main path: a node with several inputs takes
@@ -28,6 +31,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConvcliError, ShapeError
+from .onnx_fold import FOLDABLE, fold
 from .onnx_nodes import HANDLERS, Node
 from .summary import LayerRow, NetworkSummary
 from .support import Field
@@ -190,6 +194,7 @@ def analyze_onnx(path: str, dims: Mapping[str, int] | None = None) -> NetworkSum
     fields: dict[str, Field] = {value.name: ((1, 1), (1, 1)) for value in inputs}
     batched = {value.name for value in inputs} if batch else set()
     weights = set(constants)  # the graph's initializers, and names passed them on
+    sized: set[str] = set()  # constants computed from a batched tensor's Shape
     rows: list[LayerRow] = []
     ceil_pools = False
     for number, node in enumerate(graph.node, 1):
@@ -207,6 +212,14 @@ def analyze_onnx(path: str, dims: Mapping[str, int] | None = None) -> NetworkSum
         missing = [name for name in ins if name not in shapes]
         if missing:
             raise ShapeError(f"{where}: unknown input {missing[0]!r}")
+        if op in FOLDABLE and (value := fold(op, ins, attrs, shapes, constants)) is not None:
+            for name in node.output[:1]:  # shape plumbing: a constant, not a layer
+                constants[name], shapes[name] = value, tuple(value.shape)
+                if op == "Cast" and ins[0] in weights:
+                    weights.add(name)
+                if (op == "Shape" and ins[0] in batched) or any(i in sized for i in ins):
+                    sized.add(name)  # holds the batch's size: a Reshape to it keeps N
+            continue
         if op in _PASS_THROUGH and ins and ins[0] in constants:
             for name in node.output[:1]:  # a shared initializer passed on: no layer
                 constants[name], shapes[name] = constants[ins[0]], shapes[ins[0]]
@@ -221,10 +234,11 @@ def analyze_onnx(path: str, dims: Mapping[str, int] | None = None) -> NetworkSum
             )
         known = [fields[name] for name in ins if name in fields]
         info = Node(op, where, ins, attrs, shapes, constants, opset, _inherited(known), known)
-        info.weights = weights
+        info.weights, info.raw = weights, list(node.input)
         out = handler(info)
         ceil_pools |= out.ceil_pool
-        label = batch if ins[0] in batched and _keeps_batch(op, info, out.shape) else None
+        keeps = _keeps_batch(op, info, out.shape) or (op == "Reshape" and ins[1] in sized)
+        label = batch if ins[0] in batched and keeps else None
         for name in node.output[:1]:
             shapes[name] = out.shape
             fields[name] = out.field

@@ -51,8 +51,9 @@ MB = 10^6 bytes). --json and --csv carry every field.
 \b
 ONNX models: convcli shape MODEL.onnx [--dim N=1] reads the model (needs
 pip install 'convcli[onnx]') and prints the same table for its Conv,
-ConvTranspose, pooling, Gemm/MatMul, BatchNormalization and shape-only
-nodes; ceil_mode pooling follows the model's opset (a note says which rule).
+ConvTranspose, pooling, Gemm/MatMul, BatchNormalization, Pad, Resize and
+shape-only nodes (shape plumbing folded away); a symbolic batch stays N,
+counted as 1; ceil_mode pooling follows the model's opset (a note says so).
 
 \b
 Spec grammar (layers separated by commas or new lines, # comments):
