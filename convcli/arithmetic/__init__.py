@@ -30,6 +30,8 @@
   produces.
 - :mod:`.network`: whole networks analysed layer by layer (shapes,
   parameters, MACs, receptive fields).
+- :mod:`.insizes`: which input sizes a network accepts, as a rule
+  (``shape --in-range``).
 - :mod:`.presets`: LeNet-5, AlexNet, VGG and ResNet as layer specs.
 - :mod:`.onnx_model`: an ONNX model file analysed node by node (imports the
   optional ``onnx`` package, and so numpy, only when a model is read);
