@@ -23,7 +23,9 @@ __all__ = [
     "format_pair",
     "format_shape",
     "is_terminal",
+    "render_columns",
     "render_table",
+    "short_count",
     "table_width",
     "to_csv",
     "to_json",
@@ -64,6 +66,39 @@ def format_count(value: int) -> str:
             hundredths = (abs(int(value)) * 100 + scale // 2) // scale
             whole, cents = divmod(hundredths, 100)
             return f"{'-' if value < 0 else ''}{whole}.{cents:02d} {unit}"
+    return str(value)
+
+
+def short_count(value: int) -> str:
+    """A count in at most five characters, three significant digits: k, M, G, T.
+
+    For narrow tables (the full number is in ``--json`` and ``--csv``).
+
+    Examples
+    --------
+    >>> [short_count(v) for v in (156, 9408, 215808, 118013952, 4089184256)]
+    ['156', '9.41k', '216k', '118M', '4.09G']
+    >>> short_count(999_999)
+    '1.00M'
+    """
+    units = ((10**12, "T"), (10**9, "G"), (10**6, "M"), (10**3, "k"))
+    if abs(value) < 1000:
+        return str(value)
+    sign = "-" if value < 0 else ""
+    value = abs(int(value))
+    for index, (scale, unit) in enumerate(units):
+        if value < scale:
+            continue
+        digits = max(0, 3 - len(str(value // scale)))  # 9.41k, 21.6k, 216k
+        rounded = (value * 10**digits + scale // 2) // scale
+        if rounded >= 1000 and digits:  # 9,995 rounds to 10.00k: 10.0k
+            digits -= 1
+            rounded = (value * 10**digits + scale // 2) // scale
+        elif rounded >= 1000 and index > 0:  # 999,500 rounds to 1000k: 1.00M
+            scale, unit = units[index - 1]
+            rounded, digits = (value * 100 + scale // 2) // scale, 2
+        whole, frac = divmod(rounded, 10**digits)
+        return f"{sign}{whole}.{frac:0{digits}d}{unit}" if digits else f"{sign}{whole}{unit}"
     return str(value)
 
 
@@ -634,3 +669,49 @@ def render_table(
     )
     console.print(table)
     return buffer.getvalue()
+
+
+def render_columns(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    title: str | None = None,
+    caption: str | None = None,
+    right: Iterable[str] = (),
+    gap: int = 2,
+) -> str:
+    """Render a table without a box: columns ``gap`` spaces apart, one line per row.
+
+    For a terminal too narrow for :func:`render_table`'s box: nothing is
+    wrapped, the caller has made every cell short enough. The header is
+    underlined; the title and the caption are left as given.
+
+    Examples
+    --------
+    >>> print(render_columns(["#", "out"], [["1", "55"], ["12", "7"]], right=["out"]), end="")
+    #   out
+    ──  ───
+    1    55
+    12    7
+    """
+    from rich.cells import cell_len
+
+    right = set(right)
+    widths = [
+        max([cell_len(header), *(cell_len(row[i]) for row in rows)])
+        for i, header in enumerate(headers)
+    ]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = []
+        for cell, size, header in zip(cells, widths, headers, strict=True):
+            pad = " " * (size - cell_len(cell))
+            parts.append(pad + cell if header in right else cell + pad)
+        return (" " * gap).join(parts).rstrip()
+
+    lines = [title] if title else []
+    lines += [line(headers), (" " * gap).join("─" * size for size in widths)]
+    lines += [line(row) for row in rows]
+    if caption:
+        lines.append(caption)
+    return "\n".join(lines) + "\n"

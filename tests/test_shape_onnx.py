@@ -22,7 +22,7 @@ from onnx import TensorProto, helper, numpy_helper, shape_inference  # noqa: E40
 
 from convcli.arithmetic.onnx_model import ONNX_MISSING, analyze_onnx  # noqa: E402
 from convcli.cli import cli  # noqa: E402
-from convcli.errors import ConvcliError, ShapeError  # noqa: E402
+from convcli.errors import ConvcliError  # noqa: E402
 
 
 def _init(name, *shape):
@@ -198,12 +198,14 @@ def test_reshape_concat_matmul(tmp_path):
     assert summary.rows[2].macs == 32 * 5 and summary.rows[2].params == 160
 
 
-def test_symbolic_dimension_must_be_bound(tmp_path):
-    """An unbound N: a ShapeError naming --dim N=1; --dim N=4 scales the MACs by 4."""
+def test_symbolic_batch_is_counted_as_one(tmp_path):
+    """An unbound batch N: counted as 1 and named in the shapes; --dim N=4 scales the MACs by 4."""
     path = _save(lenet_like(), tmp_path / "lenet.onnx")
-    with pytest.raises(ShapeError, match="--dim N=1"):
-        analyze_onnx(path)
+    free = analyze_onnx(path)
+    assert free.batch == "N" and free.shown_input == ("N", 1, 27, 27)
+    assert free.total_macs == analyze_onnx(path, {"N": 1}).total_macs
     one, four = analyze_onnx(path, {"N": 1}), analyze_onnx(path, {"N": 4})
+    assert one.batch is None and one.shown_output == (1, 10)
     assert four.total_macs == 4 * one.total_macs
     assert four.total_params == one.total_params
     assert four.input_shape == (4, 1, 27, 27)
@@ -236,8 +238,8 @@ def test_installed_command_prints_the_table(tmp_path):
         assert op in text
     assert "opset 21" in err
     code, out, err = run_piped(["shape", "lenet.onnx"], tmp_path)
-    assert code == 1 and err.strip().endswith("give --dim N=1") and "Traceback" not in err
-    assert err.count("\n") == 1
+    assert code == 0 and "lenet.onnx: N×1×27×27 → N×10" in out.decode()
+    assert "N is symbolic (the batch)" in err and "Traceback" not in err
 
 
 def test_json_and_csv(tmp_path):

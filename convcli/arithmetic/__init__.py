@@ -30,10 +30,13 @@
   produces.
 - :mod:`.network`: whole networks analysed layer by layer (shapes,
   parameters, MACs, receptive fields).
+- :mod:`.insizes`: which input sizes a network accepts, as a rule
+  (``shape --in-range``).
 - :mod:`.presets`: LeNet-5, AlexNet, VGG and ResNet as layer specs.
 - :mod:`.onnx_model`: an ONNX model file analysed node by node (imports the
   optional ``onnx`` package, and so numpy, only when a model is read);
-  :mod:`.onnx_nodes` says what each kind of node does.
+  :mod:`.onnx_nodes` says what each kind of node does, :mod:`.onnx_fold`
+  folds the exporters' shape plumbing (``Shape``, ``Gather``...) to constants.
 - :mod:`.jsontext`: JSON text (kernels, matrices, specs) read with every refusal a
   clean error: nesting, over-long numbers, bad syntax.
 - :mod:`.limits`: the resource policy: the memory budget, kernel taps,

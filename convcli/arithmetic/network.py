@@ -41,7 +41,7 @@ from .spec import Layer, format_layer
 from .summary import LayerRow, NetworkSummary
 from .support import Field, Pair, grow, product, shape_text
 
-__all__ = ["LayerRow", "NetworkSummary", "analyze_network"]
+__all__ = ["BranchMismatchError", "LayerRow", "NetworkSummary", "analyze_network", "check_network"]
 
 _WINDOWS = ("conv", "convt", "maxpool", "avgpool", "adaptiveavgpool", "adaptivemaxpool")
 
@@ -175,9 +175,15 @@ def _plain(layer: Layer, state: _State) -> _Out:
     return state.shape, 0, 0, state.field, config  # activations, dropout
 
 
+class BranchMismatchError(ShapeError):
+    """The two branches of a residual block give different shapes."""
+
+
 class _Analyzer:
-    def __init__(self) -> None:
+    def __init__(self, mismatches: list[str] | None = None) -> None:
         self.rows: list[LayerRow] = []
+        #: when a list: branch mismatches are recorded here and the body's shape goes on
+        self.mismatches = mismatches
 
     def run(self, layers: Iterable[Layer], state: _State, prefix: str, depth: int) -> _State:
         for i, layer in enumerate(layers, 1):
@@ -242,10 +248,13 @@ class _Analyzer:
         side = self.run(layer.shortcut, state, f"{index}.s", depth + 1)
         if main.shape != side.shape:
             branch = "the shortcut" if layer.shortcut else "the identity shortcut"
-            raise ShapeError(
+            message = (
                 f"layer {index} (residual): the body gives {shape_text(main.shape)} but {branch} "
                 f"gives {shape_text(side.shape)}"
             )
+            if self.mismatches is None:
+                raise BranchMismatchError(message)
+            self.mismatches.append(message)
         rf = jump = None
         if main.rf is not None and side.rf is not None and main.jump is not None:
             rf = (max(main.rf[0], side.rf[0]), max(main.rf[1], side.rf[1]))
@@ -295,3 +304,26 @@ def analyze_network(layers: Sequence[Layer], input_shape: Sequence[int]) -> Netw
     analyzer = _Analyzer()
     analyzer.run(layers, _State(shape), "", 0)
     return NetworkSummary((shape[0], shape[1], shape[2]), tuple(analyzer.rows))
+
+
+def check_network(layers: Sequence[Layer], input_shape: Sequence[int]) -> tuple[bool, list[str]]:
+    """Whether every layer fits ``input_shape``, and the branch mismatches (messages), if any.
+
+    Unlike :func:`analyze_network`, a residual block whose branches disagree
+    does not stop the walk (the body's shape goes on), so that whether the
+    layers *fit* is known apart from whether the branches *agree*.
+
+    Examples
+    --------
+    >>> from convcli.arithmetic.spec import parse_layers
+    >>> check_network(parse_layers("conv 4 k3 s2, res(conv 4 k3 p1 | maxpool k2)"), (4, 9, 9))[0]
+    True
+    """
+    analyzer = _Analyzer(mismatches=[])
+    try:
+        analyzer.run(layers, _State(tuple(input_shape)), "", 0)
+    except BranchMismatchError:
+        raise
+    except ShapeError:
+        return False, analyzer.mismatches or []
+    return True, analyzer.mismatches or []

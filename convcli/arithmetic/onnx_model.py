@@ -8,9 +8,12 @@ each node does is in :mod:`.onnx_nodes`.
 
 Supported nodes: ``Conv``, ``ConvTranspose``, ``MaxPool``, ``AveragePool``,
 ``GlobalAveragePool``, ``GlobalMaxPool``, ``Gemm``, ``MatMul``,
-``BatchNormalization``, and shape-only nodes (activations, ``Dropout``,
-``Identity``, ``Flatten``, ``Reshape``, ``Add``/``Sub``/``Mul``/``Div``,
-``Concat``, ``Constant``). Parameters are the sizes of a node's
+``BatchNormalization``, ``Pad``, ``Resize``/``Upsample``, and shape-only
+nodes (activations, ``Dropout``, ``Identity``, ``Flatten``, ``Reshape``,
+``Add``/``Sub``/``Mul``/``Div``, ``Concat``, ``Constant``); the exporters'
+shape plumbing (``Shape``, ``Gather``, ``Unsqueeze``, ``Concat``,
+``Slice``, ``Cast``... of known values) is folded to constants
+(:mod:`.onnx_fold`) and shows no row. Parameters are the sizes of a node's
 initializer inputs, except BatchNormalization's running mean and variance
 (buffers, as PyTorch counts). Shapes keep the model's axes (N, C, H, W).
 The receptive field follows the main path: a node with several inputs takes
@@ -28,14 +31,24 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConvcliError, ShapeError, install_hint
+from .onnx_fold import FOLDABLE, fold
 from .onnx_nodes import HANDLERS, Node
 from .summary import LayerRow, NetworkSummary
 from .support import Field
 
-__all__ = ["ONNX_MISSING", "analyze_onnx"]
+__all__ = ["ONNX_MISSING", "UnboundDimensionError", "analyze_onnx"]
 
 #: The message when the onnx package is not installed.
 ONNX_MISSING = f"reading an ONNX model needs the onnx package: {install_hint('onnx')}"
+
+
+class UnboundDimensionError(ShapeError):
+    """A symbolic dimension other than the batch axis, not bound by ``dims``: a usage problem."""
+
+
+#: Nodes that only pass a value on: on an initializer or constant they are
+#: plumbing (the exporter's way of sharing a tensor), not a layer.
+_PASS_THROUGH = ("Identity", "Cast")
 
 
 def _attrs(node: Any) -> dict[str, Any]:
@@ -60,26 +73,36 @@ def _load(path: str) -> Any:
 
 def _bind_inputs(
     path: str, inputs: list[Any], dims: Mapping[str, int], shapes: dict[str, tuple[int, ...]]
-) -> None:
-    """Put each graph input's shape in ``shapes``, its symbolic dimensions bound by ``dims``."""
+) -> str | None:
+    """Put each graph input's shape in ``shapes``, its symbolic dimensions bound by ``dims``.
+
+    A symbolic leading (batch) axis that ``dims`` does not bind is counted
+    as 1; its name is returned. Any other unbound symbolic dimension is an
+    :class:`UnboundDimensionError`.
+    """
     unbound: list[str] = []
+    batch: str | None = None
     for value in inputs:
         given: list[int] = []
-        for d in value.type.tensor_type.shape.dim:
+        for axis, d in enumerate(value.type.tensor_type.shape.dim):
             if d.HasField("dim_value"):
                 given.append(d.dim_value)
             elif d.dim_param in dims:
                 given.append(dims[d.dim_param])
+            elif axis == 0:
+                batch = batch or d.dim_param or "N"
+                given.append(1)
             else:
                 unbound.append(d.dim_param or "?")
                 given.append(1)
         shapes[value.name] = tuple(given)
     if unbound:
         names = sorted(set(unbound))
-        raise ShapeError(
+        raise UnboundDimensionError(
             f"{path}: the input has symbolic dimension(s) {', '.join(names)}: "
-            f"give --dim {names[0]}=1"
+            f"give --dim {names[0]}=N (e.g. --dim {names[0]}=224)"
         )
+    return batch
 
 
 def _inherited(known: list[Field]) -> Field:
@@ -92,15 +115,34 @@ def _inherited(known: list[Field]) -> Field:
     return rf, jump
 
 
-def _notes(opset: int, ceil_pools: bool) -> tuple[str, ...]:
-    if not ceil_pools:
-        return ()
-    rule = (
-        "a last window starting in the right padding is kept (ONNX before opset 22)"
-        if opset < 22
-        else "a last window starting in the right padding is dropped (opset 22, as PyTorch)"
-    )
-    return (f"opset {opset}: ceil_mode pooling sizes follow the model's opset: {rule}",)
+def _notes(opset: int, ceil_pools: bool, batch: str | None) -> tuple[str, ...]:
+    notes = []
+    if batch is not None:
+        notes.append(
+            f"{batch} is symbolic (the batch): MACs and memory are counted for {batch} = 1 "
+            f"(--dim {batch}=8 counts a batch of 8)"
+        )
+    if ceil_pools:
+        rule = (
+            "a last window starting in the right padding is kept (ONNX before opset 22)"
+            if opset < 22
+            else "a last window starting in the right padding is dropped (opset 22, as PyTorch)"
+        )
+        notes.append(f"opset {opset}: ceil_mode pooling sizes follow the model's opset: {rule}")
+    return tuple(notes)
+
+
+def _keeps_batch(op: str, info: Node, shape: tuple[int, ...]) -> bool:
+    """Whether a node's output keeps its first input's leading (batch) axis."""
+    if not shape or not info.x or shape[0] != info.x[0]:
+        return False
+    if op == "Reshape":
+        target = info.constants.get(info.ins[1])
+        return target is not None and int(target.reshape(-1)[0]) in (0, -1)
+    if op == "Concat":
+        axis = info.attrs.get("axis", 0)
+        return (axis + len(info.x) if axis < 0 else axis) != 0
+    return True
 
 
 def analyze_onnx(path: str, dims: Mapping[str, int] | None = None) -> NetworkSummary:
@@ -148,8 +190,11 @@ def analyze_onnx(path: str, dims: Mapping[str, int] | None = None) -> NetworkSum
     inputs = [i for i in graph.input if i.name not in constants]
     if not inputs:
         raise ShapeError(f"{path}: the graph has no input")
-    _bind_inputs(path, inputs, dict(dims or {}), shapes)
+    batch = _bind_inputs(path, inputs, dict(dims or {}), shapes)
     fields: dict[str, Field] = {value.name: ((1, 1), (1, 1)) for value in inputs}
+    batched = {value.name for value in inputs} if batch else set()
+    weights = set(constants)  # the graph's initializers, and names passed them on
+    sized: set[str] = set()  # constants computed from a batched tensor's Shape
     rows: list[LayerRow] = []
     ceil_pools = False
     for number, node in enumerate(graph.node, 1):
@@ -167,6 +212,20 @@ def analyze_onnx(path: str, dims: Mapping[str, int] | None = None) -> NetworkSum
         missing = [name for name in ins if name not in shapes]
         if missing:
             raise ShapeError(f"{where}: unknown input {missing[0]!r}")
+        if op in FOLDABLE and (value := fold(op, ins, attrs, shapes, constants)) is not None:
+            for name in node.output[:1]:  # shape plumbing: a constant, not a layer
+                constants[name], shapes[name] = value, tuple(value.shape)
+                if op == "Cast" and ins[0] in weights:
+                    weights.add(name)
+                if (op == "Shape" and ins[0] in batched) or any(i in sized for i in ins):
+                    sized.add(name)  # holds the batch's size: a Reshape to it keeps N
+            continue
+        if op in _PASS_THROUGH and ins and ins[0] in constants:
+            for name in node.output[:1]:  # a shared initializer passed on: no layer
+                constants[name], shapes[name] = constants[ins[0]], shapes[ins[0]]
+                if ins[0] in weights:
+                    weights.add(name)
+            continue
         handler = HANDLERS.get(op)
         if handler is None:
             raise ShapeError(
@@ -175,15 +234,21 @@ def analyze_onnx(path: str, dims: Mapping[str, int] | None = None) -> NetworkSum
             )
         known = [fields[name] for name in ins if name in fields]
         info = Node(op, where, ins, attrs, shapes, constants, opset, _inherited(known), known)
+        info.weights, info.raw = weights, list(node.input)
         out = handler(info)
         ceil_pools |= out.ceil_pool
+        keeps = _keeps_batch(op, info, out.shape) or (op == "Reshape" and ins[1] in sized)
+        label = batch if ins[0] in batched and keeps else None
         for name in node.output[:1]:
             shapes[name] = out.shape
             fields[name] = out.field
+            if label:
+                batched.add(name)
         config = f"{op} {out.config}".strip()
         rows.append(
             LayerRow.of_layer(
-                str(number), 0, op, config, out.shape, out.params, out.macs, out.field
+                str(number), 0, op, config, out.shape, out.params, out.macs, out.field, label
             )
         )
-    return NetworkSummary(shapes[inputs[0].name], tuple(rows), _notes(opset, ceil_pools))
+    input_shape = shapes[inputs[0].name]
+    return NetworkSummary(input_shape, tuple(rows), _notes(opset, ceil_pools, batch), batch)

@@ -74,6 +74,12 @@ class Node:
         The receptive field the node inherits from its inputs.
     known : list of (rf, jump)
         The fields of each of its inputs that has one.
+    raw : list of str
+        All its inputs by position, an omitted optional one as ``""``.
+    weights : set of str
+        The names of the graph's initializers (and of names an ``Identity``
+        passed them on as): an ``Add``/``Mul`` with one of them has a
+        parameter (a bias, a scale); with a ``Constant`` it has none.
     """
 
     op: str
@@ -85,6 +91,8 @@ class Node:
     opset: int
     field: Field
     known: list[Field] | None = None
+    weights: set[str] | None = None
+    raw: list[str] | None = None
 
     @property
     def x(self) -> tuple[int, ...]:
@@ -313,7 +321,9 @@ def _broadcast_op(node: Node) -> NodeOut:
     known = node.known or []
     if field[1] is not None and len(known) > 1 and len({f[1] for f in known}) > 1:
         field = (None, None)
-    return NodeOut(shape, field=field)
+    weights = node.weights or set()
+    params = sum(product(node.shapes[name]) for name in node.ins if name in weights)
+    return NodeOut(shape, params, field=field)
 
 
 def _concat(node: Node) -> NodeOut:
@@ -325,7 +335,60 @@ def _concat(node: Node) -> NodeOut:
     return NodeOut(shape, field=node.field)
 
 
+def _constant_input(node: Node, index: int, what: str) -> list[Any] | None:
+    """The values of input ``index`` when it is given; a ShapeError when computed at run time."""
+    raw = node.raw if node.raw is not None else node.ins
+    if len(raw) <= index or not raw[index]:
+        return None
+    name = raw[index]
+    if name not in node.constants:
+        raise ShapeError(f"{node.where}: the {what} is computed at run time")
+    return [v.item() for v in node.constants[name].reshape(-1)]
+
+
+def _pad(node: Node) -> NodeOut:
+    """``Pad``: each axis grows by its (before, after); the field is unchanged."""
+    x = node.x
+    pads = _constant_input(node, 1, "padding")
+    if pads is None:
+        pads = list(node.attrs.get("pads", [0] * 2 * len(x)))
+    axes = _constant_input(node, 3, "axes") or list(range(len(x)))
+    half = len(pads) // 2
+    shape = list(x)
+    for i, axis in enumerate(axes):
+        shape[axis] += int(pads[i]) + int(pads[i + half])
+    mode = node.attrs.get("mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    config = f"{mode} " + ",".join(str(int(p)) for p in pads)
+    return NodeOut(tuple(shape), field=node.field, config=config)
+
+
+def _resize(node: Node) -> NodeOut:
+    """``Resize``/``Upsample``: sizes given, or each axis times its scale, rounded down."""
+    x = node.x
+    scales: list[Any] | None
+    sizes: list[Any] | None = None
+    if node.op == "Upsample":
+        scales = _constant_input(node, 1, "scale") or list(node.attrs.get("scales", []))
+    else:
+        scales = _constant_input(node, 1 if node.opset < 11 else 2, "scale")
+        sizes = None if node.opset < 11 else _constant_input(node, 3, "size")
+    if sizes:
+        shape = tuple(int(v) for v in sizes)
+    elif scales:
+        shape = tuple(int(n * s) for n, s in zip(x, scales, strict=True))
+    else:
+        raise ShapeError(f"{node.where}: no scales and no sizes")
+    mode = node.attrs.get("mode", b"nearest")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    factor = "x".join(f"{s:g}" for s in scales[2:]) if scales and not sizes else ""
+    return NodeOut(shape, field=(None, None), config=f"{mode} {factor}".strip())
+
+
 HANDLERS: dict[str, Callable[[Node], NodeOut]] = {
+    "Pad": _pad,
+    "Resize": _resize,
+    "Upsample": _resize,
     **dict.fromkeys(_WINDOW_OPS, _windowed),
     "GlobalAveragePool": _global_pool,
     "GlobalMaxPool": _global_pool,

@@ -21,7 +21,20 @@ from ..errors import ShapeError
 from .counts import flops, memory_bytes
 from .support import Field, Pair, product
 
-__all__ = ["LayerRow", "NetworkSummary"]
+__all__ = ["LayerRow", "NetworkSummary", "symbolic"]
+
+
+def symbolic(shape: tuple[int, ...], batch: str | None) -> tuple[int | str, ...]:
+    """``shape`` with its leading axis named ``batch`` (unchanged without one).
+
+    Examples
+    --------
+    >>> symbolic((1, 64, 112, 112), "N"), symbolic((10,), None)
+    (('N', 64, 112, 112), (10,))
+    """
+    if batch is None or not shape:
+        return shape
+    return (batch, *shape[1:])
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,9 @@ class LayerRow:
     param_activations : int
         The part of ``activations`` output by layers with parameters (those
         torchinfo counts twice in its "forward/backward pass size").
+    batch : str, optional
+        The name of a symbolic leading (batch) axis (an ONNX ``dim_param``),
+        counted as 1: ``shape`` holds 1 there, :attr:`shown_shape` the name.
     """
 
     index: str
@@ -71,6 +87,12 @@ class LayerRow:
     leaf: bool = True
     activations: int = 0
     param_activations: int = 0
+    batch: str | None = None
+
+    @property
+    def shown_shape(self) -> tuple[int | str, ...]:
+        """The shape with a symbolic batch axis named: ``("N", 64, 112, 112)``."""
+        return symbolic(self.shape, self.batch)
 
     @property
     def flops(self) -> int:
@@ -93,6 +115,7 @@ class LayerRow:
         params: int,
         macs: int,
         field: Field,
+        batch: str | None = None,
     ) -> LayerRow:
         """The row of one layer: its activations are its output's values."""
         size = product(shape)
@@ -108,6 +131,7 @@ class LayerRow:
             field[1],
             activations=size,
             param_activations=size if params else 0,
+            batch=batch,
         )
 
 
@@ -123,6 +147,18 @@ class NetworkSummary:
     input_shape: tuple[int, ...]
     rows: tuple[LayerRow, ...]
     notes: tuple[str, ...] = ()
+    batch: str | None = None
+
+    @property
+    def shown_input(self) -> tuple[int | str, ...]:
+        """The input's shape with a symbolic batch axis named."""
+        return symbolic(self.input_shape, self.batch)
+
+    @property
+    def shown_output(self) -> tuple[int | str, ...]:
+        """The output's shape with a symbolic batch axis named (when it keeps one)."""
+        top = [row for row in self.rows if row.depth == 0]
+        return top[-1].shown_shape if top else self.shown_input
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -195,4 +231,4 @@ class NetworkSummary:
             for row in self.rows
             if row.depth < depth
         )
-        return NetworkSummary(self.input_shape, rows, self.notes)
+        return NetworkSummary(self.input_shape, rows, self.notes, self.batch)

@@ -46,13 +46,17 @@ preset's default (3x224x224; 1x28x28 for lenet5). --depth N keeps the
 first N levels of nesting (same totals). Each row has its parameters and
 multiply-accumulates (MACs; FLOPs = 2 x MACs); the totals add the memory
 of the parameters and activations at --dtype (float32: 4 bytes a value;
-MB = 10^6 bytes). --json and --csv carry every field.
+MB = 10^6 bytes). --json and --csv carry every field. --in-range LOW..HIGH
+lists the input sizes (n x n) for which every layer fits and every residual
+block's branches agree, as a rule (e.g. "multiples of 32, from 32") and a
+list; an --in that breaks names the layer and the nearest sizes that work.
 
 \b
 ONNX models: convcli shape MODEL.onnx [--dim N=1] reads the model (needs
 pip install '.[onnx]') and prints the same table for its Conv,
-ConvTranspose, pooling, Gemm/MatMul, BatchNormalization and shape-only
-nodes; ceil_mode pooling follows the model's opset (a note says which rule).
+ConvTranspose, pooling, Gemm/MatMul, BatchNormalization, Pad, Resize and
+shape-only nodes (shape plumbing folded away); a symbolic batch stays N,
+counted as 1; ceil_mode pooling follows the model's opset (a note says so).
 
 \b
 Other models, read without running them (no torch or TensorFlow needed):
@@ -87,6 +91,7 @@ Example:
   convcli shape --in 32 --in 64 --in 128 --k 3 --s 2 --p 1 --csv
   convcli shape --arch resnet18
   convcli shape --in 28 --layers "conv 6 k5, maxpool k2, flatten, fc 10"
+  convcli shape --arch alexnet --in-range 1..70
 """
 
 
@@ -98,6 +103,25 @@ class _InputSize(IntPair):
         if isinstance(value, str) and len(pair) == 2 and any(c in value for c in "xX×,"):
             return TwoAxes(pair)
         return pair
+
+
+class _SizeRange(click.ParamType):
+    """``LOW..HIGH``: two whole numbers, 1 <= LOW <= HIGH."""
+
+    name = "LOW..HIGH"
+
+    def convert(self, value, param, ctx) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        import re
+
+        match = re.fullmatch(r"\s*(\d{1,18})\s*\.\.\s*(\d{1,18})\s*", str(value))
+        if match is None:
+            self.fail(f"{value!r} is not LOW..HIGH (e.g. 200..1100)", param, ctx)
+        low, high = int(match.group(1)), int(match.group(2))
+        if not 1 <= low <= high:
+            self.fail(f"{value!r}: LOW must be at least 1 and at most HIGH", param, ctx)
+        return (low, high)
 
 
 class _ArchChoice(click.Choice):
@@ -215,6 +239,13 @@ class _ArchChoice(click.Choice):
 @click.option("--layers", metavar="SPEC", help="A network in the spec language (see above).")
 @click.option("--arch", type=_ArchChoice(), help="A built-in network preset.")
 @click.option(
+    "--in-range",
+    "in_range",
+    type=_SizeRange(),
+    metavar="LOW..HIGH",
+    help="A network's input sizes (n×n) from LOW to HIGH that work, as a rule and a list.",
+)
+@click.option(
     "--depth",
     type=click.IntRange(min=1),
     metavar="N",
@@ -256,6 +287,7 @@ def shape_cmd(
     show_all: bool,
     layers: str | None,
     arch: str | None,
+    in_range: Pair | None,
     depth: int | None,
     dtype: str | None,
     spec: Any,
@@ -293,7 +325,14 @@ def shape_cmd(
     if model is not None:
         items = list(window.items())  # in the order the message names the first one
         options = dict(
-            [("--in", inputs), *items[:4], ("--channels", channels), *items[4:], *sources.items()]
+            [
+                ("--in", inputs),
+                *items[:4],
+                ("--channels", channels),
+                *items[4:],
+                *sources.items(),
+                ("--in-range", in_range),
+            ]
         )
         _refuse_with_model(model, options)
         from .model import show_onnx
@@ -308,9 +347,11 @@ def shape_cmd(
         from .network import show_spec_network
 
         size = inputs[0] if inputs else None
-        show_spec_network(size, channels, layers, arch, spec, fmt, depth, dtype)
+        if in_range is not None and (inputs or depth or dtype):
+            raise click.UsageError("--in-range gives the sizes: drop --in, --depth and --dtype")
+        show_spec_network(size, channels, layers, arch, spec, fmt, depth, dtype, in_range)
         return
-    for name, value in (("--depth", depth), ("--dtype", dtype)):
+    for name, value in (("--depth", depth), ("--dtype", dtype), ("--in-range", in_range)):
         if value:
             raise click.UsageError(f"{name} describes a network: give --arch, --layers or --spec")
     if not inputs:

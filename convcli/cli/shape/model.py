@@ -17,7 +17,17 @@ from ...errors import ShapeError
 from .common import echo_table
 from .common import width as terminal_width
 
-__all__ = ["NETWORK_HEADERS", "WIDE", "join_lines", "megabytes", "show_network", "show_onnx"]
+__all__ = [
+    "ABBREVIATIONS",
+    "NETWORK_HEADERS",
+    "WIDE",
+    "abbreviate",
+    "fit_words",
+    "join_lines",
+    "megabytes",
+    "show_network",
+    "show_onnx",
+]
 
 NETWORK_HEADERS = [
     "index",
@@ -52,24 +62,30 @@ def show_network(
     """
     shown = summary.collapse(depth) if depth else summary
     if fmt == "quiet":
-        click.echo("x".join(str(v) for v in summary.output_shape))
+        click.echo("x".join(str(v) for v in summary.shown_output))
         return
-    for note in summary.notes:
-        click.echo(f"Note: {note}", err=True)
+    if summary.notes:
+        import textwrap
+
+        from ...output import table_width
+
+        cols = table_width(sys.stderr)
+        for note in summary.notes:
+            click.echo(textwrap.fill(f"Note: {note}", cols), err=True)
     data_rows = network_rows(shown.rows, dtype)
     totals = network_totals(summary, dtype)
     if fmt == "json":
         from ...output import to_json
 
         for row, r in zip(data_rows, shown.rows, strict=True):
-            row["output"] = list(r.shape)
+            row["output"] = list(r.shown_shape)
         click.echo(
             to_json(
                 {
                     "name": name,
                     "source": source,
-                    "input": list(summary.input_shape),
-                    "output": list(summary.output_shape),
+                    "input": list(summary.shown_input),
+                    "output": list(summary.shown_output),
                     **totals,
                     "depth": depth,
                     "notes": list(summary.notes),
@@ -96,7 +112,7 @@ def network_rows(rows: Sequence[Any], dtype: str) -> list[dict[str, Any]]:
             "depth": r.depth,
             "layer": r.kind,
             "config": r.config,
-            "output": "x".join(str(v) for v in r.shape),
+            "output": "x".join(str(v) for v in r.shown_shape),
             "params": r.params,
             "macs": r.macs,
             "rf_h": r.rf[0] if r.rf else None,
@@ -136,44 +152,107 @@ def network_totals(summary: Any, dtype: str) -> dict[str, Any]:
     return totals
 
 
-def _network_table(name: str, summary: Any, shown: Any, dtype: str, totals: dict[str, Any]) -> None:
-    """The table: one row per layer, the totals in its caption."""
+#: Long words of layer names and their short forms in a narrow table (the
+#: caption lists those used; --json and --csv keep the full names).
+ABBREVIATIONS = {
+    "bottleneck": "btl",
+    "adaptiveavgpool": "aapool",
+    "adaptivemaxpool": "ampool",
+    "BatchNormalization": "BN",
+    "GlobalAveragePool": "GAPool",
+    "GlobalMaxPool": "GMPool",
+    "ConvTranspose": "ConvT",
+    "AveragePool": "AvgPool",
+    "nobias": "nb",
+    "shortcut": "sc",
+}
+
+
+def abbreviate(text: str, used: set[str]) -> str:
+    """``text`` with each word of :data:`ABBREVIATIONS` shortened; ``used`` collects them."""
+    words = []
+    for word in text.split(" "):
+        short = ABBREVIATIONS.get(word)
+        if short is not None:
+            used.add(word)
+        words.append(short or word)
+    return " ".join(words)
+
+
+def fit_words(text: str, size: int) -> str:
+    """``text`` cut after a whole word, with ``…``, to at most ``size`` characters."""
+    if len(text) <= size:
+        return text
+    words = text.split(" ")
+    while words:
+        words.pop()
+        kept = " ".join(words).rstrip()
+        if kept.strip() and len(kept) + 2 <= size:
+            return f"{kept} …"
+    return text[: max(size - 1, 0)] + "…"
+
+
+def _cells(
+    rows: Sequence[Any], dtype: str, wide: bool, narrow: bool, used: set[str]
+) -> list[list[str]]:
+    """The table's cells: full numbers, or short counts and abbreviated names (``narrow``)."""
     from ...arithmetic.counts import memory_bytes
-    from ...output import (
-        color_enabled,
-        format_count,
-        format_int,
-        format_pair,
-        format_shape,
-        render_table,
-    )
+    from ...output import format_int, format_pair, format_shape, short_count
+
+    count = short_count if narrow else format_int
+    table = []
+    for r in rows:
+        label = r.config if r.kind != "add" else "+ shortcut"
+        indent = (" " if narrow else "  ") * r.depth
+        if narrow:
+            label = abbreviate(label, used)
+
+        def number(value: int, r: Any = r) -> str:
+            if not value and r.leaf:
+                return "—"
+            return count(value) if r.leaf else f"({count(value)})"
+
+        cells = [r.index, indent + label, format_shape(r.shown_shape)]
+        cells += [number(r.params), number(r.macs)]
+        if wide:
+            cells += [number(r.flops), megabytes(memory_bytes(r.activations, dtype))]
+        cells += [format_pair(r.rf), format_pair(r.jump)]
+        table.append(cells)
+    return table
+
+
+def _boxed_width(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> int:
+    """The width of :func:`render_table`'s box around these cells, nothing wrapped."""
+    from rich.cells import cell_len
+
+    widths = [
+        max([cell_len(h), *(cell_len(row[i]) for row in rows)]) for i, h in enumerate(headers)
+    ]
+    return sum(widths) + 3 * len(headers) + 1
+
+
+def _network_table(name: str, summary: Any, shown: Any, dtype: str, totals: dict[str, Any]) -> None:
+    """The table: one row per layer, the totals in its caption; one line per row.
+
+    When the full numbers do not fit the terminal, counts get k/M/G units
+    and long names short forms (listed in the caption); when even that box
+    does not fit, the columns are drawn without one and the names cut after
+    a whole word. ``--json`` and ``--csv`` keep every full value.
+    """
+    from ...output import color_enabled, format_count, format_int, format_shape, render_table
 
     width = terminal_width()
     wide = width >= WIDE
-    table_rows = []
-    styles: list[str | None] = []
-    for r in shown.rows:
-        label = r.config if r.kind != "add" else "+ shortcut"
-        params = format_int(r.params) if r.leaf else f"({format_int(r.params)})"
-        macs = format_int(r.macs) if r.leaf else f"({format_int(r.macs)})"
-        cells = [
-            r.index,
-            "  " * r.depth + label,
-            format_shape(r.shape),
-            params if r.params or not r.leaf else "—",
-            macs if r.macs or not r.leaf else "—",
-        ]
-        if wide:
-            flops = format_int(r.flops) if r.leaf else f"({format_int(r.flops)})"
-            cells.append(flops if r.flops or not r.leaf else "—")
-            cells.append(megabytes(memory_bytes(r.activations, dtype)))
-        cells += [format_pair(r.rf), format_pair(r.jump)]
-        table_rows.append(cells)
-        styles.append("bold" if not r.leaf else None)
     headers = ["#", "layer", "output", "params", "MACs"]
     if wide:
         headers += ["FLOPs", "act. MB"]
     headers += ["RF", "jump"]
+    used: set[str] = set()
+    table_rows = _cells(shown.rows, dtype, wide, False, used)
+    narrow = _boxed_width(headers, table_rows) > width
+    if narrow:
+        table_rows = _cells(shown.rows, dtype, wide, True, used)
+    styles = ["bold" if not r.leaf else None for r in shown.rows]
     parts = [
         f"Total parameters: {format_int(summary.total_params)} "
         f"({format_count(summary.total_params)})",
@@ -184,8 +263,16 @@ def _network_table(name: str, summary: Any, shown: Any, dtype: str, totals: dict
         f"activations {megabytes(totals['activation_bytes'])}",
         f"input {megabytes(totals['input_bytes'])}",
     ]
+    if narrow:
+        legend = [f"{ABBREVIATIONS[w]} = {w}" for w in sorted(used, key=str.lower)]
+        if legend:
+            legend[0] = f"short names: {legend[0]}"
+        parts += ["", *legend, "", "full values: --json, --csv"]
     color = color_enabled(sys.stdout)
-    title = f"{name}: {format_shape(summary.input_shape)} → {format_shape(summary.output_shape)}"
+    title = f"{name}: {format_shape(summary.shown_input)} → {format_shape(summary.shown_output)}"
+    if narrow and _boxed_width(headers, table_rows) > width:
+        _columns_table(headers, table_rows, title, parts, width)
+        return
 
     def render(caption: str | None, color: bool = color) -> str:
         return render_table(
@@ -201,6 +288,37 @@ def _network_table(name: str, summary: Any, shown: Any, dtype: str, totals: dict
 
     table_width = max(len(line) for line in render(None, color=False).splitlines())
     echo_table(render(join_lines(parts, table_width)))
+
+
+def _columns_table(
+    headers: list[str], rows: list[list[str]], title: str, parts: list[str], width: int
+) -> None:
+    """The table without a box, its names cut to what the terminal leaves them."""
+    from rich.cells import cell_len
+
+    from ...output import render_columns
+
+    others = sum(
+        max([cell_len(h), *(cell_len(row[i]) for row in rows)])
+        for i, h in enumerate(headers)
+        if h != "layer"
+    )
+    longest = max(cell_len(row[1]) for row in rows)
+    gap = 2 if width - others - 2 * (len(headers) - 1) >= longest else 1
+    room = width - others - gap * (len(headers) - 1)
+    fitted = [
+        [fit_words(cell, room) if i == 1 else cell for i, cell in enumerate(row)] for row in rows
+    ]
+    echo_table(
+        render_columns(
+            headers,
+            fitted,
+            title=fit_words(title, width),
+            caption=join_lines(parts, width),
+            right=headers[2:],
+            gap=gap,
+        )
+    )
 
 
 def join_lines(parts: list[str], width: int) -> str:
@@ -225,7 +343,7 @@ def join_lines(parts: list[str], width: int) -> str:
 def show_onnx(path: str, dims: Sequence[str], fmt: str, depth: int | None, dtype: str) -> None:
     import os
 
-    from ...arithmetic.onnx_model import analyze_onnx
+    from ...arithmetic.onnx_model import UnboundDimensionError, analyze_onnx
     from ...errors import ConvcliError
 
     if not path.lower().endswith(".onnx"):
@@ -240,6 +358,8 @@ def show_onnx(path: str, dims: Sequence[str], fmt: str, depth: int | None, dtype
         raise click.UsageError(f"{path!r}: no such file")
     try:
         summary = analyze_onnx(path, bound)
+    except UnboundDimensionError as exc:
+        raise click.UsageError(str(exc)) from None
     except ShapeError as exc:
         raise click.ClickException(str(exc)) from None
     except ConvcliError as exc:

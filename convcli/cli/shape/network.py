@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -10,9 +11,32 @@ from ...errors import ShapeError
 from .common import fail
 from .model import show_network
 
-__all__ = ["read_spec", "show_spec_network"]
+__all__ = ["MAX_CHECKED_SIZES", "load_network", "read_spec", "show_sizes", "show_spec_network"]
 
 Pair = tuple[int, int]
+
+
+def load_network(
+    layers_text: str | None, arch: str | None, spec: Any
+) -> tuple[str, list[Any], tuple[int, int, int] | None]:
+    """The network's name, layers and default input (C, H, W) from --arch, --spec or --layers."""
+    from ...arithmetic.presets import ARCHITECTURES
+    from ...arithmetic.spec import load_spec, parse_layers
+
+    if arch:
+        preset = ARCHITECTURES[arch]
+        return arch, list(preset.layers), preset.input_shape
+    if spec is not None:
+        name = getattr(spec, "name", "spec")
+        try:
+            layers, default = load_spec(read_spec(spec, name))
+        except ShapeError as exc:
+            raise fail(exc, f"--spec {name}: ") from None
+        return name, layers, default
+    try:
+        return "network", parse_layers(layers_text or ""), None
+    except ShapeError as exc:
+        raise fail(exc, "--layers: ") from None
 
 
 def show_spec_network(
@@ -24,27 +48,16 @@ def show_spec_network(
     fmt: str,
     depth: int | None = None,
     dtype: str | None = None,
+    in_range: Pair | None = None,
 ) -> None:
+    """Analyse a network from --arch, --layers or --spec on one input, or solve --in-range."""
     from ...arithmetic.network import analyze_network
-    from ...arithmetic.presets import ARCHITECTURES
-    from ...arithmetic.spec import load_spec, parse_layers
 
-    default: tuple[int, int, int] | None = None
-    name = "network"
-    if arch:
-        preset = ARCHITECTURES[arch]
-        layers, default, name = list(preset.layers), preset.input_shape, arch
-    elif spec is not None:
-        name = getattr(spec, "name", "spec")
-        try:
-            layers, default = load_spec(read_spec(spec, name))
-        except ShapeError as exc:
-            raise fail(exc, f"--spec {name}: ") from None
-    else:
-        try:
-            layers = parse_layers(layers_text or "")
-        except ShapeError as exc:
-            raise fail(exc, "--layers: ") from None
+    name, layers, default = load_network(layers_text, arch, spec)
+    if in_range is not None:
+        c = channels or (default[0] if default else 3)
+        show_sizes(name, layers, c, in_range, fmt)
+        return
     if size is None:
         if default is None:
             raise click.UsageError("give the input size with --in (and --channels, default 3)")
@@ -57,9 +70,71 @@ def show_spec_network(
     try:
         summary = analyze_network(layers, (c, h, w))
     except ShapeError as exc:
-        raise fail(exc) from None
+        hint = _nearest_hint(layers, c, h) if h == w else ""
+        raise fail(ShapeError(f"{exc}{hint}")) from None
 
     show_network(name, summary, fmt, depth, dtype or "float32")
+
+
+def _nearest_hint(layers: list[Any], channels: int, n: int) -> str:
+    """``; nearest sizes that work: 296 and 304`` (empty when there is no rule)."""
+    from ...arithmetic.insizes import input_rule
+    from ...errors import LimitError
+
+    try:
+        rule = input_rule(layers, channels)
+    except LimitError:
+        return ""
+    if rule is None or not rule.offsets:
+        return ""
+    near = [str(m) for m in rule.nearest(n) if m is not None]
+    what = "nearest sizes that work" if len(near) > 1 else "nearest size that works"
+    return f"; {what}: {' and '.join(near)} ({rule.text()})"
+
+
+#: --in-range checks each size when the sizes follow no rule, up to this many
+MAX_CHECKED_SIZES = 100_000
+
+
+def show_sizes(name: str, layers: list[Any], channels: int, bounds: Pair, fmt: str) -> None:
+    """--in-range LOW..HIGH: the sizes that work, as a rule and a list."""
+    from ...arithmetic.insizes import input_rule, size_works
+    from ...output import to_json
+
+    low, high = bounds
+    rule = input_rule(layers, channels)
+    if rule is None:
+        if high - low + 1 > MAX_CHECKED_SIZES:
+            raise click.UsageError(
+                f"--in-range {low}..{high}: these sizes follow no rule and each is checked; "
+                f"give at most {MAX_CHECKED_SIZES:,} sizes"
+            )
+        sizes = [n for n in range(low, high + 1) if size_works(layers, channels, n)]
+        text = "no rule (each size checked)"
+    else:
+        sizes = list(rule.sizes(low, high))
+        text = rule.text()
+    if fmt == "json":
+        data: dict[str, Any] = {"name": name, "range": [low, high], "rule": text, "sizes": sizes}
+        if rule is not None:
+            data.update(first=rule.first, period=rule.period, offsets=list(rule.offsets))
+        click.echo(to_json(data))
+    elif fmt in ("quiet", "csv"):
+        click.echo(
+            "".join(f"{n}\n" for n in sizes)
+            if fmt == "quiet"
+            else "size\n" + "".join(f"{n}\n" for n in sizes),
+            nl=False,
+        )
+    else:
+        import textwrap
+
+        from ...output import table_width
+
+        click.echo(f"{name}: sizes {low}..{high} that work: {text} ({len(sizes):,} sizes)")
+        shown = " ".join(str(n) for n in sizes[:200]) + (" …" if len(sizes) > 200 else "")
+        if shown:
+            click.echo(textwrap.fill(shown, table_width(sys.stdout)))
 
 
 def read_spec(spec: Any, name: str) -> str:

@@ -1,0 +1,113 @@
+"""``convcli shape`` network tables at 80 and 60 columns never wrap a row (issue 24, Found 4).
+
+Run as a person runs it: the installed command on a pseudo-terminal of that
+width (tests/terminal.py). The oracle of the rows is ``--json`` (every row
+index, in order, with its full numbers): each must be exactly one line of
+the table, and no line may be wider than the terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+
+import pytest
+from click.testing import CliRunner
+from rich.cells import cell_len
+from terminal import run_in_pty, strip_ansi
+
+from convcli.cli import cli
+
+NETWORKS = [
+    ["--arch", "resnet18"],
+    ["--arch", "resnet50"],
+    ["--arch", "resnet50", "--depth", "2"],
+    ["--arch", "alexnet"],
+    ["--in", "64", "--channels", "8", "--layers", "res(conv 8 k3 p1, relu | conv 8 k1), gap"],
+]
+
+
+def table_indices(text: str) -> list[str]:
+    """The first cell of each table row, one per line (a wrapped row shows up as a blank one)."""
+    lines = strip_ansi(text).splitlines()
+    if any(line.startswith("┏") for line in lines):  # a box: rows start with "│"
+        return [line.split("│")[1].strip() for line in lines if line.startswith("│")]
+    start = next(i for i, line in enumerate(lines) if line.startswith("#")) + 2
+    rows = []
+    for line in lines[start:]:
+        if line.startswith("Total parameters"):
+            break
+        rows.append(line.split(" ")[0])
+    return rows
+
+
+def expected(args, cwd) -> list[dict]:
+    result = CliRunner().invoke(cli, ["shape", *args, "--json"], catch_exceptions=False)
+    return json.loads(result.stdout)["layers"]
+
+
+@pytest.mark.parametrize("cols", [80, 60])
+@pytest.mark.parametrize("args", NETWORKS, ids=lambda a: " ".join(a)[:30])
+def test_network_tables_fit_without_wrapping(tmp_path, args, cols):
+    """Every row on one line, every line within the terminal, full values still in --json."""
+    code, text = run_in_pty(["shape", *args], tmp_path, cols=cols)
+    assert code == 0, text
+    rows = expected(args, tmp_path)
+    assert table_indices(text) == [row["index"] for row in rows]
+    too_wide = [line for line in strip_ansi(text).splitlines() if cell_len(line) > cols]
+    assert not too_wide
+    if any(re.search(r"\d[kMG]\b", line) for line in strip_ansi(text).splitlines()):
+        assert "full values: --json, --csv" in strip_ansi(text)
+    assert all(isinstance(row["params"], int) for row in rows)
+
+
+def test_short_names_have_a_legend(tmp_path):
+    """A shortened name is listed in the caption with its full form."""
+    code, text = run_in_pty(["shape", "--arch", "resnet50"], tmp_path, cols=60)
+    plain = strip_ansi(text)
+    assert code == 0 and "btl 64" in plain and "btl = bottleneck" in plain
+    assert "bottleneck 64" in json.dumps(expected(["--arch", "resnet50"], tmp_path))
+
+
+def test_a_wide_terminal_keeps_the_full_numbers(tmp_path):
+    """At 130 columns nothing is shortened: the full counts, as before."""
+    code, text = run_in_pty(["shape", "--arch", "resnet18"], tmp_path, cols=130)
+    plain = strip_ansi(text)
+    assert code == 0 and "11,689,512" in plain and "9,408" in plain and "short names" not in plain
+
+
+def test_exported_onnx_model_fits(tmp_path):
+    """A model exported by torch (symbolic batch, long op names) fits 80 and 60 columns too."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnx")
+    from torch import nn
+
+    model = nn.Sequential(
+        nn.Conv2d(3, 64, 7, 2, 3),
+        nn.BatchNorm2d(64),
+        nn.ReLU(),
+        nn.MaxPool2d(3, 2, 1),
+        nn.ConvTranspose2d(64, 32, 2, 2),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(32, 1000),
+    ).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            model,
+            (torch.rand(1, 3, 224, 224),),
+            str(tmp_path / "m.onnx"),
+            dynamo=False,
+            training=torch.onnx.TrainingMode.TRAINING,
+            do_constant_folding=False,
+            input_names=["x"],
+            dynamic_axes={"x": {0: "batch"}},
+        )
+    for cols in (80, 60):
+        code, text = run_in_pty(["shape", "m.onnx"], tmp_path, cols=cols)
+        assert code == 0, text
+        rows = expected([str(tmp_path / "m.onnx")], tmp_path)
+        assert table_indices(text) == [row["index"] for row in rows]
+        assert all(cell_len(line) <= cols for line in strip_ansi(text).splitlines())
