@@ -468,7 +468,8 @@ def _conv_operands(x, k, groups, transposed, stride, padding, dilation, output_p
     """
     from ..arithmetic.geometry import Geometry
     from ..arithmetic.sizes import pair, resolve_padding
-    from ..teaching.steps import conv_operands, transposed_kernel, transposed_operands
+    from ..teaching.steps import conv_operands
+    from ..teaching.transposed import transposed_kernel, transposed_operands
 
     try:
         if not transposed:

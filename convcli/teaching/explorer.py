@@ -36,9 +36,8 @@ from .steps import (
     conv_operands,
     conv_steps,
     pool_steps,
-    transposed_kernel,
-    transposed_operands,
 )
+from .transposed import transposed_kernel, transposed_operands
 
 __all__ = ["MAX_CELLS", "Explorer", "explore", "explorer_of"]
 
