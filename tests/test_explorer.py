@@ -196,3 +196,42 @@ def test_repr_html_is_a_sandboxed_iframe():
     html = e._repr_html_()
     assert html.startswith('<iframe sandbox="allow-scripts" srcdoc="&lt;!DOCTYPE html&gt;')
     assert "allow-same-origin" not in html
+
+
+def _frame(tmp_path, *args):
+    """The first frame of an animated PNG."""
+    out = tmp_path / "f.png"
+    result = run("animate", *args, "-o", out, "--overwrite")
+    assert result.exit_code == 0, result.output
+    with PIL.Image.open(out) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _where(img, colour):
+    ys, xs = np.nonzero(np.all(img == colour, axis=-1))
+    return ys, xs
+
+
+def test_layout_above_puts_the_output_on_top(tmp_path):
+    """--layout above: the lit output cell is above the lit window; beside: right of it."""
+    now, lit = (18, 150, 165), (36, 84, 160)  # the current output cell, the footprint
+    args = ["--in", "4", "--k", "3", "--numbers"]
+    img = _frame(tmp_path, *args, "--layout", "above")
+    out_y, _ = _where(img, now)
+    in_y, _ = _where(img, lit)
+    assert out_y.max() < in_y.min()
+    img = _frame(tmp_path, *args)
+    _, out_x = _where(img, now)
+    _, in_x = _where(img, lit)
+    assert out_x.min() > in_x.max()
+
+
+def test_numbers_stay_readable_at_16(tmp_path):
+    """A 16×16 input with padding still shows its numbers: white digits in the lit window,
+    in cells at least 26 pixels wide (they were hidden in 20-pixel cells)."""
+    img = _frame(tmp_path, "--in", "16", "--k", "3", "--p", "1", "--numbers")
+    first = img
+    ys, xs = _where(first, (36, 84, 160))
+    assert xs.max() - xs.min() + 1 >= 2 * 26  # the window's real cells: 2×2 in the corner
+    window = first[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    assert np.all(window > 200, axis=-1).sum() > 20  # the digits (white on the lit cells)

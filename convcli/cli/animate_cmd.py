@@ -108,7 +108,7 @@ from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
     type=click.Choice(("beside", "above"), case_sensitive=False),
     default="beside",
     show_default=True,
-    help="HTML: the output beside the input, or above it.",
+    help="The output beside the input, or above it (a layer's pictures: beside).",
 )
 @click.option(
     "--seed",
@@ -211,8 +211,6 @@ def animate_cmd(
     if channels not in (None, 1) or filters not in (None, 1) or groups != 1 or depthwise:
         _explorer(locals())  # a layer: the explorer's pictures
         return
-    if layout != "beside":
-        raise click.UsageError("--layout applies to the HTML explorer (-o NAME.html)")
     if sheet and suffix != ".png":
         raise click.BadParameter("--sheet writes a PNG: name the output .png", param_hint="-o")
     if suffix not in ANIMATION_FORMATS:
@@ -260,6 +258,7 @@ def animate_cmd(
             sheet=sheet,
             delay=delay,
             cell=cell,
+            layout=layout.lower(),
         )
     except (ShapeError, ParameterError) as exc:  # a geometry that cannot be: a usage error
         raise click.UsageError(str(exc)) from None
@@ -309,6 +308,8 @@ def _explorer(opts: dict) -> None:
     except (ShapeError, ParameterError) as exc:  # a geometry that cannot be: a usage error
         raise click.UsageError(str(exc)) from None
     if not page_out:
+        if opts["layout"].lower() != "beside":
+            raise click.UsageError("a layer's pictures put the output beside: drop --layout")
         try:
             page.pictures(
                 opts["output"],
