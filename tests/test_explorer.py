@@ -235,3 +235,44 @@ def test_numbers_stay_readable_at_16(tmp_path):
     assert xs.max() - xs.min() + 1 >= 2 * 26  # the window's real cells: 2×2 in the corner
     window = first[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
     assert np.all(window > 200, axis=-1).sum() > 20  # the digits (white on the lit cells)
+
+
+def _svg(path):
+    import xml.etree.ElementTree as ET
+
+    return ET.parse(path).getroot()
+
+
+def test_svg_frames_and_sheet(tmp_path):
+    """-o NAME.svg: one group per frame (and the whole output last), toggled by SMIL; the
+    last group's output cells hold the correlation's values (explicit loops); reruns
+    write the same bytes; --sheet: the frames side by side."""
+    x = np.array(
+        [[3, 1, 4, 1, 5], [9, 2, 6, 5, 3], [5, 8, 9, 7, 9], [3, 2, 3, 8, 4], [6, 2, 6, 4, 3]]
+    )
+    k = np.array([[1, 0, -1], [2, 1, 0], [0, 1, 2]])
+    args = ["--input", "; ".join(" ".join(map(str, r)) for r in x),
+            "--kernel", "; ".join(" ".join(map(str, r)) for r in k), "--s", "2", "--p", "1"]  # fmt: skip
+    for name in ("a.svg", "b.svg"):
+        assert run("animate", *args, "-o", tmp_path / name).exit_code == 0
+    assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
+    ns = "{http://www.w3.org/2000/svg}"
+    root = _svg(tmp_path / "a.svg")
+    groups = root.findall(f"{ns}g")
+    assert len(groups) == 9 + 1
+    assert all(g.find(f"{ns}set") is not None for g in groups)
+    padded = np.pad(x, 1)
+    want = [
+        int((padded[2 * i : 2 * i + 3, 2 * j : 2 * j + 3] * k).sum())
+        for i in range(3)
+        for j in range(3)
+    ]
+    texts = [t.text for t in groups[-1].findall(f"{ns}text")]
+    assert texts[-10:-1] == [str(v) for v in want]  # the output cells, then the (empty) line
+    for i, g in enumerate(groups[:-1]):  # each frame lights its 3×3 window
+        lit = [r for r in g.findall(f"{ns}rect") if r.get("fill") in ("#2454a0", "#c4d2e8")]
+        assert len(lit) == 9, i
+    result = run("animate", *args, "--sheet", "-o", tmp_path / "s.svg")
+    assert result.exit_code == 0, result.output
+    sheet = _svg(tmp_path / "s.svg")
+    assert len(sheet.findall(f"{ns}g")) == 9 and sheet.find(f".//{ns}set") is None

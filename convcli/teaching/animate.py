@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: File suffixes :func:`animate` writes, and the Pillow format of each.
-ANIMATION_FORMATS = {".gif": "GIF", ".png": "PNG", ".webp": "WEBP"}
+ANIMATION_FORMATS = {".gif": "GIF", ".png": "PNG", ".webp": "WEBP", ".svg": "SVG"}
 
 
 # ---------------------------------------------------------------------------
@@ -365,7 +365,8 @@ def animate(
     ----------
     path : str or path-like
         The file: ``.gif``, ``.png`` (an animated PNG; with ``sheet``, one
-        still image) or ``.webp`` (lossless).
+        still image), ``.webp`` (lossless) or ``.svg`` (vector; animated with
+        SMIL, or with ``sheet`` every frame side by side).
     *args, **kwargs
         Passed to :func:`animation_frames` (size, kernel_size, stride, ...).
     overwrite : bool, optional
@@ -394,6 +395,14 @@ def animate(
     """
     check_target(path, sheet, delay, overwrite)
     anim = animation_frames(*args, **kwargs)
+    if os.fspath(path).lower().endswith(".svg"):
+        if layout != "beside":
+            raise ParameterError("an SVG puts the output beside the input: drop the layout")
+        from .svg import svg_document
+
+        data = svg_document(anim, delay=delay, sheet=sheet).encode("utf-8")
+        atomic_write(path, lambda fh: fh.write(data), overwrite=overwrite)
+        return anim
     if sheet:
         write_images(path, [render_sheet(anim, cell=cell, layout=layout)], overwrite=overwrite)
     else:
@@ -405,8 +414,10 @@ def animate(
 def check_target(path: str | os.PathLike, sheet: bool, delay: int, overwrite: bool) -> None:
     """Refuse a suffix that names no picture format, a short delay, or an existing file."""
     suffix = os.path.splitext(os.fspath(path))[1].lower()
-    if sheet and suffix != ".png":
-        raise ParameterError(f"a contact sheet is a PNG: name the output .png, not {suffix!r}")
+    if sheet and suffix not in (".png", ".svg"):
+        raise ParameterError(
+            f"a contact sheet is a PNG or an SVG: name the output .png or .svg, not {suffix!r}"
+        )
     if suffix not in ANIMATION_FORMATS:
         raise ParameterError(
             f"cannot tell the format from {suffix or 'no suffix'!r}: use "

@@ -125,6 +125,8 @@ class Explorer:
         from .explorer_render import render_explorer
 
         check_target(path, sheet, delay, overwrite)
+        if os.fspath(path).lower().endswith(".svg"):
+            raise ParameterError("a layer's pictures are GIF, PNG or WebP (or its .html page)")
         images = render_explorer(self, cell=cell, hold=not sheet)
         if sheet:
             images = [contact_sheet(images, self.output.shape[2])]
