@@ -276,3 +276,15 @@ def test_svg_frames_and_sheet(tmp_path):
     assert result.exit_code == 0, result.output
     sheet = _svg(tmp_path / "s.svg")
     assert len(sheet.findall(f"{ns}g")) == 9 and sheet.find(f".//{ns}set") is None
+
+
+def test_explorer_limits_are_usage_errors(tmp_path):
+    """Too many frames across the output planes, or too many input cells: exit 2, named."""
+    result = run("animate", "--in", "19", "--k", "3", "--filters", "4", "-o", tmp_path / "f.html")
+    assert result.exit_code == 2
+    assert "4 output plane(s) of 17×17 = 1156 output cells: an explorer has at most 1024" in (
+        result.output
+    )
+    result = run("animate", "--in", "40", "--k", "40", "--channels", "3", "-o", tmp_path / "g.html")
+    assert result.exit_code == 2 and "at most 4096 input cells" in result.output
+    assert not list(tmp_path.iterdir())
