@@ -196,3 +196,95 @@ def test_repr_html_is_a_sandboxed_iframe():
     html = e._repr_html_()
     assert html.startswith('<iframe sandbox="allow-scripts" srcdoc="&lt;!DOCTYPE html&gt;')
     assert "allow-same-origin" not in html
+
+
+def _frame(tmp_path, *args):
+    """The first frame of an animated PNG."""
+    out = tmp_path / "f.png"
+    result = run("animate", *args, "-o", out, "--overwrite")
+    assert result.exit_code == 0, result.output
+    with PIL.Image.open(out) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _where(img, colour):
+    ys, xs = np.nonzero(np.all(img == colour, axis=-1))
+    return ys, xs
+
+
+def test_layout_above_puts_the_output_on_top(tmp_path):
+    """--layout above: the lit output cell is above the lit window; beside: right of it."""
+    now, lit = (18, 150, 165), (36, 84, 160)  # the current output cell, the footprint
+    args = ["--in", "4", "--k", "3", "--numbers"]
+    img = _frame(tmp_path, *args, "--layout", "above")
+    out_y, _ = _where(img, now)
+    in_y, _ = _where(img, lit)
+    assert out_y.max() < in_y.min()
+    img = _frame(tmp_path, *args)
+    _, out_x = _where(img, now)
+    _, in_x = _where(img, lit)
+    assert out_x.min() > in_x.max()
+
+
+def test_numbers_stay_readable_at_16(tmp_path):
+    """A 16×16 input with padding still shows its numbers: white digits in the lit window,
+    in cells at least 26 pixels wide (they were hidden in 20-pixel cells)."""
+    img = _frame(tmp_path, "--in", "16", "--k", "3", "--p", "1", "--numbers")
+    first = img
+    ys, xs = _where(first, (36, 84, 160))
+    assert xs.max() - xs.min() + 1 >= 2 * 26  # the window's real cells: 2×2 in the corner
+    window = first[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    assert np.all(window > 200, axis=-1).sum() > 20  # the digits (white on the lit cells)
+
+
+def _svg(path):
+    import xml.etree.ElementTree as ET
+
+    return ET.parse(path).getroot()
+
+
+def test_svg_frames_and_sheet(tmp_path):
+    """-o NAME.svg: one group per frame (and the whole output last), toggled by SMIL; the
+    last group's output cells hold the correlation's values (explicit loops); reruns
+    write the same bytes; --sheet: the frames side by side."""
+    x = np.array(
+        [[3, 1, 4, 1, 5], [9, 2, 6, 5, 3], [5, 8, 9, 7, 9], [3, 2, 3, 8, 4], [6, 2, 6, 4, 3]]
+    )
+    k = np.array([[1, 0, -1], [2, 1, 0], [0, 1, 2]])
+    args = ["--input", "; ".join(" ".join(map(str, r)) for r in x),
+            "--kernel", "; ".join(" ".join(map(str, r)) for r in k), "--s", "2", "--p", "1"]  # fmt: skip
+    for name in ("a.svg", "b.svg"):
+        assert run("animate", *args, "-o", tmp_path / name).exit_code == 0
+    assert (tmp_path / "a.svg").read_bytes() == (tmp_path / "b.svg").read_bytes()
+    ns = "{http://www.w3.org/2000/svg}"
+    root = _svg(tmp_path / "a.svg")
+    groups = root.findall(f"{ns}g")
+    assert len(groups) == 9 + 1
+    assert all(g.find(f"{ns}set") is not None for g in groups)
+    padded = np.pad(x, 1)
+    want = [
+        int((padded[2 * i : 2 * i + 3, 2 * j : 2 * j + 3] * k).sum())
+        for i in range(3)
+        for j in range(3)
+    ]
+    texts = [t.text for t in groups[-1].findall(f"{ns}text")]
+    assert texts[-10:-1] == [str(v) for v in want]  # the output cells, then the (empty) line
+    for i, g in enumerate(groups[:-1]):  # each frame lights its 3×3 window
+        lit = [r for r in g.findall(f"{ns}rect") if r.get("fill") in ("#2454a0", "#c4d2e8")]
+        assert len(lit) == 9, i
+    result = run("animate", *args, "--sheet", "-o", tmp_path / "s.svg")
+    assert result.exit_code == 0, result.output
+    sheet = _svg(tmp_path / "s.svg")
+    assert len(sheet.findall(f"{ns}g")) == 9 and sheet.find(f".//{ns}set") is None
+
+
+def test_explorer_limits_are_usage_errors(tmp_path):
+    """Too many frames across the output planes, or too many input cells: exit 2, named."""
+    result = run("animate", "--in", "19", "--k", "3", "--filters", "4", "-o", tmp_path / "f.html")
+    assert result.exit_code == 2
+    assert "4 output plane(s) of 17×17 = 1156 output cells: an explorer has at most 1024" in (
+        result.output
+    )
+    result = run("animate", "--in", "40", "--k", "40", "--channels", "3", "-o", tmp_path / "g.html")
+    assert result.exit_code == 2 and "at most 4096 input cells" in result.output
+    assert not list(tmp_path.iterdir())

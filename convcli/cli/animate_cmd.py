@@ -108,7 +108,7 @@ from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
     type=click.Choice(("beside", "above"), case_sensitive=False),
     default="beside",
     show_default=True,
-    help="HTML: the output beside the input, or above it.",
+    help="The output beside the input, or above it (a layer's pictures: beside).",
 )
 @click.option(
     "--seed",
@@ -118,7 +118,7 @@ from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
     help="Seed of the random numbers of --numbers.",
 )
 @click.option(
-    "--sheet", is_flag=True, help="Write every frame on one PNG (a contact sheet) instead."
+    "--sheet", is_flag=True, help="Write every frame on one PNG or SVG (a contact sheet) instead."
 )
 @click.option(
     "--delay",
@@ -139,8 +139,8 @@ from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
-    help="The file: .gif, .png (animated PNG), .webp, or .html (an interactive "
-    "explorer, one self-contained offline page); .png with --sheet.",
+    help="The file: .gif, .png (animated PNG), .webp, .svg (vector), or .html (an "
+    "interactive explorer, one self-contained offline page); .png or .svg with --sheet.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 def animate_cmd(
@@ -190,6 +190,7 @@ def animate_cmd(
       convcli animate --input "0 1 2; 3 4 5; 6 7 8" --kernel "0 1; 2 3" -o d2l.gif
       convcli animate --in 5 --k 3 --s 1 --pool max --numbers --sheet -o pool.png
       convcli animate --in 5 --k 3 --s 2 --p 1 -o explorer.html
+      convcli animate --in 5 --k 3 --s 2 --p 1 --numbers --sheet -o sheet.svg
       convcli animate --in 4 --k 3 --channels 4 --groups 2 -o groups.html
     """
     from ..errors import ParameterError, ShapeError
@@ -211,10 +212,10 @@ def animate_cmd(
     if channels not in (None, 1) or filters not in (None, 1) or groups != 1 or depthwise:
         _explorer(locals())  # a layer: the explorer's pictures
         return
-    if layout != "beside":
-        raise click.UsageError("--layout applies to the HTML explorer (-o NAME.html)")
-    if sheet and suffix != ".png":
-        raise click.BadParameter("--sheet writes a PNG: name the output .png", param_hint="-o")
+    if sheet and suffix not in (".png", ".svg"):
+        raise click.BadParameter(
+            "--sheet writes a PNG or an SVG: name the output .png or .svg", param_hint="-o"
+        )
     if suffix not in ANIMATION_FORMATS:
         raise click.BadParameter(
             f"{output!r}: the suffix picks the format, one of {', '.join(ANIMATION_FORMATS)}",
@@ -260,6 +261,7 @@ def animate_cmd(
             sheet=sheet,
             delay=delay,
             cell=cell,
+            layout=layout.lower(),
         )
     except (ShapeError, ParameterError) as exc:  # a geometry that cannot be: a usage error
         raise click.UsageError(str(exc)) from None
@@ -309,6 +311,8 @@ def _explorer(opts: dict) -> None:
     except (ShapeError, ParameterError) as exc:  # a geometry that cannot be: a usage error
         raise click.UsageError(str(exc)) from None
     if not page_out:
+        if opts["layout"].lower() != "beside":
+            raise click.UsageError("a layer's pictures put the output beside: drop --layout")
         try:
             page.pictures(
                 opts["output"],

@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 #: File suffixes :func:`animate` writes, and the Pillow format of each.
-ANIMATION_FORMATS = {".gif": "GIF", ".png": "PNG", ".webp": "WEBP"}
+ANIMATION_FORMATS = {".gif": "GIF", ".png": "PNG", ".webp": "WEBP", ".svg": "SVG"}
 
 
 # ---------------------------------------------------------------------------
@@ -113,17 +113,21 @@ def _dashed_rect(draw, box: tuple[int, int, int, int], color, dash: int = 3) -> 
         draw.line([(x1, y), (x1, min(y + dash - 1, y1))], fill=color)
 
 
-def _cell_size(anim: Animation, cell: int | None) -> int:
+def _cell_size(anim: Animation, cell: int | None, layout: str = "beside") -> int:
+    """The cell side: numbers get at least 26 pixels (a 16×16 grid with padding
+    still shows them), a grid without numbers may shrink to 10."""
     if cell is not None:
         return cell
-    cols = len(anim.grid[0]) + anim.output_shape[1]
-    rows = max(len(anim.grid), anim.output_shape[0])
-    base = 44 if anim.numbers else 32
-    return max(10, min(base, 720 // cols, 560 // rows))
+    gh, gw = len(anim.grid), len(anim.grid[0])
+    oh, ow = anim.output_shape
+    cols, rows = (gw + ow, max(gh, oh)) if layout == "beside" else (max(gw, ow), gh + oh + 1)
+    if anim.numbers:
+        return max(26, min(44, 1100 // cols, 860 // rows))
+    return max(10, min(32, 720 // cols, 560 // rows))
 
 
 def render_frames(
-    anim: Animation, *, cell: int | None = None, hold: bool = True
+    anim: Animation, *, cell: int | None = None, hold: bool = True, layout: str = "beside"
 ) -> list[PILImage.Image]:
     """Draw each frame of an animation as an RGB image, all the same size.
 
@@ -136,6 +140,8 @@ def render_frames(
         smaller for large grids.
     hold : bool, optional
         Add a last frame showing the whole output, no footprint.
+    layout : {"beside", "above"}, optional
+        The output grid right of the input, or above it.
 
     Returns
     -------
@@ -150,7 +156,9 @@ def render_frames(
     from PIL import Image, ImageDraw
 
     fonts = Fonts()
-    c = _cell_size(anim, cell)
+    if layout not in ("beside", "above"):
+        raise ParameterError(f"unknown layout {layout!r}: expected beside or above")
+    c = _cell_size(anim, cell, layout)
     in_label = fonts.text(f"input {size_text(anim.size)}")
     if anim.grid_padding != ((0, 0), (0, 0)):
         what = "spread, zeros between, padded" if anim.mode == "transposed" else "padded"
@@ -173,30 +181,36 @@ def render_frames(
         return int(probe.textlength(text, font=font)) if text else 0
 
     line_h = 22
-    grids_w = gw * c + gap + ow * c
+    beside = layout == "beside"
+    grids_w = gw * c + gap + ow * c if beside else max(gw, ow) * c
     text_w = max(
         [width(texts[0], title_font), width(texts[1], text_font)]
         + [width(t, text_font) for t in frame_texts]
     )
     img_w = 2 * margin + max(grids_w, text_w)
     top_y = margin + line_h + 22  # title, then the grid labels
-    grids_h = max(gh, oh) * c
+    grids_h = max(gh, oh) * c if beside else (gh + oh) * c + 28
     img_h = top_y + grids_h + 12 + 2 * line_h + margin
     x0 = margin + (img_w - 2 * margin - grids_w) // 2
-    in_y = top_y + (grids_h - gh * c) // 2
-    out_x = x0 + gw * c + gap
-    out_y = top_y + (grids_h - oh * c) // 2
+    if beside:
+        in_y = top_y + (grids_h - gh * c) // 2
+        out_x = x0 + gw * c + gap
+        out_y = top_y + (grids_h - oh * c) // 2
+    else:  # the output on top, the input under it, both centred
+        out_x, out_y = x0 + (grids_w - ow * c) // 2, top_y
+        in_y = top_y + oh * c + 28
+        x0 += (grids_w - gw * c) // 2
 
-    fitted: dict[str, Any] = {}
+    fitted: dict[tuple[str, float], Any] = {}
 
-    def fit(text: str):
-        """The cell font, smaller for a number too wide for its cell."""
-        if text not in fitted:
-            size = max(8, int(c * 0.42))
+    def fit(text: str, share: float = 0.42):
+        """The cell font (``share`` of the cell), smaller for a number too wide for it."""
+        if (text, share) not in fitted:
+            size = max(8, int(c * share))
             while size > 7 and probe.textlength(text, font=fonts.get(size)) > c - 4:
                 size -= 1
-            fitted[text] = fonts.get(size)
-        return fitted[text]
+            fitted[text, share] = fonts.get(size)
+        return fitted[text, share]
 
     def box(x: int, y: int, r: int, col: int) -> tuple[int, int, int, int]:
         return (x + col * c, y + r * c, x + (col + 1) * c, y + (r + 1) * c)
@@ -212,7 +226,7 @@ def render_frames(
         img = Image.new("RGB", (img_w, img_h), _BACKGROUND)
         draw = ImageDraw.Draw(img)
         draw.text((margin, margin), texts[0], font=title_font, fill=_TEXT)
-        draw.text((x0, top_y - 20), in_label, font=label_font, fill=_TEXT)
+        draw.text((x0, in_y - 20), in_label, font=label_font, fill=_TEXT)
         draw.text((out_x, top_y - 20), out_label, font=label_font, fill=_TEXT)
         under = {} if frame is None else dict(zip(frame.footprint, frame.taps, strict=True))
         # the input grid: padding and inserted zeros white and dashed, then the real cells blue
@@ -231,15 +245,15 @@ def render_frames(
             if show_numbers and anim.grid_values is not None:
                 value = anim.grid_values[r][col]
                 light = kind == "x" and tap is not None
+                weighted = tap is not None and anim.kernel is not None
                 if kind == "x" or tap is not None:
-                    centred(
-                        draw,
-                        b,
-                        cell_text(value),
-                        fit(cell_text(value)),
-                        (255, 255, 255) if light else _TEXT,
-                    )
-                if tap is not None and anim.kernel is not None:
+                    # with a weight label, the value keeps to the cell's upper part
+                    where = (b[0], b[1], b[2], b[1] + int(c * 0.64)) if weighted else b
+                    text = cell_text(value)
+                    font = fit(text, 0.36 if weighted else 0.42)
+                    centred(draw, where, text, font, (255, 255, 255) if light else _TEXT)
+                if weighted:
+                    assert tap is not None and anim.kernel is not None
                     weight = number_text(anim.kernel[tap[0]][tap[1]])
                     draw.text(
                         (b[2] - 3, b[3] - 2),
@@ -284,7 +298,9 @@ def render_frames(
     return images
 
 
-def render_sheet(anim: Animation, *, cell: int | None = None, columns: int | None = None):
+def render_sheet(
+    anim: Animation, *, cell: int | None = None, columns: int | None = None, layout: str = "beside"
+):
     """All the frames of an animation on one image (a contact sheet for handouts).
 
     Parameters
@@ -301,7 +317,7 @@ def render_sheet(anim: Animation, *, cell: int | None = None, columns: int | Non
     -------
     PIL.Image.Image
     """
-    images = render_frames(anim, cell=cell, hold=False)
+    images = render_frames(anim, cell=cell, hold=False, layout=layout)
     return contact_sheet(images, columns or anim.output_shape[1])
 
 
@@ -340,6 +356,7 @@ def animate(
     sheet: bool = False,
     delay: int = 800,
     cell: int | None = None,
+    layout: str = "beside",
     **kwargs: Any,
 ) -> Animation:
     """Write a convolution animation (or a contact sheet) to ``path``.
@@ -348,7 +365,8 @@ def animate(
     ----------
     path : str or path-like
         The file: ``.gif``, ``.png`` (an animated PNG; with ``sheet``, one
-        still image) or ``.webp`` (lossless).
+        still image), ``.webp`` (lossless) or ``.svg`` (vector; animated with
+        SMIL, or with ``sheet`` every frame side by side).
     *args, **kwargs
         Passed to :func:`animation_frames` (size, kernel_size, stride, ...).
     overwrite : bool, optional
@@ -360,6 +378,8 @@ def animate(
         as long.
     cell : int, optional
         Cell size in pixels (see :func:`render_frames`).
+    layout : {"beside", "above"}, optional
+        The output right of the input, or above it.
 
     Returns
     -------
@@ -375,18 +395,29 @@ def animate(
     """
     check_target(path, sheet, delay, overwrite)
     anim = animation_frames(*args, **kwargs)
+    if os.fspath(path).lower().endswith(".svg"):
+        if layout != "beside":
+            raise ParameterError("an SVG puts the output beside the input: drop the layout")
+        from .svg import svg_document
+
+        data = svg_document(anim, delay=delay, sheet=sheet).encode("utf-8")
+        atomic_write(path, lambda fh: fh.write(data), overwrite=overwrite)
+        return anim
     if sheet:
-        write_images(path, [render_sheet(anim, cell=cell)], overwrite=overwrite)
+        write_images(path, [render_sheet(anim, cell=cell, layout=layout)], overwrite=overwrite)
     else:
-        write_images(path, render_frames(anim, cell=cell, hold=True), delay, overwrite=overwrite)
+        images = render_frames(anim, cell=cell, hold=True, layout=layout)
+        write_images(path, images, delay, overwrite=overwrite)
     return anim
 
 
 def check_target(path: str | os.PathLike, sheet: bool, delay: int, overwrite: bool) -> None:
     """Refuse a suffix that names no picture format, a short delay, or an existing file."""
     suffix = os.path.splitext(os.fspath(path))[1].lower()
-    if sheet and suffix != ".png":
-        raise ParameterError(f"a contact sheet is a PNG: name the output .png, not {suffix!r}")
+    if sheet and suffix not in (".png", ".svg"):
+        raise ParameterError(
+            f"a contact sheet is a PNG or an SVG: name the output .png or .svg, not {suffix!r}"
+        )
     if suffix not in ANIMATION_FORMATS:
         raise ParameterError(
             f"cannot tell the format from {suffix or 'no suffix'!r}: use "

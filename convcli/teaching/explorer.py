@@ -30,19 +30,19 @@ from ..arithmetic.geometry import Geometry
 from ..errors import ParameterError, ShapeError
 from ..output import format_number
 from .explorer_code import code_lines
-from .frames import Animation, animation_frames
+from .frames import MAX_FRAMES, Animation, animation_frames, size_text
 from .steps import (
     Step,
     conv_operands,
     conv_steps,
     pool_steps,
-    transposed_kernel,
-    transposed_operands,
 )
+from .transposed import transposed_kernel, transposed_operands
 
 __all__ = ["MAX_CELLS", "Explorer", "explore", "explorer_of"]
 
-#: The most input cells (all planes) and output cells an explorer shows.
+#: The most input cells (all planes) an explorer shows; its output cells (frames, all
+#: planes) are capped at :data:`~convcli.teaching.frames.MAX_FRAMES`, as an animation's.
 #: Raised by: none (fixed: a larger page is no longer readable cell by cell)
 MAX_CELLS = 4096
 
@@ -126,6 +126,8 @@ class Explorer:
         from .explorer_render import render_explorer
 
         check_target(path, sheet, delay, overwrite)
+        if os.fspath(path).lower().endswith(".svg"):
+            raise ParameterError("a layer's pictures are GIF, PNG or WebP (or its .html page)")
         images = render_explorer(self, cell=cell, hold=not sheet)
         if sheet:
             images = [contact_sheet(images, self.output.shape[2])]
@@ -238,9 +240,15 @@ def explore(
         transposed=transposed, output_padding=output_padding, pool=pool,
     )  # fmt: skip
     if anim.size[0] * anim.size[1] * c_in > MAX_CELLS:
-        raise ParameterError(f"{c_in} planes of {anim.size} cells: at most {MAX_CELLS} cells")
-    if len(anim.frames) * c_out > MAX_CELLS:
-        raise ParameterError(f"{len(anim.frames) * c_out} output cells: at most {MAX_CELLS}")
+        raise ParameterError(
+            f"{c_in} input plane(s) of {size_text(anim.size)}: an explorer shows at most "
+            f"{MAX_CELLS} input cells"
+        )
+    if len(anim.frames) * c_out > MAX_FRAMES:
+        raise ParameterError(
+            f"{c_out} output plane(s) of {size_text(anim.output_shape)} = "
+            f"{len(anim.frames) * c_out} output cells: an explorer has at most {MAX_FRAMES} frames"
+        )
     if x is None:
         x = _values((c_in, *anim.size), 3, seed)
     if x.shape[1:] != anim.size:

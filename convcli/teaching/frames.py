@@ -174,10 +174,18 @@ def number_text(value: float) -> str:
 
 
 def cell_text(value: float) -> str:
-    """A value inside a cell: at most three significant digits."""
+    """A value inside a cell: at most three significant digits, and at most four
+    characters where two digits do (``0.56``, not ``0.556``).
+
+    Examples
+    --------
+    >>> cell_text(3.0), cell_text(1.3333), cell_text(0.5556)
+    ('3', '1.33', '0.56')
+    """
     if float(value).is_integer():
         return str(int(value))
-    return f"{value:.3g}"
+    text = f"{value:.3g}"
+    return f"{value:.2g}" if len(text) > 4 else text
 
 
 def size_text(pair_: Pair) -> str:
