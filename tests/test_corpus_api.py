@@ -93,7 +93,7 @@ BAD_KERNEL_TEXTS = [
     "nosuch", "box:0", "box:-3", "box:nan", "box:1e9", "box:abc", "gaussian:sigma=0",
     "gaussian:sigma=nan", "gaussian:sigma=1e308", "gaussian:size=-1", "motion:1e9,30",
     "log:sigma=1e-300", "diff:100000", "1,nan;0,1", "1e400", "[[1,2],[3]]", "[[]]",
-    "[" * 3000 + "1" + "]" * 3000, "", ";", "box:100000",
+    "[" * 3000 + "1" + "]" * 3000, "", ";", "box:40000000",
 ]  # fmt: skip
 
 BAD_MATRICES = [
