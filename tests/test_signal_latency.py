@@ -17,6 +17,7 @@ it measures "stops at the next step" against "finishes the tile first"
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -107,6 +108,9 @@ def _interrupt(args: list[str], cwd: Path, signum: int, busy: float, busy_ready=
 
 def _check(folder: Path, status: int, err: str, took: float, signum: int) -> None:
     want = 128 + signum
+    if os.environ.get("CONVCLI_SIGNAL_SUMMARY"):  # one JSON line per case, for corpus_summary.py
+        with open(os.environ["CONVCLI_SIGNAL_SUMMARY"], "a") as fh:
+            fh.write(json.dumps({"signal": signum, "status": status, "seconds": took}) + "\n")
     assert status == want, err
     assert took < LATENCY, f"{took:.2f} s from the signal to the exit"
     assert "Traceback" not in err and "Exception ignored" not in err, err

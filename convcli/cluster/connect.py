@@ -240,6 +240,46 @@ def _stop_workers_now(cluster: Any) -> None:
         cluster.sync(kill_all, callback_timeout=5 * INTERRUPTED_STOP + 1)
 
 
+#: Seconds a scheduler file that is empty or half-written is read again (a scheduler
+#: starting alongside this run may still be writing it), before it is refused.
+SCHEDULER_FILE_WAIT = 5.0
+
+
+def _check_scheduler_file(path: str, wait: float = SCHEDULER_FILE_WAIT) -> None:
+    """Raise ClusterError unless ``path`` holds what ``dask scheduler --scheduler-file`` writes.
+
+    distributed reads it with a bare ``assert`` (an empty file, ``/dev/null``
+    gave "internal error: AssertionError"): a file that is not a scheduler's
+    is named here instead. An empty or unreadable JSON file is read again for
+    ``wait`` seconds, as distributed does, in case it is being written.
+    """
+    import json
+    import time
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read(1 << 20)
+            found = json.loads(text) if text.strip() else None
+        except OSError as exc:
+            raise ClusterError(f"{path}: not a scheduler file ({exc.strerror or exc})") from None
+        except (UnicodeDecodeError, ValueError) as exc:
+            found, problem = None, type(exc).__name__
+        else:
+            problem = "empty"
+            if found is not None:
+                break
+        if time.monotonic() > deadline:
+            raise ClusterError(f"{path}: not a scheduler file ({problem})")
+        time.sleep(0.1)
+    if not isinstance(found, dict) or not isinstance(found.get("address"), str):
+        raise ClusterError(
+            f'{path}: not a scheduler file (no "address"; `dask scheduler '
+            f"--scheduler-file {path}` writes one)"
+        )
+
+
 @contextlib.contextmanager
 def open_client(spec: SchedulerSpec, timeout: float | None = None) -> Iterator[Any]:
     """A ``distributed.Client`` for ``spec``, closed (and a local cluster stopped) at the end.
@@ -292,6 +332,7 @@ def open_client(spec: SchedulerSpec, timeout: float | None = None) -> Iterator[A
                         f"{spec.address}: no such scheduler file (start `dask scheduler "
                         f"--scheduler-file {spec.address}` first)"
                     )
+                _check_scheduler_file(spec.address)
                 client = stack.enter_context(Client(scheduler_file=spec.address, timeout=timeout))
             else:
                 client = stack.enter_context(Client(spec.address, timeout=timeout))
