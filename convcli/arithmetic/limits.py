@@ -60,9 +60,11 @@ __all__ = [
 #: blocks and scratch one call may hold at once, besides its input and output.
 #: Raised by: `memory_budget=` of conv2d and filter2d
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
-#: A kernel's weights (float64) fit in the budget: 2**25 taps, e.g. 5792×5792.
+#: A kernel's weights (float64) fit in the budget: 2**25 taps, e.g. 5792×5792. A
+#: large box or Gaussian is kept as its two 1-D factors, 2**25 taps each: box:20001
+#: filters as two running sums, gaussian:sigma=1000 as two passes of 8001 taps.
 #: Raised by: none (a kernel file or array of any size goes to `filter2d`/`conv2d`,
-#: which check it against `memory_budget=`)
+#: which check it against `memory_budget=`; factors go to `filter2d_separable`)
 MAX_KERNEL_TAPS = DEFAULT_MEMORY_BUDGET // 8
 #: Brackets inside brackets in a JSON kernel or matrix, or a layer spec.
 #: Raised by: none (fixed: deeper nesting means a generated or hostile file)

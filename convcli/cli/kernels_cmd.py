@@ -280,10 +280,10 @@ def show_cmd(spec, fmt, output, overwrite):
             raise click.UsageError(
                 "--format table prints to the terminal; use text, json or npy with -o"
             )
+        parts = kernel.parts if kernel.is_magnitude else (kernel.weights,)  # may be refused
         console.print(f"[bold]{label}[/bold]: {', '.join(facts)}")
         if kernel.description:
             console.print(kernel.description, markup=False)
-        parts = kernel.parts if kernel.is_magnitude else (kernel.weights,)
         titles = ["x part", "y part"] if kernel.is_magnitude else [""]
         for part, title in zip(parts, titles, strict=True):
             click.echo(_shaded(np.asarray(part), title, color), nl=False)

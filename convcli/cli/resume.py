@@ -58,6 +58,33 @@ def skip_if_complete(target: str, quiet: bool) -> bool:
     return False
 
 
+def _check_not_a_file_of(manifest: str, jobs: list[Job]) -> None:
+    """Refuse a --manifest that is an input or an output of the batch (exit 1).
+
+    The manifest is opened (and, with --overwrite, emptied) before any input is
+    read, so the run's input guard (:mod:`convcli.guard`) has not seen them yet:
+    ``--manifest a.png --overwrite`` replaced the input a.png with JSON lines.
+    """
+    try:
+        st = os.stat(manifest)
+    except OSError:
+        return
+    for job in jobs:
+        for name, what in ((job.source, "an input"), (job.target, "an output")):
+            if name == "-":
+                continue
+            try:
+                other = os.stat(name)
+            except (OSError, ValueError):
+                continue
+            if (other.st_dev, other.st_ino) == (st.st_dev, st.st_ino):
+                why = " (convcli never overwrites an input)" if what == "an input" else ""
+                raise click.ClickException(
+                    f"{manifest}: is {what} of this batch ({name}); --manifest needs a file "
+                    f"of its own{why}"
+                )
+
+
 class Resume:
     """How a run treats outputs that exist, and the manifest it keeps.
 
@@ -95,6 +122,7 @@ class Resume:
         path = self.manifest_path
         if path is None:
             return jobs
+        _check_not_a_file_of(path, jobs)
         if os.path.exists(path) and not (self.skip_existing or self.overwrite):
             raise click.ClickException(
                 f"{path} exists; pass --skip-existing to resume the batch it records, or "

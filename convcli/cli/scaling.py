@@ -248,35 +248,49 @@ def _run_on_cluster(
     failed = 0
     skipped = 0
     by_target = {job.target: job for job in jobs}
-    with open_client(spec) as client:
-        if not quiet:
-            n = len(client.nthreads())
-            shown = "" if spec.kind == "local" else f", {n} worker{'s' if n != 1 else ''}"
-            click.echo(f"cluster: {spec.describe()}{shown}", err=True)
-        beside = {job.target for job in jobs if job.beside}
-        progress, bar = progress_bar(quiet, verb, len(jobs))
-        try:
-            for result in run_batch(
-                client, jobs, task, files_per_task=scaling.files_per_task, retries=scaling.retries
-            ):
-                job = by_target[result.target]
-                if result.ok:
-                    resume.done(job, result.notes, result.sha256, skipped=result.skipped)
-                    skipped += result.skipped
-                    if not quiet and not result.skipped:
-                        for line in result.notes:
-                            say(progress, f"note: {line}")
-                        if result.target in beside:
-                            say(progress, f"wrote {result.target}")
-                else:
-                    failed += 1
-                    resume.failed(job, result.error or "failed")
-                    say(progress, f"Error: {result.error}")
+    pending = set(by_target)
+    try:
+        with open_client(spec) as client:
+            if not quiet:
+                n = len(client.nthreads())
+                shown = "" if spec.kind == "local" else f", {n} worker{'s' if n != 1 else ''}"
+                click.echo(f"cluster: {spec.describe()}{shown}", err=True)
+            beside = {job.target for job in jobs if job.beside}
+            progress, bar = progress_bar(quiet, verb, len(jobs))
+            try:
+                for result in run_batch(
+                    client,
+                    jobs,
+                    task,
+                    files_per_task=scaling.files_per_task,
+                    retries=scaling.retries,
+                ):
+                    job = by_target[result.target]
+                    pending.discard(result.target)
+                    if result.ok:
+                        resume.done(job, result.notes, result.sha256, skipped=result.skipped)
+                        skipped += result.skipped
+                        if not quiet and not result.skipped:
+                            for line in result.notes:
+                                say(progress, f"note: {line}")
+                            if result.target in beside:
+                                say(progress, f"wrote {result.target}")
+                    else:
+                        failed += 1
+                        resume.failed(job, result.error or "failed")
+                        say(progress, f"Error: {result.error}")
+                    if progress is not None:
+                        progress.advance(bar)
+            finally:
                 if progress is not None:
-                    progress.advance(bar)
-        finally:
-            if progress is not None:
-                progress.stop()
+                    progress.stop()
+    except KeyboardInterrupt:  # the workers were killed (cluster/connect.py): their .part files
+        from ..images.atomic import remove_leftovers
+
+        for target in pending:
+            if target != "-":
+                remove_leftovers(target)
+        raise
     if not quiet:
         done = len(jobs) - failed - skipped
         click.echo(

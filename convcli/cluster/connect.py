@@ -208,6 +208,78 @@ def _workers_ignore_ctrl_c() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
 
 
+#: Seconds a local cluster's worker is given to stop when the run is interrupted, before
+#: its nanny kills it: its task is computing a file whose result is not wanted any more.
+INTERRUPTED_STOP = 0.2
+
+
+def _stop_workers_now(cluster: Any) -> None:
+    """Close every nanny of a local ``cluster``, killing its worker process at once.
+
+    A cluster closed gracefully asks each worker to finish its task first
+    (``executor_wait``), waiting up to 4 s before killing it (measured: 3-7 s
+    from a signal to the exit); an interrupted run wants no result, so each
+    nanny is closed with :data:`INTERRUPTED_STOP` seconds for its worker.
+    Closing the nanny (dask's own ``Nanny.close``), not just its worker,
+    keeps it from starting a new worker in the dead one's place; the
+    cluster's close that follows finds them all closed. The ``.part`` file
+    of a killed worker's atomic write is left to the caller's clean-up (see
+    ``convcli.cli.scaling``).
+    """
+    import asyncio
+
+    nannies = [w for w in cluster.workers.values() if hasattr(w, "close_gracefully")]
+
+    async def kill_all() -> None:
+        await asyncio.gather(
+            *(n.close(timeout=INTERRUPTED_STOP, reason="convcli-interrupted") for n in nannies),
+            return_exceptions=True,
+        )
+
+    with contextlib.suppress(Exception):
+        cluster.sync(kill_all, callback_timeout=5 * INTERRUPTED_STOP + 1)
+
+
+#: Seconds a scheduler file that is empty or half-written is read again (a scheduler
+#: starting alongside this run may still be writing it), before it is refused.
+SCHEDULER_FILE_WAIT = 5.0
+
+
+def _check_scheduler_file(path: str, wait: float = SCHEDULER_FILE_WAIT) -> None:
+    """Raise ClusterError unless ``path`` holds what ``dask scheduler --scheduler-file`` writes.
+
+    distributed reads it with a bare ``assert`` (an empty file, ``/dev/null``
+    gave "internal error: AssertionError"): a file that is not a scheduler's
+    is named here instead. An empty or unreadable JSON file is read again for
+    ``wait`` seconds, as distributed does, in case it is being written.
+    """
+    import json
+    import time
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read(1 << 20)
+            found = json.loads(text) if text.strip() else None
+        except OSError as exc:
+            raise ClusterError(f"{path}: not a scheduler file ({exc.strerror or exc})") from None
+        except (UnicodeDecodeError, ValueError) as exc:
+            found, problem = None, type(exc).__name__
+        else:
+            problem = "empty"
+            if found is not None:
+                break
+        if time.monotonic() > deadline:
+            raise ClusterError(f"{path}: not a scheduler file ({problem})")
+        time.sleep(0.1)
+    if not isinstance(found, dict) or not isinstance(found.get("address"), str):
+        raise ClusterError(
+            f'{path}: not a scheduler file (no "address"; `dask scheduler '
+            f"--scheduler-file {path}` writes one)"
+        )
+
+
 @contextlib.contextmanager
 def open_client(spec: SchedulerSpec, timeout: float | None = None) -> Iterator[Any]:
     """A ``distributed.Client`` for ``spec``, closed (and a local cluster stopped) at the end.
@@ -237,6 +309,7 @@ def open_client(spec: SchedulerSpec, timeout: float | None = None) -> Iterator[A
     if timeout is None:
         timeout = parse_timedelta(dask.config.get("distributed.comm.timeouts.connect"))
     stack = contextlib.ExitStack()
+    local = None
     with stack:
         try:
             if spec.kind == "local":
@@ -259,6 +332,7 @@ def open_client(spec: SchedulerSpec, timeout: float | None = None) -> Iterator[A
                         f"{spec.address}: no such scheduler file (start `dask scheduler "
                         f"--scheduler-file {spec.address}` first)"
                     )
+                _check_scheduler_file(spec.address)
                 client = stack.enter_context(Client(scheduler_file=spec.address, timeout=timeout))
             else:
                 client = stack.enter_context(Client(spec.address, timeout=timeout))
@@ -272,4 +346,8 @@ def open_client(spec: SchedulerSpec, timeout: float | None = None) -> Iterator[A
         except ClusterError as exc:
             if spec.origin and spec.origin not in str(exc):  # name where the cluster came from
                 raise type(exc)(f"{exc} (cluster: {spec.describe()})") from exc
+            raise
+        except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP (cli/signals.py): stop at once
+            if local is not None:
+                _stop_workers_now(local)
             raise

@@ -4,6 +4,8 @@ One module per job, from the API down:
 
 - :mod:`.convolution`: ``conv2d``, ``filter2d``, ``im2col``: the API, and how
   a call runs its tiles.
+- :mod:`.passes`: ``filter2d_separable``, a separable kernel by its two 1-D
+  factors as whole-image passes (a box of any length is a running sum).
 - :mod:`.pooling`: ``pool2d``, max/avg/min pooling as PyTorch defines it.
 - :mod:`.costs`: the cost model ``strategy="auto"`` picks by, and its constants.
 - :mod:`.strategies`: the per-tile strategies (direct, separable, FFT,

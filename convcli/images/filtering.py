@@ -147,6 +147,24 @@ def _apply_one(
     if kernel.parts is not None:  # a magnitude
         gx, gy = (run(p) for p in kernel.parts)
         out = _magnitude(gx, gy)
+    elif kernel.factors is not None:  # a large box or Gaussian: two 1-D passes
+        from ..engine.passes import filter2d_separable
+
+        out = _fresh(
+            filter2d_separable(
+                values,
+                *kernel.factors,
+                s.stride,
+                s.padding if padding is None else padding,
+                s.dilation,
+                s.pad_mode,
+                s.convolve,
+                memory_budget=s.memory_budget,
+                strategy=s.strategy,
+                threads=s.threads,
+            ),
+            values,
+        )
     else:
         out = run(kernel.weights)
     if kernel.offset:

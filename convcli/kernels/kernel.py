@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..arithmetic.limits import check_kernel_taps
 from ..engine.strategies import rank_one_factors
 from ..errors import KernelError
 
@@ -56,7 +57,15 @@ def check_finite(arr: np.ndarray, what: str) -> None:
         )
 
 
-@dataclass(frozen=True, eq=False)
+def _factor(values: Any, what: str) -> np.ndarray:
+    """``values`` as a read-only, finite, non-empty 1-D float64 array of at most
+    :data:`~convcli.arithmetic.limits.MAX_KERNEL_TAPS` taps (a 2-D kernel of one row)."""
+    arr = as_weights([values], what)[0]
+    check_kernel_taps(arr.size, 1, what)
+    return arr
+
+
+@dataclass(frozen=True, eq=False, init=False)
 class Kernel:
     """A 2-D filter kernel in correlation form, with its provenance.
 
@@ -65,10 +74,12 @@ class Kernel:
     name : str
         Short name: the built-in's name (``"gaussian"``), a file's stem, or
         ``"inline"``.
-    weights : numpy.ndarray
+    weights : numpy.ndarray, optional
         2-D float64 weights in correlation form (read-only). For a gradient
         magnitude (``sobel``, ``scharr``, ``prewitt``) this is the x part,
         ``parts[0]``, so that :attr:`shape` and friends still describe it.
+        May be left out when ``factors`` are given: it is then built from
+        them when first asked for, if it fits (:data:`MAX_KERNEL_TAPS`).
     description : str
         One line saying what the kernel does.
     source : str
@@ -83,25 +94,96 @@ class Kernel:
         0 for everything but user files that set one.
     params : Mapping
         The parameters a built-in was made with, after defaults were resolved.
+    factors : (numpy.ndarray, numpy.ndarray), optional
+        ``(column, row)`` 1-D arrays with ``weights == outer(column, row)``:
+        a separable kernel (``box``, ``gaussian``) known by its factors,
+        which the filter uses without building the 2-D weights
+        (:func:`convcli.engine.passes.filter2d_separable`), so a
+        ``box:20001`` costs 20001 + 20001 numbers, not 20001².
 
     Examples
     --------
     >>> k = Kernel("diff", [[1.0, -1.0]])
     >>> k.shape, k.is_zero_sum, k.is_separable
     ((1, 2), True, True)
+    >>> big = Kernel("box", factors=(np.full(20001, 1 / 20001), np.full(20001, 1 / 20001)))
+    >>> big.shape, big.is_separable, round(big.sum, 9)
+    ((20001, 20001), True, 1.0)
     """
 
     name: str
-    weights: np.ndarray
-    description: str = ""
-    source: str = ""
-    parts: tuple[np.ndarray, np.ndarray] | None = None
-    combine: str | None = None
-    offset: float = 0.0
-    params: Mapping[str, Any] = field(default_factory=dict)
+    description: str
+    source: str
+    parts: tuple[np.ndarray, np.ndarray] | None
+    combine: str | None
+    offset: float
+    params: Mapping[str, Any]
+    factors: tuple[np.ndarray, np.ndarray] | None
+
+    def __init__(
+        self,
+        name: str,
+        weights: Any = None,
+        description: str = "",
+        source: str = "",
+        parts: tuple[Any, Any] | None = None,
+        combine: str | None = None,
+        offset: float = 0.0,
+        params: Mapping[str, Any] | None = None,
+        factors: tuple[Any, Any] | None = None,
+    ) -> None:
+        setattr_ = object.__setattr__
+        for key, value in (
+            ("name", name),
+            ("description", description),
+            ("source", source),
+            ("parts", parts),
+            ("combine", combine),
+            ("offset", offset),
+            ("params", dict(params or {})),
+            ("factors", None),
+        ):
+            setattr_(self, key, value)
+        if factors is not None:
+            col, row = (_factor(f, f"a factor of kernel {name!r}") for f in factors)
+            setattr_(self, "factors", (col, row))
+            if weights is not None:
+                raise KernelError(f"kernel {name!r}: give `weights` or `factors`, not both")
+            if parts is not None:
+                raise KernelError(f"kernel {name!r}: a magnitude has parts, not factors")
+            setattr_(self, "_weights", None)
+        elif weights is None:
+            raise KernelError(f"kernel {name!r}: give its `weights` (or `factors`)")
+        else:
+            setattr_(self, "_weights", as_weights(weights, f"kernel {name!r}"))
+        self.__post_init__()
+
+    @property
+    def weights(self) -> np.ndarray:
+        """The 2-D float64 weights (read-only); built from :attr:`factors` on first use.
+
+        Raises
+        ------
+        LimitError
+            When a kernel known by its factors has more taps than
+            :data:`MAX_KERNEL_TAPS` (the filter never needs them: it uses the factors).
+        """
+        found: np.ndarray | None = self._weights  # type: ignore[attr-defined]
+        if found is None:
+            assert self.factors is not None
+            col, row = self.factors
+            check_kernel_taps(
+                col.size,
+                row.size,
+                f"the 2-D weights of kernel {self.name!r} (it filters "
+                "through its two 1-D factors; only showing or exporting it builds them)",
+            )
+            found = np.outer(col, row)
+            found.setflags(write=False)
+            object.__setattr__(self, "_weights", found)
+        return found
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "weights", as_weights(self.weights, f"kernel {self.name!r}"))
         if (self.parts is None) != (self.combine is None):
             raise KernelError("`parts` and `combine` must be given together")
         if self.parts is not None:
@@ -119,7 +201,6 @@ class Kernel:
         if not math.isfinite(self.offset):
             raise KernelError(f"kernel {self.name!r}: offset must be finite, got {self.offset}")
         object.__setattr__(self, "offset", float(self.offset))
-        object.__setattr__(self, "params", dict(self.params))
 
     def _repr_html_(self) -> str:
         """Jupyter: the name, then the weights as a table (negative red, positive blue)."""
@@ -147,12 +228,16 @@ class Kernel:
     @property
     def shape(self) -> tuple[int, int]:
         """(height, width) of the kernel."""
+        if self.factors is not None:
+            return (self.factors[0].size, self.factors[1].size)
         return (int(self.weights.shape[0]), int(self.weights.shape[1]))
 
     @property
     def sum(self) -> float:
         """Sum of the weights (of the x part for a magnitude); ±inf beyond float64."""
         with np.errstate(over="ignore"):
+            if self.factors is not None:
+                return float(self.factors[0].sum()) * float(self.factors[1].sum())
             return float(self.weights.sum())
 
     @property
@@ -167,6 +252,10 @@ class Kernel:
         >>> Kernel("k", [[1, -2], [0, 3]]).absolute_sum
         6.0
         """
+        if self.factors is not None:
+            col, row = self.factors
+            with np.errstate(over="ignore"):
+                return float(np.abs(col).sum()) * float(np.abs(row).sum())
         arrays = self.parts if self.parts is not None else (self.weights,)
         with np.errstate(over="ignore"):
             return max(float(np.abs(a).sum()) for a in arrays)
@@ -213,6 +302,12 @@ class Kernel:
         rounding does not matter. A zero-sum kernel responds to change only
         (edges, gradients), and ``--range auto`` maps its results with ``abs``.
         """
+        if self.factors is not None:  # outer(c, r) sums to sum(c)·sum(r): zero if either is
+            arrays: tuple[np.ndarray, ...] = self.factors
+            with np.errstate(over="ignore", invalid="ignore"):
+                return any(
+                    abs(float(a.sum())) <= ZERO_SUM_RTOL * float(np.abs(a).sum()) for a in arrays
+                )
         arrays = self.parts if self.parts is not None else (self.weights,)
         with np.errstate(over="ignore", invalid="ignore"):  # weights near 1e308: inf sums
             return all(
@@ -230,6 +325,8 @@ class Kernel:
         two 1-D passes. Always False for a gradient magnitude: sqrt(gx² +
         gy²) is not a linear filter, even though each of its parts separates.
         """
+        if self.factors is not None:
+            return True
         return not self.is_magnitude and rank_one_factors(self.weights) is not None
 
     def separable_factors(self) -> tuple[np.ndarray, np.ndarray]:
@@ -252,6 +349,8 @@ class Kernel:
         """
         if self.is_magnitude:
             raise KernelError(f"kernel {self.name!r} is a magnitude of two kernels, not one")
+        if self.factors is not None:
+            return self.factors[0].copy(), self.factors[1].copy()
         factors = rank_one_factors(self.weights)
         if factors is None:
             raise KernelError(f"kernel {self.name!r} is not separable (its rank is above 1)")
