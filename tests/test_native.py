@@ -140,6 +140,43 @@ def test_correlate_matches_the_explicit_sum(variant, case, separable):
     np.testing.assert_allclose(out, expected, rtol=0, atol=tolerance(dtype, w, x))
 
 
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.sampled_from([np.float32, np.float64]),
+    st.integers(1, 30),
+    st.integers(1, 150),
+    st.integers(1, 7),
+    st.integers(1, 3),
+    st.integers(1, 2),
+    st.sampled_from(sorted(NUMPY_MODES)),
+    st.integers(0, 7),
+    st.sampled_from(["contiguous", "transposed", "strided", "reversed"]),
+    st.integers(0, 2**32 - 1),
+)
+def test_three_row_kernels_match_the_explicit_sum(
+    variant, dtype, h, w, kw, sw, dw, mode, zero_column, view, seed
+):
+    """Kernels of 3 rows with stride and dilation 1 down take their own loop (each
+    padded row loaded once for the 3 output rows it feeds); with a column of zeros,
+    any width, stride and dilation across, bands that end mid-block and bands of one."""
+    x = make_source((h, w), dtype, seed, view)
+    rng = np.random.default_rng(seed + 1)
+    wt = rng.standard_normal((3, kw)).astype(dtype)
+    wt[:, zero_column % kw] = 0 if kw > 1 else wt[:, 0]
+    pads = ((1, 1), (kw // 2 * dw, kw // 2 * dw + 1))
+    value = 0.5 if mode == "zeros" else 0.0
+    expected = oracle(x, wt, pads, (1, sw), (1, dw), mode, value)
+    rows = index_map(h, 1, 1, mode)
+    cols = index_map(w, *pads[1], mode)
+    out = np.full(expected.shape, np.nan, dtype=dtype)
+    cut = int(rng.integers(0, out.shape[0] + 1))
+    for r0, r1 in ((0, cut), (cut, out.shape[0])):
+        _native.correlate(x, rows, cols, wt, out, (1, sw), (1, dw), value, r0, r1, False)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=tolerance(dtype, wt, x))
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_bands_and_accumulate_compose(variant, dtype):
     """Rows computed in bands, into a strided output, adding to what is there, equal one

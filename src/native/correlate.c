@@ -61,6 +61,32 @@ DEFINE_RING(double, f64)
  * vector type (aligned / unaligned); VW: lanes; NV: vectors per block row.
  */
 #define DEFINE_KERNELS(SUF, ATTR, T, RING, VT, VTU, VW, NV)                                   \
+    /* rows [r, r + nb) of output chunk q0 from the accumulators */                          \
+    ATTR static inline __attribute__((always_inline)) void store_##SUF(                      \
+        const cc_job *j, cc_space *s, VT acc[BR][NV], ptrdiff_t r, int nb, ptrdiff_t q0) {    \
+        enum { CH = VW * NV };                                                               \
+        const ptrdiff_t n = j->ow - q0 < CH ? j->ow - q0 : CH;                               \
+        for (int b = 0; b < nb; b++) {                                                       \
+            char *row = j->out + (r + b) * j->out_s0 + q0 * j->out_s1;                       \
+            if (n == CH && j->out_s1 == (ptrdiff_t)sizeof(T)) {                              \
+                T *d = (T *)row;                                                             \
+                for (int v = 0; v < NV; v++) {                                               \
+                    if (j->accumulate)                                                       \
+                        *(VTU *)(d + v * VW) = *(const VTU *)(d + v * VW) + acc[b][v];       \
+                    else                                                                     \
+                        *(VTU *)(d + v * VW) = acc[b][v];                                    \
+                }                                                                            \
+            } else {                                                                         \
+                T *tmp = (T *)s->tmp;                                                        \
+                for (int v = 0; v < NV; v++) *(VTU *)(tmp + v * VW) = acc[b][v];             \
+                for (ptrdiff_t q = 0; q < n; q++) {                                          \
+                    T *d = (T *)(row + q * j->out_s1);                                       \
+                    *d = j->accumulate ? *d + tmp[q] : tmp[q];                               \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+                                                                                             \
     /* outputs of one block of rows: ptrs[b * kh + i] is row b's padded row of tap row i */   \
     ATTR static void block_##SUF(const cc_job *j, cc_space *s, const T *const *ptrs,         \
                                  ptrdiff_t kh, ptrdiff_t ntaps, const ptrdiff_t *trow,       \
@@ -85,26 +111,7 @@ DEFINE_RING(double, f64)
                             acc[b][v] += w * *(const VTU *)(src[b] + off + v * VW);          \
                 }                                                                            \
             }                                                                                \
-            const ptrdiff_t n = ow - q0 < CH ? ow - q0 : CH;                                 \
-            for (int b = 0; b < nb; b++) {                                                   \
-                char *row = j->out + (r + b) * j->out_s0 + q0 * j->out_s1;                   \
-                if (n == CH && j->out_s1 == (ptrdiff_t)sizeof(T)) {                          \
-                    T *d = (T *)row;                                                         \
-                    for (int v = 0; v < NV; v++) {                                           \
-                        if (j->accumulate)                                                   \
-                            *(VTU *)(d + v * VW) = *(const VTU *)(d + v * VW) + acc[b][v];   \
-                        else                                                                 \
-                            *(VTU *)(d + v * VW) = acc[b][v];                                \
-                    }                                                                        \
-                } else {                                                                     \
-                    T *tmp = (T *)s->tmp;                                                    \
-                    for (int v = 0; v < NV; v++) *(VTU *)(tmp + v * VW) = acc[b][v];         \
-                    for (ptrdiff_t q = 0; q < n; q++) {                                      \
-                        T *d = (T *)(row + q * j->out_s1);                                   \
-                        *d = j->accumulate ? *d + tmp[q] : tmp[q];                           \
-                    }                                                                        \
-                }                                                                            \
-            }                                                                                \
+            store_##SUF(j, s, acc, r, nb, q0);                                               \
         }                                                                                    \
     }                                                                                        \
                                                                                              \
@@ -121,12 +128,46 @@ DEFINE_RING(double, f64)
         }                                                                                    \
     }                                                                                        \
                                                                                              \
+    /* a whole block of rows of a kernel of 3 rows, stride and dilation 1 down: padded row  \
+     * p of the block feeds output rows p - 2 ... p, so each vector is loaded once for all \
+     * of them (the loops unroll: every accumulator stays in a register) */                \
+    ATTR static void rows3_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r) {                \
+        enum { CH = VW * NV, KH = 3 };                                                       \
+        const ptrdiff_t nd = s->ndense;                                                      \
+        const T *const *ptrs = (const T *const *)s->ptrs;                                    \
+        const T *wt = (const T *)s->dense_w;                                                 \
+        const ptrdiff_t *doff = s->dense_off;                                                \
+        for (ptrdiff_t q0 = 0; q0 < j->ow; q0 += CH) {                                       \
+            VT acc[BR][NV];                                                                  \
+            for (int b = 0; b < BR; b++)                                                     \
+                for (int v = 0; v < NV; v++) acc[b][v] = (VT){0};                            \
+            _Pragma("GCC unroll 16") for (int p = 0; p < BR + KH - 1; p++) {                 \
+                const int b0 = p < KH ? 0 : p - KH + 1;                                      \
+                const T *src = ptrs[b0 * KH + (p - b0)] + q0;                                \
+                for (ptrdiff_t c = 0; c < nd; c++) {                                         \
+                    VT x[NV];                                                                \
+                    for (int v = 0; v < NV; v++) x[v] = *(const VTU *)(src + doff[c] + v * VW);\
+                    for (int b = 0; b < BR; b++) {                                           \
+                        if (p - b < 0 || p - b >= KH) continue;                              \
+                        const T w = wt[(p - b) * nd + c];                                    \
+                        for (int v = 0; v < NV; v++) acc[b][v] += w * x[v];                  \
+                    }                                                                        \
+                }                                                                            \
+            }                                                                                \
+            store_##SUF(j, s, acc, r, BR, q0);                                               \
+        }                                                                                    \
+    }                                                                                        \
+                                                                                             \
     ATTR static void direct_##SUF(const cc_job *j, cc_space *s) {                            \
+        const int three = j->kh == 3 && j->sh == 1 && j->dh == 1 && s->dense_w;              \
         for (ptrdiff_t r = j->r0; r < j->r1; r += BR) {                                      \
             const int nb = (int)(j->r1 - r < BR ? j->r1 - r : BR);                           \
             rows_##SUF(j, s, r, nb);                                                         \
-            block_##SUF(j, s, (const T *const *)s->ptrs, j->kh, s->ntaps, s->tap_row,        \
-                        s->tap_off, s->tap_w, r, nb);                                        \
+            if (three && nb == BR)                                                           \
+                rows3_##SUF(j, s, r);                                                        \
+            else                                                                             \
+                block_##SUF(j, s, (const T *const *)s->ptrs, j->kh, s->ntaps, s->tap_row,    \
+                            s->tap_off, s->tap_w, r, nb);                                    \
         }                                                                                    \
     }                                                                                        \
                                                                                              \

@@ -51,6 +51,11 @@ typedef struct {
     ptrdiff_t *col_row;
     double *col_w;
     char *tmp;          /* BLOCK_ROWS x MAX_BLOCK_COLS cells for partial stores */
+    /* direct: the kernel's columns with a nonzero tap (offsets in a padded row), and
+     * each row's weights in them: kh x ndense cells of the compute type */
+    ptrdiff_t ndense;
+    ptrdiff_t *dense_off;
+    char *dense_w;
 } cc_space;
 
 typedef void (*cc_kernel)(const cc_job *, cc_space *);

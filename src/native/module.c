@@ -202,7 +202,7 @@ static int plan(plan_t *p, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize
     Py_ssize_t total = mul_add(p->ring_cells + mid, itemsize, 0);
     Py_ssize_t small = mul_add(p->slots, 8, 0);                        /* tags */
     small = small < 0 ? -1 : mul_add(CONVCLI_BLOCK_ROWS * kh, sizeof(void *), small);
-    small = small < 0 ? -1 : mul_add(taps, 3 * 8, small);             /* tap lists */
+    small = small < 0 ? -1 : mul_add(taps, 4 * 8, small); /* tap lists, dense weights */
     small = small < 0 ? -1 : small + CONVCLI_BLOCK_ROWS * CONVCLI_MAX_BLOCK_COLS * 8;
     if (total < 0 || small < 0 || __builtin_add_overflow(total, small, &p->total)) goto overflow;
     return 0;
@@ -222,6 +222,8 @@ static void space_free(cc_space *s) {
     free(s->col_row);
     free(s->col_w);
     free(s->tmp);
+    free(s->dense_off);
+    free(s->dense_w);
     memset(s, 0, sizeof(*s));
 }
 
@@ -272,6 +274,41 @@ static void add_row_taps(cc_space *s, const cc_job *j, const void *taps, char co
         s->tap_w[s->ntaps] = w;
         s->ntaps++;
     }
+}
+
+/* the direct kernel's columns with a nonzero tap in any row, and the kh weights of
+ * each, in the compute type: the table the kernels of 3 rows read (rows3) */
+static int dense_taps(cc_space *s, const cc_job *j, char code) {
+    const Py_ssize_t kh = j->kh, kw = j->kw;
+    const size_t itemsize = code == 'f' ? 4 : 8;
+    Py_ssize_t *col = malloc((size_t)kw * sizeof(Py_ssize_t));
+    s->dense_off = malloc((size_t)kw * sizeof(ptrdiff_t));
+    s->dense_w = malloc((size_t)(kh * kw) * itemsize);
+    if (!col || !s->dense_off || !s->dense_w) {
+        free(col);
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t nd = 0;
+    for (Py_ssize_t c = 0; c < kw; c++) {
+        int used = 0;
+        for (Py_ssize_t i = 0; i < kh && !used; i++) used = tap(j->taps, code, i * kw + c) != 0.0;
+        if (!used) continue;
+        Py_ssize_t reach = c * j->dw;
+        s->dense_off[nd] = (reach % j->sw) * s->phase_len + reach / j->sw;
+        col[nd++] = c;
+    }
+    for (Py_ssize_t i = 0; i < kh; i++)
+        for (Py_ssize_t d = 0; d < nd; d++) {
+            double w = tap(j->taps, code, i * kw + col[d]);
+            if (code == 'f')
+                ((float *)s->dense_w)[i * nd + d] = (float)w;
+            else
+                ((double *)s->dense_w)[i * nd + d] = w;
+        }
+    s->ndense = nd;
+    free(col);
+    return 0;
 }
 
 /* ------------------------------------------------------------------ the entry points */
@@ -431,6 +468,7 @@ static PyObject *run(PyObject *args, int kind) {
         add_row_taps(&s, &j, j.row_taps, code, 0, kw, 0);
     } else {
         for (Py_ssize_t i = 0; i < kh; i++) add_row_taps(&s, &j, j.taps, code, i, kw, i * kw);
+        if (kind == DIRECT && kh == 3 && dense_taps(&s, &j, code) < 0) goto fail;
     }
     const cc_variant *v = active;
     cc_kernel k = kind == POOL    ? v->pool[code == 'd']
