@@ -9,6 +9,7 @@ a variant it lacks is skipped (and refused: see the status tests).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 import convcli
 from convcli.engine import native
-from convcli.errors import LimitError, ParameterError
+from convcli.errors import LimitError, ParameterError, ShapeError
 
 _native = pytest.importorskip("convcli.engine._native", reason="native extension not built")
 
@@ -175,6 +176,63 @@ def test_three_row_kernels_match_the_explicit_sum(
     for r0, r1 in ((0, cut), (cut, out.shape[0])):
         _native.correlate(x, rows, cols, wt, out, (1, sw), (1, dw), value, r0, r1, False)
     np.testing.assert_allclose(out, expected, rtol=0, atol=tolerance(dtype, wt, x))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(problems(), st.booleans(), st.sampled_from(["none", "nan", "inf", "-inf"]))
+def test_the_fused_scan_reads_every_source_row_the_outputs_read(variant, case, separable, bad):
+    """correlate(..., scan=True) returns max|x| over the whole rows the outputs read
+    (numpy's max over those rows is the oracle), and finite=False for any NaN or
+    infinity among them; the outputs are those of a call without it."""
+    dtype, shape, (kh, kw), stride, dilation, mode, pads, seed, view = case
+    x = make_source(shape, dtype, seed, view)
+    rng = np.random.default_rng(seed + 2)
+    if bad != "none":
+        x[tuple(int(rng.integers(0, n)) for n in shape)] = float(bad)
+    top, bottom, left, right = pads
+    rows = index_map(shape[0], top, bottom, mode)
+    cols = index_map(shape[1], left, right, mode)
+    oh = (len(rows) - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (len(cols) - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    read = rows[(np.arange(oh)[:, None] * stride[0] + np.arange(kh) * dilation[0]).ravel()]
+    used = x[np.unique(read[read >= 0])]
+    col, row = rng.standard_normal(kh).astype(dtype), rng.standard_normal(kw).astype(dtype)
+    out, plain = np.empty((oh, ow), dtype), np.empty((oh, ow), dtype)
+    args = (stride, dilation, 0.5, 0, oh, False)
+    if separable:
+        found = _native.correlate_separable(x, rows, cols, col, row, out, *args, True)
+        _native.correlate_separable(x, rows, cols, col, row, plain, *args)
+    else:
+        w = np.outer(col, row)
+        found = _native.correlate(x, rows, cols, w, out, *args, True)
+        _native.correlate(x, rows, cols, w, plain, *args)
+    np.testing.assert_array_equal(out, plain)
+    finite = bool(np.isfinite(used).all())
+    assert found[1] is finite
+    if finite:
+        assert found[0] == (float(np.abs(used).max()) if used.size else 0.0)
+
+
+@pytest.mark.parametrize("stride", [1, 4])
+@pytest.mark.parametrize("where", [(0, 0), (38, 17), (39, 50)])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1e38])
+def test_filter2d_refuses_bad_input_found_while_it_filters(native_engine, stride, where, bad):
+    """Through filter2d on the native core, a NaN, an infinity or a magnitude that
+    would overflow float32 is refused by name wherever it is, whether the core finds
+    it as it reads the rows (stride 1) or the input is read first (stride 4 skips rows)."""
+    x = np.random.default_rng(4).standard_normal((40, 51)).astype(np.float32)
+    x[where] = bad
+    k = np.full((3, 3), 2.0, np.float32)
+    words = "reaches 1e" if bad == 1e38 else re.escape(f"non-finite value ({bad}) at index {where}")
+    for threads in (1, 2):
+        with pytest.raises(ShapeError, match=words):
+            convcli.filter2d(x, k, stride=stride, strategy="native", threads=threads)
+    x[where] = 1.0
+    expected = convcli.filter2d(x, k, stride=stride, strategy="direct")
+    got = convcli.filter2d(x, k, stride=stride, strategy="native")
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

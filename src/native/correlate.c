@@ -18,6 +18,11 @@
 #include <string.h>
 
 #define BR CONVCLI_BLOCK_ROWS
+/* a cell's bits as a signed integer, and the mask that clears its sign */
+#define IT_f32 int32_t
+#define IT_f64 int64_t
+#define MASK_f32 0x7fffffff
+#define MASK_f64 0x7fffffffffffffffLL
 
 /* ------------------------------------------------------------ the ring of padded rows */
 
@@ -37,6 +42,7 @@
         }                                                                                \
         const char *base = j->src + sr * j->src_s0;                                      \
         const ptrdiff_t cs = j->src_s1;                                                  \
+        s->fresh = base; /* a source row read for the first time in this call */        \
         ptrdiff_t a = j->run0 < ncols ? j->run0 : ncols;                                 \
         ptrdiff_t b = j->run1 < ncols ? j->run1 : ncols;                                 \
         if (sw != 1 || cs != (ptrdiff_t)sizeof(T) || a >= b) a = b = 0;                  \
@@ -115,15 +121,39 @@ DEFINE_RING(double, f64)
         }                                                                                    \
     }                                                                                        \
                                                                                              \
+    /* with j->scan, the largest sign-cleared bit pattern of a source row's cells (its   \
+     * largest magnitude; above every finite one for NaN or infinity) into s->scan_bits */ \
+    ATTR static void scan_##SUF(const cc_job *j, cc_space *s, const char *base) {            \
+        typedef IT_##RING it __attribute__((may_alias));                                     \
+        const it mask = MASK_##RING;                                                         \
+        it m[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                  \
+        ptrdiff_t k = 0;                                                                     \
+        if (j->src_s1 == (ptrdiff_t)sizeof(T)) {                                             \
+            const it *c = (const it *)base;                                                  \
+            for (; k + 8 <= j->w; k += 8)                                                    \
+                for (int u = 0; u < 8; u++) {                                                \
+                    const it x = c[k + u] & mask;                                            \
+                    m[u] = x > m[u] ? x : m[u];                                              \
+                }                                                                            \
+        }                                                                                    \
+        for (; k < j->w; k++) {                                                              \
+            const it x = *(const it *)(base + k * j->src_s1) & mask;                         \
+            m[0] = x > m[0] ? x : m[0];                                                      \
+        }                                                                                    \
+        for (int u = 1; u < 8; u++) m[0] = m[u] > m[0] ? m[u] : m[0];                        \
+        if ((uint64_t)m[0] > s->scan_bits) s->scan_bits = (uint64_t)m[0];                    \
+    }                                                                                        \
+                                                                                             \
     /* the padded rows of block r (rows past r1 repeat the last one, their outputs unused) */\
-    static void rows_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r, int nb) {              \
+    ATTR static void rows_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r, int nb) {         \
         for (int b = 0; b < BR; b++) {                                                       \
             const ptrdiff_t rb = r + (b < nb ? b : nb - 1);                                  \
-            for (ptrdiff_t i = 0; i < j->kh; i++)                                            \
-            {                                                                                \
+            for (ptrdiff_t i = 0; i < j->kh; i++) {                                          \
                 const ptrdiff_t p = rb * j->sh + i * j->dh;                                  \
                 const ptrdiff_t slot = s->direct_mapped ? p % s->slots : b * j->kh + i;      \
+                s->fresh = NULL;                                                             \
                 s->ptrs[b * j->kh + i] = ring_row_##RING(j, s, p, slot);                     \
+                if (j->scan && s->fresh) scan_##SUF(j, s, s->fresh);                         \
             }                                                                                \
         }                                                                                    \
     }                                                                                        \

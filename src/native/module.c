@@ -334,11 +334,29 @@ static void longest_run(const int64_t *m, Py_ssize_t n, ptrdiff_t *a, ptrdiff_t 
 
 enum { DIRECT = 0, SEPARABLE = 1, POOL = 2 };
 
+/* (largest, finite) from the largest sign-cleared bit pattern of float32 or float64 cells:
+ * the patterns of one sign order as the numbers do, infinity and NaN above every finite */
+static PyObject *scanned(uint64_t bits, char code) {
+    double largest;
+    int finite;
+    if (code == 'f') {
+        uint32_t b32 = (uint32_t)bits;
+        float f;
+        memcpy(&f, &b32, sizeof f);
+        finite = b32 < 0x7f800000u;
+        largest = f;
+    } else {
+        memcpy(&largest, &bits, sizeof largest);
+        finite = bits < 0x7ff0000000000000ull;
+    }
+    return Py_BuildValue("(dO)", finite ? largest : 0.0, finite ? Py_True : Py_False);
+}
+
 static PyObject *run(PyObject *args, int kind) {
     PyObject *o_src, *o_rows, *o_cols, *o_w = NULL, *o_w2 = NULL, *o_out;
     Py_ssize_t sh, sw, dh = 1, dw = 1, r0, r1, ph = 0, pw = 0;
     double pad_value;
-    int accumulate = 0, op = 0;
+    int accumulate = 0, op = 0, scan = 0;
     const char *op_name = NULL;
     buf_t b[6];
     memset(b, 0, sizeof(b));
@@ -360,13 +378,13 @@ static PyObject *run(PyObject *args, int kind) {
             if (check_pair(ph, pw, "size") < 0) return NULL;
         }
     } else if (separable)
-        ok = PyArg_ParseTuple(args, "OOOOOO(nn)(nn)dnnp:correlate_separable", &o_src, &o_rows,
-                              &o_cols, &o_w, &o_w2, &o_out, &sh, &sw, &dh, &dw, &pad_value, &r0,
-                              &r1, &accumulate);
+        ok = PyArg_ParseTuple(args, "OOOOOO(nn)(nn)dnnp|p:correlate_separable", &o_src,
+                              &o_rows, &o_cols, &o_w, &o_w2, &o_out, &sh, &sw, &dh, &dw,
+                              &pad_value, &r0, &r1, &accumulate, &scan);
     else
-        ok = PyArg_ParseTuple(args, "OOOOO(nn)(nn)dnnp:correlate", &o_src, &o_rows, &o_cols,
+        ok = PyArg_ParseTuple(args, "OOOOO(nn)(nn)dnnp|p:correlate", &o_src, &o_rows, &o_cols,
                               &o_w, &o_out, &sh, &sw, &dh, &dw, &pad_value, &r0, &r1,
-                              &accumulate);
+                              &accumulate, &scan);
     if (!ok) return NULL;
     if (check_pair(sh, sw, "stride") < 0 || check_pair(dh, dw, "dilation") < 0) return NULL;
 
@@ -456,6 +474,7 @@ static PyObject *run(PyObject *args, int kind) {
     j.r0 = r0;
     j.r1 = r1;
     j.accumulate = accumulate;
+    j.scan = scan;
     s.direct_mapped = (int)p.direct_mapped;
     if (separable) {
         for (Py_ssize_t i = 0; i < kh; i++) {
@@ -477,8 +496,10 @@ static PyObject *run(PyObject *args, int kind) {
     Py_BEGIN_ALLOW_THREADS
     if (r1 > r0) k(&j, &s);
     Py_END_ALLOW_THREADS
+    uint64_t bits = s.scan_bits;
     space_free(&s);
     release(b, 6);
+    if (scan) return scanned(bits, code);
     Py_RETURN_NONE;
 fail:
     space_free(&s);
@@ -487,13 +508,16 @@ fail:
 }
 
 PyDoc_STRVAR(correlate_doc,
-"correlate(src, rows, cols, weight, out, stride, dilation, pad_value, r0, r1, accumulate)\n"
+"correlate(src, rows, cols, weight, out, stride, dilation, pad_value, r0, r1, accumulate,\n"
+"          scan=False)\n"
 "--\n\n"
 "Output rows [r0, r1) of the 2-D cross-correlation of `src` (H, W) with\n"
 "`weight` (kh, kw), into `out` (oh, ow); all float32 or all float64.\n"
 "Padded row p reads source row rows[p] (int64, -1 = pad_value), padded\n"
 "column q source column cols[q]; output (r, c) sums weight[i, j] times\n"
-"padded cell (r*sh + i*dh, c*sw + j*dw). With `accumulate`, adds to `out`.");
+"padded cell (r*sh + i*dh, c*sw + j*dw). With `accumulate`, adds to `out`.\n"
+"With `scan`, returns (largest, finite) as scan() does, over every cell of\n"
+"each source row the outputs read (whole rows, as they are gathered).");
 
 static PyObject *py_correlate(PyObject *self, PyObject *args) {
     (void)self;
@@ -502,7 +526,7 @@ static PyObject *py_correlate(PyObject *self, PyObject *args) {
 
 PyDoc_STRVAR(separable_doc,
 "correlate_separable(src, rows, cols, col_taps, row_taps, out, stride, dilation,\n"
-"                    pad_value, r0, r1, accumulate)\n"
+"                    pad_value, r0, r1, accumulate, scan=False)\n"
 "--\n\n"
 "As correlate() with weight = outer(col_taps, row_taps): a column pass, then\n"
 "a row pass, kh + kw taps per output instead of kh * kw.");
