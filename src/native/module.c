@@ -203,6 +203,7 @@ static int plan(plan_t *p, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize
     Py_ssize_t small = mul_add(p->slots, 8, 0);                        /* tags */
     small = small < 0 ? -1 : mul_add(CONVCLI_BLOCK_ROWS * kh, sizeof(void *), small);
     small = small < 0 ? -1 : mul_add(taps, 4 * 8, small); /* tap lists, dense weights */
+    small = small < 0 ? -1 : mul_add(kw, 2 * 8, small);   /* dense columns */
     small = small < 0 ? -1 : small + CONVCLI_BLOCK_ROWS * CONVCLI_MAX_BLOCK_COLS * 8;
     if (total < 0 || small < 0 || __builtin_add_overflow(total, small, &p->total)) goto overflow;
     return 0;
