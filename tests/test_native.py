@@ -215,6 +215,69 @@ def test_the_fused_scan_reads_every_source_row_the_outputs_read(variant, case, s
         assert found[0] == (float(np.abs(used).max()) if used.size else 0.0)
 
 
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(problems(), st.sampled_from(["direct", "separable", "pool"]), st.sampled_from(["u1", "u2"]))
+def test_integer_pixels_are_converted_as_rows_are_gathered(variant, case, kind, pixels):
+    """A uint8 or uint16 source (any view) gives what its float copy gives, bit for bit,
+    through every entry point: the cells are converted as each row is gathered."""
+    dtype, shape, (kh, kw), stride, dilation, mode, pads, seed, view = case
+    rng = np.random.default_rng(seed)
+    top = 255 if pixels == "u1" else 65535
+    x = make_source(shape, np.float64, seed, view)
+    x = (np.abs(x) * top / 4).clip(0, top).astype(pixels)  # a view of the same layout
+    as_float = x.astype(dtype)
+    rows = index_map(shape[0], pads[0], pads[1], mode)
+    cols = index_map(shape[1], pads[2], pads[3], mode)
+    if kind == "pool":
+        oh = (len(rows) - kh) // stride[0] + 1
+        ow = (len(cols) - kw) // stride[1] + 1
+    else:
+        oh = (len(rows) - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+        ow = (len(cols) - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    if oh < 1 or ow < 1:
+        return
+    got, expected = np.empty((oh, ow), dtype), np.empty((oh, ow), dtype)
+    col, row = rng.standard_normal(kh).astype(dtype), rng.standard_normal(kw).astype(dtype)
+    for src, out in ((x, got), (as_float, expected)):
+        if kind == "pool":
+            _native.pool(src, rows, cols, out, (kh, kw), stride, "max", 7.0, 0, oh)
+        elif kind == "separable":
+            _native.correlate_separable(
+                src, rows, cols, col, row, out, stride, dilation, 7.0, 0, oh, False
+            )
+        else:
+            w = np.outer(col, row)
+            _native.correlate(src, rows, cols, w, out, stride, dilation, 7.0, 0, oh, False)
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="`scan` reads float sources only"):
+        _native.correlate(x, rows, cols, np.ones((1, 1), dtype), got, (1, 1), (1, 1), 0, 0, 1, 0, 1)
+
+
+def test_filter2d_reads_uint8_pixels_as_they_are(native_engine, monkeypatch):
+    """An RGB uint8 image goes to the native core as it is (no float copy of it is made)
+    and gives scipy.ndimage's result per channel."""
+    from scipy import ndimage
+
+    x = np.random.default_rng(8).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    k = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1.5]], np.float32)
+    copies = []
+    real = np.ascontiguousarray
+
+    def spy(a, *args, **kwargs):
+        if getattr(a, "shape", None) == (3, 37, 53):
+            copies.append(a.dtype)
+        return real(a, *args, **kwargs)
+
+    monkeypatch.setattr(np, "ascontiguousarray", spy)
+    got = convcli.filter2d(x, k)
+    assert copies == []
+    for c in range(3):
+        expected = ndimage.correlate(x[..., c].astype(np.float64), k, mode="mirror")
+        np.testing.assert_allclose(got[..., c], expected, rtol=0, atol=1e-3)
+
+
 @pytest.mark.parametrize("stride", [1, 4])
 @pytest.mark.parametrize("where", [(0, 0), (38, 17), (39, 50)])
 @pytest.mark.parametrize("bad", [np.nan, np.inf, 1e38])

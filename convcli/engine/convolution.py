@@ -367,6 +367,32 @@ def _interior_band(x, geo, kernel, dtype, c_in: int, c_out: int):
     return geo.interior_rows()
 
 
+def _native_reads_pixels(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    geo: Tiling,
+    dtype: np.dtype,
+    budget: int,
+    strategy: str,
+    threads: int | None,
+) -> bool:
+    """Whether the native core will filter the (C, H, W) pixels ``x`` as they are
+    (uint8 or uint16, converted as it gathers each row), so no float copy is made."""
+    from . import native
+
+    if not native.reads_pixels(x.dtype) or not isinstance(strategy, str):
+        return False
+    if strategy.lower() not in ("auto", "native") or native.module() is None:
+        return False
+    if strategy.lower() == "native":
+        return True
+    problem = Problem.of(geo.geometry, x.shape[0], 1, 1, 1)
+    picked = costs.choose_strategy(
+        problem, kernel[None, None], dtype, budget, check_threads(threads), x.dtype.itemsize
+    )
+    return picked == "native"
+
+
 def _blas_threads(
     strategy: str, threads: int, size: int, blas: bool = True, requested: int | None = None
 ):
@@ -627,13 +653,17 @@ def filter2d(
     weights = kernel.size * ct.itemsize
     check_weights_fit(weights, budget, f"{kernel.shape[0]}x{kernel.shape[1]} {ct}")
     planes = x.size * ct.itemsize
-    if (x.dtype != ct or not x.flags.c_contiguous) and planes <= (budget - weights) // 2:
+    # conv2d's checks are done (its scan for NaN and magnitude would read the image again)
+    geo = _tiling(x.shape[-2:], kernel.shape, stride, padding, dilation, pad_mode)
+    if (
+        (x.dtype != ct or not x.flags.c_contiguous)
+        and planes <= (budget - weights) // 2
+        and not _native_reads_pixels(x, kernel, geo, ct, budget, strategy, threads)
+    ):
         # one conversion to contiguous float planes (counted in the budget) lets each
         # plane's interior rows be read in place instead of gathered tile by tile
         x = np.ascontiguousarray(x, dtype=ct)
         budget -= planes
-    # conv2d's checks are done (its scan for NaN and magnitude would read the image again)
-    geo = _tiling(x.shape[-2:], kernel.shape, stride, padding, dilation, pad_mode)
     out = _run_tiles(
         x[:, None],
         kernel[None, None],

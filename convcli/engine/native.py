@@ -41,6 +41,7 @@ __all__ = [
     "describe",
     "module",
     "reads_every_row",
+    "reads_pixels",
     "reset",
     "run",
     "status",
@@ -227,6 +228,20 @@ def plan(
     return None
 
 
+def reads_pixels(dtype: Any) -> bool:
+    """Whether the C core reads a source of ``dtype`` as it is, converting each cell as
+    it gathers a row: uint8 and native uint16 pixels (no converted copy of the input).
+
+    Examples
+    --------
+    >>> reads_pixels("uint8"), reads_pixels(">u2"), reads_pixels("int16")
+    (True, False, False)
+    """
+    import numpy as np
+
+    return np.dtype(dtype) in (np.dtype(np.uint8), np.dtype(np.uint16))
+
+
 def reads_every_row(geo: Any, problem: Any, height: int) -> bool:
     """Whether the outputs of ``geo`` read every one of the ``height`` source rows, so
     that :func:`run`'s ``scanned`` covers the whole input (a stride or dilation down
@@ -273,7 +288,8 @@ def run(
     group's input channels (``accumulate``); tasks run on ``threads`` threads
     (the C side releases the GIL). ``factors`` (from
     :func:`~convcli.engine.strategies.separable_factors`) selects the
-    separable kernels. An input not in ``dtype`` (or not float) is converted
+    separable kernels. uint8 and uint16 pixels are converted as each row is
+    gathered (:func:`reads_pixels`); another input not in ``dtype`` is converted
     one band of source rows at a time.
 
     With ``scanned`` (an input in ``dtype``), each call also reads the largest
@@ -300,8 +316,8 @@ def run(
     n = x.shape[0]
     c_out = weight.shape[0]
     oh, ow = geo.out
-    convert = x.dtype != dtype
-    scan = scanned is not None and not convert
+    convert = x.dtype != dtype and not reads_pixels(x.dtype)
+    scan = scanned is not None and x.dtype == dtype
     found = plan(
         problem, budget, threads, dtype.itemsize, x.dtype.itemsize, convert, factors is not None
     )

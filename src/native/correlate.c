@@ -26,6 +26,15 @@
 
 /* ------------------------------------------------------------ the ring of padded rows */
 
+/* the padded row's cells from integer source cells of type U (phase layout for SW > 1) */
+#define convert_row(row, SW, L, U)                                                       \
+    do {                                                                                 \
+        for (ptrdiff_t k = 0; k < ncols; k++) {                                          \
+            const int64_t c = j->cols[k];                                                \
+            row[(k % (SW)) * (L) + k / (SW)] = c < 0 ? pad : *(const U *)(base + c * cs);\
+        }                                                                                \
+    } while (0)
+
 #define DEFINE_RING(T, SUF)                                                              \
     static const T *ring_row_##SUF(const cc_job *j, cc_space *s, ptrdiff_t p,            \
                                    ptrdiff_t slot) {                                 \
@@ -43,6 +52,16 @@
         const char *base = j->src + sr * j->src_s0;                                      \
         const ptrdiff_t cs = j->src_s1;                                                  \
         s->fresh = base; /* a source row read for the first time in this call */        \
+        if (j->src_type == CC_UINT8) { /* integer pixels, converted as they are read */ \
+            if (sw == 1) convert_row(row, 1, 0, uint8_t);                                \
+            else convert_row(row, sw, L, uint8_t);                                       \
+            return row;                                                                  \
+        }                                                                                \
+        if (j->src_type == CC_UINT16) {                                                  \
+            if (sw == 1) convert_row(row, 1, 0, uint16_t);                               \
+            else convert_row(row, sw, L, uint16_t);                                      \
+            return row;                                                                  \
+        }                                                                                \
         ptrdiff_t a = j->run0 < ncols ? j->run0 : ncols;                                 \
         ptrdiff_t b = j->run1 < ncols ? j->run1 : ncols;                                 \
         if (sw != 1 || cs != (ptrdiff_t)sizeof(T) || a >= b) a = b = 0;                  \

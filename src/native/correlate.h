@@ -33,9 +33,11 @@ typedef struct {
     int accumulate;
     int op; /* pooling: CC_MAX, CC_MIN or CC_SUM over the kh x kw window */
     int scan; /* also find the largest magnitude of every source row read (scan_bits) */
+    int src_type; /* CC_SAME: cells of the compute type; CC_UINT8, CC_UINT16: converted */
 } cc_job;
 
 enum { CC_MAX = 1, CC_MIN = 2, CC_SUM = 3 };
+enum { CC_SAME = 0, CC_UINT8 = 1, CC_UINT16 = 2 };
 
 typedef struct {
     char *ring;        /* slots x row_len cells, zero beyond each row's real cells */

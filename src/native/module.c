@@ -396,7 +396,20 @@ static PyObject *run(PyObject *args, int kind) {
     char code;
     if (get(o_out, &b[0], "out", 1, 2) < 0 || check_float_item(&b[0].view, "out", &code) < 0)
         goto fail;
-    if (get(o_src, &b[1], "src", 0, 2) < 0 || check_float(&b[1], "src", code) < 0) goto fail;
+    if (get(o_src, &b[1], "src", 0, 2) < 0) goto fail;
+    /* the source: cells of the compute type, or uint8 / uint16 pixels converted as read */
+    int src_type = CC_SAME;
+    char sc = type_code(&b[1].view);
+    if (sc == 'B' && b[1].view.itemsize == 1)
+        src_type = CC_UINT8;
+    else if (sc == 'H' && b[1].view.itemsize == 2)
+        src_type = CC_UINT16;
+    else if (check_float(&b[1], "src", code) < 0)
+        goto fail;
+    if (src_type != CC_SAME && scan) {
+        PyErr_SetString(PyExc_ValueError, "`scan` reads float sources only");
+        goto fail;
+    }
     Py_ssize_t kh, kw;
     if (kind == POOL) {
         kh = ph;
@@ -476,6 +489,7 @@ static PyObject *run(PyObject *args, int kind) {
     j.r1 = r1;
     j.accumulate = accumulate;
     j.scan = scan;
+    j.src_type = src_type;
     s.direct_mapped = (int)p.direct_mapped;
     if (separable) {
         for (Py_ssize_t i = 0; i < kh; i++) {
