@@ -142,12 +142,16 @@ NATIVE = ROOT / "benchmarks" / "bench_native.py"
 
 @pytest.mark.slow
 def test_native_benchmark_quick_mode_runs():
-    """`bench_native.py --quick` prints every row of issue 20's table, each agreeing with OpenCV."""
+    """`bench_native.py --quick` prints every row of issue 20's table, each agreeing with
+    OpenCV (and the conv layer with PyTorch)."""
     pytest.importorskip("cv2")
+    pytest.importorskip("torch")
     result = run([str(NATIVE), "--quick"])
     assert result.returncode == 0, result.stderr
-    assert_rows(result.stdout, ["3×3 | 2", "11×11 | 1", "31×31 Gaussian σ=5 | 2", "engine: "])
-    assert result.stdout.count("| ok |") == 10
+    rows = ["3×3 | 2", "11×11 | 1", "31×31 Gaussian σ=5 | 2", "engine: "]
+    rows += ["uint8 photo, sobel-x clip | 2", "uint8 photo, sobel-x clip | 1"]
+    assert_rows(result.stdout, [*rows, "conv layer (quick) | 2", "conv layer (quick) | 1"])
+    assert result.stdout.count("| ok |") == 14
     assert "DIFFERS" not in result.stdout
 
 

@@ -9,6 +9,7 @@ a variant it lacks is skipped (and refused: see the status tests).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -19,7 +20,7 @@ from hypothesis import strategies as st
 
 import convcli
 from convcli.engine import native
-from convcli.errors import LimitError, ParameterError
+from convcli.errors import LimitError, ParameterError, ShapeError
 
 _native = pytest.importorskip("convcli.engine._native", reason="native extension not built")
 
@@ -138,6 +139,163 @@ def test_correlate_matches_the_explicit_sum(variant, case, separable):
     else:
         _native.correlate(x, rows, cols, w, out, stride, dilation, value, 0, out.shape[0], False)
     np.testing.assert_allclose(out, expected, rtol=0, atol=tolerance(dtype, w, x))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.sampled_from([np.float32, np.float64]),
+    st.integers(1, 30),
+    st.integers(1, 150),
+    st.integers(1, 7),
+    st.integers(1, 3),
+    st.integers(1, 2),
+    st.sampled_from(sorted(NUMPY_MODES)),
+    st.integers(0, 7),
+    st.sampled_from(["contiguous", "transposed", "strided", "reversed"]),
+    st.integers(0, 2**32 - 1),
+)
+def test_three_row_kernels_match_the_explicit_sum(
+    variant, dtype, h, w, kw, sw, dw, mode, zero_column, view, seed
+):
+    """Kernels of 3 rows with stride and dilation 1 down take their own loop (each
+    padded row loaded once for the 3 output rows it feeds); with a column of zeros,
+    any width, stride and dilation across, bands that end mid-block and bands of one."""
+    x = make_source((h, w), dtype, seed, view)
+    rng = np.random.default_rng(seed + 1)
+    wt = rng.standard_normal((3, kw)).astype(dtype)
+    wt[:, zero_column % kw] = 0 if kw > 1 else wt[:, 0]
+    pads = ((1, 1), (kw // 2 * dw, kw // 2 * dw + 1))
+    value = 0.5 if mode == "zeros" else 0.0
+    expected = oracle(x, wt, pads, (1, sw), (1, dw), mode, value)
+    rows = index_map(h, 1, 1, mode)
+    cols = index_map(w, *pads[1], mode)
+    out = np.full(expected.shape, np.nan, dtype=dtype)
+    cut = int(rng.integers(0, out.shape[0] + 1))
+    for r0, r1 in ((0, cut), (cut, out.shape[0])):
+        _native.correlate(x, rows, cols, wt, out, (1, sw), (1, dw), value, r0, r1, False)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=tolerance(dtype, wt, x))
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(problems(), st.booleans(), st.sampled_from(["none", "nan", "inf", "-inf"]))
+def test_the_fused_scan_reads_every_source_row_the_outputs_read(variant, case, separable, bad):
+    """correlate(..., scan=True) returns max|x| over the whole rows the outputs read
+    (numpy's max over those rows is the oracle), and finite=False for any NaN or
+    infinity among them; the outputs are those of a call without it."""
+    dtype, shape, (kh, kw), stride, dilation, mode, pads, seed, view = case
+    x = make_source(shape, dtype, seed, view)
+    rng = np.random.default_rng(seed + 2)
+    if bad != "none":
+        x[tuple(int(rng.integers(0, n)) for n in shape)] = float(bad)
+    top, bottom, left, right = pads
+    rows = index_map(shape[0], top, bottom, mode)
+    cols = index_map(shape[1], left, right, mode)
+    oh = (len(rows) - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (len(cols) - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    read = rows[(np.arange(oh)[:, None] * stride[0] + np.arange(kh) * dilation[0]).ravel()]
+    used = x[np.unique(read[read >= 0])]
+    col, row = rng.standard_normal(kh).astype(dtype), rng.standard_normal(kw).astype(dtype)
+    out, plain = np.empty((oh, ow), dtype), np.empty((oh, ow), dtype)
+    args = (stride, dilation, 0.5, 0, oh, False)
+    if separable:
+        found = _native.correlate_separable(x, rows, cols, col, row, out, *args, True)
+        _native.correlate_separable(x, rows, cols, col, row, plain, *args)
+    else:
+        w = np.outer(col, row)
+        found = _native.correlate(x, rows, cols, w, out, *args, True)
+        _native.correlate(x, rows, cols, w, plain, *args)
+    np.testing.assert_array_equal(out, plain)
+    finite = bool(np.isfinite(used).all())
+    assert found[1] is finite
+    if finite:
+        assert found[0] == (float(np.abs(used).max()) if used.size else 0.0)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(problems(), st.sampled_from(["direct", "separable", "pool"]), st.sampled_from(["u1", "u2"]))
+def test_integer_pixels_are_converted_as_rows_are_gathered(variant, case, kind, pixels):
+    """A uint8 or uint16 source (any view) gives what its float copy gives, bit for bit,
+    through every entry point: the cells are converted as each row is gathered."""
+    dtype, shape, (kh, kw), stride, dilation, mode, pads, seed, view = case
+    rng = np.random.default_rng(seed)
+    top = 255 if pixels == "u1" else 65535
+    x = make_source(shape, np.float64, seed, view)
+    x = (np.abs(x) * top / 4).clip(0, top).astype(pixels)  # a view of the same layout
+    as_float = x.astype(dtype)
+    rows = index_map(shape[0], pads[0], pads[1], mode)
+    cols = index_map(shape[1], pads[2], pads[3], mode)
+    if kind == "pool":
+        oh = (len(rows) - kh) // stride[0] + 1
+        ow = (len(cols) - kw) // stride[1] + 1
+    else:
+        oh = (len(rows) - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+        ow = (len(cols) - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    if oh < 1 or ow < 1:
+        return
+    got, expected = np.empty((oh, ow), dtype), np.empty((oh, ow), dtype)
+    col, row = rng.standard_normal(kh).astype(dtype), rng.standard_normal(kw).astype(dtype)
+    for src, out in ((x, got), (as_float, expected)):
+        if kind == "pool":
+            _native.pool(src, rows, cols, out, (kh, kw), stride, "max", 7.0, 0, oh)
+        elif kind == "separable":
+            _native.correlate_separable(
+                src, rows, cols, col, row, out, stride, dilation, 7.0, 0, oh, False
+            )
+        else:
+            w = np.outer(col, row)
+            _native.correlate(src, rows, cols, w, out, stride, dilation, 7.0, 0, oh, False)
+    np.testing.assert_array_equal(got, expected)
+    with pytest.raises(ValueError, match="`scan` reads float sources only"):
+        _native.correlate(x, rows, cols, np.ones((1, 1), dtype), got, (1, 1), (1, 1), 0, 0, 1, 0, 1)
+
+
+def test_filter2d_reads_uint8_pixels_as_they_are(native_engine, monkeypatch):
+    """An RGB uint8 image goes to the native core as it is (no float copy of it is made)
+    and gives scipy.ndimage's result per channel."""
+    from scipy import ndimage
+
+    x = np.random.default_rng(8).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    k = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1.5]], np.float32)
+    copies = []
+    real = np.ascontiguousarray
+
+    def spy(a, *args, **kwargs):
+        if getattr(a, "shape", None) == (3, 37, 53):
+            copies.append(a.dtype)
+        return real(a, *args, **kwargs)
+
+    monkeypatch.setattr(np, "ascontiguousarray", spy)
+    got = convcli.filter2d(x, k)
+    assert copies == []
+    for c in range(3):
+        expected = ndimage.correlate(x[..., c].astype(np.float64), k, mode="mirror")
+        np.testing.assert_allclose(got[..., c], expected, rtol=0, atol=1e-3)
+
+
+@pytest.mark.parametrize("stride", [1, 4])
+@pytest.mark.parametrize("where", [(0, 0), (38, 17), (39, 50)])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, 1e38])
+def test_filter2d_refuses_bad_input_found_while_it_filters(native_engine, stride, where, bad):
+    """Through filter2d on the native core, a NaN, an infinity or a magnitude that
+    would overflow float32 is refused by name wherever it is, whether the core finds
+    it as it reads the rows (stride 1) or the input is read first (stride 4 skips rows)."""
+    x = np.random.default_rng(4).standard_normal((40, 51)).astype(np.float32)
+    x[where] = bad
+    k = np.full((3, 3), 2.0, np.float32)
+    words = "reaches 1e" if bad == 1e38 else re.escape(f"non-finite value ({bad}) at index {where}")
+    for threads in (1, 2):
+        with pytest.raises(ShapeError, match=words):
+            convcli.filter2d(x, k, stride=stride, strategy="native", threads=threads)
+    x[where] = 1.0
+    expected = convcli.filter2d(x, k, stride=stride, strategy="direct")
+    got = convcli.filter2d(x, k, stride=stride, strategy="native")
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -151,10 +151,13 @@ def check_magnitude(
     name: str = "x",
     pad_value: float = 0.0,
     threads: int = 1,
+    largest: float | None = None,
 ) -> None:
     """Refuse inputs whose correlation could overflow ``dtype``, and any NaN or infinity.
 
-    A large float input is read on ``threads`` threads where the native core runs.
+    A large float input is read on ``threads`` threads where the native core runs;
+    ``largest``, when given, is ``max|x|`` found already (every cell finite), and
+    ``x`` is not read again.
 
     An output is at most ``max|x|`` times the largest absolute sum of one
     output channel's weights; when that bound is beyond ``dtype``'s largest
@@ -167,9 +170,10 @@ def check_magnitude(
     Traceback (most recent call last):
     convcli.errors.ShapeError: `x` reaches 1e+30 and the kernel's absolute sum 9e+09: results could reach 9e+39, beyond float32's largest number (3.4e+38); compute in float64 (dtype='float64') or scale the input
     """
-    if x.dtype.kind == "f":
+    if largest is None and x.dtype.kind == "f":
         largest = _bounds(x, name, threads)
-    else:  # integers and bools: no NaN; the extremes as Python floats (no wrap-around)
+    elif largest is None:
+        # integers and bools: no NaN; the extremes as Python floats (no wrap-around)
         largest = max(float(x.max()), -float(x.min()), 0.0) if x.size else 0.0
     largest = max(largest, abs(pad_value))  # padding cells are read like pixels
     with np.errstate(over="ignore"):

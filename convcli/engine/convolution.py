@@ -39,8 +39,9 @@ here too.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -185,8 +186,16 @@ def _run_tiles(
     memory_budget: int,
     strategy: str,
     threads: int | None,
+    check: Callable[..., None] | None = None,
 ) -> np.ndarray:
-    """Correlate (N, C_in, H, W) with (C_out, C_in/groups, kh, kw) tile by tile; no bias."""
+    """Correlate (N, C_in, H, W) with (C_out, C_in/groups, kh, kw) tile by tile; no bias.
+
+    ``check``, if given, is the input's magnitude check (``check_magnitude`` with
+    its arguments bound), called once the strategy is known: before any tile runs,
+    or, where the native core reads every input row of an input in the compute
+    dtype, after it, with the ``largest`` magnitude it found on the way (and
+    called plainly, to name the cell, when it found a NaN or infinity).
+    """
     n, c_in = x.shape[:2]
     c_out = weight.shape[0]
     problem = Problem.of(geo.geometry, n, c_in, c_out, groups)
@@ -201,10 +210,18 @@ def _run_tiles(
         name = costs.choose_strategy(
             problem, weight, dtype, budget, threads, in_itemsize=x.dtype.itemsize
         )
+    scanned: list[tuple[float, bool]] | None = None
+    if name == "native" and check is not None and x.dtype == dtype:
+        from . import native
+
+        if native.reads_every_row(geo, problem, x.shape[-2]):
+            scanned = []  # the native core finds max|x| as it gathers each row
+    if check is not None and scanned is None:
+        check()
     if name == "native":  # the C core: bands of output rows straight from x
         from . import native
 
-        return native.run(
+        out = native.run(
             x,
             weight,
             geo,
@@ -214,7 +231,14 @@ def _run_tiles(
             budget,
             threads,
             costs.native_factors(problem, weight, dtype),
+            scanned,
         )
+        if check is not None and scanned is not None:
+            if all(finite for _, finite in scanned):
+                check(largest=max((big for big, _ in scanned), default=0.0))
+            else:
+                check()  # names the first NaN or infinity
+        return out
     # rank-1 factors once, for BLAS's price (a running sum takes no axpy) and the kernel
     factors = strategies.separable_factors(weight, dtype) if name == "separable" else None
     blas = costs.blas_repays(problem, name, weight, factors)
@@ -341,6 +365,32 @@ def _interior_band(x, geo, kernel, dtype, c_in: int, c_out: int):
     if x.strides[-1] != x.itemsize or x.strides[-2] != plane:
         return None
     return geo.interior_rows()
+
+
+def _native_reads_pixels(
+    x: np.ndarray,
+    kernel: np.ndarray,
+    geo: Tiling,
+    dtype: np.dtype,
+    budget: int,
+    strategy: str,
+    threads: int | None,
+) -> bool:
+    """Whether the native core will filter the (C, H, W) pixels ``x`` as they are
+    (uint8 or uint16, converted as it gathers each row), so no float copy is made."""
+    from . import native
+
+    if not native.reads_pixels(x.dtype) or not isinstance(strategy, str):
+        return False
+    if strategy.lower() not in ("auto", "native") or native.module() is None:
+        return False
+    if strategy.lower() == "native":
+        return True
+    problem = Problem.of(geo.geometry, x.shape[0], 1, 1, 1)
+    picked = costs.choose_strategy(
+        problem, kernel[None, None], dtype, budget, check_threads(threads), x.dtype.itemsize
+    )
+    return picked == "native"
 
 
 def _blas_threads(
@@ -591,20 +641,39 @@ def filter2d(
     ct = compute_dtype(image.dtype, dtype)
     check_finite(kernel, "kernel")
     pad_value = check_pad_value(pad_value)
-    check_magnitude(image, kernel[None], ct, "image", pad_value, check_threads(threads))
+    # the NaN and magnitude check: here for an image the native core would convert, else
+    # once the strategy is known (the native core reads max|x| as it gathers each row)
+    check = functools.partial(
+        check_magnitude, image, kernel[None], ct, "image", pad_value, check_threads(threads)
+    )
+    if image.dtype != ct:
+        check()
     x = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)  # (C, H, W) view
     budget = check_budget(memory_budget)
     weights = kernel.size * ct.itemsize
     check_weights_fit(weights, budget, f"{kernel.shape[0]}x{kernel.shape[1]} {ct}")
     planes = x.size * ct.itemsize
-    if (x.dtype != ct or not x.flags.c_contiguous) and planes <= (budget - weights) // 2:
+    # conv2d's checks are done (its scan for NaN and magnitude would read the image again)
+    geo = _tiling(x.shape[-2:], kernel.shape, stride, padding, dilation, pad_mode)
+    if (
+        (x.dtype != ct or not x.flags.c_contiguous)
+        and planes <= (budget - weights) // 2
+        and not _native_reads_pixels(x, kernel, geo, ct, budget, strategy, threads)
+    ):
         # one conversion to contiguous float planes (counted in the budget) lets each
         # plane's interior rows be read in place instead of gathered tile by tile
         x = np.ascontiguousarray(x, dtype=ct)
         budget -= planes
-    # conv2d's checks are done (its scan for NaN and magnitude would read the image again)
-    geo = _tiling(x.shape[-2:], kernel.shape, stride, padding, dilation, pad_mode)
     out = _run_tiles(
-        x[:, None], kernel[None, None], geo, 1, ct, pad_value, budget, strategy, threads
+        x[:, None],
+        kernel[None, None],
+        geo,
+        1,
+        ct,
+        pad_value,
+        budget,
+        strategy,
+        threads,
+        None if image.dtype != ct else check,
     )[:, 0]
     return out[0] if image.ndim == 2 else np.moveaxis(out, 0, -1)

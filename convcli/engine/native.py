@@ -40,6 +40,8 @@ __all__ = [
     "Status",
     "describe",
     "module",
+    "reads_every_row",
+    "reads_pixels",
     "reset",
     "run",
     "status",
@@ -226,6 +228,48 @@ def plan(
     return None
 
 
+def reads_pixels(dtype: Any) -> bool:
+    """Whether the C core reads a source of ``dtype`` as it is, converting each cell as
+    it gathers a row: uint8 and native uint16 pixels (no converted copy of the input).
+
+    Examples
+    --------
+    >>> reads_pixels("uint8"), reads_pixels(">u2"), reads_pixels("int16")
+    (True, False, False)
+    """
+    import numpy as np
+
+    return np.dtype(dtype) in (np.dtype(np.uint8), np.dtype(np.uint16))
+
+
+def reads_every_row(geo: Any, problem: Any, height: int) -> bool:
+    """Whether the outputs of ``geo`` read every one of the ``height`` source rows, so
+    that :func:`run`'s ``scanned`` covers the whole input (a stride or dilation down
+    may skip rows, a ``valid`` geometry's may not reach the last ones).
+
+    Examples
+    --------
+    >>> from convcli.engine.convolution import _tiling
+    >>> from convcli.engine.tiling import Problem
+    >>> geo = _tiling((5, 5), (3, 3), 1, "same", 1, "reflect")
+    >>> reads_every_row(geo, Problem.of(geo.geometry, 1, 1, 1, 1), 5)
+    True
+    >>> geo = _tiling((5, 5), (1, 1), 2, 0, 1, "zeros")
+    >>> reads_every_row(geo, Problem.of(geo.geometry, 1, 1, 1, 1), 5)
+    False
+    """
+    import numpy as np
+
+    (sh, _), (dh, _) = problem.stride, problem.dilation
+    kh = problem.kernel_size[0]
+    if dh != 1 or sh > kh:  # the padded rows read are then not one stretch
+        return False
+    padded = np.asarray(geo.rows)[: (problem.out[0] - 1) * sh + kh]
+    seen = np.zeros(height, dtype=bool)
+    seen[padded[padded >= 0]] = True
+    return bool(seen.all())
+
+
 def run(
     x: np.ndarray,
     weight: np.ndarray,
@@ -236,6 +280,7 @@ def run(
     budget: int,
     threads: int,
     factors: Any = None,
+    scanned: list[tuple[float, bool]] | None = None,
 ) -> np.ndarray:
     """Correlate (N, C_in, H, W) with (C_out, C_in/groups, kh, kw) natively; no bias.
 
@@ -243,8 +288,13 @@ def run(
     group's input channels (``accumulate``); tasks run on ``threads`` threads
     (the C side releases the GIL). ``factors`` (from
     :func:`~convcli.engine.strategies.separable_factors`) selects the
-    separable kernels. An input not in ``dtype`` (or not float) is converted
+    separable kernels. uint8 and uint16 pixels are converted as each row is
+    gathered (:func:`reads_pixels`); another input not in ``dtype`` is converted
     one band of source rows at a time.
+
+    With ``scanned`` (an input in ``dtype``), each call also reads the largest
+    magnitude of every source row it gathers, while the row is in cache, and
+    appends its ``(largest, finite)`` to the list (see :func:`reads_every_row`).
 
     Raises
     ------
@@ -266,7 +316,8 @@ def run(
     n = x.shape[0]
     c_out = weight.shape[0]
     oh, ow = geo.out
-    convert = x.dtype != dtype
+    convert = x.dtype != dtype and not reads_pixels(x.dtype)
+    scan = scanned is not None and x.dtype == dtype
     found = plan(
         problem, budget, threads, dtype.itemsize, x.dtype.itemsize, convert, factors is not None
     )
@@ -307,7 +358,7 @@ def run(
             src, rmap, a, b = source(k, c, r0, r1)
             dest = out[k, o] if not convert else out[k, o, r0:r1]
             if factors is not None:
-                mod.correlate_separable(
+                found = mod.correlate_separable(
                     src,
                     rmap,
                     col_map,
@@ -320,9 +371,10 @@ def run(
                     a,
                     b,
                     ci > 0,
+                    scan,
                 )
             else:
-                mod.correlate(
+                found = mod.correlate(
                     src,
                     rmap,
                     col_map,
@@ -334,7 +386,10 @@ def run(
                     a,
                     b,
                     ci > 0,
+                    scan,
                 )
+            if scan:
+                scanned.append(found)  # type: ignore[union-attr]
 
     tasks = (
         (k, o, r0, min(r0 + rows_per_band, oh))

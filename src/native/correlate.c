@@ -18,8 +18,22 @@
 #include <string.h>
 
 #define BR CONVCLI_BLOCK_ROWS
+/* a cell's bits as a signed integer, and the mask that clears its sign */
+#define IT_f32 int32_t
+#define IT_f64 int64_t
+#define MASK_f32 0x7fffffff
+#define MASK_f64 0x7fffffffffffffffLL
 
 /* ------------------------------------------------------------ the ring of padded rows */
+
+/* the padded row's cells from integer source cells of type U (phase layout for SW > 1) */
+#define convert_row(row, SW, L, U)                                                       \
+    do {                                                                                 \
+        for (ptrdiff_t k = 0; k < ncols; k++) {                                          \
+            const int64_t c = j->cols[k];                                                \
+            row[(k % (SW)) * (L) + k / (SW)] = c < 0 ? pad : *(const U *)(base + c * cs);\
+        }                                                                                \
+    } while (0)
 
 #define DEFINE_RING(T, SUF)                                                              \
     static const T *ring_row_##SUF(const cc_job *j, cc_space *s, ptrdiff_t p,            \
@@ -37,6 +51,17 @@
         }                                                                                \
         const char *base = j->src + sr * j->src_s0;                                      \
         const ptrdiff_t cs = j->src_s1;                                                  \
+        s->fresh = base; /* a source row read for the first time in this call */        \
+        if (j->src_type == CC_UINT8) { /* integer pixels, converted as they are read */ \
+            if (sw == 1) convert_row(row, 1, 0, uint8_t);                                \
+            else convert_row(row, sw, L, uint8_t);                                       \
+            return row;                                                                  \
+        }                                                                                \
+        if (j->src_type == CC_UINT16) {                                                  \
+            if (sw == 1) convert_row(row, 1, 0, uint16_t);                               \
+            else convert_row(row, sw, L, uint16_t);                                      \
+            return row;                                                                  \
+        }                                                                                \
         ptrdiff_t a = j->run0 < ncols ? j->run0 : ncols;                                 \
         ptrdiff_t b = j->run1 < ncols ? j->run1 : ncols;                                 \
         if (sw != 1 || cs != (ptrdiff_t)sizeof(T) || a >= b) a = b = 0;                  \
@@ -61,6 +86,32 @@ DEFINE_RING(double, f64)
  * vector type (aligned / unaligned); VW: lanes; NV: vectors per block row.
  */
 #define DEFINE_KERNELS(SUF, ATTR, T, RING, VT, VTU, VW, NV)                                   \
+    /* rows [r, r + nb) of output chunk q0 from the accumulators */                          \
+    ATTR static inline __attribute__((always_inline)) void store_##SUF(                      \
+        const cc_job *j, cc_space *s, VT acc[BR][NV], ptrdiff_t r, int nb, ptrdiff_t q0) {    \
+        enum { CH = VW * NV };                                                               \
+        const ptrdiff_t n = j->ow - q0 < CH ? j->ow - q0 : CH;                               \
+        for (int b = 0; b < nb; b++) {                                                       \
+            char *row = j->out + (r + b) * j->out_s0 + q0 * j->out_s1;                       \
+            if (n == CH && j->out_s1 == (ptrdiff_t)sizeof(T)) {                              \
+                T *d = (T *)row;                                                             \
+                for (int v = 0; v < NV; v++) {                                               \
+                    if (j->accumulate)                                                       \
+                        *(VTU *)(d + v * VW) = *(const VTU *)(d + v * VW) + acc[b][v];       \
+                    else                                                                     \
+                        *(VTU *)(d + v * VW) = acc[b][v];                                    \
+                }                                                                            \
+            } else {                                                                         \
+                T *tmp = (T *)s->tmp;                                                        \
+                for (int v = 0; v < NV; v++) *(VTU *)(tmp + v * VW) = acc[b][v];             \
+                for (ptrdiff_t q = 0; q < n; q++) {                                          \
+                    T *d = (T *)(row + q * j->out_s1);                                       \
+                    *d = j->accumulate ? *d + tmp[q] : tmp[q];                               \
+                }                                                                            \
+            }                                                                                \
+        }                                                                                    \
+    }                                                                                        \
+                                                                                             \
     /* outputs of one block of rows: ptrs[b * kh + i] is row b's padded row of tap row i */   \
     ATTR static void block_##SUF(const cc_job *j, cc_space *s, const T *const *ptrs,         \
                                  ptrdiff_t kh, ptrdiff_t ntaps, const ptrdiff_t *trow,       \
@@ -85,48 +136,87 @@ DEFINE_RING(double, f64)
                             acc[b][v] += w * *(const VTU *)(src[b] + off + v * VW);          \
                 }                                                                            \
             }                                                                                \
-            const ptrdiff_t n = ow - q0 < CH ? ow - q0 : CH;                                 \
-            for (int b = 0; b < nb; b++) {                                                   \
-                char *row = j->out + (r + b) * j->out_s0 + q0 * j->out_s1;                   \
-                if (n == CH && j->out_s1 == (ptrdiff_t)sizeof(T)) {                          \
-                    T *d = (T *)row;                                                         \
-                    for (int v = 0; v < NV; v++) {                                           \
-                        if (j->accumulate)                                                   \
-                            *(VTU *)(d + v * VW) = *(const VTU *)(d + v * VW) + acc[b][v];   \
-                        else                                                                 \
-                            *(VTU *)(d + v * VW) = acc[b][v];                                \
-                    }                                                                        \
-                } else {                                                                     \
-                    T *tmp = (T *)s->tmp;                                                    \
-                    for (int v = 0; v < NV; v++) *(VTU *)(tmp + v * VW) = acc[b][v];         \
-                    for (ptrdiff_t q = 0; q < n; q++) {                                      \
-                        T *d = (T *)(row + q * j->out_s1);                                   \
-                        *d = j->accumulate ? *d + tmp[q] : tmp[q];                           \
-                    }                                                                        \
+            store_##SUF(j, s, acc, r, nb, q0);                                               \
+        }                                                                                    \
+    }                                                                                        \
+                                                                                             \
+    /* with j->scan, the largest sign-cleared bit pattern of a source row's cells (its   \
+     * largest magnitude; above every finite one for NaN or infinity) into s->scan_bits */ \
+    ATTR static void scan_##SUF(const cc_job *j, cc_space *s, const char *base) {            \
+        typedef IT_##RING it __attribute__((may_alias));                                     \
+        const it mask = MASK_##RING;                                                         \
+        it m[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                  \
+        ptrdiff_t k = 0;                                                                     \
+        if (j->src_s1 == (ptrdiff_t)sizeof(T)) {                                             \
+            const it *c = (const it *)base;                                                  \
+            for (; k + 8 <= j->w; k += 8)                                                    \
+                for (int u = 0; u < 8; u++) {                                                \
+                    const it x = c[k + u] & mask;                                            \
+                    m[u] = x > m[u] ? x : m[u];                                              \
                 }                                                                            \
+        }                                                                                    \
+        for (; k < j->w; k++) {                                                              \
+            const it x = *(const it *)(base + k * j->src_s1) & mask;                         \
+            m[0] = x > m[0] ? x : m[0];                                                      \
+        }                                                                                    \
+        for (int u = 1; u < 8; u++) m[0] = m[u] > m[0] ? m[u] : m[0];                        \
+        if ((uint64_t)m[0] > s->scan_bits) s->scan_bits = (uint64_t)m[0];                    \
+    }                                                                                        \
+                                                                                             \
+    /* the padded rows of block r (rows past r1 repeat the last one, their outputs unused) */\
+    ATTR static void rows_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r, int nb) {         \
+        for (int b = 0; b < BR; b++) {                                                       \
+            const ptrdiff_t rb = r + (b < nb ? b : nb - 1);                                  \
+            for (ptrdiff_t i = 0; i < j->kh; i++) {                                          \
+                const ptrdiff_t p = rb * j->sh + i * j->dh;                                  \
+                const ptrdiff_t slot = s->direct_mapped ? p % s->slots : b * j->kh + i;      \
+                s->fresh = NULL;                                                             \
+                s->ptrs[b * j->kh + i] = ring_row_##RING(j, s, p, slot);                     \
+                if (j->scan && s->fresh) scan_##SUF(j, s, s->fresh);                         \
             }                                                                                \
         }                                                                                    \
     }                                                                                        \
                                                                                              \
-    /* the padded rows of block r (rows past r1 repeat the last one, their outputs unused) */\
-    static void rows_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r, int nb) {              \
-        for (int b = 0; b < BR; b++) {                                                       \
-            const ptrdiff_t rb = r + (b < nb ? b : nb - 1);                                  \
-            for (ptrdiff_t i = 0; i < j->kh; i++)                                            \
-            {                                                                                \
-                const ptrdiff_t p = rb * j->sh + i * j->dh;                                  \
-                const ptrdiff_t slot = s->direct_mapped ? p % s->slots : b * j->kh + i;      \
-                s->ptrs[b * j->kh + i] = ring_row_##RING(j, s, p, slot);                     \
+    /* a whole block of rows of a kernel of 3 rows, stride and dilation 1 down: padded row  \
+     * p of the block feeds output rows p - 2 ... p, so each vector is loaded once for all \
+     * of them (the loops unroll: every accumulator stays in a register) */                \
+    ATTR static void rows3_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r) {                \
+        enum { CH = VW * NV, KH = 3 };                                                       \
+        const ptrdiff_t nd = s->ndense;                                                      \
+        const T *const *ptrs = (const T *const *)s->ptrs;                                    \
+        const T *wt = (const T *)s->dense_w;                                                 \
+        const ptrdiff_t *doff = s->dense_off;                                                \
+        for (ptrdiff_t q0 = 0; q0 < j->ow; q0 += CH) {                                       \
+            VT acc[BR][NV];                                                                  \
+            for (int b = 0; b < BR; b++)                                                     \
+                for (int v = 0; v < NV; v++) acc[b][v] = (VT){0};                            \
+            _Pragma("GCC unroll 16") for (int p = 0; p < BR + KH - 1; p++) {                 \
+                const int b0 = p < KH ? 0 : p - KH + 1;                                      \
+                const T *src = ptrs[b0 * KH + (p - b0)] + q0;                                \
+                for (ptrdiff_t c = 0; c < nd; c++) {                                         \
+                    VT x[NV];                                                                \
+                    for (int v = 0; v < NV; v++) x[v] = *(const VTU *)(src + doff[c] + v * VW);\
+                    for (int b = 0; b < BR; b++) {                                           \
+                        if (p - b < 0 || p - b >= KH) continue;                              \
+                        const T w = wt[(p - b) * nd + c];                                    \
+                        for (int v = 0; v < NV; v++) acc[b][v] += w * x[v];                  \
+                    }                                                                        \
+                }                                                                            \
             }                                                                                \
+            store_##SUF(j, s, acc, r, BR, q0);                                               \
         }                                                                                    \
     }                                                                                        \
                                                                                              \
     ATTR static void direct_##SUF(const cc_job *j, cc_space *s) {                            \
+        const int three = j->kh == 3 && j->sh == 1 && j->dh == 1 && s->dense_w;              \
         for (ptrdiff_t r = j->r0; r < j->r1; r += BR) {                                      \
             const int nb = (int)(j->r1 - r < BR ? j->r1 - r : BR);                           \
             rows_##SUF(j, s, r, nb);                                                         \
-            block_##SUF(j, s, (const T *const *)s->ptrs, j->kh, s->ntaps, s->tap_row,        \
-                        s->tap_off, s->tap_w, r, nb);                                        \
+            if (three && nb == BR)                                                           \
+                rows3_##SUF(j, s, r);                                                        \
+            else                                                                             \
+                block_##SUF(j, s, (const T *const *)s->ptrs, j->kh, s->ntaps, s->tap_row,    \
+                            s->tap_off, s->tap_w, r, nb);                                    \
         }                                                                                    \
     }                                                                                        \
                                                                                              \

@@ -32,9 +32,12 @@ typedef struct {
     ptrdiff_t r0, r1;
     int accumulate;
     int op; /* pooling: CC_MAX, CC_MIN or CC_SUM over the kh x kw window */
+    int scan; /* also find the largest magnitude of every source row read (scan_bits) */
+    int src_type; /* CC_SAME: cells of the compute type; CC_UINT8, CC_UINT16: converted */
 } cc_job;
 
 enum { CC_MAX = 1, CC_MIN = 2, CC_SUM = 3 };
+enum { CC_SAME = 0, CC_UINT8 = 1, CC_UINT16 = 2 };
 
 typedef struct {
     char *ring;        /* slots x row_len cells, zero beyond each row's real cells */
@@ -51,6 +54,13 @@ typedef struct {
     ptrdiff_t *col_row;
     double *col_w;
     char *tmp;          /* BLOCK_ROWS x MAX_BLOCK_COLS cells for partial stores */
+    const char *fresh;  /* the source row the last ring_row call read, or NULL */
+    uint64_t scan_bits; /* with scan: the largest sign-cleared bit pattern read */
+    /* direct: the kernel's columns with a nonzero tap (offsets in a padded row), and
+     * each row's weights in them: kh x ndense cells of the compute type */
+    ptrdiff_t ndense;
+    ptrdiff_t *dense_off;
+    char *dense_w;
 } cc_space;
 
 typedef void (*cc_kernel)(const cc_job *, cc_space *);

@@ -202,7 +202,8 @@ static int plan(plan_t *p, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize
     Py_ssize_t total = mul_add(p->ring_cells + mid, itemsize, 0);
     Py_ssize_t small = mul_add(p->slots, 8, 0);                        /* tags */
     small = small < 0 ? -1 : mul_add(CONVCLI_BLOCK_ROWS * kh, sizeof(void *), small);
-    small = small < 0 ? -1 : mul_add(taps, 3 * 8, small);             /* tap lists */
+    small = small < 0 ? -1 : mul_add(taps, 4 * 8, small); /* tap lists, dense weights */
+    small = small < 0 ? -1 : mul_add(kw, 2 * 8, small);   /* dense columns */
     small = small < 0 ? -1 : small + CONVCLI_BLOCK_ROWS * CONVCLI_MAX_BLOCK_COLS * 8;
     if (total < 0 || small < 0 || __builtin_add_overflow(total, small, &p->total)) goto overflow;
     return 0;
@@ -222,6 +223,8 @@ static void space_free(cc_space *s) {
     free(s->col_row);
     free(s->col_w);
     free(s->tmp);
+    free(s->dense_off);
+    free(s->dense_w);
     memset(s, 0, sizeof(*s));
 }
 
@@ -274,6 +277,41 @@ static void add_row_taps(cc_space *s, const cc_job *j, const void *taps, char co
     }
 }
 
+/* the direct kernel's columns with a nonzero tap in any row, and the kh weights of
+ * each, in the compute type: the table the kernels of 3 rows read (rows3) */
+static int dense_taps(cc_space *s, const cc_job *j, char code) {
+    const Py_ssize_t kh = j->kh, kw = j->kw;
+    const size_t itemsize = code == 'f' ? 4 : 8;
+    Py_ssize_t *col = malloc((size_t)kw * sizeof(Py_ssize_t));
+    s->dense_off = malloc((size_t)kw * sizeof(ptrdiff_t));
+    s->dense_w = malloc((size_t)(kh * kw) * itemsize);
+    if (!col || !s->dense_off || !s->dense_w) {
+        free(col);
+        PyErr_NoMemory();
+        return -1;
+    }
+    Py_ssize_t nd = 0;
+    for (Py_ssize_t c = 0; c < kw; c++) {
+        int used = 0;
+        for (Py_ssize_t i = 0; i < kh && !used; i++) used = tap(j->taps, code, i * kw + c) != 0.0;
+        if (!used) continue;
+        Py_ssize_t reach = c * j->dw;
+        s->dense_off[nd] = (reach % j->sw) * s->phase_len + reach / j->sw;
+        col[nd++] = c;
+    }
+    for (Py_ssize_t i = 0; i < kh; i++)
+        for (Py_ssize_t d = 0; d < nd; d++) {
+            double w = tap(j->taps, code, i * kw + col[d]);
+            if (code == 'f')
+                ((float *)s->dense_w)[i * nd + d] = (float)w;
+            else
+                ((double *)s->dense_w)[i * nd + d] = w;
+        }
+    s->ndense = nd;
+    free(col);
+    return 0;
+}
+
 /* ------------------------------------------------------------------ the entry points */
 
 /* the longest stretch of consecutive valid columns, copied with one memcpy */
@@ -297,11 +335,29 @@ static void longest_run(const int64_t *m, Py_ssize_t n, ptrdiff_t *a, ptrdiff_t 
 
 enum { DIRECT = 0, SEPARABLE = 1, POOL = 2 };
 
+/* (largest, finite) from the largest sign-cleared bit pattern of float32 or float64 cells:
+ * the patterns of one sign order as the numbers do, infinity and NaN above every finite */
+static PyObject *scanned(uint64_t bits, char code) {
+    double largest;
+    int finite;
+    if (code == 'f') {
+        uint32_t b32 = (uint32_t)bits;
+        float f;
+        memcpy(&f, &b32, sizeof f);
+        finite = b32 < 0x7f800000u;
+        largest = f;
+    } else {
+        memcpy(&largest, &bits, sizeof largest);
+        finite = bits < 0x7ff0000000000000ull;
+    }
+    return Py_BuildValue("(dO)", finite ? largest : 0.0, finite ? Py_True : Py_False);
+}
+
 static PyObject *run(PyObject *args, int kind) {
     PyObject *o_src, *o_rows, *o_cols, *o_w = NULL, *o_w2 = NULL, *o_out;
     Py_ssize_t sh, sw, dh = 1, dw = 1, r0, r1, ph = 0, pw = 0;
     double pad_value;
-    int accumulate = 0, op = 0;
+    int accumulate = 0, op = 0, scan = 0;
     const char *op_name = NULL;
     buf_t b[6];
     memset(b, 0, sizeof(b));
@@ -323,13 +379,13 @@ static PyObject *run(PyObject *args, int kind) {
             if (check_pair(ph, pw, "size") < 0) return NULL;
         }
     } else if (separable)
-        ok = PyArg_ParseTuple(args, "OOOOOO(nn)(nn)dnnp:correlate_separable", &o_src, &o_rows,
-                              &o_cols, &o_w, &o_w2, &o_out, &sh, &sw, &dh, &dw, &pad_value, &r0,
-                              &r1, &accumulate);
+        ok = PyArg_ParseTuple(args, "OOOOOO(nn)(nn)dnnp|p:correlate_separable", &o_src,
+                              &o_rows, &o_cols, &o_w, &o_w2, &o_out, &sh, &sw, &dh, &dw,
+                              &pad_value, &r0, &r1, &accumulate, &scan);
     else
-        ok = PyArg_ParseTuple(args, "OOOOO(nn)(nn)dnnp:correlate", &o_src, &o_rows, &o_cols,
+        ok = PyArg_ParseTuple(args, "OOOOO(nn)(nn)dnnp|p:correlate", &o_src, &o_rows, &o_cols,
                               &o_w, &o_out, &sh, &sw, &dh, &dw, &pad_value, &r0, &r1,
-                              &accumulate);
+                              &accumulate, &scan);
     if (!ok) return NULL;
     if (check_pair(sh, sw, "stride") < 0 || check_pair(dh, dw, "dilation") < 0) return NULL;
 
@@ -340,7 +396,20 @@ static PyObject *run(PyObject *args, int kind) {
     char code;
     if (get(o_out, &b[0], "out", 1, 2) < 0 || check_float_item(&b[0].view, "out", &code) < 0)
         goto fail;
-    if (get(o_src, &b[1], "src", 0, 2) < 0 || check_float(&b[1], "src", code) < 0) goto fail;
+    if (get(o_src, &b[1], "src", 0, 2) < 0) goto fail;
+    /* the source: cells of the compute type, or uint8 / uint16 pixels converted as read */
+    int src_type = CC_SAME;
+    char sc = type_code(&b[1].view);
+    if (sc == 'B' && b[1].view.itemsize == 1)
+        src_type = CC_UINT8;
+    else if (sc == 'H' && b[1].view.itemsize == 2)
+        src_type = CC_UINT16;
+    else if (check_float(&b[1], "src", code) < 0)
+        goto fail;
+    if (src_type != CC_SAME && scan) {
+        PyErr_SetString(PyExc_ValueError, "`scan` reads float sources only");
+        goto fail;
+    }
     Py_ssize_t kh, kw;
     if (kind == POOL) {
         kh = ph;
@@ -419,6 +488,8 @@ static PyObject *run(PyObject *args, int kind) {
     j.r0 = r0;
     j.r1 = r1;
     j.accumulate = accumulate;
+    j.scan = scan;
+    j.src_type = src_type;
     s.direct_mapped = (int)p.direct_mapped;
     if (separable) {
         for (Py_ssize_t i = 0; i < kh; i++) {
@@ -431,6 +502,7 @@ static PyObject *run(PyObject *args, int kind) {
         add_row_taps(&s, &j, j.row_taps, code, 0, kw, 0);
     } else {
         for (Py_ssize_t i = 0; i < kh; i++) add_row_taps(&s, &j, j.taps, code, i, kw, i * kw);
+        if (kind == DIRECT && kh == 3 && dense_taps(&s, &j, code) < 0) goto fail;
     }
     const cc_variant *v = active;
     cc_kernel k = kind == POOL    ? v->pool[code == 'd']
@@ -439,8 +511,10 @@ static PyObject *run(PyObject *args, int kind) {
     Py_BEGIN_ALLOW_THREADS
     if (r1 > r0) k(&j, &s);
     Py_END_ALLOW_THREADS
+    uint64_t bits = s.scan_bits;
     space_free(&s);
     release(b, 6);
+    if (scan) return scanned(bits, code);
     Py_RETURN_NONE;
 fail:
     space_free(&s);
@@ -449,13 +523,16 @@ fail:
 }
 
 PyDoc_STRVAR(correlate_doc,
-"correlate(src, rows, cols, weight, out, stride, dilation, pad_value, r0, r1, accumulate)\n"
+"correlate(src, rows, cols, weight, out, stride, dilation, pad_value, r0, r1, accumulate,\n"
+"          scan=False)\n"
 "--\n\n"
 "Output rows [r0, r1) of the 2-D cross-correlation of `src` (H, W) with\n"
 "`weight` (kh, kw), into `out` (oh, ow); all float32 or all float64.\n"
 "Padded row p reads source row rows[p] (int64, -1 = pad_value), padded\n"
 "column q source column cols[q]; output (r, c) sums weight[i, j] times\n"
-"padded cell (r*sh + i*dh, c*sw + j*dw). With `accumulate`, adds to `out`.");
+"padded cell (r*sh + i*dh, c*sw + j*dw). With `accumulate`, adds to `out`.\n"
+"With `scan`, returns (largest, finite) as scan() does, over every cell of\n"
+"each source row the outputs read (whole rows, as they are gathered).");
 
 static PyObject *py_correlate(PyObject *self, PyObject *args) {
     (void)self;
@@ -464,7 +541,7 @@ static PyObject *py_correlate(PyObject *self, PyObject *args) {
 
 PyDoc_STRVAR(separable_doc,
 "correlate_separable(src, rows, cols, col_taps, row_taps, out, stride, dilation,\n"
-"                    pad_value, r0, r1, accumulate)\n"
+"                    pad_value, r0, r1, accumulate, scan=False)\n"
 "--\n\n"
 "As correlate() with weight = outer(col_taps, row_taps): a column pass, then\n"
 "a row pass, kh + kw taps per output instead of kh * kw.");
