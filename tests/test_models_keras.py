@@ -455,5 +455,5 @@ def test_h5_without_h5py_says_what_to_install(tmp_path, monkeypatch):
     result = CliRunner().invoke(cli, ["shape", str(tmp_path / "m.h5")])
     assert result.exit_code == 1
     assert result.stderr.strip() == (
-        "Error: reading a Keras .h5 file needs the h5py package: pip install 'convcli[keras]'"
+        "Error: reading a Keras .h5 file needs the h5py package: pip install '.[keras]' (in convcli's folder)"
     )

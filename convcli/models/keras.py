@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..arithmetic.spec import Layer
-from ..errors import ConvcliError
+from ..errors import ConvcliError, install_hint
 from .common import (
     Located,
     ModelError,
@@ -39,7 +39,7 @@ from .common import summarize as analyze
 
 __all__ = ["H5PY_MISSING", "read_keras"]
 
-H5PY_MISSING = "reading a Keras .h5 file needs the h5py package: pip install 'convcli[keras]'"
+H5PY_MISSING = f"reading a Keras .h5 file needs the h5py package: {install_hint('keras')}"
 MAX_CONFIG_BYTES = 256 << 20
 _ACTIVATIONS = {
     "relu": "relu",
