@@ -79,12 +79,8 @@ def show_spec_network(
 def _nearest_hint(layers: list[Any], channels: int, n: int) -> str:
     """``; nearest sizes that work: 296 and 304`` (empty when there is no rule)."""
     from ...arithmetic.insizes import input_rule
-    from ...errors import LimitError
 
-    try:
-        rule = input_rule(layers, channels)
-    except LimitError:
-        return ""
+    rule = input_rule(layers, channels)
     if rule is None or not rule.offsets:
         return ""
     near = [str(m) for m in rule.nearest(n) if m is not None]
