@@ -16,8 +16,8 @@ Examples
 >>> rule = input_rule(parse_layers("conv 8 k3 s2 p1, res(conv 8 k3 p1 | maxpool k2, convt 8 k2 s2)"), 3)
 >>> rule.text(), list(rule.sizes(1, 12))
 ('n ≡ 0, 3 (mod 4), from 3', [3, 4, 7, 8, 11, 12])
->>> rule.nearest(10)
-(8, 11)
+>>> rule.nearest(10), rule.count(1, 12), rule.count(1, 10**18)
+((8, 11), 6, 500000000000000000)
 """
 
 from __future__ import annotations
@@ -126,6 +126,19 @@ class SizeRule:
                 if start <= base + offset <= high:
                     yield base + offset
             base += self.period
+
+    def count(self, low: int, high: int) -> int:
+        """How many sizes from ``low`` to ``high`` work (arithmetic, not a loop over them)."""
+        if not self.offsets or high < max(low, self.first):
+            return 0
+
+        def upto(m: int) -> int:  # working sizes <= m
+            if m < self.first:
+                return 0
+            whole, rest = divmod(m - self.first, self.period)
+            return whole * len(self.offsets) + sum(1 for o in self.offsets if o <= rest)
+
+        return upto(high) - upto(low - 1)
 
     def nearest(self, n: int) -> tuple[int | None, int | None]:
         """The largest working size below ``n`` and the smallest above it."""
