@@ -126,3 +126,16 @@ def test_presets_and_usage_errors():
         ["--in", "28", "--k", "3", "--in-range", "1..9"],
     ):
         assert runner.invoke(cli, ["shape", *args]).exit_code == 2, args
+
+
+def test_a_huge_range_is_counted_not_listed():
+    """1..10**12: the table counts the sizes with arithmetic; --json refuses before writing."""
+    runner = CliRunner()
+    result = runner.invoke(cli, ["shape", "--arch", "resnet50", "--in-range", "1..1000000000000"])
+    assert result.exit_code == 0
+    assert "every size from 1 (1,000,000,000,000 sizes)" in result.stdout
+    refused = runner.invoke(
+        cli, ["shape", "--arch", "resnet50", "--in-range", "1..10000000", "--json"]
+    )
+    assert refused.exit_code == 2 and refused.stdout == ""
+    assert "over the limit of 1,000,000" in refused.stderr

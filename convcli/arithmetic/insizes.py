@@ -16,8 +16,8 @@ Examples
 >>> rule = input_rule(parse_layers("conv 8 k3 s2 p1, res(conv 8 k3 p1 | maxpool k2, convt 8 k2 s2)"), 3)
 >>> rule.text(), list(rule.sizes(1, 12))
 ('n ≡ 0, 3 (mod 4), from 3', [3, 4, 7, 8, 11, 12])
->>> rule.nearest(10)
-(8, 11)
+>>> rule.nearest(10), rule.count(1, 12), rule.count(1, 10**18)
+((8, 11), 6, 500000000000000000)
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
-from ..errors import LimitError
 from .network import check_network
 from .spec_words import Layer
 
@@ -58,7 +57,7 @@ def strides_product(layers: Sequence[Layer], axis: int = 0) -> int:
             product *= stride[axis]
         elif layer.kind in ("basic", "bottleneck"):
             product *= (layer.stride or (1, 1))[axis]
-        elif layer.kind == "residual":
+        elif layer.kind in ("residual", "concat"):
             body = strides_product(layer.body, axis)
             product *= math.lcm(body, strides_product(layer.shortcut, axis))
             product *= strides_product(layer.post, axis)
@@ -84,7 +83,7 @@ def _scale(layers: Sequence[Layer], axis: int) -> Fraction | None:
             scale *= (layer.stride or (1, 1))[axis]
         elif kind.startswith("adaptive"):
             scale = Fraction(0)
-        elif kind == "residual":
+        elif kind in ("residual", "concat"):
             body, side = _scale(layer.body, axis), _scale(layer.shortcut, axis)
             if body is None or side is None or body != side:
                 return None
@@ -127,6 +126,19 @@ class SizeRule:
                 if start <= base + offset <= high:
                     yield base + offset
             base += self.period
+
+    def count(self, low: int, high: int) -> int:
+        """How many sizes from ``low`` to ``high`` work (arithmetic, not a loop over them)."""
+        if not self.offsets or high < max(low, self.first):
+            return 0
+
+        def upto(m: int) -> int:  # working sizes <= m
+            if m < self.first:
+                return 0
+            whole, rest = divmod(m - self.first, self.period)
+            return whole * len(self.offsets) + sum(1 for o in self.offsets if o <= rest)
+
+        return upto(high) - upto(low - 1)
 
     def nearest(self, n: int) -> tuple[int | None, int | None]:
         """The largest working size below ``n`` and the smallest above it."""
@@ -174,19 +186,15 @@ def _shortest(offsets: list[int], period: int) -> tuple[int, tuple[int, ...]]:
 
 
 def input_rule(layers: Sequence[Layer], channels: int = 3) -> SizeRule | None:
-    """The rule of the input sizes that work, or None when they follow none (check each).
+    """The rule of the input sizes that work, or None when none is found (check each size).
 
-    Raises
-    ------
-    LimitError
-        When the network's strides multiply to more than :data:`MAX_PERIOD`.
+    None when a block's branches grow differently (they agree at isolated
+    sizes) or when the strides multiply to more than :data:`MAX_PERIOD`
+    (a period too long to read).
     """
     period = math.lcm(strides_product(layers, 0), strides_product(layers, 1))
     if period > MAX_PERIOD:
-        raise LimitError(
-            f"the network's strides multiply to {period}; reading a period of more than "
-            f"{MAX_PERIOD} sizes is over the limit"
-        )
+        return None
     if _scale(layers, 0) is None or _scale(layers, 1) is None:
         return None  # a block's branches grow differently: they agree at isolated sizes
     first = _first_fit(layers, channels)

@@ -208,8 +208,8 @@ class _Analyzer:
                 raise ShapeError(f"a {kind} block needs a C×H×W input, got {state.shape[0]}")
             block = _expand_block(layer, state.shape[0])
             return self.residual(block, state, index, depth, format_layer(layer))
-        if kind == "residual":
-            return self.residual(layer, state, index, depth, "res")
+        if kind in ("residual", "concat"):
+            return self.residual(layer, state, index, depth, format_layer(layer))
         if kind == "seq":
             return self.group(layer, state, index, depth)
         shape, params, macs, field, config = _plain(layer, state)
@@ -246,11 +246,12 @@ class _Analyzer:
         self.rows.append(LayerRow(index, depth, "block", config, (), 0, 0, None, None))
         main = self.run(layer.body, state, f"{index}.", depth + 1)
         side = self.run(layer.shortcut, state, f"{index}.s", depth + 1)
-        if main.shape != side.shape:
+        cat = layer.kind == "concat"
+        if (main.shape[1:] if cat else main.shape) != (side.shape[1:] if cat else side.shape):
             branch = "the shortcut" if layer.shortcut else "the identity shortcut"
             message = (
-                f"layer {index} (residual): the body gives {shape_text(main.shape)} but {branch} "
-                f"gives {shape_text(side.shape)}"
+                f"layer {index} ({'concat' if cat else 'residual'}): the body gives "
+                f"{shape_text(main.shape)} but {branch} gives {shape_text(side.shape)}"
             )
             if self.mismatches is None:
                 raise BranchMismatchError(message)
@@ -259,10 +260,12 @@ class _Analyzer:
         if main.rf is not None and side.rf is not None and main.jump is not None:
             rf = (max(main.rf[0], side.rf[0]), max(main.rf[1], side.rf[1]))
             jump = main.jump
+        shape = (main.shape[0] + side.shape[0], *main.shape[1:]) if cat else main.shape
+        joined = "cat" if cat else "add"
         self.rows.append(
-            LayerRow.of_layer(f"{index}.+", depth + 1, "add", "", main.shape, 0, 0, (rf, jump))
+            LayerRow.of_layer(f"{index}.+", depth + 1, joined, "", shape, 0, 0, (rf, jump))
         )
-        out = _State(main.shape, rf, jump)
+        out = _State(shape, rf, jump)
         out = self.run(layer.post, out, f"{index}.p", depth + 1)
         self._close(header, out)
         return out

@@ -1,4 +1,4 @@
-"""Built-in networks (LeNet-5, AlexNet, VGG, ResNet) written in the spec language.
+"""Built-in networks (LeNet-5, AlexNet, VGG, ResNet, U-Net) written in the spec language.
 
 Pure Python (no numpy). Each :class:`Architecture` holds its spec text and
 default input; analyse one with
@@ -69,6 +69,24 @@ def _resnet(block: str, counts: Sequence[int]) -> str:
 #: one of *Dive into Deep Learning* §7.6 (sigmoid, average pooling, 28×28).
 #: A ResNet's stages are ``seq`` groups named as torchvision's ``layer1`` to
 #: ``layer4``, so that ``shape --depth 1`` shows them as one row each.
+def _unet(widths: Sequence[int] = (64, 128, 256, 512, 1024), classes: int = 2) -> str:
+    """U-Net (Ronneberger et al., 2015) with padded 3×3 convolutions: each level is
+    ``cat(maxpool, two convs, the level below, two convs, up-convolution)``, the skip
+    concatenated along the channels."""
+
+    def pair(width: int) -> str:
+        return f"2*(conv {width} k3 p1, relu)"
+
+    inner = f"maxpool k2, {pair(widths[-1])}, convt {widths[-2]} k2 s2"
+    for index in range(len(widths) - 2, 0, -1):
+        width = widths[index]
+        inner = (
+            f"maxpool k2, {pair(width)}, cat({inner}), {pair(width)}, "
+            f"convt {widths[index - 1]} k2 s2"
+        )
+    return f"{pair(widths[0])}, cat({inner}), {pair(widths[0])}, conv {classes} k1"
+
+
 ARCHITECTURES: dict[str, Architecture] = {
     arch.name: arch
     for arch in (
@@ -111,6 +129,12 @@ ARCHITECTURES: dict[str, Architecture] = {
             _resnet("bottleneck", (3, 4, 6, 3)),
             (3, 224, 224),
             "torchvision.models.resnet50 (v1.5: stride on the 3×3 convolution)",
+        ),
+        Architecture(
+            "unet",
+            _unet(),
+            (1, 512, 512),
+            "U-Net (Ronneberger et al., 2015), padded 3×3 convolutions, 2 classes",
         ),
     )
 }

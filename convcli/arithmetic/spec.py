@@ -36,6 +36,8 @@ starts a comment. Each layer is a word followed by arguments::
 ``bottleneck W [sN]``              torchvision's ResNet Bottleneck (``4·W`` out)
 ``res(BODY | SHORTCUT)``           a residual block: BODY and SHORTCUT (layers,
                                    identity when omitted) are added
+``cat(BODY | SHORTCUT)``           the same with the two concatenated along
+                                   the channels (a U-Net's skip connection)
 ``seq [NAME](A, B, ...)``          a group of layers (torchvision's ``layer1``),
                                    one level of nesting for ``shape --depth``
 ``N*LAYER``, ``N*(A, B, ...)``     repeat a layer, or a group of layers

@@ -69,6 +69,8 @@ def format_layer(layer: Layer, pads: tuple[Pair, Pair] | None = None) -> str:
     parts = ["fc" if layer.kind == "linear" else layer.kind]
     if layer.kind == "residual":
         return "res"
+    if layer.kind == "concat":
+        return "cat"
     if layer.kind == "seq":
         return _seq_text(layer)
     if layer.out is not None:

@@ -186,14 +186,17 @@ def _parse_item(item: str) -> list[Layer]:
         except ParameterError as exc:
             raise ShapeError(str(exc)) from None
         return group * count
-    residual = re.fullmatch(r"(res|residual)\s*\((.*)\)", text, flags=re.DOTALL | re.IGNORECASE)
+    residual = re.fullmatch(
+        r"(res|residual|cat|concat)\s*\((.*)\)", text, flags=re.DOTALL | re.IGNORECASE
+    )
     if residual:
+        kind = KIND_OF[residual.group(1).lower()]
         branches = split_top(residual.group(2), "|")
         if len(branches) > 2:
-            raise ShapeError(f"{text!r}: a residual block has one '|' at most (body | shortcut)")
+            raise ShapeError(f"{text!r}: a {kind} block has one '|' at most (body | shortcut)")
         body = tuple(parse_layers(branches[0]))
         shortcut = tuple(parse_layers(branches[1])) if len(branches) == 2 else ()
-        return [Layer("residual", body=body, shortcut=shortcut)]
+        return [Layer(kind, body=body, shortcut=shortcut)]
     seq = re.fullmatch(
         r"(seq|sequential|stage)(?:\s+([A-Za-z_][\w.-]*))?\s*\((.*)\)",
         text,
@@ -203,7 +206,7 @@ def _parse_item(item: str) -> list[Layer]:
         return [Layer("seq", body=tuple(parse_layers(seq.group(3))), name=seq.group(2))]
     if "(" in text or ")" in text:
         raise ShapeError(
-            f"cannot read {text!r}: parentheses belong to 'res(...)', 'seq(...)' or 'N*(...)'"
+            f"cannot read {text!r}: parentheses belong to 'res(...)', 'cat(...)', 'seq(...)' or 'N*(...)'"
         )
     return [_parse_simple(text)]
 

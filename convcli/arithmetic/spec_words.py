@@ -37,6 +37,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "basic": ("basic", "basicblock"),
     "bottleneck": ("bottleneck",),
     "residual": ("res", "residual"),
+    "concat": ("cat", "concat"),
     "seq": ("seq", "sequential", "stage"),
 }
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu", "silu", "leakyrelu", "softmax", "identity")
@@ -74,7 +75,7 @@ class Layer:
     kind : str
         Canonical kind: ``conv``, ``convt``, ``maxpool``, ``avgpool``,
         ``adaptiveavgpool``, ``adaptivemaxpool``, ``linear``, ``flatten``,
-        ``bn``, ``dropout``, ``basic``, ``bottleneck``, ``residual``, ``seq``
+        ``bn``, ``dropout``, ``basic``, ``bottleneck``, ``residual``, ``concat``, ``seq``
         or an activation (``relu``, ``sigmoid``, ...).
     out : int, optional
         Filters of a convolution, units of a linear layer, channels of a

@@ -40,9 +40,10 @@ padding with its run of strides (at most ten rows; --all for every row),
 
 \b
 Whole networks: --arch NAME (lenet5, alexnet, vgg11, vgg16, resnet18,
-resnet50, as torchvision builds them), --layers SPEC or --spec FILE (JSON
-or the same text). Input C x H x W from --channels and --in, or the
-preset's default (3x224x224; 1x28x28 for lenet5). --depth N keeps the
+resnet50, as torchvision builds them; unet, padded), --layers SPEC or
+--spec FILE (JSON or the same text). Input C x H x W from --channels and
+--in, or the preset's default (3x224x224; 1x28x28 for lenet5; 1x512x512
+for unet). --depth N keeps the
 first N levels of nesting (same totals). Each row has its parameters and
 multiply-accumulates (MACs; FLOPs = 2 x MACs); the totals add the memory
 of the parameters and activations at --dtype (float32: 4 bytes a value;
@@ -77,6 +78,7 @@ Spec grammar (layers separated by commas or new lines, # comments):
   relu, sigmoid, tanh, gelu, silu, leakyrelu, softmax
   basic F [sN], bottleneck W [sN]  torchvision ResNet blocks
   res(BODY | SHORTCUT)             residual block (identity if no |)
+  cat(BODY | SHORTCUT)             the same, concatenated (U-Net skip)
   N*LAYER, N*(A, B, ...)           repetition
   seq [NAME](A, B, ...)            a group (one level for --depth)
   PAD: N, HxW, before:after, t:bxl:r, same, valid, full

@@ -202,7 +202,7 @@ def _cells(
     count = short_count if narrow else format_int
     table = []
     for r in rows:
-        label = r.config if r.kind != "add" else "+ shortcut"
+        label = {"add": "+ shortcut", "cat": "cat shortcut"}.get(r.kind, r.config)
         indent = (" " if narrow else "  ") * r.depth
         if narrow:
             label = abbreviate(label, used)

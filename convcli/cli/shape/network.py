@@ -79,12 +79,8 @@ def show_spec_network(
 def _nearest_hint(layers: list[Any], channels: int, n: int) -> str:
     """``; nearest sizes that work: 296 and 304`` (empty when there is no rule)."""
     from ...arithmetic.insizes import input_rule
-    from ...errors import LimitError
 
-    try:
-        rule = input_rule(layers, channels)
-    except LimitError:
-        return ""
+    rule = input_rule(layers, channels)
     if rule is None or not rule.offsets:
         return ""
     near = [str(m) for m in rule.nearest(n) if m is not None]
@@ -97,8 +93,16 @@ MAX_CHECKED_SIZES = 100_000
 
 
 def show_sizes(name: str, layers: list[Any], channels: int, bounds: Pair, fmt: str) -> None:
-    """--in-range LOW..HIGH: the sizes that work, as a rule and a list."""
+    """--in-range LOW..HIGH: the sizes that work, as a rule and a list.
+
+    The table shows the first 200; ``--json``, ``--csv`` and ``--quiet``
+    list them all, up to :data:`~convcli.arithmetic.limits.MAX_LISTED_CHOICES`.
+    """
+    from itertools import islice
+
     from ...arithmetic.insizes import input_rule, size_works
+    from ...arithmetic.limits import MAX_LISTED_CHOICES
+    from ...errors import LimitError
     from ...output import to_json
 
     low, high = bounds
@@ -109,32 +113,35 @@ def show_sizes(name: str, layers: list[Any], channels: int, bounds: Pair, fmt: s
                 f"--in-range {low}..{high}: these sizes follow no rule and each is checked; "
                 f"give at most {MAX_CHECKED_SIZES:,} sizes"
             )
-        sizes = [n for n in range(low, high + 1) if size_works(layers, channels, n)]
-        text = "no rule (each size checked)"
+        checked = [n for n in range(low, high + 1) if size_works(layers, channels, n)]
+        count, sizes, text = len(checked), iter(checked), "no rule (each size checked)"
     else:
-        sizes = list(rule.sizes(low, high))
-        text = rule.text()
-    if fmt == "json":
-        data: dict[str, Any] = {"name": name, "range": [low, high], "rule": text, "sizes": sizes}
-        if rule is not None:
-            data.update(first=rule.first, period=rule.period, offsets=list(rule.offsets))
-        click.echo(to_json(data))
-    elif fmt in ("quiet", "csv"):
-        click.echo(
-            "".join(f"{n}\n" for n in sizes)
-            if fmt == "quiet"
-            else "size\n" + "".join(f"{n}\n" for n in sizes),
-            nl=False,
-        )
-    else:
+        count, sizes, text = rule.count(low, high), rule.sizes(low, high), rule.text()
+    if fmt == "table":
         import textwrap
 
         from ...output import table_width
 
-        click.echo(f"{name}: sizes {low}..{high} that work: {text} ({len(sizes):,} sizes)")
-        shown = " ".join(str(n) for n in sizes[:200]) + (" …" if len(sizes) > 200 else "")
+        click.echo(f"{name}: sizes {low}..{high} that work: {text} ({count:,} sizes)")
+        shown = " ".join(str(n) for n in islice(sizes, 200)) + (" …" if count > 200 else "")
         if shown:
             click.echo(textwrap.fill(shown, table_width(sys.stdout)))
+        return
+    if count > MAX_LISTED_CHOICES:
+        raise LimitError(
+            f"--in-range {low}..{high} --{fmt}: {count:,} sizes is over the limit of "
+            f"{MAX_LISTED_CHOICES:,} listed one by one; the table (without --{fmt}) gives the "
+            "rule, or narrow the range"
+        )
+    listed = list(sizes)
+    if fmt == "json":
+        data: dict[str, Any] = {"name": name, "range": [low, high], "rule": text, "sizes": listed}
+        if rule is not None:
+            data.update(first=rule.first, period=rule.period, offsets=list(rule.offsets))
+        click.echo(to_json(data))
+    else:
+        head = "size\n" if fmt == "csv" else ""
+        click.echo(head + "".join(f"{n}\n" for n in listed), nl=False)
 
 
 def read_spec(spec: Any, name: str) -> str:
