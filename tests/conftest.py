@@ -44,6 +44,7 @@ SLOW_FILES = {
 #: ... and single tests (``file::function``, every parametrization) of files kept fast.
 SLOW_TESTS = {
     "test_default_range.py::test_edge_kernels_are_visible_on_every_photo",
+    "test_docs.py::test_naming_a_slow_file_runs_it",  # a second pytest, collecting
     "test_default_range.py::test_every_edge_map_shows_well",
     "test_animate.py::test_installed_command_writes_identical_bytes_twice",
     "test_engine.py::test_budget_holds_for_strips_spectra_and_flat_patches",
@@ -56,9 +57,15 @@ SLOW_TESTS = {
     "test_engine.py::test_threads_and_tiny_tiles_give_the_scipy_result",
     "test_fft_blocks.py::test_any_plan_equals_the_sliding_window_oracle",
     "test_filtering.py::test_bands_match_scipy",
+    "test_layer_blas.py::test_a_wide_layer_by_default_matches_torch",  # importing torch: ~3 s
+    "test_layer_blas.py::test_layers_match_torch",
+    "test_limits_table.py::test_the_command_line_exits_as_the_table_says",
     "test_plain_table.py::test_plain_drawing_is_what_rich_draws",
+    "test_pooling.py::test_pool2d_matches_torch",
     "test_running_sum.py::test_filter2d_keeps_room_for_the_weights_it_was_given",
     "test_shape_onnx.py::test_installed_command_prints_the_table",
+    "test_solve_closed_form.py::test_every_small_case_is_the_brute_force",
+    "test_startup_imports.py::test_command_imports_only_what_it_uses",
 }
 
 

@@ -250,12 +250,14 @@ def test_convcli_scheduler_turns_it_on_for_batches_only(tmp_path):
         (["--chunk", "64", "-k", "box:21"], "--chunk 64 is under 8x the kernel's halo of 10"),
         (["--range", "normalize"], "--range normalize needs the whole result's range"),
         (["--padding", "valid"], "with --scheduler an image in tiles is filtered with --padding"),
+        (["--range", "auto"], "99th percentile over the whole image, which a tiled run cannot"),
     ],
 )
 def test_option_errors_exit_2_before_any_cluster_starts(tmp_path, args, message):
     """The scheduler named does not exist: an error found after connecting would say so."""
     _tiled(tmp_path)
     kernel = [] if "-k" in args else ["-k", "sobel"]
+    kernel += [] if "--range" in args else ["--range", "clip"]  # auto needs the whole image
     res = run("filter", "scan.tif", *kernel, *args, "-o", "o.zarr", "--scheduler",
               _dead_address(), cwd=tmp_path)  # fmt: skip
     assert res.returncode == 2, res.stderr
@@ -404,8 +406,8 @@ def test_an_existing_zarr_is_refused_before_any_cluster_starts(tmp_path):
     _tiled(tmp_path, (120, 130), "big.tif")
     (tmp_path / "o.zarr").mkdir()
     (tmp_path / "o.zarr" / "keep").write_text("old result")
-    res = run("filter", "big.tif", "-k", "sobel", "-o", "o.zarr", "--scheduler", "local:1",
-              cwd=tmp_path)  # fmt: skip
+    res = run("filter", "big.tif", "-k", "sobel", "--range", "clip", "-o", "o.zarr",
+              "--scheduler", "local:1", cwd=tmp_path)  # fmt: skip
     assert res.returncode == 1
     assert res.stderr.splitlines() == ["Error: o.zarr exists; pass --overwrite to replace it"]
     assert (tmp_path / "o.zarr" / "keep").read_text() == "old result"
