@@ -1395,3 +1395,45 @@ def test_a_file_that_is_not_a_scheduler_file_is_named(tmp_path, content):
     (last,) = done.stderr.strip().splitlines()
     assert last.startswith("Error: sched.json: not a scheduler file"), last
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_a_folder_output_replacing_a_file_leaves_nothing_beside_it(corpus, tmp_path):
+    """``-o out.zarr --overwrite`` where out.zarr was a file: the file was moved aside as
+    ``.out.zarr.XXXXXXXX.part.old`` and never removed (rmtree of a file does nothing)."""
+    tifffile = pytest.importorskip("tifffile")
+    pytest.importorskip("zarr")
+    tifffile.imwrite(tmp_path / "t.tif", np.zeros((40, 50), dtype=np.uint8), tile=(16, 16))
+    (tmp_path / "out.zarr").write_text("not a folder")
+    done = subprocess.run(
+        [convcli_executable(), "filter", "t.tif", "-k", "box:3", "-o", "out.zarr", "--overwrite"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out.zarr").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zarr", "t.tif"]
+
+
+def test_a_streamed_block_that_cannot_fit_is_refused_up_front(tmp_path):
+    """``-o out.zarr`` with a padding of 100000 on a 600x700 TIFF planned blocks of 200000²
+    cells (386 GB) and ran until killed, leaving its .part folder: refused, exit 2."""
+    tifffile = pytest.importorskip("tifffile")
+    pytest.importorskip("zarr")
+    tifffile.imwrite(tmp_path / "t.tif", np.zeros((600, 700), dtype=np.uint8), tile=(256, 256))
+    args = ["filter", "t.tif", "-k", "box:3", "-p", "100000", "-o", "out.zarr"]
+    done = subprocess.run(
+        [convcli_executable(), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: t.tif: filtering in tiles"), last
+    assert "more than this machine can allocate" in last and "padding" in last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.tif"]

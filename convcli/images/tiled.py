@@ -895,9 +895,25 @@ def filter_tiled(
     check_stream_target(source, target, overwrite)
     with open_tiled(source) as (src, arr):
         plan = plan_stream(src, chain, s, value_range, gray=gray, alpha=alpha, block=block)
+        _check_fits(plan, source, target)
         bands = stream_blocks(plan, arr)
         write_bands(target, plan.output_shape, plan.out_dtype, bands, overwrite, alpha=src.alpha)
     return src
+
+
+def _check_fits(plan: StreamPlan, source: str, target: str) -> None:
+    """Refuse a streamed run whose one block (its window: the block plus the halo a
+    padding, dilation or kernel adds) could never be held here, before anything is
+    written (a 100000-cell padding asked for 386 GB per block, and ran until killed)."""
+    from ..arithmetic.limits import check_allocation
+    from .route import streamed_peak_bytes
+
+    check_allocation(
+        streamed_peak_bytes(plan, target),
+        f"{source}: filtering in tiles (one block of {plan.block_rows}x{plan.block_cols} "
+        f"outputs with a halo of {max(plan.halo)})",
+        "use a smaller padding, dilation or kernel",
+    )
 
 
 def check_stream_target(source: str, target: str, overwrite: bool) -> None:
