@@ -1437,3 +1437,28 @@ def test_a_streamed_block_that_cannot_fit_is_refused_up_front(tmp_path):
     assert last.startswith("Error: t.tif: filtering in tiles"), last
     assert "more than this machine can allocate" in last and "padding" in last
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t.tif"]
+
+
+def test_a_nan_in_a_streamed_image_names_the_file_and_its_pixel(tmp_path):
+    """A NaN at (5, 5) of a .zarr filtered in tiles said "`image` holds a non-finite value
+    (nan) at index (6, 6)": neither the file nor the pixel (an index in a padded window)."""
+    zarr = pytest.importorskip("zarr")
+    values = np.ones((300, 400))
+    values[205, 305] = np.nan
+    z = zarr.open_array(
+        str(tmp_path / "in.zarr"), mode="w", shape=values.shape, chunks=(100, 100), dtype="f8"
+    )
+    z[:] = values
+    args = ["filter", "in.zarr", "-k", "box:3", "--range", "raw", "-o", "out.tif"]
+    done = subprocess.run(
+        [convcli_executable(), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    (last,) = done.stderr.strip().splitlines()
+    assert last == "Error: in.zarr: pixel (row 205, column 305) is nan; values must be finite"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.zarr"]

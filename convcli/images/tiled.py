@@ -567,6 +567,7 @@ class StreamPlan:
 
         def first(r: slice, c: slice) -> np.ndarray:
             px = arr[r, c]
+            _check_finite_pixels(px, self.source.path, r.start or 0, c.start or 0)
             if not has_alpha:
                 return chain_input(px, None, "keep", self.gray and px.ndim == 3, max_value)
             colour, a = px[..., :-1], px[..., -1]
@@ -776,6 +777,20 @@ def percentile_of_ranks(a: np.float32, b: np.float32, gamma: float) -> np.float3
     if gamma >= 0.5:
         return np.float32(b - diff * (1 - gamma))
     return np.float32(a + diff * gamma)
+
+
+def _check_finite_pixels(px: np.ndarray, path: str, row: int, col: int) -> None:
+    """Raise ImageError naming ``path`` and the pixel (in the whole image) of the first NaN
+    or infinity of the rectangle ``px`` read at (``row``, ``col``): the engine would name
+    "`image`" and an index in the block's padded window instead."""
+    if px.dtype.kind != "f":
+        return
+    bad = np.argwhere(~np.isfinite(px))
+    if bad.size:
+        y, x = int(bad[0][0]) + row, int(bad[0][1]) + col
+        raise ImageError(
+            f"{path}: pixel (row {y}, column {x}) is {px[tuple(bad[0])]}; values must be finite"
+        )
 
 
 def stream_blocks(plan: StreamPlan, arr: Any) -> Iterator[tuple[int, np.ndarray]]:
