@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -96,11 +97,22 @@ def main() -> int:
         "--sample", action="store_true", help="a quick sample: see the module docstring"
     )
     parser.add_argument("--keep", type=Path, help="write the JSON files into this folder")
+    parser.add_argument(
+        "--only",
+        choices=("cli", "api", "signals"),
+        action="append",
+        help="run only this part (repeat for more); the others' records in --keep are reused",
+    )
     args = parser.parse_args()
+    parts = args.only or ["cli", "api", "signals"]
     folder = args.keep or Path(tempfile.mkdtemp(prefix="corpus-summary-"))
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("cli.json", "api.json", "signals.jsonl"):
-        (folder / name).unlink(missing_ok=True)
+    files = {"cli": "cli.json", "api": "api.json", "signals": "signals.jsonl"}
+    for part in parts:
+        (folder / files[part]).unlink(missing_ok=True)
+    # a shell starts a background job with SIGINT ignored, and convcli keeps an ignored
+    # signal ignored (as under nohup): the Ctrl-C cases would then time out for nothing
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     env = dict(os.environ)
     env.update(
         CONVCLI_CORPUS_SUMMARY=str(folder / "cli.json"),
@@ -113,11 +125,12 @@ def main() -> int:
         # generated families of images and geometry, not kernels and outputs; SIGTERM only
         corpus += ["-k", "not kernel_corpus and not output_corpus and not concurrent"]
         latency += ["-k", "SIGTERM"]
-    codes = [
-        _pytest(corpus, env),
-        _pytest(["tests/test_corpus_api.py", "-k", "api_corpus"], env),
-        _pytest(latency, env),
-    ]
+    runs = {
+        "cli": corpus,
+        "api": ["tests/test_corpus_api.py", "-k", "api_corpus"],
+        "signals": latency,
+    }
+    codes = [_pytest(runs[part], env) for part in parts]
     rows = collect(folder)
     width = max(len(r[0]) for r in rows)
     print(f"\ncorpus summary{' (sample)' if args.sample else ''}; records in {folder}")

@@ -1395,3 +1395,70 @@ def test_a_file_that_is_not_a_scheduler_file_is_named(tmp_path, content):
     (last,) = done.stderr.strip().splitlines()
     assert last.startswith("Error: sched.json: not a scheduler file"), last
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_a_folder_output_replacing_a_file_leaves_nothing_beside_it(corpus, tmp_path):
+    """``-o out.zarr --overwrite`` where out.zarr was a file: the file was moved aside as
+    ``.out.zarr.XXXXXXXX.part.old`` and never removed (rmtree of a file does nothing)."""
+    tifffile = pytest.importorskip("tifffile")
+    pytest.importorskip("zarr")
+    tifffile.imwrite(tmp_path / "t.tif", np.zeros((40, 50), dtype=np.uint8), tile=(16, 16))
+    (tmp_path / "out.zarr").write_text("not a folder")
+    done = subprocess.run(
+        [convcli_executable(), "filter", "t.tif", "-k", "box:3", "-o", "out.zarr", "--overwrite"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "out.zarr").is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zarr", "t.tif"]
+
+
+def test_a_streamed_block_that_cannot_fit_is_refused_up_front(tmp_path):
+    """``-o out.zarr`` with a padding of 100000 on a 600x700 TIFF planned blocks of 200000²
+    cells (386 GB) and ran until killed, leaving its .part folder: refused, exit 2."""
+    tifffile = pytest.importorskip("tifffile")
+    pytest.importorskip("zarr")
+    tifffile.imwrite(tmp_path / "t.tif", np.zeros((600, 700), dtype=np.uint8), tile=(256, 256))
+    args = ["filter", "t.tif", "-k", "box:3", "-p", "100000", "-o", "out.zarr"]
+    done = subprocess.run(
+        [convcli_executable(), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("Error: t.tif: filtering in tiles"), last
+    assert "more than this machine can allocate" in last and "padding" in last
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["t.tif"]
+
+
+def test_a_nan_in_a_streamed_image_names_the_file_and_its_pixel(tmp_path):
+    """A NaN at (5, 5) of a .zarr filtered in tiles said "`image` holds a non-finite value
+    (nan) at index (6, 6)": neither the file nor the pixel (an index in a padded window)."""
+    zarr = pytest.importorskip("zarr")
+    values = np.ones((300, 400))
+    values[205, 305] = np.nan
+    z = zarr.open_array(
+        str(tmp_path / "in.zarr"), mode="w", shape=values.shape, chunks=(100, 100), dtype="f8"
+    )
+    z[:] = values
+    args = ["filter", "in.zarr", "-k", "box:3", "--range", "raw", "-o", "out.tif"]
+    done = subprocess.run(
+        [convcli_executable(), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    (last,) = done.stderr.strip().splitlines()
+    assert last == "Error: in.zarr: pixel (row 205, column 305) is nan; values must be finite"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.zarr"]

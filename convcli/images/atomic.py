@@ -326,7 +326,11 @@ def atomic_folder(
             old = tmp + ".old"
             os.rename(final, old)
             os.rename(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
+            if os.path.isdir(old) and not os.path.islink(old):
+                shutil.rmtree(old, ignore_errors=True)
+            else:  # a file (or link) the folder replaced: rmtree would leave it behind
+                with contextlib.suppress(OSError):
+                    os.unlink(old)
         else:
             os.rename(tmp, final)
     except BaseException:

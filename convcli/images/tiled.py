@@ -567,6 +567,7 @@ class StreamPlan:
 
         def first(r: slice, c: slice) -> np.ndarray:
             px = arr[r, c]
+            _check_finite_pixels(px, self.source.path, r.start or 0, c.start or 0)
             if not has_alpha:
                 return chain_input(px, None, "keep", self.gray and px.ndim == 3, max_value)
             colour, a = px[..., :-1], px[..., -1]
@@ -778,6 +779,20 @@ def percentile_of_ranks(a: np.float32, b: np.float32, gamma: float) -> np.float3
     return np.float32(a + diff * gamma)
 
 
+def _check_finite_pixels(px: np.ndarray, path: str, row: int, col: int) -> None:
+    """Raise ImageError naming ``path`` and the pixel (in the whole image) of the first NaN
+    or infinity of the rectangle ``px`` read at (``row``, ``col``): the engine would name
+    "`image`" and an index in the block's padded window instead."""
+    if px.dtype.kind != "f":
+        return
+    bad = np.argwhere(~np.isfinite(px))
+    if bad.size:
+        y, x = int(bad[0][0]) + row, int(bad[0][1]) + col
+        raise ImageError(
+            f"{path}: pixel (row {y}, column {x}) is {px[tuple(bad[0])]}; values must be finite"
+        )
+
+
 def stream_blocks(plan: StreamPlan, arr: Any) -> Iterator[tuple[int, np.ndarray]]:
     """``(first row, band)`` of written pixels, band by band, after any first passes."""
     readers = plan.readers(arr)
@@ -895,9 +910,25 @@ def filter_tiled(
     check_stream_target(source, target, overwrite)
     with open_tiled(source) as (src, arr):
         plan = plan_stream(src, chain, s, value_range, gray=gray, alpha=alpha, block=block)
+        _check_fits(plan, source, target)
         bands = stream_blocks(plan, arr)
         write_bands(target, plan.output_shape, plan.out_dtype, bands, overwrite, alpha=src.alpha)
     return src
+
+
+def _check_fits(plan: StreamPlan, source: str, target: str) -> None:
+    """Refuse a streamed run whose one block (its window: the block plus the halo a
+    padding, dilation or kernel adds) could never be held here, before anything is
+    written (a 100000-cell padding asked for 386 GB per block, and ran until killed)."""
+    from ..arithmetic.limits import check_allocation
+    from .route import streamed_peak_bytes
+
+    check_allocation(
+        streamed_peak_bytes(plan, target),
+        f"{source}: filtering in tiles (one block of {plan.block_rows}x{plan.block_cols} "
+        f"outputs with a halo of {max(plan.halo)})",
+        "use a smaller padding, dilation or kernel",
+    )
 
 
 def check_stream_target(source: str, target: str, overwrite: bool) -> None:
