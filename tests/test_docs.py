@@ -185,7 +185,7 @@ def test_help_fits_80_columns(name):
 
 
 #: pages other helpers are editing this session; their owners fix the hint there
-NOT_YET = {"docs/shape.md"}
+NOT_YET: set[str] = set()
 
 
 def test_no_message_or_doc_names_an_unpublished_package():
