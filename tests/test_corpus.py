@@ -1306,7 +1306,7 @@ def test_issue21_learn_gd_unstable_rate_refused_before_the_factorisation(monkeyp
     def never(*args, **kwargs):
         raise AssertionError("the factorisation ran")
 
-    monkeypatch.setattr(learn, "_factor", never)
+    monkeypatch.setattr(learn, "factor_system", never)  # what learn_kernel calls
     rng = np.random.default_rng(5)
     x = rng.random((1000, 1200))  # 9×9: a factorisation of seconds
     with pytest.raises(learn.UnstableLearningRate) as info:

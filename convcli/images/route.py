@@ -25,11 +25,10 @@ from ..suffixes import TIFF_SUFFIXES
 from .filtering import FilterSettings, bandable, chain_range_mode
 from .tiled import (
     LATE_MODES,
-    WRITE_BUFFER_BYTES,
-    StreamPlan,
     TiledSource,
     is_zarr_path,
     probe_tiff,
+    streamed_peak_bytes,
 )
 
 __all__ = [
@@ -47,13 +46,9 @@ __all__ = [
 #: A strip TIFF is read in windows when one strip takes at most this many bytes
 #: (a strip is the least that can be read of it).
 MAX_STRIP_BYTES = 64 * 2**20
-#: TIFF suffixes probed for tiles or strips.
-#: Resident bytes of ``convcli filter`` before any pixel: the interpreter, numpy and Pillow
-#: (whole), and tifffile and zarr too (tiles). Measured on Linux, Python 3.11.
+#: Resident bytes of ``convcli filter`` before any pixel, read whole: the interpreter,
+#: numpy and Pillow (streamed: ``tiled.BASE_TILES_BYTES``). Measured on Linux, Python 3.11.
 _BASE_WHOLE = 47 * 2**20
-_BASE_TILES = 58 * 2**20
-#: Float arrays of a window a chain holds at once (input, each part, result, the engine's tiles).
-_WINDOW_ARRAYS = 10
 #: What the whole-image path's bands take at most (four float arrays of 1/16 of the budget).
 _BAND_FLOATS = 4
 
@@ -159,19 +154,3 @@ def whole_peak_bytes(
         + (1.25 * floats if whole_floats else 0)
         + work
     )
-
-
-def streamed_peak_bytes(plan: StreamPlan, target: str = "out.tif") -> int:
-    """About the peak resident bytes of a streamed run into ``target``: one band of output
-    pixels, the floating-point arrays of one block's window, and for a TIFF the tiles
-    tifffile compresses at once (and their compressed copy)."""
-    out_shape = plan.output_shape
-    out_channels = out_shape[2] if len(out_shape) == 3 else 1
-    band = plan.block_rows * out_shape[1] * out_channels * plan.out_dtype.itemsize
-    top, bottom, left, right = plan.halo
-    in_channels = plan.source.shape[2] if len(plan.source.shape) == 3 else 1
-    rows = min(plan.block_rows + top + bottom, plan.source.shape[0] + top + bottom)
-    cols = min(plan.block_cols + left + right, plan.source.shape[1] + left + right)
-    window = rows * cols * in_channels * 4
-    writer = 0 if is_zarr_path(target) else 2 * min(band, WRITE_BUFFER_BYTES)
-    return int(_BASE_TILES + band + _WINDOW_ARRAYS * window + writer)

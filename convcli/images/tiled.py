@@ -84,6 +84,7 @@ __all__ = [
     "probe_tiff",
     "read_window",
     "stream_blocks",
+    "streamed_peak_bytes",
     "write_bands",
     "zarr_target",
 ]
@@ -916,12 +917,34 @@ def filter_tiled(
     return src
 
 
+#: Resident bytes of a streamed ``convcli filter`` before any pixel: the interpreter,
+#: numpy, Pillow, tifffile and zarr. Measured on Linux, Python 3.11.
+BASE_TILES_BYTES = 58 * 2**20
+#: Float arrays of a window a chain holds at once (input, each part, result, the engine's tiles).
+WINDOW_ARRAYS = 10
+
+
+def streamed_peak_bytes(plan: StreamPlan, target: str = "out.tif") -> int:
+    """About the peak resident bytes of a streamed run into ``target``: one band of output
+    pixels, the floating-point arrays of one block's window, and for a TIFF the tiles
+    tifffile compresses at once (and their compressed copy)."""
+    out_shape = plan.output_shape
+    out_channels = out_shape[2] if len(out_shape) == 3 else 1
+    band = plan.block_rows * out_shape[1] * out_channels * plan.out_dtype.itemsize
+    top, bottom, left, right = plan.halo
+    in_channels = plan.source.shape[2] if len(plan.source.shape) == 3 else 1
+    rows = min(plan.block_rows + top + bottom, plan.source.shape[0] + top + bottom)
+    cols = min(plan.block_cols + left + right, plan.source.shape[1] + left + right)
+    window = rows * cols * in_channels * 4
+    writer = 0 if is_zarr_path(target) else 2 * min(band, WRITE_BUFFER_BYTES)
+    return int(BASE_TILES_BYTES + band + WINDOW_ARRAYS * window + writer)
+
+
 def _check_fits(plan: StreamPlan, source: str, target: str) -> None:
     """Refuse a streamed run whose one block (its window: the block plus the halo a
     padding, dilation or kernel adds) could never be held here, before anything is
     written (a 100000-cell padding asked for 386 GB per block, and ran until killed)."""
     from ..arithmetic.limits import check_allocation
-    from .route import streamed_peak_bytes
 
     check_allocation(
         streamed_peak_bytes(plan, target),
