@@ -901,3 +901,29 @@ def test_a_worker_computes_on_its_share_of_the_cores(monkeypatch):
     monkeypatch.setenv("CONVCLI_THREADS", "3")
     batch._start_worker(len, 1)
     assert os.environ["CONVCLI_THREADS"] == "3"
+
+
+def test_batch_rerun_names_skip_existing_and_overwrite(gray_png, rgb_png, tmp_path):
+    """Rerunning a batch into the same --out-dir says how to resume or replace it."""
+    out_dir = tmp_path / "out"
+    args = ["filter", gray_png.path, rgb_png.path, "-k", "sobel", "--out-dir", out_dir]
+    assert run(*args).exit_code == 0
+    before = {p.name: p.read_bytes() for p in out_dir.iterdir()}
+    for jobs in ("1", "2"):
+        result = run(*args, "--jobs", jobs)
+        assert result.exit_code == 1
+        assert "2 of 2 files failed" in result.stderr
+        assert "--skip-existing keeps the complete ones" in result.stderr
+        assert "--overwrite replaces them" in result.stderr
+    assert {p.name: p.read_bytes() for p in out_dir.iterdir()} == before
+    assert run(*args, "--skip-existing").exit_code == 0
+
+
+def test_batch_failure_without_existing_outputs_has_no_rerun_hint(
+    gray_png, truncated_png, tmp_path
+):
+    """A file that fails for another reason gets no hint about existing outputs."""
+    result = run("filter", gray_png.path, truncated_png, "-k", "sobel", "--out-dir", tmp_path / "o")
+    assert result.exit_code == 1
+    assert "1 of 2 files failed" in result.stderr
+    assert "--skip-existing" not in result.stderr

@@ -264,6 +264,13 @@ def test_arch_table_totals(arch, total):
     assert f"Total parameters: {total}" in ok("--arch", arch).stdout
 
 
+def test_small_total_is_not_repeated():
+    """80 parameters read "Total parameters: 80", not "80 (80)"; 61,706 keeps "(61.71 K)"."""
+    small = ok("--in", "28", "--channels", "1", "--layers", "conv 8 k3").stdout
+    assert "Total parameters: 80  ·" in small and "(80)" not in small
+    assert "Total parameters: 61,706 (61.71 K)" in ok("--arch", "lenet5").stdout
+
+
 def test_arch_quiet_and_other_input():
     """--quiet prints the output shape; --in 512 makes ResNet-50's layer4 16×16."""
     assert ok("--arch", "resnet50", "-q").stdout == "1000\n"

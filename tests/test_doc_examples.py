@@ -190,10 +190,11 @@ NOT_IN_OUT_YET: set[str] = set()
 def written_paths(code: str) -> list[str]:
     """What a shell line writes: each ``-o``, ``--out-dir``, ``--manifest`` and ``>`` target
     (standard output, ``-``, aside)."""
-    words = shlex.split(code, comments=True)  # a quoted "|" (the spec's branches) is no pipe
+    lexer = shlex.shlex(code, posix=True, punctuation_chars="|>")
+    lexer.whitespace_split = True  # a quoted "a | b" stays one word
+    words = list(lexer)
     found = [b for a, b in itertools.pairwise(words) if a in WRITING_OPTIONS]
-    found += [w[1:] for w in words if w.startswith(">") and len(w) > 1]
-    return [path for path in found if path not in ("-", "|")]
+    return [p for p in found if p not in ("-", "/dev/null") and not p.startswith("&")]
 
 
 WRITING_OPTIONS = ("-o", "--output", "--out-dir", "--manifest", ">")
@@ -204,7 +205,7 @@ def test_examples_leave_the_repository_alone():
     ``out/`` (git ignores it), as the README says, so pasting the docs into a clone leaves
     its root as it was and never collides with the Quickstart's ``edges.png``."""
     assert written_paths("a -o out/x.png | b > y.png --out-dir d") == ["out/x.png", "y.png", "d"]
-    assert written_paths('shape --layers "res(a | b)" -o out/t.json') == ["out/t.json"]
+    assert written_paths('a "x | y" -o out/z.png >w.png 2>/dev/null 2>&1') == ["out/z.png", "w.png"]
     for example in ALL:
         if example.kind == "shell":
             assert str(ROOT) not in example.code

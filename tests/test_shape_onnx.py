@@ -265,3 +265,32 @@ def test_usage_errors(tmp_path):
         ["--dim", "N=1", "--arch", "lenet5"],
     ):
         assert runner.invoke(cli, ["shape", *args]).exit_code == 2, args
+
+
+@pytest.mark.parametrize("opset", [13, 21])
+@pytest.mark.parametrize("keepdims", [0, 1])
+def test_reduce_mean_over_h_and_w_is_a_global_pool(tmp_path, opset, keepdims):
+    """``x.mean((2, 3))`` as torch exports it (axes an attribute before opset 18, an input
+    from 18): the shape is onnx.shape_inference's, the field the whole input."""
+    inits = [_init("w", 4, 3, 3, 3)]
+    nodes = [helper.make_node("Conv", ["x", "w"], ["c"])]
+    if opset < 18:
+        mean = helper.make_node("ReduceMean", ["c"], ["y"], axes=[2, 3], keepdims=keepdims)
+    else:
+        inits.append(numpy_helper.from_array(np.array([-2, -1], dtype=np.int64), "axes"))
+        mean = helper.make_node("ReduceMean", ["c", "axes"], ["y"], keepdims=keepdims)
+    model = _model([*nodes, mean], inits, [1, 3, 10, 10], opset)
+    path = _save(model, tmp_path / "mean.onnx")
+    summary = analyze_onnx(path, {})
+    assert summary.rows[-1].shape == _inferred(model)["y"]
+    assert summary.rows[-1].shape == ((1, 4, 1, 1) if keepdims else (1, 4))
+    assert summary.total_params == 4 * 3 * 3 * 3
+
+
+def test_reduce_mean_over_channels_is_refused(tmp_path):
+    """A mean over any other axes is not a pooling layer: exit 1 as for an unknown node."""
+    nodes = [helper.make_node("ReduceMean", ["x"], ["y"], axes=[1], keepdims=1)]
+    path = _save(_model(nodes, [], [1, 3, 10, 10], 13), tmp_path / "m.onnx")
+    result = CliRunner().invoke(cli, ["shape", path])
+    assert result.exit_code == 1
+    assert "ReduceMean" in result.stderr and "axes [1]" in result.stderr

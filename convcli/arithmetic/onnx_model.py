@@ -7,7 +7,7 @@ counts from :mod:`convcli.arithmetic.counts`, as for the spec language; what
 each node does is in :mod:`.onnx_nodes`.
 
 Supported nodes: ``Conv``, ``ConvTranspose``, ``MaxPool``, ``AveragePool``,
-``GlobalAveragePool``, ``GlobalMaxPool``, ``Gemm``, ``MatMul``,
+``GlobalAveragePool``, ``GlobalMaxPool``, ``ReduceMean`` over H and W, ``Gemm``, ``MatMul``,
 ``BatchNormalization``, ``Pad``, ``Resize``/``Upsample``, and shape-only
 nodes (activations, ``Dropout``, ``Identity``, ``Flatten``, ``Reshape``,
 ``Add``/``Sub``/``Mul``/``Div``, ``Concat``, ``Constant``); the exporters'

@@ -255,6 +255,21 @@ def _global_pool(node: Node) -> NodeOut:
     return NodeOut((x[0], x[1], 1, 1), field=grow(node.field, (x[2], x[3]), (x[2], x[3])))
 
 
+def _reduce_mean(node: Node) -> NodeOut:
+    """``ReduceMean`` over H and W (``x.mean((2, 3))``): a global average pool."""
+    x = node.x
+    axes = node.attrs.get("axes")
+    if node.opset >= 18:
+        axes = _constant_input(node, 1, "axes")
+    spatial = sorted(a % len(x) for a in axes or []) == [2, 3] and len(x) == 4
+    if not spatial:
+        raise ShapeError(
+            f"{node.where}: reads a mean over H and W of N×C×H×W only, got axes {axes}"
+        )
+    out = (x[0], x[1], 1, 1) if node.attrs.get("keepdims", 1) else (x[0], x[1])
+    return NodeOut(out, field=grow(node.field, (x[2], x[3]), (x[2], x[3])))
+
+
 def _gemm(node: Node) -> NodeOut:
     a, b = node.x, node.shapes[node.ins[1]]
     if node.attrs.get("transA", 0):
@@ -392,6 +407,7 @@ HANDLERS: dict[str, Callable[[Node], NodeOut]] = {
     **dict.fromkeys(_WINDOW_OPS, _windowed),
     "GlobalAveragePool": _global_pool,
     "GlobalMaxPool": _global_pool,
+    "ReduceMean": _reduce_mean,
     "Gemm": _gemm,
     "MatMul": _matmul,
     "BatchNormalization": _batchnorm,

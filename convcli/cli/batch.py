@@ -203,6 +203,10 @@ def _not_a_file(path: Path) -> str:
     return "not a regular file"
 
 
+class OutputExistsError(ConvcliError):
+    """A batch's output exists and ``--overwrite`` was not given."""
+
+
 def check_target(job: Job, options: WriteOptions) -> None:
     """Refuse to write over an input, or over an existing file without --overwrite."""
     from ..images.io import same_file
@@ -211,7 +215,7 @@ def check_target(job: Job, options: WriteOptions) -> None:
     if same_file(job.source, job.target) or job.source == job.target != "-":
         raise ConvcliError(f"{job.target}: is the input; convcli never overwrites an input")
     if not options.overwrite and output_exists(job.target):
-        raise ConvcliError(f"{job.target} exists; pass --overwrite to replace it")
+        raise OutputExistsError(f"{job.target} exists; pass --overwrite to replace it")
 
 
 def _extension_format(path: str) -> str | None:
@@ -422,7 +426,23 @@ def run_jobs(
             err=True,
         )
     if failures:
-        raise click.ClickException(f"{len(failures)} of {len(jobs)} files failed")
+        raise click.ClickException(failed_line(failures, len(jobs)))
+
+
+def failed_line(failures: list[tuple[Job, BaseException]], total: int) -> str:
+    """The batch's closing error; when outputs existed, how to rerun it.
+
+    Rerunning a batch into the same ``--out-dir`` is the common way to get
+    here: every file then fails with "exists", and the line says which
+    option resumes the batch and which one replaces its files.
+    """
+    text = f"{len(failures)} of {total} files failed"
+    if any(isinstance(exc, OutputExistsError) for _, exc in failures):
+        text += (
+            " (outputs that exist: --skip-existing keeps the complete ones,"
+            " --overwrite replaces them)"
+        )
+    return text
 
 
 def summary_line(written: int, total: int, skipped: int | None = None) -> str:

@@ -253,9 +253,10 @@ def _network_table(name: str, summary: Any, shown: Any, dtype: str, totals: dict
     if narrow:
         table_rows = _cells(shown.rows, dtype, wide, True, used)
     styles = ["bold" if not r.leaf else None for r in shown.rows]
+    total = format_int(summary.total_params)
+    short = format_count(summary.total_params)
     parts = [
-        f"Total parameters: {format_int(summary.total_params)} "
-        f"({format_count(summary.total_params)})",
+        f"Total parameters: {total}" + ("" if short == total else f" ({short})"),
         f"MACs: {format_count(summary.total_macs)}",
         f"FLOPs: {format_count(summary.total_flops)}",
         "",
