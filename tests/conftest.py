@@ -40,6 +40,11 @@ SLOW_FILES = {
     "test_streaming.py",
     "test_table_widths.py",  # the installed command at several terminal widths
     "test_tiled.py",
+    "test_models_torch.py",  # models built, run and exported by torch
+    "test_shape_onnx_exported.py",  # models exported by torch.onnx
+    "test_explorer_browser.py",  # a real headless Chromium
+    "test_notebook.py",  # a real Jupyter kernel
+    "test_explorer.py",  # torch as the oracle of every page (importing it: ~1.5 s)
 }
 #: ... and single tests (``file::function``, every parametrization) of files kept fast.
 SLOW_TESTS = {
@@ -66,6 +71,17 @@ SLOW_TESTS = {
     "test_shape_onnx.py::test_installed_command_prints_the_table",
     "test_solve_closed_form.py::test_every_small_case_is_the_brute_force",
     "test_startup_imports.py::test_command_imports_only_what_it_uses",
+    "test_shape_in_range.py::test_in_range_matches_a_brute_force_loop",  # Hypothesis
+    "test_rank_one.py::test_no_decomposition_for_huge_kernels",
+    "test_fft_blocks.py::test_the_cost_model_sends_large_kernels_down_their_paths",
+    "test_engine_overheads.py::test_scan_agrees_with_numpy_on_any_array",  # Hypothesis
+    "test_jpegstrips.py::test_ctrl_c_mid_batch_leaves_only_complete_files",
+    "test_jpegstrips.py::test_the_command_writes_strips_through_a_pipe",
+    "test_jpegstrips.py::test_at_a_terminal_with_relative_paths",
+    "test_npystream.py::test_identity_to_npy_peaks_like_the_png_path",  # a large image
+    "test_shape_narrow.py::test_exported_onnx_model_fits",  # torch.onnx.export
+    "test_stdio.py::test_a_reader_that_goes_away_is_not_a_success",
+    "test_passes.py::test_the_command_filters_with_a_huge_separable_kernel",
 }
 
 

@@ -7,6 +7,7 @@ found whether or not the code path runs in another test.
 from __future__ import annotations
 
 import ast
+import functools
 from pathlib import Path
 
 import pytest
@@ -169,6 +170,7 @@ def not_run_at_import(module: str) -> set[int]:
     return lines
 
 
+@functools.cache
 def import_graph() -> dict[str, set[str]]:
     """Module -> the convcli modules it imports (anywhere in it, lazily or not).
 
