@@ -159,3 +159,15 @@ def test_mostly_flat_image_uses_its_largest_response():
     out = filter_image(Image(px), [get_kernel("laplacian")]).pixels
     assert out[100, 100] == 255 and out[99, 100] == round(10 * 255 / 40)
     assert np.count_nonzero(out) == 5
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_edge_percentile_is_numpys_linear_percentile(dtype):
+    """The 99th percentile ``auto`` stretches by is np.percentile's, bit for bit, for every
+    count of values (it is found with np.partition, which imports no numpy.ma)."""
+    from convcli.images.filtering import edge_percentile
+
+    rng = np.random.default_rng(99)
+    for n in [*range(1, 300), 1000, 4097, 65536]:
+        values = np.abs(rng.standard_normal(n)).astype(dtype)
+        assert edge_percentile(values.copy()) == float(np.percentile(values, 99)), n

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -390,10 +391,67 @@ def stretch_edges(values: np.ndarray, max_value: float) -> np.ndarray:
     np.abs(values, out=values)
     if values.size == 0:
         return values
-    top = edge_top(
-        float(np.percentile(values, EDGE_PERCENTILE)), lambda: float(values.max()), max_value
-    )
+    top = edge_top(edge_percentile(values), lambda: float(values.max()), max_value)
     return scale_edges(values, max_value, top)
+
+
+def percentile_ranks(n: int, q: float = EDGE_PERCENTILE) -> tuple[int, int, float]:
+    """The two 0-based ranks numpy's ``linear`` percentile ``q`` of ``n`` values interpolates
+    between, and the weight of the second.
+
+    Examples
+    --------
+    >>> prev, nxt, weight = percentile_ranks(3)  # 0.99 * (3 - 1) = 1.98
+    >>> prev, nxt, round(weight, 12)
+    (1, 2, 0.98)
+    """
+    quantile = q / 100
+    virtual = n * quantile + (1 + quantile * -1) - 1  # (n - 1) q, in numpy's order of operations
+    if virtual >= n - 1:
+        return n - 1, n - 1, 0.0
+    prev = max(0, math.floor(virtual))
+    return prev, prev + 1, virtual - prev
+
+
+def percentile_of_ranks(a: np.floating, b: np.floating, gamma: float) -> np.floating:
+    """numpy's linear interpolation between sorted neighbours ``a`` <= ``b``, in their
+    float type (float32 stays float32).
+
+    numpy computes ``a + (b - a) * g``, or ``b - (b - a) * (1 - g)`` from
+    ``g >= 0.5`` on (so the ends are exact); the same order of operations
+    gives the same float32.
+
+    Examples
+    --------
+    >>> float(percentile_of_ranks(np.float32(10), np.float32(20), 0.98))
+    19.799999237060547
+    """
+    kind = np.result_type(a, b, np.float32).type
+    a, b = kind(a), kind(b)
+    diff = b - a
+    if gamma >= 0.5:
+        return kind(b - diff * (1 - gamma))
+    return kind(a + diff * gamma)
+
+
+def edge_percentile(values: np.ndarray) -> float:
+    """The :data:`EDGE_PERCENTILE` of ``values``, as ``np.percentile`` computes it (linear).
+
+    Found with one ``np.partition`` (``np.percentile`` would import ``numpy.ma``,
+    20 ms of a small run's start-up, through ``np.unique``).
+
+    >>> edge_percentile(np.array([0.0, 10.0, 20.0]))
+    19.8
+    """
+    flat = values.reshape(-1)
+    if flat.dtype == np.float32:
+        prev, nxt, gamma = percentile_ranks(flat.size)
+    else:  # numpy's float64 path: the virtual index (n - 1) q
+        virtual = (flat.size - 1) * (EDGE_PERCENTILE / 100)
+        prev = max(0, math.floor(virtual))
+        nxt, gamma = min(prev + 1, flat.size - 1), virtual - prev
+    part = np.partition(flat, (prev, nxt) if nxt != prev else prev)
+    return float(percentile_of_ranks(part[prev], part[nxt], gamma))
 
 
 def edge_top(percentile: float, largest: Callable[[], float], max_value: float) -> float:

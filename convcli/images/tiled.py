@@ -33,7 +33,6 @@ whole result.
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -48,7 +47,6 @@ from ..errors import ImageError, ParameterError, install_hint
 from ..kernels.kernel import Kernel
 from .filtering import (
     ALPHA_MODES,
-    EDGE_PERCENTILE,
     FilterSettings,
     apply_kernels,
     centre_delta,
@@ -56,6 +54,8 @@ from .filtering import (
     chain_range_mode,
     edge_top,
     map_range,
+    percentile_of_ranks,
+    percentile_ranks,
     split_alpha,
     store_tile,
 )
@@ -741,43 +741,6 @@ class ResultStats:
         prev, nxt, gamma = percentile_ranks(self.count)
         p = percentile_of_ranks(self.value_at(prev), self.value_at(nxt), gamma)
         return edge_top(float(p), lambda: self.abs_max, max_value)
-
-
-def percentile_ranks(n: int, q: float = EDGE_PERCENTILE) -> tuple[int, int, float]:
-    """The two 0-based ranks numpy's ``linear`` percentile ``q`` of ``n`` values interpolates
-    between, and the weight of the second.
-
-    Examples
-    --------
-    >>> prev, nxt, weight = percentile_ranks(3)  # 0.99 * (3 - 1) = 1.98
-    >>> prev, nxt, round(weight, 12)
-    (1, 2, 0.98)
-    """
-    quantile = q / 100
-    virtual = n * quantile + (1 + quantile * -1) - 1  # (n - 1) q, in numpy's order of operations
-    if virtual >= n - 1:
-        return n - 1, n - 1, 0.0
-    prev = max(0, math.floor(virtual))
-    return prev, prev + 1, virtual - prev
-
-
-def percentile_of_ranks(a: np.float32, b: np.float32, gamma: float) -> np.float32:
-    """numpy's float32 linear interpolation between sorted neighbours ``a`` <= ``b``.
-
-    numpy computes ``a + (b - a) * g``, or ``b - (b - a) * (1 - g)`` from
-    ``g >= 0.5`` on (so the ends are exact); the same order of operations
-    gives the same float32.
-
-    Examples
-    --------
-    >>> float(percentile_of_ranks(np.float32(10), np.float32(20), 0.98))
-    19.799999237060547
-    """
-    a, b = np.float32(a), np.float32(b)
-    diff = b - a
-    if gamma >= 0.5:
-        return np.float32(b - diff * (1 - gamma))
-    return np.float32(a + diff * gamma)
 
 
 def _check_finite_pixels(px: np.ndarray, path: str, row: int, col: int) -> None:
