@@ -62,7 +62,7 @@ class _State:
 
 
 def _expand_block(layer: Layer, channels: int) -> Layer:
-    """torchvision's BasicBlock / Bottleneck as a residual Layer."""
+    """Torchvision's BasicBlock / Bottleneck as a residual Layer."""
     stride = layer.stride or (1, 1)
     width = layer.out or 1
     if layer.kind == "basic":

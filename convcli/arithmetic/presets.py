@@ -72,7 +72,8 @@ def _resnet(block: str, counts: Sequence[int]) -> str:
 def _unet(widths: Sequence[int] = (64, 128, 256, 512, 1024), classes: int = 2) -> str:
     """U-Net (Ronneberger et al., 2015) with padded 3×3 convolutions: each level is
     ``cat(maxpool, two convs, the level below, two convs, up-convolution)``, the skip
-    concatenated along the channels."""
+    concatenated along the channels.
+    """
 
     def pair(width: int) -> str:
         return f"2*(conv {width} k3 p1, relu)"

@@ -67,7 +67,8 @@ def _pair(text: str, what: str, item: str, minimum: int = 1) -> Pair:
 
 def _padding(text: str, item: str) -> PaddingSpec:
     """``pPAD``: read by :func:`~convcli.arithmetic.sizes.parse_padding`, kept in its
-    shortest form (``2``, ``(2, 1)`` or ``((top, bottom), (left, right))``)."""
+    shortest form (``2``, ``(2, 1)`` or ``((top, bottom), (left, right))``).
+    """
     try:
         pads = parse_padding(text)
     except ShapeError as exc:

@@ -200,7 +200,7 @@ class NetworkSummary:
         return memory_bytes(self.total_activations, dtype)
 
     def forward_backward_bytes(self, dtype: str = "float32") -> int:
-        """torchinfo's "forward/backward pass size": 2 × the outputs of layers with parameters."""
+        """Torchinfo's "forward/backward pass size": 2 × the outputs of layers with parameters."""
         outputs = sum(row.param_activations for row in self.rows if row.leaf)
         return memory_bytes(2 * outputs, dtype)
 

@@ -69,7 +69,8 @@ def _with_debug(command: click.Command) -> click.Command:
 class LazyGroup(click.Group):
     """A group that imports a command's module only when it is needed, gives
     every command a ``--debug`` flag, and turns convcli's own errors into
-    one-line messages."""
+    one-line messages.
+    """
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(name for name in COMMANDS if _available(name))
@@ -128,7 +129,8 @@ class LazyGroup(click.Group):
 
     def main(self, *args, **kwargs):
         """Run the command; SIGTERM, SIGHUP (and SIGINT) are noted for the whole run,
-        the error report included (see :meth:`__call__`)."""
+        the error report included (see :meth:`__call__`).
+        """
         from .signals import HANDLED, exit_status, terminating_signals
 
         try:
@@ -284,7 +286,8 @@ def error_text(exc: BaseException) -> str:
 
 def debug_enabled(ctx: click.Context | None = None) -> bool:
     """True when ``--debug`` was given, before or after the command's name (or
-    ``CONVCLI_DEBUG`` is set)."""
+    ``CONVCLI_DEBUG`` is set).
+    """
     if os.environ.get("CONVCLI_DEBUG"):
         return True
     ctx = ctx or click.get_current_context(silent=True)

@@ -1,5 +1,6 @@
 """``convcli animate``: a convolution, step by step, as an animated GIF, PNG or WebP,
-or an interactive HTML explorer."""
+or an interactive HTML explorer.
+"""
 
 from __future__ import annotations
 

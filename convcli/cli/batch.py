@@ -292,7 +292,8 @@ def _progress_wanted(quiet: bool) -> bool:
 
 def progress_bar(quiet: bool, verb: str, total: int) -> tuple[Any, Any]:
     """A started rich progress bar on stderr and its task, or ``(None, None)`` when
-    ``quiet`` or stderr is not a terminal. Stop it with ``progress.stop()``."""
+    ``quiet`` or stderr is not a terminal. Stop it with ``progress.stop()``.
+    """
     if not _progress_wanted(quiet):
         return None, None
     from rich.progress import Progress

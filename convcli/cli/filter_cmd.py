@@ -29,7 +29,8 @@ class _KernelWithSpec(KernelSpec):
 
 def kernel_tag(spec: str, kernel) -> str:
     """What a kernel adds to an output's name: a built-in as given (``gaussian:sigma=3``),
-    a file kernel its file's stem, an inline matrix ``custom``."""
+    a file kernel its file's stem, an inline matrix ``custom``.
+    """
     from ..kernels.catalogue import kernel_names
 
     if spec.partition(":")[0].strip().lower().replace("_", "-") in kernel_names():

@@ -73,7 +73,8 @@ def pad_mode_option(
     help: str = "How the border is filled (reflect: d c b|a b c d; symmetric: c b a|a b c d).",
 ) -> Callable:
     """``--pad-mode MODE``: one of :data:`PAD_MODE_CHOICES`, listed in the help text
-    (where it wraps) rather than in the metavar (which would run past 80 columns)."""
+    (where it wraps) rather than in the metavar (which would run past 80 columns).
+    """
     return click.option(
         "--pad-mode",
         type=click.Choice(PAD_MODE_CHOICES, case_sensitive=False),

@@ -113,7 +113,8 @@ def run_pyramid(
 
 def _write_to(output: str, write: Callable, overwrite: bool) -> list[tuple[int, ...]]:
     """``write(target, overwrite)`` to ``output``; for a URL, to a local temporary folder
-    first (in $TMPDIR), then uploaded whole (:func:`convcli.images.urls.upload_folder`)."""
+    first (in $TMPDIR), then uploaded whole (:func:`convcli.images.urls.upload_folder`).
+    """
     import os
     import tempfile
 

@@ -41,7 +41,8 @@ def check_skip_overwrite(skip_existing: bool, overwrite: bool) -> None:
 
 def skip_if_complete(target: str, quiet: bool) -> bool:
     """For one output of ``--skip-existing``: True (said on stderr) when it exists and is
-    complete; an incomplete one is removed (and said) so that it is written again."""
+    complete; an incomplete one is removed (and said) so that it is written again.
+    """
     from ..images.resume import output_problem, remove_output
     from ..images.urls import output_exists
 

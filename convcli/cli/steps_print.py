@@ -21,7 +21,8 @@ def _color() -> bool:
 def _grid(padded, step, channel, marked_style, pad_box, dot_padding=False):
     """Rows of a grid of one channel, as (text, rich style) pieces: the window's
     input cells in [brackets], its taps in the padding in {braces} (so a window
-    always shows all its k×k taps); padding shown as ``·`` when ``dot_padding`` (zeros)."""
+    always shows all its k×k taps); padding shown as ``·`` when ``dot_padding`` (zeros).
+    """
     import numpy as np
 
     from ..output import format_number

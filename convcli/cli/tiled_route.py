@@ -171,7 +171,8 @@ def run_pool_streamed(
     skip_existing: bool = False,
 ) -> None:
     """Pool each source in tiles on this machine (``pool(source, target, overwrite=...)``,
-    :func:`convcli.images.pooling.pool_tiled` with the geometry bound)."""
+    :func:`convcli.images.pooling.pool_tiled` with the geometry bound).
+    """
     from .resume import check_skip_overwrite, skip_if_complete
 
     check_skip_overwrite(skip_existing, overwrite)

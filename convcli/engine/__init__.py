@@ -28,7 +28,7 @@ Nothing here reads or writes files; :mod:`convcli.images` does.
 
 
 def __getattr__(name: str):
-    """convcli 0.1's ``convcli.engine.<name>`` (this was one module), with a DeprecationWarning."""
+    """Convcli 0.1's ``convcli.engine.<name>`` (this was one module), with a DeprecationWarning."""
     from ..compat import moved_name
 
     return moved_name(__name__, name)

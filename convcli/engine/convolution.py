@@ -377,7 +377,8 @@ def _native_reads_pixels(
     threads: int | None,
 ) -> bool:
     """Whether the native core will filter the (C, H, W) pixels ``x`` as they are
-    (uint8 or uint16, converted as it gathers each row), so no float copy is made."""
+    (uint8 or uint16, converted as it gathers each row), so no float copy is made.
+    """
     from . import native
 
     if not native.reads_pixels(x.dtype) or not isinstance(strategy, str):

@@ -111,7 +111,8 @@ NATIVE_PIXEL = 0.3e-9
 def _stride_factor(problem: Problem) -> int:
     """``stride_h * stride_w``, the stride-1 outputs computed per output kept, counting
     only axes with more than one output (one output costs one, whatever the stride,
-    which may be any size: 10**400 is a valid stride for a one-pixel output)."""
+    which may be any size: 10**400 is a valid stride for a one-pixel output).
+    """
     return math.prod(s if n > 1 else 1 for s, n in zip(problem.stride, problem.out, strict=True))
 
 
@@ -154,7 +155,8 @@ def estimate_costs(problem: Problem, weight: np.ndarray, factors=None) -> dict[s
 
 def native_costs(problem: Problem, weight: np.ndarray, dtype: np.dtype, factors=None):
     """(direct, separable) seconds per output pixel and image of the native core, the
-    separable one None without rank-1 ``factors``; None when the core is not available."""
+    separable one None without rank-1 ``factors``; None when the core is not available.
+    """
     from . import native
 
     if native.module() is None:  # raises for a bad CONVCLI_ENGINE or CONVCLI_NATIVE_ISA
@@ -325,7 +327,8 @@ def gather_cost(
     problem: Problem, budget: int, itemsize: int, in_itemsize: int, name: str, tall: bool = False
 ) -> float:
     """Seconds per output pixel of gathering ``name``'s blocks (tile plus halo);
-    ``tall`` as for :func:`~convcli.engine.tiling.tile_shape`."""
+    ``tall`` as for :func:`~convcli.engine.tiling.tile_shape`.
+    """
     th, tw = tile_shape(name, problem, budget, 1, itemsize, in_itemsize, tall=tall)
     (sh, sw), (span_h, span_w) = problem.stride, problem.span
     block = ((th - 1) * sh + span_h) * ((tw - 1) * sw + span_w)

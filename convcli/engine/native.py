@@ -194,7 +194,8 @@ def workspace(problem: Any, itemsize: int, separable: bool) -> int:
 
 def band_memory(problem: Any, rows: int, itemsize: int, in_itemsize: int, convert: bool) -> int:
     """Bytes of a band of ``rows`` output rows besides the workspace: the source rows it
-    converts to the compute dtype, when the input is not in it already."""
+    converts to the compute dtype, when the input is not in it already.
+    """
     if not convert:
         return 0
     width = problem.span[1] + (problem.out[1] - 1) * problem.stride[1]
@@ -212,7 +213,8 @@ def plan(
     separable: bool,
 ) -> tuple[int, int] | None:
     """(band rows, threads) for a native call within ``budget``, or None if even one
-    one-row band on one thread overruns it."""
+    one-row band on one thread overruns it.
+    """
     space = workspace(problem, itemsize, separable)
     oh = problem.out[0]
     threads = max(1, min(threads, problem.n * problem.c_out * oh))

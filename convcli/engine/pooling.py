@@ -155,7 +155,8 @@ def pool_divisors(
     real_only: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The cells each output row and column of an average divides by, for a ``shape``
-    input pooled with ``geometry`` (``real_only``: padding does not count)."""
+    input pooled with ``geometry`` (``real_only``: padding does not count).
+    """
     (pt, pb), (pl, pr) = geometry.padding
     oh, ow = geometry.output_shape
     return (

@@ -270,7 +270,8 @@ def running_sum_factor(factor: np.ndarray, dilation: int) -> bool:
 
 def has_running_sums(factors, dilation: tuple[int, int]) -> bool:
     """Whether ``separable`` runs any of these factors (from :func:`separable_factors`)
-    as a running sum; its tiles are then tall (see :func:`convcli.engine.tiling.tile_shape`)."""
+    as a running sum; its tiles are then tall (see :func:`convcli.engine.tiling.tile_shape`).
+    """
     return any(
         running_sum_factor(taps, dilation[axis])
         for axis, factor in enumerate(factors)
@@ -283,7 +284,8 @@ def separable_passes(
 ) -> float:
     """Passes over a tile ``separable`` makes with these factors (from
     :func:`separable_factors`): one axpy pass per nonzero tap, or ``running``
-    for a factor run as a running sum (0 counts the axpy passes alone)."""
+    for a factor run as a running sum (0 counts the axpy passes alone).
+    """
     total = 0.0
     for axis, factor in enumerate(factors):
         for taps in np.asarray(factor).reshape(-1, factor.shape[-1]):
@@ -624,7 +626,8 @@ def make_separable(
 
     def interior(src: np.ndarray, base: int, dest: np.ndarray, left: int, right: int) -> None:
         """As for ``direct``: the column pass over whole rows of ``src``, the row pass
-        into ``dest`` except its ``left`` and ``right`` border columns."""
+        into ``dest`` except its ``left`` and ``right`` border columns.
+        """
         th, width = dest.shape
         size = th * width
         mid = np.empty((1, size), dtype=dtype)

@@ -414,7 +414,7 @@ def percentile_ranks(n: int, q: float = EDGE_PERCENTILE) -> tuple[int, int, floa
 
 
 def percentile_of_ranks(a: np.floating, b: np.floating, gamma: float) -> np.floating:
-    """numpy's linear interpolation between sorted neighbours ``a`` <= ``b``, in their
+    """Numpy's linear interpolation between sorted neighbours ``a`` <= ``b``, in their
     float type (float32 stays float32).
 
     numpy computes ``a + (b - a) * g``, or ``b - (b - a) * (1 - g)`` from
@@ -472,7 +472,8 @@ def edge_top(percentile: float, largest: Callable[[], float], max_value: float) 
 
 def scale_edges(values: np.ndarray, max_value: float, top: float) -> np.ndarray:
     """Absolute responses scaled, in place, so that `top` (from :func:`edge_top`) is white,
-    the rest clipped; all 0 when `top` is 0. One rule for whole images and tiles."""
+    the rest clipped; all 0 when `top` is 0. One rule for whole images and tiles.
+    """
     if top <= 0:
         values[...] = 0
         return values
@@ -653,7 +654,8 @@ def _by_rows(
 def bandable(s: FilterSettings) -> bool:
     """Whether a chain with these settings can run in bands of rows (:func:`_run_band`):
     the geometry of :func:`_is_identity_geometry` and a pad mode that looks only at
-    the nearest rows (not ``circular``)."""
+    the nearest rows (not ``circular``).
+    """
     if not _is_identity_geometry(s):
         return False
     try:

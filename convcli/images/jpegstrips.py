@@ -55,7 +55,8 @@ def _strip_rows(height: int, width: int, mcu: int) -> int:
 
 def can_write_strips(pixels: np.ndarray, threads: int | None) -> bool:
     """Whether :func:`write_jpeg_strips` takes these pixels: uint8 gray or RGB, wide enough
-    for one MCU row to fit the restart field, at least two strips, and more than one thread."""
+    for one MCU row to fit the restart field, at least two strips, and more than one thread.
+    """
     if (
         not hasattr(os, "memfd_create")
         or pixels.dtype != np.uint8

@@ -142,7 +142,8 @@ def zarr_problem(path: str) -> str | None:
 
 def _tiff_problem(path: str) -> str | None:
     """Why a TIFF is incomplete, or None: every tile or strip of every page must lie inside
-    the file and decode (one at a time, so a BigTIFF larger than memory is checked too)."""
+    the file and decode (one at a time, so a BigTIFF larger than memory is checked too).
+    """
     try:
         import tifffile
     except ImportError:

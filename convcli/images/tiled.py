@@ -187,7 +187,8 @@ def probe_tiff(path: str) -> TiledSource | None:
 
 def open_zarr_blocks(path: str, mode: str, **kwargs: Any) -> Any:
     """The zarr array at ``path``, storing every chunk (an all-zero one too, so that
-    the chunks on disk can be counted: ``--skip-existing`` and the cluster's check)."""
+    the chunks on disk can be counted: ``--skip-existing`` and the cluster's check).
+    """
     import zarr
 
     if int(zarr.__version__.split(".")[0]) >= 3:
@@ -550,7 +551,8 @@ class StreamPlan:
     @property
     def passes(self) -> int:
         """Passes over the image: 1, 2 with ``normalize`` (its range first), 3 with a
-        stretching ``auto`` (counts, then the exact 99th percentile, then the pixels)."""
+        stretching ``auto`` (counts, then the exact 99th percentile, then the pixels).
+        """
         return {"normalize": 2, "stretch": 3}.get(self.mode, 1)
 
     def blocks(self) -> Iterator[tuple[int, int, int, int]]:
@@ -746,7 +748,8 @@ class ResultStats:
 def _check_finite_pixels(px: np.ndarray, path: str, row: int, col: int) -> None:
     """Raise ImageError naming ``path`` and the pixel (in the whole image) of the first NaN
     or infinity of the rectangle ``px`` read at (``row``, ``col``): the engine would name
-    "`image`" and an index in the block's padded window instead."""
+    "`image`" and an index in the block's padded window instead.
+    """
     if px.dtype.kind != "f":
         return
     bad = np.argwhere(~np.isfinite(px))
@@ -890,7 +893,8 @@ WINDOW_ARRAYS = 10
 def streamed_peak_bytes(plan: StreamPlan, target: str = "out.tif") -> int:
     """About the peak resident bytes of a streamed run into ``target``: one band of output
     pixels, the floating-point arrays of one block's window, and for a TIFF the tiles
-    tifffile compresses at once (and their compressed copy)."""
+    tifffile compresses at once (and their compressed copy).
+    """
     out_shape = plan.output_shape
     out_channels = out_shape[2] if len(out_shape) == 3 else 1
     band = plan.block_rows * out_shape[1] * out_channels * plan.out_dtype.itemsize
@@ -906,7 +910,8 @@ def streamed_peak_bytes(plan: StreamPlan, target: str = "out.tif") -> int:
 def _check_fits(plan: StreamPlan, source: str, target: str) -> None:
     """Refuse a streamed run whose one block (its window: the block plus the halo a
     padding, dilation or kernel adds) could never be held here, before anything is
-    written (a 100000-cell padding asked for 386 GB per block, and ran until killed)."""
+    written (a 100000-cell padding asked for 386 GB per block, and ran until killed).
+    """
     from ..arithmetic.limits import check_allocation
 
     check_allocation(
@@ -939,7 +944,8 @@ def write_bands(
     alpha: bool = False,
 ) -> None:
     """Write ``(first row, band)`` bands, as they come, to a tiled BigTIFF or a ``.zarr``
-    (by ``target``'s suffix), atomically; ``alpha``: the last channel is alpha."""
+    (by ``target``'s suffix), atomically; ``alpha``: the last channel is alpha.
+    """
     if is_zarr_path(target):
         _write_zarr(target, out_shape, dtype, bands, overwrite)
     else:

@@ -17,7 +17,7 @@ and ``convcli.KERNELS`` are the public entry points, re-exported from
 
 
 def __getattr__(name: str):
-    """convcli 0.1's ``convcli.kernels.<name>`` (this was one module), with a DeprecationWarning."""
+    """Convcli 0.1's ``convcli.kernels.<name>`` (this was one module), with a DeprecationWarning."""
     from ..compat import moved_name
 
     return moved_name(__name__, name)

@@ -69,7 +69,7 @@ def _size_to_sigma(size: int) -> float:
 
 
 def _sigma_to_radius(sigma: float) -> int:
-    """scipy's rule with ``truncate=4``: radius = int(4σ + 0.5)."""
+    """Scipy's rule with ``truncate=4``: radius = int(4σ + 0.5)."""
     return int(4.0 * sigma + 0.5)
 
 

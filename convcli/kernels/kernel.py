@@ -59,7 +59,8 @@ def check_finite(arr: np.ndarray, what: str) -> None:
 
 def _factor(values: Any, what: str) -> np.ndarray:
     """``values`` as a read-only, finite, non-empty 1-D float64 array of at most
-    :data:`~convcli.arithmetic.limits.MAX_KERNEL_TAPS` taps (a 2-D kernel of one row)."""
+    :data:`~convcli.arithmetic.limits.MAX_KERNEL_TAPS` taps (a 2-D kernel of one row).
+    """
     arr = as_weights([values], what)[0]
     check_kernel_taps(arr.size, 1, what)
     return arr

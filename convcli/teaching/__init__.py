@@ -17,7 +17,7 @@
 
 
 def __getattr__(name: str):
-    """convcli 0.1's ``convcli.teaching.<name>`` (this was one module), with a DeprecationWarning."""
+    """Convcli 0.1's ``convcli.teaching.<name>`` (this was one module), with a DeprecationWarning."""
     from ..compat import moved_name
 
     return moved_name(__name__, name)

@@ -115,7 +115,8 @@ def _dashed_rect(draw, box: tuple[int, int, int, int], color, dash: int = 3) -> 
 
 def _cell_size(anim: Animation, cell: int | None, layout: str = "beside") -> int:
     """The cell side: numbers get at least 26 pixels (a 16×16 grid with padding
-    still shows them), a grid without numbers may shrink to 10."""
+    still shows them), a grid without numbers may shrink to 10.
+    """
     if cell is not None:
         return cell
     gh, gw = len(anim.grid), len(anim.grid[0])

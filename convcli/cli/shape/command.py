@@ -129,7 +129,8 @@ class _SizeRange(click.ParamType):
 class _ArchChoice(click.Choice):
     """``click.Choice`` of the preset names, read from :mod:`convcli.arithmetic.presets`
     only when Click needs them (to check a value, or for the help), so that a
-    single layer does not pay for importing the network code."""
+    single layer does not pay for importing the network code.
+    """
 
     def __init__(self) -> None:
         super().__init__(())
