@@ -7,6 +7,8 @@
 - :mod:`convcli.kernels.files`: inline matrices and kernel files in
   (:func:`~convcli.kernels.files.resolve_kernel` picks a file, a matrix or a
   name, as ``--kernel`` does), kernel text files out;
+- :mod:`convcli.kernels.npy`: the one ``.npy`` reader every command uses
+  (header checked before the data is allocated, never unpickled);
 - :mod:`convcli.kernels.reading`: a file read whole, bounded by the resource
   policy (:func:`~convcli.kernels.reading.read_bounded`).
 

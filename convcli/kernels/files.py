@@ -18,7 +18,6 @@ and the "is this a matrix?" test, shared with the matrix reader of
 
 from __future__ import annotations
 
-import io
 import math
 import os
 import re
@@ -34,6 +33,7 @@ from ..guard import note_input
 from ..suffixes import KERNEL_SUFFIXES
 from .catalogue import get_kernel
 from .kernel import Kernel, check_finite
+from .npy import NpyError, NpyHeader, load_npy_bytes
 from .reading import read_bounded
 
 __all__ = [
@@ -50,58 +50,6 @@ __all__ = [
 # --------------------------------------------------------------------------
 # Matrices: inline text, files
 # --------------------------------------------------------------------------
-
-
-def load_npy_bytes(data: bytes) -> np.ndarray:
-    """Load a whole ``.npy`` file's bytes, trusting its header for nothing.
-
-    A header can promise any shape (a 128-byte file can ask for 74.5 GiB);
-    the bytes it needs are compared with the bytes there before numpy
-    allocates, and object (pickled) arrays are refused unread.
-
-    Raises
-    ------
-    ValueError
-        Empty, a bad header, object dtype, or fewer data bytes than the
-        header's shape needs (the message says which).
-
-    Examples
-    --------
-    >>> import io
-    >>> buf = io.BytesIO()
-    >>> np.save(buf, np.eye(2))
-    >>> load_npy_bytes(buf.getvalue()).tolist()
-    [[1.0, 0.0], [0.0, 1.0]]
-    >>> load_npy_bytes(buf.getvalue()[:-8])
-    Traceback (most recent call last):
-    ...
-    ValueError: truncated: shape (2, 2) of float64 needs 32 bytes of data, the file holds 24
-    """
-    if not data:
-        raise ValueError("empty file")
-    stream = io.BytesIO(data)
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
-        else:
-            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
-    except (EOFError, OSError) as exc:
-        raise ValueError(f"truncated header ({exc})") from None
-    if dtype.hasobject:
-        raise ValueError("holds Python objects (pickled data); convcli never unpickles")
-    need = math.prod(shape) * dtype.itemsize
-    held = len(data) - stream.tell()
-    if need > held:
-        raise ValueError(
-            f"truncated: shape {tuple(shape)} of {dtype} needs {need} bytes of data, "
-            f"the file holds {held}"
-        )
-    stream.seek(0)
-    try:
-        return np.load(stream, allow_pickle=False)
-    except (EOFError, OSError) as exc:
-        raise ValueError(str(exc)) from None
 
 
 _ROW_SPLIT = re.compile(r"[\s,]+")
@@ -447,8 +395,10 @@ def load_kernel(path: str | os.PathLike[str]) -> Kernel:
     try:
         if suffix == ".npy":
             try:
-                array = load_npy_bytes(read_bounded(path, what))
-            except ValueError as exc:
+                array = load_npy_bytes(
+                    read_bounded(path, what), check=lambda h: _check_npy_kernel(h, what), what=what
+                )
+            except NpyError as exc:
                 raise KernelError(f"{what} is not a readable .npy array: {exc}") from None
             return _from_npy(array, path, what)
         raw = read_bounded(path, what)
@@ -477,15 +427,20 @@ def load_kernel(path: str | os.PathLike[str]) -> Kernel:
     return Kernel(path.stem, weights, description or "user kernel", source, offset=offset)
 
 
-def _from_npy(array: np.ndarray, path: Path, what: str) -> Kernel:
-    if array.ndim != 2:
+def _check_npy_kernel(header: NpyHeader, what: str) -> None:
+    """Refuse a ``.npy`` header that cannot hold a kernel, before its data is read."""
+    shape, dtype = header.shape, header.dtype
+    if len(shape) != 2:
         raise KernelError(
-            f"{what} holds a {array.ndim}-D array of shape {array.shape}; a kernel must be 2-D"
+            f"{what} holds a {len(shape)}-D array of shape {shape}; a kernel must be 2-D"
         )
-    if array.size == 0:
-        raise KernelError(f"empty kernel: {what} has shape {array.shape}")
-    if not (np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)):
-        raise KernelError(f"{what} holds {array.dtype} values; a kernel needs real numbers")
+    if 0 in shape:
+        raise KernelError(f"empty kernel: {what} has shape {shape}")
+    if not (np.issubdtype(dtype, np.integer) or np.issubdtype(dtype, np.floating)):
+        raise KernelError(f"{what} holds {dtype} values; a kernel needs real numbers")
+
+
+def _from_npy(array: np.ndarray, path: Path, what: str) -> Kernel:
     weights = array.astype(np.float64)
     check_finite(weights, what)
     return Kernel(path.stem, weights, "user kernel", f"file {path.name}")
