@@ -85,7 +85,7 @@ def _list(fmt: str) -> None:
 
 
 def _width() -> int:
-    """The terminal's (or ``COLUMNS``') width, 80 on a pipe, at most 160."""
+    """Return the terminal's (or ``COLUMNS``') width, 80 on a pipe, at most 160."""
     from ..output import table_width
 
     return min(160, table_width(sys.stdout))
@@ -108,7 +108,7 @@ def kernels_cmd(ctx, fmt):
     `convcli kernels show SPEC` prints one kernel's values and writes it in a
     form `convcli filter -k FILE` reads back.
 
-    \b
+    \N{BACKSPACE}
     Example:
       convcli kernels
       convcli kernels --format json
@@ -132,7 +132,7 @@ def kernels_cmd(ctx, fmt):
 def list_cmd(fmt):
     """List the built-in kernels (the same as `convcli kernels`).
 
-    \b
+    \N{BACKSPACE}
     Example:
       convcli kernels list --format csv
     """
@@ -146,15 +146,17 @@ CORNER = 8
 
 
 def _corners(n: int) -> list[int | None]:
-    """Indices shown along a side of ``n``: all, or the ends with None for the gap."""
+    """List the indices shown along a side of ``n``: all, or the ends with None for the gap."""
     if n <= MAX_SHOWN:
         return list(range(n))
     return [*range(CORNER), None, *range(n - CORNER, n)]
 
 
 def _shade(value: float, top: float) -> str:
-    """The style of a nonzero weight: red if negative, green if positive; the bright shade
-    for a weight larger than half the largest, so -2 and -1 of Sobel differ.
+    """Choose the style of a nonzero weight: red if negative, green if positive.
+
+    The bright shade is for a weight larger than half the largest, so -2 and
+    -1 of Sobel differ.
 
     The tables use the 16 standard colours (every terminal shows them, the same way);
     dark shades take white text and bright ones black, so every value stays readable.
@@ -166,7 +168,7 @@ def _shade(value: float, top: float) -> str:
 
 
 def _shaded(weights, title: str, color: bool) -> str:
-    """The values as a table (text), background shaded by sign and magnitude.
+    """Render the values as a table (text), background shaded by sign and magnitude.
 
     A kernel wider or taller than :data:`MAX_SHOWN` shows its corners only,
     ``…`` in place of the rest, so the table costs the same at any size.
@@ -236,7 +238,7 @@ def show_cmd(spec, fmt, output, overwrite):
     and negative ones red, bright where a weight is over half the largest
     (on a terminal).
 
-    \b
+    \N{BACKSPACE}
     Example:
       convcli kernels show gaussian:size=5,sigma=1
       convcli kernels show log:size=7 --format json -o log.json

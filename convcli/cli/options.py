@@ -72,8 +72,10 @@ def pad_mode_option(
     default: str = "reflect",
     help: str = "How the border is filled (reflect: d c b|a b c d; symmetric: c b a|a b c d).",
 ) -> Callable:
-    """``--pad-mode MODE``: one of :data:`PAD_MODE_CHOICES`, listed in the help text
-    (where it wraps) rather than in the metavar (which would run past 80 columns).
+    """Add ``--pad-mode MODE``: one of :data:`PAD_MODE_CHOICES`.
+
+    The modes are listed in the help text (where it wraps) rather than in the
+    metavar (which would run past 80 columns).
     """
     return click.option(
         "--pad-mode",

@@ -64,13 +64,13 @@ _EXTRAS = {
 
 
 def is_url(name: str | os.PathLike | Any) -> bool:
-    """Whether ``name`` is a URL (``scheme://...``) rather than a local path.
+    r"""Whether ``name`` is a URL (``scheme://...``) rather than a local path.
 
     Examples
     --------
     >>> is_url("s3://bucket/a.png"), is_url("memory://x/a.png"), is_url("a.png")
     (True, True, False)
-    >>> is_url("C:\\\\photos\\\\a.png"), is_url("-")
+    >>> is_url("C:\\photos\\a.png"), is_url("-")
     (False, False)
     """
     return isinstance(name, str) and bool(_SCHEME.match(name))
@@ -95,7 +95,7 @@ def _split(url: str) -> tuple[str, str]:
 
 
 def url_basename(url: str) -> str:
-    """The last part of a URL's path.
+    """Return the last part of a URL's path.
 
     Examples
     --------
@@ -106,7 +106,7 @@ def url_basename(url: str) -> str:
 
 
 def url_stem(url: str) -> str:
-    """The last part of a URL's path without its suffix.
+    """Return the last part of a URL's path without its suffix.
 
     Examples
     --------
@@ -172,7 +172,7 @@ def url_read_bytes(url: str) -> bytes:
 
 
 def open_url(url: str) -> BinaryIO:
-    """A seekable in-memory stream of the object ``url`` names; its ``name`` is the URL."""
+    """Open a seekable in-memory stream of the object ``url`` names; its ``name`` is the URL."""
     stream = io.BytesIO(url_read_bytes(url))
     stream.name = url  # read_image names the input by it
     return stream

@@ -114,8 +114,9 @@ def _dashed_rect(draw, box: tuple[int, int, int, int], color, dash: int = 3) -> 
 
 
 def _cell_size(anim: Animation, cell: int | None, layout: str = "beside") -> int:
-    """The cell side: numbers get at least 26 pixels (a 16×16 grid with padding
-    still shows them), a grid without numbers may shrink to 10.
+    """Choose the cell side: numbers get at least 26 pixels, other grids at least 10.
+
+    26 pixels: a 16×16 grid with padding still shows its numbers.
     """
     if cell is not None:
         return cell
@@ -205,7 +206,7 @@ def render_frames(
     fitted: dict[tuple[str, float], Any] = {}
 
     def fit(text: str, share: float = 0.42):
-        """The cell font (``share`` of the cell), smaller for a number too wide for it."""
+        """Pick the cell font (``share`` of the cell), smaller for a number too wide for it."""
         if (text, share) not in fitted:
             size = max(8, int(c * share))
             while size > 7 and probe.textlength(text, font=fonts.get(size)) > c - 4:
@@ -339,7 +340,7 @@ def contact_sheet(images: list[PILImage.Image], columns: int) -> PILImage.Image:
 
 
 def _shared_palette(images: list[PILImage.Image]) -> list[PILImage.Image]:
-    """The frames as palette images sharing one palette (from the first and last frames)."""
+    """Quantise the frames to palette images sharing one palette (from the first and last)."""
     from PIL import Image
 
     first, last = images[0], images[-1]

@@ -183,7 +183,7 @@ def _draw(data: dict[str, Any], index: int | None, cell: int | None) -> PILImage
 
 
 def png_bytes(image: PILImage.Image) -> bytes:
-    """An image as PNG bytes (for a notebook's ``_repr_png_``)."""
+    """Encode an image as PNG bytes (for a notebook's ``_repr_png_``)."""
     import io
 
     buffer = io.BytesIO()

@@ -103,7 +103,7 @@ def _fit(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _to_uint8(image: Image) -> np.ndarray:
-    """An image's colour pixels as uint8 (16-bit and float scaled by max_value)."""
+    """Convert an image's colour pixels to uint8 (16-bit and float scaled by max_value)."""
     pixels = image.pixels
     if pixels.dtype == np.uint8:
         return pixels
