@@ -36,6 +36,7 @@ from typing import Any, BinaryIO
 from ..errors import ImageError, install_hint
 
 __all__ = [
+    "is_process_memory_url",
     "is_read_only_url",
     "is_url",
     "open_url",
@@ -85,6 +86,19 @@ def is_read_only_url(name: str) -> bool:
     (True, False)
     """
     return is_url(name) and name.split("://", 1)[0].lower() in ("http", "https")
+
+
+def is_process_memory_url(name: str) -> bool:
+    """Whether ``name`` is a ``memory://`` URL: it lives only as long as this process.
+
+    Examples
+    --------
+    >>> is_process_memory_url("memory://out/a.png"), is_process_memory_url("MEMORY://a.png")
+    (True, True)
+    >>> is_process_memory_url("s3://b/a.png"), is_process_memory_url("memory.png")
+    (False, False)
+    """
+    return is_url(name) and name.split("://", 1)[0].lower() == "memory"
 
 
 def _split(url: str) -> tuple[str, str]:

@@ -15,8 +15,10 @@
   :mod:`.explorer_render` its pictures (GIF frames, sheets, notebook PNGs).
 """
 
+from typing import Any
 
-def __getattr__(name: str):
+
+def __getattr__(name: str) -> Any:
     """Convcli 0.1's ``convcli.teaching.<name>`` (this was one module), with a DeprecationWarning."""
     from ..compat import moved_name
 
