@@ -20,6 +20,7 @@ import hashlib
 import html
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -378,7 +379,12 @@ def _page_data(e: Explorer) -> dict[str, Any]:
     }
 
 
-def _scatter(e: Explorer, kinds, feeds, multi: bool) -> dict[str, Any]:
+def _scatter(
+    e: Explorer,
+    kinds: Sequence[Sequence[str]],
+    feeds: dict[str, list[tuple[int, float]]],
+    multi: bool,
+) -> dict[str, Any]:
     """For every real input cell: the outputs it feeds, and the line saying so."""
     anim = e.anim
     (top, _), (left, _) = anim.grid_padding

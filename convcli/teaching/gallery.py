@@ -219,7 +219,12 @@ def _fill(value: int, colour: bool) -> int | tuple[int, int, int]:
     return (value, value, value) if colour else value
 
 
-def _shorten(draw: PIL.ImageDraw.ImageDraw, text: str, font, width: int) -> str:
+def _shorten(
+    draw: PIL.ImageDraw.ImageDraw,
+    text: str,
+    font: PIL.ImageFont.ImageFont | PIL.ImageFont.FreeTypeFont,
+    width: int,
+) -> str:
     """Cut ``text`` with an ellipsis until it fits ``width`` pixels."""
     if draw.textlength(text, font=font) <= width:
         return text

@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -224,7 +225,7 @@ def _load_file(path: str, what: str) -> np.ndarray:
 # ---------------------------------------------------------------------- output
 
 
-def _cell_text(arr: np.ndarray, precision: int):
+def _cell_text(arr: np.ndarray, precision: int) -> Callable[[float], str]:
     """Make a function writing one value: whole numbers without a point, others to ``precision``."""
     whole = bool(np.all(arr == np.round(arr)) and np.all(np.abs(arr) < 2**53))
 
@@ -270,7 +271,7 @@ def format_matrix(values: np.ndarray, fmt: str = "text", *, precision: int = 6) 
         return np.array2string(
             arr,
             separator=", ",
-            formatter={"float_kind": lambda v: f"{cell(v):>{width}}"},
+            formatter={"float_kind": lambda v: f"{cell(float(v)):>{width}}"},
             threshold=sys.maxsize,
             max_line_width=10**9,
         )
