@@ -22,8 +22,10 @@ and ``convcli.KERNELS`` are the public entry points, re-exported from
 :mod:`convcli`.
 """
 
+from typing import Any
 
-def __getattr__(name: str):
+
+def __getattr__(name: str) -> Any:
     """Convcli 0.1's ``convcli.kernels.<name>`` (this was one module), with a DeprecationWarning."""
     from ..compat import moved_name
 

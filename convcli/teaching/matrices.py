@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -45,7 +46,7 @@ MATRIX_FORMATS = ("text", "csv", "json", "npy")
 
 
 def _as_array(values: Any, what: str) -> np.ndarray:
-    """A real, finite, non-empty float64 array, or a ShapeError naming ``what``."""
+    """Convert to a real, finite, non-empty float64 array, or raise a ShapeError naming ``what``."""
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -224,8 +225,8 @@ def _load_file(path: str, what: str) -> np.ndarray:
 # ---------------------------------------------------------------------- output
 
 
-def _cell_text(arr: np.ndarray, precision: int):
-    """A function writing one value: whole numbers without a point, others to ``precision``."""
+def _cell_text(arr: np.ndarray, precision: int) -> Callable[[float], str]:
+    """Make a function writing one value: whole numbers without a point, others to ``precision``."""
     whole = bool(np.all(arr == np.round(arr)) and np.all(np.abs(arr) < 2**53))
 
     def cell(v: float) -> str:
@@ -270,7 +271,7 @@ def format_matrix(values: np.ndarray, fmt: str = "text", *, precision: int = 6) 
         return np.array2string(
             arr,
             separator=", ",
-            formatter={"float_kind": lambda v: f"{cell(v):>{width}}"},
+            formatter={"float_kind": lambda v: f"{cell(float(v)):>{width}}"},
             threshold=sys.maxsize,
             max_line_width=10**9,
         )
@@ -294,12 +295,12 @@ def _whole(data: Any) -> Any:
 
 
 def matrix_bytes(values: np.ndarray, fmt: str = "text", *, precision: int = 6) -> bytes:
-    """The bytes of ``values`` in ``fmt``: as :func:`format_matrix`, or ``.npy`` data.
+    r"""Encode ``values`` in ``fmt``: as :func:`format_matrix`, or ``.npy`` data.
 
     Examples
     --------
     >>> matrix_bytes(np.eye(2), "json")
-    b'[[1, 0], [0, 1]]\\n'
+    b'[[1, 0], [0, 1]]\n'
     """
     if fmt == "npy":
         buffer = io.BytesIO()
