@@ -143,6 +143,8 @@ def network_totals(summary: Any, dtype: str) -> dict[str, Any]:
         "bytes_per_value": memory_bytes(1, dtype),
         "param_bytes": summary.param_bytes(dtype),
         "activation_bytes": summary.activation_bytes(dtype),
+        "peak_activations": summary.peak_activations,
+        "peak_activation_bytes": summary.peak_bytes(dtype),
         "forward_backward_bytes": summary.forward_backward_bytes(dtype),
         "input_bytes": summary.input_bytes(dtype),
     }
@@ -262,6 +264,7 @@ def _network_table(name: str, summary: Any, shown: Any, dtype: str, totals: dict
         "",
         f"{dtype}, MB = 10⁶ bytes: params {megabytes(totals['param_bytes'])}",
         f"activations {megabytes(totals['activation_bytes'])}",
+        f"peak {megabytes(totals['peak_activation_bytes'])}",
         f"input {megabytes(totals['input_bytes'])}",
     ]
     if narrow:
