@@ -9,11 +9,16 @@ shape inference, never from the code under test.
 
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from convcli.arithmetic.lifetimes import Step, peak_live
 from convcli.arithmetic.network import analyze_network
 from convcli.arithmetic.spec import parse_layers
+from convcli.cli import cli
 
 
 def brute_peak(tensors: list[tuple[str, int, tuple[str, ...]]], outputs: set[str]) -> int:
@@ -120,3 +125,50 @@ def test_identity_shortcut_and_groups():
         ("fc", 2, ("flat",)),
     ]
     assert summary.peak_activations == brute_peak(tensors, {"fc"})
+
+
+def test_onnx_graph_peak_against_shape_inference(tmp_path):
+    """An ONNX residual block: lifetimes from the graph's edges, sizes from onnx's inference."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper, shape_inference
+
+    from convcli.arithmetic.onnx_model import analyze_onnx
+
+    def init(name, *shape):
+        return numpy_helper.from_array(np.zeros(shape, np.float32), name)
+
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["a"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["a"], ["r"]),
+        helper.make_node("Conv", ["r", "w2"], ["b"], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+        helper.make_node("Conv", ["x", "w3"], ["s"], kernel_shape=[1, 1]),
+        helper.make_node("Add", ["b", "s"], ["sum"]),
+        helper.make_node("MaxPool", ["sum"], ["y"], kernel_shape=[2, 2], strides=[2, 2]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "res",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 10, 10])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [init("w1", 6, 3, 3, 3), init("w2", 6, 6, 3, 3), init("w3", 6, 3, 1, 1)],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    path = tmp_path / "res.onnx"
+    onnx.save(model, str(path))
+    inferred = shape_inference.infer_shapes(model).graph
+    sizes = {
+        v.name: int(np.prod([d.dim_value for d in v.type.tensor_type.shape.dim]))
+        for v in [*inferred.value_info, *inferred.output, *inferred.input]
+    }
+    weights = {"w1", "w2", "w3"}
+    tensors = [("x", sizes["x"], ())] + [
+        (n.output[0], sizes[n.output[0]], tuple(i for i in n.input if i not in weights))
+        for n in nodes
+    ]
+    expected = brute_peak(tensors, {"y"})
+    assert analyze_onnx(str(path)).peak_activations == expected
+    assert expected < sum(size for _, size, _ in tensors)
+    result = CliRunner().invoke(cli, ["shape", str(path), "--json"])
+    data = json.loads(result.stdout)
+    assert data["peak_activations"] == expected
+    assert data["peak_activation_bytes"] == 4 * expected
