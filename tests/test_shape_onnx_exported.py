@@ -103,7 +103,10 @@ def test_symbolic_spatial_size_is_a_usage_error(tmp_path):
     assert analyze_onnx(path, {"H": 28, "W": 28}).shown_output == ("N", 10)
     result = CliRunner().invoke(cli, ["shape", path])
     assert result.exit_code == 2
-    assert "or --dim H=N" in result.stderr and "Traceback" not in result.stderr
+    assert "give --in H W or --dim H=N" in result.stderr and "Traceback" not in result.stderr
+    result = CliRunner().invoke(cli, ["shape", path, "--in", "28", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["layers"][0]["output"] == ["N", 6, 28, 28]
 
 
 def test_matmul_add_bias_is_counted(tmp_path):

@@ -344,7 +344,14 @@ def join_lines(parts: list[str], width: int) -> str:
     return "\n".join(lines)
 
 
-def show_onnx(path: str, dims: Sequence[str], fmt: str, depth: int | None, dtype: str) -> None:
+def show_onnx(
+    path: str,
+    dims: Sequence[str],
+    fmt: str,
+    depth: int | None,
+    dtype: str,
+    size: tuple[int, int] | None = None,
+) -> None:
     import os
 
     from ...arithmetic.onnx_model import UnboundDimensionError, analyze_onnx
@@ -361,7 +368,7 @@ def show_onnx(path: str, dims: Sequence[str], fmt: str, depth: int | None, dtype
     if not os.path.isfile(path):
         raise click.UsageError(f"{path!r}: no such file")
     try:
-        summary = analyze_onnx(path, bound)
+        summary = analyze_onnx(path, bound, size)
     except UnboundDimensionError as exc:
         raise click.UsageError(str(exc)) from None
     except ShapeError as exc:
