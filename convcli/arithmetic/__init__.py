@@ -28,6 +28,8 @@
 - :mod:`.summary`: :class:`~.summary.LayerRow` and
   :class:`~.summary.NetworkSummary`, what every network or model reader
   produces.
+- :mod:`.lifetimes`: peak activation memory from tensor lifetimes (a
+  summary's ``peak_activations``).
 - :mod:`.network`: whole networks analysed layer by layer (shapes,
   parameters, MACs, receptive fields).
 - :mod:`.insizes`: which input sizes a network accepts, as a rule

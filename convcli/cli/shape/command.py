@@ -329,7 +329,7 @@ def shape_cmd(
         items = list(window.items())  # in the order the message names the first one
         options = dict(
             [
-                ("--in", inputs),
+                ("--in", inputs[1:]),  # one --in binds the input's height and width
                 *items[:4],
                 ("--channels", channels),
                 *items[4:],
@@ -340,7 +340,7 @@ def shape_cmd(
         _refuse_with_model(model, options)
         from .model import show_onnx
 
-        show_onnx(model, dims, fmt, depth, dtype or "float32")
+        show_onnx(model, dims, fmt, depth, dtype or "float32", inputs[0] if inputs else None)
         return
     if dims:
         raise click.UsageError("--dim binds a dimension of a model file: give MODEL.onnx")
