@@ -40,7 +40,9 @@ starts a comment. Each layer is a word followed by arguments::
                                    the channels (a U-Net's skip connection)
 ``seq [NAME](A, B, ...)``          a group of layers (torchvision's ``layer1``),
                                    one level of nesting for ``shape --depth``
-``N*LAYER``, ``N*(A, B, ...)``     repeat a layer, or a group of layers
+``N*LAYER``, ``N*(A, B, ...)``     repeat a layer, or a group of layers; past
+                                   64 layers in all the repeat is kept whole
+                                   (``1000000*relu`` is one layer)
 =================================  =============================================
 
 Arguments: ``kN`` or ``kHxW`` kernel, ``sN`` stride, ``pN`` padding per side,

@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from ..errors import ShapeError
 from .jsontext import load_json
-from .limits import MAX_LAYERS
 from .spec_text import parse_layers
-from .spec_words import KIND_OF, POSITIONAL, Layer
+from .spec_words import KIND_OF, POSITIONAL, Layer, repeated
 from .support import Pair
 
 __all__ = ["load_spec"]
@@ -110,9 +109,7 @@ def _layer_from_json(obj: object, where: str) -> list[Layer]:
         kind, fields["output_size"] = "adaptiveavgpool", (1, 1)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ShapeError(f'{where}: "repeat" must be a positive int, got {repeat!r}')
-    if repeat > MAX_LAYERS:
-        raise ShapeError(f'{where}: "repeat" {repeat} is over the limit of {MAX_LAYERS} layers')
-    return [Layer(kind, **fields)] * repeat  # type: ignore[arg-type]
+    return repeated([Layer(kind, **fields)], repeat)  # type: ignore[arg-type]
 
 
 def _layers_from_json(obj: object, where: str) -> list[Layer]:

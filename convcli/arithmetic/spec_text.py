@@ -15,9 +15,9 @@ import re
 
 from ..errors import ParameterError, ShapeError
 from .jsontext import check_digits
-from .limits import MAX_LAYERS, check_layers, check_nesting
+from .limits import check_nesting
 from .padding import PaddingSpec, parse_padding
-from .spec_words import ALLOWED, EXAMPLES, KIND_OF, POSITIONAL, Layer
+from .spec_words import ALLOWED, EXAMPLES, KIND_OF, POSITIONAL, Layer, repeated
 from .support import Pair, PairSyntaxError, parse_pair
 
 __all__ = ["parse_layers", "split_top"]
@@ -182,11 +182,7 @@ def _parse_item(item: str) -> list[Layer]:
             group = parse_layers(inner[1:-1])
         else:
             group = _parse_item(inner)
-        try:
-            check_layers(len(group) * count, f"layer spec {text[:40]!r}")
-        except ParameterError as exc:
-            raise ShapeError(str(exc)) from None
-        return group * count
+        return repeated(group, count)
     residual = re.fullmatch(
         r"(res|residual|cat|concat)\s*\((.*)\)", text, flags=re.DOTALL | re.IGNORECASE
     )
@@ -250,11 +246,6 @@ def parse_layers(text: str) -> list[Layer]:
     for item in split_top(joined, ","):
         if item.strip():
             layers.extend(_parse_item(item))
-            if len(layers) > MAX_LAYERS:
-                raise ShapeError(
-                    f"layer spec: expands to more than {MAX_LAYERS} layers; "
-                    f"the limit is {MAX_LAYERS} layers"
-                )
     if not layers:
         raise ShapeError(f"no layers in spec {text.strip()!r}")
     return layers

@@ -17,7 +17,17 @@ from dataclasses import dataclass
 
 from .padding import PaddingSpec
 
-__all__ = ["ACTIVATIONS", "ALIASES", "ALLOWED", "EXAMPLES", "KIND_OF", "POSITIONAL", "Layer"]
+__all__ = [
+    "ACTIVATIONS",
+    "ALIASES",
+    "ALLOWED",
+    "EXAMPLES",
+    "KIND_OF",
+    "POSITIONAL",
+    "REPEAT_EXPANDED",
+    "Layer",
+    "repeated",
+]
 
 Pair = tuple[int, int]
 
@@ -75,8 +85,8 @@ class Layer:
     kind : str
         Canonical kind: ``conv``, ``convt``, ``maxpool``, ``avgpool``,
         ``adaptiveavgpool``, ``adaptivemaxpool``, ``linear``, ``flatten``,
-        ``bn``, ``dropout``, ``basic``, ``bottleneck``, ``residual``, ``concat``, ``seq``
-        or an activation (``relu``, ``sigmoid``, ...).
+        ``bn``, ``dropout``, ``basic``, ``bottleneck``, ``residual``, ``concat``, ``seq``,
+        ``repeat`` or an activation (``relu``, ``sigmoid``, ...).
     out : int, optional
         Filters of a convolution, units of a linear layer, channels of a
         ``basic`` block, width of a ``bottleneck``.
@@ -100,6 +110,9 @@ class Layer:
         torchvision's blocks).
     name : str, optional
         A ``seq`` group's name (``layer1``).
+    count : int
+        How many times a ``repeat`` applies its ``body`` (``N*(...)`` of more
+        than :data:`REPEAT_EXPANDED` layers, kept whole rather than listed).
     """
 
     kind: str
@@ -118,6 +131,26 @@ class Layer:
     shortcut: tuple[Layer, ...] = ()
     post: tuple[Layer, ...] = ()
     name: str | None = None
+    count: int = 1
+
+
+#: ``N*(...)`` is written out as its N·len(...) layers up to this many; a longer
+#: repeat is one :class:`Layer` of kind ``repeat`` (its ``body`` and ``count``),
+#: whatever N: ``1000000*relu`` costs one layer, not a million.
+REPEAT_EXPANDED = 64
+
+
+def repeated(layers: list[Layer], count: int) -> list[Layer]:
+    """``count`` repetitions of ``layers``: written out when short, one ``repeat`` otherwise.
+
+    Examples
+    --------
+    >>> len(repeated([Layer("relu")], 3)), repeated([Layer("relu")], 10**6)[0].count
+    (3, 1000000)
+    """
+    if count * len(layers) <= REPEAT_EXPANDED:
+        return layers * count
+    return [Layer("repeat", body=tuple(layers), count=count)]
 
 
 EXAMPLES = {

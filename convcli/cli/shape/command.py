@@ -255,6 +255,13 @@ class _ArchChoice(click.Choice):
     help="Show a network's first N levels of nesting (totals unchanged).",
 )
 @click.option(
+    "--max-layers",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="The most rows a network's analysis may hold (default 10,000; a long N*(...) "
+    "holds its first and last repetitions and one row between).",
+)
+@click.option(
     "--dtype",
     type=click.Choice(DTYPES),
     help="Value type for a network's memory (default float32).",
@@ -292,6 +299,7 @@ def shape_cmd(
     arch: str | None,
     in_range: Pair | None,
     depth: int | None,
+    max_layers: int | None,
     dtype: str | None,
     spec: Any,
     as_json: bool,
@@ -352,9 +360,18 @@ def shape_cmd(
         size = inputs[0] if inputs else None
         if in_range is not None and (inputs or depth or dtype):
             raise click.UsageError("--in-range gives the sizes: drop --in, --depth and --dtype")
-        show_spec_network(size, channels, layers, arch, spec, fmt, depth, dtype, in_range)
+        from ...arithmetic.limits import layer_limit
+
+        with layer_limit(max_layers):
+            show_spec_network(size, channels, layers, arch, spec, fmt, depth, dtype, in_range)
         return
-    for name, value in (("--depth", depth), ("--dtype", dtype), ("--in-range", in_range)):
+    network_only = (
+        ("--depth", depth),
+        ("--dtype", dtype),
+        ("--in-range", in_range),
+        ("--max-layers", max_layers),
+    )
+    for name, value in network_only:
         if value:
             raise click.UsageError(f"{name} describes a network: give --arch, --layers or --spec")
     if not inputs:
