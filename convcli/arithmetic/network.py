@@ -56,7 +56,16 @@ from .support import Field, Pair, grow, product, shape_text
 
 __all__ = ["BranchMismatchError", "LayerRow", "NetworkSummary", "analyze_network", "check_network"]
 
-_WINDOWS = ("conv", "convt", "maxpool", "avgpool", "adaptiveavgpool", "adaptivemaxpool")
+_WINDOWS = (
+    "conv",
+    "convt",
+    "maxpool",
+    "avgpool",
+    "adaptiveavgpool",
+    "adaptivemaxpool",
+    "upsample",
+    "crop",
+)
 
 
 @dataclass
@@ -175,6 +184,8 @@ def _plain(layer: Layer, state: _State) -> _Out:
         return (c, oh, ow), 0, 0, field, config
     if kind == "flatten":
         return (product(state.shape),), 0, 0, state.field, config
+    if kind in ("upsample", "crop"):
+        return _resample(layer, state), 0, 0, _resample_field(layer, state), config
     if kind == "linear":
         assert layer.out is not None
         if state.spatial:
@@ -195,6 +206,26 @@ _Walked = tuple[tuple[int, ...], Pair | None, Pair | None, Sums]
 def _steady(before: _State, after: _State) -> bool:
     """Whether a repetition gave back the shape and jump it was given (see :mod:`.repeats`)."""
     return before.shape == after.shape and before.jump == after.jump
+
+
+def _resample(layer: Layer, state: _State) -> tuple[int, int, int]:
+    """The output of an ``upsample`` (H·s, W·s) or a ``crop`` (H − 2·c, W − 2·c)."""
+    c, h, w = state.shape
+    if layer.kind == "upsample":
+        assert layer.scale is not None
+        return (c, h * layer.scale[0], w * layer.scale[1])
+    assert layer.crop is not None
+    ch, cw = layer.crop
+    if h - 2 * ch < 1 or w - 2 * cw < 1:
+        raise ShapeError(
+            f"cutting {ch} rows and {cw} columns from each side of {h}×{w} leaves nothing"
+        )
+    return (c, h - 2 * ch, w - 2 * cw)
+
+
+def _resample_field(layer: Layer, state: _State) -> Field:
+    """A crop keeps each cell's field; after an upsampling it is not defined (as a convt's)."""
+    return state.field if layer.kind == "crop" else (None, None)
 
 
 class BranchMismatchError(ShapeError):

@@ -97,6 +97,11 @@ def format_layer(layer: Layer, pads: tuple[Pair, Pair] | None = None) -> str:
         parts.append(str(layer.out))
     if layer.output_size is not None:
         parts.append(f"{layer.output_size[0]}x{layer.output_size[1]}")
+    for pair in (layer.scale, layer.crop):
+        if pair is not None:
+            parts.append(pair_text("", pair))
+    if layer.mode is not None and layer.mode != "nearest":
+        parts.append(layer.mode)
     if layer.kernel is not None:
         parts.append(pair_text("k", layer.kernel))
     if layer.stride is not None and layer.stride != (1, 1):

@@ -17,7 +17,7 @@ from ..errors import ParameterError, ShapeError
 from .jsontext import check_digits
 from .limits import check_nesting
 from .padding import PaddingSpec, parse_padding
-from .spec_words import ALLOWED, EXAMPLES, KIND_OF, POSITIONAL, Layer, repeated
+from .spec_words import ALLOWED, EXAMPLES, KIND_OF, POSITIONAL, UPSAMPLE_MODES, Layer, repeated
 from .support import Pair, PairSyntaxError, parse_pair
 
 __all__ = ["parse_layers", "split_top"]
@@ -107,6 +107,11 @@ def _parse_simple(item: str) -> Layer:
     positional: list[str] = []
     for arg in words[1:]:
         low = arg.lower()
+        if low in UPSAMPLE_MODES:
+            if low not in allowed:
+                raise ShapeError(f"layer {item!r}: {kind} takes no {low!r}")
+            fields["mode"] = low
+            continue
         if low in ("nobias", "bias", "ceil"):
             if low not in allowed:
                 raise ShapeError(f"layer {item!r}: {kind} takes no {low!r}")
@@ -159,6 +164,10 @@ def _parse_simple(item: str) -> Layer:
             )
         if kind.startswith("adaptive"):
             fields["output_size"] = _pair(positional[0], "output size", item)
+        elif kind == "upsample":
+            fields["scale"] = _pair(positional[0], "scale factor", item)
+        elif kind == "crop":
+            fields["crop"] = _pair(positional[0], "crop", item, 0)
         else:
             fields["out"] = _int(positional[0], POSITIONAL[kind], item, 1)
     elif positional:

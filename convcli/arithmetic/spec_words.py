@@ -25,6 +25,7 @@ __all__ = [
     "KIND_OF",
     "POSITIONAL",
     "REPEAT_EXPANDED",
+    "UPSAMPLE_MODES",
     "Layer",
     "repeated",
 ]
@@ -48,6 +49,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "bottleneck": ("bottleneck",),
     "residual": ("res", "residual"),
     "concat": ("cat", "concat"),
+    "upsample": ("upsample", "upsampling"),
+    "crop": ("crop",),
     "seq": ("seq", "sequential", "stage"),
 }
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu", "silu", "leakyrelu", "softmax", "identity")
@@ -63,7 +66,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "linear": frozenset({"nobias", "bias"}),
     "basic": frozenset("s"),
     "bottleneck": frozenset("s"),
+    "upsample": frozenset({"nearest", "bilinear"}),
 }
+#: an upsampling layer's interpolation words (shapes do not depend on them)
+UPSAMPLE_MODES = ("nearest", "bilinear")
 # kinds that need a positional number, and what it means
 POSITIONAL = {
     "conv": "a number of filters",
@@ -73,6 +79,8 @@ POSITIONAL = {
     "adaptivemaxpool": "an output size",
     "basic": "a number of channels",
     "bottleneck": "a bottleneck width",
+    "upsample": "a scale factor",
+    "crop": "the cells cut from each side",
 }
 
 
@@ -86,7 +94,7 @@ class Layer:
         Canonical kind: ``conv``, ``convt``, ``maxpool``, ``avgpool``,
         ``adaptiveavgpool``, ``adaptivemaxpool``, ``linear``, ``flatten``,
         ``bn``, ``dropout``, ``basic``, ``bottleneck``, ``residual``, ``concat``, ``seq``,
-        ``repeat`` or an activation (``relu``, ``sigmoid``, ...).
+        ``repeat``, ``upsample``, ``crop`` or an activation (``relu``, ``sigmoid``, ...).
     out : int, optional
         Filters of a convolution, units of a linear layer, channels of a
         ``basic`` block, width of a ``bottleneck``.
@@ -110,6 +118,14 @@ class Layer:
         torchvision's blocks).
     name : str, optional
         A ``seq`` group's name (``layer1``).
+    scale : (int, int), optional
+        An ``upsample`` layer's scale factor per axis.
+    mode : str, optional
+        An ``upsample`` layer's interpolation, ``nearest`` (the default) or
+        ``bilinear``.
+    crop : (int, int), optional
+        The rows and columns a ``crop`` cuts from each side (the original
+        U-Net's skip connections).
     count : int
         How many times a ``repeat`` applies its ``body`` (``N*(...)`` of more
         than :data:`REPEAT_EXPANDED` layers, kept whole rather than listed).
@@ -131,6 +147,9 @@ class Layer:
     shortcut: tuple[Layer, ...] = ()
     post: tuple[Layer, ...] = ()
     name: str | None = None
+    scale: Pair | None = None
+    mode: str | None = None
+    crop: Pair | None = None
     count: int = 1
 
 
@@ -163,4 +182,6 @@ EXAMPLES = {
     "adaptivemaxpool": "adaptivemaxpool 7",
     "basic": "basic 128 s2",
     "bottleneck": "bottleneck 64",
+    "upsample": "upsample 2",
+    "crop": "crop 4",
 }

@@ -40,10 +40,11 @@ padding with its run of strides (at most ten rows; --all for every row),
 
 \b
 Whole networks: --arch NAME (lenet5, alexnet, vgg11, vgg16, resnet18,
-resnet50, as torchvision builds them; unet, padded), --layers SPEC or
---spec FILE (JSON or the same text). Input C x H x W from --channels and
---in, or the preset's default (3x224x224; 1x28x28 for lenet5; 1x512x512
-for unet). --depth N keeps the
+resnet50, as torchvision builds them; unet, padded, and unet-valid, the
+paper's), --layers SPEC or --spec FILE (JSON or the same text). Input
+C x H x W from --channels and --in, or the preset's default (3x224x224;
+1x28x28 for lenet5; 1x512x512 for unet; 1x572x572 for unet-valid).
+--depth N keeps the
 first N levels of nesting (same totals). Each row has its parameters and
 multiply-accumulates (MACs; FLOPs = 2 x MACs); the totals add the memory
 of the parameters and activations at --dtype (float32: 4 bytes a value;
@@ -79,7 +80,9 @@ Spec grammar (layers separated by commas or new lines, # comments):
   basic F [sN], bottleneck W [sN]  torchvision ResNet blocks
   res(BODY | SHORTCUT)             residual block (identity if no |)
   cat(BODY | SHORTCUT)             the same, concatenated (U-Net skip)
-  N*LAYER, N*(A, B, ...)           repetition
+  upsample N|HxW [bilinear]        nearest (or bilinear) upsampling by N
+  crop N|HxW                       cut N cells from each side (a skip)
+  N*LAYER, N*(A, B, ...)           repetition (any N: long ones compressed)
   seq [NAME](A, B, ...)            a group (one level for --depth)
   PAD: N, HxW, before:after, t:bxl:r, same, valid, full
 
@@ -94,6 +97,7 @@ Example:
   convcli shape --arch resnet18
   convcli shape --in 28 --layers "conv 6 k5, maxpool k2, flatten, fc 10"
   convcli shape --arch alexnet --in-range 1..70
+  convcli shape --arch unet-valid --in-range 500..700
 """
 
 
