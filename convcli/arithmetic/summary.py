@@ -73,6 +73,11 @@ class LayerRow:
     batch : str, optional
         The name of a symbolic leading (batch) axis (an ONNX ``dim_param``),
         counted as 1: ``shape`` holds 1 there, :attr:`shown_shape` the name.
+    repeat : int
+        How many repetitions of its layers the row stands for: 1 for a
+        layer, N for the one row of ``N*relu``, N − 2 for the row between
+        the first and last repetitions of a long ``N*(...)``; its counts are
+        their sums, its shape and field those after the last of them.
     """
 
     index: str
@@ -88,6 +93,7 @@ class LayerRow:
     activations: int = 0
     param_activations: int = 0
     batch: str | None = None
+    repeat: int = 1
 
     @property
     def shown_shape(self) -> tuple[int | str, ...]:

@@ -125,6 +125,7 @@ def network_rows(rows: Sequence[Any], dtype: str) -> list[dict[str, Any]]:
             "activations": r.activations,
             "param_bytes": memory_bytes(r.params, dtype),
             "activation_bytes": memory_bytes(r.activations, dtype),
+            "repeat": r.repeat,
         }
         for r in rows
     ]
