@@ -11,6 +11,8 @@
   scale to uint8/uint16 pixels (rounded, clipped).
 - :mod:`.filtering`: what ``convcli filter`` does to an image (kernel
   chains, gradient magnitudes, value ranges back to pixels, bands of rows).
+- :mod:`.native_pixels`: its shortcut for one kernel on 8-bit pixels with
+  range clip or abs, uint8 to uint8 in one native pass.
 - :mod:`.npystream`: a filter result written to ``.npy`` strip by strip,
   never whole in floating point.
 - :mod:`.pooling`: what ``convcli pool`` does to an image or a tensor.

@@ -25,6 +25,7 @@ from ..engine.threads import check_threads
 from ..errors import ImageError, ParameterError, ShapeError
 from ..kernels.kernel import Kernel
 from .io import Image
+from .native_pixels import filter_natively
 from .pixels import copy_into, to_pixels
 
 if TYPE_CHECKING:  # concurrent.futures (and logging) only for bands on threads
@@ -830,6 +831,9 @@ def filter_image(
         dtype = np.dtype(np.uint16) if pixels.dtype == np.uint16 else np.dtype(np.uint8)
     alpha_range = mode if alpha == "filter" else "clip"
     stages = [k for _ in range(s.repeat) for k in kernels]
+    fast = filter_natively(image, stages, s, mode, gray)  # one pass for 8-bit photos
+    if fast is not None:
+        return fast
 
     def prepare(lo: int, hi: int) -> np.ndarray:
         """Rows lo..hi-1 of what the chain filters."""
