@@ -3,6 +3,8 @@
 One module per job, from the API down:
 
 - :mod:`.convolution`: ``conv2d``, ``filter2d``, ``im2col``: the API.
+- :mod:`.fused`: ``filter2d_pixels``, uint8 pixels filtered into uint8 pixels
+  (range clip or abs) in one pass of the native core.
 - :mod:`.passes`: ``filter2d_separable``, a separable kernel by its two 1-D
   factors as whole-image passes (a box of any length is a running sum).
 - :mod:`.pooling`: ``pool2d``, max/avg/min pooling as PyTorch defines it.

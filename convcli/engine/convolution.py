@@ -70,6 +70,7 @@ __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "PAD_MODES",
     "PAD_MODE_ALIASES",
+    "check_filter_args",
     "compute_dtype",
     "conv2d",
     "filter2d",
@@ -79,7 +80,7 @@ __all__ = [
 ]
 
 
-def _tiling(
+def resolve_tiling(
     size: Sequence[int],
     kernel: Sequence[int],
     stride: int | Sequence[int],
@@ -148,7 +149,7 @@ def im2col(
     if x.ndim != 4:
         raise ShapeError(f"`x` must have shape (N, C, H, W), got shape {x.shape}")
     kernel = pair(kernel_size, "kernel_size")
-    geo = _tiling(x.shape[-2:], kernel, stride, padding, dilation, pad_mode)
+    geo = resolve_tiling(x.shape[-2:], kernel, stride, padding, dilation, pad_mode)
     n, c = x.shape[:2]
     oh, ow = geo.out
     # the padded block, then the patch matrix: both whole, so both must fit
@@ -316,7 +317,7 @@ def conv2d(
         if bias.shape != (c_out,):
             raise ShapeError(f"`bias` must have shape ({c_out},), got shape {bias.shape}")
         check_finite(bias, "bias")
-    geo = _tiling(x.shape[-2:], weight.shape[-2:], stride, padding, dilation, pad_mode)
+    geo = resolve_tiling(x.shape[-2:], weight.shape[-2:], stride, padding, dilation, pad_mode)
     out = run_tiles(
         x,
         weight,
@@ -331,6 +332,34 @@ def conv2d(
     if bias is not None:
         out += bias.astype(ct).reshape(1, -1, 1, 1)
     return out[0] if squeeze else out
+
+
+def check_filter_args(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    convolve: bool,
+    dtype: np.dtype | str | None,
+    pad_value: float,
+) -> tuple[np.ndarray, np.ndarray, np.dtype, float]:
+    """Check :func:`filter2d`'s arrays: (image, kernel in correlation form, compute dtype, pad).
+
+    Raises ShapeError (or ArrayTypeError) as :func:`filter2d` documents.
+    """
+    image = as_numeric(image, "image")
+    kernel = as_numeric(kernel, "kernel")
+    if image.ndim not in (2, 3):
+        raise ShapeError(f"`image` must have shape (H, W) or (H, W, C), got shape {image.shape}")
+    if kernel.ndim != 2:
+        raise ShapeError(f"`kernel` must be 2-D (kh, kw), got shape {kernel.shape}")
+    if kernel.size == 0:
+        raise ShapeError(f"`kernel` is empty: shape {kernel.shape}")
+    if convolve:
+        kernel = kernel[::-1, ::-1]
+    if 0 in image.shape[:2]:
+        raise ShapeError(f"`image` is empty: shape {image.shape}")
+    ct = compute_dtype(image.dtype, dtype)
+    check_finite(kernel, "kernel")
+    return image, kernel, ct, check_pad_value(pad_value)
 
 
 def filter2d(
@@ -394,21 +423,7 @@ def filter2d(
            [5., 4., 3.],
            [2., 1., 0.]])
     """
-    image = as_numeric(image, "image")
-    kernel = as_numeric(kernel, "kernel")
-    if image.ndim not in (2, 3):
-        raise ShapeError(f"`image` must have shape (H, W) or (H, W, C), got shape {image.shape}")
-    if kernel.ndim != 2:
-        raise ShapeError(f"`kernel` must be 2-D (kh, kw), got shape {kernel.shape}")
-    if kernel.size == 0:
-        raise ShapeError(f"`kernel` is empty: shape {kernel.shape}")
-    if convolve:
-        kernel = kernel[::-1, ::-1]
-    if 0 in image.shape[:2]:
-        raise ShapeError(f"`image` is empty: shape {image.shape}")
-    ct = compute_dtype(image.dtype, dtype)
-    check_finite(kernel, "kernel")
-    pad_value = check_pad_value(pad_value)
+    image, kernel, ct, pad_value = check_filter_args(image, kernel, convolve, dtype, pad_value)
     # the NaN and magnitude check: here for an image the native core would convert, else
     # once the strategy is known (the native core reads max|x| as it gathers each row)
     check = functools.partial(
@@ -422,7 +437,7 @@ def filter2d(
     check_weights_fit(weights, budget, f"{kernel.shape[0]}x{kernel.shape[1]} {ct}")
     planes = x.size * ct.itemsize
     # conv2d's checks are done (its scan for NaN and magnitude would read the image again)
-    geo = _tiling(x.shape[-2:], kernel.shape, stride, padding, dilation, pad_mode)
+    geo = resolve_tiling(x.shape[-2:], kernel.shape, stride, padding, dilation, pad_mode)
     if (
         (x.dtype != ct or not x.flags.c_contiguous)
         and planes <= (budget - weights) // 2

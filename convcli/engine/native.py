@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LimitError, ParameterError
+from ..errors import LimitError, ParameterError, ShapeError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -259,12 +259,12 @@ def reads_every_row(geo: Any, problem: Any, height: int) -> bool:
 
     Examples
     --------
-    >>> from convcli.engine.convolution import _tiling
+    >>> from convcli.engine.convolution import resolve_tiling
     >>> from convcli.engine.tiling import Problem
-    >>> geo = _tiling((5, 5), (3, 3), 1, "same", 1, "reflect")
+    >>> geo = resolve_tiling((5, 5), (3, 3), 1, "same", 1, "reflect")
     >>> reads_every_row(geo, Problem.of(geo.geometry, 1, 1, 1, 1), 5)
     True
-    >>> geo = _tiling((5, 5), (1, 1), 2, 0, 1, "zeros")
+    >>> geo = resolve_tiling((5, 5), (1, 1), 2, 0, 1, "zeros")
     >>> reads_every_row(geo, Problem.of(geo.geometry, 1, 1, 1, 1), 5)
     False
     """
@@ -280,6 +280,19 @@ def reads_every_row(geo: Any, problem: Any, height: int) -> bool:
     return bool(seen.all())
 
 
+def _runs(problem: Any, dtype: np.dtype) -> Any:
+    """Return the extension if it runs ``problem`` in ``dtype``, else raise ParameterError."""
+    mod = module()
+    if mod is None:
+        raise ParameterError(f"strategy 'native' is not available: {status().reason}")
+    if not takes(problem, dtype):
+        raise ParameterError(
+            f"strategy 'native' computes in float32 or float64 with sizes, strides and "
+            f"dilations up to {INDEX_MAX}: use another strategy (or 'auto')"
+        )
+    return mod
+
+
 def run(
     x: np.ndarray,
     weight: np.ndarray,
@@ -291,6 +304,8 @@ def run(
     threads: int,
     factors: Any = None,
     scanned: list[tuple[float, bool]] | None = None,
+    out: np.ndarray | None = None,
+    value_range: str | None = None,
 ) -> np.ndarray:
     """Correlate (N, C_in, H, W) with (C_out, C_in/groups, kh, kw) natively; no bias.
 
@@ -306,6 +321,11 @@ def run(
     magnitude of every source row it gathers, while the row is in cache, and
     appends its ``(largest, finite)`` to the list (see :func:`reads_every_row`).
 
+    ``out``, if given, is where the (N, C_out, out_h, out_w) result goes (any
+    strides): of ``dtype``, or uint8 pixels for one input channel per group
+    read as it is, each sum stored as :func:`convcli.images.pixels.to_pixels`
+    stores ``clip`` (or, with ``value_range="abs"``, ``abs``) of it.
+
     Raises
     ------
     LimitError
@@ -315,18 +335,13 @@ def run(
 
     from .threads import run_parallel
 
-    mod = module()
-    if mod is None:
-        raise ParameterError(f"strategy 'native' is not available: {status().reason}")
-    if not takes(problem, dtype):
-        raise ParameterError(
-            f"strategy 'native' computes in float32 or float64 with sizes, strides and "
-            f"dilations up to {INDEX_MAX}: use another strategy (or 'auto')"
-        )
+    mod = _runs(problem, dtype)
     n = x.shape[0]
     c_out = weight.shape[0]
     oh, ow = geo.out
     convert = x.dtype != dtype and not reads_pixels(x.dtype)
+    if out is not None and out.dtype != dtype and (convert or problem.cg != 1):
+        raise ParameterError("uint8 `out` needs one input channel per group, read as it is")
     scan = scanned is not None and x.dtype == dtype
     found = plan(
         problem, budget, threads, dtype.itemsize, x.dtype.itemsize, convert, factors is not None
@@ -346,7 +361,9 @@ def run(
     col_map = np.ascontiguousarray(geo.cols, dtype=np.int64)
     sh = problem.stride[0]
     span_h = problem.span[0]
-    out = np.empty((n, c_out, oh, ow), dtype=dtype)
+    if out is not None and out.shape != (n, c_out, oh, ow):
+        raise ShapeError(f"`out` must have shape {(n, c_out, oh, ow)}, got {out.shape}")
+    result = np.empty((n, c_out, oh, ow), dtype=dtype) if out is None else out
     cg, og = problem.cg, problem.og
 
     def source(k: int, c: int, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray, int, int]:
@@ -366,7 +383,7 @@ def run(
         for ci in range(cg):
             c = g * cg + ci
             src, rmap, a, b = source(k, c, r0, r1)
-            dest = out[k, o] if not convert else out[k, o, r0:r1]
+            dest = result[k, o] if not convert else result[k, o, r0:r1]
             if factors is not None:
                 found = mod.correlate_separable(
                     src,
@@ -382,6 +399,7 @@ def run(
                     b,
                     ci > 0,
                     scan,
+                    value_range,
                 )
             else:
                 found = mod.correlate(
@@ -397,6 +415,7 @@ def run(
                     b,
                     ci > 0,
                     scan,
+                    value_range,
                 )
             if scan:
                 scanned.append(found)  # type: ignore[union-attr]
@@ -409,4 +428,4 @@ def run(
     )
     count = n * c_out * -(-oh // rows_per_band)
     run_parallel(work, tasks, max(1, min(threads, count)))
-    return out
+    return result

@@ -23,7 +23,7 @@ from .padding import gather
 from .threads import check_threads, run_parallel, single_threaded_blas
 from .tiling import Problem, Tile, Tiling, fft_cache_bytes, tile_shape, working_memory
 
-__all__ = ["SMALL_PROBLEM", "blas_threads", "run_tiles"]
+__all__ = ["SMALL_PROBLEM", "blas_threads", "call_budget", "run_tiles"]
 
 # bytes of small per-call allocations (index maps, views) kept out of the tile plan
 _OVERHEAD = 32 * 1024
@@ -33,6 +33,13 @@ SMALL_PROBLEM = 1 << 15
 
 # a band of rows computed in place: ("interior", image, first row, stop row)
 _Band = tuple[str, int, int, int]
+
+
+def call_budget(memory_budget: int, weight: np.ndarray, geo: Tiling) -> int:
+    """Return what ``memory_budget`` leaves for tiles or bands: not the weights, not the maps."""
+    # the index maps (and their temporaries) are outside the tile plan
+    maps = 4 * (geo.rows.nbytes + geo.cols.nbytes)
+    return max(memory_budget - weight.nbytes - maps - _OVERHEAD, 1)
 
 
 def run_tiles(
@@ -61,9 +68,7 @@ def run_tiles(
     name = strategies.check_strategy(strategy)
     shape = "x".join(map(str, weight.shape))
     check_weights_fit(weight.size * dtype.itemsize, memory_budget, f"{shape} {dtype}")
-    # the index maps (and their temporaries) are outside the tile plan
-    maps = 4 * (geo.rows.nbytes + geo.cols.nbytes)
-    budget = max(memory_budget - weight.nbytes - maps - _OVERHEAD, 1)
+    budget = call_budget(memory_budget, weight, geo)
     if name == "auto":
         name = costs.choose_strategy(
             problem, weight, dtype, budget, threads, in_itemsize=x.dtype.itemsize

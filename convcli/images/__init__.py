@@ -16,6 +16,8 @@
   :mod:`.chain` (settings, kernel chains, gradient magnitudes, alpha),
   :mod:`.ranges` (value ranges back to pixels) and :mod:`.bands` (a whole
   image in bands of rows).
+- :mod:`.native_pixels`: its shortcut for one kernel on 8-bit pixels with
+  range clip or abs, uint8 to uint8 in one native pass.
 - :mod:`.npystream`: a filter result written to ``.npy`` strip by strip,
   never whole in floating point.
 - :mod:`.pooling`: what ``convcli pool`` does to an image or a tensor.

@@ -35,6 +35,7 @@ from .chain import (
     split_alpha,
 )
 from .image import Image
+from .native_pixels import filter_natively
 from .ranges import (
     EDGE_PERCENTILE,
     FLAT_RESPONSE,
@@ -144,6 +145,10 @@ def filter_image(
         dtype = np.dtype(np.float32)
     else:
         dtype = np.dtype(np.uint16) if pixels.dtype == np.uint16 else np.dtype(np.uint8)
+    stages = [k for _ in range(s.repeat) for k in kernels]
+    fast = filter_natively(image, stages, s, mode, gray)  # one pass for 8-bit photos
+    if fast is not None:
+        return fast
     itemsize = 8 if pixels.dtype == np.float64 else 4
     h = pixels.shape[0]
     shape = (h, pixels.shape[1]) + (() if pixels.ndim == 2 or to_gray else pixels.shape[2:])
