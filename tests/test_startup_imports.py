@@ -229,3 +229,43 @@ def test_a_large_filter_still_takes_blas(monkeypatch):
     assert costs.blas_repays(problem(24000), "direct", sobel_x)
     assert costs.blas_repays(problem(24000), "separable", sobel_x)
     assert not costs.blas_repays(problem(24000), "fft", sobel_x)  # fft needs no axpy
+
+
+def test_pipe_and_beside_paths_import_what_o_imports(folder):
+    """Issue 22: standard output, standard input and a result beside its input cost no more.
+
+    The same filter of the same file is run four ways; each imports exactly the
+    modules the ``-o`` run imports (no writer, spinner or terminal machinery of
+    its own).
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CONVCLI_", "DASK_"))}
+
+    def modules_of(args: list[str], stdin=subprocess.DEVNULL) -> set[str]:
+        proc = subprocess.run(
+            [sys.executable, "-X", "importtime", convcli_executable(), *args],
+            cwd=folder,
+            capture_output=True,
+            stdin=stdin,
+            env=env,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+        lines = proc.stderr.decode(errors="replace").splitlines()
+        found = {ln.rsplit("|", 1)[-1].strip() for ln in lines if ln.startswith("import time:")}
+        assert "click" in found
+        return found
+
+    src = "sample_images/camera.png"
+    with_o = modules_of(["filter", src, "-k", "sobel", "-o", "out/o.png"])
+    to_stdout = modules_of(["filter", src, "-k", "sobel"])
+    with open(folder / src, "rb") as fh:
+        from_stdin = modules_of(["filter", "-", "-k", "sobel", "-o", "out/i.png"], stdin=fh)
+    (folder / "beside").mkdir()
+    shutil.copy(folder / src, folder / "beside" / "a.png")
+    shutil.copy(folder / src, folder / "beside" / "b.png")
+    beside = modules_of(["filter", "beside/a.png", "beside/b.png", "-k", "sobel"])
+    assert (folder / "beside" / "a-sobel.png").exists()
+    assert to_stdout ^ with_o == set()
+    assert from_stdin ^ with_o == set()
+    # two files are a batch: its summary line and progress machinery, nothing else
+    assert beside - with_o == set()

@@ -36,6 +36,7 @@ def image_task(
     process: Callable,
     options: WriteOptions,
     stream_npy: Callable[..., bool] | None = None,
+    overlapped: Callable[..., list[str] | None] | None = None,
 ) -> list[str]:
     """Read one image, ``process(image, fmt) -> (image, notes)`` it, and write it.
 
@@ -45,6 +46,10 @@ def image_task(
     ``stream_npy(image, target, overwrite=...)``, when given, does both for a
     ``.npy`` file and returns True, or returns False having written nothing
     (``filter``'s :func:`convcli.images.npystream.write_filtered_npy`).
+    ``overlapped(source, target, fmt=..., options=...)``, when given, reads,
+    processes and writes a local file at once and returns its notes, or
+    returns None having written nothing (``filter``'s big JPEGs,
+    :func:`convcli.images.overlap.filter_overlapped`).
     Returns the notes for stderr; raises ConvcliError or OSError on failure.
     """
     from ..arithmetic.limits import output_pixel_limit
@@ -63,6 +68,12 @@ def image_task(
         raise ConvcliError(
             "refusing to write image data to a terminal; redirect stdout or use -o FILE"
         )
+    local = not (job.source == "-" or job.target == "-" or is_url(job.source) or is_url(job.target))
+    if overlapped is not None and local:
+        with output_pixel_limit(options.max_pixels):
+            done = overlapped(job.source, job.target, fmt=fmt, options=options)
+        if done is not None:
+            return notes + done
     kwargs = {} if options.max_pixels is None else {"max_pixels": options.max_pixels}
     image = read_image(job.source, **kwargs)
     notes = list(image.notes) + notes

@@ -74,6 +74,55 @@ def _filter_npy(image: Image, target: str, *, overwrite: bool, **how: Any) -> bo
     return write_filtered_npy(image, target, overwrite=overwrite, **how)
 
 
+#: Smaller files take the serial path: a JPEG of
+#: :data:`convcli.images.overlap.OVERLAP_PIXELS` is larger.
+_OVERLAP_MIN_BYTES = 1 << 18
+
+
+def _filter_overlapped(
+    source: str,
+    target: str,
+    *,
+    fmt: str,
+    options: WriteOptions,
+    kernels: tuple[Kernel, ...],
+    settings: FilterSettings,
+    value_range: str | None,
+    alpha: str,
+    gray: bool,
+) -> list[str] | None:
+    """Filter a big JPEG with its stages overlapped, or return None (module level, for --jobs).
+
+    A file under :data:`_OVERLAP_MIN_BYTES` is left to the serial path
+    without importing anything.
+    """
+    import os
+
+    try:
+        if os.path.getsize(source) < _OVERLAP_MIN_BYTES:
+            return None
+    except OSError:
+        return None  # the serial path says what is wrong
+    from ..images.io import DEFAULT_MAX_PIXELS
+    from ..images.overlap import filter_overlapped
+
+    return filter_overlapped(
+        source,
+        target,
+        kernels,
+        settings,
+        fmt=fmt,
+        value_range=value_range or "auto",
+        alpha=alpha,
+        gray=gray,
+        overwrite=options.overwrite,
+        jpeg_quality=options.jpeg_quality,
+        png_compression=options.png_compression,
+        threads=options.threads,
+        max_pixels=DEFAULT_MAX_PIXELS if options.max_pixels is None else options.max_pixels,
+    )
+
+
 def _check_raw_targets(jobs: list[Job], format_: str | None) -> None:
     """--range raw keeps float values: say so before filtering when a target cannot hold them."""
     from ..errors import ImageError
@@ -296,7 +345,14 @@ def filter_cmd(
         format_, overwrite, png_compression, jpeg_quality, max_pixels, threads=threads
     )
     stream_npy = partial(_filter_npy, **process.keywords)  # the same kernels and settings
-    task = partial(image_task, process=process, options=options, stream_npy=stream_npy)
+    overlapped = partial(_filter_overlapped, **process.keywords)
+    task = partial(
+        image_task,
+        process=process,
+        options=options,
+        stream_npy=stream_npy,
+        overlapped=overlapped,
+    )
     run_scaled(
         job_list,
         task,

@@ -8,6 +8,8 @@
 - :mod:`.png`: convcli's own threaded PNG writer.
 - :mod:`.jpegstrips`: a large JPEG encoded in strips on several threads,
   joined by restart markers (the pixels of one encode).
+- :mod:`.overlap`: a large JPEG decoded on a thread, filtered in bands as
+  its rows come, and encoded in strips meanwhile (``filter``'s fast path).
 - :mod:`.decoders`: a PNG opened with Pillow's PNG plugin alone (fast start).
 - :mod:`.atomic`: every output goes through a temporary file and a rename.
 - :mod:`.pixels`: ``to_pixels``, the one conversion of values on a 0..max

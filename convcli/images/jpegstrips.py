@@ -23,14 +23,20 @@ from __future__ import annotations
 
 import os
 import struct
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import PIL.Image
 
 from ..engine.threads import check_threads
 
-__all__ = ["STRIP_PIXELS", "can_write_strips", "write_jpeg_strips"]
+__all__ = [
+    "STRIP_PIXELS",
+    "JpegStripWriter",
+    "can_write_strips",
+    "strip_rows",
+    "write_jpeg_strips",
+]
 
 #: Pixels of one strip, about (a strip is a multiple of 16 rows; smaller images are one piece).
 STRIP_PIXELS = 1 << 20
@@ -112,6 +118,98 @@ def _encode(pixels: np.ndarray, quality: int) -> bytes:
         return fh.read()
 
 
+def strip_rows(height: int, width: int, channels: int) -> int:
+    """Return the rows of each strip :func:`write_jpeg_strips` cuts an image into.
+
+    Every strip but the last has this many rows; ``channels`` is 1 (gray) or 3.
+    """
+    return _strip_rows(height, width, 8 if channels == 1 else 16)
+
+
+class JpegStripWriter:
+    """Write one baseline JPEG strip by strip, as :func:`write_jpeg_strips` does at once.
+
+    Give the strips in order with :meth:`add` (each :func:`strip_rows` rows,
+    the last one the rest); they are encoded in a pool of ``threads``
+    threads as they come, at most two per thread in flight, and written to
+    ``fh`` in order. :meth:`close` writes the rest and the end of the file.
+    The bytes are those of :func:`write_jpeg_strips` on the whole image.
+
+    Parameters
+    ----------
+    fh : binary file
+        Where the JPEG goes.
+    height, width, channels : int
+        The whole image's size; ``channels`` 1 (gray) or 3 (RGB).
+    quality : int
+        JPEG quality, as for Pillow.
+    threads : int or None
+        Encoding threads (None: the default number).
+    """
+
+    def __init__(
+        self,
+        fh: BinaryIO,
+        height: int,
+        width: int,
+        channels: int,
+        *,
+        quality: int = 90,
+        threads: int | None = None,
+    ) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.fh, self.height, self.quality = fh, height, quality
+        mcu = 8 if channels == 1 else 16
+        self.rows = _strip_rows(height, width, mcu)
+        self.restart = -(-width // mcu) * (self.rows // mcu)
+        workers = min(check_threads(threads), -(-height // self.rows))
+        self._pool = ThreadPoolExecutor(max(1, workers))
+        self._limit = 2 * max(1, workers)
+        self._pending: list[Any] = []  # futures of strips encoded or being encoded, in order
+        self._written = 0  # strips written so far
+        self._tables = b""
+
+    def add(self, pixels: np.ndarray) -> None:
+        """Queue the next strip for encoding; write the strips that are done, in order."""
+        self._pending.append(self._pool.submit(_encode, pixels, self.quality))
+        while len(self._pending) >= self._limit or (self._pending and self._pending[0].done()):
+            self._write(self._pending.pop(0).result())
+
+    def close(self) -> None:
+        """Write the remaining strips and the end of the file."""
+        try:
+            while self._pending:
+                self._write(self._pending.pop(0).result())
+            self.fh.write(b"\xff\xd9")
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Drop the strips not yet encoded and stop the threads (after the running ones)."""
+        for future in self._pending:
+            future.cancel()
+        self._pending.clear()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _write(self, piece: bytes) -> None:
+        """Write one encoded strip: the file's header before the first, a restart marker after."""
+        head, sof, end = _segments(piece)
+        i = self._written
+        if i == 0:
+            self._tables = head[:sof] + head[sof + 2 :]  # all but the strip's height
+            sos = head.rfind(b"\xff\xda")
+            dri = b"\xff\xdd" + struct.pack(">HH", 4, self.restart)
+            self.fh.write(head[:sof] + struct.pack(">H", self.height) + head[sof + 2 : sos] + dri)
+            self.fh.write(head[sos:])
+        elif head[:sof] + head[sof + 2 :] != self._tables:
+            raise ValueError("JPEG strips were encoded with different tables")
+        else:
+            self.fh.write(bytes((0xFF, 0xD0 + (i - 1) % 8)))
+        self.fh.write(memoryview(piece)[len(head) : end])
+        self._written += 1
+
+
 def write_jpeg_strips(
     fh: BinaryIO, pixels: np.ndarray, *, quality: int = 90, threads: int | None = None
 ) -> None:
@@ -120,28 +218,13 @@ def write_jpeg_strips(
     The file decodes to the pixels of ``PIL.Image.fromarray(pixels).save(fh,
     "JPEG", quality=quality)``'s. Check :func:`can_write_strips` first.
     """
-    from concurrent.futures import ThreadPoolExecutor
-
     height, width = pixels.shape[:2]
-    mcu = _mcu(pixels)
-    rows = _strip_rows(height, width, mcu)
-    starts = list(range(0, height, rows))
-    restart = -(-width // mcu) * (rows // mcu)
-    workers = min(check_threads(threads), len(starts))
-    with ThreadPoolExecutor(workers) as pool:
-        pieces = pool.map(lambda r0: _encode(pixels[r0 : r0 + rows], quality), starts)
-        tables = b""
-        for i, piece in enumerate(pieces):
-            head, sof, end = _segments(piece)
-            if i == 0:
-                tables = head[:sof] + head[sof + 2 :]  # all but the strip's height
-                sos = head.rfind(b"\xff\xda")
-                dri = b"\xff\xdd" + struct.pack(">HH", 4, restart)
-                fh.write(head[:sof] + struct.pack(">H", height) + head[sof + 2 : sos] + dri)
-                fh.write(head[sos:])
-            elif head[:sof] + head[sof + 2 :] != tables:
-                raise ValueError("JPEG strips were encoded with different tables")
-            else:
-                fh.write(bytes((0xFF, 0xD0 + (i - 1) % 8)))
-            fh.write(memoryview(piece)[len(head) : end])
-    fh.write(b"\xff\xd9")
+    channels = 1 if pixels.ndim == 2 else 3
+    writer = JpegStripWriter(fh, height, width, channels, quality=quality, threads=threads)
+    try:
+        for r0 in range(0, height, writer.rows):
+            writer.add(pixels[r0 : r0 + writer.rows])
+    except BaseException:
+        writer.abort()
+        raise
+    writer.close()
