@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ...arithmetic.conventions import CONVENTIONS
 from ..params import INT_PAIR, NONNEG_INT_PAIR, PADDING, IntPair
 from .common import TwoAxes
 from .layer import show_layers
@@ -260,6 +261,13 @@ class _ArchChoice(click.Choice):
     help="Value type for a network's memory (default float32).",
 )
 @click.option(
+    "--count-as",
+    "count_as",
+    type=click.Choice(CONVENTIONS),
+    help="Count a network's MACs as this tool does (default convcli's: convolutions and "
+    "fully connected layers, no bias).",
+)
+@click.option(
     "--spec",
     type=click.File("r", encoding="utf-8"),
     metavar="FILE",
@@ -293,6 +301,7 @@ def shape_cmd(
     in_range: Pair | None,
     depth: int | None,
     dtype: str | None,
+    count_as: str | None,
     spec: Any,
     as_json: bool,
     as_csv: bool,
@@ -354,7 +363,12 @@ def shape_cmd(
             raise click.UsageError("--in-range gives the sizes: drop --in, --depth and --dtype")
         show_spec_network(size, channels, layers, arch, spec, fmt, depth, dtype, in_range)
         return
-    for name, value in (("--depth", depth), ("--dtype", dtype), ("--in-range", in_range)):
+    for name, value in (
+        ("--depth", depth),
+        ("--dtype", dtype),
+        ("--in-range", in_range),
+        ("--count-as", count_as),
+    ):
         if value:
             raise click.UsageError(f"{name} describes a network: give --arch, --layers or --spec")
     if not inputs:
