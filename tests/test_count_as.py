@@ -163,3 +163,7 @@ def test_default_is_unchanged_and_count_as_needs_a_network():
     assert json.loads(plain.stdout)["total_macs"] == json.loads(same.stdout)["total_macs"] == 13824
     result = runner.invoke(cli, ["shape", "--in", "8", "--k", "3", "--count-as", "thop"])
     assert result.exit_code == 2 and "--count-as describes a network" in result.stderr
+    result = runner.invoke(
+        cli, ["shape", "--layers", "conv 8 k3", "--in-range", "8..12", "--count-as", "thop"]
+    )
+    assert result.exit_code == 2 and "drop --in-range" in result.stderr

@@ -359,6 +359,8 @@ def shape_cmd(
         from .network import show_spec_network
 
         size = inputs[0] if inputs else None
+        if in_range is not None and count_as:
+            raise click.UsageError("--count-as counts a network's MACs: drop --in-range")
         if in_range is not None and (inputs or depth or dtype):
             raise click.UsageError("--in-range gives the sizes: drop --in, --depth and --dtype")
         show_spec_network(size, channels, layers, arch, spec, fmt, depth, dtype, in_range)
