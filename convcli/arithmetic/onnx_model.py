@@ -16,6 +16,9 @@ shape plumbing (``Shape``, ``Gather``, ``Unsqueeze``, ``Concat``,
 (:mod:`.onnx_fold`) and shows no row. Parameters are the sizes of a node's
 initializer inputs, except BatchNormalization's running mean and variance
 (buffers, as PyTorch counts). Shapes keep the model's axes (N, C, H, W).
+Each row is named as the spec language names its layer (``conv 8 k3 s1
+p1``, ``fc 10``, ``relu``), as the other model readers name theirs, and a
+``MatMul`` by a weight with the ``Add`` of its bias is one ``fc`` row.
 The receptive field follows the main path: a node with several inputs takes
 the largest field of its inputs.
 
