@@ -30,6 +30,8 @@
   produces.
 - :mod:`.lifetimes`: peak activation memory from tensor lifetimes (a
   summary's ``peak_activations``).
+- :mod:`.conventions`: MACs as torchinfo, fvcore, ptflops and thop count
+  them (``shape --count-as``).
 - :mod:`.network`: whole networks analysed layer by layer (shapes,
   parameters, MACs, receptive fields); :mod:`.repeats` keeps a long
   ``N*(...)`` to its first and last repetitions and one row between.

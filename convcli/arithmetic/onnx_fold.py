@@ -120,7 +120,7 @@ def fold(
     shapes: dict[str, tuple[int, ...]],
     constants: dict[str, Any],
 ) -> Any | None:
-    """The value of a plumbing node whose inputs are all known, or None when it is a layer.
+    """Compute a plumbing node whose inputs are all known; None when it is a layer.
 
     ``Shape`` needs only its input's shape; the others need every input
     constant (an initializer, a ``Constant``, or a node folded before).

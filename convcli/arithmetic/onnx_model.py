@@ -16,6 +16,9 @@ shape plumbing (``Shape``, ``Gather``, ``Unsqueeze``, ``Concat``,
 (:mod:`.onnx_fold`) and shows no row. Parameters are the sizes of a node's
 initializer inputs, except BatchNormalization's running mean and variance
 (buffers, as PyTorch counts). Shapes keep the model's axes (N, C, H, W).
+Each row is named as the spec language names its layer (``conv 8 k3 s1
+p1``, ``fc 10``, ``relu``), as the other model readers name theirs, and a
+``MatMul`` by a weight with the ``Add`` of its bias is one ``fc`` row.
 The receptive field follows the main path: a node with several inputs takes
 the largest field of its inputs.
 
@@ -59,7 +62,7 @@ def _attrs(node: Any) -> dict[str, Any]:
 
 
 def _load(path: str) -> Any:
-    """The model, or a ConvcliError saying why it cannot be read."""
+    """Load the model, or raise a ConvcliError saying why it cannot be read."""
     try:
         import onnx
     except ImportError:
@@ -126,7 +129,7 @@ def _bind_inputs(
 
 
 def _inherited(known: list[Field]) -> Field:
-    """The field a node takes from its inputs: the first one's, the largest rf of several."""
+    """Return the field a node takes from its inputs: the largest rf of several."""
     rf, jump = known[0] if known else (None, None)
     if any(f[0] is None for f in known):
         return None, None
@@ -291,7 +294,7 @@ class _Reading:
         self.row(op, info, handler(info), node.output[:1])
 
     def constant(self, name: str, value: Any) -> None:
-        """A ``Constant`` node's value."""
+        """Record a ``Constant`` node's value."""
         from onnx import numpy_helper
 
         array = numpy_helper.to_array(value)

@@ -109,7 +109,7 @@ class Node:
         return self.shapes[self.ins[0]]
 
     def initializer_size(self, names: Sequence[str]) -> int:
-        """The values of those of ``names`` that are initializers or constants."""
+        """Count the values of those of ``names`` that are initializers or constants."""
         return sum(product(self.shapes[name]) for name in names if name in self.constants)
 
 
@@ -150,7 +150,7 @@ def _onnx_ceil_pool_size(n: int, k: int, s: int, pads: Pair, d: int) -> int:
 
 
 def _window_geometry(node: Node) -> tuple[Geometry, Layer]:
-    """A Conv/ConvTranspose/pool node's geometry on its input, and its window as a Layer."""
+    """Return a window node's geometry on its input, and its window as a Layer."""
     x, attrs = node.x, node.attrs
     if len(x) != 4:
         raise ShapeError(f"{node.where}: convcli reads 2-D {node.op} (an N×C×H×W input), got {x}")
@@ -175,7 +175,7 @@ def _window_geometry(node: Node) -> tuple[Geometry, Layer]:
 def _pads(
     node: Node, size: Pair, kernel: Pair, strides: tuple[int, ...], dil: tuple[int, ...]
 ) -> tuple[Pair, Pair]:
-    """The node's ((top, bottom), (left, right)) padding: ``pads``, or ``auto_pad``'s."""
+    """Return the node's ((top, bottom), (left, right)) padding: ``pads`` or ``auto_pad``'s."""
     auto = node.attrs.get("auto_pad", b"NOTSET")
     auto = auto.decode() if isinstance(auto, bytes) else auto
     if auto in ("SAME_UPPER", "SAME_LOWER") and node.op != "ConvTranspose":
@@ -192,7 +192,7 @@ def _pads(
 
 
 def _text(layer: Layer, geo: Geometry | None = None) -> str:
-    """The layer in the spec language, its padding as resolved on its input."""
+    """Write the layer in the spec language, its padding as resolved on its input."""
     return format_layer(layer, None if geo is None else geo.padding)
 
 
@@ -404,7 +404,7 @@ def _concat(node: Node) -> NodeOut:
 
 
 def _constant_input(node: Node, index: int, what: str) -> list[Any] | None:
-    """The values of input ``index`` when it is given; a ShapeError when computed at run time."""
+    """Return input ``index``'s values when given; a ShapeError when computed at run time."""
     raw = node.raw if node.raw is not None else node.ins
     if len(raw) <= index or not raw[index]:
         return None

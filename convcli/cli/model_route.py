@@ -34,6 +34,7 @@ _NOT_WITH_A_MODEL = {
     "layers": "--layers",
     "arch": "--arch",
     "spec": "--spec",
+    "in_range": "--in-range",
 }
 
 

@@ -7,7 +7,8 @@ and the user's code never runs.
 Modules: ``.common`` (located layers, the input shape, residual joins, the
 checks), ``.pt2`` (``torch.export`` archives), ``.keras`` (``.keras`` zips
 and ``.h5`` files' ``model_config``), ``.pysource`` (PyTorch, Keras and Flax
-source read with :mod:`ast`: the evaluator), ``.pycalls`` (what a call
+source read with :mod:`ast`: the evaluator of expressions), ``.pystatements``
+(its statements), ``.pyvalues`` (the values it works with), ``.pycalls`` (what a call
 builds or does to the tensor), ``.pylayers`` (the frameworks' layers and
 their documented defaults) and ``.read`` (the dispatch on the file's
 suffix, and source from a file or ``--code``).

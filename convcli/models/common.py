@@ -82,7 +82,7 @@ class ModelSummary:
 
 
 def pair_of(value: Any, where: str, what: str) -> Pair:
-    """An int or a pair of ints (a list, a tuple, or Keras 2's ``__tuple__`` object) as (H, W).
+    """Read an int or a pair of ints (list, tuple, Keras 2's ``__tuple__``) as (H, W).
 
     Examples
     --------
@@ -103,7 +103,7 @@ def pair_of(value: Any, where: str, what: str) -> Pair:
 
 
 def flat_layers(items: Sequence[Located]) -> list[Layer]:
-    """The plain layers of ``items`` (children rebuilt from their Located forms)."""
+    """Return the plain layers of ``items`` (children rebuilt from their Located forms)."""
     out = []
     for item in items:
         layer = item.layer
@@ -125,7 +125,7 @@ def input_shape(
     channels: int | None,
     where: str,
 ) -> tuple[int, int, int]:
-    """The (C, H, W) to analyse: what the model states, completed or replaced by the user's.
+    """Return the (C, H, W) to analyse: the model's, completed or replaced by the user's.
 
     Parameters
     ----------
@@ -275,8 +275,10 @@ def _check_input(item: Located, given: tuple[int, ...]) -> None:
     )
 
 
-def _walk(items: Sequence[Located], shape: tuple[int, int, int]):
-    """Indices of the layers before any analysis (shapes unknown): for messages only."""
+def _walk(
+    items: Sequence[Located], shape: tuple[int, int, int]
+) -> list[tuple[Located, tuple[int, ...], str]]:
+    """Return the layers' row indices before any analysis (shapes unknown), for messages."""
     return _located_indices(items, "", shape, _AnyShape(shape))
 
 
@@ -290,7 +292,8 @@ class _AnyShape(dict):
     def __getitem__(self, key: str) -> tuple[int, ...]:
         return self.shape
 
-    def get(self, key, default=None):
+    def get(self, key: str, default: Any = None) -> tuple[int, ...]:
+        """Answer every index with the one shape."""
         return self.shape
 
 
@@ -311,7 +314,7 @@ Path = tuple[Located, ...]
 
 
 def join_residual(a: Path, b: Path, where: str) -> Path:
-    """``a + b`` of two paths from the input: their common start, then a residual block.
+    """Join ``a + b`` of two paths from the input: their common start, then a residual block.
 
     The branch that adds layers of its own is the body; the other, the
     shortcut (the identity when it adds none).

@@ -64,7 +64,7 @@ _PASSING = {"Dropout", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "
 
 
 def _load(path: str) -> dict[str, Any]:
-    """The model's configuration: config.json of a .keras zip, model_config of an .h5."""
+    """Load the model's configuration: a .keras zip's config.json, an .h5's model_config."""
     if path.lower().endswith((".h5", ".hdf5")):
         try:
             import h5py
@@ -224,29 +224,51 @@ class KerasReader:
             raise ModelError(f"{where}: activation {name!r} has no row in convcli")
         return [Located(Layer(_ACTIVATIONS[name]), where)]
 
+    def conv(
+        self, kind: str, config: Mapping[str, Any], where: str, expect: int | None
+    ) -> list[Located]:
+        """Convert a ``Conv2D`` or ``Conv2DTranspose`` (and its activation)."""
+        if config.get("groups", 1) != 1 and kind == "Conv2DTranspose":
+            raise ModelError(f"{where}: a grouped transposed convolution has no row")
+        kernel = pair_of(config["kernel_size"], where, "kernel_size")
+        stride = pair_of(config.get("strides", 1), where, "strides")
+        dilation = pair_of(config.get("dilation_rate", 1), where, "dilation_rate")
+        fields: dict[str, Any] = dict(
+            kernel=kernel,
+            stride=stride,
+            dilation=dilation,
+            groups=config.get("groups", 1),
+            bias=config.get("use_bias", True),
+        )
+        if kind == "Conv2D":
+            layer = Layer("conv", config["filters"], padding=self.padding(config, where), **fields)
+        else:
+            layer = _transposed(config, fields, where)
+        return [Located(layer, where, expect), *self.activation(config, where)]
+
+    def zero_padding(self, config: Mapping[str, Any], where: str) -> None:
+        """Keep a ``ZeroPadding2D``'s widths for the convolution or pool after it."""
+        value = config.get("padding", 1)
+        if isinstance(value, list) and len(value) == 2 and all(isinstance(v, list) for v in value):
+            self.pending_pad = ((value[0][0], value[0][1]), (value[1][0], value[1][1]))
+        else:
+            self.pending_pad = pair_of(value, where, "padding")
+
+    def batchnorm(self, config: Mapping[str, Any], where: str, expect: int | None) -> list[Located]:
+        """Convert a ``BatchNormalization`` (2 parameters a channel, as PyTorch counts)."""
+        if not (config.get("center", True) and config.get("scale", True)):
+            raise ModelError(f"{where}: a BatchNormalization without center or scale has no row")
+        self.notes.add(
+            "BatchNormalization counts 2 parameters a channel: its moving mean and "
+            "variance are buffers (Keras' summary counts them as non-trainable)"
+        )
+        return [Located(Layer("bn"), where, expect)]
+
     def convert(
         self, kind: str, config: Mapping[str, Any], where: str, expect: int | None
     ) -> list[Located]:
         if kind in ("Conv2D", "Conv2DTranspose"):
-            if config.get("groups", 1) != 1 and kind == "Conv2DTranspose":
-                raise ModelError(f"{where}: a grouped transposed convolution has no row")
-            kernel = pair_of(config["kernel_size"], where, "kernel_size")
-            stride = pair_of(config.get("strides", 1), where, "strides")
-            dilation = pair_of(config.get("dilation_rate", 1), where, "dilation_rate")
-            fields: dict[str, Any] = dict(
-                kernel=kernel,
-                stride=stride,
-                dilation=dilation,
-                groups=config.get("groups", 1),
-                bias=config.get("use_bias", True),
-            )
-            if kind == "Conv2D":
-                layer = Layer(
-                    "conv", config["filters"], padding=self.padding(config, where), **fields
-                )
-            else:
-                layer = _transposed(config, fields, where)
-            return [Located(layer, where, expect), *self.activation(config, where)]
+            return self.conv(kind, config, where, expect)
         if kind in ("MaxPooling2D", "AveragePooling2D"):
             pool = pair_of(config.get("pool_size", 2), where, "pool_size")
             strides = config.get("strides")
@@ -266,15 +288,7 @@ class KerasReader:
             layer = Layer("linear", config["units"], bias=config.get("use_bias", True))
             return [Located(layer, where, expect), *self.activation(config, where)]
         if kind == "BatchNormalization":
-            if not (config.get("center", True) and config.get("scale", True)):
-                raise ModelError(
-                    f"{where}: a BatchNormalization without center or scale has no row"
-                )
-            self.notes.add(
-                "BatchNormalization counts 2 parameters a channel: its moving mean and "
-                "variance are buffers (Keras' summary counts them as non-trainable)"
-            )
-            return [Located(Layer("bn"), where, expect)]
+            return self.batchnorm(config, where, expect)
         if kind == "Activation":
             return self.activation(config, where)
         if kind in _ACTIVATION_LAYERS:
@@ -285,15 +299,7 @@ class KerasReader:
                 Located(Layer("dropout", dropout=rate if isinstance(rate, float) else None), where)
             ]
         if kind == "ZeroPadding2D":
-            value = config.get("padding", 1)
-            if (
-                isinstance(value, list)
-                and len(value) == 2
-                and all(isinstance(v, list) for v in value)
-            ):
-                self.pending_pad = ((value[0][0], value[0][1]), (value[1][0], value[1][1]))
-            else:
-                self.pending_pad = pair_of(value, where, "padding")
+            self.zero_padding(config, where)
             return []
         raise ModelError(f"{where}: convcli has no row for the Keras layer {kind}")
 
@@ -329,7 +335,7 @@ def _transposed(config: Mapping[str, Any], fields: dict[str, Any], where: str) -
 
 
 def _history_names(node: Any) -> list[str]:
-    """The layer names a node reads: Keras 3's keras_history, Keras 2's [name, i, j, kwargs]."""
+    """List the layer names a node reads: Keras 3's keras_history, Keras 2's lists."""
     names: list[str] = []
     if isinstance(node, dict):
         if node.get("class_name") == "__keras_tensor__":

@@ -95,27 +95,16 @@ def _keras_layer(
 
 
 def call(ev: Evaluator, node: ast.Call, func: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
-    """The value of ``func(*args, **kwargs)`` at ``node``."""
+    """Evaluate ``func(*args, **kwargs)`` at ``node``."""
     where = ev.where(node)
     if isinstance(func, ast.ClassDef):
         return instantiate(ev, func, args, kwargs, node)
-    if isinstance(func, Module) and func.adds:
-        pair = args[0] if args else None
-        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise ModelError(f"{where}: an Add of other than two tensors has no row in convcli")
-        if not all(isinstance(t, Tensor) for t in pair):
-            raise ModelError(f"{where}: an Add of something that is not the input's tensor")
-        return Tensor(join_residual(pair[0].path, pair[1].path, where))
     if isinstance(func, Module):
-        if len(args) < 1 or not isinstance(args[0], Tensor):
-            raise ModelError(
-                f"{where}: a layer applied to something that is not the input's tensor"
-            )
-        return Tensor(apply(ev, func, args[0].path, node))
-    if type(func).__name__ == "_Bound":
+        return _call_module(func, args, where, ev, node)
+    if type(func).__name__ == "Bound":
         env = bind_method(ev, func.method, func.instance, args, kwargs, node)
         return ev.body(func.method, env)
-    if type(func).__name__ == "_TensorMethod":
+    if type(func).__name__ == "TensorMethod":
         return _tensor_method(ev, node, func.tensor, func.name, args, kwargs)
     if not isinstance(func, Ref):
         raise ModelError(f"{where}: cannot call {ast.unparse(node.func)!r} statically")
@@ -130,26 +119,60 @@ def call(ev: Evaluator, node: ast.Call, func: Any, args: list[Any], kwargs: dict
         raise ModelError(
             f"{where}: a concatenation ({ast.unparse(node.func)}) has no row in convcli yet"
         )
+    if qual.startswith("keras.layers.") or qual in ("keras.Input", "keras.layers.Input"):
+        return _keras_layer(ev, node, short, args, kwargs)
+    container = _call_container(qual, short, args, kwargs, node, where)
+    if container is not None:
+        return container
+    return _call_function(ev, node, qual, short, args, kwargs)
+
+
+def _call_module(func: Module, args: list[Any], where: str, ev: Evaluator, node: ast.Call) -> Any:
+    """Apply a module (or Keras' Add) to the tensor(s) it is called on."""
+    if func.adds:
+        pair = args[0] if args else None
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ModelError(f"{where}: an Add of other than two tensors has no row in convcli")
+        if not all(isinstance(t, Tensor) for t in pair):
+            raise ModelError(f"{where}: an Add of something that is not the input's tensor")
+        return Tensor(join_residual(pair[0].path, pair[1].path, where))
+    if len(args) < 1 or not isinstance(args[0], Tensor):
+        raise ModelError(f"{where}: a layer applied to something that is not the input's tensor")
+    return Tensor(apply(ev, func, args[0].path, node))
+
+
+def _call_container(
+    qual: str, short: str, args: list[Any], kwargs: dict[str, Any], node: ast.Call, where: str
+) -> Any:
+    """Build a container (``Sequential``, ``ModuleList``, ``OrderedDict``, ``keras.Model``).
+
+    Return None when ``qual`` is not one.
+    """
     if qual in ("keras.Model", "keras.models.Model"):
         outputs = kwargs.get("outputs", args[1] if len(args) > 1 else None)
         if not isinstance(outputs, Tensor):
             raise ModelError(f"{where}: keras.Model with outputs that are not one tensor")
         return Module(items=list(outputs.path), keras=True)
-    if qual.startswith("keras.layers.") or qual in ("keras.Input", "keras.layers.Input"):
-        return _keras_layer(ev, node, short, args, kwargs)
     if qual == "collections.OrderedDict":
         return dict(args[0]) if args else {}
-    if short == "Sequential" or short == "ModuleList":
-        items = args[0] if short == "ModuleList" or qual.startswith("keras") else args
-        if len(args) == 1 and isinstance(args[0], dict):  # nn.Sequential(OrderedDict(...))
-            items = list(args[0].values())
-        if args and isinstance(items, (list, tuple)):
-            return Module(children=list(items), keras=qual.startswith("keras"))
-        if not args:
-            return Module(children=[], keras=qual.startswith("keras"))
-        raise ModelError(
-            f"{where}: {short} of {ast.unparse(node.args[0])!r} cannot be read statically"
-        )
+    if short not in ("Sequential", "ModuleList"):
+        return None
+    keras = qual.startswith("keras")
+    items = args[0] if short == "ModuleList" or keras else args
+    if len(args) == 1 and isinstance(args[0], dict):  # nn.Sequential(OrderedDict(...))
+        items = list(args[0].values())
+    if args and isinstance(items, (list, tuple)):
+        return Module(children=list(items), keras=keras)
+    if not args:
+        return Module(children=[], keras=keras)
+    raise ModelError(f"{where}: {short} of {ast.unparse(node.args[0])!r} cannot be read statically")
+
+
+def _call_function(
+    ev: Evaluator, node: ast.Call, qual: str, short: str, args: list[Any], kwargs: dict[str, Any]
+) -> Any:
+    """Build a known layer, or apply a known function (``F.relu``, ``x.mean``) to a tensor."""
+    where = ev.where(node)
     if qual in MODULES:
         return Module(
             items=module_layers(qual, bind(qual, MODULES[qual], args, kwargs, where), where)
@@ -169,7 +192,7 @@ def call(ev: Evaluator, node: ast.Call, func: Any, args: list[Any], kwargs: dict
 
 
 def apply(ev: Evaluator, module: Module, path: Path, node: ast.AST) -> Path:
-    """The path after ``module`` runs on a tensor at ``path``."""
+    """Return the path after ``module`` runs on a tensor at ``path``."""
     if module.children is not None:
         for child in module.children:
             if isinstance(child, Tensor) and not child.path:
@@ -275,7 +298,7 @@ def _tensor_method(
 
 
 def model_path(ev: Evaluator, model: Any, filename: str) -> tuple[Located, ...]:
-    """The model applied to its input: the located layers, in order."""
+    """Apply the model to its input: the located layers, in order."""
     if not isinstance(model, Module):
         raise ModelError(
             f"{filename}: the code does not build a model (got {type(model).__name__})"
@@ -286,7 +309,7 @@ def model_path(ev: Evaluator, model: Any, filename: str) -> tuple[Located, ...]:
 def instantiate(
     ev: Evaluator, cls: ast.ClassDef, args: list[Any], kwargs: dict[str, Any], node: ast.AST
 ) -> Module:
-    """An object of a class of the file: its fields, its constructor (``__init__``, Flax's ``setup``) run."""
+    """Build an object of a class of the file: its fields set, its constructor run."""
     instance = Instance(cls, {})
     for stmt in cls.body:  # class-level fields (Flax dataclass fields, constants)
         if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
@@ -318,7 +341,7 @@ def bind_method(
     kwargs: dict[str, Any],
     node: ast.AST,
 ) -> dict[str, Any]:
-    """The local names of a method called with ``args`` and ``kwargs``, its defaults filling the rest."""
+    """Bind a method's parameters to ``args`` and ``kwargs``, its defaults filling the rest."""
     params = [a.arg for a in fn.args.args][1:]
     defaults = fn.args.defaults
     env: dict[str, Any] = {"self": instance}

@@ -217,8 +217,42 @@ def _flax_window(value: Any, where: str, what: str) -> tuple[int, int]:
     return pair_of(value, where, what)
 
 
+def _torch_conv(short: str, p: Mapping[str, Any], where: str, lazy: bool) -> list[Located]:
+    """Return a bound ``Conv2d`` / ``ConvTranspose2d`` (or its Lazy form) as a layer."""
+    transposed = "Transpose" in short
+    fields: dict[str, Any] = dict(
+        kernel=pair_of(p["kernel_size"], where, "kernel_size"),
+        stride=pair_of(p["stride"], where, "stride"),
+        padding=_torch_padding(p["padding"], where),
+        dilation=pair_of(p["dilation"], where, "dilation"),
+        groups=p["groups"],
+        bias=bool(p["bias"]),
+    )
+    if transposed:
+        fields["output_padding"] = pair_of(p["output_padding"], where, "output_padding")
+    layer = Layer("convt" if transposed else "conv", p["out_channels"], **fields)
+    return [Located(layer, where, None if lazy else p["in_channels"])]
+
+
+def _torch_pool(short: str, p: Mapping[str, Any], where: str) -> list[Located]:
+    """Return a bound ``MaxPool2d`` / ``AvgPool2d`` (or ``F.max_pool2d``...) as a layer."""
+    if p.get("dilation", 1) != 1:
+        raise ModelError(f"{where}: a dilated max pool has no row in convcli")
+    kernel = pair_of(p["kernel_size"], where, "kernel_size")
+    stride = kernel if p["stride"] is None else pair_of(p["stride"], where, "stride")
+    kind = "maxpool" if "max" in short.lower() else "avgpool"
+    layer = Layer(
+        kind,
+        kernel=kernel,
+        stride=stride,
+        padding=pair_of(p["padding"], where, "padding"),
+        ceil_mode=bool(p["ceil_mode"]),
+    )
+    return [Located(layer, where)]
+
+
 def module_layers(qual: str, p: Mapping[str, Any], where: str) -> list[Located]:
-    """The layers a bound PyTorch module, Flax module or function call stands for."""
+    """Return the layers a bound PyTorch module, Flax module or function call stands for."""
     short = qual.rsplit(".", 1)[-1]
     lazy = short.startswith("Lazy")
     if short in _ACTIVATIONS:
@@ -226,33 +260,9 @@ def module_layers(qual: str, p: Mapping[str, Any], where: str) -> list[Located]:
     if short == "Identity":
         return []
     if short in ("Conv2d", "LazyConv2d", "ConvTranspose2d", "LazyConvTranspose2d"):
-        transposed = "Transpose" in short
-        fields: dict[str, Any] = dict(
-            kernel=pair_of(p["kernel_size"], where, "kernel_size"),
-            stride=pair_of(p["stride"], where, "stride"),
-            padding=_torch_padding(p["padding"], where),
-            dilation=pair_of(p["dilation"], where, "dilation"),
-            groups=p["groups"],
-            bias=bool(p["bias"]),
-        )
-        if transposed:
-            fields["output_padding"] = pair_of(p["output_padding"], where, "output_padding")
-        layer = Layer("convt" if transposed else "conv", p["out_channels"], **fields)
-        return [Located(layer, where, None if lazy else p["in_channels"])]
+        return _torch_conv(short, p, where, lazy)
     if short in ("MaxPool2d", "AvgPool2d", "max_pool2d", "avg_pool2d"):
-        if p.get("dilation", 1) != 1:
-            raise ModelError(f"{where}: a dilated max pool has no row in convcli")
-        kernel = pair_of(p["kernel_size"], where, "kernel_size")
-        stride = kernel if p["stride"] is None else pair_of(p["stride"], where, "stride")
-        kind = "maxpool" if "max" in short.lower() else "avgpool"
-        layer = Layer(
-            kind,
-            kernel=kernel,
-            stride=stride,
-            padding=pair_of(p["padding"], where, "padding"),
-            ceil_mode=bool(p["ceil_mode"]),
-        )
-        return [Located(layer, where)]
+        return _torch_pool(short, p, where)
     if short.lower().startswith("adaptive"):
         kind = "adaptivemaxpool" if "max" in short.lower() else "adaptiveavgpool"
         return [

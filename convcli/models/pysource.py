@@ -20,14 +20,27 @@ from __future__ import annotations
 
 import ast
 import operator
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from typing import Any
 
 from ..arithmetic.limits import MAX_LAYERS
-from .common import Located, ModelError, Notes, Path, join_residual
+from .common import ModelError, Notes, join_residual
+from .pystatements import MAX_STEPS, Statements
+from .pyvalues import Batch, Bound, Failed, Instance, Module, Ref, Return, Tensor, TensorMethod
 
-__all__ = ["BUILTINS", "DEFAULT_IMPORTS", "MAX_STEPS", "Evaluator", "find_method"]
+__all__ = [
+    "BUILTINS",
+    "DEFAULT_IMPORTS",
+    "MAX_STEPS",
+    "Batch",
+    "Evaluator",
+    "Instance",
+    "Module",
+    "Ref",
+    "Return",
+    "Tensor",
+    "find_method",
+]
 
 #: names a ``--code`` expression may use without imports
 DEFAULT_IMPORTS = {
@@ -61,56 +74,12 @@ _COMPARE = {
 }
 _FORWARD = ("forward", "call", "__call__")
 _NO_NAMES = (ast.Import, ast.ImportFrom, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
-#: statements a model's source may run (loops included) before convcli gives up
-MAX_STEPS = 200_000
 #: Python built-ins a model's constructor may use
 BUILTINS = ("range", "len", "int", "min", "max", "list", "tuple")
 _KERAS_PREFIXES = ("keras.layers.", "tensorflow.keras.layers.", "tf_keras.layers.")
 
 
-@dataclass
-class Ref:
-    """A name from an import (``torch.nn.Conv2d``), not yet called."""
-
-    qual: str
-
-
-@dataclass
-class Module:
-    """A layer or container built in the source: its layers, or a user class' instance."""
-
-    items: list[Located] = field(default_factory=list)
-    keras: bool = False
-    children: list[Any] | None = None  # a Sequential's or ModuleList's modules
-    instance: Instance | None = None
-    adds: bool = False  # Keras' Add layer: called on a list of two tensors
-
-
-@dataclass
-class Instance:
-    """An object of a class of the file: its attributes and its class."""
-
-    cls: ast.ClassDef
-    attrs: dict[str, Any]
-
-
-@dataclass
-class Tensor:
-    """The model's input after the layers of ``path``."""
-
-    path: Path
-
-
-class Batch:
-    """``x.size(0)`` / ``x.shape[0]``: the batch size, only good for a view."""
-
-
-class _Return(Exception):
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-class Evaluator:
+class Evaluator(Statements):
     """Evaluates the statements and expressions convcli understands; refuses the rest."""
 
     def __init__(self, filename: str, tree: ast.Module, imports: Mapping[str, str]) -> None:
@@ -144,9 +113,10 @@ class Evaluator:
                 )
             for target in ast.walk(node):
                 if isinstance(target, ast.Name) and isinstance(target.ctx, ast.Store):
-                    self.names[target.id] = _Failed(error)
+                    self.names[target.id] = Failed(error)
 
     def fail(self, node: ast.AST, message: str) -> ModelError:
+        """Make the error for ``node``: its ``file:line`` in front of ``message``."""
         return ModelError(f"{self.where(node)}: {message}")
 
     def where(self, node: ast.AST) -> str:
@@ -155,6 +125,7 @@ class Evaluator:
         return f"{name}:{getattr(node, 'lineno', '?')}"
 
     def import_(self, node: ast.Import | ast.ImportFrom) -> None:
+        """Bind an import's names to what they refer to (``nn`` → ``torch.nn``)."""
         for alias in node.names:
             if isinstance(node, ast.Import):
                 qual = alias.name
@@ -168,145 +139,16 @@ class Evaluator:
             self.names[local] = Ref(qual)
             self.channels_last |= qual.startswith(("flax", "jax", "keras"))
 
-    # ------------------------------------------------------------------ statements
-
-    def run(self, body: Sequence[ast.stmt], env: dict[str, Any]) -> None:
-        for stmt in body:
-            self.stmt(stmt, env)
-
-    def stmt(self, node: ast.stmt, env: dict[str, Any]) -> None:
-        self.steps += 1
-        if self.steps > MAX_STEPS:
-            raise self.fail(
-                node, f"more than {MAX_STEPS:,} statements run: not a model's constructor"
-            )
-        if isinstance(node, ast.Return):
-            raise _Return(self.eval(node.value, env) if node.value else None)
-        if isinstance(node, (ast.Assign, ast.AnnAssign)):
-            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            if node.value is None:
-                return
-            value = self.eval(node.value, env)
-            for target in targets:
-                self.assign(target, value, env)
-            return
-        if isinstance(node, ast.AugAssign):
-            value = self.binop(
-                node, node.op, self.eval(node.target, env), self.eval(node.value, env)
-            )
-            self.assign(node.target, value, env)
-            return
-        if isinstance(node, ast.Expr):
-            if isinstance(node.value, ast.Constant):
-                return  # a docstring
-            call = node.value
-            if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute):
-                owner = call.func.value
-                if call.func.attr == "__init__" or (
-                    isinstance(owner, ast.Name)
-                    and owner.id == "self"
-                    and call.func.attr == "save_hyperparameters"
-                ):
-                    return  # super().__init__(), d2l's save_hyperparameters(): no layers
-                if call.func.attr in ("append", "extend", "add_module"):
-                    self.mutate(call, env)
-                    return
-            raise self.fail(
-                node, f"cannot read the statement {ast.unparse(node)[:60]!r} statically"
-            )
-        if isinstance(node, ast.For):
-            items = self.eval(node.iter, env)
-            if isinstance(items, Module) and items.children is not None:
-                items = items.children
-            if not isinstance(items, (list, tuple, range)) or node.orelse:
-                raise self.fail(
-                    node, f"a for loop over {ast.unparse(node.iter)!r}, not a known list"
-                )
-            for item in items:
-                self.assign(node.target, item, env)
-                self.run(node.body, env)
-            return
-        if isinstance(node, ast.If):
-            try:
-                test = self.eval(node.test, env)
-            except ModelError:
-                test = Tensor(())
-            if isinstance(test, (Tensor, Module, Ref, _TensorMethod)):
-                raise self.fail(
-                    node, f"a condition on {ast.unparse(node.test)!r} decided at run time"
-                )
-            self.run(node.body if test else node.orelse, env)
-            return
-        if isinstance(node, ast.Pass):
-            return
-        raise self.fail(node, f"cannot read a {type(node).__name__} statement statically")
-
-    def mutate(self, call: ast.Call, env: dict[str, Any]) -> None:
-        assert isinstance(call.func, ast.Attribute)
-        target = self.eval(call.func.value, env)
-        args = [self.eval(a, env) for a in call.args]
-        if isinstance(target, Module) and target.children is not None:
-            target = target.children
-        if not isinstance(target, list):
-            raise self.fail(call, f"{ast.unparse(call.func)} on something that is not a list")
-        if call.func.attr == "append":
-            target.append(args[0])
-        elif call.func.attr == "extend":
-            target.extend(args[0])
-        else:
-            target.append(args[1])
-
-    def assign(self, target: ast.expr, value: Any, env: dict[str, Any]) -> None:
-        if isinstance(target, ast.Name):
-            env[target.id] = value
-        elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
-            owner = env.get(target.value.id)
-            if not isinstance(owner, Instance):
-                raise self.fail(target, f"cannot assign {ast.unparse(target)} statically")
-            owner.attrs[target.attr] = value
-        elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (list, tuple)):
-            if len(target.elts) != len(value):
-                raise self.fail(target, "unpacking a different number of values")
-            for t, v in zip(target.elts, value, strict=True):
-                self.assign(t, v, env)
-        else:
-            raise self.fail(target, f"cannot assign to {ast.unparse(target)!r} statically")
-
     # ------------------------------------------------------------------ expressions
 
     def eval(self, node: ast.expr, env: dict[str, Any]) -> Any:
+        """Evaluate an expression known statically; refuse anything else at its line."""
         if isinstance(node, ast.Constant):
             return node.value
         if isinstance(node, ast.Name):
-            if isinstance(env.get(node.id), _Failed):
-                raise env[node.id].error
-            if node.id in env:
-                return env[node.id]
-            if node.id in self.names:
-                value = self.names[node.id]
-                if isinstance(value, _Failed):
-                    raise value.error
-                return value
-            if node.id in self.classes:
-                return self.classes[node.id]
-            if node.id in ("True", "False", "None"):
-                return {"True": True, "False": False, "None": None}[node.id]
-            raise self.fail(node, f"{node.id!r} is not defined (nor imported) here")
-        if isinstance(node, ast.Dict):
-            keys = [k for k in node.keys if k is not None]
-            if len(keys) != len(node.values):
-                raise self.fail(node, "a dict with ** cannot be read statically")
-            return {
-                self.eval(k, env): self.eval(v, env) for k, v in zip(keys, node.values, strict=True)
-            }
-        if isinstance(node, (ast.Tuple, ast.List)):
-            values: list[Any] = []
-            for elt in node.elts:
-                if isinstance(elt, ast.Starred):
-                    values.extend(self.eval(elt.value, env))
-                else:
-                    values.append(self.eval(elt, env))
-            return tuple(values) if isinstance(node, ast.Tuple) else values
+            return self.name(node, env)
+        if isinstance(node, (ast.Dict, ast.Tuple, ast.List, ast.ListComp)):
+            return self.collection(node, env)
         if isinstance(node, ast.Attribute):
             return self.attribute(node, self.eval(node.value, env))
         if isinstance(node, ast.BinOp):
@@ -323,20 +165,58 @@ class Evaluator:
             return self.subscript(node, env)
         if isinstance(node, ast.Call):
             return self.call(node, env)
-        if isinstance(node, ast.ListComp) and len(node.generators) == 1:
-            gen = node.generators[0]
-            items = self.eval(gen.iter, env)
-            if not isinstance(items, (list, tuple, range)) or gen.ifs:
-                raise self.fail(node, "a comprehension over something that is not a known list")
-            out = []
-            for item in items:
-                inner = dict(env)
-                self.assign(gen.target, item, inner)
-                out.append(self.eval(node.elt, inner))
-            return out
         raise self.fail(node, f"cannot evaluate {ast.unparse(node)[:60]!r} statically")
 
+    def name(self, node: ast.Name, env: dict[str, Any]) -> Any:
+        """Look a name up: the local scope, the module's names, its classes, the constants."""
+        if isinstance(env.get(node.id), Failed):
+            raise env[node.id].error
+        if node.id in env:
+            return env[node.id]
+        if node.id in self.names:
+            value = self.names[node.id]
+            if isinstance(value, Failed):
+                raise value.error
+            return value
+        if node.id in self.classes:
+            return self.classes[node.id]
+        if node.id in ("True", "False", "None"):
+            return {"True": True, "False": False, "None": None}[node.id]
+        raise self.fail(node, f"{node.id!r} is not defined (nor imported) here")
+
+    def collection(self, node: ast.expr, env: dict[str, Any]) -> Any:
+        """Evaluate a dict, tuple or list display, or a list comprehension over a known list."""
+        if isinstance(node, ast.Dict):
+            keys = [k for k in node.keys if k is not None]
+            if len(keys) != len(node.values):
+                raise self.fail(node, "a dict with ** cannot be read statically")
+            return {
+                self.eval(k, env): self.eval(v, env) for k, v in zip(keys, node.values, strict=True)
+            }
+        if isinstance(node, (ast.Tuple, ast.List)):
+            values: list[Any] = []
+            for elt in node.elts:
+                if isinstance(elt, ast.Starred):
+                    values.extend(self.eval(elt.value, env))
+                else:
+                    values.append(self.eval(elt, env))
+            return tuple(values) if isinstance(node, ast.Tuple) else values
+        assert isinstance(node, ast.ListComp)
+        if len(node.generators) != 1:
+            raise self.fail(node, f"cannot evaluate {ast.unparse(node)[:60]!r} statically")
+        gen = node.generators[0]
+        items = self.eval(gen.iter, env)
+        if not isinstance(items, (list, tuple, range)) or gen.ifs:
+            raise self.fail(node, "a comprehension over something that is not a known list")
+        out = []
+        for item in items:
+            inner = dict(env)
+            self.assign(gen.target, item, inner)
+            out.append(self.eval(node.elt, inner))
+        return out
+
     def attribute(self, node: ast.Attribute, owner: Any) -> Any:
+        """Read ``owner.attr``: a deeper import, an object's attribute or method, a tensor's."""
         if isinstance(owner, Ref):
             qual = f"{owner.qual}.{node.attr}"
             for prefix in ("tensorflow.keras.", "tf_keras."):
@@ -347,18 +227,18 @@ class Evaluator:
                 return owner.attrs[node.attr]
             method = find_method(owner.cls, node.attr)
             if method is not None:
-                return _Bound(owner, method)
+                return Bound(owner, method)
             raise self.fail(node, f"self.{node.attr} is not set in the constructor")
         if isinstance(owner, Tensor):
-            return _TensorMethod(owner, node.attr)
+            return TensorMethod(owner, node.attr)
         raise self.fail(node, f"cannot read {ast.unparse(node)!r} statically")
 
     def logic(self, node: ast.expr, env: dict[str, Any]) -> Any:
-        """``a if c else b``, comparisons, ``and``/``or``/``not`` of values known statically."""
+        """Evaluate ``a if c else b``, comparisons, ``and``/``or``/``not`` known statically."""
 
         def known(expr: ast.expr) -> Any:
             value = self.eval(expr, env)
-            if isinstance(value, (Tensor, Module, Ref, Instance, _TensorMethod)):
+            if isinstance(value, (Tensor, Module, Ref, Instance, TensorMethod)):
                 raise self.fail(expr, f"{ast.unparse(expr)!r} is decided at run time")
             return value
 
@@ -381,6 +261,7 @@ class Evaluator:
         return True
 
     def binop(self, node: ast.AST, op: ast.operator, left: Any, right: Any) -> Any:
+        """Apply ``op``: arithmetic on numbers, lists joined, ``a + b`` of tensors (a residual)."""
         if isinstance(left, Tensor) and isinstance(right, Tensor) and isinstance(op, ast.Add):
             return Tensor(join_residual(left.path, right.path, self.where(node)))
         numbers = (int, float)
@@ -404,8 +285,9 @@ class Evaluator:
         raise self.fail(node, "an operation convcli cannot follow statically")
 
     def subscript(self, node: ast.Subscript, env: dict[str, Any]) -> Any:
+        """Index a known list, tuple, dict or container; ``x.shape[0]`` is the batch."""
         owner = self.eval(node.value, env)
-        if isinstance(owner, _TensorMethod) and owner.name == "shape":
+        if isinstance(owner, TensorMethod) and owner.name == "shape":
             if self.eval(node.slice, env) == 0:
                 return Batch()
         if isinstance(owner, Module) and owner.children is not None:
@@ -418,6 +300,7 @@ class Evaluator:
         raise self.fail(node, f"cannot index {ast.unparse(node)!r} statically")
 
     def arguments(self, node: ast.Call, env: dict[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """Evaluate a call's positional (``*xs`` of a known list included) and keyword arguments."""
         args: list[Any] = []
         for arg in node.args:
             if isinstance(arg, ast.Starred):
@@ -437,43 +320,16 @@ class Evaluator:
         return args, kwargs
 
     def call(self, node: ast.Call, env: dict[str, Any]) -> Any:
+        """Evaluate a call (:func:`convcli.models.pycalls.call`)."""
         from .pycalls import call
 
         func = self.eval(node.func, env)
         args, kwargs = self.arguments(node, env)
         return call(self, node, func, args, kwargs)
 
-    def body(self, fn: ast.FunctionDef, env: dict[str, Any]) -> Any:
-        try:
-            self.run(fn.body, env)
-        except _Return as ret:
-            return ret.value
-        except RecursionError:
-            raise self.fail(fn, "the model calls itself without end") from None
-        return None
-
-
-@dataclass
-class _Failed:
-    """A module-level name whose statement could not be read: the error, raised at its use."""
-
-    error: ModelError
-
-
-@dataclass
-class _Bound:
-    instance: Instance
-    method: ast.FunctionDef
-
-
-@dataclass
-class _TensorMethod:
-    tensor: Tensor
-    name: str
-
 
 def find_method(cls: ast.ClassDef, name: str) -> ast.FunctionDef | None:
-    """The method ``name`` defined in the class body, if any."""
+    """Find the method ``name`` defined in the class body, if any."""
     for stmt in cls.body:
         if isinstance(stmt, ast.FunctionDef) and stmt.name == name:
             return stmt

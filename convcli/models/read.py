@@ -83,7 +83,7 @@ def read_model(
 
 
 def _parse(path: str | None) -> tuple[str, ast.Module, str]:
-    """The file's syntax tree (an empty one for ``--code`` alone) and its short name."""
+    """Parse the file: its syntax tree (empty for ``--code`` alone) and short name."""
     if path is None:
         return "--code", ast.Module(body=[], type_ignores=[]), "code"
     try:

@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from ...arithmetic.conventions import CONVENTIONS
 from ..params import INT_PAIR, NONNEG_INT_PAIR, PADDING, IntPair
 from .common import TwoAxes
 from .layer import show_layers
@@ -271,6 +272,13 @@ class _ArchChoice(click.Choice):
     help="Value type for a network's memory (default float32).",
 )
 @click.option(
+    "--count-as",
+    "count_as",
+    type=click.Choice(CONVENTIONS),
+    help="Count a network's MACs as this tool does (default convcli's: convolutions and "
+    "fully connected layers, no bias).",
+)
+@click.option(
     "--spec",
     type=click.File("r", encoding="utf-8"),
     metavar="FILE",
@@ -305,6 +313,7 @@ def shape_cmd(
     depth: int | None,
     max_layers: int | None,
     dtype: str | None,
+    count_as: str | None,
     spec: Any,
     as_json: bool,
     as_csv: bool,
@@ -362,6 +371,8 @@ def shape_cmd(
         from .network import show_spec_network
 
         size = inputs[0] if inputs else None
+        if in_range is not None and count_as:
+            raise click.UsageError("--count-as counts a network's MACs: drop --in-range")
         if in_range is not None and (inputs or depth or dtype):
             raise click.UsageError("--in-range gives the sizes: drop --in, --depth and --dtype")
         from ...arithmetic.limits import layer_limit
@@ -374,6 +385,7 @@ def shape_cmd(
         ("--dtype", dtype),
         ("--in-range", in_range),
         ("--max-layers", max_layers),
+        ("--count-as", count_as),
     )
     for name, value in network_only:
         if value:

@@ -60,6 +60,11 @@ def show_network(
     ``depth`` collapses it to its first levels of nesting; the totals come
     from the whole network either way.
     """
+    way = click.get_current_context().params.get("count_as") or "convcli"
+    if way != "convcli":  # --count-as: the rows' MACs as that tool counts them
+        from ...arithmetic.conventions import recount
+
+        summary = recount(summary, way)
     shown = summary.collapse(depth) if depth else summary
     if fmt == "quiet":
         click.echo("x".join(str(v) for v in summary.shown_output))
@@ -88,6 +93,7 @@ def show_network(
                     "output": list(summary.shown_output),
                     **totals,
                     "depth": depth,
+                    "count_as": way,
                     "notes": list(summary.notes),
                     "layers": data_rows,
                 }
