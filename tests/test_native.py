@@ -141,6 +141,26 @@ def test_correlate_matches_the_explicit_sum(variant, case, separable):
     np.testing.assert_allclose(out, expected, rtol=0, atol=tolerance(dtype, w, x))
 
 
+@pytest.mark.parametrize("kh", [3, 5, 7, 9, 11])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tall_kernels_summed_row_by_row_match_the_explicit_sum(variant, kh, dtype):
+    """Kernels of 3 to 11 rows (stride and dilation 1 down) take the path that loads each
+    padded row once for every output row it feeds; with columns of zeros, a column
+    stride and dilation across, whole and partial blocks of rows and columns."""
+    rng = np.random.default_rng(kh)
+    for kw, (sw, dw), zero_cols in ((kh, (1, 1), ()), (2, (2, 3), (0,)), (kh + 2, (1, 1), (1, 3))):
+        x = make_source((4 * kh + 3, 157), dtype, kh + kw, "strided")
+        w = rng.standard_normal((kh, kw)).astype(dtype)
+        w[:, list(zero_cols)] = 0
+        pads = ((kh // 2, kh // 2), (kw // 2, kw // 2))
+        expected = oracle(x, w, pads, (1, sw), (1, dw), "reflect")
+        rows = index_map(x.shape[0], *pads[0], "reflect")
+        cols = index_map(x.shape[1], *pads[1], "reflect")
+        out = np.full(expected.shape, np.nan, dtype=dtype)
+        _native.correlate(x, rows, cols, w, out, (1, sw), (1, dw), 0.0, 0, out.shape[0], False)
+        np.testing.assert_allclose(out, expected, rtol=0, atol=tolerance(dtype, w, x))
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from .tilekit import TileKernel, accumulate, axpy_for, crop
+from .tilekit import TileKernel, accumulate, axpy_for, crop, flat_block
 from .tiling import Problem
 
 __all__ = ["make_direct"]
@@ -35,11 +35,9 @@ def make_direct(
             yield i, j, float(w[o, c, t])
 
     def run(block: np.ndarray, dest: np.ndarray) -> None:
-        n, _, r, width = block.shape
+        n = block.shape[0]
         th, tw = dest.shape[-2:]
-        flat = np.ascontiguousarray(block).reshape(n, block.shape[1], r * width)
-        rows = (th - 1) * problem.stride[0] + 1
-        length = (rows - 1) * width + (tw - 1) * problem.stride[1] + 1
+        flat, width, rows, length = flat_block(block, dest, problem.stride)
         acc = np.empty((n, rows * width), dtype=dtype)
         for o in range(problem.c_out):
             g = o // problem.og

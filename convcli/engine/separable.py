@@ -6,7 +6,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from .factors import Factors, running_sum_factor, separable_factors
-from .tilekit import Axpy, TileKernel, accumulate, axpy_for, crop
+from .tilekit import Axpy, TileKernel, accumulate, axpy_for, crop, flat_block
 from .tiling import RUNNING_SUM_CHUNK, Problem
 
 __all__ = ["make_separable"]
@@ -168,11 +168,9 @@ def make_separable(
     axpy = axpy_for(dtype, blas and not every_pass_runs)
 
     def run(block: np.ndarray, dest: np.ndarray) -> None:
-        n, _, r, width = block.shape
+        n, r = block.shape[0], block.shape[2]
         th, tw = dest.shape[-2:]
-        flat = np.ascontiguousarray(block).reshape(n, block.shape[1], r * width)
-        rows = (th - 1) * problem.stride[0] + 1
-        length = (rows - 1) * width + (tw - 1) * problem.stride[1] + 1
+        flat, width, rows, length = flat_block(block, dest, problem.stride)
         mid, acc, part = (np.empty((n, rows * width), dtype=dtype) for _ in range(3))
         for o in range(problem.c_out):
             g = o // problem.og

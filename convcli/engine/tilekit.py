@@ -10,7 +10,16 @@ import numpy as np
 
 from .tiling import Problem
 
-__all__ = ["AXPY_CHUNK", "Axpy", "TileKernel", "accumulate", "axpy_for", "crop", "numpy_axpy"]
+__all__ = [
+    "AXPY_CHUNK",
+    "Axpy",
+    "TileKernel",
+    "accumulate",
+    "axpy_for",
+    "crop",
+    "flat_block",
+    "numpy_axpy",
+]
 
 #: ``axpy(x, y, n=, a=, offx=)``: scipy's BLAS axpy or :func:`numpy_axpy`.
 Axpy = Callable[..., Any]
@@ -103,3 +112,18 @@ def crop(flat: np.ndarray, problem: Problem, width: int, th: int, tw: int) -> np
     rows = (th - 1) * sh + 1
     grid = flat[..., : rows * width].reshape(*flat.shape[:-1], rows, width)
     return grid[..., ::sh, : (tw - 1) * sw + 1 : sw]
+
+
+def flat_block(
+    block: np.ndarray, dest: np.ndarray, stride: tuple[int, int]
+) -> tuple[np.ndarray, int, int, int]:
+    """Lay ``block`` (n, C_in, R, C) out flat for the tile ``dest``.
+
+    Returns the flat block (n, C_in, R*C), its row width C, the block rows the
+    tile's stride-1 outputs span and the flat length those outputs cover.
+    """
+    n, c_in, r, width = block.shape
+    th, tw = dest.shape[-2:]
+    flat = np.ascontiguousarray(block).reshape(n, c_in, r * width)
+    rows = (th - 1) * stride[0] + 1
+    return flat, width, rows, (rows - 1) * width + (tw - 1) * stride[1] + 1

@@ -13,6 +13,7 @@ import contextlib
 import itertools
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -33,6 +34,19 @@ SMALL_PROBLEM = 1 << 15
 
 # a band of rows computed in place: ("interior", image, first row, stop row)
 _Band = tuple[str, int, int, int]
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One call's input, weights, geometry, compute dtype, pad value and tile budget."""
+
+    x: np.ndarray
+    weight: np.ndarray
+    geo: Tiling
+    problem: Problem
+    dtype: np.dtype
+    pad_value: float
+    budget: int
 
 
 def call_budget(memory_budget: int, weight: np.ndarray, geo: Tiling) -> int:
@@ -73,27 +87,19 @@ def run_tiles(
         name = costs.choose_strategy(
             problem, weight, dtype, budget, threads, in_itemsize=x.dtype.itemsize
         )
+    call = _Call(x, weight, geo, problem, dtype, pad_value, budget)
     if name == "native":
-        return _run_native(x, weight, geo, problem, dtype, pad_value, budget, threads, check)
+        return _run_native(call, threads, check)
     if check is not None:
         check()
-    return _run_numpy(x, weight, geo, problem, dtype, pad_value, budget, name, threads)
+    return _run_numpy(call, name, threads)
 
 
-def _run_native(
-    x: np.ndarray,
-    weight: np.ndarray,
-    geo: Tiling,
-    problem: Problem,
-    dtype: np.dtype,
-    pad_value: float,
-    budget: int,
-    threads: int,
-    check: Callable[..., None] | None,
-) -> np.ndarray:
+def _run_native(call: _Call, threads: int, check: Callable[..., None] | None) -> np.ndarray:
     """Run the C core: bands of output rows straight from ``x``, then ``check``."""
     from . import native
 
+    x, weight, geo, problem, dtype, pad_value, budget = _fields(call)
     scanned: list[tuple[float, bool]] | None = None
     if check is not None and x.dtype == dtype and native.reads_every_row(geo, problem, x.shape[-2]):
         scanned = []  # the native core finds max|x| as it gathers each row
@@ -109,17 +115,22 @@ def _run_native(
     return out
 
 
-def _run_fft_blocks(
-    x: np.ndarray,
-    weight: np.ndarray,
-    geo: Tiling,
-    problem: Problem,
-    dtype: np.dtype,
-    pad_value: float,
-    budget: int,
-    threads: int,
-) -> np.ndarray | None:
+def _fields(call: _Call) -> tuple[np.ndarray, np.ndarray, Tiling, Problem, np.dtype, float, int]:
+    """Return the fields of ``call`` in order, for unpacking."""
+    return (
+        call.x,
+        call.weight,
+        call.geo,
+        call.problem,
+        call.dtype,
+        call.pad_value,
+        call.budget,
+    )
+
+
+def _run_fft_blocks(call: _Call, threads: int) -> np.ndarray | None:
     """Run a large kernel's ``fft`` cut into blocks too; None when no plan fits."""
+    x, weight, geo, problem, dtype, pad_value, budget = _fields(call)
     plan = fftblocks.plan(problem, budget, threads, dtype.itemsize, x.dtype.itemsize)
     if plan is None:
         return None
@@ -164,18 +175,9 @@ def _tile_threads(name: str, problem: Problem, threads: int) -> int:
     return threads
 
 
-def _run_numpy(
-    x: np.ndarray,
-    weight: np.ndarray,
-    geo: Tiling,
-    problem: Problem,
-    dtype: np.dtype,
-    pad_value: float,
-    budget: int,
-    name: str,
-    requested: int,
-) -> np.ndarray:
+def _run_numpy(call: _Call, name: str, requested: int) -> np.ndarray:
     """Run a numpy strategy's tiles (or its large-kernel path) on threads."""
+    x, weight, geo, problem, dtype, pad_value, budget = _fields(call)
     # rank-1 factors once, for BLAS's price (a running sum takes no axpy) and the kernel
     factors = strategies.separable_factors(weight, dtype) if name == "separable" else None
     blas = costs.blas_repays(problem, name, weight, factors)
@@ -184,7 +186,7 @@ def _run_numpy(
         tile_budget = max(budget - fft_cache_bytes(budget), 1)  # the cached kernel spectra
     if name == "fft" and max(problem.span) > fftblocks.LARGE_SPAN:
         # a large kernel: cut it into blocks too, so no tile's halo dwarfs the tile
-        done = _run_fft_blocks(x, weight, geo, problem, dtype, pad_value, budget, requested)
+        done = _run_fft_blocks(call, requested)
         if done is not None:
             return done
     threads = _tile_threads(name, problem, requested)

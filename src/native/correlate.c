@@ -232,11 +232,13 @@ DEFINE_RING(double, f64)
         }                                                                                    \
     }                                                                                        \
                                                                                              \
-    /* a whole block of rows of a kernel of 3 rows, stride and dilation 1 down: padded row  \
-     * p of the block feeds output rows p - 2 ... p, so each vector is loaded once for all \
-     * of them (the loops unroll: every accumulator stays in a register) */                \
-    ATTR static void rows3_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r) {                \
-        enum { CH = VW * NV, KH = 3 };                                                       \
+    /* a whole block of rows of a kernel of KH rows (a constant), stride and dilation 1     \
+     * down: padded row p of the block feeds output rows p - KH + 1 ... p, so each vector   \
+     * is loaded once for all of them (the loops unroll: every accumulator stays in a      \
+     * register, and the pairs (p, b) outside the kernel are dropped at compile time) */   \
+    ATTR static inline __attribute__((always_inline)) void rowsk_##SUF(                      \
+        const cc_job *j, cc_space *s, ptrdiff_t r, const int KH) {                           \
+        enum { CH = VW * NV };                                                               \
         const ptrdiff_t nd = s->ndense;                                                      \
         const T *const *ptrs = (const T *const *)s->ptrs;                                    \
         const T *wt = (const T *)s->dense_w;                                                 \
@@ -251,7 +253,7 @@ DEFINE_RING(double, f64)
                 for (ptrdiff_t c = 0; c < nd; c++) {                                         \
                     VT x[NV];                                                                \
                     for (int v = 0; v < NV; v++) x[v] = *(const VTU *)(src + doff[c] + v * VW);\
-                    for (int b = 0; b < BR; b++) {                                           \
+                    _Pragma("GCC unroll 4") for (int b = 0; b < BR; b++) {                   \
                         if (p - b < 0 || p - b >= KH) continue;                              \
                         const T w = wt[(p - b) * nd + c];                                    \
                         for (int v = 0; v < NV; v++) acc[b][v] += w * x[v];                  \
@@ -261,14 +263,37 @@ DEFINE_RING(double, f64)
             store_##SUF(j, s, acc, r, BR, q0);                                               \
         }                                                                                    \
     }                                                                                        \
+    ATTR static void rows3_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r) {                \
+        rowsk_##SUF(j, s, r, 3);                                                             \
+    }                                                                                        \
+    ATTR static void rows5_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r) {                \
+        rowsk_##SUF(j, s, r, 5);                                                             \
+    }                                                                                        \
+    ATTR static void rows7_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r) {                \
+        rowsk_##SUF(j, s, r, 7);                                                             \
+    }                                                                                        \
+    ATTR static void rows9_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r) {                \
+        rowsk_##SUF(j, s, r, 9);                                                             \
+    }                                                                                        \
+    ATTR static void rows11_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r) {               \
+        rowsk_##SUF(j, s, r, 11);                                                            \
+    }                                                                                        \
                                                                                              \
     ATTR static void direct_##SUF(const cc_job *j, cc_space *s) {                            \
-        const int three = j->kh == 3 && j->sh == 1 && j->dh == 1 && s->dense_w;              \
+        const int dense = j->sh == 1 && j->dh == 1 && s->dense_w;                            \
         for (ptrdiff_t r = j->r0; r < j->r1; r += BR) {                                      \
             const int nb = (int)(j->r1 - r < BR ? j->r1 - r : BR);                           \
             rows_##SUF(j, s, r, nb);                                                         \
-            if (three && nb == BR)                                                           \
+            if (dense && nb == BR && j->kh == 3)                                             \
                 rows3_##SUF(j, s, r);                                                        \
+            else if (dense && nb == BR && j->kh == 5)                                        \
+                rows5_##SUF(j, s, r);                                                        \
+            else if (dense && nb == BR && j->kh == 7)                                        \
+                rows7_##SUF(j, s, r);                                                        \
+            else if (dense && nb == BR && j->kh == 9)                                        \
+                rows9_##SUF(j, s, r);                                                        \
+            else if (dense && nb == BR && j->kh == 11)                                       \
+                rows11_##SUF(j, s, r);                                                       \
             else                                                                             \
                 block_##SUF(j, s, (const T *const *)s->ptrs, j->kh, s->ntaps, s->tap_row,    \
                             s->tap_off, s->tap_w, r, nb);                                    \

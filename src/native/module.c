@@ -278,7 +278,7 @@ static void add_row_taps(cc_space *s, const cc_job *j, const void *taps, char co
 }
 
 /* the direct kernel's columns with a nonzero tap in any row, and the kh weights of
- * each, in the compute type: the table the kernels of 3 rows read (rows3) */
+ * each, in the compute type: the table the kernels of 3, 5, 7, 9 or 11 rows read (rowsk) */
 static int dense_taps(cc_space *s, const cc_job *j, char code) {
     const Py_ssize_t kh = j->kh, kw = j->kw;
     const size_t itemsize = code == 'f' ? 4 : 8;
@@ -530,7 +530,8 @@ static PyObject *run(PyObject *args, int kind) {
         add_row_taps(&s, &j, j.row_taps, code, 0, kw, 0);
     } else {
         for (Py_ssize_t i = 0; i < kh; i++) add_row_taps(&s, &j, j.taps, code, i, kw, i * kw);
-        if (kind == DIRECT && kh == 3 && dense_taps(&s, &j, code) < 0) goto fail;
+        if (kind == DIRECT && kh <= 11 && kh % 2 && kh > 1 && dense_taps(&s, &j, code) < 0)
+            goto fail;
     }
     const cc_variant *v = active;
     cc_kernel k = kind == POOL    ? v->pool[code == 'd']
