@@ -126,10 +126,15 @@ def show_sizes(name: str, layers: list[Any], channels: int, bounds: Pair, fmt: s
 
         from ...output import table_width
 
-        click.echo(f"{name}: sizes {low}..{high} that work: {text} ({count:,} sizes)")
+        cols = table_width(sys.stdout)
+        head = f"{name}: sizes {low}..{high} that work: {text} ({count:,} sizes)"
+        if len(head) > cols:  # the rule on a line of its own, whole
+            head = f"{name}: sizes {low}..{high} that work:\n{text} ({count:,} sizes)"
+        for line in head.splitlines():
+            click.echo(textwrap.fill(line, cols, break_long_words=False, break_on_hyphens=False))
         shown = " ".join(str(n) for n in islice(sizes, 200)) + (" …" if count > 200 else "")
         if shown:
-            click.echo(textwrap.fill(shown, table_width(sys.stdout)))
+            click.echo(textwrap.fill(shown, cols, break_long_words=False))
         return
     if count > MAX_LISTED_CHOICES:
         raise LimitError(
