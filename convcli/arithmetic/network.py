@@ -119,7 +119,7 @@ _Out = tuple[tuple[int, ...], int, int, Field, str]
 
 
 def _conv(layer: Layer, state: _State) -> _Out:
-    """A convolution or transposed convolution, through :func:`layer_effect`."""
+    """Analyse a convolution or transposed convolution, through :func:`layer_effect`."""
     assert layer.kernel is not None and layer.out is not None
     c, h, w = state.shape
     f, g = layer.out, layer.groups
@@ -146,7 +146,7 @@ def _conv(layer: Layer, state: _State) -> _Out:
 
 
 def _pool(layer: Layer, state: _State) -> _Out:
-    """A max or average pool, through :func:`layer_effect`."""
+    """Analyse a max or average pool, through :func:`layer_effect`."""
     assert layer.kernel is not None
     c, h, w = state.shape
     geo = Geometry.resolve(
@@ -209,7 +209,7 @@ def _steady(before: _State, after: _State) -> bool:
 
 
 def _resample(layer: Layer, state: _State) -> tuple[int, int, int]:
-    """The output of an ``upsample`` (H·s, W·s) or a ``crop`` (H − 2·c, W − 2·c)."""
+    """Size the output of an ``upsample`` (H·s, W·s) or a ``crop`` (H − 2·c, W − 2·c)."""
     c, h, w = state.shape
     if layer.kind == "upsample":
         assert layer.scale is not None
@@ -224,7 +224,7 @@ def _resample(layer: Layer, state: _State) -> tuple[int, int, int]:
 
 
 def _resample_field(layer: Layer, state: _State) -> Field:
-    """A crop keeps each cell's field; after an upsampling it is not defined (as a convt's)."""
+    """Keep a crop's field (each cell's is unchanged); after an upsampling it is undefined."""
     return state.field if layer.kind == "crop" else (None, None)
 
 
@@ -257,7 +257,7 @@ class _Analyzer:
         return state
 
     def repeat(self, layer: Layer, state: _State, prefix: str, depth: int, start: int) -> _State:
-        """A long ``N*(...)``: the first and last repetitions' rows and one row between.
+        """Walk a long ``N*(...)``: the first and last repetitions' rows and one row between.
 
         See :mod:`.repeats`: the repetitions between are walked one by one,
         their rows summed and dropped, until one gives back the shape and

@@ -90,7 +90,7 @@ class StrideRange:
         return self.total + self.step * (self.last - self.first)
 
     def padding_at(self, stride: int) -> tuple[int, int]:
-        """The (before, after) padding at ``stride``."""
+        """Return the (before, after) padding at ``stride``."""
         if not self.step:
             return (self.before, self.after)
         return split_total(self.total + self.step * (stride - self.first))
@@ -140,24 +140,25 @@ class Solutions:
         return self.n - self.span
 
     def low(self, stride: int) -> int:
-        """The smallest total padding that works at ``stride``."""
+        """Return the smallest total padding that works at ``stride``."""
         if self.kind == "fixed":
             return sum(self.split)
         return max(0, (self.out - 1) * stride - self._room)
 
     def high(self, stride: int) -> int:
-        """The largest total padding that works at ``stride``."""
+        """Return the largest total padding that works at ``stride``."""
         if self.kind == "any":
             return min(self.max_total, self.out * stride - 1 - self._room)
         return self.low(stride)
 
     def padding(self, total: int) -> tuple[int, int]:
-        """The (before, after) split of a total padding."""
+        """Split a total padding into (before, after)."""
         if self.kind == "fixed":
             return self.split
         return split_total(total)
 
     def __bool__(self) -> bool:
+        """Whether the run holds any stride."""
         return self.first <= self.last
 
     @cached_property
@@ -187,7 +188,7 @@ class Solutions:
                 yield (stride, *self.padding(total))
 
     def ranges(self) -> Iterator[StrideRange]:
-        """The choices as runs of consecutive strides, by total padding (lazily).
+        """Group the choices as runs of consecutive strides, by total padding (lazily).
 
         Each run has one padding (or, for ``same``, one rule) and one set of
         padding words. Runs come in the order of their padding, which is also

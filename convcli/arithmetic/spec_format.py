@@ -36,7 +36,7 @@ def padding_text(pads: tuple[Pair, Pair]) -> str:
 
 
 def _seq_text(layer: Layer) -> str:
-    """A group in a few words: ``layer2: 4 × bottleneck 128``."""
+    """Say a group in a few words: ``layer2: 4 × bottleneck 128``."""
     children = [
         (child.body[0], child.count)
         if child.kind == "repeat" and len(child.body) == 1

@@ -66,8 +66,10 @@ def _pair(text: str, what: str, item: str, minimum: int = 1) -> Pair:
 
 
 def _padding(text: str, item: str) -> PaddingSpec:
-    """``pPAD``: read by :func:`~convcli.arithmetic.sizes.parse_padding`, kept in its
-    shortest form (``2``, ``(2, 1)`` or ``((top, bottom), (left, right))``).
+    """Read ``pPAD`` with :func:`~convcli.arithmetic.sizes.parse_padding`.
+
+    The padding is kept in its shortest form (``2``, ``(2, 1)`` or
+    ``((top, bottom), (left, right))``).
     """
     try:
         pads = parse_padding(text)

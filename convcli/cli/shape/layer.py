@@ -284,7 +284,7 @@ def _params_tables(
 def _dense_table(
     reports: list[LayerReport], rows: list[dict[str, Any]], width: int, color: bool
 ) -> None:
-    """A fully connected layer of --dense units on each input."""
+    """Print a fully connected layer of --dense units on each input."""
     from ...output import format_count, format_int
 
     table_rows = []

@@ -19,7 +19,7 @@ Pair = tuple[int, int]
 def load_network(
     layers_text: str | None, arch: str | None, spec: Any
 ) -> tuple[str, list[Any], tuple[int, int, int] | None]:
-    """The network's name, layers and default input (C, H, W) from --arch, --spec or --layers."""
+    """Load the network's name, layers and default input (C, H, W) from --arch, --spec or --layers."""
     from ...arithmetic.presets import ARCHITECTURES
     from ...arithmetic.spec import load_spec, parse_layers
 
@@ -154,7 +154,7 @@ def show_sizes(name: str, layers: list[Any], channels: int, bounds: Pair, fmt: s
 
 
 def read_spec(spec: Any, name: str) -> str:
-    """The text of a ``--spec`` file: UTF-8, at most the size of a file read whole."""
+    """Read the text of a ``--spec`` file: UTF-8, at most the size of a file read whole."""
     from ...arithmetic.limits import MAX_READ_BYTES
     from ...errors import LimitError
 
