@@ -274,6 +274,30 @@ class Solutions:
         return tuple(padding_words(self.n, self.k, stride, self.padding(total), self.dilation))
 
 
+def _padding_kind(
+    padding: int | str | Sequence[int] | None, span: int
+) -> tuple[str, tuple[int, int]]:
+    """Classify a padding for :func:`solve_strides`: ``any``, ``same`` or ``fixed`` with its split."""
+    if padding is None:
+        return "any", (0, 0)
+    if isinstance(padding, str):
+        word = padding.lower()
+        if word not in PAD_WORDS:
+            raise ShapeError(
+                f"unknown `padding` {padding!r}: expected one of {', '.join(PAD_WORDS)}"
+            )
+        if word == "same":
+            return "same", (0, 0)
+        return "fixed", (span - 1, span - 1) if word == "full" else (0, 0)
+    if isinstance(padding, (list, tuple)):
+        if len(padding) != 2:
+            raise ShapeError(
+                f"`padding` must be an int or a (before, after) pair, got {tuple(padding)!r}"
+            )
+        return "fixed", (check_int(padding[0], "padding", 0), check_int(padding[1], "padding", 0))
+    return "fixed", (check_int(padding, "padding", 0),) * 2
+
+
 def solve_strides(
     n: int,
     out: int,
@@ -331,28 +355,7 @@ def solve_strides(
     span = effective_kernel_size(k, dilation)
     max_padding = span - 1 if max_padding is None else check_int(max_padding, "max_padding", 0)
     room = n - span
-    split = (0, 0)
-    if padding is None:
-        kind = "any"
-    elif isinstance(padding, str):
-        word = padding.lower()
-        if word not in PAD_WORDS:
-            raise ShapeError(
-                f"unknown `padding` {padding!r}: expected one of {', '.join(PAD_WORDS)}"
-            )
-        kind = "same" if word == "same" else "fixed"
-        if word == "full":
-            split = (span - 1, span - 1)
-    else:
-        kind = "fixed"
-        if isinstance(padding, (list, tuple)):
-            if len(padding) != 2:
-                raise ShapeError(
-                    f"`padding` must be an int or a (before, after) pair, got {tuple(padding)!r}"
-                )
-            split = (check_int(padding[0], "padding", 0), check_int(padding[1], "padding", 0))
-        else:
-            split = (check_int(padding, "padding", 0),) * 2
+    kind, split = _padding_kind(padding, span)
     # the strides of the band, before any cap
     if kind == "any":
         first = max(1, _ceil_div(room + 1, out))

@@ -439,7 +439,26 @@ def _check_network(sources: list[str], window: dict[str, Any], inputs: tuple[Pai
 
 def _check_layer(window: dict[str, Any], channels: int | None) -> None:
     """Check the single-layer options against each other (usage errors, exit 2)."""
-    kernel, padding, pool = window["--k"], window["--p"], window["--pool"]
+    _check_kinds(window, channels)
+    kernel = window["--k"]
+    if window["--out"] is not None:
+        if kernel is None:
+            raise click.UsageError("--out needs --k (the kernel size)")
+        for name in ("--transposed", "--ceil-mode", "--filters", "--dense"):
+            if window[name]:
+                raise click.UsageError(f"--out cannot be combined with {name}")
+        return
+    if kernel is None:
+        if window["--dense"] is None:
+            raise click.UsageError("give --k (the kernel size), or --dense N")
+        for name in ("--s", "--p", "--d", "--filters", "--transposed", "--pool"):
+            if window[name]:
+                raise click.UsageError(f"{name} describes a layer's window: it needs --k")
+
+
+def _check_kinds(window: dict[str, Any], channels: int | None) -> None:
+    """Check pooling, transposed, filter and bias options against each other."""
+    padding, pool = window["--p"], window["--pool"]
     transposed, filters, no_bias = window["--transposed"], window["--filters"], window["--no-bias"]
     if window["--output-padding"] is not None and not transposed:
         raise click.UsageError("--output-padding needs --transposed")
@@ -460,16 +479,3 @@ def _check_layer(window: dict[str, Any], channels: int | None) -> None:
             f"--p {padding} does not apply to --transposed: give the forward convolution's "
             "padding as a number"
         )
-    if window["--out"] is not None:
-        if kernel is None:
-            raise click.UsageError("--out needs --k (the kernel size)")
-        for name in ("--transposed", "--ceil-mode", "--filters", "--dense"):
-            if window[name]:
-                raise click.UsageError(f"--out cannot be combined with {name}")
-        return
-    if kernel is None:
-        if window["--dense"] is None:
-            raise click.UsageError("give --k (the kernel size), or --dense N")
-        for name in ("--s", "--p", "--d", "--filters", "--transposed", "--pool"):
-            if window[name]:
-                raise click.UsageError(f"{name} describes a layer's window: it needs --k")

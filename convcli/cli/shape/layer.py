@@ -65,6 +65,7 @@ def show_layers(
     ceil_mode: bool,
     fmt: str,
 ) -> None:
+    """Analyse one layer on each input and print it as tables, JSON, CSV or bare sizes."""
     reports: list[LayerReport] = []
     for size in inputs:
         try:
@@ -89,18 +90,36 @@ def show_layers(
         reports.append(report)
     rows = [report.as_row() for report in reports]
     if kernel is not None:
-        for row in rows:
-            parts = []
-            if row["uncovered_rows"]:
-                parts.append(plural(row["uncovered_rows"], "input row"))
-            if row["uncovered_cols"]:
-                parts.append(plural(row["uncovered_cols"], "input column"))
-            if parts:
-                warn(
-                    f"{row['in_h']}×{row['in_w']}: no window covers {' and '.join(parts)} "
-                    f"(kernel {row['kernel_h']}×{row['kernel_w']}, "
-                    f"stride {row['stride_h']}×{row['stride_w']})"
-                )
+        _warn_uncovered(rows)
+    _print_layers(inputs, reports, rows, kernel is not None, filters, dense, fmt)
+
+
+def _warn_uncovered(rows: list[dict[str, Any]]) -> None:
+    """Warn, for each input, about the rows and columns no window reads."""
+    for row in rows:
+        parts = []
+        if row["uncovered_rows"]:
+            parts.append(plural(row["uncovered_rows"], "input row"))
+        if row["uncovered_cols"]:
+            parts.append(plural(row["uncovered_cols"], "input column"))
+        if parts:
+            warn(
+                f"{row['in_h']}×{row['in_w']}: no window covers {' and '.join(parts)} "
+                f"(kernel {row['kernel_h']}×{row['kernel_w']}, "
+                f"stride {row['stride_h']}×{row['stride_w']})"
+            )
+
+
+def _print_layers(
+    inputs: Sequence[Pair],
+    reports: list[LayerReport],
+    rows: list[dict[str, Any]],
+    window: bool,
+    filters: int | None,
+    dense: int | None,
+    fmt: str,
+) -> None:
+    """Print the reports in ``fmt``: tables, JSON, CSV or bare sizes (``quiet``)."""
     if fmt == "json":
         from ...output import to_json
 
@@ -112,14 +131,14 @@ def show_layers(
         click.echo(to_csv(rows, headers), nl=False)
     elif fmt == "quiet":
         for size, row in zip(inputs, rows, strict=True):
-            if kernel is None:
+            if not window:
                 click.echo(row["dense_params"])
             elif row["out_h"] == row["out_w"] and not isinstance(size, TwoAxes):
                 click.echo(row["out_h"])
             else:
                 click.echo(f"{row['out_h']}x{row['out_w']}")
     else:
-        _layer_tables(reports, kernel is not None, bool(filters), dense is not None)
+        _layer_tables(reports, window, bool(filters), dense is not None)
 
 
 def _layer_tables(reports: list[LayerReport], sizes: bool, params: bool, dense: bool) -> None:
