@@ -167,3 +167,17 @@ def test_max_layers_needs_a_network():
     result = run("shape", "--in", "8", "--k", "3", "--max-layers", "5")
     assert result.exit_code == 2
     assert "--max-layers describes a network" in result.output
+
+
+@pytest.mark.parametrize(
+    ("inner", "count"), [("conv 8 k3 p1, relu", 100), ("basic 8", 100), ("relu", 65)]
+)
+def test_a_group_names_its_layers_as_if_written_out(inner, count):
+    """``seq b(basic 8, 100*basic 8)`` reads ``b: 101 × basic 8``, as with 101 blocks written."""
+    compressed = parse_layers(f"seq b(basic 8, {count}*({inner}))")
+    written = parse_layers(f"seq b(basic 8, {', '.join([inner] * count)})")
+    assert len(compressed[0].body) == 2
+    summary = analyze_network(compressed, (8, 16, 16)).collapse(1)
+    oracle = analyze_network(written, (8, 16, 16)).collapse(1)
+    assert summary.rows[0].config == oracle.rows[0].config
+    assert summary.total_params == oracle.total_params

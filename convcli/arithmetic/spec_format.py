@@ -38,8 +38,8 @@ def padding_text(pads: tuple[Pair, Pair]) -> str:
 def _seq_text(layer: Layer) -> str:
     """Say a group in a few words: ``layer2: 4 × bottleneck 128``."""
     children = [
-        (child.body[0], child.count)
-        if child.kind == "repeat" and len(child.body) == 1
+        (child.body[0] if len(child.body) == 1 else child, child.count * len(child.body))
+        if child.kind == "repeat"
         else (child, 1)
         for child in layer.body
     ]
