@@ -167,3 +167,29 @@ def test_max_layers_needs_a_network():
     result = run("shape", "--in", "8", "--k", "3", "--max-layers", "5")
     assert result.exit_code == 2
     assert "--max-layers describes a network" in result.output
+
+
+@pytest.mark.parametrize(
+    ("inner", "count"), [("conv 8 k3 p1, relu", 100), ("basic 8", 100), ("relu", 65)]
+)
+def test_a_group_names_its_layers_as_if_written_out(inner, count):
+    """``seq b(basic 8, 100*basic 8)`` reads ``b: 101 × basic 8``, as with 101 blocks written."""
+    compressed = parse_layers(f"seq b(basic 8, {count}*({inner}))")
+    written = parse_layers(f"seq b(basic 8, {', '.join([inner] * count)})")
+    assert len(compressed[0].body) == 2
+    summary = analyze_network(compressed, (8, 16, 16)).collapse(1)
+    oracle = analyze_network(written, (8, 16, 16)).collapse(1)
+    assert summary.rows[0].config == oracle.rows[0].config
+    assert summary.total_params == oracle.total_params
+
+
+def test_a_repeat_that_grows_the_size_is_summed_by_hand():
+    """100,000 3×3 convolutions padded by 2 each add 2 cells: MACs Σ 3·3·9·(20 + 2i)²."""
+    layers = parse_layers("100000*(conv 3 k3 p2, relu)")
+    summary = analyze_network(layers, (3, 20, 20))
+    sizes = [20 + 2 * i for i in range(1, 100_001)]
+    assert summary.output_shape == (3, 200_020, 200_020)
+    assert summary.total_macs == sum(3 * 3 * 9 * n * n for n in sizes)
+    assert summary.total_activations == 2 * sum(3 * n * n for n in sizes)
+    assert summary.total_params == 100_000 * 3 * (3 * 9 + 1)
+    assert summary.rows[-1].rf == (1 + 2 * 100_000,) * 2

@@ -25,6 +25,9 @@ NETWORKS = [
     ["--arch", "resnet50", "--depth", "2"],
     ["--arch", "alexnet"],
     ["--in", "64", "--channels", "8", "--layers", "res(conv 8 k3 p1, relu | conv 8 k1), gap"],
+    ["--arch", "unet"],
+    ["--arch", "unet-valid"],
+    ["--in", "32", "--channels", "8", "--layers", "conv 8 k3 p1, 100000*(conv 8 k3 p1, relu), gap"],
 ]
 
 
@@ -111,3 +114,45 @@ def test_exported_onnx_model_fits(tmp_path):
         rows = expected([str(tmp_path / "m.onnx")], tmp_path)
         assert table_indices(text) == [row["index"] for row in rows]
         assert all(cell_len(line) <= cols for line in strip_ansi(text).splitlines())
+
+
+#: one layer, --out and --in-range: (arguments, texts that must each be whole on one line)
+LAYER_CASES = [
+    (
+        ["--in", "224", "--k", "11", "--s", "4", "--p", "2"],
+        ["⌊(224 − 11 + 4 + 4)/4⌋ = ⌊55.25⌋ = 55"],
+    ),
+    (
+        [
+            "--in",
+            "224",
+            "--k",
+            "3",
+            "--p",
+            "same",
+            "--s",
+            "2",
+            "--channels",
+            "64",
+            "--filters",
+            "128",
+        ],
+        ["5,156,109,844,480", "924,844,032", "112·112·128·64·3·3", "128·(64·3·3 + 1)"],
+    ),
+    (["--in", "3000x4000", "--channels", "3", "--dense", "100"], ["3,600,000,100", "+ 100"]),
+    (["--in", "224", "--out", "112", "--k", "3"], ["0:1", "⌊112.5⌋"]),
+    (["--arch", "unet", "--in-range", "200..1100"], ["multiples of 16", "(56 sizes)", "1088"]),
+    (["--arch", "unet-valid", "--in-range", "500..700"], ["n ≡ 12 (mod 16), from 188", "700"]),
+]
+
+
+@pytest.mark.parametrize("cols", [80, 60])
+@pytest.mark.parametrize(("args", "whole"), LAYER_CASES, ids=lambda a: " ".join(a)[:30])
+def test_layer_solve_and_range_tables_fit(tmp_path, args, whole, cols):
+    """No line wider than the terminal, and each formula and number whole on one line."""
+    code, text = run_in_pty(["shape", *args], tmp_path, cols=cols)
+    assert code == 0, text
+    lines = strip_ansi(text).splitlines()
+    assert [line for line in lines if cell_len(line) > cols] == []
+    for piece in whole:
+        assert any(piece in line for line in lines), (piece, text)

@@ -65,7 +65,7 @@ def layer_effect(
     batch: int = 1,
     out: Pair | None = None,
 ) -> Effect:
-    """The output shape, parameters, MACs and receptive field of one window layer.
+    """Compute the output shape, parameters, MACs and receptive field of one window layer.
 
     Parameters
     ----------

@@ -89,7 +89,7 @@ class Geometry:
         )
 
     def transposed_shape(self, output_padding: Pair = (0, 0)) -> Pair:
-        """The (height, width) of the transposed convolution with this geometry.
+        """Give the (height, width) of the transposed convolution with this geometry.
 
         ``padding`` is the matching forward convolution's; ``output_padding``
         the extra cells after.

@@ -47,7 +47,7 @@ def size_works(layers: Sequence[Layer], channels: int, n: int) -> bool:
 
 
 def strides_product(layers: Sequence[Layer], axis: int = 0) -> int:
-    """A period of the pattern along one axis: the strides' product along every path.
+    """Give a period of the pattern along one axis: the strides' product along every path.
 
     A sequence multiplies its layers' strides, a residual block takes the
     least common multiple of its branches'. A product over
@@ -129,7 +129,7 @@ class SizeRule:
         return n >= self.first and (n - self.first) % self.period in self.offsets
 
     def sizes(self, low: int, high: int) -> Iterator[int]:
-        """The sizes from ``low`` to ``high`` (both included) that work, in order (lazily)."""
+        """List the sizes from ``low`` to ``high`` (both included) that work, in order (lazily)."""
         if not self.offsets:
             return
         start = max(low, self.first)
@@ -154,7 +154,7 @@ class SizeRule:
         return upto(high) - upto(low - 1)
 
     def nearest(self, n: int) -> tuple[int | None, int | None]:
-        """The largest working size below ``n`` and the smallest above it."""
+        """Find the largest working size below ``n`` and the smallest above it."""
         if not self.offsets:
             return None, None
         below = None
@@ -165,7 +165,7 @@ class SizeRule:
         return below, above
 
     def text(self) -> str:
-        """The rule in words: ``multiples of 32, from 32``, ``n ≡ 0, 3 (mod 4), from 3``."""
+        """Say the rule in words: ``multiples of 32, from 32``, ``n ≡ 0, 3 (mod 4), from 3``."""
         if not self.offsets:
             return "no size works"
         if self.period == 1:
@@ -187,7 +187,7 @@ def _first_fit(layers: Sequence[Layer], channels: int) -> int | None:
 
 
 def _shortest(offsets: list[int], period: int) -> tuple[int, tuple[int, ...]]:
-    """The same pattern with the shortest period that divides ``period``."""
+    """Find the same pattern with the shortest period that divides ``period``."""
     have = set(offsets)
     for q in sorted(d for d in range(1, period + 1) if period % d == 0):
         small = [o for o in offsets if o < q]
@@ -199,7 +199,7 @@ def _shortest(offsets: list[int], period: int) -> tuple[int, tuple[int, ...]]:
 
 
 def input_rule(layers: Sequence[Layer], channels: int = 3) -> SizeRule | None:
-    """The rule of the input sizes that work, or None when none is found (check each size).
+    """Find the rule of the input sizes that work, or None when none is found (check each size).
 
     None when a block's branches grow differently (they agree at isolated
     sizes) or when the strides multiply to more than :data:`MAX_PERIOD`

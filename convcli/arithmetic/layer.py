@@ -100,7 +100,7 @@ class LayerReport:
     bias: bool = True
 
     def as_row(self) -> dict[str, Any]:
-        """The fields that apply (not None), in order, without ``bias``."""
+        """Return the fields that apply (not None), in order, without ``bias``."""
         return {
             f.name: getattr(self, f.name)
             for f in fields(self)
@@ -190,7 +190,7 @@ def analyze_layer(
 
 
 def _geometry_fields(geo: Geometry, kind: str, op: Pair, out: Sequence[int]) -> dict[str, Any]:
-    """The report's per-axis fields: geometry, output, formula and uncovered cells."""
+    """Return the report's per-axis fields: geometry, output, formula and uncovered cells."""
     formulas: list[str] = []
     uncovered: list[int] = []
     for n, k, st, pad, dil, opad, size in zip(

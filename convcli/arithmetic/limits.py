@@ -145,7 +145,7 @@ def output_pixel_limit(pixels: int | None) -> Iterator[None]:
 
 
 def _output_limit() -> tuple[int, str]:
-    """The output pixel limit in force, and how a message names it."""
+    """Return the output pixel limit in force, and how a message names it."""
     limit = _OUTPUT_LIMIT.get()
     if limit is None:
         return MAX_OUTPUT_PIXELS, "the default --max-pixels; raise it with --max-pixels"
@@ -219,7 +219,7 @@ def check_allocation(nbytes: int, what: str, advice: str = "") -> None:
 
 
 def bytes_text(n: int) -> str:
-    """A byte count for a message: ``268.4 MB``, ``512 bytes`` (integers only)."""
+    """Write a byte count for a message: ``268.4 MB``, ``512 bytes`` (integers only)."""
     for unit, size in (("GB", 10**9), ("MB", 10**6), ("kB", 10**3)):
         if n >= size:  # integer arithmetic: n may be far beyond a float
             whole, tenth = divmod((10 * n + size // 2) // size, 10)
@@ -417,7 +417,7 @@ def check_learn_work(work: int, what: str) -> None:
 
 
 def check_nesting(text: str, what: str, limit: int = MAX_NESTING) -> int:
-    """The deepest bracket nesting of ``text``; LimitError above ``limit``.
+    """Measure the deepest bracket nesting of ``text``; LimitError above ``limit``.
 
     Counts ``[``/``]``, ``(``/``)`` and ``{``/``}`` outside double-quoted
     strings, without parsing, so a 2000-deep input is refused before a

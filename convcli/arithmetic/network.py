@@ -40,9 +40,11 @@ from .geometry import Geometry
 from .limits import check_layers
 from .repeats import (
     BLOCKS,
+    Step,
     Sums,
     advance,
     count_rows,
+    drift,
     elided_row,
     index_span,
     leaf_sums,
@@ -119,7 +121,7 @@ _Out = tuple[tuple[int, ...], int, int, Field, str]
 
 
 def _conv(layer: Layer, state: _State) -> _Out:
-    """A convolution or transposed convolution, through :func:`layer_effect`."""
+    """Analyse a convolution or transposed convolution, through :func:`layer_effect`."""
     assert layer.kernel is not None and layer.out is not None
     c, h, w = state.shape
     f, g = layer.out, layer.groups
@@ -146,7 +148,7 @@ def _conv(layer: Layer, state: _State) -> _Out:
 
 
 def _pool(layer: Layer, state: _State) -> _Out:
-    """A max or average pool, through :func:`layer_effect`."""
+    """Analyse a max or average pool, through :func:`layer_effect`."""
     assert layer.kernel is not None
     c, h, w = state.shape
     geo = Geometry.resolve(
@@ -203,13 +205,18 @@ def _plain(layer: Layer, state: _State) -> _Out:
 _Walked = tuple[tuple[int, ...], Pair | None, Pair | None, Sums]
 
 
+def _step(before: _State, after: _State, sums: Sums) -> Step:
+    """One repetition, as :func:`~.repeats.drift` reads it."""
+    return Step(before.shape, after.shape, before.rf, after.rf, before.jump, after.jump, sums)
+
+
 def _steady(before: _State, after: _State) -> bool:
     """Whether a repetition gave back the shape and jump it was given (see :mod:`.repeats`)."""
     return before.shape == after.shape and before.jump == after.jump
 
 
 def _resample(layer: Layer, state: _State) -> tuple[int, int, int]:
-    """The output of an ``upsample`` (H·s, W·s) or a ``crop`` (H − 2·c, W − 2·c)."""
+    """Size the output of an ``upsample`` (H·s, W·s) or a ``crop`` (H − 2·c, W − 2·c)."""
     c, h, w = state.shape
     if layer.kind == "upsample":
         assert layer.scale is not None
@@ -224,7 +231,7 @@ def _resample(layer: Layer, state: _State) -> tuple[int, int, int]:
 
 
 def _resample_field(layer: Layer, state: _State) -> Field:
-    """A crop keeps each cell's field; after an upsampling it is not defined (as a convt's)."""
+    """Keep a crop's field (each cell's is unchanged); after an upsampling it is undefined."""
     return state.field if layer.kind == "crop" else (None, None)
 
 
@@ -257,7 +264,7 @@ class _Analyzer:
         return state
 
     def repeat(self, layer: Layer, state: _State, prefix: str, depth: int, start: int) -> _State:
-        """A long ``N*(...)``: the first and last repetitions' rows and one row between.
+        """Walk a long ``N*(...)``: the first and last repetitions' rows and one row between.
 
         See :mod:`.repeats`: the repetitions between are walked one by one,
         their rows summed and dropped, until one gives back the shape and
@@ -296,26 +303,51 @@ class _Analyzer:
                 kind=row.kind,
             )
             return _State(first.shape, rf, first.jump)
-        middle, done = count - 2, 0
-        mark, sums, state = len(self.rows), Sums(), first
+        middle = count - 2
+        state, sums = self._middle(body, first, prefix, depth, start + step, step, middle)
+        index = f"{prefix}{start + step + 1}–{start + (count - 1) * step}"
+        config = f"⋮ {middle:,} × {body_text(body)}"
+        self.rows.append(elided_row(index, depth, config, state.shape, state.field, sums, middle))
+        return self.run(body, state, prefix, depth, start + (count - 1) * step)
+
+    def _middle(
+        self,
+        body: tuple[Layer, ...],
+        state: _State,
+        prefix: str,
+        depth: int,
+        start: int,
+        step: int,
+        middle: int,
+    ) -> tuple[_State, Sums]:
+        """Walk the ``middle`` repetitions between the first and last, keeping only sums.
+
+        Each repetition's rows are summed and dropped. Once one gives back the
+        shape and jump it was given, or the last four grew the size by a fixed
+        step (:func:`~.repeats.drift`), the rest are multiplied out.
+        """
+        mark, sums, done = len(self.rows), Sums(), 0
+        steps: list[Step] = []
         while done < middle:
             before = state
             self.scratch += 1
             try:
-                state = self.run(body, before, prefix, depth, start + (1 + done) * step)
+                state = self.run(body, before, prefix, depth, start + done * step)
             finally:
                 self.scratch -= 1
             once = leaf_sums(self.rows[mark:])
             del self.rows[mark:]
             sums, done = sums + once, done + 1
-            if done < middle and _steady(before, state):
-                left, done = middle - done, middle
+            left = middle - done
+            if left and _steady(before, state):
                 sums += once.times(left)
-                state = _State(state.shape, advance(before.rf, state.rf, left), state.jump)
-        index = f"{prefix}{start + step + 1}–{start + (count - 1) * step}"
-        config = f"⋮ {middle:,} × {body_text(body)}"
-        self.rows.append(elided_row(index, depth, config, state.shape, state.field, sums, middle))
-        return self.run(body, state, prefix, depth, start + (count - 1) * step)
+                return _State(state.shape, advance(before.rf, state.rf, left), state.jump), sums
+            steps = [*steps[-3:], _step(before, state, once)]
+            drifted = drift(steps, left) if left else None
+            if drifted is not None:
+                shape, rf, more = drifted
+                return _State(shape, rf, state.jump), sums + more
+        return state, sums
 
     def fail(self, index: str, layer: Layer, message: str) -> ShapeError:
         return ShapeError(f"layer {index} ({format_layer(layer)}): {message}")

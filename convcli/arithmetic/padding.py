@@ -99,7 +99,7 @@ def same_padding(n: int, k: int, stride: int = 1, dilation: int = 1) -> tuple[in
 
 
 def axis_padding(word: str, n: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
-    """The (before, after) padding a word (``valid``, ``same``, ``full``) gives on one axis."""
+    """Split the padding a word (``valid``, ``same``, ``full``) gives on one axis: (before, after)."""
     if word == "valid":
         return (0, 0)
     if word == "same":

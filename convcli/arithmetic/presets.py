@@ -66,9 +66,10 @@ def _resnet(block: str, counts: Sequence[int]) -> str:
 def _unet(
     widths: Sequence[int] = (64, 128, 256, 512, 1024), classes: int = 2, valid: bool = False
 ) -> str:
-    """U-Net (Ronneberger et al., 2015): each level is ``cat(maxpool, two convs, the
-    level below, two convs, up-convolution | skip)``, concatenated along the channels.
+    """Write U-Net (Ronneberger et al., 2015) in the spec language.
 
+    Each level is ``cat(maxpool, two convs, the level below, two convs,
+    up-convolution | skip)``, concatenated along the channels.
     Padded 3×3 convolutions keep the size (the variant most code uses). The
     paper's are valid: each takes 2 off, so each level's body returns its
     input less ``8 + 2·(what the level below takes off)`` (8, 32, 80, 176 from

@@ -10,7 +10,9 @@ every later one gives the same counts and moves the receptive field by the
 same step, so the rest is multiplied out (:func:`advance`) instead of
 walked: ``1000000*relu`` or ``100000*(conv 64 k3 p1, relu)`` cost two walks.
 Repetitions that change the size are walked one by one, each one's rows
-dropped once summed, so memory stays that of one repetition.
+dropped once summed, so memory stays that of one repetition; once four in a
+row have grown the size by the same cells (:func:`drift`: every stride 1),
+the rest are summed in closed form.
 
 :func:`count_rows` counts, before any is made, the rows an analysis will
 hold, for :func:`~convcli.arithmetic.limits.check_layers`.
@@ -27,7 +29,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 
 from .spec_words import Layer
 from .summary import LayerRow
@@ -35,9 +37,11 @@ from .support import Pair
 
 __all__ = [
     "BLOCKS",
+    "Step",
     "Sums",
     "advance",
     "count_rows",
+    "drift",
     "elided_row",
     "index_span",
     "leaf_sums",
@@ -135,6 +139,73 @@ def advance(rf_before: Pair | None, rf_after: Pair | None, times: int) -> Pair |
         rf_after[0] + times * (rf_after[0] - rf_before[0]),
         rf_after[1] + times * (rf_after[1] - rf_before[1]),
     )
+
+
+@dataclass(frozen=True)
+class Step:
+    """One repetition walked: the shape, field and jump it was given and gave, and its sums."""
+
+    shape_in: tuple[int, ...]
+    shape_out: tuple[int, ...]
+    rf_in: Pair | None
+    rf_out: Pair | None
+    jump_in: Pair | None
+    jump_out: Pair | None
+    sums: Sums
+
+
+def _series(values: Sequence[int], left: int) -> int:
+    """Add up the next ``left`` terms of a quadratic sequence whose last three are ``values``.
+
+    With f(0), f(1), f(2) the last three, f(i) = f(0) + i·Δ + C(i, 2)·Δ², and
+    the sum of f(0)..f(m − 1) is m·f(0) + C(m, 2)·Δ + C(m, 3)·Δ²: the next
+    ``left`` terms are that sum to m = left + 3 less its first three.
+    """
+    f0, f1, f2 = values
+    first, second = f1 - f0, f2 - 2 * f1 + f0
+
+    def upto(m: int) -> int:
+        return m * f0 + m * (m - 1) // 2 * first + m * (m - 1) * (m - 2) // 6 * second
+
+    return upto(left + 3) - upto(3)
+
+
+def drift(steps: Sequence[Step], left: int) -> tuple[tuple[int, ...], Pair, Sums] | None:
+    """Multiply out ``left`` more repetitions that grow the size by a fixed step, if they do.
+
+    The last four repetitions must each keep the jump (every window's stride
+    is 1, so each layer adds a fixed number of cells), keep the channels,
+    grow H and W by the same cells and the field by the same step, and their
+    sums must follow one quadratic (constant second differences: MACs grow
+    with H·W). Returns the shape and field after the ``left`` more and their
+    sums; None when the repetitions do not drift so (then each is walked).
+    Shrinking repetitions are walked too: one of them will not fit.
+    """
+    if len(steps) < 4:
+        return None
+    last = steps[-4:]
+    for step in last:
+        if step.jump_in is None or step.jump_in != step.jump_out:
+            return None
+        if step.rf_in is None or step.rf_out is None or len(step.shape_in) != 3:
+            return None
+    grows = {tuple(b - a for a, b in zip(s.shape_in, s.shape_out, strict=True)) for s in last}
+    moves = {subtract(s.rf_out, s.rf_in) for s in last if s.rf_out and s.rf_in}
+    if len(grows) != 1 or len(moves) != 1:
+        return None
+    (grow,), (move,) = grows, moves
+    if grow[0] != 0 or min(grow) < 0 or not any(grow):
+        return None
+    columns = list(zip(*(astuple(s.sums) for s in last), strict=True))
+    for values in columns:
+        if values[2] - 2 * values[1] + values[0] != values[3] - 2 * values[2] + values[1]:
+            return None
+    total = Sums(*(_series(values[1:], left) for values in columns))
+    end = last[-1]
+    assert end.rf_out is not None
+    shape = tuple(v + left * g for v, g in zip(end.shape_out, grow, strict=True))
+    rf = (end.rf_out[0] + left * move[0], end.rf_out[1] + left * move[1])
+    return shape, rf, total
 
 
 def subtract(a: Pair, b: Pair) -> Pair:

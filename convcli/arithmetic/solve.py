@@ -90,7 +90,7 @@ class StrideRange:
         return self.total + self.step * (self.last - self.first)
 
     def padding_at(self, stride: int) -> tuple[int, int]:
-        """The (before, after) padding at ``stride``."""
+        """Return the (before, after) padding at ``stride``."""
         if not self.step:
             return (self.before, self.after)
         return split_total(self.total + self.step * (stride - self.first))
@@ -140,24 +140,25 @@ class Solutions:
         return self.n - self.span
 
     def low(self, stride: int) -> int:
-        """The smallest total padding that works at ``stride``."""
+        """Return the smallest total padding that works at ``stride``."""
         if self.kind == "fixed":
             return sum(self.split)
         return max(0, (self.out - 1) * stride - self._room)
 
     def high(self, stride: int) -> int:
-        """The largest total padding that works at ``stride``."""
+        """Return the largest total padding that works at ``stride``."""
         if self.kind == "any":
             return min(self.max_total, self.out * stride - 1 - self._room)
         return self.low(stride)
 
     def padding(self, total: int) -> tuple[int, int]:
-        """The (before, after) split of a total padding."""
+        """Split a total padding into (before, after)."""
         if self.kind == "fixed":
             return self.split
         return split_total(total)
 
     def __bool__(self) -> bool:
+        """Whether the run holds any stride."""
         return self.first <= self.last
 
     @cached_property
@@ -187,7 +188,7 @@ class Solutions:
                 yield (stride, *self.padding(total))
 
     def ranges(self) -> Iterator[StrideRange]:
-        """The choices as runs of consecutive strides, by total padding (lazily).
+        """Group the choices as runs of consecutive strides, by total padding (lazily).
 
         Each run has one padding (or, for ``same``, one rule) and one set of
         padding words. Runs come in the order of their padding, which is also
@@ -273,6 +274,30 @@ class Solutions:
         return tuple(padding_words(self.n, self.k, stride, self.padding(total), self.dilation))
 
 
+def _padding_kind(
+    padding: int | str | Sequence[int] | None, span: int
+) -> tuple[str, tuple[int, int]]:
+    """Classify a padding for :func:`solve_strides`: ``any``, ``same`` or ``fixed`` with its split."""
+    if padding is None:
+        return "any", (0, 0)
+    if isinstance(padding, str):
+        word = padding.lower()
+        if word not in PAD_WORDS:
+            raise ShapeError(
+                f"unknown `padding` {padding!r}: expected one of {', '.join(PAD_WORDS)}"
+            )
+        if word == "same":
+            return "same", (0, 0)
+        return "fixed", (span - 1, span - 1) if word == "full" else (0, 0)
+    if isinstance(padding, (list, tuple)):
+        if len(padding) != 2:
+            raise ShapeError(
+                f"`padding` must be an int or a (before, after) pair, got {tuple(padding)!r}"
+            )
+        return "fixed", (check_int(padding[0], "padding", 0), check_int(padding[1], "padding", 0))
+    return "fixed", (check_int(padding, "padding", 0),) * 2
+
+
 def solve_strides(
     n: int,
     out: int,
@@ -330,28 +355,7 @@ def solve_strides(
     span = effective_kernel_size(k, dilation)
     max_padding = span - 1 if max_padding is None else check_int(max_padding, "max_padding", 0)
     room = n - span
-    split = (0, 0)
-    if padding is None:
-        kind = "any"
-    elif isinstance(padding, str):
-        word = padding.lower()
-        if word not in PAD_WORDS:
-            raise ShapeError(
-                f"unknown `padding` {padding!r}: expected one of {', '.join(PAD_WORDS)}"
-            )
-        kind = "same" if word == "same" else "fixed"
-        if word == "full":
-            split = (span - 1, span - 1)
-    else:
-        kind = "fixed"
-        if isinstance(padding, (list, tuple)):
-            if len(padding) != 2:
-                raise ShapeError(
-                    f"`padding` must be an int or a (before, after) pair, got {tuple(padding)!r}"
-                )
-            split = (check_int(padding[0], "padding", 0), check_int(padding[1], "padding", 0))
-        else:
-            split = (check_int(padding, "padding", 0),) * 2
+    kind, split = _padding_kind(padding, span)
     # the strides of the band, before any cap
     if kind == "any":
         first = max(1, _ceil_div(room + 1, out))

@@ -36,10 +36,10 @@ def padding_text(pads: tuple[Pair, Pair]) -> str:
 
 
 def _seq_text(layer: Layer) -> str:
-    """A group in a few words: ``layer2: 4 × bottleneck 128``."""
+    """Say a group in a few words: ``layer2: 4 × bottleneck 128``."""
     children = [
-        (child.body[0], child.count)
-        if child.kind == "repeat" and len(child.body) == 1
+        (child.body[0] if len(child.body) == 1 else child, child.count * len(child.body))
+        if child.kind == "repeat"
         else (child, 1)
         for child in layer.body
     ]
@@ -84,15 +84,27 @@ def format_layer(layer: Layer, pads: tuple[Pair, Pair] | None = None) -> str:
     >>> format_layer(parse_layers("maxpool k3 s2 ceil")[0], ((0, 0), (0, 0)))
     'maxpool k3 s2 p0 ceil'
     """
+    if layer.kind in ("residual", "concat", "seq", "repeat"):
+        return _block_text(layer)
     parts = ["fc" if layer.kind == "linear" else layer.kind]
-    if layer.kind == "residual":
-        return "res"
-    if layer.kind == "concat":
-        return "cat"
+    parts += _number_words(layer)
+    parts += _window_words(layer, pads)
+    parts += _flag_words(layer)
+    return " ".join(parts)
+
+
+def _block_text(layer: Layer) -> str:
+    """Write a block's short name: ``res``, ``cat``, a group's words, ``N*(...)``."""
     if layer.kind == "seq":
         return _seq_text(layer)
     if layer.kind == "repeat":
         return f"{layer.count}*{body_text(layer.body)}"
+    return "res" if layer.kind == "residual" else "cat"
+
+
+def _number_words(layer: Layer) -> list[str]:
+    """Write the positional numbers: filters or units, an output size, a scale, a crop."""
+    parts = []
     if layer.out is not None:
         parts.append(str(layer.out))
     if layer.output_size is not None:
@@ -102,6 +114,12 @@ def format_layer(layer: Layer, pads: tuple[Pair, Pair] | None = None) -> str:
             parts.append(pair_text("", pair))
     if layer.mode is not None and layer.mode != "nearest":
         parts.append(layer.mode)
+    return parts
+
+
+def _window_words(layer: Layer, pads: tuple[Pair, Pair] | None) -> list[str]:
+    """Write the window's kernel, stride and padding (resolved ``pads`` when given)."""
+    parts = []
     if layer.kernel is not None:
         parts.append(pair_text("k", layer.kernel))
     if layer.stride is not None and layer.stride != (1, 1):
@@ -114,6 +132,12 @@ def format_layer(layer: Layer, pads: tuple[Pair, Pair] | None = None) -> str:
         parts.append(f"p{layer.padding}")
     elif layer.padding != 0:
         parts.append(padding_text(resolve_padding(layer.padding, (1, 1), (1, 1))))
+    return parts
+
+
+def _flag_words(layer: Layer) -> list[str]:
+    """Write dilation, groups, output padding, ``nobias``, ``ceil`` and a dropout's rate."""
+    parts = []
     if layer.dilation != (1, 1):
         parts.append(pair_text("d", layer.dilation))
     if layer.groups != 1:
@@ -126,4 +150,4 @@ def format_layer(layer: Layer, pads: tuple[Pair, Pair] | None = None) -> str:
         parts.append("ceil")
     if layer.dropout is not None:
         parts.append(f"{layer.dropout:g}")
-    return " ".join(parts)
+    return parts

@@ -21,62 +21,62 @@ from .support import Pair
 __all__ = ["load_spec"]
 
 
-def _layer_from_json(obj: object, where: str) -> list[Layer]:
-    if isinstance(obj, str):
-        return parse_layers(obj)
-    if not isinstance(obj, dict):
-        raise ShapeError(f"{where}: a layer must be a string or an object, got {obj!r}")
-    data = dict(obj)
-    kind_word = data.pop("type", None)
-    if not isinstance(kind_word, str):
-        raise ShapeError(f'{where}: a layer object needs a "type", got {obj!r}')
-    kind = KIND_OF.get(kind_word.lower())
-    if kind is None:
-        raise ShapeError(f"{where}: unknown layer type {kind_word!r}")
-    repeat = data.pop("repeat", 1)
-    fields: dict[str, object] = {}
-
-    def pair_of(value: object, name: str, minimum: int = 1) -> Pair:
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = [value, value]
-        if (
-            isinstance(value, list)
-            and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            and all(v >= minimum for v in value)
-        ):
-            return (value[0], value[1])
-        raise ShapeError(f"{where}: {name!r} must be an int >= {minimum} or a pair, got {value!r}")
-
-    for key in ("filters", "units", "out", "channels", "out_channels", "out_features"):
-        if key in data:
-            value = data.pop(key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ShapeError(f"{where}: {key!r} must be a positive int, got {value!r}")
-            fields["out"] = value
-    for key, name, minimum in (
-        ("kernel", "kernel", 1),
-        ("kernel_size", "kernel", 1),
-        ("stride", "stride", 1),
-        ("dilation", "dilation", 1),
-        ("output_padding", "output_padding", 0),
-        ("output_size", "output_size", 1),
-        ("scale_factor", "scale", 1),
-        ("scale", "scale", 1),
-        ("crop", "crop", 0),
+def _pair_of(value: object, name: str, where: str, minimum: int = 1) -> Pair:
+    """Read an int or a ``[h, w]`` pair of ints, each at least ``minimum``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value, value]
+    if (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+        and all(v >= minimum for v in value)
     ):
+        return (value[0], value[1])
+    raise ShapeError(f"{where}: {name!r} must be an int >= {minimum} or a pair, got {value!r}")
+
+
+def _positive(value: object, key: str, where: str) -> int:
+    """Check that ``value`` is a positive int (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ShapeError(f"{where}: {key!r} must be a positive int, got {value!r}")
+    return value
+
+
+#: JSON keys read as pairs: the Layer field each fills, and its minimum
+_PAIRS = (
+    ("kernel", "kernel", 1),
+    ("kernel_size", "kernel", 1),
+    ("stride", "stride", 1),
+    ("dilation", "dilation", 1),
+    ("output_padding", "output_padding", 0),
+    ("output_size", "output_size", 1),
+    ("scale_factor", "scale", 1),
+    ("scale", "scale", 1),
+    ("crop", "crop", 0),
+)
+#: JSON keys read as a layer's number of outputs
+_OUTS = ("filters", "units", "out", "channels", "out_channels", "out_features")
+
+
+def _numbers(data: dict[str, object], where: str, fields: dict[str, object]) -> None:
+    """Move the numeric keys of ``data`` (outputs, sizes, padding, groups) into ``fields``."""
+    for key in _OUTS:
         if key in data:
-            fields[name] = pair_of(data.pop(key), key, minimum)
+            fields["out"] = _positive(data.pop(key), key, where)
+    for key, name, minimum in _PAIRS:
+        if key in data:
+            fields[name] = _pair_of(data.pop(key), key, where, minimum)
     if "padding" in data:
         padding = data.pop("padding")
         if isinstance(padding, list):
             padding = tuple(tuple(p) if isinstance(p, list) else p for p in padding)
         fields["padding"] = padding
     if "groups" in data:
-        groups = data.pop("groups")
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise ShapeError(f"{where}: 'groups' must be a positive int, got {groups!r}")
-        fields["groups"] = groups
+        fields["groups"] = _positive(data.pop("groups"), "groups", where)
+
+
+def _words(data: dict[str, object], kind: str, where: str, fields: dict[str, object]) -> None:
+    """Move the true/false keys, a dropout's ``p`` and an upsample's ``mode`` into ``fields``."""
     for key in ("bias", "ceil_mode"):
         if key in data:
             value = data.pop(key)
@@ -95,20 +95,27 @@ def _layer_from_json(obj: object, where: str) -> list[Layer]:
                 f"{where}: 'mode' is an upsample's {' or '.join(UPSAMPLE_MODES)}, got {mode!r}"
             )
         fields["mode"] = mode
+
+
+def _branches(data: dict[str, object], kind: str, where: str, fields: dict[str, object]) -> None:
+    """Move a block's ``body``/``shortcut``, or a seq's ``layers`` and ``name``, into ``fields``."""
     for key in ("body", "shortcut"):
         if key in data:
             fields[key] = tuple(_layers_from_json(data.pop(key), f"{where}.{key}"))
-    if kind == "seq":
-        if "layers" not in data:
-            raise ShapeError(f'{where}: a seq needs "layers"')
-        fields["body"] = tuple(_layers_from_json(data.pop("layers"), f"{where}.layers"))
-        if "name" in data:
-            name = data.pop("name")
-            if not isinstance(name, str) or not name:
-                raise ShapeError(f"{where}: 'name' must be a non-empty string, got {name!r}")
-            fields["name"] = name
-    if data:
-        raise ShapeError(f"{where}: unknown keys {sorted(data)} for a {kind} layer")
+    if kind != "seq":
+        return
+    if "layers" not in data:
+        raise ShapeError(f'{where}: a seq needs "layers"')
+    fields["body"] = tuple(_layers_from_json(data.pop("layers"), f"{where}.layers"))
+    if "name" in data:
+        name = data.pop("name")
+        if not isinstance(name, str) or not name:
+            raise ShapeError(f"{where}: 'name' must be a non-empty string, got {name!r}")
+        fields["name"] = name
+
+
+def _check_needs(kind: str, where: str, fields: dict[str, object]) -> None:
+    """Refuse a layer object without the keys its kind needs."""
     if kind in ("conv", "convt", "linear", "basic", "bottleneck") and "out" not in fields:
         raise ShapeError(f'{where}: {kind} needs {POSITIONAL[kind]} ("filters"/"units")')
     if kind in ("conv", "convt", "maxpool", "avgpool") and "kernel" not in fields:
@@ -119,6 +126,29 @@ def _layer_from_json(obj: object, where: str) -> list[Layer]:
         raise ShapeError(f'{where}: crop needs "crop", the cells cut from each side')
     if kind.startswith("adaptive") and "output_size" not in fields:
         raise ShapeError(f'{where}: {kind} needs an "output_size"')
+
+
+def _layer_from_json(obj: object, where: str) -> list[Layer]:
+    """Read one layer (a string or an object), repeated as its ``"repeat"`` says."""
+    if isinstance(obj, str):
+        return parse_layers(obj)
+    if not isinstance(obj, dict):
+        raise ShapeError(f"{where}: a layer must be a string or an object, got {obj!r}")
+    data = dict(obj)
+    kind_word = data.pop("type", None)
+    if not isinstance(kind_word, str):
+        raise ShapeError(f'{where}: a layer object needs a "type", got {obj!r}')
+    kind = KIND_OF.get(kind_word.lower())
+    if kind is None:
+        raise ShapeError(f"{where}: unknown layer type {kind_word!r}")
+    repeat = data.pop("repeat", 1)
+    fields: dict[str, object] = {}
+    _numbers(data, where, fields)
+    _words(data, kind, where, fields)
+    _branches(data, kind, where, fields)
+    if data:
+        raise ShapeError(f"{where}: unknown keys {sorted(data)} for a {kind} layer")
+    _check_needs(kind, where, fields)
     if kind == "gap":
         kind, fields["output_size"] = "adaptiveavgpool", (1, 1)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:

@@ -66,8 +66,10 @@ def _pair(text: str, what: str, item: str, minimum: int = 1) -> Pair:
 
 
 def _padding(text: str, item: str) -> PaddingSpec:
-    """``pPAD``: read by :func:`~convcli.arithmetic.sizes.parse_padding`, kept in its
-    shortest form (``2``, ``(2, 1)`` or ``((top, bottom), (left, right))``).
+    """Read ``pPAD`` with :func:`~convcli.arithmetic.sizes.parse_padding`.
+
+    The padding is kept in its shortest form (``2``, ``(2, 1)`` or
+    ``((top, bottom), (left, right))``).
     """
     try:
         pads = parse_padding(text)
@@ -93,85 +95,119 @@ _ARGEXAMPLES = {
 }
 
 
-def _parse_simple(item: str) -> Layer:
-    words = item.split()
-    word = words[0].lower()
+#: a keyword argument's field in a :class:`Layer`, what a message calls it, its minimum
+_KEYED = {
+    "k": ("kernel", "kernel", 1),
+    "s": ("stride", "stride", 1),
+    "d": ("dilation", "dilation", 1),
+    "op": ("output_padding", "output padding", 0),
+}
+#: a positional number's field, what a message calls it, its minimum (else ``out``)
+_POSITIONAL_FIELD = {
+    "adaptiveavgpool": ("output_size", "output size", 1),
+    "adaptivemaxpool": ("output_size", "output size", 1),
+    "upsample": ("scale", "scale factor", 1),
+    "crop": ("crop", "crop", 0),
+}
+
+
+def _kind_of(word: str, item: str) -> str:
+    """Look up the layer kind a word names, or say which words there are."""
     kind = KIND_OF.get(word)
     if kind is None:
         known = sorted(set(KIND_OF) - {"conv2d", "maxpool2d", "avgpool2d", "batchnorm2d"})
         raise ShapeError(f"unknown layer {word!r} in {item!r}: expected one of {', '.join(known)}")
     if kind == "seq":
         raise ShapeError(f"layer {item!r}: a seq holds layers: write 'seq(conv 8 k3, relu)'")
+    return kind
+
+
+def _flag(low: str, kind: str, item: str, fields: dict[str, object]) -> bool:
+    """Read a bare word (``nobias``, ``ceil``, ``bilinear``) into ``fields``; False if it is none."""
+    if low not in (*UPSAMPLE_MODES, "nobias", "bias", "ceil"):
+        return False
+    if low not in ALLOWED.get(kind, frozenset()):
+        raise ShapeError(f"layer {item!r}: {kind} takes no {low!r}")
+    if low in UPSAMPLE_MODES:
+        fields["mode"] = low
+    elif low == "ceil":
+        fields["ceil_mode"] = True
+    else:
+        fields["bias"] = low == "bias"
+    return True
+
+
+def _keyed(arg: str, kind: str, item: str, fields: dict[str, object]) -> None:
+    """Read a keyword argument (``k3``, ``s2``, ``psame``, ``g4``...) into ``fields``."""
     allowed = ALLOWED.get(kind, frozenset())
+    match = _ARG.fullmatch(arg.lower())
+    if match is None:
+        forms = [example for key, example in _ARGEXAMPLES.items() if key in allowed]
+        hint = f": write {', '.join(forms)}" if forms else ""
+        raise ShapeError(f"layer {item!r}: cannot read argument {arg!r}{hint}")
+    key, value = match.groups()
+    if key not in allowed:
+        raise ShapeError(f"layer {item!r}: {kind} takes no {key!r} argument ({arg!r})")
+    if key == "p":
+        fields["padding"] = _padding(value, item)
+    elif key == "g":
+        fields["groups"] = _int(value, "groups", item, 1)
+    else:
+        name, what, minimum = _KEYED[key]
+        fields[name] = _pair(value, what, item, minimum)
+
+
+def _dropout(positional: list[str], item: str, fields: dict[str, object]) -> None:
+    """Read a dropout's optional probability into ``fields``."""
+    if len(positional) > 1:
+        raise ShapeError(f"layer {item!r}: dropout takes at most one probability")
+    if positional:
+        try:
+            rate = float(positional[0])
+        except ValueError:
+            rate = -1.0
+        if not 0 <= rate <= 1:
+            raise ShapeError(
+                f"layer {item!r}: dropout probability {positional[0]!r} is not in [0, 1]"
+            )
+        fields["dropout"] = rate
+
+
+def _positional(positional: list[str], kind: str, item: str, fields: dict[str, object]) -> None:
+    """Read the number a kind takes (filters, units, a size...) into ``fields``, or refuse one."""
+    if kind not in POSITIONAL:
+        if positional:
+            raise ShapeError(f"layer {item!r}: {kind} takes no number ({positional[0]!r})")
+        return
+    if len(positional) != 1:
+        raise ShapeError(
+            f"layer {item!r}: {kind} needs {POSITIONAL[kind]}, e.g. {EXAMPLES[kind]!r}"
+        )
+    if kind in _POSITIONAL_FIELD:
+        name, what, minimum = _POSITIONAL_FIELD[kind]
+        fields[name] = _pair(positional[0], what, item, minimum)
+    else:
+        fields["out"] = _int(positional[0], POSITIONAL[kind], item, 1)
+
+
+def _parse_simple(item: str) -> Layer:
+    """Read one layer that is a word and its arguments (no parentheses)."""
+    words = item.split()
+    kind = _kind_of(words[0].lower(), item)
     fields: dict[str, object] = {}
     positional: list[str] = []
     for arg in words[1:]:
         low = arg.lower()
-        if low in UPSAMPLE_MODES:
-            if low not in allowed:
-                raise ShapeError(f"layer {item!r}: {kind} takes no {low!r}")
-            fields["mode"] = low
-            continue
-        if low in ("nobias", "bias", "ceil"):
-            if low not in allowed:
-                raise ShapeError(f"layer {item!r}: {kind} takes no {low!r}")
-            if low == "ceil":
-                fields["ceil_mode"] = True
-            else:
-                fields["bias"] = low == "bias"
+        if _flag(low, kind, item, fields):
             continue
         if re.fullmatch(r"[\d.x×]+", low):
             positional.append(low)
-            continue
-        match = _ARG.fullmatch(low)
-        if match is None:
-            forms = [example for key, example in _ARGEXAMPLES.items() if key in allowed]
-            hint = f": write {', '.join(forms)}" if forms else ""
-            raise ShapeError(f"layer {item!r}: cannot read argument {arg!r}{hint}")
-        key, value = match.groups()
-        if key not in allowed:
-            raise ShapeError(f"layer {item!r}: {kind} takes no {key!r} argument ({arg!r})")
-        if key == "k":
-            fields["kernel"] = _pair(value, "kernel", item)
-        elif key == "s":
-            fields["stride"] = _pair(value, "stride", item)
-        elif key == "p":
-            fields["padding"] = _padding(value, item)
-        elif key == "d":
-            fields["dilation"] = _pair(value, "dilation", item)
-        elif key == "g":
-            fields["groups"] = _int(value, "groups", item, 1)
         else:
-            fields["output_padding"] = _pair(value, "output padding", item, 0)
+            _keyed(arg, kind, item, fields)
     if kind == "dropout":
-        if len(positional) > 1:
-            raise ShapeError(f"layer {item!r}: dropout takes at most one probability")
-        if positional:
-            try:
-                rate = float(positional[0])
-            except ValueError:
-                rate = -1.0
-            if not 0 <= rate <= 1:
-                raise ShapeError(
-                    f"layer {item!r}: dropout probability {positional[0]!r} is not in [0, 1]"
-                )
-            fields["dropout"] = rate
+        _dropout(positional, item, fields)
         return Layer(kind, **fields)  # type: ignore[arg-type]
-    if kind in POSITIONAL:
-        if len(positional) != 1:
-            raise ShapeError(
-                f"layer {item!r}: {kind} needs {POSITIONAL[kind]}, e.g. {EXAMPLES[kind]!r}"
-            )
-        if kind.startswith("adaptive"):
-            fields["output_size"] = _pair(positional[0], "output size", item)
-        elif kind == "upsample":
-            fields["scale"] = _pair(positional[0], "scale factor", item)
-        elif kind == "crop":
-            fields["crop"] = _pair(positional[0], "crop", item, 0)
-        else:
-            fields["out"] = _int(positional[0], POSITIONAL[kind], item, 1)
-    elif positional:
-        raise ShapeError(f"layer {item!r}: {kind} takes no number ({positional[0]!r})")
+    _positional(positional, kind, item, fields)
     if kind in ("conv", "convt", "maxpool", "avgpool") and "kernel" not in fields:
         raise ShapeError(f"layer {item!r}: {kind} needs a kernel, e.g. {EXAMPLES[kind]!r}")
     if kind == "gap":

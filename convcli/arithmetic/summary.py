@@ -123,7 +123,7 @@ class LayerRow:
         field: Field,
         batch: str | None = None,
     ) -> LayerRow:
-        """The row of one layer: its activations are its output's values."""
+        """Build the row of one layer: its activations are its output's values."""
         size = product(shape)
         return cls(
             index,

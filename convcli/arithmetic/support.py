@@ -72,7 +72,7 @@ def check_int(value: object, name: str, minimum: int) -> int:
 
 
 def signed(value: int) -> str:
-    """An integer with a typographic minus, as the formulas print it."""
+    """Write an integer with a typographic minus, as the formulas print it."""
     return f"−{-value}" if value < 0 else str(value)
 
 
@@ -88,7 +88,7 @@ def effective_kernel_size(k: int, dilation: int = 1) -> int:
 
 
 def product(shape: Sequence[int]) -> int:
-    """The number of values in a tensor of ``shape`` (1 for ``()``)."""
+    """Count the values in a tensor of ``shape`` (1 for ``()``)."""
     return math.prod(shape)
 
 
@@ -98,7 +98,7 @@ def shape_text(shape: Sequence[int]) -> str:
 
 
 def grow(field: Field, span: Sequence[int], stride: Sequence[int]) -> Field:
-    """The receptive field and jump after a window of ``span`` cells moved by ``stride``.
+    """Grow the receptive field and jump by a window of ``span`` cells moved by ``stride``.
 
     ``r_out = r_in + (span − 1)·j_in`` and ``j_out = j_in·s`` per axis; an
     undefined field stays undefined.

@@ -105,7 +105,10 @@ Example:
 class _InputSize(IntPair):
     """``--in``: N or HxW, remembering whether the user gave two axes."""
 
-    def convert(self, value, param, ctx) -> tuple[int, int]:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, int]:
+        """Read N or HxW; an HxW value comes back as :class:`TwoAxes`."""
         pair = super().convert(value, param, ctx)
         if isinstance(value, str) and len(pair) == 2 and any(c in value for c in "xX×,"):
             return TwoAxes(pair)
@@ -117,7 +120,10 @@ class _SizeRange(click.ParamType):
 
     name = "LOW..HIGH"
 
-    def convert(self, value, param, ctx) -> tuple[int, int]:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, int]:
+        """Read ``LOW..HIGH``, or fail with the form to write."""
         if isinstance(value, tuple):
             return value
         import re
@@ -132,9 +138,11 @@ class _SizeRange(click.ParamType):
 
 
 class _ArchChoice(click.Choice):
-    """``click.Choice`` of the preset names, read from :mod:`convcli.arithmetic.presets`
-    only when Click needs them (to check a value, or for the help), so that a
-    single layer does not pay for importing the network code.
+    """Offer the preset names as a ``click.Choice``, read only when Click needs them.
+
+    They come from :mod:`convcli.arithmetic.presets` when Click checks a
+    value or writes the help, so that a single layer does not pay for
+    importing the network code.
     """
 
     def __init__(self) -> None:
@@ -147,7 +155,7 @@ class _ArchChoice(click.Choice):
         return tuple(sorted(ARCHITECTURES))
 
     @choices.setter
-    def choices(self, value) -> None:  # Choice.__init__ assigns; the names are fixed
+    def choices(self, value: Any) -> None:  # Choice.__init__ assigns; the names are fixed
         pass
 
 
@@ -319,6 +327,7 @@ def shape_cmd(
     as_csv: bool,
     quiet: bool,
 ) -> None:
+    """Run ``convcli shape``: check the options, then hand over to the part that answers."""
     if sum((as_json, as_csv, quiet)) > 1:
         raise click.UsageError("use only one of --json, --csv and --quiet")
     fmt = "json" if as_json else "csv" if as_csv else "quiet" if quiet else "table"
@@ -421,7 +430,7 @@ def shape_cmd(
 
 
 def _refuse_with_model(model: str, options: dict[str, Any]) -> None:
-    """A model file describes its own layers: no layer or network option goes with it."""
+    """Refuse layer and network options with a model file: it describes its own layers."""
     given = [name for name, value in options.items() if value]
     if given:
         raise click.UsageError(f"{given[0]} cannot be used with a model file ({model})")
@@ -441,8 +450,27 @@ def _check_network(sources: list[str], window: dict[str, Any], inputs: tuple[Pai
 
 
 def _check_layer(window: dict[str, Any], channels: int | None) -> None:
-    """The single-layer options, checked against each other (usage errors, exit 2)."""
-    kernel, padding, pool = window["--k"], window["--p"], window["--pool"]
+    """Check the single-layer options against each other (usage errors, exit 2)."""
+    _check_kinds(window, channels)
+    kernel = window["--k"]
+    if window["--out"] is not None:
+        if kernel is None:
+            raise click.UsageError("--out needs --k (the kernel size)")
+        for name in ("--transposed", "--ceil-mode", "--filters", "--dense"):
+            if window[name]:
+                raise click.UsageError(f"--out cannot be combined with {name}")
+        return
+    if kernel is None:
+        if window["--dense"] is None:
+            raise click.UsageError("give --k (the kernel size), or --dense N")
+        for name in ("--s", "--p", "--d", "--filters", "--transposed", "--pool"):
+            if window[name]:
+                raise click.UsageError(f"{name} describes a layer's window: it needs --k")
+
+
+def _check_kinds(window: dict[str, Any], channels: int | None) -> None:
+    """Check pooling, transposed, filter and bias options against each other."""
+    padding, pool = window["--p"], window["--pool"]
     transposed, filters, no_bias = window["--transposed"], window["--filters"], window["--no-bias"]
     if window["--output-padding"] is not None and not transposed:
         raise click.UsageError("--output-padding needs --transposed")
@@ -463,16 +491,3 @@ def _check_layer(window: dict[str, Any], channels: int | None) -> None:
             f"--p {padding} does not apply to --transposed: give the forward convolution's "
             "padding as a number"
         )
-    if window["--out"] is not None:
-        if kernel is None:
-            raise click.UsageError("--out needs --k (the kernel size)")
-        for name in ("--transposed", "--ceil-mode", "--filters", "--dense"):
-            if window[name]:
-                raise click.UsageError(f"--out cannot be combined with {name}")
-        return
-    if kernel is None:
-        if window["--dense"] is None:
-            raise click.UsageError("give --k (the kernel size), or --dense N")
-        for name in ("--s", "--p", "--d", "--filters", "--transposed", "--pool"):
-            if window[name]:
-                raise click.UsageError(f"{name} describes a layer's window: it needs --k")

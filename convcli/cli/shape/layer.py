@@ -65,6 +65,7 @@ def show_layers(
     ceil_mode: bool,
     fmt: str,
 ) -> None:
+    """Analyse one layer on each input and print it as tables, JSON, CSV or bare sizes."""
     reports: list[LayerReport] = []
     for size in inputs:
         try:
@@ -89,18 +90,36 @@ def show_layers(
         reports.append(report)
     rows = [report.as_row() for report in reports]
     if kernel is not None:
-        for row in rows:
-            parts = []
-            if row["uncovered_rows"]:
-                parts.append(plural(row["uncovered_rows"], "input row"))
-            if row["uncovered_cols"]:
-                parts.append(plural(row["uncovered_cols"], "input column"))
-            if parts:
-                warn(
-                    f"{row['in_h']}×{row['in_w']}: no window covers {' and '.join(parts)} "
-                    f"(kernel {row['kernel_h']}×{row['kernel_w']}, "
-                    f"stride {row['stride_h']}×{row['stride_w']})"
-                )
+        _warn_uncovered(rows)
+    _print_layers(inputs, reports, rows, kernel is not None, filters, dense, fmt)
+
+
+def _warn_uncovered(rows: list[dict[str, Any]]) -> None:
+    """Warn, for each input, about the rows and columns no window reads."""
+    for row in rows:
+        parts = []
+        if row["uncovered_rows"]:
+            parts.append(plural(row["uncovered_rows"], "input row"))
+        if row["uncovered_cols"]:
+            parts.append(plural(row["uncovered_cols"], "input column"))
+        if parts:
+            warn(
+                f"{row['in_h']}×{row['in_w']}: no window covers {' and '.join(parts)} "
+                f"(kernel {row['kernel_h']}×{row['kernel_w']}, "
+                f"stride {row['stride_h']}×{row['stride_w']})"
+            )
+
+
+def _print_layers(
+    inputs: Sequence[Pair],
+    reports: list[LayerReport],
+    rows: list[dict[str, Any]],
+    window: bool,
+    filters: int | None,
+    dense: int | None,
+    fmt: str,
+) -> None:
+    """Print the reports in ``fmt``: tables, JSON, CSV or bare sizes (``quiet``)."""
     if fmt == "json":
         from ...output import to_json
 
@@ -112,14 +131,14 @@ def show_layers(
         click.echo(to_csv(rows, headers), nl=False)
     elif fmt == "quiet":
         for size, row in zip(inputs, rows, strict=True):
-            if kernel is None:
+            if not window:
                 click.echo(row["dense_params"])
             elif row["out_h"] == row["out_w"] and not isinstance(size, TwoAxes):
                 click.echo(row["out_h"])
             else:
                 click.echo(f"{row['out_h']}x{row['out_w']}")
     else:
-        _layer_tables(reports, kernel is not None, bool(filters), dense is not None)
+        _layer_tables(reports, window, bool(filters), dense is not None)
 
 
 def _layer_tables(reports: list[LayerReport], sizes: bool, params: bool, dense: bool) -> None:
@@ -138,8 +157,6 @@ def _layer_tables(reports: list[LayerReport], sizes: bool, params: bool, dense: 
 
 def _size_table(rows: list[dict[str, Any]], width: int, color: bool) -> None:
     """Each axis with its formula: one row per input (one per axis when they differ)."""
-    from ...output import render_table
-
     kind = rows[0]["layer"]
     title = {
         "conv": "Convolution: ⌊(n − k + p + s)/s⌋",
@@ -188,23 +205,59 @@ def _size_table(rows: list[dict[str, Any]], width: int, color: bool) -> None:
                     str(out),
                 ]
             )
-    echo_table(
-        render_table(
-            ["axis", "n", "k", "s", "pad", "p", "formula", "out"],
-            table_rows,
-            title=title,
-            right=["n", "k", "s", "p", "out"],
-            width=width,
-            color=color,
-        )
+    _fitted_table(
+        ["axis", "n", "k", "s", "pad", "p", "formula", "out"],
+        table_rows,
+        title,
+        ["n", "k", "s", "p", "out"],
+        width,
+        color,
     )
+
+
+def _fitted_table(
+    headers: list[str],
+    rows: list[list[str]],
+    title: str,
+    right: list[str],
+    width: int,
+    color: bool,
+    formula: str = "formula",
+) -> None:
+    """Print the table; when a formula would wrap in its cell, each goes on a line below it.
+
+    The row's first cell names which row a formula line belongs to: ``H, W:
+    ⌊(224 − 11 + 4 + 4)/4⌋ = ⌊55.25⌋ = 55``; a line longer than the terminal
+    breaks at a space, never inside a number.
+    """
+    import textwrap
+
+    from ...output import render_table
+
+    def render(heads: list[str], cells: list[list[str]], colored: bool) -> str:
+        return render_table(
+            heads, cells, title=title, right=right, no_wrap=heads, width=width, color=colored
+        )
+
+    whole = render(headers, rows, False)
+    if max(len(line) for line in whole.splitlines()) <= width:
+        echo_table(render(headers, rows, color) if color else whole)
+        return
+    at = headers.index(formula)
+    kept = [h for h in headers if h != formula]
+    echo_table(render(kept, [row[:at] + row[at + 1 :] for row in rows], color))
+    for row in rows:
+        if not row[at]:
+            continue
+        line = f"{row[0]}: {row[at]}"
+        click.echo(textwrap.fill(line, width, break_long_words=False, subsequent_indent="  "))
 
 
 def _params_tables(
     reports: list[LayerReport], rows: list[dict[str, Any]], width: int, color: bool
 ) -> None:
     """Parameters, MACs and the fully connected equivalent, one table per input."""
-    from ...output import format_count, format_int, render_table
+    from ...output import format_count, format_int
 
     for report, r in zip(reports, rows, strict=True):
         c, f = r["channels"], r["filters"]
@@ -237,23 +290,21 @@ def _params_tables(
             ],
             ["weight sharing saves", "", f"{ratio:,}×", ""],
         ]
-        echo_table(
-            render_table(
-                ["quantity", "formula", "count", "≈"],
-                table_rows,
-                title=f"Parameters: {c}×{h}×{w} → {f}×{oh}×{ow}",
-                right=["count", "≈"],
-                width=width,
-                color=color,
-            )
+        _fitted_table(
+            ["quantity", "formula", "count", "≈"],
+            table_rows,
+            f"Parameters: {c}×{h}×{w} → {f}×{oh}×{ow}",
+            ["count", "≈"],
+            width,
+            color,
         )
 
 
 def _dense_table(
     reports: list[LayerReport], rows: list[dict[str, Any]], width: int, color: bool
 ) -> None:
-    """A fully connected layer of --dense units on each input."""
-    from ...output import format_count, format_int, render_table
+    """Print a fully connected layer of --dense units on each input."""
+    from ...output import format_count, format_int
 
     table_rows = []
     for report, r in zip(reports, rows, strict=True):
@@ -268,13 +319,12 @@ def _dense_table(
                 format_count(r["dense_params"]),
             ]
         )
-    echo_table(
-        render_table(
-            ["input", "units", "weights + biases", "parameters", ""],
-            table_rows,
-            title="Fully connected layer on the same input",
-            right=["units", "parameters", ""],
-            width=width,
-            color=color,
-        )
+    _fitted_table(
+        ["input", "units", "weights + biases", "parameters", ""],
+        table_rows,
+        "Fully connected layer on the same input",
+        ["units", "parameters", ""],
+        width,
+        color,
+        formula="weights + biases",
     )

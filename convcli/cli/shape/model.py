@@ -109,7 +109,7 @@ def show_network(
 
 
 def network_rows(rows: Sequence[Any], dtype: str) -> list[dict[str, Any]]:
-    """The rows of ``--json`` and ``--csv``: every field, full numbers."""
+    """Build the rows of ``--json`` and ``--csv``: every field, full numbers."""
     from ...arithmetic.counts import memory_bytes
 
     return [
@@ -138,7 +138,7 @@ def network_rows(rows: Sequence[Any], dtype: str) -> list[dict[str, Any]]:
 
 
 def network_totals(summary: Any, dtype: str) -> dict[str, Any]:
-    """The totals of ``--json`` and the table's caption."""
+    """Sum up the totals of ``--json`` and the table's caption."""
     from ...arithmetic.counts import memory_bytes
 
     totals = {
@@ -204,7 +204,7 @@ def fit_words(text: str, size: int) -> str:
 def _cells(
     rows: Sequence[Any], dtype: str, wide: bool, narrow: bool, used: set[str]
 ) -> list[list[str]]:
-    """The table's cells: full numbers, or short counts and abbreviated names (``narrow``)."""
+    """Format the table's cells: full numbers, or short counts and abbreviated names (``narrow``)."""
     from ...arithmetic.counts import memory_bytes
     from ...output import format_int, format_pair, format_shape, short_count
 
@@ -231,7 +231,7 @@ def _cells(
 
 
 def _boxed_width(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> int:
-    """The width of :func:`render_table`'s box around these cells, nothing wrapped."""
+    """Measure the width of :func:`render_table`'s box around these cells, nothing wrapped."""
     from rich.cells import cell_len
 
     widths = [
@@ -241,7 +241,7 @@ def _boxed_width(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> int:
 
 
 def _network_table(name: str, summary: Any, shown: Any, dtype: str, totals: dict[str, Any]) -> None:
-    """The table: one row per layer, the totals in its caption; one line per row.
+    """Print the table: one row per layer, the totals in its caption; one line per row.
 
     When the full numbers do not fit the terminal, counts get k/M/G units
     and long names short forms (listed in the caption); when even that box
@@ -304,7 +304,7 @@ def _network_table(name: str, summary: Any, shown: Any, dtype: str, totals: dict
 def _columns_table(
     headers: list[str], rows: list[list[str]], title: str, parts: list[str], width: int
 ) -> None:
-    """The table without a box, its names cut to what the terminal leaves them."""
+    """Print the table without a box, its names cut to what the terminal leaves them."""
     from rich.cells import cell_len
 
     from ...output import render_columns
@@ -359,6 +359,7 @@ def show_onnx(
     dtype: str,
     size: tuple[int, int] | None = None,
 ) -> None:
+    """Read an ONNX model (``--dim`` binding its symbolic dimensions) and print its summary."""
     import os
 
     from ...arithmetic.onnx_model import UnboundDimensionError, analyze_onnx

@@ -19,7 +19,7 @@ Pair = tuple[int, int]
 def load_network(
     layers_text: str | None, arch: str | None, spec: Any
 ) -> tuple[str, list[Any], tuple[int, int, int] | None]:
-    """The network's name, layers and default input (C, H, W) from --arch, --spec or --layers."""
+    """Load the network's name, layers and default input (C, H, W) from --arch, --spec or --layers."""
     from ...arithmetic.presets import ARCHITECTURES
     from ...arithmetic.spec import load_spec, parse_layers
 
@@ -126,10 +126,15 @@ def show_sizes(name: str, layers: list[Any], channels: int, bounds: Pair, fmt: s
 
         from ...output import table_width
 
-        click.echo(f"{name}: sizes {low}..{high} that work: {text} ({count:,} sizes)")
+        cols = table_width(sys.stdout)
+        head = f"{name}: sizes {low}..{high} that work: {text} ({count:,} sizes)"
+        if len(head) > cols:  # the rule on a line of its own, whole
+            head = f"{name}: sizes {low}..{high} that work:\n{text} ({count:,} sizes)"
+        for line in head.splitlines():
+            click.echo(textwrap.fill(line, cols, break_long_words=False, break_on_hyphens=False))
         shown = " ".join(str(n) for n in islice(sizes, 200)) + (" …" if count > 200 else "")
         if shown:
-            click.echo(textwrap.fill(shown, table_width(sys.stdout)))
+            click.echo(textwrap.fill(shown, cols, break_long_words=False))
         return
     if count > MAX_LISTED_CHOICES:
         raise LimitError(
@@ -149,7 +154,7 @@ def show_sizes(name: str, layers: list[Any], channels: int, bounds: Pair, fmt: s
 
 
 def read_spec(spec: Any, name: str) -> str:
-    """The text of a ``--spec`` file: UTF-8, at most the size of a file read whole."""
+    """Read the text of a ``--spec`` file: UTF-8, at most the size of a file read whole."""
     from ...arithmetic.limits import MAX_READ_BYTES
     from ...errors import LimitError
 

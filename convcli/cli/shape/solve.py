@@ -117,7 +117,7 @@ def _solve_rows(solved: Sequence[tuple[str, Any]]) -> Iterator[dict[str, Any]]:
 
 
 def _solve_lines(solved: Sequence[tuple[str, Any]], fmt: str) -> Iterator[str]:
-    """The choices as JSON (a list, as ``to_json`` writes it), CSV or ``stride padding`` lines."""
+    """Write the choices as JSON (a list, as ``to_json`` writes it), CSV or ``stride padding`` lines."""
     if fmt == "quiet":
         for _, found in solved:
             for s, before, after in found.choices():
@@ -159,7 +159,7 @@ SOLVE_ROWS = 10
 
 
 def _solve_table(solved: Sequence[tuple[str, Any]], show_all: bool) -> None:
-    """The choices as runs of strides: at most :data:`SOLVE_ROWS` rows unless ``show_all``.
+    """Print the choices as runs of strides: at most :data:`SOLVE_ROWS` rows unless ``show_all``.
 
     One problem (one input, both axes alike) names itself in the title; several
     get the ``axis`` and ``n → out`` columns. A run of strides is checked with
