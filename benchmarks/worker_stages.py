@@ -40,8 +40,9 @@ def _cpu_ms(func: Callable[[str, int], object], files: list[str], rounds: int) -
 def convcli_stages(files: list[str], out: Path, rounds: int) -> dict[str, float]:
     """CPU ms per file of each of convcli's stages (sobel-x, --range clip)."""
     os.environ["CONVCLI_THREADS"] = "1"
-    from convcli.cli.batch import Job, WriteOptions, image_task
+    from convcli.cli.batch import image_task
     from convcli.cli.filter_cmd import _filter_process
+    from convcli.cli.jobs import Job, WriteOptions
     from convcli.images.filtering import FilterSettings, filter_image
     from convcli.images.io import read_image, write_image
     from convcli.kernels.catalogue import get_kernel

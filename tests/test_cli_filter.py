@@ -846,7 +846,7 @@ JOBS2 = ("--out-dir", "out", "--jobs", "2", "-q")
 def test_jobs_batch_in_chunks_writes_every_file_right(tmp_path):
     """70 files through 2 workers in chunks: each output is its own input's Sobel x, one broken file
     is reported by name, and no result lands under another file's name."""
-    from convcli.cli.batch import batch_chunksize
+    from convcli.cli.processes import batch_chunksize
 
     assert batch_chunksize(70, 2) == 2  # so the workers really take chunks here
     src = tmp_path / "in"
@@ -890,16 +890,16 @@ def test_jobs_batch_in_chunks_writes_every_file_right(tmp_path):
 
 def test_a_worker_computes_on_its_share_of_the_cores(monkeypatch):
     """A batch worker sets CONVCLI_THREADS to its share unless the user set it."""
-    from convcli.cli import batch
+    from convcli.cli import processes
 
     monkeypatch.setattr("convcli.cli.signals.worker_signals", lambda: None)
     monkeypatch.delenv("CONVCLI_THREADS", raising=False)
-    monkeypatch.setattr(batch, "_WORKER_TASK", None)
-    batch._start_worker(len, 1)
+    monkeypatch.setattr(processes, "_WORKER_TASK", None)
+    processes.start_worker(len, 1)
     assert os.environ["CONVCLI_THREADS"] == "1"
-    assert batch._WORKER_TASK is len
+    assert processes._WORKER_TASK is len
     monkeypatch.setenv("CONVCLI_THREADS", "3")
-    batch._start_worker(len, 1)
+    processes.start_worker(len, 1)
     assert os.environ["CONVCLI_THREADS"] == "3"
 
 

@@ -67,15 +67,18 @@ def _with_debug(command: click.Command) -> click.Command:
 
 
 class LazyGroup(click.Group):
-    """A group that imports a command's module only when it is needed, gives
-    every command a ``--debug`` flag, and turns convcli's own errors into
-    one-line messages.
+    """A group that imports a command's module only when it is needed.
+
+    It gives every command a ``--debug`` flag, and turns convcli's own errors
+    into one-line messages.
     """
 
     def list_commands(self, ctx: click.Context) -> list[str]:
+        """List the commands whose modules are installed, sorted."""
         return sorted(name for name in COMMANDS if _available(name))
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """Import and return the command ``cmd_name``, or None when there is none."""
         if cmd_name not in COMMANDS:
             return None
         module, attr = COMMANDS[cmd_name]
@@ -88,7 +91,10 @@ class LazyGroup(click.Group):
             return None
         return _with_debug(getattr(loaded, attr))
 
-    def resolve_command(self, ctx: click.Context, args: list[str]):
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Find the command ``args`` name; an unknown one fails with the closest names."""
         name = args[0] if args else ""
         if args and not name.startswith("-") and self.get_command(ctx, name) is None:
             import difflib
@@ -98,8 +104,8 @@ class LazyGroup(click.Group):
             ctx.fail(f"No such command {name!r}.{hint} `convcli --help` lists them.")
         return super().resolve_command(ctx, args)
 
-    def __call__(self, *args, **kwargs):
-        """The program's entry point (the console script calls the group).
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the program: the entry point the console script calls.
 
         A run a signal reached exits 128 + n, even when the signal arrived while
         it was already ending (writing an error: click would exit with the
@@ -127,9 +133,10 @@ class LazyGroup(click.Group):
                 sys.stderr.flush()
             os._exit(status)
 
-    def main(self, *args, **kwargs):
-        """Run the command; SIGTERM, SIGHUP (and SIGINT) are noted for the whole run,
-        the error report included (see :meth:`__call__`).
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command, noting SIGTERM, SIGHUP and SIGINT for the whole run.
+
+        The error report is included (see :meth:`__call__`).
         """
         from .signals import HANDLED, exit_status, terminating_signals
 
@@ -141,7 +148,8 @@ class LazyGroup(click.Group):
                 signal.signal(signum, signal.SIG_IGN)
             sys.exit(exit_status(exc))
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: click.Context) -> Any:
+        """Invoke the command, turning convcli's errors and signals into exit statuses."""
         from ..guard import guarding
         from .signals import exit_status, stopped_message, terminating_signals
 
@@ -285,8 +293,9 @@ def error_text(exc: BaseException) -> str:
 
 
 def debug_enabled(ctx: click.Context | None = None) -> bool:
-    """True when ``--debug`` was given, before or after the command's name (or
-    ``CONVCLI_DEBUG`` is set).
+    """Return True when ``--debug`` was given, before or after the command's name.
+
+    ``CONVCLI_DEBUG`` set in the environment counts too.
     """
     if os.environ.get("CONVCLI_DEBUG"):
         return True
@@ -330,10 +339,11 @@ def cli(debug: bool) -> None:
     Example:
       convcli filter sample_images/camera.png -k sobel -o edges.png
       convcli shape --in 224 --k 11 --s 4 --p 2
-    """
+    """  # noqa: D301 - click's \b (no-rewrap marker) is a real backspace
 
 
 def main() -> None:  # pragma: no cover - console-script shim
+    """Run the ``convcli`` group under its own name."""
     cli(prog_name="convcli")
 
 

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .batch import WriteOptions, image_task, plan_jobs
+from .batch import image_task
+from .jobs import WriteOptions, plan_jobs
 from .options import engine_options, geometry_options, image_output_options
 from .params import PIXEL_FLOAT, KernelSpec
 from .pyramid_route import pyramid_options, run_pyramid
 from .resume import skip_existing_option
 from .scaling import run_scaled, scaling_options
 from .tiled_route import chunk_option, is_streamed, plan_option, print_plan, run_streamed
+
+if TYPE_CHECKING:
+    from ..images.filtering import FilterSettings
+    from ..images.io import Image
+    from ..kernels.kernel import Kernel
+    from .jobs import Job
+    from .scaling import Scaling
 
 RANGE_CHOICES = ("auto", "clip", "abs", "normalize", "offset", "raw")
 ALPHA_CHOICES = ("keep", "filter", "premultiply")
@@ -21,15 +30,18 @@ ALPHA_CHOICES = ("keep", "filter", "premultiply")
 class _KernelWithSpec(KernelSpec):
     """A ``--kernel`` value kept with the text it was given as: ``(spec, Kernel)``."""
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Return ``(text, Kernel)``; a pair already converted stays as it is."""
         if isinstance(value, tuple):
             return value
         return (value, super().convert(value, param, ctx))
 
 
-def kernel_tag(spec: str, kernel) -> str:
-    """What a kernel adds to an output's name: a built-in as given (``gaussian:sigma=3``),
-    a file kernel its file's stem, an inline matrix ``custom``.
+def kernel_tag(spec: str, kernel: Kernel) -> str:
+    """Return what a kernel adds to an output's name.
+
+    A built-in as given (``gaussian:sigma=3``), a file kernel its file's
+    stem, an inline matrix ``custom``.
     """
     from ..kernels.catalogue import kernel_names
 
@@ -38,7 +50,16 @@ def kernel_tag(spec: str, kernel) -> str:
     return "custom" if kernel.name == "inline" else kernel.name
 
 
-def _filter_process(image, fmt, *, kernels, settings, value_range, alpha, gray):
+def _filter_process(
+    image: Image,
+    fmt: str,
+    *,
+    kernels: tuple[Kernel, ...],
+    settings: FilterSettings,
+    value_range: str | None,
+    alpha: str,
+    gray: bool,
+) -> tuple[Image, list[str]]:
     """Filter one image for the batch runner (module level, so --jobs can pickle it)."""
     from ..images.filtering import filter_image
 
@@ -46,14 +67,14 @@ def _filter_process(image, fmt, *, kernels, settings, value_range, alpha, gray):
     return filter_image(image, kernels, settings, value_range=rng, alpha=alpha, gray=gray), []
 
 
-def _filter_npy(image, target, *, overwrite, **how) -> bool:
+def _filter_npy(image: Image, target: str, *, overwrite: bool, **how: Any) -> bool:
     """Filter one image into a .npy file strip by strip (module level, for --jobs)."""
     from ..images.npystream import write_filtered_npy
 
     return write_filtered_npy(image, target, overwrite=overwrite, **how)
 
 
-def _check_raw_targets(jobs, format_: str | None) -> None:
+def _check_raw_targets(jobs: list[Job], format_: str | None) -> None:
     """--range raw keeps float values: say so before filtering when a target cannot hold them."""
     from ..errors import ImageError
     from ..images.io import output_format
@@ -125,36 +146,36 @@ def _check_raw_targets(jobs, format_: str | None) -> None:
 @chunk_option
 @plan_option
 def filter_cmd(
-    inputs,
-    kernels,
-    stride,
-    padding,
-    dilation,
-    pad_mode,
-    convolve,
-    bias,
-    repeat,
-    gray,
-    value_range,
-    alpha,
-    strategy,
-    threads,
-    output,
-    out_dir,
-    format_,
-    overwrite,
-    jobs,
-    quiet,
-    max_pixels,
-    png_compression,
-    jpeg_quality,
-    scaling,
-    skip_existing,
-    pyramid,
-    pyramid_kernel,
-    chunk,
-    plan,
-):
+    inputs: tuple[str, ...],
+    kernels: tuple[tuple[str, Kernel], ...],
+    stride: Any,
+    padding: Any,
+    dilation: Any,
+    pad_mode: str,
+    convolve: bool,
+    bias: float,
+    repeat: int,
+    gray: bool,
+    value_range: str | None,
+    alpha: str,
+    strategy: str,
+    threads: int | None,
+    output: str | None,
+    out_dir: str | None,
+    format_: str | None,
+    overwrite: bool,
+    jobs: int,
+    quiet: bool,
+    max_pixels: int | None,
+    png_compression: int,
+    jpeg_quality: int,
+    scaling: Scaling,
+    skip_existing: bool,
+    pyramid: int | None,
+    pyramid_kernel: Any,
+    chunk: int | None,
+    plan: bool,
+) -> None:
     """Filter images with named or your own kernels.
 
     INPUT is an image file (PNG, JPEG, TIFF, BMP, WebP, GIF, PGM/PPM), a .npy
@@ -186,7 +207,7 @@ def filter_cmd(
     input without -o, even when standard output is redirected), in bounded memory;
     with --scheduler its blocks are filtered across the cluster and written
     to a .zarr. --plan prints which way each input goes and what it costs.
-    """
+    """  # noqa: D301 - click's \b (no-rewrap marker) is a real backspace
     from ..images.filtering import FilterSettings
 
     tags = [kernel_tag(spec, kernel) for spec, kernel in kernels]

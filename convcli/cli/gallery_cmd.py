@@ -59,7 +59,7 @@ def gallery_cmd(input_, output, kernels, tile, columns, gray, format_, overwrite
     from ..errors import ConvcliError
     from ..images.io import output_format, read_image, same_file, write_image
     from ..teaching.gallery import gallery_kernels, make_gallery
-    from .batch import plan_jobs
+    from .jobs import plan_jobs
 
     # where the sheet goes without -o: the rule filter and pool follow
     (job,) = plan_jobs((input_,), output, None, format_, ("gallery",))

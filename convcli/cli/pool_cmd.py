@@ -4,19 +4,35 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .batch import Job, WriteOptions, check_target, image_task, plan_jobs
+from .batch import image_task
+from .jobs import Job, WriteOptions, check_target, plan_jobs
 from .options import image_output_options, threads_option
 from .params import INT_PAIR, PADDING
 from .resume import skip_existing_option
 from .scaling import run_scaled, scaling_options
 
+if TYPE_CHECKING:
+    from ..images.io import Image
+    from .scaling import Scaling
+
 POOL_MODE_CHOICES = ("max", "avg", "min")
 
 
-def _pool_process(image, fmt, *, size, stride, padding, mode, ceil_mode, threads):
+def _pool_process(
+    image: Image,
+    fmt: str,
+    *,
+    size: tuple[int, int],
+    stride: tuple[int, int] | None,
+    padding: Any,
+    mode: str,
+    ceil_mode: bool,
+    threads: int | None,
+) -> tuple[Image, list[str]]:
     """Pool one image for the batch runner (module level, so --jobs can pickle it)."""
     from dataclasses import replace
 
@@ -90,7 +106,7 @@ def _pool_task(
     tensor_pool: Callable,
     image_process: Callable,
 ) -> list[str]:
-    """One job of `convcli pool`: a .npy file to .npy is a tensor; anything else an image.
+    """Run one job of `convcli pool`: a .npy file to .npy is a tensor; anything else an image.
 
     Both read a 3-D .npy as (C, H, W) (the one layout rule, docs/toolbox.md),
     so the two paths agree wherever both apply.
@@ -139,26 +155,26 @@ def _pool_task(
 @scaling_options
 @skip_existing_option
 def pool_cmd(
-    inputs,
-    size,
-    stride,
-    padding,
-    mode,
-    ceil_mode,
-    channels_first,
-    threads,
-    output,
-    out_dir,
-    format_,
-    overwrite,
-    jobs,
-    quiet,
-    max_pixels,
-    png_compression,
-    jpeg_quality,
-    scaling,
-    skip_existing,
-):
+    inputs: tuple[str, ...],
+    size: tuple[int, int],
+    stride: tuple[int, int] | None,
+    padding: Any,
+    mode: str,
+    ceil_mode: bool,
+    channels_first: bool,
+    threads: int | None,
+    output: str | None,
+    out_dir: str | None,
+    format_: str | None,
+    overwrite: bool,
+    jobs: int,
+    quiet: bool,
+    max_pixels: int | None,
+    png_compression: int,
+    jpeg_quality: int,
+    scaling: Scaling,
+    skip_existing: bool,
+) -> None:
     """Pool images: the largest, mean or smallest value of each window.
 
     INPUT is an image file, a .npy array, a directory of them, or '-' for
@@ -185,7 +201,7 @@ def pool_cmd(
       convcli pool activations.npy --size 2 -o pooled.npy     # (N, C, H, W)
       convcli pool x.npy --size 3 --padding 1 --stride 2 -o x-pooled.npy
       convcli filter photo.png -k sobel | convcli pool - --size 2 > edges.png
-    """
+    """  # noqa: D301 - click's \b (no-rewrap marker) is a real backspace
     if isinstance(padding, str) and padding != "valid":
         raise click.BadParameter(
             f"pooling takes numeric padding (N, HxW, before:after), not {padding!r}",

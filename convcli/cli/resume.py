@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 
-from .batch import Job
+from .jobs import Job
 
 
 def skip_existing_option(f: Callable) -> Callable:
@@ -40,8 +40,9 @@ def check_skip_overwrite(skip_existing: bool, overwrite: bool) -> None:
 
 
 def skip_if_complete(target: str, quiet: bool) -> bool:
-    """For one output of ``--skip-existing``: True (said on stderr) when it exists and is
-    complete; an incomplete one is removed (and said) so that it is written again.
+    """Return True (said on stderr) when an output of ``--skip-existing`` is complete.
+
+    An incomplete one is removed (and said) so that it is written again.
     """
     from ..images.resume import output_problem, remove_output
     from ..images.urls import output_exists
@@ -109,6 +110,7 @@ class Resume:
 
     @property
     def active(self) -> bool:
+        """Whether ``--skip-existing`` or ``--manifest`` was given."""
         return self.skip_existing or self.manifest_path is not None
 
     def open(self, jobs: list[Job]) -> list[Job]:
@@ -165,6 +167,7 @@ class Resume:
             self._manifest.record(job.source, job.target, "failed", error, None)
 
     def close(self) -> None:
+        """Close the manifest (synced to disk)."""
         if self._manifest is not None:
             self._manifest.close()
             self._manifest = None

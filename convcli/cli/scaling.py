@@ -20,7 +20,8 @@ from dataclasses import dataclass
 
 import click
 
-from .batch import Job, progress_bar, run_jobs, say, summary_line
+from .batch import progress_bar, run_jobs, say, summary_line
+from .jobs import Job
 
 #: The environment variable that turns a cluster on when no option names one.
 SCHEDULER_ENV = "CONVCLI_SCHEDULER"

@@ -47,7 +47,7 @@ def is_streamed(source: str, output: str | None, max_pixels: int | None) -> bool
 def _target(
     source: str, output: str | None, out_dir: str | None, tags: list[str], create: bool = True
 ) -> str:
-    from .batch import derived_name
+    from .jobs import derived_name
 
     if output:
         return output
@@ -339,7 +339,7 @@ def print_plan(
         whole_peak_bytes,
     )
     from ..images.tiled import chain_halo, open_tiled, plan_stages, plan_stream
-    from .batch import plan_jobs
+    from .jobs import plan_jobs
 
     cluster = scaling is not None and scaling.enabled
     where = ""

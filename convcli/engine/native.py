@@ -77,8 +77,10 @@ def takes_dtype(dtype: Any) -> bool:
 
 
 def takes(problem: Any, dtype: Any) -> bool:
-    """Whether the C core can run ``problem`` (a :class:`~convcli.engine.tiling.Problem`)
-    in ``dtype``: a dtype it computes in, and every size within :data:`INDEX_MAX`.
+    """Tell whether the C core can run ``problem`` in ``dtype``.
+
+    ``problem`` is a :class:`~convcli.engine.tiling.Problem`; ``dtype`` must be one
+    the core computes in, and every size within :data:`INDEX_MAX`.
 
     Examples
     --------
@@ -113,7 +115,7 @@ def reset() -> None:
 
 
 def status() -> Status:
-    """The engine this process runs, decided once from the environment.
+    """Return the engine this process runs, decided once from the environment.
 
     Raises
     ------
@@ -159,7 +161,7 @@ def _decide() -> Status:
 
 
 def module() -> Any:
-    """The native extension, or None when the numpy engine runs."""
+    """Return the native extension, or None when the numpy engine runs."""
     return status().module
 
 
@@ -193,8 +195,10 @@ def workspace(problem: Any, itemsize: int, separable: bool) -> int:
 
 
 def band_memory(problem: Any, rows: int, itemsize: int, in_itemsize: int, convert: bool) -> int:
-    """Bytes of a band of ``rows`` output rows besides the workspace: the source rows it
-    converts to the compute dtype, when the input is not in it already.
+    """Count the bytes of a band of ``rows`` output rows besides the workspace.
+
+    Those are the source rows it converts to the compute dtype, when the input
+    is not in it already.
     """
     if not convert:
         return 0
@@ -212,8 +216,9 @@ def plan(
     convert: bool,
     separable: bool,
 ) -> tuple[int, int] | None:
-    """(band rows, threads) for a native call within ``budget``, or None if even one
-    one-row band on one thread overruns it.
+    """Plan (band rows, threads) for a native call within ``budget``.
+
+    None if even one one-row band on one thread overruns it.
     """
     space = workspace(problem, itemsize, separable)
     oh = problem.out[0]
@@ -231,8 +236,10 @@ def plan(
 
 
 def reads_pixels(dtype: Any) -> bool:
-    """Whether the C core reads a source of ``dtype`` as it is, converting each cell as
-    it gathers a row: uint8 and native uint16 pixels (no converted copy of the input).
+    """Tell whether the C core reads a source of ``dtype`` as it is.
+
+    It converts each cell as it gathers a row: uint8 and native uint16 pixels
+    (no converted copy of the input).
 
     Examples
     --------
@@ -245,9 +252,10 @@ def reads_pixels(dtype: Any) -> bool:
 
 
 def reads_every_row(geo: Any, problem: Any, height: int) -> bool:
-    """Whether the outputs of ``geo`` read every one of the ``height`` source rows, so
-    that :func:`run`'s ``scanned`` covers the whole input (a stride or dilation down
-    may skip rows, a ``valid`` geometry's may not reach the last ones).
+    """Tell whether the outputs of ``geo`` read every one of the ``height`` source rows.
+
+    If so, :func:`run`'s ``scanned`` covers the whole input (a stride or dilation
+    down may skip rows, a ``valid`` geometry's may not reach the last ones).
 
     Examples
     --------
@@ -342,7 +350,7 @@ def run(
     cg, og = problem.cg, problem.og
 
     def source(k: int, c: int, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray, int, int]:
-        """The plane to read and its row map for output rows [r0, r1)."""
+        """Return the plane to read and its row map for output rows [r0, r1)."""
         plane = x[k, c]
         if not convert:
             return plane, row_map, r0, r1

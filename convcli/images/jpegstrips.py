@@ -41,7 +41,7 @@ _MAX_RESTART = 0xFFFF  # the DRI field is 16 bits
 
 
 def _mcu(pixels: np.ndarray) -> int:
-    """The side of one MCU: 8 for gray, 16 for 4:2:0 colour."""
+    """Return the side of one MCU: 8 for gray, 16 for 4:2:0 colour."""
     return 8 if pixels.ndim == 2 else 16
 
 
@@ -54,8 +54,10 @@ def _strip_rows(height: int, width: int, mcu: int) -> int:
 
 
 def can_write_strips(pixels: np.ndarray, threads: int | None) -> bool:
-    """Whether :func:`write_jpeg_strips` takes these pixels: uint8 gray or RGB, wide enough
-    for one MCU row to fit the restart field, at least two strips, and more than one thread.
+    """Return whether :func:`write_jpeg_strips` takes these pixels.
+
+    It takes uint8 gray or RGB, wide enough for one MCU row to fit the
+    restart field, at least two strips, and more than one thread.
     """
     if (
         not hasattr(os, "memfd_create")

@@ -49,9 +49,10 @@ def write_filtered_npy(
     gray: bool,
     overwrite: bool = False,
 ) -> bool:
-    """Filter `image` as :func:`~convcli.images.filtering.filter_image` would and write
-    the result to the ``.npy`` file `target` in strips; False, with nothing written,
-    when the chain cannot go in strips.
+    """Filter `image` into the ``.npy`` file `target` in strips, as filter_image would.
+
+    The result is :func:`~convcli.images.filtering.filter_image`'s; returns
+    False, with nothing written, when the chain cannot go in strips.
 
     It cannot when the geometry changes the size (a stride, ``valid`` or
     ``full`` padding, ``circular`` padding) or when the value range needs the

@@ -60,7 +60,7 @@ _PROBE_BYTES = 1 << 14  # 64 KiB chose alike on sample_images/, at 4 times the c
 
 
 def can_write(pixels: np.ndarray) -> bool:
-    """True when :func:`write_png` takes `pixels` as they are.
+    """Return True when :func:`write_png` takes `pixels` as they are.
 
     That is uint8 ``(H, W)`` or ``(H, W, C)`` with C from 1 to 4 (gray, gray
     and alpha, RGB, RGBA) or uint16 ``(H, W)``, with H and W from 1 to
@@ -80,7 +80,7 @@ def can_write(pixels: np.ndarray) -> bool:
 
 
 def adler32_combine(adler1: int, adler2: int, len2: int) -> int:
-    """The Adler-32 of ``a + b`` from ``adler32(a)``, ``adler32(b)`` and ``len(b)``.
+    """Return the Adler-32 of ``a + b`` from ``adler32(a)``, ``adler32(b)`` and ``len(b)``.
 
     Examples
     --------
@@ -177,7 +177,7 @@ def _above(rows: np.ndarray, r0: int, r1: int) -> np.ndarray:
 
 
 def _choose_filter(rows: np.ndarray, r0: int, r1: int, bpp: int) -> int:
-    """The filter with the smallest signed sum over a sample of rows r0..r1-1."""
+    """Pick the filter with the smallest signed sum over a sample of rows r0..r1-1."""
     picks = np.arange(r0, r1, _SAMPLE_EVERY)
     x = rows[picks]
     up = rows[picks - 1]

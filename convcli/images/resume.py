@@ -68,7 +68,7 @@ def _chunks(stream: BinaryIO, block: int = 1 << 20) -> Iterator[bytes]:
 
 
 def sha256_output(target: str) -> str | None:
-    """The SHA-256 of the file (or URL object) ``target``, or None for a folder.
+    """Return the SHA-256 of the file (or URL object) ``target``, or None for a folder.
 
     Examples
     --------
@@ -141,8 +141,10 @@ def zarr_problem(path: str) -> str | None:
 
 
 def _tiff_problem(path: str) -> str | None:
-    """Why a TIFF is incomplete, or None: every tile or strip of every page must lie inside
-    the file and decode (one at a time, so a BigTIFF larger than memory is checked too).
+    """Say why a TIFF is incomplete, or return None.
+
+    Every tile or strip of every page must lie inside the file and decode
+    (one at a time, so a BigTIFF larger than memory is checked too).
     """
     try:
         import tifffile
@@ -185,7 +187,7 @@ def _decode_problem(path: str) -> str | None:
 
 
 def output_problem(target: str, expected_sha256: str | None = None) -> str | None:
-    """Why the existing output ``target`` is not complete, or None when it is.
+    r"""Say why the existing output ``target`` is not complete, or None when it is.
 
     Parameters
     ----------
@@ -202,7 +204,7 @@ def output_problem(target: str, expected_sha256: str | None = None) -> str | Non
     >>> import tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "cut.png")
     >>> with open(path, "wb") as fh:
-    ...     _ = fh.write(b"\\x89PNG\\r\\n\\x1a\\n")
+    ...     _ = fh.write(b"\x89PNG\r\n\x1a\n")
     >>> output_problem(path)
     'truncated or corrupt image data'
     """
@@ -282,7 +284,7 @@ def resumable(
 
 
 def read_manifest(path: str) -> dict[str, str]:
-    """The SHA-256 of each output a manifest records as written (``ok`` or ``skipped``).
+    """Return the SHA-256 of each output a manifest records as written (``ok`` or ``skipped``).
 
     Later lines win (a file failed, then written on a resumed run); lines
     that are not complete JSON objects (a run killed mid-line) are ignored.
@@ -377,9 +379,11 @@ class Manifest:
             self._fd = -1
 
     def __enter__(self) -> Manifest:
+        """Return the manifest, closed at the end of the ``with`` block."""
         return self
 
     def __exit__(self, *exc: object) -> None:
+        """Close the manifest."""
         self.close()
 
 

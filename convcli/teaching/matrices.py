@@ -27,7 +27,8 @@ from ..arithmetic.jsontext import load_json
 from ..errors import ConvcliError, ParameterError, ShapeError
 from ..guard import note_input
 from ..images.atomic import atomic_write, read_stdin
-from ..kernels.files import load_npy_bytes, parse_number_rows
+from ..kernels.files import parse_number_rows
+from ..kernels.npy import NPY_MAGIC, NpyError, NpyHeader, load_npy_bytes
 from ..kernels.reading import read_bounded
 from ..suffixes import MATRIX_SUFFIXES
 
@@ -110,13 +111,17 @@ def _check_json_numbers(data: Any, what: str) -> None:
             raise ShapeError(f"{what}: {item!r} is not a number")
 
 
+def _check_npy_matrix(header: NpyHeader, what: str) -> None:
+    """Refuse a ``.npy`` header whose values are not real numbers, before its data is read."""
+    if header.dtype.kind not in "biuf":
+        raise ShapeError(f"{what}: holds {header.dtype} values; a matrix needs real numbers")
+
+
 def _parse_npy(data: bytes, what: str) -> np.ndarray:
     try:
-        arr = load_npy_bytes(data)  # the header's shape checked against the bytes first
-    except ValueError as exc:
+        arr = load_npy_bytes(data, check=lambda h: _check_npy_matrix(h, what), what=what)
+    except NpyError as exc:
         raise ShapeError(f"{what}: not a readable .npy array ({exc})") from None
-    if arr.dtype.kind not in "biuf":
-        raise ShapeError(f"{what}: holds {arr.dtype} values; a matrix needs real numbers")
     return _as_array(arr, what)
 
 
@@ -176,7 +181,7 @@ def parse_matrix(spec: str, what: str = "matrix", *, stdin: BinaryIO | None = No
         data = stdin.read() if stdin is not None else read_stdin(name)
         if not data.strip():
             raise ShapeError(f"{name}: no data on standard input")
-        if data.startswith(b"\x93NUMPY"):
+        if data.startswith(NPY_MAGIC):
             return _parse_npy(data, name)
         return _parse_text(_decode(data, name), name)
     if (
@@ -208,7 +213,7 @@ def _load_file(path: str, what: str) -> np.ndarray:
         raise ConvcliError(f"{name}: is a directory") from None
     except OSError as exc:
         raise ConvcliError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    if path.lower().endswith(".npy") or data.startswith(b"\x93NUMPY"):
+    if path.lower().endswith(".npy") or data.startswith(NPY_MAGIC):
         return _parse_npy(data, name)
     text = _decode(data, name)
     if path.lower().endswith(".json"):

@@ -1,0 +1,128 @@
+"""Run a batch's jobs in a pool of worker processes (``--jobs N``).
+
+:func:`in_processes` starts at most N processes that each receive the task
+once (:func:`start_worker`), hands them the jobs in chunks, yields results as
+they finish, and stops the workers at once when the caller stops early.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Generator
+from typing import Any
+
+from ..errors import ConvcliError
+from .jobs import Job
+
+#: The task a worker process runs, installed once by :func:`start_worker`.
+_WORKER_TASK: Callable[[Job], list[str]] | None = None
+
+
+def start_worker(task: Callable[[Job], list[str]], threads: int) -> None:
+    """Initialize a batch's worker process: signals, the task, the default threads.
+
+    The task (kernels, settings, write options) reaches each worker once
+    here, not pickled again with every file. With several workers on the
+    cores, each computes on its share of them by default (``CONVCLI_THREADS``
+    in the worker only; an explicit ``--threads`` is bound in the task and wins),
+    so two workers on two cores do not each start two engine threads.
+    """
+    global _WORKER_TASK
+    from .signals import worker_signals
+
+    worker_signals()
+    _WORKER_TASK = task
+    if not os.environ.get("CONVCLI_THREADS", "").strip():
+        os.environ["CONVCLI_THREADS"] = str(threads)
+
+
+def _call(items: list[tuple[int, Job]]) -> list[tuple[int, bool, Any]]:
+    """Run a chunk of jobs in a worker: (index, True, notes) or (index, False, the exception) each."""
+    assert _WORKER_TASK is not None  # installed by start_worker
+    done: list[tuple[int, bool, Any]] = []
+    for index, job in items:
+        try:
+            done.append((index, True, _WORKER_TASK(job)))
+        except Exception as exc:
+            done.append((index, False, exc))
+    return done
+
+
+def batch_chunksize(files: int, workers: int) -> int:
+    """Return the files a worker takes at a time: few round trips, every worker busy to the end.
+
+    About 16 chunks per worker, at most 8 files each (a progress bar still moves).
+
+    Examples
+    --------
+    >>> batch_chunksize(120, 2), batch_chunksize(10_000, 2), batch_chunksize(3, 2)
+    (3, 8, 1)
+    """
+    return max(1, min(8, files // (16 * max(1, workers))))
+
+
+def in_processes(
+    jobs: list[Job], task: Callable[[Job], list[str]], workers: int
+) -> Generator[tuple[Job, bool, Any], None, None]:
+    """Run the jobs in at most ``workers`` processes, yielding results as they finish.
+
+    The pool never has more processes than jobs. When the caller stops early
+    (Ctrl-C, SIGTERM: an exception at the ``yield``), the queued jobs are
+    dropped and the running ones are stopped at once: each worker gets
+    SIGTERM, which :func:`convcli.cli.signals.worker_signals` turns into a
+    clean exit that removes its temporary file.
+    """
+    import multiprocessing
+
+    from ..engine.threads import default_threads
+
+    size = min(workers, len(jobs))
+    share = max(1, default_threads() // size)
+    pool = multiprocessing.Pool(size, initializer=start_worker, initargs=(task, share))
+    try:
+        workers_at_start = {p.pid for p in multiprocessing.active_children()}
+        step = batch_chunksize(len(jobs), size)
+        chunks = (
+            [(i, jobs[i]) for i in range(lo, min(lo + step, len(jobs)))]
+            for lo in range(0, len(jobs), step)
+        )
+        results = pool.imap_unordered(_call, chunks)
+        pending = set(range(len(jobs)))
+        while pending:
+            chunk = _next_chunk(results, pool, workers_at_start, jobs, pending)
+            for index, ok, result in chunk:
+                pending.discard(index)
+                yield jobs[index], ok, result
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
+
+
+def _next_chunk(
+    results: Any, pool: Any, workers_at_start: set[int | None], jobs: list[Job], pending: set[int]
+) -> list[tuple[int, bool, Any]]:
+    """Wait for the next finished chunk; raise ConvcliError when a worker died instead."""
+    import multiprocessing
+
+    while True:
+        try:
+            chunk: list[tuple[int, bool, Any]] = results.next(timeout=0.5)
+            return chunk
+        except multiprocessing.TimeoutError:
+            # a worker killed outright (SIGKILL, the OOM killer) takes its job with
+            # it and the pool would wait for it forever: the pool replaces the dead
+            # process, so a pid that vanished from the children says so
+            if not workers_at_start <= {p.pid for p in multiprocessing.active_children()}:
+                from ..images.atomic import remove_leftovers
+
+                pool.terminate()
+                pool.join()
+                for left in pending:  # the dead worker could not remove its .part
+                    remove_leftovers(jobs[left].target)
+                raise ConvcliError(
+                    "a worker process died (killed, or out of memory?); the files "
+                    "it was writing were not written"
+                ) from None
