@@ -21,6 +21,7 @@ import numpy as np
 
 from ..arithmetic.sizes import pair, same_padding
 from ..engine.threads import check_threads
+from ..engine.tiling import band_height, bands, chain_band
 from ..errors import ParameterError, ShapeError
 from ..kernels.kernel import Kernel
 from .chain import FilterSettings, ImageChain, apply_one, bandable, bias_value
@@ -54,10 +55,8 @@ def band_rows(
     except (ShapeError, ParameterError):
         return None
     reach = s.repeat * sum(dilation * (k.shape[0] - 1) for k in kernels)
-    h = shape[0]
     row_bytes = itemsize * int(np.prod(shape[1:]))
-    rows = max(reach + 1, s.memory_budget // (_BAND_SHARE * max(row_bytes, 1)))
-    return rows if 2 * rows <= h else None
+    return band_height(shape[0], reach, row_bytes, s.memory_budget, _BAND_SHARE)
 
 
 def run_band(
@@ -70,27 +69,20 @@ def run_band(
 ) -> np.ndarray:
     """Return output rows r0..r1-1 of a chain with ``same`` padding and stride 1.
 
-    Going back from the last kernel, each kernel needs the rows its window
-    reaches above and below the rows it must produce. Where those rows exist
-    they are taken from the image (the band overlaps its neighbours); only
-    at the image's top and bottom edge is the band padded, with the pad mode,
-    exactly as the whole image would be.
+    The band is planned by :func:`convcli.engine.tiling.chain_band`: each
+    kernel reads the rows its window reaches above and below the rows it
+    must produce from the image (the band overlaps its neighbours), and pads
+    only at the image's top and bottom edge, with the pad mode, exactly as
+    the whole image would be.
     """
     dh, dw = pair(s.dilation, "dilation")
     # each kernel's "same" split of the rows, by the one rule (the extra cell after)
-    rows = [same_padding(h, k.shape[0], 1, dh) for k in stages]
-    lo, hi = [r0] * (len(stages) + 1), [r1] * (len(stages) + 1)
-    for i in reversed(range(len(stages))):
-        top, bottom = rows[i]
-        lo[i] = max(0, lo[i + 1] - top)
-        hi[i] = min(h, hi[i + 1] + bottom)
-    values = prepare(lo[0], hi[0])
+    plan = chain_band(h, [same_padding(h, k.shape[0], 1, dh) for k in stages], r0, r1)
+    values = prepare(*plan[0][0])
     w = values.shape[1]
-    for i, kernel in enumerate(stages):
-        top, bottom = rows[i]
+    for kernel, (_, (top, bottom)) in zip(stages, plan, strict=True):
         left, right = same_padding(w, kernel.shape[1], 1, dw)
-        padding = (top - (lo[i + 1] - lo[i]), bottom - (hi[i] - hi[i + 1]), left, right)
-        values = apply_one(values, kernel, s, padding)
+        values = apply_one(values, kernel, s, (top, bottom, left, right))
     return values
 
 
@@ -137,8 +129,7 @@ def filter_in_bands(
     if threads > 1:
         from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(threads) if threads > 1 else contextlib.nullcontext() as pool:
-        for r0 in range(0, h, rows):
-            r1 = min(h, r0 + rows)
+        for r0, r1 in bands(h, rows):
             out = run_band(chain.prepare, r0, r1, h, stages, s)
             if s.bias:
                 out += bias_value(s.bias, out.dtype)

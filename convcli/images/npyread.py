@@ -3,17 +3,21 @@
 ``.npy`` files are tensors, channels first, as every convcli command reads
 and writes them: ``(H, W)`` or ``(C, H, W)`` (C from 1 to 4, the last plane
 alpha when C is 2 or 4). In memory an :class:`Image` is ``(H, W, C)``; the
-axes are moved here, at the file boundary only. The header is checked (shape,
-dtype, pixel count) before any data is read.
+axes are moved here, at the file boundary only. The bytes are read by the one
+``.npy`` reader (:mod:`convcli.kernels.npy`); its header is checked against an
+image's rules (shape, dtype, pixel count) before any data is read.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import BinaryIO
 
 import numpy as np
 
 from ..errors import ImageError
+from ..kernels.npy import NpyError, NpyHeader
+from ..kernels.npy import read_npy as read_npy_array
 from .image import Image, check_finite_pixels, check_pixel_count, max_value_for
 
 __all__ = ["read_npy"]
@@ -22,6 +26,8 @@ __all__ = ["read_npy"]
 def read_npy(stream: BinaryIO, name: str, max_pixels: int | None) -> Image:
     """Read the ``.npy`` data of `stream` (at its start) as an image.
 
+    The header is read and checked by :mod:`convcli.kernels.npy` (the one
+    ``.npy`` reader), then against an image's rules before any data is read.
     Booleans become 0/255, integers other than uint8/uint16 float64 and
     float16 float32, each with a note.
 
@@ -32,12 +38,13 @@ def read_npy(stream: BinaryIO, name: str, max_pixels: int | None) -> Image:
         is not a number, no pixels, NaN or infinite values, too many pixels.
     """
     notes: list[str] = []
-    dtype = _check_header(stream, name, max_pixels)
-    stream.seek(0)
     try:
-        arr = np.load(stream, allow_pickle=False)
-    except (ValueError, OSError, EOFError):
-        raise ImageError(f"{name}: truncated or corrupt .npy data") from None
+        arr = read_npy_array(
+            stream, check=partial(_check_header, name=name, max_pixels=max_pixels), what=name
+        )
+    except NpyError as exc:
+        raise ImageError(f"{name}: {exc}") from None
+    dtype = arr.dtype  # native byte order
     if dtype.kind == "b":
         arr = arr.astype(np.uint8) * np.uint8(255)
         notes.append(f"{name}: boolean array read as 0/255")
@@ -46,7 +53,6 @@ def read_npy(stream: BinaryIO, name: str, max_pixels: int | None) -> Image:
         notes.append(f"{name}: {dtype} array read as float64 (values unchanged)")
     elif dtype == np.float16:
         arr = arr.astype(np.float32)
-    arr = arr.astype(arr.dtype.newbyteorder("="), copy=False)
     pixels, alpha = _split_planes(arr)
     check_finite_pixels(pixels, name)
     if alpha is not None:
@@ -62,16 +68,9 @@ def read_npy(stream: BinaryIO, name: str, max_pixels: int | None) -> Image:
     )
 
 
-def _check_header(stream: BinaryIO, name: str, max_pixels: int | None) -> np.dtype:
-    """Read and check the header of `stream`; return the array's dtype."""
-    try:
-        version = np.lib.format.read_magic(stream)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(stream)
-        else:
-            shape, _, dtype = np.lib.format.read_array_header_2_0(stream)
-    except (ValueError, OSError, EOFError):
-        raise ImageError(f"{name}: truncated or corrupt .npy data") from None
+def _check_header(header: NpyHeader, name: str, max_pixels: int | None) -> None:
+    """Refuse an array that is not an image, before any of its data is read."""
+    shape, dtype = header.shape, header.dtype
     if len(shape) not in (2, 3) or (len(shape) == 3 and not 1 <= shape[0] <= 4):
         raise ImageError(
             f"{name}: array of shape {tuple(shape)} is not an image (.npy arrays are "
@@ -83,7 +82,6 @@ def _check_header(stream: BinaryIO, name: str, max_pixels: int | None) -> np.dty
     if 0 in shape:
         raise ImageError(f"{name}: array of shape {tuple(shape)} holds no pixels")
     check_pixel_count(name, shape[-1], shape[-2], max_pixels)
-    return np.dtype(dtype)
 
 
 def _split_planes(arr: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:

@@ -193,6 +193,7 @@ def pool_tiled(
     from ..arithmetic.geometry import Geometry
     from ..arithmetic.sizes import pair
     from ..engine.pooling import POOL_MODES, pool_divisors, pool_windows
+    from ..engine.tiling import boxes
     from ..errors import ParameterError
     from .tiled import OUTPUT_TILE, assemble_bands, check_stream_target, open_tiled, write_bands
 
@@ -220,11 +221,6 @@ def pool_tiled(
         else:
             rows = cols = max(OUTPUT_TILE, block // max(sh, sw) // OUTPUT_TILE * OUTPUT_TILE)
 
-        def boxes():
-            for r0 in range(0, out_h, rows):
-                for c0 in range(0, out_w, cols):
-                    yield r0, min(out_h, r0 + rows), c0, min(out_w, c0 + cols)
-
         def pool_block(r0: int, r1: int, c0: int, c1: int) -> np.ndarray:
             # the windows' reach in padded coordinates, cut to the real cells
             y0, x0 = r0 * sh - pt, c0 * sw - pl
@@ -243,6 +239,6 @@ def pool_tiled(
             )
             return _channels_last(np.asarray(arr[a:b, c:d]), mode, pool)
 
-        bands = assemble_bands(out_shape, src.dtype, boxes(), pool_block)
+        bands = assemble_bands(out_shape, src.dtype, boxes((out_h, out_w), rows, cols), pool_block)
         write_bands(target, out_shape, src.dtype, bands, overwrite, alpha=src.alpha)
     return out_shape

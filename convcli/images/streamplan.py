@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from ..arithmetic.geometry import Geometry
-from ..engine.padding import index_map, normalize_pad_mode
+from ..engine.tiling import Box, Reader, Tiling, boxes
+from ..engine.tiling import chain_halo as geometries_halo
 from ..errors import ImageError, ParameterError
 from ..kernels.kernel import Kernel
-from .blockplan import output_type, plan_halo, read_window
+from .blockplan import output_type, plan_halo
 from .chain import (
     FilterSettings,
     apply_kernels,
@@ -54,28 +55,26 @@ WINDOW_BYTES = 16 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Stage:
-    """One kernel of a streamed chain, with its input's geometry and border maps.
+    """One kernel of a streamed chain, with its input's tiling (geometry and border maps).
 
-    ``row_map`` / ``col_map`` take each padded position of this stage's
-    input (the image for the first kernel, the previous kernel's whole
-    result after that) to the index it reads (:func:`index_map`).
+    The tiling's maps take each padded position of this stage's input (the
+    image for the first kernel, the previous kernel's whole result after
+    that) to the index it reads (:func:`convcli.engine.padding.index_map`).
     """
 
     kernel: Kernel
-    geometry: Geometry
-    row_map: np.ndarray
-    col_map: np.ndarray
+    tiling: Tiling
 
-    def reader(
-        self, previous: Callable[[slice, slice], np.ndarray], settings: FilterSettings
-    ) -> Callable[[slice, slice], np.ndarray]:
+    @property
+    def geometry(self) -> Geometry:
+        """The stage's geometry on its whole input."""
+        return self.tiling.geometry
+
+    def reader(self, previous: Reader, settings: FilterSettings) -> Reader:
         """Return a reader of this stage's output rectangles, built on a reader of its input."""
-        (sh, sw), (eh, ew) = self.geometry.stride, self.geometry.span
 
         def read(r: slice, c: slice) -> np.ndarray:
-            rows = self.row_map[r.start * sh : (r.stop - 1) * sh + eh]
-            cols = self.col_map[c.start * sw : (c.stop - 1) * sw + ew]
-            window = read_window(previous, rows, cols)
+            window = self.tiling.window(previous, r.start, r.stop, c.start, c.stop)
             return apply_kernels(window, [self.kernel], settings)
 
         return read
@@ -91,24 +90,22 @@ def plan_stages(
     ParameterError
         A stage's output would be empty.
     """
-    pad = normalize_pad_mode(settings.pad_mode)
     h, w = shape[:2]
     stages = []
     for kernel in [k for _ in range(settings.repeat) for k in kernels]:
         geo = plan_halo((h, w), kernel.shape, settings.stride, settings.padding, settings.dilation)
-        (top, bottom), (left, right) = geo.padding
         out_h, out_w = geo.output_shape
         if out_h < 1 or out_w < 1:
             raise ParameterError(f"the output of {kernel.name} would be empty ({out_h} x {out_w})")
-        stages.append(
-            Stage(kernel, geo, index_map(h, top, bottom, pad), index_map(w, left, right, pad))
-        )
+        stages.append(Stage(kernel, Tiling(geo, settings.pad_mode)))
         h, w = out_h, out_w
     return tuple(stages)
 
 
 def chain_halo(stages: Sequence[Stage]) -> tuple[int, int, int, int]:
     """Return the input pixels a chain's outputs reach beyond their own (t, b, l, r).
+
+    :func:`convcli.engine.tiling.chain_halo` of the stages' geometries.
 
     Examples
     --------
@@ -117,13 +114,7 @@ def chain_halo(stages: Sequence[Stage]) -> tuple[int, int, int, int]:
     >>> chain_halo(plan_stages((100, 100), k, FilterSettings()))
     (5, 5, 5, 5)
     """
-    top = bottom = left = right = 0
-    for stage in reversed(stages):
-        (t, _), (lft, _) = stage.geometry.padding
-        (sh, sw), (eh, ew) = stage.geometry.stride, stage.geometry.span
-        top, bottom = top * sh + t, bottom * sh + max(0, eh - sh - t)
-        left, right = left * sw + lft, right * sw + max(0, ew - sw - lft)
-    return top, bottom, left, right
+    return geometries_halo([stage.geometry for stage in stages])
 
 
 #: Ranges whose mapping needs numbers of the whole result, found by a first pass over the tiles.
@@ -174,12 +165,10 @@ class StreamPlan:
         """
         return {"normalize": 2, "stretch": 3}.get(self.mode, 1)
 
-    def blocks(self) -> Iterator[tuple[int, int, int, int]]:
+    def blocks(self) -> Iterator[Box]:
         """Yield output rectangles ``(r0, r1, c0, c1)`` in row-major order of bands."""
         out_h, out_w = self.output_shape[:2]
-        for r0 in range(0, out_h, self.block_rows):
-            for c0 in range(0, out_w, self.block_cols):
-                yield r0, min(out_h, r0 + self.block_rows), c0, min(out_w, c0 + self.block_cols)
+        return boxes((out_h, out_w), self.block_rows, self.block_cols)
 
     def readers(self, arr: Any) -> tuple[Callable, Callable | None]:
         """Return readers of the chain's result and of the alpha to write, over ``arr``."""

@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..engine.tiling import boxes
 from ..errors import ImageError
 from .tiledsource import is_zarr_path, open_zarr_blocks, require
 
@@ -95,14 +96,13 @@ def _tiles(
     """Yield the 256² tiles of the output in TIFF order (row-major), padded right and bottom."""
     t = OUTPUT_TILE
     for _, band in bands:
-        for y in range(0, band.shape[0], t):
-            for x in range(0, band.shape[1], t):
-                piece = band[y : y + t, x : x + t]
-                if piece.shape[:2] != (t, t):
-                    full = np.zeros((t, t, *piece.shape[2:]), piece.dtype)
-                    full[: piece.shape[0], : piece.shape[1]] = piece
-                    piece = full
-                yield piece
+        for y0, y1, x0, x1 in boxes(band.shape[:2], t, t):
+            piece = band[y0:y1, x0:x1]
+            if piece.shape[:2] != (t, t):
+                full = np.zeros((t, t, *piece.shape[2:]), piece.dtype)
+                full[: piece.shape[0], : piece.shape[1]] = piece
+                piece = full
+            yield piece
 
 
 def _write_bigtiff(
