@@ -332,6 +332,7 @@ def render_frames(
 
     Examples
     --------
+    >>> from convcli.teaching.frames import animation_frames
     >>> images = render_frames(animation_frames(4, 3))
     >>> len(images), images[0].mode
     (5, 'RGB')
