@@ -87,6 +87,17 @@ def test_non_finite_kernels_are_not_split():
         assert rank_one_factors(k) is None
 
 
+def table_rows(text: str) -> list[list[str]]:
+    """The rows of a kernel's table, its blocks of columns (one box each) joined back."""
+    blocks: list[list[list[str]]] = []
+    for line in text.splitlines():
+        if line.startswith("┌"):
+            blocks.append([])
+        elif blocks and line.startswith("│"):
+            blocks[-1].append([c.strip() for c in line.strip("│").split("│")])
+    return [[cell for part in parts for cell in part] for parts in zip(*blocks, strict=True)]
+
+
 def test_kernels_show_prints_the_corners_of_a_huge_kernel(tmp_path):
     """`convcli kernels show box:3000` (the installed command) prints a table of its corners,
     17 rows of 17 cells (8, a gap, 8) with every value 1/3000², and says so."""
@@ -95,9 +106,9 @@ def test_kernels_show_prints_the_corners_of_a_huge_kernel(tmp_path):
     text = out.decode()
     assert "3000×3000, sum 1, separable" in text
     assert "corners of 3000×3000; --format text has every value" in text
-    body = [line for line in text.splitlines() if line.startswith("│")]
+    body = table_rows(text)
     assert len(body) == 17
-    cells = [c.strip() for c in body[0].strip("│").split("│")]
+    cells = body[0]
     assert cells == ["1.11e-07"] * 8 + ["…"] + ["1.11e-07"] * 8
     assert float(cells[0]) == pytest.approx(1 / 3000**2, rel=1e-2)
 
@@ -108,7 +119,8 @@ def test_kernels_show_keeps_every_cell_of_a_small_kernel(tmp_path):
     assert code == 0, err
     text = out.decode()
     assert "corners" not in text and "…" not in text
-    assert len([line for line in text.splitlines() if line.startswith("│")]) == 32
+    rows = table_rows(text)
+    assert len(rows) == 32 and {len(row) for row in rows} == {32}
 
 
 def test_gaussian_by_sigma_is_bounded_like_by_size():

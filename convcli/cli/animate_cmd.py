@@ -6,10 +6,17 @@ The animation is a GIF, PNG or WebP; the explorer an interactive HTML page.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+#: An ``N|HxW`` option's value: (height, width).
+Pair = tuple[int, int]
 
 
 @click.command("animate")
@@ -146,29 +153,29 @@ from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 def animate_cmd(
-    size,
-    kernel_size,
-    stride,
-    padding,
-    dilation,
-    transposed,
-    output_padding,
-    pool,
-    numbers,
-    input_,
-    kernel,
-    channels,
-    filters,
-    groups,
-    depthwise,
-    layout,
-    seed,
-    sheet,
-    delay,
-    cell,
-    output,
-    overwrite,
-):
+    size: Pair | None,
+    kernel_size: Pair | None,
+    stride: Pair | None,
+    padding: Any,
+    dilation: Pair,
+    transposed: bool,
+    output_padding: Pair,
+    pool: str | None,
+    numbers: bool,
+    input_: str | None,
+    kernel: str | None,
+    channels: int | None,
+    filters: int | None,
+    groups: int,
+    depthwise: bool,
+    layout: str,
+    seed: int,
+    sheet: bool,
+    delay: int,
+    cell: int | None,
+    output: str,
+    overwrite: bool,
+) -> None:
     """Animate a convolution in the look of conv_arithmetic.
 
     One frame per output cell, row-major: the blue input grid (padding and
@@ -196,8 +203,7 @@ def animate_cmd(
       convcli animate --in 4 --k 3 --channels 4 --groups 2 -o groups.html
     """
     from ..errors import ParameterError, ShapeError
-    from ..teaching.animate import ANIMATION_FORMATS, animate
-    from .conv_cmd import read_matrix
+    from ..teaching.animate import animate
 
     suffix = os.path.splitext(output)[1].lower()
     if kernel is not None and _looks_like_size(kernel):
@@ -214,36 +220,10 @@ def animate_cmd(
     if channels not in (None, 1) or filters not in (None, 1) or groups != 1 or depthwise:
         _explorer(locals())  # a layer: the explorer's pictures
         return
-    if sheet and suffix not in (".png", ".svg"):
-        raise click.BadParameter(
-            "--sheet writes a PNG or an SVG: name the output .png or .svg", param_hint="-o"
-        )
-    if suffix not in ANIMATION_FORMATS:
-        raise click.BadParameter(
-            f"{output!r}: the suffix picks the format, one of {', '.join(ANIMATION_FORMATS)}",
-            param_hint="-o",
-        )
+    _check_picture_output(output, suffix, sheet)
     if pool is not None and kernel is not None:
         raise click.UsageError("--pool has a window (--k), not a --kernel: give one of them")
-    if size is None and input_ is None:
-        raise click.UsageError("give --in N|HxW (the input's size) or --input MATRIX")
-    if kernel_size is None and kernel is None:
-        raise click.UsageError("give --k N|HxW (the kernel's size) or --kernel MATRIX")
-    x = read_matrix(input_, "--input") if input_ is not None else None
-    w = read_matrix(kernel, "--kernel", kernel=True) if kernel is not None else None
-    for matrix, hint in ((x, "--input"), (w, "--kernel")):
-        if matrix is not None and matrix.ndim != 2:
-            raise click.BadParameter(
-                f"an animation shows one 2-D matrix, got shape {matrix.shape}", param_hint=hint
-            )
-    if x is not None and size is not None and tuple(x.shape) != tuple(size):
-        raise click.UsageError(
-            f"--in {size[0]}x{size[1]} does not match the --input's shape {x.shape[0]}x{x.shape[1]}"
-        )
-    if w is not None and kernel_size is not None and tuple(w.shape) != tuple(kernel_size):
-        raise click.UsageError(
-            f"--k {kernel_size[0]}x{kernel_size[1]} does not match the --kernel's shape {w.shape[0]}x{w.shape[1]}"
-        )
+    x, w = _operands(size, input_, kernel_size, kernel)
     try:
         animate(
             output,
@@ -269,6 +249,49 @@ def animate_cmd(
         raise click.UsageError(str(exc)) from None
 
 
+def _check_picture_output(output: str, suffix: str, sheet: bool) -> None:
+    """Refuse an output suffix the pictures (or the --sheet) cannot be written as."""
+    from ..teaching.animate import ANIMATION_FORMATS
+
+    if sheet and suffix not in (".png", ".svg"):
+        raise click.BadParameter(
+            "--sheet writes a PNG or an SVG: name the output .png or .svg", param_hint="-o"
+        )
+    if suffix not in ANIMATION_FORMATS:
+        raise click.BadParameter(
+            f"{output!r}: the suffix picks the format, one of {', '.join(ANIMATION_FORMATS)}",
+            param_hint="-o",
+        )
+
+
+def _operands(
+    size: Pair | None, input_: str | None, kernel_size: Pair | None, kernel: str | None
+) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """Read --input and --kernel (each one 2-D matrix), checked against --in and --k."""
+    from .conv_cmd import read_matrix
+
+    if size is None and input_ is None:
+        raise click.UsageError("give --in N|HxW (the input's size) or --input MATRIX")
+    if kernel_size is None and kernel is None:
+        raise click.UsageError("give --k N|HxW (the kernel's size) or --kernel MATRIX")
+    x = read_matrix(input_, "--input") if input_ is not None else None
+    w = read_matrix(kernel, "--kernel", kernel=True) if kernel is not None else None
+    for matrix, hint in ((x, "--input"), (w, "--kernel")):
+        if matrix is not None and matrix.ndim != 2:
+            raise click.BadParameter(
+                f"an animation shows one 2-D matrix, got shape {matrix.shape}", param_hint=hint
+            )
+    if x is not None and size is not None and tuple(x.shape) != tuple(size):
+        raise click.UsageError(
+            f"--in {size[0]}x{size[1]} does not match the --input's shape {x.shape[0]}x{x.shape[1]}"
+        )
+    if w is not None and kernel_size is not None and tuple(w.shape) != tuple(kernel_size):
+        raise click.UsageError(
+            f"--k {kernel_size[0]}x{kernel_size[1]} does not match the --kernel's shape {w.shape[0]}x{w.shape[1]}"
+        )
+    return x, w
+
+
 def _looks_like_size(text: str) -> bool:
     """Tell whether the text is ``3`` or ``3x3``: a kernel's size where its values belong."""
     import re
@@ -276,7 +299,7 @@ def _looks_like_size(text: str) -> bool:
     return re.fullmatch(r"\s*\d+(\s*[xX×]\s*\d+)?\s*", text) is not None
 
 
-def _explorer(opts: dict) -> None:
+def _explorer(opts: dict[str, Any]) -> None:
     """``-o NAME.html``: write the interactive explorer."""
     from ..errors import ParameterError, ShapeError
     from ..teaching.explorer import explore

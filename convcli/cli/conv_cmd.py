@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -10,10 +12,21 @@ from ..suffixes import MATRIX_SUFFIXES, MATRIX_WRITE_SUFFIXES
 from .options import geometry_options
 from .params import INT_PAIR, NONNEG_INT_PAIR
 
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..arithmetic.geometry import Geometry
+    from ..teaching.steps import Step
+
+#: An ``N|HxW`` option's value: (height, width).
+Pair = tuple[int, int]
+#: ((top, bottom), (left, right)) padding, as the steps draw it.
+PadBox = tuple[tuple[int, int], tuple[int, int]]
+
 FORMAT_CHOICES = ("text", "csv", "json", "npy")
 
 
-def read_matrix(spec: str, hint: str, *, kernel: bool = False):
+def read_matrix(spec: str, hint: str, *, kernel: bool = False) -> np.ndarray:
     """Parse a matrix option, or raise a usage error (exit 2) naming the option.
 
     With ``kernel``, a built-in kernel name (``sobel-x``, ``gaussian:size=5``)
@@ -49,7 +62,8 @@ def read_matrix(spec: str, hint: str, *, kernel: bool = False):
         raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
-def _parse_bias(text: str | None, c_out: int):
+def _parse_bias(text: str | None, c_out: int) -> np.ndarray | None:
+    """Read --bias: one value for every output channel, or one per channel."""
     import numpy as np
 
     if text is None:
@@ -75,7 +89,9 @@ def _parse_bias(text: str | None, c_out: int):
     return values
 
 
-def emit(values, fmt: str, output: str | None, overwrite: bool, precision: int = 6) -> None:
+def emit(
+    values: np.ndarray, fmt: str, output: str | None, overwrite: bool, precision: int = 6
+) -> None:
     """Write a result matrix to a file or standard output in ``fmt``."""
     from ..images.atomic import write_bytes
     from ..teaching.matrices import matrix_bytes
@@ -187,28 +203,28 @@ def result_format(fmt: str | None, output: str | None) -> str:
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
 @click.pass_context
 def conv_cmd(
-    ctx,
-    input_,
-    kernel,
-    stride,
-    padding,
-    dilation,
-    pad_mode,
-    bias,
-    convolve,
-    groups,
-    transposed,
-    output_padding,
-    pool,
-    size,
-    ceil_mode,
-    show,
-    max_steps,
-    fmt,
-    precision,
-    output,
-    overwrite,
-):
+    ctx: click.Context,
+    input_: str,
+    kernel: str | None,
+    stride: Pair,
+    padding: Any,
+    dilation: Pair,
+    pad_mode: str,
+    bias: str | None,
+    convolve: bool,
+    groups: int,
+    transposed: bool,
+    output_padding: Pair,
+    pool: str | None,
+    size: Pair | None,
+    ceil_mode: bool,
+    show: bool,
+    max_steps: int,
+    fmt: str | None,
+    precision: int,
+    output: str | None,
+    overwrite: bool,
+) -> None:
     """Cross-correlate a matrix with a kernel and print the result.
 
     Numbers in, numbers out: the textbook's convolution arithmetic, on
@@ -232,100 +248,35 @@ def conv_cmd(
     """
     import numpy as np
 
-    from ..arithmetic.geometry import Geometry
-    from ..engine.convolution import conv2d
-    from ..engine.pooling import pool2d
-    from ..teaching.steps import conv_steps, pool_steps
-
     if input_.strip() == "-" and kernel is not None and kernel.strip() == "-":
         raise click.UsageError("only one of --input and --kernel can be '-' (standard input)")
     fmt = result_format(fmt, output)
     if fmt == "npy" and show and (output is None or output == "-"):
         raise click.UsageError("--steps prints text: write the .npy result with -o FILE")
     if pool is not None:
-        if kernel is not None:
-            raise click.UsageError("give either --kernel (convolve) or --pool (pool), not both")
-        if size is None:
-            raise click.UsageError("--pool needs --size N or HxW (the window)")
-        for name in ("dilation", "convolve", "bias", "groups", "transposed", "output_padding"):
-            if ctx.get_parameter_source(name) != click.core.ParameterSource.DEFAULT:
-                raise click.UsageError(f"--{name} does not apply to --pool")
-        if isinstance(padding, str) and padding != "valid":
-            raise click.BadParameter(
-                f"pooling takes numeric padding, not {padding!r}", param_hint="--padding"
-            )
+        _check_pool_options(ctx, kernel, size, padding)
     else:
-        if kernel is None:
-            raise click.UsageError("give --kernel MATRIX (or --pool max|avg|min with --size)")
-        if size is not None or ceil_mode:
-            raise click.UsageError("--size and --ceil-mode apply to --pool only")
-        if (
-            transposed
-            and ctx.get_parameter_source("pad_mode") != click.core.ParameterSource.DEFAULT
-        ):
-            raise click.UsageError("--transposed pads with zeros: drop --pad-mode")
-        if not transposed and tuple(output_padding) != (0, 0):
-            raise click.UsageError("--output-padding applies to --transposed only")
-
+        _check_conv_options(ctx, kernel, size, ceil_mode, transposed, output_padding)
     x = read_matrix(input_, "--input")
+    steps_shown = max_steps if show and fmt != "json" else None
     if pool is not None:
-        xs = x[None] if x.ndim == 2 else x
-        if xs.ndim != 3:
-            raise click.BadParameter(
-                f"the input must be (H, W) or (C, H, W), got shape {x.shape}", param_hint="--input"
-            )
-        pool_stride = (
-            None
-            if ctx.get_parameter_source("stride") == click.core.ParameterSource.DEFAULT
-            else stride
+        assert size is not None
+        pool_stride = None if _default(ctx, "stride") else stride
+        result, steps = _pool(
+            x, pool.lower(), size, pool_stride, padding, ceil_mode, show, steps_shown
         )
-        mode = pool.lower()
-        # the call's geometry, resolved once: the engine and the steps both follow it
-        geo = Geometry.resolve(
-            xs.shape[-2:],
-            size,
-            stride=pool_stride,
-            padding=padding,
-            pooling=True,
-            ceil_mode=ceil_mode,
-        )
-        result = pool2d(xs[None], geo.kernel, geo.stride, geo.padding, mode, ceil_mode)[0]
-        if show:
-            padded, steps = pool_steps(xs, mode=mode, geometry=geo)
-            if fmt != "json":
-                from .steps_print import show_steps
-
-                show_steps(steps, padded, geo.padding, max_steps, xs.shape[0] > 1, "ignored")
+        out = result if x.ndim == 3 else result[0]  # pooling keeps the input's layout
     else:
+        assert kernel is not None
         k = read_matrix(kernel, "--kernel", kernel=True)
         if x.ndim not in (2, 3):  # the input's fault, whatever the kernel
             raise click.BadParameter(
                 f"the input must be (H, W) or (C, H, W), got shape {x.shape}", param_hint="--input"
             )
-        xs, w, geo, box = _conv_operands(
+        operands = _conv_operands(
             x, k, groups, transposed, stride, padding, dilation, output_padding, convolve
         )
-        b = _parse_bias(bias, w.shape[0])
-        result = conv2d(
-            xs,
-            w,
-            b,
-            geo.stride,
-            geo.padding,
-            geo.dilation,
-            groups=groups,
-            pad_mode=pad_mode,
-            dtype="float64",
-        )
-        if show:
-            padded, steps = conv_steps(xs, w, b, pad_mode=pad_mode, geometry=geo, groups=groups)
-            if fmt != "json":
-                from .steps_print import show_steps
-
-                show_steps(steps, padded, box, max_steps, w.shape[0] > 1, pad_mode)
-    if pool is not None:
-        out = result if x.ndim == 3 else result[0]  # pooling keeps the input's layout
-    else:
+        result, steps = _conv(operands, bias, groups, pad_mode, show, steps_shown)
         out = result[0] if result.shape[0] == 1 else result
     out = np.asarray(out, dtype=np.float64)
     if show and fmt == "json":
@@ -334,7 +285,128 @@ def conv_cmd(
     emit(out, fmt, output, overwrite, precision)
 
 
-def _conv_operands(x, k, groups, transposed, stride, padding, dilation, output_padding, convolve):
+def _default(ctx: click.Context, name: str) -> bool:
+    """Tell whether option ``name`` kept its default (it was not given)."""
+    return ctx.get_parameter_source(name) == click.core.ParameterSource.DEFAULT
+
+
+def _check_pool_options(
+    ctx: click.Context, kernel: str | None, size: Pair | None, padding: Any
+) -> None:
+    """Refuse what --pool cannot take: a kernel, no --size, convolution options, words."""
+    if kernel is not None:
+        raise click.UsageError("give either --kernel (convolve) or --pool (pool), not both")
+    if size is None:
+        raise click.UsageError("--pool needs --size N or HxW (the window)")
+    for name in ("dilation", "convolve", "bias", "groups", "transposed", "output_padding"):
+        if not _default(ctx, name):
+            raise click.UsageError(f"--{name} does not apply to --pool")
+    if isinstance(padding, str) and padding != "valid":
+        raise click.BadParameter(
+            f"pooling takes numeric padding, not {padding!r}", param_hint="--padding"
+        )
+
+
+def _check_conv_options(
+    ctx: click.Context,
+    kernel: str | None,
+    size: Pair | None,
+    ceil_mode: bool,
+    transposed: bool,
+    output_padding: Pair,
+) -> None:
+    """Refuse what a convolution cannot take: no kernel, pooling or transposed-only options."""
+    if kernel is None:
+        raise click.UsageError("give --kernel MATRIX (or --pool max|avg|min with --size)")
+    if size is not None or ceil_mode:
+        raise click.UsageError("--size and --ceil-mode apply to --pool only")
+    if transposed and not _default(ctx, "pad_mode"):
+        raise click.UsageError("--transposed pads with zeros: drop --pad-mode")
+    if not transposed and tuple(output_padding) != (0, 0):
+        raise click.UsageError("--output-padding applies to --transposed only")
+
+
+def _pool(
+    x: np.ndarray,
+    mode: str,
+    size: Pair,
+    stride: Pair | None,
+    padding: Any,
+    ceil_mode: bool,
+    show: bool,
+    max_steps: int | None,
+) -> tuple[np.ndarray, list[Step]]:
+    """Pool ``x`` (and list its steps with ``show``, printing them unless ``max_steps`` is None)."""
+    from ..arithmetic.geometry import Geometry
+    from ..engine.pooling import pool2d
+    from ..teaching.steps import pool_steps
+
+    xs = x[None] if x.ndim == 2 else x
+    if xs.ndim != 3:
+        raise click.BadParameter(
+            f"the input must be (H, W) or (C, H, W), got shape {x.shape}", param_hint="--input"
+        )
+    # the call's geometry, resolved once: the engine and the steps both follow it
+    geo = Geometry.resolve(
+        xs.shape[-2:], size, stride=stride, padding=padding, pooling=True, ceil_mode=ceil_mode
+    )
+    result = pool2d(xs[None], geo.kernel, geo.stride, geo.padding, mode, ceil_mode)[0]
+    steps: list[Step] = []
+    if show:
+        padded, steps = pool_steps(xs, mode=mode, geometry=geo)
+        if max_steps is not None:
+            from .steps_print import show_steps
+
+            show_steps(steps, padded, geo.padding, max_steps, xs.shape[0] > 1, "ignored")
+    return result, steps
+
+
+def _conv(
+    operands: tuple[np.ndarray, np.ndarray, Geometry, PadBox],
+    bias: str | None,
+    groups: int,
+    pad_mode: str,
+    show: bool,
+    max_steps: int | None,
+) -> tuple[np.ndarray, list[Step]]:
+    """Correlate (and list the steps with ``show``, printing them unless ``max_steps`` is None)."""
+    from ..engine.convolution import conv2d
+    from ..teaching.steps import conv_steps
+
+    xs, w, geo, box = operands
+    b = _parse_bias(bias, w.shape[0])
+    result = conv2d(
+        xs,
+        w,
+        b,
+        geo.stride,
+        geo.padding,
+        geo.dilation,
+        groups=groups,
+        pad_mode=pad_mode,
+        dtype="float64",
+    )
+    steps: list[Step] = []
+    if show:
+        padded, steps = conv_steps(xs, w, b, pad_mode=pad_mode, geometry=geo, groups=groups)
+        if max_steps is not None:
+            from .steps_print import show_steps
+
+            show_steps(steps, padded, box, max_steps, w.shape[0] > 1, pad_mode)
+    return result, steps
+
+
+def _conv_operands(
+    x: np.ndarray,
+    k: np.ndarray,
+    groups: int,
+    transposed: bool,
+    stride: Pair,
+    padding: Any,
+    dilation: Pair,
+    output_padding: Pair,
+    convolve: bool,
+) -> tuple[np.ndarray, np.ndarray, Geometry, PadBox]:
     """Resolve the (C_in, H, W) input, correlation weights, geometry and drawn padding of a call.
 
     A transposed convolution becomes the stride-1 correlation of the spread,
@@ -371,14 +443,17 @@ def _conv_operands(x, k, groups, transposed, stride, padding, dilation, output_p
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--kernel") from None
     geo = Geometry.resolve(spread.shape[-2:], wc.shape[-2:], stride=1, padding=0, dilation=d)
-    box = tuple(
-        (d[a] * (w.shape[2 + a] - 1) - pads[a][0], d[a] * (w.shape[2 + a] - 1) - pads[a][1] + op[a])
-        for a in (0, 1)
+    reach = [d[a] * (w.shape[2 + a] - 1) for a in (0, 1)]
+    box = (
+        (reach[0] - pads[0][0], reach[0] - pads[0][1] + op[0]),
+        (reach[1] - pads[1][0], reach[1] - pads[1][1] + op[1]),
     )
     return spread, wc, geo, box
 
 
-def _emit_steps_json(out, steps, output: str | None, overwrite: bool) -> None:
+def _emit_steps_json(
+    out: np.ndarray, steps: Sequence[Step], output: str | None, overwrite: bool
+) -> None:
     """Write ``--steps --format json``: the result and every step as one JSON document."""
     import json
 

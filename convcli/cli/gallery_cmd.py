@@ -42,7 +42,16 @@ import click
 @click.option("--gray", is_flag=True, help="Show the luminance of a colour image.")
 @click.option("--format", "-f", "format_", metavar="FORMAT", help="Output format (png, jpeg, ...).")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def gallery_cmd(input_, output, kernels, tile, columns, gray, format_, overwrite):
+def gallery_cmd(
+    input_: str,
+    output: str | None,
+    kernels: tuple[str, ...],
+    tile: int,
+    columns: int | None,
+    gray: bool,
+    format_: str | None,
+    overwrite: bool,
+) -> None:
     """Write a contact sheet: INPUT and its result under each kernel, labelled.
 
     Each kernel is applied as `convcli filter` does by default ('same'

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -13,12 +13,14 @@ from .params import KERNEL
 if TYPE_CHECKING:
     import numpy as np
 
+    from ..kernels.kernel import Kernel
+
 LIST_FORMATS = ("table", "text", "json", "csv")
 SHOW_FORMATS = ("table", "text", "json", "npy")
 LIST_HEADERS = ["name", "usage", "aliases", "size", "sum", "separable", "description"]
 
 
-def _rows():
+def _rows() -> list[dict[str, Any]]:
     """One row per built-in kernel (made with its default parameters)."""
     from ..kernels.catalogue import KERNELS, kernel_names
 
@@ -42,17 +44,20 @@ def _rows():
 
 
 def _round(value: float) -> float | int:
+    """Round away float noise; a whole number becomes an int."""
     value = round(value, 12)
     return int(value) if float(value).is_integer() else value
 
 
 def _color() -> bool:
+    """Tell whether standard output takes colour."""
     from ..output import color_enabled
 
     return color_enabled(sys.stdout)
 
 
 def _list(fmt: str) -> None:
+    """Print the built-in kernels as a table, tab-separated text, JSON or CSV."""
     from ..output import render_table, to_csv, to_json
 
     rows = _rows()
@@ -64,7 +69,7 @@ def _list(fmt: str) -> None:
         click.echo(to_csv(flat, LIST_HEADERS), nl=False)
         return
 
-    def text(r):
+    def text(r: dict[str, Any]) -> list[str]:
         total = "—" if r["sum"] is None else f"{r['sum']:g}"
         sep = "yes" if r["separable"] else "no"
         usage = r["usage"] + (f" (alias {', '.join(r['aliases'])})" if r["aliases"] else "")
@@ -106,7 +111,7 @@ def _width() -> int:
     help="List as a table, tab-separated text, JSON or CSV.",
 )
 @click.pass_context
-def kernels_cmd(ctx, fmt):
+def kernels_cmd(ctx: click.Context, fmt: str) -> None:
     """List the built-in kernels: size, sum, separability and what each does.
 
     `convcli kernels show SPEC` prints one kernel's values and writes it in a
@@ -133,7 +138,7 @@ def kernels_cmd(ctx, fmt):
     show_default=True,
     help="List as a table, tab-separated text, JSON or CSV.",
 )
-def list_cmd(fmt):
+def list_cmd(fmt: str) -> None:
     """List the built-in kernels (the same as `convcli kernels`).
 
     \N{BACKSPACE}
@@ -271,7 +276,7 @@ def _column_blocks(widths: list[int], width: int) -> list[tuple[int, int]]:
     help="Write to this file instead of standard output.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")
-def show_cmd(spec, fmt, output, overwrite):
+def show_cmd(spec: Kernel, fmt: str | None, output: str | None, overwrite: bool) -> None:
     """Print one kernel's values, or write it as a kernel file.
 
     KERNEL is a built-in name with parameters (gaussian:size=5,sigma=1), an
@@ -285,13 +290,7 @@ def show_cmd(spec, fmt, output, overwrite):
       convcli kernels show log:size=7 --format json -o log.json
       convcli filter photo.png -k log.json --range offset -o log.png
     """
-    import json
-
-    import numpy as np
-
-    from ..errors import ConvcliError
     from ..images.atomic import write_bytes
-    from ..kernels.files import format_kernel_text
 
     kernel = spec
     if fmt is None:
@@ -301,47 +300,71 @@ def show_cmd(spec, fmt, output, overwrite):
             fmt = "text"
     fmt = fmt.lower()
     if fmt == "table":
-        from ..output import stdout_console
-
-        color = _color() if output in (None, "-") else False
-        console = stdout_console(
-            force_terminal=color,
-            no_color=not color,
-            highlight=False,
-            width=_width(),
-        )
-        h, w = kernel.shape
-        facts = [f"{h}×{w}"]
-        if not kernel.is_magnitude:
-            facts.append(f"sum {_round(kernel.sum):g}")
-        facts.append("separable" if kernel.is_separable else "not separable")
-        params = ",".join(
-            f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in kernel.params.items()
-        )
-        label = kernel.name + (f":{params}" if params else "")
         if output not in (None, "-"):
             raise click.UsageError(
                 "--format table prints to the terminal; use text, json or npy with -o"
             )
-        parts = kernel.parts if kernel.is_magnitude else (kernel.weights,)  # may be refused
-        console.print(f"[bold]{label}[/bold]: {', '.join(facts)}")
-        if kernel.description:
-            console.print(kernel.description, markup=False)
-        titles = ["x part", "y part"] if kernel.is_magnitude else [""]
-        for part, title in zip(parts, titles, strict=True):
-            click.echo(_shaded(np.asarray(part), title, color), nl=False)
-        if kernel.offset:
-            console.print(f"offset {kernel.offset:g} added after the sum")
+        _show_table(kernel)
         return
+    data = _kernel_bytes(kernel, fmt)
+    write_bytes(output, data, overwrite=overwrite, binary=fmt == "npy", what=".npy data")
+
+
+def _show_table(kernel: Kernel) -> None:
+    """Print the kernel's name, facts and description, then its values shaded."""
+    import numpy as np
+
+    from ..output import stdout_console
+
+    color = _color()
+    console = stdout_console(
+        force_terminal=color,
+        no_color=not color,
+        highlight=False,
+        width=_width(),
+    )
+    h, w = kernel.shape
+    facts = [f"{h}×{w}"]
+    if not kernel.is_magnitude:
+        facts.append(f"sum {_round(kernel.sum):g}")
+    facts.append("separable" if kernel.is_separable else "not separable")
+    params = ",".join(
+        f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in kernel.params.items()
+    )
+    label = kernel.name + (f":{params}" if params else "")
+    parts: tuple[np.ndarray, ...]
+    if kernel.parts is not None:  # a gradient magnitude: its two kernels
+        parts = kernel.parts
+    else:
+        parts = (kernel.weights,)  # may be refused
+    console.print(f"[bold]{label}[/bold]: {', '.join(facts)}")
+    if kernel.description:
+        console.print(kernel.description, markup=False)
+    titles = ["x part", "y part"] if kernel.is_magnitude else [""]
+    for part, title in zip(parts, titles, strict=True):
+        click.echo(_shaded(np.asarray(part), title, color), nl=False)
+    if kernel.offset:
+        console.print(f"offset {kernel.offset:g} added after the sum")
+
+
+def _kernel_bytes(kernel: Kernel, fmt: str) -> bytes:
+    """Encode the kernel as a file ``convcli filter -k FILE`` reads: text, json or npy."""
+    import json
+
+    import numpy as np
+
+    from ..errors import ConvcliError
+    from ..kernels.files import format_kernel_text
+
     if kernel.is_magnitude and fmt != "text":
         raise ConvcliError(
             f"kernel {kernel.name!r} is the magnitude of two kernels and has no single "
             f"matrix; write its parts (e.g. {kernel.name}-x and {kernel.name}-y) instead"
         )
     if fmt == "text":
-        data = format_kernel_text(kernel).encode("utf-8")
-    elif fmt == "json":
-        head = {"name": kernel.name, "description": kernel.description}
+        return format_kernel_text(kernel).encode("utf-8")
+    if fmt == "json":
+        head: dict[str, Any] = {"name": kernel.name, "description": kernel.description}
         if kernel.offset:
             head["offset"] = kernel.offset
         lines = [
@@ -349,14 +372,13 @@ def show_cmd(spec, fmt, output, overwrite):
         ]
         rows = ",\n".join(f"    {json.dumps(row)}" for row in kernel.weights.tolist())
         text = "{\n" + "\n".join(lines) + f'\n  "weights": [\n{rows}\n  ]\n}}\n'
-        data = text.encode("utf-8")
-    else:
-        from ..teaching.matrices import matrix_bytes
+        return text.encode("utf-8")
+    from ..teaching.matrices import matrix_bytes
 
-        data = matrix_bytes(np.asarray(kernel.weights, dtype=np.float64), "npy")
-        if kernel.offset:
-            raise ConvcliError(
-                f"kernel {kernel.name!r} has an offset ({kernel.offset:g}) that .npy cannot "
-                "hold; use --format text or json"
-            )
-    write_bytes(output, data, overwrite=overwrite, binary=fmt == "npy", what=".npy data")
+    data = matrix_bytes(np.asarray(kernel.weights, dtype=np.float64), "npy")
+    if kernel.offset:
+        raise ConvcliError(
+            f"kernel {kernel.name!r} has an offset ({kernel.offset:g}) that .npy cannot "
+            "hold; use --format text or json"
+        )
+    return data

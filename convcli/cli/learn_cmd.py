@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -12,8 +14,17 @@ from ..suffixes import PIXEL_SUFFIXES
 from .options import pad_mode_option
 from .params import INT_PAIR, PADDING, FiniteFloat
 
+if TYPE_CHECKING:
+    import numpy as np
+    from rich.progress import Progress
 
-def load_operand(spec: str, hint: str):
+    from ..teaching.learn import LearnResult
+
+#: ``callback(step, loss, weights)`` after each gradient step.
+StepCallback = Callable[[int, float, "np.ndarray"], None]
+
+
+def load_operand(spec: str, hint: str) -> np.ndarray:
     """Read an image or a matrix as a (C, H, W) float64 array; usage error (exit 2) if unreadable.
 
     Image files are read as images, channels moved first; .npy arrays are
@@ -51,7 +62,9 @@ def _log_line(step: int, steps: int, loss: float) -> str:
     return f"step {step:>{len(str(steps))}}: loss {loss:.6g}"
 
 
-def _progress(steps: int, every: int | None, terminal: bool):
+def _progress(
+    steps: int, every: int | None, terminal: bool
+) -> tuple[Progress | None, StepCallback | None]:
     """Make the gd progress on stderr: ``(display, callback)``, either of them None.
 
     On a terminal, a rich bar of the loss, with a line every ``every`` steps
@@ -63,7 +76,7 @@ def _progress(steps: int, every: int | None, terminal: bool):
             return None, None
         k = every
 
-        def log(step: int, loss: float, weights) -> None:
+        def log(step: int, loss: float, weights: np.ndarray) -> None:
             if step % k == 0 or step == steps:
                 click.echo(_log_line(step, steps, loss), err=True)
 
@@ -84,7 +97,7 @@ def _progress(steps: int, every: int | None, terminal: bool):
         transient=True,
     )
 
-    def callback(step: int, loss: float, weights) -> None:
+    def callback(step: int, loss: float, weights: np.ndarray) -> None:
         progress.update(task, completed=step, loss=f"{loss:.6g}")
         if step % every == 0 or step == steps:
             progress.console.print(_log_line(step, steps, loss), highlight=False)
@@ -183,25 +196,25 @@ def _progress(steps: int, every: int | None, terminal: bool):
     help="No progress display or notes on stderr (wins over --every).",
 )
 def learn_cmd(
-    input_,
-    target,
-    size,
-    method,
-    steps,
-    lr,
-    seed,
-    every,
-    bias,
-    convolve,
-    stride,
-    padding,
-    dilation,
-    pad_mode,
-    fmt,
-    output,
-    overwrite,
-    quiet,
-):
+    input_: str,
+    target: str,
+    size: tuple[int, int],
+    method: str,
+    steps: int,
+    lr: float | None,
+    seed: int,
+    every: int | None,
+    bias: bool,
+    convolve: bool,
+    stride: tuple[int, int],
+    padding: Any,
+    dilation: tuple[int, int],
+    pad_mode: str,
+    fmt: str,
+    output: str | None,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
     """Recover the kernel that turns INPUT into TARGET.
 
     INPUT and TARGET are images (TARGET typically a raw .npy from
@@ -223,13 +236,7 @@ def learn_cmd(
       convcli learn sample_images/camera.png gx.npy --size 3 -o sobel.txt
       convcli learn x.txt y.txt --size 1x2 --method gd --lr 0.03 --steps 10
     """
-    import numpy as np
-
-    from ..kernels.files import format_kernel_text
-    from ..kernels.kernel import Kernel
-    from ..output import to_json
-    from ..teaching.learn import learn_kernel
-    from ..teaching.matrices import format_matrix, write_output
+    from ..teaching.learn import UnstableLearningRate, learn_kernel
 
     if output is not None and os.path.lexists(output) and not overwrite:
         raise click.ClickException(f"{output} exists; pass --overwrite to replace it")
@@ -245,8 +252,6 @@ def learn_cmd(
             "(convcli filter ... -o target.npy)",
             err=True,
         )
-
-    from ..teaching.learn import UnstableLearningRate
 
     progress, callback = None, None
     if method == "gd" and not quiet:
@@ -277,7 +282,21 @@ def learn_cmd(
             progress.stop()
 
     form = "convolution" if convolve else "correlation"
-    if fmt.lower() == "json":
+    _print_result(result, form, fmt.lower() == "json")
+    if output is not None:
+        _write_kernel(result, form, input_, target, output, overwrite)
+        if not quiet:
+            click.echo(f"kernel written to {output}", err=True)
+
+
+def _print_result(result: LearnResult, form: str, as_json: bool) -> None:
+    """Print the learned kernel, bias and loss, as text or JSON, on standard output."""
+    import numpy as np
+
+    from ..output import to_json
+    from ..teaching.matrices import format_matrix
+
+    if as_json:
         click.echo(
             to_json(
                 {
@@ -295,33 +314,42 @@ def learn_cmd(
                 }
             )
         )
-    else:
-        kh, kw = result.kernel.shape
-        click.echo(f"kernel {kh}×{kw} ({form} form, {result.method}):")
-        shown = result.kernel.copy()
-        # rounding noise (1e-16 next to weights of 1) is shown as the 0 it is
-        shown[np.abs(shown) <= 1e-9 * np.abs(shown).max()] = 0.0
-        click.echo(format_matrix(shown, precision=6))
-        if result.bias is not None:
-            click.echo(f"bias: {result.bias:.6g}")
-        if result.method == "gd":
-            click.echo(f"learning rate: {result.lr:.6g} (stable below {result.max_lr:.6g})")
-            click.echo(f"loss at the start: {result.history[0]:.6g}")
-        click.echo(
-            f"loss: {result.loss:.6g} (sum of squared errors over {result.equations} cells; "
-            f"mean {result.mse:.3g})"
-        )
-    if output is not None:
-        name = os.path.splitext(os.path.basename(output))[0] or "learned"
-        # written as shown: rounding noise below 1e-10 is dropped
-        weights = np.round(result.kernel, 10) + 0.0
-        kernel = Kernel(
-            name,
-            weights,
-            f"learned by convcli learn ({result.method}, {form} form) from {input_} and "
-            f"{target}; loss {result.loss:.6g}",
-            offset=result.bias or 0.0,
-        )
-        write_output(output, format_kernel_text(kernel).encode("utf-8"), overwrite=overwrite)
-        if not quiet:
-            click.echo(f"kernel written to {output}", err=True)
+        return
+    kh, kw = result.kernel.shape
+    click.echo(f"kernel {kh}×{kw} ({form} form, {result.method}):")
+    shown = result.kernel.copy()
+    # rounding noise (1e-16 next to weights of 1) is shown as the 0 it is
+    shown[np.abs(shown) <= 1e-9 * np.abs(shown).max()] = 0.0
+    click.echo(format_matrix(shown, precision=6))
+    if result.bias is not None:
+        click.echo(f"bias: {result.bias:.6g}")
+    if result.method == "gd":
+        click.echo(f"learning rate: {result.lr:.6g} (stable below {result.max_lr:.6g})")
+        click.echo(f"loss at the start: {result.history[0]:.6g}")
+    click.echo(
+        f"loss: {result.loss:.6g} (sum of squared errors over {result.equations} cells; "
+        f"mean {result.mse:.3g})"
+    )
+
+
+def _write_kernel(
+    result: LearnResult, form: str, input_: str, target: str, output: str, overwrite: bool
+) -> None:
+    """Write the learned kernel as a text file ``convcli filter -k FILE`` reads."""
+    import numpy as np
+
+    from ..kernels.files import format_kernel_text
+    from ..kernels.kernel import Kernel
+    from ..teaching.matrices import write_output
+
+    name = os.path.splitext(os.path.basename(output))[0] or "learned"
+    # written as shown: rounding noise below 1e-10 is dropped
+    weights = np.round(result.kernel, 10) + 0.0
+    kernel = Kernel(
+        name,
+        weights,
+        f"learned by convcli learn ({result.method}, {form} form) from {input_} and "
+        f"{target}; loss {result.loss:.6g}",
+        offset=result.bias or 0.0,
+    )
+    write_output(output, format_kernel_text(kernel).encode("utf-8"), overwrite=overwrite)

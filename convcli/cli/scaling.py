@@ -17,11 +17,17 @@ import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from .batch import progress_bar, run_jobs, say, summary_line
 from .jobs import Job
+
+if TYPE_CHECKING:
+    from ..cluster.batch import FileResult
+    from ..cluster.connect import SchedulerSpec
+    from .resume import Resume
 
 #: The environment variable that turns a cluster on when no option names one.
 SCHEDULER_ENV = "CONVCLI_SCHEDULER"
@@ -52,7 +58,7 @@ class Scaling:
         """The cluster was set by an environment variable, not on the command line."""
         return self.origin.startswith("$")
 
-    def spec(self):
+    def spec(self) -> SchedulerSpec:
         """Return the :class:`convcli.cluster.connect.SchedulerSpec` (pure Python; a usage error)."""
         from ..cluster.connect import parse_scheduler
         from ..errors import ParameterError
@@ -72,7 +78,8 @@ def _origin(ctx: click.Context) -> str:
     return "--scheduler"
 
 
-def _check_scheduler(ctx: click.Context, param: click.Parameter, value: str | None):
+def _check_scheduler(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Check --scheduler's value as it is read, so a malformed one is a usage error."""
     if not value:
         return None
     from ..cluster.connect import parse_scheduler  # pure Python: no dask here
@@ -96,7 +103,15 @@ def scaling_options(f: Callable) -> Callable:
     """
 
     @functools.wraps(f)
-    def command(*args, scheduler, scheduler_file, files_per_task, retries, manifest, **kwargs):
+    def command(
+        *args: Any,
+        scheduler: str | None,
+        scheduler_file: str | None,
+        files_per_task: int | None,
+        retries: int,
+        manifest: str | None,
+        **kwargs: Any,
+    ) -> Any:
         origin = ""
         if scheduler_file:
             origin = "--scheduler-file"
@@ -216,7 +231,7 @@ def run_scaled(
 def _run_here(
     jobs: list[Job],
     task: Callable[[Job], list[str]],
-    resume,
+    resume: Resume,
     *,
     workers: int,
     quiet: bool,
@@ -236,9 +251,9 @@ def _run_here(
 def _run_on_cluster(
     jobs: list[Job],
     task: Callable[[Job], list[str]],
-    spec,
+    spec: SchedulerSpec,
     scaling: Scaling,
-    resume,
+    resume: Resume,
     quiet: bool,
     verb: str,
 ) -> None:
@@ -269,18 +284,9 @@ def _run_on_cluster(
                 ):
                     job = by_target[result.target]
                     pending.discard(result.target)
-                    if result.ok:
-                        resume.done(job, result.notes, result.sha256, skipped=result.skipped)
-                        skipped += result.skipped
-                        if not quiet and not result.skipped:
-                            for line in result.notes:
-                                say(progress, f"note: {line}")
-                            if result.target in beside:
-                                say(progress, f"wrote {result.target}")
-                    else:
-                        failed += 1
-                        resume.failed(job, result.error or "failed")
-                        say(progress, f"Error: {result.error}")
+                    ok = _record(result, job, resume, progress, quiet, result.target in beside)
+                    failed += not ok
+                    skipped += ok and result.skipped
                     if progress is not None:
                         progress.advance(bar)
             finally:
@@ -302,3 +308,20 @@ def _run_on_cluster(
         )
     if failed:
         raise click.ClickException(f"{failed} of {len(jobs)} files failed")
+
+
+def _record(
+    result: FileResult, job: Job, resume: Resume, progress: Any, quiet: bool, beside: bool
+) -> bool:
+    """Record one file's result in ``resume`` and say so; return whether it succeeded."""
+    if not result.ok:
+        resume.failed(job, result.error or "failed")
+        say(progress, f"Error: {result.error}")
+        return False
+    resume.done(job, result.notes, result.sha256, skipped=result.skipped)
+    if not quiet and not result.skipped:
+        for line in result.notes:
+            say(progress, f"note: {line}")
+        if beside:
+            say(progress, f"wrote {result.target}")
+    return True

@@ -7,7 +7,8 @@
 - :mod:`.learn`: recovering a kernel from an input and its output; :mod:`.learn_system`
   folds its least-squares system band by band.
 - :mod:`.gallery`: one contact sheet of an image under many kernels.
-- :mod:`.frames`: the frames of a convolution animation, as plain data.
+- :mod:`.frames`: the frames of a convolution animation, as plain data, with
+  their words and numbers written by :mod:`.frame_text`.
 - :mod:`.animate`: conv_arithmetic-style animations of a convolution, written as GIF,
   PNG, WebP or a contact sheet; :mod:`.painter` draws their frames with Pillow;
   :mod:`.svg` draws them as vector SVG.

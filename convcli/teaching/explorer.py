@@ -210,14 +210,8 @@ def explore(
     """
     if layout not in ("beside", "above"):
         raise ParameterError(f"unknown layout {layout!r}: expected beside or above")
-    x = None if input is None else np.asarray(input, dtype=np.float64)
-    if x is not None and x.ndim == 2:
-        x = x[None]
-    if x is not None and (x.ndim != 3 or x.size == 0):
-        raise ShapeError(f"the input must be (H, W) or (C, H, W), got shape {np.shape(input)}")
+    x = _given_input(input, channels)
     c_in = channels or (1 if x is None else x.shape[0])
-    if x is not None and x.shape[0] != c_in:
-        raise ShapeError(f"--channels {c_in} but the input has {x.shape[0]} channels")
     if depthwise:
         groups = c_in
     w = None if kernel is None else np.asarray(kernel, dtype=np.float64)
@@ -229,28 +223,14 @@ def explore(
     c_out = filters or given or (c_in if pool or groups > 1 else 1)
     if w is not None and given != c_out:
         raise ShapeError(f"{c_out} filters, but the kernel {w.shape} holds {given}")
-    if pool is not None and (groups != 1 or c_out != c_in or kernel is not None):
-        raise ParameterError("pooling keeps the channels: it takes no filters, groups or kernel")
-    if c_in % groups or c_out % groups:
-        raise ParameterError(
-            f"groups {groups} must divide the input channels ({c_in}) and the filters ({c_out})"
-        )
+    _check_channels(c_in, c_out, groups, pool, kernel is not None)
     n = size if size is not None or x is None else x.shape[1:]
     k = kernel_size if kernel_size is not None or w is None else w.shape[2:]
     anim = animation_frames(
         n, k, stride, padding, dilation,
         transposed=transposed, output_padding=output_padding, pool=pool,
     )  # fmt: skip
-    if anim.size[0] * anim.size[1] * c_in > MAX_CELLS:
-        raise ParameterError(
-            f"{c_in} input plane(s) of {size_text(anim.size)}: an explorer shows at most "
-            f"{MAX_CELLS} input cells"
-        )
-    if len(anim.frames) * c_out > MAX_FRAMES:
-        raise ParameterError(
-            f"{c_out} output plane(s) of {size_text(anim.output_shape)} = "
-            f"{len(anim.frames) * c_out} output cells: an explorer has at most {MAX_FRAMES} frames"
-        )
+    _check_size(anim, c_in, c_out)
     if x is None:
         x = _values((c_in, *anim.size), 3, seed)
     if x.shape[1:] != anim.size:
@@ -263,6 +243,44 @@ def explore(
     for step in steps:
         out[step.index] = step.value
     return Explorer(anim, x, w, groups, grid, steps, out, layout)
+
+
+def _given_input(input: Any, channels: int | None) -> np.ndarray | None:
+    """Return the input given as (C, H, W) float64, or None; check it against ``channels``."""
+    if input is None:
+        return None
+    x = np.asarray(input, dtype=np.float64)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3 or x.size == 0:
+        raise ShapeError(f"the input must be (H, W) or (C, H, W), got shape {np.shape(input)}")
+    if channels and x.shape[0] != channels:
+        raise ShapeError(f"--channels {channels} but the input has {x.shape[0]} channels")
+    return x
+
+
+def _check_channels(c_in: int, c_out: int, groups: int, pool: str | None, kernel: bool) -> None:
+    """Refuse channels that pooling or the groups cannot have."""
+    if pool is not None and (groups != 1 or c_out != c_in or kernel):
+        raise ParameterError("pooling keeps the channels: it takes no filters, groups or kernel")
+    if c_in % groups or c_out % groups:
+        raise ParameterError(
+            f"groups {groups} must divide the input channels ({c_in}) and the filters ({c_out})"
+        )
+
+
+def _check_size(anim: Animation, c_in: int, c_out: int) -> None:
+    """Refuse a layer with more input cells or output frames than one page shows."""
+    if anim.size[0] * anim.size[1] * c_in > MAX_CELLS:
+        raise ParameterError(
+            f"{c_in} input plane(s) of {size_text(anim.size)}: an explorer shows at most "
+            f"{MAX_CELLS} input cells"
+        )
+    if len(anim.frames) * c_out > MAX_FRAMES:
+        raise ParameterError(
+            f"{c_out} output plane(s) of {size_text(anim.output_shape)} = "
+            f"{len(anim.frames) * c_out} output cells: an explorer has at most {MAX_FRAMES} frames"
+        )
 
 
 def explorer_of(anim: Animation) -> Explorer:

@@ -12,12 +12,14 @@ sum of products under the grids.
 from __future__ import annotations
 
 import textwrap
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .painter import Fonts
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image as PILImage
+    from PIL import ImageDraw
 
     from .explorer import Explorer
 
@@ -75,10 +77,6 @@ def _draw(data: dict[str, Any], index: int | None, cell: int | None) -> PILImage
     z = _sizes(data, cell)
     c, gap, margin, label = z["c"], max(24, z["c"]), 16, 18
     step = None if index is None else data["steps"][index]
-    lit = {tuple(x) for x in (step["cells"] + step["pad"])} if step else set()
-    weights = {tuple(x): w for x, w in zip(step["cells"], step["w"], strict=False)} if step else {}
-    planes_lit = set(step["planes"]) if step else None
-    k_lit = set(step["k"]) if step else set()
     in_w, k_w = z["gw"] * c, z["per"] * (z["kw"] * c + 8)
     x_k = margin + in_w + gap
     x_out = x_k + (k_w + gap if k_w else 0)
@@ -104,26 +102,60 @@ def _draw(data: dict[str, Any], index: int | None, cell: int | None) -> PILImage
     draw.text((margin, margin), fonts.text(data["title"]), font=head, fill=_TEXT)
     draw.text((margin, margin + 22), fonts.text(data["formula"]), font=head, fill=_TEXT)
 
-    def number(box: tuple[int, int, int, int], value: str, fill: Fill) -> None:
+    cv = _Canvas(draw, fonts, c, label, small)
+    _draw_inputs(cv, data, step, place=(margin, top, plane_h))
+    _draw_kernels(cv, data, step, top, x_k, z)
+    _draw_outputs(cv, data, index, top, x_out, z)
+    for n, line in enumerate(lines):
+        draw.text((margin, top + height_grids + 22 * n), line, font=fonts.get(13), fill=_TEXT)
+    return img
+
+
+@dataclass(frozen=True)
+class _Canvas:
+    """One picture being drawn: its ImageDraw, fonts and cell geometry."""
+
+    draw: ImageDraw.ImageDraw
+    fonts: Fonts
+    c: int  # a cell's side
+    label: int  # the height of a grid's label
+    small: Any  # the label font
+
+    def cell(self, x0: int, y0: int, r: int, q: int) -> tuple[int, int, int, int]:
+        """Return the box of cell (r, q) of a grid labelled at (x0, y0)."""
+        c, label = self.c, self.label
+        return (x0 + q * c, y0 + label + r * c, x0 + (q + 1) * c, y0 + label + (r + 1) * c)
+
+    def number(self, box: tuple[int, int, int, int], value: str, fill: Fill) -> None:
+        """Write ``value`` centred in ``box``, smaller when it is long (none in tiny cells)."""
+        c = self.c
         if value and c >= 16:
             size = max(7, int(c * (0.42 if len(value) <= 3 else 0.3)))
             centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
-            draw.text(centre, value, font=fonts.get(size), fill=fill, anchor="mm")
+            self.draw.text(centre, value, font=self.fonts.get(size), fill=fill, anchor="mm")
 
+
+def _draw_inputs(
+    cv: _Canvas, data: dict[str, Any], step: dict[str, Any] | None, place: tuple[int, int, int]
+) -> None:
+    """Draw the input planes: the window's cells lit, the weights they meet written in."""
+    margin, top, plane_h = place  # the planes: left edge, top, height of one
+    draw, fonts, c = cv.draw, cv.fonts, cv.c
+    lit = {tuple(x) for x in (step["cells"] + step["pad"])} if step else set()
+    weights = {tuple(x): w for x, w in zip(step["cells"], step["w"], strict=False)} if step else {}
+    planes_lit = set(step["planes"]) if step else None
     for p, rows in enumerate(data["inputs"]):
         y0 = top + p * (plane_h + 8)
         draw.text(
-            (margin, y0), fonts.text(data["labels"]["planes"][p] or "input"), font=small, fill=_TEXT
+            (margin, y0),
+            fonts.text(data["labels"]["planes"][p] or "input"),
+            font=cv.small,
+            fill=_TEXT,
         )
         dim = planes_lit is not None and p not in planes_lit
         for r, row in enumerate(rows):
             for q, value in enumerate(row):
-                box = (
-                    margin + q * c,
-                    y0 + label + r * c,
-                    margin + (q + 1) * c,
-                    y0 + label + (r + 1) * c,
-                )
+                box = cv.cell(margin, y0, r, q)
                 real = data["grid"][r][q] == "x"
                 on = (p, r, q) in lit
                 fill = (
@@ -132,7 +164,7 @@ def _draw(data: dict[str, Any], index: int | None, cell: int | None) -> PILImage
                     else (_LIT_EMPTY if on else "white")
                 )
                 draw.rectangle(box, fill=fill, outline=_LINE if real else _DASH)
-                number(
+                cv.number(
                     box,
                     value,
                     "white" if on and real else (150, 150, 150) if not real or dim else _TEXT,
@@ -141,48 +173,57 @@ def _draw(data: dict[str, Any], index: int | None, cell: int | None) -> PILImage
                     draw.text((box[2] - 2, box[3] - 1), fonts.text("×" + weights[(p, r, q)]),
                               font=fonts.get(max(7, int(c * 0.26))), anchor="rd",
                               fill=(255, 235, 120) if real else (30, 60, 140))  # fmt: skip
+
+
+def _draw_kernels(
+    cv: _Canvas,
+    data: dict[str, Any],
+    step: dict[str, Any] | None,
+    top: int,
+    x_k: int,
+    z: dict[str, int],
+) -> None:
+    """Draw each filter's planes, the weights the step uses lit."""
+    k_lit = set(step["k"]) if step else set()
+    c, label = cv.c, cv.label
     for f, block in enumerate(data["kernels"]):
         y0 = top + f * (z["kh"] * c + label + 8)
         for p, rows in enumerate(block):
             x0 = x_k + p * (z["kw"] * c + 8)
-            draw.text(
+            cv.draw.text(
                 (x0, y0),
                 data["labels"]["kernels"][f][p].replace("filter ", "f"),
-                font=small,
+                font=cv.small,
                 fill=_TEXT,
             )
             for r, row in enumerate(rows):
                 for q, value in enumerate(row):
-                    box = (
-                        x0 + q * c,
-                        y0 + label + r * c,
-                        x0 + (q + 1) * c,
-                        y0 + label + (r + 1) * c,
-                    )
+                    box = cv.cell(x0, y0, r, q)
                     on = f"{f}.{p},{r},{q}" in k_lit
-                    draw.rectangle(box, fill=_KERNEL_LIT if on else _KERNEL, outline=_LINE)
-                    number(box, value, _TEXT)
+                    cv.draw.rectangle(box, fill=_KERNEL_LIT if on else _KERNEL, outline=_LINE)
+                    cv.number(box, value, _TEXT)
+
+
+def _draw_outputs(
+    cv: _Canvas, data: dict[str, Any], index: int | None, top: int, x_out: int, z: dict[str, int]
+) -> None:
+    """Draw the output planes: done cells filled in, the current one lit."""
+    c, label = cv.c, cv.label
     order = {key: i for key, i in data["index"].items()}
     for f, rows in enumerate(data["outputs"]):
         y0 = top + f * (z["oh"] * c + label + 8)
-        draw.text((x_out, y0), data["labels"]["outputs"][f] or "output", font=small, fill=_TEXT)
+        cv.draw.text(
+            (x_out, y0), data["labels"]["outputs"][f] or "output", font=cv.small, fill=_TEXT
+        )
         for r, row in enumerate(rows):
             for q, value in enumerate(row):
                 i = order[f"{f},{r},{q}"]
-                box = (
-                    x_out + q * c,
-                    y0 + label + r * c,
-                    x_out + (q + 1) * c,
-                    y0 + label + (r + 1) * c,
-                )
+                box = cv.cell(x_out, y0, r, q)
                 done = index is None or i <= index
                 fill = _NOW if i == index else _DONE if done else _TODO
-                draw.rectangle(box, fill=fill, outline=_LINE)
+                cv.draw.rectangle(box, fill=fill, outline=_LINE)
                 if done:
-                    number(box, value, "white" if i == index else _TEXT)
-    for n, line in enumerate(lines):
-        draw.text((margin, top + height_grids + 22 * n), line, font=fonts.get(13), fill=_TEXT)
-    return img
+                    cv.number(box, value, "white" if i == index else _TEXT)
 
 
 def png_bytes(image: PILImage.Image) -> bytes:

@@ -28,6 +28,7 @@ from ..arithmetic.sizes import (
     transposed_output_size,
 )
 from ..errors import ParameterError, ShapeError
+from .frame_text import cell_text, formula_text, number_text, size_text, title_text
 
 __all__ = [
     "MAX_FRAMES",
@@ -160,53 +161,6 @@ class Animation:
         return rows
 
 
-def number_text(value: float) -> str:
-    """Write a value as the frames print it: whole numbers without a point.
-
-    Examples
-    --------
-    >>> number_text(3.0), number_text(0.125)
-    ('3', '0.125')
-    """
-    if float(value).is_integer():
-        return str(int(value))
-    return f"{value:.4g}"
-
-
-def cell_text(value: float) -> str:
-    """Write a value inside a cell: three significant digits at most.
-
-    At most four characters where two digits do (``0.56``, not ``0.556``).
-
-    Examples
-    --------
-    >>> cell_text(3.0), cell_text(1.3333), cell_text(0.5556)
-    ('3', '1.33', '0.56')
-    """
-    if float(value).is_integer():
-        return str(int(value))
-    text = f"{value:.3g}"
-    return f"{value:.2g}" if len(text) > 4 else text
-
-
-def size_text(pair_: Pair) -> str:
-    """``H×W``."""
-    return f"{pair_[0]}×{pair_[1]}"
-
-
-def _one_or_two(pair_: Pair) -> str:
-    return str(pair_[0]) if pair_[0] == pair_[1] else size_text(pair_)
-
-
-def _pad_text(pads: tuple[Pair, Pair]) -> str:
-    (t, b), (left, r) = pads
-    if t == b == left == r:
-        return str(t)
-    if t == b and left == r:
-        return f"{t}×{left}"
-    return f"{t}:{b}×{left}:{r}"
-
-
 def _matrix(values: Any, what: str) -> list[list[float]]:
     """Convert an array-like to a 2-D list of finite floats, or raise a ShapeError."""
     import numpy as np
@@ -225,12 +179,6 @@ def _random_matrix(shape: Pair, high: int, seed: int) -> list[list[float]]:
 
     rng = np.random.Generator(np.random.PCG64(seed))
     return [[float(v) for v in row] for row in rng.integers(0, high + 1, size=shape)]
-
-
-def _formula(texts: tuple[str, str]) -> str:
-    if texts[0] == texts[1]:
-        return texts[0]
-    return f"H: {texts[0]};  W: {texts[1]}"
 
 
 def animation_frames(
@@ -312,6 +260,73 @@ def animation_frames(
     >>> len(a.frames), a.frames[0].footprint[:3], a.grid[0]
     (9, ((0, 0), (0, 1), (0, 2)), 'ppppppp')
     """
+    mode = _mode(pool, transposed, kernel, dilation, padding, output_padding)
+    numbers = numbers or input is not None or kernel is not None
+    x = _matrix(input, "input") if input is not None else None
+    w = _matrix(kernel, "kernel") if kernel is not None else None
+    n, k = _sizes(size, kernel_size, x, w)
+    d = pair(dilation, "dilation")
+    s = pair(
+        k if stride is None and pool is not None else (1 if stride is None else stride), "stride"
+    )
+    op = pair(output_padding, "output_padding", 0)
+    if x is not None and (len(x), len(x[0])) != n:
+        raise ShapeError(f"the input matrix is {len(x)}×{len(x[0])}, not {size_text(n)}")
+    if w is not None and (len(w), len(w[0])) != k:
+        raise ShapeError(f"the kernel matrix is {len(w)}×{len(w[0])}, not {size_text(k)}")
+    pads = resolve_padding(padding, n, k, s, d)
+    out, texts, grid_pads, spread = _axes(mode, n, k, s, pads, d, op)
+    oh, ow = out
+    if oh * ow > MAX_FRAMES:
+        raise ParameterError(
+            f"{oh}×{ow} = {oh * ow} output cells: an animation has at most {MAX_FRAMES} frames"
+        )
+    kinds = _kinds(mode, n, s, grid_pads, spread)
+    values: list[list[float]] | None = None
+    weights: list[list[float]] | None = None
+    if numbers:
+        if x is None:
+            x = _random_matrix(n, 3, seed)
+        if w is None and mode in ("conv", "transposed"):
+            w = _random_matrix(k, 2, seed + 1)
+        values, weights = _values(mode, x, w, n, s, grid_pads, (len(kinds), len(kinds[0])))
+    step = (1, 1) if mode == "transposed" else s
+    frames: list[AnimationFrame] = []
+    for r in range(oh):
+        for c in range(ow):
+            taps = tuple((a, b) for a in range(k[0]) for b in range(k[1]))
+            footprint = tuple((r * step[0] + a * d[0], c * step[1] + b * d[1]) for a, b in taps)
+            value, terms, text = _sum(mode, (r, c), footprint, taps, values, weights, kinds)
+            frames.append(AnimationFrame(len(frames), (r, c), footprint, taps, value, terms, text))
+    title = title_text(mode, pool is not None, n, k, s, pads, d, op) + f" → {oh}×{ow}"
+    return Animation(
+        mode=mode,
+        size=n,
+        kernel_size=k,
+        stride=s,
+        padding=pads,
+        dilation=d,
+        output_padding=op,
+        grid_padding=(grid_pads[0], grid_pads[1]),
+        grid=tuple("".join(row) for row in kinds),
+        grid_values=None if values is None else tuple(tuple(row) for row in values),
+        kernel=None if weights is None else tuple(tuple(row) for row in weights),
+        output_shape=(oh, ow),
+        formula=formula_text((texts[0], texts[1])),
+        title=title,
+        frames=tuple(frames),
+    )
+
+
+def _mode(
+    pool: str | None,
+    transposed: bool,
+    kernel: Any,
+    dilation: int | Sequence[int],
+    padding: PaddingSpec,
+    output_padding: int | Sequence[int],
+) -> str:
+    """Name what is animated (``conv``, ``transposed``, ``max``, ``avg``); refuse misfits."""
     mode = "transposed" if transposed else "conv"
     if pool is not None:
         mode = pool.lower()
@@ -327,32 +342,22 @@ def animation_frames(
             raise ParameterError(f"pooling takes numeric padding, not {padding!r}")
     if not transposed and pair(output_padding, "output_padding", 0) != (0, 0):
         raise ParameterError("output padding applies to a transposed convolution only")
-    numbers = numbers or input is not None or kernel is not None
+    return mode
 
-    x = _matrix(input, "input") if input is not None else None
-    w = _matrix(kernel, "kernel") if kernel is not None else None
-    if size is None:
-        if x is None:
-            raise ParameterError("give the input's size (or an input matrix)")
-        size = (len(x), len(x[0]))
-    if kernel_size is None:
-        if w is None:
-            raise ParameterError("give the kernel's size (or a kernel matrix)")
-        kernel_size = (len(w), len(w[0]))
-    n = pair(size, "size")
-    k = pair(kernel_size, "kernel_size")
-    d = pair(dilation, "dilation")
-    s = pair(
-        k if stride is None and pool is not None else (1 if stride is None else stride), "stride"
-    )
-    op = pair(output_padding, "output_padding", 0)
-    if x is not None and (len(x), len(x[0])) != n:
-        raise ShapeError(f"the input matrix is {len(x)}×{len(x[0])}, not {size_text(n)}")
-    if w is not None and (len(w), len(w[0])) != k:
-        raise ShapeError(f"the kernel matrix is {len(w)}×{len(w[0])}, not {size_text(k)}")
-    pads = resolve_padding(padding, n, k, s, d)
 
-    # sizes, the caption, and the drawn grid's padding, per axis
+Pairs = tuple[tuple[int, int], tuple[int, int]]
+
+
+def _axes(
+    mode: str,
+    n: tuple[int, int],
+    k: tuple[int, int],
+    s: tuple[int, int],
+    pads: Pairs,
+    d: tuple[int, int],
+    op: tuple[int, int],
+) -> tuple[tuple[int, ...], tuple[str, ...], list[tuple[int, int]], tuple[int, ...]]:
+    """Return per axis: the output size, the caption's formula, the drawn padding, the spread."""
     if mode == "transposed":
         out = tuple(transposed_output_size(n[a], k[a], s[a], pads[a], d[a], op[a]) for a in (0, 1))
         texts = tuple(transposed_formula(n[a], k[a], s[a], pads[a], d[a], op[a]) for a in (0, 1))
@@ -365,27 +370,26 @@ def animation_frames(
                     "convolution would crop its spread input, which this animation does not draw"
                 )
             grid_pads.append((full - pads[a][0], full - pads[a][1] + op[a]))
-        spread = tuple((n[a] - 1) * s[a] + 1 for a in (0, 1))
-    elif mode == "conv":
+        return out, texts, grid_pads, tuple((n[a] - 1) * s[a] + 1 for a in (0, 1))
+    if mode == "conv":
         out = tuple(output_size(n[a], k[a], s[a], pads[a], d[a]) for a in (0, 1))
         texts = tuple(conv_formula(n[a], k[a], s[a], pads[a], d[a]) for a in (0, 1))
-        grid_pads = list(pads)
-        spread = n
-    else:
-        out = tuple(pool_output_size(n[a], k[a], s[a], pads[a]) for a in (0, 1))
-        texts = tuple(pool_formula(n[a], k[a], s[a], pads[a]) for a in (0, 1))
-        grid_pads = list(pads)
-        spread = n
-    oh, ow = out
-    if oh * ow > MAX_FRAMES:
-        raise ParameterError(
-            f"{oh}×{ow} = {oh * ow} output cells: an animation has at most {MAX_FRAMES} frames"
-        )
+        return out, texts, list(pads), n
+    out = tuple(pool_output_size(n[a], k[a], s[a], pads[a]) for a in (0, 1))
+    texts = tuple(pool_formula(n[a], k[a], s[a], pads[a]) for a in (0, 1))
+    return out, texts, list(pads), n
+
+
+def _kinds(
+    mode: str,
+    n: tuple[int, int],
+    s: tuple[int, int],
+    grid_pads: list[tuple[int, int]],
+    spread: tuple[int, ...],
+) -> list[list[str]]:
+    """Mark each drawn cell: ``x`` input, ``p`` padding, ``z`` a zero a transposed spread inserts."""
     (top, bottom), (left, right) = grid_pads
     gh, gw = top + spread[0] + bottom, left + spread[1] + right
-    step = (1, 1) if mode == "transposed" else s
-
-    # the drawn grid: which cell is what, and its value
     kinds = [["p"] * gw for _ in range(gh)]
     for i in range(n[0]):
         for j in range(n[1]):
@@ -398,92 +402,82 @@ def animation_frames(
             for c in range(left, left + spread[1]):
                 if kinds[r][c] == "p":
                     kinds[r][c] = "z"
-    grid = tuple("".join(row) for row in kinds)
+    return kinds
 
-    values: list[list[float]] | None = None
-    weights: list[list[float]] | None = None
-    if numbers:
+
+def _values(
+    mode: str,
+    x: list[list[float]],
+    w: list[list[float]] | None,
+    n: tuple[int, int],
+    s: tuple[int, int],
+    grid_pads: list[tuple[int, int]],
+    grid_shape: tuple[int, int],
+) -> tuple[list[list[float]], list[list[float]] | None]:
+    """Place the input's values on the drawn grid; return them and the weights as swept."""
+    (top, _), (left, _) = grid_pads
+    values = [[0.0] * grid_shape[1] for _ in range(grid_shape[0])]
+    for i in range(n[0]):
+        for j in range(n[1]):
+            if mode == "transposed":
+                values[top + i * s[0]][left + j * s[1]] = x[i][j]
+            else:
+                values[top + i][left + j] = x[i][j]
+    if w is None:
+        return values, None
+    # the stride-1 sweep of a transposed convolution multiplies the kernel rotated 180°
+    return values, [row[::-1] for row in w[::-1]] if mode == "transposed" else w
+
+
+def _sum(
+    mode: str,
+    index: tuple[int, int],
+    footprint: tuple[tuple[int, int], ...],
+    taps: tuple[tuple[int, int], ...],
+    values: list[list[float]] | None,
+    weights: list[list[float]] | None,
+    kinds: list[list[str]],
+) -> tuple[float | None, tuple[tuple[float, float], ...], str]:
+    """Compute one output cell: its value, the (value, weight) terms and the frame's text."""
+    label = f"Y[{index[0]},{index[1]}]"
+    if values is None:
+        return None, (), label
+    if mode in ("conv", "transposed"):
+        assert weights is not None
+        terms = tuple(
+            (values[gr][gc], weights[a][b])
+            for (gr, gc), (a, b) in zip(footprint, taps, strict=True)
+        )
+        value = sum(v * wt for v, wt in terms)
+        shown = " + ".join(f"{number_text(v)}·{number_text(wt)}" for v, wt in terms)
+    else:
+        terms = tuple((values[gr][gc], 1.0) for gr, gc in footprint if kinds[gr][gc] == "x")
+        reals = [v for v, _ in terms]
+        if mode == "max":
+            value = max(reals)
+            shown = f"max({', '.join(number_text(v) for v in reals)})"
+        else:
+            value = sum(reals) / len(footprint)
+            shown = f"({' + '.join(number_text(v) for v in reals)})/{len(footprint)}"
+    value = float(value)
+    if len(terms) > 9:
+        shown = f"{len(terms)} terms" if mode != "max" else f"max of {len(terms)}"
+    return value, terms, f"{label} = {shown} = {number_text(value)}"
+
+
+def _sizes(
+    size: int | Sequence[int] | None,
+    kernel_size: int | Sequence[int] | None,
+    x: list[list[float]] | None,
+    w: list[list[float]] | None,
+) -> tuple[Pair, Pair]:
+    """Return the input's and the kernel's (H, W): as given, else the matrices' shapes."""
+    if size is None:
         if x is None:
-            x = _random_matrix(n, 3, seed)
-        if w is None and mode in ("conv", "transposed"):
-            w = _random_matrix(k, 2, seed + 1)
-        values = [[0.0] * gw for _ in range(gh)]
-        for i in range(n[0]):
-            for j in range(n[1]):
-                if mode == "transposed":
-                    values[top + i * s[0]][left + j * s[1]] = x[i][j]
-                else:
-                    values[top + i][left + j] = x[i][j]
-        if w is not None:
-            # the stride-1 sweep of a transposed convolution multiplies the kernel rotated 180°
-            weights = [row[::-1] for row in w[::-1]] if mode == "transposed" else w
-
-    frames: list[AnimationFrame] = []
-    for r in range(oh):
-        for c in range(ow):
-            taps = tuple((a, b) for a in range(k[0]) for b in range(k[1]))
-            footprint = tuple((r * step[0] + a * d[0], c * step[1] + b * d[1]) for a, b in taps)
-            value: float | None = None
-            terms: tuple[tuple[float, float], ...] = ()
-            label = f"Y[{r},{c}]"
-            text = label
-            if values is not None:
-                if mode in ("conv", "transposed"):
-                    assert weights is not None
-                    terms = tuple(
-                        (values[gr][gc], weights[a][b])
-                        for (gr, gc), (a, b) in zip(footprint, taps, strict=True)
-                    )
-                    value = sum(v * wt for v, wt in terms)
-                    shown = " + ".join(f"{number_text(v)}·{number_text(wt)}" for v, wt in terms)
-                else:
-                    real = tuple(
-                        (values[gr][gc], 1.0) for gr, gc in footprint if kinds[gr][gc] == "x"
-                    )
-                    terms = real
-                    reals = [v for v, _ in real]
-                    if mode == "max":
-                        value = max(reals)
-                        shown = f"max({', '.join(number_text(v) for v in reals)})"
-                    else:
-                        value = sum(reals) / len(footprint)
-                        shown = f"({' + '.join(number_text(v) for v in reals)})/{len(footprint)}"
-                value = float(value)
-                if len(terms) > 9:
-                    shown = f"{len(terms)} terms" if mode != "max" else f"max of {len(terms)}"
-                text = f"{label} = {shown} = {number_text(value)}"
-            frames.append(AnimationFrame(len(frames), (r, c), footprint, taps, value, terms, text))
-
-    names = {
-        "conv": "convolution",
-        "transposed": "transposed convolution",
-        "max": "max pooling",
-        "avg": "average pooling",
-    }
-    parts = [f"{names[mode]}: input {size_text(n)}", f"kernel {size_text(k)}"]
-    if pool is not None:
-        parts[1] = f"window {size_text(k)}"
-    parts.append(f"stride {_one_or_two(s)}")
-    parts.append(f"padding {_pad_text(pads)}")
-    if d != (1, 1):
-        parts.append(f"dilation {_one_or_two(d)}")
-    if op != (0, 0):
-        parts.append(f"output padding {_one_or_two(op)}")
-    title = ", ".join(parts) + f" → {oh}×{ow}"
-    return Animation(
-        mode=mode,
-        size=n,
-        kernel_size=k,
-        stride=s,
-        padding=pads,
-        dilation=d,
-        output_padding=op,
-        grid_padding=(grid_pads[0], grid_pads[1]),
-        grid=grid,
-        grid_values=None if values is None else tuple(tuple(row) for row in values),
-        kernel=None if weights is None else tuple(tuple(row) for row in weights),
-        output_shape=(oh, ow),
-        formula=_formula((texts[0], texts[1])),
-        title=title,
-        frames=tuple(frames),
-    )
+            raise ParameterError("give the input's size (or an input matrix)")
+        size = (len(x), len(x[0]))
+    if kernel_size is None:
+        if w is None:
+            raise ParameterError("give the kernel's size (or a kernel matrix)")
+        kernel_size = (len(w), len(w[0]))
+    return pair(size, "size"), pair(kernel_size, "kernel_size")

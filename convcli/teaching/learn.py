@@ -32,6 +32,7 @@ from ..engine.tiling import check_budget
 from ..errors import ParameterError, ShapeError
 from .learn_system import (
     EARLY_CHECK_WORK,
+    Factored,
     check_rank,
     factor_system,
     factor_work,
@@ -398,13 +399,12 @@ def learn_kernel(
             raise UnstableLearningRate(float(lr), 1.0 / floor, 2.0 * floor, rows, n, bound=True)
     system = factor_system(xs, ys, geo, pad_mode, bias, budget)
     singular = check_rank(system, k, bias)
-    loss_of = system.loss
 
     max_lr = None
     w: np.ndarray
     if method == "lstsq":
         w = np.linalg.lstsq(system.r, system.qb, rcond=None)[0]
-        history = [loss_of(w)]
+        history = [system.loss(w)]
         lr = None
     else:
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
@@ -416,29 +416,7 @@ def learn_kernel(
             raise ParameterError(f"`lr` must be a positive number, got {lr!r}")
         if lr >= max_lr:
             raise UnstableLearningRate(float(lr), max_lr, 2.0 * float(singular[0]) ** 2, rows, n)
-        if init is not None:
-            w = np.array(init, dtype=np.float64).reshape(-1)
-            if bias and w.size == n - 1:
-                w = np.append(w, 0.0)
-            if w.size != n:
-                raise ShapeError(f"`init` must hold {n} values, got {w.size}")
-        else:
-            w = np.asarray(np.random.default_rng(seed).standard_normal(n), dtype=np.float64)
-            if bias:
-                w[-1] = 0.0
-        history = [loss_of(w)]
-        # L(w) = |Aw − y|² has gradient 2Aᵀ(Aw − y); lr < max_lr keeps it stable
-        for step in range(1, int(steps) + 1):
-            w = w - lr * system.gradient(w)
-            current = loss_of(w)
-            if not np.isfinite(current) or current > 1e300:
-                raise ParameterError(
-                    f"gradient descent diverged at step {step} (loss {current:.3g}): "
-                    f"learning rate {lr:g} is too large; it must stay below {max_lr:.6g} here"
-                )
-            history.append(current)
-            if callback is not None:
-                callback(step, current, w.copy())
+        w, history = _descend(system, _start(init, n, bias, seed), lr, max_lr, int(steps), callback)
     weights = w[: k[0] * k[1]].reshape(k)
     if convolve:
         weights = weights[::-1, ::-1]
@@ -455,3 +433,43 @@ def learn_kernel(
         lr=None if lr is None else float(lr),
         max_lr=max_lr,
     )
+
+
+def _start(init: np.ndarray | None, n: int, bias: bool, seed: int) -> np.ndarray:
+    """Return gradient descent's first ``n`` weights: ``init``, else seeded noise (bias 0)."""
+    if init is not None:
+        w = np.array(init, dtype=np.float64).reshape(-1)
+        if bias and w.size == n - 1:
+            w = np.append(w, 0.0)
+        if w.size != n:
+            raise ShapeError(f"`init` must hold {n} values, got {w.size}")
+        return w
+    w = np.asarray(np.random.default_rng(seed).standard_normal(n), dtype=np.float64)
+    if bias:
+        w[-1] = 0.0
+    return w
+
+
+def _descend(
+    system: Factored,
+    w: np.ndarray,
+    lr: float,
+    max_lr: float,
+    steps: int,
+    callback: Callable[[int, float, np.ndarray], None] | None,
+) -> tuple[np.ndarray, list[float]]:
+    """Take ``steps`` gradient steps from ``w``; return the weights and the loss history."""
+    history = [system.loss(w)]
+    # L(w) = |Aw − y|² has gradient 2Aᵀ(Aw − y); lr < max_lr keeps it stable
+    for step in range(1, steps + 1):
+        w = w - lr * system.gradient(w)
+        current = system.loss(w)
+        if not np.isfinite(current) or current > 1e300:
+            raise ParameterError(
+                f"gradient descent diverged at step {step} (loss {current:.3g}): "
+                f"learning rate {lr:g} is too large; it must stay below {max_lr:.6g} here"
+            )
+        history.append(current)
+        if callback is not None:
+            callback(step, current, w.copy())
+    return w, history

@@ -79,40 +79,42 @@ def conv_operands(
         x = x[None]
     if x.ndim != 3:
         raise ShapeError(f"the input must be (H, W) or (C, H, W), got shape {x.shape}")
-    c_in = x.shape[0]
     if groups != 1:
         return x, _grouped_weights(x.shape, k, groups)
+    return x, _filter_bank(x.shape, k)
+
+
+def _filter_bank(x_shape: tuple[int, ...], k: np.ndarray) -> np.ndarray:
+    """Return an ungrouped kernel as (C_out, C_in, kh, kw), or a ShapeError naming the shapes."""
+    c_in = x_shape[0]
     if k.ndim == 1:
         k = k[None]
     if k.ndim == 2:
         if c_in != 1:
             raise ShapeError(
-                f"a {k.shape[0]}×{k.shape[1]} kernel with a {c_in}-channel input {x.shape}: "
+                f"a {k.shape[0]}×{k.shape[1]} kernel with a {c_in}-channel input {x_shape}: "
                 f"give a ({c_in}, {k.shape[0]}, {k.shape[1]}) kernel, one slice per channel"
             )
-        w = k[None, None]
-    elif k.ndim == 3:
+        return k[None, None]
+    if k.ndim == 3:
         if k.shape[0] == c_in:
-            w = k[None]
-        elif c_in == 1:
-            w = k[:, None]
-        else:
-            raise ShapeError(
-                f"kernel {k.shape} has {k.shape[0]} channels but the input {x.shape} has "
-                f"{c_in}: they must match (or use a (C_out, C_in, kh, kw) kernel)"
-            )
-    elif k.ndim == 4:
+            return k[None]
+        if c_in == 1:
+            return k[:, None]
+        raise ShapeError(
+            f"kernel {k.shape} has {k.shape[0]} channels but the input {x_shape} has "
+            f"{c_in}: they must match (or use a (C_out, C_in, kh, kw) kernel)"
+        )
+    if k.ndim == 4:
         if k.shape[1] != c_in:
             raise ShapeError(
                 f"kernel {k.shape} expects {k.shape[1]} input channels (its second axis), "
-                f"but the input {x.shape} has {c_in}"
+                f"but the input {x_shape} has {c_in}"
             )
-        w = k
-    else:
-        raise ShapeError(
-            f"the kernel must be (kh, kw), (C, kh, kw) or (C_out, C_in, kh, kw), got shape {k.shape}"
-        )
-    return x, w
+        return k
+    raise ShapeError(
+        f"the kernel must be (kh, kw), (C, kh, kw) or (C_out, C_in, kh, kw), got shape {k.shape}"
+    )
 
 
 def _grouped_weights(x_shape: tuple[int, ...], k: np.ndarray, groups: int) -> np.ndarray:
