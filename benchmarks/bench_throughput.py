@@ -359,6 +359,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--full-formats", default="png,jpg", help="formats of the --full rows (default png,jpg)"
     )
+    parser.add_argument(
+        "--full-jobs", default=None, help="--jobs values of the --full rows (default 1..--jobs)"
+    )
     parser.add_argument("--files", type=int, default=None, help="files per folder (default 120)")
     parser.add_argument("--side", type=int, default=None, help="image side (default 512)")
     parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
@@ -424,7 +427,8 @@ def run_full(args: argparse.Namespace, work: Path) -> list[Row]:
     for ext in args.full_formats.split(","):
         suffix, label = (".png", "PNG") if ext == "png" else (".jpg", "JPEG")
         folder = make_folder(work, count, 512, suffix)
-        for jobs in range(1, args.jobs + 1):
+        every = range(1, args.jobs + 1)
+        for jobs in [int(j) for j in args.full_jobs.split(",")] if args.full_jobs else every:
             case = f"{count} {label}s 512², --jobs {jobs}"
             rows.append(measure(case, folder, count, jobs, suffix, work, 1, True, only))
             print(render_rows(rows[-1:])[0], flush=True)  # a long run shows its rows as it goes
