@@ -141,6 +141,15 @@ def _sobel_x_to_jpeg(src: Path, out: Path) -> list[str] | None:
     )
 
 
+def test_without_the_row_marks_the_bands_wait_for_the_end(photo, tmp_path, monkeypatch):
+    """Rows never seen as done before the decoder ends: the same bytes, only later."""
+    monkeypatch.setattr(overlap.BandedJpeg, "_publish", lambda self: None)
+    assert _sobel_x_to_jpeg(photo, tmp_path / "late.jpg") == []
+    kernels = [resolve_kernel("sobel-x")]
+    _serial(photo, tmp_path / "serial.jpg", kernels, FilterSettings(), value_range="clip")
+    assert (tmp_path / "late.jpg").read_bytes() == (tmp_path / "serial.jpg").read_bytes()
+
+
 def test_a_truncated_jpeg_is_an_error_and_leaves_nothing(photo, tmp_path):
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(photo.read_bytes()[: photo.stat().st_size // 2])
