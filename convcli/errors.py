@@ -23,7 +23,7 @@ __all__ = [
 
 
 def install_hint(extra: str) -> str:
-    """What a person is told to run for an optional extra (``cluster``, ``onnx``, ...).
+    """Say what a person should run for an optional extra (``cluster``, ``onnx``, ...).
 
     convcli is installed from a clone (there is no published package yet), so the
     hint is the command that works there: ``pip install '.[EXTRA]'`` in its folder.

@@ -18,7 +18,7 @@ from helpers import run
 from terminal import convcli_executable
 
 from convcli.errors import ShapeError
-from convcli.teaching import animate as anim_mod
+from convcli.teaching import painter as anim_mod
 from convcli.teaching.animate import animation_frames, render_frames
 
 D2L_X = "0 1 2; 3 4 5; 6 7 8"

@@ -192,10 +192,10 @@ LIMIT_CASES = [
         ["gallery", "in.png", "--tile", "100000", "-o", "o.png"],
         ["`tile` 100000", "limit"],
     ),
-    (
+    (  # 1000*(1000*(1000*relu)) is three rows now; 14 nested repeats hold 49,151
         "layers-expansion",
-        ["shape", "--in", "224", "--layers", "1000*(1000*(1000*relu))"],
-        ["1000000 layers", "limit"],
+        ["shape", "--in", "224", "--layers", "1000*(" * 14 + "relu, relu" + ")" * 14],
+        ["49,151 rows", "limit", "--max-layers"],
     ),
 ]
 

@@ -567,7 +567,7 @@ def _fail_encoders(monkeypatch: pytest.MonkeyPatch, exc: BaseException) -> None:
         raise exc
 
     monkeypatch.setattr(PIL.Image.Image, "save", _failing_save(exc))
-    monkeypatch.setattr("convcli.images.io.write_png", write_png)
+    monkeypatch.setattr("convcli.images.writing.write_png", write_png)
 
 
 # PNG goes through convcli.images.png, TIFF through Pillow
@@ -803,7 +803,7 @@ def test_error_permission_denied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     def denied(*args, **kwargs):
         raise PermissionError(13, "Permission denied", str(gray_png.path))
 
-    monkeypatch.setattr("convcli.images.io.open", denied, raising=False)
+    monkeypatch.setattr("convcli.images.reading.open", denied, raising=False)
     with pytest.raises(ImageError) as info:
         read_image(gray_png.path)
     assert str(info.value) == f"{gray_png.path}: permission denied"
@@ -1077,7 +1077,7 @@ def test_npy_is_written_in_bands_not_copied_whole(tmp_path: Path, monkeypatch) -
     88-MP result took 2.3 GiB): the extra memory is a band, not a copy of the image."""
     import tracemalloc
 
-    import convcli.images.io as imageio
+    import convcli.images.writing as imageio
 
     monkeypatch.setattr(imageio, "NPY_CHUNK", 1 << 16, raising=False)
     rng = np.random.default_rng(13)

@@ -16,7 +16,7 @@ from reference import SCIPY_MODE, conv2d_loop, conv2d_windows
 from scipy import ndimage as ndi
 
 from convcli import conv2d
-from convcli.engine import blasinfo, strategies
+from convcli.engine import blasinfo
 
 
 def _blas_libraries() -> list[dict]:
@@ -44,7 +44,7 @@ def blas_seen(monkeypatch):
         seen.append(max(i["num_threads"] for i in _blas_libraries()))
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(strategies.np, "matmul", spy)
+    monkeypatch.setattr(np, "matmul", spy)
     return seen
 
 
@@ -250,7 +250,7 @@ def test_a_small_layer_runs_in_the_calling_thread(monkeypatch):
         callers.add(threading.get_ident())
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(strategies.np, "matmul", spy)
+    monkeypatch.setattr(np, "matmul", spy)
     rng = np.random.default_rng(47)
     x = rng.standard_normal((1, 32, 16, 16)).astype(np.float32)
     w = rng.standard_normal((64, 32, 3, 3)).astype(np.float32)  # 64 x 16 x 16 outputs

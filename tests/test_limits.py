@@ -47,21 +47,32 @@ def test_read_bounded_reads_a_small_file(tmp_path):
     assert read_bounded(path, "x", limit=3) == b"abc"
 
 
-@pytest.mark.parametrize(
-    "spec", ["1000*(1000*(1000*relu))", "10001*relu", "2*(" * 100 + "relu" + ")" * 100]
-)
-def test_a_layer_spec_is_bounded_before_it_expands(spec):
+@pytest.mark.parametrize("spec", ["1000*(1000*(1000*relu))", "10001*relu"])
+def test_a_long_repeat_is_parsed_without_expanding(spec):
+    """A repeat stays one layer, however many times it applies (issue 21 item 15)."""
+    from convcli.arithmetic.spec import parse_layers
+
+    assert len(parse_layers(spec)) == 1
+
+
+def test_a_spec_nested_too_deep_is_refused():
     from convcli.arithmetic.spec import parse_layers
     from convcli.errors import ShapeError
 
     with pytest.raises(ShapeError, match="limit"):
-        parse_layers(spec)
+        parse_layers("2*(" * 100 + "relu" + ")" * 100)
 
 
-def test_a_spec_at_the_limit_still_parses():
+def test_the_rows_an_analysis_holds_are_bounded_before_any_is_made():
+    """14 nested repeats of two layers would hold 49,151 rows: refused up front."""
+    from convcli.arithmetic.network import analyze_network
     from convcli.arithmetic.spec import parse_layers
 
-    assert len(parse_layers("10*(1000*relu)")) == limits.MAX_LAYERS
+    layers = parse_layers("1000*(" * 14 + "relu, relu" + ")" * 14)
+    with pytest.raises(LimitError, match="49,151 rows to hold; the limit is 10,000"):
+        analyze_network(layers, (3, 8, 8))
+    written = parse_layers(", ".join(["relu"] * limits.MAX_LAYERS))
+    assert len(analyze_network(written, (3, 8, 8)).rows) == limits.MAX_LAYERS
 
 
 def test_limit_error_is_public():

@@ -120,7 +120,7 @@ RUNS = [
     ("MAX_KERNEL_TAPS", ["filter", "in.png", "-k", "unsharp:size=6001", "-o", "o.png"]),
     ("MAX_KERNEL_TAPS", ["filter", "in.png", "-k", "box:40000000", "-o", "o.png"]),
     ("MAX_NESTING", ["filter", "in.png", "-k", "deep.json", "-o", "o.png"]),
-    ("MAX_LAYERS", ["shape", "--in", "224", "--layers", "20000*relu"]),
+    ("MAX_LAYERS", ["shape", "--in", "224", "--layers", "1000*(" * 14 + "relu, relu" + ")" * 14]),
     ("MAX_FRAMES", ["animate", "--in", "40", "--k", "3", "-o", "a.gif"]),
     (
         "FORMAT_MAX_SIDE",

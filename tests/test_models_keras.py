@@ -78,9 +78,9 @@ class LeNet(nn.Module):
 def test_keras_lenet_golden_shapes(tmp_path):
     """d2l's LeNet as a hand-written Keras 3 .keras: the book's shapes, C×H×W, and a note."""
     model = read_keras(str(write_keras(tmp_path / "lenet.keras", lenet_config())))
-    assert [(r.kind, r.shape) for r in model.summary.rows] == D2L_LENET
+    assert [(r.kind, r.shape[1:]) for r in model.summary.rows] == D2L_LENET
     assert model.summary.total_params == 61_706
-    assert model.summary.input_shape == (1, 28, 28)
+    assert model.summary.input_shape == (1, 1, 28, 28)
     assert any("channels-last" in note for note in model.summary.notes)
 
 
@@ -92,8 +92,8 @@ def test_keras_source_and_flax_source_give_the_same_lenet(tmp_path):
     flax_py.write_text(FLAX_LENET_SOURCE, encoding="utf-8")
     from_keras = read_model(str(keras_py), code="model").summary
     from_flax = read_model(str(flax_py), "LeNet", given=(28, 28), channels=1).summary
-    assert [(r.kind, r.shape) for r in from_keras.rows] == D2L_LENET
-    assert [(r.kind, r.shape) for r in from_flax.rows] == D2L_LENET
+    assert [(r.kind, r.shape[1:]) for r in from_keras.rows] == D2L_LENET
+    assert [(r.kind, r.shape[1:]) for r in from_flax.rows] == D2L_LENET
     assert from_keras.total_params == from_flax.total_params == 61_706
 
 
@@ -105,8 +105,8 @@ def test_flax_pools_default_to_stride_one(tmp_path):
     path = tmp_path / "flax.py"
     path.write_text(source, encoding="utf-8")
     rows = read_model(str(path), "LeNet", given=(28, 28), channels=1).summary.rows
-    assert rows[2].shape == (6, 28 - 2 + 1, 28 - 2 + 1)
-    assert rows[3].shape == (16, 27 - 5 + 1, 27 - 5 + 1)
+    assert rows[2].shape[1:] == (6, 28 - 2 + 1, 28 - 2 + 1)
+    assert rows[3].shape[1:] == (16, 27 - 5 + 1, 27 - 5 + 1)
 
 
 def test_flax_int_kernel_is_refused(tmp_path):
@@ -188,7 +188,7 @@ def test_functional_residual_and_transposed(tmp_path):
     ]
     path = write_keras(tmp_path / "res.keras", functional(layers, x_shape, "out"))
     rows = read_keras(str(path)).summary.rows
-    kinds = [(r.index, r.kind, r.shape) for r in rows]
+    kinds = [(r.index, r.kind, r.shape[1:]) for r in rows]
     up_h, up_w = h * 2 + max(3 - 2, 0), w * 2 + max(3 - 2, 0)  # Keras: n·s + max(k − s, 0)
     assert kinds == [
         ("1", "conv", (8, h, w)),
@@ -226,7 +226,7 @@ def test_keras_transposed_same_and_valid_small_kernel(tmp_path):
             [None, 7, 7, 2],
         )
         path = write_keras(tmp_path / f"t{padding}{kernel}.keras", cfg)
-        assert read_keras(str(path)).summary.rows[0].shape == (2, expected, expected)
+        assert read_keras(str(path)).summary.rows[0].shape[1:] == (2, expected, expected)
 
 
 def test_keras_h5_model_config(tmp_path):
@@ -274,7 +274,7 @@ def test_keras_h5_model_config(tmp_path):
         f.attrs["model_config"] = json.dumps(keras2)
         f.attrs["keras_version"] = "2.15.0"
     rows = read_keras(str(path)).summary.rows
-    assert [(r.kind, r.shape) for r in rows] == [
+    assert [(r.kind, r.shape[1:]) for r in rows] == [
         ("conv", (6, 28, 28)),
         ("sigmoid", (6, 28, 28)),
         ("avgpool", (6, 14, 14)),
@@ -311,7 +311,7 @@ def test_keras_input_size_left_open_needs_in(tmp_path, monkeypatch):
     result = runner.invoke(cli, ["shape", "open.keras", "--in", "9", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert data["layers"][0]["output"] == [4, _valid(9, 3, 2), _valid(9, 3, 2)]
+    assert data["layers"][0]["output"] == ["N", 4, _valid(9, 3, 2), _valid(9, 3, 2)]
     assert data["source"] == "keras"
 
 
@@ -350,7 +350,7 @@ def test_keras_functional_source_with_a_residual_add(tmp_path):
     """The Keras guide's toy ResNet (one residual block): the add is a block, sizes by Keras' rules."""
     (tmp_path / "toy.py").write_text(TOY_RESNET, encoding="utf-8")
     summary = read_model(str(tmp_path / "toy.py"), code="model").summary
-    top = [(r.kind, r.shape) for r in summary.rows if r.depth == 0]
+    top = [(r.kind, r.shape[1:]) for r in summary.rows if r.depth == 0]
     a = _valid(32, 3, 1)
     b = _valid(a, 3, 1)
     c = _valid(b, 3, 3)  # MaxPooling2D(3): strides default to the pool size
@@ -410,7 +410,7 @@ def test_the_installed_command_from_another_folder_at_80_columns_and_piped(tmp_p
     assert "\x1b[" not in piped.stdout
     for number in wanted:
         assert number in piped.stdout
-    assert piped.stdout.splitlines()[0].strip() == "lenet.py: LeNet: 1×28×28 → 10"
+    assert piped.stdout.splitlines()[0].strip() == "lenet.py: LeNet: N×1×28×28 → N×10"
 
 
 def test_keras_batchnorm_counts_two_parameters_a_channel_and_says_so(tmp_path):
@@ -439,7 +439,7 @@ def test_flax_setup_style_module(tmp_path):
     (tmp_path / "cnn.py").write_text(source, encoding="utf-8")
     rows = read_model(str(tmp_path / "cnn.py"), code="CNN(classes=4)", given=(15, 15), channels=1)
     side = _valid(15, 3, 2)
-    assert [(r.kind, r.shape) for r in rows.summary.rows] == [
+    assert [(r.kind, r.shape[1:]) for r in rows.summary.rows] == [
         ("conv", (8, side, side)),
         ("relu", (8, side, side)),
         ("adaptiveavgpool", (8, 1, 1)),

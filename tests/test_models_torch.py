@@ -125,7 +125,7 @@ def _oracle(model, example) -> list[tuple[tuple[int, ...], int]]:
 
 def _rows(summary) -> list[tuple[tuple[int, ...], int]]:
     """The leaf rows but the residual additions (no module of their own), as the oracle sees them."""
-    return [(r.shape, r.params) for r in summary.rows if r.leaf and r.kind != "add"]
+    return [(r.shape[1:], r.params) for r in summary.rows if r.leaf and r.kind != "add"]
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +149,7 @@ def test_pt2_rows_match_the_forward_pass(exported, key):
     """Every row of a .pt2 read as JSON has the shape and parameters torch's forward pass gives."""
     folder, _, shape, oracle, total = exported[key]
     summary = read_pt2(str(folder / f"{key}.pt2")).summary
-    assert summary.input_shape == shape[1:]
+    assert summary.input_shape == (1, *shape[1:])
     assert _rows(summary) == oracle
     assert summary.total_params == total
 
@@ -179,7 +179,7 @@ def test_lenet_golden_shapes_from_every_torch_form(exported):
         read_model(str(folder / "lenet.py"), "LeNet", given=(28, 28), channels=1).summary,
         read_model(None, code=code, given=(28, 28), channels=1).summary,
     ):
-        assert [(r.kind, r.shape) for r in summary.rows] == D2L_LENET
+        assert [(r.kind, r.shape[1:]) for r in summary.rows] == D2L_LENET
         assert summary.total_params == 61_706
 
 
@@ -211,7 +211,7 @@ def test_d2l_lenet_as_the_book_writes_it(tmp_path):
     path = tmp_path / "lenet.py"
     path.write_text(D2L_SOURCE, encoding="utf-8")
     model = read_model(str(path), "LeNet", given=(28, 28), channels=1)
-    assert [(r.kind, r.shape) for r in model.summary.rows] == D2L_LENET
+    assert [(r.kind, r.shape[1:]) for r in model.summary.rows] == D2L_LENET
     assert any("d2l's Module" in note for note in model.summary.notes)
 
 
@@ -353,7 +353,7 @@ def test_onnx_export_of_the_same_model_has_the_same_numbers(exported, tmp_path):
         assert result.exit_code == 0, result.output
         tables[suffix] = json.loads(result.stdout)
     keys = ("params", "macs", "rf_h", "rf_w", "jump_h", "jump_w")
-    pt2 = [(row["output"], *(row[k] for k in keys)) for row in tables["pt2"]["layers"]]
+    pt2 = [(row["output"][1:], *(row[k] for k in keys)) for row in tables["pt2"]["layers"]]
     onnx = [(row["output"][1:], *(row[k] for k in keys)) for row in tables["onnx"]["layers"]]
     assert pt2 == onnx
     assert tables["pt2"]["total_params"] == tables["onnx"]["total_params"] == 61_706
@@ -472,7 +472,7 @@ def test_functional_models_agree_with_their_archive_and_torch(tmp_path, source, 
         (r.kind, r.shape, r.params, r.macs) for r in from_pt2.rows
     ]
     with torch.no_grad():
-        assert from_py.output_shape == tuple(model(example).shape[1:])
+        assert from_py.output_shape == (1, *model(example).shape[1:])
     assert from_py.total_params == sum(p.numel() for p in model.parameters())
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from reference import conv2d_loop
 
-from convcli.engine import costs, strategies
+from convcli.engine import costs, strategies, tilekit
 from convcli.engine.convolution import conv2d, filter2d
 
 
@@ -42,7 +42,7 @@ def test_numpy_axpy_matches_the_definition():
     """y += a * x[off : off + n], across several chunks, and nothing beyond n touched."""
     rng = np.random.default_rng(1)
     for dtype in (np.float32, np.float64):
-        n = 3 * strategies.AXPY_CHUNK + 17
+        n = 3 * tilekit.AXPY_CHUNK + 17
         x = rng.standard_normal(n + 40).astype(dtype)
         y = rng.standard_normal(n + 5).astype(dtype)
         expected = y.astype(np.float64)

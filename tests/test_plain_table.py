@@ -13,11 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convcli import output
+from convcli.output import tables as output_tables
+from convcli.output.plain import draw_plain
 
 
 def by_rich(monkeypatch, *args, **kwargs) -> str:
     with monkeypatch.context() as m:
-        m.setattr(output, "_draw_plain", lambda *a, **k: None)
+        m.setattr(output_tables, "draw_plain", lambda *a, **k: None)
         return output.render_table(*args, **kwargs)
 
 
@@ -92,10 +94,10 @@ def test_examples_match_rich(monkeypatch, headers, rows, kwargs):
 
 
 def test_plain_drawer_declines_what_rich_must_do():
-    assert output._draw_plain(["a"], [["tab\there"]], [8]) is None  # rich expands the tab
-    assert output._draw_plain(["a"], [["toolong"]], [3]) is None  # rich would fold it
-    assert output._draw_plain(["a"], [["x"]], [1], title="awordwiderthanthetable") is None
-    assert output._draw_plain(["a"], [["x"]], [1]) is not None
+    assert draw_plain(["a"], [["tab\there"]], [8]) is None  # rich expands the tab
+    assert draw_plain(["a"], [["toolong"]], [3]) is None  # rich would fold it
+    assert draw_plain(["a"], [["x"]], [1], title="awordwiderthanthetable") is None
+    assert draw_plain(["a"], [["x"]], [1]) is not None
 
 
 def test_colour_still_goes_through_rich():

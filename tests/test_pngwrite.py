@@ -305,7 +305,7 @@ def _spy_threads(monkeypatch, module, name, seen):
 @pytest.mark.parametrize(
     ("args", "computes"),
     [
-        (["filter", "-k", "box:3", "--threads", "1"], ("convcli.images.filtering", "filter2d")),
+        (["filter", "-k", "box:3", "--threads", "1"], ("convcli.images.chain", "filter2d")),
         (["pool", "--size", "2", "--threads", "2"], ("convcli.images.pooling", "pool2d")),
     ],
 )
@@ -326,7 +326,7 @@ def test_threads_option_is_passed_not_put_in_the_environment(tmp_path, monkeypat
     before = dict(os.environ)
     seen: list = []
     _spy_threads(monkeypatch, *computes, seen)
-    _spy_threads(monkeypatch, "convcli.images.io", "write_png", seen)
+    _spy_threads(monkeypatch, "convcli.images.writing", "write_png", seen)
     command, *options = args
     out = tmp_path / "out.png"
     result = CliRunner().invoke(cli, [command, str(src), *options, "-o", str(out)])

@@ -1,7 +1,7 @@
 """Box factors as running sums in the ``separable`` strategy, against scipy and windows.
 
 A box factor (every tap equal) longer than ``RUNNING_SUM_PASSES`` and not
-dilated is summed as a running window (engine/strategies.py). The oracles
+dilated is summed as a running window (engine/separable.py). The oracles
 are ``scipy.ndimage.uniform_filter`` and ``correlate`` and a numpy.pad +
 sliding-window sum (tests/reference.py), none of which share its code.
 """
@@ -19,7 +19,7 @@ from reference import NUMPY_PAD, SCIPY_MODE, conv2d_windows
 
 from convcli import conv2d, filter2d
 from convcli.arithmetic.geometry import Geometry
-from convcli.engine import strategies
+from convcli.engine import separable
 from convcli.engine.strategies import RUNNING_SUM_PASSES, make_separable
 from convcli.engine.tiling import Problem, tile_shape
 from convcli.errors import LimitError
@@ -31,7 +31,7 @@ MODES = sorted(SCIPY_MODE)
 def calls(monkeypatch):
     """Counts the running-sum passes taken, so a test knows the path it checks ran."""
     seen = {"rows": 0, "columns": 0}
-    rows, columns = strategies._running_rows, strategies._running_columns
+    rows, columns = separable._running_rows, separable._running_columns
 
     def count_rows(*args, **kwargs):
         seen["rows"] += 1
@@ -41,15 +41,15 @@ def calls(monkeypatch):
         seen["columns"] += 1
         return columns(*args, **kwargs)
 
-    monkeypatch.setattr(strategies, "_running_rows", count_rows)
-    monkeypatch.setattr(strategies, "_running_columns", count_columns)
+    monkeypatch.setattr(separable, "_running_rows", count_rows)
+    monkeypatch.setattr(separable, "_running_columns", count_columns)
     return seen
 
 
 @pytest.fixture
 def small_chunks(monkeypatch):
     """A few cells per running-sum step, so the window is carried across many steps."""
-    monkeypatch.setattr(strategies, "RUNNING_SUM_CHUNK", 50)
+    monkeypatch.setattr(separable, "RUNNING_SUM_CHUNK", 50)
 
 
 @pytest.mark.parametrize("mode", MODES)

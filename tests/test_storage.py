@@ -1,7 +1,10 @@
 """URLs through fsspec, and OME-Zarr pyramids read back with ome-zarr.
 
-``memory://`` runs in this process (CliRunner: fsspec's memory filesystem
-lives in the process that uses it); ``http://`` is a real ``python -m
+``memory://`` inputs run in this process (CliRunner: fsspec's memory
+filesystem lives in the process that uses it); outputs go to ``file://``
+URLs (the same temporary-key-then-move path as an object store), since a
+``memory://`` output is refused: it would vanish with the command's
+process. ``http://`` is a real ``python -m
 http.server`` on 127.0.0.1 read by the installed command. The pyramid is
 written by the installed command and read with ome-zarr's own reader and
 checked against the NGFF 0.5 models of ome-zarr-models; every level is
@@ -67,40 +70,45 @@ def memory_fs():
         fs.rm("/", recursive=True)
 
 
-def test_memory_urls_in_and_out(memory_fs, tmp_path):
-    """A memory:// input is filtered into a memory:// output with no temporary key left,
-    an existing output is refused without --overwrite, and a batch goes to --out-dir URL."""
+def test_memory_inputs_to_file_url_outputs(memory_fs, tmp_path):
+    """A memory:// input is filtered into a file:// URL with no temporary key left, an
+    existing output is refused without --overwrite, and a batch goes to an --out-dir URL."""
     rng = np.random.default_rng(5)
     images = {f"m{i}.png": rng.integers(0, 256, (20, 30), dtype=np.uint8) for i in range(3)}
     for name, pixels in images.items():
         memory_fs.pipe_file(f"/in/{name}", _png_bytes(pixels))
+    (tmp_path / "out").mkdir()
+    url = f"file://{tmp_path}"
     runner = CliRunner()
     one = runner.invoke(cli, ["filter", "memory://in/m0.png", "-k", "sobel", "--range", "clip", "-o",
-                              "memory://out/m0.png"])  # fmt: skip
+                              f"{url}/out/m0.png"])  # fmt: skip
     assert one.exit_code == 0, one.output
-    got = _decode(memory_fs.cat_file("/out/m0.png"))
+    got = _decode((tmp_path / "out" / "m0.png").read_bytes())
     assert np.array_equal(got, _sobel_oracle(images["m0.png"]))
-    assert memory_fs.ls("/out", detail=False) == ["/out/m0.png"]  # no .part key left
+    assert os.listdir(tmp_path / "out") == ["m0.png"]  # no .part key left
 
     again = runner.invoke(cli, ["filter", "memory://in/m0.png", "-k", "sobel", "--range", "clip", "-o",
-                                "memory://out/m0.png"])  # fmt: skip
+                                f"{url}/out/m0.png"])  # fmt: skip
     assert again.exit_code == 1
-    assert "memory://out/m0.png exists; pass --overwrite to replace it" in again.output
+    assert f"{url}/out/m0.png exists; pass --overwrite to replace it" in again.output
 
+    (tmp_path / "batch").mkdir()
     batch = runner.invoke(cli, ["filter", "memory://in/m0.png", "memory://in/m1.png",
                                 "memory://in/m2.png", "-k", "sobel", "--range", "clip", "--out-dir",
-                                "memory://batch", "--manifest", str(tmp_path / "m.jsonl")])  # fmt: skip
+                                f"{url}/batch", "--manifest", str(tmp_path / "m.jsonl")])  # fmt: skip
     assert batch.exit_code == 0, batch.output
     for name, pixels in images.items():
-        assert np.array_equal(_decode(memory_fs.cat_file(f"/batch/{name}")), _sobel_oracle(pixels))
-    memory_fs.pipe_file("/batch/m1.png", b"\x89PNG\r\n\x1a\n")  # cut short
+        assert np.array_equal(
+            _decode((tmp_path / "batch" / name).read_bytes()), _sobel_oracle(pixels)
+        )
+    (tmp_path / "batch" / "m1.png").write_bytes(b"\x89PNG\r\n\x1a\n")  # cut short
     resumed = runner.invoke(cli, ["filter", "memory://in/m0.png", "memory://in/m1.png",
                                   "memory://in/m2.png", "-k", "sobel", "--range", "clip", "--out-dir",
-                                  "memory://batch", "--skip-existing"])  # fmt: skip
+                                  f"{url}/batch", "--skip-existing"])  # fmt: skip
     assert resumed.exit_code == 0, resumed.output
     assert "1 of 3 files written, 2 skipped (complete already)" in resumed.output
     assert np.array_equal(
-        _decode(memory_fs.cat_file("/batch/m1.png")), _sobel_oracle(images["m1.png"])
+        _decode((tmp_path / "batch" / "m1.png").read_bytes()), _sobel_oracle(images["m1.png"])
     )
 
     missing = runner.invoke(cli, ["filter", "memory://in/nope.png", "-k", "sobel", "-o",
@@ -109,8 +117,8 @@ def test_memory_urls_in_and_out(memory_fs, tmp_path):
     assert "memory://in/nope.png: no such file" in missing.output
 
 
-def test_a_pyramid_written_to_a_memory_url(memory_fs, tmp_path):
-    """-o memory://...ome.zarr --pyramid: built in a local temporary folder, uploaded whole
+def test_a_pyramid_written_to_a_file_url(tmp_path):
+    """-o file://...ome.zarr --pyramid: built in a local temporary folder, uploaded whole
     under a temporary prefix and moved; its levels are those of the same run to a folder."""
     pytest.importorskip("zarr")
     pixels = np.random.default_rng(9).integers(0, 256, (40, 50), dtype=np.uint8)
@@ -119,23 +127,43 @@ def test_a_pyramid_written_to_a_memory_url(memory_fs, tmp_path):
     runner = CliRunner()
     local = runner.invoke(cli, [*args, str(tmp_path / "a.ome.zarr")])
     assert local.exit_code == 0, local.output
-    remote = runner.invoke(cli, [*args, "memory://pyr/a.ome.zarr"])
+    (tmp_path / "pyr").mkdir()
+    target = f"file://{tmp_path}/pyr/a.ome.zarr"
+    remote = runner.invoke(cli, [*args, target])
     assert remote.exit_code == 0, remote.output
-    assert memory_fs.ls("/pyr", detail=False) == ["/pyr/a.ome.zarr"]  # no .part prefix left
-    memory_fs.get("/pyr/a.ome.zarr/", str(tmp_path / "back.ome.zarr"), recursive=True)
+    assert os.listdir(tmp_path / "pyr") == ["a.ome.zarr"]  # no .part prefix left
+    back = tmp_path / "pyr" / "a.ome.zarr"
     for level in ("0", "1", "2"):
         a = (tmp_path / "a.ome.zarr" / level).rglob("*")
         files = sorted(p.relative_to(tmp_path / "a.ome.zarr") for p in a if p.is_file())
         assert files, level
         for name in files:
-            assert (tmp_path / "back.ome.zarr" / name).read_bytes() == (
-                tmp_path / "a.ome.zarr" / name
-            ).read_bytes(), name
-    memory_fs.rm("/pyr/a.ome.zarr/2/c/0/0")
-    resumed = runner.invoke(cli, [*args, "memory://pyr/a.ome.zarr", "--skip-existing"])
+            assert (back / name).read_bytes() == (tmp_path / "a.ome.zarr" / name).read_bytes(), name
+    (back / "2" / "c" / "0" / "0").unlink()
+    resumed = runner.invoke(cli, [*args, target, "--skip-existing"])
     assert resumed.exit_code == 0, resumed.output
     assert "incomplete (level 2: 0 of 1 chunks written); written again" in resumed.output
-    assert memory_fs.exists("/pyr/a.ome.zarr/2/c/0/0")
+    assert (back / "2" / "c" / "0" / "0").exists()
+
+
+@pytest.mark.parametrize(
+    ("command", "option"),
+    [("filter", "-o"), ("filter", "--out-dir"), ("pool", "-o"), ("pool", "--out-dir")],
+)
+def test_a_memory_output_is_refused_by_the_installed_command(command, option, tmp_path):
+    """The installed command refuses -o/--out-dir memory:// (exit 2, one line): its memory
+    filesystem ends with the process, so the result would vanish after exit 0."""
+    PIL.Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "a.png")
+    extra = ["-k", "box:3"] if command == "filter" else []
+    done = run(command, "a.png", *extra, option, "memory://out/b.png", cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr == (
+        f"Error: {option} memory://out/b.png: memory:// lives only as long as this process, so "
+        "the result would vanish when convcli exits; write to a file or to an s3://, gs:// or "
+        "file:// URL\n"
+    )
+    assert done.stdout == b""
+    assert os.listdir(tmp_path) == ["a.png"]
 
 
 def _free_port() -> int:

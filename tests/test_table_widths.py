@@ -54,6 +54,17 @@ def rows_of(text: str) -> list[list[str]]:
     ]
 
 
+def side_by_side(text: str) -> list[list[str]]:
+    """The rows of a table printed in blocks of columns (one box each), joined back."""
+    blocks: list[list[list[str]]] = []
+    for line in text.splitlines():
+        if line.lstrip().startswith("┌"):
+            blocks.append([])
+        elif blocks and line.lstrip().startswith("│"):
+            blocks[-1].append([c.strip() for c in line.strip().strip("│").split("│")])
+    return [[cell for part in parts for cell in part] for parts in zip(*blocks, strict=True)]
+
+
 def assert_nothing_cut(text: str) -> None:
     assert "…" not in text, text
 
@@ -64,7 +75,7 @@ def check_kernels_show_gaussian_values_whole(way, tmp_path):
     x = np.arange(-4, 5, dtype=float)
     g = np.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / 2)
     g /= g.sum()
-    grid = rows_of(text)
+    grid = side_by_side(text)
     assert len(grid) == 9, text
     values = np.array([[float(cell) for cell in row] for row in grid])
     assert values.shape == (9, 9)

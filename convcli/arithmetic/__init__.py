@@ -28,8 +28,11 @@
 - :mod:`.summary`: :class:`~.summary.LayerRow` and
   :class:`~.summary.NetworkSummary`, what every network or model reader
   produces.
+- :mod:`.lifetimes`: peak activation memory from tensor lifetimes (a
+  summary's ``peak_activations``).
 - :mod:`.network`: whole networks analysed layer by layer (shapes,
-  parameters, MACs, receptive fields).
+  parameters, MACs, receptive fields); :mod:`.repeats` keeps a long
+  ``N*(...)`` to its first and last repetitions and one row between.
 - :mod:`.insizes`: which input sizes a network accepts, as a rule
   (``shape --in-range``).
 - :mod:`.presets`: LeNet-5, AlexNet, VGG and ResNet as layer specs.

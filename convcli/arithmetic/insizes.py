@@ -36,6 +36,8 @@ __all__ = ["MAX_PERIOD", "SizeRule", "input_rule", "size_works", "strides_produc
 MAX_PERIOD = 4096
 #: The largest input size searched for the first one that fits.
 MAX_FIRST = 1 << 20
+#: More repetitions of a stride than any period can hold (2**13 > MAX_PERIOD).
+_TOO_LONG = 13
 
 
 def size_works(layers: Sequence[Layer], channels: int, n: int) -> bool:
@@ -48,7 +50,8 @@ def strides_product(layers: Sequence[Layer], axis: int = 0) -> int:
     """A period of the pattern along one axis: the strides' product along every path.
 
     A sequence multiplies its layers' strides, a residual block takes the
-    least common multiple of its branches'.
+    least common multiple of its branches'. A product over
+    :data:`MAX_PERIOD` (too long to read) is returned as ``MAX_PERIOD + 1``.
     """
     product = 1
     for layer in layers:
@@ -63,6 +66,11 @@ def strides_product(layers: Sequence[Layer], axis: int = 0) -> int:
             product *= strides_product(layer.post, axis)
         elif layer.kind == "seq":
             product *= strides_product(layer.body, axis)
+        elif layer.kind == "repeat":
+            inner = strides_product(layer.body, axis)
+            product *= inner ** min(layer.count, _TOO_LONG) if inner > 1 else 1
+        if product > MAX_PERIOD:  # too long to read anyway: stop before it grows huge
+            return MAX_PERIOD + 1
     return product
 
 
@@ -81,6 +89,8 @@ def _scale(layers: Sequence[Layer], axis: int) -> Fraction | None:
             scale /= stride[axis]
         elif kind == "convt":
             scale *= (layer.stride or (1, 1))[axis]
+        elif kind == "upsample":
+            scale *= (layer.scale or (1, 1))[axis]
         elif kind.startswith("adaptive"):
             scale = Fraction(0)
         elif kind in ("residual", "concat"):
@@ -91,11 +101,14 @@ def _scale(layers: Sequence[Layer], axis: int) -> Fraction | None:
             if after is None:
                 return None
             scale *= body * after
-        elif kind == "seq":
+        elif kind in ("seq", "repeat"):
             inner = _scale(layer.body, axis)
             if inner is None:
                 return None
-            scale *= inner
+            times = layer.count if kind == "repeat" else 1
+            if inner not in (0, 1) and times > _TOO_LONG:
+                return None  # grows or shrinks past any period: check each size
+            scale *= inner**times
     return scale
 
 

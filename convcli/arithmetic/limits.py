@@ -52,6 +52,7 @@ __all__ = [
     "check_output_pixels",
     "check_padded_axis",
     "check_weights_fit",
+    "layer_limit",
     "output_pixel_limit",
 ]
 
@@ -91,8 +92,13 @@ MAX_LISTED_CHOICES = 1_000_000
 #: The most residue classes ``uncovered_cells`` walks on an axis of more than 2**20
 #: cells (the windows' stride against the taps' dilation; a few integer operations each).
 MAX_RESIDUE_CLASSES = 2**16
-#: The most layers a network spec may expand to (``N*(...)`` multiplies).
-MAX_LAYERS = 10_000  # ResNet-152 has about 500; a table of 10000 rows takes seconds
+#: The most rows a network's analysis holds (one per layer, block and addition;
+#: ResNet-152 has about 500). ``N*(...)`` counts its layers N times up to 64 layers
+#: in all; a longer repeat is kept as its first and last repetitions and one row
+#: for those between, whatever N (``1000000*relu`` is one row), so only layers
+#: really written out, or repeats nested many deep, reach the limit.
+#: Raised by: `--max-layers` of shape; in Python, `with layer_limit(n):`
+MAX_LAYERS = 10_000
 #: The most unknowns (kernel taps, plus one for a bias) `learn` solves for: its
 #: (n + 1)² float64 factor of the normal equations fits in a quarter of the
 #: budget (2896² × 8 bytes = 64 MiB), e.g. a 53×53 kernel.
@@ -298,14 +304,51 @@ def check_padded_axis(n: int, before: int, after: int, what: str) -> None:
         )
 
 
-def check_layers(count: int, what: str) -> None:
-    """Raise LimitError when a spec would expand to more than :data:`MAX_LAYERS` layers.
+_LAYER_LIMIT: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "convcli_layer_limit", default=None
+)
 
-    Called with the product *before* a repeat is expanded, so
-    ``1000*(1000*(1000*relu))`` is refused without building a list.
+
+@contextlib.contextmanager
+def layer_limit(rows: int | None) -> Iterator[None]:
+    """Check networks against ``rows`` rows inside the block, not :data:`MAX_LAYERS`.
+
+    ``None`` keeps the default. ``convcli shape --max-layers N`` runs its
+    analysis inside ``layer_limit(N)``.
+
+    Examples
+    --------
+    >>> with layer_limit(20_000):
+    ...     check_layers(15_000, "layer spec")
+    >>> check_layers(15_000, "layer spec")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.LimitError: layer spec: 15,000 rows to hold; the limit is 10,000 rows (raise it with --max-layers)
     """
-    if count > MAX_LAYERS:
-        raise LimitError(f"{what}: expands to {count} layers; the limit is {MAX_LAYERS} layers")
+    if rows is not None and (isinstance(rows, bool) or int(rows) < 1):
+        raise LimitError(f"the layer limit must be a positive integer, got {rows!r}")
+    token = _LAYER_LIMIT.set(None if rows is None else int(rows))
+    try:
+        yield
+    finally:
+        _LAYER_LIMIT.reset(token)
+
+
+def check_layers(count: int, what: str) -> None:
+    """Raise LimitError when a network's analysis would hold more than the layer limit's rows.
+
+    The limit is :data:`MAX_LAYERS`, or what :func:`layer_limit` set. Called
+    with the rows counted *before* any is made (a long repeat counts its
+    first and last repetitions and one row between them).
+    """
+    limit = _LAYER_LIMIT.get()
+    if limit is None:
+        limit = MAX_LAYERS
+    if count > limit:
+        raise LimitError(
+            f"{what}: {count:,} rows to hold; the limit is {limit:,} rows "
+            "(raise it with --max-layers)"
+        )
 
 
 def check_listed_choices(count: int, what: str) -> None:

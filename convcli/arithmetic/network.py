@@ -37,13 +37,35 @@ from ..errors import ShapeError
 from .counts import batchnorm_params, linear_macs, linear_params
 from .effect import layer_effect
 from .geometry import Geometry
+from .limits import check_layers
+from .repeats import (
+    BLOCKS,
+    Sums,
+    advance,
+    count_rows,
+    elided_row,
+    index_span,
+    leaf_sums,
+    shift,
+    subtract,
+)
 from .spec import Layer, format_layer
+from .spec_format import body_text
 from .summary import LayerRow, NetworkSummary
 from .support import Field, Pair, grow, product, shape_text
 
 __all__ = ["BranchMismatchError", "LayerRow", "NetworkSummary", "analyze_network", "check_network"]
 
-_WINDOWS = ("conv", "convt", "maxpool", "avgpool", "adaptiveavgpool", "adaptivemaxpool")
+_WINDOWS = (
+    "conv",
+    "convt",
+    "maxpool",
+    "avgpool",
+    "adaptiveavgpool",
+    "adaptivemaxpool",
+    "upsample",
+    "crop",
+)
 
 
 @dataclass
@@ -162,6 +184,8 @@ def _plain(layer: Layer, state: _State) -> _Out:
         return (c, oh, ow), 0, 0, field, config
     if kind == "flatten":
         return (product(state.shape),), 0, 0, state.field, config
+    if kind in ("upsample", "crop"):
+        return _resample(layer, state), 0, 0, _resample_field(layer, state), config
     if kind == "linear":
         assert layer.out is not None
         if state.spatial:
@@ -175,6 +199,35 @@ def _plain(layer: Layer, state: _State) -> _Out:
     return state.shape, 0, 0, state.field, config  # activations, dropout
 
 
+#: a repeat walked from a state: (shape, jump, field step, sums)
+_Walked = tuple[tuple[int, ...], Pair | None, Pair | None, Sums]
+
+
+def _steady(before: _State, after: _State) -> bool:
+    """Whether a repetition gave back the shape and jump it was given (see :mod:`.repeats`)."""
+    return before.shape == after.shape and before.jump == after.jump
+
+
+def _resample(layer: Layer, state: _State) -> tuple[int, int, int]:
+    """The output of an ``upsample`` (H·s, W·s) or a ``crop`` (H − 2·c, W − 2·c)."""
+    c, h, w = state.shape
+    if layer.kind == "upsample":
+        assert layer.scale is not None
+        return (c, h * layer.scale[0], w * layer.scale[1])
+    assert layer.crop is not None
+    ch, cw = layer.crop
+    if h - 2 * ch < 1 or w - 2 * cw < 1:
+        raise ShapeError(
+            f"cutting {ch} rows and {cw} columns from each side of {h}×{w} leaves nothing"
+        )
+    return (c, h - 2 * ch, w - 2 * cw)
+
+
+def _resample_field(layer: Layer, state: _State) -> Field:
+    """A crop keeps each cell's field; after an upsampling it is not defined (as a convt's)."""
+    return state.field if layer.kind == "crop" else (None, None)
+
+
 class BranchMismatchError(ShapeError):
     """The two branches of a residual block give different shapes."""
 
@@ -184,11 +237,85 @@ class _Analyzer:
         self.rows: list[LayerRow] = []
         #: when a list: branch mismatches are recorded here and the body's shape goes on
         self.mismatches = mismatches
+        #: above 0 while rows are walked only to be summed (a long repeat's middle)
+        self.scratch = 0
+        #: (repeat, shape, jump) → (shape, jump, field step, sums) of walks done
+        self.memo: dict[tuple[int, tuple[int, ...], Pair | None], _Walked] = {}
 
-    def run(self, layers: Iterable[Layer], state: _State, prefix: str, depth: int) -> _State:
-        for i, layer in enumerate(layers, 1):
-            state = self.one(layer, state, f"{prefix}{i}", depth)
+    def run(
+        self, layers: Iterable[Layer], state: _State, prefix: str, depth: int, start: int = 0
+    ) -> _State:
+        """Walk ``layers`` from ``state``, numbered ``prefix`` + ``start + 1`` on."""
+        position = start
+        for layer in layers:
+            if layer.kind == "repeat":
+                state = self.repeat(layer, state, prefix, depth, position)
+                position += index_span(layer)
+            else:
+                position += 1
+                state = self.one(layer, state, f"{prefix}{position}", depth)
         return state
+
+    def repeat(self, layer: Layer, state: _State, prefix: str, depth: int, start: int) -> _State:
+        """A long ``N*(...)``: the first and last repetitions' rows and one row between.
+
+        See :mod:`.repeats`: the repetitions between are walked one by one,
+        their rows summed and dropped, until one gives back the shape and
+        jump it was given; the rest are then multiplied out.
+        """
+        key = (id(layer), state.shape, state.jump)
+        if self.scratch and key in self.memo:  # walked from this state before: its sums
+            shape, jump, moved, sums = self.memo[key]
+            rf = shift(state.rf, moved)
+            self.rows.append(elided_row("", depth, "", shape, (rf, jump), sums, layer.count))
+            return _State(shape, rf, jump)
+        mark = len(self.rows)
+        out = self._repeat(layer, state, prefix, depth, start)
+        moved = None if out.rf is None or state.rf is None else subtract(out.rf, state.rf)
+        self.memo[key] = (out.shape, out.jump, moved, leaf_sums(self.rows[mark:]))
+        return out
+
+    def _repeat(self, layer: Layer, state: _State, prefix: str, depth: int, start: int) -> _State:
+        """Walk a repeat's repetitions: see :meth:`repeat`."""
+        body, count = layer.body, layer.count
+        step = sum(index_span(child) for child in body)
+        if count <= 2:
+            for r in range(count):
+                state = self.run(body, state, prefix, depth, start + r * step)
+            return state
+        mark = len(self.rows)
+        first = self.run(body, state, prefix, depth, start)
+        if _steady(state, first) and len(body) == 1 and body[0].kind not in BLOCKS:
+            row = self.rows[mark]
+            rf = advance(state.rf, first.rf, count - 1)
+            sums = leaf_sums([row]).times(count)
+            end = f"{prefix}{start + 1}–{start + count}"
+            config = f"{row.config} ×{count:,}"
+            self.rows[mark] = replace(
+                elided_row(end, depth, config, first.shape, (rf, first.jump), sums, count),
+                kind=row.kind,
+            )
+            return _State(first.shape, rf, first.jump)
+        middle, done = count - 2, 0
+        mark, sums, state = len(self.rows), Sums(), first
+        while done < middle:
+            before = state
+            self.scratch += 1
+            try:
+                state = self.run(body, before, prefix, depth, start + (1 + done) * step)
+            finally:
+                self.scratch -= 1
+            once = leaf_sums(self.rows[mark:])
+            del self.rows[mark:]
+            sums, done = sums + once, done + 1
+            if done < middle and _steady(before, state):
+                left, done = middle - done, middle
+                sums += once.times(left)
+                state = _State(state.shape, advance(before.rf, state.rf, left), state.jump)
+        index = f"{prefix}{start + step + 1}–{start + (count - 1) * step}"
+        config = f"⋮ {middle:,} × {body_text(body)}"
+        self.rows.append(elided_row(index, depth, config, state.shape, state.field, sums, middle))
+        return self.run(body, state, prefix, depth, start + (count - 1) * step)
 
     def fail(self, index: str, layer: Layer, message: str) -> ShapeError:
         return ShapeError(f"layer {index} ({format_layer(layer)}): {message}")
@@ -304,6 +431,7 @@ def analyze_network(layers: Sequence[Layer], input_shape: Sequence[int]) -> Netw
     shape = tuple(input_shape)
     if len(shape) != 3 or not all(isinstance(v, int) and v >= 1 for v in shape):
         raise ShapeError(f"`input_shape` must be (C, H, W) of positive ints, got {shape!r}")
+    check_layers(count_rows(layers), "network")
     analyzer = _Analyzer()
     analyzer.run(layers, _State(shape), "", 0)
     return NetworkSummary((shape[0], shape[1], shape[2]), tuple(analyzer.rows))
@@ -322,6 +450,7 @@ def check_network(layers: Sequence[Layer], input_shape: Sequence[int]) -> tuple[
     >>> check_network(parse_layers("conv 4 k3 s2, res(conv 4 k3 p1 | maxpool k2)"), (4, 9, 9))[0]
     True
     """
+    check_layers(count_rows(layers), "network")
     analyzer = _Analyzer(mismatches=[])
     try:
         analyzer.run(layers, _State(tuple(input_shape)), "", 0)

@@ -31,10 +31,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ConvcliError, ShapeError, install_hint
+from .lifetimes import Step, peak_live
 from .onnx_fold import FOLDABLE, fold
-from .onnx_nodes import HANDLERS, Node
+from .onnx_nodes import HANDLERS, Node, NodeOut
 from .summary import LayerRow, NetworkSummary
-from .support import Field
+from .support import Field, product
 
 __all__ = ["ONNX_MISSING", "UnboundDimensionError", "analyze_onnx"]
 
@@ -72,21 +73,40 @@ def _load(path: str) -> Any:
 
 
 def _bind_inputs(
-    path: str, inputs: list[Any], dims: Mapping[str, int], shapes: dict[str, tuple[int, ...]]
+    path: str,
+    inputs: list[Any],
+    dims: Mapping[str, int],
+    shapes: dict[str, tuple[int, ...]],
+    size: tuple[int, int] | None = None,
 ) -> str | None:
     """Put each graph input's shape in ``shapes``, its symbolic dimensions bound by ``dims``.
 
+    ``size`` (``--in``) gives the first input's height and width: it binds
+    them where they are symbolic and must agree where the model fixes them.
     A symbolic leading (batch) axis that ``dims`` does not bind is counted
     as 1; its name is returned. Any other unbound symbolic dimension is an
     :class:`UnboundDimensionError`.
     """
     unbound: list[str] = []
     batch: str | None = None
-    for value in inputs:
+    for number, value in enumerate(inputs):
         given: list[int] = []
-        for axis, d in enumerate(value.type.tensor_type.shape.dim):
+        axes = value.type.tensor_type.shape.dim
+        for axis, d in enumerate(axes):
+            wanted = (
+                size[axis - 2] if size and number == 0 and len(axes) == 4 and axis >= 2 else None
+            )
+            fixed_size = size or (0, 0)
             if d.HasField("dim_value"):
+                if wanted is not None and wanted != d.dim_value:
+                    fixed = "×".join(str(v.dim_value or v.dim_param) for v in axes[2:])
+                    raise UnboundDimensionError(
+                        f"{path}: the model's input is {fixed}; --in {fixed_size[0]} {fixed_size[1]} "
+                        "cannot change it (its layers were exported for that size)"
+                    )
                 given.append(d.dim_value)
+            elif wanted is not None:
+                given.append(wanted)
             elif d.dim_param in dims:
                 given.append(dims[d.dim_param])
             elif axis == 0:
@@ -100,7 +120,7 @@ def _bind_inputs(
         names = sorted(set(unbound))
         raise UnboundDimensionError(
             f"{path}: the input has symbolic dimension(s) {', '.join(names)}: "
-            f"give --dim {names[0]}=N (e.g. --dim {names[0]}=224)"
+            f"give --in H W or --dim {names[0]}=N (e.g. --dim {names[0]}=224)"
         )
     return batch
 
@@ -145,7 +165,9 @@ def _keeps_batch(op: str, info: Node, shape: tuple[int, ...]) -> bool:
     return True
 
 
-def analyze_onnx(path: str, dims: Mapping[str, int] | None = None) -> NetworkSummary:
+def analyze_onnx(
+    path: str, dims: Mapping[str, int] | None = None, size: tuple[int, int] | None = None
+) -> NetworkSummary:
     """Read an ONNX model and analyse each node: shapes, parameters, MACs, receptive field.
 
     Parameters
@@ -154,13 +176,20 @@ def analyze_onnx(path: str, dims: Mapping[str, int] | None = None) -> NetworkSum
         The ``.onnx`` file.
     dims : mapping of str to int, optional
         Values for the input's symbolic dimensions (``{"N": 1}``).
+    size : (H, W), optional
+        The input's height and width (``--in``), where the model leaves
+        them symbolic; a model that fixes them must agree.
 
     Returns
     -------
     NetworkSummary
-        One row per node (Constant nodes excepted), in the graph's order;
-        ``input_shape`` is the first graph input's shape; ``notes`` name the
-        opset and the pooling rule it implies when a pool uses ``ceil_mode``.
+        One row per layer in the graph's order, numbered from 1 and named in
+        the spec language (``conv 8 k3 s1 p1``, ``fc 10``, ``relu``), as
+        every other model reader names them; a ``MatMul`` by a weight and
+        the ``Add`` of its bias make one ``fc`` row. ``input_shape`` is the
+        first graph input's shape; ``notes`` name the opset and the pooling
+        rule it implies when a pool uses ``ceil_mode``; ``peak`` is the
+        activation memory from the tensors' lifetimes in the graph.
 
     Raises
     ------
@@ -186,69 +215,158 @@ def analyze_onnx(path: str, dims: Mapping[str, int] | None = None) -> NetworkSum
     )
     graph = model.graph
     constants: dict[str, Any] = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
-    shapes: dict[str, tuple[int, ...]] = {n: tuple(a.shape) for n, a in constants.items()}
+    reading = _Reading(opset, constants)
     inputs = [i for i in graph.input if i.name not in constants]
     if not inputs:
         raise ShapeError(f"{path}: the graph has no input")
-    batch = _bind_inputs(path, inputs, dict(dims or {}), shapes)
-    fields: dict[str, Field] = {value.name: ((1, 1), (1, 1)) for value in inputs}
-    batched = {value.name for value in inputs} if batch else set()
-    weights = set(constants)  # the graph's initializers, and names passed them on
-    sized: set[str] = set()  # constants computed from a batched tensor's Shape
-    rows: list[LayerRow] = []
-    ceil_pools = False
+    batch = _bind_inputs(path, inputs, dict(dims or {}), reading.shapes, size)
+    reading.start([value.name for value in inputs], batch, graph.node)
     for number, node in enumerate(graph.node, 1):
+        reading.node(number, node)
+    outputs = [value.name for value in graph.output]
+    peak = peak_live(reading.steps, outputs)
+    notes = _notes(opset, reading.ceil_pools, batch)
+    return NetworkSummary(
+        reading.shapes[inputs[0].name], tuple(reading.rows), notes, batch, peak=peak
+    )
+
+
+class _Reading:
+    """The graph read node by node: known shapes and constants, rows, tensor lifetimes."""
+
+    def __init__(self, opset: int, constants: dict[str, Any]) -> None:
+        self.opset = opset
+        self.constants = constants
+        self.shapes: dict[str, tuple[int, ...]] = {n: tuple(a.shape) for n, a in constants.items()}
+        self.weights = set(constants)  # the graph's initializers, and names passed them on
+        self.sized: set[str] = set()  # constants computed from a batched tensor's Shape
+        self.fields: dict[str, Field] = {}
+        self.batched: set[str] = set()
+        self.batch: str | None = None
+        self.rows: list[LayerRow] = []
+        self.row_outputs: list[str] = []
+        self.steps: list[Step] = []
+        self.uses: dict[str, int] = {}
+        self.ceil_pools = False
+
+    def start(self, inputs: list[str], batch: str | None, nodes: Any) -> None:
+        """Take the graph inputs (the receptive field starts there) and count each value's uses."""
+        self.batch = batch
+        for name in inputs:
+            self.fields[name] = ((1, 1), (1, 1))
+            self.steps.append(Step(name, product(self.shapes[name]), ()))
+        self.batched = set(inputs) if batch else set()
+        for node in nodes:
+            for name in node.input:
+                self.uses[name] = self.uses.get(name, 0) + 1
+
+    def node(self, number: int, node: Any) -> None:
+        """Read one node: a constant, shape plumbing, a value passed on, or a row."""
         op = node.op_type
         where = f"node {number} ({op} {node.name!r})" if node.name else f"node {number} ({op})"
         attrs = _attrs(node)
         if op == "Constant":
             value = attrs.get("value")
             if value is not None:
-                array = numpy_helper.to_array(value)
-                constants[node.output[0]] = array
-                shapes[node.output[0]] = tuple(array.shape)
-            continue
+                self.constant(node.output[0], value)
+            return
         ins = [name for name in node.input if name]
-        missing = [name for name in ins if name not in shapes]
+        missing = [name for name in ins if name not in self.shapes]
         if missing:
             raise ShapeError(f"{where}: unknown input {missing[0]!r}")
-        if op in FOLDABLE and (value := fold(op, ins, attrs, shapes, constants)) is not None:
-            for name in node.output[:1]:  # shape plumbing: a constant, not a layer
-                constants[name], shapes[name] = value, tuple(value.shape)
-                if op == "Cast" and ins[0] in weights:
-                    weights.add(name)
-                if (op == "Shape" and ins[0] in batched) or any(i in sized for i in ins):
-                    sized.add(name)  # holds the batch's size: a Reshape to it keeps N
-            continue
-        if op in _PASS_THROUGH and ins and ins[0] in constants:
-            for name in node.output[:1]:  # a shared initializer passed on: no layer
-                constants[name], shapes[name] = constants[ins[0]], shapes[ins[0]]
-                if ins[0] in weights:
-                    weights.add(name)
-            continue
+        if self.folded(op, ins, attrs, node.output[:1]):
+            return
         handler = HANDLERS.get(op)
         if handler is None:
             raise ShapeError(
                 f"{where}: convcli does not know the {op} node (it reads Conv, ConvTranspose, "
                 "pooling, Gemm, MatMul, BatchNormalization and shape-only nodes)"
             )
-        known = [fields[name] for name in ins if name in fields]
-        info = Node(op, where, ins, attrs, shapes, constants, opset, _inherited(known), known)
-        info.weights, info.raw = weights, list(node.input)
-        out = handler(info)
-        ceil_pools |= out.ceil_pool
-        keeps = _keeps_batch(op, info, out.shape) or (op == "Reshape" and ins[1] in sized)
-        label = batch if ins[0] in batched and keeps else None
-        for name in node.output[:1]:
-            shapes[name] = out.shape
-            fields[name] = out.field
+        known = [self.fields[name] for name in ins if name in self.fields]
+        info = Node(
+            op, where, ins, attrs, self.shapes, self.constants, self.opset, _inherited(known)
+        )
+        info.known = known
+        info.weights, info.raw = self.weights, list(node.input)
+        self.row(op, info, handler(info), node.output[:1])
+
+    def constant(self, name: str, value: Any) -> None:
+        """A ``Constant`` node's value."""
+        from onnx import numpy_helper
+
+        array = numpy_helper.to_array(value)
+        self.constants[name], self.shapes[name] = array, tuple(array.shape)
+
+    def folded(self, op: str, ins: list[str], attrs: dict[str, Any], outs: Any) -> bool:
+        """Fold shape plumbing and shared initializers passed on: True when the node makes no row."""
+        if (
+            op in FOLDABLE
+            and (value := fold(op, ins, attrs, self.shapes, self.constants)) is not None
+        ):
+            for name in outs:  # shape plumbing: a constant, not a layer
+                self.constants[name], self.shapes[name] = value, tuple(value.shape)
+                if op == "Cast" and ins[0] in self.weights:
+                    self.weights.add(name)
+                if (op == "Shape" and ins[0] in self.batched) or any(i in self.sized for i in ins):
+                    self.sized.add(name)  # holds the batch's size: a Reshape to it keeps N
+            return True
+        if op in _PASS_THROUGH and ins and ins[0] in self.constants:
+            for name in outs:  # a shared initializer passed on: no layer
+                self.constants[name], self.shapes[name] = (
+                    self.constants[ins[0]],
+                    self.shapes[ins[0]],
+                )
+                if ins[0] in self.weights:
+                    self.weights.add(name)
+            return True
+        return False
+
+    def row(self, op: str, info: Node, out: NodeOut, outs: Any) -> None:
+        """Record a node's output and its row (a bias joins the ``fc`` row of its MatMul)."""
+        ins = info.ins
+        self.ceil_pools |= out.ceil_pool
+        keeps = _keeps_batch(op, info, out.shape) or (op == "Reshape" and ins[1] in self.sized)
+        label = self.batch if ins[0] in self.batched and keeps else None
+        for name in outs:
+            self.shapes[name] = out.shape
+            self.fields[name] = out.field
             if label:
-                batched.add(name)
-        config = f"{op} {out.config}".strip()
-        rows.append(
+                self.batched.add(name)
+            live = tuple(i for i in ins if i in self.fields)
+            self.steps.append(Step(name, product(out.shape), live))
+        if self.bias_of_last(out, ins):
+            last = self.rows[-1]
+            config = last.config.removesuffix(" nobias")
+            self.rows[-1] = LayerRow.of_layer(
+                last.index, 0, last.kind, config, out.shape, last.params + out.params,
+                last.macs, (last.rf, last.jump), label,
+            )  # fmt: skip
+            self.row_outputs[-1] = outs[0] if outs else ""
+            return
+        kind = out.kind or op.lower()
+        index = str(len(self.rows) + 1)
+        self.rows.append(
             LayerRow.of_layer(
-                str(number), 0, op, config, out.shape, out.params, out.macs, out.field, label
+                index,
+                0,
+                kind,
+                out.config or kind,
+                out.shape,
+                out.params,
+                out.macs,
+                out.field,
+                label,
             )
         )
-    input_shape = shapes[inputs[0].name]
-    return NetworkSummary(input_shape, tuple(rows), _notes(opset, ceil_pools, batch), batch)
+        self.row_outputs.append(outs[0] if outs else "")
+
+    def bias_of_last(self, out: NodeOut, ins: list[str]) -> bool:
+        """Whether this node adds a bias to the last row's ``x @ W`` alone (and nothing else uses it)."""
+        if out.kind != "bias" or not self.rows or len(ins) != 2:
+            return False
+        last = self.rows[-1]
+        made = self.row_outputs[-1]
+        if not last.config.endswith(" nobias") or last.kind != "linear" or made not in ins:
+            return False
+        other = ins[1] if ins[0] == made else ins[0]
+        return self.uses.get(made) == 1 and product(self.shapes[other]) == out.shape[-1]

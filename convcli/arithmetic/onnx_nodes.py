@@ -17,7 +17,7 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import ShapeError
@@ -25,10 +25,11 @@ from .counts import linear_macs
 from .effect import layer_effect
 from .geometry import Geometry
 from .padding import split_total
-from .spec_format import padding_text, pair_text
+from .spec_format import format_layer
+from .spec_words import Layer
 from .support import Field, Pair, effective_kernel_size, grow, product
 
-__all__ = ["ELEMENTWISE", "HANDLERS", "Node", "NodeOut", "broadcast"]
+__all__ = ["ELEMENTWISE", "ELEMENTWISE_WORDS", "HANDLERS", "Node", "NodeOut", "broadcast"]
 
 ELEMENTWISE = {
     "Relu",
@@ -49,6 +50,14 @@ ELEMENTWISE = {
     "Cast",
     "PRelu",
     "LRN",
+}
+#: the spec language's words for ONNX's activations (others: the op in lower case)
+ELEMENTWISE_WORDS = {
+    "LeakyRelu": "leakyrelu",
+    "HardSigmoid": "hardsigmoid",
+    "HardSwish": "hardswish",
+    "LogSoftmax": "logsoftmax",
+    "PRelu": "prelu",
 }
 _BROADCAST = {"Add", "Sub", "Mul", "Div", "Sum", "Max", "Min"}
 
@@ -106,7 +115,13 @@ class Node:
 
 @dataclass
 class NodeOut:
-    """A node's output shape, parameters, MACs, receptive field and config text."""
+    """A node's output shape, parameters, MACs, receptive field, and its row's words.
+
+    ``kind`` and ``config`` name the node as the spec language names the
+    layer it is (``conv``, ``conv 8 k3 s1 p1 nobias``), so that a model's
+    table reads the same from ONNX as from its other forms; empty, the row
+    takes the op's name in lower case.
+    """
 
     shape: tuple[int, ...]
     params: int = 0
@@ -114,6 +129,7 @@ class NodeOut:
     field: Field = (None, None)
     config: str = ""
     ceil_pool: bool = False
+    kind: str = ""
 
 
 def broadcast(shapes: Sequence[tuple[int, ...]], where: str) -> tuple[int, ...]:
@@ -133,8 +149,8 @@ def _onnx_ceil_pool_size(n: int, k: int, s: int, pads: Pair, d: int) -> int:
     return -(-(n + pads[0] + pads[1] - effective_kernel_size(k, d)) // s) + 1
 
 
-def _window_geometry(node: Node) -> tuple[Geometry, str]:
-    """A Conv/ConvTranspose/pool node's geometry on its input, and its config text."""
+def _window_geometry(node: Node) -> tuple[Geometry, Layer]:
+    """A Conv/ConvTranspose/pool node's geometry on its input, and its window as a Layer."""
     x, attrs = node.x, node.attrs
     if len(x) != 4:
         raise ShapeError(f"{node.where}: convcli reads 2-D {node.op} (an N×C×H×W input), got {x}")
@@ -145,32 +161,43 @@ def _window_geometry(node: Node) -> tuple[Geometry, str]:
     kh, kw = kernel
     strides = tuple(attrs.get("strides", (1, 1)))
     dil = tuple(attrs.get("dilations", (1, 1)))
-    pads_attr = tuple(attrs.get("pads", (0, 0, 0, 0)))
-    auto = attrs.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else auto
-    if auto in ("SAME_UPPER", "SAME_LOWER") and node.op != "ConvTranspose":
-        pads_list = []
-        for size, k, s, d in ((h, kh, strides[0], dil[0]), (w, kw, strides[1], dil[1])):
-            out = -(-size // s)
-            small, big = split_total(max((out - 1) * s + effective_kernel_size(k, d) - size, 0))
-            pads_list.append((small, big) if auto == "SAME_UPPER" else (big, small))
-        pads = (pads_list[0], pads_list[1])
-    elif auto == "VALID":
-        pads = ((0, 0), (0, 0))
-    else:
-        pads = ((pads_attr[0], pads_attr[2]), (pads_attr[1], pads_attr[3]))
-    config = f"{pair_text('k', (kh, kw))} {pair_text('s', strides)} {padding_text(pads)}"
-    if dil != (1, 1):
-        config += f" {pair_text('d', dil)}"
+    pads = _pads(node, (h, w), (kh, kw), strides, dil)
     pooling = node.op in ("MaxPool", "AveragePool")
     geo = Geometry(
         (h, w), (kh, kw), (strides[0], strides[1]), (dil[0], dil[1]), pads, pooling=pooling
     )
-    return geo, config
+    window = Layer(
+        "window", kernel=(kh, kw), stride=(strides[0], strides[1]), dilation=(dil[0], dil[1])
+    )
+    return geo, window
+
+
+def _pads(
+    node: Node, size: Pair, kernel: Pair, strides: tuple[int, ...], dil: tuple[int, ...]
+) -> tuple[Pair, Pair]:
+    """The node's ((top, bottom), (left, right)) padding: ``pads``, or ``auto_pad``'s."""
+    auto = node.attrs.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else auto
+    if auto in ("SAME_UPPER", "SAME_LOWER") and node.op != "ConvTranspose":
+        found = []
+        for n, k, s, d in zip(size, kernel, strides, dil, strict=True):
+            out = -(-n // s)
+            small, big = split_total(max((out - 1) * s + effective_kernel_size(k, d) - n, 0))
+            found.append((small, big) if auto == "SAME_UPPER" else (big, small))
+        return (found[0], found[1])
+    if auto == "VALID":
+        return ((0, 0), (0, 0))
+    p = tuple(node.attrs.get("pads", (0, 0, 0, 0)))
+    return ((p[0], p[2]), (p[1], p[3]))
+
+
+def _text(layer: Layer, geo: Geometry | None = None) -> str:
+    """The layer in the spec language, its padding as resolved on its input."""
+    return format_layer(layer, None if geo is None else geo.padding)
 
 
 def _conv(node: Node) -> NodeOut:
-    geo, config = _window_geometry(node)
+    geo, window = _window_geometry(node)
     n, c, _, _ = node.x
     weight = node.shapes[node.ins[1]]
     group = node.attrs.get("group", 1)
@@ -181,13 +208,15 @@ def _conv(node: Node) -> NodeOut:
             f"input channels, got {c}"
         )
     effect = layer_effect(c, geo, "conv", f, groups=group, field=node.field, batch=n)
-    config = f"{f} {config}" + (f" g{group}" if group != 1 else "")
+    layer = replace(window, kind="conv", out=f, groups=group, bias=len(node.ins) > 2)
     params = node.initializer_size(node.ins[1:])
-    return NodeOut((n, *effect.shape), params, effect.macs, effect.field, config)
+    return NodeOut(
+        (n, *effect.shape), params, effect.macs, effect.field, _text(layer, geo), kind="conv"
+    )
 
 
 def _conv_transpose(node: Node) -> NodeOut:
-    geo, config = _window_geometry(node)
+    geo, window = _window_geometry(node)
     n, c, _, _ = node.x
     weight = node.shapes[node.ins[1]]
     group = node.attrs.get("group", 1)
@@ -204,18 +233,26 @@ def _conv_transpose(node: Node) -> NodeOut:
         batch=n,
         out=None if out is None else (out[0], out[1]),
     )
-    config = f"{f} {config}" + (f" op{extra[0]}x{extra[1]}" if any(extra) else "")
+    layer = replace(
+        window,
+        kind="convt",
+        out=f,
+        groups=group,
+        bias=len(node.ins) > 2,
+        output_padding=(extra[0], extra[1]),
+    )
     params = node.initializer_size(node.ins[1:])
-    return NodeOut((n, *effect.shape), params, effect.macs, effect.field, config)
+    return NodeOut(
+        (n, *effect.shape), params, effect.macs, effect.field, _text(layer, geo), kind="convt"
+    )
 
 
 def _pool(node: Node) -> NodeOut:
-    geo, config = _window_geometry(node)
+    geo, window = _window_geometry(node)
     n, c, _, _ = node.x
     ceil = bool(node.attrs.get("ceil_mode", 0))
     out = None
     if ceil:
-        config += " ceil"
         if node.opset < 22:
             out = tuple(
                 _onnx_ceil_pool_size(size, k, s, p, d)
@@ -228,7 +265,9 @@ def _pool(node: Node) -> NodeOut:
     effect = layer_effect(
         c, geo, "pool", field=node.field, out=None if out is None else (out[0], out[1])
     )
-    return NodeOut((n, *effect.shape), 0, 0, effect.field, config, ceil_pool=ceil)
+    kind = "maxpool" if node.op == "MaxPool" else "avgpool"
+    text = _text(replace(window, kind=kind, ceil_mode=ceil), geo)
+    return NodeOut((n, *effect.shape), 0, 0, effect.field, text, ceil_pool=ceil, kind=kind)
 
 
 def _windowed(node: Node) -> NodeOut:
@@ -252,7 +291,10 @@ def _global_pool(node: Node) -> NodeOut:
     x = node.x
     if len(x) != 4:
         raise ShapeError(f"{node.where}: needs an N×C×H×W input, got {x}")
-    return NodeOut((x[0], x[1], 1, 1), field=grow(node.field, (x[2], x[3]), (x[2], x[3])))
+    kind = "adaptiveavgpool" if node.op == "GlobalAveragePool" else "adaptivemaxpool"
+    field = grow(node.field, (x[2], x[3]), (x[2], x[3]))
+    text = _text(Layer(kind, output_size=(1, 1)))
+    return NodeOut((x[0], x[1], 1, 1), field=field, config=text, kind=kind)
 
 
 def _reduce_mean(node: Node) -> NodeOut:
@@ -266,8 +308,11 @@ def _reduce_mean(node: Node) -> NodeOut:
         raise ShapeError(
             f"{node.where}: reads a mean over H and W of N×C×H×W only, got axes {axes}"
         )
-    out = (x[0], x[1], 1, 1) if node.attrs.get("keepdims", 1) else (x[0], x[1])
-    return NodeOut(out, field=grow(node.field, (x[2], x[3]), (x[2], x[3])))
+    field = grow(node.field, (x[2], x[3]), (x[2], x[3]))
+    if node.attrs.get("keepdims", 1):  # as GlobalAveragePool
+        text = _text(Layer("adaptiveavgpool", output_size=(1, 1)))
+        return NodeOut((x[0], x[1], 1, 1), field=field, config=text, kind="adaptiveavgpool")
+    return NodeOut((x[0], x[1]), field=field, config="mean HxW", kind="mean")
 
 
 def _gemm(node: Node) -> NodeOut:
@@ -280,7 +325,8 @@ def _gemm(node: Node) -> NodeOut:
         raise ShapeError(f"{node.where}: cannot multiply {a} by {b}")
     macs = a[0] * linear_macs(a[1], b[1])
     params = node.initializer_size(node.ins)
-    return NodeOut((a[0], b[1]), params, macs, (None, None), f"{a[1]} → {b[1]}")
+    text = _text(Layer("linear", b[1], bias=len(node.ins) > 2))
+    return NodeOut((a[0], b[1]), params, macs, (None, None), text, kind="linear")
 
 
 def _matmul(node: Node) -> NodeOut:
@@ -296,23 +342,26 @@ def _matmul(node: Node) -> NodeOut:
     if len(a) == 1 or len(b) == 1:
         shape = tuple(v for v in full if v != 1) or (1,)
     params = node.initializer_size(node.ins)
-    return NodeOut(shape, params, macs, (None, None), f"{a2[-1]} → {b2[-1]}")
+    if len(b) == 2 and node.ins[1] in node.constants:  # x @ W: a linear layer without bias
+        text = _text(Layer("linear", b[1], bias=False))
+        return NodeOut(shape, params, macs, (None, None), text, kind="linear")
+    return NodeOut(shape, params, macs, (None, None), "matmul", kind="matmul")
 
 
 def _batchnorm(node: Node) -> NodeOut:
-    return NodeOut(node.x, node.initializer_size(node.ins[1:3]), field=node.field)
+    return NodeOut(node.x, node.initializer_size(node.ins[1:3]), field=node.field, kind="bn")
 
 
 def _elementwise(node: Node) -> NodeOut:
     params = node.initializer_size(node.ins[1:]) if node.op == "PRelu" else 0
-    return NodeOut(node.x, params, field=node.field)
+    return NodeOut(node.x, params, field=node.field, kind=ELEMENTWISE_WORDS.get(node.op, ""))
 
 
 def _flatten(node: Node) -> NodeOut:
     x = node.x
     axis = node.attrs.get("axis", 1)
     axis = axis + len(x) if axis < 0 else axis
-    return NodeOut((product(x[:axis]), product(x[axis:])), field=node.field)
+    return NodeOut((product(x[:axis]), product(x[axis:])), field=node.field, kind="flatten")
 
 
 def _reshape(node: Node) -> NodeOut:
@@ -327,7 +376,8 @@ def _reshape(node: Node) -> NodeOut:
         target[target.index(-1)] = product(x) // max(known_size, 1)
     if product(target) != product(x):
         raise ShapeError(f"{node.where}: cannot reshape {x} to {tuple(target)}")
-    return NodeOut(tuple(target), field=node.field)
+    flat = len(x) > 2 and len(target) == 2 and target[0] == x[0]  # x.view(N, -1)
+    return NodeOut(tuple(target), field=node.field, kind="flatten" if flat else "reshape")
 
 
 def _broadcast_op(node: Node) -> NodeOut:
@@ -338,7 +388,10 @@ def _broadcast_op(node: Node) -> NodeOut:
         field = (None, None)
     weights = node.weights or set()
     params = sum(product(node.shapes[name]) for name in node.ins if name in weights)
-    return NodeOut(shape, params, field=field)
+    kind = node.op.lower()
+    if params and node.op in ("Add", "Mul"):
+        kind = "bias" if node.op == "Add" else "scale"
+    return NodeOut(shape, params, field=field, kind=kind)
 
 
 def _concat(node: Node) -> NodeOut:
@@ -347,7 +400,7 @@ def _concat(node: Node) -> NodeOut:
     parts = [node.shapes[name] for name in node.ins]
     axis = axis + len(x) if axis < 0 else axis
     shape = tuple(sum(p[axis] for p in parts) if i == axis else v for i, v in enumerate(x))
-    return NodeOut(shape, field=node.field)
+    return NodeOut(shape, field=node.field, kind="concat")
 
 
 def _constant_input(node: Node, index: int, what: str) -> list[Any] | None:
@@ -374,8 +427,8 @@ def _pad(node: Node) -> NodeOut:
         shape[axis] += int(pads[i]) + int(pads[i + half])
     mode = node.attrs.get("mode", b"constant")
     mode = mode.decode() if isinstance(mode, bytes) else mode
-    config = f"{mode} " + ",".join(str(int(p)) for p in pads)
-    return NodeOut(tuple(shape), field=node.field, config=config)
+    config = f"pad {mode} " + ",".join(str(int(p)) for p in pads)
+    return NodeOut(tuple(shape), field=node.field, config=config, kind="pad")
 
 
 def _resize(node: Node) -> NodeOut:
@@ -397,7 +450,9 @@ def _resize(node: Node) -> NodeOut:
     mode = node.attrs.get("mode", b"nearest")
     mode = mode.decode() if isinstance(mode, bytes) else mode
     factor = "x".join(f"{s:g}" for s in scales[2:]) if scales and not sizes else ""
-    return NodeOut(shape, field=(None, None), config=f"{mode} {factor}".strip())
+    return NodeOut(
+        shape, field=(None, None), config=f"resize {mode} {factor}".strip(), kind="resize"
+    )
 
 
 HANDLERS: dict[str, Callable[[Node], NodeOut]] = {

@@ -1,4 +1,4 @@
-"""Built-in networks (LeNet-5, AlexNet, VGG, ResNet, U-Net) written in the spec language.
+"""Built-in networks (LeNet-5, AlexNet, VGG, ResNet, two U-Nets) written in the spec language.
 
 Pure Python (no numpy). Each :class:`Architecture` holds its spec text and
 default input; analyse one with
@@ -63,31 +63,42 @@ def _resnet(block: str, counts: Sequence[int]) -> str:
     )
 
 
+def _unet(
+    widths: Sequence[int] = (64, 128, 256, 512, 1024), classes: int = 2, valid: bool = False
+) -> str:
+    """U-Net (Ronneberger et al., 2015): each level is ``cat(maxpool, two convs, the
+    level below, two convs, up-convolution | skip)``, concatenated along the channels.
+
+    Padded 3×3 convolutions keep the size (the variant most code uses). The
+    paper's are valid: each takes 2 off, so each level's body returns its
+    input less ``8 + 2·(what the level below takes off)`` (8, 32, 80, 176 from
+    the bottom) and its skip connection is cropped by half that on each side
+    (4, 16, 40, 88: 568 → 392 at the top, as in the paper's figure 1).
+    """
+    conv = "k3" if valid else "k3 p1"
+
+    def pair(width: int) -> str:
+        return f"2*(conv {width} {conv}, relu)"
+
+    inner, cut = f"maxpool k2, {pair(widths[-1])}, convt {widths[-2]} k2 s2", 8
+    for index in range(len(widths) - 2, 0, -1):
+        width = widths[index]
+        skip = f" | crop {cut // 2}" if valid else ""
+        inner = (
+            f"maxpool k2, {pair(width)}, cat({inner}{skip}), {pair(width)}, "
+            f"convt {widths[index - 1]} k2 s2"
+        )
+        cut = 16 + 2 * cut
+    skip = f" | crop {cut // 2}" if valid else ""
+    return f"{pair(widths[0])}, cat({inner}{skip}), {pair(widths[0])}, conv {classes} k1"
+
+
 #: Built-in networks, by name. The ImageNet models follow torchvision's
 #: definitions (``torchvision.models``: AlexNet, VGG without BatchNorm, ResNet
 #: v1.5 with the stride on the 3×3 convolution), 1000 classes; LeNet-5 is the
 #: one of *Dive into Deep Learning* §7.6 (sigmoid, average pooling, 28×28).
 #: A ResNet's stages are ``seq`` groups named as torchvision's ``layer1`` to
 #: ``layer4``, so that ``shape --depth 1`` shows them as one row each.
-def _unet(widths: Sequence[int] = (64, 128, 256, 512, 1024), classes: int = 2) -> str:
-    """U-Net (Ronneberger et al., 2015) with padded 3×3 convolutions: each level is
-    ``cat(maxpool, two convs, the level below, two convs, up-convolution)``, the skip
-    concatenated along the channels.
-    """
-
-    def pair(width: int) -> str:
-        return f"2*(conv {width} k3 p1, relu)"
-
-    inner = f"maxpool k2, {pair(widths[-1])}, convt {widths[-2]} k2 s2"
-    for index in range(len(widths) - 2, 0, -1):
-        width = widths[index]
-        inner = (
-            f"maxpool k2, {pair(width)}, cat({inner}), {pair(width)}, "
-            f"convt {widths[index - 1]} k2 s2"
-        )
-    return f"{pair(widths[0])}, cat({inner}), {pair(widths[0])}, conv {classes} k1"
-
-
 ARCHITECTURES: dict[str, Architecture] = {
     arch.name: arch
     for arch in (
@@ -136,6 +147,13 @@ ARCHITECTURES: dict[str, Architecture] = {
             _unet(),
             (1, 512, 512),
             "U-Net (Ronneberger et al., 2015), padded 3×3 convolutions, 2 classes",
+        ),
+        Architecture(
+            "unet-valid",
+            _unet(valid=True),
+            (1, 572, 572),
+            "U-Net as in the paper (Ronneberger et al., 2015): valid 3×3 convolutions, "
+            "cropped skip connections, 572×572 → 388×388, 2 classes",
         ),
     )
 }

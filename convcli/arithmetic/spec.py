@@ -38,9 +38,14 @@ starts a comment. Each layer is a word followed by arguments::
                                    identity when omitted) are added
 ``cat(BODY | SHORTCUT)``           the same with the two concatenated along
                                    the channels (a U-Net's skip connection)
+``upsample N|HxW [bilinear]``      nearest (or bilinear) upsampling by N
+``crop N|HxW``                     cut N cells from each side (the original
+                                   U-Net's cropped skip: ``cat(... | crop 4)``)
 ``seq [NAME](A, B, ...)``          a group of layers (torchvision's ``layer1``),
                                    one level of nesting for ``shape --depth``
-``N*LAYER``, ``N*(A, B, ...)``     repeat a layer, or a group of layers
+``N*LAYER``, ``N*(A, B, ...)``     repeat a layer, or a group of layers; past
+                                   64 layers in all the repeat is kept whole
+                                   (``1000000*relu`` is one layer)
 =================================  =============================================
 
 Arguments: ``kN`` or ``kHxW`` kernel, ``sN`` stride, ``pN`` padding per side,
@@ -54,7 +59,8 @@ A layer is a string in the text language, or an object such as
 ``{"type": "conv", "filters": 64, "kernel": 11, "stride": 4, "padding": 2}``
 (keys: ``type``, ``filters``/``units``/``out``, ``kernel``, ``stride``,
 ``padding``, ``dilation``, ``groups``, ``bias``, ``ceil_mode``,
-``output_padding``, ``output_size``, ``body``, ``shortcut``, ``repeat``;
+``output_padding``, ``output_size``, ``scale_factor``, ``mode``, ``crop``,
+``body``, ``shortcut``, ``repeat``;
 a ``seq`` takes ``layers`` and an optional ``name``).
 """
 

@@ -17,7 +17,7 @@ from .padding import resolve_padding
 from .spec_words import Layer
 from .support import Pair
 
-__all__ = ["format_layer", "padding_text", "pair_text"]
+__all__ = ["body_text", "format_layer", "padding_text", "pair_text"]
 
 
 def pair_text(prefix: str, value: Sequence[int]) -> str:
@@ -37,16 +37,34 @@ def padding_text(pads: tuple[Pair, Pair]) -> str:
 
 def _seq_text(layer: Layer) -> str:
     """A group in a few words: ``layer2: 4 × bottleneck 128``."""
+    children = [
+        (child.body[0], child.count)
+        if child.kind == "repeat" and len(child.body) == 1
+        else (child, 1)
+        for child in layer.body
+    ]
     words = {
         format_layer(replace(child, stride=None)) if child.kind in ("basic", "bottleneck") else ""
-        for child in layer.body
+        for child, _ in children
     }
-    count = len(layer.body)
+    count = sum(times for _, times in children)
     if len(words) == 1 and "" not in words:
         text = f"{count} × {words.pop()}"
     else:
         text = f"seq of {count}"
     return f"{layer.name}: {text}" if layer.name else text
+
+
+def body_text(layers: Sequence[Layer]) -> str:
+    """Layers in the spec language: ``relu``, or ``(conv 8 k3, relu)`` for several.
+
+    Examples
+    --------
+    >>> body_text([Layer("relu")]), body_text([Layer("conv", 8, (3, 3)), Layer("relu")])
+    ('relu', '(conv 8 k3, relu)')
+    """
+    text = ", ".join(format_layer(layer) for layer in layers)
+    return text if len(layers) == 1 else f"({text})"
 
 
 def format_layer(layer: Layer, pads: tuple[Pair, Pair] | None = None) -> str:
@@ -73,10 +91,17 @@ def format_layer(layer: Layer, pads: tuple[Pair, Pair] | None = None) -> str:
         return "cat"
     if layer.kind == "seq":
         return _seq_text(layer)
+    if layer.kind == "repeat":
+        return f"{layer.count}*{body_text(layer.body)}"
     if layer.out is not None:
         parts.append(str(layer.out))
     if layer.output_size is not None:
         parts.append(f"{layer.output_size[0]}x{layer.output_size[1]}")
+    for pair in (layer.scale, layer.crop):
+        if pair is not None:
+            parts.append(pair_text("", pair))
+    if layer.mode is not None and layer.mode != "nearest":
+        parts.append(layer.mode)
     if layer.kernel is not None:
         parts.append(pair_text("k", layer.kernel))
     if layer.stride is not None and layer.stride != (1, 1):

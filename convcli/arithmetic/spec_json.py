@@ -14,9 +14,8 @@ from __future__ import annotations
 
 from ..errors import ShapeError
 from .jsontext import load_json
-from .limits import MAX_LAYERS
 from .spec_text import parse_layers
-from .spec_words import KIND_OF, POSITIONAL, Layer
+from .spec_words import KIND_OF, POSITIONAL, UPSAMPLE_MODES, Layer, repeated
 from .support import Pair
 
 __all__ = ["load_spec"]
@@ -62,6 +61,9 @@ def _layer_from_json(obj: object, where: str) -> list[Layer]:
         ("dilation", "dilation", 1),
         ("output_padding", "output_padding", 0),
         ("output_size", "output_size", 1),
+        ("scale_factor", "scale", 1),
+        ("scale", "scale", 1),
+        ("crop", "crop", 0),
     ):
         if key in data:
             fields[name] = pair_of(data.pop(key), key, minimum)
@@ -86,6 +88,13 @@ def _layer_from_json(obj: object, where: str) -> list[Layer]:
         if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
             raise ShapeError(f"{where}: dropout 'p' must be in [0, 1], got {rate!r}")
         fields["dropout"] = float(rate)
+    if "mode" in data:
+        mode = data.pop("mode")
+        if kind != "upsample" or mode not in UPSAMPLE_MODES:
+            raise ShapeError(
+                f"{where}: 'mode' is an upsample's {' or '.join(UPSAMPLE_MODES)}, got {mode!r}"
+            )
+        fields["mode"] = mode
     for key in ("body", "shortcut"):
         if key in data:
             fields[key] = tuple(_layers_from_json(data.pop(key), f"{where}.{key}"))
@@ -104,15 +113,17 @@ def _layer_from_json(obj: object, where: str) -> list[Layer]:
         raise ShapeError(f'{where}: {kind} needs {POSITIONAL[kind]} ("filters"/"units")')
     if kind in ("conv", "convt", "maxpool", "avgpool") and "kernel" not in fields:
         raise ShapeError(f'{where}: {kind} needs a "kernel"')
+    if kind == "upsample" and "scale" not in fields:
+        raise ShapeError(f'{where}: upsample needs a "scale_factor"')
+    if kind == "crop" and "crop" not in fields:
+        raise ShapeError(f'{where}: crop needs "crop", the cells cut from each side')
     if kind.startswith("adaptive") and "output_size" not in fields:
         raise ShapeError(f'{where}: {kind} needs an "output_size"')
     if kind == "gap":
         kind, fields["output_size"] = "adaptiveavgpool", (1, 1)
     if isinstance(repeat, bool) or not isinstance(repeat, int) or repeat < 1:
         raise ShapeError(f'{where}: "repeat" must be a positive int, got {repeat!r}')
-    if repeat > MAX_LAYERS:
-        raise ShapeError(f'{where}: "repeat" {repeat} is over the limit of {MAX_LAYERS} layers')
-    return [Layer(kind, **fields)] * repeat  # type: ignore[arg-type]
+    return repeated([Layer(kind, **fields)], repeat)  # type: ignore[arg-type]
 
 
 def _layers_from_json(obj: object, where: str) -> list[Layer]:

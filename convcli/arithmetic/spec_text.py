@@ -15,9 +15,9 @@ import re
 
 from ..errors import ParameterError, ShapeError
 from .jsontext import check_digits
-from .limits import MAX_LAYERS, check_layers, check_nesting
+from .limits import check_nesting
 from .padding import PaddingSpec, parse_padding
-from .spec_words import ALLOWED, EXAMPLES, KIND_OF, POSITIONAL, Layer
+from .spec_words import ALLOWED, EXAMPLES, KIND_OF, POSITIONAL, UPSAMPLE_MODES, Layer, repeated
 from .support import Pair, PairSyntaxError, parse_pair
 
 __all__ = ["parse_layers", "split_top"]
@@ -107,6 +107,11 @@ def _parse_simple(item: str) -> Layer:
     positional: list[str] = []
     for arg in words[1:]:
         low = arg.lower()
+        if low in UPSAMPLE_MODES:
+            if low not in allowed:
+                raise ShapeError(f"layer {item!r}: {kind} takes no {low!r}")
+            fields["mode"] = low
+            continue
         if low in ("nobias", "bias", "ceil"):
             if low not in allowed:
                 raise ShapeError(f"layer {item!r}: {kind} takes no {low!r}")
@@ -159,6 +164,10 @@ def _parse_simple(item: str) -> Layer:
             )
         if kind.startswith("adaptive"):
             fields["output_size"] = _pair(positional[0], "output size", item)
+        elif kind == "upsample":
+            fields["scale"] = _pair(positional[0], "scale factor", item)
+        elif kind == "crop":
+            fields["crop"] = _pair(positional[0], "crop", item, 0)
         else:
             fields["out"] = _int(positional[0], POSITIONAL[kind], item, 1)
     elif positional:
@@ -182,11 +191,7 @@ def _parse_item(item: str) -> list[Layer]:
             group = parse_layers(inner[1:-1])
         else:
             group = _parse_item(inner)
-        try:
-            check_layers(len(group) * count, f"layer spec {text[:40]!r}")
-        except ParameterError as exc:
-            raise ShapeError(str(exc)) from None
-        return group * count
+        return repeated(group, count)
     residual = re.fullmatch(
         r"(res|residual|cat|concat)\s*\((.*)\)", text, flags=re.DOTALL | re.IGNORECASE
     )
@@ -250,11 +255,6 @@ def parse_layers(text: str) -> list[Layer]:
     for item in split_top(joined, ","):
         if item.strip():
             layers.extend(_parse_item(item))
-            if len(layers) > MAX_LAYERS:
-                raise ShapeError(
-                    f"layer spec: expands to more than {MAX_LAYERS} layers; "
-                    f"the limit is {MAX_LAYERS} layers"
-                )
     if not layers:
         raise ShapeError(f"no layers in spec {text.strip()!r}")
     return layers

@@ -17,7 +17,18 @@ from dataclasses import dataclass
 
 from .padding import PaddingSpec
 
-__all__ = ["ACTIVATIONS", "ALIASES", "ALLOWED", "EXAMPLES", "KIND_OF", "POSITIONAL", "Layer"]
+__all__ = [
+    "ACTIVATIONS",
+    "ALIASES",
+    "ALLOWED",
+    "EXAMPLES",
+    "KIND_OF",
+    "POSITIONAL",
+    "REPEAT_EXPANDED",
+    "UPSAMPLE_MODES",
+    "Layer",
+    "repeated",
+]
 
 Pair = tuple[int, int]
 
@@ -38,6 +49,8 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "bottleneck": ("bottleneck",),
     "residual": ("res", "residual"),
     "concat": ("cat", "concat"),
+    "upsample": ("upsample", "upsampling"),
+    "crop": ("crop",),
     "seq": ("seq", "sequential", "stage"),
 }
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu", "silu", "leakyrelu", "softmax", "identity")
@@ -53,7 +66,10 @@ ALLOWED: dict[str, frozenset[str]] = {
     "linear": frozenset({"nobias", "bias"}),
     "basic": frozenset("s"),
     "bottleneck": frozenset("s"),
+    "upsample": frozenset({"nearest", "bilinear"}),
 }
+#: an upsampling layer's interpolation words (shapes do not depend on them)
+UPSAMPLE_MODES = ("nearest", "bilinear")
 # kinds that need a positional number, and what it means
 POSITIONAL = {
     "conv": "a number of filters",
@@ -63,6 +79,8 @@ POSITIONAL = {
     "adaptivemaxpool": "an output size",
     "basic": "a number of channels",
     "bottleneck": "a bottleneck width",
+    "upsample": "a scale factor",
+    "crop": "the cells cut from each side",
 }
 
 
@@ -75,8 +93,8 @@ class Layer:
     kind : str
         Canonical kind: ``conv``, ``convt``, ``maxpool``, ``avgpool``,
         ``adaptiveavgpool``, ``adaptivemaxpool``, ``linear``, ``flatten``,
-        ``bn``, ``dropout``, ``basic``, ``bottleneck``, ``residual``, ``concat``, ``seq``
-        or an activation (``relu``, ``sigmoid``, ...).
+        ``bn``, ``dropout``, ``basic``, ``bottleneck``, ``residual``, ``concat``, ``seq``,
+        ``repeat``, ``upsample``, ``crop`` or an activation (``relu``, ``sigmoid``, ...).
     out : int, optional
         Filters of a convolution, units of a linear layer, channels of a
         ``basic`` block, width of a ``bottleneck``.
@@ -100,6 +118,17 @@ class Layer:
         torchvision's blocks).
     name : str, optional
         A ``seq`` group's name (``layer1``).
+    scale : (int, int), optional
+        An ``upsample`` layer's scale factor per axis.
+    mode : str, optional
+        An ``upsample`` layer's interpolation, ``nearest`` (the default) or
+        ``bilinear``.
+    crop : (int, int), optional
+        The rows and columns a ``crop`` cuts from each side (the original
+        U-Net's skip connections).
+    count : int
+        How many times a ``repeat`` applies its ``body`` (``N*(...)`` of more
+        than :data:`REPEAT_EXPANDED` layers, kept whole rather than listed).
     """
 
     kind: str
@@ -118,6 +147,29 @@ class Layer:
     shortcut: tuple[Layer, ...] = ()
     post: tuple[Layer, ...] = ()
     name: str | None = None
+    scale: Pair | None = None
+    mode: str | None = None
+    crop: Pair | None = None
+    count: int = 1
+
+
+#: ``N*(...)`` is written out as its N·len(...) layers up to this many; a longer
+#: repeat is one :class:`Layer` of kind ``repeat`` (its ``body`` and ``count``),
+#: whatever N: ``1000000*relu`` costs one layer, not a million.
+REPEAT_EXPANDED = 64
+
+
+def repeated(layers: list[Layer], count: int) -> list[Layer]:
+    """``count`` repetitions of ``layers``: written out when short, one ``repeat`` otherwise.
+
+    Examples
+    --------
+    >>> len(repeated([Layer("relu")], 3)), repeated([Layer("relu")], 10**6)[0].count
+    (3, 1000000)
+    """
+    if count * len(layers) <= REPEAT_EXPANDED:
+        return layers * count
+    return [Layer("repeat", body=tuple(layers), count=count)]
 
 
 EXAMPLES = {
@@ -130,4 +182,6 @@ EXAMPLES = {
     "adaptivemaxpool": "adaptivemaxpool 7",
     "basic": "basic 128 s2",
     "bottleneck": "bottleneck 64",
+    "upsample": "upsample 2",
+    "crop": "crop 4",
 }

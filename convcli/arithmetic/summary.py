@@ -73,6 +73,11 @@ class LayerRow:
     batch : str, optional
         The name of a symbolic leading (batch) axis (an ONNX ``dim_param``),
         counted as 1: ``shape`` holds 1 there, :attr:`shown_shape` the name.
+    repeat : int
+        How many repetitions of its layers the row stands for: 1 for a
+        layer, N for the one row of ``N*relu``, N − 2 for the row between
+        the first and last repetitions of a long ``N*(...)``; its counts are
+        their sums, its shape and field those after the last of them.
     """
 
     index: str
@@ -88,6 +93,7 @@ class LayerRow:
     activations: int = 0
     param_activations: int = 0
     batch: str | None = None
+    repeat: int = 1
 
     @property
     def shown_shape(self) -> tuple[int | str, ...]:
@@ -141,13 +147,16 @@ class NetworkSummary:
 
     ``input_shape`` is (C, H, W) for a spec or preset; a model file's input
     keeps its own axes (N, C, H, W for an ONNX image model). ``notes`` say
-    where a rule was chosen (an ONNX opset's pooling sizes).
+    where a rule was chosen (an ONNX opset's pooling sizes). ``peak``, when
+    a reader knows the graph's tensors (ONNX), is its peak of live
+    activations; otherwise :attr:`peak_activations` derives it from the rows.
     """
 
     input_shape: tuple[int, ...]
     rows: tuple[LayerRow, ...]
     notes: tuple[str, ...] = ()
     batch: str | None = None
+    peak: int | None = None
 
     @property
     def shown_input(self) -> tuple[int | str, ...]:
@@ -185,6 +194,25 @@ class NetworkSummary:
     def total_activations(self) -> int:
         """Values output by all the layers: what one forward pass produces."""
         return sum(row.activations for row in self.rows if row.leaf)
+
+    @property
+    def peak_activations(self) -> int:
+        """The most values live at once in a forward pass, the input included.
+
+        A tensor lives from the layer that makes it to the last layer that
+        reads it (:mod:`.lifetimes`): a residual block keeps its input until
+        the addition. Not the sum of all activations, which no forward pass
+        holds at once.
+        """
+        if self.peak is not None:
+            return self.peak
+        from .lifetimes import peak_live, row_steps
+
+        return peak_live(row_steps(self.rows, product(self.input_shape)))
+
+    def peak_bytes(self, dtype: str = "float32") -> int:
+        """Memory of :attr:`peak_activations` in bytes."""
+        return memory_bytes(self.peak_activations, dtype)
 
     @property
     def depth(self) -> int:
@@ -231,4 +259,6 @@ class NetworkSummary:
             for row in self.rows
             if row.depth < depth
         )
-        return NetworkSummary(self.input_shape, rows, self.notes, self.batch)
+        return NetworkSummary(
+            self.input_shape, rows, self.notes, self.batch, peak=self.peak_activations
+        )

@@ -1,5 +1,6 @@
-"""``convcli animate``: a convolution, step by step, as an animated GIF, PNG or WebP,
-or an interactive HTML explorer.
+"""``convcli animate``: a convolution, step by step, as an animation or an explorer.
+
+The animation is a GIF, PNG or WebP; the explorer an interactive HTML page.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ def animate_cmd(
     formula and the same layer in PyTorch, Keras and `convcli conv`.
     --channels, --filters and --groups (or --depthwise) explore a layer.
 
-    \b
+    \N{BACKSPACE}
     Example:
       convcli animate --in 5 --k 3 --s 2 --p 1 -o conv.gif
       convcli animate --in 7 --k 3 --d 2 -o dilation.webp
@@ -269,7 +270,7 @@ def animate_cmd(
 
 
 def _looks_like_size(text: str) -> bool:
-    """True for ``3`` or ``3x3``: a kernel's size where its values belong."""
+    """Tell whether the text is ``3`` or ``3x3``: a kernel's size where its values belong."""
     import re
 
     return re.fullmatch(r"\s*\d+(\s*[xX×]\s*\d+)?\s*", text) is not None

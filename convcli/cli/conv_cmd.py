@@ -85,7 +85,7 @@ def emit(values, fmt: str, output: str | None, overwrite: bool, precision: int =
 
 
 def result_format(fmt: str | None, output: str | None) -> str:
-    """The result format: --format, else -o's extension, else text; they must agree."""
+    """Choose the result format: --format, else -o's extension, else text; they must agree."""
     ext = os.path.splitext(output or "")[1].lower()
     implied = MATRIX_WRITE_SUFFIXES.get(ext)
     if fmt is None:
@@ -220,11 +220,11 @@ def conv_cmd(
     [brackets] (in colour on a terminal); with --format json, one JSON
     document {"result": ..., "steps": [...]} instead.
 
-    \b
+    \N{BACKSPACE}
     Example:
       convcli conv --input "0 1 2; 3 4 5; 6 7 8" --kernel "0 1; 2 3"
       convcli conv -i "0 1 2; 3 4 5; 6 7 8" -k "0 1; 2 3" --steps
-      convcli conv -i "[[[0,1,2],[3,4,5],[6,7,8]],[[1,2,3],[4,5,6],[7,8,9]]]" \\
+      convcli conv -i "[[[0,1,2],[3,4,5],[6,7,8]],[[1,2,3],[4,5,6],[7,8,9]]]" \N{REVERSE SOLIDUS}
                    -k "[[[0,1],[2,3]],[[1,2],[3,4]]]"
       convcli conv -i x.npy -k "1 0 -1" --padding 1 --stride 2 --format json
       convcli conv -i "0 1 2; 3 4 5; 6 7 8" --pool max --size 2 --stride 1 --steps
@@ -335,7 +335,7 @@ def conv_cmd(
 
 
 def _conv_operands(x, k, groups, transposed, stride, padding, dilation, output_padding, convolve):
-    """The (C_in, H, W) input, correlation weights, geometry and drawn padding of a call.
+    """Resolve the (C_in, H, W) input, correlation weights, geometry and drawn padding of a call.
 
     A transposed convolution becomes the stride-1 correlation of the spread,
     padded input (:func:`convcli.teaching.steps.transposed_operands`); its
@@ -379,7 +379,7 @@ def _conv_operands(x, k, groups, transposed, stride, padding, dilation, output_p
 
 
 def _emit_steps_json(out, steps, output: str | None, overwrite: bool) -> None:
-    """``--steps --format json``: the result and every step as one JSON document."""
+    """Write ``--steps --format json``: the result and every step as one JSON document."""
     import json
 
     from ..images.atomic import write_bytes

@@ -50,7 +50,7 @@ def gallery_cmd(input_, output, kernels, tile, columns, gray, format_, overwrite
     stretched so their 99th percentile is white), scaled to a tile and
     labelled under it with its name (a kernel file's stem).
 
-    \b
+    \N{BACKSPACE}
     Example:
       convcli gallery sample_images/camera.png -o sheet.png
       convcli gallery photo.jpg --format jpeg > sheet.jpg

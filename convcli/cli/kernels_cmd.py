@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from .params import KERNEL
+
+if TYPE_CHECKING:
+    import numpy as np
 
 LIST_FORMATS = ("table", "text", "json", "csv")
 SHOW_FORMATS = ("table", "text", "json", "npy")
@@ -85,7 +89,7 @@ def _list(fmt: str) -> None:
 
 
 def _width() -> int:
-    """The terminal's (or ``COLUMNS``') width, 80 on a pipe, at most 160."""
+    """Return the terminal's (or ``COLUMNS``') width, 80 on a pipe, at most 160."""
     from ..output import table_width
 
     return min(160, table_width(sys.stdout))
@@ -108,7 +112,7 @@ def kernels_cmd(ctx, fmt):
     `convcli kernels show SPEC` prints one kernel's values and writes it in a
     form `convcli filter -k FILE` reads back.
 
-    \b
+    \N{BACKSPACE}
     Example:
       convcli kernels
       convcli kernels --format json
@@ -132,7 +136,7 @@ def kernels_cmd(ctx, fmt):
 def list_cmd(fmt):
     """List the built-in kernels (the same as `convcli kernels`).
 
-    \b
+    \N{BACKSPACE}
     Example:
       convcli kernels list --format csv
     """
@@ -146,15 +150,17 @@ CORNER = 8
 
 
 def _corners(n: int) -> list[int | None]:
-    """Indices shown along a side of ``n``: all, or the ends with None for the gap."""
+    """List the indices shown along a side of ``n``: all, or the ends with None for the gap."""
     if n <= MAX_SHOWN:
         return list(range(n))
     return [*range(CORNER), None, *range(n - CORNER, n)]
 
 
 def _shade(value: float, top: float) -> str:
-    """The style of a nonzero weight: red if negative, green if positive; the bright shade
-    for a weight larger than half the largest, so -2 and -1 of Sobel differ.
+    """Choose the style of a nonzero weight: red if negative, green if positive.
+
+    The bright shade is for a weight larger than half the largest, so -2 and
+    -1 of Sobel differ.
 
     The tables use the 16 standard colours (every terminal shows them, the same way);
     dark shades take white text and bright ones black, so every value stays readable.
@@ -165,49 +171,86 @@ def _shade(value: float, top: float) -> str:
     return f"bold white on {hue}"
 
 
-def _shaded(weights, title: str, color: bool) -> str:
-    """The values as a table (text), background shaded by sign and magnitude.
+def _shaded(weights: np.ndarray, title: str, color: bool) -> str:
+    """Render the values as tables (text), background shaded by sign and magnitude.
 
     A kernel wider or taller than :data:`MAX_SHOWN` shows its corners only,
-    ``…`` in place of the rest, so the table costs the same at any size.
+    ``…`` in place of the rest, so the table costs the same at any size. A
+    kernel too wide for the terminal is shown in blocks of whole columns,
+    each titled with the columns it holds, so that no line is wider than the
+    terminal and no value is cut.
     """
     from rich.text import Text
 
     from ..output import format_number, render_table
 
     top = float(abs(weights).max()) or 1.0
-    rows = []
     picked_rows, picked_cols = _corners(weights.shape[0]), _corners(weights.shape[1])
     if len(picked_rows) < weights.shape[0] or len(picked_cols) < weights.shape[1]:
         note = f"corners of {weights.shape[0]}×{weights.shape[1]}; --format text has every value"
         title = f"{title} ({note})" if title else note
+    rows = []
     for i in picked_rows:
         cells = []
         for j in picked_cols:
             if i is None or j is None:
                 cells.append(Text("…", style="dim"))
                 continue
-            v = weights[i, j]
-            v = float(v)
+            v = float(weights[i, j])
             text = format_number(round(v, 12)) if abs(v) >= 1e-4 or v == 0 else f"{v:.3g}"
             text = text if len(text) <= 10 else f"{v:.6g}"
-            style = ""
-            if color and v != 0:
-                style = _shade(v, top)
-            elif v == 0:
-                style = "dim"
+            style = "dim" if v == 0 else _shade(v, top) if color else ""
             cells.append(Text(text, style=style))
         rows.append(cells)
-    headers = ["…" if j is None else str(j) for j in picked_cols]
-    return render_table(
-        headers,
-        rows,
-        title=title or None,
-        right=headers,
-        width=_width(),
-        color=color,
-        show_header=False,
+    width = _width()
+    blocks = _column_blocks(
+        [max(len(row[k].plain) for row in rows) for k in range(len(rows[0]))], width
     )
+    out = []
+    for first, stop in blocks:
+        shown = [j for j in picked_cols[first:stop] if j is not None]
+        label = title
+        if len(blocks) > 1 and shown:
+            span = f"columns {shown[0]}–{shown[-1]}" if len(shown) > 1 else f"column {shown[0]}"
+            label = f"{title}: {span}" if title else span
+        headers = [str(k) for k in range(first, stop)]
+        out.append(
+            render_table(
+                headers,
+                [row[first:stop] for row in rows],
+                title=label or None,
+                right=headers,
+                width=width,
+                color=color,
+                show_header=False,
+            )
+        )
+    return "".join(out)
+
+
+def _column_blocks(widths: list[int], width: int) -> list[tuple[int, int]]:
+    """Split columns of these text widths into runs whose boxed table fits ``width``.
+
+    A boxed table is each column's text plus three characters (a space each
+    side and a rule), plus one for the last rule. Each block holds at least
+    one column, so a column wider than the terminal is a block of its own.
+
+    Examples
+    --------
+    >>> _column_blocks([8, 11, 11, 10], 80)
+    [(0, 4)]
+    >>> _column_blocks([8, 11, 11, 10], 30)
+    [(0, 2), (2, 4)]
+    """
+    blocks: list[tuple[int, int]] = []
+    first, used = 0, 1
+    for k, size in enumerate(widths):
+        if k > first and used + size + 3 > width:
+            blocks.append((first, k))
+            first, used = k, 1
+        used += size + 3
+    blocks.append((first, len(widths)))
+    return blocks
 
 
 @kernels_cmd.command("show")
@@ -236,7 +279,7 @@ def show_cmd(spec, fmt, output, overwrite):
     and negative ones red, bright where a weight is over half the largest
     (on a terminal).
 
-    \b
+    \N{BACKSPACE}
     Example:
       convcli kernels show gaussian:size=5,sigma=1
       convcli kernels show log:size=7 --format json -o log.json

@@ -14,7 +14,7 @@ from .params import INT_PAIR, PADDING, FiniteFloat
 
 
 def load_operand(spec: str, hint: str):
-    """An image or a matrix as a (C, H, W) float64 array; usage error (exit 2) if unreadable.
+    """Read an image or a matrix as a (C, H, W) float64 array; usage error (exit 2) if unreadable.
 
     Image files are read as images, channels moved first; .npy arrays are
     tensors as every command writes them, (H, W) or (C, H, W); inline
@@ -52,7 +52,7 @@ def _log_line(step: int, steps: int, loss: float) -> str:
 
 
 def _progress(steps: int, every: int | None, terminal: bool):
-    """The gd progress on stderr: ``(display, callback)``, either of them None.
+    """Make the gd progress on stderr: ``(display, callback)``, either of them None.
 
     On a terminal, a rich bar of the loss, with a line every ``every`` steps
     (every tenth of the run when not given). Elsewhere (a pipe, a file, a
@@ -216,7 +216,7 @@ def learn_cmd(
     refused before the first step. Prints the kernel (and bias) and the
     final loss.
 
-    \b
+    \N{BACKSPACE}
     Example:
       convcli learn "1 1 0 0 1 1; 1 1 0 0 1 1" "0 1 0 -1 0; 0 1 0 -1 0" --size 1x2
       convcli filter sample_images/camera.png -k sobel-x -o gx.npy

@@ -72,8 +72,10 @@ def pad_mode_option(
     default: str = "reflect",
     help: str = "How the border is filled (reflect: d c b|a b c d; symmetric: c b a|a b c d).",
 ) -> Callable:
-    """``--pad-mode MODE``: one of :data:`PAD_MODE_CHOICES`, listed in the help text
-    (where it wraps) rather than in the metavar (which would run past 80 columns).
+    """Add ``--pad-mode MODE``: one of :data:`PAD_MODE_CHOICES`.
+
+    The modes are listed in the help text (where it wraps) rather than in the
+    metavar (which would run past 80 columns).
     """
     return click.option(
         "--pad-mode",
@@ -123,13 +125,34 @@ def engine_options(f: Callable) -> Callable:
     )(f)
 
 
+class VanishingOutput(click.ClickException):
+    """An output that would not outlive the command (``memory://``): exit 2, one line."""
+
+    exit_code = 2
+
+
+def _lasting_output(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Refuse a ``memory://`` output: it would vanish when the command exits (exit 2)."""
+    from ..images.urls import is_process_memory_url
+
+    if value is not None and is_process_memory_url(value):
+        option = "--out-dir" if param.name == "out_dir" else "-o"
+        raise VanishingOutput(
+            f"{option} {value}: memory:// lives only as long as this process, so the result "
+            "would vanish when convcli exits; write to a file or to an s3://, gs:// or "
+            "file:// URL"
+        )
+    return value
+
+
 def image_output_options(f: Callable) -> Callable:
-    """Where and how image results are written, and how a batch runs."""
+    """Add where and how image results are written, and how a batch runs."""
     return _stack(
         click.option(
             "-o",
             "--output",
             type=click.Path(allow_dash=True),  # a folder for an existing .zarr output
+            callback=_lasting_output,
             help="Output file; its extension picks the format. '-' is standard output (PNG unless "
             "--format says otherwise). Default: standard output when it is redirected or "
             "piped, else a file beside the input (see above).",
@@ -137,6 +160,7 @@ def image_output_options(f: Callable) -> Callable:
         click.option(
             "--out-dir",
             type=click.Path(file_okay=False),
+            callback=_lasting_output,
             help="Write each result into this directory under its input's name.",
         ),
         click.option(

@@ -6,6 +6,8 @@ whose message shows the accepted syntax.
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from ..arithmetic.sizes import PaddingSyntaxError, parse_padding
@@ -14,7 +16,7 @@ from ..errors import ShapeError
 
 
 def pair_message(exc: PairSyntaxError, typed: str) -> str:
-    """The usage message for ``N|HxW`` text that :func:`parse_pair` refused.
+    """Write the usage message for ``N|HxW`` text that :func:`parse_pair` refused.
 
     A part is quoted with the whole value typed when it is only part of it
     (``'3x': '' is not a whole number``).
@@ -37,10 +39,14 @@ class IntPair(click.ParamType):
     def __init__(self, minimum: int = 1) -> None:
         self.minimum = minimum
 
-    def get_metavar(self, param, ctx=None) -> str:  # keep the lower-case x in help
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        """Show ``N|HxW`` in the help, keeping the lower-case x."""
         return self.name
 
-    def convert(self, value, param, ctx) -> tuple[int, int]:
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[int, int]:
+        """Parse ``N`` or ``HxW``; a malformed value is a usage error showing the syntax."""
         if isinstance(value, tuple):
             return value
         try:
@@ -58,7 +64,8 @@ class Padding(click.ParamType):
 
     name = "PADDING"
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Parse a padding; a malformed value is a usage error listing the forms."""
         if not isinstance(value, str):
             return value
         try:
@@ -93,7 +100,8 @@ class KernelSpec(click.ParamType):
         #: (Kernel.check_magnitude against a 16-bit white), as a usage error
         self.images = images
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Resolve a kernel; a bad spec is a usage error naming the closest names."""
         if not isinstance(value, str):
             return value
         from ..errors import KernelError
@@ -126,7 +134,8 @@ class FiniteFloat(click.FloatRange):
             return ""
         return super()._describe_range()
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Convert to a float, refusing ``nan`` and ``inf`` as a usage error."""
         import math
 
         number = super().convert(value, param, ctx)
@@ -148,7 +157,8 @@ class PixelFloat(FiniteFloat):
     exit 0, and a RuntimeWarning); it is a usage error here.
     """
 
-    def convert(self, value, param, ctx):
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        """Convert to a finite float, refusing one beyond float32's range as a usage error."""
         number = super().convert(value, param, ctx)
         if abs(number) > FLOAT32_MAX:
             self.fail(

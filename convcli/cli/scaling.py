@@ -44,6 +44,7 @@ class Scaling:
 
     @property
     def enabled(self) -> bool:
+        """Tell whether a cluster was named (a scheduler address or file)."""
         return bool(self.scheduler or self.scheduler_file)
 
     @property
@@ -52,7 +53,7 @@ class Scaling:
         return self.origin.startswith("$")
 
     def spec(self):
-        """The :class:`convcli.cluster.connect.SchedulerSpec` (pure Python; a usage error)."""
+        """Return the :class:`convcli.cluster.connect.SchedulerSpec` (pure Python; a usage error)."""
         from ..cluster.connect import parse_scheduler
         from ..errors import ParameterError
 
@@ -241,7 +242,7 @@ def _run_on_cluster(
     quiet: bool,
     verb: str,
 ) -> None:
-    """The cluster half of :func:`run_scaled`."""
+    """Run the cluster half of :func:`run_scaled`."""
     from ..cluster.batch import run_batch
     from ..cluster.connect import open_client
 

@@ -53,7 +53,7 @@ STOPPED = {130: "Interrupted.", 129: "Hangup.", 143: "Terminated."}
 
 
 def stopped_message(status: int) -> str:
-    """The line a run stopped by a signal prints: ``Hangup.`` for SIGHUP (129), ...
+    """Return the line a run stopped by a signal prints: ``Hangup.`` for SIGHUP (129), ...
 
     Examples
     --------
@@ -73,7 +73,7 @@ _received: list[int] = []
 
 
 def last_signal() -> int | None:
-    """The last signal :func:`terminating_signals` turned into an exception, or None."""
+    """Return the last signal :func:`terminating_signals` turned into an exception, or None."""
     return _received[-1] if _received else None
 
 
@@ -146,7 +146,7 @@ def _exit(signum: int, frame: FrameType | None) -> None:
     raise _WorkerExit(signum)
 
 
-def _redeliver(unraisable) -> None:
+def _redeliver(unraisable: sys.UnraisableHookArgs) -> None:
     """``sys.unraisablehook`` of a worker: a signal swallowed by a finalizer is sent again.
 
     Python runs signal handlers between any two steps, a ``__del__`` or a
@@ -165,7 +165,7 @@ def _redeliver(unraisable) -> None:
 
 
 def worker_signals() -> None:
-    """The initializer of a batch's worker processes: SIGINT, SIGTERM, SIGHUP end them quietly."""
+    """Set up a batch's worker processes: SIGINT, SIGTERM, SIGHUP end them quietly."""
     sys.unraisablehook = _redeliver
     for signum in (signal.SIGINT, *HANDLED):
         if signal.getsignal(signum) is not signal.SIG_IGN:

@@ -8,20 +8,44 @@ to a pipe or with ``NO_COLOR``), then the step's line ``Y[i,j] = x×k + ... = y`
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..teaching.steps import Step
+
+#: A run of text and the rich style it is printed in ("" for none).
+Piece = tuple[str, str]
+#: ``say(pieces, end)``: prints pieces, then ``end``.
+Say = Callable[..., None]
+#: ((top, bottom), (left, right)) padding.
+PadBox = tuple[tuple[int, int], tuple[int, int]]
 
 __all__ = ["show_steps"]
 
 
 def _color() -> bool:
+    """Tell whether standard output takes colour."""
     from ..output import color_enabled
 
     return color_enabled(sys.stdout)
 
 
-def _grid(padded, step, channel, marked_style, pad_box, dot_padding=False):
-    """Rows of a grid of one channel, as (text, rich style) pieces: the window's
-    input cells in [brackets], its taps in the padding in {braces} (so a window
-    always shows all its k×k taps); padding shown as ``·`` when ``dot_padding`` (zeros).
+def _grid(
+    padded: np.ndarray,
+    step: Step,
+    channel: int,
+    marked_style: str,
+    pad_box: PadBox,
+    dot_padding: bool = False,
+) -> list[Piece]:
+    """Draw the rows of a grid of one channel, as (text, rich style) pieces.
+
+    The window's input cells are in [brackets], its taps in the padding in
+    {braces} (so a window always shows all its k×k taps); padding is shown as
+    ``·`` when ``dot_padding`` (zeros).
     """
     import numpy as np
 
@@ -57,7 +81,7 @@ def _grid(padded, step, channel, marked_style, pad_box, dot_padding=False):
     return pieces
 
 
-def _printer(color: bool):
+def _printer(color: bool) -> Say:
     """``say(pieces, end)``: print (text, style) pieces to standard output.
 
     With colour (a terminal), through rich; otherwise (a pipe, a file, or
@@ -66,7 +90,7 @@ def _printer(color: bool):
     """
     if not color:
 
-        def plain(pieces=(), end: str = "\n") -> None:
+        def plain(pieces: Sequence[Piece] = (), end: str = "\n") -> None:
             sys.stdout.write("".join(text for text, _ in pieces) + end)
             sys.stdout.flush()  # in order with click.echo's output, as rich's console is
 
@@ -83,7 +107,7 @@ def _printer(color: bool):
         width=200,
     )
 
-    def rich_print(pieces=(), end: str = "\n") -> None:
+    def rich_print(pieces: Sequence[Piece] = (), end: str = "\n") -> None:
         text = Text()
         for part, style in pieces:
             text.append(part, style=style)
@@ -93,7 +117,12 @@ def _printer(color: bool):
 
 
 def show_steps(
-    steps, padded, pad_box, max_steps: int, channels: bool, pad_word: str | None = None
+    steps: Sequence[Step],
+    padded: np.ndarray,
+    pad_box: PadBox,
+    max_steps: int,
+    channels: bool,
+    pad_word: str | None = None,
 ) -> None:
     """Print each window: the input with the window marked, then the arithmetic.
 

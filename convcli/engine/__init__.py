@@ -2,14 +2,20 @@
 
 One module per job, from the API down:
 
-- :mod:`.convolution`: ``conv2d``, ``filter2d``, ``im2col``: the API, and how
-  a call runs its tiles.
+- :mod:`.convolution`: ``conv2d``, ``filter2d``, ``im2col``: the API.
+- :mod:`.fused`: ``filter2d_pixels``, uint8 pixels filtered into uint8 pixels
+  (range clip or abs) in one pass of the native core.
 - :mod:`.passes`: ``filter2d_separable``, a separable kernel by its two 1-D
   factors as whole-image passes (a box of any length is a running sum).
 - :mod:`.pooling`: ``pool2d``, max/avg/min pooling as PyTorch defines it.
 - :mod:`.costs`: the cost model ``strategy="auto"`` picks by, and its constants.
-- :mod:`.strategies`: the per-tile strategies (direct, separable, FFT,
-  im2col), ``STRATEGIES`` and ``rank_one_factors``.
+- :mod:`.tilerun`: how a call runs: the strategy chosen, its tiles planned
+  and run on threads, BLAS's threads held.
+- :mod:`.strategies`: the per-tile strategies by name, ``STRATEGIES``; each
+  in its own module: :mod:`.direct`, :mod:`.separable`, :mod:`.transforms`
+  (FFT and im2col), sharing :mod:`.tilekit`.
+- :mod:`.factors`: rank-1 factors of kernels (``rank_one_factors``) and
+  which run as running sums.
 - :mod:`.native`: the optional C core (``src/native``) as the ``native``
   strategy, and which variant of it runs (``CONVCLI_ENGINE``, ``CONVCLI_NATIVE_ISA``).
 - :mod:`.sparse`: tap by tap, for a dilated span too big for any tile's block.
@@ -27,7 +33,7 @@ Nothing here reads or writes files; :mod:`convcli.images` does.
 """
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     """Convcli 0.1's ``convcli.engine.<name>`` (this was one module), with a DeprecationWarning."""
     from ..compat import moved_name
 

@@ -22,7 +22,7 @@ __all__ = ["as_numeric", "check_finite", "check_magnitude", "check_pad_value", "
 
 
 def as_numeric(a: object, name: str) -> np.ndarray:
-    """``a`` as an array of real numbers (bool, integer or float); ArrayTypeError otherwise.
+    """Return ``a`` as an array of real numbers (bool, integer or float), else raise ArrayTypeError.
 
     ArrayTypeError is a ConvcliError and a TypeError; a ragged nested list
     is one too (numpy's own ValueError would name nothing).
@@ -85,7 +85,7 @@ def _native_scan(arr: np.ndarray, threads: int = 1) -> tuple[float, bool] | None
 
 
 def _bounds(arr: np.ndarray, name: str, threads: int = 1) -> float:
-    """The largest magnitude in ``arr``; a ShapeError naming the first NaN or infinity."""
+    """Return the largest magnitude in ``arr``; raise a ShapeError naming a NaN or infinity."""
     if arr.size == 0:
         return 0.0
     scanned = _native_scan(arr, threads)

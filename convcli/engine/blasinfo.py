@@ -28,7 +28,7 @@ _OPENBLAS_TIERS: dict[str, int] = {
 
 
 def kernel_tier(architecture: str) -> int:
-    """The vector tier of an OpenBLAS x86 kernel (see :data:`_OPENBLAS_TIERS`).
+    """Return the vector tier of an OpenBLAS x86 kernel (see :data:`_OPENBLAS_TIERS`).
 
     Examples
     --------
@@ -39,7 +39,7 @@ def kernel_tier(architecture: str) -> int:
 
 
 def cpu_tier(flags: set[str] | None = None) -> int | None:
-    """The vector tier this CPU supports (as :func:`kernel_tier`), or None off x86 Linux.
+    """Return the vector tier this CPU supports (as :func:`kernel_tier`); None off x86 Linux.
 
     ``flags`` are ``/proc/cpuinfo``'s, read when not given.
 

@@ -29,7 +29,8 @@ How a call runs
    ``np.matmul`` and scipy.fft release the GIL; the strategies that call
    scipy's BLAS wrappers run on one thread, as those hold it). While they
    run, BLAS is held to one thread, so a call never uses more cores than
-   ``threads`` (see ``_blas_threads`` for why BLAS's own threads lose here).
+   ``threads`` (see :func:`convcli.engine.tilerun.blas_threads` for why BLAS's
+   own threads lose here). :mod:`convcli.engine.tilerun` runs these steps.
 
 Pad modes are described in :mod:`convcli.engine.padding`; ``PAD_MODES``,
 ``normalize_pad_mode``, ``pad`` and ``compute_dtype`` are importable from
@@ -38,10 +39,8 @@ here too.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -49,7 +48,7 @@ from ..arithmetic.geometry import Geometry
 from ..arithmetic.limits import check_allocation, check_output_pixels, check_weights_fit
 from ..arithmetic.sizes import PaddingSpec, pair
 from ..errors import ShapeError
-from . import costs, fftblocks, sparse, strategies
+from . import costs
 from .arrays import (
     as_numeric,
     check_finite,
@@ -58,22 +57,20 @@ from .arrays import (
     compute_dtype,
 )
 from .padding import PAD_MODE_ALIASES, PAD_MODES, gather, normalize_pad_mode, pad
-from .threads import check_threads, run_parallel, single_threaded_blas
+from .threads import check_threads
+from .tilerun import run_tiles
 from .tiling import (
     DEFAULT_MEMORY_BUDGET,
     Problem,
-    Tile,
     Tiling,
     check_budget,
-    fft_cache_bytes,
-    tile_shape,
-    working_memory,
 )
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "PAD_MODES",
     "PAD_MODE_ALIASES",
+    "check_filter_args",
     "compute_dtype",
     "conv2d",
     "filter2d",
@@ -82,17 +79,8 @@ __all__ = [
     "pad",
 ]
 
-# bytes of small per-call allocations (index maps, views) kept out of the tile plan
-_OVERHEAD = 32 * 1024
 
-# outputs below which BLAS threading is left as it is
-_SMALL_PROBLEM = 1 << 15
-
-# a band of rows computed in place: ("interior", image, first row, stop row)
-_Band = tuple[str, int, int, int]
-
-
-def _tiling(
+def resolve_tiling(
     size: Sequence[int],
     kernel: Sequence[int],
     stride: int | Sequence[int],
@@ -161,7 +149,7 @@ def im2col(
     if x.ndim != 4:
         raise ShapeError(f"`x` must have shape (N, C, H, W), got shape {x.shape}")
     kernel = pair(kernel_size, "kernel_size")
-    geo = _tiling(x.shape[-2:], kernel, stride, padding, dilation, pad_mode)
+    geo = resolve_tiling(x.shape[-2:], kernel, stride, padding, dilation, pad_mode)
     n, c = x.shape[:2]
     oh, ow = geo.out
     # the padded block, then the patch matrix: both whole, so both must fit
@@ -176,197 +164,6 @@ def im2col(
     return win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kernel[0] * kernel[1], oh * ow)
 
 
-def _run_tiles(
-    x: np.ndarray,
-    weight: np.ndarray,
-    geo: Tiling,
-    groups: int,
-    dtype: np.dtype,
-    pad_value: float,
-    memory_budget: int,
-    strategy: str,
-    threads: int | None,
-    check: Callable[..., None] | None = None,
-) -> np.ndarray:
-    """Correlate (N, C_in, H, W) with (C_out, C_in/groups, kh, kw) tile by tile; no bias.
-
-    ``check``, if given, is the input's magnitude check (``check_magnitude`` with
-    its arguments bound), called once the strategy is known: before any tile runs,
-    or, where the native core reads every input row of an input in the compute
-    dtype, after it, with the ``largest`` magnitude it found on the way (and
-    called plainly, to name the cell, when it found a NaN or infinity).
-    """
-    n, c_in = x.shape[:2]
-    c_out = weight.shape[0]
-    problem = Problem.of(geo.geometry, n, c_in, c_out, groups)
-    threads = requested = check_threads(threads)
-    name = strategies.check_strategy(strategy)
-    shape = "x".join(map(str, weight.shape))
-    check_weights_fit(weight.size * dtype.itemsize, memory_budget, f"{shape} {dtype}")
-    # the index maps (and their temporaries) are outside the tile plan
-    maps = 4 * (geo.rows.nbytes + geo.cols.nbytes)
-    budget = max(memory_budget - weight.nbytes - maps - _OVERHEAD, 1)
-    if name == "auto":
-        name = costs.choose_strategy(
-            problem, weight, dtype, budget, threads, in_itemsize=x.dtype.itemsize
-        )
-    scanned: list[tuple[float, bool]] | None = None
-    if name == "native" and check is not None and x.dtype == dtype:
-        from . import native
-
-        if native.reads_every_row(geo, problem, x.shape[-2]):
-            scanned = []  # the native core finds max|x| as it gathers each row
-    if check is not None and scanned is None:
-        check()
-    if name == "native":  # the C core: bands of output rows straight from x
-        from . import native
-
-        out = native.run(
-            x,
-            weight,
-            geo,
-            problem,
-            dtype,
-            pad_value,
-            budget,
-            threads,
-            costs.native_factors(problem, weight, dtype),
-            scanned,
-        )
-        if check is not None and scanned is not None:
-            if all(finite for _, finite in scanned):
-                check(largest=max((big for big, _ in scanned), default=0.0))
-            else:
-                check()  # names the first NaN or infinity
-        return out
-    # rank-1 factors once, for BLAS's price (a running sum takes no axpy) and the kernel
-    factors = strategies.separable_factors(weight, dtype) if name == "separable" else None
-    blas = costs.blas_repays(problem, name, weight, factors)
-    tile_budget = budget
-    if name == "fft":
-        tile_budget = max(budget - fft_cache_bytes(budget), 1)  # the cached kernel spectra
-    if name == "fft" and max(problem.span) > fftblocks.LARGE_SPAN:
-        # a large kernel: cut it into blocks too, so no tile's halo dwarfs the tile
-        plan = fftblocks.plan(problem, budget, threads, dtype.itemsize, x.dtype.itemsize)
-        if plan is not None:
-            out = np.empty((n, c_out, *geo.out), dtype=dtype)
-            if costs.fft_by_taps(problem, weight, plan):  # a sparse kernel over a large span
-                sparse.run_taps(x, weight, geo, problem, out, pad_value, budget, requested)
-            else:
-                fftblocks.run(x, weight, geo, problem, out, pad_value, plan)
-            return out
-    if name in strategies.SERIAL:
-        # scipy's BLAS wrappers (axpy, gemm) hold the GIL: more threads only add contention;
-        # the numpy axpy's steps are too short to gain from them either
-        threads = 1
-    if name == "im2col" and n * c_out * geo.out[0] * geo.out[1] < _SMALL_PROBLEM:
-        # a small layer: one tile, whose product BLAS shares out as it sees fit; tile
-        # threads would cost a pool's start and, beside BLAS's, more threads than cores
-        threads = 1
-    kernel: strategies.TileKernel | None = None
-    if name == "direct":
-        kernel = strategies.make_direct(problem, weight, dtype, blas=blas)
-    elif name == "separable":  # raises for a kernel of rank above 1
-        kernel = strategies.make_separable(problem, weight, dtype, blas=blas, factors=factors)
-    elif name == "im2col":
-        kernel = strategies.make_im2col(problem, weight, dtype)
-    th, tw = tile_shape(
-        name,
-        problem,
-        tile_budget,
-        threads,
-        dtype.itemsize,
-        x.dtype.itemsize,
-        tall=kernel is not None and kernel.tall,
-    )
-    out = np.empty((n, c_out, *geo.out), dtype=dtype)
-    by_taps = name == "direct" and costs.direct_by_taps(
-        problem, weight, tile_budget, dtype.itemsize, x.dtype.itemsize
-    )
-    if by_taps or sparse.needs_taps(
-        name, problem, th, tw, tile_budget, threads, dtype.itemsize, x.dtype.itemsize
-    ):
-        # even the smallest tile's block (tile plus the dilated span) overruns the
-        # budget, or its halo costs more than the taps: gather only the cells each
-        # tap reads (nothing of the span is built)
-        sparse.run_taps(x, weight, geo, problem, out, pad_value, budget, requested)
-        return out
-    if kernel is None:  # fft: its dilated kernel is built only now that it fits
-        kernel = strategies.make_fft(problem, weight, dtype, budget)
-    budget = tile_budget
-    (top, _), (left, right) = geo.padding
-    span_h = geo.span[0]
-
-    def work(tile: Tile | _Band) -> None:
-        if isinstance(tile[0], str):
-            _, k, r0, r1 = tile
-            assert kernel.interior is not None
-            # only the input rows the band reads, so no wrapper can copy more
-            src = x[k, 0, r0 - top : r1 - top + span_h - 1].reshape(-1)
-            kernel.interior(src, -left, out[k, 0, r0:r1], left, right)
-            return
-        rs, cs, rows, cols, runs = tile
-        kernel(gather(x, rows, cols, dtype, pad_value, runs), out[:, :, rs, cs])
-
-    band = _interior_band(x, geo, kernel, dtype, c_in, c_out)
-    edges: list[Tile] = []
-    tiles: Iterator[Tile | _Band]
-    if band is None:
-        tiles = geo.tiles(th, tw)
-        count = len(range(0, geo.out[0], th)) * len(range(0, geo.out[1], tw))
-    else:
-        a, b = band
-        ow = geo.out[1]
-        # generated as the workers pull them: a list of thousands of small tuples
-        # would itself take a noticeable share of a small budget
-        interior: Iterator[Tile | _Band] = (
-            ("interior", k, r0, min(r0 + th, b)) for k in range(n) for r0 in range(a, b, th)
-        )
-        # the border columns, in tall strips (a few tall tiles cost less than many
-        # small ones), as tall as the budget allows
-        tall = max(th, 1024)
-        per_thread = max(budget // threads, 1)
-        edge_width = max(left, right)
-
-        def strip_memory(rows: int) -> int:
-            return working_memory(name, problem, rows, edge_width, dtype.itemsize, x.dtype.itemsize)
-
-        while tall > th and strip_memory(tall) > per_thread:
-            tall //= 2
-        edges = [geo.tile(r0, min(r0 + tall, b), 0, left) for r0 in range(a, b, tall) if left]
-        edges += [
-            geo.tile(r0, min(r0 + tall, b), ow - right, ow) for r0 in range(a, b, tall) if right
-        ]
-        tiles = itertools.chain(
-            geo.tiles(th, tw, (0, a)), interior, geo.tiles(th, tw, (b, geo.out[0]))
-        )
-        count = (
-            n * len(range(a, b, th))
-            + len(edges)
-            + len(range(0, ow, tw)) * (len(range(0, a, th)) + len(range(b, geo.out[0], th)))
-        )
-    threads = max(1, min(threads, count))
-    with _blas_threads(name, threads, out.size, blas, requested):
-        run_parallel(work, tiles, threads)
-        if edges:
-            # only once every interior band is done: those wrote scratch values into
-            # the border columns, which these tiles now overwrite with the real ones
-            run_parallel(work, iter(edges), min(threads, len(edges)))
-    return out
-
-
-def _interior_band(x, geo, kernel, dtype, c_in: int, c_out: int):
-    """Output rows to compute straight from ``x`` (see ``Tiling.interior_rows``), or None."""
-    if kernel.interior is None or c_in != 1 or c_out != 1 or x.dtype != dtype:
-        return None
-    if not x.flags.aligned:  # BLAS wrappers would copy an unaligned plane on every call
-        return None
-    plane = x.shape[-1] * x.itemsize
-    if x.strides[-1] != x.itemsize or x.strides[-2] != plane:
-        return None
-    return geo.interior_rows()
-
-
 def _native_reads_pixels(
     x: np.ndarray,
     kernel: np.ndarray,
@@ -376,8 +173,9 @@ def _native_reads_pixels(
     strategy: str,
     threads: int | None,
 ) -> bool:
-    """Whether the native core will filter the (C, H, W) pixels ``x`` as they are
-    (uint8 or uint16, converted as it gathers each row), so no float copy is made.
+    """Tell whether the native core will filter the (C, H, W) pixels ``x`` as they are.
+
+    uint8 or uint16, converted as it gathers each row, so no float copy is made.
     """
     from . import native
 
@@ -392,36 +190,6 @@ def _native_reads_pixels(
         problem, kernel[None, None], dtype, budget, check_threads(threads), x.dtype.itemsize
     )
     return picked == "native"
-
-
-def _blas_threads(
-    strategy: str, threads: int, size: int, blas: bool = True, requested: int | None = None
-):
-    """A context in which BLAS runs single-threaded, when that is faster.
-
-    When our own tile threads use the cores, or for the ``axpy`` calls of the
-    direct and separable strategies (OpenBLAS would wake its threads for each
-    of them), BLAS is held to one thread through threadpoolctl; so it is for
-    ``im2col`` when the caller asked for one thread (``requested``), which
-    then means one core. Only ``im2col`` or ``fft`` running a single tile for
-    a caller who asked for more threads leave BLAS its own threads. Small
-    problems are left alone. Overlapping calls from several user threads
-    share one limit, lifted when the last of them leaves.
-
-    BLAS's own threads are the last resort because OpenBLAS's workers keep
-    spinning for a while after each call (measured: about 30 ms of CPU within
-    0.2 s), on the cores the next call (convcli's tiles, or torch's OpenMP
-    threads in the same process) needs; convcli's tile threads sleep when idle.
-    """
-    if size < _SMALL_PROBLEM:
-        return contextlib.nullcontext()
-    if threads == 1 and strategy in ("im2col", "fft"):
-        if requested == 1 and strategy == "im2col":
-            return single_threaded_blas()
-        return contextlib.nullcontext()
-    if strategy in strategies.SERIAL and not blas:  # numpy's axpy: no BLAS call to hold
-        return contextlib.nullcontext()
-    return single_threaded_blas()
 
 
 def conv2d(
@@ -549,8 +317,8 @@ def conv2d(
         if bias.shape != (c_out,):
             raise ShapeError(f"`bias` must have shape ({c_out},), got shape {bias.shape}")
         check_finite(bias, "bias")
-    geo = _tiling(x.shape[-2:], weight.shape[-2:], stride, padding, dilation, pad_mode)
-    out = _run_tiles(
+    geo = resolve_tiling(x.shape[-2:], weight.shape[-2:], stride, padding, dilation, pad_mode)
+    out = run_tiles(
         x,
         weight,
         geo,
@@ -564,6 +332,34 @@ def conv2d(
     if bias is not None:
         out += bias.astype(ct).reshape(1, -1, 1, 1)
     return out[0] if squeeze else out
+
+
+def check_filter_args(
+    image: np.ndarray,
+    kernel: np.ndarray,
+    convolve: bool,
+    dtype: np.dtype | str | None,
+    pad_value: float,
+) -> tuple[np.ndarray, np.ndarray, np.dtype, float]:
+    """Check :func:`filter2d`'s arrays: (image, kernel in correlation form, compute dtype, pad).
+
+    Raises ShapeError (or ArrayTypeError) as :func:`filter2d` documents.
+    """
+    image = as_numeric(image, "image")
+    kernel = as_numeric(kernel, "kernel")
+    if image.ndim not in (2, 3):
+        raise ShapeError(f"`image` must have shape (H, W) or (H, W, C), got shape {image.shape}")
+    if kernel.ndim != 2:
+        raise ShapeError(f"`kernel` must be 2-D (kh, kw), got shape {kernel.shape}")
+    if kernel.size == 0:
+        raise ShapeError(f"`kernel` is empty: shape {kernel.shape}")
+    if convolve:
+        kernel = kernel[::-1, ::-1]
+    if 0 in image.shape[:2]:
+        raise ShapeError(f"`image` is empty: shape {image.shape}")
+    ct = compute_dtype(image.dtype, dtype)
+    check_finite(kernel, "kernel")
+    return image, kernel, ct, check_pad_value(pad_value)
 
 
 def filter2d(
@@ -627,21 +423,7 @@ def filter2d(
            [5., 4., 3.],
            [2., 1., 0.]])
     """
-    image = as_numeric(image, "image")
-    kernel = as_numeric(kernel, "kernel")
-    if image.ndim not in (2, 3):
-        raise ShapeError(f"`image` must have shape (H, W) or (H, W, C), got shape {image.shape}")
-    if kernel.ndim != 2:
-        raise ShapeError(f"`kernel` must be 2-D (kh, kw), got shape {kernel.shape}")
-    if kernel.size == 0:
-        raise ShapeError(f"`kernel` is empty: shape {kernel.shape}")
-    if convolve:
-        kernel = kernel[::-1, ::-1]
-    if 0 in image.shape[:2]:
-        raise ShapeError(f"`image` is empty: shape {image.shape}")
-    ct = compute_dtype(image.dtype, dtype)
-    check_finite(kernel, "kernel")
-    pad_value = check_pad_value(pad_value)
+    image, kernel, ct, pad_value = check_filter_args(image, kernel, convolve, dtype, pad_value)
     # the NaN and magnitude check: here for an image the native core would convert, else
     # once the strategy is known (the native core reads max|x| as it gathers each row)
     check = functools.partial(
@@ -655,7 +437,7 @@ def filter2d(
     check_weights_fit(weights, budget, f"{kernel.shape[0]}x{kernel.shape[1]} {ct}")
     planes = x.size * ct.itemsize
     # conv2d's checks are done (its scan for NaN and magnitude would read the image again)
-    geo = _tiling(x.shape[-2:], kernel.shape, stride, padding, dilation, pad_mode)
+    geo = resolve_tiling(x.shape[-2:], kernel.shape, stride, padding, dilation, pad_mode)
     if (
         (x.dtype != ct or not x.flags.c_contiguous)
         and planes <= (budget - weights) // 2
@@ -665,7 +447,7 @@ def filter2d(
         # plane's interior rows be read in place instead of gathered tile by tile
         x = np.ascontiguousarray(x, dtype=ct)
         budget -= planes
-    out = _run_tiles(
+    out = run_tiles(
         x[:, None],
         kernel[None, None],
         geo,

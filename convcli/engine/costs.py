@@ -73,7 +73,7 @@ import sys
 import numpy as np
 
 from . import fftblocks, sparse
-from .strategies import has_running_sums, separable_factors, separable_passes
+from .factors import Factors, has_running_sums, separable_factors, separable_passes
 from .tiling import FFT_TILE, Problem, tile_shape, working_memory
 
 __all__ = ["blas_repays", "choose_strategy", "estimate_costs", "native_costs", "native_factors"]
@@ -109,19 +109,22 @@ NATIVE_PIXEL = 0.3e-9
 
 
 def _stride_factor(problem: Problem) -> int:
-    """``stride_h * stride_w``, the stride-1 outputs computed per output kept, counting
-    only axes with more than one output (one output costs one, whatever the stride,
-    which may be any size: 10**400 is a valid stride for a one-pixel output).
+    """Count the stride-1 outputs computed per output kept: ``stride_h * stride_w``.
+
+    Only axes with more than one output count (one output costs one, whatever the
+    stride, which may be any size: 10**400 is a valid stride for a one-pixel output).
     """
     return math.prod(s if n > 1 else 1 for s, n in zip(problem.stride, problem.out, strict=True))
 
 
 def _passes(taps: np.ndarray) -> float:
-    """Passes over a tile that accumulating these taps takes: one per nonzero tap."""
+    """Count the passes over a tile that accumulating these taps takes: one per nonzero tap."""
     return float(np.count_nonzero(np.asarray(taps)))
 
 
-def estimate_costs(problem: Problem, weight: np.ndarray, factors=None) -> dict[str, float]:
+def estimate_costs(
+    problem: Problem, weight: np.ndarray, factors: Factors | None = None
+) -> dict[str, float]:
     """Estimated seconds per output pixel and image of each applicable strategy.
 
     ``factors`` are the rank-1 factors from :func:`separable_factors`, if any.
@@ -153,9 +156,13 @@ def estimate_costs(problem: Problem, weight: np.ndarray, factors=None) -> dict[s
     return costs
 
 
-def native_costs(problem: Problem, weight: np.ndarray, dtype: np.dtype, factors=None):
-    """(direct, separable) seconds per output pixel and image of the native core, the
-    separable one None without rank-1 ``factors``; None when the core is not available.
+def native_costs(
+    problem: Problem, weight: np.ndarray, dtype: np.dtype, factors: Factors | None = None
+) -> tuple[float, float | None] | None:
+    """Price the native core: (direct, separable) seconds per output pixel and image.
+
+    The separable one is None without rank-1 ``factors``; the whole is None when
+    the core is not available.
     """
     from . import native
 
@@ -176,8 +183,8 @@ def native_costs(problem: Problem, weight: np.ndarray, dtype: np.dtype, factors=
     return direct, separable
 
 
-def native_factors(problem: Problem, weight: np.ndarray, dtype: np.dtype):
-    """The rank-1 factors the native core should use, or None for its direct form."""
+def native_factors(problem: Problem, weight: np.ndarray, dtype: np.dtype) -> Factors | None:
+    """Return the rank-1 factors the native core should use, or None for its direct form."""
     if problem.c_out * problem.cg > _RANK_CHECK_LIMIT:
         return None
     factors = separable_factors(weight, dtype)
@@ -197,8 +204,10 @@ def choose_strategy(
     threads: int = 1,
     in_itemsize: int | None = None,
 ) -> str:
-    """The strategy "auto" runs: the cheapest by :func:`estimate_costs`, counting the
-    one-off price of the scipy module a strategy would import (see the module docstring).
+    """Pick the strategy "auto" runs: the cheapest by :func:`estimate_costs`.
+
+    The one-off price of the scipy module a strategy would import counts too
+    (see the module docstring).
 
     Given the memory ``budget`` (and ``threads``, and the input's item size),
     the paths that large kernels take are priced too (see "Large kernels" in
@@ -215,8 +224,9 @@ def choose_strategy(
         )
     found = native_costs(problem, weight, dtype, factors)
     if found is not None:
-        separable = found[1] is not None and found[1] < found[0]
-        costs["native"] = found[1] if separable else found[0]
+        direct, by_passes = found
+        separable = by_passes is not None and by_passes < direct
+        costs["native"] = by_passes if by_passes is not None and separable else direct
         if budget is not None:
             from . import native
 
@@ -326,7 +336,8 @@ def halo_passes(
 def gather_cost(
     problem: Problem, budget: int, itemsize: int, in_itemsize: int, name: str, tall: bool = False
 ) -> float:
-    """Seconds per output pixel of gathering ``name``'s blocks (tile plus halo);
+    """Price gathering ``name``'s blocks (tile plus halo), in seconds per output pixel.
+
     ``tall`` as for :func:`~convcli.engine.tiling.tile_shape`.
     """
     th, tw = tile_shape(name, problem, budget, 1, itemsize, in_itemsize, tall=tall)
@@ -371,7 +382,9 @@ def direct_by_taps(
     return passes * TAP_PASS < tiles
 
 
-def blas_repays(problem: Problem, strategy: str, weight: np.ndarray, factors=None) -> bool:
+def blas_repays(
+    problem: Problem, strategy: str, weight: np.ndarray, factors: Factors | None = None
+) -> bool:
     """Whether ``strategy``'s axpy passes should use scipy's BLAS rather than numpy.
 
     True once ``scipy.linalg`` is imported (nothing more to pay), for the

@@ -112,7 +112,7 @@ def plan_memory(problem: Problem, plan: Plan, itemsize: int, in_itemsize: int) -
 def plan(
     problem: Problem, budget: int, threads: int, itemsize: int, in_itemsize: int
 ) -> Plan | None:
-    """The kernel blocks and tiles with the fewest transform cells per output pixel.
+    """Find the kernel blocks and tiles with the fewest transform cells per output pixel.
 
     Tries kernels cut into 1, 2, 3, ... blocks per axis, outputs cut into
     1, 2, 3, ... tiles per axis and 1 to ``threads`` threads; keeps the
@@ -211,8 +211,12 @@ def run(
             del dilated
 
             def work(
-                tile: tuple[int, int, int, int], i0=i0, j0=j0, k=spectrum, sp=(span_h, span_w)
-            ):
+                tile: tuple[int, int, int, int],
+                i0: int = i0,
+                j0: int = j0,
+                k: np.ndarray = spectrum,
+                sp: tuple[int, int] = (span_h, span_w),
+            ) -> None:
                 r0, r1, c0, c1 = tile
                 rows = (r1 - r0 - 1) * sh + 1
                 cols = (c1 - c0 - 1) * sw + 1

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LimitError, ParameterError
+from ..errors import LimitError, ParameterError, ShapeError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -77,8 +77,10 @@ def takes_dtype(dtype: Any) -> bool:
 
 
 def takes(problem: Any, dtype: Any) -> bool:
-    """Whether the C core can run ``problem`` (a :class:`~convcli.engine.tiling.Problem`)
-    in ``dtype``: a dtype it computes in, and every size within :data:`INDEX_MAX`.
+    """Tell whether the C core can run ``problem`` in ``dtype``.
+
+    ``problem`` is a :class:`~convcli.engine.tiling.Problem`; ``dtype`` must be one
+    the core computes in, and every size within :data:`INDEX_MAX`.
 
     Examples
     --------
@@ -113,7 +115,7 @@ def reset() -> None:
 
 
 def status() -> Status:
-    """The engine this process runs, decided once from the environment.
+    """Return the engine this process runs, decided once from the environment.
 
     Raises
     ------
@@ -159,7 +161,7 @@ def _decide() -> Status:
 
 
 def module() -> Any:
-    """The native extension, or None when the numpy engine runs."""
+    """Return the native extension, or None when the numpy engine runs."""
     return status().module
 
 
@@ -193,8 +195,10 @@ def workspace(problem: Any, itemsize: int, separable: bool) -> int:
 
 
 def band_memory(problem: Any, rows: int, itemsize: int, in_itemsize: int, convert: bool) -> int:
-    """Bytes of a band of ``rows`` output rows besides the workspace: the source rows it
-    converts to the compute dtype, when the input is not in it already.
+    """Count the bytes of a band of ``rows`` output rows besides the workspace.
+
+    Those are the source rows it converts to the compute dtype, when the input
+    is not in it already.
     """
     if not convert:
         return 0
@@ -212,8 +216,9 @@ def plan(
     convert: bool,
     separable: bool,
 ) -> tuple[int, int] | None:
-    """(band rows, threads) for a native call within ``budget``, or None if even one
-    one-row band on one thread overruns it.
+    """Plan (band rows, threads) for a native call within ``budget``.
+
+    None if even one one-row band on one thread overruns it.
     """
     space = workspace(problem, itemsize, separable)
     oh = problem.out[0]
@@ -231,8 +236,10 @@ def plan(
 
 
 def reads_pixels(dtype: Any) -> bool:
-    """Whether the C core reads a source of ``dtype`` as it is, converting each cell as
-    it gathers a row: uint8 and native uint16 pixels (no converted copy of the input).
+    """Tell whether the C core reads a source of ``dtype`` as it is.
+
+    It converts each cell as it gathers a row: uint8 and native uint16 pixels
+    (no converted copy of the input).
 
     Examples
     --------
@@ -245,18 +252,19 @@ def reads_pixels(dtype: Any) -> bool:
 
 
 def reads_every_row(geo: Any, problem: Any, height: int) -> bool:
-    """Whether the outputs of ``geo`` read every one of the ``height`` source rows, so
-    that :func:`run`'s ``scanned`` covers the whole input (a stride or dilation down
-    may skip rows, a ``valid`` geometry's may not reach the last ones).
+    """Tell whether the outputs of ``geo`` read every one of the ``height`` source rows.
+
+    If so, :func:`run`'s ``scanned`` covers the whole input (a stride or dilation
+    down may skip rows, a ``valid`` geometry's may not reach the last ones).
 
     Examples
     --------
-    >>> from convcli.engine.convolution import _tiling
+    >>> from convcli.engine.convolution import resolve_tiling
     >>> from convcli.engine.tiling import Problem
-    >>> geo = _tiling((5, 5), (3, 3), 1, "same", 1, "reflect")
+    >>> geo = resolve_tiling((5, 5), (3, 3), 1, "same", 1, "reflect")
     >>> reads_every_row(geo, Problem.of(geo.geometry, 1, 1, 1, 1), 5)
     True
-    >>> geo = _tiling((5, 5), (1, 1), 2, 0, 1, "zeros")
+    >>> geo = resolve_tiling((5, 5), (1, 1), 2, 0, 1, "zeros")
     >>> reads_every_row(geo, Problem.of(geo.geometry, 1, 1, 1, 1), 5)
     False
     """
@@ -272,6 +280,19 @@ def reads_every_row(geo: Any, problem: Any, height: int) -> bool:
     return bool(seen.all())
 
 
+def _runs(problem: Any, dtype: np.dtype) -> Any:
+    """Return the extension if it runs ``problem`` in ``dtype``, else raise ParameterError."""
+    mod = module()
+    if mod is None:
+        raise ParameterError(f"strategy 'native' is not available: {status().reason}")
+    if not takes(problem, dtype):
+        raise ParameterError(
+            f"strategy 'native' computes in float32 or float64 with sizes, strides and "
+            f"dilations up to {INDEX_MAX}: use another strategy (or 'auto')"
+        )
+    return mod
+
+
 def run(
     x: np.ndarray,
     weight: np.ndarray,
@@ -283,6 +304,8 @@ def run(
     threads: int,
     factors: Any = None,
     scanned: list[tuple[float, bool]] | None = None,
+    out: np.ndarray | None = None,
+    value_range: str | None = None,
 ) -> np.ndarray:
     """Correlate (N, C_in, H, W) with (C_out, C_in/groups, kh, kw) natively; no bias.
 
@@ -298,6 +321,11 @@ def run(
     magnitude of every source row it gathers, while the row is in cache, and
     appends its ``(largest, finite)`` to the list (see :func:`reads_every_row`).
 
+    ``out``, if given, is where the (N, C_out, out_h, out_w) result goes (any
+    strides): of ``dtype``, or uint8 pixels for one input channel per group
+    read as it is, each sum stored as :func:`convcli.images.pixels.to_pixels`
+    stores ``clip`` (or, with ``value_range="abs"``, ``abs``) of it.
+
     Raises
     ------
     LimitError
@@ -307,18 +335,13 @@ def run(
 
     from .threads import run_parallel
 
-    mod = module()
-    if mod is None:
-        raise ParameterError(f"strategy 'native' is not available: {status().reason}")
-    if not takes(problem, dtype):
-        raise ParameterError(
-            f"strategy 'native' computes in float32 or float64 with sizes, strides and "
-            f"dilations up to {INDEX_MAX}: use another strategy (or 'auto')"
-        )
+    mod = _runs(problem, dtype)
     n = x.shape[0]
     c_out = weight.shape[0]
     oh, ow = geo.out
     convert = x.dtype != dtype and not reads_pixels(x.dtype)
+    if out is not None and out.dtype != dtype and (convert or problem.cg != 1):
+        raise ParameterError("uint8 `out` needs one input channel per group, read as it is")
     scan = scanned is not None and x.dtype == dtype
     found = plan(
         problem, budget, threads, dtype.itemsize, x.dtype.itemsize, convert, factors is not None
@@ -338,11 +361,13 @@ def run(
     col_map = np.ascontiguousarray(geo.cols, dtype=np.int64)
     sh = problem.stride[0]
     span_h = problem.span[0]
-    out = np.empty((n, c_out, oh, ow), dtype=dtype)
+    if out is not None and out.shape != (n, c_out, oh, ow):
+        raise ShapeError(f"`out` must have shape {(n, c_out, oh, ow)}, got {out.shape}")
+    result = np.empty((n, c_out, oh, ow), dtype=dtype) if out is None else out
     cg, og = problem.cg, problem.og
 
     def source(k: int, c: int, r0: int, r1: int) -> tuple[np.ndarray, np.ndarray, int, int]:
-        """The plane to read and its row map for output rows [r0, r1)."""
+        """Return the plane to read and its row map for output rows [r0, r1)."""
         plane = x[k, c]
         if not convert:
             return plane, row_map, r0, r1
@@ -358,7 +383,7 @@ def run(
         for ci in range(cg):
             c = g * cg + ci
             src, rmap, a, b = source(k, c, r0, r1)
-            dest = out[k, o] if not convert else out[k, o, r0:r1]
+            dest = result[k, o] if not convert else result[k, o, r0:r1]
             if factors is not None:
                 found = mod.correlate_separable(
                     src,
@@ -374,6 +399,7 @@ def run(
                     b,
                     ci > 0,
                     scan,
+                    value_range,
                 )
             else:
                 found = mod.correlate(
@@ -389,6 +415,7 @@ def run(
                     b,
                     ci > 0,
                     scan,
+                    value_range,
                 )
             if scan:
                 scanned.append(found)  # type: ignore[union-attr]
@@ -401,4 +428,4 @@ def run(
     )
     count = n * c_out * -(-oh // rows_per_band)
     run_parallel(work, tasks, max(1, min(threads, count)))
-    return out
+    return result

@@ -283,8 +283,17 @@ def filter2d_separable(
     )
 
 
-def _passes(image, col, rw, geometry, pad_value, ct, budget, workers) -> np.ndarray:
-    """The two passes; ``geometry`` is (stride, padding, dilation, pad_mode)."""
+def _passes(
+    image: np.ndarray,
+    col: np.ndarray,
+    rw: np.ndarray,
+    geometry: tuple[int | Sequence[int], PaddingSpec, int | Sequence[int], str],
+    pad_value: float,
+    ct: np.dtype,
+    budget: int,
+    workers: int,
+) -> np.ndarray:
+    """Run the two passes; ``geometry`` is (stride, padding, dilation, pad_mode)."""
     stride, padding, dilation, pad_mode = geometry
     mode = normalize_pad_mode(pad_mode)
     geo = Geometry.resolve(

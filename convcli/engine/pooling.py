@@ -37,7 +37,7 @@ def _threads(threads: int | None, rows: int, step: int) -> int:
 
 
 def _fill_value(dtype: np.dtype, mode: str) -> float:
-    """The value padded cells take so that they never win a max or min."""
+    """Return the value padded cells take so that they never win a max or min."""
     if mode == "avg":
         return 0
     if dtype.kind == "f":
@@ -48,7 +48,9 @@ def _fill_value(dtype: np.dtype, mode: str) -> float:
     return info.min if mode == "max" else info.max
 
 
-def _axis_counts(n: int, k: int, s: int, before: int, after: int, out: int, real_only: bool):
+def _axis_counts(
+    n: int, k: int, s: int, before: int, after: int, out: int, real_only: bool
+) -> np.ndarray:
     """How many cells each window along one axis averages over (PyTorch's divisor)."""
     start = np.arange(out) * s - before
     end = start + k
@@ -154,8 +156,10 @@ def pool_divisors(
     stride: tuple[int, int],
     real_only: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The cells each output row and column of an average divides by, for a ``shape``
-    input pooled with ``geometry`` (``real_only``: padding does not count).
+    """Count the cells each output row and column of an average divides by.
+
+    For a ``shape`` input pooled with ``geometry`` (``real_only``: padding does
+    not count).
     """
     (pt, pb), (pl, pr) = geometry.padding
     oh, ow = geometry.output_shape
@@ -175,8 +179,9 @@ def pool_windows(
     divisors: tuple[np.ndarray, np.ndarray] | None = None,
     threads: int | None = None,
 ) -> np.ndarray:
-    """Pool ``out_shape`` windows whose first starts ``before`` cells above and left of
-    ``planes``: the core of :func:`pool2d`, for a window of a larger image.
+    """Pool ``out_shape`` windows whose first starts ``before`` cells above-left of ``planes``.
+
+    The core of :func:`pool2d`, for a window of a larger image.
 
     Cells outside ``planes`` are padding (they never win a max or min and
     add 0 to a sum). For ``avg``, ``divisors`` are the cells each window
@@ -212,8 +217,17 @@ def pool_windows(
     return acc
 
 
-def _pool_native(planes, size, stride, before, need, mode, fill, threads) -> np.ndarray:
-    """The windows' max, min or sum by the native core, bands of rows on threads.
+def _pool_native(
+    planes: np.ndarray,
+    size: tuple[int, int],
+    stride: tuple[int, int],
+    before: tuple[int, int],
+    need: tuple[int, int],
+    mode: str,
+    fill: float,
+    threads: int | None,
+) -> np.ndarray:
+    """Take the windows' max, min or sum by the native core, bands of rows on threads.
 
     Padded cells (and a ceil-mode overhang) are -1 in the index maps: the
     core reads ``fill`` there.
@@ -244,8 +258,19 @@ def _pool_native(planes, size, stride, before, need, mode, fill, threads) -> np.
     return acc
 
 
-def _pool_numpy(planes, size, stride, before, need, out, work, mode, fill, threads) -> np.ndarray:
-    """The windows' max, min or sum by numpy: pad, then one strided slice per tap."""
+def _pool_numpy(
+    planes: np.ndarray,
+    size: tuple[int, int],
+    stride: tuple[int, int],
+    before: tuple[int, int],
+    need: tuple[int, int],
+    out: tuple[int, int],
+    work: np.dtype,
+    mode: str,
+    fill: float,
+    threads: int | None,
+) -> np.ndarray:
+    """Take the windows' max, min or sum by numpy: pad, then one strided slice per tap."""
     h, w = planes.shape[-2:]
     (kh, kw), (sh, sw), (pt, pl), (need_h, need_w), (oh, ow) = size, stride, before, need, out
     if pt == pl == 0 and need_h <= h and need_w <= w:

@@ -103,8 +103,8 @@ def needs_taps(
     return False
 
 
-def _axis_index(index: np.ndarray, step: int):
-    """A strided slice for ``index`` when it is one, else the index array (-1 read as 0)."""
+def _axis_index(index: np.ndarray, step: int) -> slice | np.ndarray:
+    """Return a strided slice for ``index`` when it is one, else the index array (-1 read as 0)."""
     if index.size and index[0] >= 0:
         if index.size == 1:
             return slice(int(index[0]), int(index[0]) + 1)
@@ -114,7 +114,12 @@ def _axis_index(index: np.ndarray, step: int):
 
 
 def _tap_cells(
-    x: np.ndarray, rows: np.ndarray, cols: np.ndarray, steps: tuple[int, int], dtype, pad_value
+    x: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    steps: tuple[int, int],
+    dtype: np.dtype,
+    pad_value: float,
 ) -> np.ndarray | None:
     """``x[..., rows, cols]`` in ``dtype`` with -1 cells set to ``pad_value``.
 
@@ -136,6 +141,29 @@ def _tap_cells(
     return cells
 
 
+def _tap_tile(
+    problem: Problem, budget: int, threads: int, itemsize: int, in_itemsize: int
+) -> tuple[int, int]:
+    """Size (rows, columns) the tiles of :func:`run_taps`; raise LimitError if none fits."""
+    oh, ow = problem.out
+    per_thread = max(budget // threads, 1)
+    if tap_memory(problem, 1, 1, itemsize, in_itemsize) > per_thread:
+        need = tap_memory(problem, 1, 1, itemsize, in_itemsize) * threads
+        raise LimitError(
+            f"a one-pixel tile of {problem.n} image(s) x {problem.c_in} channel(s) needs "
+            f"{need} bytes; the memory budget is {budget} bytes (raise `memory_budget`)"
+        )
+    tw = ow
+    th = max(1, min(oh, _TAP_TILE_ELEMENTS // max(problem.n * tw, 1)))
+    if threads > 1 and th >= oh and oh >= threads:
+        th = -(-oh // threads)
+    while th > 1 and tap_memory(problem, th, tw, itemsize, in_itemsize) > per_thread:
+        th = max(1, th // 2)
+    while tw > 1 and tap_memory(problem, th, tw, itemsize, in_itemsize) > per_thread:
+        tw = max(1, tw // 2)
+    return th, tw
+
+
 def run_taps(
     x: np.ndarray,
     weight: np.ndarray,
@@ -155,24 +183,8 @@ def run_taps(
     visited. Raises LimitError when even a one-pixel tile would not fit.
     """
     dtype = out.dtype
-    itemsize, in_itemsize = dtype.itemsize, x.dtype.itemsize
     oh, ow = problem.out
-    threads = max(threads, 1)
-    per_thread = max(budget // threads, 1)
-    if tap_memory(problem, 1, 1, itemsize, in_itemsize) > per_thread:
-        need = tap_memory(problem, 1, 1, itemsize, in_itemsize) * threads
-        raise LimitError(
-            f"a one-pixel tile of {problem.n} image(s) x {problem.c_in} channel(s) needs "
-            f"{need} bytes; the memory budget is {budget} bytes (raise `memory_budget`)"
-        )
-    tw = ow
-    th = max(1, min(oh, _TAP_TILE_ELEMENTS // max(problem.n * tw, 1)))
-    if threads > 1 and th >= oh and oh >= threads:
-        th = -(-oh // threads)
-    while th > 1 and tap_memory(problem, th, tw, itemsize, in_itemsize) > per_thread:
-        th = max(1, th // 2)
-    while tw > 1 and tap_memory(problem, th, tw, itemsize, in_itemsize) > per_thread:
-        tw = max(1, tw // 2)
+    th, tw = _tap_tile(problem, budget, max(threads, 1), dtype.itemsize, x.dtype.itemsize)
 
     sh, sw = problem.stride
     dh, dw = problem.dilation
@@ -221,4 +233,4 @@ def run_taps(
         for c0 in range(0, ow, tw)
     )
     count = len(range(0, oh, th)) * len(range(0, ow, tw))
-    run_parallel(work, tiles, max(1, min(threads, count)))
+    run_parallel(work, tiles, max(1, min(max(threads, 1), count)))

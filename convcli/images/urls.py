@@ -36,6 +36,7 @@ from typing import Any, BinaryIO
 from ..errors import ImageError, install_hint
 
 __all__ = [
+    "is_process_memory_url",
     "is_read_only_url",
     "is_url",
     "open_url",
@@ -64,13 +65,13 @@ _EXTRAS = {
 
 
 def is_url(name: str | os.PathLike | Any) -> bool:
-    """Whether ``name`` is a URL (``scheme://...``) rather than a local path.
+    r"""Whether ``name`` is a URL (``scheme://...``) rather than a local path.
 
     Examples
     --------
     >>> is_url("s3://bucket/a.png"), is_url("memory://x/a.png"), is_url("a.png")
     (True, True, False)
-    >>> is_url("C:\\\\photos\\\\a.png"), is_url("-")
+    >>> is_url("C:\\photos\\a.png"), is_url("-")
     (False, False)
     """
     return isinstance(name, str) and bool(_SCHEME.match(name))
@@ -87,6 +88,19 @@ def is_read_only_url(name: str) -> bool:
     return is_url(name) and name.split("://", 1)[0].lower() in ("http", "https")
 
 
+def is_process_memory_url(name: str) -> bool:
+    """Whether ``name`` is a ``memory://`` URL: it lives only as long as this process.
+
+    Examples
+    --------
+    >>> is_process_memory_url("memory://out/a.png"), is_process_memory_url("MEMORY://a.png")
+    (True, True)
+    >>> is_process_memory_url("s3://b/a.png"), is_process_memory_url("memory.png")
+    (False, False)
+    """
+    return is_url(name) and name.split("://", 1)[0].lower() == "memory"
+
+
 def _split(url: str) -> tuple[str, str]:
     """``(everything up to the last '/', the last part)`` of a URL's path."""
     scheme_end = url.index("://") + 3
@@ -95,7 +109,7 @@ def _split(url: str) -> tuple[str, str]:
 
 
 def url_basename(url: str) -> str:
-    """The last part of a URL's path.
+    """Return the last part of a URL's path.
 
     Examples
     --------
@@ -106,7 +120,7 @@ def url_basename(url: str) -> str:
 
 
 def url_stem(url: str) -> str:
-    """The last part of a URL's path without its suffix.
+    """Return the last part of a URL's path without its suffix.
 
     Examples
     --------
@@ -172,7 +186,7 @@ def url_read_bytes(url: str) -> bytes:
 
 
 def open_url(url: str) -> BinaryIO:
-    """A seekable in-memory stream of the object ``url`` names; its ``name`` is the URL."""
+    """Open a seekable in-memory stream of the object ``url`` names; its ``name`` is the URL."""
     stream = io.BytesIO(url_read_bytes(url))
     stream.name = url  # read_image names the input by it
     return stream

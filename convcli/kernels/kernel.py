@@ -58,8 +58,10 @@ def check_finite(arr: np.ndarray, what: str) -> None:
 
 
 def _factor(values: Any, what: str) -> np.ndarray:
-    """``values`` as a read-only, finite, non-empty 1-D float64 array of at most
-    :data:`~convcli.arithmetic.limits.MAX_KERNEL_TAPS` taps (a 2-D kernel of one row).
+    """Check ``values`` as a read-only, finite, non-empty 1-D float64 array.
+
+    At most :data:`~convcli.arithmetic.limits.MAX_KERNEL_TAPS` taps (a 2-D
+    kernel of one row).
     """
     arr = as_weights([values], what)[0]
     check_kernel_taps(arr.size, 1, what)
@@ -185,6 +187,7 @@ class Kernel:
         return found
 
     def __post_init__(self) -> None:
+        """Check that the weights, parts and factors describe one kernel."""
         if (self.parts is None) != (self.combine is None):
             raise KernelError("`parts` and `combine` must be given together")
         if self.parts is not None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..arithmetic.limits import MAX_LAYERS
@@ -31,6 +31,7 @@ __all__ = [
     "join_residual",
     "pair_of",
     "summarize",
+    "with_batch",
 ]
 
 Pair = tuple[int, int]
@@ -221,7 +222,35 @@ def summarize(
     for item, given, _ in _located_indices(items, "", shape, shapes):
         if item.expect_in is not None:
             _check_input(item, given)
-    return NetworkSummary(summary.input_shape, summary.rows, tuple(notes))
+    return with_batch(summary, notes)
+
+
+#: the name of a model's batch axis, as the ONNX exporters name a dynamic one
+BATCH = "N"
+BATCH_NOTE = f"{BATCH} is the batch: MACs and memory are counted for {BATCH} = 1"
+
+
+def with_batch(summary: NetworkSummary, notes: Sequence[str] = ()) -> NetworkSummary:
+    """Put a batch axis ``N`` (counted as 1) in front of every shape of ``summary``; add notes.
+
+    A model takes batches: its table shows ``N×6×24×24`` as an ONNX
+    model's with a dynamic batch does, so that the same network reads the
+    same from every kind of file.
+
+    Examples
+    --------
+    >>> from convcli.arithmetic.spec import parse_layers
+    >>> summary = with_batch(analyze_network(parse_layers("conv 6 k5"), (1, 28, 28)))
+    >>> summary.rows[0].shown_shape, summary.shown_input
+    (('N', 6, 24, 24), ('N', 1, 28, 28))
+    """
+    rows = tuple(
+        replace(row, shape=(1, *row.shape), batch=BATCH) if row.shape else row
+        for row in summary.rows
+    )
+    return NetworkSummary(
+        (1, *summary.input_shape), rows, (BATCH_NOTE, *notes), BATCH, peak=summary.peak_activations
+    )
 
 
 def _count(items: Sequence[Located]) -> int:

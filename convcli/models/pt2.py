@@ -155,6 +155,7 @@ class _Reader:
         """The input's example sizes; a note for each dynamic height, width or channel count."""
         symbols = _sizes(self.meta.get(name, {}), f"{self.path}: input {name}")
         shape = tuple(self.sizes(name))
+        self.dynamic_batch = bool(symbols) and isinstance(symbols[0], str)
         for axis, symbol in enumerate(symbols):
             if isinstance(symbol, str) and axis > 0:
                 span = ranges.get(symbol, {})
@@ -366,7 +367,7 @@ def read_pt2(
     Returns
     -------
     ModelSummary
-        Rows for one sample (C×H×W): a batch of the example input is noted.
+        Rows for one sample (N×C×H×W, N = 1): a fixed batch is noted.
 
     Raises
     ------
@@ -379,8 +380,10 @@ def read_pt2(
     path_layers, shape = reader.run()
     if len(shape) != 4:
         raise ModelError(f"{path}: the input is {list(shape)}; convcli reads N×C×H×W images")
-    if shape[0] != 1:
-        reader.notes.add(f"the example input holds a batch of {shape[0]}: rows are for one sample")
+    if shape[0] != 1 and not getattr(reader, "dynamic_batch", False):
+        reader.notes.add(
+            f"the model was exported for a batch of {shape[0]}: rows are for one sample (N = 1)"
+        )
     stated = (shape[1], shape[2], shape[3])
     summary = analyze(path_layers, input_shape(stated, given, channels, path), reader.notes.items)
     return ModelSummary(path.replace("\\", "/").rsplit("/", 1)[-1], "pt2", summary)

@@ -63,8 +63,8 @@ def read_model(
     --------
     >>> model = read_model(None, code="nn.Sequential(nn.Conv2d(1, 6, 5), nn.ReLU())",
     ...                    given=(28, 28), channels=1)
-    >>> [row.shape for row in model.summary.rows]
-    [(6, 24, 24), (6, 24, 24)]
+    >>> [row.shown_shape for row in model.summary.rows]
+    [('N', 6, 24, 24), ('N', 6, 24, 24)]
     """
     suffix = "." + path.rsplit(".", 1)[-1].lower() if path and "." in path else ""
     if (class_name or code) and path is not None and suffix != ".py":

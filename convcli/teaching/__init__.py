@@ -8,15 +8,18 @@
   folds its least-squares system band by band.
 - :mod:`.gallery`: one contact sheet of an image under many kernels.
 - :mod:`.frames`: the frames of a convolution animation, as plain data.
-- :mod:`.animate`: conv_arithmetic-style animations of a convolution, frame by frame;
+- :mod:`.animate`: conv_arithmetic-style animations of a convolution, written as GIF,
+  PNG, WebP or a contact sheet; :mod:`.painter` draws their frames with Pillow;
   :mod:`.svg` draws them as vector SVG.
 - :mod:`.explorer`: the same convolution (channels and groups too) as one
   interactive, offline HTML page; :mod:`.explorer_code` writes its code panel,
   :mod:`.explorer_render` its pictures (GIF frames, sheets, notebook PNGs).
 """
 
+from typing import Any
 
-def __getattr__(name: str):
+
+def __getattr__(name: str) -> Any:
     """Convcli 0.1's ``convcli.teaching.<name>`` (this was one module), with a DeprecationWarning."""
     from ..compat import moved_name
 

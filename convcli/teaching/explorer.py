@@ -20,6 +20,7 @@ import hashlib
 import html
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any
@@ -48,7 +49,7 @@ MAX_CELLS = 4096
 
 
 def _cell_text(value: float) -> str:
-    """A value inside a cell: at most three significant digits."""
+    """Write a value inside a cell: at most three significant digits."""
     v = float(value)
     if np.isnan(v):
         return ""
@@ -91,14 +92,15 @@ class Explorer:
     layout: str = "beside"
 
     def __repr__(self) -> str:
+        """Name the explorer by its animation's title."""
         return f"Explorer({_title(self.anim, self.x.shape[0], self.output.shape[0], self.groups)})"
 
     def data(self) -> dict[str, Any]:
-        """The JSON the page displays (every number already written as text)."""
+        """Return the JSON the page displays (every number already written as text)."""
         return _page_data(self)
 
     def html(self) -> str:
-        """The self-contained page."""
+        """Return the self-contained page."""
         return page_html(self.data())
 
     def write(self, path: str | os.PathLike, *, overwrite: bool = False) -> None:
@@ -264,7 +266,7 @@ def explore(
 
 
 def explorer_of(anim: Animation) -> Explorer:
-    """The explorer of an animation with numbers (its input and kernel recovered).
+    """Build the explorer of an animation with numbers (its input and kernel recovered).
 
     Examples
     --------
@@ -295,7 +297,7 @@ def explorer_of(anim: Animation) -> Explorer:
 def _steps(
     anim: Animation, x: np.ndarray, w: np.ndarray | None, groups: int, pool: str | None
 ) -> tuple[np.ndarray, list[Step]]:
-    """The drawn grid and the steps, by the functions ``convcli conv --steps`` calls."""
+    """Compute the drawn grid and the steps, by the functions ``convcli conv --steps`` calls."""
     if pool is not None:
         geo = Geometry.resolve(
             anim.size, anim.kernel_size, stride=anim.stride, padding=anim.padding, pooling=True
@@ -377,7 +379,12 @@ def _page_data(e: Explorer) -> dict[str, Any]:
     }
 
 
-def _scatter(e: Explorer, kinds, feeds, multi: bool) -> dict[str, Any]:
+def _scatter(
+    e: Explorer,
+    kinds: Sequence[Sequence[str]],
+    feeds: dict[str, list[tuple[int, float]]],
+    multi: bool,
+) -> dict[str, Any]:
     """For every real input cell: the outputs it feeds, and the line saying so."""
     anim = e.anim
     (top, _), (left, _) = anim.grid_padding
@@ -452,7 +459,7 @@ def _csp_hash(text: str) -> str:
 
 
 def page_html(data: dict[str, Any]) -> str:
-    """The page: the template with its style, script and ``data`` inline.
+    """Write the page: the template with its style, script and ``data`` inline.
 
     The Content-Security-Policy allows exactly that script and that style
     (by their SHA-256) and nothing else: no fetch, no frames, no images but

@@ -18,19 +18,19 @@ __all__ = ["code_lines"]
 
 
 def _nested(a: np.ndarray) -> str:
-    """An array as a nested list literal of whole or short numbers, in JSON and Python alike."""
+    """Write an array as a nested list of whole or short numbers, in JSON and Python alike."""
     if a.ndim == 0:
         return format_number(float(a))
     return "[" + ", ".join(_nested(v) for v in a) + "]"
 
 
 def _arg(pair: tuple[int, int]) -> str:
-    """A convcli N|HxW argument."""
+    """Write a convcli N|HxW argument."""
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
 
 
 def _pad_arg(pads: tuple[tuple[int, int], tuple[int, int]]) -> str:
-    """A convcli --padding argument: N, HxW or t:bxl:r."""
+    """Write a convcli --padding argument: N, HxW or t:bxl:r."""
     (t, b), (left, r) = pads
     if t == b and left == r:
         return _arg((t, left))

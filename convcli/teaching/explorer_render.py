@@ -14,12 +14,15 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING, Any
 
-from .animate import Fonts
+from .painter import Fonts
 
 if TYPE_CHECKING:  # pragma: no cover
     from PIL import Image as PILImage
 
     from .explorer import Explorer
+
+#: A Pillow fill: a colour name or an RGB triple.
+Fill = str | tuple[int, int, int]
 
 __all__ = ["render_explorer"]
 
@@ -101,7 +104,7 @@ def _draw(data: dict[str, Any], index: int | None, cell: int | None) -> PILImage
     draw.text((margin, margin), fonts.text(data["title"]), font=head, fill=_TEXT)
     draw.text((margin, margin + 22), fonts.text(data["formula"]), font=head, fill=_TEXT)
 
-    def number(box, value: str, fill) -> None:
+    def number(box: tuple[int, int, int, int], value: str, fill: Fill) -> None:
         if value and c >= 16:
             size = max(7, int(c * (0.42 if len(value) <= 3 else 0.3)))
             centre = ((box[0] + box[2]) / 2, (box[1] + box[3]) / 2)
@@ -183,7 +186,7 @@ def _draw(data: dict[str, Any], index: int | None, cell: int | None) -> PILImage
 
 
 def png_bytes(image: PILImage.Image) -> bytes:
-    """An image as PNG bytes (for a notebook's ``_repr_png_``)."""
+    """Encode an image as PNG bytes (for a notebook's ``_repr_png_``)."""
     import io
 
     buffer = io.BytesIO()

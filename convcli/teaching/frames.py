@@ -151,7 +151,7 @@ class Animation:
         return png_bytes(render_frames(self, hold=True)[-1])
 
     def output_values(self) -> list[list[float | None]]:
-        """The output as rows of values (None without numbers)."""
+        """Return the output as rows of values (None without numbers)."""
         rows: list[list[float | None]] = [
             [None] * self.output_shape[1] for _ in range(self.output_shape[0])
         ]
@@ -161,7 +161,7 @@ class Animation:
 
 
 def number_text(value: float) -> str:
-    """A value as the frames print it: whole numbers without a point.
+    """Write a value as the frames print it: whole numbers without a point.
 
     Examples
     --------
@@ -174,8 +174,9 @@ def number_text(value: float) -> str:
 
 
 def cell_text(value: float) -> str:
-    """A value inside a cell: at most three significant digits, and at most four
-    characters where two digits do (``0.56``, not ``0.556``).
+    """Write a value inside a cell: three significant digits at most.
+
+    At most four characters where two digits do (``0.56``, not ``0.556``).
 
     Examples
     --------
@@ -207,7 +208,7 @@ def _pad_text(pads: tuple[Pair, Pair]) -> str:
 
 
 def _matrix(values: Any, what: str) -> list[list[float]]:
-    """A 2-D list of finite floats from an array-like, or a ShapeError."""
+    """Convert an array-like to a 2-D list of finite floats, or raise a ShapeError."""
     import numpy as np
 
     arr = np.asarray(values, dtype=np.float64)

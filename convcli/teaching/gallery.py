@@ -103,7 +103,7 @@ def _fit(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 def _to_uint8(image: Image) -> np.ndarray:
-    """An image's colour pixels as uint8 (16-bit and float scaled by max_value)."""
+    """Convert an image's colour pixels to uint8 (16-bit and float scaled by max_value)."""
     pixels = image.pixels
     if pixels.dtype == np.uint8:
         return pixels
@@ -219,7 +219,12 @@ def _fill(value: int, colour: bool) -> int | tuple[int, int, int]:
     return (value, value, value) if colour else value
 
 
-def _shorten(draw: PIL.ImageDraw.ImageDraw, text: str, font, width: int) -> str:
+def _shorten(
+    draw: PIL.ImageDraw.ImageDraw,
+    text: str,
+    font: PIL.ImageFont.ImageFont | PIL.ImageFont.FreeTypeFont,
+    width: int,
+) -> str:
     """Cut ``text`` with an ellipsis until it fits ``width`` pixels."""
     if draw.textlength(text, font=font) <= width:
         return text

@@ -135,7 +135,7 @@ class UnstableLearningRate(ParameterError):
 
 
 def stable_learning_rates(singular: np.ndarray) -> tuple[float, float]:
-    """The stable bound and the default rate of gradient descent on ``L = |Aw − y|²``.
+    """Compute the stable bound and the default rate of gradient descent on ``L = |Aw − y|²``.
 
     L's Hessian is ``H = 2·AᵀA``, whose eigenvalues are ``2·σᵢ²`` for the
     singular values σᵢ of the patch matrix A. A step ``w ← w − lr·∇L``
@@ -198,7 +198,7 @@ def target_padding(
     dilation: int | Sequence[int] = 1,
     padding: PaddingSpec | None = None,
 ) -> tuple[tuple[int, int], tuple[int, int]]:
-    """The padding that makes ``kernel_size`` windows over the input give the target's size.
+    """Find the padding that makes ``kernel_size`` windows over the input give the target's size.
 
     The padding of :func:`target_geometry`, which see.
 
@@ -241,7 +241,7 @@ def target_geometry(
     dilation: int | Sequence[int] = 1,
     padding: PaddingSpec | None = None,
 ) -> Geometry:
-    """The geometry that turns the input into the target's size, resolved once.
+    """Resolve once the geometry that turns the input into the target's size.
 
     Parameters and errors as for :func:`target_padding`.
 

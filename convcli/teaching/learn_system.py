@@ -71,7 +71,7 @@ _CHOLQR_RATIO = 1e5
 
 
 def triangular_factor(m: np.ndarray) -> np.ndarray:
-    """The upper-triangular ``R_aug`` of ``m = [A | b] = Q·R_aug``, for a tall ``m``.
+    """Compute the upper-triangular ``R_aug`` of ``m = [A | b] = Q·R_aug``, for a tall ``m``.
 
     CholeskyQR2 on A: ``R1 = chol(AᵀA)``, ``Q1 = A·R1⁻¹``, ``R2 = chol(Q1ᵀQ1)``,
     ``Q = Q1·R2⁻¹``, ``R = R2·R1`` -- matrix products and triangular solves
@@ -122,8 +122,10 @@ def band_rows(channels: int, geo: Geometry, n: int, budget: int) -> int:
 
 
 def factor_work(channels: int, geo: Geometry, n: int, budget: int) -> int:
-    """Multiply-adds :func:`factor_system` spends: about ``5·m·(n+1)²`` for its m equations
-    (CholeskyQR2 of each band) plus ``10·(n+1)³`` per band (folding it into the factor).
+    """Count the multiply-adds :func:`factor_system` spends.
+
+    About ``5·m·(n+1)²`` for its m equations (CholeskyQR2 of each band) plus
+    ``10·(n+1)³`` per band (folding it into the factor).
 
     Examples
     --------
@@ -140,7 +142,7 @@ def factor_work(channels: int, geo: Geometry, n: int, budget: int) -> int:
 def lambda_max_floor(
     xs: np.ndarray, geo: Geometry, pad_mode: str, bias: bool, budget: int
 ) -> float:
-    """A lower bound of λmax(AᵀA) without A: ``|A·1|² / n`` (Rayleigh, u = 1/√n).
+    """Bound λmax(AᵀA) from below without A: ``|A·1|² / n`` (Rayleigh, u = 1/√n).
 
     ``A·1`` is each window's sum (plus 1 with a bias): a box filter of the
     input with the target's geometry, which running sums compute in a few

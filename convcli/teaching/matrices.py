@@ -19,6 +19,7 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -27,7 +28,8 @@ from ..arithmetic.jsontext import load_json
 from ..errors import ConvcliError, ParameterError, ShapeError
 from ..guard import note_input
 from ..images.atomic import atomic_write, read_stdin
-from ..kernels.files import load_npy_bytes, parse_number_rows
+from ..kernels.files import parse_number_rows
+from ..kernels.npy import NPY_MAGIC, NpyError, NpyHeader, load_npy_bytes
 from ..kernels.reading import read_bounded
 from ..suffixes import MATRIX_SUFFIXES
 
@@ -44,7 +46,7 @@ MATRIX_FORMATS = ("text", "csv", "json", "npy")
 
 
 def _as_array(values: Any, what: str) -> np.ndarray:
-    """A real, finite, non-empty float64 array, or a ShapeError naming ``what``."""
+    """Convert to a real, finite, non-empty float64 array, or raise a ShapeError naming ``what``."""
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -110,13 +112,17 @@ def _check_json_numbers(data: Any, what: str) -> None:
             raise ShapeError(f"{what}: {item!r} is not a number")
 
 
+def _check_npy_matrix(header: NpyHeader, what: str) -> None:
+    """Refuse a ``.npy`` header whose values are not real numbers, before its data is read."""
+    if header.dtype.kind not in "biuf":
+        raise ShapeError(f"{what}: holds {header.dtype} values; a matrix needs real numbers")
+
+
 def _parse_npy(data: bytes, what: str) -> np.ndarray:
     try:
-        arr = load_npy_bytes(data)  # the header's shape checked against the bytes first
-    except ValueError as exc:
+        arr = load_npy_bytes(data, check=lambda h: _check_npy_matrix(h, what), what=what)
+    except NpyError as exc:
         raise ShapeError(f"{what}: not a readable .npy array ({exc})") from None
-    if arr.dtype.kind not in "biuf":
-        raise ShapeError(f"{what}: holds {arr.dtype} values; a matrix needs real numbers")
     return _as_array(arr, what)
 
 
@@ -176,7 +182,7 @@ def parse_matrix(spec: str, what: str = "matrix", *, stdin: BinaryIO | None = No
         data = stdin.read() if stdin is not None else read_stdin(name)
         if not data.strip():
             raise ShapeError(f"{name}: no data on standard input")
-        if data.startswith(b"\x93NUMPY"):
+        if data.startswith(NPY_MAGIC):
             return _parse_npy(data, name)
         return _parse_text(_decode(data, name), name)
     if (
@@ -208,7 +214,7 @@ def _load_file(path: str, what: str) -> np.ndarray:
         raise ConvcliError(f"{name}: is a directory") from None
     except OSError as exc:
         raise ConvcliError(f"{name}: cannot read ({exc.strerror or exc})") from None
-    if path.lower().endswith(".npy") or data.startswith(b"\x93NUMPY"):
+    if path.lower().endswith(".npy") or data.startswith(NPY_MAGIC):
         return _parse_npy(data, name)
     text = _decode(data, name)
     if path.lower().endswith(".json"):
@@ -219,8 +225,8 @@ def _load_file(path: str, what: str) -> np.ndarray:
 # ---------------------------------------------------------------------- output
 
 
-def _cell_text(arr: np.ndarray, precision: int):
-    """A function writing one value: whole numbers without a point, others to ``precision``."""
+def _cell_text(arr: np.ndarray, precision: int) -> Callable[[float], str]:
+    """Make a function writing one value: whole numbers without a point, others to ``precision``."""
     whole = bool(np.all(arr == np.round(arr)) and np.all(np.abs(arr) < 2**53))
 
     def cell(v: float) -> str:
@@ -265,7 +271,7 @@ def format_matrix(values: np.ndarray, fmt: str = "text", *, precision: int = 6) 
         return np.array2string(
             arr,
             separator=", ",
-            formatter={"float_kind": lambda v: f"{cell(v):>{width}}"},
+            formatter={"float_kind": lambda v: f"{cell(float(v)):>{width}}"},
             threshold=sys.maxsize,
             max_line_width=10**9,
         )
@@ -289,12 +295,12 @@ def _whole(data: Any) -> Any:
 
 
 def matrix_bytes(values: np.ndarray, fmt: str = "text", *, precision: int = 6) -> bytes:
-    """The bytes of ``values`` in ``fmt``: as :func:`format_matrix`, or ``.npy`` data.
+    r"""Encode ``values`` in ``fmt``: as :func:`format_matrix`, or ``.npy`` data.
 
     Examples
     --------
     >>> matrix_bytes(np.eye(2), "json")
-    b'[[1, 0], [0, 1]]\\n'
+    b'[[1, 0], [0, 1]]\n'
     """
     if fmt == "npy":
         buffer = io.BytesIO()

@@ -116,7 +116,7 @@ def conv_operands(
 
 
 def _grouped_weights(x_shape: tuple[int, ...], k: np.ndarray, groups: int) -> np.ndarray:
-    """A grouped kernel as (C_out, C_in/groups, kh, kw), or a ShapeError naming the shapes."""
+    """Check a grouped kernel as (C_out, C_in/groups, kh, kw), or raise a ShapeError naming the shapes."""
     c_in = x_shape[0]
     if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)) or groups < 1:
         raise ShapeError(f"`groups` must be a positive integer, got {groups!r}")
@@ -179,7 +179,7 @@ class Step:
     padding: tuple[tuple[int, int, int], ...] = ()
 
     def text(self, channels: bool = False) -> str:
-        """The step in the textbook's form: ``Y[0,0] = 0×0 + 1×1 + 3×2 + 4×3 = 19``.
+        """Write the step in the textbook's form: ``Y[0,0] = 0×0 + 1×1 + 3×2 + 4×3 = 19``.
 
         Parameters
         ----------

@@ -30,7 +30,7 @@ def _text(x: float, y: float, text: str, size: float, fill: str = _TEXT, **extra
 
 
 def _frame(anim: Animation, frame: AnimationFrame | None, c: int, layout: dict) -> list[str]:
-    """The SVG elements of one frame (``None``: the whole output, no footprint)."""
+    """Draw the SVG elements of one frame (``None``: the whole output, no footprint)."""
     out = []
     x0, in_y, out_x, out_y = layout["x0"], layout["in_y"], layout["out_x"], layout["out_y"]
     under = {} if frame is None else dict(zip(frame.footprint, frame.taps, strict=True))
@@ -87,7 +87,7 @@ def _frame(anim: Animation, frame: AnimationFrame | None, c: int, layout: dict) 
 
 
 def svg_document(anim: Animation, *, delay: int = 800, sheet: bool = False) -> str:
-    """The frames of ``anim`` as one SVG document.
+    """Draw the frames of ``anim`` as one SVG document.
 
     Parameters
     ----------

@@ -21,7 +21,7 @@ __all__ = ["transposed_kernel", "transposed_operands"]
 
 
 def transposed_kernel(c_in: int, kernel: np.ndarray, groups: int = 1) -> np.ndarray:
-    """A transposed kernel as typed, in PyTorch's layout (C_in, C_out/groups, kh, kw).
+    """Check a transposed kernel as typed, in PyTorch's layout (C_in, C_out/groups, kh, kw).
 
     ``(kh, kw)`` for a one-channel input; ``(C_in, kh, kw)``: one output
     channel per group; ``(C_in, C_out/groups, kh, kw)`` as it is.
@@ -56,7 +56,7 @@ def transposed_operands(
     output_padding: Sequence[int] = (0, 0),
     groups: int = 1,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A transposed convolution as the stride-1 cross-correlation it is.
+    """Rewrite a transposed convolution as the stride-1 cross-correlation it is.
 
     The input is spread by the stride (``s − 1`` zeros between cells) and
     padded by ``d·(k − 1) − p`` (plus ``output_padding`` after); the kernel is

@@ -52,6 +52,21 @@
         const char *base = j->src + sr * j->src_s0;                                      \
         const ptrdiff_t cs = j->src_s1;                                                  \
         s->fresh = base; /* a source row read for the first time in this call */        \
+        if (j->src_type == CC_UINT8 && sw == 1 && cs == 1 && j->run1 > j->run0) {        \
+            /* consecutive bytes: the longest run converted in one (vectorized) loop */  \
+            const ptrdiff_t a = j->run0 < ncols ? j->run0 : ncols;                       \
+            const ptrdiff_t b = j->run1 < ncols ? j->run1 : ncols;                       \
+            for (ptrdiff_t k = 0; k < a; k++)                                            \
+                row[k] = j->cols[k] < 0 ? pad : (T)((const uint8_t *)base)[j->cols[k]];  \
+            if (b > a) {                                                                 \
+                const uint8_t *from = (const uint8_t *)base + j->cols[a];                \
+                T *to = row + a;                                                         \
+                for (ptrdiff_t k = 0; k < b - a; k++) to[k] = (T)from[k];                \
+            }                                                                            \
+            for (ptrdiff_t k = b > a ? b : a; k < ncols; k++)                            \
+                row[k] = j->cols[k] < 0 ? pad : (T)((const uint8_t *)base)[j->cols[k]];  \
+            return row;                                                                  \
+        }                                                                                \
         if (j->src_type == CC_UINT8) { /* integer pixels, converted as they are read */ \
             if (sw == 1) convert_row(row, 1, 0, uint8_t);                                \
             else convert_row(row, sw, L, uint8_t);                                       \
@@ -86,11 +101,51 @@ DEFINE_RING(double, f64)
  * vector type (aligned / unaligned); VW: lanes; NV: vectors per block row.
  */
 #define DEFINE_KERNELS(SUF, ATTR, T, RING, VT, VTU, VW, NV)                                   \
+    /* uint8 pixels of rows [r, r + nb) of output chunk q0 from the accumulators: |v|      \
+     * (range_abs), clipped to 0..255 (NaN to 0), rounded half to even as numpy's clip then \
+     * rint would, by adding 2**23 (2**52 for double), which leaves the integer in the low  \
+     * bits; in vector registers, with bit masks (no branch on the data) */                 \
+    typedef IT_##RING VI_##SUF __attribute__((vector_size(sizeof(VT))));                    \
+    ATTR static inline __attribute__((always_inline)) void store_u8_##SUF(                   \
+        const cc_job *j, VT acc[BR][NV], ptrdiff_t r, int nb, ptrdiff_t q0) {                \
+        enum { CH = VW * NV };                                                               \
+        typedef VI_##SUF VI;                                                                 \
+        const VT zero = {0}, top = zero + (T)255;                                            \
+        const VT magic = zero + (sizeof(T) == 4 ? (T)8388608.0 : (T)4503599627370496.0);     \
+        const VI sign = (VI){0} + (IT_##RING)MASK_##RING;                                    \
+        const ptrdiff_t n = j->ow - q0 < CH ? j->ow - q0 : CH;                               \
+        for (int b = 0; b < BR; b++) {                                                       \
+            if (b >= nb) break;                                                              \
+            uint8_t px[CH];                                                                  \
+            IT_##RING ints[CH];                                                              \
+            for (int v = 0; v < NV; v++) {                                                   \
+                VT x = acc[b][v];                                                            \
+                if (j->range_abs) x = (VT)((VI)x & sign);                                    \
+                x = (VT)((VI)x & (x > zero));                                                \
+                const VI big = x > top;                                                      \
+                x = (VT)(((VI)x & ~big) | ((VI)top & big));                                  \
+                /* x + 2**23 rounds x to an integer, held in the low bits of the sum */     \
+                const VI bits = (VI)(x + magic);                                             \
+                memcpy(ints + v * VW, &bits, sizeof bits);                                   \
+            }                                                                                \
+            for (int q = 0; q < CH; q++) px[q] = (uint8_t)ints[q];                          \
+            uint8_t *row = (uint8_t *)(j->out + (r + b) * j->out_s0 + q0 * j->out_s1);      \
+            if (j->out_s1 == 1 && n == CH)                                                   \
+                memcpy(row, px, CH); /* a fixed size: a few moves, no call */               \
+            else                                                                             \
+                for (ptrdiff_t q = 0; q < n; q++) row[q * j->out_s1] = px[q];                \
+        }                                                                                    \
+    }                                                                                        \
+                                                                                             \
     /* rows [r, r + nb) of output chunk q0 from the accumulators */                          \
     ATTR static inline __attribute__((always_inline)) void store_##SUF(                      \
         const cc_job *j, cc_space *s, VT acc[BR][NV], ptrdiff_t r, int nb, ptrdiff_t q0) {    \
         enum { CH = VW * NV };                                                               \
         const ptrdiff_t n = j->ow - q0 < CH ? j->ow - q0 : CH;                               \
+        if (j->out_u8) {                                                                     \
+            store_u8_##SUF(j, acc, r, nb, q0);                                               \
+            return;                                                                          \
+        }                                                                                    \
         for (int b = 0; b < nb; b++) {                                                       \
             char *row = j->out + (r + b) * j->out_s0 + q0 * j->out_s1;                       \
             if (n == CH && j->out_s1 == (ptrdiff_t)sizeof(T)) {                              \

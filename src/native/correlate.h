@@ -34,6 +34,9 @@ typedef struct {
     int op; /* pooling: CC_MAX, CC_MIN or CC_SUM over the kh x kw window */
     int scan; /* also find the largest magnitude of every source row read (scan_bits) */
     int src_type; /* CC_SAME: cells of the compute type; CC_UINT8, CC_UINT16: converted */
+    /* out_u8: `out` holds uint8 pixels, each sum stored as numpy's
+     * rint(clip(v, 0, 255)) (range_abs: of |v|) would store it; else compute-type cells */
+    int out_u8, range_abs;
 } cc_job;
 
 enum { CC_MAX = 1, CC_MIN = 2, CC_SUM = 3 };

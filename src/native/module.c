@@ -358,7 +358,7 @@ static PyObject *run(PyObject *args, int kind) {
     Py_ssize_t sh, sw, dh = 1, dw = 1, r0, r1, ph = 0, pw = 0;
     double pad_value;
     int accumulate = 0, op = 0, scan = 0;
-    const char *op_name = NULL;
+    const char *op_name = NULL, *range_name = NULL;
     buf_t b[6];
     memset(b, 0, sizeof(b));
     int ok;
@@ -379,13 +379,13 @@ static PyObject *run(PyObject *args, int kind) {
             if (check_pair(ph, pw, "size") < 0) return NULL;
         }
     } else if (separable)
-        ok = PyArg_ParseTuple(args, "OOOOOO(nn)(nn)dnnp|p:correlate_separable", &o_src,
+        ok = PyArg_ParseTuple(args, "OOOOOO(nn)(nn)dnnp|pz:correlate_separable", &o_src,
                               &o_rows, &o_cols, &o_w, &o_w2, &o_out, &sh, &sw, &dh, &dw,
-                              &pad_value, &r0, &r1, &accumulate, &scan);
+                              &pad_value, &r0, &r1, &accumulate, &scan, &range_name);
     else
-        ok = PyArg_ParseTuple(args, "OOOOO(nn)(nn)dnnp|p:correlate", &o_src, &o_rows, &o_cols,
+        ok = PyArg_ParseTuple(args, "OOOOO(nn)(nn)dnnp|pz:correlate", &o_src, &o_rows, &o_cols,
                               &o_w, &o_out, &sh, &sw, &dh, &dw, &pad_value, &r0, &r1,
-                              &accumulate, &scan);
+                              &accumulate, &scan, &range_name);
     if (!ok) return NULL;
     if (check_pair(sh, sw, "stride") < 0 || check_pair(dh, dw, "dilation") < 0) return NULL;
 
@@ -394,8 +394,32 @@ static PyObject *run(PyObject *args, int kind) {
     cc_space s;
     memset(&s, 0, sizeof(s));
     char code;
-    if (get(o_out, &b[0], "out", 1, 2) < 0 || check_float_item(&b[0].view, "out", &code) < 0)
+    int out_u8 = 0, range_abs = 0;
+    if (get(o_out, &b[0], "out", 1, 2) < 0) goto fail;
+    if (kind != POOL && type_code(&b[0].view) == 'B' && b[0].view.itemsize == 1) {
+        /* uint8 pixels out: the compute type is the taps' */
+        const char *wname = separable ? "col_taps" : "weight";
+        out_u8 = 1;
+        if (get(o_w, &b[2], wname, 0, separable ? 1 : 2) < 0 ||
+            check_float_item(&b[2].view, wname, &code) < 0)
+            goto fail;
+        if (accumulate) {
+            PyErr_SetString(PyExc_ValueError, "uint8 `out` cannot accumulate");
+            goto fail;
+        }
+        if (range_name && strcmp(range_name, "abs") == 0)
+            range_abs = 1;
+        else if (range_name && strcmp(range_name, "clip") != 0) {
+            PyErr_Format(PyExc_ValueError, "`value_range` must be 'clip' or 'abs', got '%s'",
+                         range_name);
+            goto fail;
+        }
+    } else if (check_float_item(&b[0].view, "out", &code) < 0)
         goto fail;
+    else if (range_name) {
+        PyErr_SetString(PyExc_ValueError, "`value_range` is for uint8 `out` only");
+        goto fail;
+    }
     if (get(o_src, &b[1], "src", 0, 2) < 0) goto fail;
     /* the source: cells of the compute type, or uint8 / uint16 pixels converted as read */
     int src_type = CC_SAME;
@@ -415,7 +439,8 @@ static PyObject *run(PyObject *args, int kind) {
         kh = ph;
         kw = pw;
     } else if (separable) {
-        if (get(o_w, &b[2], "col_taps", 0, 1) < 0 || check_float(&b[2], "col_taps", code) < 0 ||
+        if ((!b[2].held && get(o_w, &b[2], "col_taps", 0, 1) < 0) ||
+            check_float(&b[2], "col_taps", code) < 0 ||
             get(o_w2, &b[3], "row_taps", 0, 1) < 0 || check_float(&b[3], "row_taps", code) < 0)
             goto fail;
         if (!contiguous(&b[2].view) || !contiguous(&b[3].view)) {
@@ -425,7 +450,8 @@ static PyObject *run(PyObject *args, int kind) {
         kh = b[2].view.shape[0];
         kw = b[3].view.shape[0];
     } else {
-        if (get(o_w, &b[2], "weight", 0, 2) < 0 || check_float(&b[2], "weight", code) < 0)
+        if ((!b[2].held && get(o_w, &b[2], "weight", 0, 2) < 0) ||
+            check_float(&b[2], "weight", code) < 0)
             goto fail;
         if (!contiguous(&b[2].view)) {
             PyErr_SetString(PyExc_ValueError, "`weight` must be C-contiguous");
@@ -435,7 +461,7 @@ static PyObject *run(PyObject *args, int kind) {
         kw = b[2].view.shape[1];
     }
     Py_ssize_t oh = b[0].view.shape[0], ow = b[0].view.shape[1];
-    Py_ssize_t itemsize = b[0].view.itemsize;
+    Py_ssize_t itemsize = out_u8 ? (code == 'f' ? 4 : 8) : b[0].view.itemsize;
     if (b[0].view.strides[1] == 0 || (oh > 1 && b[0].view.strides[0] == 0)) {
         PyErr_SetString(PyExc_ValueError, "`out` must not repeat cells (a zero stride)");
         goto fail;
@@ -490,6 +516,8 @@ static PyObject *run(PyObject *args, int kind) {
     j.accumulate = accumulate;
     j.scan = scan;
     j.src_type = src_type;
+    j.out_u8 = out_u8;
+    j.range_abs = range_abs;
     s.direct_mapped = (int)p.direct_mapped;
     if (separable) {
         for (Py_ssize_t i = 0; i < kh; i++) {
@@ -524,7 +552,7 @@ fail:
 
 PyDoc_STRVAR(correlate_doc,
 "correlate(src, rows, cols, weight, out, stride, dilation, pad_value, r0, r1, accumulate,\n"
-"          scan=False)\n"
+"          scan=False, value_range=None)\n"
 "--\n\n"
 "Output rows [r0, r1) of the 2-D cross-correlation of `src` (H, W) with\n"
 "`weight` (kh, kw), into `out` (oh, ow); all float32 or all float64.\n"
@@ -532,7 +560,9 @@ PyDoc_STRVAR(correlate_doc,
 "column q source column cols[q]; output (r, c) sums weight[i, j] times\n"
 "padded cell (r*sh + i*dh, c*sw + j*dw). With `accumulate`, adds to `out`.\n"
 "With `scan`, returns (largest, finite) as scan() does, over every cell of\n"
-"each source row the outputs read (whole rows, as they are gathered).");
+"each source row the outputs read (whole rows, as they are gathered).\n"
+"`out` may be uint8 (weight float32 or float64, no `accumulate`): each sum v\n"
+"is stored as numpy's rint(clip(v, 0, 255)), of |v| with value_range 'abs'.");
 
 static PyObject *py_correlate(PyObject *self, PyObject *args) {
     (void)self;
@@ -541,7 +571,7 @@ static PyObject *py_correlate(PyObject *self, PyObject *args) {
 
 PyDoc_STRVAR(separable_doc,
 "correlate_separable(src, rows, cols, col_taps, row_taps, out, stride, dilation,\n"
-"                    pad_value, r0, r1, accumulate, scan=False)\n"
+"                    pad_value, r0, r1, accumulate, scan=False, value_range=None)\n"
 "--\n\n"
 "As correlate() with weight = outer(col_taps, row_taps): a column pass, then\n"
 "a row pass, kh + kw taps per output instead of kh * kw.");

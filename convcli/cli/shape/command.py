@@ -40,10 +40,11 @@ padding with its run of strides (at most ten rows; --all for every row),
 
 \b
 Whole networks: --arch NAME (lenet5, alexnet, vgg11, vgg16, resnet18,
-resnet50, as torchvision builds them; unet, padded), --layers SPEC or
---spec FILE (JSON or the same text). Input C x H x W from --channels and
---in, or the preset's default (3x224x224; 1x28x28 for lenet5; 1x512x512
-for unet). --depth N keeps the
+resnet50, as torchvision builds them; unet, padded, and unet-valid, the
+paper's), --layers SPEC or --spec FILE (JSON or the same text). Input
+C x H x W from --channels and --in, or the preset's default (3x224x224;
+1x28x28 for lenet5; 1x512x512 for unet; 1x572x572 for unet-valid).
+--depth N keeps the
 first N levels of nesting (same totals). Each row has its parameters and
 multiply-accumulates (MACs; FLOPs = 2 x MACs); the totals add the memory
 of the parameters and activations at --dtype (float32: 4 bytes a value;
@@ -79,7 +80,9 @@ Spec grammar (layers separated by commas or new lines, # comments):
   basic F [sN], bottleneck W [sN]  torchvision ResNet blocks
   res(BODY | SHORTCUT)             residual block (identity if no |)
   cat(BODY | SHORTCUT)             the same, concatenated (U-Net skip)
-  N*LAYER, N*(A, B, ...)           repetition
+  upsample N|HxW [bilinear]        nearest (or bilinear) upsampling by N
+  crop N|HxW                       cut N cells from each side (a skip)
+  N*LAYER, N*(A, B, ...)           repetition (any N: long ones compressed)
   seq [NAME](A, B, ...)            a group (one level for --depth)
   PAD: N, HxW, before:after, t:bxl:r, same, valid, full
 
@@ -94,6 +97,7 @@ Example:
   convcli shape --arch resnet18
   convcli shape --in 28 --layers "conv 6 k5, maxpool k2, flatten, fc 10"
   convcli shape --arch alexnet --in-range 1..70
+  convcli shape --arch unet-valid --in-range 500..700
 """
 
 
@@ -255,6 +259,13 @@ class _ArchChoice(click.Choice):
     help="Show a network's first N levels of nesting (totals unchanged).",
 )
 @click.option(
+    "--max-layers",
+    type=click.IntRange(min=1),
+    metavar="N",
+    help="The most rows a network's analysis may hold (default 10,000; a long N*(...) "
+    "holds its first and last repetitions and one row between).",
+)
+@click.option(
     "--dtype",
     type=click.Choice(DTYPES),
     help="Value type for a network's memory (default float32).",
@@ -292,6 +303,7 @@ def shape_cmd(
     arch: str | None,
     in_range: Pair | None,
     depth: int | None,
+    max_layers: int | None,
     dtype: str | None,
     spec: Any,
     as_json: bool,
@@ -329,7 +341,7 @@ def shape_cmd(
         items = list(window.items())  # in the order the message names the first one
         options = dict(
             [
-                ("--in", inputs),
+                ("--in", inputs[1:]),  # one --in binds the input's height and width
                 *items[:4],
                 ("--channels", channels),
                 *items[4:],
@@ -340,7 +352,7 @@ def shape_cmd(
         _refuse_with_model(model, options)
         from .model import show_onnx
 
-        show_onnx(model, dims, fmt, depth, dtype or "float32")
+        show_onnx(model, dims, fmt, depth, dtype or "float32", inputs[0] if inputs else None)
         return
     if dims:
         raise click.UsageError("--dim binds a dimension of a model file: give MODEL.onnx")
@@ -352,9 +364,18 @@ def shape_cmd(
         size = inputs[0] if inputs else None
         if in_range is not None and (inputs or depth or dtype):
             raise click.UsageError("--in-range gives the sizes: drop --in, --depth and --dtype")
-        show_spec_network(size, channels, layers, arch, spec, fmt, depth, dtype, in_range)
+        from ...arithmetic.limits import layer_limit
+
+        with layer_limit(max_layers):
+            show_spec_network(size, channels, layers, arch, spec, fmt, depth, dtype, in_range)
         return
-    for name, value in (("--depth", depth), ("--dtype", dtype), ("--in-range", in_range)):
+    network_only = (
+        ("--depth", depth),
+        ("--dtype", dtype),
+        ("--in-range", in_range),
+        ("--max-layers", max_layers),
+    )
+    for name, value in network_only:
         if value:
             raise click.UsageError(f"{name} describes a network: give --arch, --layers or --spec")
     if not inputs:

@@ -125,6 +125,7 @@ def network_rows(rows: Sequence[Any], dtype: str) -> list[dict[str, Any]]:
             "activations": r.activations,
             "param_bytes": memory_bytes(r.params, dtype),
             "activation_bytes": memory_bytes(r.activations, dtype),
+            "repeat": r.repeat,
         }
         for r in rows
     ]
@@ -143,6 +144,8 @@ def network_totals(summary: Any, dtype: str) -> dict[str, Any]:
         "bytes_per_value": memory_bytes(1, dtype),
         "param_bytes": summary.param_bytes(dtype),
         "activation_bytes": summary.activation_bytes(dtype),
+        "peak_activations": summary.peak_activations,
+        "peak_activation_bytes": summary.peak_bytes(dtype),
         "forward_backward_bytes": summary.forward_backward_bytes(dtype),
         "input_bytes": summary.input_bytes(dtype),
     }
@@ -262,6 +265,7 @@ def _network_table(name: str, summary: Any, shown: Any, dtype: str, totals: dict
         "",
         f"{dtype}, MB = 10⁶ bytes: params {megabytes(totals['param_bytes'])}",
         f"activations {megabytes(totals['activation_bytes'])}",
+        f"peak {megabytes(totals['peak_activation_bytes'])}",
         f"input {megabytes(totals['input_bytes'])}",
     ]
     if narrow:
@@ -341,7 +345,14 @@ def join_lines(parts: list[str], width: int) -> str:
     return "\n".join(lines)
 
 
-def show_onnx(path: str, dims: Sequence[str], fmt: str, depth: int | None, dtype: str) -> None:
+def show_onnx(
+    path: str,
+    dims: Sequence[str],
+    fmt: str,
+    depth: int | None,
+    dtype: str,
+    size: tuple[int, int] | None = None,
+) -> None:
     import os
 
     from ...arithmetic.onnx_model import UnboundDimensionError, analyze_onnx
@@ -358,7 +369,7 @@ def show_onnx(path: str, dims: Sequence[str], fmt: str, depth: int | None, dtype
     if not os.path.isfile(path):
         raise click.UsageError(f"{path!r}: no such file")
     try:
-        summary = analyze_onnx(path, bound)
+        summary = analyze_onnx(path, bound, size)
     except UnboundDimensionError as exc:
         raise click.UsageError(str(exc)) from None
     except ShapeError as exc:

@@ -67,8 +67,12 @@ def show_spec_network(
     else:
         c = channels or (default[0] if default else 3)
         h, w = size
+    from ...errors import LimitError
+
     try:
         summary = analyze_network(layers, (c, h, w))
+    except LimitError:
+        raise
     except ShapeError as exc:
         hint = _nearest_hint(layers, c, h) if h == w else ""
         raise fail(ShapeError(f"{exc}{hint}")) from None
