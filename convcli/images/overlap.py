@@ -206,7 +206,8 @@ def overlap_applies(kernels: Sequence[Kernel], settings: FilterSettings, value_r
     It can with the geometry that keeps the size (``same``, stride 1, not
     ``circular``) and a range mode that maps each value on its own.
     """
-    from .filtering import bandable, chain_range_mode
+    from .chain import bandable
+    from .ranges import chain_range_mode
 
     mode = chain_range_mode(kernels, value_range)
     return bandable(settings) and mode not in ("normalize", "stretch", "raw")
@@ -268,7 +269,7 @@ def filter_overlapped(
 
             atomic_write(target, write, overwrite=overwrite, error=ImageError)
             return []
-        from .io import write_image
+        from .writing import write_image
 
         result = np.empty(shape, np.uint8)
         row = [0]
@@ -313,7 +314,7 @@ class _Run:
     def bands(self, multiple: int, sink: Callable[[np.ndarray], Any]) -> None:
         """Filter the image in bands of a multiple of ``multiple`` rows; ``sink(band)`` each."""
         from .filtering import filter_image
-        from .io import Image
+        from .image import Image
 
         height, width = self.im.height, self.im.width
         step = max(1, _BAND_PIXELS // max(width, 1) // multiple) * multiple
