@@ -3,7 +3,8 @@
 Run from the repository root::
 
     python benchmarks/bench_throughput.py                 # 120 PNGs and 120 JPEGs of 512², --jobs 2
-    python benchmarks/bench_throughput.py --full          # also 10⁴ PNGs, --jobs 1 and 2 (long)
+    python benchmarks/bench_throughput.py --full          # also 10⁴ PNGs and JPEGs, --jobs 1..N
+    python benchmarks/bench_throughput.py --full-only --write-readme   # those rows alone
     python benchmarks/bench_throughput.py --write-readme  # also put the table in benchmarks/README.md
     python benchmarks/bench_throughput.py --quick         # 6 tiny files, one round: checks it runs
 
@@ -31,6 +32,14 @@ benchmark's own children): when other processes kept more than half a core
 busy, the row is marked **busy** with the cores they took, and the summary
 says its ratios cannot be trusted. The inputs are made from
 ``sample_images/`` (shifted, so no two files are equal) in a temporary folder.
+
+``--full`` adds the real job: folders of 10⁴ PNGs and 10⁴ JPEGs of 512²,
+each with ``--jobs 1`` to ``--jobs N``, one timed run per tool (no warm-up
+run: the files were just written and are in the page cache), convcli and
+the cv2 script only unless ``--full-tools`` names more (``vips conv``
+starts 10⁴ processes). Those rows go to their own block of
+``benchmarks/README.md`` (``--write-readme``), with the peak resident
+memory of the largest process (it must not grow with the number of files).
 """
 
 from __future__ import annotations
@@ -56,6 +65,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SOBEL_MAT = "3 3 1 0\n-1 0 1\n-2 0 2\n-1 0 1\n"  # libvips matrix: width height scale offset
 README = ROOT / "benchmarks" / "README.md"
 BEGIN, END = "<!-- bench_throughput: begin -->", "<!-- bench_throughput: end -->"
+FULL_BEGIN = "<!-- bench_throughput full: begin -->"
+FULL_END = "<!-- bench_throughput full: end -->"
+#: the tools a --full row runs unless --full-tools says otherwise
+FULL_TOOLS = ("convcli", "cv2 script")
 
 CV2_POOL = """\
 import os
@@ -106,6 +119,7 @@ class Timed:
 
     seconds: list[float] = field(default_factory=list)
     others: list[float] = field(default_factory=list)  # cores busy outside our children
+    peak_mib: list[float] = field(default_factory=list)  # each run's largest process, MiB
 
     @property
     def median(self) -> float:
@@ -122,14 +136,25 @@ def run_timed(cmd: str, cwd: Path, timed: Timed) -> None:
         target = Path(first.removeprefix("#fresh "))
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
-    with LoadWatch() as watch:
+    with LoadWatch() as watch, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.run(
-            cmd, shell=True, cwd=cwd, capture_output=True, stdin=subprocess.DEVNULL, check=False
+        proc = subprocess.Popen(
+            cmd,
+            shell=True,
+            cwd=cwd,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
         )
+        # wait4: this run's rusage, whose ru_maxrss (KiB) is the largest process of its tree
+        _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        err.seek(0)
+        message = err.read().decode(errors="replace")[-800:]
+    timed.peak_mib.append(usage.ru_maxrss / 1024)
     if proc.returncode != 0:
-        raise RuntimeError(f"{cmd} failed: {proc.stderr.decode(errors='replace')[-800:]}")
+        raise RuntimeError(f"{cmd} failed: {message}")
     timed.seconds.append(wall)
     others = watch.others(wall)
     if others is not None:
@@ -246,11 +271,20 @@ def measure(
     work: Path,
     rounds: int,
     quick: bool,
+    only: tuple[str, ...] | None = None,
 ) -> Row:
+    """Time each tool on ``folder``, interleaved, ``rounds`` times (``only``: these tools).
+
+    Without ``only`` every tool first runs once untimed (file cache,
+    bytecode, a check that it runs); with it (the 10⁴-file rows) not.
+    """
     out = work / "out"
     cmds, missing = tools_for(folder, out, jobs, suffix, work, quick)
+    if only is not None:
+        cmds = {name: cmd for name, cmd in cmds.items() if name in only}
+        missing = {name: why for name, why in missing.items() if name in only}
     times = {name: Timed() for name in cmds}
-    for cmd in cmds.values():  # warm-up: file cache, bytecode, and a check that it runs
+    for cmd in cmds.values() if only is None else ():  # warm-up, see above
         run_timed(cmd, work, Timed())
     for _ in range(rounds):
         for name, cmd in cmds.items():
@@ -299,12 +333,12 @@ def render_rows(rows: list[Row]) -> tuple[str, list[str]]:
     return "\n".join(lines), notes
 
 
-def write_readme(text: str) -> None:
-    """Replace the block between BEGIN and END in benchmarks/README.md (append it if absent)."""
+def write_readme(text: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace the block between ``begin`` and ``end`` in benchmarks/README.md (or append it)."""
     body = README.read_text()
-    block = f"{BEGIN}\n{text}\n{END}"
-    if BEGIN in body and END in body:
-        body = re.sub(re.escape(BEGIN) + r".*?" + re.escape(END), lambda _: block, body, flags=re.S)
+    block = f"{begin}\n{text}\n{end}"
+    if begin in body and end in body:
+        body = re.sub(re.escape(begin) + r".*?" + re.escape(end), lambda _: block, body, flags=re.S)
     else:
         body = body.rstrip("\n") + "\n\n" + block + "\n"
     README.write_text(body)
@@ -313,7 +347,21 @@ def write_readme(text: str) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="6 tiny files, one round")
-    parser.add_argument("--full", action="store_true", help="also 10⁴ PNGs, --jobs 1 and 2")
+    parser.add_argument(
+        "--full", action="store_true", help="also 10⁴ PNGs and JPEGs, --jobs 1..N (long)"
+    )
+    parser.add_argument("--full-only", action="store_true", help="the --full rows alone")
+    parser.add_argument(
+        "--full-tools",
+        default=",".join(FULL_TOOLS),
+        help="tools of the --full rows, comma-separated, or 'all' (default: convcli,cv2 script)",
+    )
+    parser.add_argument(
+        "--full-formats", default="png,jpg", help="formats of the --full rows (default png,jpg)"
+    )
+    parser.add_argument(
+        "--full-jobs", default=None, help="--jobs values of the --full rows (default 1..--jobs)"
+    )
     parser.add_argument("--files", type=int, default=None, help="files per folder (default 120)")
     parser.add_argument("--side", type=int, default=None, help="image side (default 512)")
     parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
@@ -335,18 +383,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         (work / "cv2_pool.py").write_text(CV2_POOL)
         (work / "sobel.mat").write_text(SOBEL_MAT)
-        for suffix, label in ((".png", "PNG"), (".jpg", "JPEG")):
+        for suffix, label in () if args.full_only else ((".png", "PNG"), (".jpg", "JPEG")):
             folder = make_folder(work, files, side, suffix)
             case = f"{files} {label}s {side}², --jobs {args.jobs}"
             rows.append(measure(case, folder, files, args.jobs, suffix, work, rounds, args.quick))
             stages.append(stage_table(folder, f"{label} {side}²", rounds))
-        if args.full:
-            big = make_folder(work, 10_000, 512, ".png")
-            for jobs in range(1, args.jobs + 1):
-                case = f"10⁴ PNGs 512², --jobs {jobs}"
-                rows.append(measure(case, big, 10_000, jobs, ".png", work, 1, quick=True))
+        full_rows = run_full(args, work) if args.full or args.full_only else []
     finally:
         shutil.rmtree(work, ignore_errors=True)
+    if full_rows:
+        code = report_full(full_rows, args)
+        if args.full_only:
+            return code
     table, notes = render_rows(rows)
     stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
     head = (
@@ -368,6 +416,51 @@ def main(argv: list[str] | None = None) -> int:
             print("not written to benchmarks/README.md: the machine was busy (--busy-ok to force)")
             return 3
         write_readme(report.rstrip("\n"))
+    return 0
+
+
+def run_full(args: argparse.Namespace, work: Path) -> list[Row]:
+    """The 10⁴-file rows: each format, ``--jobs 1`` to ``--jobs N``, one run per tool."""
+    count = args.files if args.files and args.full_only else 10_000
+    only = None if args.full_tools == "all" else tuple(args.full_tools.split(","))
+    rows = []
+    for ext in args.full_formats.split(","):
+        suffix, label = (".png", "PNG") if ext == "png" else (".jpg", "JPEG")
+        folder = make_folder(work, count, 512, suffix)
+        every = range(1, args.jobs + 1)
+        for jobs in [int(j) for j in args.full_jobs.split(",")] if args.full_jobs else every:
+            case = f"{count} {label}s 512², --jobs {jobs}"
+            rows.append(measure(case, folder, count, jobs, suffix, work, 1, True, only))
+            print(render_rows(rows[-1:])[0], flush=True)  # a long run shows its rows as it goes
+    return rows
+
+
+def report_full(rows: list[Row], args: argparse.Namespace) -> int:
+    """Print the 10⁴-file table (with peak memory) and put it in its README block if asked."""
+    table, notes = render_rows(rows)
+    peaks = "; ".join(
+        f"{row.case}: convcli {max(row.times['convcli'].peak_mib):.0f} MiB"
+        for row in rows
+        if "convcli" in row.times
+    )
+    stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")
+    loads = " ".join(f"{v:.2f}" for v in os.getloadavg())
+    busy = any(max(t.others, default=0.0) > BUSY_LIMIT for r in rows for t in r.times.values())
+    head = (
+        f"{stamp}; {machine()} ({cores()} usable); convcli {git_commit()}; "
+        f"load average {loads} at the end; one run per tool"
+    )
+    if busy:
+        head = "**BUSY (loaded machine): the ratios are not to be trusted.** " + head
+    report = f"{head}\n\n{table}\n\nPeak resident memory of a run (its largest process): {peaks}\n"
+    if notes:
+        report += "\nNot met, or not trusted:\n" + "".join(f"- {n}\n" for n in notes)
+    print(report)
+    if args.write_readme:
+        if busy and not args.busy_ok:
+            print("not written to benchmarks/README.md: the machine was busy (--busy-ok to force)")
+            return 3
+        write_readme(report.rstrip("\n"), FULL_BEGIN, FULL_END)
     return 0
 
 

@@ -319,3 +319,17 @@ def test_throughput_benchmark_skips_absent_peers():
         ],
     )
     assert "| whole file |" in result.stdout and "| not installed |" in result.stdout
+
+
+OVERLAP = ROOT / "benchmarks" / "bench_overlap.py"
+
+
+@pytest.mark.slow
+def test_overlap_benchmark_quick_mode_runs():
+    """`bench_overlap.py --quick` times both paths (and vips when there), outputs identical."""
+    result = run([str(OVERLAP), "--quick"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "outputs identical: True" in result.stdout
+    for name in ("convcli (overlapped)", "stage by stage (script)"):
+        row = next(line for line in result.stdout.splitlines() if line.startswith(f"| {name} |"))
+        assert re.search(r"\| \d+\.\d{3} \| .+ \| \d+\.\d\d \| ", row), row

@@ -133,20 +133,29 @@ def test_cases_it_does_not_take_write_nothing(photo, tmp_path):
     assert not out.exists()
 
 
+def _sobel_x_to_jpeg(src: Path, out: Path) -> list[str] | None:
+    """Sobel x, clipped, from ``src`` to the JPEG ``out`` on two threads, overlapped."""
+    kernels = [resolve_kernel("sobel-x")]
+    return overlap.filter_overlapped(
+        str(src), str(out), kernels, FilterSettings(), fmt="JPEG", value_range="clip", threads=2
+    )
+
+
+def test_without_the_row_marks_the_bands_wait_for_the_end(photo, tmp_path, monkeypatch):
+    """Rows never seen as done before the decoder ends: the same bytes, only later."""
+    monkeypatch.setattr(overlap.BandedJpeg, "_publish", lambda self: None)
+    assert _sobel_x_to_jpeg(photo, tmp_path / "late.jpg") == []
+    kernels = [resolve_kernel("sobel-x")]
+    _serial(photo, tmp_path / "serial.jpg", kernels, FilterSettings(), value_range="clip")
+    assert (tmp_path / "late.jpg").read_bytes() == (tmp_path / "serial.jpg").read_bytes()
+
+
 def test_a_truncated_jpeg_is_an_error_and_leaves_nothing(photo, tmp_path):
     cut = tmp_path / "cut.jpg"
     cut.write_bytes(photo.read_bytes()[: photo.stat().st_size // 2])
     out = tmp_path / "o.jpg"
     with pytest.raises(ImageError, match="truncated or corrupt"):
-        overlap.filter_overlapped(
-            str(cut),
-            str(out),
-            [resolve_kernel("sobel-x")],
-            FilterSettings(),
-            fmt="JPEG",
-            value_range="clip",
-            threads=2,
-        )
+        _sobel_x_to_jpeg(cut, out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.jpg", "photo.jpg"]
 
 
@@ -163,15 +172,7 @@ def test_an_interrupt_stops_the_decoder_and_removes_the_part_file(photo, tmp_pat
     monkeypatch.setattr("convcli.images.filtering.filter_image", interrupted)
     out = tmp_path / "o.jpg"
     with pytest.raises(KeyboardInterrupt):
-        overlap.filter_overlapped(
-            str(photo),
-            str(out),
-            [resolve_kernel("sobel-x")],
-            FilterSettings(),
-            fmt="JPEG",
-            value_range="clip",
-            threads=2,
-        )
+        _sobel_x_to_jpeg(photo, out)
     assert calls == [1]
     assert not any(t.name == "convcli-decode" for t in threading.enumerate())
     assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.jpg"]

@@ -163,6 +163,19 @@ def test_a_filter_stops_within_a_second(photo, tmp_path, path, signum):
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=["SIGINT", "SIGTERM"])
+def test_a_big_jpeg_overlapped_stops_within_a_second(tmp_path, signum):
+    """The overlapped path (a decoding thread, encoding threads) stops as the others do."""
+    rng = np.random.default_rng(22)
+    PIL.Image.fromarray(rng.integers(0, 256, (2000, 2000, 3), dtype=np.uint8)).save(
+        tmp_path / "big.jpg", quality=90
+    )
+    args = ["filter", "big.jpg", "-k", "box:1025", "--strategy", "direct", "--range", "clip"]
+    args += ["-o", "o.jpg", "--threads", "2"]
+    status, err, took = _interrupt(args, tmp_path, signum, 1.5)
+    _check(tmp_path, status, err, took, signum)
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=["SIGINT", "SIGTERM"])
 def test_learn_stops_within_a_second(tmp_path, signum):
     rng = np.random.default_rng(5)
     x = rng.random((1500, 1500))

@@ -103,8 +103,8 @@ def _filter_overlapped(
             return None
     except OSError:
         return None  # the serial path says what is wrong
-    from ..images.io import DEFAULT_MAX_PIXELS
     from ..images.overlap import filter_overlapped
+    from ..images.reading import DEFAULT_MAX_PIXELS
 
     return filter_overlapped(
         source,

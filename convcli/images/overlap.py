@@ -23,7 +23,11 @@ Which rows are decoded: Pillow stores an RGB pixel in four bytes, the last
 one 255. The array the decoder writes into starts as zeros, so after each
 block, the rows whose last pixel has its fourth byte set are complete (the
 decoder writes rows in order, each row once; a baseline JPEG row by row, a
-progressive one all at the end).
+progressive one all at the end). Should a Pillow store RGB otherwise, no row
+is seen before the decoder ends, and the bands wait for the end: the same
+bytes, without the overlap. The decoder and its image are Pillow's own
+(``PIL.Image._getdecoder``, ``Image.frombuffer`` over the array), driven as
+Pillow's ``ImageFile.load`` drives them.
 """
 
 from __future__ import annotations
@@ -141,10 +145,13 @@ class BandedJpeg:
                 self._publish()
                 if used < 0:
                     break
-            if status < 0 or self._done < self.height:
+            if status < 0:  # the decoder's error code, as Pillow's own load() reads it
                 raise ImageError(f"{self.name}: truncated or corrupt image data")
         finally:
             decoder.cleanup()
+        with self._changed:  # the decoder ended without an error: every row is there
+            self._done = self.height
+            self._changed.notify_all()
 
     def _publish(self) -> None:
         """Find the rows decoded so far (by the fourth byte of each row's last pixel)."""
@@ -199,7 +206,8 @@ def overlap_applies(kernels: Sequence[Kernel], settings: FilterSettings, value_r
     It can with the geometry that keeps the size (``same``, stride 1, not
     ``circular``) and a range mode that maps each value on its own.
     """
-    from .filtering import bandable, chain_range_mode
+    from .chain import bandable
+    from .ranges import chain_range_mode
 
     mode = chain_range_mode(kernels, value_range)
     return bandable(settings) and mode not in ("normalize", "stretch", "raw")
@@ -261,7 +269,7 @@ def filter_overlapped(
 
             atomic_write(target, write, overwrite=overwrite, error=ImageError)
             return []
-        from .io import write_image
+        from .writing import write_image
 
         result = np.empty(shape, np.uint8)
         row = [0]
@@ -306,7 +314,7 @@ class _Run:
     def bands(self, multiple: int, sink: Callable[[np.ndarray], Any]) -> None:
         """Filter the image in bands of a multiple of ``multiple`` rows; ``sink(band)`` each."""
         from .filtering import filter_image
-        from .io import Image
+        from .image import Image
 
         height, width = self.im.height, self.im.width
         step = max(1, _BAND_PIXELS // max(width, 1) // multiple) * multiple
