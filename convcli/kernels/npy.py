@@ -232,11 +232,10 @@ def _truncated(header: NpyHeader, held: int) -> NpyError:
     )
 
 
-def _read_into(stream: BinaryIO, buffer: bytearray) -> int:
-    """Fill ``buffer`` from ``stream``; return how many bytes it got."""
-    view = memoryview(buffer)
+def _read_into(stream: BinaryIO, view: memoryview) -> int:
+    """Fill ``view`` from ``stream``; return how many bytes it got."""
     got = 0
-    while got < len(buffer):
+    while got < len(view):
         n = stream.readinto(view[got:])  # type: ignore[attr-defined]
         if not n:
             break
@@ -289,20 +288,22 @@ def read_npy_data(stream: BinaryIO, header: NpyHeader, *, what: str = ".npy data
     check_allocation(need, f"{what}: {header.describe()}")
     if held is None:
         buffer = _read_growing(stream, header)
+        try:
+            flat = np.frombuffer(buffer, dtype=header.dtype, count=math.prod(header.shape))
+        except ValueError as exc:  # a dtype of no bytes (``V0``) cannot be viewed
+            raise NpyError(f"cannot read {header.describe()} ({exc})") from None
     else:
-        buffer = bytearray(need)
-        got = _read_into(stream, buffer)
-        if got < need:
-            raise _truncated(header, got)
-    return _as_array(buffer, header)
+        # np.empty, not a zeroed buffer: the bytes are written once, by the read
+        flat = np.empty(math.prod(header.shape), dtype=header.dtype)
+        if need:
+            got = _read_into(stream, flat.view(np.uint8).data)
+            if got < need:
+                raise _truncated(header, got)
+    return _as_array(flat, header)
 
 
-def _as_array(buffer: bytearray, header: NpyHeader) -> np.ndarray:
-    """View ``buffer`` as the header's array, swapped to native byte order in place."""
-    try:
-        flat = np.frombuffer(buffer, dtype=header.dtype, count=math.prod(header.shape))
-    except ValueError as exc:  # a dtype of no bytes (``V0``) cannot be viewed
-        raise NpyError(f"cannot read {header.describe()} ({exc})") from None
+def _as_array(flat: np.ndarray, header: NpyHeader) -> np.ndarray:
+    """Shape the data read as the header's array, swapped to native byte order in place."""
     if not header.dtype.isnative:
         flat = flat.byteswap(inplace=True).view(header.dtype.newbyteorder("="))
     if header.fortran_order:
