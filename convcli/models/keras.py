@@ -24,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..arithmetic.spec import Layer
+from ..arithmetic.support import effective_kernel_size
 from ..errors import ConvcliError, install_hint
 from .common import (
     Located,
@@ -311,7 +312,7 @@ def _transposed(config: Mapping[str, Any], fields: dict[str, Any], where: str) -
     given = config.get("output_padding")
     pads, extra = [], []
     for k, s, d, i in ((kh, sh, dh, 0), (kw, sw, dw, 1)):
-        span = d * (k - 1) + 1
+        span = effective_kernel_size(k, d)
         if given is not None:
             pad = {"valid": 0, "same": span // 2}.get(padding)
             if pad is None:

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from ...arithmetic.layer import LayerReport, analyze_layer
+from ...arithmetic.support import effective_kernel_size
 from ...errors import ShapeError
 from .common import TwoAxes, echo_table, fail, pad_text, plural, warn
 from .common import width as terminal_width
@@ -192,7 +193,7 @@ def _size_table(rows: list[dict[str, Any]], width: int, color: bool) -> None:
         if axes[0][1:] == axes[1][1:]:
             axes = [("H, W", *axes[0][1:])]
         for axis, n, k, d, s, pads, formula, out in axes:
-            ktext = str(k) if d == 1 else f"{k} (d{d} → {d * (k - 1) + 1})"
+            ktext = str(k) if d == 1 else f"{k} (d{d} → {effective_kernel_size(k, d)})"
             table_rows.append(
                 [
                     axis,
