@@ -83,13 +83,6 @@ class SchedulerSpec:
         return f"{text} (from {self.origin})" if self.origin else text
 
 
-def _usable_cores() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not on Linux
-        return max(1, os.cpu_count() or 1)
-
-
 def _where(origin: str, value: str) -> str:
     """How a message names a setting: `` `--scheduler 'x'` `` or `` `$CONVCLI_SCHEDULER='x'` ``.
 
@@ -163,7 +156,9 @@ def parse_scheduler(
         return SchedulerSpec("address", address, origin=via)
     match = re.fullmatch(r"local(?::(\d+))?", value, flags=re.I)
     if match:
-        workers = int(match.group(1)) if match.group(1) else _usable_cores()
+        from ..engine.threads import usable_cores
+
+        workers = int(match.group(1)) if match.group(1) else usable_cores()
         if workers < 1:
             raise ParameterError(f"{where}: a local cluster needs at least 1 worker")
         return SchedulerSpec("local", workers=workers, origin=origin)

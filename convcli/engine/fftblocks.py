@@ -39,6 +39,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..arithmetic.support import effective_kernel_size
 from .padding import gather
 from .threads import check_cancelled, run_parallel
 from .tiling import LARGE_SPAN, Problem, Tiling
@@ -99,7 +100,7 @@ def plan_memory(problem: Problem, plan: Plan, itemsize: int, in_itemsize: int) -
     sh, sw = problem.stride
     dh, dw = problem.dilation
     (bh, bw), (th, tw), (s0, s1) = plan.blocks, plan.tile, plan.shape
-    span_h, span_w = dh * (bh - 1) + 1, dw * (bw - 1) + 1
+    span_h, span_w = effective_kernel_size(bh, dh), effective_kernel_size(bw, dw)
     r, c = (th - 1) * sh + span_h, (tw - 1) * sw + span_w
     spec = s0 * (s1 // 2 + 1) * 2 * itemsize
     tile = n * cin * r * c * (itemsize + in_itemsize) + n * (cin + 3) * spec
@@ -145,7 +146,7 @@ def plan(
             continue
         seen.add((bh, bw))
         blocks = -(-kh // bh) * -(-kw // bw)
-        span_h, span_w = dh * (bh - 1) + 1, dw * (bw - 1) + 1
+        span_h, span_w = effective_kernel_size(bh, dh), effective_kernel_size(bw, dw)
         for parts in _PARTS:
             th, tw = -(-oh // min(parts, oh)), -(-ow // min(parts, ow))
             shape = (_fast_len((th - 1) * sh + span_h), _fast_len((tw - 1) * sw + span_w))

@@ -35,6 +35,7 @@ __all__ = [
     "default_threads",
     "run_parallel",
     "single_threaded_blas",
+    "usable_cores",
 ]
 
 T = TypeVar("T")
@@ -64,6 +65,17 @@ def default_threads() -> int:
         if value < 1:
             raise ParameterError(f"CONVCLI_THREADS must be a positive integer, got {env!r}")
         return value
+    return usable_cores()
+
+
+def usable_cores() -> int:
+    """Return how many cores this process may run on (its CPU affinity where the OS has one).
+
+    Examples
+    --------
+    >>> usable_cores() >= 1
+    True
+    """
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not on Linux
