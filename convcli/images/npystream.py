@@ -22,6 +22,7 @@ import numpy as np
 from ..arithmetic.sizes import pair
 from ..errors import ImageError
 from ..kernels.kernel import Kernel
+from ..kernels.npy import write_npy_header
 from .atomic import atomic_write
 from .filtering import FilterSettings, bandable, chain_range_mode, filter_image
 from .io import Image
@@ -95,8 +96,7 @@ def write_filtered_npy(
         planes = 1 if first.pixels.ndim == 2 else first.pixels.shape[2]
         planes += first.alpha is not None
         shape = (height, width) if planes == 1 else (planes, height, width)
-        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False}
-        np.lib.format.write_array_header_1_0(fh, {**header, "shape": shape})
+        write_npy_header(fh, shape, dtype)
         start = fh.tell()
         plane_bytes = height * width * dtype.itemsize
         fh.truncate(start + planes * plane_bytes)  # the size it will have; holes until written

@@ -21,6 +21,7 @@ import PIL.Image
 
 from ..arithmetic.limits import check_format_side
 from ..errors import ImageError
+from ..kernels.npy import write_npy_header
 from ..suffixes import IMAGE_FORMATS, IMAGE_WRITE_SUFFIXES
 from .atomic import atomic_write, stdout_is_terminal, write_stdout
 from .pixels import to_pixels
@@ -209,8 +210,7 @@ def _write_npy(fh: BinaryIO, pixels: np.ndarray, alpha: np.ndarray | None) -> No
     height, width = pixels.shape[:2]
     shape = (height, width) if len(planes) == 1 else (len(planes), height, width)
     dtype = np.dtype(pixels.dtype).newbyteorder("=")
-    header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": shape}
-    np.lib.format.write_array_header_1_0(fh, header)
+    write_npy_header(fh, shape, dtype)
     rows = max(1, NPY_CHUNK // max(width * dtype.itemsize, 1))
     for plane in planes:
         for r0 in range(0, height, rows):

@@ -56,6 +56,7 @@ __all__ = [
     "read_npy",
     "read_npy_data",
     "read_npy_header",
+    "write_npy_header",
 ]
 
 #: The first six bytes of every ``.npy`` file.
@@ -381,3 +382,23 @@ def load_npy_bytes(
     convcli.kernels.npy.NpyError: truncated: shape (2, 2) of float64 needs 32 bytes of data, the file holds 24
     """
     return read_npy(io.BytesIO(data), check=check, what=what)
+
+
+def write_npy_header(fh: BinaryIO, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """Write the header of a C-order ``.npy`` array of ``shape`` and ``dtype`` to ``fh``.
+
+    The data (``prod(shape)`` items in native byte order, row by row) is the
+    caller's to write after it, in as many pieces as it likes.
+
+    Examples
+    --------
+    >>> import io
+    >>> fh = io.BytesIO()
+    >>> write_npy_header(fh, (2, 3), np.dtype(np.uint8))
+    >>> _ = fh.write(bytes(range(6)))
+    >>> _ = fh.seek(0)
+    >>> read_npy(fh).tolist()
+    [[0, 1, 2], [3, 4, 5]]
+    """
+    header = {"descr": np.lib.format.dtype_to_descr(np.dtype(dtype)), "fortran_order": False}
+    np.lib.format.write_array_header_1_0(fh, {**header, "shape": tuple(shape)})
