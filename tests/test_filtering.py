@@ -8,7 +8,7 @@ from reference import SCIPY_MODE, conv2d_loop
 from scipy import ndimage as ndi
 
 from convcli import ParameterError
-from convcli.images.bands import band_rows
+from convcli.images.bands import rows_per_band
 from convcli.images.filtering import (
     FilterSettings,
     apply_kernels,
@@ -173,7 +173,7 @@ def test_bands_match_scipy(chain, seed):
     kernels = [resolve_kernel(name) for name in CHAINS[chain]]
     row_bytes = 4 * int(np.prod(shape[1:]))
     s = _settings(seed, budget=16 * row_bytes * 5)  # about five rows per band
-    rows = band_rows(shape, 4, kernels, s)
+    rows = rows_per_band(shape, 4, kernels, s)
     assert rows is not None and 3 * rows <= shape[0]  # really in bands, several of them
     expected = _chain_oracle(px, kernels, s)
     raw = filter_image(Image(px), kernels, s, value_range="raw")
@@ -200,7 +200,7 @@ def test_bands_with_alpha_match_scipy(alpha):
     a[:, :5] = 0  # fully transparent columns
     k = resolve_kernel("box:3")
     s = FilterSettings(memory_budget=16 * 4 * 20 * 3 * 4)
-    assert band_rows(px.shape, 4, [k], s) is not None
+    assert rows_per_band(px.shape, 4, [k], s) is not None
     out = filter_image(Image(px, alpha=a), [k], s, alpha=alpha, value_range="raw")
     if alpha == "keep":
         np.testing.assert_array_equal(out.alpha, a)
@@ -224,7 +224,7 @@ def test_bands_gray_and_sixteen_bit_match_scipy():
     rgb = rng.integers(0, 256, (40, 16, 3), dtype=np.uint8)
     k = get_kernel("sobel")
     s = FilterSettings(memory_budget=16 * 4 * 16 * 3)
-    assert band_rows(rgb.shape[:2], 4, [k], s) is not None
+    assert rows_per_band(rgb.shape[:2], 4, [k], s) is not None
     got = filter_image(Image(rgb), [k], s, gray=True, value_range="raw").pixels
     lum = rgb @ np.array([0.299, 0.587, 0.114])
     np.testing.assert_allclose(got, _chain_oracle(lum, [k], s), rtol=1e-5, atol=1e-3)
@@ -251,7 +251,7 @@ def test_whole_image_geometries_are_not_banded_and_stay_right(geometry):
     px = rng.integers(0, 256, (40, 30), dtype=np.uint8)
     k = get_kernel("sobel-x")
     s = FilterSettings(memory_budget=16 * 4 * 30 * 2, **geometry)
-    assert band_rows(px.shape, 4, [k], s) is None
+    assert rows_per_band(px.shape, 4, [k], s) is None
     got = filter_image(Image(px), [k], s, value_range="raw").pixels
     w = np.asarray(k.weights)
     pad_mode = geometry.get("pad_mode", "reflect")

@@ -11,10 +11,11 @@ from .batch import image_task
 from .jobs import WriteOptions, plan_jobs
 from .options import engine_options, geometry_options, image_output_options
 from .params import PIXEL_FLOAT, KernelSpec
+from .plan_route import plan_option, print_plan
 from .pyramid_route import pyramid_options, run_pyramid
 from .resume import skip_existing_option
 from .scaling import run_scaled, scaling_options
-from .tiled_route import chunk_option, is_streamed, plan_option, print_plan, run_streamed
+from .tiled_route import chunk_option, is_streamed, run_streamed
 
 if TYPE_CHECKING:
     from ..images.filtering import FilterSettings

@@ -66,11 +66,12 @@ class FileResult:
 
     @property
     def status(self) -> str:
+        """``ok`` or ``failed``, as the manifest writes it."""
         return "ok" if self.ok else "failed"
 
 
 def sha256_file(path: str) -> str:
-    """The SHA-256 of a file's bytes, read in blocks.
+    """Return the SHA-256 of a file's bytes, read in blocks.
 
     Examples
     --------
@@ -147,7 +148,7 @@ def run_group(
 
 
 def missing_paths(paths: Sequence[str]) -> list[str]:
-    """The paths this process cannot see (run on each worker by :func:`check_workers_see`)."""
+    """Return the paths not visible here (run on each worker by :func:`check_workers_see`)."""
     return [p for p in paths if not os.path.exists(p)]
 
 
@@ -210,7 +211,7 @@ def default_files_per_task(n_files: int, n_workers: int) -> int:
 
 
 def _absolute(job: Any) -> Any:
-    """The job with absolute paths (workers need not share our working directory)."""
+    """Return the job with absolute paths (workers need not share our working directory)."""
     from ..images.urls import is_url
 
     def absolute(name: str) -> str:
@@ -220,7 +221,7 @@ def _absolute(job: Any) -> Any:
 
 
 def _restore(result: FileResult, job: Any, sent: Any) -> FileResult:
-    """A result with the paths written as the job gave them (and in its messages)."""
+    """Return a result with the paths written as the job gave them (and in its messages)."""
 
     def back(text: str) -> str:
         return text.replace(sent.source, job.source).replace(sent.target, job.target)

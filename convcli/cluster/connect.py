@@ -103,7 +103,7 @@ def parse_scheduler(
     origin: str = "",
     environ: Mapping[str, str] | None = None,
 ) -> SchedulerSpec:
-    """The cluster that ``--scheduler TEXT`` or ``--scheduler-file PATH`` names.
+    """Return the cluster that ``--scheduler TEXT`` or ``--scheduler-file PATH`` names.
 
     Parameters
     ----------
@@ -277,7 +277,7 @@ def _check_scheduler_file(path: str, wait: float = SCHEDULER_FILE_WAIT) -> None:
 
 @contextlib.contextmanager
 def open_client(spec: SchedulerSpec, timeout: float | None = None) -> Iterator[Any]:
-    """A ``distributed.Client`` for ``spec``, closed (and a local cluster stopped) at the end.
+    """Yield a ``distributed.Client`` for ``spec``, closed (a local cluster stopped) at the end.
 
     Parameters
     ----------

@@ -66,7 +66,7 @@ MIN_CHUNK_HALOS = 8
 
 
 def choose_chunk(tile: tuple[int, int] | None, halo: int, chunk: int | None = None) -> int:
-    """The chunk side: ``chunk`` checked, or about :data:`DEFAULT_CHUNK` on the tile grid.
+    """Return the chunk side: ``chunk`` checked, or about :data:`DEFAULT_CHUNK` on the tile grid.
 
     Raises
     ------
@@ -99,7 +99,7 @@ def choose_chunk(tile: tuple[int, int] | None, halo: int, chunk: int | None = No
 
 
 def _read_block(path: str, block_info: dict | None = None) -> np.ndarray:
-    """Runs on a worker: the rectangle of the file this block covers, read by path."""
+    """Read the rectangle of the file this block covers, by path (runs on a worker)."""
     assert block_info is not None
     (r0, r1), (c0, c1) = block_info[None]["array-location"][:2]
     with open_tiled(path) as (_, arr):
@@ -114,7 +114,7 @@ def _filter_block(
     periodic: bool,
     block_info: dict | None = None,
 ) -> np.ndarray:
-    """Runs on a worker: one overlapped block through the one-machine block code."""
+    """Filter one overlapped block through the one-machine block code (runs on a worker)."""
     assert block_info is not None
     (r0, r1), (c0, c1) = block_info[None]["array-location"][:2]
     loc = block_info[None]["chunk-location"]
@@ -272,7 +272,7 @@ def filter_on_cluster(
 def _store_block(
     block: np.ndarray, path: str, index: tuple[int, ...], start: tuple[int, ...]
 ) -> tuple[tuple[int, ...], str]:
-    """Runs on a worker: write one block (one chunk) of the output; report it and the worker.
+    """Write one block (one chunk) of the output; report it and the worker (runs on a worker).
 
     A temporary folder that is gone (the run was stopped) is not recreated.
     """
@@ -341,7 +341,7 @@ _METADATA = frozenset({"zarr.json", ".zarray", ".zattrs", ".zgroup", ".zmetadata
 
 
 def stored_chunks(path: str) -> set[tuple[int, ...]]:
-    """The grid indices of the chunks on disk in the zarr array folder ``path``.
+    """Return the grid indices of the chunks on disk in the zarr array folder ``path``.
 
     Read from the file names (``c/0/1`` in zarr v3, ``0.1`` in v2), not
     through zarr, as an independent count.

@@ -47,7 +47,7 @@ _UMASK: contextvars.ContextVar[int | None] = contextvars.ContextVar("convcli_uma
 
 
 def current_umask() -> int:
-    """The umask new files get here: the one :func:`using_umask` set, else the process's.
+    """Return the umask new files get here: the one :func:`using_umask` set, else the process's.
 
     Examples
     --------
@@ -210,7 +210,7 @@ def remove_leftovers(path: str | os.PathLike) -> list[str]:
 
 
 def _is_special(path: str) -> bool:
-    """True when ``path`` exists (after symlinks) and is not a regular file."""
+    """Return whether ``path`` exists (after symlinks) and is not a regular file."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
@@ -253,7 +253,7 @@ def _link_without_replacing(tmp: str, path: str, error: type[ConvcliError]) -> N
 
 
 def _new_file_mode(path: str) -> int:
-    """The mode a new file gets (0o666 minus :func:`current_umask`), or the existing file's."""
+    """Return a new file's mode (0o666 minus :func:`current_umask`), or the existing file's."""
     try:
         return os.stat(path).st_mode & 0o7777
     except OSError:
@@ -268,7 +268,7 @@ def atomic_folder(
     overwrite: bool = False,
     error: type[ConvcliError] = ConvcliError,
 ) -> Iterator[str]:
-    """An empty temporary folder beside ``target``, renamed to it when the block succeeds.
+    """Yield an empty temporary folder beside ``target``, renamed to it when the block succeeds.
 
     Parameters
     ----------
@@ -339,7 +339,7 @@ def atomic_folder(
 
 
 def stdout_is_terminal() -> bool:
-    """True when standard output is a terminal (where binary data must not go).
+    """Return whether standard output is a terminal (where binary data must not go).
 
     :func:`convcli.output.is_terminal` of ``sys.stdout``, looked up at call time.
     """
@@ -412,7 +412,7 @@ def write_stdout(data: bytes | bytearray | memoryview, stream: BinaryIO | None =
 
 
 def stdout_error(exc: OSError) -> ConvcliError:
-    """The error for a write to standard output that failed with ``exc``: it names the output.
+    """Return the error for a write to standard output that failed with ``exc``, naming the output.
 
     Examples
     --------
@@ -424,7 +424,7 @@ def stdout_error(exc: OSError) -> ConvcliError:
 
 
 def stdin_is_terminal() -> bool:
-    """True when standard input is a terminal (where binary data cannot come from).
+    """Return whether standard input is a terminal (where binary data cannot come from).
 
     :func:`convcli.output.is_terminal` of ``sys.stdin``, looked up at call time.
     """

@@ -31,13 +31,13 @@ from .ranges import store_pixels
 if TYPE_CHECKING:  # concurrent.futures (and logging) only for bands on threads
     from concurrent.futures import ThreadPoolExecutor
 
-__all__ = ["band_rows", "filter_in_bands", "run_band"]
+__all__ = ["filter_in_bands", "rows_per_band", "run_band"]
 
 # a band of rows filtered at once takes about 1/_BAND_SHARE of the memory budget per array
 _BAND_SHARE = 16
 
 
-def band_rows(
+def rows_per_band(
     shape: tuple[int, ...], itemsize: int, kernels: Sequence[Kernel], s: FilterSettings
 ) -> int | None:
     """Return rows per band for a chain run band by band, or None to run it whole.

@@ -18,7 +18,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..kernels.kernel import Kernel
-from .bands import band_rows, filter_in_bands
+from .bands import filter_in_bands, rows_per_band
 from .chain import (
     ALPHA_MODES,
     FilterSettings,
@@ -152,7 +152,7 @@ def filter_image(
     itemsize = 8 if pixels.dtype == np.float64 else 4
     h = pixels.shape[0]
     shape = (h, pixels.shape[1]) + (() if pixels.ndim == 2 or to_gray else pixels.shape[2:])
-    rows = band_rows(shape, itemsize, kernels, s)
+    rows = rows_per_band(shape, itemsize, kernels, s)
     if rows is None:
         result, res_alpha = _filter_whole(chain, mode, dtype)
     else:

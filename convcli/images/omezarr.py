@@ -82,7 +82,7 @@ def plan_levels(
     value_range: str,
     levels: int,
 ) -> list[tuple[int, int]]:
-    """The rows and columns of each level, from ``source``'s header alone (nothing is filtered).
+    """Return the rows and columns of each level, from ``source``'s header alone (nothing filtered).
 
     Raises ParameterError for more levels than the image has, and whatever
     :func:`convcli.images.tiled.make_plan` raises for the level-0 filter.
@@ -107,7 +107,7 @@ def _offsets(kernel: Kernel, shape: tuple[int, int], pad_mode: str) -> tuple[flo
 def pyramid_transforms(
     shapes: list[tuple[int, int]], kernel: Kernel, pad_mode: str = "reflect", channels: bool = False
 ) -> list[list[dict[str, Any]]]:
-    """The NGFF ``coordinateTransformations`` of each level (scale, then translation).
+    """Return the NGFF ``coordinateTransformations`` of each level (scale, then translation).
 
     Level 0 has scale 1 and translation 0; level *i+1* has twice level *i*'s
     scale, and its translation adds level *i*'s scale times the offset of the
@@ -348,7 +348,7 @@ def _write_metadata(
     pyramid_kernel: Kernel,
     pad_mode: str,
 ) -> None:
-    """The group's NGFF 0.5 ``ome`` attributes."""
+    """Return the group's NGFF 0.5 ``ome`` attributes."""
     channels = len(shapes[0]) == 3
     rows_cols = [(s[-2], s[-1]) for s in shapes]
     transforms = pyramid_transforms(rows_cols, pyramid_kernel, pad_mode, channels)

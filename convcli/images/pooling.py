@@ -25,7 +25,15 @@ from .io import Image
 __all__ = ["pool_image", "pool_tensor", "pool_tiled"]
 
 
-def _pool(values: np.ndarray, size, stride, padding, mode, ceil_mode, threads) -> np.ndarray:
+def _pool(
+    values: np.ndarray,
+    size: int | Sequence[int],
+    stride: int | Sequence[int] | None,
+    padding: PaddingSpec,
+    mode: str,
+    ceil_mode: bool,
+    threads: int | None,
+) -> np.ndarray:
     """Pool an image's (H, W) or (H, W, C) values; pool2d takes channels first."""
     return _channels_last(
         values,
@@ -147,8 +155,9 @@ def pool_tiled(
     threads: int | None = None,
     block: int = POOL_BLOCK,
 ) -> tuple[int, ...]:
-    """Pool a tiled or strip TIFF or a ``.zarr`` image into a tiled BigTIFF or ``.zarr``,
-    block by block.
+    """Pool a tiled or strip TIFF or a ``.zarr`` image into a tiled BigTIFF or ``.zarr``.
+
+    The image is pooled block by block.
 
     Each output block covers whole windows: it reads the input rows and
     columns its windows reach (a halo past the block's own cells when the

@@ -63,7 +63,7 @@ def windowed(src: TiledSource) -> bool:
 
 
 def whole_limit(max_pixels: int | None) -> int | None:
-    """The whole-read limit: ``max_pixels``, or Pillow's default when it is None."""
+    """Return the whole-read limit: ``max_pixels``, or Pillow's default when it is None."""
     if max_pixels is not None:
         return max_pixels
     from .io import DEFAULT_MAX_PIXELS
@@ -72,7 +72,7 @@ def whole_limit(max_pixels: int | None) -> int | None:
 
 
 def stream_source(source: str, output: str | None, max_pixels: int | None) -> TiledSource | None:
-    """The input as read in windows when it is filtered in tiles, else None (read whole).
+    """Return the input as read in windows when it is filtered in tiles, else None (read whole).
 
     A ``.zarr`` input or output always streams; a TIFF streams when it has
     more pixels than :func:`whole_limit` and :func:`windowed` holds. A
@@ -104,7 +104,7 @@ class WholeImage:
 
 
 def probe_whole(source: str) -> WholeImage | None:
-    """The size and pixel type of an image from its header, or None when unknown (stdin)."""
+    """Return the size and pixel type of an image from its header, or None when unknown (stdin)."""
     if source == "-" or not os.path.isfile(source):
         return None
     if source.lower().endswith(".npy"):
