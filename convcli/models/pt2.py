@@ -69,7 +69,7 @@ MAX_JSON_BYTES = 256 << 20
 
 
 def _program(path: str) -> dict[str, Any]:
-    """The serialized ExportedProgram in the archive at ``path``."""
+    """Read the serialized ExportedProgram from the archive at ``path``."""
     try:
         archive = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -93,7 +93,7 @@ def _program(path: str) -> dict[str, Any]:
 
 
 def _sizes(meta: Mapping[str, Any], name: str) -> list[int | str]:
-    """A tensor's recorded sizes: ints, or the symbol of a dynamic size (``s16``)."""
+    """Return a tensor's recorded sizes: ints, or the symbol of a dynamic size (``s16``)."""
     sizes: list[int | str] = []
     for size in meta.get("sizes", []):
         if "as_int" in size:
@@ -108,7 +108,7 @@ def _sizes(meta: Mapping[str, Any], name: str) -> list[int | str]:
 
 
 def _hints(meta: Mapping[str, Any]) -> list[int | None]:
-    """The example value of each size (None where the archive has none)."""
+    """Return the example value of each size (None where the archive has none)."""
     return [
         size["as_int"] if "as_int" in size else (size["as_expr"].get("hint") or {}).get("as_int")
         for size in meta.get("sizes", [])
@@ -145,14 +145,14 @@ class _Reader:
         self.ranges: Mapping[str, Any] = program.get("range_constraints") or {}
 
     def sizes(self, name: str) -> list[int]:
-        """The sizes recorded for tensor ``name`` at the example input."""
+        """Return the sizes recorded for tensor ``name`` at the example input."""
         hints = _hints(self.meta.get(name, {}))
         if any(h is None for h in hints):
             raise ModelError(f"{self.path}: tensor {name} has dynamic sizes with no example value")
         return [h for h in hints if h is not None]
 
     def input_sizes(self, name: str, ranges: Mapping[str, Any]) -> tuple[int, ...]:
-        """The input's example sizes; a note for each dynamic height, width or channel count."""
+        """Return the input's example sizes, noting each dynamic height, width or channel count."""
         symbols = _sizes(self.meta.get(name, {}), f"{self.path}: input {name}")
         shape = tuple(self.sizes(name))
         self.dynamic_batch = bool(symbols) and isinstance(symbols[0], str)
