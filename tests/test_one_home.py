@@ -72,3 +72,13 @@ def test_the_checks_can_fail():
     assert _places(r"\*\s*\(\s*\w+\s*-\s*1\s*\)\s*\+\s*1\b") == [
         p for p in _places(r"return dilation \* \(k - 1\) \+ 1")
     ]
+
+
+def test_no_module_is_over_500_lines():
+    """A file that does one job fits in 500 lines (issue 23)."""
+    long = {
+        path.relative_to(PACKAGE).as_posix(): n
+        for path in PACKAGE.rglob("*.py")
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 500
+    }
+    assert not long, f"split these by job: {long}"
