@@ -19,12 +19,21 @@ from __future__ import annotations
 import json
 import re
 import zipfile
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple
 
 from ..arithmetic.spec import Layer
 from ..errors import ConvcliError
-from .common import Located, ModelError, ModelSummary, Notes, Path, input_shape, join_residual
+from .common import (
+    Located,
+    ModelError,
+    ModelSummary,
+    Notes,
+    Pair,
+    Path,
+    input_shape,
+    join_residual,
+)
 from .common import summarize as analyze
 
 __all__ = ["read_pt2"]
@@ -241,111 +250,175 @@ class _Reader:
         outputs: list[str],
         where: str,
     ) -> Path:
-        def ints(name: str, default: tuple[int, int]) -> tuple[int, int]:
-            arg = args.get(name)
-            if arg is None or "as_none" in arg:
-                return default
-            value = arg.get("as_ints", arg.get("as_int"))
-            if isinstance(value, int):
-                return (value, value)
-            if not isinstance(value, list) or len(value) not in (0, 1, 2):
-                raise ModelError(f"{where}: {name} {arg} is not a 2-D size")
-            if not value:
-                return default
-            return (value[0], value[-1])
-
-        def flag(name: str) -> bool:
-            return bool(args.get(name, {}).get("as_bool", False))
-
-        def add(layer: Layer, expect: int | None = None) -> Path:
-            return (*x, Located(layer, where, expect))
-
+        """Return ``x`` followed by the row (or rows) of the call ``op``."""
         if op in _PASS:
             return x
-        if op in _ACTIVATIONS:
-            return add(Layer(_ACTIVATIONS[op]))
-        if op in _DROPOUT:
-            rate = args.get("p", {}).get("as_float")
-            return add(Layer("dropout", dropout=rate))
-        if op in _CONV:
-            w = self.weight(args.get("weight"), where, "weight")
-            if w is None or len(w) != 4:
-                raise ModelError(f"{where}: convcli reads 2-D convolutions (a 4-D weight), got {w}")
-            groups = args.get("groups", {}).get("as_int", 1)
-            transposed = op == "conv_transpose2d" or flag("transposed")
-            pad_arg = args.get("padding", {})
-            padding: Any = (
-                pad_arg["as_string"] if "as_string" in pad_arg else ints("padding", (0, 0))
-            )
-            fields: dict[str, Any] = dict(
-                kernel=(w[2], w[3]),
-                stride=ints("stride", (1, 1)),
-                padding=padding,
-                dilation=ints("dilation", (1, 1)),
-                groups=groups,
-                bias=self.weight(args.get("bias"), where, "bias") is not None,
-            )
-            if transposed:
-                layer = Layer(
-                    "convt", w[1] * groups, output_padding=ints("output_padding", (0, 0)), **fields
-                )
-                return add(layer, w[0])
-            return add(Layer("conv", w[0], **fields), w[1] * groups)
-        if op in ("linear", "addmm", "mm"):
-            key = {"linear": "weight", "addmm": "mat2", "mm": "mat2"}[op]
-            w = self.weight(args.get(key), where, "weight")
-            if w is None or len(w) != 2:
-                raise ModelError(f"{where}: a linear layer needs a 2-D weight, got {w}")
-            units, features = (w[0], w[1]) if op == "linear" else (w[1], w[0])
-            bias_arg = args.get("bias") if op == "linear" else args.get("self")
-            bias = op != "mm" and self.weight(bias_arg, where, "bias") is not None
-            return add(Layer("linear", units, bias=bias), features)
-        if op in _MAXPOOL or op == "avg_pool2d":
-            kernel = ints("kernel_size", (1, 1))
-            if op in _MAXPOOL and ints("dilation", (1, 1)) != (1, 1):
-                raise ModelError(f"{where}: a dilated max pool has no row in convcli")
-            kind = "avgpool" if op == "avg_pool2d" else "maxpool"
-            return add(
-                Layer(
-                    kind,
-                    kernel=kernel,
-                    stride=ints("stride", kernel),
-                    padding=ints("padding", (0, 0)),
-                    ceil_mode=flag("ceil_mode"),
-                )
-            )
-        if op in _ADAPTIVE:
-            kind = "adaptivemaxpool" if "max" in op else "adaptiveavgpool"
-            return add(Layer(kind, output_size=ints("output_size", (1, 1))))
-        if op == "mean":
-            dims = args.get("dim", {}).get("as_ints", [])
-            rank = len(self.sizes(inputs[0]))
-            if rank == 4 and sorted(d % 4 for d in dims) == [2, 3]:
-                path = add(Layer("adaptiveavgpool", output_size=(1, 1)))
-                if not flag("keepdim"):
-                    path = (*path, Located(Layer("flatten"), where))
-                return path
-            raise ModelError(f"{where}: a mean over dims {dims} has no row in convcli")
-        if op in _BATCHNORM:
-            w = self.weight(args.get("weight"), where, "weight")
-            if w is None:
-                raise ModelError(f"{where}: a batch norm without affine weights has no row")
-            return add(Layer("bn"), w[0])
-        if op in _RESHAPE:
-            before, after = self.sizes(inputs[0]), self.sizes(outputs[0])
-            if before == after:
-                return x
-            if len(before) == 4 and len(after) == 2 and after[0] == before[0]:
-                return add(Layer("flatten"))
-            raise ModelError(f"{where}: {op} {before} → {after} is not a flatten")
-        if op in ("add", "add_"):
-            if len(inputs) != 2:
-                raise ModelError(f"{where}: an addition of a tensor and a constant has no row")
-            alpha = args.get("alpha", {})
-            if alpha and alpha.get("as_int", alpha.get("as_float", 1)) != 1:
-                raise ModelError(f"{where}: an addition with alpha {alpha} has no row")
-            return join_residual(self.values[inputs[0]], self.values[inputs[1]], where)
-        raise ModelError(f"{where}: convcli has no row for {target}")
+        read = _LAYERS.get(op)
+        if read is None:
+            raise ModelError(f"{where}: convcli has no row for {target}")
+        return read(self, _Call(op, args, x, inputs, outputs, where))
+
+    def conv(self, call: _Call) -> Path:
+        """Return the row of a 2-D convolution or transposed convolution."""
+        args, where = call.args, call.where
+        w = self.weight(args.get("weight"), where, "weight")
+        if w is None or len(w) != 4:
+            raise ModelError(f"{where}: convcli reads 2-D convolutions (a 4-D weight), got {w}")
+        groups = args.get("groups", {}).get("as_int", 1)
+        transposed = call.op == "conv_transpose2d" or _flag(args, "transposed")
+        pad_arg = args.get("padding", {})
+        padding: Any = (
+            pad_arg["as_string"]
+            if "as_string" in pad_arg
+            else _ints(args, "padding", (0, 0), where)
+        )
+        fields: dict[str, Any] = dict(
+            kernel=(w[2], w[3]),
+            stride=_ints(args, "stride", (1, 1), where),
+            padding=padding,
+            dilation=_ints(args, "dilation", (1, 1), where),
+            groups=groups,
+            bias=self.weight(args.get("bias"), where, "bias") is not None,
+        )
+        if transposed:
+            output_padding = _ints(args, "output_padding", (0, 0), where)
+            layer = Layer("convt", w[1] * groups, output_padding=output_padding, **fields)
+            return call.add(layer, w[0])
+        return call.add(Layer("conv", w[0], **fields), w[1] * groups)
+
+    def linear(self, call: _Call) -> Path:
+        """Return the row of ``linear``, or of ``addmm``/``mm`` with a weight."""
+        op, args, where = call.op, call.args, call.where
+        key = {"linear": "weight", "addmm": "mat2", "mm": "mat2"}[op]
+        w = self.weight(args.get(key), where, "weight")
+        if w is None or len(w) != 2:
+            raise ModelError(f"{where}: a linear layer needs a 2-D weight, got {w}")
+        units, features = (w[0], w[1]) if op == "linear" else (w[1], w[0])
+        bias_arg = args.get("bias") if op == "linear" else args.get("self")
+        bias = op != "mm" and self.weight(bias_arg, where, "bias") is not None
+        return call.add(Layer("linear", units, bias=bias), features)
+
+    def mean(self, call: _Call) -> Path:
+        """Return the rows of a mean over height and width: a global average pool."""
+        dims = call.args.get("dim", {}).get("as_ints", [])
+        rank = len(self.sizes(call.inputs[0]))
+        if rank == 4 and sorted(d % 4 for d in dims) == [2, 3]:
+            path = call.add(Layer("adaptiveavgpool", output_size=(1, 1)))
+            if not _flag(call.args, "keepdim"):
+                path = (*path, Located(Layer("flatten"), call.where))
+            return path
+        raise ModelError(f"{call.where}: a mean over dims {dims} has no row in convcli")
+
+    def batchnorm(self, call: _Call) -> Path:
+        """Return the row of a batch norm with affine weights."""
+        w = self.weight(call.args.get("weight"), call.where, "weight")
+        if w is None:
+            raise ModelError(f"{call.where}: a batch norm without affine weights has no row")
+        return call.add(Layer("bn"), w[0])
+
+    def reshape(self, call: _Call) -> Path:
+        """Return ``x`` for a view that keeps the sizes, a flatten row for N×C×H×W → N×F."""
+        before, after = self.sizes(call.inputs[0]), self.sizes(call.outputs[0])
+        if before == after:
+            return call.x
+        if len(before) == 4 and len(after) == 2 and after[0] == before[0]:
+            return call.add(Layer("flatten"))
+        raise ModelError(f"{call.where}: {call.op} {before} → {after} is not a flatten")
+
+    def residual(self, call: _Call) -> Path:
+        """Return the residual block that joins the two added branches."""
+        inputs, where = call.inputs, call.where
+        if len(inputs) != 2:
+            raise ModelError(f"{where}: an addition of a tensor and a constant has no row")
+        alpha = call.args.get("alpha", {})
+        if alpha and alpha.get("as_int", alpha.get("as_float", 1)) != 1:
+            raise ModelError(f"{where}: an addition with alpha {alpha} has no row")
+        return join_residual(self.values[inputs[0]], self.values[inputs[1]], where)
+
+
+class _Call(NamedTuple):
+    """One ATen call whose first tensor argument comes from the input."""
+
+    op: str
+    args: Mapping[str, Any]
+    x: Path
+    inputs: list[str]
+    outputs: list[str]
+    where: str
+
+    def add(self, layer: Layer, expect: int | None = None) -> Path:
+        """Return ``x`` followed by ``layer``, expecting ``expect`` input channels."""
+        return (*self.x, Located(layer, self.where, expect))
+
+
+def _ints(args: Mapping[str, Any], name: str, default: Pair, where: str) -> Pair:
+    """Return argument ``name`` as a (height, width) pair; ``default`` where it is left out."""
+    arg = args.get(name)
+    if arg is None or "as_none" in arg:
+        return default
+    value = arg.get("as_ints", arg.get("as_int"))
+    if isinstance(value, int):
+        return (value, value)
+    if not isinstance(value, list) or len(value) not in (0, 1, 2):
+        raise ModelError(f"{where}: {name} {arg} is not a 2-D size")
+    if not value:
+        return default
+    return (value[0], value[-1])
+
+
+def _flag(args: Mapping[str, Any], name: str) -> bool:
+    """Return boolean argument ``name`` (False where it is left out)."""
+    return bool(args.get(name, {}).get("as_bool", False))
+
+
+def _activation(reader: _Reader, call: _Call) -> Path:
+    """Return the row of an activation."""
+    return call.add(Layer(_ACTIVATIONS[call.op]))
+
+
+def _dropout(reader: _Reader, call: _Call) -> Path:
+    """Return the row of a dropout at its rate."""
+    rate = call.args.get("p", {}).get("as_float")
+    return call.add(Layer("dropout", dropout=rate))
+
+
+def _pool(reader: _Reader, call: _Call) -> Path:
+    """Return the row of a max or average pool (ATen's defaults for what is left out)."""
+    args, where = call.args, call.where
+    kernel = _ints(args, "kernel_size", (1, 1), where)
+    if call.op in _MAXPOOL and _ints(args, "dilation", (1, 1), where) != (1, 1):
+        raise ModelError(f"{where}: a dilated max pool has no row in convcli")
+    kind = "avgpool" if call.op == "avg_pool2d" else "maxpool"
+    return call.add(
+        Layer(
+            kind,
+            kernel=kernel,
+            stride=_ints(args, "stride", kernel, where),
+            padding=_ints(args, "padding", (0, 0), where),
+            ceil_mode=_flag(args, "ceil_mode"),
+        )
+    )
+
+
+def _adaptive(reader: _Reader, call: _Call) -> Path:
+    """Return the row of an adaptive max or average pool."""
+    kind = "adaptivemaxpool" if "max" in call.op else "adaptiveavgpool"
+    return call.add(Layer(kind, output_size=_ints(call.args, "output_size", (1, 1), call.where)))
+
+
+#: the reader of each ATen operator that has a row (``_PASS`` has none)
+_LAYERS: dict[str, Callable[[_Reader, _Call], Path]] = {
+    **dict.fromkeys(_ACTIVATIONS, _activation),
+    **dict.fromkeys(_DROPOUT, _dropout),
+    **dict.fromkeys(_CONV, _Reader.conv),
+    **dict.fromkeys(("linear", "addmm", "mm"), _Reader.linear),
+    **dict.fromkeys((*_MAXPOOL, "avg_pool2d"), _pool),
+    **dict.fromkeys(_ADAPTIVE, _adaptive),
+    "mean": _Reader.mean,
+    **dict.fromkeys(_BATCHNORM, _Reader.batchnorm),
+    **dict.fromkeys(_RESHAPE, _Reader.reshape),
+    **dict.fromkeys(("add", "add_"), _Reader.residual),
+}
 
 
 def read_pt2(

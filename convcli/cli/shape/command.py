@@ -377,14 +377,11 @@ def shape_cmd(
     given = [name for name, value in sources.items() if value]
     if given:
         _check_network(given, window, inputs)
+        _check_in_range(in_range, inputs, depth, dtype, count_as)
+        from ...arithmetic.limits import layer_limit
         from .network import show_spec_network
 
         size = inputs[0] if inputs else None
-        if in_range is not None and count_as:
-            raise click.UsageError("--count-as counts a network's MACs: drop --in-range")
-        if in_range is not None and (inputs or depth or dtype):
-            raise click.UsageError("--in-range gives the sizes: drop --in, --depth and --dtype")
-        from ...arithmetic.limits import layer_limit
 
         with layer_limit(max_layers):
             show_spec_network(size, channels, layers, arch, spec, fmt, depth, dtype, in_range)
@@ -447,6 +444,22 @@ def _check_network(sources: list[str], window: dict[str, Any], inputs: tuple[Pai
             )
     if len(inputs) > 1:
         raise click.UsageError(f"{sources[0]} takes one --in (got {len(inputs)})")
+
+
+def _check_in_range(
+    in_range: Pair | None,
+    inputs: tuple[Pair, ...],
+    depth: int | None,
+    dtype: str | None,
+    count_as: str | None,
+) -> None:
+    """Refuse, with a network's --in-range, the options that it replaces or does not take."""
+    if in_range is None:
+        return
+    if count_as:
+        raise click.UsageError("--count-as counts a network's MACs: drop --in-range")
+    if inputs or depth or dtype:
+        raise click.UsageError("--in-range gives the sizes: drop --in, --depth and --dtype")
 
 
 def _check_layer(window: dict[str, Any], channels: int | None) -> None:
