@@ -82,3 +82,14 @@ def test_no_module_is_over_500_lines():
         if (n := len(path.read_text(encoding="utf-8").splitlines())) > 500
     }
     assert not long, f"split these by job: {long}"
+
+
+def test_the_refusal_to_write_to_a_terminal_is_worded_once():
+    """Every writer of binary data to ``-`` refuses a terminal through one function."""
+    places = [
+        f"{path.relative_to(PACKAGE).as_posix()}:{n}"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "refusing to write" in line
+    ]
+    assert len(places) == 1 and places[0].startswith("images/atomic.py:"), places

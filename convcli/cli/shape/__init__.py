@@ -1,6 +1,7 @@
 """``convcli shape``: convolution arithmetic for one layer and whole networks.
 
-- :mod:`.command`: the command, its options and their checks;
+- :mod:`.command`: the command and its options;
+- :mod:`.checks`: the options checked against each other;
 - :mod:`.layer`: one layer (``--in --k``);
 - :mod:`.solve`: solving backwards (``--out``);
 - :mod:`.network`: networks from ``--arch``, ``--layers`` and ``--spec``;
