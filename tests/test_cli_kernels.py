@@ -130,7 +130,8 @@ def test_error_npy_to_terminal(monkeypatch):
     result = run("kernels", "show", "edge-x", "--format", "npy")
     assert result.exit_code == 1
     assert (
-        result.stderr == "Error: refusing to write .npy data to a terminal; use -o FILE or a pipe\n"
+        result.stderr
+        == "Error: refusing to write .npy data to a terminal; redirect stdout or use -o FILE\n"
     )
 
 

@@ -53,7 +53,7 @@ def image_task(
     Returns the notes for stderr; raises ConvcliError or OSError on failure.
     """
     from ..arithmetic.limits import output_pixel_limit
-    from ..images.atomic import stdout_is_terminal
+    from ..images.atomic import refuse_terminal_stdout
     from ..images.io import output_format, read_image, write_image
     from ..images.urls import is_url
 
@@ -64,10 +64,8 @@ def image_task(
     notes = []
     if options.format and job.target != "-" and extension_format(job.target) not in (None, fmt):
         notes.append(f"{job.target}: written as {fmt} (--format), whatever its extension says")
-    if job.target == "-" and stdout_is_terminal():
-        raise ConvcliError(
-            "refusing to write image data to a terminal; redirect stdout or use -o FILE"
-        )
+    if job.target == "-":
+        refuse_terminal_stdout("image data")
     local = not (job.source == "-" or job.target == "-" or is_url(job.source) or is_url(job.target))
     if overlapped is not None and local:
         with output_pixel_limit(options.max_pixels):

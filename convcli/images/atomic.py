@@ -34,6 +34,7 @@ __all__ = [
     "check_stdin_data",
     "current_umask",
     "read_stdin",
+    "refuse_terminal_stdout",
     "stdin_is_terminal",
     "stdout_error",
     "stdout_is_terminal",
@@ -338,6 +339,15 @@ def atomic_folder(
         raise
 
 
+def refuse_terminal_stdout(what: str = "image data", error: type[Exception] = ConvcliError) -> None:
+    """Raise ``error`` when standard output is a terminal: bytes never spray over a screen.
+
+    The one wording of that refusal, for every writer of binary data to ``-``.
+    """
+    if stdout_is_terminal():
+        raise error(f"refusing to write {what} to a terminal; redirect stdout or use -o FILE")
+
+
 def stdout_is_terminal() -> bool:
     """Return whether standard output is a terminal (where binary data must not go).
 
@@ -360,8 +370,8 @@ def write_bytes(
     bytes never spray over a person's screen.
     """
     if target is None or os.fspath(target) == "-":
-        if binary and stdout_is_terminal():
-            raise ConvcliError(f"refusing to write {what} to a terminal; use -o FILE or a pipe")
+        if binary:
+            refuse_terminal_stdout(what)
         write_stdout(data)
         return
     atomic_write(target, lambda fh: fh.write(data), overwrite=overwrite)

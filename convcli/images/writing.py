@@ -23,7 +23,7 @@ from ..arithmetic.limits import check_format_side
 from ..errors import ImageError
 from ..kernels.npy import write_npy_header
 from ..suffixes import IMAGE_FORMATS, IMAGE_WRITE_SUFFIXES
-from .atomic import atomic_write, stdout_is_terminal, write_stdout
+from .atomic import atomic_write, refuse_terminal_stdout, write_stdout
 from .pixels import to_pixels
 from .png import can_write as can_write_png
 from .png import write_png
@@ -351,10 +351,8 @@ def write_image(
     check_format_side(fmt, height, width, name)  # before any encoder sees it
 
     if path is None or path == "-":
-        if path == "-" and stdout_is_terminal():
-            raise ImageError(
-                "refusing to write image data to a terminal; redirect stdout or use -o FILE"
-            )
+        if path == "-":
+            refuse_terminal_stdout("image data", ImageError)
         buffer = io.BytesIO()
         _encode_or_fail(buffer, pixels, alpha, fmt, name, png_compression, jpeg_quality, threads)
         if path == "-":
