@@ -78,7 +78,10 @@ def in_processes(
 
     size = min(workers, len(jobs))
     share = max(1, default_threads() // size)
-    pool = multiprocessing.Pool(size, initializer=start_worker, initargs=(task, share))
+    from .signals import blocked_while_forking
+
+    with blocked_while_forking():  # a worker's signals wait for its own handlers
+        pool = multiprocessing.Pool(size, initializer=start_worker, initargs=(task, share))
     try:
         workers_at_start = {p.pid for p in multiprocessing.active_children()}
         step = batch_chunksize(len(jobs), size)
@@ -95,10 +98,34 @@ def in_processes(
                 yield jobs[index], ok, result
         pool.close()
     except BaseException:
-        pool.terminate()
+        _terminate(pool, [jobs[i] for i in pending])
         raise
-    finally:
-        pool.join()
+    pool.join()
+
+
+def _terminate(pool: Any, unfinished: list[Job], wait: float = 3.0) -> None:
+    """Stop the workers at once (``Pool.terminate``), but never wait on it for long.
+
+    ``Pool.terminate`` takes the result queue's lock to post its sentinel; a
+    worker that died on the signal while holding that lock leaves it taken
+    for good, and the call blocks forever (seen about once in 30 Ctrl-C's on
+    a loaded machine). It runs on a daemon thread: after ``wait`` seconds
+    the workers still alive are killed, the unfinished jobs' temporary files
+    removed for them, and the run goes on stopping without the pool.
+    """
+    import threading
+
+    stopper = threading.Thread(target=pool.terminate, name="convcli-pool-stop", daemon=True)
+    stopper.start()
+    stopper.join(wait)
+    if stopper.is_alive():
+        from ..images.atomic import remove_leftovers
+
+        for process in list(getattr(pool, "_pool", ())):
+            if process.exitcode is None:
+                process.kill()
+        for job in unfinished:
+            remove_leftovers(job.target)
 
 
 def _next_chunk(

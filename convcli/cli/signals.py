@@ -27,6 +27,7 @@ from types import FrameType
 __all__ = [
     "HANDLED",
     "Terminated",
+    "blocked_while_forking",
     "exit_status",
     "ignore",
     "install",
@@ -165,8 +166,34 @@ def _redeliver(unraisable: sys.UnraisableHookArgs) -> None:
 
 
 def worker_signals() -> None:
-    """Set up a batch's worker processes: SIGINT, SIGTERM, SIGHUP end them quietly."""
+    """Set up a batch's worker processes: SIGINT, SIGTERM, SIGHUP end them quietly.
+
+    A worker starts with these signals blocked (:func:`blocked_while_forking`),
+    so one sent before its handlers are set waits for them instead of
+    running the parent's; they are unblocked here, once the handlers are set.
+    """
     sys.unraisablehook = _redeliver
     for signum in (signal.SIGINT, *HANDLED):
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _exit)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, *HANDLED})
+
+
+@contextlib.contextmanager
+def blocked_while_forking() -> Iterator[None]:
+    """Block SIGINT, SIGTERM and SIGHUP in this thread inside the block.
+
+    Worker processes forked inside it, and threads started inside it (a
+    process pool's, which fork replacement workers later), inherit the
+    mask; :func:`worker_signals` unblocks them in each worker. A signal sent
+    to this process meanwhile is delivered when the block ends.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, *HANDLED})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
