@@ -23,6 +23,8 @@ HEIGHT, WIDTH = 12, 16
 #: (``-m "not slow"`` in pyproject's addopts) and finishes in about a minute on 2 cores;
 #: ``pytest -m ''`` (the README's test line, and CI) runs every test. Whole files:
 SLOW_FILES = {
+    "test_models_same_table.py",  # torch exports one network four ways
+    "test_count_as.py",  # the four MAC counters on torch models
     "test_benchmarks.py",  # runs each benchmark script in quick mode
     "test_cli_terminal.py",  # the installed command under a pseudo-terminal
     "test_cluster.py",  # real dask schedulers and workers
@@ -48,6 +50,8 @@ SLOW_FILES = {
 }
 #: ... and single tests (``file::function``, every parametrization) of files kept fast.
 SLOW_TESTS = {
+    "test_unet_valid.py::test_valid_unet_sizes_match_the_paper_rule",  # Hypothesis, brute force
+    "test_unet.py::test_unet_sizes_that_work_match_torch",  # torch forward passes
     "test_default_range.py::test_edge_kernels_are_visible_on_every_photo",
     "test_docs.py::test_naming_a_slow_file_runs_it",  # a second pytest, collecting
     "test_default_range.py::test_every_edge_map_shows_well",

@@ -7,6 +7,7 @@ write the fact. A second copy fails here with its file and line.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import tokenize
@@ -17,6 +18,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "convcli"
 
 
+@functools.cache
 def _code_lines(path: Path) -> list[tuple[int, str]]:
     """The lines of ``path`` with every comment and string literal blanked out."""
     source = path.read_text(encoding="utf-8")
