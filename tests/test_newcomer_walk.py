@@ -1,0 +1,81 @@
+"""What a newcomer met running ``convcli shape`` on a PyTorch model, as the README offers.
+
+Each test runs the installed ``convcli`` command from another working
+folder, with a relative path, and compares with PyTorch's own forward pass
+(the oracle; convcli itself never imports torch).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from terminal import run_piped
+
+torch = pytest.importorskip("torch")
+
+UNET_LIKE = """
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=False)
+        self.near = nn.UpsamplingNearest2d(scale_factor=(2, 3))
+        self.conv2 = nn.Conv2d(8, 4, 3)
+
+    def forward(self, x):
+        x = self.pool(F.relu(self.conv1(x)))
+        x = self.up(x)
+        x = self.near(x)
+        x = F.interpolate(x, scale_factor=2)
+        return self.conv2(x)
+"""
+
+
+def _torch_shapes(source: str, name: str, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The output shape (without the batch) of the class in ``source``, run by torch."""
+    namespace: dict = {"__name__": "walk_model"}
+    exec(compile(source, "model.py", "exec"), namespace)
+    with torch.no_grad():
+        return tuple(namespace[name]()(torch.zeros(*shape)).shape[1:])
+
+
+def test_upsampling_modules_and_interpolate_in_a_model_file(tmp_path):
+    """nn.Upsample, nn.UpsamplingNearest2d and F.interpolate read as torch runs them."""
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "model.py").write_text(UNET_LIKE, encoding="utf-8")
+    (tmp_path / "work").mkdir()
+    args = [
+        "shape",
+        "../models/model.py",
+        "--class",
+        "Net",
+        "--in",
+        "20",
+        "--channels",
+        "3",
+        "--json",
+    ]
+    code, out, err = run_piped(args, tmp_path / "work")
+    assert code == 0, err
+    data = json.loads(out)
+    assert tuple(data["output"][1:]) == _torch_shapes(UNET_LIKE, "Net", (1, 3, 20, 20))
+    kinds = [row["layer"] for row in data["layers"]]
+    assert kinds.count("upsample") == 3
+
+
+def test_an_upsample_to_a_fixed_size_is_refused_in_one_line(tmp_path):
+    """``size=`` has no whole factor: one line naming the place, exit 2, no traceback."""
+    code, out, err = run_piped(
+        ["shape", "--code", "nn.Sequential(nn.Upsample(size=(7, 7)))", "--in", "5"], tmp_path
+    )
+    assert code == 2
+    assert not out
+    assert "--code:1" in err and "scale_factor" in err
+    assert "Traceback" not in err
