@@ -79,3 +79,23 @@ def test_an_upsample_to_a_fixed_size_is_refused_in_one_line(tmp_path):
     assert not out
     assert "--code:1" in err and "scale_factor" in err
     assert "Traceback" not in err
+
+
+def test_code_takes_the_channels_from_its_first_convolution(tmp_path):
+    """``nn.Conv2d(3, ...)`` states the input's channels: --channels is not needed."""
+    code_text = "nn.Sequential(nn.ReLU(), nn.Conv2d(3, 16, 5), nn.MaxPool2d(2))"
+    expected = _torch_shapes(
+        f"import torch\nfrom torch import nn\nM = lambda: {code_text}", "M", (1, 3, 32, 32)
+    )
+    code, out, err = run_piped(["shape", "--code", code_text, "--in", "32", "--quiet"], tmp_path)
+    assert code == 0, err
+    assert out.decode().split() == ["Nx" + "x".join(map(str, expected))]
+
+
+def test_code_without_a_stated_channel_count_still_asks_for_one(tmp_path):
+    """A first layer that states no channels (a lazy convolution) keeps the message."""
+    code, _, err = run_piped(
+        ["shape", "--code", "nn.Sequential(nn.LazyConv2d(16, 5))", "--in", "32"], tmp_path
+    )
+    assert code == 2
+    assert "--channels" in err
