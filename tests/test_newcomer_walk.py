@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from terminal import run_piped
+from terminal import run_in_pty, run_piped, strip_ansi
 
 torch = pytest.importorskip("torch")
 
@@ -99,3 +99,18 @@ def test_code_without_a_stated_channel_count_still_asks_for_one(tmp_path):
     )
     assert code == 2
     assert "--channels" in err
+
+
+@pytest.mark.parametrize("cols", [60, 80])
+def test_a_long_code_title_keeps_the_shapes_at_a_narrow_terminal(tmp_path, cols):
+    """The table's title cuts the model's name, never its input → output shapes."""
+    code_text = (
+        "nn.Sequential(nn.Conv2d(3, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(16, 8, 3))"
+    )
+    src = f"import torch\nfrom torch import nn\nM = lambda: {code_text}"
+    out_shape = "×".join(map(str, _torch_shapes(src, "M", (1, 3, 32, 32))))
+    code, text = run_in_pty(["shape", "--code", code_text, "--in", "32"], tmp_path, cols=cols)
+    assert code == 0, text
+    lines = strip_ansi(text).splitlines()
+    assert any(line.rstrip().endswith(f"N×3×32×32 → N×{out_shape}") for line in lines), text
+    assert max(len(line.rstrip()) for line in lines) <= cols
