@@ -1,4 +1,4 @@
-"""What a newcomer met running ``convcli shape`` on a PyTorch model, as the README offers.
+"""What a newcomer met running convcli as the README offers: models, titles, outputs.
 
 Each test runs the installed ``convcli`` command from another working
 folder, with a relative path, and compares with PyTorch's own forward pass
@@ -8,11 +8,15 @@ folder, with a relative path, and compares with PyTorch's own forward pass
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 from terminal import run_in_pty, run_piped, strip_ansi
 
 torch = pytest.importorskip("torch")
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_images"
 
 UNET_LIKE = """
 import torch
@@ -114,3 +118,24 @@ def test_a_long_code_title_keeps_the_shapes_at_a_narrow_terminal(tmp_path, cols)
     lines = strip_ansi(text).splitlines()
     assert any(line.rstrip().endswith(f"N×3×32×32 → N×{out_shape}") for line in lines), text
     assert max(len(line.rstrip()) for line in lines) <= cols
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["gallery", "camera.png"],
+        ["kernels", "show", "gaussian"],
+        ["animate", "--in", "5", "--k", "3"],
+        ["conv", "--input", "0 1; 2 3", "--kernel", "1"],
+        ["learn", "camera.png", "camera.png", "--size", "3"],
+    ],
+    ids=lambda a: a[0],
+)
+def test_every_output_refuses_memory_urls_in_one_line(tmp_path, args):
+    """-o memory://... would vanish with the process: exit 2 and say so, as filter does."""
+    shutil.copy(SAMPLES / "camera.png", tmp_path / "camera.png")
+    code, out, err = run_piped([*args, "-o", "memory://x.png"], tmp_path)
+    assert (code, out) == (2, b""), err
+    assert "memory:// lives only as long as this process" in err
+    assert "Traceback" not in err and "wrote" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["camera.png"]
