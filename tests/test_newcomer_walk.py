@@ -139,3 +139,30 @@ def test_every_output_refuses_memory_urls_in_one_line(tmp_path, args):
     assert "memory:// lives only as long as this process" in err
     assert "Traceback" not in err and "wrote" not in err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["camera.png"]
+
+
+def test_an_exported_program_with_upsampling_reads_as_torch_runs_it(tmp_path):
+    """torch.export of nn.Upsample (nearest and bilinear) reads to torch's output shape."""
+    nn = torch.nn
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3),
+        nn.Upsample(scale_factor=2),
+        nn.Upsample(scale_factor=(2, 3), mode="bilinear"),
+    ).eval()
+    example = torch.zeros(1, 3, 10, 10)
+    torch.export.save(torch.export.export(model, (example,)), str(tmp_path / "up.pt2"))
+    code, out, err = run_piped(["shape", "up.pt2", "--json"], tmp_path)
+    assert code == 0, err
+    with torch.no_grad():
+        expected = tuple(model(example).shape[1:])
+    assert tuple(json.loads(out)["output"][1:]) == expected
+
+
+def test_an_exported_upsampling_to_a_fixed_size_is_refused(tmp_path):
+    """A size= upsampling has no whole factor: one line, exit 2."""
+    model = torch.nn.Sequential(torch.nn.Upsample(size=(7, 9))).eval()
+    example = torch.zeros(1, 3, 4, 4)
+    torch.export.save(torch.export.export(model, (example,)), str(tmp_path / "size.pt2"))
+    code, out, err = run_piped(["shape", "size.pt2"], tmp_path)
+    assert (code, out) == (2, b""), err
+    assert "fixed size" in err and "Traceback" not in err
