@@ -166,3 +166,24 @@ def test_an_exported_upsampling_to_a_fixed_size_is_refused(tmp_path):
     code, out, err = run_piped(["shape", "size.pt2"], tmp_path)
     assert (code, out) == (2, b""), err
     assert "fixed size" in err and "Traceback" not in err
+
+
+def test_keras_upsampling_and_cropping_read_as_keras_documents_them(tmp_path):
+    """UpSampling2D multiplies H and W by ``size``; Cropping2D cuts its widths from each end.
+
+    The expected sizes are worked out by hand from Keras' documentation:
+    16 → valid 3×3 conv 14 → ×2 28 → crop 1 and 2 from each end 26×24 →
+    ×(1, 2) 26×48 → crop 1 24×46, 8 channels.
+    """
+    code_text = (
+        "keras.Sequential([keras.Input(shape=(16, 16, 3)), layers.Conv2D(8, 3), "
+        "layers.UpSampling2D(2), layers.Cropping2D(((1, 1), (2, 2))), "
+        "layers.UpSampling2D((1, 2), interpolation='bilinear'), layers.Cropping2D(1)])"
+    )
+    code, out, err = run_piped(["shape", "--code", code_text, "--quiet"], tmp_path)
+    assert code == 0, err
+    assert out.decode().split() == ["Nx8x24x46"]
+    uneven = "keras.Sequential([keras.Input(shape=(8, 8, 1)), layers.Cropping2D(((1, 2), (0, 0)))])"
+    code, out, err = run_piped(["shape", "--code", uneven], tmp_path)
+    assert (code, out) == (2, b""), err
+    assert "Cropping2D" in err and "Traceback" not in err
