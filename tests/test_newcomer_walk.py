@@ -187,3 +187,11 @@ def test_keras_upsampling_and_cropping_read_as_keras_documents_them(tmp_path):
     code, out, err = run_piped(["shape", "--code", uneven], tmp_path)
     assert (code, out) == (2, b""), err
     assert "Cropping2D" in err and "Traceback" not in err
+
+
+def test_a_second_dash_meant_as_the_output_says_how_to_write_stdout(tmp_path):
+    """``convcli filter - -k sobel -`` (a dash for stdout, as many tools take it): exit 2, the way."""
+    data = (SAMPLES / "coins.png").read_bytes()
+    code, out, err = run_piped(["filter", "-", "-k", "sobel", "-"], tmp_path, input=data)
+    assert (code, out) == (2, b""), err
+    assert "-o -" in err and "Traceback" not in err
