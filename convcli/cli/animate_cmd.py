@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .options import lasting_output
 from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
 
 if TYPE_CHECKING:
@@ -148,6 +149,7 @@ Pair = tuple[int, int]
     "--output",
     required=True,
     type=click.Path(dir_okay=False),
+    callback=lasting_output,
     help="The file: .gif, .png (animated PNG), .webp, .svg (vector), or .html (an "
     "interactive explorer, one self-contained offline page); .png or .svg with --sheet.",
 )

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..suffixes import MATRIX_SUFFIXES, MATRIX_WRITE_SUFFIXES
-from .options import geometry_options
+from .options import geometry_options, lasting_output
 from .params import INT_PAIR, NONNEG_INT_PAIR
 
 if TYPE_CHECKING:
@@ -198,6 +198,7 @@ def result_format(fmt: str | None, output: str | None) -> str:
     "-o",
     "--output",
     type=click.Path(dir_okay=False, allow_dash=True),
+    callback=lasting_output,
     help="Write the result to this file instead of standard output.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")

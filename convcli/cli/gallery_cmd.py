@@ -6,6 +6,8 @@ import os
 
 import click
 
+from .options import lasting_output
+
 
 @click.command("gallery")
 @click.argument("input_", metavar="INPUT", type=click.Path(allow_dash=True))
@@ -13,6 +15,7 @@ import click
     "-o",
     "--output",
     type=click.Path(dir_okay=False, allow_dash=True),
+    callback=lasting_output,
     help="The sheet (its extension or --format picks the format; '-' for stdout). Without "
     "-o: standard output when redirected or piped, else STEM-gallery.EXT beside INPUT.",
 )

@@ -175,7 +175,10 @@ def _expand_inputs(inputs: tuple[str, ...]) -> list[str]:
         else:
             files.append(item)
     if files.count("-") > 1 or ("-" in files and len(files) > 1):
-        raise click.UsageError("standard input ('-') can only be the single input")
+        raise click.UsageError(
+            "standard input ('-') can only be the single input; every INPUT is read, "
+            "so for standard output give -o - (or redirect it with >)"
+        )
     return files
 
 

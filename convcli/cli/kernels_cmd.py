@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from .options import lasting_output
 from .params import KERNEL
 
 if TYPE_CHECKING:
@@ -273,6 +274,7 @@ def _column_blocks(widths: list[int], width: int) -> list[tuple[int, int]]:
     "-o",
     "--output",
     type=click.Path(dir_okay=False, allow_dash=True),
+    callback=lasting_output,
     help="Write to this file instead of standard output.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")

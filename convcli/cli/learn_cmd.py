@@ -11,7 +11,7 @@ import click
 
 from ..output import is_terminal
 from ..suffixes import PIXEL_SUFFIXES
-from .options import pad_mode_option
+from .options import lasting_output, pad_mode_option
 from .params import INT_PAIR, PADDING, FiniteFloat
 
 if TYPE_CHECKING:
@@ -186,6 +186,7 @@ def _progress(
     "-o",
     "--output",
     type=click.Path(dir_okay=False),
+    callback=lasting_output,
     help="Write the kernel to this file, in the text format `convcli filter -k FILE` reads.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an existing output file.")

@@ -131,7 +131,7 @@ class VanishingOutput(click.ClickException):
     exit_code = 2
 
 
-def _lasting_output(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+def lasting_output(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
     """Refuse a ``memory://`` output: it would vanish when the command exits (exit 2)."""
     from ..images.urls import is_process_memory_url
 
@@ -152,7 +152,7 @@ def image_output_options(f: Callable) -> Callable:
             "-o",
             "--output",
             type=click.Path(allow_dash=True),  # a folder for an existing .zarr output
-            callback=_lasting_output,
+            callback=lasting_output,
             help="Output file; its extension picks the format. '-' is standard output (PNG unless "
             "--format says otherwise). Default: standard output when it is redirected or "
             "piped, else a file beside the input (see above).",
@@ -160,7 +160,7 @@ def image_output_options(f: Callable) -> Callable:
         click.option(
             "--out-dir",
             type=click.Path(file_okay=False),
-            callback=_lasting_output,
+            callback=lasting_output,
             help="Write each result into this directory under its input's name.",
         ),
         click.option(

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -26,6 +26,7 @@ __all__ = [
     "Located",
     "ModelError",
     "ModelSummary",
+    "first_channels",
     "flat_layers",
     "input_shape",
     "join_residual",
@@ -160,6 +161,41 @@ def input_shape(
     if h is None or w is None:
         raise ModelError(f"{where}: the input's height and width are not stated: give --in")
     return (c, h, w)
+
+
+def first_channels(items: Sequence[Located]) -> int | None:
+    """Return the input channels the first convolution or batch norm states, if any.
+
+    Layers that keep the channels (activations, pools, dropout, resizing)
+    may come first; a layer that changes them without stating its input
+    (a lazy convolution, a linear layer, a flatten, a residual block's end)
+    stops the search.
+
+    Examples
+    --------
+    >>> from convcli.arithmetic.spec import parse_layers
+    >>> relu, conv = parse_layers("relu, conv 6 k5")
+    >>> first_channels([Located(relu, "m.py:2"), Located(conv, "m.py:3", expect_in=3)])
+    3
+    >>> print(first_channels([Located(conv, "m.py:3")]))
+    None
+    """
+    for item in _leaves_in_order(items):
+        kind = item.layer.kind
+        if kind in ("conv", "convt", "bn"):
+            return item.expect_in
+        if item.expect_in is not None or kind in ("linear", "flatten", "residual", "repeat"):
+            return None
+    return None
+
+
+def _leaves_in_order(items: Sequence[Located]) -> Iterator[Located]:
+    """Yield the layers as the input meets them: into groups, a residual block's body, then it."""
+    for item in items:
+        if item.layer.kind in ("seq", "residual"):
+            yield from _leaves_in_order(item.body)
+        if item.layer.kind != "seq":
+            yield item
 
 
 def _located_indices(

@@ -283,8 +283,6 @@ class KerasReader:
             if not config.get("keepdims", False):
                 items.append(Located(Layer("flatten"), where))
             return items
-        if kind == "Flatten":
-            return [Located(Layer("flatten"), where)]
         if kind == "Dense":
             layer = Layer("linear", config["units"], bias=config.get("use_bias", True))
             return [Located(layer, where, expect), *self.activation(config, where)]
@@ -302,7 +300,38 @@ class KerasReader:
         if kind == "ZeroPadding2D":
             self.zero_padding(config, where)
             return []
+        if kind in _RESIZING:
+            return [Located(_RESIZING[kind](config, where), where)]
         raise ModelError(f"{where}: convcli has no row for the Keras layer {kind}")
+
+
+def _upsampling(config: Mapping[str, Any], where: str) -> Layer:
+    """Convert an ``UpSampling2D`` (a whole factor per axis, nearest or bilinear)."""
+    mode = config.get("interpolation", "nearest")
+    if mode not in ("nearest", "bilinear"):
+        raise ModelError(f"{where}: UpSampling2D interpolation {mode!r} has no row")
+    scale = pair_of(config.get("size", 2), where, "size")
+    return Layer("upsample", scale=scale, mode=None if mode == "nearest" else mode)
+
+
+def _cropping(config: Mapping[str, Any], where: str) -> Layer:
+    """Convert a ``Cropping2D`` that cuts the same from both ends of each axis."""
+    value = config.get("cropping", 0)
+    if isinstance(value, (list, tuple)) and all(isinstance(v, (list, tuple)) for v in value):
+        pairs = [pair_of(v, where, "cropping") for v in value]
+        if len(pairs) != 2 or any(a != b for a, b in pairs):
+            raise ModelError(f"{where}: Cropping2D {value!r}: convcli crops both ends alike")
+        value = (pairs[0][0], pairs[1][0])
+    return Layer("crop", crop=pair_of(value, where, "cropping"))
+
+
+def _flatten(config: Mapping[str, Any], where: str) -> Layer:
+    """Convert a ``Flatten``."""
+    return Layer("flatten")
+
+
+#: the layers without weights that change only the shape, one row each
+_RESIZING = {"Flatten": _flatten, "UpSampling2D": _upsampling, "Cropping2D": _cropping}
 
 
 def _transposed(config: Mapping[str, Any], fields: dict[str, Any], where: str) -> Layer:

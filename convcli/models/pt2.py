@@ -406,6 +406,21 @@ def _adaptive(reader: _Reader, call: _Call) -> Path:
     return call.add(Layer(kind, output_size=_ints(call.args, "output_size", (1, 1), call.where)))
 
 
+def _upsample(reader: _Reader, call: _Call) -> Path:
+    """Return the row of a nearest or bilinear upsampling by whole factors."""
+    args = call.args
+    scales = (args.get("scale_factors") or {}).get("as_floats") or [
+        (args.get(name) or {}).get("as_float") for name in ("scales_h", "scales_w")
+    ]
+    if len(scales) != 2 or not all(isinstance(f, float) and f.is_integer() for f in scales):
+        raise ModelError(
+            f"{call.where}: an upsampling to a fixed size or by {scales} has no row in "
+            "convcli (a whole scale_factor has)"
+        )
+    mode = "bilinear" if "bilinear" in call.op else None
+    return call.add(Layer("upsample", scale=(int(scales[0]), int(scales[1])), mode=mode))
+
+
 #: the reader of each ATen operator that has a row (``_PASS`` has none)
 _LAYERS: dict[str, Callable[[_Reader, _Call], Path]] = {
     **dict.fromkeys(_ACTIVATIONS, _activation),
@@ -414,6 +429,7 @@ _LAYERS: dict[str, Callable[[_Reader, _Call], Path]] = {
     **dict.fromkeys(("linear", "addmm", "mm"), _Reader.linear),
     **dict.fromkeys((*_MAXPOOL, "avg_pool2d"), _pool),
     **dict.fromkeys(_ADAPTIVE, _adaptive),
+    **dict.fromkeys(("upsample_nearest2d", "upsample_bilinear2d"), _upsample),
     "mean": _Reader.mean,
     **dict.fromkeys(_BATCHNORM, _Reader.batchnorm),
     **dict.fromkeys(_RESHAPE, _Reader.reshape),

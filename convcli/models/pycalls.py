@@ -40,6 +40,8 @@ KERAS = {
     "LeakyReLU": ("negative_slope",),
     "Softmax": ("axis",),
     "ZeroPadding2D": ("padding", "data_format"),
+    "UpSampling2D": ("size", "data_format", "interpolation"),
+    "Cropping2D": ("cropping", "data_format"),
 }  # fmt: skip
 _BUILTINS = {name: getattr(builtins, name) for name in BUILTINS}
 _SAME = {"contiguous", "clone", "detach", "float"}

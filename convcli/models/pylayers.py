@@ -129,6 +129,14 @@ for _name in _ACTIVATIONS:
     if _name[0].isupper():
         MODULES[f"torch.nn.{_name}"] = (("arg",), {"arg": None, "inplace": False, "dim": None})
 MODULES["torch.nn.Identity"] = ((), {})
+#: nn.Upsample, F.interpolate and the two fixed-mode upsampling modules
+_RESIZE = {"size": None, "scale_factor": None, "mode": "nearest", "align_corners": None}
+MODULES["torch.nn.Upsample"] = (
+    ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor"),
+    {**_RESIZE, "recompute_scale_factor": None},
+)
+for _name in ("UpsamplingNearest2d", "UpsamplingBilinear2d"):
+    MODULES[f"torch.nn.{_name}"] = (("size", "scale_factor"), _RESIZE)
 for _name in ("Conv2d", "ConvTranspose2d", "Linear"):  # Lazy: the same without the input size
     _names, _defaults = MODULES[f"torch.nn.{_name}"]
     MODULES[f"torch.nn.Lazy{_name}"] = (_names[1:], _defaults)
@@ -146,6 +154,11 @@ FUNCTIONS: dict[str, tuple[tuple[str, ...], dict[str, Any]]] = {
         ("p", "training", "inplace"),
         {"p": 0.5, "training": True, "inplace": False},
     ),
+    "torch.nn.functional.interpolate": (
+        ("size", "scale_factor", "mode", "align_corners", "recompute_scale_factor", "antialias"),
+        {**_RESIZE, "recompute_scale_factor": None, "antialias": False},
+    ),
+    "torch.nn.functional.upsample": (("size", "scale_factor", "mode", "align_corners"), _RESIZE),
     "torch.flatten": (("start_dim", "end_dim"), {"start_dim": 0, "end_dim": -1}),
     "flax.linen.max_pool": (
         ("window_shape", "strides", "padding"),
@@ -251,6 +264,44 @@ def _torch_pool(short: str, p: Mapping[str, Any], where: str) -> list[Located]:
     return [Located(layer, where)]
 
 
+def _whole(value: Any) -> Any:
+    """Return an int for a float with a whole value (``2.0``), anything else unchanged."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, (list, tuple)):
+        return [_whole(v) for v in value]
+    return value
+
+
+def _torch_upsample(short: str, p: Mapping[str, Any], where: str) -> list[Located]:
+    """Return a bound ``nn.Upsample`` (``F.interpolate``...) by a whole factor as a layer."""
+    if p["size"] is not None or p["scale_factor"] is None:
+        raise ModelError(
+            f"{where}: {short} to a fixed size has no row in convcli; give scale_factor "
+            "(a whole number, or a pair)"
+        )
+    mode = {"UpsamplingNearest2d": "nearest", "UpsamplingBilinear2d": "bilinear"}.get(
+        short, p.get("mode")
+    )
+    if mode not in ("nearest", "bilinear"):
+        raise ModelError(f"{where}: {short} mode {mode!r} has no row (nearest, bilinear)")
+    scale = pair_of(_whole(p["scale_factor"]), where, "scale_factor")
+    if min(scale) < 1:
+        raise ModelError(f"{where}: {short} scale_factor {p['scale_factor']!r} is below 1")
+    layer = Layer("upsample", scale=scale, mode=None if mode == "nearest" else mode)
+    return [Located(layer, where)]
+
+
+#: the modules and functions that slide a window or resize, by their short name
+_WINDOWS = {
+    **dict.fromkeys(("MaxPool2d", "AvgPool2d", "max_pool2d", "avg_pool2d"), _torch_pool),
+    **dict.fromkeys(
+        ("Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d", "interpolate", "upsample"),
+        _torch_upsample,
+    ),
+}
+
+
 def module_layers(qual: str, p: Mapping[str, Any], where: str) -> list[Located]:
     """Return the layers a bound PyTorch module, Flax module or function call stands for."""
     short = qual.rsplit(".", 1)[-1]
@@ -261,8 +312,8 @@ def module_layers(qual: str, p: Mapping[str, Any], where: str) -> list[Located]:
         return []
     if short in ("Conv2d", "LazyConv2d", "ConvTranspose2d", "LazyConvTranspose2d"):
         return _torch_conv(short, p, where, lazy)
-    if short in ("MaxPool2d", "AvgPool2d", "max_pool2d", "avg_pool2d"):
-        return _torch_pool(short, p, where)
+    if short in _WINDOWS:
+        return _WINDOWS[short](short, p, where)
     if short.lower().startswith("adaptive"):
         kind = "adaptivemaxpool" if "max" in short.lower() else "adaptiveavgpool"
         return [

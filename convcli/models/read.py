@@ -12,7 +12,7 @@ import ast
 
 from ..arithmetic.limits import MAX_READ_BYTES
 from ..errors import ConvcliError
-from .common import ModelError, ModelSummary, input_shape
+from .common import ModelError, ModelSummary, first_channels, input_shape
 from .common import summarize as analyze
 from .pysource import DEFAULT_IMPORTS, Evaluator, find_method
 
@@ -137,6 +137,8 @@ def read_source(
         model = instantiate(evaluator, chosen, [], {}, chosen)
         name = f"{name}: {chosen.name}"
     layers = model_path(evaluator, model, filename)
+    if channels is None and (evaluator.stated is None or evaluator.stated[0] is None):
+        channels = first_channels(layers)
     shape = input_shape(evaluator.stated, given, channels, filename)
     return ModelSummary(name, "python", analyze(layers, shape, evaluator.notes.items))
 

@@ -22,6 +22,7 @@ __all__ = [
     "NETWORK_HEADERS",
     "WIDE",
     "abbreviate",
+    "fit_title",
     "fit_words",
     "join_lines",
     "megabytes",
@@ -201,6 +202,21 @@ def fit_words(text: str, size: int) -> str:
     return text[: max(size - 1, 0)] + "…"
 
 
+def fit_title(name: str, shapes: str, size: int) -> str:
+    """Return ``NAME: SHAPES`` in ``size`` characters: the name is cut, the shapes kept.
+
+    Examples
+    --------
+    >>> fit_title("nn.Sequential(nn.Conv2d(3, 16, 5), nn.ReLU())", "N×3×32×32 → N×16×28×28", 50)
+    'nn.Sequential(nn.Conv2d(3…: N×3×32×32 → N×16×28×28'
+    """
+    title = f"{name}: {shapes}"
+    room = size - len(shapes) - 2
+    if len(title) <= size or room < 10:
+        return title
+    return f"{fit_words(name, room)}: {shapes}"
+
+
 def _cells(
     rows: Sequence[Any], dtype: str, wide: bool, narrow: bool, used: set[str]
 ) -> list[list[str]]:
@@ -280,10 +296,11 @@ def _network_table(name: str, summary: Any, shown: Any, dtype: str, totals: dict
             legend[0] = f"short names: {legend[0]}"
         parts += ["", *legend, "", "full values: --json, --csv"]
     color = color_enabled(sys.stdout)
-    title = f"{name}: {format_shape(summary.shown_input)} → {format_shape(summary.shown_output)}"
+    shapes = f"{format_shape(summary.shown_input)} → {format_shape(summary.shown_output)}"
     if narrow and _boxed_width(headers, table_rows) > width:
-        _columns_table(headers, table_rows, title, parts, width)
+        _columns_table(headers, table_rows, fit_title(name, shapes, width), parts, width)
         return
+    title = f"{name}: {shapes}"
 
     def render(caption: str | None, color: bool = color) -> str:
         return render_table(
@@ -298,6 +315,7 @@ def _network_table(name: str, summary: Any, shown: Any, dtype: str, totals: dict
         )
 
     table_width = max(len(line) for line in render(None, color=False).splitlines())
+    title = fit_title(name, shapes, table_width)
     echo_table(render(join_lines(parts, table_width)))
 
 
@@ -324,7 +342,7 @@ def _columns_table(
         render_columns(
             headers,
             fitted,
-            title=fit_words(title, width),
+            title=title,
             caption=join_lines(parts, width),
             right=headers[2:],
             gap=gap,
