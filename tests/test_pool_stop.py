@@ -36,3 +36,31 @@ def test_a_pool_whose_terminate_blocks_is_left_behind(tmp_path):
     time.sleep(0.2)
     assert all(not w.is_alive() for w in workers)
     assert not leftover.exists()
+
+
+def test_distributed_s_cancel_race_is_not_printed_beside_interrupted():
+    """Ctrl-C early in a cluster run: distributed's sync() logs a NameError from its cancel
+    callback (seen in CI as a traceback under "Interrupted."); only that record is dropped."""
+    import logging
+    import sys
+
+    from convcli.cluster.connect import _CancelRaceFilter
+
+    def record(exc: BaseException, message: str) -> logging.LogRecord:
+        try:
+            raise exc
+        except BaseException:
+            info = sys.exc_info()
+        return logging.LogRecord(
+            "tornado.application", logging.ERROR, __file__, 1, message, (), info
+        )
+
+    race = record(
+        NameError("cannot access free variable 'future'"),
+        "Exception in callback functools.partial(<function sync.<locals>.cancel at 0x7f>)",
+    )
+    other = record(NameError("x"), "Exception in callback functools.partial(<function other>)")
+    failure = record(RuntimeError("boom"), "Exception in callback sync.<locals>.cancel")
+    keep = _CancelRaceFilter()
+    assert not keep.filter(race)
+    assert keep.filter(other) and keep.filter(failure)

@@ -13,6 +13,7 @@ dask is imported only inside :func:`open_client`.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import threading
@@ -81,6 +82,21 @@ class SchedulerSpec:
         else:
             text = f"the dask scheduler at {self.address}"
         return f"{text} (from {self.origin})" if self.origin else text
+
+
+class _CancelRaceFilter(logging.Filter):
+    """Drop the traceback distributed's ``sync`` prints when Ctrl-C beats its own setup.
+
+    Interrupted early, ``distributed.utils.sync`` schedules a ``cancel``
+    callback that reads a variable not yet set; the event loop logs the
+    resulting NameError (through ``tornado.application``) beside convcli's
+    one-line "Interrupted." The run stops either way: only that record goes.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep every record but that NameError from ``sync``'s cancel callback."""
+        exc = record.exc_info[1] if record.exc_info else None
+        return not (isinstance(exc, NameError) and "sync.<locals>.cancel" in record.getMessage())
 
 
 def _where(origin: str, value: str) -> str:
@@ -295,7 +311,6 @@ def open_client(spec: SchedulerSpec, timeout: float | None = None) -> Iterator[A
         where its setting came from added to its message.
     """
     require_dask()
-    import logging
 
     import dask.config
     from dask.utils import parse_timedelta
@@ -336,6 +351,10 @@ def open_client(spec: SchedulerSpec, timeout: float | None = None) -> Iterator[A
         except (OSError, TimeoutError, ValueError) as exc:
             text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise ClusterError(f"cannot reach {spec.describe()}: {text}") from None
+        quiet = _CancelRaceFilter()
+        tornado_log = logging.getLogger("tornado.application")
+        tornado_log.addFilter(quiet)
+        stack.callback(tornado_log.removeFilter, quiet)
         try:
             yield client
         except ClusterError as exc:
