@@ -23,6 +23,10 @@ HEIGHT, WIDTH = 12, 16
 #: (``-m "not slow"`` in pyproject's addopts) and finishes in about a minute on 2 cores;
 #: ``pytest -m ''`` (the README's test line, and CI) runs every test. Whole files:
 SLOW_FILES = {
+    "test_stdio.py",  # the installed command in shell pipelines
+    "test_shape_narrow.py",  # the installed command under a pty at 80 and 60 columns
+    "test_newcomer_walk.py",  # the installed command, as a newcomer runs it
+    "test_kernels_terminal.py",  # the installed command under a pty
     "test_models_same_table.py",  # torch exports one network four ways
     "test_count_as.py",  # the four MAC counters on torch models
     "test_benchmarks.py",  # runs each benchmark script in quick mode
@@ -50,6 +54,8 @@ SLOW_FILES = {
 }
 #: ... and single tests (``file::function``, every parametrization) of files kept fast.
 SLOW_TESTS = {
+    "test_import_layers.py::test_import_graph_is_acyclic",  # every package's import graph
+    "test_import_layers.py::test_import_graph_is_acyclic_counting_type_only_imports",
     "test_unet_valid.py::test_valid_unet_sizes_match_the_paper_rule",  # Hypothesis, brute force
     "test_unet.py::test_unet_sizes_that_work_match_torch",  # torch forward passes
     "test_default_range.py::test_edge_kernels_are_visible_on_every_photo",
@@ -97,6 +103,13 @@ def pytest_configure(config):
     typed_m = any(a == "-m" or a.startswith("-m") for a in config.invocation_params.args)
     if explicit and not typed_m and config.option.markexpr == "not slow":
         config.option.markexpr = ""
+
+
+def pytest_ignore_collect(collection_path, config):
+    """In the fast suite, do not even import the slow files (torch, dask, pty helpers)."""
+    if config.option.markexpr == "not slow" and collection_path.name in SLOW_FILES:
+        return True
+    return None
 
 
 @pytest.hookimpl(tryfirst=True)  # before the -m filter reads the marks
