@@ -139,7 +139,8 @@ def __getattr__(name: str) -> Any:
         if name in MOVED_MODULES:  # convcli 0.1's flat modules: one more release, with a warning
             return importlib.import_module(f".{name}", __name__)
         raise AttributeError(f"module 'convcli' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    # __import__, not importlib.import_module: -X importtime logs it (the start-up pins read it)
+    value = getattr(__import__(f"{__name__}.{module}", fromlist=[name]), name)
     globals()[name] = value
     return value
 

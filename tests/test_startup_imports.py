@@ -50,6 +50,26 @@ NOT_FOR_SMALL_IMAGES = (
 )
 
 
+#: issue 22: what a run with a built-in kernel does without: shape arithmetic it never
+#: uses (solving for strides, uncovered cells, formulas as text), table drawing and JSON
+#: or CSV (only ``is_terminal`` of convcli.output), the readers of kernel files and .npy
+NAMED_KERNEL_RUN = (
+    "convcli.arithmetic.solve",
+    "convcli.arithmetic.coverage",
+    "convcli.arithmetic.formulas",
+    "convcli.output.tables",
+    "convcli.output.wrapping",
+    "convcli.output.plain",
+    "convcli.output.serial",
+    "convcli.kernels.loading",
+    "convcli.kernels.npy",
+    "convcli.images.npyread",
+)
+#: a kernel file is read with the file readers (a .txt kernel: no .npy image reader)
+KERNEL_FILE_RUN = tuple(
+    m for m in NAMED_KERNEL_RUN if m not in ("convcli.kernels.loading", "convcli.kernels.npy")
+)
+
 #: what a colourless table (stdout piped) does without: rich's console, table and text
 PLAIN_TABLE = ("rich.console", "rich.table", "rich.text", "rich.style", "rich.segment")
 
@@ -92,12 +112,12 @@ CASES = [
     (
         "filter-sobel",
         ["filter", "sample_images/camera.png", "-k", "sobel", "-o", "out/e.png"],
-        NOT_FOR_SMALL_IMAGES,
+        (*NOT_FOR_SMALL_IMAGES, *NAMED_KERNEL_RUN),
     ),
     (
         "filter-gaussian25",  # a 25x25 Gaussian: separable in numpy, not fft with scipy.fft
         ["filter", "sample_images/chelsea.png", "-k", "gaussian:sigma=3", "-o", "out/b.png"],
-        NOT_FOR_SMALL_IMAGES,
+        (*NOT_FOR_SMALL_IMAGES, *NAMED_KERNEL_RUN),
     ),
     (
         "filter-chain",
@@ -113,7 +133,7 @@ CASES = [
             "-o",
             "out/log.png",
         ],
-        NOT_FOR_SMALL_IMAGES,
+        (*NOT_FOR_SMALL_IMAGES, *NAMED_KERNEL_RUN),
     ),
     (
         "filter-file-kernel",
@@ -126,17 +146,17 @@ CASES = [
             "-o",
             "out/x.png",
         ],
-        NOT_FOR_SMALL_IMAGES,
+        (*NOT_FOR_SMALL_IMAGES, *KERNEL_FILE_RUN),
     ),
     (
         "filter-stdout",
         ["filter", "sample_images/camera.png", "-k", "sobel"],
-        NOT_FOR_SMALL_IMAGES,
+        (*NOT_FOR_SMALL_IMAGES, *NAMED_KERNEL_RUN),
     ),
     (
         "pool",
         ["pool", "sample_images/camera.png", "--size", "8", "--mode", "max", "-o", "out/p.png"],
-        NOT_FOR_SMALL_IMAGES,
+        (*NOT_FOR_SMALL_IMAGES, *NAMED_KERNEL_RUN),
     ),
     (
         "conv",
@@ -151,7 +171,11 @@ CASES = [
     (
         "kernels",  # a table for a pipe is drawn without rich's console (rich.cells measures it)
         ["kernels"],
-        (*PLAIN_TABLE, "scipy", "PIL", "importlib.metadata", "threadpoolctl", "multiprocessing"),
+        (
+            *PLAIN_TABLE,
+            *("scipy", "PIL", "importlib.metadata", "threadpoolctl", "multiprocessing"),
+            *("convcli.arithmetic.solve", "convcli.kernels.loading", "convcli.kernels.npy"),
+        ),
     ),
     (
         "kernels-show-text",
@@ -165,6 +189,7 @@ CASES = [
             *PLAIN_TABLE,
             *("numpy", "scipy", "PIL", "importlib.metadata", "multiprocessing", "json"),
             *("convcli.models", "convcli.cli.model_route", "zipfile"),
+            "convcli.arithmetic.solve",  # solving for strides: --solve only (issue 22)
         ),
     ),
     (
@@ -269,3 +294,20 @@ def test_pipe_and_beside_paths_import_what_o_imports(folder):
     assert from_stdin ^ with_o == set()
     # two files are a batch: its summary line and progress machinery, nothing else
     assert beside - with_o == set()
+
+
+def test_the_log_names_every_module_the_run_loads(folder):
+    """The pins see what loads on demand: the command's own module and lazy re-exports.
+
+    ``-X importtime`` logs only imports made by an ``import`` statement (or
+    ``__import__``), not by ``importlib.import_module``; the group and the lazy
+    namespaces import through ``__import__`` so that nothing escapes the pins above
+    or the budgets in benchmarks/bench_startup.py.
+    """
+    _, modules = imported_by(
+        ["filter", "sample_images/camera.png", "-k", "sobel", "-o", "out/log.png"], folder
+    )
+    assert "convcli.cli.filter_cmd" in modules  # loaded by the LazyGroup
+    assert "convcli.output.streams" in modules  # `from ..output import is_terminal`
+    _, modules = imported_by(["shape", "--in", "224", "--k", "11", "--s", "4", "--p", "2"], folder)
+    assert "convcli.cli.shape" in modules

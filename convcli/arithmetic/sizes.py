@@ -29,8 +29,8 @@ Examples
 
 from __future__ import annotations
 
-from .coverage import uncovered_cells
-from .formulas import conv_formula, pool_formula, transposed_formula
+from typing import TYPE_CHECKING, Any
+
 from .outputs import output_size, pair, pool_output_size, transposed_output_size
 from .padding import (
     PAD_WORDS,
@@ -42,8 +42,22 @@ from .padding import (
     same_padding,
     split_total,
 )
-from .solve import solve_stride_padding
 from .support import effective_kernel_size
+
+if TYPE_CHECKING:
+    from .coverage import uncovered_cells
+    from .formulas import conv_formula, pool_formula, transposed_formula
+    from .solve import solve_stride_padding
+
+#: names whose modules load on first use (issue 22: ``solve``'s dataclasses and the
+#: formulas' text cost a filter run milliseconds it never uses)
+_LAZY = {
+    "uncovered_cells": "coverage",
+    "conv_formula": "formulas",
+    "pool_formula": "formulas",
+    "transposed_formula": "formulas",
+    "solve_stride_padding": "solve",
+}
 
 __all__ = [
     "PAD_WORDS",
@@ -65,3 +79,13 @@ __all__ = [
     "transposed_output_size",
     "uncovered_cells",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # __import__, not importlib.import_module: -X importtime logs it (the start-up pins read it)
+    value = getattr(__import__(f"{__package__}.{module}", fromlist=[name]), name)
+    globals()[name] = value
+    return value

@@ -9,7 +9,6 @@ numpy, scipy or Pillow at import time. ``convcli --help`` and
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
 import signal
 import sys
@@ -84,7 +83,9 @@ class LazyGroup(click.Group):
         module, attr = COMMANDS[cmd_name]
         name = f"{__name__}.{module}"
         try:
-            loaded = importlib.import_module(name)
+            # __import__ rather than importlib.import_module: -X importtime logs only
+            # imports made through it, and the start-up pins and budgets read that log
+            loaded = __import__(name, fromlist=[attr])
         except ModuleNotFoundError as exc:
             if exc.name != name:  # the command is there but something it needs is not
                 raise

@@ -18,7 +18,6 @@ from ..errors import ImageError
 from ..guard import note_input
 from .atomic import read_stdin
 from .image import Image
-from .npyread import read_npy
 from .pillowread import read_pillow
 from .urls import is_url, open_url
 
@@ -84,6 +83,8 @@ def read_image(source: Source, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -
                 raise ImageError("<stdin>: no data on standard input")
             raise ImageError(f"{name}: empty file, not an image")
         if head.startswith(b"\x93NUMPY"):
+            from .npyread import read_npy  # .npy only: an image file needs no .npy reader
+
             return read_npy(stream, name, max_pixels)
         try:
             return read_pillow(stream, name, max_pixels, head, disable_limit=False)

@@ -21,7 +21,6 @@ import PIL.Image
 
 from ..arithmetic.limits import check_format_side
 from ..errors import ImageError
-from ..kernels.npy import write_npy_header
 from ..suffixes import IMAGE_FORMATS, IMAGE_WRITE_SUFFIXES
 from .atomic import atomic_write, refuse_terminal_stdout, write_stdout
 from .pixels import to_pixels
@@ -210,6 +209,8 @@ def _write_npy(fh: BinaryIO, pixels: np.ndarray, alpha: np.ndarray | None) -> No
     height, width = pixels.shape[:2]
     shape = (height, width) if len(planes) == 1 else (len(planes), height, width)
     dtype = np.dtype(pixels.dtype).newbyteorder("=")
+    from ..kernels.npy import write_npy_header  # .npy only
+
     write_npy_header(fh, shape, dtype)
     rows = max(1, NPY_CHUNK // max(width * dtype.itemsize, 1))
     for plane in planes:

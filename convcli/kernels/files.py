@@ -23,14 +23,17 @@ built-ins, writes kernels back, and keeps every name importable from here.
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING, Any
 
 from ..errors import KernelError
 from ..suffixes import KERNEL_SUFFIXES
 from .catalogue import get_kernel
 from .inline import looks_like_matrix, parse_kernel, parse_number_rows
 from .kernel import Kernel
-from .loading import load_kernel
-from .npy import load_npy_bytes
+
+if TYPE_CHECKING:
+    from .loading import load_kernel
+    from .npy import load_npy_bytes
 
 __all__ = [
     "format_kernel_text",
@@ -65,9 +68,14 @@ def resolve_kernel(spec: str) -> Kernel:
     text = spec.strip()
     if not text:
         raise KernelError("empty kernel: give a name, a matrix or a file")
-    if os.path.isfile(text):
-        return load_kernel(text)
-    if "/" in text or os.sep in text or text.lower().endswith(KERNEL_SUFFIXES):
+    if (
+        os.path.isfile(text)
+        or "/" in text
+        or os.sep in text
+        or text.lower().endswith(KERNEL_SUFFIXES)
+    ):
+        from .loading import load_kernel  # files only: a name costs no file readers
+
         return load_kernel(text)
     if looks_like_matrix(text):
         return parse_kernel(text)
@@ -112,3 +120,16 @@ def format_kernel_text(kernel: Kernel) -> str:
     for row in kernel.weights:
         lines.append(", ".join(_format_number(float(v)) for v in row))
     return "\n".join(line.replace("\n", " ") for line in lines) + "\n"
+
+
+def __getattr__(name: str) -> Any:
+    # the file readers, kept importable from here, load on first use (issue 22)
+    if name == "load_kernel":
+        from .loading import load_kernel
+
+        return load_kernel
+    if name == "load_npy_bytes":
+        from .npy import load_npy_bytes
+
+        return load_npy_bytes
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

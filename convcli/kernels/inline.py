@@ -22,8 +22,8 @@ from ..errors import KernelError
 from .kernel import Kernel
 
 __all__ = [
-    "MAGICK",
     "looks_like_matrix",
+    "match_magick",
     "parse_fraction",
     "parse_kernel",
     "parse_magick",
@@ -34,11 +34,21 @@ __all__ = [
 ]
 
 
-_ROW_SPLIT = re.compile(r"[\s,]+")
-_NUMBER_START = re.compile(r"^\s*[-+.\d\[]")
-MAGICK = re.compile(
-    r"^\s*(\d+)(?:\s*x\s*(\d+))?\s*(?:([+-]\d+)([+-]\d+))?\s*:(.*)$", re.DOTALL | re.IGNORECASE
-)
+# patterns compile on first use (re caches them): a kernel name compiles only the first
+_ROW_SPLIT = r"[\s,]+"
+_NUMBER_START = r"^\s*[-+.\d\[]"
+_MAGICK = r"^\s*(\d+)(?:\s*x\s*(\d+))?\s*(?:([+-]\d+)([+-]\d+))?\s*:(.*)$"
+
+
+def match_magick(text: str) -> re.Match[str] | None:
+    """Match an ImageMagick kernel string (``3x3: ...``, ``3x3+1+1: ...``), or return None.
+
+    Examples
+    --------
+    >>> match_magick("3x1: 1, 0, -1").groups()
+    ('3', '1', None, None, ' 1, 0, -1')
+    """
+    return re.match(_MAGICK, text, re.DOTALL | re.IGNORECASE)
 
 
 def _shown(token: str, most: int = 24) -> str:
@@ -91,7 +101,7 @@ def rows_to_array(rows: Sequence[tuple[str, Sequence[str]]], what: str) -> np.nd
 
 def split_row(text: str) -> list[str]:
     """Split one row of text into its cells, at commas and/or whitespace."""
-    return [t for t in _ROW_SPLIT.split(text.strip()) if t]
+    return [t for t in re.split(_ROW_SPLIT, text.strip()) if t]
 
 
 def parse_number_rows(
@@ -133,7 +143,7 @@ def looks_like_matrix(text: str) -> bool:
     >>> looks_like_matrix("1,0;-1,2"), looks_like_matrix("sobel")
     (True, False)
     """
-    return bool(_NUMBER_START.match(text))
+    return bool(re.match(_NUMBER_START, text))
 
 
 def parse_nested(data: Any, what: str) -> np.ndarray:
@@ -156,7 +166,7 @@ def parse_nested(data: Any, what: str) -> np.ndarray:
 
 
 def parse_magick(match: re.Match[str], what: str) -> np.ndarray:
-    """Read an ImageMagick kernel string (matched by :data:`MAGICK`) as a 2-D array."""
+    """Read an ImageMagick kernel string (matched by :func:`match_magick`) as a 2-D array."""
     width = int(match.group(1))
     height = int(match.group(2) or width)
     if width < 1 or height < 1:
@@ -223,7 +233,7 @@ def parse_kernel(text: str, name: str = "inline") -> Kernel:
         data = load_json(stripped, what, KernelError)
         weights = parse_nested(data, what)
         source = "inline nested list"
-    elif (match := MAGICK.match(stripped)) is not None:
+    elif (match := match_magick(stripped)) is not None:
         weights = parse_magick(match, what)
         source = "inline ImageMagick kernel"
     else:

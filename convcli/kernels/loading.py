@@ -17,7 +17,14 @@ import numpy as np
 from ..arithmetic.jsontext import load_json
 from ..errors import KernelError, ParameterError
 from ..guard import note_input
-from .inline import MAGICK, parse_fraction, parse_magick, parse_nested, rows_to_array, split_row
+from .inline import (
+    match_magick,
+    parse_fraction,
+    parse_magick,
+    parse_nested,
+    rows_to_array,
+    split_row,
+)
 from .kernel import Kernel, check_finite
 from .npy import NpyError, NpyHeader, load_npy_bytes
 from .reading import read_bounded
@@ -185,7 +192,7 @@ def load_kernel(path: str | os.PathLike[str]) -> Kernel:
         weights, offset = _load_vips(lines, what)
         return Kernel(path.stem, weights, "libvips matrix", f"libvips {source}", offset=offset)
     content = " ".join(line.partition("#")[0] for line in lines)
-    if (match := MAGICK.match(content)) is not None:
+    if (match := match_magick(content)) is not None:
         # An ImageMagick kernel string kept in a file (what `@file` reads).
         weights = parse_magick(match, what)
         return Kernel(path.stem, weights, "ImageMagick kernel", f"ImageMagick {source}")

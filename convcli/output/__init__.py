@@ -21,18 +21,41 @@ Everything listed in ``__all__`` is imported from here
 
 from __future__ import annotations
 
-from .numbers import (
-    format_count,
-    format_int,
-    format_number,
-    format_pair,
-    format_shape,
-    short_count,
-)
-from .serial import to_csv, to_json
-from .streams import color_enabled, is_terminal, stderr_console, stdout_console, table_width
-from .tables import render_columns, render_table
-from .wrapping import column_widths, wrap_cell
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .numbers import (
+        format_count,
+        format_int,
+        format_number,
+        format_pair,
+        format_shape,
+        short_count,
+    )
+    from .serial import to_csv, to_json
+    from .streams import color_enabled, is_terminal, stderr_console, stdout_console, table_width
+    from .tables import render_columns, render_table
+    from .wrapping import column_widths, wrap_cell
+
+#: name -> the module defining it, imported on first use (issue 22: a filter run asks
+#: only whether stderr is a terminal, and pays for no table drawing)
+_HOMES = {
+    **dict.fromkeys(
+        ("format_count", "format_int", "format_number", "format_pair", "format_shape"),
+        "numbers",
+    ),
+    "short_count": "numbers",
+    "to_csv": "serial",
+    "to_json": "serial",
+    **dict.fromkeys(
+        ("color_enabled", "is_terminal", "stderr_console", "stdout_console", "table_width"),
+        "streams",
+    ),
+    "render_columns": "tables",
+    "render_table": "tables",
+    "column_widths": "wrapping",
+    "wrap_cell": "wrapping",
+}
 
 __all__ = [
     "color_enabled",
@@ -53,3 +76,13 @@ __all__ = [
     "to_json",
     "wrap_cell",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOMES.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # __import__, not importlib.import_module: -X importtime logs it (the start-up pins read it)
+    value = getattr(__import__(f"{__name__}.{module}", fromlist=[name]), name)
+    globals()[name] = value
+    return value
