@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/bench_startup.py            # 9 interleaved rounds, a loop of 20 files
     python benchmarks/bench_startup.py --quick    # 2 rounds, a loop of 3 files: checks it runs
+    python benchmarks/bench_startup.py --skip-big # without the 24-megapixel rows
 
 Each row is the median wall time of a separate process (the installed
 ``convcli`` command, stdout and stderr piped, ``-q``), the rounds
@@ -214,6 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="2 rounds, a loop of 3 files")
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds (default 9)")
     parser.add_argument("--files", type=int, default=None, help="files in the loop (default 20)")
+    parser.add_argument(
+        "--skip-big", action="store_true", help="leave out the 24-megapixel rows (minutes)"
+    )
     args = parser.parse_args(argv)
     rounds = args.rounds or (2 if args.quick else 9)
     files = args.files or (3 if args.quick else 20)
@@ -314,7 +318,11 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(loop_rounds):
             for name, cmds in loops.items():
                 loop_times[name].append(run_loop(cmds, work))
-        big = big_rows(work, single[FLOOR], args.quick, rounds=1 if args.quick else 3)
+        big = (
+            "# 24-megapixel rows: skipped (--skip-big)"
+            if args.skip_big
+            else big_rows(work, single[FLOOR], args.quick, rounds=1 if args.quick else 3)
+        )
         budgets = import_budget_rows(single, single[FLOOR], work, runs=2 if args.quick else 7)
     finally:
         shutil.rmtree(work, ignore_errors=True)
