@@ -311,3 +311,37 @@ def test_the_log_names_every_module_the_run_loads(folder):
     assert "convcli.output.streams" in modules  # `from ..output import is_terminal`
     _, modules = imported_by(["shape", "--in", "224", "--k", "11", "--s", "4", "--p", "2"], folder)
     assert "convcli.cli.shape" in modules
+
+
+def test_the_collector_is_paused_only_while_the_program_starts(monkeypatch, capsys):
+    """Issue 22: the console command holds the cyclic GC back until its command runs.
+
+    The command's own work runs with the collector on (a batch of ten thousand
+    files frees its cycles), and it is on again after the call, whether a
+    command ran or not (``--help``).
+    """
+    import gc
+
+    import convcli.cli as cli_module
+
+    seen: list[tuple[bool, bool]] = []
+    end = cli_module._end_start_up
+
+    def watched() -> None:
+        before = gc.isenabled()
+        end()
+        seen.append((before, gc.isenabled()))
+
+    monkeypatch.setattr(cli_module, "_end_start_up", watched)
+    try:
+        for args in (["shape", "--in", "224", "--k", "11", "--s", "4", "--p", "2"], ["--help"]):
+            seen.clear()
+            assert gc.isenabled()
+            with pytest.raises(SystemExit) as exit_:
+                cli_module.cli(args, prog_name="convcli")
+            assert exit_.value.code == 0
+            assert gc.isenabled()
+            assert seen[0] == (False, True), args  # paused at the start, on for the work
+    finally:
+        gc.unfreeze()  # the test process keeps collecting what the runs left
+    assert "55" in capsys.readouterr().out  # the shape table really ran
