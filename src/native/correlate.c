@@ -36,8 +36,8 @@
     } while (0)
 
 #define DEFINE_RING(T, SUF)                                                              \
-    static const T *ring_row_##SUF(const cc_job *j, cc_space *s, ptrdiff_t p,            \
-                                   ptrdiff_t slot) {                                 \
+    static inline __attribute__((always_inline)) const T *ring_row_##SUF(                \
+        const cc_job *j, cc_space *s, ptrdiff_t p, ptrdiff_t slot) {                     \
         T *row = (T *)s->ring + slot * s->row_len;                                       \
         if (s->tags[slot] == p) return row;                                              \
         s->tags[slot] = p;                                                               \
@@ -84,7 +84,21 @@
             int64_t c = j->cols[k];                                                      \
             row[k] = c < 0 ? pad : *(const T *)(base + c * cs);                          \
         }                                                                                \
-        if (b > a) memcpy(row + a, base + j->cols[a] * cs, (size_t)(b - a) * sizeof(T)); \
+        if (b > a && j->scan && j->cols[a] == 0 && b - a == j->w) {                      \
+            /* the whole source row in one run: copied and scanned in one pass (in the     \
+             * caller's instruction set: this function is inlined into each variant) */   \
+            typedef IT_##SUF it __attribute__((may_alias));                               \
+            const it *from = (const it *)base;                                            \
+            it *to = (it *)(row + a), m = 0;                                              \
+            for (ptrdiff_t k = 0; k < b - a; k++) {                                       \
+                const it x = from[k];                                                     \
+                to[k] = x;                                                                \
+                m = (x & MASK_##SUF) > m ? (x & MASK_##SUF) : m;                          \
+            }                                                                             \
+            if ((uint64_t)m > s->scan_bits) s->scan_bits = (uint64_t)m;                   \
+            s->fresh = NULL; /* scanned already */                                        \
+        } else if (b > a)                                                                 \
+            memcpy(row + a, base + j->cols[a] * cs, (size_t)(b - a) * sizeof(T));         \
         for (ptrdiff_t k = b; k < ncols; k++) {                                          \
             int64_t c = j->cols[k];                                                      \
             row[(k % sw) * L + k / sw] = c < 0 ? pad : *(const T *)(base + c * cs);      \
@@ -403,8 +417,15 @@ const cc_variant cc_avx2 = {
     {pool_avx2_f32, pool_avx2_f64},
 };
 
-/* AVX-512: 64-byte vectors, four per block row (16 accumulators of 32 registers) */
+/* AVX-512: 64-byte vectors, four per block row (16 accumulators of 32 registers).
+ * Built with -DCONVCLI_AVX512_AS_AVX2 (a test build, see .ci/run), the same blocking is
+ * compiled for AVX2 + FMA instead: the compiler lowers each 64-byte vector operation
+ * to two 32-byte ones, so a CPU without AVX-512 runs (and tests) this variant's loops. */
+#ifdef CONVCLI_AVX512_AS_AVX2
+#define AVX512 __attribute__((target("avx2,fma")))
+#else
 #define AVX512 __attribute__((target("avx512f,avx2,fma")))
+#endif
 typedef float a5_f32 VEC(float, 64);
 typedef float a5_f32u VECU(float, 64);
 typedef double a5_f64 VEC(double, 64);
