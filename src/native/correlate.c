@@ -314,9 +314,74 @@ DEFINE_RING(double, f64)
         }                                                                                    \
     }                                                                                        \
                                                                                              \
+    /* the separable form one output row at a time, with a box factor (j->run_down: the   \
+     * column factor, stride and dilation 1 down; j->run_across: the row factor, stride    \
+     * and dilation 1 across) summed as a running sum in double: the column sums of row r  \
+     * are those of row r - 1 plus padded row r + kh - 1 minus padded row r - 1, and each  \
+     * window along a row is the one before plus its new cell minus its old one */        \
+    ATTR static const T *runrow_##SUF(const cc_job *j, cc_space *s, ptrdiff_t p,             \
+                                      ptrdiff_t i) {                                         \
+        s->fresh = NULL;                                                                     \
+        const T *row = ring_row_##RING(j, s, p, s->direct_mapped ? p % s->slots : i);        \
+        if (j->scan && s->fresh) scan_##SUF(j, s, s->fresh);                                 \
+        return row;                                                                          \
+    }                                                                                        \
+    ATTR static void running_##SUF(const cc_job *j, cc_space *s) {                           \
+        const ptrdiff_t len = s->row_len, kh = j->kh, kw = j->kw;                            \
+        double *sums = s->sums;                                                              \
+        T *mid = (T *)s->mid, *across = (T *)s->mid + len;                                   \
+        const T *row_out = j->run_across ? across : mid;                                     \
+        const T *mids[BR] = {row_out, row_out, row_out, row_out};                            \
+        const ptrdiff_t one_row = 0;                                                         \
+        const ptrdiff_t one_off = 0;                                                         \
+        const double one = 1.0;                                                              \
+        for (ptrdiff_t r = j->r0; r < j->r1; r++) {                                          \
+            if (j->run_down && r > j->r0) {                                                  \
+                const T *add = runrow_##SUF(j, s, r + kh - 1, kh - 1);                       \
+                const T *sub = runrow_##SUF(j, s, r - 1, 0);                                 \
+                for (ptrdiff_t m = 0; m < len; m++) sums[m] += (double)add[m] - sub[m];      \
+            } else if (j->run_down) {                                                        \
+                for (ptrdiff_t m = 0; m < len; m++) sums[m] = 0.0;                           \
+                for (ptrdiff_t i = 0; i < kh; i++) {                                         \
+                    const T *src = runrow_##SUF(j, s, r + i, i);                             \
+                    for (ptrdiff_t m = 0; m < len; m++) sums[m] += src[m];                   \
+                }                                                                            \
+            }                                                                                \
+            if (j->run_down) {                                                               \
+                const double w = s->col_w[0];                                                \
+                for (ptrdiff_t m = 0; m < len; m++) mid[m] = (T)(w * sums[m]);               \
+            } else {                                                                         \
+                for (ptrdiff_t m = 0; m < len; m++) mid[m] = 0;                              \
+                for (ptrdiff_t t = 0; t < s->ncol_taps; t++) {                               \
+                    const ptrdiff_t i = s->col_row[t];                                       \
+                    const T *src = runrow_##SUF(j, s, r * j->sh + i * j->dh, i);             \
+                    const T w = (T)s->col_w[t];                                              \
+                    for (ptrdiff_t m = 0; m < len; m++) mid[m] += w * src[m];                \
+                }                                                                            \
+            }                                                                                \
+            if (j->run_across) {                                                             \
+                const double w = s->tap_w[0];                                                \
+                double run = 0.0;                                                            \
+                for (ptrdiff_t q = 0; q < kw; q++) run += mid[q];                            \
+                across[0] = (T)(w * run);                                                    \
+                for (ptrdiff_t q = 1; q < j->ow; q++) {                                      \
+                    run += (double)mid[q + kw - 1] - mid[q - 1];                             \
+                    across[q] = (T)(w * run);                                                \
+                }                                                                            \
+                /* stored through block_ as one tap of weight 1 (exact) */                   \
+                block_##SUF(j, s, mids, 1, 1, &one_row, &one_off, &one, r, 1);               \
+            } else                                                                           \
+                block_##SUF(j, s, mids, 1, s->ntaps, s->tap_row, s->tap_off, s->tap_w, r, 1);\
+        }                                                                                    \
+    }                                                                                        \
+                                                                                             \
     /* column pass into BR rows of mid (all row_len cells), then the row pass from them */   \
     ATTR static void separable_##SUF(const cc_job *j, cc_space *s) {                         \
         enum { CH = VW * NV };                                                               \
+        if (j->run_down || j->run_across) {                                                  \
+            running_##SUF(j, s);                                                             \
+            return;                                                                          \
+        }                                                                                    \
         const T *mids[BR];                                                                   \
         for (int b = 0; b < BR; b++) mids[b] = (const T *)s->mid + b * s->row_len;           \
         for (ptrdiff_t r = j->r0; r < j->r1; r += BR) {                                      \
