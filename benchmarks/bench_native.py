@@ -15,6 +15,12 @@ with ``CONVCLI_ENGINE=numpy`` for the numpy engine's figures, or
 
     python benchmarks/bench_native.py            # 2048², 15 rounds
     python benchmarks/bench_native.py --quick    # tiny sizes (tests/test_benchmarks.py)
+    python benchmarks/bench_native.py --overhead # where one call's time goes (1 thread)
+
+``--overhead`` splits one single-threaded ``filter2d`` call: the bare C
+``correlate`` into a preallocated output (the kernel alone), the same with
+the input scan on (the NaN and magnitude check ``filter2d`` fuses into it),
+and the whole ``filter2d`` call, each against ``cv2.filter2D``.
 """
 
 from __future__ import annotations
@@ -76,6 +82,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=2048)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--quick", action="store_true", help="tiny sizes, a few rounds")
+    parser.add_argument(
+        "--overhead", action="store_true", help="the C kernel alone vs the whole call"
+    )
     args = parser.parse_args()
     size, rounds = (128, 3) if args.quick else (args.size, args.rounds)
     rng = np.random.default_rng(20)
@@ -84,6 +93,9 @@ def main() -> None:
     print(f"# {machine()}")
     if cv2 is None:
         print("OpenCV: not installed (pip install '.[bench]'); no ratios")
+    if args.overhead:
+        _overhead(img, rng, rounds)
+        return
     cases: list[tuple[object, np.ndarray, Callable[[int], object] | None]] = []
     for k in (3, 5, 7, 11):
         w = rng.standard_normal((k, k)).astype(np.float32)
@@ -159,6 +171,45 @@ def _row(
         f"| {label} | {threads} | {picked or 'n/a'} | {agrees} "
         f"| {statistics.median(times) * 1e3:.2f} | {ref_ms} | {ratio} | ≤ {TARGETS[name]} |"  # type: ignore[index]
     )
+
+
+def _overhead(img: np.ndarray, rng: np.random.Generator, rounds: int) -> None:
+    """One thread: the bare C call, with the scan, and ``filter2d``, each vs cv2.filter2D."""
+    from convcli.engine.convolution import resolve_tiling
+
+    mod = native.module()
+    if mod is None:
+        print(f"no native core: {native.describe()}")
+        return
+    print("| kernel | bare C ms | C + scan ms | filter2d ms | cv2 ms | filter2d / bare C |")
+    print("|---|---:|---:|---:|---:|---:|")
+    if cv2 is not None:
+        cv2.setNumThreads(1)
+    out = np.empty_like(img)
+    for k in (3, 5, 7, 11):
+        w = rng.standard_normal((k, k)).astype(np.float32)
+        geo = resolve_tiling(img.shape, w.shape, 1, "same", 1, "reflect")
+        maps = (np.asarray(geo.rows, np.int64), np.asarray(geo.cols, np.int64))
+        rest = ((1, 1), (1, 1), 0.0, 0, img.shape[0], False)
+        calls: dict[str, Callable[[], object]] = {
+            "bare": lambda w=w, m=maps, r=rest: mod.correlate(img, *m, w, out, *r),
+            "scan": lambda w=w, m=maps, r=rest: mod.correlate(img, *m, w, out, *r, True),
+            "filter2d": lambda w=w: convcli.filter2d(img, w, threads=1),
+        }
+        if cv2 is not None:
+            calls["cv2"] = lambda w=w: cv2.filter2D(img, -1, w, borderType=cv2.BORDER_REFLECT_101)
+        times: dict[str, list[float]] = {name: [] for name in calls}
+        for f in calls.values():
+            f()  # warm-up
+        for _ in range(rounds):
+            for name, f in calls.items():
+                times[name].append(timed(f))
+        ms = {name: statistics.median(t) * 1e3 for name, t in times.items()}
+        ref = f"{ms['cv2']:.2f}" if "cv2" in ms else "n/a"
+        print(
+            f"| {k}×{k} | {ms['bare']:.2f} | {ms['scan']:.2f} | {ms['filter2d']:.2f} | {ref} "
+            f"| {ms['filter2d'] / ms['bare']:.2f} |"
+        )
 
 
 def _photo(quick: bool) -> tuple[Callable[[int], object], Callable[[int], object] | None]:

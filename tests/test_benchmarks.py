@@ -156,6 +156,15 @@ def test_native_benchmark_quick_mode_runs():
 
 
 @pytest.mark.slow
+def test_native_benchmark_overhead_mode_runs():
+    """`bench_native.py --overhead --quick` prints one row per kernel size."""
+    pytest.importorskip("cv2")
+    result = run([str(NATIVE), "--quick", "--overhead"])
+    assert result.returncode == 0, result.stderr
+    assert_rows(result.stdout, ["| 3×3 |", "| 5×5 |", "| 7×7 |", "| 11×11 |"])
+
+
+@pytest.mark.slow
 def test_native_benchmark_without_opencv():
     """Without OpenCV the run completes and says so, with no ratios."""
     result = run(["-c", WITHOUT_EXTRAS, str(NATIVE), "--quick"])

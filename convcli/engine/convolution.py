@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -58,7 +59,7 @@ from .arrays import (
 )
 from .padding import PAD_MODE_ALIASES, PAD_MODES, gather, normalize_pad_mode, pad
 from .threads import check_threads
-from .tilerun import run_tiles
+from .tilerun import call_budget, run_tiles
 from .tiling import (
     DEFAULT_MEMORY_BUDGET,
     Problem,
@@ -70,11 +71,13 @@ __all__ = [
     "DEFAULT_MEMORY_BUDGET",
     "PAD_MODES",
     "PAD_MODE_ALIASES",
-    "check_filter_args",
+    "FilterCall",
+    "check_filter_call",
     "compute_dtype",
     "conv2d",
     "filter2d",
     "im2col",
+    "native_reads_pixels",
     "normalize_pad_mode",
     "pad",
 ]
@@ -164,30 +167,26 @@ def im2col(
     return win.transpose(0, 1, 4, 5, 2, 3).reshape(n, c * kernel[0] * kernel[1], oh * ow)
 
 
-def _native_reads_pixels(
-    x: np.ndarray,
-    kernel: np.ndarray,
-    geo: Tiling,
-    dtype: np.dtype,
-    budget: int,
-    strategy: str,
-    threads: int | None,
-) -> bool:
-    """Tell whether the native core will filter the (C, H, W) pixels ``x`` as they are.
+def native_reads_pixels(call: FilterCall, strategy: str) -> bool:
+    """Tell whether the native core will filter ``call``'s planes of pixels as they are.
 
-    uint8 or uint16, converted as it gathers each row, so no float copy is made.
+    uint8 or uint16 planes, converted as the core gathers each row (no float
+    copy is made): when ``strategy`` is "native", or "auto" and the cost model
+    picks the core.
     """
     from . import native
 
-    if not native.reads_pixels(x.dtype) or not isinstance(strategy, str):
+    if not native.reads_pixels(call.planes.dtype) or not isinstance(strategy, str):
         return False
     if strategy.lower() not in ("auto", "native") or native.module() is None:
         return False
     if strategy.lower() == "native":
         return True
-    problem = Problem.of(geo.geometry, x.shape[0], 1, 1, 1)
+    planes, kernel = call.planes, call.kernel[None, None]
+    problem = Problem.of(call.geo.geometry, planes.shape[0], 1, 1, 1)
+    budget = call_budget(call.budget, kernel, call.geo)
     picked = costs.choose_strategy(
-        problem, kernel[None, None], dtype, budget, check_threads(threads), x.dtype.itemsize
+        problem, kernel, call.dtype, budget, call.threads, planes.dtype.itemsize
     )
     return picked == "native"
 
@@ -334,16 +333,39 @@ def conv2d(
     return out[0] if squeeze else out
 
 
-def check_filter_args(
+@dataclass(frozen=True)
+class FilterCall:
+    """One :func:`filter2d` call's arguments, checked.
+
+    ``kernel`` is in correlation form; ``planes`` is the image as (C, H, W)
+    (a view); ``budget`` the memory budget and ``threads`` the thread count,
+    both checked.
+    """
+
+    image: np.ndarray
+    kernel: np.ndarray
+    dtype: np.dtype
+    pad_value: float
+    planes: np.ndarray
+    geo: Tiling
+    budget: int
+    threads: int
+
+
+def check_filter_call(
     image: np.ndarray,
     kernel: np.ndarray,
+    geometry: tuple[int | Sequence[int], PaddingSpec, int | Sequence[int], str],
     convolve: bool,
     dtype: np.dtype | str | None,
     pad_value: float,
-) -> tuple[np.ndarray, np.ndarray, np.dtype, float]:
-    """Check :func:`filter2d`'s arrays: (image, kernel in correlation form, compute dtype, pad).
+    memory_budget: int,
+    threads: int | None,
+) -> FilterCall:
+    """Check :func:`filter2d`'s arguments (``geometry``: stride, padding, dilation, pad mode).
 
-    Raises ShapeError (or ArrayTypeError) as :func:`filter2d` documents.
+    Raises ShapeError, ArrayTypeError, ParameterError or LimitError as
+    :func:`filter2d` documents; the image's values are not read here.
     """
     image = as_numeric(image, "image")
     kernel = as_numeric(kernel, "kernel")
@@ -359,7 +381,16 @@ def check_filter_args(
         raise ShapeError(f"`image` is empty: shape {image.shape}")
     ct = compute_dtype(image.dtype, dtype)
     check_finite(kernel, "kernel")
-    return image, kernel, ct, check_pad_value(pad_value)
+    pad_value = check_pad_value(pad_value)
+    workers = check_threads(threads)
+    budget = check_budget(memory_budget)
+    check_weights_fit(
+        kernel.size * ct.itemsize, budget, f"{kernel.shape[0]}x{kernel.shape[1]} {ct}"
+    )
+    planes = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)  # (C, H, W) view
+    stride, padding, dilation, pad_mode = geometry
+    geo = resolve_tiling(planes.shape[-2:], kernel.shape, stride, padding, dilation, pad_mode)
+    return FilterCall(image, kernel, ct, pad_value, planes, geo, budget, workers)
 
 
 def filter2d(
@@ -423,25 +454,30 @@ def filter2d(
            [5., 4., 3.],
            [2., 1., 0.]])
     """
-    image, kernel, ct, pad_value = check_filter_args(image, kernel, convolve, dtype, pad_value)
+    call = check_filter_call(
+        image,
+        kernel,
+        (stride, padding, dilation, pad_mode),
+        convolve,
+        dtype,
+        pad_value,
+        memory_budget,
+        threads,
+    )
+    image, kernel, ct = call.image, call.kernel, call.dtype
     # the NaN and magnitude check: here for an image the native core would convert, else
     # once the strategy is known (the native core reads max|x| as it gathers each row)
     check = functools.partial(
-        check_magnitude, image, kernel[None], ct, "image", pad_value, check_threads(threads)
+        check_magnitude, image, kernel[None], ct, "image", call.pad_value, call.threads
     )
     if image.dtype != ct:
         check()
-    x = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)  # (C, H, W) view
-    budget = check_budget(memory_budget)
-    weights = kernel.size * ct.itemsize
-    check_weights_fit(weights, budget, f"{kernel.shape[0]}x{kernel.shape[1]} {ct}")
+    x, budget = call.planes, call.budget
     planes = x.size * ct.itemsize
-    # conv2d's checks are done (its scan for NaN and magnitude would read the image again)
-    geo = resolve_tiling(x.shape[-2:], kernel.shape, stride, padding, dilation, pad_mode)
     if (
         (x.dtype != ct or not x.flags.c_contiguous)
-        and planes <= (budget - weights) // 2
-        and not _native_reads_pixels(x, kernel, geo, ct, budget, strategy, threads)
+        and planes <= (budget - kernel.size * ct.itemsize) // 2
+        and not native_reads_pixels(call, strategy)
     ):
         # one conversion to contiguous float planes (counted in the budget) lets each
         # plane's interior rows be read in place instead of gathered tile by tile
@@ -450,13 +486,13 @@ def filter2d(
     out = run_tiles(
         x[:, None],
         kernel[None, None],
-        geo,
+        call.geo,
         1,
         ct,
-        pad_value,
+        call.pad_value,
         budget,
         strategy,
-        threads,
+        call.threads,
         None if image.dtype != ct else check,
     )[:, 0]
     return out[0] if image.ndim == 2 else np.moveaxis(out, 0, -1)

@@ -19,6 +19,10 @@ strategy        estimated cost per output pixel (seconds)
 ..              ``(c * P(col) + P(row)) * NATIVE_TAP + 2 * Cout * Cg * NATIVE_PIXEL``
 ==============  ==============================================================
 
+In the native separable form a box factor the core sums as a running sum
+(:func:`~convcli.engine.factors.native_running_factor`) counts as
+:data:`~convcli.engine.factors.NATIVE_RUNNING_TAPS` taps, whatever its length.
+
 ``native`` (the C core, when built and not turned off) computes only the
 outputs a stride keeps, so ``S`` does not multiply its cost; its separable
 form runs the column pass over whole padded rows (``c`` their length over
@@ -73,7 +77,14 @@ import sys
 import numpy as np
 
 from . import fftblocks, sparse
-from .factors import Factors, has_running_sums, separable_factors, separable_passes
+from .factors import (
+    NATIVE_RUNNING_TAPS,
+    Factors,
+    has_running_sums,
+    native_running_factor,
+    separable_factors,
+    separable_passes,
+)
 from .tiling import FFT_TILE, Problem, tile_shape, working_memory
 
 __all__ = ["blas_repays", "choose_strategy", "estimate_costs", "native_costs", "native_factors"]
@@ -178,7 +189,15 @@ def native_costs(
     ow, sw = problem.out[1], problem.stride[1]
     width = ((ow - 1) * sw + problem.span[1] + 64) / ow
     col, row = (np.asarray(f).reshape(-1, f.shape[-1]) for f in factors)
-    taps = sum(width * _passes(c) + _passes(r) for c, r in zip(col, row, strict=True))
+    (sh, _), (dh, dw) = problem.stride, problem.dilation
+
+    def passes(taps: np.ndarray, stride: int, dilation: int) -> float:
+        """Taps of one factor; a box the core sums as a running sum counts as a few."""
+        if native_running_factor(taps, stride, dilation):
+            return float(NATIVE_RUNNING_TAPS)
+        return _passes(taps)
+
+    taps = sum(width * passes(c, sh, dh) + passes(r, sw, dw) for c, r in zip(col, row, strict=True))
     separable = (taps * NATIVE_TAP + 2 * pairs * NATIVE_PIXEL) * scale
     return direct, separable
 

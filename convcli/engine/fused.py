@@ -19,16 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..arithmetic.geometry import Geometry
-from ..arithmetic.limits import check_weights_fit
 from ..arithmetic.sizes import PaddingSpec
 from ..errors import ParameterError
 from . import costs, native
 from .arrays import check_magnitude
-from .convolution import check_filter_args, resolve_tiling
+from .convolution import check_filter_call, native_reads_pixels
 from .strategies import check_strategy
-from .threads import check_threads
 from .tilerun import call_budget
-from .tiling import DEFAULT_MEMORY_BUDGET, Problem, Tiling, check_budget
+from .tiling import DEFAULT_MEMORY_BUDGET, Problem, Tiling
 
 __all__ = ["PIXEL_RANGES", "filter2d_pixels"]
 
@@ -95,25 +93,28 @@ def filter2d_pixels(
         raise ParameterError(
             f"unknown `value_range` {value_range!r}; known: {', '.join(PIXEL_RANGES)}"
         )
-    image, kernel, ct, pad_value = check_filter_args(image, kernel, convolve, dtype, pad_value)
+    call = check_filter_call(
+        image,
+        kernel,
+        (stride, padding, dilation, pad_mode),
+        convolve,
+        dtype,
+        pad_value,
+        memory_budget,
+        threads,
+    )
+    image, kernel, geo = call.image, call.kernel, call.geo
     if image.dtype != np.uint8:
         raise ParameterError(f"`image` must hold uint8 pixels, got {image.dtype}")
     name = check_strategy(strategy)
-    if name not in ("auto", "native") or (name == "auto" and native.module() is None):
+    if name != "native" and not native_reads_pixels(call, name):
         return None
-    workers = check_threads(threads)
+    ct, pad_value, workers = call.dtype, call.pad_value, call.threads
     check_magnitude(image, kernel[None], ct, "image", pad_value, workers)
-    x = image[None] if image.ndim == 2 else np.moveaxis(image, -1, 0)  # (C, H, W) view
+    x = call.planes
     weight = kernel[None, None]
-    check_weights_fit(kernel.size * ct.itemsize, check_budget(memory_budget), f"{kernel.shape}")
-    geo = resolve_tiling(x.shape[-2:], kernel.shape, stride, padding, dilation, pad_mode)
     problem = Problem.of(geo.geometry, x.shape[0], 1, 1, 1)
-    budget = call_budget(memory_budget, weight, geo)
-    if (
-        name == "auto"
-        and costs.choose_strategy(problem, weight, ct, budget, workers, 1) != "native"
-    ):
-        return None
+    budget = call_budget(call.budget, weight, geo)
     out = np.empty((*geo.out, *image.shape[2:]), dtype=np.uint8)
     planes = out[None, None] if image.ndim == 2 else np.moveaxis(out, -1, 0)[:, None]
     maps: Tiling | _Maps = geo

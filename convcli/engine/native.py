@@ -333,6 +333,7 @@ def run(
     """
     import numpy as np
 
+    from .factors import NATIVE_RUNNING_TAPS
     from .threads import run_parallel
 
     mod = _runs(problem, dtype)
@@ -400,6 +401,7 @@ def run(
                     ci > 0,
                     scan,
                     value_range,
+                    NATIVE_RUNNING_TAPS,
                 )
             else:
                 found = mod.correlate(

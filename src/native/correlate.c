@@ -36,8 +36,8 @@
     } while (0)
 
 #define DEFINE_RING(T, SUF)                                                              \
-    static const T *ring_row_##SUF(const cc_job *j, cc_space *s, ptrdiff_t p,            \
-                                   ptrdiff_t slot) {                                 \
+    static inline __attribute__((always_inline)) const T *ring_row_##SUF(                \
+        const cc_job *j, cc_space *s, ptrdiff_t p, ptrdiff_t slot) {                     \
         T *row = (T *)s->ring + slot * s->row_len;                                       \
         if (s->tags[slot] == p) return row;                                              \
         s->tags[slot] = p;                                                               \
@@ -84,7 +84,21 @@
             int64_t c = j->cols[k];                                                      \
             row[k] = c < 0 ? pad : *(const T *)(base + c * cs);                          \
         }                                                                                \
-        if (b > a) memcpy(row + a, base + j->cols[a] * cs, (size_t)(b - a) * sizeof(T)); \
+        if (b > a && j->scan && j->cols[a] == 0 && b - a == j->w) {                      \
+            /* the whole source row in one run: copied and scanned in one pass (in the     \
+             * caller's instruction set: this function is inlined into each variant) */   \
+            typedef IT_##SUF it __attribute__((may_alias));                               \
+            const it *from = (const it *)base;                                            \
+            it *to = (it *)(row + a), m = 0;                                              \
+            for (ptrdiff_t k = 0; k < b - a; k++) {                                       \
+                const it x = from[k];                                                     \
+                to[k] = x;                                                                \
+                m = (x & MASK_##SUF) > m ? (x & MASK_##SUF) : m;                          \
+            }                                                                             \
+            if ((uint64_t)m > s->scan_bits) s->scan_bits = (uint64_t)m;                   \
+            s->fresh = NULL; /* scanned already */                                        \
+        } else if (b > a)                                                                 \
+            memcpy(row + a, base + j->cols[a] * cs, (size_t)(b - a) * sizeof(T));         \
         for (ptrdiff_t k = b; k < ncols; k++) {                                          \
             int64_t c = j->cols[k];                                                      \
             row[(k % sw) * L + k / sw] = c < 0 ? pad : *(const T *)(base + c * cs);      \
@@ -300,9 +314,74 @@ DEFINE_RING(double, f64)
         }                                                                                    \
     }                                                                                        \
                                                                                              \
+    /* the separable form one output row at a time, with a box factor (j->run_down: the   \
+     * column factor, stride and dilation 1 down; j->run_across: the row factor, stride    \
+     * and dilation 1 across) summed as a running sum in double: the column sums of row r  \
+     * are those of row r - 1 plus padded row r + kh - 1 minus padded row r - 1, and each  \
+     * window along a row is the one before plus its new cell minus its old one */        \
+    ATTR static const T *runrow_##SUF(const cc_job *j, cc_space *s, ptrdiff_t p,             \
+                                      ptrdiff_t i) {                                         \
+        s->fresh = NULL;                                                                     \
+        const T *row = ring_row_##RING(j, s, p, s->direct_mapped ? p % s->slots : i);        \
+        if (j->scan && s->fresh) scan_##SUF(j, s, s->fresh);                                 \
+        return row;                                                                          \
+    }                                                                                        \
+    ATTR static void running_##SUF(const cc_job *j, cc_space *s) {                           \
+        const ptrdiff_t len = s->row_len, kh = j->kh, kw = j->kw;                            \
+        double *sums = s->sums;                                                              \
+        T *mid = (T *)s->mid, *across = (T *)s->mid + len;                                   \
+        const T *row_out = j->run_across ? across : mid;                                     \
+        const T *mids[BR] = {row_out, row_out, row_out, row_out};                            \
+        const ptrdiff_t one_row = 0;                                                         \
+        const ptrdiff_t one_off = 0;                                                         \
+        const double one = 1.0;                                                              \
+        for (ptrdiff_t r = j->r0; r < j->r1; r++) {                                          \
+            if (j->run_down && r > j->r0) {                                                  \
+                const T *add = runrow_##SUF(j, s, r + kh - 1, kh - 1);                       \
+                const T *sub = runrow_##SUF(j, s, r - 1, 0);                                 \
+                for (ptrdiff_t m = 0; m < len; m++) sums[m] += (double)add[m] - sub[m];      \
+            } else if (j->run_down) {                                                        \
+                for (ptrdiff_t m = 0; m < len; m++) sums[m] = 0.0;                           \
+                for (ptrdiff_t i = 0; i < kh; i++) {                                         \
+                    const T *src = runrow_##SUF(j, s, r + i, i);                             \
+                    for (ptrdiff_t m = 0; m < len; m++) sums[m] += src[m];                   \
+                }                                                                            \
+            }                                                                                \
+            if (j->run_down) {                                                               \
+                const double w = s->col_w[0];                                                \
+                for (ptrdiff_t m = 0; m < len; m++) mid[m] = (T)(w * sums[m]);               \
+            } else {                                                                         \
+                for (ptrdiff_t m = 0; m < len; m++) mid[m] = 0;                              \
+                for (ptrdiff_t t = 0; t < s->ncol_taps; t++) {                               \
+                    const ptrdiff_t i = s->col_row[t];                                       \
+                    const T *src = runrow_##SUF(j, s, r * j->sh + i * j->dh, i);             \
+                    const T w = (T)s->col_w[t];                                              \
+                    for (ptrdiff_t m = 0; m < len; m++) mid[m] += w * src[m];                \
+                }                                                                            \
+            }                                                                                \
+            if (j->run_across) {                                                             \
+                const double w = s->tap_w[0];                                                \
+                double run = 0.0;                                                            \
+                for (ptrdiff_t q = 0; q < kw; q++) run += mid[q];                            \
+                across[0] = (T)(w * run);                                                    \
+                for (ptrdiff_t q = 1; q < j->ow; q++) {                                      \
+                    run += (double)mid[q + kw - 1] - mid[q - 1];                             \
+                    across[q] = (T)(w * run);                                                \
+                }                                                                            \
+                /* stored through block_ as one tap of weight 1 (exact) */                   \
+                block_##SUF(j, s, mids, 1, 1, &one_row, &one_off, &one, r, 1);               \
+            } else                                                                           \
+                block_##SUF(j, s, mids, 1, s->ntaps, s->tap_row, s->tap_off, s->tap_w, r, 1);\
+        }                                                                                    \
+    }                                                                                        \
+                                                                                             \
     /* column pass into BR rows of mid (all row_len cells), then the row pass from them */   \
     ATTR static void separable_##SUF(const cc_job *j, cc_space *s) {                         \
         enum { CH = VW * NV };                                                               \
+        if (j->run_down || j->run_across) {                                                  \
+            running_##SUF(j, s);                                                             \
+            return;                                                                          \
+        }                                                                                    \
         const T *mids[BR];                                                                   \
         for (int b = 0; b < BR; b++) mids[b] = (const T *)s->mid + b * s->row_len;           \
         for (ptrdiff_t r = j->r0; r < j->r1; r += BR) {                                      \
@@ -403,8 +482,15 @@ const cc_variant cc_avx2 = {
     {pool_avx2_f32, pool_avx2_f64},
 };
 
-/* AVX-512: 64-byte vectors, four per block row (16 accumulators of 32 registers) */
+/* AVX-512: 64-byte vectors, four per block row (16 accumulators of 32 registers).
+ * Built with -DCONVCLI_AVX512_AS_AVX2 (a test build, see .ci/run), the same blocking is
+ * compiled for AVX2 + FMA instead: the compiler lowers each 64-byte vector operation
+ * to two 32-byte ones, so a CPU without AVX-512 runs (and tests) this variant's loops. */
+#ifdef CONVCLI_AVX512_AS_AVX2
+#define AVX512 __attribute__((target("avx2,fma")))
+#else
 #define AVX512 __attribute__((target("avx512f,avx2,fma")))
+#endif
 typedef float a5_f32 VEC(float, 64);
 typedef float a5_f32u VECU(float, 64);
 typedef double a5_f64 VEC(double, 64);

@@ -37,6 +37,9 @@ typedef struct {
     /* out_u8: `out` holds uint8 pixels, each sum stored as numpy's
      * rint(clip(v, 0, 255)) (range_abs: of |v|) would store it; else compute-type cells */
     int out_u8, range_abs;
+    /* separable: the column (run_down) or row (run_across) factor is a box of equal taps,
+     * summed as a running sum (correlate.c, running_*) */
+    int run_down, run_across;
 } cc_job;
 
 enum { CC_MAX = 1, CC_MIN = 2, CC_SUM = 3 };
@@ -48,6 +51,7 @@ typedef struct {
     ptrdiff_t slots, phase_len, row_len;
     int direct_mapped; /* slot = row mod slots (a ring), else one slot per block row and tap */
     char *mid;         /* separable: BLOCK_ROWS rows of row_len cells */
+    double *sums;      /* separable: row_len running column sums */
     const void **ptrs; /* BLOCK_ROWS x kh row pointers */
     /* nonzero taps: (row, offset in a padded row, weight as double) */
     ptrdiff_t ntaps;

@@ -25,6 +25,10 @@ static int cpu_has(const char *name) {
     __builtin_cpu_init();
     if (strcmp(name, "avx2") == 0)
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#ifdef CONVCLI_AVX512_AS_AVX2
+    if (strcmp(name, "avx512") == 0) /* its loops compiled for AVX2 (correlate.c) */
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
     if (strcmp(name, "avx512") == 0)
         return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx2") &&
                __builtin_cpu_supports("fma");
@@ -197,7 +201,8 @@ static int plan(plan_t *p, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t sh, Py_ssize
     p->slots = p->direct_mapped ? ring : fresh;
     p->ring_cells = mul_add(p->slots, p->row_len, 0);
     Py_ssize_t taps = mul_add(kh, kw, kh);
-    Py_ssize_t mid = separable ? mul_add(CONVCLI_BLOCK_ROWS, p->row_len, 0) : 0;
+    /* separable: BLOCK_ROWS rows of cells and one row of double running sums */
+    Py_ssize_t mid = separable ? mul_add(CONVCLI_BLOCK_ROWS + (8 + itemsize - 1) / itemsize, p->row_len, 0) : 0;
     if (p->ring_cells < 0 || taps < 0 || mid < 0) goto overflow;
     Py_ssize_t total = mul_add(p->ring_cells + mid, itemsize, 0);
     Py_ssize_t small = mul_add(p->slots, 8, 0);                        /* tags */
@@ -216,6 +221,7 @@ static void space_free(cc_space *s) {
     free(s->ring);
     free(s->tags);
     free(s->mid);
+    free(s->sums);
     free((void *)s->ptrs);
     free(s->tap_row);
     free(s->tap_off);
@@ -245,9 +251,10 @@ static int space_alloc(cc_space *s, const plan_t *p, Py_ssize_t kh, Py_ssize_t k
     int ok = s->ring && s->tags && s->ptrs && s->tap_row && s->tap_off && s->tap_w && s->tmp;
     if (separable) {
         s->mid = calloc((size_t)(CONVCLI_BLOCK_ROWS * p->row_len), (size_t)itemsize);
+        s->sums = calloc((size_t)p->row_len, sizeof(double));
         s->col_row = malloc((size_t)kh * sizeof(ptrdiff_t));
         s->col_w = malloc((size_t)kh * sizeof(double));
-        ok = ok && s->mid && s->col_row && s->col_w;
+        ok = ok && s->mid && s->sums && s->col_row && s->col_w;
     }
     if (!ok) {
         space_free(s);
@@ -261,6 +268,14 @@ static int space_alloc(cc_space *s, const plan_t *p, Py_ssize_t kh, Py_ssize_t k
 static double tap(const void *taps, char code, Py_ssize_t k) {
     if (!taps) return 1.0; /* pooling: every cell of the window */
     return code == 'f' ? (double)((const float *)taps)[k] : ((const double *)taps)[k];
+}
+
+/* all n taps equal and nonzero (a box factor) */
+static int box(const void *taps, char code, Py_ssize_t n) {
+    const double first = tap(taps, code, 0);
+    for (Py_ssize_t k = 1; k < n; k++)
+        if (tap(taps, code, k) != first) return 0;
+    return first != 0.0;
 }
 
 /* the row-pass taps: nonzero entries of row `i` of a kh x kw weight table */
@@ -355,7 +370,7 @@ static PyObject *scanned(uint64_t bits, char code) {
 
 static PyObject *run(PyObject *args, int kind) {
     PyObject *o_src, *o_rows, *o_cols, *o_w = NULL, *o_w2 = NULL, *o_out;
-    Py_ssize_t sh, sw, dh = 1, dw = 1, r0, r1, ph = 0, pw = 0;
+    Py_ssize_t sh, sw, dh = 1, dw = 1, r0, r1, ph = 0, pw = 0, running = 0;
     double pad_value;
     int accumulate = 0, op = 0, scan = 0;
     const char *op_name = NULL, *range_name = NULL;
@@ -379,9 +394,9 @@ static PyObject *run(PyObject *args, int kind) {
             if (check_pair(ph, pw, "size") < 0) return NULL;
         }
     } else if (separable)
-        ok = PyArg_ParseTuple(args, "OOOOOO(nn)(nn)dnnp|pz:correlate_separable", &o_src,
+        ok = PyArg_ParseTuple(args, "OOOOOO(nn)(nn)dnnp|pzn:correlate_separable", &o_src,
                               &o_rows, &o_cols, &o_w, &o_w2, &o_out, &sh, &sw, &dh, &dw,
-                              &pad_value, &r0, &r1, &accumulate, &scan, &range_name);
+                              &pad_value, &r0, &r1, &accumulate, &scan, &range_name, &running);
     else
         ok = PyArg_ParseTuple(args, "OOOOO(nn)(nn)dnnp|pz:correlate", &o_src, &o_rows, &o_cols,
                               &o_w, &o_out, &sh, &sw, &dh, &dw, &pad_value, &r0, &r1,
@@ -528,6 +543,11 @@ static PyObject *run(PyObject *args, int kind) {
             s.ncol_taps++;
         }
         add_row_taps(&s, &j, j.row_taps, code, 0, kw, 0);
+        /* a box factor longer than `running` taps: a running sum (stride, dilation 1) */
+        j.run_down = running > 0 && kh > running && sh == 1 && dh == 1 &&
+                     box(j.taps, code, kh);
+        j.run_across = running > 0 && kw > running && sw == 1 && dw == 1 &&
+                       box(j.row_taps, code, kw);
     } else {
         for (Py_ssize_t i = 0; i < kh; i++) add_row_taps(&s, &j, j.taps, code, i, kw, i * kw);
         if (kind == DIRECT && kh <= 11 && kh % 2 && kh > 1 && dense_taps(&s, &j, code) < 0)
@@ -572,10 +592,13 @@ static PyObject *py_correlate(PyObject *self, PyObject *args) {
 
 PyDoc_STRVAR(separable_doc,
 "correlate_separable(src, rows, cols, col_taps, row_taps, out, stride, dilation,\n"
-"                    pad_value, r0, r1, accumulate, scan=False, value_range=None)\n"
+"                    pad_value, r0, r1, accumulate, scan=False, value_range=None,\n"
+"                    running=0)\n"
 "--\n\n"
 "As correlate() with weight = outer(col_taps, row_taps): a column pass, then\n"
-"a row pass, kh + kw taps per output instead of kh * kw.");
+"a row pass, kh + kw taps per output instead of kh * kw. With `running` > 0,\n"
+"a factor of more than `running` equal taps (a box) with stride and dilation 1\n"
+"along its axis is summed as a running sum in float64.");
 
 static PyObject *py_separable(PyObject *self, PyObject *args) {
     (void)self;
@@ -778,5 +801,13 @@ PyMODINIT_FUNC PyInit__native(void) {
         active = variant_named("avx512");
     else if (cpu_has("avx2") && variant_named("avx2"))
         active = variant_named("avx2");
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+#ifdef CONVCLI_AVX512_AS_AVX2
+    const long lowered = 1;
+#else
+    const long lowered = 0;
+#endif
+    /* a test build: the avx512 variant's loops run on AVX2 (correlate.c) */
+    if (m && PyModule_AddIntConstant(m, "AVX512_AS_AVX2", lowered) < 0) Py_CLEAR(m);
+    return m;
 }
