@@ -9,15 +9,14 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .batch import image_task
-from .jobs import Job, WriteOptions, check_target, plan_jobs
-from .options import image_output_options, threads_option
+from .batch_options import batch_output_options
+from .jobs import Job, WriteOptions, check_target
+from .options import threads_option
 from .params import INT_PAIR, PADDING
-from .resume import skip_existing_option
-from .scaling import run_scaled, scaling_options
 
 if TYPE_CHECKING:
     from ..images.io import Image
-    from .scaling import Scaling
+    from .batch_options import BatchOutput
 
 POOL_MODE_CHOICES = ("max", "avg", "min")
 
@@ -151,9 +150,7 @@ def _pool_task(
     help="No effect: every 3-D .npy is (C, H, W) now (kept so old scripts still run).",
 )
 @threads_option
-@image_output_options
-@scaling_options
-@skip_existing_option
+@batch_output_options
 def pool_cmd(
     inputs: tuple[str, ...],
     size: tuple[int, int],
@@ -163,17 +160,7 @@ def pool_cmd(
     ceil_mode: bool,
     channels_first: bool,
     threads: int | None,
-    output: str | None,
-    out_dir: str | None,
-    format_: str | None,
-    overwrite: bool,
-    jobs: int,
-    quiet: bool,
-    max_pixels: int | None,
-    png_compression: int,
-    jpeg_quality: int,
-    scaling: Scaling,
-    skip_existing: bool,
+    batch: BatchOutput,
 ) -> None:
     """Pool images: the largest, mean or smallest value of each window.
 
@@ -213,44 +200,31 @@ def pool_cmd(
     tags = [f"{mode.lower()}{size_text}"]
     geometry = {"stride": stride, "padding": padding, "mode": mode.lower(), "ceil_mode": ceil_mode}
     # too large to read whole, readable in windows: pooled in tiles (images.route)
-    streamed = [i for i in inputs if is_streamed(i, output, max_pixels)]
+    streamed = [i for i in inputs if is_streamed(i, batch.output, batch.max_pixels)]
     if streamed:
         from ..images.pooling import pool_tiled
         from .tiled_route import run_pool_streamed
 
         run_pool_streamed(
             streamed,
-            output=output,
-            out_dir=out_dir,
+            output=batch.output,
+            out_dir=batch.out_dir,
             tags=tags,
             pool=partial(pool_tiled, size=size, threads=threads, **geometry),
-            overwrite=overwrite,
-            quiet=quiet,
-            scaling=scaling,
-            skip_existing=skip_existing,
+            overwrite=batch.overwrite,
+            quiet=batch.quiet,
+            scaling=batch.scaling,
+            skip_existing=batch.skip_existing,
         )
         inputs = tuple(i for i in inputs if i not in streamed)
         if not inputs:
             return
     from ..images.pooling import pool_tensor
 
-    job_list = plan_jobs(inputs, output, out_dir, format_, tags)
-    options = WriteOptions(
-        format_, overwrite, png_compression, jpeg_quality, max_pixels, threads=threads
-    )
     task = partial(
         _pool_task,
-        options=options,
+        options=batch.write_options(threads),
         tensor_pool=partial(pool_tensor, size=size, threads=threads, **geometry),
         image_process=partial(_pool_process, size=size, threads=threads, **geometry),
     )
-    run_scaled(
-        job_list,
-        task,
-        scaling=scaling,
-        workers=jobs,
-        quiet=quiet,
-        verb="Pooling",
-        overwrite=overwrite,
-        skip_existing=skip_existing,
-    )
+    batch.run(batch.plan(inputs, tags), task, "Pooling")
