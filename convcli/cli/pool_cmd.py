@@ -16,6 +16,7 @@ from .params import INT_PAIR, PADDING
 
 if TYPE_CHECKING:
     from ..images.io import Image
+    from ..kernels.npy import NpyHeader
     from .batch_options import BatchOutput
 
 POOL_MODE_CHOICES = ("max", "avg", "min")
@@ -57,35 +58,42 @@ def _npy_target(job: Job, options: WriteOptions) -> bool:
     )
 
 
+def _check_tensor(header: NpyHeader, source: str, limit: int | None) -> None:
+    """Refuse a tensor that is not numbers, or over ``--max-pixels``, before its data is read."""
+    import math
+
+    from ..errors import ConvcliError, PixelLimitError
+
+    if header.dtype.kind not in "biuf":
+        raise ConvcliError(f"{source}: dtype {header.dtype} is not numeric")
+    size = math.prod(header.shape)
+    if limit is not None and len(header.shape) >= 2 and size > limit:
+        raise PixelLimitError(
+            f"{source}: {size} values in shape {header.shape} is over "
+            f"--max-pixels {limit}; raise --max-pixels to read it"
+        )
+
+
 def _pool_tensor(job: Job, options: WriteOptions, pool: Callable) -> list[str]:
     """Pool one .npy tensor, (H, W), (C, H, W) or (N, C, H, W), into .npy of the same layout."""
     import numpy as np
 
-    from ..errors import ConvcliError, PixelLimitError
+    from ..errors import ConvcliError
     from ..images.atomic import write_bytes
+    from ..kernels.npy import NpyError, read_npy
     from ..teaching.matrices import matrix_bytes
 
     check_target(job, options)
     from ..guard import note_input
 
     note_input(job.source)
+    check = partial(_check_tensor, source=job.source, limit=options.max_pixels)
     try:
-        # mapped, not read: the header's shape is checked before any allocation
-        mapped = np.load(job.source, allow_pickle=False, mmap_mode="r")
-    except EOFError:
-        raise ConvcliError(f"{job.source}: empty or truncated .npy file") from None
-    except (ValueError, OSError, OverflowError) as exc:
-        # OverflowError: a negative or absurd shape in the header (mmap length)
+        # the one .npy reader: the header is checked before any allocation
+        with open(job.source, "rb") as fh:
+            array = read_npy(fh, check=check, what=job.source)
+    except (NpyError, OSError) as exc:
         raise ConvcliError(f"{job.source}: not a readable .npy array ({exc})") from None
-    if mapped.dtype.kind not in "biuf":
-        raise ConvcliError(f"{job.source}: dtype {mapped.dtype} is not numeric")
-    limit = options.max_pixels
-    if limit is not None and mapped.ndim >= 2 and mapped.size > limit:
-        raise PixelLimitError(
-            f"{job.source}: {mapped.size} values in shape {tuple(mapped.shape)} is over "
-            f"--max-pixels {limit}; raise --max-pixels to read it"
-        )
-    array = np.array(mapped)
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise ConvcliError(
