@@ -46,8 +46,11 @@ def word_width(text: str) -> int:
     return max((cell_len(word) for word in text.split()), default=0)
 
 
-#: pieces of a word that end at a natural break: after , ; : [ ( or =
-_PARTS = re.compile(r"[^,;:\[(=]+[,;:\[(=]?|[,;:\[(=]")
+#: pieces of a word that end at a natural break: after , ; : [ or ( (a ``key=value``
+#: stays whole: ``sigma=`` / ``auto]`` reads as two things)
+_PARTS = re.compile(r"[^,;:\[(]+[,;:\[(]?|[,;:\[(]")
+#: pieces of a part too long for its line: after = (``amount=`` / ``1.0,``)
+_KEY_VALUE = re.compile(r"[^=]+=?|=")
 
 
 def _atoms(word: str) -> list[str]:
@@ -80,8 +83,13 @@ def wrap_cell(text: str, width: int) -> str:
       conv 256 k1
       s1 p0 nobias
     >>> print(wrap_cell("unsharp[:amount=1.0,size=auto]", 17))
-    unsharp[:amount=
-    1.0,size=auto]
+    unsharp[:
+    amount=1.0,
+    size=auto]
+    >>> print(wrap_cell("log[:size=auto,sigma=auto]", 14))
+    log[:
+    size=auto,
+    sigma=auto]
     >>> print(wrap_cell("gaussian[:size=auto,sigma=auto]", 24))
     gaussian[:size=auto,
     sigma=auto]
@@ -121,27 +129,30 @@ def _break_word(word: str, room: int, done: list[str]) -> str:
     """Append the full lines of a word too long for ``room`` to ``done``; return the rest.
 
     The word breaks after its punctuation first (a parameter list stays
-    readable: ``size=auto,`` / ``sigma=auto]``), inside a part only if it
-    must, and never inside a number.
+    readable: ``size=auto,`` / ``sigma=auto]``, a name whole), after a
+    ``=`` only if it must, inside a part only if even that is too long,
+    and never inside a number.
     """
     from rich.cells import cell_len
 
     current = ""
     for part in _PARTS.findall(word):
-        if cell_len(current + part) <= room:
-            current += part
-            continue
-        if current:
-            done.append(current)
-            current = ""
-        if cell_len(part) <= room:
-            current = part
-            continue
-        for atom in _atoms(part):
-            if current and cell_len(current + atom) > room:
+        pieces = [part] if cell_len(part) <= room else _KEY_VALUE.findall(part)
+        for piece in pieces:
+            if cell_len(current + piece) <= room:
+                current += piece
+                continue
+            if current:
                 done.append(current)
                 current = ""
-            current += atom
+            if cell_len(piece) <= room:
+                current = piece
+                continue
+            for atom in _atoms(piece):
+                if current and cell_len(current + atom) > room:
+                    done.append(current)
+                    current = ""
+                current += atom
     return current
 
 
