@@ -188,9 +188,11 @@ def _shaded(weights: np.ndarray, title: str, color: bool) -> str:
     """
     from rich.text import Text
 
-    from ..output import format_number, render_table
+    from ..output import render_table
+    from ..output.numbers import matrix_formatter
 
     top = float(abs(weights).max()) or 1.0
+    number = matrix_formatter(weights.ravel())  # one format for the whole matrix
     picked_rows, picked_cols = _corners(weights.shape[0]), _corners(weights.shape[1])
     if len(picked_rows) < weights.shape[0] or len(picked_cols) < weights.shape[1]:
         note = f"corners of {weights.shape[0]}×{weights.shape[1]}; --format text has every value"
@@ -203,8 +205,7 @@ def _shaded(weights: np.ndarray, title: str, color: bool) -> str:
                 cells.append(Text("…", style="dim"))
                 continue
             v = float(weights[i, j])
-            text = format_number(round(v, 12)) if abs(v) >= 1e-4 or v == 0 else f"{v:.3g}"
-            text = text if len(text) <= 10 else f"{v:.6g}"
+            text = number(v)
             style = "dim" if v == 0 else _shade(v, top) if color else ""
             cells.append(Text(text, style=style))
         rows.append(cells)
