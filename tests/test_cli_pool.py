@@ -238,9 +238,9 @@ def test_error_tensor_to_image_format(tmp_path):
 
 
 def test_error_missing_input(tmp_path):
-    """A missing input names the file (exit 1)."""
+    """A missing input names the file: a bad argument, as click's Path(exists=True) (exit 2)."""
     result = run("pool", tmp_path / "nope.png", "--size", "2", "-o", tmp_path / "o.png")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "nope.png: no such file" in result.stderr
 
 

@@ -10,7 +10,7 @@ import click
 from .batch import image_task
 from .batch_options import batch_output_options
 from .jobs import WriteOptions
-from .options import engine_options, geometry_options
+from .options import engine_options, existing_inputs, geometry_options
 from .params import PIXEL_FLOAT, KernelSpec
 from .plan_route import plan_option, print_plan
 from .pyramid_route import pyramid_options, run_pyramid
@@ -142,7 +142,9 @@ def _check_raw_targets(jobs: list[Job], format_: str | None) -> None:
 
 
 @click.command("filter")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.argument(
+    "inputs", nargs=-1, required=True, type=click.Path(allow_dash=True), callback=existing_inputs
+)
 @click.option(
     "--kernel",
     "-k",

@@ -11,7 +11,7 @@ import click
 from .batch import image_task
 from .batch_options import batch_output_options
 from .jobs import Job, WriteOptions, check_target
-from .options import threads_option
+from .options import existing_inputs, threads_option
 from .params import INT_PAIR, PADDING
 
 if TYPE_CHECKING:
@@ -124,7 +124,9 @@ def _pool_task(
 
 
 @click.command("pool")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.argument(
+    "inputs", nargs=-1, required=True, type=click.Path(allow_dash=True), callback=existing_inputs
+)
 @click.option("--size", type=INT_PAIR, required=True, help="Window size: N or HxW (e.g. 2 or 2x3).")
 @click.option(
     "--stride",
