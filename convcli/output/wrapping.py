@@ -93,6 +93,9 @@ def wrap_cell(text: str, width: int) -> str:
     >>> print(wrap_cell("gaussian[:size=auto,sigma=auto]", 24))
     gaussian[:size=auto,
     sigma=auto]
+    >>> print(wrap_cell("⌊(224 − 3 + 1 + 2)/2⌋ = ⌊112⌋ = 112", 31))
+    ⌊(224 − 3 + 1 + 2)/2⌋ = ⌊112⌋
+    = 112
     """
     from rich.cells import cell_len
 
@@ -107,8 +110,17 @@ def wrap_cell(text: str, width: int) -> str:
     return "\n".join(lines_out)
 
 
+#: words a line does not end with when it can be helped: they go on with what follows
+#: (``⌊112⌋`` / ``= 112``, not ``⌊112⌋ =`` / ``112``)
+_OPERATORS = frozenset("=+−-×·→")
+
+
 def _wrap_words(body: str, room: int) -> list[str]:
-    """Wrap one line's words to ``room`` columns, breaking only words longer than that."""
+    """Wrap one line's words to ``room`` columns, breaking only words longer than that.
+
+    An operator that would end a line starts the next one instead, when
+    the word after it fits there too.
+    """
     from rich.cells import cell_len
 
     current = ""
@@ -117,6 +129,11 @@ def _wrap_words(body: str, room: int) -> list[str]:
         gap = " " if current else ""
         if cell_len(current + gap + word) <= room:
             current += gap + word
+            continue
+        head, _, last = current.rpartition(" ")
+        if head and last in _OPERATORS and cell_len(f"{last} {word}") <= room:
+            done.append(head)
+            current = f"{last} {word}"
             continue
         if current:
             done.append(current)
