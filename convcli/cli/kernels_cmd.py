@@ -101,8 +101,8 @@ def _width() -> int:
     return min(160, table_width(sys.stdout))
 
 
-@click.group("kernels", invoke_without_command=True)
-@click.option(
+#: ``--format`` of the list, for ``convcli kernels`` and ``convcli kernels list`` alike
+_list_format_option = click.option(
     "--format",
     "-f",
     "fmt",
@@ -111,6 +111,10 @@ def _width() -> int:
     show_default=True,
     help="List as a table, tab-separated text, JSON or CSV.",
 )
+
+
+@click.group("kernels", invoke_without_command=True)
+@_list_format_option
 @click.pass_context
 def kernels_cmd(ctx: click.Context, fmt: str) -> None:
     """List the built-in kernels: size, sum, separability and what each does.
@@ -130,15 +134,7 @@ def kernels_cmd(ctx: click.Context, fmt: str) -> None:
 
 
 @kernels_cmd.command("list")
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(LIST_FORMATS, case_sensitive=False),
-    default="table",
-    show_default=True,
-    help="List as a table, tab-separated text, JSON or CSV.",
-)
+@_list_format_option
 def list_cmd(fmt: str) -> None:
     """List the built-in kernels (the same as `convcli kernels`).
 
