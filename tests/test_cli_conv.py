@@ -300,9 +300,9 @@ def test_error_bias_count():
 
 
 def test_error_missing_file(tmp_path):
-    """A missing matrix file is named; it fails at run time like a missing image (exit 1)."""
+    """A missing matrix file is named: a bad argument, like a missing image (exit 2)."""
     result = run("conv", "-i", tmp_path / "x.npy", "-k", TEXTBOOK_K)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "x.npy': no such file" in result.stderr
 
 

@@ -493,7 +493,7 @@ def test_no_partial_file_after_failure(gray_png, tmp_path):
 @pytest.mark.parametrize(
     ("args", "code", "message"),
     [
-        (["missing.png", "-k", "sobel", "-o", "o.png"], 1, "missing.png"),
+        (["missing.png", "-k", "sobel", "-o", "o.png"], 2, "missing.png: no such file"),
         (["{gray}", "-k", "sobl", "-o", "o.png"], 2, "unknown kernel 'sobl'; did you mean sobel"),
         (["{gray}", "-k", "1,2;3", "-o", "o.png"], 2, "row 2 has 1 value"),
         (["{gray}", "-k", "1,nan", "-o", "o.png"], 2, "nan"),
@@ -554,12 +554,13 @@ def test_refuses_image_bytes_on_a_terminal(gray_png, monkeypatch):
 
 def test_debug_shows_traceback(tmp_path):
     """--debug lets the exception through (a traceback) instead of one line."""
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")  # fails when read
     result = CliRunner().invoke(
         cli,
         [
             "--debug",
             "filter",
-            str(tmp_path / "missing.png"),
+            str(tmp_path / "bad.png"),
             "-k",
             "sobel",
             "-o",

@@ -121,10 +121,12 @@ def test_error_unknown_kernel(photo, tmp_path):
 
 
 def test_error_missing_input(tmp_path):
-    """A missing input is named (exit 1)."""
+    """A missing input is named: a bad argument, as click's Path(exists=True) (exit 2)."""
     result = run("gallery", tmp_path / "nope.png", "-o", tmp_path / "s.png")
-    assert result.exit_code == 1
-    assert result.stderr == f"Error: {tmp_path / 'nope.png'}: no such file\n"
+    assert result.exit_code == 2
+    last = result.stderr.splitlines()[-1]
+    assert last == f"Error: Invalid value for 'INPUT': {tmp_path / 'nope.png'}: no such file"
+    assert not (tmp_path / "s.png").exists()
 
 
 def test_error_existing_output(photo, tmp_path):

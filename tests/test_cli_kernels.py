@@ -59,8 +59,8 @@ def test_show_gaussian_values():
     g = np.exp(-0.5 * np.arange(-2, 3) ** 2)
     g /= g.sum()
     assert result.stdout.splitlines()[0] == "gaussian:size=5,sigma=1: 5×5, sum 1, separable"
-    for value in (g[2] * g[2], g[0] * g[0], g[1] * g[2]):
-        assert f"{value:.6g}" in result.stdout
+    shown = [float(c) for line in result.stdout.splitlines() for c in _CELL.findall(line)]
+    np.testing.assert_allclose(shown, np.outer(g, g).ravel(), rtol=0, atol=5e-9)  # 8 decimals
 
 
 def test_show_magnitude_shows_both_parts():
@@ -182,3 +182,42 @@ def test_show_shades_sobel_weights_by_size_at_a_terminal(tmp_path):
     assert all(len(s) == 1 for s in styles.values()), styles
     drawn = [next(iter(styles[v])) for v in ("-2", "-1", "1", "2")]
     assert len(set(drawn)) == 4, drawn
+
+
+def _gaussian(size: int, sigma: float) -> np.ndarray:
+    """The normalised 2-D Gaussian, computed here (the oracle)."""
+    x = np.arange(size) - (size - 1) / 2
+    g = np.exp(-(x[:, None] ** 2 + x[None, :] ** 2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+#: one cell of a boxed table
+_CELL = re.compile(r"│\s*([^│]+?)\s*(?=│)")
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected", "style"),
+    [
+        ("gaussian:size=9,sigma=1", _gaussian(9, 1.0), "scientific"),
+        ("gaussian:size=3,sigma=1", _gaussian(3, 1.0), "fixed"),
+        ("box:3", np.full((3, 3), 1 / 9), "fixed"),
+        ("sobel-x", np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]), "integer"),
+    ],
+)
+def test_show_writes_a_matrix_in_one_number_format(spec, expected, style):
+    """As numpy prints an array: all fixed (one number of decimals), all scientific, or integers."""
+    result = run("kernels", "show", spec, env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    cells = [c for line in result.output.splitlines() for c in _CELL.findall(line)]
+    assert len(cells) == expected.size
+    np.testing.assert_allclose(
+        np.array(cells, dtype=float).reshape(expected.shape), expected, rtol=5e-3, atol=1e-12
+    )
+    nonzero = [c for c in cells if c != "0"]
+    if style == "scientific":
+        assert all(re.fullmatch(r"-?\d\.\d\de[-+]\d\d", c) for c in nonzero), cells
+    elif style == "integer":
+        assert all(re.fullmatch(r"-?\d+", c) for c in nonzero), cells
+    else:
+        decimals = {len(c.partition(".")[2]) for c in nonzero}
+        assert len(decimals) == 1 and "e" not in "".join(cells), cells

@@ -164,9 +164,9 @@ def test_error_unexplained_target_size():
 
 
 def test_error_missing_file(tmp_path):
-    """A missing input file is named and fails at run time, as in filter (exit 1)."""
+    """A missing input file is named: a bad argument, as in filter (exit 2)."""
     result = run("learn", tmp_path / "nope.png", "1", "--size", "1")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "nope.png: no such file" in result.stderr
 
 

@@ -238,9 +238,9 @@ def test_error_tensor_to_image_format(tmp_path):
 
 
 def test_error_missing_input(tmp_path):
-    """A missing input names the file (exit 1)."""
+    """A missing input names the file: a bad argument, as click's Path(exists=True) (exit 2)."""
     result = run("pool", tmp_path / "nope.png", "--size", "2", "-o", tmp_path / "o.png")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "nope.png: no such file" in result.stderr
 
 
@@ -281,3 +281,22 @@ def test_error_half_a_pair_quotes_the_whole_value(png, tmp_path):
     result = run("pool", png, "--size", "3x", "-o", tmp_path / "o.png")
     assert result.exit_code == 2
     assert "'3x': '' is not a whole number" in result.stderr
+
+
+def test_a_tensor_is_read_by_the_one_npy_reader(tmp_path):
+    """A short file, a big-endian one and a Fortran-ordered one, as kernels/npy.py reads them."""
+    x = np.arange(48, dtype=">f4").reshape(2, 4, 6)
+    np.save(tmp_path / "be.npy", x)
+    result = run("pool", tmp_path / "be.npy", "--size", "2", "-o", tmp_path / "be-p.npy")
+    assert result.exit_code == 0, result.output
+    expected = blocks(x.astype(np.float32), 2, 2, np.max)
+    np.testing.assert_array_equal(np.load(tmp_path / "be-p.npy"), expected)
+    np.save(tmp_path / "f.npy", np.asfortranarray(x[0]))
+    result = run("pool", tmp_path / "f.npy", "--size", "2", "-o", tmp_path / "f-p.npy")
+    assert result.exit_code == 0, result.output
+    np.testing.assert_array_equal(np.load(tmp_path / "f-p.npy"), expected[0])
+    (tmp_path / "short.npy").write_bytes((tmp_path / "be.npy").read_bytes()[:-8])
+    result = run("pool", tmp_path / "short.npy", "--size", "2", "-o", tmp_path / "s.npy")
+    assert result.exit_code == 1
+    assert "short.npy: not a readable .npy array (truncated: shape (2, 4, 6)" in result.output
+    assert not (tmp_path / "s.npy").exists()

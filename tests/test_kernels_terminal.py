@@ -71,3 +71,39 @@ def test_a_small_kernel_is_one_box(tmp_path):
     lines = screen(["kernels", "show", "sobel-x"], 60, tmp_path)
     assert boxes(lines) == [[["-1", "0", "1"], ["-2", "0", "2"], ["-1", "0", "1"]]]
     assert not any(line.strip().startswith("column") for line in lines)
+
+
+def kernel_cells(table: list[list[str]]) -> list[list[str]]:
+    """The lines of each kernel's first cell (a kernel's first line has its size)."""
+    cells: list[list[str]] = []
+    for row in table:
+        if row[1]:
+            cells.append([])
+        if cells and row[0]:
+            cells[-1].append(row[0])
+    return cells
+
+
+@pytest.mark.parametrize("cols", WIDTHS)
+@pytest.mark.parametrize("how", ["pty", "COLUMNS"])
+def test_no_kernel_name_or_parameter_is_broken(cols, how, tmp_path):
+    """``log[:size=auto,sigma=auto]`` may wrap after a comma, never inside ``sigma=auto``."""
+    import json
+
+    from helpers import run
+
+    listed = json.loads(run("kernels", "--format", "json").output)
+    if how == "pty":
+        lines = screen(["kernels"], cols, tmp_path)
+    else:
+        result = run("kernels", env={"COLUMNS": str(cols)})
+        lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= cols, "\n".join(lines)
+    (table,) = boxes(lines)
+    cells = kernel_cells(table)
+    assert len(cells) == len(listed)
+    for entry, cell in zip(listed, cells, strict=True):
+        assert "".join(cell).replace(" ", "").startswith(entry["usage"].replace(" ", ""))
+        assert cell[0].startswith(entry["name"]), cell
+        for param in re.findall(r"\w+=[^,\]]+", entry["usage"]):
+            assert any(param in line for line in cell), (param, cell)

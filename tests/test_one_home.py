@@ -95,3 +95,13 @@ def test_the_refusal_to_write_to_a_terminal_is_worded_once():
         if "refusing to write" in line
     ]
     assert len(places) == 1 and places[0].startswith("images/atomic.py:"), places
+
+
+#: numpy's own loader, which trusts a ``.npy`` header (kernels/npy.py trusts it for nothing).
+NP_LOAD = r"\b(?:np|numpy)\.load\("
+
+
+def test_npy_data_is_read_by_the_one_reader():
+    """No module calls ``np.load``: ``.npy`` data goes through :mod:`convcli.kernels.npy`."""
+    assert re.search(NP_LOAD, 'arr = np.load(source, mmap_mode="r")')  # the check can fail
+    assert not _places(NP_LOAD), f"np.load outside kernels/npy.py: {_places(NP_LOAD)}"

@@ -156,3 +156,37 @@ def test_layer_solve_and_range_tables_fit(tmp_path, args, whole, cols):
     assert [line for line in lines if cell_len(line) > cols] == []
     for piece in whole:
         assert any(piece in line for line in lines), (piece, text)
+
+
+#: the check of a solved row: ⌊(n − k + p + s)/s⌋ = ⌊value⌋ = out
+_CHECK = re.compile(r"⌊\((\d+) − (\d+) \+ (\d+) \+ (\d+)\)/(\d+)⌋ = ⌊([\d.]+)⌋ = (\d+)")
+
+
+@pytest.mark.parametrize("cols", [80, 60])
+@pytest.mark.parametrize(
+    "args",
+    [["--in", "224", "--out", "112", "--k", "3"], ["--in", "225", "--out", "112", "--k", "7"]],
+)
+def test_an_out_check_wraps_before_an_operator(cols, args, tmp_path):
+    """``shape --out``'s check column never ends a line with ``=`` and its sums are right."""
+    code, out = run_in_pty(["shape", *args], tmp_path, cols=cols)
+    assert code == 0, out
+    lines = strip_ansi(out).splitlines()
+    assert max(cell_len(line) for line in lines) <= cols, out
+    checks: list[list[str]] = []
+    for line in lines:
+        if line.startswith("│"):
+            cells = [c.strip() for c in line.strip("│").split("│")]
+            if cells[0]:
+                checks.append([])
+            checks[-1].append(cells[-1])
+    assert checks, out
+    n = int(args[1])
+    for parts in checks:
+        assert not any(part.endswith(("=", "+", "−")) for part in parts), parts
+        found = _CHECK.fullmatch(" ".join(parts))
+        assert found, parts
+        size, k, p, s, s2, value, result = found.groups()
+        assert (int(size), int(k), int(s)) == (n, int(args[5]), int(s2))
+        assert float(value) == (n - int(k) + int(p) + int(s)) / int(s)
+        assert int(result) == (n + int(p) - int(k)) // int(s) + 1 == 112

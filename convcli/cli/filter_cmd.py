@@ -8,21 +8,20 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .batch import image_task
-from .jobs import WriteOptions, plan_jobs
-from .options import engine_options, geometry_options, image_output_options
+from .batch_options import batch_output_options
+from .jobs import WriteOptions
+from .options import engine_options, existing_inputs, geometry_options
 from .params import PIXEL_FLOAT, KernelSpec
 from .plan_route import plan_option, print_plan
 from .pyramid_route import pyramid_options, run_pyramid
-from .resume import skip_existing_option
-from .scaling import run_scaled, scaling_options
 from .tiled_route import chunk_option, is_streamed, run_streamed
 
 if TYPE_CHECKING:
     from ..images.filtering import FilterSettings
     from ..images.io import Image
     from ..kernels.kernel import Kernel
+    from .batch_options import BatchOutput
     from .jobs import Job
-    from .scaling import Scaling
 
 RANGE_CHOICES = ("auto", "clip", "abs", "normalize", "offset", "raw")
 ALPHA_CHOICES = ("keep", "filter", "premultiply")
@@ -143,7 +142,9 @@ def _check_raw_targets(jobs: list[Job], format_: str | None) -> None:
 
 
 @click.command("filter")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.argument(
+    "inputs", nargs=-1, required=True, type=click.Path(allow_dash=True), callback=existing_inputs
+)
 @click.option(
     "--kernel",
     "-k",
@@ -189,9 +190,7 @@ def _check_raw_targets(jobs: list[Job], format_: str | None) -> None:
     "by it so hidden colour cannot bleed (for blurs).",
 )
 @engine_options
-@image_output_options
-@scaling_options
-@skip_existing_option
+@batch_output_options
 @pyramid_options
 @chunk_option
 @plan_option
@@ -210,17 +209,7 @@ def filter_cmd(
     alpha: str,
     strategy: str,
     threads: int | None,
-    output: str | None,
-    out_dir: str | None,
-    format_: str | None,
-    overwrite: bool,
-    jobs: int,
-    quiet: bool,
-    max_pixels: int | None,
-    png_compression: int,
-    jpeg_quality: int,
-    scaling: Scaling,
-    skip_existing: bool,
+    batch: BatchOutput,
     pyramid: int | None,
     pyramid_kernel: Any,
     chunk: int | None,
@@ -261,7 +250,10 @@ def filter_cmd(
     from ..images.filtering import FilterSettings
 
     tags = [kernel_tag(spec, kernel) for spec, kernel in kernels]
-    streamed = [i for i in inputs if is_streamed(i, output, max_pixels)]
+    chain = tuple(kernel for _, kernel in kernels)
+    output, out_dir, quiet = batch.output, batch.out_dir, batch.quiet
+    overwrite, skip_existing = batch.overwrite, batch.skip_existing
+    streamed = [i for i in inputs if is_streamed(i, output, batch.max_pixels)]
     inputs = tuple(i for i in inputs if i not in streamed)
     settings = FilterSettings(
         stride=stride,
@@ -274,40 +266,37 @@ def filter_cmd(
         strategy=strategy.lower(),
         threads=threads,
     )
+    how: dict[str, Any] = {"value_range": value_range, "gray": gray, "alpha": alpha}
     if plan:
         print_plan(
             streamed,
             inputs,
             output=output,
             out_dir=out_dir,
-            format_=format_,
+            format_=batch.format_,
             tags=tags,
-            kernels=tuple(kernel for _, kernel in kernels),
+            kernels=chain,
             settings=settings,
-            value_range=value_range,
-            gray=gray,
-            alpha=alpha,
-            max_pixels=max_pixels,
-            scaling=scaling,
+            **how,
+            max_pixels=batch.max_pixels,
+            scaling=batch.scaling,
             chunk=chunk,
-            jobs=jobs,
+            jobs=batch.jobs,
         )
         return
     if pyramid is not None:
         run_pyramid(
             (*streamed, *inputs),
             output=output,
-            kernels=tuple(kernel for _, kernel in kernels),
+            kernels=chain,
             settings=settings,
-            value_range=value_range,
-            gray=gray,
-            alpha=alpha,
+            **how,
             levels=pyramid,
             pyramid_kernel=pyramid_kernel,
             overwrite=overwrite,
             skip_existing=skip_existing,
             quiet=quiet,
-            max_pixels=max_pixels,
+            max_pixels=batch.max_pixels,
         )
         return
     if streamed:
@@ -316,14 +305,12 @@ def filter_cmd(
             output=output,
             out_dir=out_dir,
             tags=tags,
-            kernels=tuple(kernel for _, kernel in kernels),
+            kernels=chain,
             settings=settings,
-            value_range=value_range,
-            gray=gray,
-            alpha=alpha,
+            **how,
             overwrite=overwrite,
             quiet=quiet,
-            scaling=scaling,
+            scaling=batch.scaling,
             chunk=chunk,
             skip_existing=skip_existing,
         )
@@ -331,36 +318,15 @@ def filter_cmd(
             return
     elif chunk is not None:
         raise click.UsageError("--chunk is for a tiled TIFF or a .zarr filtered in tiles")
-    job_list = plan_jobs(inputs, output, out_dir, format_, tags)
+    job_list = batch.plan(inputs, tags)
     if value_range is not None and value_range.lower() == "raw":
-        _check_raw_targets(job_list, format_)
-    process = partial(
-        _filter_process,
-        kernels=tuple(kernel for _, kernel in kernels),
-        settings=settings,
-        value_range=value_range,
-        alpha=alpha,
-        gray=gray,
-    )
-    options = WriteOptions(
-        format_, overwrite, png_compression, jpeg_quality, max_pixels, threads=threads
-    )
-    stream_npy = partial(_filter_npy, **process.keywords)  # the same kernels and settings
-    overlapped = partial(_filter_overlapped, **process.keywords)
+        _check_raw_targets(job_list, batch.format_)
+    process = partial(_filter_process, kernels=chain, settings=settings, **how)
     task = partial(
         image_task,
         process=process,
-        options=options,
-        stream_npy=stream_npy,
-        overlapped=overlapped,
+        options=batch.write_options(threads),
+        stream_npy=partial(_filter_npy, **process.keywords),  # the same kernels and settings
+        overlapped=partial(_filter_overlapped, **process.keywords),
     )
-    run_scaled(
-        job_list,
-        task,
-        scaling=scaling,
-        workers=jobs,
-        quiet=quiet,
-        verb="Filtering",
-        overwrite=overwrite,
-        skip_existing=skip_existing,
-    )
+    batch.run(job_list, task, "Filtering")

@@ -6,11 +6,13 @@ import os
 
 import click
 
-from .options import lasting_output
+from .options import existing_inputs, lasting_output
 
 
 @click.command("gallery")
-@click.argument("input_", metavar="INPUT", type=click.Path(allow_dash=True))
+@click.argument(
+    "input_", metavar="INPUT", type=click.Path(allow_dash=True), callback=existing_inputs
+)
 @click.option(
     "-o",
     "--output",

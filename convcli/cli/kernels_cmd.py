@@ -101,8 +101,8 @@ def _width() -> int:
     return min(160, table_width(sys.stdout))
 
 
-@click.group("kernels", invoke_without_command=True)
-@click.option(
+#: ``--format`` of the list, for ``convcli kernels`` and ``convcli kernels list`` alike
+_list_format_option = click.option(
     "--format",
     "-f",
     "fmt",
@@ -111,6 +111,10 @@ def _width() -> int:
     show_default=True,
     help="List as a table, tab-separated text, JSON or CSV.",
 )
+
+
+@click.group("kernels", invoke_without_command=True)
+@_list_format_option
 @click.pass_context
 def kernels_cmd(ctx: click.Context, fmt: str) -> None:
     """List the built-in kernels: size, sum, separability and what each does.
@@ -130,15 +134,7 @@ def kernels_cmd(ctx: click.Context, fmt: str) -> None:
 
 
 @kernels_cmd.command("list")
-@click.option(
-    "--format",
-    "-f",
-    "fmt",
-    type=click.Choice(LIST_FORMATS, case_sensitive=False),
-    default="table",
-    show_default=True,
-    help="List as a table, tab-separated text, JSON or CSV.",
-)
+@_list_format_option
 def list_cmd(fmt: str) -> None:
     """List the built-in kernels (the same as `convcli kernels`).
 
@@ -188,9 +184,11 @@ def _shaded(weights: np.ndarray, title: str, color: bool) -> str:
     """
     from rich.text import Text
 
-    from ..output import format_number, render_table
+    from ..output import render_table
+    from ..output.numbers import matrix_formatter
 
     top = float(abs(weights).max()) or 1.0
+    number = matrix_formatter(weights.ravel())  # one format for the whole matrix
     picked_rows, picked_cols = _corners(weights.shape[0]), _corners(weights.shape[1])
     if len(picked_rows) < weights.shape[0] or len(picked_cols) < weights.shape[1]:
         note = f"corners of {weights.shape[0]}×{weights.shape[1]}; --format text has every value"
@@ -203,8 +201,7 @@ def _shaded(weights: np.ndarray, title: str, color: bool) -> str:
                 cells.append(Text("…", style="dim"))
                 continue
             v = float(weights[i, j])
-            text = format_number(round(v, 12)) if abs(v) >= 1e-4 or v == 0 else f"{v:.3g}"
-            text = text if len(text) <= 10 else f"{v:.6g}"
+            text = number(v)
             style = "dim" if v == 0 else _shade(v, top) if color else ""
             cells.append(Text(text, style=style))
         rows.append(cells)

@@ -36,10 +36,13 @@ def load_operand(spec: str, hint: str) -> np.ndarray:
     from ..errors import KernelError, ShapeError
     from ..images.io import read_image
     from ..teaching.matrices import parse_matrix
+    from .options import is_missing
 
     text = spec.strip()
     try:
         if text.lower().endswith(PIXEL_SUFFIXES):
+            if is_missing(text):  # a bad argument (exit 2), as for every command's input
+                raise click.BadParameter(f"{text}: no such file", param_hint=hint)
             image = read_image(text)
             arr = image.pixels.astype(np.float64)
             arr = arr[None] if arr.ndim == 2 else np.moveaxis(arr, -1, 0)

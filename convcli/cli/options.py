@@ -125,6 +125,29 @@ def engine_options(f: Callable) -> Callable:
     )(f)
 
 
+def is_missing(path: str) -> bool:
+    """Tell whether a local input path names nothing (``-`` and URLs are checked when read)."""
+    import os
+
+    from ..images.urls import is_url
+
+    return path != "-" and not is_url(path) and not os.path.lexists(path)
+
+
+def existing_inputs(
+    ctx: click.Context, param: click.Parameter, value: str | tuple[str, ...]
+) -> str | tuple[str, ...]:
+    """Refuse an input file that does not exist before anything runs: a usage error (exit 2).
+
+    As :class:`click.Path` with ``exists=True`` does, but for standard input
+    (``-``) and URLs too, which are checked when they are read.
+    """
+    for path in (value,) if isinstance(value, str) else value:
+        if is_missing(path):
+            raise click.BadParameter(f"{path}: no such file")
+    return value
+
+
 class VanishingOutput(click.ClickException):
     """An output that would not outlive the command (``memory://``): exit 2, one line."""
 

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .batch import image_task
-from .jobs import Job, WriteOptions, check_target, plan_jobs
-from .options import image_output_options, threads_option
+from .batch_options import batch_output_options
+from .jobs import Job, WriteOptions, check_target
+from .options import existing_inputs, threads_option
 from .params import INT_PAIR, PADDING
-from .resume import skip_existing_option
-from .scaling import run_scaled, scaling_options
 
 if TYPE_CHECKING:
     from ..images.io import Image
-    from .scaling import Scaling
+    from ..kernels.npy import NpyHeader
+    from .batch_options import BatchOutput
 
 POOL_MODE_CHOICES = ("max", "avg", "min")
 
@@ -58,35 +58,42 @@ def _npy_target(job: Job, options: WriteOptions) -> bool:
     )
 
 
+def _check_tensor(header: NpyHeader, source: str, limit: int | None) -> None:
+    """Refuse a tensor that is not numbers, or over ``--max-pixels``, before its data is read."""
+    import math
+
+    from ..errors import ConvcliError, PixelLimitError
+
+    if header.dtype.kind not in "biuf":
+        raise ConvcliError(f"{source}: dtype {header.dtype} is not numeric")
+    size = math.prod(header.shape)
+    if limit is not None and len(header.shape) >= 2 and size > limit:
+        raise PixelLimitError(
+            f"{source}: {size} values in shape {header.shape} is over "
+            f"--max-pixels {limit}; raise --max-pixels to read it"
+        )
+
+
 def _pool_tensor(job: Job, options: WriteOptions, pool: Callable) -> list[str]:
     """Pool one .npy tensor, (H, W), (C, H, W) or (N, C, H, W), into .npy of the same layout."""
     import numpy as np
 
-    from ..errors import ConvcliError, PixelLimitError
+    from ..errors import ConvcliError
     from ..images.atomic import write_bytes
+    from ..kernels.npy import NpyError, read_npy
     from ..teaching.matrices import matrix_bytes
 
     check_target(job, options)
     from ..guard import note_input
 
     note_input(job.source)
+    check = partial(_check_tensor, source=job.source, limit=options.max_pixels)
     try:
-        # mapped, not read: the header's shape is checked before any allocation
-        mapped = np.load(job.source, allow_pickle=False, mmap_mode="r")
-    except EOFError:
-        raise ConvcliError(f"{job.source}: empty or truncated .npy file") from None
-    except (ValueError, OSError, OverflowError) as exc:
-        # OverflowError: a negative or absurd shape in the header (mmap length)
+        # the one .npy reader: the header is checked before any allocation
+        with open(job.source, "rb") as fh:
+            array = read_npy(fh, check=check, what=job.source)
+    except (NpyError, OSError) as exc:
         raise ConvcliError(f"{job.source}: not a readable .npy array ({exc})") from None
-    if mapped.dtype.kind not in "biuf":
-        raise ConvcliError(f"{job.source}: dtype {mapped.dtype} is not numeric")
-    limit = options.max_pixels
-    if limit is not None and mapped.ndim >= 2 and mapped.size > limit:
-        raise PixelLimitError(
-            f"{job.source}: {mapped.size} values in shape {tuple(mapped.shape)} is over "
-            f"--max-pixels {limit}; raise --max-pixels to read it"
-        )
-    array = np.array(mapped)
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         where = tuple(int(i) for i in np.argwhere(~np.isfinite(array))[0])
         raise ConvcliError(
@@ -117,7 +124,9 @@ def _pool_task(
 
 
 @click.command("pool")
-@click.argument("inputs", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.argument(
+    "inputs", nargs=-1, required=True, type=click.Path(allow_dash=True), callback=existing_inputs
+)
 @click.option("--size", type=INT_PAIR, required=True, help="Window size: N or HxW (e.g. 2 or 2x3).")
 @click.option(
     "--stride",
@@ -151,9 +160,7 @@ def _pool_task(
     help="No effect: every 3-D .npy is (C, H, W) now (kept so old scripts still run).",
 )
 @threads_option
-@image_output_options
-@scaling_options
-@skip_existing_option
+@batch_output_options
 def pool_cmd(
     inputs: tuple[str, ...],
     size: tuple[int, int],
@@ -163,17 +170,7 @@ def pool_cmd(
     ceil_mode: bool,
     channels_first: bool,
     threads: int | None,
-    output: str | None,
-    out_dir: str | None,
-    format_: str | None,
-    overwrite: bool,
-    jobs: int,
-    quiet: bool,
-    max_pixels: int | None,
-    png_compression: int,
-    jpeg_quality: int,
-    scaling: Scaling,
-    skip_existing: bool,
+    batch: BatchOutput,
 ) -> None:
     """Pool images: the largest, mean or smallest value of each window.
 
@@ -213,44 +210,31 @@ def pool_cmd(
     tags = [f"{mode.lower()}{size_text}"]
     geometry = {"stride": stride, "padding": padding, "mode": mode.lower(), "ceil_mode": ceil_mode}
     # too large to read whole, readable in windows: pooled in tiles (images.route)
-    streamed = [i for i in inputs if is_streamed(i, output, max_pixels)]
+    streamed = [i for i in inputs if is_streamed(i, batch.output, batch.max_pixels)]
     if streamed:
         from ..images.pooling import pool_tiled
         from .tiled_route import run_pool_streamed
 
         run_pool_streamed(
             streamed,
-            output=output,
-            out_dir=out_dir,
+            output=batch.output,
+            out_dir=batch.out_dir,
             tags=tags,
             pool=partial(pool_tiled, size=size, threads=threads, **geometry),
-            overwrite=overwrite,
-            quiet=quiet,
-            scaling=scaling,
-            skip_existing=skip_existing,
+            overwrite=batch.overwrite,
+            quiet=batch.quiet,
+            scaling=batch.scaling,
+            skip_existing=batch.skip_existing,
         )
         inputs = tuple(i for i in inputs if i not in streamed)
         if not inputs:
             return
     from ..images.pooling import pool_tensor
 
-    job_list = plan_jobs(inputs, output, out_dir, format_, tags)
-    options = WriteOptions(
-        format_, overwrite, png_compression, jpeg_quality, max_pixels, threads=threads
-    )
     task = partial(
         _pool_task,
-        options=options,
+        options=batch.write_options(threads),
         tensor_pool=partial(pool_tensor, size=size, threads=threads, **geometry),
         image_process=partial(_pool_process, size=size, threads=threads, **geometry),
     )
-    run_scaled(
-        job_list,
-        task,
-        scaling=scaling,
-        workers=jobs,
-        quiet=quiet,
-        verb="Pooling",
-        overwrite=overwrite,
-        skip_existing=skip_existing,
-    )
+    batch.run(batch.plan(inputs, tags), task, "Pooling")

@@ -20,6 +20,7 @@ from typing import BinaryIO
 import numpy as np
 
 from ..arithmetic.sizes import pair
+from ..engine.tiling import bands
 from ..errors import ImageError
 from ..kernels.kernel import Kernel
 from ..kernels.npy import write_npy_header
@@ -100,7 +101,7 @@ def write_filtered_npy(
         start = fh.tell()
         plane_bytes = height * width * dtype.itemsize
         fh.truncate(start + planes * plane_bytes)  # the size it will have; holes until written
-        for r0 in range(0, height, rows):
+        for r0, _ in bands(height, rows):
             done = first if r0 == 0 else strip(r0)
             arrays = (
                 [done.pixels]

@@ -27,11 +27,11 @@ from __future__ import annotations
 import math
 import os
 import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
+from ..engine.tiling import boxes
 from ..errors import ImageError, ParameterError
 from ..kernels.kernel import Kernel
 from .filtering import FilterSettings
@@ -173,12 +173,6 @@ def _reader(arr: Any, channels: bool) -> Any:
     return lambda r, c: np.asarray(arr[r, c])
 
 
-def _blocks(h: int, w: int) -> Iterator[tuple[int, int, int, int]]:
-    for r0 in range(0, h, LEVEL_BLOCK):
-        for c0 in range(0, w, LEVEL_BLOCK):
-            yield r0, min(h, r0 + LEVEL_BLOCK), c0, min(w, c0 + LEVEL_BLOCK)
-
-
 def _check_kernel(levels: int, pyramid_kernel: Kernel) -> None:
     if levels < 1:
         raise ParameterError(f"--pyramid must be at least 1, got {levels}")
@@ -314,7 +308,7 @@ def _write_levels(
     lead = (int(base.shape[2]),) if channels else ()
     where = (slice(None),) * channels
     level0 = _create(zarr, group, "0", (*lead, *shapes[0]), np.dtype(base.dtype), channels)
-    for r0, r1, c0, c1 in _blocks(*shapes[0]):
+    for r0, r1, c0, c1 in boxes(shapes[0], LEVEL_BLOCK, LEVEL_BLOCK):
         block = np.asarray(base[r0:r1, c0:c1])
         key = (*where, slice(r0, r1), slice(c0, c1))
         level0[key] = np.moveaxis(block, -1, 0) if channels else block
@@ -333,7 +327,7 @@ def _write_levels(
             raise ImageError(f"pixels of type {src.dtype} cannot make a pyramid")
         out = _create(zarr, group, str(level), (*lead, *shapes[level]), src.dtype, channels)
         read = _reader(above, channels)
-        for r0, r1, c0, c1 in _blocks(*shapes[level]):
+        for r0, r1, c0, c1 in boxes(shapes[level], LEVEL_BLOCK, LEVEL_BLOCK):
             block = plan.block(read, r0, r1, c0, c1)
             key = (*where, slice(r0, r1), slice(c0, c1))
             out[key] = np.moveaxis(block, -1, 0) if channels else block

@@ -40,6 +40,7 @@ import numpy as np
 import PIL.Image
 import PIL.ImageFile
 
+from ..engine.tiling import bands
 from ..errors import ImageError
 
 if TYPE_CHECKING:
@@ -320,8 +321,7 @@ class _Run:
         step = max(1, _BAND_PIXELS // max(width, 1) // multiple) * multiple
         step = max(step, multiple)
         with BandedJpeg(self.im, self.name) as decoded:
-            for r0 in range(0, height, step):
-                r1 = min(height, r0 + step)
+            for r0, r1 in bands(height, step):
                 lo, hi = max(0, r0 - self.reach), min(height, r1 + self.reach)
                 pixels = decoded.rows(lo, hi)
                 band = Image(pixels, None, 255.0, "RGB", "JPEG", self.name)
@@ -334,5 +334,5 @@ class _Run:
                     gray=self.gray,
                 )
                 rows = out.pixels[r0 - lo : r0 - lo + (r1 - r0)]
-                for s0 in range(0, rows.shape[0], multiple):
-                    sink(rows[s0 : s0 + multiple])
+                for s0, s1 in bands(rows.shape[0], multiple):
+                    sink(rows[s0:s1])

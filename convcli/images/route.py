@@ -108,14 +108,17 @@ def probe_whole(source: str) -> WholeImage | None:
     if source == "-" or not os.path.isfile(source):
         return None
     if source.lower().endswith(".npy"):
+        from ..kernels.npy import NpyError, read_npy_header
+
         try:
-            arr = np.load(source, mmap_mode="r", allow_pickle=False)
-        except (ValueError, OSError, EOFError):
+            with open(source, "rb") as fh:
+                header = read_npy_header(fh)
+        except (NpyError, OSError):
             return None
-        shape = tuple(int(n) for n in arr.shape)
+        shape = header.shape
         if len(shape) == 3 and shape[0] <= 4 < shape[2]:  # (C, H, W)
             shape = (shape[1], shape[2], shape[0])
-        return WholeImage(shape, np.dtype(arr.dtype))
+        return WholeImage(shape, header.dtype)
     import PIL.Image
 
     try:

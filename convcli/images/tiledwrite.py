@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
@@ -84,10 +85,19 @@ def write_bands(
     The format follows ``target``'s suffix; the file is written atomically.
     ``alpha``: the last channel is alpha.
     """
-    if is_zarr_path(target):
-        _write_zarr(target, out_shape, dtype, bands, overwrite)
-    else:
-        _write_bigtiff(target, out_shape, dtype, bands, overwrite, alpha=alpha)
+    out = _Output(target, out_shape, dtype, overwrite, alpha)
+    (_write_zarr if is_zarr_path(target) else _write_bigtiff)(out, bands)
+
+
+@dataclass(frozen=True)
+class _Output:
+    """What :func:`write_bands` writes: the file, the array's shape and type."""
+
+    target: str
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    overwrite: bool
+    alpha: bool
 
 
 def _tiles(
@@ -105,29 +115,22 @@ def _tiles(
             yield piece
 
 
-def _write_bigtiff(
-    target: str,
-    out_shape: tuple[int, ...],
-    dtype: np.dtype,
-    bands: Iterator[tuple[int, np.ndarray]],
-    overwrite: bool,
-    alpha: bool = False,
-) -> None:
+def _write_bigtiff(out: _Output, bands: Iterator[tuple[int, np.ndarray]]) -> None:
     """Write the bands as a zlib-compressed tiled BigTIFF, atomically."""
     import tifffile
 
     from .atomic import atomic_write
 
-    photometric = "rgb" if len(out_shape) == 3 and out_shape[2] in (3, 4) else "minisblack"
-    extrasamples = ("unassalpha",) if alpha and len(out_shape) == 3 else None
+    photometric = "rgb" if len(out.shape) == 3 and out.shape[2] in (3, 4) else "minisblack"
+    extrasamples = ("unassalpha",) if out.alpha and len(out.shape) == 3 else None
 
     def write(fh: BinaryIO) -> None:
-        handle = tifffile.FileHandle(fh, mode="wb", name=os.path.basename(target))
+        handle = tifffile.FileHandle(fh, mode="wb", name=os.path.basename(out.target))
         tifffile.imwrite(
             handle,
-            _tiles(out_shape, bands),
-            shape=out_shape,
-            dtype=dtype,
+            _tiles(out.shape, bands),
+            shape=out.shape,
+            dtype=out.dtype,
             tile=(OUTPUT_TILE, OUTPUT_TILE),
             bigtiff=True,
             photometric=photometric,
@@ -137,23 +140,17 @@ def _write_bigtiff(
             buffersize=WRITE_BUFFER_BYTES,
         )
 
-    atomic_write(target, write, overwrite=overwrite, error=ImageError)
+    atomic_write(out.target, write, overwrite=out.overwrite, error=ImageError)
 
 
-def _write_zarr(
-    target: str,
-    out_shape: tuple[int, ...],
-    dtype: np.dtype,
-    bands: Iterator[tuple[int, np.ndarray]],
-    overwrite: bool,
-) -> None:
-    """Write the bands into a ``.zarr`` of 256² chunks, built beside `target` and renamed."""
+def _write_zarr(out: _Output, bands: Iterator[tuple[int, np.ndarray]]) -> None:
+    """Write the bands into a ``.zarr`` of 256² chunks, built beside the target and renamed."""
     require("zarr")  # the install hint, before any work
-    chunks = (OUTPUT_TILE, OUTPUT_TILE, *tuple(out_shape[2:]))
-    with zarr_target(target, overwrite) as tmp:
-        out = open_zarr_blocks(tmp, "w", shape=out_shape, chunks=chunks, dtype=dtype)
+    chunks = (OUTPUT_TILE, OUTPUT_TILE, *tuple(out.shape[2:]))
+    with zarr_target(out.target, out.overwrite) as tmp:
+        arr = open_zarr_blocks(tmp, "w", shape=out.shape, chunks=chunks, dtype=out.dtype)
         for r0, band in bands:
-            out[r0 : r0 + band.shape[0]] = band
+            arr[r0 : r0 + band.shape[0]] = band
 
 
 @contextlib.contextmanager

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 __all__ = [
     "format_count",
@@ -10,6 +10,7 @@ __all__ = [
     "format_number",
     "format_pair",
     "format_shape",
+    "matrix_formatter",
     "short_count",
 ]
 
@@ -133,3 +134,41 @@ def format_number(value: float, paren: bool = False) -> str:
     if text == "-0":
         text = "0"
     return f"({text})" if paren and text.startswith("-") else text
+
+
+#: Decimals a fixed-point matrix shows at most (numpy's default precision).
+_MAX_DECIMALS = 8
+
+
+def _decimals(value: float) -> int:
+    """Return the decimals ``value`` needs when written to 6 significant digits."""
+    text = f"{value:.6g}"
+    return len(text.partition(".")[2]) if "e" not in text else _MAX_DECIMALS
+
+
+def matrix_formatter(values: Iterable[float]) -> Callable[[float], str]:
+    """Choose one way to write every value of a matrix, as :func:`numpy.array2string` does.
+
+    Whole numbers are written as integers. Otherwise the whole matrix is
+    fixed-point with one number of decimals, unless its nonzero magnitudes
+    span more than 1000× or reach below 1e-4 or above 1e8: then it is all
+    scientific, to 3 significant digits. Zero is ``0`` in every case.
+
+    Examples
+    --------
+    >>> [matrix_formatter([-1, 0, 2])(v) for v in (-1, 0, 2)]
+    ['-1', '0', '2']
+    >>> [matrix_formatter([0.075, 0.125, 0.2])(v) for v in (0.075, 0.125, 0.2)]
+    ['0.075', '0.125', '0.200']
+    >>> [matrix_formatter([1.79e-08, 0.000239281])(v) for v in (1.79e-08, 0.000239281, 0.0)]
+    ['1.79e-08', '2.39e-04', '0']
+    """
+    shown = [round(float(v), 12) for v in values]
+    if all(v.is_integer() and abs(v) < 2**53 for v in shown):
+        return format_number
+    sizes = [abs(v) for v in shown if v != 0]
+    big, small = max(sizes), min(sizes)
+    if big >= 1e8 or small < 1e-4 or big / small > 1e3:
+        return lambda v: "0" if v == 0 else f"{float(v):.2e}"
+    decimals = min(_MAX_DECIMALS, max(_decimals(v) for v in shown))
+    return lambda v: "0" if v == 0 else f"{round(float(v), 12):.{decimals}f}"

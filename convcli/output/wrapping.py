@@ -46,8 +46,11 @@ def word_width(text: str) -> int:
     return max((cell_len(word) for word in text.split()), default=0)
 
 
-#: pieces of a word that end at a natural break: after , ; : [ ( or =
-_PARTS = re.compile(r"[^,;:\[(=]+[,;:\[(=]?|[,;:\[(=]")
+#: pieces of a word that end at a natural break: after , ; : [ or ( (a ``key=value``
+#: stays whole: ``sigma=`` / ``auto]`` reads as two things)
+_PARTS = re.compile(r"[^,;:\[(]+[,;:\[(]?|[,;:\[(]")
+#: pieces of a part too long for its line: after = (``amount=`` / ``1.0,``)
+_KEY_VALUE = re.compile(r"[^=]+=?|=")
 
 
 def _atoms(word: str) -> list[str]:
@@ -80,11 +83,19 @@ def wrap_cell(text: str, width: int) -> str:
       conv 256 k1
       s1 p0 nobias
     >>> print(wrap_cell("unsharp[:amount=1.0,size=auto]", 17))
-    unsharp[:amount=
-    1.0,size=auto]
+    unsharp[:
+    amount=1.0,
+    size=auto]
+    >>> print(wrap_cell("log[:size=auto,sigma=auto]", 14))
+    log[:
+    size=auto,
+    sigma=auto]
     >>> print(wrap_cell("gaussian[:size=auto,sigma=auto]", 24))
     gaussian[:size=auto,
     sigma=auto]
+    >>> print(wrap_cell("⌊(224 − 3 + 1 + 2)/2⌋ = ⌊112⌋ = 112", 31))
+    ⌊(224 − 3 + 1 + 2)/2⌋ = ⌊112⌋
+    = 112
     """
     from rich.cells import cell_len
 
@@ -99,8 +110,17 @@ def wrap_cell(text: str, width: int) -> str:
     return "\n".join(lines_out)
 
 
+#: words a line does not end with when it can be helped: they go on with what follows
+#: (``⌊112⌋`` / ``= 112``, not ``⌊112⌋ =`` / ``112``)
+_OPERATORS = frozenset("=+−-×·→")
+
+
 def _wrap_words(body: str, room: int) -> list[str]:
-    """Wrap one line's words to ``room`` columns, breaking only words longer than that."""
+    """Wrap one line's words to ``room`` columns, breaking only words longer than that.
+
+    An operator that would end a line starts the next one instead, when
+    the word after it fits there too.
+    """
     from rich.cells import cell_len
 
     current = ""
@@ -109,6 +129,11 @@ def _wrap_words(body: str, room: int) -> list[str]:
         gap = " " if current else ""
         if cell_len(current + gap + word) <= room:
             current += gap + word
+            continue
+        head, _, last = current.rpartition(" ")
+        if head and last in _OPERATORS and cell_len(f"{last} {word}") <= room:
+            done.append(head)
+            current = f"{last} {word}"
             continue
         if current:
             done.append(current)
@@ -121,27 +146,30 @@ def _break_word(word: str, room: int, done: list[str]) -> str:
     """Append the full lines of a word too long for ``room`` to ``done``; return the rest.
 
     The word breaks after its punctuation first (a parameter list stays
-    readable: ``size=auto,`` / ``sigma=auto]``), inside a part only if it
-    must, and never inside a number.
+    readable: ``size=auto,`` / ``sigma=auto]``, a name whole), after a
+    ``=`` only if it must, inside a part only if even that is too long,
+    and never inside a number.
     """
     from rich.cells import cell_len
 
     current = ""
     for part in _PARTS.findall(word):
-        if cell_len(current + part) <= room:
-            current += part
-            continue
-        if current:
-            done.append(current)
-            current = ""
-        if cell_len(part) <= room:
-            current = part
-            continue
-        for atom in _atoms(part):
-            if current and cell_len(current + atom) > room:
+        pieces = [part] if cell_len(part) <= room else _KEY_VALUE.findall(part)
+        for piece in pieces:
+            if cell_len(current + piece) <= room:
+                current += piece
+                continue
+            if current:
                 done.append(current)
                 current = ""
-            current += atom
+            if cell_len(piece) <= room:
+                current = piece
+                continue
+            for atom in _atoms(piece):
+                if current and cell_len(current + atom) > room:
+                    done.append(current)
+                    current = ""
+                current += atom
     return current
 
 

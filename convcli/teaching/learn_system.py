@@ -15,7 +15,7 @@ import numpy as np
 
 from ..arithmetic.geometry import Geometry
 from ..engine.padding import gather
-from ..engine.tiling import Tiling
+from ..engine.tiling import Tiling, bands
 from ..errors import ShapeError
 
 __all__ = [
@@ -187,8 +187,7 @@ def factor_system(
     tiling = Tiling(geo, pad_mode)
     r_aug = np.zeros((0, n + 1))
     lo, hi = np.inf, -np.inf
-    for r0 in range(0, out_h, band):
-        r1 = min(r0 + band, out_h)
+    for r0, r1 in bands(out_h, band):
         _, _, rows, cols, runs = tiling.tile(r0, r1, 0, out_w)
         block = gather(xs, rows, cols, np.dtype(np.float64), 0.0, runs)
         windows = tiling.windows(block)  # (C, th, out_w, kh, kw)

@@ -207,9 +207,10 @@ def _load_file(path: str, what: str) -> np.ndarray:
     note_input(path)
     try:
         data = read_bounded(path, name)
-    # a file that cannot be read is a failure at run time (as for images), not a bad value
+    # a file that is not there is a bad argument (exit 2, as click's Path(exists=True));
+    # one that cannot be read is a failure at run time (as for images)
     except FileNotFoundError:
-        raise ConvcliError(f"{name}: no such file") from None
+        raise ParameterError(f"{name}: no such file") from None
     except IsADirectoryError:
         raise ConvcliError(f"{name}: is a directory") from None
     except OSError as exc:
