@@ -13,6 +13,7 @@ BLAS calls and ``--jobs``).
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
@@ -86,10 +87,24 @@ def imported_by(args: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess
         env=env,
         timeout=120,
     )
-    lines = proc.stderr.decode(errors="replace").splitlines()
-    modules = {line.rsplit("|", 1)[-1].strip() for line in lines if line.startswith("import time:")}
+    modules = logged_modules(proc.stderr)
     assert "click" in modules, "the -X importtime log is missing"  # the log is really there
-    return proc, modules
+    return proc, modules - interpreter_modules()
+
+
+def logged_modules(stderr: bytes) -> set[str]:
+    """The modules named in a ``-X importtime`` log."""
+    lines = stderr.decode(errors="replace").splitlines()
+    return {line.rsplit("|", 1)[-1].strip() for line in lines if line.startswith("import time:")}
+
+
+@functools.cache
+def interpreter_modules() -> frozenset[str]:
+    """What ``python -c pass`` imports here: site hooks (``.pth`` files) are not convcli's doing."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "pass"], capture_output=True, timeout=60
+    )
+    return frozenset(logged_modules(proc.stderr))
 
 
 def loaded(modules: set[str], banned) -> list[str]:
