@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .options import lasting_output
-from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
+from .options import lasting_output, output_padding_option
+from .params import INT_PAIR, PADDING
 
 if TYPE_CHECKING:
     import numpy as np
@@ -64,14 +64,7 @@ Pair = tuple[int, int]
     help="Animate the transposed convolution: the input spread by the stride, zeros "
     "between, padding d(k-1) - p around, a stride-1 sweep.",
 )
-@click.option(
-    "--output-padding",
-    type=NONNEG_INT_PAIR,
-    default="0",
-    show_default=True,
-    metavar="N|HxW",
-    help="With --transposed: extra cells after (bottom, right).",
-)
+@output_padding_option
 @click.option(
     "--pool",
     type=click.Choice(("max", "avg"), case_sensitive=False),

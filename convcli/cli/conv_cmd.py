@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from ..suffixes import MATRIX_SUFFIXES, MATRIX_WRITE_SUFFIXES
-from .options import geometry_options, lasting_output
-from .params import INT_PAIR, NONNEG_INT_PAIR
+from .options import geometry_options, lasting_output, output_padding_option
+from .params import INT_PAIR
 
 if TYPE_CHECKING:
     import numpy as np
@@ -151,14 +151,7 @@ def result_format(fmt: str | None, output: str | None) -> str:
     help="The transposed convolution (PyTorch's conv_transpose2d, kernel (C_in, "
     "C_out/G, kh, kw)): --steps shows the input spread by the stride, zeros between.",
 )
-@click.option(
-    "--output-padding",
-    type=NONNEG_INT_PAIR,
-    default="0",
-    show_default=True,
-    metavar="N|HxW",
-    help="With --transposed: extra cells after (bottom, right).",
-)
+@output_padding_option
 @click.option(
     "--pool",
     type=click.Choice(("max", "avg", "min"), case_sensitive=False),

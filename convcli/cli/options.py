@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import click
 
-from .params import INT_PAIR, PADDING
+from .params import INT_PAIR, NONNEG_INT_PAIR, PADDING
 
 #: ``--pad-mode`` choices: the engine's PAD_MODES (reflect, the default, first), then
 #: its PAD_MODE_ALIASES (zero = constant = zeros, edge = replicate, wrap = circular).
@@ -105,6 +105,18 @@ def threads_option(f: Callable) -> Callable:
         type=click.IntRange(min=1),
         default=None,
         help="Threads to compute with (default: $CONVCLI_THREADS, else every usable core).",
+    )(f)
+
+
+def output_padding_option(f: Callable) -> Callable:
+    """``--output-padding``: a transposed convolution's extra cells after (bottom, right)."""
+    return click.option(
+        "--output-padding",
+        type=NONNEG_INT_PAIR,
+        default="0",
+        show_default=True,
+        metavar="N|HxW",
+        help="With --transposed: extra cells after (bottom, right).",
     )(f)
 
 
