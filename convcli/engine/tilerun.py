@@ -22,7 +22,16 @@ from . import costs, fftblocks, sparse, strategies
 from .factors import Factors
 from .padding import gather
 from .threads import check_threads, run_parallel, single_threaded_blas
-from .tiling import Problem, Tile, Tiling, fft_cache_bytes, tile_shape, working_memory
+from .tiling import (
+    Problem,
+    Tile,
+    Tiling,
+    band_count,
+    bands,
+    fft_cache_bytes,
+    tile_shape,
+    working_memory,
+)
 
 __all__ = ["SMALL_PROBLEM", "blas_threads", "call_budget", "run_tiles"]
 
@@ -256,7 +265,7 @@ def _schedule(
     """Plan the tiles: (tiles and interior bands, border strips to run after, count)."""
     th, tw = tile
     if band is None:
-        count = len(range(0, geo.out[0], th)) * len(range(0, geo.out[1], tw))
+        count = band_count(geo.out[0], th) * band_count(geo.out[1], tw)
         return geo.tiles(th, tw), [], count
     a, b = band
     ow = geo.out[1]
@@ -264,7 +273,7 @@ def _schedule(
     # generated as the workers pull them: a list of thousands of small tuples
     # would itself take a noticeable share of a small budget
     interior: Iterator[Tile | _Band] = (
-        ("interior", k, r0, min(r0 + th, b)) for k in range(problem.n) for r0 in range(a, b, th)
+        ("interior", k, r0, r1) for k in range(problem.n) for r0, r1 in bands(b, th, a)
     )
     # the border columns, in tall strips (a few tall tiles cost less than many
     # small ones), as tall as the budget allows
@@ -273,13 +282,13 @@ def _schedule(
     edge_width = max(left, right)
     while tall > th and working_memory(name, problem, tall, edge_width, *sizes) > per_thread:
         tall //= 2
-    edges = [geo.tile(r0, min(r0 + tall, b), 0, left) for r0 in range(a, b, tall) if left]
-    edges += [geo.tile(r0, min(r0 + tall, b), ow - right, ow) for r0 in range(a, b, tall) if right]
+    edges = [geo.tile(r0, r1, 0, left) for r0, r1 in bands(b, tall, a) if left]
+    edges += [geo.tile(r0, r1, ow - right, ow) for r0, r1 in bands(b, tall, a) if right]
     tiles = itertools.chain(geo.tiles(th, tw, (0, a)), interior, geo.tiles(th, tw, (b, geo.out[0])))
     count = (
-        problem.n * len(range(a, b, th))
+        problem.n * band_count(b, th, a)
         + len(edges)
-        + len(range(0, ow, tw)) * (len(range(0, a, th)) + len(range(b, geo.out[0], th)))
+        + band_count(ow, tw) * (band_count(a, th) + band_count(geo.out[0], th, b))
     )
     return tiles, edges, count
 

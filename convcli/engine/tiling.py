@@ -90,6 +90,19 @@ def bands(stop: int, size: int, start: int = 0) -> Iterator[Pair]:
         yield a, min(a + size, stop)
 
 
+def band_count(stop: int, size: int, start: int = 0) -> int:
+    """Return how many cuts :func:`bands` makes of ``[start, stop)``.
+
+    Examples
+    --------
+    >>> band_count(7, 3), band_count(7, 3, start=5), band_count(0, 3)
+    (3, 1, 0)
+    """
+    if size < 1:
+        raise ParameterError(f"a band must be at least 1 long, got {size}")
+    return max(0, -(-(stop - start) // size))
+
+
 def boxes(out: Pair, th: int, tw: int, rows: Pair | None = None) -> Iterator[Box]:
     """Yield ``th x tw`` output rectangles covering ``out``, row-major by bands of rows.
 
