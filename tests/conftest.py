@@ -20,7 +20,7 @@ import pytest
 HEIGHT, WIDTH = 12, 16
 
 #: The heavy families, marked ``slow`` here and only here: plain ``pytest`` deselects them
-#: (``-m "not slow"`` in pyproject's addopts) and finishes in about a minute on 2 cores;
+#: (``-m "not slow"`` in pyproject's addopts) and finishes in about 40 seconds on 2 cores;
 #: ``pytest -m ''`` (the README's test line, and CI) runs every test. Whole files:
 SLOW_FILES = {
     "test_stdio.py",  # the installed command in shell pipelines
@@ -100,6 +100,7 @@ SLOW_TESTS = {
     "test_models_keras.py::test_the_installed_command_from_another_folder_at_80_columns_and_piped",
     "test_rank_one.py::test_kernels_show_prints_the_corners_of_a_huge_kernel",
     "test_cli_filter.py::test_pipeline_through_stdin_and_stdout",  # a pipeline, as test_stdio
+    "test_cli_filter.py::test_help_shows_no_empty_range",  # five --help runs, as test_help_examples
     "test_shape_out_cli.py::test_choices_are_streamed_and_the_reader_may_stop",  # closed pipes
     "test_cli_kernels.py::test_show_shades_sobel_weights_by_size_at_a_terminal",  # a pty
     # torch forward passes as the oracle (the file's own rules stay in the fast suite)
