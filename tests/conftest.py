@@ -52,7 +52,8 @@ SLOW_FILES = {
     "test_notebook.py",  # a real Jupyter kernel
     "test_explorer.py",  # torch as the oracle of every page (importing it: ~1.5 s)
 }
-#: ... and single tests (``file::function``, every parametrization) of files kept fast.
+#: ... and single tests of files kept fast: ``file::function`` (every parametrization) or
+#: ``file::function[id]`` (that one).
 SLOW_TESTS = {
     "test_import_layers.py::test_import_graph_is_acyclic",  # every package's import graph
     "test_import_layers.py::test_import_graph_is_acyclic_counting_type_only_imports",
@@ -107,6 +108,7 @@ SLOW_TESTS = {
     "test_unet.py::test_unet_preset_matches_torch",
     "test_unet_valid.py::test_valid_unet_shapes_match_a_forward_pass",
     "test_unet_valid.py::test_valid_unet_parameters_match_torch",
+    "test_docs.py::test_doctests[convcli.images.omezarr]",  # imports zarr (~1 s)
 }
 #: ... and sweeps of many cases along one path: the fast suite runs every ``n``-th case and
 #: each case that brings a value of a parameter not run yet (random seeds aside), so every
@@ -155,7 +157,7 @@ def pytest_collection_modifyitems(config, items):
     fast = config.option.markexpr == "not slow"
     for item in items:
         name = f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
-        if item.path.name in SLOW_FILES or name in SLOW_TESTS:
+        if item.path.name in SLOW_FILES or {name, f"{item.path.name}::{item.name}"} & SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
             continue
         if name in SAMPLED:
