@@ -20,7 +20,7 @@ import pytest
 HEIGHT, WIDTH = 12, 16
 
 #: The heavy families, marked ``slow`` here and only here: plain ``pytest`` deselects them
-#: (``-m "not slow"`` in pyproject's addopts) and finishes in about a minute on 2 cores;
+#: (``-m "not slow"`` in pyproject's addopts) and finishes in about 40 seconds on 2 cores;
 #: ``pytest -m ''`` (the README's test line, and CI) runs every test. Whole files:
 SLOW_FILES = {
     "test_stdio.py",  # the installed command in shell pipelines
@@ -52,7 +52,8 @@ SLOW_FILES = {
     "test_notebook.py",  # a real Jupyter kernel
     "test_explorer.py",  # torch as the oracle of every page (importing it: ~1.5 s)
 }
-#: ... and single tests (``file::function``, every parametrization) of files kept fast.
+#: ... and single tests of files kept fast: ``file::function`` (every parametrization) or
+#: ``file::function[id]`` (that one).
 SLOW_TESTS = {
     "test_import_layers.py::test_import_graph_is_acyclic",  # every package's import graph
     "test_import_layers.py::test_import_graph_is_acyclic_counting_type_only_imports",
@@ -92,7 +93,42 @@ SLOW_TESTS = {
     "test_shape_narrow.py::test_exported_onnx_model_fits",  # torch.onnx.export
     "test_stdio.py::test_a_reader_that_goes_away_is_not_a_success",
     "test_passes.py::test_the_command_filters_with_a_huge_separable_kernel",
+    # the installed command again, where the file keeps quicker in-process tests
+    "test_startup_imports.py::test_pipe_and_beside_paths_import_what_o_imports",  # 8 runs
+    "test_cli_learn.py::test_every_prints_when_piped",
+    "test_cli_filter.py::test_jobs_batch_in_chunks_writes_every_file_right",  # 70 files
+    "test_steps_padding.py::test_installed_conv_steps_mark_zero_and_reflect_padding",
+    "test_models_keras.py::test_the_installed_command_from_another_folder_at_80_columns_and_piped",
+    "test_rank_one.py::test_kernels_show_prints_the_corners_of_a_huge_kernel",
+    "test_cli_filter.py::test_pipeline_through_stdin_and_stdout",  # a pipeline, as test_stdio
+    "test_cli_filter.py::test_help_shows_no_empty_range",  # five --help runs, as test_help_examples
+    "test_shape_out_cli.py::test_choices_are_streamed_and_the_reader_may_stop",  # closed pipes
+    "test_cli_kernels.py::test_show_shades_sobel_weights_by_size_at_a_terminal",  # a pty
+    # torch forward passes as the oracle (the file's own rules stay in the fast suite)
+    "test_unet.py::test_unet_preset_matches_torch",
+    "test_unet_valid.py::test_valid_unet_shapes_match_a_forward_pass",
+    "test_unet_valid.py::test_valid_unet_parameters_match_torch",
+    "test_docs.py::test_doctests[convcli.images.omezarr]",  # imports zarr (~1 s)
 }
+#: ... and sweeps of many cases along one path: the fast suite runs every ``n``-th case and
+#: each case that brings a value of a parameter not run yet (random seeds aside), so every
+#: value of every parameter still runs once; ``pytest -m ''`` runs them all.
+SAMPLED = {
+    "test_animate.py::test_frames_follow_the_convolution_formula": 10,  # 504 geometries
+    "test_animate.py::test_transposed_frames_and_values": 10,  # 288
+    "test_animate.py::test_pooling_frames_and_values": 10,  # 162
+    "test_running_sum.py::test_random_box_problems_match_an_independent_oracle": 8,  # 40 seeds
+    "test_solve_closed_form.py::test_random_dilations_strides_paddings_and_limits": 4,  # 4 seeds
+    "test_passes.py::test_passes_match_numpy_padding_and_correlate1d": 12,
+    "test_dilated_span.py::test_tap_path_equals_scipy_correlate_with_the_dilated_kernel": 20,
+    "test_layer_blas.py::test_layer_keeps_the_memory_budget": 6,
+    "test_overlap.py::test_overlapped_bytes_are_the_serial_paths": 10,
+}
+#: Hypothesis tests run ``max(FAST_EXAMPLES_FLOOR, max_examples // FAST_EXAMPLES_DIVISOR)``
+#: examples in the fast suite (their own ``@settings`` count, or Hypothesis's 100), and their
+#: full count under ``pytest -m ''`` or when named.
+FAST_EXAMPLES_DIVISOR = 5
+FAST_EXAMPLES_FLOOR = 5
 
 
 def pytest_configure(config):
@@ -114,11 +150,51 @@ def pytest_ignore_collect(collection_path, config):
 
 @pytest.hookimpl(tryfirst=True)  # before the -m filter reads the marks
 def pytest_collection_modifyitems(config, items):
-    """Mark the tests of :data:`SLOW_FILES` and :data:`SLOW_TESTS` ``slow``."""
+    """Mark the tests of :data:`SLOW_FILES` and :data:`SLOW_TESTS`, and all but every
+    n-th case of :data:`SAMPLED`, ``slow``; in the fast suite, run fewer Hypothesis examples."""
+    cases: dict[str, int] = {}  # cases of each SAMPLED test met so far
+    values: set[tuple[str, str, str]] = set()  # (test, parameter, repr of its value) run
+    fast = config.option.markexpr == "not slow"
     for item in items:
         name = f"{item.path.name}::{getattr(item, 'originalname', item.name)}"
-        if item.path.name in SLOW_FILES or name in SLOW_TESTS:
+        if item.path.name in SLOW_FILES or {name, f"{item.path.name}::{item.name}"} & SLOW_TESTS:
             item.add_marker(pytest.mark.slow)
+            continue
+        if name in SAMPLED:
+            index = cases[name] = cases.get(name, -1) + 1
+            callspec = getattr(item, "callspec", None)
+            chosen = callspec.params.items() if callspec else ()
+            new = {(name, arg, repr(value)) for arg, value in chosen if arg != "seed"} - values
+            if index % SAMPLED[name] and not new:
+                item.add_marker(pytest.mark.slow)
+                continue
+            values.update(new)
+        if fast:
+            _fewer_examples(item)
+
+
+def _fewer_examples(item: pytest.Item) -> None:
+    """Give a Hypothesis test of the fast suite a fifth of its examples.
+
+    Explicit ``@settings(max_examples=...)`` outrank a settings profile, so the count is
+    lowered on the test itself, where Hypothesis's own pytest plugin also adjusts it.
+    """
+    test = getattr(item, "obj", None)
+    if not getattr(test, "is_hypothesis_test", False):
+        return
+    fn = getattr(test, "__func__", test)
+    if getattr(fn, "_convcli_fewer_examples", False):  # one function, several parametrizations
+        return
+    current = getattr(fn, "_hypothesis_internal_use_settings", None)
+    if current is None:  # Hypothesis moved its settings: fail loudly, not slowly
+        raise pytest.UsageError(f"{item.nodeid}: no Hypothesis settings to lower (conftest.py)")
+    from hypothesis import settings
+
+    fewer = max(FAST_EXAMPLES_FLOOR, current.max_examples // FAST_EXAMPLES_DIVISOR)
+    fn._hypothesis_internal_use_settings = settings(
+        current, max_examples=min(current.max_examples, fewer)
+    )
+    fn._convcli_fewer_examples = True
 
 
 @dataclass

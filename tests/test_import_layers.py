@@ -45,6 +45,12 @@ def module_name(path: Path) -> str:
 MODULES = {module_name(p): p for p in sorted(PACKAGE.rglob("*.py"))}
 
 
+@functools.cache
+def nodes(path: Path) -> tuple[ast.AST, ...]:
+    """Every node of a file's syntax tree, parsed once per run (the tests only read them)."""
+    return tuple(ast.walk(ast.parse(path.read_text(encoding="utf-8"))))
+
+
 def resolve(module: str, path: Path, node: ast.ImportFrom) -> str:
     """The absolute name a ``from ... import`` names."""
     if node.level == 0:
@@ -58,7 +64,7 @@ def convcli_imports(module: str) -> list[tuple[int, str, list[str]]]:
     """(line, imported module, names) for every import of a convcli module in ``module``."""
     path = MODULES[module]
     found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in nodes(path):
         if isinstance(node, ast.ImportFrom):
             target = resolve(module, path, node)
             if target == "convcli" or target.startswith("convcli."):
@@ -94,15 +100,14 @@ def test_no_module_imports_another_modules_private_names(module):
         for name in names
         if name.startswith("_") and target != module and name != "__version__"
     ]
-    tree = ast.parse(path.read_text(encoding="utf-8"))
     aliases = set()  # local names bound to other convcli modules
-    for node in ast.walk(tree):
+    for node in nodes(path):
         if isinstance(node, ast.Import):
             aliases |= {a.asname or a.name for a in node.names if a.name.startswith("convcli")}
         elif isinstance(node, ast.ImportFrom):
             target = resolve(module, path, node)
             aliases |= {a.asname or a.name for a in node.names if f"{target}.{a.name}" in MODULES}
-    for node in ast.walk(tree):
+    for node in nodes(path):
         if (
             isinstance(node, ast.Attribute)
             and isinstance(node.value, ast.Name)
@@ -135,15 +140,14 @@ def test_imports_point_down_the_layers(module):
 @pytest.mark.parametrize("module", sorted(m for m in MODULES if not m.startswith("convcli.cli")))
 def test_the_library_never_imports_click(module):
     """Only convcli.cli knows about Click; rich is for the CLI and output.py's renderers."""
-    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
     imported = {
         alias.name.split(".")[0]
-        for node in ast.walk(tree)
+        for node in nodes(MODULES[module])
         if isinstance(node, ast.Import)
         for alias in node.names
     } | {
         (node.module or "").split(".")[0]
-        for node in ast.walk(tree)
+        for node in nodes(MODULES[module])
         if isinstance(node, ast.ImportFrom) and node.level == 0
     }
     assert "click" not in imported
@@ -172,7 +176,7 @@ def not_run_at_import(module: str) -> set[int]:
     by design, to the drawing layer above the data.
     """
     lines: set[int] = set()
-    for node in ast.walk(ast.parse(MODULES[module].read_text(encoding="utf-8"))):
+    for node in nodes(MODULES[module]):
         typing_block = isinstance(node, ast.If) and ast.unparse(node.test) in {
             "TYPE_CHECKING",
             "typing.TYPE_CHECKING",

@@ -8,6 +8,7 @@ that exist, and the command line must exit as the table says.
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 import subprocess
@@ -22,6 +23,7 @@ import convcli.arithmetic.limits as limits
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@functools.cache
 def _generator():
     spec = importlib.util.spec_from_file_location("limits_table", ROOT / "docs" / "limits_table.py")
     assert spec is not None and spec.loader is not None
@@ -31,15 +33,21 @@ def _generator():
     return module
 
 
+@functools.cache
+def _limits():
+    """The limits the generator finds (each reads the whole package): once per run."""
+    return tuple(_generator().find_limits())
+
+
 def test_the_page_is_what_the_code_generates():
     gen = _generator()
-    assert (ROOT / "docs" / "limits.md").read_text() == gen.render(gen.find_limits()), (
+    assert (ROOT / "docs" / "limits.md").read_text() == gen.render(list(_limits())), (
         "docs/limits.md is out of date: run `python docs/limits_table.py`"
     )
 
 
 def test_every_public_limit_is_in_the_table():
-    names = {lim.name for lim in _generator().find_limits()}
+    names = {lim.name for lim in _limits()}
     constants = {n for n in limits.__all__ if n.isupper()}
     assert constants <= names, constants - names
     # and the ones that live elsewhere
@@ -55,7 +63,7 @@ def test_the_options_the_table_names_exist():
         command = cli.get_command(ctx, name)
         for param in getattr(command, "params", []):
             options.update(o for o in getattr(param, "opts", []) if o.startswith("--"))
-    for lim in _generator().find_limits():
+    for lim in _limits():
         for option in re.findall(r"`(--[a-z-]+)", lim.raised_by):
             assert option in options, f"{lim.name}: no command has {option}"
 
@@ -65,7 +73,7 @@ def test_the_python_parameters_the_table_names_exist():
 
     import convcli
 
-    for lim in _generator().find_limits():
+    for lim in _limits():
         for func, param in re.findall(r"`(\w+)\((\w+)=\)`", lim.raised_by):
             assert param in inspect.signature(getattr(convcli, func)).parameters, lim.name
         for param in re.findall(r"`(\w+)=` of ([\w, ]+)", lim.raised_by):
@@ -131,7 +139,7 @@ RUNS = [
 
 @pytest.mark.parametrize(("name", "args"), RUNS, ids=[f"{r[0]}-{i}" for i, r in enumerate(RUNS)])
 def test_the_command_line_exits_as_the_table_says(image, name, args):
-    table = {lim.name: lim for lim in _generator().find_limits()}
+    table = {lim.name: lim for lim in _limits()}
     code, err = _exit(args, image)
     assert code == table[name].exit, err
     assert "Traceback" not in err

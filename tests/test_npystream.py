@@ -18,8 +18,6 @@ from convcli.images.io import Image, read_image
 from convcli.kernels.catalogue import get_kernel
 from convcli.kernels.kernel import Kernel
 
-test_streaming = pytest.importorskip("test_streaming")  # its measuring helpers (tifffile, zarr)
-
 
 def _image(h: int, w: int, alpha: bool = False) -> Image:
     yy, xx = np.mgrid[:h, :w]
@@ -104,6 +102,7 @@ def test_identity_to_npy_peaks_like_the_png_path(tmp_path):
     """`convcli filter big.png -k identity -o out.npy` (raw float32, 12 bytes a pixel)
     peaks no higher than the same image written to .png; before, the whole float result
     made it 1.6 times that. The values are the input's."""
+    test_streaming = pytest.importorskip("test_streaming")  # its measuring helpers (tifffile, zarr)
     h, w = 3000, 3000
     yy, xx = np.mgrid[:h, :w]
     rgb = np.stack([(xx * 7 + yy * 3) % 256, (xx * yy) % 251, (xx ^ yy) % 256], axis=2)
