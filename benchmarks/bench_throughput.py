@@ -32,7 +32,7 @@ is watched while each command runs (``/proc/stat``, less the CPU time of the
 benchmark's own children): when other processes kept more than half a core
 busy, the row is marked **busy** with the cores they took, and the summary
 says its ratios cannot be trusted. The inputs are made from
-``sample_images/`` in a temporary folder: up to 500 distinct images
+``sample_images/`` in a temporary folder: up to 100 distinct images
 (shifted copies, encoded in ``--jobs`` processes), the other files hard
 links to them, so a folder of 10⁴ PNGs is made in seconds.
 
@@ -170,7 +170,7 @@ def run_timed(cmd: str, cwd: Path, timed: Timed) -> None:
 
 
 #: distinct images a folder holds at most; the other files are hard links to them
-DISTINCT = 500
+DISTINCT = 100
 
 
 def _encode_one(task: tuple[str, int, int, str]) -> None:
