@@ -131,8 +131,24 @@ class Timed:
         return statistics.median(self.seconds)
 
 
+#: Runs a shell command and writes the largest resident set (KiB) of the command's process
+#: tree to the file descriptor it is given. The command must not be started from this
+#: benchmark's own process: a child exec'd from it (vfork) has this process's resident
+#: set as its high-water mark, so every run read as large as the benchmark itself.
+PEAK = """
+import os, resource, subprocess, sys
+code = subprocess.run(sys.argv[2], shell=True).returncode
+os.write(int(sys.argv[1]), str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss).encode())
+sys.exit(code)
+"""
+
+
 def run_timed(cmd: str, cwd: Path, timed: Timed) -> None:
     """Run the shell command ``cmd`` once; add its wall time and the machine's other load.
+
+    It runs under :data:`PEAK`'s small Python process (a few tens of
+    milliseconds of every run, of every tool alike), which reports the
+    largest process of its tree.
 
     A first line ``#fresh DIR`` empties (or makes) DIR first, outside the timing.
     """
@@ -141,23 +157,24 @@ def run_timed(cmd: str, cwd: Path, timed: Timed) -> None:
         target = Path(first.removeprefix("#fresh "))
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
-    with LoadWatch() as watch, tempfile.TemporaryFile() as err:
+    with LoadWatch() as watch, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as peak:
         start = time.perf_counter()
         proc = subprocess.Popen(
-            cmd,
-            shell=True,
+            [sys.executable, "-c", PEAK, str(peak.fileno()), cmd],
             cwd=cwd,
             stdout=subprocess.DEVNULL,
             stderr=err,
             stdin=subprocess.DEVNULL,
+            pass_fds=(peak.fileno(),),
         )
-        # wait4: this run's rusage, whose ru_maxrss (KiB) is the largest process of its tree
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc.wait()
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         message = err.read().decode(errors="replace")[-800:]
-    timed.peak_mib.append(usage.ru_maxrss / 1024)
+        peak.seek(0)
+        kib = peak.read().decode().strip()
+    if kib:
+        timed.peak_mib.append(int(kib) / 1024)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd} failed: {message}")
     timed.seconds.append(wall)
