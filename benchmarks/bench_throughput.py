@@ -4,6 +4,7 @@ Run from the repository root::
 
     python benchmarks/bench_throughput.py                 # 120 PNGs and 120 JPEGs of 512², --jobs 2
     python benchmarks/bench_throughput.py --full          # also 10⁴ PNGs and JPEGs, --jobs 1..N
+    python benchmarks/bench_throughput.py --full-only --full-files 2000 --full-tools all
     python benchmarks/bench_throughput.py --full-only --write-readme   # those rows alone
     python benchmarks/bench_throughput.py --write-readme  # also put the table in benchmarks/README.md
     python benchmarks/bench_throughput.py --quick         # 6 tiny files, one round: checks it runs
@@ -31,13 +32,17 @@ is watched while each command runs (``/proc/stat``, less the CPU time of the
 benchmark's own children): when other processes kept more than half a core
 busy, the row is marked **busy** with the cores they took, and the summary
 says its ratios cannot be trusted. The inputs are made from
-``sample_images/`` (shifted, so no two files are equal) in a temporary folder.
+``sample_images/`` in a temporary folder: up to 100 distinct images
+(shifted copies, encoded in ``--jobs`` processes), the other files hard
+links to them, so a folder of 10⁴ PNGs is made in seconds.
 
 ``--full`` adds the real job: folders of 10⁴ PNGs and 10⁴ JPEGs of 512²,
-each with ``--jobs 1`` to ``--jobs N``, one timed run per tool (no warm-up
-run: the files were just written and are in the page cache), convcli and
-the cv2 script only unless ``--full-tools`` names more (``vips conv``
-starts 10⁴ processes). Those rows go to their own block of
+each with ``--jobs 1`` to ``--jobs N``, ``--full-rounds`` interleaved timed
+runs per tool (one by default; no warm-up run: the files were just written
+and are in the page cache), convcli and the cv2 script only unless
+``--full-tools`` names more (``all``: mogrify, ``vips conv``, which starts
+10⁴ processes, ``pool`` and ``--scheduler``); ``--full-files N`` makes
+them folders of N files. Those rows go to their own block of
 ``benchmarks/README.md`` (``--write-readme``), with the peak resident
 memory of the largest process (it must not grow with the number of files).
 """
@@ -126,8 +131,24 @@ class Timed:
         return statistics.median(self.seconds)
 
 
+#: Runs a shell command and writes the largest resident set (KiB) of the command's process
+#: tree to the file descriptor it is given. The command must not be started from this
+#: benchmark's own process: a child exec'd from it (vfork) has this process's resident
+#: set as its high-water mark, so every run read as large as the benchmark itself.
+PEAK = """
+import os, resource, subprocess, sys
+code = subprocess.run(sys.argv[2], shell=True).returncode
+os.write(int(sys.argv[1]), str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss).encode())
+sys.exit(code)
+"""
+
+
 def run_timed(cmd: str, cwd: Path, timed: Timed) -> None:
     """Run the shell command ``cmd`` once; add its wall time and the machine's other load.
+
+    It runs under :data:`PEAK`'s small Python process (a few tens of
+    milliseconds of every run, of every tool alike), which reports the
+    largest process of its tree.
 
     A first line ``#fresh DIR`` empties (or makes) DIR first, outside the timing.
     """
@@ -136,23 +157,24 @@ def run_timed(cmd: str, cwd: Path, timed: Timed) -> None:
         target = Path(first.removeprefix("#fresh "))
         shutil.rmtree(target, ignore_errors=True)
         target.mkdir(parents=True)
-    with LoadWatch() as watch, tempfile.TemporaryFile() as err:
+    with LoadWatch() as watch, tempfile.TemporaryFile() as err, tempfile.TemporaryFile() as peak:
         start = time.perf_counter()
         proc = subprocess.Popen(
-            cmd,
-            shell=True,
+            [sys.executable, "-c", PEAK, str(peak.fileno()), cmd],
             cwd=cwd,
             stdout=subprocess.DEVNULL,
             stderr=err,
             stdin=subprocess.DEVNULL,
+            pass_fds=(peak.fileno(),),
         )
-        # wait4: this run's rusage, whose ru_maxrss (KiB) is the largest process of its tree
-        _, status, usage = os.wait4(proc.pid, 0)
+        proc.wait()
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         err.seek(0)
         message = err.read().decode(errors="replace")[-800:]
-    timed.peak_mib.append(usage.ru_maxrss / 1024)
+        peak.seek(0)
+        kib = peak.read().decode().strip()
+    if kib:
+        timed.peak_mib.append(int(kib) / 1024)
     if proc.returncode != 0:
         raise RuntimeError(f"{cmd} failed: {message}")
     timed.seconds.append(wall)
@@ -164,25 +186,50 @@ def run_timed(cmd: str, cwd: Path, timed: Timed) -> None:
 # --------------------------------------------------------------------------- inputs
 
 
-def make_folder(where: Path, count: int, side: int, suffix: str) -> Path:
-    """``count`` distinct RGB images of side² pixels in a new folder (PNG or JPEG q90)."""
+#: distinct images a folder holds at most; the other files are hard links to them
+DISTINCT = 100
+
+
+def _encode_one(task: tuple[str, int, int, str]) -> None:
+    """Write image ``i`` of a folder: the sample photo at ``side``², shifted ``7 i`` columns."""
     import numpy as np
     from PIL import Image
+
+    name, i, side, suffix = task
+    base = Image.open(ROOT / "sample_images" / "chelsea.png").convert("RGB").resize((side, side))
+    shifted = np.roll(np.asarray(base), (i * 7) % side, axis=1)
+    im = Image.fromarray(shifted)
+    if suffix == ".jpg":
+        im.save(name, quality=90)
+    else:
+        im.save(name, compress_level=6)
+
+
+def make_folder(where: Path, count: int, side: int, suffix: str, jobs: int = 2) -> Path:
+    """``count`` RGB images of side² pixels in a new folder (PNG or JPEG q90).
+
+    At most :data:`DISTINCT` of them are encoded (shifted copies of the
+    sample photo, in ``jobs`` processes); the rest are hard links to those,
+    so a folder of 10⁴ PNGs takes seconds to make, not the quarter of an
+    hour of encoding each one. Every tool reads every file the same way
+    (a hard link is a file like any other; all are in the page cache).
+    """
+    from multiprocessing import Pool
 
     folder = where / f"in-{suffix.lstrip('.')}-{count}-{side}"
     if folder.is_dir() and len(list(folder.iterdir())) == count:
         return folder
     folder.mkdir(parents=True, exist_ok=True)
-    base = Image.open(ROOT / "sample_images" / "chelsea.png").convert("RGB").resize((side, side))
-    pixels = np.asarray(base)
-    for i in range(count):
-        shifted = np.roll(pixels, (i * 7) % side, axis=1)
-        im = Image.fromarray(shifted)
-        name = folder / f"img{i:05d}{suffix}"
-        if suffix == ".jpg":
-            im.save(name, quality=90)
-        else:
-            im.save(name, compress_level=6)
+    names = [folder / f"img{i:05d}{suffix}" for i in range(count)]
+    distinct = min(count, DISTINCT)
+    tasks = [(str(names[i]), i, side, suffix) for i in range(distinct)]
+    with Pool(max(1, jobs)) as pool:
+        pool.map(_encode_one, tasks, chunksize=8)
+    for i in range(distinct, count):
+        try:
+            os.link(names[i % distinct], names[i])
+        except OSError:  # no hard links on this file system
+            shutil.copyfile(names[i % distinct], names[i])
     return folder
 
 
@@ -272,11 +319,14 @@ def measure(
     rounds: int,
     quick: bool,
     only: tuple[str, ...] | None = None,
+    *,
+    warm: bool = True,
 ) -> Row:
     """Time each tool on ``folder``, interleaved, ``rounds`` times (``only``: these tools).
 
-    Without ``only`` every tool first runs once untimed (file cache,
-    bytecode, a check that it runs); with it (the 10⁴-file rows) not.
+    With ``warm`` every tool first runs once untimed (file cache, bytecode,
+    a check that it runs); the 10⁴-file rows do without (their files were
+    just written and are in the page cache).
     """
     out = work / "out"
     cmds, missing = tools_for(folder, out, jobs, suffix, work, quick)
@@ -284,7 +334,7 @@ def measure(
         cmds = {name: cmd for name, cmd in cmds.items() if name in only}
         missing = {name: why for name, why in missing.items() if name in only}
     times = {name: Timed() for name in cmds}
-    for cmd in cmds.values() if only is None else ():  # warm-up, see above
+    for cmd in cmds.values() if warm else ():  # warm-up, see above
         run_timed(cmd, work, Timed())
     for _ in range(rounds):
         for name, cmd in cmds.items():
@@ -362,6 +412,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--full-jobs", default=None, help="--jobs values of the --full rows (default 1..--jobs)"
     )
+    parser.add_argument(
+        "--full-files", type=int, default=10_000, help="files of the --full rows (default 10⁴)"
+    )
+    parser.add_argument(
+        "--full-rounds",
+        type=int,
+        default=1,
+        help="interleaved rounds of the --full rows (default 1)",
+    )
     parser.add_argument("--files", type=int, default=None, help="files per folder (default 120)")
     parser.add_argument("--side", type=int, default=None, help="image side (default 512)")
     parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
@@ -420,19 +479,52 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_full(args: argparse.Namespace, work: Path) -> list[Row]:
-    """The 10⁴-file rows: each format, ``--jobs 1`` to ``--jobs N``, one run per tool."""
-    count = args.files if args.files and args.full_only else 10_000
-    only = None if args.full_tools == "all" else tuple(args.full_tools.split(","))
+    """The 10⁴-file rows: each format, ``--jobs 1`` to ``--jobs N``, ``--full-rounds`` per tool.
+
+    ``--full-tools all`` runs every tool of the small rows (mogrify, vips,
+    ``--scheduler local:N``, ``pool``); a tool is named by its row's label
+    (``convcli pool 2×2 max``, ``convcli --scheduler local:2``) or its first
+    word after convcli (``pool``, ``--scheduler``).
+    """
+    count = args.full_files
+    wanted = None if args.full_tools == "all" else tuple(args.full_tools.split(","))
     rows = []
     for ext in args.full_formats.split(","):
         suffix, label = (".png", "PNG") if ext == "png" else (".jpg", "JPEG")
-        folder = make_folder(work, count, 512, suffix)
+        start = time.perf_counter()
+        folder = make_folder(work, count, 512, suffix, args.jobs)
+        print(f"made {count} {label}s in {time.perf_counter() - start:.0f} s", flush=True)
         every = range(1, args.jobs + 1)
         for jobs in [int(j) for j in args.full_jobs.split(",")] if args.full_jobs else every:
             case = f"{count} {label}s 512², --jobs {jobs}"
-            rows.append(measure(case, folder, count, jobs, suffix, work, 1, True, only))
+            only = None if wanted is None else _tool_names(wanted, jobs)
+            rows.append(
+                measure(
+                    case,
+                    folder,
+                    count,
+                    jobs,
+                    suffix,
+                    work,
+                    args.full_rounds,
+                    False,
+                    only,
+                    warm=False,
+                )
+            )
             print(render_rows(rows[-1:])[0], flush=True)  # a long run shows its rows as it goes
     return rows
+
+
+def _tool_names(wanted: tuple[str, ...], jobs: int) -> tuple[str, ...]:
+    """The row labels of the tools ``--full-tools`` names (short names for convcli's variants)."""
+    short = {"pool": "convcli pool 2×2 max", "--scheduler": f"convcli --scheduler local:{jobs}"}
+    return tuple(short.get(name, name) for name in wanted)
+
+
+def _runs(rounds: int) -> str:
+    """ "one run" or "medians of N runs"."""
+    return "one run" if rounds == 1 else f"medians of {rounds} runs"
 
 
 def report_full(rows: list[Row], args: argparse.Namespace) -> int:
@@ -448,7 +540,7 @@ def report_full(rows: list[Row], args: argparse.Namespace) -> int:
     busy = any(max(t.others, default=0.0) > BUSY_LIMIT for r in rows for t in r.times.values())
     head = (
         f"{stamp}; {machine()} ({cores()} usable); convcli {git_commit()}; "
-        f"load average {loads} at the end; one run per tool"
+        f"load average {loads} at the end; {_runs(args.full_rounds)} per tool, interleaved"
     )
     if busy:
         head = "**BUSY (loaded machine): the ratios are not to be trusted.** " + head

@@ -5,11 +5,12 @@ Used by ``bench_throughput.py --stages`` (and runnable on its own:
 process on one thread (``CONVCLI_THREADS=1``, ``cv2.setNumThreads(1)``), as a
 ``--jobs N`` worker on N cores does, and is timed in CPU seconds
 (``time.process_time``), which another process's load changes far less than
-wall time. convcli's stages are its library calls of one batch file
-(:func:`convcli.cli.batch.image_task`): ``read_image``, ``filter_image``
-and ``write_image``; "the rest" is the whole task less those three (checks,
-names, the temporary file and its rename). The cv2 script's are
-``cv2.imread``, ``cv2.filter2D`` and ``cv2.imwrite``, written the same way
+wall time. convcli's stages are its library calls inside one batch file's
+task (:func:`convcli.cli.batch.image_task`): ``read_image``, the filter
+command's ``process`` (``filter_image``) and ``write_image``, each timed
+inside the runs that time the whole task; "the rest" is the whole task
+less those three (checks, names), never negative. The cv2 script's are
+``cv2.imread``, ``cv2.filter2D`` and ``cv2.imwrite``, timed the same way
 (PNG: zlib level 1 run-length in both; JPEG: quality 90 in both).
 """
 
@@ -26,55 +27,84 @@ from pathlib import Path
 STAGES = ("read", "filter", "write", "the rest", "whole file")
 
 
-def _cpu_ms(func: Callable[[str, int], object], files: list[str], rounds: int) -> float:
-    """Median over ``rounds`` of the CPU milliseconds per file of ``func(file, i)``."""
-    times = []
+class _Clock:
+    """CPU seconds spent inside wrapped calls, per stage, while whole files are processed."""
+
+    def __init__(self) -> None:
+        self.spent = dict.fromkeys(("read", "filter", "write"), 0.0)
+
+    def wrap(self, stage: str, func: Callable) -> Callable:
+        """``func``, its CPU time added to ``stage`` on every call."""
+
+        def timed(*args: object, **kwargs: object) -> object:
+            start = time.process_time()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                self.spent[stage] += time.process_time() - start
+
+        return timed
+
+
+def _per_file(
+    whole: Callable[[str, int], object], clock: _Clock, files: list[str], rounds: int
+) -> dict[str, float]:
+    """Run ``whole`` on every file ``rounds`` times; CPU ms per file of each stage.
+
+    The stages are timed inside the very runs that time the whole file, so
+    "the rest" (the whole less the stages) is what the file cost besides
+    them and never negative. The round with the median whole time is reported.
+    """
+    found = []
     for _ in range(rounds):
+        clock.spent = dict.fromkeys(clock.spent, 0.0)
         start = time.process_time()
         for i, name in enumerate(files):
-            func(name, i)
-        times.append((time.process_time() - start) * 1000 / len(files))
-    return sorted(times)[len(times) // 2]
+            whole(name, i)
+        total = time.process_time() - start
+        row = {stage: seconds * 1000 / len(files) for stage, seconds in clock.spent.items()}
+        row["whole file"] = total * 1000 / len(files)
+        rest = row["whole file"] - sum(clock.spent.values()) * 1000 / len(files)
+        row["the rest"] = max(rest, 0.0)  # >= 0 but for the rounding of the sums
+        found.append(row)
+    found.sort(key=lambda row: row["whole file"])
+    return found[len(found) // 2]
 
 
 def convcli_stages(files: list[str], out: Path, rounds: int) -> dict[str, float]:
     """CPU ms per file of each of convcli's stages (sobel-x, --range clip)."""
     os.environ["CONVCLI_THREADS"] = "1"
+    import convcli.images.io as io
     from convcli.cli.batch import image_task
     from convcli.cli.filter_cmd import _filter_process
-    from convcli.cli.jobs import Job, WriteOptions
-    from convcli.images.filtering import FilterSettings, filter_image
-    from convcli.images.io import read_image, write_image
+    from convcli.cli.jobs import Job, WriteOptions, reuse_freed_memory
+
+    reuse_freed_memory()  # as a batch worker does
+    from convcli.images.filtering import FilterSettings
     from convcli.kernels.catalogue import get_kernel
 
-    kernels = (get_kernel("sobel-x"),)
-    images = [read_image(f) for f in files]
-    results = [filter_image(im, kernels, value_range="clip") for im in images]
+    clock = _Clock()
     process = functools.partial(
         _filter_process,
-        kernels=kernels,
+        kernels=(get_kernel("sobel-x"),),
         settings=FilterSettings(),
         value_range="clip",
         alpha="keep",
         gray=False,
     )
-    task = functools.partial(image_task, process=process, options=WriteOptions(overwrite=True))
-
-    def write(name: str, i: int) -> None:
-        write_image(out / Path(name).name, results[i].pixels, overwrite=True)
-
-    found = {
-        "read": _cpu_ms(lambda name, i: read_image(name), files, rounds),
-        "filter": _cpu_ms(
-            lambda name, i: filter_image(images[i], kernels, value_range="clip"), files, rounds
-        ),
-        "write": _cpu_ms(write, files, rounds),
-        "whole file": _cpu_ms(
-            lambda name, i: task(Job(name, str(out / Path(name).name))), files, rounds
-        ),
-    }
-    found["the rest"] = found["whole file"] - found["read"] - found["filter"] - found["write"]
-    return found
+    task = functools.partial(
+        image_task, process=clock.wrap("filter", process), options=WriteOptions(overwrite=True)
+    )
+    # image_task imports read_image and write_image from convcli.images.io as it runs
+    saved = io.read_image, io.write_image
+    io.read_image, io.write_image = clock.wrap("read", saved[0]), clock.wrap("write", saved[1])
+    try:
+        task(Job(files[0], str(out / Path(files[0]).name)))  # warm: imports, caches
+        return _per_file(
+            lambda name, i: task(Job(name, str(out / Path(name).name))), clock, files, rounds
+        )
+    finally:
+        io.read_image, io.write_image = saved
 
 
 def cv2_stages(files: list[str], out: Path, rounds: int) -> dict[str, float]:
@@ -86,30 +116,19 @@ def cv2_stages(files: list[str], out: Path, rounds: int) -> dict[str, float]:
         return {}
     cv2.setNumThreads(1)
     kernel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float32)
-    images = [cv2.imread(f, cv2.IMREAD_UNCHANGED) for f in files]
-    results = [cv2.filter2D(im, -1, kernel, borderType=cv2.BORDER_REFLECT_101) for im in images]
-
-    def write(name: str, i: int) -> None:
-        params = [cv2.IMWRITE_JPEG_QUALITY, 90] if name.lower().endswith(".jpg") else []
-        cv2.imwrite(str(out / Path(name).name), results[i], params)
+    clock = _Clock()
+    read = clock.wrap("read", cv2.imread)
+    filter2d = clock.wrap("filter", cv2.filter2D)
+    write = clock.wrap("write", cv2.imwrite)
 
     def whole(name: str, i: int) -> None:
-        image = cv2.imread(name, cv2.IMREAD_UNCHANGED)
-        results[i] = cv2.filter2D(image, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
-        write(name, i)
+        image = read(name, cv2.IMREAD_UNCHANGED)
+        result = filter2d(image, -1, kernel, borderType=cv2.BORDER_REFLECT_101)
+        params = [cv2.IMWRITE_JPEG_QUALITY, 90] if name.lower().endswith(".jpg") else []
+        write(str(out / Path(name).name), result, params)
 
-    found = {
-        "read": _cpu_ms(lambda name, i: cv2.imread(name, cv2.IMREAD_UNCHANGED), files, rounds),
-        "filter": _cpu_ms(
-            lambda name, i: cv2.filter2D(images[i], -1, kernel, borderType=cv2.BORDER_REFLECT_101),
-            files,
-            rounds,
-        ),
-        "write": _cpu_ms(write, files, rounds),
-        "whole file": _cpu_ms(whole, files, rounds),
-    }
-    found["the rest"] = found["whole file"] - found["read"] - found["filter"] - found["write"]
-    return found
+    whole(files[0], 0)  # warm
+    return _per_file(whole, clock, files, rounds)
 
 
 def stage_table(folder: Path, label: str, rounds: int = 3, limit: int = 40) -> str:

@@ -61,6 +61,7 @@ SLOW_TESTS = {
     "test_unet.py::test_unet_sizes_that_work_match_torch",  # torch forward passes
     "test_default_range.py::test_edge_kernels_are_visible_on_every_photo",
     "test_docs.py::test_naming_a_slow_file_runs_it",  # a second pytest, collecting
+    "test_batch_memory.py::test_memory_does_not_grow_with_the_number_of_files",  # 200 files
     "test_default_range.py::test_every_edge_map_shows_well",
     "test_animate.py::test_installed_command_writes_identical_bytes_twice",
     "test_engine.py::test_budget_holds_for_strips_spectra_and_flat_patches",

@@ -24,7 +24,14 @@ import click
 from ..errors import ConvcliError, ImageError, LimitError
 from ..output import is_terminal, stderr_console
 from . import debug_enabled, error_text
-from .jobs import Job, OutputExistsError, WriteOptions, check_target, extension_format
+from .jobs import (
+    Job,
+    OutputExistsError,
+    WriteOptions,
+    check_target,
+    extension_format,
+    reuse_freed_memory,
+)
 
 if TYPE_CHECKING:
     from .resume import Resume
@@ -260,6 +267,7 @@ def _results(
         with contextlib.closing(in_processes(jobs, task, workers)) as results:
             yield from results
         return
+    reuse_freed_memory()  # as each worker process does
     for job in jobs:
         try:
             notes = task(job)

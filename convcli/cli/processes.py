@@ -19,18 +19,21 @@ _WORKER_TASK: Callable[[Job], list[str]] | None = None
 
 
 def start_worker(task: Callable[[Job], list[str]], threads: int) -> None:
-    """Initialize a batch's worker process: signals, the task, the default threads.
+    """Initialize a batch's worker process: signals, memory, the task, the default threads.
 
     The task (kernels, settings, write options) reaches each worker once
     here, not pickled again with every file. With several workers on the
     cores, each computes on its share of them by default (``CONVCLI_THREADS``
     in the worker only; an explicit ``--threads`` is bound in the task and wins),
     so two workers on two cores do not each start two engine threads.
+    Freed arrays are kept for the next file (:func:`.jobs.reuse_freed_memory`).
     """
     global _WORKER_TASK
+    from .jobs import reuse_freed_memory
     from .signals import worker_signals
 
     worker_signals()
+    reuse_freed_memory()
     _WORKER_TASK = task
     if not os.environ.get("CONVCLI_THREADS", "").strip():
         os.environ["CONVCLI_THREADS"] = str(threads)

@@ -102,6 +102,23 @@ def _by_rows(
         future.result()
 
 
+def _keep_floats(
+    result: np.ndarray, colour: np.ndarray, r0: int, shape: tuple[int, ...], floats: np.dtype
+) -> np.ndarray:
+    """Keep a band's floats for a range that needs the whole result; return that result.
+
+    A band that is the whole image is kept as it is (a band's colour is the
+    caller's to change), with no copy; otherwise `result` (made on the
+    first band) gets the band's rows.
+    """
+    if colour.shape == shape and colour.dtype == floats:
+        return colour
+    if result.shape != shape:
+        result = np.empty(shape, floats)
+    copy_into(result[r0 : r0 + colour.shape[0]], colour)
+    return result
+
+
 def filter_in_bands(
     chain: ImageChain,
     rows: int,
@@ -117,14 +134,15 @@ def filter_in_bands(
     keep the floats of the whole result and map them at the end).
     """
     s = chain.settings
+    h = shape[0]
     late = mode in ("normalize", "stretch")
     alpha_range = mode if chain.alpha == "filter" else "clip"
-    result = np.empty(shape, floats if late else dtype)
+    # late: the floats of the whole result (see _keep_floats)
+    result = np.empty(shape, dtype) if not late else np.empty((0,) * len(shape), floats)
     late_alpha = late and chain.alpha == "filter"
     a = chain.alpha_values
     res_alpha = None if a is None else np.empty(shape[:2], floats if late_alpha else dtype)
     stages = chain.stages
-    h = shape[0]
     threads = check_threads(s.threads)
     if threads > 1:
         from concurrent.futures import ThreadPoolExecutor
@@ -138,7 +156,7 @@ def filter_in_bands(
             else:
                 colour, out_alpha = chain.split(out)
             if late:
-                copy_into(result[r0:r1], colour)
+                result = _keep_floats(result, colour, r0, shape, floats)
             else:
                 store = partial(store_pixels, mode=mode, max_value=chain.max_value, owned=True)
                 _by_rows(pool, threads, store, colour, result[r0:r1])
@@ -150,6 +168,8 @@ def filter_in_bands(
                     owned = chain.alpha != "keep"
                     store_pixels(out_alpha, res_alpha[r0:r1], alpha_range, chain.max_value, owned)
     if late:
+        if result.shape != shape:  # no rows: no band ran
+            result = np.empty(shape, floats)
         mapped = np.empty(shape, dtype)
         store_pixels(result, mapped, mode, chain.max_value, owned=True)
         result = mapped

@@ -95,20 +95,37 @@ def _fresh(out: np.ndarray, source: np.ndarray) -> np.ndarray:
     return out.copy() if np.may_share_memory(out, source) else out
 
 
-def _magnitude(gx: np.ndarray, gy: np.ndarray) -> np.ndarray:
+def _magnitude(gx: np.ndarray, gy: np.ndarray, bound: float | None = None) -> np.ndarray:
     """``sqrt(gx² + gy²)``, computed in the memory of `gx` (both arrays are changed).
 
     Squares and a square root are several times faster than ``np.hypot``; when
     a square could overflow (values above a square root of the dtype's
-    largest number), ``np.hypot`` is used instead.
+    largest number), ``np.hypot`` is used instead. `bound`, when known, is
+    at least every ``|gx|`` and ``|gy|`` (see :func:`_response_bound`), and
+    spares looking at them.
     """
     limit = np.sqrt(np.finfo(gx.dtype).max) / 2
-    if gx.size and max(-gx.min(), gx.max(), -gy.min(), gy.max()) >= limit:
+    if bound is not None and 2 * bound < limit:
+        pass  # no square can overflow
+    elif gx.size and max(-gx.min(), gx.max(), -gy.min(), gy.max()) >= limit:
         return np.hypot(gx, gy, out=gx)
     np.multiply(gx, gx, out=gx)
     np.multiply(gy, gy, out=gy)
     gx += gy
     return np.sqrt(gx, out=gx)
+
+
+def _response_bound(values: np.ndarray, parts: Sequence[np.ndarray]) -> float | None:
+    """Return a bound of every response of `parts` to integer `values`, else None.
+
+    No response exceeds the largest magnitude the dtype holds times the sum
+    of a kernel's absolute weights (every pad mode repeats pixels or adds 0).
+    """
+    if values.dtype.kind not in "ui":
+        return None
+    info = np.iinfo(values.dtype)
+    largest = max(abs(int(info.min)), int(info.max))
+    return largest * max(float(np.abs(p).sum()) for p in parts)
 
 
 def apply_one(
@@ -133,7 +150,7 @@ def apply_one(
 
     if kernel.parts is not None:  # a magnitude
         gx, gy = (run(p) for p in kernel.parts)
-        out = _magnitude(gx, gy)
+        out = _magnitude(gx, gy, _response_bound(values, kernel.parts))
     elif kernel.factors is not None:  # a large box or Gaussian: two 1-D passes
         from ..engine.passes import filter2d_separable
 
