@@ -928,3 +928,31 @@ def test_batch_failure_without_existing_outputs_has_no_rerun_hint(
     assert result.exit_code == 1
     assert "1 of 2 files failed" in result.stderr
     assert "--skip-existing" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"), [("CONVCLI_ENGINE", "bogus"), ("CONVCLI_NATIVE_ISA", "sse9")]
+)
+def test_a_bad_engine_variable_is_one_usage_error_before_any_file(
+    tmp_path, monkeypatch, name, value
+):
+    """A mistyped engine variable is the user's setting, not each image's fault:
+    one message, exit 2, and nothing read or written (not N "files failed")."""
+    from convcli.engine import native
+
+    pytest.importorskip("convcli.engine._native", reason="native extension not built")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        PIL.Image.fromarray(np.full((8, 9), 40 * i, np.uint8)).save(folder / f"{i}.png")
+    monkeypatch.setenv(name, value)
+    native.reset()
+    try:
+        result = run("filter", folder, "-k", "sobel", "--out-dir", tmp_path / "out")
+    finally:
+        monkeypatch.delenv(name)
+        native.reset()
+    assert result.exit_code == 2, result.output
+    assert result.output.count(name) == 1, result.output
+    assert "failed" not in result.output
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import click
+
 from .jobs import Job, WriteOptions
 from .options import image_output_options
 from .resume import skip_existing_option
@@ -59,7 +61,14 @@ class BatchOutput:
         return plan_jobs(inputs, self.output, self.out_dir, self.format_, tags)
 
     def run(self, jobs: list[Job], task: Callable[[Job], list[str]], verb: str) -> None:
-        """Run ``task`` for every job, here, in ``--jobs`` processes or on the cluster."""
+        """Run ``task`` for every job, here, in ``--jobs`` processes or on the cluster.
+
+        Off a cluster, a bad ``CONVCLI_ENGINE`` or ``CONVCLI_NATIVE_ISA`` is
+        refused first, once, as a usage error (exit 2): it is the user's
+        setting, not a fault of each file.
+        """
+        if not self.scaling.enabled:
+            check_engine()
         run_scaled(
             jobs,
             task,
@@ -70,6 +79,17 @@ class BatchOutput:
             overwrite=self.overwrite,
             skip_existing=self.skip_existing,
         )
+
+
+def check_engine() -> None:
+    """Raise a usage error for an engine variable this process cannot honour."""
+    from ..engine import native
+    from ..errors import ParameterError
+
+    try:
+        native.status()
+    except ParameterError as exc:
+        raise click.UsageError(str(exc)) from exc
 
 
 def batch_output_options(f: Callable) -> Callable:
