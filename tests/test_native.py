@@ -161,6 +161,30 @@ def test_tall_kernels_summed_row_by_row_match_the_explicit_sum(variant, kh, dtyp
         np.testing.assert_allclose(out, expected, rtol=0, atol=tolerance(dtype, w, x))
 
 
+@pytest.mark.parametrize("kh", [3, 5, 11])
+@pytest.mark.parametrize("width", [16, 24, 48, 63, 64, 65, 97])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_tall_kernels_store_every_way_the_output_is_laid_out(variant, kh, width, dtype):
+    """The row-by-row path of kernels of 3 to 11 rows stores a block straight from its
+    sums into a contiguous output it overwrites, else one cell at a time: both give
+    the explicit sum at widths around whole blocks of columns, overwriting or adding to
+    a contiguous output and into a strided one, with bands that end mid-block."""
+    rng = np.random.default_rng(kh * width)
+    x = make_source((2 * kh + 9, width), dtype, width, "contiguous")
+    w = rng.standard_normal((kh, kh)).astype(dtype)
+    pads = ((kh // 2, kh // 2), (kh // 2, kh // 2))
+    expected = oracle(x, w, pads, (1, 1), (1, 1), "reflect")
+    rows = index_map(x.shape[0], *pads[0], "reflect")
+    cols = index_map(width, *pads[1], "reflect")
+    prior = rng.standard_normal(expected.shape).astype(dtype)
+    wide = np.full((expected.shape[0], 2 * width), np.nan, dtype)
+    for out, accumulate in ((prior.copy(), False), (prior.copy(), True), (wide[:, ::2], False)):
+        for r0, r1 in ((0, 5), (5, out.shape[0])):
+            _native.correlate(x, rows, cols, w, out, (1, 1), (1, 1), 0.0, r0, r1, accumulate)
+        want = expected + prior if accumulate else expected
+        np.testing.assert_allclose(out, want, rtol=0, atol=tolerance(dtype, w, x) * 4)
+
+
 @settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

@@ -109,6 +109,13 @@
 DEFINE_RING(float, f32)
 DEFINE_RING(double, f64)
 
+/* rowsk_ stores straight from its registers (PLAIN) where the output is cells of the
+ * compute type, consecutive in a row, overwritten; not where 16 accumulators (generic:
+ * every register) meet a kernel taller than 3 rows: the compiler then spills them */
+#define PLAIN_OK(KH, NV) (BR * (NV) <= 12 || (KH) <= 3)
+#define PLAIN_OUT(j, T) \
+    (!(j)->out_u8 && !(j)->accumulate && (j)->out_s1 == (ptrdiff_t)sizeof(T))
+
 /* ------------------------------------------------------------ the kernels, per variant
  *
  * SUF: name suffix; ATTR: the target attribute; T: cell type; VT/VTU: its
@@ -251,13 +258,30 @@ DEFINE_RING(double, f64)
      * is loaded once for all of them (the loops unroll: every accumulator stays in a      \
      * register, and the pairs (p, b) outside the kernel are dropped at compile time) */   \
     ATTR static inline __attribute__((always_inline)) void rowsk_##SUF(                      \
-        const cc_job *j, cc_space *s, ptrdiff_t r, const int KH) {                           \
+        const cc_job *j, cc_space *s, ptrdiff_t r, const int KH, const int PLAIN) {          \
         enum { CH = VW * NV };                                                               \
         const ptrdiff_t nd = s->ndense;                                                      \
         const T *const *ptrs = (const T *const *)s->ptrs;                                    \
         const T *wt = (const T *)s->dense_w;                                                 \
         const ptrdiff_t *doff = s->dense_off;                                                \
+        /* the source rows the next block gathers first, fetched into the cache while     \
+         * this block computes (else the gathering waits on memory, the sums do not) */   \
+        const char *next[BR];                                                                \
+        int nnext = 0;                                                                       \
+        for (int b = 0; b < BR; b++) {                                                       \
+            const ptrdiff_t rb = r + BR + b;                                                 \
+            if (rb >= j->r1) break;                                                          \
+            const int64_t sr = j->rows[rb + KH - 1];                                         \
+            if (sr >= 0) next[nnext++] = j->src + sr * j->src_s0;                            \
+        }                                                                                    \
+        const ptrdiff_t reach = j->w * j->src_s1;                                            \
         for (ptrdiff_t q0 = 0; q0 < j->ow; q0 += CH) {                                       \
+            /* twice this block's columns (the rows are fetched by mid-row) */             \
+            const ptrdiff_t at = q0 * (ptrdiff_t)sizeof(T) * 2;                              \
+            if (sizeof(VT) >= 32 && j->src_s1 == (ptrdiff_t)sizeof(T))                       \
+                for (ptrdiff_t a = at; a < at + 2 * CH * (ptrdiff_t)sizeof(T) && a < reach;  \
+                     a += 64)                                                                \
+                    for (int b = 0; b < nnext; b++) __builtin_prefetch(next[b] + a, 0, 2);   \
             VT acc[BR][NV];                                                                  \
             for (int b = 0; b < BR; b++)                                                     \
                 for (int v = 0; v < NV; v++) acc[b][v] = (VT){0};                            \
@@ -274,23 +298,39 @@ DEFINE_RING(double, f64)
                     }                                                                        \
                 }                                                                            \
             }                                                                                \
-            store_##SUF(j, s, acc, r, BR, q0);                                               \
+            if (PLAIN && q0 + CH <= j->ow) {                                                 \
+                /* straight from the registers (the general store_ keeps them in memory) */  \
+                for (int b = 0; b < BR; b++) {                                               \
+                    T *d = (T *)(j->out + (r + b) * j->out_s0) + q0;                         \
+                    for (int v = 0; v < NV; v++) *(VTU *)(d + v * VW) = acc[b][v];           \
+                }                                                                            \
+            } else if (PLAIN) {                                                              \
+                VT part[BR][NV]; /* a copy: acc itself stays in registers */                 \
+                memcpy(part, acc, sizeof part);                                              \
+                store_##SUF(j, s, part, r, BR, q0);                                          \
+            } else                                                                           \
+                store_##SUF(j, s, acc, r, BR, q0);                                           \
         }                                                                                    \
     }                                                                                        \
     ATTR static void rows3_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r) {                \
-        rowsk_##SUF(j, s, r, 3);                                                             \
+        if (PLAIN_OK(3, NV) && PLAIN_OUT(j, T)) rowsk_##SUF(j, s, r, 3, 1);                      \
+        else rowsk_##SUF(j, s, r, 3, 0);                                                     \
     }                                                                                        \
     ATTR static void rows5_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r) {                \
-        rowsk_##SUF(j, s, r, 5);                                                             \
+        if (PLAIN_OK(5, NV) && PLAIN_OUT(j, T)) rowsk_##SUF(j, s, r, 5, 1);                      \
+        else rowsk_##SUF(j, s, r, 5, 0);                                                     \
     }                                                                                        \
     ATTR static void rows7_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r) {                \
-        rowsk_##SUF(j, s, r, 7);                                                             \
+        if (PLAIN_OK(7, NV) && PLAIN_OUT(j, T)) rowsk_##SUF(j, s, r, 7, 1);                      \
+        else rowsk_##SUF(j, s, r, 7, 0);                                                     \
     }                                                                                        \
     ATTR static void rows9_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r) {                \
-        rowsk_##SUF(j, s, r, 9);                                                             \
+        if (PLAIN_OK(9, NV) && PLAIN_OUT(j, T)) rowsk_##SUF(j, s, r, 9, 1);                      \
+        else rowsk_##SUF(j, s, r, 9, 0);                                                     \
     }                                                                                        \
     ATTR static void rows11_##SUF(const cc_job *j, cc_space *s, ptrdiff_t r) {               \
-        rowsk_##SUF(j, s, r, 11);                                                            \
+        if (PLAIN_OK(11, NV) && PLAIN_OUT(j, T)) rowsk_##SUF(j, s, r, 11, 1);                    \
+        else rowsk_##SUF(j, s, r, 11, 0);                                                    \
     }                                                                                        \
                                                                                              \
     ATTR static void direct_##SUF(const cc_job *j, cc_space *s) {                            \
