@@ -17,6 +17,12 @@ with ``CONVCLI_ENGINE=numpy`` for the numpy engine's figures, or
     python benchmarks/bench_native.py --quick    # tiny sizes (tests/test_benchmarks.py)
     python benchmarks/bench_native.py --overhead # where one call's time goes (1 thread)
 
+torch's OpenMP threads spin for a while after each of its calls; in the
+same process they would take a core from convcli's BLAS in the next turn
+(measured: the 2-thread conv layer at 1.8× torch instead of 1.3×), so the
+script sets ``OMP_WAIT_POLICY=PASSIVE`` unless it is already set, which
+leaves torch's own time unchanged.
+
 ``--overhead`` splits one single-threaded ``filter2d`` call: the bare C
 ``correlate`` into a preallocated output (the kernel alone), the same with
 the input scan on (the NaN and magnitude check ``filter2d`` fuses into it),
@@ -32,6 +38,9 @@ import statistics
 import subprocess
 import time
 from collections.abc import Callable
+
+# before torch (and its OpenMP runtime) is imported: see the docstring
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 
