@@ -161,7 +161,9 @@ def test_license_file_matches_the_metadata():
     """pyproject says MIT, and the MIT licence text ships beside it."""
     text = (ROOT / "LICENSE").read_text(encoding="utf-8")
     assert text.startswith("MIT License")
-    assert 'license = { text = "MIT" }' in (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'^license = "MIT"$', pyproject, flags=re.M)
+    assert re.search(r'^license-files = \["LICENSE"\]$', pyproject, flags=re.M)
 
 
 def test_changelog_names_the_current_version():
