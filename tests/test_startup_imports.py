@@ -360,3 +360,27 @@ def test_the_collector_is_paused_only_while_the_program_starts(monkeypatch, caps
     finally:
         gc.unfreeze()  # the test process keeps collecting what the runs left
     assert "55" in capsys.readouterr().out  # the shape table really ran
+
+
+def test_a_command_called_from_python_gives_back_the_callers_signal_handlers(capsys):
+    """``cli([...])`` from Python (a notebook, a test) leaves Ctrl-C, SIGTERM and
+    SIGHUP as the caller had them: a finished run used to leave them ignored, so the
+    caller's Ctrl-C did nothing and every process it started later (which inherits
+    an ignored signal) shrugged off SIGTERM."""
+    import signal
+    import subprocess
+    import sys
+
+    import convcli.cli as cli_module
+
+    signums = [s for s in (signal.SIGINT, signal.SIGTERM, getattr(signal, "SIGHUP", None)) if s]
+    before = {s: signal.getsignal(s) for s in signums}
+    for args in (["shape", "--in", "224", "--k", "11", "--s", "4", "--p", "2"], ["--help"]):
+        with pytest.raises(SystemExit) as exit_:
+            cli_module.cli(args, prog_name="convcli")
+        assert exit_.value.code == 0
+        assert {s: signal.getsignal(s) for s in signums} == before, args
+    capsys.readouterr()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    child.terminate()
+    assert child.wait(timeout=30) == -signal.SIGTERM

@@ -156,10 +156,16 @@ class LazyGroup(click.Group):
         (temporary files removed, workers stopped), the process leaves at once:
         the interpreter's shutdown would otherwise wait for threads still in a
         long step and print the complaints of libraries stopped mid-task.
+        Called with its arguments from Python (``cli(["shape", ...])`` in a
+        notebook), it puts the caller's signal handlers back when it returns,
+        so the caller's Ctrl-C (a Jupyter kernel's interrupt) still works.
         """
-        from .signals import ignore, install, last_signal, stopped_message
+        from .signals import ignore, install, last_signal, restore, stopped_message
 
-        install()
+        previous = install()
+        # called with its arguments from Python (a notebook, a test), the caller goes
+        # on afterwards: its own handlers come back when the command returns
+        embedded = bool(args) or "args" in kwargs
         if gc.isenabled():  # while the program starts: see _end_start_up
             gc.disable()
             _START_UP["paused"] = True
@@ -179,6 +185,8 @@ class LazyGroup(click.Group):
                 sys.stderr.flush()
             os._exit(status)
         finally:
+            if embedded:
+                restore(previous)
             _end_start_up()  # no command ran (--help, a usage error): the collector is back
 
     def main(self, *args: Any, **kwargs: Any) -> Any:

@@ -23,6 +23,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from types import FrameType
+from typing import Any
 
 __all__ = [
     "HANDLED",
@@ -32,6 +33,7 @@ __all__ = [
     "ignore",
     "install",
     "last_signal",
+    "restore",
     "stopped_message",
     "terminating_signals",
     "worker_signals",
@@ -88,17 +90,32 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
-def install() -> None:
-    """Turn SIGINT, SIGTERM and SIGHUP into exceptions for good (the program's entry point).
+def install() -> dict[int, Any]:
+    """Turn SIGINT, SIGTERM and SIGHUP into exceptions (the program's entry point).
 
-    Never undone: the process ends when its command does, and a signal in its
-    last moments must still be noted (:func:`last_signal`), not kill it.
+    The console command never undoes this: the process ends when its command
+    does, and a signal in its last moments must still be noted
+    (:func:`last_signal`), not kill it. A caller that goes on afterwards (a
+    notebook or a test calling the command with its arguments) puts the
+    handlers this returns back with :func:`restore`.
     """
     if threading.current_thread() is not threading.main_thread():
-        return
+        return {}
+    previous = {}
     for signum in (signal.SIGINT, *HANDLED):
-        if signal.getsignal(signum) is not signal.SIG_IGN:
+        old = signal.getsignal(signum)
+        if old is not signal.SIG_IGN:
+            previous[signum] = old
             signal.signal(signum, _interrupt if signum == signal.SIGINT else _raise)
+    return previous
+
+
+def restore(previous: dict[int, Any]) -> None:
+    """Put back the handlers :func:`install` (and :func:`ignore`) replaced."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum, handler in previous.items():
+        signal.signal(signum, handler)
 
 
 def ignore() -> None:
