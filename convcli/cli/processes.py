@@ -95,7 +95,7 @@ def in_processes(
         results = pool.imap_unordered(_call, chunks)
         pending = set(range(len(jobs)))
         while pending:
-            chunk = _next_chunk(results, pool, workers_at_start, jobs, pending)
+            chunk = _next_chunk(results, workers_at_start)
             for index, ok, result in chunk:
                 pending.discard(index)
                 yield jobs[index], ok, result
@@ -110,30 +110,33 @@ def _terminate(pool: Any, unfinished: list[Job], wait: float = 3.0) -> None:
     """Stop the workers at once (``Pool.terminate``), but never wait on it for long.
 
     ``Pool.terminate`` takes the result queue's lock to post its sentinel; a
-    worker that died on the signal while holding that lock leaves it taken
-    for good, and the call blocks forever (seen about once in 30 Ctrl-C's on
-    a loaded machine). It runs on a daemon thread: after ``wait`` seconds
-    the workers still alive are killed, the unfinished jobs' temporary files
-    removed for them, and the run goes on stopping without the pool.
+    worker that died while holding that lock (on a signal, or killed
+    outright mid-result) leaves it taken for good, and the call blocks
+    forever (seen about once in 30 Ctrl-C's on a loaded machine, and on a
+    SIGKILL'ed worker). It runs on a daemon thread: after ``wait`` seconds
+    the workers still alive are killed, and the run goes on stopping
+    without the pool. Either way, once the workers are gone, the unfinished
+    jobs' temporary files are removed for them (a worker killed outright
+    could not remove its own).
     """
     import threading
+
+    from ..images.atomic import remove_leftovers
 
     stopper = threading.Thread(target=pool.terminate, name="convcli-pool-stop", daemon=True)
     stopper.start()
     stopper.join(wait)
     if stopper.is_alive():
-        from ..images.atomic import remove_leftovers
-
         for process in list(getattr(pool, "_pool", ())):
             if process.exitcode is None:
                 process.kill()
-        for job in unfinished:
-            remove_leftovers(job.target)
+        for process in list(getattr(pool, "_pool", ())):
+            process.join(wait)
+    for job in unfinished:
+        remove_leftovers(job.target)
 
 
-def _next_chunk(
-    results: Any, pool: Any, workers_at_start: set[int | None], jobs: list[Job], pending: set[int]
-) -> list[tuple[int, bool, Any]]:
+def _next_chunk(results: Any, workers_at_start: set[int | None]) -> list[tuple[int, bool, Any]]:
     """Wait for the next finished chunk; raise ConvcliError when a worker died instead."""
     import multiprocessing
 
@@ -145,13 +148,8 @@ def _next_chunk(
             # a worker killed outright (SIGKILL, the OOM killer) takes its job with
             # it and the pool would wait for it forever: the pool replaces the dead
             # process, so a pid that vanished from the children says so
+            # (the caller stops the pool, bounded, and removes the dead worker's .part)
             if not workers_at_start <= {p.pid for p in multiprocessing.active_children()}:
-                from ..images.atomic import remove_leftovers
-
-                pool.terminate()
-                pool.join()
-                for left in pending:  # the dead worker could not remove its .part
-                    remove_leftovers(jobs[left].target)
                 raise ConvcliError(
                     "a worker process died (killed, or out of memory?); the files "
                     "it was writing were not written"
