@@ -248,7 +248,7 @@ STARTUP_ROWS = [
     "shape --in 224 --k 11 --s 4 --p 2 (table)",
     "loop: 3 × convcli filter sobel",
     "≤ 1.3×",
-    "≤ 4×",
+    "≤ 3×",
 ]
 
 
