@@ -17,6 +17,7 @@ __all__ = [
     "LimitError",
     "ParameterError",
     "PixelLimitError",
+    "SettingError",
     "ShapeError",
     "install_hint",
 ]
@@ -63,6 +64,15 @@ class LimitError(ParameterError):
 
     Raised before anything is allocated; the command line reports it as a
     usage error (exit 2).
+    """
+
+
+class SettingError(ParameterError):
+    """An environment variable convcli reads holds a value it cannot honour.
+
+    ``CONVCLI_THREADS``, ``CONVCLI_ENGINE``, ``CONVCLI_NATIVE_ISA``: the
+    user's setting, not a fault of any input, so the command line reports it
+    as a usage error (exit 2), once.
     """
 
 

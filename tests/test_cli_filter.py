@@ -931,7 +931,13 @@ def test_batch_failure_without_existing_outputs_has_no_rerun_hint(
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("CONVCLI_ENGINE", "bogus"), ("CONVCLI_NATIVE_ISA", "sse9")]
+    ("name", "value"),
+    [
+        ("CONVCLI_ENGINE", "bogus"),
+        ("CONVCLI_NATIVE_ISA", "sse9"),
+        ("CONVCLI_THREADS", "0"),
+        ("CONVCLI_THREADS", "abc"),
+    ],
 )
 def test_a_bad_engine_variable_is_one_usage_error_before_any_file(
     tmp_path, monkeypatch, name, value
@@ -956,3 +962,33 @@ def test_a_bad_engine_variable_is_one_usage_error_before_any_file(
     assert result.output.count(name) == 1, result.output
     assert "failed" not in result.output
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("CONVCLI_ENGINE", "bogus"), ("CONVCLI_NATIVE_ISA", "sse9"), ("CONVCLI_THREADS", "0")],
+)
+@pytest.mark.parametrize("command", ["filter", "pool", "gallery"])
+def test_a_bad_engine_variable_is_a_usage_error_for_one_image_too(
+    tmp_path, monkeypatch, name, value, command
+):
+    """The installed command, one image: exit 2, the variable named, not blamed on the file."""
+    pytest.importorskip("convcli.engine._native", reason="native extension not built")
+    from terminal import convcli_executable
+
+    src = tmp_path / "in.png"
+    PIL.Image.fromarray(np.full((16, 17), 90, np.uint8)).save(src)
+    args = {
+        "filter": ["filter", "in.png", "-k", "sobel", "-o", "out.png"],
+        "pool": ["pool", "in.png", "--size", "2", "-o", "out.png"],
+        "gallery": ["gallery", "in.png", "-o", "out.png"],
+    }[command]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CONVCLI_")}
+    env[name] = value
+    proc = subprocess.run(
+        [convcli_executable(), *args], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert name in proc.stderr
+    assert "in.png:" not in proc.stderr
+    assert not (tmp_path / "out.png").exists()

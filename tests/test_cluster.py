@@ -368,6 +368,27 @@ def test_unreachable_scheduler_is_one_line(tmp_path):
     )
 
 
+def test_a_cluster_run_that_cannot_start_leaves_the_manifest_as_it_was(tmp_path):
+    """No scheduler at the address: no empty new manifest, and --overwrite keeps the old one."""
+    _images(tmp_path / "in", count=2, broken=False)
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = ["filter", "in", "-k", "sobel", "--out-dir", "out", "--scheduler",
+            f"tcp://127.0.0.1:{port}"]  # fmt: skip
+    env = {"DASK_DISTRIBUTED__COMM__TIMEOUTS__CONNECT": "2s"}
+    out = run(*args, "--manifest", "runs.jsonl", cwd=tmp_path, env=env)
+    assert out.returncode == 1, out.stderr
+    assert not (tmp_path / "runs.jsonl").exists()
+    old = '{"path": "a.png", "output": "out/a.png", "status": "ok"}\n'
+    (tmp_path / "runs.jsonl").write_text(old)
+    out = run(*args, "--manifest", "runs.jsonl", "--overwrite", cwd=tmp_path, env=env)
+    assert out.returncode == 1, out.stderr
+    assert (tmp_path / "runs.jsonl").read_text() == old
+    refused = run(*args, "--manifest", "runs.jsonl", cwd=tmp_path, env=env)
+    assert refused.returncode == 1 and "runs.jsonl exists" in refused.stderr
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

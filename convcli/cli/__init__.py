@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from ..errors import ConvcliError, LimitError
+from ..errors import ConvcliError, LimitError, SettingError
 
 # command name -> (module in this package, attribute)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -220,7 +220,7 @@ class LazyGroup(click.Group):
             # the reader went away (| head): stop quietly, as cat does, but never with 0
             _silence_stdout()
             ctx.exit(141)  # 128 + SIGPIPE, what a shell shows for cat
-        except LimitError as exc:  # over the resource policy: a usage error
+        except (LimitError, SettingError) as exc:  # over the policy, a bad variable: usage
             if debug_enabled(ctx):
                 raise
             raise click.UsageError(str(exc)) from exc

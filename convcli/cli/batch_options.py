@@ -82,13 +82,19 @@ class BatchOutput:
 
 
 def check_engine() -> None:
-    """Raise a usage error for an engine variable this process cannot honour."""
+    """Raise a usage error for an engine variable this process cannot honour.
+
+    ``CONVCLI_ENGINE``, ``CONVCLI_NATIVE_ISA`` and ``CONVCLI_THREADS``, checked
+    before the first file, so a batch says it once, not once per file.
+    """
     from ..engine import native
-    from ..errors import ParameterError
+    from ..engine.threads import default_threads
+    from ..errors import SettingError
 
     try:
         native.status()
-    except ParameterError as exc:
+        default_threads()
+    except SettingError as exc:
         raise click.UsageError(str(exc)) from exc
 
 

@@ -113,11 +113,26 @@ class Resume:
         """Whether ``--skip-existing`` or ``--manifest`` was given."""
         return self.skip_existing or self.manifest_path is not None
 
-    def open(self, jobs: list[Job]) -> list[Job]:
-        """Open the manifest and return the jobs with the manifest's digests of their outputs.
+    def check(self, jobs: list[Job]) -> None:
+        """Refuse, before anything starts, a manifest :meth:`open` would refuse.
 
         Raises a ClickException (exit 1) for an existing manifest that is
         neither resumed nor to be overwritten.
+        """
+        path = self.manifest_path
+        if path is None:
+            return
+        _check_not_a_file_of(path, jobs)
+        if os.path.exists(path) and not (self.skip_existing or self.overwrite):
+            raise click.ClickException(
+                f"{path} exists; pass --skip-existing to resume the batch it records, or "
+                "--overwrite to replace it"
+            )
+
+    def open(self, jobs: list[Job]) -> list[Job]:
+        """Open the manifest and return the jobs with the manifest's digests of their outputs.
+
+        Checks it first (:meth:`check`).
         """
         from ..errors import ConvcliError
         from ..images.resume import Manifest, read_manifest
@@ -125,12 +140,7 @@ class Resume:
         path = self.manifest_path
         if path is None:
             return jobs
-        _check_not_a_file_of(path, jobs)
-        if os.path.exists(path) and not (self.skip_existing or self.overwrite):
-            raise click.ClickException(
-                f"{path} exists; pass --skip-existing to resume the batch it records, or "
-                "--overwrite to replace it"
-            )
+        self.check(jobs)
         digests = read_manifest(path) if self.skip_existing else {}
         try:
             self._manifest = Manifest(path, append=self.skip_existing, overwrite=self.overwrite)

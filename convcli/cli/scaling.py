@@ -221,7 +221,7 @@ def run_scaled(
             click.echo(f"note: {what} on this machine, not on {spec.describe()}", err=True)
         _run_here(jobs, task, resume, workers=workers, quiet=quiet, verb=verb)
         return
-    jobs = resume.open(jobs)
+    resume.check(jobs)  # the manifest itself is opened once the cluster answers
     try:
         _run_on_cluster(jobs, resume.wrap(task), spec, scaling, resume, quiet, verb)
     finally:
@@ -257,7 +257,12 @@ def _run_on_cluster(
     quiet: bool,
     verb: str,
 ) -> None:
-    """Run the cluster half of :func:`run_scaled`."""
+    """Run the cluster half of :func:`run_scaled`.
+
+    ``resume`` opens its manifest only once the cluster answers: a run that
+    cannot start (no dask, no scheduler at the address) leaves no empty
+    manifest behind and, with ``--overwrite``, the old one in place.
+    """
     from ..cluster.batch import run_batch
     from ..cluster.connect import open_client
 
@@ -268,6 +273,8 @@ def _run_on_cluster(
     pending = set(by_target)
     try:
         with open_client(spec) as client:
+            jobs = resume.open(jobs)
+            by_target = {job.target: job for job in jobs}
             if not quiet:
                 n = len(client.nthreads())
                 shown = "" if spec.kind == "local" else f", {n} worker{'s' if n != 1 else ''}"

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LimitError, ParameterError, ShapeError
+from ..errors import LimitError, ParameterError, SettingError, ShapeError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -132,7 +132,7 @@ def status() -> Status:
 def _decide() -> Status:
     engine = os.environ.get(ENGINE_ENV, "").strip().lower()
     if engine not in ("", "auto", "native", "numpy"):
-        raise ParameterError(f"{ENGINE_ENV}={engine!r} is not one of: auto, native, numpy")
+        raise SettingError(f"{ENGINE_ENV}={engine!r} is not one of: auto, native, numpy")
     if engine == "numpy":
         return Status(None, None, f"{ENGINE_ENV}=numpy")
     try:
@@ -140,7 +140,7 @@ def _decide() -> Status:
         mod: ModuleType = importlib.import_module(f"{__package__}._native")
     except ImportError as exc:
         if engine == "native":
-            raise ParameterError(
+            raise SettingError(
                 f"{ENGINE_ENV}=native, but the native extension is not built: {exc}"
             ) from exc
         return Status(None, None, f"native extension not built: {exc}")
@@ -148,9 +148,9 @@ def _decide() -> Status:
     supported = mod.supported()
     if forced:
         if forced not in VARIANTS:
-            raise ParameterError(f"{ISA_ENV}={forced!r} is not one of: {', '.join(VARIANTS)}")
+            raise SettingError(f"{ISA_ENV}={forced!r} is not one of: {', '.join(VARIANTS)}")
         if forced not in supported:
-            raise ParameterError(
+            raise SettingError(
                 f"{ISA_ENV}={forced}: this CPU (or build) does not run it; "
                 f"it runs: {', '.join(supported)}"
             )

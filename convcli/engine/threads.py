@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-from ..errors import ParameterError
+from ..errors import ParameterError, SettingError
 
 if TYPE_CHECKING:
     import queue
@@ -46,7 +46,7 @@ def default_threads() -> int:
 
     Raises
     ------
-    ParameterError
+    SettingError
         ``CONVCLI_THREADS`` is set but is not a positive integer.
 
     Examples
@@ -59,11 +59,9 @@ def default_threads() -> int:
         try:
             value = int(env)
         except ValueError:
-            raise ParameterError(
-                f"CONVCLI_THREADS must be a positive integer, got {env!r}"
-            ) from None
+            raise SettingError(f"CONVCLI_THREADS must be a positive integer, got {env!r}") from None
         if value < 1:
-            raise ParameterError(f"CONVCLI_THREADS must be a positive integer, got {env!r}")
+            raise SettingError(f"CONVCLI_THREADS must be a positive integer, got {env!r}")
         return value
     return usable_cores()
 

@@ -46,14 +46,14 @@ resnet50, as torchvision builds them; unet, padded, and unet-valid, the
 paper's), --layers SPEC or --spec FILE (JSON or the same text). Input
 C x H x W from --channels and --in, or the preset's default (3x224x224;
 1x28x28 for lenet5; 1x512x512 for unet; 1x572x572 for unet-valid).
---depth N keeps the
-first N levels of nesting (same totals). Each row has its parameters and
-multiply-accumulates (MACs; FLOPs = 2 x MACs); the totals add the memory
-of the parameters and activations at --dtype (float32: 4 bytes a value;
-MB = 10^6 bytes). --json and --csv carry every field. --in-range LOW..HIGH
-lists the input sizes (n x n) for which every layer fits and every residual
-block's branches agree, as a rule (e.g. "multiples of 32, from 32") and a
-list; an --in that breaks names the layer and the nearest sizes that work.
+--depth N keeps the first N levels of nesting (same totals). Each row has
+its parameters and multiply-accumulates (MACs; FLOPs = 2 x MACs); the
+totals add the memory of the parameters and activations at --dtype
+(float32: 4 bytes a value; MB = 10^6 bytes). --json and --csv carry every
+field. --in-range LOW..HIGH lists the input sizes (n x n) for which every
+layer fits and every residual block's branches agree, as a rule (e.g.
+"multiples of 32, from 32") and a list; an --in that breaks names the
+layer and the nearest sizes that work.
 
 \b
 ONNX models: convcli shape MODEL.onnx [--dim N=1] reads the model (needs
